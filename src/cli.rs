@@ -1,0 +1,248 @@
+//! The command line: argument parsing, the commands, and the one place that prints
+//! errors and picks exit codes.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::diagnostic::{render_text, FileReport};
+use crate::output::write_atomic;
+use crate::schema::blueprint_schema;
+use crate::validate::validate_bytes;
+
+/// The starter blueprint written by `tierform init`.
+pub const STARTER: &str = include_str!("../templates/starter.yaml");
+/// Where `init` writes the schema for editors, beside the blueprint.
+const STARTER_SCHEMA_NAME: &str = "tierform.schema.json";
+
+/// Exit codes, as documented in the README.
+pub mod exit {
+    /// Success: valid, up to date, no change.
+    pub const OK: u8 = 0;
+    /// A finding: invalid blueprint, stale output, changes.
+    pub const FINDING: u8 = 1;
+    /// A usage or I/O error.
+    pub const ERROR: u8 = 2;
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tierform",
+    version,
+    about = "One blueprint of services, tiers and datastores → the configs that run it, phase by phase.",
+    long_about = None,
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check blueprints against the schema and the semantic rules; report every finding.
+    #[command(after_help = "Examples:\n  tierform validate blueprints/*.yaml\n  tierform validate --format json app.yaml\n  cat app.yaml | tierform validate -\n\nExit codes: 0 valid · 1 invalid · 2 usage or I/O error")]
+    Validate {
+        /// Blueprint files (`-` reads standard input).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// Fail (exit 1) on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Print the blueprint JSON Schema (the one committed as schema/blueprint.schema.json).
+    #[command(after_help = "Examples:\n  tierform schema > blueprint.schema.json\n  tierform schema -o schema/blueprint.schema.json")]
+    Schema {
+        /// Write to this file instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// Write a starter blueprint (and the schema beside it, for editors).
+    #[command(after_help = "Examples:\n  tierform init\n  tierform init infra/app.yaml --force")]
+    Init {
+        /// Where to write the blueprint.
+        #[arg(default_value = "blueprint.yaml", value_name = "FILE")]
+        file: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+/// Runs the command line and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // clap prints help and version to stdout (exit 0) and usage errors to stderr.
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::ERROR } else { exit::OK });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "error: {e}");
+            for cause in e.chain().skip(1) {
+                let _ = writeln!(stderr, "  caused by: {cause}");
+            }
+            ExitCode::from(exit::ERROR)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<u8> {
+    match cli.command {
+        Command::Validate {
+            files,
+            format,
+            deny_warnings,
+        } => validate(&files, format, deny_warnings),
+        Command::Schema { output } => {
+            let text = schema_text();
+            match output {
+                Some(path) => write_atomic(&path, text.as_bytes())
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+                None => std::io::stdout().lock().write_all(text.as_bytes())?,
+            }
+            Ok(exit::OK)
+        }
+        Command::Init { file, force } => init(&file, force),
+    }
+}
+
+/// The schema as committed: pretty JSON with a final newline.
+pub fn schema_text() -> String {
+    let mut text =
+        serde_json::to_string_pretty(&blueprint_schema()).expect("a JSON value serializes");
+    text.push('\n');
+    text
+}
+
+fn read_input(path: &Path) -> Result<Vec<u8>> {
+    if path == Path::new("-") {
+        let mut buf = Vec::new();
+        std::io::stdin()
+            .lock()
+            .take(crate::yaml::MAX_INPUT_BYTES as u64 + 1)
+            .read_to_end(&mut buf)
+            .context("cannot read standard input")?;
+        return Ok(buf);
+    }
+    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    if meta.is_dir() {
+        bail!("{} is a directory, not a blueprint file", path.display());
+    }
+    if meta.len() > crate::yaml::MAX_INPUT_BYTES as u64 {
+        // Report it as a finding without reading it all.
+        let mut buf = Vec::new();
+        std::fs::File::open(path)
+            .with_context(|| format!("cannot read {}", path.display()))?
+            .take(crate::yaml::MAX_INPUT_BYTES as u64 + 1)
+            .read_to_end(&mut buf)?;
+        return Ok(buf);
+    }
+    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+fn display_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "<stdin>".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+fn validate(files: &[PathBuf], format: Format, deny_warnings: bool) -> Result<u8> {
+    // Read everything first: an unreadable file is a usage error, reported before any
+    // finding so that scripts see exit 2.
+    let inputs = files
+        .iter()
+        .map(|p| Ok((display_name(p), read_input(p)?)))
+        .collect::<Result<Vec<_>>>()?;
+    let mut reports = Vec::with_capacity(inputs.len());
+    let mut out = String::new();
+    let mut failed = false;
+    for (name, bytes) in &inputs {
+        let v = validate_bytes(bytes);
+        let report = FileReport::new(name.clone(), v.diagnostics);
+        failed |= report.errors > 0 || (deny_warnings && report.warnings > 0);
+        if format == Format::Text {
+            out.push_str(&render_text(name, v.source.as_deref(), &report.diagnostics));
+            out.push_str(&summary_line(&report, v.phases.len()));
+        }
+        reports.push(report);
+    }
+    if format == Format::Json {
+        let doc = serde_json::json!({
+            "valid": !failed,
+            "files": reports,
+        });
+        out = serde_json::to_string_pretty(&doc)?;
+        out.push('\n');
+    }
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(if failed { exit::FINDING } else { exit::OK })
+}
+
+fn summary_line(report: &FileReport, phases: usize) -> String {
+    let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+    if report.errors == 0 {
+        let mut line = format!("{}: valid ({})", report.file, count(phases, "phase"));
+        if report.warnings > 0 {
+            line.push_str(&format!(", {}", count(report.warnings, "warning")));
+        }
+        line + "\n"
+    } else {
+        format!(
+            "{}: invalid, {}, {}\n",
+            report.file,
+            count(report.errors, "error"),
+            count(report.warnings, "warning")
+        )
+    }
+}
+
+fn init(file: &Path, force: bool) -> Result<u8> {
+    if file.exists() && !force {
+        bail!(
+            "{} already exists; pass --force to overwrite it",
+            file.display()
+        );
+    }
+    let dir = file.parent().filter(|p| !p.as_os_str().is_empty());
+    let schema_path = dir.map_or_else(|| PathBuf::from(STARTER_SCHEMA_NAME), |d| d.join(STARTER_SCHEMA_NAME));
+    let starter = STARTER.replacen(
+        "$schema=../schema/blueprint.schema.json",
+        &format!("$schema={STARTER_SCHEMA_NAME}"),
+        1,
+    );
+    write_atomic(file, starter.as_bytes())
+        .with_context(|| format!("cannot write {}", file.display()))?;
+    let wrote_schema = if !schema_path.exists() || force {
+        write_atomic(&schema_path, schema_text().as_bytes())
+            .with_context(|| format!("cannot write {}", schema_path.display()))?;
+        true
+    } else {
+        false
+    };
+    let mut stderr = std::io::stderr().lock();
+    writeln!(stderr, "wrote {}", file.display())?;
+    if wrote_schema {
+        writeln!(stderr, "wrote {} (for editor completion and hover)", schema_path.display())?;
+    }
+    writeln!(stderr, "next: tierform validate {}", file.display())?;
+    Ok(exit::OK)
+}

@@ -1,0 +1,284 @@
+//! Findings about a blueprint, located in its file and rendered for people or machines.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use crate::yaml::{pointer_push, pointer_tokens, Node, Span};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+impl Severity {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        }
+    }
+}
+
+/// One finding. Produced with a pointer into the document it was found in, then
+/// [`Diagnostic::locate`]d: given the position and pointer of the place in the file the
+/// user has to edit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnostic {
+    pub severity: Severity,
+    /// A stable identifier of the kind of finding, like `unknown-field`.
+    pub code: &'static str,
+    pub message: String,
+    /// 1-based line and column in the file, when known.
+    pub line: Option<u32>,
+    pub column: Option<u32>,
+    /// Where in the file the finding is (RFC 6901 JSON pointer).
+    pub pointer: String,
+    /// What would have been accepted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected: Option<String>,
+    /// How to fix it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// The phases whose resolved blueprint has this finding; empty when it is in the
+    /// blueprint as written, or in every phase.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub phases: Vec<String>,
+    /// Whether the finding is about a mapping key rather than its value.
+    #[serde(skip)]
+    pub at_key: bool,
+}
+
+impl Diagnostic {
+    pub fn error(code: &'static str, pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        Diagnostic {
+            severity: Severity::Error,
+            code,
+            message: message.into(),
+            line: None,
+            column: None,
+            pointer: pointer.into(),
+            expected: None,
+            hint: None,
+            phases: Vec::new(),
+            at_key: false,
+        }
+    }
+
+    pub fn warning(
+        code: &'static str,
+        pointer: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Diagnostic {
+            severity: Severity::Warning,
+            ..Diagnostic::error(code, pointer, message)
+        }
+    }
+
+    pub fn expected(mut self, expected: impl Into<String>) -> Self {
+        self.expected = Some(expected.into());
+        self
+    }
+
+    pub fn hint(mut self, hint: impl Into<String>) -> Self {
+        self.hint = Some(hint.into());
+        self
+    }
+
+    pub fn maybe_hint(mut self, hint: Option<String>) -> Self {
+        self.hint = hint;
+        self
+    }
+
+    /// Points at the key named by the last token of the pointer instead of its value.
+    pub fn at_key(mut self) -> Self {
+        self.at_key = true;
+        self
+    }
+
+    pub fn at(mut self, span: Span) -> Self {
+        self.line = Some(span.line);
+        self.column = Some(span.col);
+        self
+    }
+
+    /// Resolves the pointer (into `root`, the document the finding was made on) to the
+    /// position and pointer of the node in the file.
+    pub fn locate(mut self, root: &Node) -> Self {
+        if self.line.is_some() {
+            return self;
+        }
+        let (node, complete) = root.lookup(&self.pointer);
+        if complete && self.at_key {
+            let tokens: Vec<String> = pointer_tokens(&self.pointer).collect();
+            if let Some(last) = tokens.last() {
+                let parent_ptr = parent_pointer(&self.pointer);
+                let (parent, ok) = root.lookup(&parent_ptr);
+                if let (true, Some(key)) = (ok, parent.key(last)) {
+                    self.pointer = pointer_push(&parent.origin, last);
+                    return self.at(key.span);
+                }
+            }
+        }
+        if !complete && self.at_key {
+            // The key is absent from the resolved tree; point at its parent.
+            self.pointer = node.origin.to_string();
+            return self.at(node.span);
+        }
+        self.pointer = if complete {
+            node.origin.to_string()
+        } else {
+            // Keep the part that could not be followed, under the deepest node found.
+            let found = pointer_depth(&node.origin);
+            let rest: Vec<String> = pointer_tokens(&self.pointer).skip(found).collect();
+            rest.iter()
+                .fold(node.origin.to_string(), |p, t| pointer_push(&p, t))
+        };
+        self.at(node.span)
+    }
+
+    /// The identity used to report a finding once when several phases share it.
+    pub fn key(&self) -> (Option<u32>, Option<u32>, &'static str, &str, Severity) {
+        (self.line, self.column, self.code, &self.message, self.severity)
+    }
+}
+
+fn pointer_depth(pointer: &str) -> usize {
+    pointer_tokens(pointer).count()
+}
+
+/// The pointer of the parent of `pointer`.
+pub fn parent_pointer(pointer: &str) -> String {
+    match pointer.rfind('/') {
+        Some(i) => pointer[..i].to_string(),
+        None => String::new(),
+    }
+}
+
+/// Every finding for one file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileReport {
+    pub file: String,
+    pub errors: usize,
+    pub warnings: usize,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl FileReport {
+    pub fn new(file: impl Into<String>, diagnostics: Vec<Diagnostic>) -> Self {
+        let errors = diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count();
+        FileReport {
+            file: file.into(),
+            errors,
+            warnings: diagnostics.len() - errors,
+            diagnostics,
+        }
+    }
+}
+
+/// Renders findings the way a compiler does: a header, the location, the source line
+/// with a caret, then the pointer, what was expected and a hint.
+pub fn render_text(file: &str, source: Option<&str>, diagnostics: &[Diagnostic]) -> String {
+    let lines: Vec<&str> = source.map(|s| s.lines().collect()).unwrap_or_default();
+    let mut out = String::new();
+    for d in diagnostics {
+        let _ = writeln!(out, "{}[{}]: {}", d.severity.as_str(), d.code, d.message);
+        let line = d.line.unwrap_or(1);
+        let col = d.column.unwrap_or(1);
+        let _ = writeln!(out, "  --> {file}:{line}:{col}");
+        let width = line.to_string().len();
+        let pad = " ".repeat(width);
+        if let Some(text) = lines.get(line as usize - 1) {
+            let shown: String = text.chars().take(160).collect();
+            let start = (col as usize).saturating_sub(1);
+            let len = token_len(&shown, start).max(1);
+            let _ = writeln!(out, "{pad} |");
+            let _ = writeln!(out, "{line} | {shown}");
+            let _ = writeln!(
+                out,
+                "{pad} | {}{}",
+                " ".repeat(start.min(shown.chars().count())),
+                "^".repeat(len)
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{pad} = at: {}",
+            if d.pointer.is_empty() { "/" } else { &d.pointer }
+        );
+        if !d.phases.is_empty() {
+            let label = if d.phases.len() == 1 { "phase" } else { "phases" };
+            let _ = writeln!(out, "{pad} = {label}: {}", d.phases.join(", "));
+        }
+        if let Some(e) = &d.expected {
+            let _ = writeln!(out, "{pad} = expected: {e}");
+        }
+        if let Some(h) = &d.hint {
+            let _ = writeln!(out, "{pad} = hint: {h}");
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// The length in characters of the YAML token starting at char index `start`.
+fn token_len(line: &str, start: usize) -> usize {
+    let chars: Vec<char> = line.chars().collect();
+    let Some(&first) = chars.get(start) else {
+        return 1;
+    };
+    if first == '"' || first == '\'' {
+        let mut i = start + 1;
+        while i < chars.len() {
+            if chars[i] == first {
+                if first == '\'' && chars.get(i + 1) == Some(&'\'') {
+                    i += 2;
+                    continue;
+                }
+                return i - start + 1;
+            }
+            if first == '"' && chars[i] == '\\' {
+                i += 1;
+            }
+            i += 1;
+        }
+        return chars.len() - start;
+    }
+    if first == '[' || first == '{' || first == '-' {
+        return 1;
+    }
+    let mut i = start;
+    while i < chars.len() {
+        let c = chars[i];
+        let next = chars.get(i + 1).copied();
+        if c == ':' && next.is_none_or(|n| n == ' ') {
+            break;
+        }
+        if c == ',' || c == ']' || c == '}' || (c == ' ' && next == Some('#')) {
+            break;
+        }
+        i += 1;
+    }
+    let token: String = chars[start..i].iter().collect();
+    token.trim_end().chars().count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_len;
+
+    #[test]
+    fn token_lengths() {
+        assert_eq!(token_len("    replica: 3", 4), 7);
+        assert_eq!(token_len("  port: \"80\" # x", 8), 4);
+        assert_eq!(token_len("  a: {b: 1, c: 2}", 9), 1);
+        assert_eq!(token_len("  path: /api/x # c", 8), 6);
+        assert_eq!(token_len("  uses: [db, cach]", 15), 4);
+    }
+}

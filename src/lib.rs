@@ -1,0 +1,17 @@
+//! tierform: one declarative blueprint of an application's services, tiers, datastores
+//! and scaling thresholds, validated and resolved phase by phase.
+//!
+//! The flow is one way: [`yaml`] loads text into a located tree, [`schema`] and
+//! [`analyze`] check it, [`phase`] applies each phase's patch, and [`validate`] ties
+//! them together into findings ([`diagnostic`]) and typed, resolved phases.
+
+pub mod analyze;
+pub mod cli;
+pub mod diagnostic;
+pub mod model;
+pub mod output;
+pub mod phase;
+pub mod schema;
+pub mod units;
+pub mod validate;
+pub mod yaml;

@@ -1,0 +1,170 @@
+//! Phases: each one's blueprint is the blueprint as written with the patches of every
+//! phase up to and including it applied in order, as JSON merge patches (RFC 7386).
+//!
+//! Patching works on the loaded [`Node`] tree, so every value of a resolved phase
+//! still knows its line in the file, whether it came from the base or from a patch.
+
+use crate::diagnostic::Diagnostic;
+use crate::schema::PATCHABLE;
+use crate::yaml::{pointer_push, Kind, Node};
+
+/// The name of the one phase of a blueprint that lists none.
+pub const DEFAULT_PHASE: &str = "default";
+
+/// One phase's resolved document.
+#[derive(Debug, Clone)]
+pub struct PhaseDoc {
+    pub name: String,
+    pub root: Node,
+}
+
+/// Applies `patch` to `target` per RFC 7386.
+pub fn merge_patch(target: &mut Node, patch: &Node) {
+    let Kind::Map(patch_entries) = &patch.kind else {
+        *target = patch.clone();
+        return;
+    };
+    if !matches!(target.kind, Kind::Map(_)) {
+        *target = Node {
+            kind: Kind::Map(Vec::new()),
+            span: patch.span,
+            origin: patch.origin.clone(),
+        };
+    }
+    let Kind::Map(entries) = &mut target.kind else {
+        unreachable!("target was made a mapping above")
+    };
+    for (key, value) in patch_entries {
+        let existing = entries.iter().position(|(k, _)| k.name == key.name);
+        match (&value.kind, existing) {
+            (Kind::Null, Some(i)) => {
+                entries.remove(i);
+            }
+            (Kind::Null, None) => {}
+            (_, Some(i)) => {
+                entries[i].0 = key.clone();
+                merge_patch(&mut entries[i].1, value);
+            }
+            (_, None) => {
+                let mut fresh = Node {
+                    kind: Kind::Null,
+                    span: value.span,
+                    origin: value.origin.clone(),
+                };
+                merge_patch(&mut fresh, value);
+                entries.push((key.clone(), fresh));
+            }
+        }
+    }
+}
+
+/// Resolves every phase of a loaded blueprint. Findings about the phase list itself
+/// (a patch that touches what no patch may) go to `findings`.
+pub fn resolve(root: &Node, findings: &mut Vec<Diagnostic>) -> Vec<PhaseDoc> {
+    let mut base = root.clone();
+    if let Kind::Map(entries) = &mut base.kind {
+        entries.retain(|(k, _)| k.name != "phases");
+    }
+    let phases = match root.get("phases").map(|p| &p.kind) {
+        Some(Kind::Seq(items)) if !items.is_empty() => items,
+        _ => {
+            return vec![PhaseDoc {
+                name: DEFAULT_PHASE.into(),
+                root: base,
+            }]
+        }
+    };
+    let mut state = base;
+    let mut out = Vec::with_capacity(phases.len());
+    for (i, phase) in phases.iter().enumerate() {
+        let name = match phase.get("name").map(|n| &n.kind) {
+            Some(Kind::Str(s)) => s.clone(),
+            _ => format!("#{}", i + 1),
+        };
+        if let Some(patch) = phase.get("patch") {
+            if let Kind::Map(entries) = &patch.kind {
+                let mut allowed = patch.clone();
+                if let Kind::Map(keep) = &mut allowed.kind {
+                    keep.retain(|(k, _)| PATCHABLE.contains(&k.name.as_str()));
+                }
+                for (key, _) in entries {
+                    if !PATCHABLE.contains(&key.name.as_str()) {
+                        findings.push(
+                            Diagnostic::error(
+                                "unpatchable",
+                                pointer_push(&patch.origin, &key.name),
+                                format!("a phase patch cannot change `{}`", key.name),
+                            )
+                            .expected(format!(
+                                "one of {}",
+                                PATCHABLE.map(|p| format!("`{p}`")).join(", ")
+                            ))
+                            .at_key()
+                            .at(key.span),
+                        );
+                    }
+                }
+                merge_patch(&mut state, &allowed);
+            }
+        }
+        out.push(PhaseDoc {
+            name,
+            root: state.clone(),
+        });
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::load;
+    use serde_json::json;
+
+    fn apply(target: &str, patch: &str) -> serde_json::Value {
+        let mut t = load(target).unwrap();
+        merge_patch(&mut t, &load(patch).unwrap());
+        t.to_json()
+    }
+
+    #[test]
+    fn rfc7386_examples() {
+        // From RFC 7386, appendix A.
+        assert_eq!(apply("{a: b}", "{a: c}"), json!({"a": "c"}));
+        assert_eq!(apply("{a: b}", "{b: c}"), json!({"a": "b", "b": "c"}));
+        assert_eq!(apply("{a: b}", "{a: null}"), json!({}));
+        assert_eq!(apply("{a: b, b: c}", "{a: null}"), json!({"b": "c"}));
+        assert_eq!(apply("{a: [b]}", "{a: c}"), json!({"a": "c"}));
+        assert_eq!(apply("{a: c}", "{a: [b]}"), json!({"a": ["b"]}));
+        assert_eq!(
+            apply("{a: {b: c}}", "{a: {b: d, c: null}}"),
+            json!({"a": {"b": "d"}})
+        );
+        assert_eq!(apply("{a: [{b: c}]}", "{a: [1]}"), json!({"a": [1]}));
+        assert_eq!(apply("[a, b]", "[c, d]"), json!(["c", "d"]));
+        assert_eq!(apply("{a: b}", "[c]"), json!(["c"]));
+        assert_eq!(apply("{e: null}", "{a: 1}"), json!({"e": null, "a": 1}));
+        assert_eq!(apply("[1, 2]", "{a: b, c: null}"), json!({"a": "b"}));
+        assert_eq!(
+            apply("{}", "{a: {bb: {ccc: null}}}"),
+            json!({"a": {"bb": {}}})
+        );
+    }
+
+    #[test]
+    fn patched_values_keep_their_lines() {
+        let root = load(
+            "version: 1\nservices:\n  api: {replicas: 1}\nphases:\n  - name: one\n  - name: two\n    patch:\n      services: {api: {replicas: 3}}\n",
+        )
+        .unwrap();
+        let mut findings = Vec::new();
+        let phases = resolve(&root, &mut findings);
+        assert!(findings.is_empty());
+        assert_eq!(phases.len(), 2);
+        let (one, _) = phases[0].root.lookup("/services/api/replicas");
+        let (two, _) = phases[1].root.lookup("/services/api/replicas");
+        assert_eq!(one.span.line, 3);
+        assert_eq!(two.span.line, 8);
+        assert_eq!(&*two.origin, "/phases/1/patch/services/api/replicas");
+    }
+}

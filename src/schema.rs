@@ -1,0 +1,677 @@
+//! The blueprint JSON Schema: generated from the model, committed as
+//! `schema/blueprint.schema.json` (a test keeps the two equal), used by editors and by
+//! `check-jsonschema`, and by `validate`, which turns its findings into messages a
+//! person can act on.
+
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+use jsonschema::error::{TypeKind, ValidationErrorKind};
+use jsonschema::{ValidationError, Validator};
+use schemars::generate::SchemaSettings;
+use serde_json::{json, Map, Value};
+
+use crate::diagnostic::Diagnostic;
+use crate::model::{self, Blueprint};
+use crate::units::{DURATION_PATTERN, QUANTITY_PATTERN};
+use crate::yaml::pointer_push;
+
+/// Where editors find the schema in this repository.
+pub const SCHEMA_PATH: &str = "schema/blueprint.schema.json";
+
+/// Top-level fields a phase patch may change.
+pub const PATCHABLE: [&str; 5] = ["targets", "tiers", "balancer", "services", "datastores"];
+
+/// The blueprint JSON Schema (draft 2020-12), with the patch form of the blueprint for
+/// `phases[].patch`.
+pub fn blueprint_schema() -> Value {
+    let generator = SchemaSettings::draft2020_12().into_generator();
+    let mut schema = generator.into_root_schema_for::<Blueprint>().to_value();
+    strip_nulls(&mut schema);
+    let properties = root_properties(&schema);
+    let mut patch_defs = Map::new();
+    let mut patch_props = Map::new();
+    for name in PATCHABLE {
+        if let Some(p) = properties.get(name) {
+            patch_props.insert(name.into(), patchify(p, &schema, &mut patch_defs));
+        }
+    }
+    let defs = schema["$defs"].as_object_mut().expect("schema has $defs");
+    defs.insert(
+        "BlueprintPatch".into(),
+        json!({
+            "type": "object",
+            "additionalProperties": false,
+            "description": "Changes from the previous phase: a JSON merge patch (RFC 7386) of the blueprint's targets, tiers, balancer, services and datastores. Mappings merge, other values (lists too) replace, `null` removes.",
+            "properties": Value::Object(patch_props),
+        }),
+    );
+    defs.extend(patch_defs);
+    sort_defs(&mut schema);
+    schema
+}
+
+fn root_properties(schema: &Value) -> Map<String, Value> {
+    schema["properties"].as_object().cloned().unwrap_or_default()
+}
+
+fn sort_defs(schema: &mut Value) {
+    if let Some(defs) = schema.get_mut("$defs").and_then(Value::as_object_mut) {
+        let mut entries: Vec<(String, Value)> = std::mem::take(defs).into_iter().collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        defs.extend(entries);
+    }
+}
+
+/// Removes the `null` schemars allows for `Option` fields: a blueprint never needs to
+/// write `null` (leaving a field out means the default), and only patches may.
+fn strip_nulls(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(types)) = map.get_mut("type") {
+                types.retain(|t| t != "null");
+                if types.len() == 1 {
+                    let only = types[0].clone();
+                    map.insert("type".into(), only);
+                }
+            }
+            map.remove("format");
+            if let Some(Value::Array(branches)) = map.get("anyOf") {
+                let kept: Vec<Value> = branches
+                    .iter()
+                    .filter(|b| b.get("type") != Some(&json!("null")))
+                    .cloned()
+                    .collect();
+                if kept.len() == 1 {
+                    map.remove("anyOf");
+                    if let Value::Object(inner) = &kept[0] {
+                        for (k, v) in inner {
+                            map.entry(k.clone()).or_insert_with(|| v.clone());
+                        }
+                    }
+                } else {
+                    map.insert("anyOf".into(), Value::Array(kept));
+                }
+            }
+            for v in map.values_mut() {
+                strip_nulls(v);
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_nulls),
+        _ => {}
+    }
+}
+
+/// The patch form of a schema: nothing required, every value may be `null` (remove),
+/// objects and maps patch recursively, lists stay whole (a merge patch replaces them).
+fn patchify(schema: &Value, root: &Value, defs: &mut Map<String, Value>) -> Value {
+    let Value::Object(map) = schema else {
+        return schema.clone();
+    };
+    if let Some(Value::String(reference)) = map.get("$ref") {
+        let name = reference.trim_start_matches("#/$defs/");
+        let target = &root["$defs"][name];
+        if !is_object_schema(target) {
+            // Scalars and enums: the same schema, or null.
+            return nullable(schema.clone());
+        }
+        let patch_name = format!("{name}Patch");
+        if !defs.contains_key(&patch_name) {
+            defs.insert(patch_name.clone(), Value::Null);
+            let patched = patchify(target, root, defs);
+            defs.insert(patch_name.clone(), patched);
+        }
+        let mut out = map.clone();
+        out.insert("$ref".into(), json!(format!("#/$defs/{patch_name}")));
+        return nullable(Value::Object(out));
+    }
+    let mut out = map.clone();
+    out.remove("required");
+    out.remove("default");
+    out.remove("minProperties");
+    if let Some(Value::Object(props)) = map.get("properties") {
+        let patched: Map<String, Value> = props
+            .iter()
+            .map(|(k, v)| {
+                // The tag of a tagged union stays as it is (it selects the variant).
+                if k == "engine" && v.get("const").is_some() {
+                    (k.clone(), v.clone())
+                } else {
+                    (k.clone(), patchify(v, root, defs))
+                }
+            })
+            .collect();
+        out.insert("properties".into(), Value::Object(patched));
+    }
+    if let Some(additional) = map.get("additionalProperties") {
+        if additional.is_object() {
+            out.insert(
+                "additionalProperties".into(),
+                patchify(additional, root, defs),
+            );
+        }
+    }
+    for keyword in ["oneOf", "anyOf"] {
+        if let Some(Value::Array(branches)) = map.get(keyword) {
+            out.remove(keyword);
+            let patched: Vec<Value> = branches.iter().map(|b| patchify(b, root, defs)).collect();
+            // Several variants may accept the same partial object: any will do.
+            out.insert("anyOf".into(), Value::Array(patched));
+        }
+    }
+    nullable(Value::Object(out))
+}
+
+fn is_object_schema(schema: &Value) -> bool {
+    schema.get("type") == Some(&json!("object"))
+        || schema.get("properties").is_some()
+        || schema
+            .get("oneOf")
+            .and_then(Value::as_array)
+            .is_some_and(|b| b.iter().any(|x| x.get("properties").is_some()))
+}
+
+fn nullable(schema: Value) -> Value {
+    let Value::Object(mut map) = schema else {
+        return schema;
+    };
+    match map.get_mut("type") {
+        Some(Value::String(t)) => {
+            let t = t.clone();
+            map.insert("type".into(), json!([t, "null"]));
+            Value::Object(map)
+        }
+        Some(Value::Array(types)) => {
+            if !types.contains(&json!("null")) {
+                types.push(json!("null"));
+            }
+            Value::Object(map)
+        }
+        _ => {
+            let description = map.remove("description");
+            let mut out = json!({ "anyOf": [Value::Object(map), { "type": "null" }] });
+            if let Some(d) = description {
+                out["description"] = d;
+            }
+            out
+        }
+    }
+}
+
+/// The schema `validate` checks a document against: the blueprint schema with phase
+/// patches left open (each phase's *resolved* blueprint is checked in full instead, so
+/// a mistake in a patch is reported once, at its line).
+fn validator() -> &'static (Validator, Value) {
+    static VALIDATOR: OnceLock<(Validator, Value)> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let mut schema = blueprint_schema();
+        schema["$defs"]["BlueprintPatch"] = json!({ "type": "object" });
+        let validator = jsonschema::options()
+            .build(&schema)
+            .expect("the generated schema compiles");
+        (validator, schema)
+    })
+}
+
+/// Checks a document against the schema; every finding, with a pointer into `instance`.
+pub fn check(instance: &Value) -> Vec<Diagnostic> {
+    let (validator, schema) = validator();
+    let mut out = Vec::new();
+    for error in validator.iter_errors(instance) {
+        translate(&error, schema, instance, &mut out);
+    }
+    out
+}
+
+fn translate(error: &ValidationError<'_>, schema: &Value, instance: &Value, out: &mut Vec<Diagnostic>) {
+    let pointer = error.instance_path().as_str().to_string();
+    let schema_path = error.schema_path().as_str().to_string();
+    let found = instance.pointer(&pointer);
+    match error.kind() {
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let known = known_properties(schema, &schema_path);
+            for name in unexpected {
+                let mut d = Diagnostic::error(
+                    "unknown-field",
+                    pointer_push(&pointer, name),
+                    format!("unknown field `{name}`"),
+                )
+                .at_key();
+                if !known.is_empty() {
+                    d = d.expected(format!("one of {}", list(&known)));
+                }
+                d = d.maybe_hint(did_you_mean(name, &known).map(|s| format!("did you mean `{s}`?")));
+                out.push(d);
+            }
+        }
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            let description = property_description(schema, &schema_path, name);
+            let mut d = Diagnostic::error(
+                "missing-field",
+                pointer.clone(),
+                format!("missing required field `{name}`"),
+            );
+            if let Some(desc) = description {
+                d = d.hint(format!("add `{name}`: {}", first_sentence(&desc)));
+            }
+            out.push(d);
+        }
+        ValidationErrorKind::Type { kind } => {
+            let expected = match kind {
+                TypeKind::Single(t) => vec![yaml_type(t.as_str())],
+                TypeKind::Multiple(set) => set.iter().map(|t| yaml_type(t.as_str())).collect(),
+            };
+            let found_name = found.map_or("nothing", json_type);
+            let mut d = Diagnostic::error(
+                "wrong-type",
+                pointer.clone(),
+                format!("expected {}, found {found_name}", expected.join(" or ")),
+            );
+            if expected.contains(&"string") && matches!(found, Some(Value::Number(_) | Value::Bool(_))) {
+                d = d.hint("quote the value to make it text");
+            } else if found.is_some_and(Value::is_null) {
+                d = d.hint("the value is empty: fill it in or remove the key");
+            } else if expected == ["sequence"] {
+                d = d.hint("write a list, like `[a, b]` or one `- item` per line");
+            }
+            out.push(d);
+        }
+        ValidationErrorKind::Constant { expected_value } => {
+            out.push(
+                Diagnostic::error(
+                    "invalid-value",
+                    pointer.clone(),
+                    format!("expected `{}`", scalar_text(expected_value)),
+                )
+                .expected(format!("`{}`", scalar_text(expected_value))),
+            );
+        }
+        ValidationErrorKind::Enum { options } => {
+            let values: Vec<String> = options
+                .as_array()
+                .map(|a| a.iter().map(scalar_text).collect())
+                .unwrap_or_default();
+            out.push(enum_diagnostic(&pointer, found, &values));
+        }
+        ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context } => {
+            one_of(&pointer, found, context, schema, instance, out);
+        }
+        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::ExclusiveMinimum { limit } => {
+            out.push(
+                Diagnostic::error(
+                    "out-of-range",
+                    pointer.clone(),
+                    format!("{} is too small", found.map_or_else(String::new, scalar_text)),
+                )
+                .expected(format!("at least {limit}")),
+            );
+        }
+        ValidationErrorKind::Maximum { limit } | ValidationErrorKind::ExclusiveMaximum { limit } => {
+            out.push(
+                Diagnostic::error(
+                    "out-of-range",
+                    pointer.clone(),
+                    format!("{} is too large", found.map_or_else(String::new, scalar_text)),
+                )
+                .expected(format!("at most {limit}")),
+            );
+        }
+        ValidationErrorKind::MinItems { limit } => out.push(
+            Diagnostic::error("too-few", pointer.clone(), "too few items")
+                .expected(format!("at least {limit} item{}", plural(*limit))),
+        ),
+        ValidationErrorKind::MaxItems { limit } => out.push(
+            Diagnostic::error("too-many", pointer.clone(), "too many items")
+                .expected(format!("at most {limit} item{}", plural(*limit))),
+        ),
+        ValidationErrorKind::MinProperties { limit } => out.push(
+            Diagnostic::error("too-few", pointer.clone(), "too few entries")
+                .expected(format!("at least {limit} entr{}", if *limit == 1 { "y" } else { "ies" })),
+        ),
+        ValidationErrorKind::MinLength { limit } | ValidationErrorKind::MaxLength { limit } => {
+            out.push(
+                Diagnostic::error("invalid-format", pointer.clone(), "text of the wrong length")
+                    .expected(format!("{limit} characters at the limit")),
+            )
+        }
+        ValidationErrorKind::Pattern { pattern } => {
+            let text = found.and_then(Value::as_str).unwrap_or_default();
+            out.push(pattern_diagnostic(&pointer, text, pattern, false));
+        }
+        ValidationErrorKind::PropertyNames { error } => {
+            let key = error.instance().as_str().unwrap_or_default().to_string();
+            let pattern = match error.kind() {
+                ValidationErrorKind::Pattern { pattern } => pattern.clone(),
+                _ => String::new(),
+            };
+            out.push(pattern_diagnostic(&pointer_push(&pointer, &key), &key, &pattern, true));
+        }
+        ValidationErrorKind::UniqueItems => out.push(Diagnostic::error(
+            "duplicate-item",
+            pointer.clone(),
+            "the list holds the same item twice",
+        )),
+        _ => out.push(Diagnostic::error("schema", pointer.clone(), error.to_string())),
+    }
+}
+
+/// A value that matched none of several shapes. Enumerations (every branch a
+/// constant) read as "expected one of"; tagged unions (a `const` discriminator such as
+/// `engine`) report the errors of the variant the tag selects.
+fn one_of(
+    pointer: &str,
+    found: Option<&Value>,
+    context: &[Vec<ValidationError<'static>>],
+    schema: &Value,
+    instance: &Value,
+    out: &mut Vec<Diagnostic>,
+) {
+    let is_tag_error = |e: &ValidationError<'_>| matches!(e.kind(), ValidationErrorKind::Constant { .. });
+    // Enumeration: each branch failed only on its constant, at this very value.
+    let consts: Vec<String> = context
+        .iter()
+        .filter_map(|branch| match branch.as_slice() {
+            [e] if e.instance_path().as_str() == pointer => match e.kind() {
+                ValidationErrorKind::Constant { expected_value } => Some(scalar_text(expected_value)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    if !consts.is_empty() && consts.len() == context.len() {
+        out.push(enum_diagnostic(pointer, found, &consts));
+        return;
+    }
+    let candidates: Vec<&Vec<ValidationError<'static>>> = context
+        .iter()
+        .filter(|branch| !branch.iter().any(is_tag_error))
+        .collect();
+    if let Some(best) = candidates.iter().min_by_key(|b| b.len()) {
+        for e in best.iter() {
+            translate(e, schema, instance, out);
+        }
+        return;
+    }
+    // No variant's tag matches: report the tag.
+    let mut tags = BTreeSet::new();
+    let mut tag_pointer = None;
+    for branch in context {
+        for e in branch {
+            if let ValidationErrorKind::Constant { expected_value } = e.kind() {
+                tags.insert(scalar_text(expected_value));
+                tag_pointer = Some(e.instance_path().as_str().to_string());
+            }
+        }
+    }
+    match tag_pointer {
+        Some(p) => {
+            let tags: Vec<String> = tags.into_iter().collect();
+            out.push(enum_diagnostic(&p, instance.pointer(&p), &tags));
+        }
+        None => out.push(Diagnostic::error(
+            "wrong-shape",
+            pointer.to_string(),
+            "the value matches none of the accepted shapes",
+        )),
+    }
+}
+
+fn enum_diagnostic(pointer: &str, found: Option<&Value>, values: &[String]) -> Diagnostic {
+    let text = found.map_or_else(String::new, scalar_text);
+    Diagnostic::error(
+        "invalid-value",
+        pointer.to_string(),
+        format!("`{text}` is not one of the accepted values"),
+    )
+    .expected(format!("one of {}", list(values)))
+    .maybe_hint(did_you_mean(&text, values).map(|s| format!("did you mean `{s}`?")))
+}
+
+/// What each pattern of the schema means, in words, with a suggestion when one can
+/// be derived from the text.
+fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) -> Diagnostic {
+    let (code, what, hint): (&'static str, &str, Option<String>) = match pattern {
+        p if p == model::NAME_PATTERN => (
+            "invalid-name",
+            "a name: lowercase letters, digits and `-`, starting with a letter and not ending with `-`, at most 40 characters",
+            suggest_name(text).map(|s| format!("try `{s}`")),
+        ),
+        p if p == model::ENV_NAME_PATTERN => (
+            "invalid-name",
+            "an environment variable name: letters, digits and `_`, not starting with a digit",
+            Some(format!("try `{}`", text.to_ascii_uppercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"))),
+        ),
+        p if p == DURATION_PATTERN => (
+            "invalid-duration",
+            "a duration: a number and a unit (ms, s, m, h, d), like `30s` or `5m`",
+            text.bytes().all(|b| b.is_ascii_digit()).then(|| format!("add a unit: `{text}s`")),
+        ),
+        p if p == QUANTITY_PATTERN => (
+            "invalid-quantity",
+            "a quantity: CPU like `500m` or `2`, memory like `256Mi` or `4Gi`",
+            quantity_hint(text),
+        ),
+        p if p == model::ROUTE_PATTERN => (
+            "invalid-path",
+            "a path prefix starting with `/`, of letters, digits and `-._~/` only",
+            (!text.starts_with('/')).then(|| format!("start it with `/`: `/{text}`")),
+        ),
+        p if p == model::HEALTH_PATH_PATTERN => (
+            "invalid-path",
+            "a path starting with `/` (letters, digits, `-._~/`), with an optional `?query`",
+            None,
+        ),
+        p if p == model::IMAGE_PATTERN => (
+            "invalid-image",
+            "a container image reference like `registry.example.com/team/app:1.4.2`",
+            None,
+        ),
+        p if p == model::QUEUE_PATTERN => (
+            "invalid-name",
+            "a queue name: letters, digits and `_.:-`",
+            None,
+        ),
+        p if p == model::HOST_PATTERN => (
+            "invalid-host",
+            "an IP address or a DNS name",
+            None,
+        ),
+        p if p == model::SQL_IDENT_PATTERN => (
+            "invalid-name",
+            "an SQL identifier: lowercase letters, digits and `_`, not starting with a digit",
+            Some(format!("try `{}`", text.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"))),
+        ),
+        p if p == model::RATE_KEY_PATTERN => (
+            "invalid-value",
+            "`client_ip` or `header:NAME`",
+            None,
+        ),
+        p if p == model::STICKY_PATTERN => (
+            "invalid-value",
+            "`none`, `client_ip`, `header:NAME` or `cookie[:NAME]`",
+            None,
+        ),
+        p if p == model::VERSION_PATTERN => (
+            "invalid-value",
+            "a version like `16` or `7.2`",
+            None,
+        ),
+        _ => ("invalid-format", "text matching the pattern", None),
+    };
+    let subject = if is_key { "name" } else { "value" };
+    let mut d = Diagnostic::error(code, pointer.to_string(), format!("`{}` is not a valid {subject}", printable(text)))
+        .expected(what.to_string())
+        .maybe_hint(hint);
+    if is_key {
+        d = d.at_key();
+    }
+    d
+}
+
+fn quantity_hint(text: &str) -> Option<String> {
+    let t = text.trim();
+    let lower = t.to_ascii_lowercase();
+    for (wrong, right) in [("mib", "Mi"), ("gib", "Gi"), ("mb", "M"), ("gb", "G"), ("kb", "k")] {
+        if let Some(n) = lower.strip_suffix(wrong) {
+            return Some(format!("did you mean `{}{right}`?", n.trim()));
+        }
+    }
+    if lower.ends_with("cores") || lower.ends_with("core") {
+        return Some(format!(
+            "write just the number: `{}`",
+            t.trim_end_matches(char::is_alphabetic).trim()
+        ));
+    }
+    None
+}
+
+/// Turns `Api_Server` into `api-server` when that makes a valid name.
+pub fn suggest_name(text: &str) -> Option<String> {
+    let mut s: String = text
+        .to_ascii_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    while s.contains("--") {
+        s = s.replace("--", "-");
+    }
+    let s = s.trim_matches('-').to_string();
+    let valid = !s.is_empty()
+        && s.len() <= 40
+        && s.starts_with(|c: char| c.is_ascii_lowercase())
+        && s != text;
+    valid.then_some(s)
+}
+
+fn printable(text: &str) -> String {
+    let escaped: String = text.escape_debug().collect();
+    if escaped.chars().count() > 60 {
+        format!("{}…", escaped.chars().take(60).collect::<String>())
+    } else {
+        escaped
+    }
+}
+
+/// The property names the schema allows for the object whose `additionalProperties`
+/// keyword lives at `schema_path`.
+fn known_properties(schema: &Value, schema_path: &str) -> Vec<String> {
+    let parent = crate::diagnostic::parent_pointer(schema_path);
+    schema
+        .pointer(&parent)
+        .and_then(|s| s.get("properties"))
+        .and_then(Value::as_object)
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+fn property_description(schema: &Value, schema_path: &str, name: &str) -> Option<String> {
+    let parent = crate::diagnostic::parent_pointer(schema_path);
+    let prop = schema.pointer(&parent)?.get("properties")?.get(name)?;
+    let desc = prop.get("description").and_then(Value::as_str).map(str::to_string);
+    desc.or_else(|| {
+        let reference = prop.get("$ref")?.as_str()?;
+        schema
+            .pointer(reference.trim_start_matches('#'))?
+            .get("description")?
+            .as_str()
+            .map(str::to_string)
+    })
+}
+
+fn first_sentence(text: &str) -> String {
+    let line = text.replace('\n', " ");
+    match line.find(". ") {
+        Some(i) => line[..=i].to_string(),
+        None => line,
+    }
+}
+
+/// The closest candidate to `word`, when it is close enough to be a likely typo.
+pub fn did_you_mean(word: &str, candidates: &[String]) -> Option<String> {
+    if word.is_empty() {
+        return None;
+    }
+    let lower = word.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c.clone())
+}
+
+fn list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|i| format!("`{i}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        "s"
+    }
+}
+
+fn yaml_type(json: &str) -> &'static str {
+    match json {
+        "object" => "a mapping",
+        "array" => "a list",
+        "string" => "text",
+        "integer" => "a whole number",
+        "number" => "a number",
+        "boolean" => "true or false",
+        "null" => "nothing",
+        _ => "a value",
+    }
+}
+
+fn json_type(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing (null)",
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.is_i64() || n.is_u64() => "a whole number",
+        Value::Number(_) => "a number",
+        Value::String(_) => "text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+fn scalar_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => printable(s),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_you_mean_finds_typos() {
+        let known: Vec<String> = ["replicas", "min", "max", "target"].map(String::from).to_vec();
+        assert_eq!(did_you_mean("replica", &known).as_deref(), Some("replicas"));
+        assert_eq!(did_you_mean("targte", &known).as_deref(), Some("target"));
+        assert_eq!(did_you_mean("zzzzzz", &known), None);
+    }
+
+    #[test]
+    fn name_suggestions() {
+        assert_eq!(suggest_name("Api_Server").as_deref(), Some("api-server"));
+        assert_eq!(suggest_name("9lives"), None);
+    }
+
+    #[test]
+    fn schema_compiles_and_has_patch_defs() {
+        let s = blueprint_schema();
+        assert!(s["$defs"]["BlueprintPatch"]["properties"]["services"].is_object());
+        assert!(s["$defs"].get("ServicePatch").is_some());
+        jsonschema::validator_for(&s).expect("compiles");
+    }
+}

@@ -1,0 +1,225 @@
+//! Validation of one blueprint file: load → schema → phases → semantic checks, with
+//! every finding located in the file and reported once.
+
+use std::collections::BTreeSet;
+
+use crate::analyze;
+use crate::diagnostic::{Diagnostic, Severity};
+use crate::model::{Blueprint, Phase, Platform};
+use crate::phase::{self, PhaseDoc};
+use crate::schema;
+use crate::yaml::{self, LoadError, Node};
+
+/// A phase's fully typed blueprint, ready to be resolved into a plan.
+#[derive(Debug, Clone)]
+pub struct ResolvedPhase {
+    pub name: String,
+    pub description: Option<String>,
+    pub enter_when: Vec<String>,
+    /// The platforms this phase is rendered for.
+    pub targets: Vec<Platform>,
+    pub blueprint: Blueprint,
+}
+
+/// The outcome of validating one file.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    /// The text, when it could be decoded (for showing source lines).
+    pub source: Option<String>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Every phase, when the blueprint has no errors.
+    pub phases: Vec<ResolvedPhase>,
+}
+
+impl Validated {
+    pub fn errors(&self) -> usize {
+        self.diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Error)
+            .count()
+    }
+
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+}
+
+fn load_diagnostic(e: &LoadError) -> Diagnostic {
+    let hint = match e {
+        LoadError::DuplicateKey { .. } => Some("remove one of the two; YAML keeps only one value per key".to_string()),
+        LoadError::Syntax { .. } => Some("check the indentation and the quoting around this line".to_string()),
+        LoadError::NotUtf8 { .. } => Some("save the file as UTF-8".to_string()),
+        LoadError::AliasBomb { .. } => Some("expand fewer aliases; a blueprint needs only a few".to_string()),
+        LoadError::MultipleDocuments { .. } => Some("keep one blueprint per file: remove the `---` separator".to_string()),
+        _ => None,
+    };
+    Diagnostic::error(e.code(), "", e.to_string())
+        .at(e.span())
+        .maybe_hint(hint)
+}
+
+/// Validates the bytes of one blueprint file.
+pub fn validate_bytes(bytes: &[u8]) -> Validated {
+    let text = match yaml::decode(bytes) {
+        Ok(t) => t,
+        Err(e) => {
+            return Validated {
+                source: None,
+                diagnostics: vec![load_diagnostic(&e)],
+                phases: Vec::new(),
+            }
+        }
+    };
+    let mut v = validate_str(text);
+    v.source = Some(text.to_string());
+    v
+}
+
+/// Validates the text of one blueprint file.
+pub fn validate_str(text: &str) -> Validated {
+    let root = match yaml::load(text) {
+        Ok(root) => root,
+        Err(errors) => {
+            return Validated {
+                source: Some(text.to_string()),
+                diagnostics: errors.iter().map(load_diagnostic).collect(),
+                phases: Vec::new(),
+            }
+        }
+    };
+    let (diagnostics, phases) = check_root(&root);
+    Validated {
+        source: Some(text.to_string()),
+        diagnostics,
+        phases,
+    }
+}
+
+struct Collected {
+    diagnostic: Diagnostic,
+    /// Found on the document as written (so it holds in every phase).
+    in_base: bool,
+    phases: BTreeSet<usize>,
+}
+
+fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
+    let mut collected: Vec<Collected> = Vec::new();
+    let add = |d: Diagnostic, phase: Option<usize>, collected: &mut Vec<Collected>| {
+        if let Some(c) = collected.iter_mut().find(|c| c.diagnostic.key() == d.key()) {
+            if let Some(p) = phase {
+                c.phases.insert(p);
+            }
+            return;
+        }
+        collected.push(Collected {
+            diagnostic: d,
+            in_base: phase.is_none(),
+            phases: phase.into_iter().collect(),
+        });
+    };
+
+    let root_json = root.to_json();
+    let root_schema = schema::check(&root_json);
+    let root_ok = root_schema.is_empty();
+    for d in root_schema {
+        add(d.locate(root), None, &mut collected);
+    }
+    // The phase list as written (names, targets), when it has the right shape.
+    let phase_list: Vec<Phase> = root_json
+        .get("phases")
+        .cloned()
+        .and_then(|p| serde_json::from_value(p).ok())
+        .unwrap_or_default();
+    if root_ok {
+        for d in analyze::check_phases(&phase_list) {
+            add(d.locate(root), None, &mut collected);
+        }
+    }
+    let default_targets: Option<Vec<Platform>> = root_json
+        .get("targets")
+        .cloned()
+        .and_then(|t| serde_json::from_value(t).ok());
+
+    let mut patch_findings = Vec::new();
+    let docs: Vec<PhaseDoc> = phase::resolve(root, &mut patch_findings);
+    for d in patch_findings {
+        add(d, None, &mut collected);
+    }
+    let mut resolved = Vec::with_capacity(docs.len());
+    for (i, doc) in docs.iter().enumerate() {
+        let mut json = doc.root.to_json();
+        let findings = schema::check(&json);
+        // Unknown fields alone do not stop the semantic checks: without them the
+        // document is well-formed, and the user gets every finding in one run.
+        let only_unknown = findings.iter().all(|d| d.code == "unknown-field");
+        for d in &findings {
+            if only_unknown {
+                remove_pointer(&mut json, &d.pointer);
+            }
+        }
+        let had_findings = !findings.is_empty();
+        for d in findings {
+            add(d.locate(&doc.root), Some(i), &mut collected);
+        }
+        if had_findings && !only_unknown {
+            continue;
+        }
+        let blueprint: Blueprint = match serde_json::from_value(json) {
+            Ok(b) => b,
+            Err(e) => {
+                add(
+                    Diagnostic::error("invalid", "", e.to_string()).locate(&doc.root),
+                    Some(i),
+                    &mut collected,
+                );
+                continue;
+            }
+        };
+        let meta = phase_list.get(i);
+        let targets = meta
+            .and_then(|p| p.targets.clone())
+            .or_else(|| default_targets.clone())
+            .unwrap_or_else(|| blueprint.targets.clone());
+        for d in analyze::check(&blueprint, &targets) {
+            add(d.locate(&doc.root), Some(i), &mut collected);
+        }
+        resolved.push(ResolvedPhase {
+            name: doc.name.clone(),
+            description: meta.and_then(|p| p.description.clone()),
+            enter_when: meta.map(|p| p.enter_when.clone()).unwrap_or_default(),
+            targets,
+            blueprint,
+        });
+    }
+
+    let all = docs.len();
+    let mut diagnostics: Vec<Diagnostic> = collected
+        .into_iter()
+        .map(|c| {
+            let mut d = c.diagnostic;
+            d.phases = if c.in_base || c.phases.len() == all || all <= 1 {
+                Vec::new()
+            } else {
+                c.phases.iter().map(|&i| docs[i].name.clone()).collect()
+            };
+            d
+        })
+        .collect();
+    diagnostics.sort_by(|a, b| {
+        (a.line, a.column, a.severity, a.code).cmp(&(b.line, b.column, b.severity, b.code))
+    });
+    let ok = !diagnostics.iter().any(|d| d.severity == Severity::Error);
+    (diagnostics, if ok { resolved } else { Vec::new() })
+}
+
+
+/// Removes the member a pointer names from a JSON document.
+fn remove_pointer(json: &mut serde_json::Value, pointer: &str) {
+    let parent = crate::diagnostic::parent_pointer(pointer);
+    let Some(last) = crate::yaml::pointer_tokens(pointer).last() else {
+        return;
+    };
+    if let Some(serde_json::Value::Object(map)) = json.pointer_mut(&parent) {
+        map.remove(&last);
+    }
+}
