@@ -73,9 +73,7 @@ impl Checker<'_> {
     fn reference(&mut self, pointer: String, what: &str, name: &str, candidates: Vec<String>) {
         let hint = did_you_mean(name, &candidates)
             .map(|s| format!("did you mean `{s}`?"))
-            .or_else(|| {
-                (candidates.is_empty()).then(|| format!("define it under `{what}s`"))
-            });
+            .or_else(|| (candidates.is_empty()).then(|| format!("define it under `{what}s`")));
         let mut d = Diagnostic::error(
             "unknown-reference",
             pointer,
@@ -123,7 +121,11 @@ impl Checker<'_> {
     fn tiers(&mut self, targets: &[Platform]) {
         for (name, tier) in &self.bp.tiers {
             let ptr = pointer_push("/tiers", name);
-            self.quantity(&format!("{ptr}/machine/cpu"), &tier.machine.cpu, Measure::Cpu);
+            self.quantity(
+                &format!("{ptr}/machine/cpu"),
+                &tier.machine.cpu,
+                Measure::Cpu,
+            );
             self.quantity(
                 &format!("{ptr}/machine/memory"),
                 &tier.machine.memory,
@@ -186,7 +188,11 @@ impl Checker<'_> {
         };
         self.tier_ref("/balancer/tier".into(), lb.tier.as_ref());
         if let Some(t) = &lb.timeouts {
-            for (field, d) in [("connect", &t.connect), ("send", &t.send), ("read", &t.read)] {
+            for (field, d) in [
+                ("connect", &t.connect),
+                ("send", &t.send),
+                ("read", &t.read),
+            ] {
                 if let Some(d) = d {
                     self.duration(&format!("/balancer/timeouts/{field}"), d, true);
                 }
@@ -349,9 +355,14 @@ impl Checker<'_> {
                         Diagnostic::warning(
                             "timeout-exceeds-interval",
                             format!("{hptr}/timeout"),
-                            format!("the health-check timeout ({}) is longer than its interval ({})",
+                            format!(
+                                "the health-check timeout ({}) is longer than its interval ({})",
                                 h.timeout.as_ref().map(|d| d.0.as_str()).unwrap_or_default(),
-                                h.interval.as_ref().map(|d| d.0.as_str()).unwrap_or_default()),
+                                h.interval
+                                    .as_ref()
+                                    .map(|d| d.0.as_str())
+                                    .unwrap_or_default()
+                            ),
                         )
                         .hint("checks would overlap: make the timeout shorter than the interval"),
                     );
@@ -422,13 +433,22 @@ impl Checker<'_> {
                         .filter(|(_, d)| d.is_broker())
                         .map(|(n, _)| n.clone())
                         .collect();
-                    self.reference(format!("{ptr}/queue/broker"), "datastore", &q.broker, candidates);
+                    self.reference(
+                        format!("{ptr}/queue/broker"),
+                        "datastore",
+                        &q.broker,
+                        candidates,
+                    );
                 }
                 Some(d) if !d.is_broker() => self.push(
                     Diagnostic::error(
                         "not-a-broker",
                         format!("{ptr}/queue/broker"),
-                        format!("`{}` is a {} datastore and cannot broker a queue", q.broker, d.engine()),
+                        format!(
+                            "`{}` is a {} datastore and cannot broker a queue",
+                            q.broker,
+                            d.engine()
+                        ),
                     )
                     .expected("a redis or rabbitmq datastore"),
                 ),
@@ -512,10 +532,16 @@ impl Checker<'_> {
                         format!("{ptr}/algorithm"),
                         format!(
                             "`{}` cannot keep clients on one instance (`sticky: {s}`)",
-                            if a == Algorithm::RoundRobin { "round_robin" } else { "least_conn" }
+                            if a == Algorithm::RoundRobin {
+                                "round_robin"
+                            } else {
+                                "least_conn"
+                            }
                         ),
                     )
-                    .hint("stickiness hashes the key: use `algorithm: hash` or leave `algorithm` out"),
+                    .hint(
+                        "stickiness hashes the key: use `algorithm: hash` or leave `algorithm` out",
+                    ),
                 ),
             _ => {}
         }
@@ -538,16 +564,22 @@ impl Checker<'_> {
             );
         }
         match (sc.min, sc.max) {
-            (Some(_), None) => self.push(Diagnostic::error(
-                "missing-field",
-                ptr.clone(),
-                "`min` is set but `max` is not",
-            ).hint("add `max`: the most instances the autoscaler may start")),
-            (None, Some(_)) => self.push(Diagnostic::error(
-                "missing-field",
-                ptr.clone(),
-                "`max` is set but `min` is not",
-            ).hint("add `min`: the fewest instances the autoscaler keeps")),
+            (Some(_), None) => self.push(
+                Diagnostic::error(
+                    "missing-field",
+                    ptr.clone(),
+                    "`min` is set but `max` is not",
+                )
+                .hint("add `max`: the most instances the autoscaler may start"),
+            ),
+            (None, Some(_)) => self.push(
+                Diagnostic::error(
+                    "missing-field",
+                    ptr.clone(),
+                    "`max` is set but `min` is not",
+                )
+                .hint("add `min`: the fewest instances the autoscaler keeps"),
+            ),
             (Some(min), Some(max)) if min > max => self.push(
                 Diagnostic::error(
                     "min-above-max",
@@ -592,8 +624,26 @@ impl Checker<'_> {
                     format!("{ptr}/min"),
                     "`min: 0` (scale to zero) needs a `queue_depth` target",
                 )
-                .hint("only a queue can wake a service from zero instances; use `min: 1` otherwise"),
+                .hint(
+                    "only a queue can wake a service from zero instances; use `min: 1` otherwise",
+                ),
             );
+        }
+        let requests = s.resources.clone().unwrap_or_default();
+        for (field, set, request) in [
+            ("cpu", target.cpu.is_some(), requests.cpu.is_some()),
+            ("memory", target.memory.is_some(), requests.memory.is_some()),
+        ] {
+            if set && !request {
+                self.push(
+                    Diagnostic::error(
+                        "missing-field",
+                        format!("{ptr}/target/{field}"),
+                        format!("a {field} target is a percentage of the {field} request, and `{name}` requests no {field}"),
+                    )
+                    .hint(format!("add `resources: {{ {field}: … }}` to the service")),
+                );
+            }
         }
         if target.queue_depth.is_some() && s.queue.is_none() {
             self.push(
@@ -623,13 +673,11 @@ impl Checker<'_> {
             ));
         }
         if (sc.scale_up.is_some() || sc.scale_down.is_some()) && !autoscaled {
-            self.push(
-                Diagnostic::warning(
-                    "unused-setting",
-                    ptr.clone(),
-                    "`scale_up`/`scale_down` have no effect without `min` and `max`",
-                ),
-            );
+            self.push(Diagnostic::warning(
+                "unused-setting",
+                ptr.clone(),
+                "`scale_up`/`scale_down` have no effect without `min` and `max`",
+            ));
         }
         for (field, p) in [("scale_up", &sc.scale_up), ("scale_down", &sc.scale_down)] {
             if let Some(p) = p {
@@ -674,7 +722,10 @@ impl Checker<'_> {
 
     fn datastore(&mut self, name: &str, store: &Datastore) {
         let ptr = store_ptr(name);
-        self.tier_ref(format!("{ptr}/tier"), store.tier().map(str::to_string).as_ref());
+        self.tier_ref(
+            format!("{ptr}/tier"),
+            store.tier().map(str::to_string).as_ref(),
+        );
         if let Some(r) = store.resources() {
             self.resources(&format!("{ptr}/resources"), r);
         }
@@ -736,6 +787,14 @@ impl Checker<'_> {
                         )
                         .hint("with fewer than 3 masters no majority survives a failure; use `mode: standalone` for one node"),
                     ),
+                    (RedisMode::Cluster, Some(shape)) if shape.replicas_per_master == 0 => self.push(
+                        Diagnostic::warning(
+                            "cluster-without-replicas",
+                            format!("{ptr}/cluster/replicas_per_master"),
+                            "a Redis Cluster without replicas cannot fail over: losing one master loses its share of the keys",
+                        )
+                        .hint("use `replicas_per_master: 1`"),
+                    ),
                     (RedisMode::Standalone, Some(_)) => self.push(
                         Diagnostic::error(
                             "conflicting-fields",
@@ -785,12 +844,22 @@ impl Checker<'_> {
             .and_then(|q| self.quantity(&format!("{ptr}/memory_limit"), q, Measure::Memory));
         if let (Some(req), Some(lim)) = (cpu, cpu_limit) {
             if req > lim {
-                self.push(request_above_limit(ptr, "cpu", r.cpu.as_ref(), r.cpu_limit.as_ref()));
+                self.push(request_above_limit(
+                    ptr,
+                    "cpu",
+                    r.cpu.as_ref(),
+                    r.cpu_limit.as_ref(),
+                ));
             }
         }
         if let (Some(req), Some(lim)) = (mem, mem_limit) {
             if req > lim {
-                self.push(request_above_limit(ptr, "memory", r.memory.as_ref(), r.memory_limit.as_ref()));
+                self.push(request_above_limit(
+                    ptr,
+                    "memory",
+                    r.memory.as_ref(),
+                    r.memory_limit.as_ref(),
+                ));
             }
         }
     }
@@ -818,11 +887,10 @@ impl Checker<'_> {
                 )
                 .expected("a number and a unit (ms, s, m, h, d), like `30s` or `5m`"),
             ),
-            Some(0) if positive => self.push(Diagnostic::error(
-                "out-of-range",
-                ptr.to_string(),
-                format!("`{d}` is zero"),
-            ).expected("a duration longer than zero")),
+            Some(0) if positive => self.push(
+                Diagnostic::error("out-of-range", ptr.to_string(), format!("`{d}` is zero"))
+                    .expected("a duration longer than zero"),
+            ),
             Some(ms) if ms > 7 * 86_400_000 => self.push(Diagnostic::error(
                 "out-of-range",
                 ptr.to_string(),
@@ -840,6 +908,16 @@ impl Checker<'_> {
         for (name, s) in &self.bp.services {
             if let Some(port) = s.host_port {
                 let ptr = format!("{}/host_port", service_ptr(name));
+                if max_instances(s) > 1 {
+                    self.push(
+                        Diagnostic::error(
+                            "port-conflict",
+                            ptr.clone(),
+                            format!("`{name}` may run {} instances, and they cannot all publish host port {port}", max_instances(s)),
+                        )
+                        .hint("put the service behind the balancer instead, or run one instance"),
+                    );
+                }
                 if let Some(owner) = taken.get(&port) {
                     self.push(
                         Diagnostic::error(
@@ -872,7 +950,9 @@ fn request_above_limit(
             lim.map(|q| q.0.as_str()).unwrap_or_default()
         ),
     )
-    .hint(format!("a request can be at most the limit: lower `{what}` or raise `{what}_limit`"))
+    .hint(format!(
+        "a request can be at most the limit: lower `{what}` or raise `{what}_limit`"
+    ))
 }
 
 /// The most instances a service may run.
@@ -885,9 +965,17 @@ pub fn max_instances(s: &Service) -> u32 {
 
 fn looks_secret(key: &str) -> bool {
     let k = key.to_ascii_uppercase();
-    ["PASSWORD", "PASSWD", "SECRET", "TOKEN", "API_KEY", "PRIVATE_KEY", "CREDENTIALS"]
-        .iter()
-        .any(|w| k.contains(w))
+    [
+        "PASSWORD",
+        "PASSWD",
+        "SECRET",
+        "TOKEN",
+        "API_KEY",
+        "PRIVATE_KEY",
+        "CREDENTIALS",
+    ]
+    .iter()
+    .any(|w| k.contains(w))
 }
 
 fn is_host(host: &str) -> bool {
@@ -895,14 +983,19 @@ fn is_host(host: &str) -> bool {
         return true;
     }
     // Something shaped like an IPv4 address that does not parse is a typo, not a name.
-    if host.split('.').all(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+    if host
+        .split('.')
+        .all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
         return false;
     }
     host.len() <= 253
         && host.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
                 && !label.starts_with('-')
                 && !label.ends_with('-')
         })

@@ -43,7 +43,9 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Check blueprints against the schema and the semantic rules; report every finding.
-    #[command(after_help = "Examples:\n  tierform validate blueprints/*.yaml\n  tierform validate --format json app.yaml\n  cat app.yaml | tierform validate -\n\nExit codes: 0 valid · 1 invalid · 2 usage or I/O error")]
+    #[command(
+        after_help = "Examples:\n  tierform validate blueprints/*.yaml\n  tierform validate --format json app.yaml\n  cat app.yaml | tierform validate -\n\nExit codes: 0 valid · 1 invalid · 2 usage or I/O error"
+    )]
     Validate {
         /// Blueprint files (`-` reads standard input).
         #[arg(required = true, value_name = "FILE")]
@@ -56,7 +58,9 @@ enum Command {
         deny_warnings: bool,
     },
     /// Print the blueprint JSON Schema (the one committed as schema/blueprint.schema.json).
-    #[command(after_help = "Examples:\n  tierform schema > blueprint.schema.json\n  tierform schema -o schema/blueprint.schema.json")]
+    #[command(
+        after_help = "Examples:\n  tierform schema > blueprint.schema.json\n  tierform schema -o schema/blueprint.schema.json"
+    )]
     Schema {
         /// Write to this file instead of standard output.
         #[arg(short, long, value_name = "FILE")]
@@ -87,7 +91,11 @@ pub fn main() -> ExitCode {
         Err(e) => {
             // clap prints help and version to stdout (exit 0) and usage errors to stderr.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::ERROR } else { exit::OK });
+            return ExitCode::from(if e.use_stderr() {
+                exit::ERROR
+            } else {
+                exit::OK
+            });
         }
     };
     match run(cli) {
@@ -141,7 +149,8 @@ fn read_input(path: &Path) -> Result<Vec<u8>> {
             .context("cannot read standard input")?;
         return Ok(buf);
     }
-    let meta = std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let meta =
+        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if meta.is_dir() {
         bail!("{} is a directory, not a blueprint file", path.display());
     }
@@ -223,7 +232,10 @@ fn init(file: &Path, force: bool) -> Result<u8> {
         );
     }
     let dir = file.parent().filter(|p| !p.as_os_str().is_empty());
-    let schema_path = dir.map_or_else(|| PathBuf::from(STARTER_SCHEMA_NAME), |d| d.join(STARTER_SCHEMA_NAME));
+    let schema_path = dir.map_or_else(
+        || PathBuf::from(STARTER_SCHEMA_NAME),
+        |d| d.join(STARTER_SCHEMA_NAME),
+    );
     let starter = STARTER.replacen(
         "$schema=../schema/blueprint.schema.json",
         &format!("$schema={STARTER_SCHEMA_NAME}"),
@@ -241,7 +253,11 @@ fn init(file: &Path, force: bool) -> Result<u8> {
     let mut stderr = std::io::stderr().lock();
     writeln!(stderr, "wrote {}", file.display())?;
     if wrote_schema {
-        writeln!(stderr, "wrote {} (for editor completion and hover)", schema_path.display())?;
+        writeln!(
+            stderr,
+            "wrote {} (for editor completion and hover)",
+            schema_path.display()
+        )?;
     }
     writeln!(stderr, "next: tierform validate {}", file.display())?;
     Ok(exit::OK)

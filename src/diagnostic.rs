@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::yaml::{pointer_push, pointer_tokens, Node, Span};
+use crate::yaml::{pointer_push, pointer_tokens, Kind, Node, Span};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -52,7 +52,11 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(code: &'static str, pointer: impl Into<String>, message: impl Into<String>) -> Self {
+    pub fn error(
+        code: &'static str,
+        pointer: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -107,26 +111,60 @@ impl Diagnostic {
 
     /// Resolves the pointer (into `root`, the document the finding was made on) to the
     /// position and pointer of the node in the file.
-    pub fn locate(mut self, root: &Node) -> Self {
+    pub fn locate(self, root: &Node) -> Self {
+        self.locate_in(root, &Removed::new())
+    }
+
+    /// Like [`Diagnostic::locate`], for a phase's document: a finding about a key a
+    /// patch removed (with `null`) points at that `null`.
+    pub fn locate_in(mut self, root: &Node, removed: &Removed) -> Self {
         if self.line.is_some() {
             return self;
         }
         let (node, complete) = root.lookup(&self.pointer);
+        let last = pointer_tokens(&self.pointer).last();
+        let owner = || {
+            let (parent, ok) = root.lookup(&parent_pointer(&self.pointer));
+            last.as_ref()
+                .and_then(|l| parent.key(l))
+                .filter(|_| ok)
+                .map(|k| k.span)
+        };
         if complete && self.at_key {
-            let tokens: Vec<String> = pointer_tokens(&self.pointer).collect();
-            if let Some(last) = tokens.last() {
-                let parent_ptr = parent_pointer(&self.pointer);
-                let (parent, ok) = root.lookup(&parent_ptr);
-                if let (true, Some(key)) = (ok, parent.key(last)) {
-                    self.pointer = pointer_push(&parent.origin, last);
-                    return self.at(key.span);
-                }
+            if let Some(span) = owner() {
+                self.pointer = node.origin.to_string();
+                return self.at(span);
             }
         }
         if !complete && self.at_key {
-            // The key is absent from the resolved tree; point at its parent.
-            self.pointer = node.origin.to_string();
-            return self.at(node.span);
+            if let Some((span, origin)) = removed.get(&self.pointer) {
+                self.pointer = origin.clone();
+                return self.at(*span);
+            }
+            // The key is absent; point at the mapping that lacks it (at its own key).
+            let missing = last.unwrap_or_default();
+            let span = if is_collection(node) {
+                root.lookup(&parent_pointer(&parent_pointer(&self.pointer)))
+                    .0
+                    .key(
+                        pointer_tokens(&parent_pointer(&self.pointer))
+                            .last()
+                            .unwrap_or_default()
+                            .as_str(),
+                    )
+                    .map_or(node.span, |k| k.span)
+            } else {
+                node.span
+            };
+            self.pointer = pointer_push(&node.origin, &missing);
+            return self.at(span);
+        }
+        if complete && is_collection(node) {
+            // A finding about a whole mapping or list: show the key that holds it.
+            if let Some(span) = owner() {
+                self.pointer = node.origin.to_string();
+                return self.at(span);
+            }
         }
         self.pointer = if complete {
             node.origin.to_string()
@@ -142,8 +180,21 @@ impl Diagnostic {
 
     /// The identity used to report a finding once when several phases share it.
     pub fn key(&self) -> (Option<u32>, Option<u32>, &'static str, &str, Severity) {
-        (self.line, self.column, self.code, &self.message, self.severity)
+        (
+            self.line,
+            self.column,
+            self.code,
+            &self.message,
+            self.severity,
+        )
     }
+}
+
+/// Keys a phase patch removed: resolved pointer → the `null`'s position and pointer.
+pub type Removed = std::collections::BTreeMap<String, (Span, String)>;
+
+fn is_collection(node: &Node) -> bool {
+    matches!(node.kind, Kind::Map(_) | Kind::Seq(_))
 }
 
 fn pointer_depth(pointer: &str) -> usize {
@@ -207,13 +258,15 @@ pub fn render_text(file: &str, source: Option<&str>, diagnostics: &[Diagnostic])
                 "^".repeat(len)
             );
         }
-        let _ = writeln!(
-            out,
-            "{pad} = at: {}",
-            if d.pointer.is_empty() { "/" } else { &d.pointer }
-        );
+        if !d.pointer.is_empty() {
+            let _ = writeln!(out, "{pad} = at: {}", d.pointer);
+        }
         if !d.phases.is_empty() {
-            let label = if d.phases.len() == 1 { "phase" } else { "phases" };
+            let label = if d.phases.len() == 1 {
+                "phase"
+            } else {
+                "phases"
+            };
             let _ = writeln!(out, "{pad} = {label}: {}", d.phases.join(", "));
         }
         if let Some(e) = &d.expected {
@@ -279,6 +332,6 @@ mod tests {
         assert_eq!(token_len("  port: \"80\" # x", 8), 4);
         assert_eq!(token_len("  a: {b: 1, c: 2}", 9), 1);
         assert_eq!(token_len("  path: /api/x # c", 8), 6);
-        assert_eq!(token_len("  uses: [db, cach]", 15), 4);
+        assert_eq!(token_len("  uses: [db, cach]", 13), 4);
     }
 }

@@ -4,7 +4,8 @@
 //! Patching works on the loaded [`Node`] tree, so every value of a resolved phase
 //! still knows its line in the file, whether it came from the base or from a patch.
 
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, Removed};
+use crate::schema::did_you_mean;
 use crate::schema::PATCHABLE;
 use crate::yaml::{pointer_push, Kind, Node};
 
@@ -16,10 +17,16 @@ pub const DEFAULT_PHASE: &str = "default";
 pub struct PhaseDoc {
     pub name: String,
     pub root: Node,
+    /// Keys removed by a patch's `null`, so a finding about their absence points there.
+    pub removed: Removed,
 }
 
 /// Applies `patch` to `target` per RFC 7386.
 pub fn merge_patch(target: &mut Node, patch: &Node) {
+    merge_patch_at(target, patch, "", &mut Removed::new());
+}
+
+fn merge_patch_at(target: &mut Node, patch: &Node, path: &str, removed: &mut Removed) {
     let Kind::Map(patch_entries) = &patch.kind else {
         *target = patch.clone();
         return;
@@ -39,11 +46,16 @@ pub fn merge_patch(target: &mut Node, patch: &Node) {
         match (&value.kind, existing) {
             (Kind::Null, Some(i)) => {
                 entries.remove(i);
+                removed.insert(
+                    pointer_push(path, &key.name),
+                    (key.span, value.origin.to_string()),
+                );
             }
             (Kind::Null, None) => {}
             (_, Some(i)) => {
                 entries[i].0 = key.clone();
-                merge_patch(&mut entries[i].1, value);
+                let child = pointer_push(path, &key.name);
+                merge_patch_at(&mut entries[i].1, value, &child, removed);
             }
             (_, None) => {
                 let mut fresh = Node {
@@ -51,7 +63,8 @@ pub fn merge_patch(target: &mut Node, patch: &Node) {
                     span: value.span,
                     origin: value.origin.clone(),
                 };
-                merge_patch(&mut fresh, value);
+                let child = pointer_push(path, &key.name);
+                merge_patch_at(&mut fresh, value, &child, removed);
                 entries.push((key.clone(), fresh));
             }
         }
@@ -71,10 +84,12 @@ pub fn resolve(root: &Node, findings: &mut Vec<Diagnostic>) -> Vec<PhaseDoc> {
             return vec![PhaseDoc {
                 name: DEFAULT_PHASE.into(),
                 root: base,
+                removed: Removed::new(),
             }]
         }
     };
     let mut state = base;
+    let mut removed = Removed::new();
     let mut out = Vec::with_capacity(phases.len());
     for (i, phase) in phases.iter().enumerate() {
         let name = match phase.get("name").map(|n| &n.kind) {
@@ -89,6 +104,12 @@ pub fn resolve(root: &Node, findings: &mut Vec<Diagnostic>) -> Vec<PhaseDoc> {
                 }
                 for (key, _) in entries {
                     if !PATCHABLE.contains(&key.name.as_str()) {
+                        let known = PATCHABLE.map(String::from).to_vec();
+                        let hint = did_you_mean(&key.name, &known)
+                            .map(|s| format!("did you mean `{s}`?"))
+                            .unwrap_or_else(|| {
+                                "set it on the blueprint itself, not in a phase".into()
+                            });
                         findings.push(
                             Diagnostic::error(
                                 "unpatchable",
@@ -99,17 +120,19 @@ pub fn resolve(root: &Node, findings: &mut Vec<Diagnostic>) -> Vec<PhaseDoc> {
                                 "one of {}",
                                 PATCHABLE.map(|p| format!("`{p}`")).join(", ")
                             ))
+                            .hint(hint)
                             .at_key()
                             .at(key.span),
                         );
                     }
                 }
-                merge_patch(&mut state, &allowed);
+                merge_patch_at(&mut state, &allowed, "", &mut removed);
             }
         }
         out.push(PhaseDoc {
             name,
             root: state.clone(),
+            removed: removed.clone(),
         });
     }
     out

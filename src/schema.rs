@@ -52,7 +52,10 @@ pub fn blueprint_schema() -> Value {
 }
 
 fn root_properties(schema: &Value) -> Map<String, Value> {
-    schema["properties"].as_object().cloned().unwrap_or_default()
+    schema["properties"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn sort_defs(schema: &mut Value) {
@@ -223,7 +226,12 @@ pub fn check(instance: &Value) -> Vec<Diagnostic> {
     out
 }
 
-fn translate(error: &ValidationError<'_>, schema: &Value, instance: &Value, out: &mut Vec<Diagnostic>) {
+fn translate(
+    error: &ValidationError<'_>,
+    schema: &Value,
+    instance: &Value,
+    out: &mut Vec<Diagnostic>,
+) {
     let pointer = error.instance_path().as_str().to_string();
     let schema_path = error.schema_path().as_str().to_string();
     let found = instance.pointer(&pointer);
@@ -240,7 +248,10 @@ fn translate(error: &ValidationError<'_>, schema: &Value, instance: &Value, out:
                 if !known.is_empty() {
                     d = d.expected(format!("one of {}", list(&known)));
                 }
-                d = d.maybe_hint(did_you_mean(name, &known).map(|s| format!("did you mean `{s}`?")));
+                let hint = did_you_mean(name, &known)
+                    .or_else(|| nested_match(schema, &schema_path, name))
+                    .map(|s| format!("did you mean `{s}`?"));
+                d = d.maybe_hint(hint);
                 out.push(d);
             }
         }
@@ -249,9 +260,10 @@ fn translate(error: &ValidationError<'_>, schema: &Value, instance: &Value, out:
             let description = property_description(schema, &schema_path, name);
             let mut d = Diagnostic::error(
                 "missing-field",
-                pointer.clone(),
+                pointer_push(&pointer, name),
                 format!("missing required field `{name}`"),
-            );
+            )
+            .at_key();
             if let Some(desc) = description {
                 d = d.hint(format!("add `{name}`: {}", first_sentence(&desc)));
             }
@@ -268,7 +280,14 @@ fn translate(error: &ValidationError<'_>, schema: &Value, instance: &Value, out:
                 pointer.clone(),
                 format!("expected {}, found {found_name}", expected.join(" or ")),
             );
-            if expected.contains(&"string") && matches!(found, Some(Value::Number(_) | Value::Bool(_))) {
+            let numeric_text = found
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.trim().parse::<f64>().is_ok());
+            if numeric_text && expected.iter().any(|e| e.contains("number")) {
+                d = d.hint("remove the quotes: a quoted number is text");
+            } else if expected.contains(&"text")
+                && matches!(found, Some(Value::Number(_) | Value::Bool(_)))
+            {
                 d = d.hint("quote the value to make it text");
             } else if found.is_some_and(Value::is_null) {
                 d = d.hint("the value is empty: fill it in or remove the key");
@@ -276,6 +295,23 @@ fn translate(error: &ValidationError<'_>, schema: &Value, instance: &Value, out:
                 d = d.hint("write a list, like `[a, b]` or one `- item` per line");
             }
             out.push(d);
+        }
+        ValidationErrorKind::Constant { expected_value } if pointer == "/version" => {
+            out.push(
+                Diagnostic::error(
+                    "unsupported-version",
+                    pointer.clone(),
+                    format!(
+                        "blueprint version {} is not supported",
+                        found.map_or_else(String::new, scalar_text)
+                    ),
+                )
+                .expected(format!("`{}`", scalar_text(expected_value)))
+                .hint(format!(
+                    "this tierform {} reads blueprint version 1",
+                    env!("CARGO_PKG_VERSION")
+                )),
+            );
         }
         ValidationErrorKind::Constant { expected_value } => {
             out.push(
@@ -297,22 +333,30 @@ fn translate(error: &ValidationError<'_>, schema: &Value, instance: &Value, out:
         ValidationErrorKind::OneOfNotValid { context } | ValidationErrorKind::AnyOf { context } => {
             one_of(&pointer, found, context, schema, instance, out);
         }
-        ValidationErrorKind::Minimum { limit } | ValidationErrorKind::ExclusiveMinimum { limit } => {
+        ValidationErrorKind::Minimum { limit }
+        | ValidationErrorKind::ExclusiveMinimum { limit } => {
             out.push(
                 Diagnostic::error(
                     "out-of-range",
                     pointer.clone(),
-                    format!("{} is too small", found.map_or_else(String::new, scalar_text)),
+                    format!(
+                        "{} is too small",
+                        found.map_or_else(String::new, scalar_text)
+                    ),
                 )
                 .expected(format!("at least {limit}")),
             );
         }
-        ValidationErrorKind::Maximum { limit } | ValidationErrorKind::ExclusiveMaximum { limit } => {
+        ValidationErrorKind::Maximum { limit }
+        | ValidationErrorKind::ExclusiveMaximum { limit } => {
             out.push(
                 Diagnostic::error(
                     "out-of-range",
                     pointer.clone(),
-                    format!("{} is too large", found.map_or_else(String::new, scalar_text)),
+                    format!(
+                        "{} is too large",
+                        found.map_or_else(String::new, scalar_text)
+                    ),
                 )
                 .expected(format!("at most {limit}")),
             );
@@ -326,15 +370,20 @@ fn translate(error: &ValidationError<'_>, schema: &Value, instance: &Value, out:
                 .expected(format!("at most {limit} item{}", plural(*limit))),
         ),
         ValidationErrorKind::MinProperties { limit } => out.push(
-            Diagnostic::error("too-few", pointer.clone(), "too few entries")
-                .expected(format!("at least {limit} entr{}", if *limit == 1 { "y" } else { "ies" })),
+            Diagnostic::error("too-few", pointer.clone(), "too few entries").expected(format!(
+                "at least {limit} entr{}",
+                if *limit == 1 { "y" } else { "ies" }
+            )),
         ),
-        ValidationErrorKind::MinLength { limit } | ValidationErrorKind::MaxLength { limit } => {
-            out.push(
-                Diagnostic::error("invalid-format", pointer.clone(), "text of the wrong length")
-                    .expected(format!("{limit} characters at the limit")),
-            )
-        }
+        ValidationErrorKind::MinLength { limit } | ValidationErrorKind::MaxLength { limit } => out
+            .push(
+                Diagnostic::error(
+                    "invalid-format",
+                    pointer.clone(),
+                    "text of the wrong length",
+                )
+                .expected(format!("{limit} characters at the limit")),
+            ),
         ValidationErrorKind::Pattern { pattern } => {
             let text = found.and_then(Value::as_str).unwrap_or_default();
             out.push(pattern_diagnostic(&pointer, text, pattern, false));
@@ -345,14 +394,23 @@ fn translate(error: &ValidationError<'_>, schema: &Value, instance: &Value, out:
                 ValidationErrorKind::Pattern { pattern } => pattern.clone(),
                 _ => String::new(),
             };
-            out.push(pattern_diagnostic(&pointer_push(&pointer, &key), &key, &pattern, true));
+            out.push(pattern_diagnostic(
+                &pointer_push(&pointer, &key),
+                &key,
+                &pattern,
+                true,
+            ));
         }
         ValidationErrorKind::UniqueItems => out.push(Diagnostic::error(
             "duplicate-item",
             pointer.clone(),
             "the list holds the same item twice",
         )),
-        _ => out.push(Diagnostic::error("schema", pointer.clone(), error.to_string())),
+        _ => out.push(Diagnostic::error(
+            "schema",
+            pointer.clone(),
+            error.to_string(),
+        )),
     }
 }
 
@@ -367,13 +425,16 @@ fn one_of(
     instance: &Value,
     out: &mut Vec<Diagnostic>,
 ) {
-    let is_tag_error = |e: &ValidationError<'_>| matches!(e.kind(), ValidationErrorKind::Constant { .. });
+    let is_tag_error =
+        |e: &ValidationError<'_>| matches!(e.kind(), ValidationErrorKind::Constant { .. });
     // Enumeration: each branch failed only on its constant, at this very value.
     let consts: Vec<String> = context
         .iter()
         .filter_map(|branch| match branch.as_slice() {
             [e] if e.instance_path().as_str() == pointer => match e.kind() {
-                ValidationErrorKind::Constant { expected_value } => Some(scalar_text(expected_value)),
+                ValidationErrorKind::Constant { expected_value } => {
+                    Some(scalar_text(expected_value))
+                }
                 _ => None,
             },
             _ => None,
@@ -445,7 +506,7 @@ fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) ->
         p if p == DURATION_PATTERN => (
             "invalid-duration",
             "a duration: a number and a unit (ms, s, m, h, d), like `30s` or `5m`",
-            text.bytes().all(|b| b.is_ascii_digit()).then(|| format!("add a unit: `{text}s`")),
+            duration_hint(text),
         ),
         p if p == QUANTITY_PATTERN => (
             "invalid-quantity",
@@ -500,19 +561,47 @@ fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) ->
         _ => ("invalid-format", "text matching the pattern", None),
     };
     let subject = if is_key { "name" } else { "value" };
-    let mut d = Diagnostic::error(code, pointer.to_string(), format!("`{}` is not a valid {subject}", printable(text)))
-        .expected(what.to_string())
-        .maybe_hint(hint);
+    let mut d = Diagnostic::error(
+        code,
+        pointer.to_string(),
+        format!("`{}` is not a valid {subject}", printable(text)),
+    )
+    .expected(what.to_string())
+    .maybe_hint(hint);
     if is_key {
         d = d.at_key();
     }
     d
 }
 
+fn duration_hint(text: &str) -> Option<String> {
+    let t = text.trim();
+    if !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit()) {
+        return Some(format!("add a unit: `{t}s`"));
+    }
+    let digits: String = t.chars().take_while(char::is_ascii_digit).collect();
+    let word = t[digits.len()..].trim().to_ascii_lowercase();
+    let unit = match word.trim_end_matches('s') {
+        "millisecond" | "msec" => "ms",
+        "second" | "sec" => "s",
+        "minute" | "min" => "m",
+        "hour" | "hr" => "h",
+        "day" => "d",
+        _ => return None,
+    };
+    (!digits.is_empty()).then(|| format!("did you mean `{digits}{unit}`?"))
+}
+
 fn quantity_hint(text: &str) -> Option<String> {
     let t = text.trim();
     let lower = t.to_ascii_lowercase();
-    for (wrong, right) in [("mib", "Mi"), ("gib", "Gi"), ("mb", "M"), ("gb", "G"), ("kb", "k")] {
+    for (wrong, right) in [
+        ("mib", "Mi"),
+        ("gib", "Gi"),
+        ("mb", "M"),
+        ("gb", "G"),
+        ("kb", "k"),
+    ] {
         if let Some(n) = lower.strip_suffix(wrong) {
             return Some(format!("did you mean `{}{right}`?", n.trim()));
         }
@@ -565,10 +654,32 @@ fn known_properties(schema: &Value, schema_path: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A property one level down that `name` is close to (`replica` → `scaling.replicas`).
+fn nested_match(schema: &Value, schema_path: &str, name: &str) -> Option<String> {
+    let parent = crate::diagnostic::parent_pointer(schema_path);
+    let props = schema.pointer(&parent)?.get("properties")?.as_object()?;
+    props.iter().find_map(|(outer, prop)| {
+        let target = match prop.get("$ref").and_then(Value::as_str) {
+            Some(r) => schema.pointer(r.trim_start_matches('#'))?,
+            None => prop,
+        };
+        let inner: Vec<String> = target
+            .get("properties")?
+            .as_object()?
+            .keys()
+            .cloned()
+            .collect();
+        did_you_mean(name, &inner).map(|m| format!("{outer}.{m}"))
+    })
+}
+
 fn property_description(schema: &Value, schema_path: &str, name: &str) -> Option<String> {
     let parent = crate::diagnostic::parent_pointer(schema_path);
     let prop = schema.pointer(&parent)?.get("properties")?.get(name)?;
-    let desc = prop.get("description").and_then(Value::as_str).map(str::to_string);
+    let desc = prop
+        .get("description")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     desc.or_else(|| {
         let reference = prop.get("$ref")?.as_str()?;
         schema
@@ -595,7 +706,12 @@ pub fn did_you_mean(word: &str, candidates: &[String]) -> Option<String> {
     let lower = word.to_ascii_lowercase();
     candidates
         .iter()
-        .map(|c| (strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()), c))
+        .map(|c| {
+            (
+                strsim::damerau_levenshtein(&lower, &c.to_ascii_lowercase()),
+                c,
+            )
+        })
         .filter(|(d, c)| *d <= (c.len().max(word.len()) / 3).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c.clone())
@@ -655,7 +771,9 @@ mod tests {
 
     #[test]
     fn did_you_mean_finds_typos() {
-        let known: Vec<String> = ["replicas", "min", "max", "target"].map(String::from).to_vec();
+        let known: Vec<String> = ["replicas", "min", "max", "target"]
+            .map(String::from)
+            .to_vec();
         assert_eq!(did_you_mean("replica", &known).as_deref(), Some("replicas"));
         assert_eq!(did_you_mean("targte", &known).as_deref(), Some("target"));
         assert_eq!(did_you_mean("zzzzzz", &known), None);

@@ -170,7 +170,7 @@ impl Quantity {
                 hint: Some("round it to whole millicores, like `250m`".into()),
             });
         }
-        if millis < 1.0 || millis > 1.0e9 {
+        if !(1.0..=1.0e9).contains(&millis) {
             return Err(QuantityError {
                 message: format!("`{}` is not a usable CPU amount", self.0),
                 hint: Some("use a value between `1m` and `1000000` cores".into()),

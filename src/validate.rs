@@ -46,11 +46,19 @@ impl Validated {
 
 fn load_diagnostic(e: &LoadError) -> Diagnostic {
     let hint = match e {
-        LoadError::DuplicateKey { .. } => Some("remove one of the two; YAML keeps only one value per key".to_string()),
-        LoadError::Syntax { .. } => Some("check the indentation and the quoting around this line".to_string()),
+        LoadError::DuplicateKey { .. } => {
+            Some("remove one of the two; YAML keeps only one value per key".to_string())
+        }
+        LoadError::Syntax { .. } => {
+            Some("check the indentation and the quoting around this line".to_string())
+        }
         LoadError::NotUtf8 { .. } => Some("save the file as UTF-8".to_string()),
-        LoadError::AliasBomb { .. } => Some("expand fewer aliases; a blueprint needs only a few".to_string()),
-        LoadError::MultipleDocuments { .. } => Some("keep one blueprint per file: remove the `---` separator".to_string()),
+        LoadError::AliasBomb { .. } => {
+            Some("expand fewer aliases; a blueprint needs only a few".to_string())
+        }
+        LoadError::MultipleDocuments { .. } => {
+            Some("keep one blueprint per file: remove the `---` separator".to_string())
+        }
         _ => None,
     };
     Diagnostic::error(e.code(), "", e.to_string())
@@ -159,7 +167,11 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
         }
         let had_findings = !findings.is_empty();
         for d in findings {
-            add(d.locate(&doc.root), Some(i), &mut collected);
+            add(
+                d.locate_in(&doc.root, &doc.removed),
+                Some(i),
+                &mut collected,
+            );
         }
         if had_findings && !only_unknown {
             continue;
@@ -168,7 +180,8 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
             Ok(b) => b,
             Err(e) => {
                 add(
-                    Diagnostic::error("invalid", "", e.to_string()).locate(&doc.root),
+                    Diagnostic::error("invalid", "", e.to_string())
+                        .locate_in(&doc.root, &doc.removed),
                     Some(i),
                     &mut collected,
                 );
@@ -181,7 +194,11 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
             .or_else(|| default_targets.clone())
             .unwrap_or_else(|| blueprint.targets.clone());
         for d in analyze::check(&blueprint, &targets) {
-            add(d.locate(&doc.root), Some(i), &mut collected);
+            add(
+                d.locate_in(&doc.root, &doc.removed),
+                Some(i),
+                &mut collected,
+            );
         }
         resolved.push(ResolvedPhase {
             name: doc.name.clone(),
@@ -211,7 +228,6 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
     let ok = !diagnostics.iter().any(|d| d.severity == Severity::Error);
     (diagnostics, if ok { resolved } else { Vec::new() })
 }
-
 
 /// Removes the member a pointer names from a JSON document.
 fn remove_pointer(json: &mut serde_json::Value, pointer: &str) {

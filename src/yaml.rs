@@ -236,8 +236,8 @@ pub fn decode(bytes: &[u8]) -> Result<&str, LoadError> {
             .rposition(|&b| b == b'\n')
             .map_or(0, |p| p + 1);
         // valid_up_to guarantees the prefix is UTF-8.
-        let col = std::str::from_utf8(&before[line_start..])
-            .map_or(1, |s| s.chars().count() as u32 + 1);
+        let col =
+            std::str::from_utf8(&before[line_start..]).map_or(1, |s| s.chars().count() as u32 + 1);
         LoadError::NotUtf8 {
             offset,
             span: Span { line, col },
@@ -257,9 +257,14 @@ pub fn load(text: &str) -> Result<Node, Vec<LoadError>> {
         let (event, marker) = match parser.next_token() {
             Ok(t) => t,
             Err(e) => {
-                builder.errors.push(LoadError::Syntax {
-                    message: e.info().to_string(),
-                    span: Span::from_marker(e.marker()),
+                let span = Span::from_marker(e.marker());
+                builder.errors.push(if e.info().contains("unknown anchor") {
+                    LoadError::UnknownAnchor { span }
+                } else {
+                    LoadError::Syntax {
+                        message: e.info().to_string(),
+                        span,
+                    }
                 });
                 return Err(builder.errors);
             }
@@ -363,7 +368,13 @@ impl Builder {
                 self.complete(node, span)
             }
             Event::Scalar(value, style, anchor, tag) => {
-                let is_key = matches!(self.stack.last(), Some(Frame::Map { pending_key: None, .. }));
+                let is_key = matches!(
+                    self.stack.last(),
+                    Some(Frame::Map {
+                        pending_key: None,
+                        ..
+                    })
+                );
                 if is_key {
                     if anchor > 0 {
                         // An anchored key is legal YAML but useless here; accept it.
@@ -456,6 +467,9 @@ impl Builder {
                                 entries.push((k, v));
                             }
                         }
+                        // A block mapping's start event is marked at its first `:`;
+                        // its first key is where a reader sees it begin.
+                        let span = entries.first().map_or(span, |(k, _)| k.span.min(span));
                         (
                             Node {
                                 kind: Kind::Map(entries),
@@ -553,8 +567,9 @@ impl Builder {
                             }
                             _ => {
                                 return Err(LoadError::Syntax {
-                                    message: "a merge key `<<` needs a mapping or a list of mappings"
-                                        .into(),
+                                    message:
+                                        "a merge key `<<` needs a mapping or a list of mappings"
+                                            .into(),
                                     span: source.span,
                                 })
                             }
@@ -580,7 +595,9 @@ fn resolve_plain(value: String) -> Kind {
         "" | "~" | "null" | "Null" | "NULL" => return Kind::Null,
         "true" | "True" | "TRUE" => return Kind::Bool(true),
         "false" | "False" | "FALSE" => return Kind::Bool(false),
-        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => return Kind::Float(f64::INFINITY),
+        ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" => {
+            return Kind::Float(f64::INFINITY)
+        }
         "-.inf" | "-.Inf" | "-.INF" => return Kind::Float(f64::NEG_INFINITY),
         ".nan" | ".NaN" | ".NAN" => return Kind::Float(f64::NAN),
         _ => {}
@@ -623,9 +640,8 @@ fn is_yaml_float(s: &str) -> bool {
         None => (mantissa, None),
     };
     let digits = |t: &str| t.bytes().all(|b| b.is_ascii_digit());
-    let mantissa_ok = digits(int)
-        && frac.is_none_or(digits)
-        && (int.len() + frac.map_or(0, str::len)) > 0;
+    let mantissa_ok =
+        digits(int) && frac.is_none_or(digits) && (int.len() + frac.map_or(0, str::len)) > 0;
     let exponent_ok = exponent.is_none_or(|e| {
         let e = e.strip_prefix(['-', '+']).unwrap_or(e);
         !e.is_empty() && digits(e)
@@ -665,7 +681,9 @@ mod tests {
     fn reports_every_duplicate_key() {
         let errs = load("a: 1\nb: 2\na: 3\nb: 4\n").unwrap_err();
         assert_eq!(errs.len(), 2);
-        assert!(matches!(&errs[0], LoadError::DuplicateKey { key, first_line: 1, .. } if key == "a"));
+        assert!(
+            matches!(&errs[0], LoadError::DuplicateKey { key, first_line: 1, .. } if key == "a")
+        );
     }
 
     #[test]
@@ -689,7 +707,9 @@ mod tests {
 
     #[test]
     fn deep_nesting_is_refused() {
-        let text: String = (0..100).map(|i| format!("{}k:\n", "  ".repeat(i))).collect();
+        let text: String = (0..100)
+            .map(|i| format!("{}k:\n", "  ".repeat(i)))
+            .collect();
         let errs = load(&text).unwrap_err();
         assert!(matches!(errs[0], LoadError::TooDeep { .. }), "{errs:?}");
         // Flow collections hit the parser's own recursion limit first: still an error.
@@ -699,9 +719,15 @@ mod tests {
     #[test]
     fn empty_and_multi_document_files_are_refused() {
         assert_eq!(load("").unwrap_err(), vec![LoadError::Empty]);
-        assert_eq!(load("# only a comment\n").unwrap_err(), vec![LoadError::Empty]);
+        assert_eq!(
+            load("# only a comment\n").unwrap_err(),
+            vec![LoadError::Empty]
+        );
         let errs = load("a: 1\n---\nb: 2\n").unwrap_err();
-        assert!(matches!(errs[0], LoadError::MultipleDocuments { count: 2, .. }));
+        assert!(matches!(
+            errs[0],
+            LoadError::MultipleDocuments { count: 2, .. }
+        ));
     }
 
     #[test]

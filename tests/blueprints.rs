@@ -1,0 +1,63 @@
+//! Every bundled blueprint and the `init` starter validate cleanly, and each phase
+//! resolves to the blueprint its patches describe (snapshotted per blueprint × phase).
+
+use tierform::diagnostic::render_text;
+use tierform::validate::validate_bytes;
+
+fn check_clean(name: &str, bytes: &[u8]) -> tierform::validate::Validated {
+    let v = validate_bytes(bytes);
+    assert!(
+        v.diagnostics.is_empty(),
+        "{name} has findings:\n{}",
+        render_text(name, v.source.as_deref(), &v.diagnostics)
+    );
+    assert!(!v.phases.is_empty());
+    v
+}
+
+#[test]
+fn bundled_blueprints_validate_and_resolve() {
+    let mut count = 0;
+    insta::with_settings!({
+        snapshot_path => "../snapshots",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        let mut paths: Vec<_> = std::fs::read_dir("blueprints")
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            count += 1;
+            let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+            let bytes = std::fs::read(&path).unwrap();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                text.starts_with("# yaml-language-server: $schema=../schema/blueprint.schema.json"),
+                "{stem} lacks the schema modeline"
+            );
+            let v = check_clean(&stem, &bytes);
+            for phase in &v.phases {
+                let json = serde_json::to_string_pretty(&serde_json::json!({
+                    "phase": phase.name,
+                    "targets": phase.targets,
+                    "enter_when": phase.enter_when,
+                    "blueprint": phase.blueprint,
+                }))
+                .unwrap();
+                insta::assert_snapshot!(format!("resolved@{stem}.{}", phase.name), json);
+            }
+        }
+    });
+    assert!(
+        count >= 4,
+        "expected the four seed blueprints, found {count}"
+    );
+}
+
+#[test]
+fn starter_validates() {
+    check_clean("starter", tierform::cli::STARTER.as_bytes());
+}
