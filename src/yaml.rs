@@ -22,7 +22,7 @@ pub const MAX_INPUT_BYTES: usize = 8 * 1024 * 1024;
 /// Deepest nesting of mappings and sequences accepted.
 pub const MAX_DEPTH: usize = 64;
 /// Most nodes a document may expand to, aliases included.
-pub const MAX_NODES: usize = 2_000_000;
+pub const MAX_NODES: usize = 1_000_000;
 
 /// A position in the source text, 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -310,6 +310,8 @@ enum Frame {
         anchor: usize,
         /// Entries brought in by `<<` merge keys; explicit keys win over them.
         merged: Vec<(Key, Node)>,
+        /// Line of each key seen so far, to find duplicates without a scan.
+        lines: HashMap<String, Span>,
     },
 }
 
@@ -434,6 +436,7 @@ impl Builder {
                         span,
                         anchor,
                         merged: Vec::new(),
+                        lines: HashMap::new(),
                     }
                 };
                 self.stack.push(frame);
@@ -501,18 +504,18 @@ impl Builder {
 
     fn push_key(&mut self, key: Key) -> Result<(), LoadError> {
         if let Some(Frame::Map {
-            entries,
-            pending_key,
-            ..
+            pending_key, lines, ..
         }) = self.stack.last_mut()
         {
             if key.name != "<<" {
-                if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == key.name) {
+                if let Some(first) = lines.get(&key.name) {
                     self.errors.push(LoadError::DuplicateKey {
                         key: key.name.clone(),
                         span: key.span,
-                        first_line: first.span.line,
+                        first_line: first.line,
                     });
+                } else {
+                    lines.insert(key.name.clone(), key.span);
                 }
             }
             *pending_key = Some(key);
@@ -535,6 +538,7 @@ impl Builder {
                 entries,
                 pending_key,
                 merged,
+                lines,
                 ..
             }) => match pending_key.take() {
                 // A key that is itself an alias or a collection.
@@ -578,8 +582,9 @@ impl Builder {
                     Ok(())
                 }
                 Some(key) => {
-                    let duplicate = entries.iter().any(|(k, _)| k.name == key.name);
-                    if !duplicate {
+                    // A duplicate was reported when its key was read; keep the first.
+                    let first = lines.get(&key.name) == Some(&key.span);
+                    if first {
                         entries.push((key, node));
                     }
                     Ok(())
