@@ -122,60 +122,37 @@ impl Diagnostic {
             return self;
         }
         let (node, complete) = root.lookup(&self.pointer);
-        let last = pointer_tokens(&self.pointer).last();
-        let owner = || {
-            let (parent, ok) = root.lookup(&parent_pointer(&self.pointer));
-            last.as_ref()
-                .and_then(|l| parent.key(l))
-                .filter(|_| ok)
-                .map(|k| k.span)
-        };
-        if complete && self.at_key {
-            if let Some(span) = owner() {
-                self.pointer = node.origin.to_string();
-                return self.at(span);
-            }
-        }
-        if !complete && self.at_key {
-            if let Some((span, origin)) = removed.get(&self.pointer) {
-                self.pointer = origin.clone();
-                return self.at(*span);
-            }
-            // The key is absent; point at the mapping that lacks it (at its own key).
-            let missing = last.unwrap_or_default();
-            let span = if is_collection(node) {
-                root.lookup(&parent_pointer(&parent_pointer(&self.pointer)))
-                    .0
-                    .key(
-                        pointer_tokens(&parent_pointer(&self.pointer))
-                            .last()
-                            .unwrap_or_default()
-                            .as_str(),
-                    )
-                    .map_or(node.span, |k| k.span)
+        if complete {
+            // A key, or a whole mapping or list: show the key that holds it.
+            let span = if self.at_key || is_collection(node) {
+                holding_key(root, &self.pointer).unwrap_or(node.span)
             } else {
                 node.span
             };
-            self.pointer = pointer_push(&node.origin, &missing);
+            self.pointer = node.origin.to_string();
             return self.at(span);
         }
-        if complete && is_collection(node) {
-            // A finding about a whole mapping or list: show the key that holds it.
-            if let Some(span) = owner() {
-                self.pointer = node.origin.to_string();
-                return self.at(span);
+        if self.at_key {
+            if let Some((span, origin)) = removed.get(&self.pointer) {
+                // A patch removed it with `null`: that `null` is what to edit.
+                self.pointer = origin.clone();
+                return self.at(*span);
             }
         }
-        self.pointer = if complete {
-            node.origin.to_string()
+        // Part of the pointer is absent: show the deepest node that exists (at its key
+        // when it is a mapping), and keep the missing part in the pointer.
+        let depth = found_depth(root, &self.pointer);
+        let found: Vec<String> = pointer_tokens(&self.pointer).take(depth).collect();
+        let found_ptr = found.iter().fold(String::new(), |p, t| pointer_push(&p, t));
+        let span = if is_collection(node) {
+            holding_key(root, &found_ptr).unwrap_or(node.span)
         } else {
-            // Keep the part that could not be followed, under the deepest node found.
-            let found = pointer_depth(&node.origin);
-            let rest: Vec<String> = pointer_tokens(&self.pointer).skip(found).collect();
-            rest.iter()
-                .fold(node.origin.to_string(), |p, t| pointer_push(&p, t))
+            node.span
         };
-        self.at(node.span)
+        self.pointer = pointer_tokens(&self.pointer)
+            .skip(depth)
+            .fold(node.origin.to_string(), |p, t| pointer_push(&p, &t));
+        self.at(span)
     }
 
     /// The identity used to report a finding once when several phases share it.
@@ -197,8 +174,25 @@ fn is_collection(node: &Node) -> bool {
     matches!(node.kind, Kind::Map(_) | Kind::Seq(_))
 }
 
-fn pointer_depth(pointer: &str) -> usize {
-    pointer_tokens(pointer).count()
+/// The position of the mapping key that holds the node at `pointer`, if a key does.
+fn holding_key(root: &Node, pointer: &str) -> Option<Span> {
+    let last = pointer_tokens(pointer).last()?;
+    let (parent, ok) = root.lookup(&parent_pointer(pointer));
+    ok.then(|| parent.key(&last).map(|k| k.span)).flatten()
+}
+
+/// How many tokens of `pointer` resolve in `root`.
+fn found_depth(root: &Node, pointer: &str) -> usize {
+    let tokens: Vec<String> = pointer_tokens(pointer).collect();
+    (0..=tokens.len())
+        .rev()
+        .find(|&n| {
+            let prefix = tokens[..n]
+                .iter()
+                .fold(String::new(), |p, t| pointer_push(&p, t));
+            root.lookup(&prefix).1
+        })
+        .unwrap_or(0)
 }
 
 /// The pointer of the parent of `pointer`.

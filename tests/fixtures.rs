@@ -55,3 +55,30 @@ fn invalid_fixtures() {
     });
     assert!(count >= 20, "only {count} invalid fixtures");
 }
+
+/// Through the binary: every fixture fails validation (exit 1), the warning-only ones
+/// once warnings are denied.
+#[test]
+fn invalid_fixtures_exit_1() {
+    let mut paths: Vec<_> = std::fs::read_dir("tests/fixtures/invalid")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    paths.sort();
+    for path in paths {
+        let v = validate_bytes(&std::fs::read(&path).unwrap());
+        let mut cmd = assert_cmd::Command::cargo_bin("tierform").unwrap();
+        cmd.arg("validate");
+        if v.errors() == 0 {
+            // Warning-only: valid by default, invalid with --deny-warnings.
+            assert_cmd::Command::cargo_bin("tierform")
+                .unwrap()
+                .arg("validate")
+                .arg(&path)
+                .assert()
+                .code(0);
+            cmd.arg("--deny-warnings");
+        }
+        cmd.arg(&path).assert().code(1);
+    }
+}
