@@ -69,7 +69,7 @@ enum Command {
     /// Write a starter blueprint (and the schema beside it, for editors).
     #[command(after_help = "Examples:\n  tierform init\n  tierform init infra/app.yaml --force")]
     Init {
-        /// Where to write the blueprint.
+        /// Where to write the blueprint (`-` prints it).
         #[arg(default_value = "blueprint.yaml", value_name = "FILE")]
         file: PathBuf,
         /// Overwrite an existing file.
@@ -139,31 +139,26 @@ pub fn schema_text() -> String {
     text
 }
 
+/// Reads at most one byte past the size limit, from a file, a pipe or a device alike,
+/// so an endless input is refused instead of exhausting memory.
 fn read_input(path: &Path) -> Result<Vec<u8>> {
+    let limit = crate::yaml::MAX_INPUT_BYTES as u64 + 1;
+    let mut buf = Vec::new();
     if path == Path::new("-") {
-        let mut buf = Vec::new();
         std::io::stdin()
             .lock()
-            .take(crate::yaml::MAX_INPUT_BYTES as u64 + 1)
+            .take(limit)
             .read_to_end(&mut buf)
             .context("cannot read standard input")?;
         return Ok(buf);
     }
-    let meta =
-        std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if meta.is_dir() {
+    if path.is_dir() {
         bail!("{} is a directory, not a blueprint file", path.display());
     }
-    if meta.len() > crate::yaml::MAX_INPUT_BYTES as u64 {
-        // Report it as a finding without reading it all.
-        let mut buf = Vec::new();
-        std::fs::File::open(path)
-            .with_context(|| format!("cannot read {}", path.display()))?
-            .take(crate::yaml::MAX_INPUT_BYTES as u64 + 1)
-            .read_to_end(&mut buf)?;
-        return Ok(buf);
-    }
-    std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit).read_to_end(&mut buf))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(buf)
 }
 
 fn display_name(path: &Path) -> String {
@@ -175,40 +170,68 @@ fn display_name(path: &Path) -> String {
 }
 
 fn validate(files: &[PathBuf], format: Format, deny_warnings: bool) -> Result<u8> {
-    // Read everything first: an unreadable file is a usage error, reported before any
-    // finding so that scripts see exit 2.
-    let inputs = files
-        .iter()
-        .map(|p| Ok((display_name(p), read_input(p)?)))
-        .collect::<Result<Vec<_>>>()?;
-    let mut reports = Vec::with_capacity(inputs.len());
+    let mut reports = Vec::with_capacity(files.len());
+    let mut unreadable = Vec::new();
     let mut out = String::new();
     let mut failed = false;
-    for (name, bytes) in &inputs {
-        let v = validate_bytes(bytes);
+    for path in files {
+        let name = display_name(path);
+        let bytes = match read_input(path) {
+            Ok(b) => b,
+            Err(e) => {
+                // Report it, check the other files, and exit 2 at the end.
+                let message = format!("{e:#}");
+                if format == Format::Text {
+                    eprintln!("error: {message}");
+                }
+                unreadable.push(serde_json::json!({ "file": name, "error": message }));
+                continue;
+            }
+        };
+        let v = validate_bytes(&bytes);
         let report = FileReport::new(name.clone(), v.diagnostics);
-        failed |= report.errors > 0 || (deny_warnings && report.warnings > 0);
+        let file_failed = report.errors > 0 || (deny_warnings && report.warnings > 0);
+        failed |= file_failed;
         if format == Format::Text {
-            out.push_str(&render_text(name, v.source.as_deref(), &report.diagnostics));
-            out.push_str(&summary_line(&report, v.phases.len()));
+            out.push_str(&render_text(
+                &name,
+                v.source.as_deref(),
+                &report.diagnostics,
+            ));
+            out.push_str(&summary_line(&report, v.phases.len(), file_failed));
         }
         reports.push(report);
     }
     if format == Format::Json {
-        let doc = serde_json::json!({
-            "valid": !failed,
+        let mut doc = serde_json::json!({
+            "valid": !failed && unreadable.is_empty(),
             "files": reports,
         });
+        if !unreadable.is_empty() {
+            doc["unreadable"] = serde_json::Value::Array(unreadable.clone());
+        }
         out = serde_json::to_string_pretty(&doc)?;
         out.push('\n');
     }
     std::io::stdout().lock().write_all(out.as_bytes())?;
-    Ok(if failed { exit::FINDING } else { exit::OK })
+    Ok(if !unreadable.is_empty() {
+        exit::ERROR
+    } else if failed {
+        exit::FINDING
+    } else {
+        exit::OK
+    })
 }
 
-fn summary_line(report: &FileReport, phases: usize) -> String {
+fn summary_line(report: &FileReport, phases: usize, failed: bool) -> String {
     let count = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
-    if report.errors == 0 {
+    if failed && report.errors == 0 {
+        format!(
+            "{}: invalid (warnings denied), {}\n",
+            report.file,
+            count(report.warnings, "warning")
+        )
+    } else if report.errors == 0 {
         let mut line = format!("{}: valid ({})", report.file, count(phases, "phase"));
         if report.warnings > 0 {
             line.push_str(&format!(", {}", count(report.warnings, "warning")));
@@ -225,6 +248,16 @@ fn summary_line(report: &FileReport, phases: usize) -> String {
 }
 
 fn init(file: &Path, force: bool) -> Result<u8> {
+    if file == Path::new("-") {
+        std::io::stdout().lock().write_all(STARTER.as_bytes())?;
+        return Ok(exit::OK);
+    }
+    if file.is_dir() {
+        bail!(
+            "{} is a directory; give the blueprint a file name",
+            file.display()
+        );
+    }
     if file.exists() && !force {
         bail!(
             "{} already exists; pass --force to overwrite it",

@@ -66,8 +66,7 @@ pub struct Blueprint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balancer: Option<Balancer>,
     /// The application's processes, by name.
-    #[schemars(length(min = 1))]
-    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }))]
+    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }, "minProperties" = 1))]
     pub services: BTreeMap<String, Service>,
     /// Databases, caches and brokers, by name.
     #[serde(default)]
@@ -76,6 +75,7 @@ pub struct Blueprint {
     /// The stages the application grows through, in order. Each phase patches the state
     /// the phase before it left. Without phases, the blueprint is one phase named `default`.
     #[serde(default)]
+    #[schemars(extend("maxItems" = crate::phase::MAX_PHASES))]
     pub phases: Vec<Phase>,
 }
 

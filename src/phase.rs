@@ -11,6 +11,8 @@ use crate::yaml::{pointer_push, Kind, Node};
 
 /// The name of the one phase of a blueprint that lists none.
 pub const DEFAULT_PHASE: &str = "default";
+/// The most phases a blueprint may have (each phase is a full copy of the blueprint).
+pub const MAX_PHASES: usize = 50;
 
 /// One phase's resolved document.
 #[derive(Debug, Clone)]
@@ -53,7 +55,11 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &str, removed: &mut Rem
             }
             (Kind::Null, None) => {}
             (_, Some(i)) => {
-                entries[i].0 = key.clone();
+                // A value the patch replaces is the patch's; a mapping it merges into
+                // stays where the blueprint wrote it.
+                if !matches!(value.kind, Kind::Map(_)) {
+                    entries[i].0 = key.clone();
+                }
                 let child = pointer_push(path, &key.name);
                 merge_patch_at(&mut entries[i].1, value, &child, removed);
             }
@@ -91,7 +97,7 @@ pub fn resolve(root: &Node, findings: &mut Vec<Diagnostic>) -> Vec<PhaseDoc> {
     let mut state = base;
     let mut removed = Removed::new();
     let mut out = Vec::with_capacity(phases.len());
-    for (i, phase) in phases.iter().enumerate() {
+    for (i, phase) in phases.iter().take(MAX_PHASES).enumerate() {
         let name = match phase.get("name").map(|n| &n.kind) {
             Some(Kind::Str(s)) => s.clone(),
             _ => format!("#{}", i + 1),

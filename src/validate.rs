@@ -49,8 +49,14 @@ fn load_diagnostic(e: &LoadError) -> Diagnostic {
         LoadError::DuplicateKey { .. } => {
             Some("remove one of the two; YAML keeps only one value per key".to_string())
         }
+        LoadError::Syntax { message, .. } if message.contains("tab") => {
+            Some("YAML indents with spaces only: replace the tab".to_string())
+        }
         LoadError::Syntax { .. } => {
             Some("check the indentation and the quoting around this line".to_string())
+        }
+        LoadError::Tag { .. } => {
+            Some("remove the tag; tierform reads plain YAML values".to_string())
         }
         LoadError::NotUtf8 { .. } => Some("save the file as UTF-8".to_string()),
         LoadError::AliasBomb { .. } => {

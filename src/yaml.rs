@@ -122,6 +122,10 @@ impl Node {
             Kind::Null => Value::Null,
             Kind::Bool(b) => Value::Bool(*b),
             Kind::Int(i) => Value::Number((*i).into()),
+            // `8000.0` is the whole number 8000, as JSON Schema counts it.
+            Kind::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
+                Value::Number((*f as i64).into())
+            }
             Kind::Float(f) => Number::from_f64(*f)
                 .map(Value::Number)
                 .unwrap_or_else(|| Value::String(f.to_string())),
@@ -180,6 +184,8 @@ pub enum LoadError {
     AliasBomb { span: Span },
     #[error("alias refers to an anchor that is not defined before it")]
     UnknownAnchor { span: Span },
+    #[error("YAML tag `{tag}` is not supported")]
+    Tag { tag: String, span: Span },
     #[error("the file holds {count} YAML documents; a blueprint is exactly one")]
     MultipleDocuments { count: usize, span: Span },
     #[error("the file is empty")]
@@ -199,6 +205,7 @@ impl LoadError {
             | LoadError::TooDeep { span }
             | LoadError::AliasBomb { span }
             | LoadError::UnknownAnchor { span }
+            | LoadError::Tag { span, .. }
             | LoadError::MultipleDocuments { span, .. }
             | LoadError::NotUtf8 { span, .. } => *span,
             LoadError::Empty | LoadError::TooLarge { .. } => Span { line: 1, col: 1 },
@@ -214,6 +221,7 @@ impl LoadError {
             LoadError::TooDeep { .. } => "too-deep",
             LoadError::AliasBomb { .. } => "alias-bomb",
             LoadError::UnknownAnchor { .. } => "unknown-anchor",
+            LoadError::Tag { .. } => "unsupported-tag",
             LoadError::MultipleDocuments { .. } => "multiple-documents",
             LoadError::Empty => "empty-file",
             LoadError::TooLarge { .. } => "too-large",
@@ -251,6 +259,8 @@ pub fn load(text: &str) -> Result<Node, Vec<LoadError>> {
     if text.len() > MAX_INPUT_BYTES {
         return Err(vec![LoadError::TooLarge { size: text.len() }]);
     }
+    // A byte-order mark is allowed at the start of a YAML stream.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     loop {
@@ -384,6 +394,15 @@ impl Builder {
                     return self.push_key(Key { name: value, span });
                 }
                 self.count(1, span)?;
+                check_tag(tag.as_ref(), span)?;
+                // An empty value is marked at the next token; show its key instead.
+                let span = match self.stack.last() {
+                    Some(Frame::Map {
+                        pending_key: Some(k),
+                        ..
+                    }) if value.is_empty() && style == TScalarStyle::Plain => k.span,
+                    _ => span,
+                };
                 let forced_str = matches!(
                     style,
                     TScalarStyle::SingleQuoted
@@ -417,6 +436,12 @@ impl Builder {
                         "mapping"
                     };
                     return Err(LoadError::ComplexKey { found, span });
+                }
+                match &event {
+                    Event::SequenceStart(_, tag) | Event::MappingStart(_, tag) => {
+                        check_tag(tag.as_ref(), span)?
+                    }
+                    _ => {}
                 }
                 if self.stack.len() >= MAX_DEPTH {
                     return Err(LoadError::TooDeep { span });
@@ -594,6 +619,35 @@ impl Builder {
     }
 }
 
+/// Only the core schema's own tags are understood; any other tag (`!Ref`, `!!binary`)
+/// would silently change meaning, so it is refused.
+fn check_tag(tag: Option<&yaml_rust2::parser::Tag>, span: Span) -> Result<(), LoadError> {
+    match tag {
+        None => Ok(()),
+        Some(t)
+            if t.handle == "tag:yaml.org,2002:"
+                && matches!(
+                    t.suffix.as_str(),
+                    "str" | "int" | "float" | "bool" | "null" | "map" | "seq"
+                ) =>
+        {
+            Ok(())
+        }
+        Some(t) => Err(LoadError::Tag {
+            tag: format!(
+                "{}{}",
+                if t.handle == "tag:yaml.org,2002:" {
+                    "!!"
+                } else {
+                    &t.handle
+                },
+                t.suffix
+            ),
+            span,
+        }),
+    }
+}
+
 /// YAML 1.2 core schema resolution of a plain scalar.
 fn resolve_plain(value: String) -> Kind {
     match value.as_str() {
@@ -667,7 +721,7 @@ mod tests {
         let v = json("a: 1\nb: 1.5\nc: yes\nd: true\ne: ~\nf: '1'\ng: 0x1f\nh: 1e3\ni: 8000s\n");
         assert_eq!(
             v,
-            serde_json::json!({"a":1,"b":1.5,"c":"yes","d":true,"e":null,"f":"1","g":31,"h":1000.0,"i":"8000s"})
+            serde_json::json!({"a":1,"b":1.5,"c":"yes","d":true,"e":null,"f":"1","g":31,"h":1000,"i":"8000s"})
         );
     }
 

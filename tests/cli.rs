@@ -166,3 +166,61 @@ fn help_and_version() {
         .code(0)
         .stdout(predicates::str::contains("Exit codes: 0 valid"));
 }
+
+#[test]
+fn endless_input_is_refused_by_size() {
+    tierform()
+        .args(["validate", "/dev/zero"])
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains("error[too-large]"));
+}
+
+#[test]
+fn an_unreadable_file_does_not_stop_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(&dir, "bad.yaml", INVALID);
+    let out = tierform()
+        .args(["validate", "--format", "json"])
+        .arg(dir.path().join("missing.yaml"))
+        .arg(&bad)
+        .assert()
+        .code(2);
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["files"][0]["errors"], 1);
+    assert!(doc["unreadable"][0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("missing.yaml"));
+}
+
+#[test]
+fn denied_warnings_say_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let warn = write(&dir, "warn.yaml", WARNING);
+    tierform()
+        .args(["validate", "--deny-warnings"])
+        .arg(&warn)
+        .assert()
+        .code(1)
+        .stdout(predicates::str::contains(
+            "warn.yaml: invalid (warnings denied), 1 warning",
+        ));
+}
+
+#[test]
+fn init_to_stdout_and_into_a_directory() {
+    tierform()
+        .args(["init", "-"])
+        .assert()
+        .code(0)
+        .stdout(tierform::cli::STARTER);
+    let dir = tempfile::tempdir().unwrap();
+    tierform()
+        .arg("init")
+        .arg(dir.path())
+        .arg("--force")
+        .assert()
+        .code(2)
+        .stderr(predicates::str::contains("is a directory"));
+}

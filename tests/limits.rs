@@ -85,3 +85,38 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn byte_order_mark_tags_and_whole_floats() {
+    let base =
+        "version: 1\nname: app\nservices:\n  api: {kind: http, image: 'app:1', port: 8000}\n";
+    assert!(codes(format!("\u{feff}{base}").as_bytes()).is_empty());
+    assert!(codes(base.replace("8000", "8000.0").as_bytes()).is_empty());
+    let tagged = base.replace("'app:1'", "!Ref AppImage");
+    let v = validate_str(&tagged);
+    assert_eq!(v.diagnostics[0].code, "unsupported-tag");
+    assert_eq!(
+        (v.diagnostics[0].line, v.diagnostics[0].column),
+        (Some(4), Some(33))
+    );
+}
+
+#[test]
+fn an_empty_value_is_shown_at_its_key() {
+    let text =
+        "version: 1\nname: app\nservices:\n  api:\n    kind: http\n    image:\n    port: 8000\n";
+    let v = validate_str(text);
+    assert_eq!(v.diagnostics.len(), 1, "{:?}", v.diagnostics);
+    let d = &v.diagnostics[0];
+    assert_eq!((d.code, d.line, d.column), ("wrong-type", Some(6), Some(5)));
+    assert_eq!(d.pointer, "/services/api/image");
+}
+
+#[test]
+fn a_base_finding_is_not_moved_to_a_patch_that_merges_into_it() {
+    let text = "version: 1\nname: app\nservices:\n  api:\n    kind: http\n    image: 'app:1'\nphases:\n  - name: one\n  - name: two\n    patch:\n      services:\n        api: {scaling: {replicas: 2}}\n";
+    let v = validate_str(text);
+    assert_eq!(v.diagnostics.len(), 1, "{:?}", v.diagnostics);
+    assert_eq!(v.diagnostics[0].line, Some(4));
+    assert!(v.diagnostics[0].phases.is_empty());
+}
