@@ -42,9 +42,8 @@ pub fn check_phases(phases: &[Phase]) -> Vec<Diagnostic> {
                     format!("phase `{}` is defined twice", phase.name),
                 )
                 .hint(format!(
-                    "phase names must be unique; the first `{}` is phase {}",
-                    phase.name,
-                    first + 1
+                    "phase names must be unique (each is an output folder); the first `{}` is /phases/{first}",
+                    phase.name
                 )),
             );
         }
@@ -304,6 +303,25 @@ impl Checker<'_> {
     fn service(&mut self, name: &str, s: &Service) {
         let ptr = service_ptr(name);
         self.tier_ref(format!("{ptr}/tier"), s.tier.as_ref());
+        let repository = s.image.split('@').next().unwrap_or_default();
+        let repository = match repository.rsplit_once(':') {
+            Some((repo, tag)) if !tag.contains('/') => repo,
+            _ => repository,
+        };
+        if repository.chars().any(|c| c.is_ascii_uppercase()) {
+            self.push(
+                Diagnostic::error(
+                    "invalid-image",
+                    format!("{ptr}/image"),
+                    format!("image repository `{repository}` has uppercase letters"),
+                )
+                .hint(format!(
+                    "repository names are lowercase: `{}`",
+                    s.image
+                        .replacen(repository, &repository.to_ascii_lowercase(), 1)
+                )),
+            );
+        }
         if s.kind.is_routable() && s.port.is_none() {
             self.push(
                 Diagnostic::error(

@@ -283,15 +283,26 @@ fn translate(
             let numeric_text = found
                 .and_then(Value::as_str)
                 .is_some_and(|t| t.trim().parse::<f64>().is_ok());
-            if numeric_text && expected.iter().any(|e| e.contains("number")) {
+            let percent = found
+                .and_then(Value::as_str)
+                .and_then(|t| t.trim().strip_suffix('%'))
+                .filter(|n| n.trim().parse::<f64>().is_ok());
+            if schema_path.contains("/Duration/") && found.is_some_and(Value::is_number) {
+                d = d.hint(format!(
+                    "a duration needs a unit: `{}s`",
+                    found.map_or_else(String::new, scalar_text)
+                ));
+            } else if let Some(n) = percent {
+                d = d.hint(format!("write the number without `%`: `{}`", n.trim()));
+            } else if numeric_text && expected.iter().any(|e| e.contains("number")) {
                 d = d.hint("remove the quotes: a quoted number is text");
-            } else if expected.contains(&"text")
-                && matches!(found, Some(Value::Number(_) | Value::Bool(_)))
-            {
+            } else if expected.contains(&"text") && matches!(found, Some(Value::Bool(_))) {
+                d = d.hint("quote the value to make it text (`true` and `false` are booleans)");
+            } else if expected.contains(&"text") && matches!(found, Some(Value::Number(_))) {
                 d = d.hint("quote the value to make it text");
             } else if found.is_some_and(Value::is_null) {
-                d = d.hint("the value is empty: fill it in or remove the key");
-            } else if expected == ["sequence"] {
+                d = d.hint("the value is empty: give it one");
+            } else if expected == ["a list"] {
                 d = d.hint("write a list, like `[a, b]` or one `- item` per line");
             }
             out.push(d);
@@ -598,9 +609,9 @@ fn quantity_hint(text: &str) -> Option<String> {
     for (wrong, right) in [
         ("mib", "Mi"),
         ("gib", "Gi"),
-        ("mb", "M"),
-        ("gb", "G"),
-        ("kb", "k"),
+        ("mb", "Mi"),
+        ("gb", "Gi"),
+        ("kb", "Ki"),
     ] {
         if let Some(n) = lower.strip_suffix(wrong) {
             return Some(format!("did you mean `{}{right}`?", n.trim()));
