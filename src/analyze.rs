@@ -926,12 +926,13 @@ impl Checker<'_> {
         for (name, s) in &self.bp.services {
             if let Some(port) = s.host_port {
                 let ptr = format!("{}/host_port", service_ptr(name));
-                if max_instances(s) > 1 {
+                let instances = max_instances(s);
+                if instances > 1 {
                     self.push(
                         Diagnostic::error(
                             "port-conflict",
                             ptr.clone(),
-                            format!("`{name}` may run {} instances, and they cannot all publish host port {port}", max_instances(s)),
+                            format!("`{name}` may run {instances} instances, and they cannot all publish host port {port}"),
                         )
                         .hint("put the service behind the balancer instead, or run one instance"),
                     );

@@ -202,19 +202,20 @@ fn validate(files: &[PathBuf], format: Format, deny_warnings: bool) -> Result<u8
         }
         reports.push(report);
     }
+    let io_failed = !unreadable.is_empty();
     if format == Format::Json {
         let mut doc = serde_json::json!({
-            "valid": !failed && unreadable.is_empty(),
+            "valid": !failed && !io_failed,
             "files": reports,
         });
-        if !unreadable.is_empty() {
-            doc["unreadable"] = serde_json::Value::Array(unreadable.clone());
+        if io_failed {
+            doc["unreadable"] = serde_json::Value::Array(unreadable);
         }
         out = serde_json::to_string_pretty(&doc)?;
         out.push('\n');
     }
     std::io::stdout().lock().write_all(out.as_bytes())?;
-    Ok(if !unreadable.is_empty() {
+    Ok(if io_failed {
         exit::ERROR
     } else if failed {
         exit::FINDING

@@ -121,8 +121,8 @@ impl Diagnostic {
         if self.line.is_some() {
             return self;
         }
-        let (node, complete) = root.lookup(&self.pointer);
-        if complete {
+        let (node, depth) = root.walk(&self.pointer);
+        if depth == pointer_tokens(&self.pointer).count() {
             // A key, or a whole mapping or list: show the key that holds it.
             let span = if self.at_key || is_collection(node) {
                 holding_key(root, &self.pointer).unwrap_or(node.span)
@@ -141,9 +141,9 @@ impl Diagnostic {
         }
         // Part of the pointer is absent: show the deepest node that exists (at its key
         // when it is a mapping), and keep the missing part in the pointer.
-        let depth = found_depth(root, &self.pointer);
-        let found: Vec<String> = pointer_tokens(&self.pointer).take(depth).collect();
-        let found_ptr = found.iter().fold(String::new(), |p, t| pointer_push(&p, t));
+        let found_ptr = pointer_tokens(&self.pointer)
+            .take(depth)
+            .fold(String::new(), |p, t| pointer_push(&p, &t));
         let span = if is_collection(node) {
             holding_key(root, &found_ptr).unwrap_or(node.span)
         } else {
@@ -179,20 +179,6 @@ fn holding_key(root: &Node, pointer: &str) -> Option<Span> {
     let last = pointer_tokens(pointer).last()?;
     let (parent, ok) = root.lookup(&parent_pointer(pointer));
     ok.then(|| parent.key(&last).map(|k| k.span)).flatten()
-}
-
-/// How many tokens of `pointer` resolve in `root`.
-fn found_depth(root: &Node, pointer: &str) -> usize {
-    let tokens: Vec<String> = pointer_tokens(pointer).collect();
-    (0..=tokens.len())
-        .rev()
-        .find(|&n| {
-            let prefix = tokens[..n]
-                .iter()
-                .fold(String::new(), |p, t| pointer_push(&p, t));
-            root.lookup(&prefix).1
-        })
-        .unwrap_or(0)
 }
 
 /// The pointer of the parent of `pointer`.

@@ -88,8 +88,15 @@ impl Node {
     /// Follows a JSON pointer; returns the deepest node reached and whether the whole
     /// pointer resolved.
     pub fn lookup(&self, pointer: &str) -> (&Node, bool) {
+        let (node, followed) = self.walk(pointer);
+        (node, followed == pointer_tokens(pointer).count())
+    }
+
+    /// Follows a JSON pointer as far as it resolves; returns the deepest node reached
+    /// and how many of the pointer's tokens led to it.
+    pub fn walk(&self, pointer: &str) -> (&Node, usize) {
         let mut node = self;
-        for token in pointer_tokens(pointer) {
+        for (followed, token) in pointer_tokens(pointer).enumerate() {
             let next = match &node.kind {
                 Kind::Map(_) => node.get(&token),
                 Kind::Seq(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
@@ -97,10 +104,10 @@ impl Node {
             };
             match next {
                 Some(n) => node = n,
-                None => return (node, false),
+                None => return (node, followed),
             }
         }
-        (node, true)
+        (node, pointer_tokens(pointer).count())
     }
 
     /// A short name for the node's type, as a user would say it.
