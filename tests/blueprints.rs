@@ -1,6 +1,8 @@
 //! Every bundled blueprint and the `init` starter validate cleanly, and each phase
 //! resolves to the blueprint its patches describe (snapshotted per blueprint × phase).
 
+mod common;
+
 use tierform::diagnostic::render_text;
 use tierform::validate::validate_bytes;
 
@@ -23,13 +25,7 @@ fn bundled_blueprints_validate_and_resolve() {
         prepend_module_to_snapshot => false,
         omit_expression => true,
     }, {
-        let mut paths: Vec<_> = std::fs::read_dir("blueprints")
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-            .collect();
-        paths.sort();
-        for path in paths {
+        for path in common::yaml_files("blueprints") {
             count += 1;
             let stem = path.file_stem().unwrap().to_string_lossy().to_string();
             let bytes = std::fs::read(&path).unwrap();

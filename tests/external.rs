@@ -2,6 +2,8 @@
 //! that `.ci/run` builds (`TIERFORM_TOOLS` names its `bin` folder). Outside CI a
 //! missing tool skips its test with a note; in CI (`CI` set) it fails.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -26,12 +28,7 @@ fn tool(name: &str) -> Option<PathBuf> {
 }
 
 fn blueprints() -> Vec<PathBuf> {
-    let mut files: Vec<PathBuf> = std::fs::read_dir("blueprints")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
-        .collect();
-    files.sort();
+    let mut files = common::yaml_files("blueprints");
     files.push(PathBuf::from("templates/starter.yaml"));
     files
 }

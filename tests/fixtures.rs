@@ -1,6 +1,8 @@
 //! The invalid fixtures: each declares the findings it must produce
 //! (`# expect: LINE:COL CODE`), and the full message is snapshotted.
 
+mod common;
+
 use tierform::diagnostic::render_text;
 use tierform::validate::validate_bytes;
 
@@ -60,12 +62,7 @@ fn invalid_fixtures() {
 /// once warnings are denied.
 #[test]
 fn invalid_fixtures_exit_1() {
-    let mut paths: Vec<_> = std::fs::read_dir("tests/fixtures/invalid")
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    paths.sort();
-    for path in paths {
+    for path in common::yaml_files("tests/fixtures/invalid") {
         let v = validate_bytes(&std::fs::read(&path).unwrap());
         let mut cmd = assert_cmd::Command::cargo_bin("tierform").unwrap();
         cmd.arg("validate");
