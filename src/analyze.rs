@@ -26,6 +26,9 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
         c.datastore(name, store);
     }
     c.host_ports();
+    if targets.contains(&Platform::Hosts) && bp.tiers.values().any(|t| !t.hosts.is_empty()) {
+        c.placement();
+    }
     c.out
 }
 
@@ -915,6 +918,91 @@ impl Checker<'_> {
                 format!("`{d}` is longer than a week"),
             )),
             _ => {}
+        }
+    }
+
+    /// On the `hosts` platform everything runs on a machine of a tier that lists its
+    /// hosts, and no two listeners on one machine share a port.
+    fn placement(&mut self) {
+        let hosts_of = |tier: Option<&str>| -> Option<&Vec<String>> {
+            tier.and_then(|t| self.bp.tiers.get(t))
+                .map(|t| &t.hosts)
+                .filter(|h| !h.is_empty())
+        };
+        let mut unplaced: Vec<(String, String)> = Vec::new();
+        // host → port → who listens there
+        let mut ports: BTreeMap<String, BTreeMap<u32, String>> = BTreeMap::new();
+        let mut conflicts: Vec<(String, String)> = Vec::new();
+        let mut take = |host: &str, port: u32, owner: String, ptr: String| {
+            let slot = ports.entry(host.to_string()).or_default();
+            match slot.get(&port) {
+                Some(first) => conflicts.push((
+                    ptr,
+                    format!("on host {host}, port {port} is taken by {first} and {owner}"),
+                )),
+                None => {
+                    slot.insert(port, owner);
+                }
+            }
+        };
+        if let Some(lb) = &self.bp.balancer {
+            match hosts_of(lb.tier.as_deref()) {
+                None => unplaced.push(("/balancer".into(), "the balancer".into())),
+                Some(hosts) => {
+                    for h in hosts {
+                        take(
+                            h,
+                            lb.listen,
+                            "the balancer".into(),
+                            "/balancer/listen".into(),
+                        );
+                    }
+                }
+            }
+        }
+        for (name, s) in &self.bp.services {
+            let ptr = service_ptr(name);
+            let Some(hosts) = hosts_of(s.tier.as_deref()) else {
+                unplaced.push((ptr, format!("service `{name}`")));
+                continue;
+            };
+            if let (Some(port), true) = (s.port, s.kind.is_routable()) {
+                let n = s.fixed_instances() as usize;
+                for (i, h) in hosts.iter().enumerate() {
+                    // Instances go to the hosts in turn; the k-th on one host listens on port + k.
+                    let here = n / hosts.len() + usize::from(i < n % hosts.len());
+                    for k in 0..here as u32 {
+                        take(
+                            h,
+                            port + k,
+                            format!("service `{name}`"),
+                            format!("{ptr}/port"),
+                        );
+                    }
+                }
+            }
+        }
+        for (name, store) in &self.bp.datastores {
+            if hosts_of(store.tier()).is_none() {
+                unplaced.push((store_ptr(name), format!("datastore `{name}`")));
+            }
+        }
+        for (ptr, what) in unplaced {
+            self.push(
+                Diagnostic::error(
+                    "unplaced",
+                    ptr,
+                    format!("the `hosts` platform cannot place {what}: it is on no tier that lists hosts"),
+                )
+                .at_key()
+                .hint("set its `tier` to a tier with `hosts: [...]`, or drop the `hosts` target from this phase"),
+            );
+        }
+        for (ptr, message) in conflicts {
+            self.push(
+                Diagnostic::error("port-conflict", ptr, message)
+                    .hint("give one of them another `port`, or put them on different tiers"),
+            );
         }
     }
 

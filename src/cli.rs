@@ -9,8 +9,11 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::diagnostic::{render_text, FileReport};
-use crate::output::write_atomic;
+use crate::model::Platform;
+use crate::output::{self, write_atomic};
+use crate::render::Selection;
 use crate::schema::blueprint_schema;
+use crate::templates::{self, Templates};
 use crate::validate::validate_bytes;
 
 /// The starter blueprint written by `tierform init`.
@@ -57,6 +60,38 @@ enum Command {
         #[arg(long)]
         deny_warnings: bool,
     },
+    /// Render every phase's bundles (nginx/HAProxy configs, …) into a folder.
+    #[command(
+        after_help = "Examples:\n  tierform render blueprints/bet-intel.yaml\n  tierform render app.yaml -o deploy --phase horizontal --platform hosts\n  tierform render app.yaml --check   # in CI: is the committed output current?\n\nWrites DIR/<phase>/<platform>/…; files it wrote before and no longer renders are\nremoved, files it did not write are never touched (DIR/.tierform-manifest lists them).\n\nExit codes: 0 written or up to date · 1 stale (--check) or invalid blueprint · 2 error"
+    )]
+    Render {
+        /// The blueprint file (`-` reads standard input).
+        #[arg(value_name = "BLUEPRINT")]
+        blueprint: PathBuf,
+        /// The output folder.
+        #[arg(short, long, value_name = "DIR", default_value = "out")]
+        output: PathBuf,
+        /// Render only this phase (repeatable).
+        #[arg(long = "phase", value_name = "PHASE")]
+        phases: Vec<String>,
+        /// Render only this platform (repeatable).
+        #[arg(long = "platform", value_enum, value_name = "PLATFORM")]
+        platforms: Vec<PlatformArg>,
+        /// Use templates from this folder where it has one by the same relative path.
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+        /// Write nothing; exit 1 with a unified diff if DIR is not what render would write.
+        #[arg(long)]
+        check: bool,
+    },
+    /// List the embedded templates, or copy one out to start an override.
+    #[command(
+        after_help = "Examples:\n  tierform templates list\n  tierform templates eject nginx/nginx.conf.j2 --dir my-templates\n  tierform render app.yaml --templates my-templates"
+    )]
+    Templates {
+        #[command(subcommand)]
+        action: TemplatesAction,
+    },
     /// Print the blueprint JSON Schema (the one committed as schema/blueprint.schema.json).
     #[command(
         after_help = "Examples:\n  tierform schema > blueprint.schema.json\n  tierform schema -o schema/blueprint.schema.json"
@@ -76,6 +111,40 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Subcommand, Debug)]
+enum TemplatesAction {
+    /// List every embedded template, by the name an override uses.
+    List,
+    /// Copy an embedded template to DIR/NAME, to edit and pass with `render --templates DIR`.
+    Eject {
+        /// The template's name, as `templates list` prints it.
+        name: String,
+        /// The folder of overrides.
+        #[arg(long, value_name = "DIR", default_value = "templates")]
+        dir: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum PlatformArg {
+    Compose,
+    Hosts,
+    Kubernetes,
+}
+
+impl From<PlatformArg> for Platform {
+    fn from(p: PlatformArg) -> Self {
+        match p {
+            PlatformArg::Compose => Platform::Compose,
+            PlatformArg::Hosts => Platform::Hosts,
+            PlatformArg::Kubernetes => Platform::Kubernetes,
+        }
+    }
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -128,6 +197,24 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::Init { file, force } => init(&file, force),
+        Command::Render {
+            blueprint,
+            output,
+            phases,
+            platforms,
+            templates,
+            check,
+        } => render(
+            &blueprint,
+            &output,
+            Selection {
+                phases,
+                platforms: platforms.into_iter().map(Platform::from).collect(),
+            },
+            templates.as_deref(),
+            check,
+        ),
+        Command::Templates { action } => templates_command(action),
     }
 }
 
@@ -294,5 +381,92 @@ fn init(file: &Path, force: bool) -> Result<u8> {
         )?;
     }
     writeln!(stderr, "next: tierform validate {}", file.display())?;
+    Ok(exit::OK)
+}
+
+fn render(
+    blueprint: &Path,
+    out_dir: &Path,
+    selection: Selection,
+    templates_dir: Option<&Path>,
+    check: bool,
+) -> Result<u8> {
+    let name = display_name(blueprint);
+    let bytes = read_input(blueprint)?;
+    let v = validate_bytes(&bytes);
+    let report = FileReport::new(name.clone(), v.diagnostics.clone());
+    if !report.diagnostics.is_empty() {
+        let mut text = render_text(&name, v.source.as_deref(), &report.diagnostics);
+        if report.errors > 0 {
+            text.push_str(&summary_line(&report, 0, true));
+        }
+        std::io::stderr().lock().write_all(text.as_bytes())?;
+    }
+    if report.errors > 0 {
+        return Ok(exit::FINDING);
+    }
+    let templates = match templates_dir {
+        Some(dir) => Templates::with_overrides(dir)?,
+        None => Templates::embedded()?,
+    };
+    let (set, scope) = crate::render::render(&v.phases, &selection, &templates)?;
+    let dir_name = out_dir.display();
+    if check {
+        let changes = output::compare(out_dir, &set, &scope)?;
+        if changes.is_empty() {
+            eprintln!("{dir_name} is up to date ({} files)", set.len());
+            return Ok(exit::OK);
+        }
+        let diff = output::diff(out_dir, &set, &changes, 3);
+        std::io::stdout().lock().write_all(diff.as_bytes())?;
+        eprintln!(
+            "{dir_name} is stale: {} to add, {} to change, {} to remove; run `tierform render {name} -o {dir_name}`",
+            changes.added.len(),
+            changes.changed.len(),
+            changes.removed.len()
+        );
+        return Ok(exit::FINDING);
+    }
+    let changes = output::write(out_dir, &set, &scope)?;
+    eprintln!(
+        "wrote {dir_name}: {} added, {} changed, {} removed, {} unchanged",
+        changes.added.len(),
+        changes.changed.len(),
+        changes.removed.len(),
+        changes.unchanged
+    );
+    Ok(exit::OK)
+}
+
+fn templates_command(action: TemplatesAction) -> Result<u8> {
+    match action {
+        TemplatesAction::List => {
+            let mut out = std::io::stdout().lock();
+            for (name, _) in templates::EMBEDDED {
+                writeln!(out, "{name}")?;
+            }
+        }
+        TemplatesAction::Eject { name, dir, force } => {
+            let text = templates::embedded(&name)?;
+            let path = templates::eject_path(&dir, &name)?;
+            if path.exists() && !force {
+                bail!(
+                    "{} already exists; pass --force to overwrite it",
+                    path.display()
+                );
+            }
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("cannot create {}", parent.display()))?;
+            }
+            write_atomic(&path, text.as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            eprintln!(
+                "wrote {}; render with `--templates {}` to use it",
+                path.display(),
+                dir.display()
+            );
+        }
+    }
     Ok(exit::OK)
 }

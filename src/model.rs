@@ -303,6 +303,25 @@ pub struct Service {
     pub scaling: Option<Scaling>,
 }
 
+impl Service {
+    /// How many instances run on a platform without an autoscaler (compose, hosts):
+    /// the fixed count, or the autoscaler's minimum but at least one; a scheduler
+    /// always runs exactly one.
+    pub fn fixed_instances(&self) -> u32 {
+        if self.kind == ServiceKind::Scheduler {
+            return 1;
+        }
+        match &self.scaling {
+            None => 1,
+            Some(sc) => match (sc.replicas, sc.min, sc.max) {
+                (Some(n), _, _) => n,
+                (None, None, None) => 1,
+                (None, min, max) => min.unwrap_or(1).min(max.unwrap_or(u32::MAX)).max(1),
+            },
+        }
+    }
+}
+
 /// What a service does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]

@@ -1,29 +1,422 @@
-//! Writing files safely: a file is written beside its destination and renamed into
-//! place, so a reader never sees half of it and a failure leaves the old file intact.
+//! Output: the rendered files in memory ([`OutputSet`]), and the only code that writes
+//! them to disk, compares them with it (`--check`) or removes what is stale.
+//!
+//! Rules:
+//! - Nothing is written until the whole set is rendered.
+//! - New contents are first staged beside their destinations; only when every file is
+//!   staged are they renamed into place. A failure while staging removes the staged
+//!   files and any folder it created, so the output folder is left as it was.
+//! - A manifest (`.tierform-manifest`) lists the files tierform wrote. A file it lists
+//!   that is no longer rendered is removed; a file it does not list is never
+//!   overwritten or removed.
+//! - No path is followed through a symbolic link.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// The manifest's file name, in the output folder.
+pub const MANIFEST: &str = ".tierform-manifest";
+const MANIFEST_HEADER: &str = "# Files tierform wrote here; `tierform render` removes them when they are no longer rendered. Do not edit.";
+
+/// A problem with the output set or the output folder.
+#[derive(Debug, thiserror::Error)]
+pub enum OutputError {
+    #[error("output path `{path}` is not allowed: {reason}")]
+    BadPath { path: String, reason: &'static str },
+    #[error("two files would be written to `{0}`")]
+    Duplicate(String),
+    #[error("{path} exists and was not written by tierform; refusing to overwrite it (move it away, or render into another folder)")]
+    Foreign { path: String },
+    #[error("{path} is a symbolic link; tierform does not write through links")]
+    Symlink { path: String },
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
+    move |source| OutputError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Rendered files by relative path (`/`-separated), in sorted order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputSet {
+    files: BTreeMap<String, String>,
+}
+
+/// Checks a relative output path: plain components only, none hidden or special.
+pub fn check_path(path: &str) -> Result<(), OutputError> {
+    let bad = |reason| OutputError::BadPath {
+        path: path.to_string(),
+        reason,
+    };
+    if path.is_empty() || path.starts_with('/') {
+        return Err(bad("it must be a relative path"));
+    }
+    for c in path.split('/') {
+        if c.is_empty() || c == "." || c == ".." {
+            return Err(bad("it must not contain empty, `.` or `..` components"));
+        }
+        if c.starts_with('.') {
+            return Err(bad("hidden names are reserved for tierform's own files"));
+        }
+        if c.chars()
+            .any(|ch| ch.is_control() || ch == '\\' || ch == '\0')
+        {
+            return Err(bad("it contains a control character or a backslash"));
+        }
+    }
+    Ok(())
+}
+
+impl OutputSet {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a file; the path is checked and must not be taken.
+    pub fn insert(&mut self, path: String, text: String) -> Result<(), OutputError> {
+        check_path(&path)?;
+        if self.files.contains_key(&path) {
+            return Err(OutputError::Duplicate(path));
+        }
+        self.files.insert(path, text);
+        Ok(())
+    }
+
+    pub fn get(&self, path: &str) -> Option<&str> {
+        self.files.get(path).map(String::as_str)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.files.iter().map(|(p, t)| (p.as_str(), t.as_str()))
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+}
+
+/// Which part of the output folder a render owns: files under the selected phases and
+/// platforms. Stale files are removed only inside the scope, so rendering one phase
+/// never removes another phase's files.
+#[derive(Debug, Clone, Default)]
+pub struct Scope {
+    /// Phase folders; `None` for every phase.
+    pub phases: Option<BTreeSet<String>>,
+    /// Platform folders; `None` for every platform and the phase's own files.
+    pub platforms: Option<BTreeSet<String>>,
+}
+
+impl Scope {
+    pub fn everything() -> Self {
+        Self::default()
+    }
+
+    pub fn contains(&self, path: &str) -> bool {
+        let mut parts = path.split('/');
+        let phase = parts.next().unwrap_or_default();
+        if let Some(phases) = &self.phases {
+            if !phases.contains(phase) {
+                return false;
+            }
+        }
+        match &self.platforms {
+            None => true,
+            Some(platforms) => {
+                // `<phase>/<platform>/…`: a file directly in the phase folder belongs to
+                // no platform.
+                let rest: Vec<&str> = parts.collect();
+                rest.len() > 1 && platforms.contains(rest[0])
+            }
+        }
+    }
+}
+
+/// What a write would do, or did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub added: Vec<String>,
+    pub changed: Vec<String>,
+    pub removed: Vec<String>,
+    pub unchanged: usize,
+}
+
+impl Changes {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.changed.is_empty() && self.removed.is_empty()
+    }
+}
+
+fn join(dir: &Path, rel: &str) -> PathBuf {
+    rel.split('/').fold(dir.to_path_buf(), |p, c| p.join(c))
+}
+
+/// Reads the manifest: the files tierform wrote into `dir`.
+pub fn read_manifest(dir: &Path) -> Result<BTreeSet<String>, OutputError> {
+    let path = dir.join(MANIFEST);
+    refuse_symlink(&path)?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+        Err(e) => return Err(io_error(&path)(e)),
+    };
+    Ok(text
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        // A line that is not a plain relative path is ignored: it cannot name a file
+        // tierform wrote, and must never lead a removal outside the folder.
+        .filter(|l| check_path(l).is_ok())
+        .map(str::to_string)
+        .collect())
+}
+
+fn refuse_symlink(path: &Path) -> Result<(), OutputError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(OutputError::Symlink {
+            path: path.display().to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Refuses a path any of whose components below `dir` is a symbolic link.
+fn refuse_links_below(dir: &Path, rel: &str) -> Result<(), OutputError> {
+    let mut p = dir.to_path_buf();
+    for c in rel.split('/') {
+        p.push(c);
+        refuse_symlink(&p)?;
+    }
+    Ok(())
+}
+
+/// The current text of a file, or `None` when it does not exist.
+fn read_existing(path: &Path) -> Result<Option<Vec<u8>>, OutputError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(None),
+        Err(e) => Err(io_error(path)(e)),
+    }
+}
+
+/// Compares `set` with `dir`: what a write would add, change and remove. Fails when a
+/// file tierform did not write stands where it would write.
+pub fn compare(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, OutputError> {
+    let manifest = read_manifest(dir)?;
+    let mut changes = Changes::default();
+    for (rel, text) in set.iter() {
+        refuse_links_below(dir, rel)?;
+        let path = join(dir, rel);
+        match read_existing(&path)? {
+            None => changes.added.push(rel.to_string()),
+            Some(_) if !manifest.contains(rel) => {
+                return Err(OutputError::Foreign {
+                    path: path.display().to_string(),
+                })
+            }
+            Some(old) if old == text.as_bytes() => changes.unchanged += 1,
+            Some(_) => changes.changed.push(rel.to_string()),
+        }
+    }
+    for rel in &manifest {
+        if scope.contains(rel) && set.get(rel).is_none() && join(dir, rel).exists() {
+            changes.removed.push(rel.clone());
+        }
+    }
+    Ok(changes)
+}
+
+/// A unified diff of every file `compare` reports, as `cargo fmt --check` would show it.
+pub fn diff(dir: &Path, set: &OutputSet, changes: &Changes, context: usize) -> String {
+    let mut out = String::new();
+    let old_text = |rel: &str| {
+        std::fs::read(join(dir, rel))
+            .map(|b| String::from_utf8_lossy(&b).into_owned())
+            .unwrap_or_default()
+    };
+    let mut all: Vec<(&str, String, String)> = Vec::new();
+    for rel in &changes.added {
+        all.push((
+            rel,
+            String::new(),
+            set.get(rel).unwrap_or_default().to_string(),
+        ));
+    }
+    for rel in &changes.changed {
+        all.push((
+            rel,
+            old_text(rel),
+            set.get(rel).unwrap_or_default().to_string(),
+        ));
+    }
+    for rel in &changes.removed {
+        all.push((rel, old_text(rel), String::new()));
+    }
+    all.sort_by(|a, b| a.0.cmp(b.0));
+    for (rel, old, new) in all {
+        let a = if old.is_empty() && changes.added.iter().any(|r| r == rel) {
+            "/dev/null".to_string()
+        } else {
+            format!("a/{rel}")
+        };
+        let b = if new.is_empty() && changes.removed.iter().any(|r| r == rel) {
+            "/dev/null".to_string()
+        } else {
+            format!("b/{rel}")
+        };
+        let d = similar::TextDiff::from_lines(&old, &new);
+        out.push_str(
+            &d.unified_diff()
+                .context_radius(context)
+                .header(&a, &b)
+                .to_string(),
+        );
+    }
+    out
+}
+
+/// Writes `set` into `dir` as described in the module docs, and returns what changed.
+pub fn write(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, OutputError> {
+    refuse_symlink(dir)?;
+    let changes = compare(dir, set, scope)?;
+    let manifest = read_manifest(dir)?;
+
+    // 1. Stage every new or changed file beside its destination.
+    let mut created_dirs: Vec<PathBuf> = Vec::new();
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let stage = |created_dirs: &mut Vec<PathBuf>,
+                 staged: &mut Vec<(PathBuf, PathBuf)>|
+     -> Result<(), OutputError> {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+            created_dirs.push(dir.to_path_buf());
+        }
+        for rel in changes.added.iter().chain(&changes.changed) {
+            let dest = join(dir, rel);
+            let parent = dest.parent().unwrap_or(dir);
+            create_dirs(dir, parent, created_dirs)?;
+            refuse_links_below(dir, rel)?;
+            let tmp = temp_path(&dest);
+            let text = set.get(rel).unwrap_or_default();
+            write_file(&tmp, text.as_bytes()).map_err(io_error(&tmp))?;
+            staged.push((tmp, dest));
+        }
+        let new_manifest = manifest_text(&manifest, set, scope);
+        let mpath = dir.join(MANIFEST);
+        let mtmp = temp_path(&mpath);
+        write_file(&mtmp, new_manifest.as_bytes()).map_err(io_error(&mtmp))?;
+        staged.push((mtmp, mpath));
+        Ok(())
+    };
+    if let Err(e) = stage(&mut created_dirs, &mut staged) {
+        for (tmp, _) in &staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+        for d in created_dirs.iter().rev() {
+            let _ = std::fs::remove_dir(d);
+        }
+        return Err(e);
+    }
+
+    // 2. Rename into place (the manifest last), then remove what is stale.
+    for (tmp, dest) in &staged {
+        std::fs::rename(tmp, dest).map_err(io_error(dest))?;
+    }
+    for rel in &changes.removed {
+        refuse_links_below(dir, rel)?;
+        let path = join(dir, rel);
+        std::fs::remove_file(&path).map_err(io_error(&path))?;
+        remove_empty_parents(dir, &path);
+    }
+    Ok(changes)
+}
+
+fn manifest_text(old: &BTreeSet<String>, set: &OutputSet, scope: &Scope) -> String {
+    let mut paths: BTreeSet<&str> = old
+        .iter()
+        .filter(|p| !scope.contains(p))
+        .map(String::as_str)
+        .collect();
+    paths.extend(set.iter().map(|(p, _)| p));
+    let mut text = String::from(MANIFEST_HEADER);
+    text.push('\n');
+    for p in paths {
+        text.push_str(p);
+        text.push('\n');
+    }
+    text
+}
+
+fn create_dirs(root: &Path, dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), OutputError> {
+    let rel = dir.strip_prefix(root).unwrap_or(Path::new(""));
+    let mut p = root.to_path_buf();
+    for c in rel.components() {
+        p.push(c);
+        refuse_symlink(&p)?;
+        match std::fs::create_dir(&p) {
+            Ok(()) => created.push(p.clone()),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {}
+            Err(e) => return Err(io_error(&p)(e)),
+        }
+    }
+    Ok(())
+}
+
+fn remove_empty_parents(root: &Path, file: &Path) {
+    let mut p = file.parent();
+    while let Some(d) = p {
+        if d == root || !d.starts_with(root) || std::fs::remove_dir(d).is_err() {
+            break;
+        }
+        p = d.parent();
+    }
+}
+
+fn temp_path(dest: &Path) -> PathBuf {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dest.with_file_name(format!(".{name}.tierform-{}.tmp", std::process::id()))
+}
+
+fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .or_else(|e| {
+            // A temporary file left by a killed run of the same PID: replace it.
+            if e.kind() == std::io::ErrorKind::AlreadyExists {
+                std::fs::remove_file(path)?;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .open(path)
+            } else {
+                Err(e)
+            }
+        })?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
 
 /// Writes `bytes` to `path` atomically (same-directory temporary file + rename).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or_else(|| Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file path"))?;
-    let tmp = dir.join(format!(
-        ".{}.tierform-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
+    let tmp = temp_path(path);
+    let result = write_file(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }

@@ -1,0 +1,722 @@
+//! Resolution: one validated phase of a blueprint → a [`Plan`].
+//!
+//! A plan is fully resolved: no optional settings are left for a target to default,
+//! every count is concrete, durations are milliseconds, quantities are millicores and
+//! bytes, and every address a config needs is computed here, per platform. Targets read
+//! the plan and nothing else, so two targets can never disagree on a default.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::model::{
+    Algorithm, Balancer, BalancerEngine, Blueprint, Datastore, Platform, Resources, Service,
+    ServiceKind,
+};
+use crate::units::{parse_duration_ms, Quantity};
+use crate::validate::ResolvedPhase;
+
+/// The port nginx and HAProxy listen on inside a container: above 1024, so the
+/// balancer runs unprivileged; the published port is the blueprint's `listen`.
+pub const CONTAINER_LISTEN_PORT: u16 = 8080;
+/// Where HAProxy's stats page listens, always on the loopback interface.
+pub const STATS_PORT: u16 = 8404;
+/// The cookie hashed by `sticky: cookie` without a name.
+pub const DEFAULT_STICKY_COOKIE: &str = "session";
+/// Idle time allowed on an upgraded (WebSocket) connection.
+pub const TUNNEL_TIMEOUT_MS: u64 = 3_600_000;
+/// Most attempts for one request over a pool's instances.
+pub const MAX_TRIES: u32 = 3;
+
+/// One phase of a blueprint, fully resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct Plan {
+    /// The blueprint's name.
+    pub blueprint: String,
+    /// The phase's name.
+    pub phase: String,
+    pub description: Option<String>,
+    pub enter_when: Vec<String>,
+    /// The platforms this phase is rendered for, in a fixed order.
+    pub platforms: Vec<Platform>,
+    /// The Kubernetes namespace (the blueprint's name).
+    pub namespace: String,
+    pub tiers: BTreeMap<String, TierPlan>,
+    pub services: BTreeMap<String, ServicePlan>,
+    pub datastores: BTreeMap<String, DatastorePlan>,
+    pub balancer: Option<BalancerPlan>,
+}
+
+/// A tier's machines.
+#[derive(Debug, Clone, Serialize)]
+pub struct TierPlan {
+    pub cpu_millis: u64,
+    pub memory_bytes: u64,
+    /// How many machines.
+    pub count: u32,
+    /// Their addresses, when listed (the `hosts` platform needs them).
+    pub hosts: Vec<String>,
+    pub cost_per_month: Option<f64>,
+}
+
+/// A service with every default applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServicePlan {
+    pub name: String,
+    pub kind: ServiceKind,
+    pub description: Option<String>,
+    pub tier: Option<String>,
+    pub image: String,
+    pub command: Vec<String>,
+    pub port: Option<u16>,
+    pub host_port: Option<u16>,
+    pub health: Option<HealthPlan>,
+    pub resources: ResourcesPlan,
+    pub env: BTreeMap<String, String>,
+    pub secrets: Vec<String>,
+    pub uses: Vec<String>,
+    pub queue: Option<QueuePlan>,
+    pub scaling: ScalingPlan,
+    /// Instances on platforms without an autoscaler (compose, hosts): the fixed count,
+    /// or the autoscaler's minimum (at least 1).
+    pub instances: u32,
+    /// Where each instance is reached, per platform (routable services with a port).
+    pub endpoints: BTreeMap<Platform, Vec<Endpoint>>,
+}
+
+/// How one instance (or, on Kubernetes, the Service in front of them) is reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Endpoint {
+    /// A stable identifier for the instance, usable as a server name in configs.
+    pub id: String,
+    /// The host name or address to connect to.
+    pub host: String,
+    pub port: u16,
+    /// The machine it runs on (the `hosts` platform), else empty.
+    pub node: String,
+}
+
+impl Endpoint {
+    /// Whether `host` is a name that needs resolving rather than an IP address.
+    pub fn is_name(&self) -> bool {
+        self.host.parse::<std::net::IpAddr>().is_err()
+    }
+}
+
+/// A health check with its defaults applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct HealthPlan {
+    /// The HTTP path, or empty when the check is a command.
+    pub path: String,
+    pub command: Vec<String>,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub failure_threshold: u32,
+    /// Successful checks in a row before an instance is back in service.
+    pub success_threshold: u32,
+    pub start_period_ms: u64,
+}
+
+/// Requests and limits, in millicores and bytes; 0 means not set.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ResourcesPlan {
+    pub cpu_millis: u64,
+    pub memory_bytes: u64,
+    pub cpu_limit_millis: u64,
+    pub memory_limit_bytes: u64,
+}
+
+/// The queue a worker consumes.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueuePlan {
+    pub broker: String,
+    pub name: String,
+}
+
+/// How many instances run.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScalingPlan {
+    /// Whether an autoscaler owns the count (min–max with targets).
+    pub autoscaled: bool,
+    pub min: u32,
+    pub max: u32,
+    pub cpu_percent: Option<u32>,
+    pub memory_percent: Option<u32>,
+    pub requests_per_second: Option<u32>,
+    pub queue_depth: Option<u32>,
+    pub connections: Option<u32>,
+    pub scale_up: Option<BehaviorPlan>,
+    pub scale_down: Option<BehaviorPlan>,
+}
+
+/// How fast an autoscaler may move in one direction.
+#[derive(Debug, Clone, Serialize)]
+pub struct BehaviorPlan {
+    pub stabilization_ms: Option<u64>,
+    pub pods: Option<u32>,
+    pub percent: Option<u32>,
+    pub period_ms: u64,
+    /// `max`, `min` or `disabled`.
+    pub select: String,
+}
+
+/// A datastore, as far as the balancer and services need to know it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatastorePlan {
+    pub name: String,
+    pub engine: String,
+    pub version: Option<String>,
+    pub tier: Option<String>,
+    pub resources: ResourcesPlan,
+}
+
+/// The load balancer, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct BalancerPlan {
+    /// `nginx` or `haproxy`.
+    pub engine: BalancerEngine,
+    pub tier: Option<String>,
+    /// The port clients connect to.
+    pub listen: u16,
+    pub rate_limit: Option<RateLimitPlan>,
+    pub connect_timeout_ms: u64,
+    pub send_timeout_ms: u64,
+    pub read_timeout_ms: u64,
+    pub tunnel_timeout_ms: u64,
+    /// Routes, longest prefix first (the order a first-match router needs).
+    pub routes: Vec<RoutePlan>,
+    /// One pool per routed service, by service name.
+    pub pools: BTreeMap<String, PoolPlan>,
+    /// Where the balancer runs and listens, per platform: one node per balancer
+    /// instance that gets its own config (one per host of the balancer's tier on the
+    /// `hosts` platform, one elsewhere).
+    pub nodes: BTreeMap<Platform, Vec<BalancerNode>>,
+}
+
+/// One balancer instance's listening address.
+#[derive(Debug, Clone, Serialize)]
+pub struct BalancerNode {
+    /// The machine (the `hosts` platform), else empty.
+    pub host: String,
+    /// The address to bind, or empty for every address of the container.
+    pub address: String,
+    pub port: u16,
+}
+
+/// A request rate limit per client.
+#[derive(Debug, Clone, Serialize)]
+pub struct RateLimitPlan {
+    pub requests_per_second: u32,
+    pub burst: u32,
+    /// The request header identifying a client, or empty for the client's IP address.
+    pub header: String,
+}
+
+/// A path prefix and where it goes.
+#[derive(Debug, Clone, Serialize)]
+pub struct RoutePlan {
+    pub path: String,
+    /// A name for the route, unique in the plan, usable as an identifier.
+    pub id: String,
+    /// One entry for a plain route; several for a weighted split.
+    pub backends: Vec<WeightedPool>,
+    /// Whether any pool behind the route holds WebSocket connections.
+    pub websocket: bool,
+}
+
+/// A pool and its share of a route's traffic.
+#[derive(Debug, Clone, Serialize)]
+pub struct WeightedPool {
+    pub pool: String,
+    pub weight: u32,
+    /// The share in hundredths of a percent (weights normalized to 10000), so configs
+    /// that take percentages get an exact, deterministic split.
+    pub basis_points: u32,
+}
+
+/// The instances of one routed service, as the balancer sees them.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolPlan {
+    pub service: String,
+    pub kind: ServiceKind,
+    /// `round_robin`, `least_conn` or `hash`.
+    pub algorithm: String,
+    /// What a `hash` pool hashes.
+    pub sticky: Sticky,
+    pub max_fails: u32,
+    pub fail_timeout_ms: u64,
+    /// Idle keep-alive connections each balancer worker keeps to the pool.
+    pub keepalive: u32,
+    /// The HTTP path the balancer probes, or empty for a TCP check.
+    pub health_path: String,
+    pub health_interval_ms: u64,
+    pub health_timeout_ms: u64,
+    pub health_fall: u32,
+    pub health_rise: u32,
+    /// Attempts per request (the first included) over different instances.
+    pub tries: BTreeMap<Platform, u32>,
+    pub servers: BTreeMap<Platform, Vec<Endpoint>>,
+}
+
+/// What keeps a client on one instance.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "by", content = "name", rename_all = "snake_case")]
+pub enum Sticky {
+    None,
+    ClientIp,
+    Header(String),
+    Cookie(String),
+}
+
+/// A phase that cannot be resolved; validation rejects these blueprints first, so this
+/// is reached only through the library with an unvalidated blueprint.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot resolve phase `{phase}`: {message}")]
+pub struct PlanError {
+    pub phase: String,
+    pub message: String,
+}
+
+/// Resolves one validated phase.
+pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, PlanError> {
+    let bp = &phase.blueprint;
+    let fail = |message: String| PlanError {
+        phase: phase.name.clone(),
+        message,
+    };
+    let mut platforms = phase.targets.clone();
+    platforms.sort();
+    platforms.dedup();
+
+    let mut tiers = BTreeMap::new();
+    for (name, t) in &bp.tiers {
+        tiers.insert(
+            name.clone(),
+            TierPlan {
+                cpu_millis: quantity_millis(&t.machine.cpu).map_err(&fail)?,
+                memory_bytes: quantity_bytes(&t.machine.memory).map_err(&fail)?,
+                count: t.count.unwrap_or_else(|| (t.hosts.len() as u32).max(1)),
+                hosts: t.hosts.clone(),
+                cost_per_month: t.cost_per_month,
+            },
+        );
+    }
+
+    let mut services = BTreeMap::new();
+    for (name, s) in &bp.services {
+        let sp = service_plan(name, s, bp, &platforms, &tiers).map_err(&fail)?;
+        services.insert(name.clone(), sp);
+    }
+
+    let mut datastores = BTreeMap::new();
+    for (name, d) in &bp.datastores {
+        datastores.insert(
+            name.clone(),
+            DatastorePlan {
+                name: name.clone(),
+                engine: d.engine().to_string(),
+                version: match d {
+                    Datastore::Postgres(p) => p.version.as_ref().map(|v| v.0.clone()),
+                    Datastore::Redis(r) => r.version.as_ref().map(|v| v.0.clone()),
+                    Datastore::Rabbitmq(r) => r.version.as_ref().map(|v| v.0.clone()),
+                },
+                tier: d.tier().map(str::to_string),
+                resources: resources_plan(d.resources()).map_err(&fail)?,
+            },
+        );
+    }
+
+    let balancer = match &bp.balancer {
+        None => None,
+        Some(lb) => Some(balancer_plan(lb, bp, &services, &platforms, &tiers).map_err(&fail)?),
+    };
+
+    Ok(Plan {
+        blueprint: blueprint_name.to_string(),
+        phase: phase.name.clone(),
+        description: phase.description.clone(),
+        enter_when: phase.enter_when.clone(),
+        platforms,
+        namespace: blueprint_name.to_string(),
+        tiers,
+        services,
+        datastores,
+        balancer,
+    })
+}
+
+fn quantity_millis(q: &Quantity) -> Result<u64, String> {
+    q.millicores()
+        .map_err(|e| format!("`{}`: {}", q.0, e.message))
+}
+
+fn quantity_bytes(q: &Quantity) -> Result<u64, String> {
+    q.bytes().map_err(|e| format!("`{}`: {}", q.0, e.message))
+}
+
+fn ms(d: Option<&crate::units::Duration>, default: u64) -> Result<u64, String> {
+    match d {
+        None => Ok(default),
+        Some(d) => parse_duration_ms(&d.0).ok_or_else(|| format!("`{}` is not a duration", d.0)),
+    }
+}
+
+fn resources_plan(r: Option<&Resources>) -> Result<ResourcesPlan, String> {
+    let Some(r) = r else {
+        return Ok(ResourcesPlan::default());
+    };
+    let m = |q: &Option<Quantity>| q.as_ref().map(quantity_millis).transpose();
+    let b = |q: &Option<Quantity>| q.as_ref().map(quantity_bytes).transpose();
+    Ok(ResourcesPlan {
+        cpu_millis: m(&r.cpu)?.unwrap_or(0),
+        memory_bytes: b(&r.memory)?.unwrap_or(0),
+        cpu_limit_millis: m(&r.cpu_limit)?.unwrap_or(0),
+        memory_limit_bytes: b(&r.memory_limit)?.unwrap_or(0),
+    })
+}
+
+fn port(p: u32) -> Result<u16, String> {
+    u16::try_from(p)
+        .ok()
+        .filter(|p| *p > 0)
+        .ok_or_else(|| format!("port {p} is out of range"))
+}
+
+fn service_plan(
+    name: &str,
+    s: &Service,
+    bp: &Blueprint,
+    platforms: &[Platform],
+    tiers: &BTreeMap<String, TierPlan>,
+) -> Result<ServicePlan, String> {
+    let health = match &s.health {
+        None => None,
+        Some(h) => Some(HealthPlan {
+            path: h.path.clone().unwrap_or_default(),
+            command: h.command.clone(),
+            interval_ms: ms(h.interval.as_ref(), 10_000)?,
+            timeout_ms: ms(h.timeout.as_ref(), 3_000)?,
+            failure_threshold: h.failure_threshold.unwrap_or(3),
+            success_threshold: 2,
+            start_period_ms: ms(h.start_period.as_ref(), 0)?,
+        }),
+    };
+    let scaling = scaling_plan(s)?;
+    let instances = s.fixed_instances();
+    let port = s.port.map(port).transpose()?;
+    let mut endpoints = BTreeMap::new();
+    if let (Some(p), true) = (port, s.kind.is_routable()) {
+        for platform in platforms {
+            let list = match platform {
+                Platform::Compose => compose_endpoints(name, instances, p),
+                Platform::Hosts => hosts_endpoints(name, s.tier.as_deref(), instances, p, tiers)?,
+                Platform::Kubernetes => vec![Endpoint {
+                    id: name.to_string(),
+                    host: format!("{name}.{}.svc.cluster.local", bp.name),
+                    port: p,
+                    node: String::new(),
+                }],
+            };
+            endpoints.insert(*platform, list);
+        }
+    }
+    Ok(ServicePlan {
+        name: name.to_string(),
+        kind: s.kind,
+        description: s.description.clone(),
+        tier: s.tier.clone(),
+        image: s.image.clone(),
+        command: s.command.clone(),
+        port,
+        host_port: s.host_port.map(self::port).transpose()?,
+        health,
+        resources: resources_plan(s.resources.as_ref())?,
+        env: s
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect(),
+        secrets: s.secrets.clone(),
+        uses: s.uses.clone(),
+        queue: s.queue.as_ref().map(|q| QueuePlan {
+            broker: q.broker.clone(),
+            name: q.name.clone(),
+        }),
+        scaling,
+        instances,
+        endpoints,
+    })
+}
+
+/// The compose platform runs each instance of a balanced service as its own compose
+/// service (`api-1`, `api-2`, …), so the balancer names every instance: nginx resolves
+/// upstream names once, at start, and a single scaled service name would hide which
+/// instance is which. One instance keeps the plain service name.
+pub fn compose_instance_names(name: &str, instances: u32) -> Vec<String> {
+    if instances <= 1 {
+        vec![name.to_string()]
+    } else {
+        (1..=instances).map(|i| format!("{name}-{i}")).collect()
+    }
+}
+
+fn compose_endpoints(name: &str, instances: u32, port: u16) -> Vec<Endpoint> {
+    compose_instance_names(name, instances)
+        .into_iter()
+        .map(|id| Endpoint {
+            host: id.clone(),
+            id,
+            port,
+            node: String::new(),
+        })
+        .collect()
+}
+
+/// Spreads instances over the tier's hosts in turn; the k-th instance on one host
+/// listens on `port + k`, so instances sharing a machine never share a port.
+fn hosts_endpoints(
+    name: &str,
+    tier: Option<&str>,
+    instances: u32,
+    port: u16,
+    tiers: &BTreeMap<String, TierPlan>,
+) -> Result<Vec<Endpoint>, String> {
+    let hosts = tier
+        .and_then(|t| tiers.get(t))
+        .map(|t| t.hosts.as_slice())
+        .unwrap_or_default();
+    if hosts.is_empty() {
+        return Err(format!(
+            "service `{name}` is on no tier that lists hosts, so the hosts platform cannot place it"
+        ));
+    }
+    let mut out = Vec::with_capacity(instances as usize);
+    for i in 0..instances as usize {
+        let host = &hosts[i % hosts.len()];
+        let k = (i / hosts.len()) as u32;
+        let p = u32::from(port) + k;
+        let p = u16::try_from(p).map_err(|_| format!("`{name}` runs out of ports above {port}"))?;
+        out.push(Endpoint {
+            id: format!("{name}-{}", i + 1),
+            host: host.clone(),
+            port: p,
+            node: host.clone(),
+        });
+    }
+    Ok(out)
+}
+
+fn scaling_plan(s: &Service) -> Result<ScalingPlan, String> {
+    let sc = s.scaling.clone().unwrap_or_default();
+    let autoscaled = sc.replicas.is_none() && (sc.min.is_some() || sc.max.is_some());
+    let (min, max) = if s.kind == ServiceKind::Scheduler {
+        (1, 1)
+    } else if autoscaled {
+        let max = sc.max.unwrap_or(1);
+        (sc.min.unwrap_or(1).min(max), max)
+    } else {
+        let n = sc.replicas.unwrap_or(1);
+        (n, n)
+    };
+    let t = sc.target.clone().unwrap_or_default();
+    let behavior = |p: &Option<crate::model::ScalePolicy>| -> Result<Option<BehaviorPlan>, String> {
+        let Some(p) = p else { return Ok(None) };
+        Ok(Some(BehaviorPlan {
+            stabilization_ms: p
+                .stabilization
+                .as_ref()
+                .map(|d| ms(Some(d), 0))
+                .transpose()?,
+            pods: p.pods,
+            percent: p.percent,
+            period_ms: ms(p.period.as_ref(), 60_000)?,
+            select: match p.select {
+                None | Some(crate::model::SelectPolicy::Max) => "max",
+                Some(crate::model::SelectPolicy::Min) => "min",
+                Some(crate::model::SelectPolicy::Disabled) => "disabled",
+            }
+            .to_string(),
+        }))
+    };
+    Ok(ScalingPlan {
+        autoscaled: autoscaled && s.kind != ServiceKind::Scheduler,
+        min,
+        max,
+        cpu_percent: t.cpu,
+        memory_percent: t.memory,
+        requests_per_second: t.requests_per_second,
+        queue_depth: t.queue_depth,
+        connections: t.connections,
+        scale_up: behavior(&sc.scale_up)?,
+        scale_down: behavior(&sc.scale_down)?,
+    })
+}
+
+fn sticky(text: Option<&str>) -> Sticky {
+    match text.unwrap_or("none") {
+        "none" => Sticky::None,
+        "client_ip" => Sticky::ClientIp,
+        "cookie" => Sticky::Cookie(DEFAULT_STICKY_COOKIE.into()),
+        other => match other.split_once(':') {
+            Some(("header", h)) => Sticky::Header(h.to_string()),
+            Some(("cookie", c)) => Sticky::Cookie(c.to_string()),
+            _ => Sticky::None,
+        },
+    }
+}
+
+fn balancer_plan(
+    lb: &Balancer,
+    bp: &Blueprint,
+    services: &BTreeMap<String, ServicePlan>,
+    platforms: &[Platform],
+    tiers: &BTreeMap<String, TierPlan>,
+) -> Result<BalancerPlan, String> {
+    let connect = ms(lb.timeouts.as_ref().and_then(|t| t.connect.as_ref()), 5_000)?;
+    let send = ms(lb.timeouts.as_ref().and_then(|t| t.send.as_ref()), 60_000)?;
+    let read = ms(lb.timeouts.as_ref().and_then(|t| t.read.as_ref()), 60_000)?;
+
+    let mut pools = BTreeMap::new();
+    let mut routes = Vec::new();
+    for route in &lb.routes {
+        let targets: Vec<(String, u32)> = match &route.service {
+            Some(s) => vec![(s.clone(), 1)],
+            None => route
+                .split
+                .iter()
+                // A zero weight takes no traffic: the service is left out of the route.
+                .filter(|w| w.weight > 0)
+                .map(|w| (w.service.clone(), w.weight))
+                .collect(),
+        };
+        let total: u64 = targets.iter().map(|(_, w)| u64::from(*w)).sum();
+        if total == 0 {
+            return Err(format!("route `{}` has no weight", route.path));
+        }
+        let mut backends = Vec::new();
+        let mut websocket = false;
+        // Largest-remainder rounding, so the shares always add up to exactly 10000.
+        let mut given = 0u32;
+        for (i, (svc, weight)) in targets.iter().enumerate() {
+            let share = if i + 1 == targets.len() {
+                10_000 - given
+            } else {
+                (u64::from(*weight) * 10_000 / total) as u32
+            };
+            given += share;
+            let s = services
+                .get(svc)
+                .ok_or_else(|| format!("route `{}` names unknown service `{svc}`", route.path))?;
+            websocket |= s.kind == ServiceKind::Websocket;
+            if !pools.contains_key(svc) {
+                let balance = bp.services.get(svc).and_then(|m| m.balance.as_ref());
+                pools.insert(svc.clone(), pool_plan(s, balance)?);
+            }
+            backends.push(WeightedPool {
+                pool: svc.clone(),
+                weight: *weight,
+                basis_points: share,
+            });
+        }
+        routes.push(RoutePlan {
+            path: route.path.clone(),
+            id: String::new(),
+            backends,
+            websocket,
+        });
+    }
+    // Longest prefix first; equal lengths by path, so the order is total.
+    routes.sort_by(|a, b| b.path.len().cmp(&a.path.len()).then(a.path.cmp(&b.path)));
+    for (i, r) in routes.iter_mut().enumerate() {
+        r.id = format!("route{}", i + 1);
+    }
+
+    let listen = port(lb.listen)?;
+    let mut nodes = BTreeMap::new();
+    for platform in platforms {
+        let list = match platform {
+            Platform::Hosts => {
+                let hosts = lb
+                    .tier
+                    .as_deref()
+                    .and_then(|t| tiers.get(t))
+                    .map(|t| t.hosts.clone())
+                    .unwrap_or_default();
+                if hosts.is_empty() {
+                    return Err(
+                        "the balancer is on no tier that lists hosts, so the hosts platform cannot place it"
+                            .into(),
+                    );
+                }
+                hosts
+                    .into_iter()
+                    .map(|h| BalancerNode {
+                        address: h.clone(),
+                        host: h,
+                        port: listen,
+                    })
+                    .collect()
+            }
+            Platform::Compose | Platform::Kubernetes => vec![BalancerNode {
+                host: String::new(),
+                address: String::new(),
+                port: CONTAINER_LISTEN_PORT,
+            }],
+        };
+        nodes.insert(*platform, list);
+    }
+
+    Ok(BalancerPlan {
+        engine: lb.engine,
+        tier: lb.tier.clone(),
+        listen,
+        rate_limit: lb.rate_limit.as_ref().map(|r| RateLimitPlan {
+            requests_per_second: r.requests_per_second,
+            burst: r.burst,
+            header: r
+                .key
+                .strip_prefix("header:")
+                .map(str::to_string)
+                .unwrap_or_default(),
+        }),
+        connect_timeout_ms: connect,
+        send_timeout_ms: send,
+        read_timeout_ms: read,
+        tunnel_timeout_ms: TUNNEL_TIMEOUT_MS.max(read),
+        routes,
+        pools,
+        nodes,
+    })
+}
+
+/// Builds the pool of a routed service from its blueprint settings.
+fn pool_plan(s: &ServicePlan, balance: Option<&crate::model::Balance>) -> Result<PoolPlan, String> {
+    let sticky = sticky(balance.and_then(|b| b.sticky.as_deref()));
+    let algorithm = match (balance.and_then(|b| b.algorithm), &sticky) {
+        (_, Sticky::ClientIp | Sticky::Header(_) | Sticky::Cookie(_)) => "hash",
+        (Some(Algorithm::LeastConn), _) => "least_conn",
+        (Some(Algorithm::Hash), _) => "hash",
+        _ => "round_robin",
+    };
+    let health = s.health.as_ref();
+    let mut tries = BTreeMap::new();
+    for (platform, servers) in &s.endpoints {
+        tries.insert(*platform, (servers.len() as u32).clamp(1, MAX_TRIES));
+    }
+    Ok(PoolPlan {
+        service: s.name.clone(),
+        kind: s.kind,
+        algorithm: algorithm.to_string(),
+        sticky,
+        max_fails: balance.and_then(|b| b.max_fails).unwrap_or(3),
+        fail_timeout_ms: ms(balance.and_then(|b| b.fail_timeout.as_ref()), 30_000)?,
+        keepalive: 32,
+        health_path: health.map(|h| h.path.clone()).unwrap_or_default(),
+        health_interval_ms: health.map_or(5_000, |h| h.interval_ms),
+        health_timeout_ms: health.map_or(3_000, |h| h.timeout_ms),
+        health_fall: health.map_or(3, |h| h.failure_threshold),
+        health_rise: health.map_or(2, |h| h.success_threshold),
+        tries,
+        servers: s.endpoints.clone(),
+    })
+}

@@ -1,0 +1,103 @@
+//! The render pipeline after validation: select phases and platforms, resolve each
+//! phase into a plan, and render every plan into one in-memory [`OutputSet`].
+
+use std::collections::BTreeSet;
+
+use crate::model::Platform;
+use crate::output::{OutputSet, Scope};
+use crate::plan::{self, Plan, PlanError};
+use crate::targets::{self, RenderError as TargetError};
+use crate::templates::Templates;
+use crate::validate::ResolvedPhase;
+
+/// Which phases and platforms to render; empty lists select everything.
+#[derive(Debug, Clone, Default)]
+pub struct Selection {
+    pub phases: Vec<String>,
+    pub platforms: Vec<Platform>,
+}
+
+/// Why a render produced nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    #[error("the blueprint has no phase `{name}` (its phases: {known}){}", did_you_mean(.suggestion))]
+    UnknownPhase {
+        name: String,
+        known: String,
+        suggestion: Option<String>,
+    },
+    #[error("no selected phase is rendered for {platforms}: check the phases' `targets`")]
+    NothingSelected { platforms: String },
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+}
+
+fn did_you_mean(s: &Option<String>) -> String {
+    s.as_ref()
+        .map(|s| format!("; did you mean `{s}`?"))
+        .unwrap_or_default()
+}
+
+/// Resolves the selected phases into plans, in the blueprint's order.
+pub fn plans(phases: &[ResolvedPhase], selection: &Selection) -> Result<Vec<Plan>, RenderError> {
+    for name in &selection.phases {
+        if !phases.iter().any(|p| &p.name == name) {
+            let names: Vec<String> = phases.iter().map(|p| p.name.clone()).collect();
+            return Err(RenderError::UnknownPhase {
+                name: name.clone(),
+                known: names.join(", "),
+                suggestion: crate::schema::did_you_mean(name, &names),
+            });
+        }
+    }
+    phases
+        .iter()
+        .filter(|p| selection.phases.is_empty() || selection.phases.contains(&p.name))
+        .map(|p| plan::resolve(&p.blueprint.name, p).map_err(RenderError::from))
+        .collect()
+}
+
+/// Renders the selected phases and platforms; returns the files and the part of the
+/// output folder they own.
+pub fn render(
+    phases: &[ResolvedPhase],
+    selection: &Selection,
+    templates: &Templates,
+) -> Result<(OutputSet, Scope), RenderError> {
+    let plans = plans(phases, selection)?;
+    let platforms: Vec<Platform> = if selection.platforms.is_empty() {
+        Platform::ALL.to_vec()
+    } else {
+        selection.platforms.clone()
+    };
+    if !plans
+        .iter()
+        .any(|p| p.platforms.iter().any(|x| platforms.contains(x)))
+    {
+        return Err(RenderError::NothingSelected {
+            platforms: platforms
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
+    }
+    let mut out = OutputSet::new();
+    for plan in &plans {
+        targets::render_plan(plan, &platforms, templates, &mut out)?;
+    }
+    let scope = Scope {
+        phases: (!selection.phases.is_empty())
+            .then(|| selection.phases.iter().cloned().collect::<BTreeSet<_>>()),
+        platforms: (!selection.platforms.is_empty()).then(|| {
+            selection
+                .platforms
+                .iter()
+                .map(|p| p.as_str().to_string())
+                .collect()
+        }),
+    };
+    Ok((out, scope))
+}

@@ -1,0 +1,177 @@
+//! The balancer's config, nginx or HAProxy, for one balancer node of one platform.
+//!
+//! The view below flattens the plan for one platform (its servers, its listen address)
+//! so the templates only lay out text; every decision was made in the plan.
+
+use serde::Serialize;
+
+use crate::model::{BalancerEngine, Platform};
+use crate::plan::{BalancerNode, BalancerPlan, Endpoint, Plan, RateLimitPlan, Sticky, STATS_PORT};
+use crate::templates::{TemplateError, Templates};
+
+use super::generated_header;
+
+/// The file a balancer config is written to, relative to the platform bundle's folder.
+pub fn file_name(engine: BalancerEngine) -> &'static str {
+    match engine {
+        BalancerEngine::Nginx => "nginx/nginx.conf",
+        BalancerEngine::Haproxy => "haproxy/haproxy.cfg",
+    }
+}
+
+fn template_name(engine: BalancerEngine) -> &'static str {
+    match engine {
+        BalancerEngine::Nginx => "nginx/nginx.conf.j2",
+        BalancerEngine::Haproxy => "haproxy/haproxy.cfg.j2",
+    }
+}
+
+#[derive(Serialize)]
+struct View<'a> {
+    generated: String,
+    blueprint: &'a str,
+    phase: &'a str,
+    platform: Platform,
+    node: &'a BalancerNode,
+    rate_limit: Option<&'a RateLimitPlan>,
+    connect_timeout_ms: u64,
+    send_timeout_ms: u64,
+    read_timeout_ms: u64,
+    tunnel_timeout_ms: u64,
+    stats_port: u16,
+    /// Whether a server is named rather than addressed (HAProxy then resolves at run time).
+    resolve_names: bool,
+    /// Whether a route catches `/`; without one, unmatched paths get 404.
+    has_root_route: bool,
+    routes: Vec<RouteView<'a>>,
+    pools: Vec<PoolView<'a>>,
+}
+
+#[derive(Serialize)]
+struct RouteView<'a> {
+    id: &'a str,
+    path: &'a str,
+    websocket: bool,
+    /// Whether the route splits traffic by weight.
+    split: bool,
+    backends: Vec<BackendView<'a>>,
+    /// Attempts over different instances, the first included.
+    tries: u32,
+    /// The time all attempts together may take.
+    next_upstream_timeout_ms: u64,
+}
+
+#[derive(Serialize)]
+struct BackendView<'a> {
+    pool: &'a str,
+    basis_points: u32,
+    /// The running total of shares up to and including this one (HAProxy thresholds).
+    cumulative_basis_points: u32,
+}
+
+#[derive(Serialize)]
+struct PoolView<'a> {
+    name: &'a str,
+    websocket: bool,
+    algorithm: &'a str,
+    sticky: &'a Sticky,
+    max_fails: u32,
+    fail_timeout_ms: u64,
+    keepalive: u32,
+    health_path: &'a str,
+    health_interval_ms: u64,
+    health_timeout_ms: u64,
+    health_fall: u32,
+    health_rise: u32,
+    tries: u32,
+    servers: &'a [Endpoint],
+}
+
+/// Renders the balancer config of `node` on `platform`.
+pub fn render(
+    plan: &Plan,
+    lb: &BalancerPlan,
+    platform: Platform,
+    node: &BalancerNode,
+    templates: &Templates,
+) -> Result<String, TemplateError> {
+    let pools: Vec<PoolView> = lb
+        .pools
+        .iter()
+        .map(|(name, p)| PoolView {
+            name,
+            websocket: p.kind == crate::model::ServiceKind::Websocket,
+            algorithm: &p.algorithm,
+            sticky: &p.sticky,
+            max_fails: p.max_fails,
+            fail_timeout_ms: p.fail_timeout_ms,
+            keepalive: p.keepalive,
+            health_path: &p.health_path,
+            health_interval_ms: p.health_interval_ms,
+            health_timeout_ms: p.health_timeout_ms,
+            health_fall: p.health_fall,
+            health_rise: p.health_rise,
+            tries: p.tries.get(&platform).copied().unwrap_or(1),
+            servers: p
+                .servers
+                .get(&platform)
+                .map(Vec::as_slice)
+                .unwrap_or_default(),
+        })
+        .collect();
+    let tries_of = |pool: &str| pools.iter().find(|p| p.name == pool).map_or(1, |p| p.tries);
+    let routes = lb
+        .routes
+        .iter()
+        .map(|r| {
+            let mut total = 0;
+            let backends = r
+                .backends
+                .iter()
+                .map(|b| {
+                    total += b.basis_points;
+                    BackendView {
+                        pool: &b.pool,
+                        basis_points: b.basis_points,
+                        cumulative_basis_points: total,
+                    }
+                })
+                .collect();
+            let tries = r
+                .backends
+                .iter()
+                .map(|b| tries_of(&b.pool))
+                .max()
+                .unwrap_or(1);
+            RouteView {
+                id: &r.id,
+                path: &r.path,
+                websocket: r.websocket,
+                split: r.backends.len() > 1,
+                backends,
+                tries,
+                next_upstream_timeout_ms: lb.connect_timeout_ms * u64::from(tries),
+            }
+        })
+        .collect();
+    let view = View {
+        generated: generated_header(plan),
+        blueprint: &plan.blueprint,
+        phase: &plan.phase,
+        platform,
+        node,
+        rate_limit: lb.rate_limit.as_ref(),
+        connect_timeout_ms: lb.connect_timeout_ms,
+        send_timeout_ms: lb.send_timeout_ms,
+        read_timeout_ms: lb.read_timeout_ms,
+        tunnel_timeout_ms: lb.tunnel_timeout_ms,
+        stats_port: STATS_PORT,
+        resolve_names: pools
+            .iter()
+            .any(|p| p.servers.iter().any(Endpoint::is_name)),
+        has_root_route: lb.routes.iter().any(|r| r.path == "/"),
+        routes,
+        pools,
+    };
+    templates.render(template_name(lb.engine), &view)
+}

@@ -1,0 +1,439 @@
+//! The config templates: embedded in the binary, overridable by path, rendered with
+//! strict undefined variables and explicit quoting filters.
+//!
+//! Templates never interpolate a value raw into a config: every value goes through a
+//! filter that either proves it is a safe bare token of the target format or quotes it
+//! the way that format reads one value. A value that cannot be made safe (a newline in
+//! an nginx string, say) fails the render instead of producing a config that means
+//! something the blueprint did not say.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Component, Path, PathBuf};
+
+use minijinja::{Environment, Error, ErrorKind, UndefinedBehavior, Value};
+use serde::Serialize;
+
+/// Every template shipped in the binary, by the path `--templates DIR` overrides it at.
+pub const EMBEDDED: &[(&str, &str)] = &[
+    (
+        "haproxy/haproxy.cfg.j2",
+        include_str!("../templates/haproxy/haproxy.cfg.j2"),
+    ),
+    (
+        "nginx/nginx.conf.j2",
+        include_str!("../templates/nginx/nginx.conf.j2"),
+    ),
+];
+
+/// A template problem: a bad override, a syntax error, or a failed render.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("template name `{name}` is not allowed: {reason}")]
+    BadName { name: String, reason: &'static str },
+    #[error("no template is named `{name}`{}", suggest(suggestion))]
+    Unknown {
+        name: String,
+        suggestion: Option<String>,
+    },
+    #[error("{path}: overrides no template{}", suggest(suggestion))]
+    StrayOverride {
+        path: String,
+        suggestion: Option<String>,
+    },
+    #[error("cannot read templates from {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("template {name}: {message}")]
+    Template { name: String, message: String },
+}
+
+fn suggest(s: &Option<String>) -> String {
+    s.as_ref()
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
+}
+
+fn template_error(name: &str, e: &Error) -> TemplateError {
+    let mut message = e.to_string();
+    if let Some(line) = e.line() {
+        if !message.contains("line") {
+            message.push_str(&format!(" (line {line})"));
+        }
+    }
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        message.push_str(&format!(": {c}"));
+        cause = c.source();
+    }
+    TemplateError::Template {
+        name: name.to_string(),
+        message,
+    }
+}
+
+/// Checks a template name: a relative path of plain components.
+pub fn check_name(name: &str) -> Result<(), TemplateError> {
+    let bad = |reason| TemplateError::BadName {
+        name: name.to_string(),
+        reason,
+    };
+    if name.is_empty() {
+        return Err(bad("it is empty"));
+    }
+    if name.starts_with('/') || name.starts_with('\\') || Path::new(name).is_absolute() {
+        return Err(bad("it is an absolute path"));
+    }
+    if name.contains('\\') {
+        return Err(bad("use `/` between folders"));
+    }
+    if name
+        .split('/')
+        .any(|c| c == ".." || c == "." || c.is_empty())
+    {
+        return Err(bad(
+            "it must be a plain relative path (no `..`, `.` or `//`)",
+        ));
+    }
+    Ok(())
+}
+
+/// The embedded template's text.
+pub fn embedded(name: &str) -> Result<&'static str, TemplateError> {
+    check_name(name)?;
+    EMBEDDED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, src)| *src)
+        .ok_or_else(|| TemplateError::Unknown {
+            name: name.to_string(),
+            suggestion: closest(name),
+        })
+}
+
+fn closest(name: &str) -> Option<String> {
+    EMBEDDED
+        .iter()
+        .map(|(n, _)| (strsim::levenshtein(name, n), *n))
+        .filter(|(d, n)| *d <= n.len() / 3 + 1)
+        .min()
+        .map(|(_, n)| n.to_string())
+}
+
+/// The template set a render uses.
+pub struct Templates {
+    env: Environment<'static>,
+    overridden: BTreeSet<String>,
+}
+
+impl Templates {
+    /// The embedded templates only.
+    pub fn embedded() -> Result<Self, TemplateError> {
+        Self::build(BTreeMap::new())
+    }
+
+    /// The embedded templates, with any file under `dir` replacing the embedded
+    /// template at the same relative path. A file that matches no template is an error,
+    /// so a misspelt override is never silently ignored.
+    pub fn with_overrides(dir: &Path) -> Result<Self, TemplateError> {
+        let mut overrides = BTreeMap::new();
+        let io = |path: &Path, source| TemplateError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            let entries = std::fs::read_dir(&d).map_err(|e| io(&d, e))?;
+            for entry in entries {
+                let entry = entry.map_err(|e| io(&d, e))?;
+                let path = entry.path();
+                let kind = entry.file_type().map_err(|e| io(&path, e))?;
+                if kind.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let name = relative_name(dir, &path).ok_or_else(|| TemplateError::BadName {
+                    name: path.display().to_string(),
+                    reason: "its path is not plain UTF-8 components",
+                })?;
+                if !EMBEDDED.iter().any(|(n, _)| *n == name) {
+                    return Err(TemplateError::StrayOverride {
+                        path: path.display().to_string(),
+                        suggestion: closest(&name),
+                    });
+                }
+                let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
+                overrides.insert(name, text);
+            }
+        }
+        Self::build(overrides)
+    }
+
+    fn build(overrides: BTreeMap<String, String>) -> Result<Self, TemplateError> {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_trim_blocks(true);
+        env.set_lstrip_blocks(true);
+        env.set_keep_trailing_newline(true);
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+        register_filters(&mut env);
+        let overridden = overrides.keys().cloned().collect();
+        for (name, src) in EMBEDDED {
+            let text = match overrides.get(*name) {
+                Some(t) => t.clone(),
+                None => (*src).to_string(),
+            };
+            env.add_template_owned(name.to_string(), text)
+                .map_err(|e| template_error(name, &e))?;
+        }
+        Ok(Templates { env, overridden })
+    }
+
+    /// The names of the templates replaced by `--templates`.
+    pub fn overridden(&self) -> &BTreeSet<String> {
+        &self.overridden
+    }
+
+    /// Renders one template with a serializable context.
+    pub fn render<S: Serialize>(&self, name: &str, ctx: &S) -> Result<String, TemplateError> {
+        let tmpl = self
+            .env
+            .get_template(name)
+            .map_err(|e| template_error(name, &e))?;
+        tmpl.render(ctx).map_err(|e| template_error(name, &e))
+    }
+}
+
+fn relative_name(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut parts = Vec::new();
+    for c in rel.components() {
+        match c {
+            Component::Normal(s) => parts.push(s.to_str()?.to_string()),
+            _ => return None,
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// Where `templates eject` writes a template: `DIR/NAME`.
+pub fn eject_path(dir: &Path, name: &str) -> Result<PathBuf, TemplateError> {
+    embedded(name)?;
+    Ok(name.split('/').fold(dir.to_path_buf(), |p, c| p.join(c)))
+}
+
+fn unsafe_value(filter: &str, value: &str, why: &str) -> Error {
+    Error::new(
+        ErrorKind::InvalidOperation,
+        format!("`{filter}` refuses {value:?}: {why}"),
+    )
+}
+
+/// A bare nginx or HAProxy word: letters, digits and `._~:/[]-`, nothing that ends a
+/// directive, opens a block, starts a comment or a variable, or needs quoting.
+fn bare_token(filter: &str, value: &Value) -> Result<String, Error> {
+    let s = value_text(value);
+    if s.is_empty() {
+        return Err(unsafe_value(filter, &s, "it is empty"));
+    }
+    if let Some(c) = s
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "._~:/[]-".contains(*c)))
+    {
+        return Err(unsafe_value(
+            filter,
+            &s,
+            &format!("{c:?} could end or change the directive"),
+        ));
+    }
+    Ok(s)
+}
+
+fn value_text(value: &Value) -> String {
+    match value.as_str() {
+        Some(s) => s.to_string(),
+        None => value.to_string(),
+    }
+}
+
+/// An nginx double-quoted string. nginx expands `$` in many string arguments and has
+/// no escape for it, so a `$` (or any control character) is refused.
+fn nginx_quote(value: &Value) -> Result<String, Error> {
+    let s = value_text(value);
+    if let Some(c) = s.chars().find(|c| c.is_control() || *c == '$') {
+        return Err(unsafe_value(
+            "nginx_quote",
+            &s,
+            &format!("{c:?} cannot be quoted for nginx"),
+        ));
+    }
+    Ok(format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\").replace('"', "\\\"")
+    ))
+}
+
+/// An HAProxy double-quoted argument: `\`, `"` and `$` escaped; control characters refused.
+fn haproxy_quote(value: &Value) -> Result<String, Error> {
+    let s = value_text(value);
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(unsafe_value(
+            "haproxy_quote",
+            &s,
+            &format!("{c:?} cannot be quoted for HAProxy"),
+        ));
+    }
+    Ok(format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('$', "\\$")
+    ))
+}
+
+/// A request header name as nginx's variable for it: `X-Device-Id` → `$http_x_device_id`.
+fn nginx_header_var(value: &Value) -> Result<String, Error> {
+    let s = value_text(value);
+    if s.is_empty() || !s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+        return Err(unsafe_value("nginx_header_var", &s, "not a header name"));
+    }
+    Ok(format!(
+        "$http_{}",
+        s.to_ascii_lowercase().replace('-', "_")
+    ))
+}
+
+/// A name matched literally inside a regular expression, without backslashes (nginx and
+/// HAProxy both treat `\` in quoted strings specially): `.` becomes `[.]`.
+fn regex_literal(value: &Value) -> Result<String, Error> {
+    let s = value_text(value);
+    let mut out = String::new();
+    for c in s.chars() {
+        match c {
+            c if c.is_ascii_alphanumeric() || c == '_' || c == '-' => out.push(c),
+            '.' => out.push_str("[.]"),
+            other => {
+                return Err(unsafe_value(
+                    "regex_literal",
+                    &s,
+                    &format!("{other:?} is not allowed in a literal"),
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Milliseconds as the shortest exact nginx/HAProxy time: `5000` → `5s`, `300000` → `5m`.
+fn duration(value: &Value) -> Result<String, Error> {
+    let ms = u64::try_from(value.clone()).map_err(|_| {
+        unsafe_value(
+            "duration",
+            &value_text(value),
+            "not a whole number of milliseconds",
+        )
+    })?;
+    Ok(format_duration(ms))
+}
+
+/// Milliseconds as the shortest exact duration with a unit.
+pub fn format_duration(ms: u64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
+/// Hundredths of a percent as nginx `split_clients` writes a share: `9000` → `90.00%`.
+fn percent(value: &Value) -> Result<String, Error> {
+    let bp = u64::try_from(value.clone())
+        .map_err(|_| unsafe_value("percent", &value_text(value), "not a whole number"))?;
+    Ok(format!("{}.{:02}%", bp / 100, bp % 100))
+}
+
+/// An address and port: `10.0.1.1:80`, `[::1]:80`, `api:8000`, or `8080` alone.
+fn host_port(host: &Value, port: Value) -> Result<String, Error> {
+    let h = value_text(host);
+    let p = u16::try_from(port.clone())
+        .map_err(|_| unsafe_value("host_port", &value_text(&port), "not a port"))?;
+    if h.is_empty() {
+        return Ok(p.to_string());
+    }
+    let h = bare_token("host_port", &Value::from(h))?;
+    Ok(if h.contains(':') {
+        format!("[{h}]:{p}")
+    } else {
+        format!("{h}:{p}")
+    })
+}
+
+fn register_filters(env: &mut Environment<'static>) {
+    env.add_filter("nginx_token", |v: Value| bare_token("nginx_token", &v));
+    env.add_filter("haproxy_token", |v: Value| bare_token("haproxy_token", &v));
+    env.add_filter("nginx_quote", |v: Value| nginx_quote(&v));
+    env.add_filter("haproxy_quote", |v: Value| haproxy_quote(&v));
+    env.add_filter("nginx_header_var", |v: Value| nginx_header_var(&v));
+    env.add_filter("regex_literal", |v: Value| regex_literal(&v));
+    env.add_filter("duration", |v: Value| duration(&v));
+    env.add_filter("percent", |v: Value| percent(&v));
+    env.add_filter("host_port", host_port);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert!(check_name("nginx/nginx.conf.j2").is_ok());
+        for bad in ["", "/etc/passwd", "../x", "a/../b", "a//b", "./a", "a\\b"] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn filters_refuse_what_would_inject() {
+        let t = |s: &str| bare_token("t", &Value::from(s));
+        assert_eq!(t("/api/v1").unwrap(), "/api/v1");
+        for bad in [
+            "a;b", "a b", "{", "}", "#x", "$x", "a\nb", "'q'", "\"q\"", "",
+        ] {
+            assert!(t(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(nginx_quote(&Value::from("a\"b\\")).unwrap(), r#""a\"b\\""#);
+        assert!(nginx_quote(&Value::from("$host")).is_err());
+        assert!(nginx_quote(&Value::from("a\nb")).is_err());
+        assert_eq!(haproxy_quote(&Value::from("a$b")).unwrap(), r#""a\$b""#);
+        assert_eq!(
+            nginx_header_var(&Value::from("X-Device-Id")).unwrap(),
+            "$http_x_device_id"
+        );
+        assert_eq!(regex_literal(&Value::from("a.b-c")).unwrap(), "a[.]b-c");
+        assert!(regex_literal(&Value::from("a(b")).is_err());
+    }
+
+    #[test]
+    fn durations_and_percentages() {
+        assert_eq!(format_duration(5_000), "5s");
+        assert_eq!(format_duration(300_000), "5m");
+        assert_eq!(format_duration(3_600_000), "1h");
+        assert_eq!(format_duration(1_500), "1500ms");
+        assert_eq!(percent(&Value::from(9000)).unwrap(), "90.00%");
+        assert_eq!(percent(&Value::from(3333)).unwrap(), "33.33%");
+        assert_eq!(
+            host_port(&Value::from("::1"), Value::from(80)).unwrap(),
+            "[::1]:80"
+        );
+        assert_eq!(
+            host_port(&Value::from(""), Value::from(8080)).unwrap(),
+            "8080"
+        );
+    }
+}
