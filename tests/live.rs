@@ -1,0 +1,288 @@
+//! Live: the `hosts` bundle of `tests/fixtures/render/lab.yaml`, whose machines are
+//! loopback addresses, started for real — nginx, then HAProxy — in front of stub
+//! backends at the addresses the plan gives each instance. Checks that requests spread,
+//! survive a dead instance, stop at the rate limit with 429, stick by header, follow
+//! path prefixes, split 90/10, carry the forwarding headers and upgrade WebSockets.
+
+mod common;
+mod lab;
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use lab::{http_get, Lab, StubBackend};
+use tierform::model::{BalancerEngine, Platform};
+use tierform::plan::Plan;
+use tierform::render::{plans, Selection};
+use tierform::targets::balancer;
+
+const LAB: &str = "tests/fixtures/render/lab.yaml";
+
+/// The live tests share the lab's addresses (127.0.0.20–24) and HAProxy's stats port:
+/// one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// A balancer from the lab blueprint, running in front of one stub per instance.
+struct Running {
+    // Declared first so the balancer stops before the backends go.
+    lab: Lab,
+    stubs: BTreeMap<String, StubBackend>,
+    front: SocketAddr,
+}
+
+impl Running {
+    fn get(&self, path: &str, headers: &[(&str, &str)]) -> lab::Response {
+        http_get(self.front, path, headers)
+            .unwrap_or_else(|e| panic!("GET {path} through the balancer: {e}\n{}", self.logs()))
+    }
+
+    fn logs(&self) -> String {
+        self.lab.logs("balancer")
+    }
+
+    /// Which backend answered each of `n` requests.
+    fn backends(&self, n: usize, path: &str, headers: &[(&str, &str)]) -> BTreeMap<String, usize> {
+        let mut seen = BTreeMap::new();
+        for _ in 0..n {
+            let r = self.get(path, headers);
+            assert_eq!(
+                r.status,
+                200,
+                "GET {path}: {} {}\n{}",
+                r.status,
+                r.body,
+                self.logs()
+            );
+            *seen
+                .entry(r.header("X-Backend").unwrap_or("?").to_string())
+                .or_default() += 1;
+        }
+        seen
+    }
+}
+
+fn lab_plan(phase: &str) -> (Plan, String) {
+    let path = std::path::Path::new(LAB);
+    let set = common::render_all(path);
+    let v = tierform::validate::validate_bytes(&std::fs::read(path).unwrap());
+    let plan = plans(
+        &v.phases,
+        &Selection {
+            phases: vec![phase.into()],
+            platforms: vec![Platform::Hosts],
+        },
+    )
+    .unwrap()
+    .remove(0);
+    let lb = plan.balancer.as_ref().unwrap();
+    let node = &lb.nodes[&Platform::Hosts][0];
+    let rel = format!(
+        "{phase}/hosts/{}/{}",
+        node.host,
+        balancer::file_name(lb.engine)
+    );
+    let text = set
+        .get(&rel)
+        .unwrap_or_else(|| panic!("{rel} not rendered"))
+        .to_string();
+    (plan, text)
+}
+
+/// Starts the stubs and the balancer of `phase`; `None` (outside CI) without the tools.
+fn start(phase: &str) -> Option<Running> {
+    let (plan, config) = lab_plan(phase);
+    let lb = plan.balancer.as_ref().unwrap();
+    let tool = match lb.engine {
+        BalancerEngine::Nginx => "nginx",
+        BalancerEngine::Haproxy => "haproxy",
+    };
+    let binary = lab::require(tool)?;
+    if !lab::require_isolation() {
+        return None;
+    }
+    // Every instance of every service, where the plan says it listens.
+    let mut stubs = BTreeMap::new();
+    for s in plan.services.values() {
+        for e in s.endpoints.get(&Platform::Hosts).into_iter().flatten() {
+            let addr: SocketAddr = format!("{}:{}", e.host, e.port).parse().unwrap();
+            assert!(
+                addr.ip().is_loopback(),
+                "the lab listens on loopback only: {addr}"
+            );
+            stubs.insert(e.id.clone(), StubBackend::start(addr, &e.id));
+        }
+    }
+    let mut lab = Lab::new();
+    let conf = lab.dir().join("balancer.conf");
+    std::fs::write(&conf, &config).unwrap();
+    let dir = lab.dir().to_str().unwrap().to_string();
+    let conf = conf.to_str().unwrap();
+    let mut argv = vec![binary.to_str().unwrap()];
+    match lb.engine {
+        // In the foreground, as a container runs it.
+        BalancerEngine::Nginx => argv.extend(["-p", &dir, "-c", conf, "-g", "daemon off;"]),
+        // Master–worker, in the foreground.
+        BalancerEngine::Haproxy => argv.extend(["-W", "-db", "-f", conf]),
+    }
+    lab.start("balancer", &argv, &[]);
+    let node = &lb.nodes[&Platform::Hosts][0];
+    let front: SocketAddr = format!("{}:{}", node.address, node.port).parse().unwrap();
+    assert!(front.ip().is_loopback());
+    let running = Running { lab, stubs, front };
+    assert!(
+        lab::wait_listening(front, Duration::from_secs(10)),
+        "the balancer never listened on {front}:\n{}",
+        running.logs()
+    );
+    Some(running)
+}
+
+fn hits(r: &Running, prefix: &str) -> BTreeMap<String, usize> {
+    r.stubs
+        .iter()
+        .filter(|(id, _)| id.starts_with(prefix))
+        .map(|(id, s)| (id.clone(), s.hits()))
+        .collect()
+}
+
+fn the_balancer_behaves(phase: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(mut r) = start(phase) else { return };
+
+    // Its own health answer, without touching a backend.
+    let health = r.get("/health", &[]);
+    assert_eq!(health.status, 200, "{}", r.logs());
+
+    // Each path prefix reaches its own pool; the longest prefix wins.
+    for (path, pool) in [
+        ("/api/users/7", "api-"),
+        ("/api", "api-"),
+        ("/hub/socket", "hub-"),
+        ("/", "web-"),
+        ("/about", "web-"),
+        ("/apis-are-not-api", "api-"),
+    ] {
+        let resp = r.get(path, &[]);
+        assert_eq!(resp.status, 200, "{path}: {}", r.logs());
+        let backend = resp.header("X-Backend").unwrap_or_default();
+        assert!(
+            backend.starts_with(pool),
+            "{path} reached {backend}, not {pool}*"
+        );
+        assert_eq!(resp.header("X-Path"), Some(path));
+    }
+
+    // The forwarding headers reach the backend.
+    r.get("/about", &[]);
+    let web = &r.stubs["web-1"];
+    assert_eq!(web.last_header("X-Real-IP").as_deref(), Some("127.0.0.1"));
+    assert!(
+        web.last_header("X-Forwarded-For")
+            .is_some_and(|v| v.contains("127.0.0.1")),
+        "{:?}",
+        web.last_headers()
+    );
+    assert_eq!(
+        web.last_header("X-Forwarded-Proto").as_deref(),
+        Some("http")
+    );
+
+    // Round robin spreads requests over the three api instances.
+    let before = hits(&r, "api-");
+    r.backends(300, "/api/spread", &[]);
+    let after = hits(&r, "api-");
+    for (id, n) in &after {
+        let got = n - before[id];
+        assert!(
+            (70..=130).contains(&got),
+            "{id} got {got} of 300: {after:?}"
+        );
+    }
+
+    // The same header value always reaches the same hub instance.
+    let mut instances = std::collections::BTreeSet::new();
+    for device in 0..30 {
+        let id = format!("device-{device}");
+        let seen = r.backends(8, "/hub/poll", &[("X-Device-Id", &id)]);
+        assert_eq!(seen.len(), 1, "{id} reached {seen:?}");
+        instances.extend(seen.into_keys());
+    }
+    assert!(instances.len() >= 2, "30 devices all on {instances:?}");
+
+    // A WebSocket upgrade passes through, and the tunnel carries bytes both ways.
+    let (resp, mut stream) = lab::websocket_connect(r.front, "/hub/ws").expect("upgrade");
+    assert_eq!(resp.status, 101, "{}", r.logs());
+    assert!(resp
+        .header("X-Backend")
+        .unwrap_or_default()
+        .starts_with("hub-"));
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream.write_all(b"ping").unwrap();
+    let mut buf = [0u8; 4];
+    stream.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"ping");
+    drop(stream);
+
+    // A 90/10 split lands within ±5 points over 1,000 requests.
+    let seen = r.backends(1000, "/checkout", &[]);
+    let canary = seen.get("canary-1").copied().unwrap_or(0);
+    assert!(
+        (50..=150).contains(&canary),
+        "canary got {canary} of 1000: {seen:?}"
+    );
+    assert_eq!(seen.values().sum::<usize>(), 1000);
+
+    // With one api instance dead, every request still succeeds, on the other two.
+    r.stubs.get_mut("api-2").unwrap().stop();
+    let seen = r.backends(200, "/api/after-failure", &[]);
+    assert!(!seen.contains_key("api-2"), "{seen:?}");
+    assert_eq!(seen.values().sum::<usize>(), 200);
+    assert!(seen.len() == 2, "{seen:?}");
+
+    // The balancer was started by PID and stops by PID.
+    drop(r);
+}
+
+fn the_rate_limit_answers_429(phase: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = start(phase) else { return };
+    let mut statuses = BTreeMap::new();
+    for _ in 0..60 {
+        *statuses
+            .entry(r.get("/api/limited", &[]).status)
+            .or_insert(0) += 1;
+    }
+    let ok = statuses.get(&200).copied().unwrap_or(0);
+    let limited = statuses.get(&429).copied().unwrap_or(0);
+    assert_eq!(ok + limited, 60, "{statuses:?}\n{}", r.logs());
+    // 5 requests/s with a burst of 5: a handful pass, the rest are refused.
+    assert!((5..=20).contains(&ok), "{statuses:?}");
+    assert!(limited >= 40, "{statuses:?}");
+    // The balancer's own health is never limited.
+    assert_eq!(r.get("/health", &[]).status, 200);
+}
+
+#[test]
+fn nginx_in_front_of_live_backends() {
+    the_balancer_behaves("nginx");
+}
+
+#[test]
+fn nginx_rate_limit() {
+    the_rate_limit_answers_429("nginx-limited");
+}
+
+#[test]
+fn haproxy_in_front_of_live_backends() {
+    the_balancer_behaves("haproxy");
+}
+
+#[test]
+fn haproxy_rate_limit() {
+    the_rate_limit_answers_429("haproxy-limited");
+}
