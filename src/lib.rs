@@ -16,6 +16,8 @@ pub mod render;
 pub mod schema;
 pub mod targets;
 pub mod templates;
+pub mod tuning;
 pub mod units;
 pub mod validate;
 pub mod yaml;
+pub mod yaml_emit;

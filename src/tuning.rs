@@ -1,0 +1,177 @@
+//! Computed server settings: PostgreSQL memory and planner settings in the PGTune
+//! manner (web-application profile, SSD storage), and Redis `maxmemory`.
+//!
+//! Every formula is written next to the setting it computes, and the unit tests pin the
+//! figures for 1, 4, 16 and 64 GiB, so a change of formula shows up as a test failure.
+
+use serde::Serialize;
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+
+/// PostgreSQL settings derived from a server's memory, CPUs and connection limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PgTune {
+    /// `shared_buffers`: a quarter of the memory.
+    pub shared_buffers: String,
+    /// `effective_cache_size`: three quarters of the memory (what the OS page cache and
+    /// shared buffers together hold; a planner hint, not an allocation).
+    pub effective_cache_size: String,
+    /// `maintenance_work_mem`: memory / 16, at most 2 GiB.
+    pub maintenance_work_mem: String,
+    /// `work_mem`: (memory − shared_buffers) / ((max_connections + max_worker_processes)
+    /// × 3), at least 64 kB: every connection and worker may run about three sorts or
+    /// hashes at once without the sum exceeding what shared buffers leave.
+    pub work_mem: String,
+    /// `wal_buffers`: 3 % of shared_buffers, between 64 kB and 16 MB.
+    pub wal_buffers: String,
+    /// `min_wal_size` / `max_wal_size`: 1 GB / 4 GB for a web workload.
+    pub min_wal_size: String,
+    pub max_wal_size: String,
+    /// `checkpoint_completion_target`: spread checkpoints over 90 % of the interval.
+    pub checkpoint_completion_target: String,
+    /// `random_page_cost`: 1.1 for SSDs (random reads cost almost what sequential do).
+    pub random_page_cost: String,
+    /// `effective_io_concurrency`: 200 for SSDs.
+    pub effective_io_concurrency: u32,
+    /// `default_statistics_target`: 100.
+    pub default_statistics_target: u32,
+    /// `max_worker_processes`: the CPU count, at least 8 (PostgreSQL's default).
+    pub max_worker_processes: u32,
+    /// `max_parallel_workers`: the CPU count, at least 8.
+    pub max_parallel_workers: u32,
+    /// `max_parallel_workers_per_gather`: half the CPUs (rounded up), 1 to 4.
+    pub max_parallel_workers_per_gather: u32,
+    /// `max_parallel_maintenance_workers`: half the CPUs (rounded up), 1 to 4.
+    pub max_parallel_maintenance_workers: u32,
+    /// `huge_pages`: `try` from 32 GiB, where the page tables of a large
+    /// shared_buffers start to matter; `off` below.
+    pub huge_pages: String,
+}
+
+/// PostgreSQL's memory units, largest exact one: `1GB`, `768MB`, `9709kB`.
+pub fn pg_size(bytes: u64) -> String {
+    if bytes >= GIB && bytes % GIB == 0 {
+        format!("{}GB", bytes / GIB)
+    } else if bytes >= MIB && bytes % MIB == 0 {
+        format!("{}MB", bytes / MIB)
+    } else {
+        format!("{}kB", bytes / KIB)
+    }
+}
+
+/// Settings for a server with `memory` bytes, `cpus` cores and `max_connections`.
+pub fn postgres(memory: u64, cpus: u32, max_connections: u32) -> PgTune {
+    let cpus = cpus.max(1);
+    let shared_buffers = memory / 4;
+    let effective_cache_size = memory / 4 * 3;
+    let maintenance_work_mem = (memory / 16).min(2 * GIB);
+    let max_worker_processes = cpus.max(8);
+    let per_gather = cpus.div_ceil(2).clamp(1, 4);
+    let work_mem = (memory.saturating_sub(shared_buffers)
+        / ((u64::from(max_connections) + u64::from(max_worker_processes)) * 3))
+        .max(64 * KIB);
+    // Rounded down to whole kB, as PostgreSQL reads it.
+    let work_mem = work_mem / KIB * KIB;
+    let wal_buffers = (shared_buffers * 3 / 100).clamp(64 * KIB, 16 * MIB) / KIB * KIB;
+    PgTune {
+        shared_buffers: pg_size(shared_buffers / KIB * KIB),
+        effective_cache_size: pg_size(effective_cache_size / KIB * KIB),
+        maintenance_work_mem: pg_size(maintenance_work_mem / KIB * KIB),
+        work_mem: pg_size(work_mem),
+        wal_buffers: pg_size(wal_buffers),
+        min_wal_size: "1GB".into(),
+        max_wal_size: "4GB".into(),
+        checkpoint_completion_target: "0.9".into(),
+        random_page_cost: "1.1".into(),
+        effective_io_concurrency: 200,
+        default_statistics_target: 100,
+        max_worker_processes,
+        max_parallel_workers: max_worker_processes,
+        max_parallel_workers_per_gather: per_gather,
+        max_parallel_maintenance_workers: per_gather,
+        huge_pages: if memory >= 32 * GIB { "try" } else { "off" }.into(),
+    }
+}
+
+/// Redis `maxmemory`: `percent` of the memory limit (else the request), in whole
+/// megabytes; 0 (no limit) when no memory is given.
+pub fn redis_maxmemory(memory: u64, percent: u32) -> u64 {
+    memory * u64::from(percent.min(100)) / 100 / MIB * MIB
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(t: &PgTune) -> [&str; 5] {
+        [
+            &t.shared_buffers,
+            &t.effective_cache_size,
+            &t.maintenance_work_mem,
+            &t.work_mem,
+            &t.wal_buffers,
+        ]
+    }
+
+    #[test]
+    fn one_gib_one_cpu_fifty_connections() {
+        let t = postgres(GIB, 1, 50);
+        // work_mem = (1024 MiB − 256 MiB) / ((50 + 8) × 3) = 786432 kB / 174 = 4519 kB
+        assert_eq!(row(&t), ["256MB", "768MB", "64MB", "4519kB", "7864kB"]);
+        assert_eq!((t.max_worker_processes, t.max_parallel_workers_per_gather), (8, 1));
+        assert_eq!(t.huge_pages, "off");
+    }
+
+    #[test]
+    fn four_gib_two_cpus_hundred_connections() {
+        let t = postgres(4 * GIB, 2, 100);
+        // work_mem = 3 GiB / ((100 + 8) × 3) = 3145728 kB / 324 = 9709 kB
+        assert_eq!(row(&t), ["1GB", "3GB", "256MB", "9709kB", "16MB"]);
+        assert_eq!(t.max_parallel_workers_per_gather, 1);
+    }
+
+    #[test]
+    fn sixteen_gib_eight_cpus_two_hundred_connections() {
+        let t = postgres(16 * GIB, 8, 200);
+        // work_mem = 12 GiB / ((200 + 8) × 3) = 12582912 kB / 624 = 20164 kB (rounded down)
+        assert_eq!(row(&t), ["4GB", "12GB", "1GB", "20164kB", "16MB"]);
+        assert_eq!(
+            (t.max_worker_processes, t.max_parallel_workers_per_gather, t.max_parallel_maintenance_workers),
+            (8, 4, 4)
+        );
+    }
+
+    #[test]
+    fn sixty_four_gib_sixteen_cpus_five_hundred_connections() {
+        let t = postgres(64 * GIB, 16, 500);
+        // maintenance_work_mem is capped at 2 GiB; work_mem = 48 GiB / ((500 + 16) × 3)
+        // = 50331648 kB / 1548 = 32513 kB
+        assert_eq!(row(&t), ["16GB", "48GB", "2GB", "32513kB", "16MB"]);
+        assert_eq!((t.max_worker_processes, t.max_parallel_workers), (16, 16));
+        assert_eq!(t.huge_pages, "try");
+    }
+
+    #[test]
+    fn tiny_servers_keep_the_floors() {
+        let t = postgres(64 * MIB, 1, 10_000);
+        assert_eq!(t.work_mem, "64kB");
+        assert_eq!(t.wal_buffers, "491kB");
+    }
+
+    #[test]
+    fn redis_maxmemory_is_a_share_of_the_limit() {
+        assert_eq!(redis_maxmemory(512 * MIB, 80), 409 * MIB);
+        assert_eq!(redis_maxmemory(2 * GIB, 75), 1536 * MIB);
+        assert_eq!(redis_maxmemory(0, 80), 0);
+    }
+
+    #[test]
+    fn sizes_use_the_largest_exact_unit() {
+        assert_eq!(pg_size(GIB), "1GB");
+        assert_eq!(pg_size(768 * MIB), "768MB");
+        assert_eq!(pg_size(1536 * MIB), "1536MB");
+        assert_eq!(pg_size(9709 * KIB), "9709kB");
+    }
+}
