@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use crate::diagnostic::Diagnostic;
 use crate::model::*;
+use crate::plan::placement::{datastore_nodes, hosts_layout, instance_names};
 use crate::schema::did_you_mean;
 use crate::units::Measure;
 use crate::yaml::pointer_push;
@@ -26,6 +27,7 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
         c.datastore(name, store);
     }
     c.host_ports();
+    c.compose_names();
     if targets.contains(&Platform::Hosts) && bp.tiers.values().any(|t| !t.hosts.is_empty()) {
         c.placement();
     }
@@ -924,69 +926,8 @@ impl Checker<'_> {
     /// On the `hosts` platform everything runs on a machine of a tier that lists its
     /// hosts, and no two listeners on one machine share a port.
     fn placement(&mut self) {
-        let hosts_of = |tier: Option<&str>| -> Option<&Vec<String>> {
-            tier.and_then(|t| self.bp.tiers.get(t))
-                .map(|t| &t.hosts)
-                .filter(|h| !h.is_empty())
-        };
-        let mut unplaced: Vec<(String, String)> = Vec::new();
-        // host → port → who listens there
-        let mut ports: BTreeMap<String, BTreeMap<u32, String>> = BTreeMap::new();
-        let mut conflicts: Vec<(String, String)> = Vec::new();
-        let mut take = |host: &str, port: u32, owner: String, ptr: String| {
-            let slot = ports.entry(host.to_string()).or_default();
-            match slot.get(&port) {
-                Some(first) => conflicts.push((
-                    ptr,
-                    format!("on host {host}, port {port} is taken by {first} and {owner}"),
-                )),
-                None => {
-                    slot.insert(port, owner);
-                }
-            }
-        };
-        if let Some(lb) = &self.bp.balancer {
-            match hosts_of(lb.tier.as_deref()) {
-                None => unplaced.push(("/balancer".into(), "the balancer".into())),
-                Some(hosts) => {
-                    for h in hosts {
-                        take(
-                            h,
-                            lb.listen,
-                            "the balancer".into(),
-                            "/balancer/listen".into(),
-                        );
-                    }
-                }
-            }
-        }
-        for (name, s) in &self.bp.services {
-            let ptr = service_ptr(name);
-            let Some(hosts) = hosts_of(s.tier.as_deref()) else {
-                unplaced.push((ptr, format!("service `{name}`")));
-                continue;
-            };
-            if let (Some(port), true) = (s.port, s.kind.is_routable()) {
-                let n = s.fixed_instances() as usize;
-                for (i, h) in hosts.iter().enumerate() {
-                    // Instances go to the hosts in turn; the k-th on one host listens on port + k.
-                    let here = n / hosts.len() + usize::from(i < n % hosts.len());
-                    for k in 0..here as u32 {
-                        take(
-                            h,
-                            port + k,
-                            format!("service `{name}`"),
-                            format!("{ptr}/port"),
-                        );
-                    }
-                }
-            }
-        }
-        for (name, store) in &self.bp.datastores {
-            if hosts_of(store.tier()).is_none() {
-                unplaced.push((store_ptr(name), format!("datastore `{name}`")));
-            }
-        }
+        let layout = hosts_layout(self.bp);
+        let (unplaced, conflicts) = (layout.unplaced, layout.conflicts);
         for (ptr, what) in unplaced {
             self.push(
                 Diagnostic::error(
@@ -1002,6 +943,39 @@ impl Checker<'_> {
             self.push(
                 Diagnostic::error("port-conflict", ptr, message)
                     .hint("give one of them another `port`, or put them on different tiers"),
+            );
+        }
+    }
+
+    /// Each instance and datastore node becomes a compose service (`api-1`,
+    /// `db-replica-1`, …); two must never get the same name.
+    fn compose_names(&mut self) {
+        let mut owners: BTreeMap<String, String> = BTreeMap::new();
+        let mut clashes = Vec::new();
+        let mut claim = |id: String, owner: String, ptr: String| {
+            if let Some(first) = owners.get(&id) {
+                if first != &owner {
+                    clashes.push((ptr, format!("`{id}` would name both {first} and {owner}")));
+                }
+            } else {
+                owners.insert(id, owner);
+            }
+        };
+        for (name, s) in &self.bp.services {
+            for id in instance_names(name, s.fixed_instances()) {
+                claim(id, format!("service `{name}`"), service_ptr(name));
+            }
+        }
+        for (name, store) in &self.bp.datastores {
+            for (id, _, _) in datastore_nodes(name, store) {
+                claim(id, format!("datastore `{name}`"), store_ptr(name));
+            }
+        }
+        for (ptr, message) in clashes {
+            self.push(
+                Diagnostic::error("name-collision", ptr, message)
+                    .at_key()
+                    .hint("instances and datastore nodes are named `<name>-<n>`, `<name>-replica-<n>`, `<name>-pgbouncer`: rename one of the two"),
             );
         }
     }

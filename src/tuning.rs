@@ -120,7 +120,10 @@ mod tests {
         let t = postgres(GIB, 1, 50);
         // work_mem = (1024 MiB − 256 MiB) / ((50 + 8) × 3) = 786432 kB / 174 = 4519 kB
         assert_eq!(row(&t), ["256MB", "768MB", "64MB", "4519kB", "7864kB"]);
-        assert_eq!((t.max_worker_processes, t.max_parallel_workers_per_gather), (8, 1));
+        assert_eq!(
+            (t.max_worker_processes, t.max_parallel_workers_per_gather),
+            (8, 1)
+        );
         assert_eq!(t.huge_pages, "off");
     }
 
@@ -138,7 +141,11 @@ mod tests {
         // work_mem = 12 GiB / ((200 + 8) × 3) = 12582912 kB / 624 = 20164 kB (rounded down)
         assert_eq!(row(&t), ["4GB", "12GB", "1GB", "20164kB", "16MB"]);
         assert_eq!(
-            (t.max_worker_processes, t.max_parallel_workers_per_gather, t.max_parallel_maintenance_workers),
+            (
+                t.max_worker_processes,
+                t.max_parallel_workers_per_gather,
+                t.max_parallel_maintenance_workers
+            ),
             (8, 4, 4)
         );
     }

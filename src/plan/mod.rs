@@ -7,11 +7,17 @@
 
 use std::collections::BTreeMap;
 
+mod datastores;
+pub mod placement;
+
+pub use datastores::{
+    env_prefix, DatastoreNode, DatastorePlan, PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan,
+};
+
 use serde::Serialize;
 
 use crate::model::{
-    Algorithm, Balancer, BalancerEngine, Blueprint, Datastore, Platform, Resources, Service,
-    ServiceKind,
+    Algorithm, Balancer, BalancerEngine, Blueprint, Platform, Resources, Service, ServiceKind,
 };
 use crate::units::{parse_duration_ms, Quantity};
 use crate::validate::ResolvedPhase;
@@ -160,16 +166,6 @@ pub struct BehaviorPlan {
     pub select: String,
 }
 
-/// A datastore, as far as the balancer and services need to know it.
-#[derive(Debug, Clone, Serialize)]
-pub struct DatastorePlan {
-    pub name: String,
-    pub engine: String,
-    pub version: Option<String>,
-    pub tier: Option<String>,
-    pub resources: ResourcesPlan,
-}
-
 /// The load balancer, resolved.
 #[derive(Debug, Clone, Serialize)]
 pub struct BalancerPlan {
@@ -302,28 +298,28 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
         );
     }
 
+    let layout = if platforms.contains(&Platform::Hosts) {
+        placement::hosts_layout(bp)
+    } else {
+        placement::HostsLayout::default()
+    };
+    if let Some((_, what)) = layout.unplaced.first() {
+        return Err(fail(format!("the hosts platform cannot place {what}")));
+    }
+    if let Some((_, message)) = layout.conflicts.first() {
+        return Err(fail(message.clone()));
+    }
+
     let mut services = BTreeMap::new();
     for (name, s) in &bp.services {
-        let sp = service_plan(name, s, bp, &platforms, &tiers).map_err(&fail)?;
+        let sp = service_plan(name, s, bp, &platforms, &layout).map_err(&fail)?;
         services.insert(name.clone(), sp);
     }
 
     let mut datastores = BTreeMap::new();
     for (name, d) in &bp.datastores {
-        datastores.insert(
-            name.clone(),
-            DatastorePlan {
-                name: name.clone(),
-                engine: d.engine().to_string(),
-                version: match d {
-                    Datastore::Postgres(p) => p.version.as_ref().map(|v| v.0.clone()),
-                    Datastore::Redis(r) => r.version.as_ref().map(|v| v.0.clone()),
-                    Datastore::Rabbitmq(r) => r.version.as_ref().map(|v| v.0.clone()),
-                },
-                tier: d.tier().map(str::to_string),
-                resources: resources_plan(d.resources()).map_err(&fail)?,
-            },
-        );
+        let dp = datastores::datastore_plan(name, d, bp, &platforms, &layout).map_err(&fail)?;
+        datastores.insert(name.clone(), dp);
     }
 
     let balancer = match &bp.balancer {
@@ -375,6 +371,22 @@ fn resources_plan(r: Option<&Resources>) -> Result<ResourcesPlan, String> {
     })
 }
 
+/// The memory (`memory`) or CPU (millicores) a process may use: its limit, else its
+/// request, else 0.
+fn quantity_limit_or_request(r: &ResourcesPlan, memory: bool) -> u64 {
+    if memory {
+        if r.memory_limit_bytes > 0 {
+            r.memory_limit_bytes
+        } else {
+            r.memory_bytes
+        }
+    } else if r.cpu_limit_millis > 0 {
+        r.cpu_limit_millis
+    } else {
+        r.cpu_millis
+    }
+}
+
 fn port(p: u32) -> Result<u16, String> {
     u16::try_from(p)
         .ok()
@@ -387,7 +399,7 @@ fn service_plan(
     s: &Service,
     bp: &Blueprint,
     platforms: &[Platform],
-    tiers: &BTreeMap<String, TierPlan>,
+    layout: &placement::HostsLayout,
 ) -> Result<ServicePlan, String> {
     let health = match &s.health {
         None => None,
@@ -409,7 +421,7 @@ fn service_plan(
         for platform in platforms {
             let list = match platform {
                 Platform::Compose => compose_endpoints(name, instances, p),
-                Platform::Hosts => hosts_endpoints(name, s.tier.as_deref(), instances, p, tiers)?,
+                Platform::Hosts => hosts_endpoints(name, layout),
                 Platform::Kubernetes => vec![Endpoint {
                     id: name.to_string(),
                     host: format!("{name}.{}.svc.cluster.local", bp.name),
@@ -448,20 +460,8 @@ fn service_plan(
     })
 }
 
-/// The compose platform runs each instance of a balanced service as its own compose
-/// service (`api-1`, `api-2`, …), so the balancer names every instance: nginx resolves
-/// upstream names once, at start, and a single scaled service name would hide which
-/// instance is which. One instance keeps the plain service name.
-pub fn compose_instance_names(name: &str, instances: u32) -> Vec<String> {
-    if instances <= 1 {
-        vec![name.to_string()]
-    } else {
-        (1..=instances).map(|i| format!("{name}-{i}")).collect()
-    }
-}
-
 fn compose_endpoints(name: &str, instances: u32, port: u16) -> Vec<Endpoint> {
-    compose_instance_names(name, instances)
+    placement::instance_names(name, instances)
         .into_iter()
         .map(|id| Endpoint {
             host: id.clone(),
@@ -472,38 +472,21 @@ fn compose_endpoints(name: &str, instances: u32, port: u16) -> Vec<Endpoint> {
         .collect()
 }
 
-/// Spreads instances over the tier's hosts in turn; the k-th instance on one host
-/// listens on `port + k`, so instances sharing a machine never share a port.
-fn hosts_endpoints(
-    name: &str,
-    tier: Option<&str>,
-    instances: u32,
-    port: u16,
-    tiers: &BTreeMap<String, TierPlan>,
-) -> Result<Vec<Endpoint>, String> {
-    let hosts = tier
-        .and_then(|t| tiers.get(t))
-        .map(|t| t.hosts.as_slice())
-        .unwrap_or_default();
-    if hosts.is_empty() {
-        return Err(format!(
-            "service `{name}` is on no tier that lists hosts, so the hosts platform cannot place it"
-        ));
-    }
-    let mut out = Vec::with_capacity(instances as usize);
-    for i in 0..instances as usize {
-        let host = &hosts[i % hosts.len()];
-        let k = (i / hosts.len()) as u32;
-        let p = u32::from(port) + k;
-        let p = u16::try_from(p).map_err(|_| format!("`{name}` runs out of ports above {port}"))?;
-        out.push(Endpoint {
+/// The instances' machines and ports on the `hosts` platform ([`placement::hosts_layout`]).
+fn hosts_endpoints(name: &str, layout: &placement::HostsLayout) -> Vec<Endpoint> {
+    layout
+        .services
+        .get(name)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, (host, port))| Endpoint {
             id: format!("{name}-{}", i + 1),
             host: host.clone(),
-            port: p,
+            port: *port,
             node: host.clone(),
-        });
-    }
-    Ok(out)
+        })
+        .collect()
 }
 
 fn scaling_plan(s: &Service) -> Result<ScalingPlan, String> {
