@@ -28,6 +28,9 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
     }
     c.host_ports();
     c.compose_names();
+    if targets.contains(&Platform::Kubernetes) {
+        c.kubernetes_balance();
+    }
     if targets.contains(&Platform::Hosts) && bp.tiers.values().any(|t| !t.hosts.is_empty()) {
         c.placement();
     }
@@ -164,7 +167,12 @@ impl Checker<'_> {
                         .expected("an address like `10.0.1.11` or a name like `app-1.internal`"),
                     );
                 }
-                if !seen.insert(host) {
+                // The same machine however it is spelt: `FD00::1` is `fd00:0::1`.
+                let canonical = host
+                    .parse::<IpAddr>()
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_else(|_| host.to_ascii_lowercase());
+                if !seen.insert(canonical) {
                     self.push(Diagnostic::error(
                         "duplicate-item",
                         hptr,
@@ -217,6 +225,16 @@ impl Checker<'_> {
                         first + 1,
                         route.path
                     )),
+                );
+            }
+            if route.path == "/health" {
+                self.push(
+                    Diagnostic::warning(
+                        "shadowed-route",
+                        format!("{ptr}/path"),
+                        "the balancer answers `/health` itself, so this route never gets that exact path",
+                    )
+                    .hint("route the service's health under another prefix, e.g. `/api/health`; `/health/...` still reaches it"),
                 );
             }
             if route.path.contains("..") || route.path.contains("//") {
@@ -947,6 +965,32 @@ impl Checker<'_> {
         }
     }
 
+    /// On Kubernetes the balancer reaches each service through its Service's one
+    /// virtual IP, and kube-proxy picks the pod: stickiness by header or cookie is lost.
+    fn kubernetes_balance(&mut self) {
+        for (name, s) in &self.bp.services {
+            let Some(b) = &s.balance else { continue };
+            if !self.is_routed(name) {
+                continue;
+            }
+            let sticky = b.sticky.as_deref().unwrap_or("none");
+            // `least_conn` loses its effect too, harmlessly; lost stickiness breaks sessions.
+            if !(sticky.starts_with("header:") || sticky.starts_with("cookie")) {
+                continue;
+            }
+            let what = format!("`sticky: {sticky}`");
+            self.push(
+                Diagnostic::warning(
+                    "no-effect-on-kubernetes",
+                    format!("{}/balance", service_ptr(name)),
+                    format!("{what} has no effect on Kubernetes: the balancer reaches `{name}` through its Service, and kube-proxy picks the pod"),
+                )
+                .at_key()
+                .hint("use `sticky: client_ip` (the Service's session affinity) there, or keep this setting to the compose and hosts phases"),
+            );
+        }
+    }
+
     /// Each instance and datastore node becomes a compose service (`api-1`,
     /// `db-replica-1`, …); two must never get the same name.
     fn compose_names(&mut self) {
@@ -967,6 +1011,9 @@ impl Checker<'_> {
             }
         }
         for (name, store) in &self.bp.datastores {
+            if self.bp.services.contains_key(name) {
+                continue; // reported as `duplicate-name`
+            }
             for (id, _, _) in datastore_nodes(name, store) {
                 claim(id, format!("datastore `{name}`"), store_ptr(name));
             }

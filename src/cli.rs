@@ -37,6 +37,7 @@ pub mod exit {
     version,
     about = "One blueprint of services, tiers and datastores → the configs that run it, phase by phase.",
     long_about = None,
+    after_help = "Examples:\n  tierform init app.yaml                      # a starter blueprint\n  tierform validate app.yaml                  # every finding, with file:line:col\n  tierform render app.yaml -o out             # every phase's configs into out/\n  tierform render app.yaml -o out --check     # in CI: is out/ current?\n  tierform templates eject nginx/nginx.conf.j2\n\nExit codes: 0 ok · 1 a finding (invalid, stale) · 2 an error"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -62,7 +63,7 @@ enum Command {
     },
     /// Render every phase's bundles (nginx/HAProxy configs, …) into a folder.
     #[command(
-        after_help = "Examples:\n  tierform render blueprints/bet-intel.yaml\n  tierform render app.yaml -o deploy --phase horizontal --platform hosts\n  tierform render app.yaml --check   # in CI: is the committed output current?\n\nWrites DIR/<phase>/<platform>/…; files it wrote before and no longer renders are\nremoved, files it did not write are never touched (DIR/.tierform-manifest lists them).\n\nExit codes: 0 written or up to date · 1 stale (--check) or invalid blueprint · 2 error"
+        after_help = "Examples:\n  tierform render blueprints/bet-intel.yaml\n  tierform render app.yaml -o deploy --phase horizontal --platform hosts\n  tierform render app.yaml --check   # in CI: is the committed output current?\n\nWrites DIR/<phase>/<platform>/…; files it wrote before and no longer renders are\nremoved, files it did not write are never touched (DIR/.tierform-manifest lists them).\n\nExit codes: 0 written or up to date · 1 stale (--check) · 2 invalid blueprint or other error"
     )]
     Render {
         /// The blueprint file (`-` reads standard input).
@@ -171,9 +172,14 @@ pub fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             let mut stderr = std::io::stderr().lock();
-            let _ = writeln!(stderr, "error: {e}");
+            let top = e.to_string();
+            let _ = writeln!(stderr, "error: {top}");
             for cause in e.chain().skip(1) {
-                let _ = writeln!(stderr, "  caused by: {cause}");
+                // Errors that already print their cause are not repeated.
+                let cause = cause.to_string();
+                if !top.contains(&cause) {
+                    let _ = writeln!(stderr, "  caused by: {cause}");
+                }
             }
             ExitCode::from(exit::ERROR)
         }
@@ -403,7 +409,8 @@ fn render(
         std::io::stderr().lock().write_all(text.as_bytes())?;
     }
     if report.errors > 0 {
-        return Ok(exit::FINDING);
+        // Nothing can be rendered: an error (2), so CI tells it from stale output (1).
+        return Ok(exit::ERROR);
     }
     let templates = match templates_dir {
         Some(dir) => Templates::with_overrides(dir)?,
@@ -414,13 +421,23 @@ fn render(
     if check {
         let changes = output::compare(out_dir, &set, &scope)?;
         if changes.is_empty() {
-            eprintln!("{dir_name} is up to date ({} files)", set.len());
+            eprintln!("{dir_name} is up to date ({})", plural(set.len(), "file"));
             return Ok(exit::OK);
         }
         let diff = output::diff(out_dir, &set, &changes, 3);
         std::io::stdout().lock().write_all(diff.as_bytes())?;
+        let mut again = format!("tierform render {name} -o {dir_name}");
+        for p in &selection.phases {
+            again.push_str(&format!(" --phase {p}"));
+        }
+        for p in &selection.platforms {
+            again.push_str(&format!(" --platform {}", p.as_str()));
+        }
+        if let Some(t) = templates_dir {
+            again.push_str(&format!(" --templates {}", t.display()));
+        }
         eprintln!(
-            "{dir_name} is stale: {} to add, {} to change, {} to remove; run `tierform render {name} -o {dir_name}`",
+            "{dir_name} is stale: {} to add, {} to change, {} to remove; run `{again}`",
             changes.added.len(),
             changes.changed.len(),
             changes.removed.len()
@@ -436,6 +453,10 @@ fn render(
         changes.unchanged
     );
     Ok(exit::OK)
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 fn templates_command(action: TemplatesAction) -> Result<u8> {

@@ -27,14 +27,14 @@ pub const IMAGE_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$";
 /// Queue names.
 pub const QUEUE_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$";
 /// Host addresses: an IPv4 or IPv6 address or a DNS name.
-pub const HOST_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9.:-]{0,252}$";
+pub const HOST_PATTERN: &str = "^[A-Za-z0-9:][A-Za-z0-9.:-]{0,252}$";
 /// SQL identifiers (database and user names).
 pub const SQL_IDENT_PATTERN: &str = "^[a-z_][a-z0-9_]{0,62}$";
 /// Rate-limit keys.
-pub const RATE_KEY_PATTERN: &str = "^(client_ip|header:[A-Za-z0-9-]{1,64})$";
+pub const RATE_KEY_PATTERN: &str = "^(client_ip|header:[A-Za-z0-9][A-Za-z0-9-]{0,63})$";
 /// Session stickiness.
 pub const STICKY_PATTERN: &str =
-    "^(none|client_ip|header:[A-Za-z0-9-]{1,64}|cookie(:[A-Za-z0-9_.-]{1,64})?)$";
+    "^(none|client_ip|header:[A-Za-z0-9][A-Za-z0-9-]{0,63}|cookie(:[A-Za-z0-9_.-]{1,64})?)$";
 /// Datastore versions.
 pub const VERSION_PATTERN: &str = "^[0-9]+(\\.[0-9]+){0,2}$";
 
@@ -219,7 +219,8 @@ pub struct Timeouts {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Route {
-    /// The path prefix, starting with `/`.
+    /// The path prefix, starting with `/`. It matches as text, as nginx and HAProxy
+    /// do: `/api` also takes `/apiary`; write `/api/` to take only that folder.
     #[schemars(regex(pattern = ROUTE_PATTERN), example = &"/api/aqi")]
     pub path: String,
     /// The service that answers this prefix. Give `service` or `split`, not both.

@@ -9,7 +9,8 @@
 //! - A manifest (`.tierform-manifest`) lists the files tierform wrote. A file it lists
 //!   that is no longer rendered is removed; a file it does not list is never
 //!   overwritten or removed.
-//! - No path is followed through a symbolic link.
+//! - No path below the output folder is followed through a symbolic link (the folder
+//!   itself may be one).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -28,6 +29,8 @@ pub enum OutputError {
     Duplicate(String),
     #[error("{path} exists and was not written by tierform; refusing to overwrite it (move it away, or render into another folder)")]
     Foreign { path: String },
+    #[error("{path} is not a directory: give `-o` a folder (it is created if missing)")]
+    NotADirectory { path: String },
     #[error("{path} is a symbolic link; tierform does not write through links")]
     Symlink { path: String },
     #[error("{path}: {source}")]
@@ -214,6 +217,11 @@ fn read_existing(path: &Path) -> Result<Option<Vec<u8>>, OutputError> {
 /// Compares `set` with `dir`: what a write would add, change and remove. Fails when a
 /// file tierform did not write stands where it would write.
 pub fn compare(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, OutputError> {
+    if dir.exists() && !dir.is_dir() {
+        return Err(OutputError::NotADirectory {
+            path: dir.display().to_string(),
+        });
+    }
     let manifest = read_manifest(dir)?;
     let mut changes = Changes::default();
     for (rel, text) in set.iter() {
@@ -289,7 +297,6 @@ pub fn diff(dir: &Path, set: &OutputSet, changes: &Changes, context: usize) -> S
 
 /// Writes `set` into `dir` as described in the module docs, and returns what changed.
 pub fn write(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, OutputError> {
-    refuse_symlink(dir)?;
     let changes = compare(dir, set, scope)?;
     let manifest = read_manifest(dir)?;
 
@@ -313,11 +320,6 @@ pub fn write(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, Outp
             write_file(&tmp, text.as_bytes()).map_err(io_error(&tmp))?;
             staged.push((tmp, dest));
         }
-        let new_manifest = manifest_text(&manifest, set, scope);
-        let mpath = dir.join(MANIFEST);
-        let mtmp = temp_path(&mpath);
-        write_file(&mtmp, new_manifest.as_bytes()).map_err(io_error(&mtmp))?;
-        staged.push((mtmp, mpath));
         Ok(())
     };
     if let Err(e) = stage(&mut created_dirs, &mut staged) {
@@ -330,23 +332,52 @@ pub fn write(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, Outp
         return Err(e);
     }
 
-    // 2. Rename into place (the manifest last), then remove what is stale.
+    // 2. Rename into place, then remove what is stale.
+    let mut failure = None;
     for (tmp, dest) in &staged {
-        std::fs::rename(tmp, dest).map_err(io_error(dest))?;
+        if let Err(e) = std::fs::rename(tmp, dest) {
+            let _ = std::fs::remove_file(tmp);
+            failure.get_or_insert(io_error(dest)(e));
+        }
     }
+    // 3. A stale file stays in the manifest until it is really gone, so a later render
+    //    tries again.
+    let mut kept = BTreeSet::new();
     for rel in &changes.removed {
-        refuse_links_below(dir, rel)?;
-        let path = join(dir, rel);
-        std::fs::remove_file(&path).map_err(io_error(&path))?;
-        remove_empty_parents(dir, &path);
+        let result = refuse_links_below(dir, rel).and_then(|()| {
+            let path = join(dir, rel);
+            std::fs::remove_file(&path).map_err(io_error(&path))?;
+            remove_empty_parents(dir, &path);
+            Ok(())
+        });
+        if let Err(e) = result {
+            kept.insert(rel.clone());
+            failure.get_or_insert(e);
+        }
     }
-    Ok(changes)
+    // 4. The manifest last: everything now written, and what could not be removed.
+    let mpath = dir.join(MANIFEST);
+    refuse_symlink(&mpath)?;
+    write_atomic(
+        &mpath,
+        manifest_text(&manifest, set, scope, &kept).as_bytes(),
+    )
+    .map_err(io_error(&mpath))?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(changes),
+    }
 }
 
-fn manifest_text(old: &BTreeSet<String>, set: &OutputSet, scope: &Scope) -> String {
+fn manifest_text(
+    old: &BTreeSet<String>,
+    set: &OutputSet,
+    scope: &Scope,
+    not_removed: &BTreeSet<String>,
+) -> String {
     let mut paths: BTreeSet<&str> = old
         .iter()
-        .filter(|p| !scope.contains(p))
+        .filter(|p| !scope.contains(p) || not_removed.contains(*p))
         .map(String::as_str)
         .collect();
     paths.extend(set.iter().map(|(p, _)| p));

@@ -134,9 +134,9 @@ impl Templates {
         Self::build(BTreeMap::new())
     }
 
-    /// The embedded templates, with any file under `dir` replacing the embedded
-    /// template at the same relative path. A file that matches no template is an error,
-    /// so a misspelt override is never silently ignored.
+    /// The embedded templates, with any `.j2` file under `dir` replacing the embedded
+    /// template at the same relative path. A `.j2` file that matches no template is an
+    /// error, so a misspelt override is never silently ignored.
     pub fn with_overrides(dir: &Path) -> Result<Self, TemplateError> {
         let mut overrides = BTreeMap::new();
         let io = |path: &Path, source| TemplateError::Io {
@@ -152,6 +152,10 @@ impl Templates {
                 let kind = entry.file_type().map_err(|e| io(&path, e))?;
                 if kind.is_dir() {
                     stack.push(path);
+                    continue;
+                }
+                // Only templates count; a README or notes beside them are left alone.
+                if path.extension().is_none_or(|e| e != "j2") {
                     continue;
                 }
                 let name = relative_name(dir, &path).ok_or_else(|| TemplateError::BadName {

@@ -206,7 +206,7 @@ fn unknown_phase_and_unrendered_platform_are_errors() {
 }
 
 #[test]
-fn an_invalid_blueprint_exits_1_with_its_findings() {
+fn an_invalid_blueprint_exits_2_with_its_findings() {
     let tmp = tempfile::tempdir().unwrap();
     let bp = tmp.path().join("bad.yaml");
     std::fs::write(&bp, "version: 1\nname: x\nservices: {}\n").unwrap();
@@ -217,7 +217,7 @@ fn an_invalid_blueprint_exits_1_with_its_findings() {
         .arg("-o")
         .arg(&out)
         .assert()
-        .code(1);
+        .code(2);
     let stderr = String::from_utf8_lossy(&a.get_output().stderr).to_string();
     assert!(stderr.contains("bad.yaml:3:"), "{stderr}");
     assert!(!out.exists());
@@ -284,4 +284,46 @@ fn templates_list_eject_and_override() {
             .assert()
             .code(2);
     }
+}
+
+#[test]
+fn the_output_folder_may_be_a_link_but_not_a_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let real = tmp.path().join("deploy");
+    std::fs::create_dir_all(&real).unwrap();
+    let link = tmp.path().join("out");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    render(&link, &[]).success();
+    assert!(real.join("single/compose/nginx/nginx.conf").is_file());
+
+    let file = tmp.path().join("afile");
+    std::fs::write(&file, "x").unwrap();
+    let a = render(&file, &[]).code(2);
+    let stderr = String::from_utf8_lossy(&a.get_output().stderr).to_string();
+    assert!(stderr.contains("is not a directory"), "{stderr}");
+}
+
+#[test]
+fn a_stale_file_that_cannot_be_removed_stays_in_the_manifest() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    render(&out, &[]).success();
+    // An old render wrote this file; a non-empty folder now stands at its path, so
+    // removing it fails (as a read-only folder would, for a user other than root).
+    let stale = out.join("single/compose/haproxy/haproxy.cfg");
+    std::fs::create_dir_all(stale.join("blocker")).unwrap();
+    let manifest = out.join(".tierform-manifest");
+    let mut m = std::fs::read_to_string(&manifest).unwrap();
+    m.push_str("single/compose/haproxy/haproxy.cfg\n");
+    std::fs::write(&manifest, m).unwrap();
+    render(&out, &[]).code(2);
+    let m = std::fs::read_to_string(&manifest).unwrap();
+    assert!(m.contains("single/compose/haproxy/haproxy.cfg"), "{m}");
+    std::fs::remove_dir_all(&stale).unwrap();
+    std::fs::write(&stale, "# old\n").unwrap();
+    render(&out, &[]).success();
+    assert!(!stale.exists());
+    assert!(!std::fs::read_to_string(&manifest)
+        .unwrap()
+        .contains("haproxy.cfg"));
 }

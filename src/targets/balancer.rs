@@ -33,6 +33,8 @@ struct View<'a> {
     phase: &'a str,
     platform: Platform,
     node: &'a BalancerNode,
+    /// The port clients use (`balancer.listen`), published by the platform.
+    public_port: u16,
     rate_limit: Option<&'a RateLimitPlan>,
     connect_timeout_ms: u64,
     send_timeout_ms: u64,
@@ -55,10 +57,51 @@ struct RouteView<'a> {
     /// Whether the route splits traffic by weight.
     split: bool,
     backends: Vec<BackendView<'a>>,
+    /// What a split draws on: the first sticky pool's key, so a sticky client stays on
+    /// one side of the split; otherwise each request draws anew.
+    split_key: SplitKey<'a>,
     /// Attempts over different instances, the first included.
     tries: u32,
     /// The time all attempts together may take.
     next_upstream_timeout_ms: u64,
+}
+
+#[derive(Serialize)]
+struct SplitKey<'a> {
+    /// `request`, `client_ip`, `header` or `cookie`.
+    by: &'static str,
+    /// The header or cookie name.
+    name: &'a str,
+    /// The pool whose stickiness it follows.
+    pool: &'a str,
+    /// For the comment: "per request", "by client IP", …
+    what: String,
+}
+
+fn split_key<'a>(lb: &'a BalancerPlan, backends: &'a [crate::plan::WeightedPool]) -> SplitKey<'a> {
+    for b in backends {
+        let Some(pool) = lb.pools.get(&b.pool) else {
+            continue;
+        };
+        let (by, name, what) = match &pool.sticky {
+            Sticky::None => continue,
+            Sticky::ClientIp => ("client_ip", "", "by client IP".to_string()),
+            Sticky::Header(h) => ("header", h.as_str(), format!("by the {h} header")),
+            Sticky::Cookie(c) => ("cookie", c.as_str(), format!("by the {c} cookie")),
+        };
+        return SplitKey {
+            by,
+            name,
+            pool: &b.pool,
+            what,
+        };
+    }
+    SplitKey {
+        by: "request",
+        name: "",
+        pool: "",
+        what: "per request".into(),
+    }
 }
 
 #[derive(Serialize)]
@@ -144,6 +187,7 @@ pub fn render(
                 .max()
                 .unwrap_or(1);
             RouteView {
+                split_key: split_key(lb, &r.backends),
                 id: &r.id,
                 path: &r.path,
                 websocket: r.websocket,
@@ -160,6 +204,7 @@ pub fn render(
         phase: &plan.phase,
         platform,
         node,
+        public_port: lb.listen,
         rate_limit: lb.rate_limit.as_ref(),
         connect_timeout_ms: lb.connect_timeout_ms,
         send_timeout_ms: lb.send_timeout_ms,
