@@ -67,8 +67,10 @@ pub fn check_path(path: &str) -> Result<(), OutputError> {
         if c.is_empty() || c == "." || c == ".." {
             return Err(bad("it must not contain empty, `.` or `..` components"));
         }
-        if c.starts_with('.') {
-            return Err(bad("hidden names are reserved for tierform's own files"));
+        if c.starts_with(".tierform") {
+            return Err(bad(
+                "`.tierform…` names are reserved for tierform's own files",
+            ));
         }
         if c.chars()
             .any(|ch| ch.is_control() || ch == '\\' || ch == '\0')

@@ -23,6 +23,50 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         "nginx/nginx.conf.j2",
         include_str!("../templates/nginx/nginx.conf.j2"),
     ),
+    (
+        "pgbouncer/pgbouncer.ini.j2",
+        include_str!("../templates/pgbouncer/pgbouncer.ini.j2"),
+    ),
+    (
+        "pgbouncer/start.sh.j2",
+        include_str!("../templates/pgbouncer/start.sh.j2"),
+    ),
+    (
+        "postgres/init-primary.sh.j2",
+        include_str!("../templates/postgres/init-primary.sh.j2"),
+    ),
+    (
+        "postgres/pg_hba.conf.j2",
+        include_str!("../templates/postgres/pg_hba.conf.j2"),
+    ),
+    (
+        "postgres/postgresql.conf.j2",
+        include_str!("../templates/postgres/postgresql.conf.j2"),
+    ),
+    (
+        "postgres/start-replica.sh.j2",
+        include_str!("../templates/postgres/start-replica.sh.j2"),
+    ),
+    (
+        "rabbitmq/enabled_plugins.j2",
+        include_str!("../templates/rabbitmq/enabled_plugins.j2"),
+    ),
+    (
+        "rabbitmq/rabbitmq.conf.j2",
+        include_str!("../templates/rabbitmq/rabbitmq.conf.j2"),
+    ),
+    (
+        "redis/cluster-init.sh.j2",
+        include_str!("../templates/redis/cluster-init.sh.j2"),
+    ),
+    (
+        "redis/redis.conf.j2",
+        include_str!("../templates/redis/redis.conf.j2"),
+    ),
+    (
+        "redis/start.sh.j2",
+        include_str!("../templates/redis/start.sh.j2"),
+    ),
 ];
 
 /// A template problem: a bad override, a syntax error, or a failed render.
@@ -378,7 +422,50 @@ fn host_port(host: &Value, port: Value) -> Result<String, Error> {
     })
 }
 
+/// A PostgreSQL single-quoted string: `'` doubled; control characters refused.
+fn pg_quote(value: &Value) -> Result<String, Error> {
+    let s = value_text(value);
+    if let Some(c) = s.chars().find(|c| c.is_control()) {
+        return Err(unsafe_value(
+            "pg_quote",
+            &s,
+            &format!("{c:?} cannot be quoted for PostgreSQL"),
+        ));
+    }
+    Ok(format!("'{}'", s.replace('\\', "\\\\").replace('\'', "''")))
+}
+
+/// A lowercase SQL identifier, as validation admits them: `[a-z_][a-z0-9_]*`.
+fn sql_ident(value: &Value) -> Result<String, Error> {
+    let s = value_text(value);
+    let ok = s.starts_with(|c: char| c.is_ascii_lowercase() || c == '_')
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.len() <= 63;
+    if !ok {
+        return Err(unsafe_value(
+            "sql_ident",
+            &s,
+            "not a lowercase SQL identifier",
+        ));
+    }
+    Ok(s)
+}
+
+/// Bytes for people: `512Mi`, `1.5Gi`.
+fn bytes(value: &Value) -> Result<String, Error> {
+    let n = u64::try_from(value.clone())
+        .map_err(|_| unsafe_value("bytes", &value_text(value), "not a whole number"))?;
+    Ok(crate::units::format_bytes(n))
+}
+
 fn register_filters(env: &mut Environment<'static>) {
+    env.add_filter("redis_token", |v: Value| bare_token("redis_token", &v));
+    env.add_filter("pg_token", |v: Value| bare_token("pg_token", &v));
+    env.add_filter("ini_token", |v: Value| bare_token("ini_token", &v));
+    env.add_filter("pg_quote", |v: Value| pg_quote(&v));
+    env.add_filter("sql_ident", |v: Value| sql_ident(&v));
+    env.add_filter("bytes", |v: Value| bytes(&v));
     env.add_filter("nginx_token", |v: Value| bare_token("nginx_token", &v));
     env.add_filter("haproxy_token", |v: Value| bare_token("haproxy_token", &v));
     env.add_filter("nginx_quote", |v: Value| nginx_quote(&v));

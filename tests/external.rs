@@ -8,23 +8,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn tool(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    if let Some(d) = std::env::var_os("TIERFORM_TOOLS") {
-        dirs.push(d.into());
-    }
-    dirs.push(PathBuf::from(".venv/bin"));
-    if let Some(path) = std::env::var_os("PATH") {
-        dirs.extend(std::env::split_paths(&path));
-    }
-    let found = dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file());
-    if found.is_none() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{name} is required in CI: .ci/run installs it"
-        );
-        eprintln!("skipping: {name} not found (run .ci/run to install the pinned tools)");
-    }
-    found
+    common::python_tool(name)
 }
 
 fn blueprints() -> Vec<PathBuf> {

@@ -99,6 +99,8 @@ pub struct RedisPlan {
     pub appendonly: bool,
     pub password_secret: String,
     pub cluster_node_timeout_ms: u64,
+    /// Share of the memory limit `maxmemory` allows.
+    pub maxmemory_percent: u32,
 }
 
 /// RabbitMQ, resolved.
@@ -293,6 +295,7 @@ pub(super) fn datastore_plan(
                 appendonly: broker,
                 password_secret: format!("{prefix}_PASSWORD"),
                 cluster_node_timeout_ms: 5_000,
+                maxmemory_percent: r.maxmemory_percent,
             };
             plan.secrets = vec![redis.password_secret.clone()];
             plan.redis = Some(redis);

@@ -88,6 +88,8 @@ pub struct ServicePlan {
     pub instances: u32,
     /// Where each instance is reached, per platform (routable services with a port).
     pub endpoints: BTreeMap<Platform, Vec<Endpoint>>,
+    /// The machine of each instance on the `hosts` platform (every kind of service).
+    pub machines: Vec<String>,
 }
 
 /// How one instance (or, on Kubernetes, the Service in front of them) is reached.
@@ -457,6 +459,7 @@ fn service_plan(
         scaling,
         instances,
         endpoints,
+        machines: layout.machines.get(name).cloned().unwrap_or_default(),
     })
 }
 

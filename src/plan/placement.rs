@@ -103,6 +103,8 @@ mod tests {
 pub struct HostsLayout {
     /// Per service (routable, with a port): each instance's machine and port.
     pub services: BTreeMap<String, Vec<(String, u16)>>,
+    /// Per service (every kind): each instance's machine.
+    pub machines: BTreeMap<String, Vec<String>>,
     /// Per datastore: each node's machine and port, in [`datastore_nodes`] order.
     pub datastores: BTreeMap<String, Vec<(String, u16)>>,
     /// What could not be placed: (JSON pointer, what it is).
@@ -188,6 +190,14 @@ pub fn hosts_layout(bp: &crate::model::Blueprint) -> HostsLayout {
             layout.unplaced.push((ptr, format!("service `{name}`")));
             continue;
         };
+        let every = vec![0u16; s.fixed_instances() as usize];
+        layout.machines.insert(
+            name.clone(),
+            spread(hosts.len(), &every)
+                .into_iter()
+                .map(|(h, _)| hosts[h].clone())
+                .collect(),
+        );
         let (Some(port), true) = (s.port, s.kind.is_routable()) else {
             continue;
         };

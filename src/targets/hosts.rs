@@ -1,23 +1,95 @@
-//! The hosts platform: one bundle per machine, `<host>/…`, for phases whose tiers list
-//! their hosts.
+//! The hosts platform: one bundle per machine, `<machine>/…`, for phases whose tiers
+//! list their hosts: that machine's `docker-compose.yml`, the configs of what runs
+//! there, and the `.env.example` of the secrets it reads.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{Map, Value};
 
 use crate::model::Platform;
 use crate::plan::Plan;
 use crate::templates::{TemplateError, Templates};
 
-use super::balancer;
+use super::compose::{
+    app_containers, balancer_container, compose_document, datastore_containers, emit, env_example,
+    Layout,
+};
+use super::{balancer, datastores};
 
-/// The files of the hosts bundle, by path inside it (`<host>/…`).
+#[derive(Default)]
+struct Machine {
+    files: Vec<(String, String)>,
+    services: Map<String, Value>,
+    volumes: BTreeSet<String>,
+}
+
+/// The files of the hosts bundle, by path inside it (`<machine>/…`).
 pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)>, TemplateError> {
-    let mut files = Vec::new();
+    let mut machines: BTreeMap<String, Machine> = BTreeMap::new();
     if let Some(lb) = &plan.balancer {
         for node in lb.nodes.get(&Platform::Hosts).into_iter().flatten() {
             let text = balancer::render(plan, lb, Platform::Hosts, node, templates)?;
+            let m = machines.entry(node.host.clone()).or_default();
+            m.files
+                .push((balancer::file_name(lb.engine).to_string(), text));
+            let (name, svc) = balancer_container(plan, Layout::Hosts, &node.host);
+            m.services.insert(name, svc);
+        }
+    }
+    for s in plan.services.values() {
+        for machine in s.machines.iter().collect::<BTreeSet<_>>() {
+            let m = machines.entry(machine.clone()).or_default();
+            for (name, svc) in app_containers(plan, s, Layout::Hosts, Some(machine)) {
+                m.services.insert(name, svc);
+            }
+        }
+    }
+    for store in plan.datastores.values() {
+        for f in datastores::render(plan, store, Platform::Hosts, templates)? {
+            machines
+                .entry(f.machine)
+                .or_default()
+                .files
+                .push((f.path, f.text));
+        }
+        let on: BTreeSet<String> = store
+            .nodes
+            .get(&Platform::Hosts)
+            .into_iter()
+            .flatten()
+            .map(|n| n.machine.clone())
+            .collect();
+        for machine in on {
+            let m = machines.entry(machine.clone()).or_default();
+            for (name, svc, volume) in datastore_containers(store, Layout::Hosts, Some(&machine)) {
+                m.services.insert(name, svc);
+                m.volumes.extend(volume);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    for (machine, m) in machines {
+        let dir = machine_dir(&machine);
+        for (path, text) in m.files {
+            files.push((format!("{dir}/{path}"), text));
+        }
+        if !m.services.is_empty() {
+            let doc = compose_document(m.services, m.volumes, false);
             files.push((
-                format!("{}/{}", node.host, balancer::file_name(lb.engine)),
-                text,
+                format!("{dir}/docker-compose.yml"),
+                emit(plan, &doc, &format!("docker compose up -d  (on {machine})"))?,
+            ));
+            files.push((
+                format!("{dir}/.env.example"),
+                env_example(plan, Some(&machine)),
             ));
         }
     }
     Ok(files)
+}
+
+/// A machine's folder: its address or name (an IPv6 address with `_` for `:`, which
+/// some tools and file systems take for a separator).
+pub fn machine_dir(machine: &str) -> String {
+    machine.replace(':', "_")
 }

