@@ -235,9 +235,9 @@ fn cpus_of(store: &DatastorePlan) -> u64 {
 }
 
 /// The networks `pg_hba.conf` admits: on `hosts`, the machines of the services that use
-/// the database and of the pooler (as /32 or /128), and for replication the replicas'
-/// machines; elsewhere the container's own networks (`samenet`: the compose back
-/// network, or the pod network).
+/// the database and of the pooler (as /32 or /128; loopback machines as 127.0.0.0/8),
+/// and for replication the replicas' machines; elsewhere the container's own networks
+/// (`samenet`: the compose back network, or the pod network).
 fn hba_networks(
     plan: &Plan,
     store: &DatastorePlan,
@@ -248,6 +248,9 @@ fn hba_networks(
         return (vec!["samenet".into()], vec!["samenet".into()]);
     }
     let net = |host: &str| match host.parse::<std::net::IpAddr>() {
+        // Loopback "machines" are one machine: its clients connect from any 127/8
+        // address (usually 127.0.0.1), so the narrowest network is the loopback one.
+        Ok(std::net::IpAddr::V4(ip)) if ip.is_loopback() => "127.0.0.0/8".to_string(),
         Ok(std::net::IpAddr::V4(ip)) => format!("{ip}/32"),
         Ok(std::net::IpAddr::V6(ip)) => format!("{ip}/128"),
         Err(_) => host.to_string(),

@@ -283,10 +283,32 @@ pub fn check_isolated(argv: &[&str], addresses: &[IpAddr], hosts: &[(String, IpA
 const START_SCRIPT: &str = r#"set -e
 "$LAB_MOUNT" --bind "$LAB_HOSTS" /etc/hosts
 "$LAB_MOUNT" --bind "$LAB_TMP" /tmp
+# Extra binds: "SOURCE TARGET" pairs, one per line.
+if [ -n "${LAB_BINDS:-}" ]; then
+  printf '%s\n' "$LAB_BINDS" | while read -r src dst; do
+    "$LAB_MOUNT" --bind "$src" "$dst"
+  done
+fi
 : > "$LAB_READY"
-unset LAB_MOUNT LAB_HOSTS LAB_TMP LAB_READY
+user=${LAB_USER:-}
+unset LAB_MOUNT LAB_HOSTS LAB_TMP LAB_READY LAB_BINDS LAB_USER
+if [ -n "$user" ]; then
+  exec runuser -u "$user" -- "$@"
+fi
 exec "$@"
 "#;
+
+/// Extra settings for [`Lab::start_with`].
+#[derive(Default)]
+pub struct StartOptions {
+    /// Folders bind-mounted over paths inside the server's mount namespace (e.g. a
+    /// private `/var/run/postgresql`). Paths must not contain spaces.
+    pub binds: Vec<(PathBuf, String)>,
+    /// Environment variables for the server.
+    pub env: Vec<(String, String)>,
+    /// Run as this user (`runuser -u`), for servers that refuse root.
+    pub user: Option<String>,
+}
 
 /// How long `stop` waits after SIGTERM before it sends SIGKILL.
 const STOP_GRACE: Duration = Duration::from_secs(5);
@@ -343,6 +365,18 @@ impl Lab {
     /// listens: use [`wait_listening`] for that. `name` is a file-name-safe word, unique
     /// within the lab.
     pub fn start(&mut self, name: &str, argv: &[&str], hosts: &[(String, IpAddr)]) -> u32 {
+        self.start_with(name, argv, hosts, StartOptions::default())
+    }
+
+    /// [`Lab::start`] with extra bind mounts, environment and a user to run as. With
+    /// a user, the recorded PID is `runuser`'s, which passes SIGTERM on to the server.
+    pub fn start_with(
+        &mut self,
+        name: &str,
+        argv: &[&str],
+        hosts: &[(String, IpAddr)],
+        options: StartOptions,
+    ) -> u32 {
         assert!(
             !name.is_empty()
                 && !name.starts_with('.')
@@ -384,6 +418,17 @@ impl Lab {
             .env("LAB_HOSTS", &hosts_file)
             .env("LAB_TMP", &tmp)
             .env("LAB_READY", &ready)
+            .env(
+                "LAB_BINDS",
+                options
+                    .binds
+                    .iter()
+                    .map(|(src, dst)| format!("{} {dst}", src.display()))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+            .env("LAB_USER", options.user.as_deref().unwrap_or(""))
+            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log_too)
