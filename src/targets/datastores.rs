@@ -192,7 +192,7 @@ pub fn render(
     if let Some(rabbit) = &store.rabbitmq {
         for node in &nodes {
             let ctx = minijinja::context! {
-                rabbit => rabbit, port => node.port,
+                rabbit => rabbit, port => node.port, node => node,
                 ..minijinja::Value::from_serialize(&base)
             };
             push(
