@@ -391,6 +391,17 @@ fn postgres_primary_replica_and_pgbouncer_from_the_rendered_configs() {
         "{}",
         lab.logs("db")
     );
+    // The TCP listener comes up before the server accepts connections; the scripts
+    // use the Unix socket. Wait until it answers "accepting connections".
+    wait_for("the primary to accept connections", Duration::from_secs(30), || {
+        Command::new(bin.join("pg_isready"))
+            .arg("-q")
+            .arg("-h")
+            .arg(&primary_run)
+            .args(["-p", "5432"])
+            .status()
+            .is_ok_and(|s| s.success())
+    });
     let init = Command::new("runuser")
         .args(["-u", "postgres", "--", "/bin/sh"])
         .arg(primary_conf.join("init-primary.sh"))
