@@ -85,6 +85,44 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// What changes between two phases: a summary, operational notes, and file diffs.
+    #[command(
+        after_help = "Examples:\n  tierform diff blueprints/bet-intel.yaml load-balancer read-replicas\n  tierform diff app.yaml single horizontal --format summary\n  tierform diff app.yaml single kubernetes --platform kubernetes --format json\n\nExit codes (like terraform plan -detailed-exitcode): 0 no change · 1 changes · 2 error"
+    )]
+    Diff {
+        /// The blueprint file (`-` reads standard input).
+        #[arg(value_name = "BLUEPRINT")]
+        blueprint: PathBuf,
+        /// The phase to compare from.
+        from: String,
+        /// The phase to compare to.
+        to: String,
+        /// Compare only this platform's files (repeatable).
+        #[arg(long = "platform", value_enum, value_name = "PLATFORM")]
+        platforms: Vec<PlatformArg>,
+        /// `text`: summary, notes and unified diffs; `summary`: without the diffs;
+        /// `json`: the summary, notes and file list for machines.
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
+        /// Lines of context around each change in the diffs.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        context: usize,
+        /// Use templates from this folder where it has one by the same relative path.
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+    },
+    /// Per phase: instances, CPU and memory, machines and monthly cost, throughput
+    /// ceiling, and when to move on.
+    #[command(
+        after_help = "Examples:\n  tierform plan blueprints/bet-intel.yaml\n  tierform plan app.yaml --format markdown > CAPACITY.md\n  tierform plan app.yaml --format json"
+    )]
+    Plan {
+        /// The blueprint file (`-` reads standard input).
+        #[arg(value_name = "BLUEPRINT")]
+        blueprint: PathBuf,
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+    },
     /// List the embedded templates, or copy one out to start an override.
     #[command(
         after_help = "Examples:\n  tierform templates list\n  tierform templates eject nginx/nginx.conf.j2 --dir my-templates\n  tierform render app.yaml --templates my-templates"
@@ -129,6 +167,20 @@ enum TemplatesAction {
         #[arg(long)]
         force: bool,
     },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum DiffFormat {
+    Text,
+    Summary,
+    Json,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -221,6 +273,24 @@ fn run(cli: Cli) -> Result<u8> {
             check,
         ),
         Command::Templates { action } => templates_command(action),
+        Command::Plan { blueprint, format } => plan_command(&blueprint, format),
+        Command::Diff {
+            blueprint,
+            from,
+            to,
+            platforms,
+            format,
+            context,
+            templates,
+        } => diff(
+            &blueprint,
+            &from,
+            &to,
+            platforms.into_iter().map(Platform::from).collect(),
+            format,
+            context,
+            templates.as_deref(),
+        ),
     }
 }
 
@@ -490,4 +560,252 @@ fn templates_command(action: TemplatesAction) -> Result<u8> {
         }
     }
     Ok(exit::OK)
+}
+
+/// Reads and validates a blueprint for a command that needs it whole: findings go to
+/// stderr; errors end the command with exit 2.
+fn load_valid(blueprint: &Path) -> Result<Result<crate::validate::Validated, u8>> {
+    let name = display_name(blueprint);
+    let bytes = read_input(blueprint)?;
+    let v = validate_bytes(&bytes);
+    let report = FileReport::new(name.clone(), v.diagnostics.clone());
+    if !report.diagnostics.is_empty() {
+        let mut text = render_text(&name, v.source.as_deref(), &report.diagnostics);
+        if report.errors > 0 {
+            text.push_str(&summary_line(&report, 0, true));
+        }
+        std::io::stderr().lock().write_all(text.as_bytes())?;
+    }
+    Ok(if report.errors > 0 {
+        Err(exit::ERROR)
+    } else {
+        Ok(v)
+    })
+}
+
+/// Whether to colour output: on a terminal, unless NO_COLOR is set.
+fn colour() -> bool {
+    use std::io::IsTerminal;
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+}
+
+fn paint(text: &str, code: &str, on: bool) -> String {
+    if on {
+        format!("\x1b[{code}m{text}\x1b[0m")
+    } else {
+        text.to_string()
+    }
+}
+
+fn diff(
+    blueprint: &Path,
+    from: &str,
+    to: &str,
+    platforms: Vec<Platform>,
+    format: DiffFormat,
+    context: usize,
+    templates_dir: Option<&Path>,
+) -> Result<u8> {
+    let v = match load_valid(blueprint)? {
+        Ok(v) => v,
+        Err(code) => return Ok(code),
+    };
+    let templates = match templates_dir {
+        Some(dir) => Templates::with_overrides(dir)?,
+        None => Templates::embedded()?,
+    };
+    let selection = Selection {
+        phases: vec![from.to_string(), to.to_string()],
+        platforms: platforms.clone(),
+    };
+    let plans = crate::render::plans(&v.phases, &selection)?;
+    let find = |name: &str| plans.iter().find(|p| p.phase == name).expect("selected");
+    let (a, b) = (find(from), find(to));
+    let changes = crate::diff::summarize(a, b);
+    let notes = crate::diff::notes(a, b);
+    let all = if platforms.is_empty() {
+        Platform::ALL.to_vec()
+    } else {
+        platforms
+    };
+    let mut set = crate::output::OutputSet::new();
+    for plan in [a, b] {
+        if from == to && std::ptr::eq(plan, b) {
+            break;
+        }
+        crate::targets::render_plan(plan, &all, &templates, &mut set)?;
+    }
+    let files = crate::diff::file_changes(&set, from, to, context);
+    let changed = !changes.is_empty() || !files.is_empty();
+    let mut out = String::new();
+    match format {
+        DiffFormat::Json => {
+            let doc = serde_json::json!({
+                "from": from,
+                "to": to,
+                "changed": changed,
+                "changes": changes,
+                "notes": notes,
+                "files": files,
+            });
+            out = serde_json::to_string_pretty(&doc)?;
+            out.push('\n');
+        }
+        DiffFormat::Text | DiffFormat::Summary => {
+            let on = colour();
+            if !changed {
+                out.push_str(&format!("no changes from `{from}` to `{to}`\n"));
+            } else {
+                out.push_str(&format!("Changes from `{from}` to `{to}`:\n"));
+                let mut subject = "";
+                for c in &changes {
+                    if c.subject != subject {
+                        out.push_str(&format!("\n  {}\n", paint(&c.subject, "1", on)));
+                        subject = &c.subject;
+                    }
+                    let code = match c.mark {
+                        crate::diff::Mark::Added => "32",
+                        crate::diff::Mark::Removed => "31",
+                        crate::diff::Mark::Changed => "33",
+                    };
+                    out.push_str(&format!(
+                        "    {} {}\n",
+                        paint(&c.mark.symbol().to_string(), code, on),
+                        c.text
+                    ));
+                }
+                if !notes.is_empty() {
+                    out.push_str("\nOperational notes, in order:\n");
+                    for (i, n) in notes.iter().enumerate() {
+                        out.push_str(&format!("  {}. {n}\n", i + 1));
+                    }
+                }
+                out.push_str(&format!("\nFiles that differ ({}):\n", files.len()));
+                for f in &files {
+                    let mark = match f.status {
+                        "added" => paint("+", "32", on),
+                        "removed" => paint("-", "31", on),
+                        _ => paint("~", "33", on),
+                    };
+                    out.push_str(&format!("  {mark} {}\n", f.path));
+                }
+                if format == DiffFormat::Text {
+                    for f in &files {
+                        out.push('\n');
+                        for line in f.diff.lines() {
+                            let code = if line.starts_with("+++") || line.starts_with("---") {
+                                "1"
+                            } else if line.starts_with('+') {
+                                "32"
+                            } else if line.starts_with('-') {
+                                "31"
+                            } else if line.starts_with("@@") {
+                                "36"
+                            } else {
+                                ""
+                            };
+                            if code.is_empty() {
+                                out.push_str(line);
+                            } else {
+                                out.push_str(&paint(line, code, on));
+                            }
+                            out.push('\n');
+                        }
+                    }
+                }
+            }
+        }
+    }
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(if changed { exit::FINDING } else { exit::OK })
+}
+
+fn plan_command(blueprint: &Path, format: PlanFormat) -> Result<u8> {
+    let v = match load_valid(blueprint)? {
+        Ok(v) => v,
+        Err(code) => return Ok(code),
+    };
+    let plans = crate::render::plans(&v.phases, &Selection::default())?;
+    let phases: Vec<crate::capacity::PhaseCapacity> =
+        plans.iter().map(crate::capacity::capacity).collect();
+    let name = plans
+        .first()
+        .map(|p| p.blueprint.clone())
+        .unwrap_or_default();
+    let out = match format {
+        PlanFormat::Json => {
+            let mut text = serde_json::to_string_pretty(&serde_json::json!({
+                "blueprint": name,
+                "phases": phases,
+            }))?;
+            text.push('\n');
+            text
+        }
+        PlanFormat::Markdown => {
+            let mut text = format!("# Capacity plan: {name}\n");
+            for p in &phases {
+                text.push('\n');
+                text.push_str(&crate::capacity::markdown(p, "## Phase"));
+            }
+            text
+        }
+        PlanFormat::Text => {
+            let mut text = format!("Capacity plan: {name}\n");
+            for p in &phases {
+                text.push('\n');
+                text.push_str(&aligned(&crate::capacity::markdown(p, "== Phase")));
+            }
+            text
+        }
+    };
+    std::io::stdout().lock().write_all(out.as_bytes())?;
+    Ok(exit::OK)
+}
+
+/// Markdown tables as aligned plain-text columns; other lines unchanged.
+fn aligned(markdown: &str) -> String {
+    let mut out = String::new();
+    let lines: Vec<&str> = markdown.lines().collect();
+    let mut i = 0;
+    while i < lines.len() {
+        if !lines[i].starts_with('|') {
+            out.push_str(lines[i]);
+            out.push('\n');
+            i += 1;
+            continue;
+        }
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        while i < lines.len() && lines[i].starts_with('|') {
+            let cells: Vec<String> = lines[i]
+                .trim_matches('|')
+                .split('|')
+                .map(|c| c.trim().to_string())
+                .collect();
+            if !cells.iter().all(|c| c.chars().all(|ch| ch == '-')) {
+                rows.push(cells);
+            }
+            i += 1;
+        }
+        let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+        let widths: Vec<usize> = (0..cols)
+            .map(|c| {
+                rows.iter()
+                    .filter_map(|r| r.get(c))
+                    .map(|s| s.chars().count())
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        for r in rows {
+            let line: Vec<String> = r
+                .iter()
+                .enumerate()
+                .map(|(c, cell)| format!("{cell}{}", " ".repeat(widths[c] - cell.chars().count())))
+                .collect();
+            out.push_str("  ");
+            out.push_str(line.join("  ").trim_end());
+            out.push('\n');
+        }
+    }
+    out
 }

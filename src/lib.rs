@@ -6,8 +6,10 @@
 //! them together into findings ([`diagnostic`]) and typed, resolved phases.
 
 pub mod analyze;
+pub mod capacity;
 pub mod cli;
 pub mod diagnostic;
+pub mod diff;
 pub mod model;
 pub mod output;
 pub mod phase;

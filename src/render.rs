@@ -87,6 +87,14 @@ pub fn render(
     let mut out = OutputSet::new();
     for plan in &plans {
         targets::render_plan(plan, &platforms, templates, &mut out)?;
+        // The phase's picture belongs to no platform: written when all are rendered.
+        if selection.platforms.is_empty() {
+            out.insert(
+                format!("{}/ARCHITECTURE.md", plan.phase),
+                targets::architecture::render(plan),
+            )
+            .map_err(|e| RenderError::Target(e.into()))?;
+        }
     }
     let scope = Scope {
         phases: (!selection.phases.is_empty())

@@ -2,6 +2,7 @@
 //! they share (the balancer today) are modules of their own. Targets read the plan and
 //! the templates, nothing else, and never touch the disk.
 
+pub mod architecture;
 pub mod balancer;
 pub mod compose;
 pub mod datastores;

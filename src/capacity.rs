@@ -1,0 +1,302 @@
+//! The capacity plan of a phase: instances, CPU and memory, machines and their monthly
+//! cost, the throughput ceiling, and when to move on. Shown by `tierform plan` and in
+//! each phase's ARCHITECTURE.md.
+
+use serde::Serialize;
+
+use crate::diff::{instances_text, shape_text};
+use crate::plan::{Plan, ResourcesPlan};
+use crate::units::{format_bytes, format_millicores};
+
+/// One phase's capacity.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhaseCapacity {
+    pub phase: String,
+    pub description: Option<String>,
+    pub platforms: Vec<String>,
+    pub services: Vec<Row>,
+    pub datastores: Vec<Row>,
+    pub tiers: Vec<TierRow>,
+    /// Totals over services and datastores, at their fewest instances.
+    pub totals: Totals,
+    /// Monthly cost of the machines, when every tier names its cost.
+    pub monthly_cost: Option<f64>,
+    /// Requests per second the routed services can take at their most instances, when
+    /// a requests-per-second target is known.
+    pub throughput_ceiling: Option<u64>,
+    pub enter_when: Vec<String>,
+}
+
+/// A service or a datastore.
+#[derive(Debug, Clone, Serialize)]
+pub struct Row {
+    pub name: String,
+    /// `http`, `worker`…, or the engine and its shape for a datastore.
+    pub kind: String,
+    /// `3`, or `3–20` when autoscaled.
+    pub instances: String,
+    pub min_instances: u32,
+    pub max_instances: u32,
+    /// Per instance, in millicores and bytes (0 when not set).
+    pub cpu_request: u64,
+    pub cpu_limit: u64,
+    pub memory_request: u64,
+    pub memory_limit: u64,
+    /// requests_per_second target × the most instances.
+    pub throughput: Option<u64>,
+}
+
+/// A tier's machines.
+#[derive(Debug, Clone, Serialize)]
+pub struct TierRow {
+    pub name: String,
+    pub machines: u32,
+    pub cpu: u64,
+    pub memory: u64,
+    pub cost_per_machine: Option<f64>,
+    pub monthly_cost: Option<f64>,
+}
+
+/// Sums at the fewest and the most instances.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Totals {
+    pub cpu_request_min: u64,
+    pub cpu_request_max: u64,
+    pub cpu_limit_max: u64,
+    pub memory_request_min: u64,
+    pub memory_request_max: u64,
+    pub memory_limit_max: u64,
+}
+
+fn row(
+    name: &str,
+    kind: String,
+    instances: String,
+    min: u32,
+    max: u32,
+    r: &ResourcesPlan,
+    throughput: Option<u64>,
+) -> Row {
+    Row {
+        name: name.to_string(),
+        kind,
+        instances,
+        min_instances: min,
+        max_instances: max,
+        cpu_request: r.cpu_millis,
+        cpu_limit: r.cpu_limit_millis,
+        memory_request: r.memory_bytes,
+        memory_limit: r.memory_limit_bytes,
+        throughput,
+    }
+}
+
+/// The capacity of one resolved phase.
+pub fn capacity(plan: &Plan) -> PhaseCapacity {
+    let mut services = Vec::new();
+    for s in plan.services.values() {
+        let (min, max) = if s.scaling.autoscaled {
+            (s.scaling.min, s.scaling.max)
+        } else {
+            (s.instances, s.instances)
+        };
+        let throughput = s
+            .scaling
+            .requests_per_second
+            .filter(|_| s.kind.is_routable())
+            .map(|r| u64::from(r) * u64::from(max));
+        services.push(row(
+            &s.name,
+            s.kind.as_str().to_string(),
+            instances_text(s),
+            min,
+            max,
+            &s.resources,
+            throughput,
+        ));
+    }
+    let mut datastores = Vec::new();
+    for d in plan.datastores.values() {
+        let nodes = d.nodes.values().next().map_or(1, |n| {
+            n.iter().filter(|n| n.role != "pooler").count() as u32
+        });
+        datastores.push(row(
+            &d.name,
+            format!("{} {}, {}", d.engine, d.version, shape_text(d)),
+            nodes.to_string(),
+            nodes,
+            nodes,
+            &d.resources,
+            None,
+        ));
+    }
+    let mut totals = Totals::default();
+    for r in services.iter().chain(&datastores) {
+        let (min, max) = (u64::from(r.min_instances), u64::from(r.max_instances));
+        totals.cpu_request_min += r.cpu_request * min;
+        totals.cpu_request_max += r.cpu_request * max;
+        totals.cpu_limit_max += r.cpu_limit * max;
+        totals.memory_request_min += r.memory_request * min;
+        totals.memory_request_max += r.memory_request * max;
+        totals.memory_limit_max += r.memory_limit * max;
+    }
+    let tiers: Vec<TierRow> = plan
+        .tiers
+        .iter()
+        .map(|(name, t)| TierRow {
+            name: name.clone(),
+            machines: t.count,
+            cpu: t.cpu_millis,
+            memory: t.memory_bytes,
+            cost_per_machine: t.cost_per_month,
+            monthly_cost: t.cost_per_month.map(|c| c * f64::from(t.count)),
+        })
+        .collect();
+    let monthly_cost = if !tiers.is_empty() && tiers.iter().all(|t| t.monthly_cost.is_some()) {
+        Some(tiers.iter().filter_map(|t| t.monthly_cost).sum())
+    } else {
+        None
+    };
+    let ceilings: Vec<u64> = services.iter().filter_map(|r| r.throughput).collect();
+    PhaseCapacity {
+        phase: plan.phase.clone(),
+        description: plan.description.clone(),
+        platforms: plan
+            .platforms
+            .iter()
+            .map(|p| p.as_str().to_string())
+            .collect(),
+        services,
+        datastores,
+        tiers,
+        totals,
+        monthly_cost,
+        throughput_ceiling: (!ceilings.is_empty()).then(|| ceilings.iter().sum()),
+        enter_when: plan.enter_when.clone(),
+    }
+}
+
+fn cpu(m: u64) -> String {
+    if m == 0 {
+        "–".into()
+    } else {
+        format_millicores(m)
+    }
+}
+
+fn mem(b: u64) -> String {
+    if b == 0 {
+        "–".into()
+    } else {
+        format_bytes(b)
+    }
+}
+
+/// Millicores as cores, to a tenth: `14.5`.
+fn cores(m: u64) -> String {
+    let s = format!("{:.1}", m as f64 / 1000.0);
+    s.strip_suffix(".0").map(str::to_string).unwrap_or(s)
+}
+
+/// Bytes in GiB to a tenth, or MiB under 1 GiB: `53.5Gi`, `640Mi`.
+fn gib(b: u64) -> String {
+    const MI: f64 = 1024.0 * 1024.0;
+    if (b as f64) < 1024.0 * MI {
+        format!("{}Mi", (b as f64 / MI).round())
+    } else {
+        let s = format!("{:.1}", b as f64 / (1024.0 * MI));
+        format!("{}Gi", s.strip_suffix(".0").unwrap_or(&s))
+    }
+}
+
+fn money(x: f64) -> String {
+    if x.fract() == 0.0 {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
+/// The tables of one phase, as Markdown (also readable as plain text).
+pub fn markdown(c: &PhaseCapacity, heading: &str) -> String {
+    let mut out = String::new();
+    out.push_str(&format!("{heading} {}\n\n", c.phase));
+    if let Some(d) = &c.description {
+        out.push_str(&format!("{}\n\n", d.trim()));
+    }
+    out.push_str(&format!("Platforms: {}.\n\n", c.platforms.join(", ")));
+    out.push_str("| service | kind | instances | cpu request / limit | memory request / limit | throughput ceiling |\n|---|---|---|---|---|---|\n");
+    for r in &c.services {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} / {} | {} / {} | {} |\n",
+            r.name,
+            r.kind,
+            r.instances,
+            cpu(r.cpu_request),
+            cpu(r.cpu_limit),
+            mem(r.memory_request),
+            mem(r.memory_limit),
+            r.throughput.map_or("–".into(), |t| format!("{t} req/s")),
+        ));
+    }
+    if !c.datastores.is_empty() {
+        out.push_str("\n| datastore | engine | nodes | cpu request / limit | memory request / limit |\n|---|---|---|---|---|\n");
+        for r in &c.datastores {
+            out.push_str(&format!(
+                "| {} | {} | {} | {} / {} | {} / {} |\n",
+                r.name,
+                r.kind,
+                r.instances,
+                cpu(r.cpu_request),
+                cpu(r.cpu_limit),
+                mem(r.memory_request),
+                mem(r.memory_limit),
+            ));
+        }
+    }
+    let t = &c.totals;
+    let range = |a: String, b: String| if a == b { a } else { format!("{a}–{b}") };
+    out.push_str(&format!(
+        "\nTotal requests: {} CPU, {} memory (limits up to {} CPU, {}).\n",
+        range(cores(t.cpu_request_min), cores(t.cpu_request_max)),
+        range(gib(t.memory_request_min), gib(t.memory_request_max)),
+        cores(t.cpu_limit_max),
+        gib(t.memory_limit_max),
+    ));
+    if !c.tiers.is_empty() {
+        out.push_str(
+            "\n| tier | machines | each | cost per machine | per month |\n|---|---|---|---|---|\n",
+        );
+        for r in &c.tiers {
+            out.push_str(&format!(
+                "| {} | {} | {} CPU, {} | {} | {} |\n",
+                r.name,
+                r.machines,
+                cpu(r.cpu),
+                mem(r.memory),
+                r.cost_per_machine.map_or("–".into(), money),
+                r.monthly_cost.map_or("–".into(), money),
+            ));
+        }
+    }
+    out.push('\n');
+    match c.monthly_cost {
+        Some(m) => out.push_str(&format!("Monthly cost: {}.\n", money(m))),
+        None if !c.tiers.is_empty() => {
+            out.push_str("Monthly cost: unknown (a tier has no `cost_per_month`).\n")
+        }
+        None => {}
+    }
+    if let Some(t) = c.throughput_ceiling {
+        out.push_str(&format!(
+            "Throughput ceiling: {t} requests/s (target × most instances).\n"
+        ));
+    }
+    if !c.enter_when.is_empty() {
+        out.push_str("\nMove to this phase when:\n");
+        for w in &c.enter_when {
+            out.push_str(&format!("- {w}\n"));
+        }
+    }
+    out
+}

@@ -1,0 +1,191 @@
+//! `tierform diff` and `tierform plan`, end to end: snapshots of the summary and of the
+//! full diff for every consecutive phase pair of every bundled blueprint, and of the
+//! plan of each; exit codes like `terraform plan -detailed-exitcode`; the JSON shapes.
+
+mod common;
+
+use assert_cmd::Command;
+
+fn tierform() -> Command {
+    Command::cargo_bin("tierform").unwrap()
+}
+
+fn phases(path: &std::path::Path) -> Vec<String> {
+    let v = tierform::validate::validate_bytes(&std::fs::read(path).unwrap());
+    v.phases.iter().map(|p| p.name.clone()).collect()
+}
+
+#[test]
+fn every_consecutive_phase_pair_is_snapshotted() {
+    insta::with_settings!({
+        snapshot_path => "../snapshots",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        for path in common::yaml_files("blueprints") {
+            let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+            let names = phases(&path);
+            for pair in names.windows(2) {
+                for format in ["summary", "text"] {
+                    let out = tierform()
+                        .args(["diff"])
+                        .arg(&path)
+                        .args([&pair[0], &pair[1], "--format", format])
+                        .env("NO_COLOR", "1")
+                        .assert()
+                        .code(1);
+                    let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+                    assert!(!stdout.contains('\x1b'), "no colour when piped");
+                    insta::assert_snapshot!(
+                        format!("diff-{format}@{stem}.{}.{}", pair[0], pair[1]),
+                        stdout
+                    );
+                }
+            }
+        }
+    });
+}
+
+#[test]
+fn every_blueprint_plan_is_snapshotted() {
+    insta::with_settings!({
+        snapshot_path => "../snapshots",
+        prepend_module_to_snapshot => false,
+        omit_expression => true,
+    }, {
+        for path in common::yaml_files("blueprints") {
+            let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+            let out = tierform().arg("plan").arg(&path).assert().success();
+            let stdout = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+            insta::assert_snapshot!(format!("plan@{stem}"), stdout);
+        }
+    });
+}
+
+#[test]
+fn a_phase_against_itself_has_no_changes() {
+    let out = tierform()
+        .args([
+            "diff",
+            "blueprints/bet-intel.yaml",
+            "read-replicas",
+            "read-replicas",
+        ])
+        .assert()
+        .code(0);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert_eq!(
+        stdout,
+        "no changes from `read-replicas` to `read-replicas`\n"
+    );
+}
+
+#[test]
+fn errors_exit_2() {
+    // An unknown phase, with a suggestion.
+    let out = tierform()
+        .args([
+            "diff",
+            "blueprints/bet-intel.yaml",
+            "load-balancer",
+            "read-replica",
+        ])
+        .assert()
+        .code(2);
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("did you mean `read-replicas`"), "{stderr}");
+    // An invalid blueprint.
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = tmp.path().join("bad.yaml");
+    std::fs::write(&bad, "version: 1\nname: x\nservices: {}\n").unwrap();
+    tierform()
+        .arg("diff")
+        .arg(&bad)
+        .args(["a", "b"])
+        .assert()
+        .code(2);
+    tierform().arg("plan").arg(&bad).assert().code(2);
+}
+
+#[test]
+fn diff_json_has_the_documented_shape() {
+    let out = tierform()
+        .args([
+            "diff",
+            "blueprints/medhasakthi.yaml",
+            "vertical",
+            "horizontal",
+            "--format",
+            "json",
+        ])
+        .assert()
+        .code(1);
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["from"], "vertical");
+    assert_eq!(doc["to"], "horizontal");
+    assert_eq!(doc["changed"], true);
+    let changes = doc["changes"].as_array().unwrap();
+    assert!(changes.iter().all(|c| {
+        c["subject"].is_string()
+            && ["+", "-", "~"].contains(&c["change"].as_str().unwrap())
+            && c["text"].is_string()
+    }));
+    assert!(changes
+        .iter()
+        .any(|c| c["subject"] == "backend" && c["text"] == "instances 2 → 3"));
+    assert!(changes
+        .iter()
+        .any(|c| c["subject"] == "cache"
+            && c["text"] == "standalone → cluster (3 masters × 1 replica)"));
+    assert!(doc["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n.is_string()));
+    let files = doc["files"].as_array().unwrap();
+    assert!(files.iter().all(|f| f["path"].is_string()
+        && ["added", "removed", "changed"].contains(&f["status"].as_str().unwrap())));
+    assert!(files
+        .iter()
+        .any(|f| f["path"] == "hosts/10.0.1.10/nginx/nginx.conf" && f["status"] == "added"));
+}
+
+#[test]
+fn plan_json_has_the_documented_shape() {
+    let out = tierform()
+        .args(["plan", "blueprints/medhasakthi.yaml", "--format", "json"])
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(doc["blueprint"], "medhasakthi");
+    let phases = doc["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 4);
+    let horizontal = &phases[2];
+    assert_eq!(horizontal["phase"], "horizontal");
+    assert_eq!(horizontal["monthly_cost"], 400.0);
+    let backend = horizontal["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "backend")
+        .unwrap();
+    assert_eq!(backend["instances"], "3");
+    assert_eq!(backend["cpu_request"], 1500);
+}
+
+#[test]
+fn a_throughput_ceiling_is_the_target_times_the_most_instances() {
+    let out = tierform()
+        .args(["plan", "blueprints/bet-intel.yaml", "--format", "json"])
+        .assert()
+        .success();
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let k8s = doc["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["phase"] == "kubernetes")
+        .unwrap();
+    // api: 100 requests/s per instance × at most 20 instances.
+    assert_eq!(k8s["throughput_ceiling"], 2000);
+}
