@@ -340,28 +340,17 @@ fn platform_of(layout: Layout) -> Platform {
 
 /// The balancer's container. On `hosts` it uses the machine's network and listens on
 /// the machine's address, so client addresses reach it unchanged.
-pub(super) fn balancer_container(plan: &Plan, layout: Layout, _machine: &str) -> (String, Value) {
+pub(super) fn balancer_container(plan: &Plan, layout: Layout, machine: &str) -> (String, Value) {
     let lb = plan.balancer.as_ref().expect("a balancer");
-    let (image, dir, target, check) = match lb.engine {
-        crate::model::BalancerEngine::Nginx => (
-            NGINX_IMAGE,
-            "./nginx/nginx.conf",
-            "/etc/nginx/nginx.conf",
-            json!(["CMD", "nginx", "-t", "-q"]),
-        ),
-        crate::model::BalancerEngine::Haproxy => (
+    let nginx = lb.engine == crate::model::BalancerEngine::Nginx;
+    let (image, dir, target) = if nginx {
+        (NGINX_IMAGE, "./nginx/nginx.conf", "/etc/nginx/nginx.conf")
+    } else {
+        (
             HAPROXY_IMAGE,
             "./haproxy/haproxy.cfg",
             "/usr/local/etc/haproxy/haproxy.cfg",
-            json!([
-                "CMD",
-                "haproxy",
-                "-c",
-                "-q",
-                "-f",
-                "/usr/local/etc/haproxy/haproxy.cfg"
-            ]),
-        ),
+        )
     };
     let mut c = Map::new();
     c.insert("image".into(), json!(image));
@@ -369,18 +358,53 @@ pub(super) fn balancer_container(plan: &Plan, layout: Layout, _machine: &str) ->
     c.insert("read_only".into(), json!(true));
     c.insert("tmpfs".into(), json!(["/tmp"]));
     c.insert("cap_drop".into(), json!(["ALL"]));
-    if layout == Layout::Hosts {
-        // Binding port 80 on the machine's address needs this one capability.
-        c.insert("cap_add".into(), json!(["NET_BIND_SERVICE"]));
+    match layout {
+        // Port 8080 in its own network: no privilege at all. nginx runs as its image's
+        // nginx user (101); HAProxy's image already runs as `haproxy`.
+        Layout::Single => {
+            if nginx {
+                c.insert("user".into(), json!("101:101"));
+            }
+        }
+        // Port 80 on the machine's address: root with one capability to bind it (and,
+        // for nginx, the two it needs to run its workers as `nobody`).
+        Layout::Hosts => {
+            c.insert("user".into(), json!("0:0"));
+            let caps = if nginx {
+                json!(["NET_BIND_SERVICE", "SETGID", "SETUID"])
+            } else {
+                json!(["NET_BIND_SERVICE"])
+            };
+            c.insert("cap_add".into(), caps);
+        }
     }
     c.insert("security_opt".into(), json!(["no-new-privileges:true"]));
     c.insert(
         "volumes".into(),
         json!([{ "type": "bind", "source": dir, "target": target, "read_only": true }]),
     );
+    // The balancer's own /health (busybox wget is in both alpine images).
+    let node = lb.nodes.get(&platform_of(layout)).and_then(|nodes| {
+        nodes
+            .iter()
+            .find(|n| layout == Layout::Single || n.host == machine)
+    });
+    let (addr, port) = node.map_or(("127.0.0.1".to_string(), CONTAINER_LISTEN_PORT), |n| {
+        let a = if n.address.is_empty() {
+            "127.0.0.1".to_string()
+        } else if n.address.contains(':') {
+            format!("[{}]", n.address)
+        } else {
+            n.address.clone()
+        };
+        (a, n.port)
+    });
     c.insert(
         "healthcheck".into(),
-        json!({ "test": check, "interval": "30s", "timeout": "5s", "retries": 3 }),
+        json!({
+            "test": ["CMD", "wget", "-q", "-O", "/dev/null", format!("http://{addr}:{port}/health")],
+            "interval": "10s", "timeout": "3s", "retries": 3,
+        }),
     );
     match layout {
         Layout::Single => {
@@ -559,6 +583,8 @@ pub(super) fn datastore_containers(
             let volume = format!("{}-data", n.id);
             let mut c = Map::new();
             c.insert("image".into(), json!(format!("redis:{}", store.version)));
+            // The image's redis user owns /data.
+            c.insert("user".into(), json!("redis"));
             c.insert(
                 "command".into(),
                 json!([
@@ -698,6 +724,8 @@ pub(super) fn datastore_containers(
                 _ => {
                     let pdir = datastores::pooler_dir(store);
                     c.insert("image".into(), json!(PGBOUNCER_IMAGE));
+                    // PgBouncer refuses root; 70 is the image's postgres user.
+                    c.insert("user".into(), json!("70:70"));
                     c.insert(
                         "entrypoint".into(),
                         json!([
