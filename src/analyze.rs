@@ -435,6 +435,31 @@ impl Checker<'_> {
                 );
             }
         }
+        // tierform injects each used datastore's connection settings as `<NAME>_*`.
+        for u in &s.uses {
+            if !self.bp.datastores.contains_key(u) {
+                continue;
+            }
+            let prefix = format!("{}_", crate::plan::env_prefix(u));
+            for key in s.env.keys().chain(s.secrets.iter()) {
+                if key.starts_with(&prefix) {
+                    let in_env = s.env.contains_key(key);
+                    self.push(
+                        Diagnostic::error(
+                            "env-conflict",
+                            if in_env {
+                                pointer_push(&format!("{}/env", service_ptr(name)), key)
+                            } else {
+                                format!("{}/secrets", service_ptr(name))
+                            },
+                            format!("`{key}` would be overwritten by the connection settings tierform gives `{name}` for `{u}` (`{prefix}HOST`, `{prefix}PORT`, …)"),
+                        )
+                        .at_key()
+                        .hint(format!("rename it, or read the `{prefix}*` variables tierform sets")),
+                    );
+                }
+            }
+        }
         for key in s.env.keys() {
             if looks_secret(key) && !secrets.contains(key) {
                 self.push(
@@ -772,6 +797,32 @@ impl Checker<'_> {
         }
         match store {
             Datastore::Postgres(pg) => {
+                // Names PostgreSQL, PgBouncer or tierform itself already use.
+                let reserved_db = ["postgres", "template0", "template1", "pgbouncer"];
+                if reserved_db.contains(&pg.database.as_str()) {
+                    self.push(
+                        Diagnostic::error(
+                            "reserved-name",
+                            format!("{ptr}/database"),
+                            format!(
+                                "`{}` is a database PostgreSQL or PgBouncer already has",
+                                pg.database
+                            ),
+                        )
+                        .hint("name the application's database after the application"),
+                    );
+                }
+                let user = pg.user.as_deref().unwrap_or(&pg.database);
+                if ["postgres", "replicator", "pgbouncer"].contains(&user) {
+                    self.push(
+                        Diagnostic::error(
+                            "reserved-name",
+                            format!("{ptr}/{}", if pg.user.is_some() { "user" } else { "database" }),
+                            format!("`{user}` is a role tierform or PostgreSQL already creates (the superuser, the replication role, PgBouncer's console)"),
+                        )
+                        .hint("set `user:` to the application's own role name"),
+                    );
+                }
                 if pg.replication == Replication::Sync && pg.replicas == 0 {
                     self.push(
                         Diagnostic::error(

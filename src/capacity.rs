@@ -105,10 +105,26 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
             .requests_per_second
             .filter(|_| s.kind.is_routable())
             .map(|r| u64::from(r) * u64::from(max));
+        // Only Kubernetes autoscales; compose and hosts run the fewest instances.
+        let autoscales = plan.platforms.contains(&crate::model::Platform::Kubernetes);
+        let (instances, max) = if s.scaling.autoscaled && !autoscales {
+            (
+                format!(
+                    "{} (autoscales {} on kubernetes)",
+                    s.instances,
+                    instances_text(s)
+                ),
+                s.instances,
+            )
+        } else {
+            (instances_text(s), max)
+        };
+        let throughput = throughput
+            .map(|_| u64::from(s.scaling.requests_per_second.unwrap_or(0)) * u64::from(max));
         services.push(row(
             &s.name,
             s.kind.as_str().to_string(),
-            instances_text(s),
+            instances,
             min,
             max,
             &s.resources,
@@ -257,12 +273,18 @@ pub fn markdown(c: &PhaseCapacity, heading: &str) -> String {
     let t = &c.totals;
     let range = |a: String, b: String| if a == b { a } else { format!("{a}–{b}") };
     out.push_str(&format!(
-        "\nTotal requests: {} CPU, {} memory (limits up to {} CPU, {}).\n",
+        "\nTotal requests: {} CPU, {} memory",
         range(cores(t.cpu_request_min), cores(t.cpu_request_max)),
         range(gib(t.memory_request_min), gib(t.memory_request_max)),
-        cores(t.cpu_limit_max),
-        gib(t.memory_limit_max),
     ));
+    if t.cpu_limit_max > 0 || t.memory_limit_max > 0 {
+        out.push_str(&format!(
+            " (limits up to {} CPU, {})",
+            cores(t.cpu_limit_max),
+            gib(t.memory_limit_max)
+        ));
+    }
+    out.push_str(", counting what sets them.\n");
     if !c.tiers.is_empty() {
         out.push_str(
             "\n| tier | machines | each | cost per machine | per month |\n|---|---|---|---|---|\n",

@@ -619,6 +619,20 @@ fn diff(
         platforms: platforms.clone(),
     };
     let plans = crate::render::plans(&v.phases, &selection)?;
+    if !platforms.is_empty()
+        && !plans
+            .iter()
+            .any(|p| p.platforms.iter().any(|x| platforms.contains(x)))
+    {
+        bail!(
+            "neither `{from}` nor `{to}` is rendered for {}: check the phases' `targets`",
+            platforms
+                .iter()
+                .map(|p| p.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     let find = |name: &str| plans.iter().find(|p| p.phase == name).expect("selected");
     let (a, b) = (find(from), find(to));
     let changes = crate::diff::summarize(a, b);

@@ -452,6 +452,12 @@ fn sql_ident(value: &Value) -> Result<String, Error> {
     Ok(s)
 }
 
+/// A lowercase SQL identifier, double-quoted for SQL statements, so a name like `user`
+/// or `select` is a name and not a keyword.
+fn sql_quoted_ident(value: &Value) -> Result<String, Error> {
+    Ok(format!("\"{}\"", sql_ident(value)?))
+}
+
 /// Bytes for people: `512Mi`, `1.5Gi`.
 fn bytes(value: &Value) -> Result<String, Error> {
     let n = u64::try_from(value.clone())
@@ -465,6 +471,7 @@ fn register_filters(env: &mut Environment<'static>) {
     env.add_filter("ini_token", |v: Value| bare_token("ini_token", &v));
     env.add_filter("pg_quote", |v: Value| pg_quote(&v));
     env.add_filter("sql_ident", |v: Value| sql_ident(&v));
+    env.add_filter("sql_quoted_ident", |v: Value| sql_quoted_ident(&v));
     env.add_filter("bytes", |v: Value| bytes(&v));
     env.add_filter("nginx_token", |v: Value| bare_token("nginx_token", &v));
     env.add_filter("haproxy_token", |v: Value| bare_token("haproxy_token", &v));

@@ -121,3 +121,33 @@ fn every_compose_file_passes_docker_compose_and_the_compose_spec() {
     );
     assert!(checked >= 20, "only {checked} compose files checked");
 }
+
+#[test]
+fn dollar_signs_reach_the_container_as_written() {
+    let Some(compose) = common::compose_binary() else {
+        return;
+    };
+    let set = common::render_all(std::path::Path::new("tests/fixtures/render/brokers.yaml"));
+    let tmp = tempfile::tempdir().unwrap();
+    write_bundle(&set, "brokers/compose/", tmp.path());
+    fill_env(tmp.path());
+    let out = Command::new(&compose)
+        .current_dir(tmp.path())
+        .args(["-f", "docker-compose.yml", "config", "--format", "json"])
+        .env("NAME", "deployer")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // `config` prints the model re-escaped: `$$` is one literal `$`. Nothing from the
+    // deployer's environment (NAME=deployer) got in.
+    assert_eq!(
+        doc["services"]["api"]["environment"]["GREETING"],
+        "Hello $${NAME}, you owe $$5"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("deployer"));
+}

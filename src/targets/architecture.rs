@@ -55,11 +55,18 @@ pub fn flowchart(plan: &Plan) -> String {
         }
     }
     for s in plan.services.values() {
-        let mut text = format!("{} ×{}\n{}", s.name, instances_text(s), s.kind.as_str());
+        let autoscales =
+            s.scaling.autoscaled && plan.platforms.contains(&crate::model::Platform::Kubernetes);
+        let count = if autoscales {
+            instances_text(s)
+        } else {
+            s.instances.to_string()
+        };
+        let mut text = format!("{} ×{}\n{}", s.name, count, s.kind.as_str());
         if let Some(p) = s.port {
             text.push_str(&format!(" :{p}"));
         }
-        if s.scaling.autoscaled {
+        if autoscales {
             text.push_str("\nautoscaled");
         }
         out.push_str(&format!("  {}[{}]\n", id("svc", &s.name), label(&text)));

@@ -159,6 +159,12 @@ pub(super) fn env_example(plan: &Plan, machine: Option<&str>) -> String {
     text
 }
 
+/// A blueprint's text as compose reads it literally: compose expands `$NAME` and
+/// `${NAME}` from the deployer's environment, so every `$` is written `$$`.
+fn literal(text: &str) -> String {
+    text.replace('$', "$$")
+}
+
 /// A `${NAME:?…}` reference: compose refuses to start without the value.
 fn secret_ref(name: &str) -> Value {
     Value::String(format!(
@@ -247,7 +253,7 @@ fn healthcheck(s: &ServicePlan) -> Option<Value> {
     let h = s.health.as_ref()?;
     let test = if !h.command.is_empty() {
         let mut cmd = vec![json!("CMD")];
-        cmd.extend(h.command.iter().map(|c| json!(c)));
+        cmd.extend(h.command.iter().map(|c| json!(literal(c))));
         Value::Array(cmd)
     } else {
         http_probe(s.port?, &h.path)
@@ -303,6 +309,14 @@ fn connection_env(plan: &Plan, s: &ServicePlan, platform: Platform, env: &mut Ma
             env.insert(format!("{p}_USER"), json!(pg.user));
             env.insert(format!("{p}_PASSWORD"), secret_ref(&pg.password_secret));
             env.insert(format!("{p}_READ_HOST"), json!(read.host));
+            if replicas.len() > 1 && pooler.is_empty() {
+                // Without a pooler, the application spreads reads itself.
+                let all: Vec<String> = replicas
+                    .iter()
+                    .map(|n| format!("{}:{}", n.host, n.port))
+                    .collect();
+                env.insert(format!("{p}_READ_HOSTS"), json!(all.join(",")));
+            }
             env.insert(format!("{p}_READ_PORT"), json!(read.port.to_string()));
             env.insert(format!("{p}_READ_NAME"), json!(read_db));
         } else if let Some(r) = &store.redis {
@@ -455,12 +469,13 @@ pub(super) fn app_containers(
         let mut c = Map::new();
         c.insert("image".into(), json!(s.image));
         if !s.command.is_empty() {
-            c.insert("command".into(), json!(s.command));
+            let command: Vec<String> = s.command.iter().map(|a| literal(a)).collect();
+            c.insert("command".into(), json!(command));
         }
         c.insert("restart".into(), json!("unless-stopped"));
         let mut env = Map::new();
         for (k, v) in &s.env {
-            env.insert(k.clone(), json!(v));
+            env.insert(k.clone(), json!(literal(v)));
         }
         for secret in &s.secrets {
             env.insert(secret.clone(), secret_ref(secret));
@@ -484,9 +499,14 @@ pub(super) fn app_containers(
                 if let (Some(hp), Some(p)) = (s.host_port, s.port) {
                     c.insert("ports".into(), json!([format!("{hp}:{p}")]));
                 }
-                let mut nets = vec![json!("back")];
-                if s.kind.is_routable() && plan.balancer.is_some() {
-                    nets.insert(0, json!("front"));
+                // The back network only for what uses a datastore (or has no other).
+                let front = s.kind.is_routable() && plan.balancer.is_some();
+                let mut nets = Vec::new();
+                if front {
+                    nets.push(json!("front"));
+                }
+                if !front || !s.uses.is_empty() {
+                    nets.push(json!("back"));
                 }
                 c.insert("networks".into(), Value::Array(nets));
                 let mut deps = Map::new();
@@ -526,13 +546,15 @@ fn datastore_dependencies(store: &DatastorePlan) -> Vec<(String, &'static str)> 
         .cloned()
         .unwrap_or_default();
     let mut deps = Vec::new();
+    // Through a pooler, a service needs the pooler and the primary it fronts; a
+    // replica that is slow to copy must not hold the application back.
+    let pooled = nodes.iter().any(|n| n.role == "pooler");
     for n in &nodes {
-        let condition = if n.role == "pooler" {
-            "service_started"
-        } else {
-            "service_healthy"
-        };
-        deps.push((n.id.clone(), condition));
+        match n.role.as_str() {
+            "pooler" => deps.push((n.id.clone(), "service_started")),
+            "replica" if pooled => {}
+            _ => deps.push((n.id.clone(), "service_healthy")),
+        }
     }
     if store.redis.as_ref().is_some_and(|r| r.cluster) {
         deps.push((
@@ -585,6 +607,8 @@ pub(super) fn datastore_containers(
             c.insert("image".into(), json!(format!("redis:{}", store.version)));
             // The image's redis user owns /data.
             c.insert("user".into(), json!("redis"));
+            // The password file start.sh writes lives in memory only.
+            c.insert("tmpfs".into(), json!(["/tmp"]));
             c.insert(
                 "command".into(),
                 json!([
@@ -707,6 +731,7 @@ pub(super) fn datastore_containers(
                         json!([files.clone(), { "type": "volume", "source": volume, "target": "/var/lib/postgresql/data" }]),
                     );
                     c.insert("shm_size".into(), json!("256m"));
+                    c.insert("tmpfs".into(), json!(["/tmp"]));
                     c.insert(
                         "healthcheck".into(),
                         json!({ "test": ["CMD", "pg_isready", "-q", "-h", addr(n), "-p", n.port.to_string(), "-U", "postgres"], "interval": "5s", "timeout": "3s", "retries": 10, "start_period": "120s" }),
