@@ -28,6 +28,7 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
     }
     c.host_ports();
     c.compose_names();
+    c.capacity();
     if targets.contains(&Platform::Kubernetes) {
         c.kubernetes_balance();
     }
@@ -1013,6 +1014,84 @@ impl Checker<'_> {
                 Diagnostic::error("port-conflict", ptr, message)
                     .hint("give one of them another `port`, or put them on different tiers"),
             );
+        }
+    }
+
+    /// What runs on a tier (at its fewest instances) must fit its machines: the sum of
+    /// CPU and memory requests against the machines' size. Nodes of a datastore count
+    /// once each (a PgBouncer's small footprint aside).
+    fn capacity(&mut self) {
+        use crate::plan::placement::datastore_nodes;
+        for (tier_name, tier) in &self.bp.tiers {
+            let (Ok(cpu), Ok(memory)) =
+                (tier.machine.cpu.millicores(), tier.machine.memory.bytes())
+            else {
+                continue;
+            };
+            let machines = u64::from(
+                tier.count
+                    .unwrap_or_else(|| (tier.hosts.len() as u32).max(1)),
+            );
+            let (mut want_cpu, mut want_mem) = (0u64, 0u64);
+            let mut add = |r: Option<&Resources>, n: u64| {
+                if let Some(r) = r {
+                    want_cpu += r
+                        .cpu
+                        .as_ref()
+                        .and_then(|q| q.millicores().ok())
+                        .unwrap_or(0)
+                        * n;
+                    want_mem += r.memory.as_ref().and_then(|q| q.bytes().ok()).unwrap_or(0) * n;
+                }
+            };
+            for s in self
+                .bp
+                .services
+                .values()
+                .filter(|s| s.tier.as_deref() == Some(tier_name))
+            {
+                add(s.resources.as_ref(), u64::from(s.fixed_instances()));
+            }
+            for (name, d) in self
+                .bp
+                .datastores
+                .iter()
+                .filter(|(_, d)| d.tier() == Some(tier_name))
+            {
+                let nodes = datastore_nodes(name, d)
+                    .iter()
+                    .filter(|(_, role, _)| *role != "pooler")
+                    .count();
+                add(d.resources(), nodes as u64);
+            }
+            let over_cpu = want_cpu > cpu * machines;
+            let over_mem = want_mem > memory * machines;
+            if over_cpu || over_mem {
+                let mut what = Vec::new();
+                if over_cpu {
+                    what.push(format!(
+                        "{} CPU requested of {}",
+                        crate::units::format_millicores(want_cpu),
+                        crate::units::format_millicores(cpu * machines)
+                    ));
+                }
+                if over_mem {
+                    what.push(format!(
+                        "{} memory requested of {}",
+                        crate::units::format_bytes(want_mem),
+                        crate::units::format_bytes(memory * machines)
+                    ));
+                }
+                self.push(
+                    Diagnostic::warning(
+                        "over-capacity",
+                        format!("{}/machine", pointer_push("/tiers", tier_name)),
+                        format!("tier `{tier_name}` does not fit what runs on it: {}", what.join(", ")),
+                    )
+                    .at_key()
+                    .hint("give the tier more or bigger machines, or lower the requests (autoscaled services count at their `min`)"),
+                );
+            }
         }
     }
 

@@ -224,3 +224,33 @@ fn init_to_stdout_and_into_a_directory() {
         .code(2)
         .stderr(predicates::str::contains("is a directory"));
 }
+
+#[test]
+fn an_over_committed_tier_is_a_warning() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bp = tmp.path().join("tight.yaml");
+    std::fs::write(
+        &bp,
+        "version: 1\nname: tight\ntiers:\n  app: { machine: { cpu: 2, memory: 4Gi }, count: 1 }\nservices:\n  api:\n    kind: worker\n    tier: app\n    image: tight:1\n    resources: { cpu: 1500m, memory: 1Gi }\n    scaling: { replicas: 2 }\n",
+    )
+    .unwrap();
+    let out = Command::cargo_bin("tierform")
+        .unwrap()
+        .arg("validate")
+        .arg(&bp)
+        .assert()
+        .code(0);
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).to_string();
+    assert!(
+        stdout.contains(
+            "warning[over-capacity]: tier `app` does not fit what runs on it: 3 CPU requested of 2"
+        ),
+        "{stdout}"
+    );
+    Command::cargo_bin("tierform")
+        .unwrap()
+        .args(["validate", "--deny-warnings"])
+        .arg(&bp)
+        .assert()
+        .code(1);
+}
