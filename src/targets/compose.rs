@@ -430,7 +430,12 @@ pub(super) fn balancer_container(plan: &Plan, layout: Layout, machine: &str) -> 
             let mut deps = Map::new();
             for pool in lb.pools.values() {
                 for server in pool.servers.get(&Platform::Compose).into_iter().flatten() {
-                    deps.insert(server.id.clone(), json!({ "condition": "service_started" }));
+                    // nginx resolves each instance's name once, at start: when compose
+                    // recreates an instance (a new address), it restarts the balancer.
+                    deps.insert(
+                        server.id.clone(),
+                        json!({ "condition": "service_started", "restart": true }),
+                    );
                 }
             }
             if !deps.is_empty() {
