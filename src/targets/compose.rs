@@ -269,7 +269,13 @@ fn healthcheck(s: &ServicePlan) -> Option<Value> {
 
 /// The connection settings of each datastore a service uses, as environment variables
 /// (`DB_HOST`, `DB_PORT`, …), for the platform's addresses.
-fn connection_env(plan: &Plan, s: &ServicePlan, platform: Platform, env: &mut Map<String, Value>) {
+pub(super) fn connection_env(
+    plan: &Plan,
+    s: &ServicePlan,
+    platform: Platform,
+    secret_ref: &dyn Fn(&str) -> Value,
+    env: &mut Map<String, Value>,
+) {
     for u in &s.uses {
         let Some(store) = plan.datastores.get(u) else {
             continue;
@@ -485,7 +491,7 @@ pub(super) fn app_containers(
         for secret in &s.secrets {
             env.insert(secret.clone(), secret_ref(secret));
         }
-        connection_env(plan, s, platform, &mut env);
+        connection_env(plan, s, platform, &secret_ref, &mut env);
         if !env.is_empty() {
             c.insert("environment".into(), Value::Object(env));
         }

@@ -1,0 +1,170 @@
+//! The Kubernetes bundle of every blueprint × phase: `kubernetes-validate --strict`
+//! (pinned) for Kubernetes 1.30 and the newest version it bundles, with no unknown
+//! built-in kind; `yamllint --strict`; and the properties a platform engineer checks
+//! first (no replicas under an autoscaler, KEDA instead of an HPA for queue depth,
+//! requests, limits and security defaults on every container, secrets by reference).
+
+mod common;
+
+use std::process::Command;
+
+use serde_json::Value;
+
+/// KEDA's kinds are CRDs: kubernetes-validate has no schema for them.
+const CRD_KINDS: [&str; 2] = ["ScaledObject", "TriggerAuthentication"];
+
+fn bundles() -> Vec<(String, Vec<(String, String)>)> {
+    let mut out = Vec::new();
+    for path in common::render_blueprints() {
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        let set = common::render_all(&path);
+        let mut by_phase: std::collections::BTreeMap<String, Vec<(String, String)>> =
+            Default::default();
+        for (file, text) in set.iter() {
+            let parts: Vec<&str> = file.splitn(3, '/').collect();
+            if parts.len() == 3 && parts[1] == "kubernetes" {
+                by_phase
+                    .entry(format!("{stem}.{}", parts[0]))
+                    .or_default()
+                    .push((parts[2].to_string(), text.to_string()));
+            }
+        }
+        out.extend(by_phase);
+    }
+    out
+}
+
+fn docs(text: &str) -> Vec<Value> {
+    text.split("\n---\n")
+        .map(|d| tierform::yaml::load(d).expect("parses").to_json())
+        .collect()
+}
+
+#[test]
+fn manifests_pass_kubernetes_validate_and_yamllint() {
+    let (Some(validate), Some(yamllint)) = (
+        common::python_tool("kubernetes-validate"),
+        common::python_tool("yamllint"),
+    ) else {
+        return;
+    };
+    let all = bundles();
+    assert!(all.len() >= 4, "only {} kubernetes bundles", all.len());
+    let mut failures = Vec::new();
+    for (name, files) in &all {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut manifests = Vec::new();
+        let mut yamls = Vec::new();
+        for (rel, text) in files {
+            let dest = tmp.path().join(rel);
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::write(&dest, text).unwrap();
+            if rel.ends_with(".yaml") {
+                yamls.push(dest.clone());
+                if rel != "kustomization.yaml" {
+                    manifests.push(dest);
+                }
+            }
+        }
+        for version in ["1.30.0", "1.37.0"] {
+            let out = Command::new(&validate)
+                .args(["--strict", "-k", version])
+                .args(&manifests)
+                .output()
+                .unwrap();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let unknown: Vec<&str> = text
+                .lines()
+                .filter(|l| l.contains("Couldn't find schema"))
+                .filter(|l| !CRD_KINDS.iter().any(|k| l.contains(&format!("kind {k} "))))
+                .collect();
+            if !out.status.success() || !unknown.is_empty() {
+                failures.push(format!("{name} (Kubernetes {version}):\n{text}"));
+            }
+        }
+        let out = Command::new(&yamllint)
+            .args(["--strict", "-c", ".ci/yamllint.yaml"])
+            .args(&yamls)
+            .output()
+            .unwrap();
+        if !out.status.success() {
+            failures.push(format!(
+                "{name}: yamllint:\n{}",
+                String::from_utf8_lossy(&out.stdout)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn workloads_are_secure_sized_and_scaled_by_one_autoscaler() {
+    let mut deployments = 0;
+    for (name, files) in bundles() {
+        let all: Vec<Value> = files
+            .iter()
+            .filter(|(rel, _)| rel.ends_with(".yaml") && rel != "kustomization.yaml")
+            .flat_map(|(_, text)| docs(text))
+            .collect();
+        let kinds = |kind: &'static str| all.iter().filter(move |d| d["kind"] == kind);
+        for d in kinds("Deployment") {
+            deployments += 1;
+            let n = d["metadata"]["name"].as_str().unwrap();
+            let autoscaled = kinds("HorizontalPodAutoscaler")
+                .chain(kinds("ScaledObject"))
+                .any(|a| a["spec"]["scaleTargetRef"]["name"] == n);
+            assert_eq!(
+                d["spec"].get("replicas").is_none(),
+                autoscaled,
+                "{name}: {n}: replicas must be left out exactly when an autoscaler owns the count"
+            );
+            let pod = &d["spec"]["template"]["spec"];
+            assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{name}: {n}");
+            assert_eq!(
+                pod["securityContext"]["seccompProfile"]["type"],
+                "RuntimeDefault"
+            );
+            for c in pod["containers"].as_array().unwrap() {
+                for key in ["cpu", "memory"] {
+                    assert!(
+                        c["resources"]["requests"][key].is_string(),
+                        "{name}: {n}: no {key} request"
+                    );
+                    assert!(
+                        c["resources"]["limits"][key].is_string(),
+                        "{name}: {n}: no {key} limit"
+                    );
+                }
+                let sc = &c["securityContext"];
+                assert_eq!(sc["allowPrivilegeEscalation"], false);
+                assert_eq!(sc["readOnlyRootFilesystem"], true);
+                assert_eq!(sc["capabilities"]["drop"][0], "ALL");
+                // Secrets by reference only: a variable whose name is a secret's never has a value.
+                for e in c["env"].as_array().into_iter().flatten() {
+                    let key = e["name"].as_str().unwrap();
+                    if key.ends_with("PASSWORD") || key == "DATABASE_URL" {
+                        assert!(e.get("value").is_none(), "{name}: {n}: {key} has a value");
+                        assert!(e["valueFrom"]["secretKeyRef"]["key"].is_string());
+                    }
+                }
+            }
+            if d["metadata"]["labels"]["app.kubernetes.io/component"] == "scheduler" {
+                assert_eq!(d["spec"]["replicas"], 1);
+                assert_eq!(d["spec"]["strategy"]["type"], "Recreate");
+            }
+        }
+        for so in kinds("ScaledObject") {
+            let target = so["spec"]["scaleTargetRef"]["name"].clone();
+            assert!(
+                !kinds("HorizontalPodAutoscaler")
+                    .any(|h| h["spec"]["scaleTargetRef"]["name"] == target),
+                "{name}: {target} has both a ScaledObject and an HPA"
+            );
+        }
+    }
+    assert!(deployments >= 15, "only {deployments} Deployments");
+}
