@@ -168,3 +168,37 @@ fn workloads_are_secure_sized_and_scaled_by_one_autoscaler() {
     }
     assert!(deployments >= 15, "only {deployments} Deployments");
 }
+
+#[test]
+fn every_bundle_builds_with_kubectl_kustomize() {
+    let Some(kubectl) = common::system_tool("kubectl") else {
+        return;
+    };
+    let all = bundles();
+    for (name, files) in &all {
+        let tmp = tempfile::tempdir().unwrap();
+        for (rel, text) in files {
+            let dest = tmp.path().join(rel);
+            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+            std::fs::write(&dest, text).unwrap();
+        }
+        let out = Command::new(&kubectl)
+            .arg("kustomize")
+            .arg(tmp.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{name}: kubectl kustomize:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let built = String::from_utf8_lossy(&out.stdout);
+        // Everything lands in the blueprint's namespace, and the balancer's config is
+        // generated (with a content hash in its name, so a change rolls the pods).
+        assert!(built.contains("kind: Deployment"), "{name}");
+        if files.iter().any(|(rel, _)| rel == "balancer.yaml") {
+            assert!(built.contains("kind: ConfigMap"), "{name}");
+            assert!(built.contains("name: balancer-"), "{name}");
+        }
+    }
+}

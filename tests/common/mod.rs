@@ -85,3 +85,14 @@ fn missing(name: &str, found: Option<PathBuf>) -> Option<PathBuf> {
     }
     found
 }
+
+/// A tool the machine has (on PATH or in /usr/sbin): missing, a skip note outside CI
+/// and a failure in CI.
+pub fn system_tool(name: &str) -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    dirs.push("/usr/sbin".into());
+    let found = dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file());
+    missing(name, found)
+}
