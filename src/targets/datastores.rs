@@ -78,7 +78,34 @@ pub fn render(
             text,
         })
     };
-    if let Some(redis) = &store.redis {
+    if let (Some(redis), Platform::Kubernetes) = (&store.redis, platform) {
+        // One StatefulSet: every pod reads the same config.
+        let node = DatastoreNode {
+            id: store.name.clone(),
+            role: "node".into(),
+            host: String::new(),
+            port: nodes.first().map_or(6379, |n| n.port),
+            machine: String::new(),
+        };
+        let ctx = minijinja::context! { redis => redis, node => node, nodes => &nodes, ..minijinja::Value::from_serialize(&base) };
+        push(
+            "",
+            format!("{dir}/redis.conf"),
+            templates.render("redis/redis.conf.j2", &ctx)?,
+        );
+        push(
+            "",
+            format!("{dir}/start.sh"),
+            templates.render("redis/start.sh.j2", &ctx)?,
+        );
+        if redis.cluster {
+            push(
+                "",
+                format!("{dir}/cluster-init.sh"),
+                templates.render("redis/cluster-init.sh.j2", &ctx)?,
+            );
+        }
+    } else if let Some(redis) = &store.redis {
         for machine in &machines {
             for node in nodes.iter().filter(|n| &n.machine == machine) {
                 let text = templates.render(
@@ -155,20 +182,40 @@ pub fn render(
                 if &node.machine != machine {
                     continue;
                 }
+                // Kubernetes: one script for the replica StatefulSet (it picks its slot
+                // from the pod's ordinal).
+                if platform == Platform::Kubernetes && i > 0 {
+                    continue;
+                }
                 let ctx = minijinja::context! {
                     pg => pg, node => node, primary => &primary, slot => &pg.slots[i],
                     ..minijinja::Value::from_serialize(&base)
                 };
+                let file = if platform == Platform::Kubernetes {
+                    "start-replica.sh".to_string()
+                } else {
+                    format!("start-{}.sh", node.id)
+                };
                 push(
                     machine,
-                    format!("{dir}/start-{}.sh", node.id),
+                    format!("{dir}/{file}"),
                     templates.render("postgres/start-replica.sh.j2", &ctx)?,
                 );
             }
         }
+        // Replicas behind one address (a Kubernetes Service) are listed once.
+        let mut distinct: Vec<&DatastoreNode> = Vec::new();
+        for r in &replicas {
+            if !distinct
+                .iter()
+                .any(|d| d.host == r.host && d.port == r.port)
+            {
+                distinct.push(r);
+            }
+        }
         if let (Some(pooler), Some(pool)) = (pooler, &pg.pooler) {
             let ctx = minijinja::context! {
-                pg => pg, pooler => pool, primary => &primary, replicas => &replicas,
+                pg => pg, pooler => pool, primary => &primary, replicas => &distinct,
                 listen => if pooler.machine.is_empty() { "*".to_string() } else { pooler.host.clone() },
                 port => pooler.port,
                 // Server connections per database: the pool and its reserve, within
@@ -244,8 +291,15 @@ fn hba_networks(
     platform: Platform,
     nodes: &[DatastoreNode],
 ) -> (Vec<String>, Vec<String>) {
-    if platform != Platform::Hosts {
-        return (vec!["samenet".into()], vec!["samenet".into()]);
+    match platform {
+        // One Docker host: the back network is the server's own.
+        Platform::Compose => return (vec!["samenet".into()], vec!["samenet".into()]),
+        // Pods come from any node's pod network: NetworkPolicies narrow who connects.
+        Platform::Kubernetes => {
+            let any = vec!["0.0.0.0/0".to_string(), "::/0".to_string()];
+            return (any.clone(), any);
+        }
+        Platform::Hosts => {}
     }
     let net = |host: &str| match host.parse::<std::net::IpAddr>() {
         // Loopback "machines" are one machine: its clients connect from any 127/8

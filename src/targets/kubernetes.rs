@@ -1,11 +1,12 @@
 //! The kubernetes platform: manifests for a cluster, one file per workload, listed by
 //! a `kustomization.yaml`.
 //!
-//! Done so far: every service as a Deployment with secure defaults (and its Service,
-//! HorizontalPodAutoscaler or KEDA ScaledObject, PodDisruptionBudget), the balancer as
-//! a Deployment with its config from a ConfigMap and a LoadBalancer Service, the
-//! namespace, and a README naming the Secret keys to provide. The datastores'
-//! StatefulSets and the NetworkPolicies are not rendered yet.
+//! Every service is a Deployment with secure defaults (and its Service,
+//! HorizontalPodAutoscaler or KEDA ScaledObject, PodDisruptionBudget); the balancer a
+//! Deployment with its config from a ConfigMap behind a LoadBalancer Service; the
+//! datastores StatefulSets with their volumes (a Redis Cluster with its init Job,
+//! PostgreSQL primary and replicas, PgBouncer, RabbitMQ); NetworkPolicies let in only
+//! what the blueprint connects; a README names the Secret keys to provide.
 
 use serde_json::{json, Map, Value};
 
@@ -51,6 +52,23 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
         files.push((file.clone(), documents(plan, &service_docs(plan, s))?));
         resources.push(file);
     }
+    for store in plan.datastores.values() {
+        let mut generated = Vec::new();
+        for f in super::datastores::render(plan, store, Platform::Kubernetes, templates)? {
+            generated.push(f.path.clone());
+            files.push((f.path, f.text));
+        }
+        let (docs, maps) = datastore_docs(plan, store, &generated);
+        let file = format!("{}.yaml", store.name);
+        files.push((file.clone(), documents(plan, &docs)?));
+        resources.push(file);
+        config_maps.extend(maps);
+    }
+    files.push((
+        "network-policies.yaml".into(),
+        documents(plan, &network_policies(plan))?,
+    ));
+    resources.push("network-policies.yaml".into());
     let mut k = Map::new();
     k.insert(
         "apiVersion".into(),
@@ -569,6 +587,16 @@ fn readme(plan: &Plan) -> String {
             }
         }
     }
+    for d in plan.datastores.values() {
+        for k in &d.secrets {
+            keys.entry(k.clone()).or_default().push(d.name.clone());
+        }
+        if d.rabbitmq.is_some() {
+            keys.entry(format!("{}_MANAGEMENT_URL", d.env_prefix))
+                .or_default()
+                .push("KEDA (http://user:password@host:15672/)".into());
+        }
+    }
     let mut out = format!(
         "<!-- {} -->\n\n# {}: phase `{}` on Kubernetes\n\nApply with `kubectl apply -k .` (namespace `{}`).\n\n",
         generated_header(plan),
@@ -589,6 +617,468 @@ fn readme(plan: &Plan) -> String {
         users.dedup();
         out.push_str(&format!("| `{k}` | {} |\n", users.join(", ")));
     }
-    out.push_str("\nNot rendered yet on this platform: the datastores' StatefulSets and the NetworkPolicies; run the datastores outside the cluster (or by hand) for now.\n");
     out
+}
+
+/// Ingress is denied to every pod of the namespace unless a policy below lets it in:
+/// anyone to the balancer, the balancer to the services it routes to, a datastore to
+/// the services that use it and to its own peers (cluster nodes, replicas, the pool,
+/// KEDA reading a queue).
+fn network_policies(plan: &Plan) -> Vec<Value> {
+    let policy = |name: &str, spec: Value| {
+        json!({
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": { "name": name, "labels": { "app.kubernetes.io/part-of": plan.blueprint, "app.kubernetes.io/managed-by": "tierform" } },
+            "spec": spec,
+        })
+    };
+    let mut out = vec![policy(
+        "default-deny-ingress",
+        json!({ "podSelector": {}, "policyTypes": ["Ingress"] }),
+    )];
+    if let Some(lb) = &plan.balancer {
+        out.push(policy(
+            "balancer-from-anywhere",
+            json!({
+                "podSelector": { "matchLabels": selector(plan, "balancer") },
+                "policyTypes": ["Ingress"],
+                "ingress": [{ "ports": [{ "protocol": "TCP", "port": CONTAINER_LISTEN_PORT }] }],
+            }),
+        ));
+        for pool in lb.pools.keys() {
+            let Some(port) = plan.services.get(pool).and_then(|s| s.port) else {
+                continue;
+            };
+            out.push(policy(
+                &format!("{pool}-from-balancer"),
+                json!({
+                    "podSelector": { "matchLabels": selector(plan, pool) },
+                    "policyTypes": ["Ingress"],
+                    "ingress": [{
+                        "from": [{ "podSelector": { "matchLabels": selector(plan, "balancer") } }],
+                        "ports": [{ "protocol": "TCP", "port": port }],
+                    }],
+                }),
+            ));
+        }
+    }
+    // Each datastore: from the services that declare they use it, and its own peers.
+    let from = |names: &[String]| -> Vec<Value> {
+        names
+            .iter()
+            .map(|n| json!({ "podSelector": { "matchLabels": selector(plan, n) } }))
+            .collect()
+    };
+    for (name, d) in &plan.datastores {
+        let users: Vec<String> = plan
+            .services
+            .values()
+            .filter(|s| {
+                s.uses.contains(name) || s.queue.as_ref().is_some_and(|q| &q.broker == name)
+            })
+            .map(|s| s.name.clone())
+            .collect();
+        let allow = |pods: &[String], ports: &[u16], extra: Vec<Value>| {
+            let mut peers = from(pods);
+            peers.extend(extra);
+            json!([{
+                "from": peers,
+                "ports": ports.iter().map(|p| json!({ "protocol": "TCP", "port": p })).collect::<Vec<_>>(),
+            }])
+        };
+        // KEDA's operator reads queue lengths from its own namespace.
+        let keda = || json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "keda" } } });
+        let queued = plan.services.values().any(|s| {
+            s.scaling.queue_depth.is_some() && s.queue.as_ref().is_some_and(|q| &q.broker == name)
+        });
+        if let Some(r) = &d.redis {
+            let mut peers = users.clone();
+            if r.cluster {
+                peers.push(name.clone());
+                peers.push(format!("{name}-cluster-init"));
+            }
+            let ports: Vec<u16> = if r.cluster {
+                vec![6379, 16379]
+            } else {
+                vec![6379]
+            };
+            let extra = if queued { vec![keda()] } else { vec![] };
+            out.push(policy(
+                &format!("{name}-from-its-users"),
+                json!({ "podSelector": { "matchLabels": selector(plan, name) }, "policyTypes": ["Ingress"], "ingress": allow(&peers, &ports, extra) }),
+            ));
+        }
+        if let Some(pg) = &d.postgres {
+            let pooler = format!("{name}-pgbouncer");
+            let replica = format!("{name}-replica");
+            let mut to_primary = users.clone();
+            if pg.pooler.is_some() {
+                to_primary.push(pooler.clone());
+            }
+            if pg.replicas > 0 {
+                to_primary.push(replica.clone());
+            }
+            out.push(policy(
+                &format!("{name}-from-its-users"),
+                json!({ "podSelector": { "matchLabels": selector(plan, name) }, "policyTypes": ["Ingress"], "ingress": allow(&to_primary, &[5432], vec![]) }),
+            ));
+            if pg.replicas > 0 {
+                let mut readers = users.clone();
+                if pg.pooler.is_some() {
+                    readers.push(pooler.clone());
+                }
+                out.push(policy(
+                    &format!("{replica}-from-its-users"),
+                    json!({ "podSelector": { "matchLabels": selector(plan, &replica) }, "policyTypes": ["Ingress"], "ingress": allow(&readers, &[5432], vec![]) }),
+                ));
+            }
+            if pg.pooler.is_some() {
+                out.push(policy(
+                    &format!("{pooler}-from-its-users"),
+                    json!({ "podSelector": { "matchLabels": selector(plan, &pooler) }, "policyTypes": ["Ingress"], "ingress": allow(&users, &[6432], vec![]) }),
+                ));
+            }
+        }
+        if d.rabbitmq.is_some() {
+            let extra = if queued { vec![keda()] } else { vec![] };
+            out.push(policy(
+                &format!("{name}-from-its-users"),
+                json!({ "podSelector": { "matchLabels": selector(plan, name) }, "policyTypes": ["Ingress"], "ingress": allow(&users, &[5672, 15672], extra) }),
+            ));
+        }
+    }
+    out
+}
+
+/// Storage each datastore node claims (the blueprint has no disk sizes yet).
+const VOLUME_SIZE: &str = "10Gi";
+
+fn env_secret(plan: &Plan, name: &str, key: &str) -> Value {
+    json!({ "name": name, "valueFrom": { "secretKeyRef": { "name": secret_name(plan), "key": key } } })
+}
+
+fn claim(name: &str) -> Value {
+    json!({
+        "metadata": { "name": name },
+        "spec": { "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": VOLUME_SIZE } } },
+    })
+}
+
+fn data_pod_security(uid: u64) -> Value {
+    json!({
+        "runAsNonRoot": true,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": { "type": "RuntimeDefault" },
+    })
+}
+
+/// A StatefulSet (or a Deployment) of a datastore, its Services and the ConfigMaps its
+/// files go into.
+fn datastore_docs(
+    plan: &Plan,
+    store: &crate::plan::DatastorePlan,
+    files: &[String],
+) -> (Vec<Value>, Vec<Value>) {
+    let name = &store.name;
+    let config = format!("{name}-config");
+    let dir = super::datastores::bundle_dir(store);
+    let own: Vec<&String> = files
+        .iter()
+        .filter(|f| f.starts_with(&format!("{dir}/")))
+        .collect();
+    let mut maps = vec![json!({ "name": config, "files": own })];
+    let mut docs = Vec::new();
+    let mount = super::datastores::mount_dir(store);
+    let resources = container_resources(&store.resources);
+    let service = |svc: &str, selector_name: &str, port: u16, headless: bool| {
+        let mut spec = json!({
+            "selector": selector(plan, selector_name),
+            "ports": [{ "name": "tcp", "port": port, "targetPort": port }],
+        });
+        if headless {
+            spec["clusterIP"] = json!("None");
+            spec["publishNotReadyAddresses"] = json!(true);
+        }
+        json!({ "apiVersion": "v1", "kind": "Service", "metadata": { "name": svc, "labels": labels(plan, selector_name, "datastore") }, "spec": spec })
+    };
+    if let Some(r) = &store.redis {
+        let nodes = r.masters * (1 + r.replicas_per_master);
+        let mut env = vec![
+            env_secret(plan, "REDIS_PASSWORD", &r.password_secret),
+            json!({ "name": "REDIS_DATA_DIR", "value": "/data" }),
+        ];
+        if r.cluster {
+            env.push(json!({ "name": "POD_NAME", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } }));
+            env.push(json!({ "name": "REDIS_ANNOUNCE_HOSTNAME", "value": format!("$(POD_NAME).{name}-headless.{}.svc.cluster.local", plan.namespace) }));
+        }
+        let mut ports = vec![json!({ "name": "redis", "containerPort": 6379 })];
+        if r.cluster {
+            ports.push(json!({ "name": "bus", "containerPort": 16379 }));
+        }
+        let container = json!({
+            "name": "redis",
+            "image": format!("redis:{}", store.version),
+            "command": ["sh", format!("{mount}/start.sh"), format!("{mount}/redis.conf")],
+            "env": env,
+            "ports": ports,
+            "resources": resources,
+            "readinessProbe": { "exec": { "command": ["sh", "-c", "REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli ping | grep -q PONG"] }, "periodSeconds": 5 },
+            "livenessProbe": { "exec": { "command": ["sh", "-c", "REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli ping | grep -q PONG"] }, "periodSeconds": 10, "failureThreshold": 6 },
+            "securityContext": secure_container(),
+            "volumeMounts": [
+                { "name": "config", "mountPath": mount, "readOnly": true },
+                { "name": "data", "mountPath": "/data" },
+                { "name": "tmp", "mountPath": "/tmp" },
+            ],
+        });
+        let persistent = r.cluster || r.appendonly;
+        let mut volumes = vec![
+            json!({ "name": "config", "configMap": { "name": config } }),
+            json!({ "name": "tmp", "emptyDir": { "medium": "Memory" } }),
+        ];
+        if !persistent {
+            // A cache refills itself: no disk to keep.
+            volumes.push(json!({ "name": "data", "emptyDir": {} }));
+        }
+        let headless = format!("{name}-headless");
+        let mut spec = json!({
+            "serviceName": if r.cluster { headless.clone() } else { name.clone() },
+            "replicas": if r.cluster { nodes } else { 1 },
+            "podManagementPolicy": if r.cluster { "Parallel" } else { "OrderedReady" },
+            "selector": { "matchLabels": selector(plan, name) },
+            "template": {
+                "metadata": { "labels": labels(plan, name, "datastore") },
+                "spec": { "securityContext": data_pod_security(999), "containers": [container], "volumes": volumes },
+            },
+        });
+        if persistent {
+            spec["volumeClaimTemplates"] = json!([claim("data")]);
+        }
+        docs.push(json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": { "name": name, "labels": labels(plan, name, "datastore") }, "spec": spec }));
+        if r.cluster {
+            let mut h = service(&headless, name, 6379, true);
+            h["spec"]["ports"] = json!([{ "name": "redis", "port": 6379, "targetPort": 6379 }, { "name": "bus", "port": 16379, "targetPort": 16379 }]);
+            docs.push(h);
+            docs.push(json!({
+                "apiVersion": "batch/v1",
+                "kind": "Job",
+                "metadata": { "name": format!("{name}-cluster-init"), "labels": labels(plan, &format!("{name}-cluster-init"), "datastore") },
+                "spec": {
+                    "backoffLimit": 10,
+                    "template": {
+                        "metadata": { "labels": labels(plan, &format!("{name}-cluster-init"), "datastore") },
+                        "spec": {
+                            "restartPolicy": "OnFailure",
+                            "securityContext": data_pod_security(999),
+                            "containers": [{
+                                "name": "cluster-init",
+                                "image": format!("redis:{}", store.version),
+                                "command": ["sh", format!("{mount}/cluster-init.sh")],
+                                "env": [env_secret(plan, "REDISCLI_AUTH", &r.password_secret)],
+                                "resources": container_resources(&crate::plan::ResourcesPlan::default()),
+                                "securityContext": secure_container(),
+                                "volumeMounts": [{ "name": "config", "mountPath": mount, "readOnly": true }],
+                            }],
+                            "volumes": [{ "name": "config", "configMap": { "name": config } }],
+                        },
+                    },
+                },
+            }));
+        } else {
+            docs.push(service(name, name, 6379, false));
+        }
+    }
+    if let Some(pg) = &store.postgres {
+        let init = format!("{name}-init");
+        maps = vec![
+            json!({ "name": config, "files": own.iter().filter(|f| !f.ends_with("init-primary.sh")).collect::<Vec<_>>() }),
+            json!({ "name": init, "files": [format!("{dir}/init-primary.sh")] }),
+        ];
+        let pgdata = json!({ "name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata" });
+        let probe = json!({ "exec": { "command": ["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres"] }, "periodSeconds": 5 });
+        let mounts = json!([
+            { "name": "config", "mountPath": mount, "readOnly": true },
+            { "name": "data", "mountPath": "/var/lib/postgresql/data" },
+            { "name": "tmp", "mountPath": "/tmp" },
+            { "name": "run", "mountPath": "/var/run/postgresql" },
+        ]);
+        let volumes = |extra: Option<Value>| {
+            let mut v = vec![
+                json!({ "name": "config", "configMap": { "name": config } }),
+                json!({ "name": "tmp", "emptyDir": { "medium": "Memory" } }),
+                json!({ "name": "run", "emptyDir": {} }),
+            ];
+            v.extend(extra);
+            v
+        };
+        let mut primary_mounts = mounts.as_array().cloned().unwrap_or_default();
+        primary_mounts.push(
+            json!({ "name": "init", "mountPath": "/docker-entrypoint-initdb.d", "readOnly": true }),
+        );
+        let primary = json!({
+            "name": "postgres",
+            "image": format!("postgres:{}", store.version),
+            "args": ["postgres", "-c", format!("config_file={mount}/postgresql.conf"), "-c", format!("hba_file={mount}/pg_hba.conf")],
+            "env": [
+                env_secret(plan, "POSTGRES_PASSWORD", &pg.superuser_secret),
+                env_secret(plan, "APP_PASSWORD", &pg.password_secret),
+                env_secret(plan, "REPLICATION_PASSWORD", &pg.replication_secret),
+                pgdata,
+            ],
+            "ports": [{ "name": "postgres", "containerPort": 5432 }],
+            "resources": resources,
+            "readinessProbe": probe,
+            "livenessProbe": { "exec": probe["exec"], "periodSeconds": 10, "failureThreshold": 6 },
+            "startupProbe": { "exec": probe["exec"], "periodSeconds": 5, "failureThreshold": 60 },
+            "securityContext": secure_container(),
+            "volumeMounts": primary_mounts,
+        });
+        let statefulset = |set: &str, replicas: u32, container: Value, extra: Option<Value>| {
+            json!({
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": { "name": set, "labels": labels(plan, set, "datastore") },
+                "spec": {
+                    "serviceName": set,
+                    "replicas": replicas,
+                    "selector": { "matchLabels": selector(plan, set) },
+                    "template": {
+                        "metadata": { "labels": labels(plan, set, "datastore") },
+                        "spec": {
+                            "securityContext": data_pod_security(999),
+                            "terminationGracePeriodSeconds": 60,
+                            "containers": [container],
+                            "volumes": volumes(extra),
+                        },
+                    },
+                    "volumeClaimTemplates": [claim("data")],
+                },
+            })
+        };
+        docs.push(statefulset(
+            name,
+            1,
+            primary,
+            Some(json!({ "name": "init", "configMap": { "name": init } })),
+        ));
+        docs.push(service(name, name, 5432, false));
+        if pg.replicas > 0 {
+            let set = format!("{name}-replica");
+            let replica = json!({
+                "name": "postgres",
+                "image": format!("postgres:{}", store.version),
+                "command": ["sh", format!("{mount}/start-replica.sh")],
+                "env": [
+                    env_secret(plan, "REPLICATION_PASSWORD", &pg.replication_secret),
+                    json!({ "name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata" }),
+                    json!({ "name": "TIERFORM_CONF", "value": mount }),
+                    json!({ "name": "POD_NAME", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } }),
+                ],
+                "ports": [{ "name": "postgres", "containerPort": 5432 }],
+                "resources": resources,
+                "readinessProbe": probe,
+                "livenessProbe": { "exec": probe["exec"], "periodSeconds": 10, "failureThreshold": 6 },
+                "startupProbe": { "exec": probe["exec"], "periodSeconds": 5, "failureThreshold": 120 },
+                "securityContext": secure_container(),
+                "volumeMounts": mounts,
+            });
+            docs.push(statefulset(&set, pg.replicas, replica, None));
+            docs.push(service(&format!("{name}-ro"), &set, 5432, false));
+        }
+        if pg.pooler.is_some() {
+            let pool = format!("{name}-pgbouncer");
+            let pdir = super::datastores::pooler_dir(store);
+            let pmap = format!("{pool}-config");
+            maps.push(json!({ "name": pmap, "files": files.iter().filter(|f| f.starts_with(&format!("{pdir}/"))).collect::<Vec<_>>() }));
+            let mut pod_security = secure_pod();
+            pod_security["runAsUser"] = json!(70);
+            pod_security["runAsGroup"] = json!(70);
+            docs.push(json!({
+                "apiVersion": "apps/v1",
+                "kind": "Deployment",
+                "metadata": { "name": pool, "labels": labels(plan, &pool, "datastore") },
+                "spec": {
+                    "replicas": 2,
+                    "selector": { "matchLabels": selector(plan, &pool) },
+                    "template": {
+                        "metadata": { "labels": labels(plan, &pool, "datastore") },
+                        "spec": {
+                            "securityContext": pod_security,
+                            "containers": [{
+                                "name": "pgbouncer",
+                                "image": "edoburu/pgbouncer:v1.24.1-p1",
+                                "command": ["sh", "/etc/tierform/pgbouncer/start.sh", "/etc/tierform/pgbouncer/pgbouncer.ini"],
+                                "env": [env_secret(plan, "APP_PASSWORD", &pg.password_secret)],
+                                "ports": [{ "name": "pgbouncer", "containerPort": 6432 }],
+                                "resources": container_resources(&crate::plan::ResourcesPlan { cpu_millis: 100, memory_bytes: 64 * 1024 * 1024, cpu_limit_millis: 500, memory_limit_bytes: 128 * 1024 * 1024 }),
+                                "readinessProbe": { "tcpSocket": { "port": 6432 }, "periodSeconds": 5 },
+                                "livenessProbe": { "tcpSocket": { "port": 6432 }, "periodSeconds": 10 },
+                                "securityContext": secure_container(),
+                                "volumeMounts": [
+                                    { "name": "config", "mountPath": "/etc/tierform/pgbouncer", "readOnly": true },
+                                    { "name": "tmp", "mountPath": "/tmp" },
+                                ],
+                            }],
+                            "volumes": [
+                                { "name": "config", "configMap": { "name": pmap } },
+                                { "name": "tmp", "emptyDir": { "medium": "Memory" } },
+                            ],
+                        },
+                    },
+                },
+            }));
+            docs.push(service(&pool, &pool, 6432, false));
+        }
+    }
+    if let Some(r) = &store.rabbitmq {
+        let container = json!({
+            "name": "rabbitmq",
+            "image": format!("rabbitmq:{}-management", store.version),
+            "env": [
+                json!({ "name": "RABBITMQ_DEFAULT_USER", "value": r.user }),
+                env_secret(plan, "RABBITMQ_DEFAULT_PASS", &r.password_secret),
+                json!({ "name": "RABBITMQ_CONFIG_FILE", "value": format!("{mount}/rabbitmq.conf") }),
+                json!({ "name": "RABBITMQ_ENABLED_PLUGINS_FILE", "value": format!("{mount}/enabled_plugins") }),
+            ],
+            "ports": [{ "name": "amqp", "containerPort": 5672 }, { "name": "management", "containerPort": 15672 }],
+            "resources": resources,
+            "readinessProbe": { "exec": { "command": ["rabbitmq-diagnostics", "-q", "ping"] }, "periodSeconds": 10, "timeoutSeconds": 5 },
+            "livenessProbe": { "exec": { "command": ["rabbitmq-diagnostics", "-q", "ping"] }, "periodSeconds": 30, "timeoutSeconds": 10 },
+            "securityContext": secure_container(),
+            "volumeMounts": [
+                { "name": "config", "mountPath": mount, "readOnly": true },
+                { "name": "data", "mountPath": "/var/lib/rabbitmq" },
+                { "name": "tmp", "mountPath": "/tmp" },
+            ],
+        });
+        docs.push(json!({
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": { "name": name, "labels": labels(plan, name, "datastore") },
+            "spec": {
+                "serviceName": name,
+                "replicas": 1,
+                "selector": { "matchLabels": selector(plan, name) },
+                "template": {
+                    "metadata": { "labels": labels(plan, name, "datastore") },
+                    "spec": {
+                        "securityContext": data_pod_security(999),
+                        "containers": [container],
+                        "volumes": [
+                            { "name": "config", "configMap": { "name": config } },
+                            { "name": "tmp", "emptyDir": {} },
+                        ],
+                    },
+                },
+                "volumeClaimTemplates": [claim("data")],
+            },
+        }));
+        let mut svc = service(name, name, 5672, false);
+        svc["spec"]["ports"] = json!([{ "name": "amqp", "port": 5672, "targetPort": 5672 }, { "name": "management", "port": 15672, "targetPort": 15672 }]);
+        docs.push(svc);
+    }
+    (docs, maps)
 }
