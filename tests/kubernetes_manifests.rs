@@ -202,3 +202,49 @@ fn every_bundle_builds_with_kubectl_kustomize() {
         }
     }
 }
+
+#[test]
+fn keda_objects_match_kedas_schema() {
+    if !std::path::Path::new(".ci/keda/node_modules/@kubernetes-models/keda").is_dir() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the KEDA checker is required in CI: .ci/run installs it (npm ci --prefix .ci/keda)"
+        );
+        eprintln!(
+            "skipping: run `npm ci --prefix .ci/keda --ignore-scripts` to install the KEDA checker"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (name, files) in bundles() {
+        for (rel, text) in files {
+            if text.contains("apiVersion: keda.sh/v1alpha1") {
+                let dest = tmp.path().join(format!("{name}.{}", rel.replace('/', "_")));
+                std::fs::write(&dest, text).unwrap();
+                paths.push(dest);
+            }
+        }
+    }
+    assert!(
+        paths.len() >= 3,
+        "only {} files with KEDA objects",
+        paths.len()
+    );
+    paths.sort();
+    let out = Command::new("node")
+        .arg(".ci/keda/check.mjs")
+        .args(&paths)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("ScaledObject/") && stdout.contains("TriggerAuthentication/"),
+        "{stdout}"
+    );
+}
