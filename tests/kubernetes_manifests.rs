@@ -111,6 +111,55 @@ fn workloads_are_secure_sized_and_scaled_by_one_autoscaler() {
             .flat_map(|(_, text)| docs(text))
             .collect();
         let kinds = |kind: &'static str| all.iter().filter(move |d| d["kind"] == kind);
+        // Every pod template, whatever owns it, carries the container defaults.
+        for owner in kinds("Deployment")
+            .chain(kinds("StatefulSet"))
+            .chain(kinds("Job"))
+        {
+            let n = owner["metadata"]["name"].as_str().unwrap();
+            let pod = &owner["spec"]["template"]["spec"];
+            assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{name}: {n}");
+            for c in pod["containers"].as_array().unwrap() {
+                for key in ["cpu", "memory"] {
+                    assert!(
+                        c["resources"]["requests"][key].is_string(),
+                        "{name}: {n}: no {key} request"
+                    );
+                    assert!(
+                        c["resources"]["limits"][key].is_string(),
+                        "{name}: {n}: no {key} limit"
+                    );
+                }
+                assert_eq!(
+                    c["securityContext"]["allowPrivilegeEscalation"], false,
+                    "{name}: {n}"
+                );
+                assert_eq!(
+                    c["securityContext"]["capabilities"]["drop"][0], "ALL",
+                    "{name}: {n}"
+                );
+                // Secrets by reference only: a variable named after a secret never has a value.
+                for e in c["env"].as_array().into_iter().flatten() {
+                    let key = e["name"].as_str().unwrap();
+                    if key.contains("PASSWORD") || key.contains("AUTH") || key == "DATABASE_URL" {
+                        assert!(e.get("value").is_none(), "{name}: {n}: {key} has a value");
+                    }
+                }
+            }
+            if owner["kind"] == "StatefulSet" {
+                // Its governing Service is headless.
+                let svc = owner["spec"]["serviceName"].as_str().unwrap();
+                assert!(
+                    kinds("Service")
+                        .any(|s| s["metadata"]["name"] == svc && s["spec"]["clusterIP"] == "None"),
+                    "{name}: {n}: no headless Service {svc}"
+                );
+            }
+        }
+        assert!(
+            kinds("Secret").next().is_none(),
+            "{name}: a Secret was written"
+        );
         for d in kinds("Deployment") {
             deployments += 1;
             let n = d["metadata"]["name"].as_str().unwrap();

@@ -845,7 +845,7 @@ fn datastore_docs(
         }
         let headless = format!("{name}-headless");
         let mut spec = json!({
-            "serviceName": if r.cluster { headless.clone() } else { name.clone() },
+            "serviceName": headless.clone(),
             "replicas": if r.cluster { nodes } else { 1 },
             "podManagementPolicy": if r.cluster { "Parallel" } else { "OrderedReady" },
             "selector": { "matchLabels": selector(plan, name) },
@@ -889,6 +889,7 @@ fn datastore_docs(
             }));
         } else {
             docs.push(service(name, name, 6379, false));
+            docs.push(service(&headless, name, 6379, true));
         }
     }
     if let Some(pg) = &store.postgres {
@@ -942,7 +943,7 @@ fn datastore_docs(
                 "kind": "StatefulSet",
                 "metadata": { "name": set, "labels": labels(plan, set, "datastore") },
                 "spec": {
-                    "serviceName": set,
+                    "serviceName": format!("{set}-headless"),
                     "replicas": replicas,
                     "selector": { "matchLabels": selector(plan, set) },
                     "template": {
@@ -965,6 +966,7 @@ fn datastore_docs(
             Some(json!({ "name": "init", "configMap": { "name": init } })),
         ));
         docs.push(service(name, name, 5432, false));
+        docs.push(service(&format!("{name}-headless"), name, 5432, true));
         if pg.replicas > 0 {
             let set = format!("{name}-replica");
             let replica = json!({
@@ -987,6 +989,7 @@ fn datastore_docs(
             });
             docs.push(statefulset(&set, pg.replicas, replica, None));
             docs.push(service(&format!("{name}-ro"), &set, 5432, false));
+            docs.push(service(&format!("{set}-headless"), &set, 5432, true));
         }
         if pg.pooler.is_some() {
             let pool = format!("{name}-pgbouncer");
@@ -1059,7 +1062,7 @@ fn datastore_docs(
             "kind": "StatefulSet",
             "metadata": { "name": name, "labels": labels(plan, name, "datastore") },
             "spec": {
-                "serviceName": name,
+                "serviceName": format!("{name}-headless"),
                 "replicas": 1,
                 "selector": { "matchLabels": selector(plan, name) },
                 "template": {
@@ -1076,6 +1079,7 @@ fn datastore_docs(
                 "volumeClaimTemplates": [claim("data")],
             },
         }));
+        docs.push(service(&format!("{name}-headless"), name, 5672, true));
         let mut svc = service(name, name, 5672, false);
         svc["spec"]["ports"] = json!([{ "name": "amqp", "port": 5672, "targetPort": 5672 }, { "name": "management", "port": 15672, "targetPort": 15672 }]);
         docs.push(svc);
