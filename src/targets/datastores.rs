@@ -87,7 +87,7 @@ pub fn render(
             port: nodes.first().map_or(6379, |n| n.port),
             machine: String::new(),
         };
-        let ctx = minijinja::context! { redis => redis, node => node, nodes => &nodes, ..minijinja::Value::from_serialize(&base) };
+        let ctx = minijinja::context! { redis => redis, node => node, nodes => &nodes, kubernetes => true, ..minijinja::Value::from_serialize(&base) };
         push(
             "",
             format!("{dir}/redis.conf"),

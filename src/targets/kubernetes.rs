@@ -17,6 +17,10 @@ use crate::units::{format_bytes, format_millicores};
 
 use super::{balancer, generated_header};
 
+/// The user an application container runs as (images' own users vary; this one is
+/// numeric and not root).
+const APP_UID: u64 = 10001;
+
 /// Requests and limits for a container whose blueprint gives none.
 const DEFAULT_CPU_REQUEST: u64 = 100;
 const DEFAULT_MEMORY_REQUEST: u64 = 128 * 1024 * 1024;
@@ -260,21 +264,50 @@ fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     container.insert("resources".into(), container_resources(&s.resources));
     probes(s, &mut container);
     container.insert("securityContext".into(), secure_container());
+    // A static site is usually nginx, which writes its cache and pid there.
+    let writable: Vec<&str> = if s.kind == ServiceKind::Static {
+        vec!["/tmp", "/var/cache/nginx", "/var/run"]
+    } else {
+        vec!["/tmp"]
+    };
     container.insert(
         "volumeMounts".into(),
-        json!([{ "name": "tmp", "mountPath": "/tmp" }]),
+        Value::Array(
+            writable
+                .iter()
+                .enumerate()
+                .map(|(i, path)| json!({ "name": format!("writable-{i}"), "mountPath": path }))
+                .collect(),
+        ),
     );
 
     let long_tasks = matches!(s.kind, ServiceKind::Worker | ServiceKind::Scheduler);
     let mut pod = Map::new();
-    pod.insert("securityContext".into(), secure_pod());
+    // A numeric non-root user, so the kubelet can verify runAsNonRoot whatever the
+    // image's USER is; ports below 1024 stay bindable without any capability.
+    let mut pod_security = secure_pod();
+    pod_security["runAsUser"] = json!(APP_UID);
+    pod_security["runAsGroup"] = json!(APP_UID);
+    pod_security["fsGroup"] = json!(APP_UID);
+    if s.port.is_some_and(|p| p < 1024) {
+        pod_security["sysctls"] =
+            json!([{ "name": "net.ipv4.ip_unprivileged_port_start", "value": "0" }]);
+    }
+    pod.insert("securityContext".into(), pod_security);
     // A worker finishes the task in hand; a web process drains its connections.
     pod.insert(
         "terminationGracePeriodSeconds".into(),
         json!(if long_tasks { 300 } else { 30 }),
     );
     pod.insert("containers".into(), json!([Value::Object(container)]));
-    pod.insert("volumes".into(), json!([{ "name": "tmp", "emptyDir": {} }]));
+    pod.insert(
+        "volumes".into(),
+        Value::Array(
+            (0..writable.len())
+                .map(|i| json!({ "name": format!("writable-{i}"), "emptyDir": {} }))
+                .collect(),
+        ),
+    );
     let replicated = s.scaling.max > 1;
     if replicated {
         pod.insert(
@@ -579,11 +612,10 @@ fn readme(plan: &Plan) -> String {
         for k in &s.secrets {
             keys.entry(k.clone()).or_default().push(s.name.clone());
         }
+        // Of a datastore's secrets, a service reads only the application password.
         for u in &s.uses {
-            if let Some(d) = plan.datastores.get(u) {
-                for k in &d.secrets {
-                    keys.entry(k.clone()).or_default().push(s.name.clone());
-                }
+            if let Some(k) = plan.datastores.get(u).and_then(|d| d.secrets.first()) {
+                keys.entry(k.clone()).or_default().push(s.name.clone());
             }
         }
     }
@@ -611,6 +643,25 @@ fn readme(plan: &Plan) -> String {
         plan.namespace,
         secret_name(plan)
     ));
+    let custom = plan.services.values().any(|s| {
+        s.scaling.autoscaled
+            && (s.scaling.requests_per_second.is_some() || s.scaling.connections.is_some())
+    });
+    let keda = plan
+        .services
+        .values()
+        .any(|s| s.scaling.autoscaled && s.scaling.queue_depth.is_some());
+    let mut needs = String::new();
+    if keda {
+        needs
+            .push_str("- KEDA (2.x, in the `keda` namespace) for the queue-depth ScaledObjects.\n");
+    }
+    if custom {
+        needs.push_str("- A custom-metrics adapter (e.g. prometheus-adapter) serving `http_requests_per_second` and `active_connections` per pod: without it those HPA metrics fail, and an HPA with a failing metric never scales down.\n");
+    }
+    if !needs.is_empty() {
+        out.push_str(&format!("\n## The cluster needs\n\n{needs}"));
+    }
     for (k, users) in keys {
         let mut users = users;
         users.sort();
@@ -792,7 +843,14 @@ fn datastore_docs(
     let mut maps = vec![json!({ "name": config, "files": own })];
     let mut docs = Vec::new();
     let mount = super::datastores::mount_dir(store);
-    let resources = container_resources(&store.resources);
+    // PostgreSQL is tuned for its memory, 1Gi when the blueprint gives none: its container
+    // gets that much, not the generic default.
+    let mut sized = store.resources.clone();
+    if store.postgres.is_some() && sized.memory_bytes == 0 && sized.memory_limit_bytes == 0 {
+        sized.memory_bytes = 1 << 30;
+        sized.memory_limit_bytes = 1 << 30;
+    }
+    let resources = container_resources(&sized);
     let service = |svc: &str, selector_name: &str, port: u16, headless: bool| {
         let mut spec = json!({
             "selector": selector(plan, selector_name),
@@ -812,6 +870,7 @@ fn datastore_docs(
         ];
         if r.cluster {
             env.push(json!({ "name": "POD_NAME", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } }));
+            env.push(json!({ "name": "POD_IP", "valueFrom": { "fieldRef": { "fieldPath": "status.podIP" } } }));
             env.push(json!({ "name": "REDIS_ANNOUNCE_HOSTNAME", "value": format!("$(POD_NAME).{name}-headless.{}.svc.cluster.local", plan.namespace) }));
         }
         let mut ports = vec![json!({ "name": "redis", "containerPort": 6379 })];
@@ -859,13 +918,15 @@ fn datastore_docs(
         }
         docs.push(json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": { "name": name, "labels": labels(plan, name, "datastore") }, "spec": spec }));
         if r.cluster {
+            let init_script = format!("{:?}{:?}", r, store.nodes.get(&Platform::Kubernetes));
             let mut h = service(&headless, name, 6379, true);
             h["spec"]["ports"] = json!([{ "name": "redis", "port": 6379, "targetPort": 6379 }, { "name": "bus", "port": 16379, "targetPort": 16379 }]);
             docs.push(h);
             docs.push(json!({
                 "apiVersion": "batch/v1",
                 "kind": "Job",
-                "metadata": { "name": format!("{name}-cluster-init"), "labels": labels(plan, &format!("{name}-cluster-init"), "datastore") },
+                // A Job's pod template cannot change: a new bootstrap gets a new name.
+                "metadata": { "name": format!("{name}-cluster-init-{}", short_hash(&init_script)), "labels": labels(plan, &format!("{name}-cluster-init"), "datastore") },
                 "spec": {
                     "backoffLimit": 10,
                     "template": {
@@ -899,18 +960,27 @@ fn datastore_docs(
             json!({ "name": init, "files": [format!("{dir}/init-primary.sh")] }),
         ];
         let pgdata = json!({ "name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata" });
+        let memory = if sized.memory_limit_bytes > 0 {
+            sized.memory_limit_bytes
+        } else {
+            sized.memory_bytes
+        };
+        let shm = quantity_memory((memory / 8).max(256 << 20) / (1 << 20) * (1 << 20));
         let probe = json!({ "exec": { "command": ["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres"] }, "periodSeconds": 5 });
         let mounts = json!([
             { "name": "config", "mountPath": mount, "readOnly": true },
             { "name": "data", "mountPath": "/var/lib/postgresql/data" },
             { "name": "tmp", "mountPath": "/tmp" },
             { "name": "run", "mountPath": "/var/run/postgresql" },
+            { "name": "shm", "mountPath": "/dev/shm" },
         ]);
         let volumes = |extra: Option<Value>| {
             let mut v = vec![
                 json!({ "name": "config", "configMap": { "name": config } }),
                 json!({ "name": "tmp", "emptyDir": { "medium": "Memory" } }),
                 json!({ "name": "run", "emptyDir": {} }),
+                // Parallel queries share memory here; the runtime's 64Mi is too little.
+                json!({ "name": "shm", "emptyDir": { "medium": "Memory", "sizeLimit": shm.clone() } }),
             ];
             v.extend(extra);
             v
@@ -1085,4 +1155,14 @@ fn datastore_docs(
         docs.push(svc);
     }
     (docs, maps)
+}
+
+/// Eight hex digits of FNV-1a: a stable, short name suffix for content.
+fn short_hash(text: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in text.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
 }
