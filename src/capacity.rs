@@ -37,13 +37,25 @@ pub struct Row {
     pub instances: String,
     pub min_instances: u32,
     pub max_instances: u32,
-    /// Per instance, in millicores and bytes (0 when not set).
+    /// Per instance, in millicores and bytes (`null` in JSON when not set).
+    #[serde(serialize_with = "zero_as_null")]
     pub cpu_request: u64,
+    #[serde(serialize_with = "zero_as_null")]
     pub cpu_limit: u64,
+    #[serde(serialize_with = "zero_as_null")]
     pub memory_request: u64,
+    #[serde(serialize_with = "zero_as_null")]
     pub memory_limit: u64,
     /// requests_per_second target × the most instances.
     pub throughput: Option<u64>,
+}
+
+fn zero_as_null<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
+    if *v == 0 {
+        s.serialize_none()
+    } else {
+        s.serialize_u64(*v)
+    }
 }
 
 /// A tier's machines.
