@@ -245,6 +245,17 @@ fn money(x: f64) -> String {
     }
 }
 
+/// The request / limit cells of a row: `200m / 500m | 256Mi / 512Mi`.
+fn sizes(r: &Row) -> String {
+    format!(
+        "{} / {} | {} / {}",
+        cpu(r.cpu_request),
+        cpu(r.cpu_limit),
+        mem(r.memory_request),
+        mem(r.memory_limit)
+    )
+}
+
 /// The tables of one phase, as Markdown (also readable as plain text).
 pub fn markdown(c: &PhaseCapacity, heading: &str) -> String {
     let mut out = String::new();
@@ -256,14 +267,11 @@ pub fn markdown(c: &PhaseCapacity, heading: &str) -> String {
     out.push_str("| service | kind | instances | cpu request / limit | memory request / limit | throughput ceiling |\n|---|---|---|---|---|---|\n");
     for r in &c.services {
         out.push_str(&format!(
-            "| {} | {} | {} | {} / {} | {} / {} | {} |\n",
+            "| {} | {} | {} | {} | {} |\n",
             r.name,
             r.kind,
             r.instances,
-            cpu(r.cpu_request),
-            cpu(r.cpu_limit),
-            mem(r.memory_request),
-            mem(r.memory_limit),
+            sizes(r),
             r.throughput.map_or("–".into(), |t| format!("{t} req/s")),
         ));
     }
@@ -271,14 +279,11 @@ pub fn markdown(c: &PhaseCapacity, heading: &str) -> String {
         out.push_str("\n| datastore | engine | nodes | cpu request / limit | memory request / limit |\n|---|---|---|---|---|\n");
         for r in &c.datastores {
             out.push_str(&format!(
-                "| {} | {} | {} | {} / {} | {} / {} |\n",
+                "| {} | {} | {} | {} |\n",
                 r.name,
                 r.kind,
                 r.instances,
-                cpu(r.cpu_request),
-                cpu(r.cpu_limit),
-                mem(r.memory_request),
-                mem(r.memory_limit),
+                sizes(r)
             ));
         }
     }

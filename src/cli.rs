@@ -468,24 +468,12 @@ fn render(
     check: bool,
 ) -> Result<u8> {
     let name = display_name(blueprint);
-    let bytes = read_input(blueprint)?;
-    let v = validate_bytes(&bytes);
-    let report = FileReport::new(name.clone(), v.diagnostics.clone());
-    if !report.diagnostics.is_empty() {
-        let mut text = render_text(&name, v.source.as_deref(), &report.diagnostics);
-        if report.errors > 0 {
-            text.push_str(&summary_line(&report, 0, true));
-        }
-        std::io::stderr().lock().write_all(text.as_bytes())?;
-    }
-    if report.errors > 0 {
-        // Nothing can be rendered: an error (2), so CI tells it from stale output (1).
-        return Ok(exit::ERROR);
-    }
-    let templates = match templates_dir {
-        Some(dir) => Templates::with_overrides(dir)?,
-        None => Templates::embedded()?,
+    // An invalid blueprint renders nothing: exit 2, so CI tells it from stale output (1).
+    let v = match load_valid(blueprint)? {
+        Ok(v) => v,
+        Err(code) => return Ok(code),
     };
+    let templates = load_templates(templates_dir)?;
     let (set, scope) = crate::render::render(&v.phases, &selection, &templates)?;
     let dir_name = out_dir.display();
     if check {
@@ -583,6 +571,14 @@ fn load_valid(blueprint: &Path) -> Result<Result<crate::validate::Validated, u8>
     })
 }
 
+/// The embedded templates, or those with `--templates DIR`'s overrides.
+fn load_templates(dir: Option<&Path>) -> Result<Templates> {
+    Ok(match dir {
+        Some(dir) => Templates::with_overrides(dir)?,
+        None => Templates::embedded()?,
+    })
+}
+
 /// Whether to colour output: on a terminal, unless NO_COLOR is set.
 fn colour() -> bool {
     use std::io::IsTerminal;
@@ -610,10 +606,7 @@ fn diff(
         Ok(v) => v,
         Err(code) => return Ok(code),
     };
-    let templates = match templates_dir {
-        Some(dir) => Templates::with_overrides(dir)?,
-        None => Templates::embedded()?,
-    };
+    let templates = load_templates(templates_dir)?;
     let selection = Selection {
         phases: vec![from.to_string(), to.to_string()],
         platforms: platforms.clone(),

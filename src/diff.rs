@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::model::Platform;
 use crate::output::OutputSet;
-use crate::plan::{DatastorePlan, Plan, ServicePlan};
+use crate::plan::{DatastorePlan, Plan, ResourcesPlan, ServicePlan};
 use crate::units::{format_bytes, format_millicores};
 
 /// `+` added, `-` removed, `~` changed.
@@ -423,26 +423,7 @@ fn service_fields(s: &mut Summary, name: &str, a: &ServicePlan, b: &ServicePlan)
     } else if a.scaling.autoscaled && !b.scaling.autoscaled {
         s.push(name, Mark::Removed, "autoscaling");
     }
-    let (ra, rb) = (&a.resources, &b.resources);
-    s.field(name, "cpu request", cpu(ra.cpu_millis), cpu(rb.cpu_millis));
-    s.field(
-        name,
-        "cpu limit",
-        cpu(ra.cpu_limit_millis),
-        cpu(rb.cpu_limit_millis),
-    );
-    s.field(
-        name,
-        "memory request",
-        mem(ra.memory_bytes),
-        mem(rb.memory_bytes),
-    );
-    s.field(
-        name,
-        "memory limit",
-        mem(ra.memory_limit_bytes),
-        mem(rb.memory_limit_bytes),
-    );
+    resource_fields(s, name, &a.resources, &b.resources);
     let opt = |x: &Option<String>| x.clone().unwrap_or_else(|| "none".into());
     s.field(name, "tier", opt(&a.tier), opt(&b.tier));
     let port = |p: Option<u16>| p.map_or("none".to_string(), |p| p.to_string());
@@ -507,12 +488,8 @@ fn datastores(s: &mut Summary) {
     }
 }
 
-fn datastore_fields(s: &mut Summary, name: &str, a: &DatastorePlan, b: &DatastorePlan) {
-    s.field(name, "engine", &a.engine, &b.engine);
-    s.field(name, "version", &a.version, &b.version);
-    let opt = |x: &Option<String>| x.clone().unwrap_or_else(|| "none".into());
-    s.field(name, "tier", opt(&a.tier), opt(&b.tier));
-    let (ra, rb) = (&a.resources, &b.resources);
+/// Requests and limits that change, of a service or a datastore.
+fn resource_fields(s: &mut Summary, name: &str, ra: &ResourcesPlan, rb: &ResourcesPlan) {
     s.field(name, "cpu request", cpu(ra.cpu_millis), cpu(rb.cpu_millis));
     s.field(
         name,
@@ -532,6 +509,14 @@ fn datastore_fields(s: &mut Summary, name: &str, a: &DatastorePlan, b: &Datastor
         mem(ra.memory_limit_bytes),
         mem(rb.memory_limit_bytes),
     );
+}
+
+fn datastore_fields(s: &mut Summary, name: &str, a: &DatastorePlan, b: &DatastorePlan) {
+    s.field(name, "engine", &a.engine, &b.engine);
+    s.field(name, "version", &a.version, &b.version);
+    let opt = |x: &Option<String>| x.clone().unwrap_or_else(|| "none".into());
+    s.field(name, "tier", opt(&a.tier), opt(&b.tier));
+    resource_fields(s, name, &a.resources, &b.resources);
     if let (Some(pa), Some(pb)) = (&a.postgres, &b.postgres) {
         if pb.replicas > pa.replicas {
             let n = pb.replicas - pa.replicas;
@@ -848,11 +833,7 @@ pub fn file_changes(set: &OutputSet, from: &str, to: &str, context: usize) -> Ve
         } else {
             format!("b/{path} ({to})")
         };
-        let diff = similar::TextDiff::from_lines(&old, &new)
-            .unified_diff()
-            .context_radius(context)
-            .header(&left, &right)
-            .to_string();
+        let diff = crate::output::unified_diff(&old, &new, &left, &right, context);
         out.push(FileChange {
             path: path.clone(),
             status,

@@ -286,15 +286,18 @@ pub fn diff(dir: &Path, set: &OutputSet, changes: &Changes, context: usize) -> S
         } else {
             format!("b/{rel}")
         };
-        let d = similar::TextDiff::from_lines(&old, &new);
-        out.push_str(
-            &d.unified_diff()
-                .context_radius(context)
-                .header(&a, &b)
-                .to_string(),
-        );
+        out.push_str(&unified_diff(&old, &new, &a, &b, context));
     }
     out
+}
+
+/// A unified diff of two texts, with `context` lines around each change.
+pub fn unified_diff(old: &str, new: &str, left: &str, right: &str, context: usize) -> String {
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(context)
+        .header(left, right)
+        .to_string()
 }
 
 /// Writes `set` into `dir` as described in the module docs, and returns what changed.

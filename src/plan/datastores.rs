@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use super::placement::{datastore_nodes, HostsLayout};
-use super::{quantity_limit_or_request, resources_plan, ResourcesPlan};
+use super::{resources_plan, ResourcesPlan};
 use crate::model::{Blueprint, Datastore, Platform, PoolMode, RedisMode, RedisRole, Replication};
 use crate::tuning::{self, PgTune};
 
@@ -68,6 +68,9 @@ pub struct PostgresPlan {
     /// `synchronous_standby_names`, or empty for asynchronous replication.
     pub synchronous_standby_names: String,
     pub tune: PgTune,
+    /// The memory and CPUs `tune` is computed for (1 GiB when the blueprint gives none).
+    pub memory_bytes: u64,
+    pub cpus: u32,
     pub pooler: Option<PoolerPlan>,
 }
 
@@ -207,8 +210,12 @@ pub(super) fn datastore_plan(
     };
     match store {
         Datastore::Postgres(p) => {
-            let memory = quantity_limit_or_request(&plan.resources, true);
-            let cpus = quantity_limit_or_request(&plan.resources, false).div_ceil(1000) as u32;
+            // Without a memory size, tune for 1 GiB: PostgreSQL's defaults assume less.
+            let memory = match plan.resources.memory_ceiling() {
+                0 => 1 << 30,
+                m => m,
+            };
+            let cpus = (plan.resources.cpu_ceiling().div_ceil(1000) as u32).max(1);
             let slots: Vec<String> = (1..=p.replicas)
                 .map(|i| format!("{}_replica_{i}", name.replace('-', "_")))
                 .collect();
@@ -238,12 +245,9 @@ pub(super) fn datastore_plan(
                     String::new()
                 },
                 slots,
-                // Without a memory size, tune for 1 GiB: PostgreSQL's defaults assume less.
-                tune: tuning::postgres(
-                    if memory == 0 { 1 << 30 } else { memory },
-                    cpus.max(1),
-                    p.max_connections,
-                ),
+                tune: tuning::postgres(memory, cpus, p.max_connections),
+                memory_bytes: memory,
+                cpus,
                 pooler: p.pooler.as_ref().map(|pool| PoolerPlan {
                     pool_mode: match pool.pool_mode {
                         PoolMode::Session => "session",
@@ -276,7 +280,7 @@ pub(super) fn datastore_plan(
             };
             let cluster = r.mode == RedisMode::Cluster;
             let shape = r.cluster.as_ref();
-            let memory = quantity_limit_or_request(&plan.resources, true);
+            let memory = plan.resources.memory_ceiling();
             let redis = RedisPlan {
                 cluster,
                 masters: if cluster {

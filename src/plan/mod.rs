@@ -134,6 +134,26 @@ pub struct ResourcesPlan {
     pub memory_limit_bytes: u64,
 }
 
+impl ResourcesPlan {
+    /// The memory a process may use: its limit, else its request, else 0.
+    pub fn memory_ceiling(&self) -> u64 {
+        if self.memory_limit_bytes > 0 {
+            self.memory_limit_bytes
+        } else {
+            self.memory_bytes
+        }
+    }
+
+    /// The CPU (millicores) a process may use: its limit, else its request, else 0.
+    pub fn cpu_ceiling(&self) -> u64 {
+        if self.cpu_limit_millis > 0 {
+            self.cpu_limit_millis
+        } else {
+            self.cpu_millis
+        }
+    }
+}
+
 /// The queue a worker consumes.
 #[derive(Debug, Clone, Serialize)]
 pub struct QueuePlan {
@@ -371,22 +391,6 @@ fn resources_plan(r: Option<&Resources>) -> Result<ResourcesPlan, String> {
         cpu_limit_millis: m(&r.cpu_limit)?.unwrap_or(0),
         memory_limit_bytes: b(&r.memory_limit)?.unwrap_or(0),
     })
-}
-
-/// The memory (`memory`) or CPU (millicores) a process may use: its limit, else its
-/// request, else 0.
-fn quantity_limit_or_request(r: &ResourcesPlan, memory: bool) -> u64 {
-    if memory {
-        if r.memory_limit_bytes > 0 {
-            r.memory_limit_bytes
-        } else {
-            r.memory_bytes
-        }
-    } else if r.cpu_limit_millis > 0 {
-        r.cpu_limit_millis
-    } else {
-        r.cpu_millis
-    }
 }
 
 fn port(p: u32) -> Result<u16, String> {

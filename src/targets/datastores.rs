@@ -136,8 +136,8 @@ pub fn render(
         let Some(primary) = primary else {
             return Ok(out);
         };
-        let memory = crate::units::format_bytes(memory_of(store));
-        let cpus = cpus_of(store);
+        let memory = crate::units::format_bytes(pg.memory_bytes);
+        let cpus = pg.cpus;
         let (app_networks, replication_networks) = hba_networks(plan, store, platform, &nodes);
         for machine in &machines {
             let here: Vec<&DatastoreNode> = nodes
@@ -255,30 +255,6 @@ pub fn render(
         }
     }
     Ok(out)
-}
-
-fn memory_of(store: &DatastorePlan) -> u64 {
-    let r = &store.resources;
-    let m = if r.memory_limit_bytes > 0 {
-        r.memory_limit_bytes
-    } else {
-        r.memory_bytes
-    };
-    if m == 0 {
-        1 << 30
-    } else {
-        m
-    }
-}
-
-fn cpus_of(store: &DatastorePlan) -> u64 {
-    let r = &store.resources;
-    let m = if r.cpu_limit_millis > 0 {
-        r.cpu_limit_millis
-    } else {
-        r.cpu_millis
-    };
-    m.div_ceil(1000).max(1)
 }
 
 /// The networks `pg_hba.conf` admits: on `hosts`, the machines of the services that use

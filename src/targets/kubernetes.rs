@@ -312,12 +312,7 @@ fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     if replicated {
         pod.insert(
             "topologySpreadConstraints".into(),
-            json!([{
-                "maxSkew": 1,
-                "topologyKey": "kubernetes.io/hostname",
-                "whenUnsatisfiable": "ScheduleAnyway",
-                "labelSelector": { "matchLabels": selector(plan, name) },
-            }]),
+            spread_over_nodes(plan, name),
         );
     }
     let mut spec = Map::new();
@@ -416,6 +411,29 @@ fn behavior(b: &crate::plan::BehaviorPlan) -> Value {
     Value::Object(out)
 }
 
+/// The HPA `behavior` from scale_up / scale_down, if either is given (KEDA passes the
+/// same object to the HPA it makes).
+fn behaviors(sc: &crate::plan::ScalingPlan) -> Option<Value> {
+    let mut b = Map::new();
+    if let Some(x) = &sc.scale_up {
+        b.insert("scaleUp".into(), behavior(x));
+    }
+    if let Some(x) = &sc.scale_down {
+        b.insert("scaleDown".into(), behavior(x));
+    }
+    (!b.is_empty()).then_some(Value::Object(b))
+}
+
+/// Replicas spread over nodes, as evenly as the scheduler can without refusing a pod.
+fn spread_over_nodes(plan: &Plan, name: &str) -> Value {
+    json!([{
+        "maxSkew": 1,
+        "topologyKey": "kubernetes.io/hostname",
+        "whenUnsatisfiable": "ScheduleAnyway",
+        "labelSelector": { "matchLabels": selector(plan, name) },
+    }])
+}
+
 /// An HPA (autoscaling/v2), or a KEDA ScaledObject when the service scales on its
 /// queue — never both for one workload.
 fn autoscaler(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
@@ -460,17 +478,10 @@ fn autoscaler(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
         spec.insert("minReplicaCount".into(), json!(sc.min));
         spec.insert("maxReplicaCount".into(), json!(sc.max));
         spec.insert("triggers".into(), json!([trigger]));
-        let mut hpa_behavior = Map::new();
-        if let Some(b) = &sc.scale_up {
-            hpa_behavior.insert("scaleUp".into(), behavior(b));
-        }
-        if let Some(b) = &sc.scale_down {
-            hpa_behavior.insert("scaleDown".into(), behavior(b));
-        }
-        if !hpa_behavior.is_empty() {
+        if let Some(b) = behaviors(sc) {
             spec.insert(
                 "advanced".into(),
-                json!({ "horizontalPodAutoscalerConfig": { "behavior": Value::Object(hpa_behavior) } }),
+                json!({ "horizontalPodAutoscalerConfig": { "behavior": b } }),
             );
         }
         return vec![
@@ -506,15 +517,8 @@ fn autoscaler(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     spec.insert("minReplicas".into(), json!(sc.min.max(1)));
     spec.insert("maxReplicas".into(), json!(sc.max));
     spec.insert("metrics".into(), Value::Array(metrics));
-    let mut b = Map::new();
-    if let Some(x) = &sc.scale_up {
-        b.insert("scaleUp".into(), behavior(x));
-    }
-    if let Some(x) = &sc.scale_down {
-        b.insert("scaleDown".into(), behavior(x));
-    }
-    if !b.is_empty() {
-        spec.insert("behavior".into(), Value::Object(b));
+    if let Some(b) = behaviors(sc) {
+        spec.insert("behavior".into(), b);
     }
     vec![json!({
         "apiVersion": "autoscaling/v2",
@@ -576,12 +580,7 @@ fn balancer_docs(plan: &Plan) -> Vec<Value> {
                             { "name": "config", "configMap": { "name": "balancer" } },
                             { "name": "tmp", "emptyDir": {} },
                         ],
-                        "topologySpreadConstraints": [{
-                            "maxSkew": 1,
-                            "topologyKey": "kubernetes.io/hostname",
-                            "whenUnsatisfiable": "ScheduleAnyway",
-                            "labelSelector": { "matchLabels": selector(plan, name) },
-                        }],
+                        "topologySpreadConstraints": spread_over_nodes(plan, name),
                     },
                 },
             },
@@ -846,9 +845,9 @@ fn datastore_docs(
     // PostgreSQL is tuned for its memory, 1Gi when the blueprint gives none: its container
     // gets that much, not the generic default.
     let mut sized = store.resources.clone();
-    if store.postgres.is_some() && sized.memory_bytes == 0 && sized.memory_limit_bytes == 0 {
-        sized.memory_bytes = 1 << 30;
-        sized.memory_limit_bytes = 1 << 30;
+    if let (Some(pg), 0) = (&store.postgres, sized.memory_ceiling()) {
+        sized.memory_bytes = pg.memory_bytes;
+        sized.memory_limit_bytes = pg.memory_bytes;
     }
     let resources = container_resources(&sized);
     let service = |svc: &str, selector_name: &str, port: u16, headless: bool| {
@@ -960,12 +959,7 @@ fn datastore_docs(
             json!({ "name": init, "files": [format!("{dir}/init-primary.sh")] }),
         ];
         let pgdata = json!({ "name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata" });
-        let memory = if sized.memory_limit_bytes > 0 {
-            sized.memory_limit_bytes
-        } else {
-            sized.memory_bytes
-        };
-        let shm = quantity_memory((memory / 8).max(256 << 20) / (1 << 20) * (1 << 20));
+        let shm = quantity_memory((pg.memory_bytes / 8).max(256 << 20) / (1 << 20) * (1 << 20));
         let probe = json!({ "exec": { "command": ["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres"] }, "periodSeconds": 5 });
         let mounts = json!([
             { "name": "config", "mountPath": mount, "readOnly": true },
