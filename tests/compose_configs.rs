@@ -11,13 +11,11 @@ use std::process::Command;
 
 /// Writes a bundle (every file under `prefix`) into `dir`.
 fn write_bundle(set: &tierform::output::OutputSet, prefix: &str, dir: &Path) {
-    for (path, text) in set.iter() {
-        if let Some(rel) = path.strip_prefix(prefix) {
-            let dest = dir.join(rel);
-            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            std::fs::write(dest, text).unwrap();
-        }
-    }
+    common::write_files(
+        dir,
+        set.iter()
+            .filter_map(|(path, text)| path.strip_prefix(prefix).map(|rel| (rel, text))),
+    );
 }
 
 /// `.env.example` with a placeholder value for every secret.

@@ -5,6 +5,7 @@
 //! requests, limits and security defaults on every container, secrets by reference).
 
 mod common;
+mod lab;
 
 use std::process::Command;
 
@@ -53,12 +54,14 @@ fn manifests_pass_kubernetes_validate_and_yamllint() {
     let mut failures = Vec::new();
     for (name, files) in &all {
         let tmp = tempfile::tempdir().unwrap();
+        common::write_files(
+            tmp.path(),
+            files.iter().map(|(r, t)| (r.as_str(), t.as_str())),
+        );
         let mut manifests = Vec::new();
         let mut yamls = Vec::new();
-        for (rel, text) in files {
+        for (rel, _) in files {
             let dest = tmp.path().join(rel);
-            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            std::fs::write(&dest, text).unwrap();
             if rel.ends_with(".yaml") {
                 yamls.push(dest.clone());
                 if rel != "kustomization.yaml" {
@@ -220,17 +223,16 @@ fn workloads_are_secure_sized_and_scaled_by_one_autoscaler() {
 
 #[test]
 fn every_bundle_builds_with_kubectl_kustomize() {
-    let Some(kubectl) = common::system_tool("kubectl") else {
+    let Some(kubectl) = lab::require("kubectl") else {
         return;
     };
     let all = bundles();
     for (name, files) in &all {
         let tmp = tempfile::tempdir().unwrap();
-        for (rel, text) in files {
-            let dest = tmp.path().join(rel);
-            std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-            std::fs::write(&dest, text).unwrap();
-        }
+        common::write_files(
+            tmp.path(),
+            files.iter().map(|(r, t)| (r.as_str(), t.as_str())),
+        );
         let out = Command::new(&kubectl)
             .arg("kustomize")
             .arg(tmp.path())

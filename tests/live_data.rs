@@ -146,7 +146,7 @@ fn a_redis_cluster_forms_from_the_rendered_configs() {
         .unwrap();
     assert!(String::from_utf8_lossy(&anonymous.stdout).contains("NOAUTH"));
     for dir in machines.values() {
-        for entry in walk(dir) {
+        for entry in common::files_under(dir) {
             let text = std::fs::read_to_string(&entry).unwrap();
             assert!(
                 !text.contains(REDIS_PASSWORD),
@@ -243,22 +243,6 @@ fn a_redis_cluster_forms_from_the_rendered_configs() {
     drop(lab);
 }
 
-fn walk(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push(p);
-            }
-        }
-    }
-    out
-}
-
 /// The PostgreSQL server binaries (Debian keeps them off PATH).
 fn pg_bin() -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
@@ -338,7 +322,7 @@ fn postgres_primary_replica_and_pgbouncer_from_the_rendered_configs() {
     let replica_conf = machines["127.0.0.42"].join("postgres/db");
     let pooler_conf = machines["127.0.0.41"].join("pgbouncer/db");
     for dir in [&primary_conf, &replica_conf, &pooler_conf] {
-        for f in walk(dir) {
+        for f in common::files_under(dir) {
             let text = std::fs::read_to_string(&f).unwrap();
             for secret in [SUPERUSER_PASSWORD, APP_PASSWORD, REPLICATION_PASSWORD] {
                 assert!(!text.contains(secret));

@@ -73,20 +73,14 @@ fn every_file_starts_with_the_generated_header() {
 #[test]
 fn every_embedded_template_compiles_and_every_template_file_is_embedded() {
     Templates::embedded().expect("the embedded templates compile");
-    let mut on_disk = Vec::new();
-    let mut stack = vec![std::path::PathBuf::from("templates")];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "j2") {
-                let rel = path.strip_prefix("templates").unwrap();
-                on_disk.push(rel.to_string_lossy().replace('\\', "/"));
-            }
-        }
-    }
-    on_disk.sort();
+    let on_disk: Vec<String> = common::files_under(std::path::Path::new("templates"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "j2"))
+        .map(|p| {
+            let rel = p.strip_prefix("templates").unwrap();
+            rel.to_string_lossy().replace('\\', "/")
+        })
+        .collect();
     let embedded: Vec<String> = EMBEDDED.iter().map(|(n, _)| n.to_string()).collect();
     assert_eq!(
         on_disk, embedded,

@@ -1,6 +1,8 @@
 //! `tierform render` and `tierform templates` end to end: the output folder, the
 //! manifest, `--check`, `--phase` / `--platform`, overrides and exit codes.
 
+mod common;
+
 use std::path::Path;
 
 use assert_cmd::Command;
@@ -21,21 +23,13 @@ fn render(out: &Path, extra: &[&str]) -> assert_cmd::assert::Assert {
 
 /// Every file under `dir` with its bytes, for before/after comparisons.
 fn snapshot_dir(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().to_string();
-                out.push((rel, std::fs::read(&p).unwrap()));
-            }
-        }
-    }
-    out.sort();
-    out
+    common::files_under(dir)
+        .into_iter()
+        .map(|p| {
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().to_string();
+            (rel, std::fs::read(&p).unwrap())
+        })
+        .collect()
 }
 
 #[test]

@@ -86,13 +86,31 @@ fn missing(name: &str, found: Option<PathBuf>) -> Option<PathBuf> {
     found
 }
 
-/// A tool the machine has (on PATH or in /usr/sbin): missing, a skip note outside CI
-/// and a failure in CI.
-pub fn system_tool(name: &str) -> Option<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).collect())
-        .unwrap_or_default();
-    dirs.push("/usr/sbin".into());
-    let found = dirs.into_iter().map(|d| d.join(name)).find(|p| p.is_file());
-    missing(name, found)
+/// Every file under `dir`, recursively, sorted.
+pub fn files_under(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in
+            std::fs::read_dir(&d).unwrap_or_else(|e| panic!("cannot list {}: {e}", d.display()))
+        {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Writes files, by path relative to `dir`, creating folders as needed.
+pub fn write_files<'a>(dir: &std::path::Path, files: impl IntoIterator<Item = (&'a str, &'a str)>) {
+    for (rel, text) in files {
+        let dest = dir.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(dest, text).unwrap();
+    }
 }
