@@ -127,18 +127,27 @@ fn tool_path(tool: &str) -> PathBuf {
 // ---------------------------------------------------------------------------------------
 
 /// Where lab directories are created: Cargo's `target/tmp`, which (unlike the system
-/// temporary directory) is not hidden by the private `/tmp` of the namespaces.
+/// temporary directory) is not hidden by the private `/tmp` of the namespaces, and that
+/// the unprivileged users the servers run as can reach.
 fn scratch_base() -> PathBuf {
     let target_tmp = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     fs::create_dir_all(&target_tmp)
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", target_tmp.display()));
     let real = fs::canonicalize(&target_tmp).unwrap_or(target_tmp);
-    if real.starts_with("/tmp") {
-        // CARGO_TARGET_DIR is under /tmp: fall back to a directory that is not.
+    if real.starts_with("/tmp") || !traversable_by_all(&real) {
+        // CARGO_TARGET_DIR is under /tmp, or under a folder other users cannot enter
+        // (a clone in /root, a 0700 mktemp folder): servers running as postgres or
+        // nobody could not reach their files. Fall back to a directory they can.
         PathBuf::from("/var/tmp")
     } else {
         real
     }
+}
+
+/// Whether every folder on the way to `path` lets other users through.
+fn traversable_by_all(path: &Path) -> bool {
+    path.ancestors()
+        .all(|p| fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o001 != 0))
 }
 
 /// A fresh temporary directory that stays visible inside the lab's namespaces (unlike
