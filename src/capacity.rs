@@ -256,12 +256,28 @@ fn sizes(r: &Row) -> String {
     )
 }
 
+/// Text from the blueprint as Markdown prose: a line that would open a code block (or
+/// a chart) has its fence escaped, so the text cannot turn what follows into code.
+fn prose(text: &str) -> String {
+    text.lines()
+        .map(|line| {
+            let body = line.trim_start();
+            if body.starts_with("```") || body.starts_with("~~~") {
+                format!("{}\\{body}", &line[..line.len() - body.len()])
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// The tables of one phase, as Markdown (also readable as plain text).
 pub fn markdown(c: &PhaseCapacity, heading: &str) -> String {
     let mut out = String::new();
     out.push_str(&format!("{heading} {}\n\n", c.phase));
     if let Some(d) = &c.description {
-        out.push_str(&format!("{}\n\n", d.trim()));
+        out.push_str(&format!("{}\n\n", prose(d.trim())));
     }
     out.push_str(&format!("Platforms: {}.\n\n", c.platforms.join(", ")));
     out.push_str("| service | kind | instances | cpu request / limit | memory request / limit | throughput ceiling |\n|---|---|---|---|---|---|\n");

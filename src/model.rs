@@ -36,6 +36,11 @@ pub const RATE_KEY_PATTERN: &str = "^(client_ip|header:[A-Za-z0-9][A-Za-z0-9-]{0
 pub const STICKY_PATTERN: &str =
     "^(none|client_ip|header:[A-Za-z0-9][A-Za-z0-9-]{0,63}|cookie(:[A-Za-z0-9_.-]{1,64})?)$";
 /// Datastore versions.
+/// Text passed to a process (an argument, an environment value): anything but NUL,
+/// which no program can receive.
+pub const TEXT_PATTERN: &str = "^[^\\u0000]*$";
+/// One line of text for people: no control characters.
+pub const LINE_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f]*$";
 pub const VERSION_PATTERN: &str = "^[0-9]+(\\.[0-9]+){0,2}$";
 
 /// A tierform blueprint: the services, tiers, datastores, load balancing and scaling of
@@ -53,6 +58,7 @@ pub struct Blueprint {
     pub name: String,
     /// What the application is, for people reading the blueprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = TEXT_PATTERN))]
     pub description: Option<String>,
     /// Platforms rendered for every phase that does not list its own. Default: `[compose]`.
     #[serde(default = "default_targets")]
@@ -254,6 +260,7 @@ pub struct Service {
     pub kind: ServiceKind,
     /// What the service is, for people reading the blueprint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = TEXT_PATTERN))]
     pub description: Option<String>,
     /// The tier the service runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -264,7 +271,7 @@ pub struct Service {
     pub image: String,
     /// The command and its arguments, overriding the image's.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(example = &["celery", "-A", "app.celery_app", "worker"])]
+    #[schemars(inner(regex(pattern = TEXT_PATTERN)), example = &["celery", "-A", "app.celery_app", "worker"])]
     pub command: Vec<String>,
     /// The port the process listens on. Required for http, websocket and static services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -369,7 +376,7 @@ pub struct Health {
     pub path: Option<String>,
     /// Command that exits 0 when healthy.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(example = &["celery", "-A", "app.celery_app", "inspect", "ping"])]
+    #[schemars(inner(regex(pattern = TEXT_PATTERN)), example = &["celery", "-A", "app.celery_app", "inspect", "ping"])]
     pub command: Vec<String>,
     /// Time between checks. Default: `10s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -435,6 +442,7 @@ impl JsonSchema for EnvValue {
     fn json_schema(_: &mut SchemaGenerator) -> Schema {
         json_schema!({
             "type": ["string", "number", "boolean"],
+            "pattern": TEXT_PATTERN,
             "description": "The variable's value. Numbers and booleans are passed as text."
         })
     }
@@ -857,10 +865,11 @@ pub struct Phase {
     pub name: String,
     /// What the phase is for, and the load it carries.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = TEXT_PATTERN))]
     pub description: Option<String>,
     /// Signals that it is time to enter this phase, as text for people.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(example = &["cpu > 70% for 5m", "memory > 80% for 5m"])]
+    #[schemars(inner(regex(pattern = LINE_PATTERN)), example = &["cpu > 70% for 5m", "memory > 80% for 5m"])]
     pub enter_when: Vec<String>,
     /// Platforms rendered for this phase. Default: the blueprint's `targets`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

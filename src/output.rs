@@ -67,7 +67,7 @@ pub fn check_path(path: &str) -> Result<(), OutputError> {
         if c.is_empty() || c == "." || c == ".." {
             return Err(bad("it must not contain empty, `.` or `..` components"));
         }
-        if c.starts_with(".tierform") {
+        if c.contains(".tierform") {
             return Err(bad(
                 "`.tierform…` names are reserved for tierform's own files",
             ));

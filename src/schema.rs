@@ -569,6 +569,16 @@ fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) ->
             "a version like `16` or `7.2`",
             None,
         ),
+        p if p == model::TEXT_PATTERN => (
+            "invalid-value",
+            "text without a NUL character, which no program can receive",
+            Some("remove the `\\0`".to_string()),
+        ),
+        p if p == model::LINE_PATTERN => (
+            "invalid-value",
+            "one line of text, without control characters",
+            Some("write each condition as its own item of the list".to_string()),
+        ),
         _ => ("invalid-format", "text matching the pattern", None),
     };
     let subject = if is_key { "name" } else { "value" };
