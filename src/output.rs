@@ -11,6 +11,9 @@
 //!   overwritten or removed.
 //! - No path below the output folder is followed through a symbolic link (the folder
 //!   itself may be one).
+//! - A run killed between staging and renaming leaves only staged files
+//!   (`.NAME.tierform-PID.tmp`), never a partial file in place; the next render
+//!   removes them from the folders it writes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -127,6 +130,14 @@ pub struct Scope {
 impl Scope {
     pub fn everything() -> Self {
         Self::default()
+    }
+
+    /// No part of the folder: every file listed before stays listed.
+    pub fn nothing() -> Self {
+        Self {
+            phases: Some(BTreeSet::new()),
+            platforms: None,
+        }
     }
 
     pub fn contains(&self, path: &str) -> bool {
@@ -304,6 +315,12 @@ pub fn unified_diff(old: &str, new: &str, left: &str, right: &str, context: usiz
 pub fn write(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, OutputError> {
     let changes = compare(dir, set, scope)?;
     let manifest = read_manifest(dir)?;
+    sweep_staged(
+        dir,
+        set.iter()
+            .map(|(p, _)| p)
+            .chain(manifest.iter().map(String::as_str)),
+    );
 
     // 1. Stage every new or changed file beside its destination.
     let mut created_dirs: Vec<PathBuf> = Vec::new();
@@ -337,7 +354,22 @@ pub fn write(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, Outp
         return Err(e);
     }
 
-    // 2. Rename into place, then remove what is stale.
+    // 2. Before anything is renamed, the manifest claims every file this run may put in
+    //    place, so a run killed from here on leaves no file the next run takes for
+    //    someone else's.
+    let mpath = dir.join(MANIFEST);
+    refuse_symlink(&mpath)?;
+    if !changes.added.is_empty() {
+        let claimed = manifest_text(&manifest, set, &Scope::nothing(), &BTreeSet::new());
+        if let Err(e) = write_atomic(&mpath, claimed.as_bytes()) {
+            for (tmp, _) in &staged {
+                let _ = std::fs::remove_file(tmp);
+            }
+            return Err(io_error(&mpath)(e));
+        }
+    }
+
+    // 3. Rename into place, then remove what is stale.
     let mut failure = None;
     for (tmp, dest) in &staged {
         if let Err(e) = std::fs::rename(tmp, dest) {
@@ -345,7 +377,7 @@ pub fn write(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, Outp
             failure.get_or_insert(io_error(dest)(e));
         }
     }
-    // 3. A stale file stays in the manifest until it is really gone, so a later render
+    // 4. A stale file stays in the manifest until it is really gone, so a later render
     //    tries again.
     let mut kept = BTreeSet::new();
     for rel in &changes.removed {
@@ -360,9 +392,7 @@ pub fn write(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, Outp
             failure.get_or_insert(e);
         }
     }
-    // 4. The manifest last: everything now written, and what could not be removed.
-    let mpath = dir.join(MANIFEST);
-    refuse_symlink(&mpath)?;
+    // 5. The manifest last: everything now written, and what could not be removed.
     write_atomic(
         &mpath,
         manifest_text(&manifest, set, scope, &kept).as_bytes(),
@@ -420,6 +450,41 @@ fn remove_empty_parents(root: &Path, file: &Path) {
     }
 }
 
+/// Whether `name` is a file staged by [`temp_path`].
+fn is_staged_name(name: &str) -> bool {
+    name.strip_prefix('.')
+        .and_then(|n| n.strip_suffix(".tmp"))
+        .and_then(|n| n.rsplit_once(".tierform-"))
+        .is_some_and(|(file, pid)| {
+            !file.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        })
+}
+
+/// Removes files staged by a run that was killed before it renamed them, from the
+/// folders (not links) that hold the files of `paths`. No rendered path may contain
+/// `.tierform` ([`check_path`]), so none of them can match.
+fn sweep_staged<'a>(dir: &Path, paths: impl Iterator<Item = &'a str>) {
+    let parents: BTreeSet<&str> = paths
+        .filter_map(|rel| rel.rsplit_once('/').map(|(parent, _)| parent))
+        .collect();
+    let folders = parents
+        .into_iter()
+        .filter(|parent| refuse_links_below(dir, parent).is_ok())
+        .map(|parent| join(dir, parent));
+    for folder in std::iter::once(dir.to_path_buf()).chain(folders) {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let staged = entry.file_name().to_str().is_some_and(is_staged_name)
+                && entry.file_type().is_ok_and(|t| t.is_file());
+            if staged {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+}
+
 fn temp_path(dest: &Path) -> PathBuf {
     let name = dest
         .file_name()
@@ -457,4 +522,29 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn staged_names_are_only_those_temp_path_makes() {
+        let staged = temp_path(Path::new("out/one/compose/compose.yaml"));
+        let name = staged.file_name().unwrap().to_str().unwrap();
+        assert!(is_staged_name(name), "{name}");
+        assert!(is_staged_name(".tierform-manifest.tierform-7.tmp"));
+        for other in [
+            "compose.yaml",
+            ".env",
+            ".tierform-manifest",
+            "..tierform-1.tmp",
+            ".a.tierform-.tmp",
+            ".a.tierform-12x.tmp",
+            "a.tierform-1.tmp",
+            ".a.tierform-1.tmp.bak",
+        ] {
+            assert!(!is_staged_name(other), "{other}");
+        }
+    }
 }
