@@ -126,12 +126,12 @@ fn type_text(schema: &Value) -> String {
         .iter()
         .map(|t| match *t {
             "array" => match schema.get("items") {
-                Some(items) => format!("list of {}", type_text(items)),
+                Some(items) => format!("list of {}", grouped(items)),
                 None => "list".into(),
             },
             "object" => match schema.get("additionalProperties") {
                 Some(values) if values.is_object() => {
-                    format!("map of name → {}", type_text(values))
+                    format!("map of name → {}", grouped(values))
                 }
                 _ => "mapping".into(),
             },
@@ -151,6 +151,16 @@ fn type_text(schema: &Value) -> String {
         _ => {}
     }
     text
+}
+
+/// [`type_text`] in parentheses when it is a choice, to read right inside another type.
+fn grouped(schema: &Value) -> String {
+    let text = type_text(schema);
+    if text.contains(" or ") {
+        format!("({text})")
+    } else {
+        text
+    }
 }
 
 /// The description cell of a field: required or not, the text, and its examples.
