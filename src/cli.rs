@@ -79,7 +79,9 @@ impl ColorWhen {
         match self {
             ColorWhen::Always => true,
             ColorWhen::Never => false,
-            ColorWhen::Auto => terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+            ColorWhen::Auto => {
+                terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
         }
     }
 }
@@ -265,7 +267,9 @@ enum Command {
 #[derive(Subcommand, Debug)]
 enum TemplatesAction {
     /// List every embedded template, by the name an override uses.
-    #[command(after_help = "Examples:\n  tierform templates list\n  tierform templates list | grep nginx")]
+    #[command(
+        after_help = "Examples:\n  tierform templates list\n  tierform templates list | grep nginx"
+    )]
     List,
     /// Copy an embedded template to DIR/NAME, to edit and pass with `render --templates DIR`.
     #[command(
@@ -467,8 +471,7 @@ fn run(cmd: Command, ui: &Ui) -> Result<u8> {
             templates,
         } => diff(
             &blueprint,
-            &from,
-            &to,
+            (&from, &to),
             platforms.into_iter().map(Platform::from).collect(),
             format,
             context,
@@ -835,7 +838,10 @@ fn render_one(
             )
         }
     };
-    bail!("{} renders no file `{wanted}`; {hint}", display_name(blueprint))
+    bail!(
+        "{} renders no file `{wanted}`; {hint}",
+        display_name(blueprint)
+    )
 }
 
 fn plural(n: usize, what: &str) -> String {
@@ -945,8 +951,7 @@ fn paint_diff(diff: &str) -> String {
 
 fn diff(
     blueprint: &Path,
-    from: &str,
-    to: &str,
+    (from, to): (&str, &str),
     platforms: Vec<Platform>,
     format: DiffFormat,
     context: usize,
@@ -1170,7 +1175,10 @@ fn man_page(cmd: &clap::Command) -> Result<Vec<u8>> {
         man.render_subcommands_section(&mut out)?;
     }
     let mut roff = Roff::new();
-    let after = cmd.get_after_help().map(|h| h.to_string()).unwrap_or_default();
+    let after = cmd
+        .get_after_help()
+        .map(|h| h.to_string())
+        .unwrap_or_default();
     let mut notes = Vec::new();
     for paragraph in after.split("\n\n") {
         if let Some(examples) = paragraph.strip_prefix("Examples:\n") {

@@ -40,8 +40,7 @@ fn sections(schema: &Value) -> Vec<String> {
         let mut refs = Vec::new();
         collect_refs(node, &mut refs);
         for name in refs {
-            if (name.ends_with("Patch") && name != "BlueprintPatch") || !seen.insert(name.clone())
-            {
+            if (name.ends_with("Patch") && name != "BlueprintPatch") || !seen.insert(name.clone()) {
                 continue;
             }
             if let Some(def) = schema["$defs"].get(&name) {
@@ -169,7 +168,11 @@ fn describe(prop: &Value, required: bool) -> String {
     if required {
         text.push_str("**Required.** ");
     }
-    text.push_str(prop.get("description").and_then(Value::as_str).unwrap_or(""));
+    text.push_str(
+        prop.get("description")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+    );
     if let Some(examples) = prop.get("examples").and_then(Value::as_array) {
         let shown: Vec<String> = examples
             .iter()
@@ -239,8 +242,9 @@ fn section(out: &mut String, name: &str, def: &Value) {
                 .get("properties")
                 .and_then(Value::as_object)
                 .and_then(|p| {
-                    p.iter()
-                        .find_map(|(k, v)| v.get("const").map(|c| format!("{k}: {}", yaml_value(c))))
+                    p.iter().find_map(|(k, v)| {
+                        v.get("const").map(|c| format!("{k}: {}", yaml_value(c)))
+                    })
                 })
                 .unwrap_or_else(|| type_text(branch));
             let _ = writeln!(out, "### `{tag}`\n");
