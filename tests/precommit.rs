@@ -55,28 +55,25 @@ fn manifest_is_valid_and_the_twins_agree() {
     );
     // The tested `-system` hooks run exactly what the cargo-built ones run.
     for id in ["tierform-validate", "tierform-render-check"] {
-        let find = |id: &str| {
-            hooks
-                .iter()
-                .find(|h| h["id"].as_str() == Some(id))
-                .unwrap()
-        };
+        let find = |id: &str| hooks.iter().find(|h| h["id"].as_str() == Some(id)).unwrap();
         let (rust, system) = (find(id), find(&format!("{id}-system")));
         assert_eq!(field(rust, "language").as_str(), Some("rust"));
         assert_eq!(field(system, "language").as_str(), Some("system"));
         for key in ["name", "entry", "files", "types", "args", "pass_filenames"] {
-            assert_eq!(field(rust, key), field(system, key), "{id}: `{key}` differs");
+            assert_eq!(
+                field(rust, key),
+                field(system, key),
+                "{id}: `{key}` differs"
+            );
         }
     }
 }
 
 /// Runs a command in `dir` with tierform on PATH and pre-commit's cache in `cache`.
 fn run(program: &Path, args: &[&str], dir: &Path, cache: &Path) -> Output {
-    let path = std::env::join_paths(
-        std::iter::once(tierform_dir()).chain(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        )),
-    )
+    let path = std::env::join_paths(std::iter::once(tierform_dir()).chain(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    )))
     .unwrap();
     Command::new(program)
         .args(args)
@@ -110,7 +107,12 @@ fn hook_repo(scratch: &Path, cache: &Path) -> PathBuf {
     let git = Path::new("git");
     let top = run(git, &["rev-parse", "--show-toplevel"], &here, cache);
     if top.status.success() && Path::new(String::from_utf8_lossy(&top.stdout).trim()) == here {
-        let tracked = run(git, &["ls-files", "--error-unmatch", MANIFEST], &here, cache);
+        let tracked = run(
+            git,
+            &["ls-files", "--error-unmatch", MANIFEST],
+            &here,
+            cache,
+        );
         if tracked.status.success() {
             return here;
         }
@@ -161,7 +163,14 @@ fn try_repo_runs_the_hooks() {
     let try_hook = |hook: &str| {
         run(
             &pre_commit,
-            &["try-repo", repo_arg, hook, "--all-files", "--color", "never"],
+            &[
+                "try-repo",
+                repo_arg,
+                hook,
+                "--all-files",
+                "--color",
+                "never",
+            ],
             &project,
             &cache,
         )
@@ -191,7 +200,10 @@ fn try_repo_runs_the_hooks() {
     let shown = text(&out);
     assert_eq!(out.status.code(), Some(1), "{shown}");
     assert!(shown.contains("-EXTRA=1"), "{shown}");
-    assert!(shown.contains("out is stale: 0 to add, 1 to change"), "{shown}");
+    assert!(
+        shown.contains("out is stale: 0 to add, 1 to change"),
+        "{shown}"
+    );
 
     // A typo in the blueprint: the validate hook fails at its line.
     let bp = project.join("blueprint.yaml");
