@@ -210,3 +210,32 @@ fn patch_schema_accepts_partial_and_null_values() {
         "a typo inside a patch is rejected"
     );
 }
+
+/// Editors find the schema from the first line of every bundled blueprint and of the
+/// starter `init` writes (which `init` points at the schema it writes beside it).
+#[test]
+fn every_blueprint_names_the_schema_for_editors() {
+    const MODELINE: &str = "# yaml-language-server: $schema=";
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir("blueprints")
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.push("templates/starter.yaml".into());
+    assert!(files.len() >= 6, "{files:?}");
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let first = text.lines().next().unwrap_or_default();
+        let target = first
+            .strip_prefix(MODELINE)
+            .unwrap_or_else(|| panic!("{} does not start with `{MODELINE}…`", file.display()));
+        let schema = file.parent().unwrap().join(target);
+        assert_eq!(
+            std::fs::read_to_string(&schema).ok().as_deref(),
+            Some(tierform::cli::schema_text().as_str()),
+            "{}: {} is not the blueprint schema",
+            file.display(),
+            schema.display()
+        );
+    }
+}
