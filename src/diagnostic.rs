@@ -216,10 +216,30 @@ impl FileReport {
 /// Renders findings the way a compiler does: a header, the location, the source line
 /// with a caret, then the pointer, what was expected and a hint.
 pub fn render_text(file: &str, source: Option<&str>, diagnostics: &[Diagnostic]) -> String {
+    render_text_styled(file, source, diagnostics, false)
+}
+
+/// [`render_text`], with the headers in colour (ANSI escapes) when `colour` is set:
+/// errors red, warnings yellow.
+pub fn render_text_styled(
+    file: &str,
+    source: Option<&str>,
+    diagnostics: &[Diagnostic],
+    colour: bool,
+) -> String {
     let lines: Vec<&str> = source.map(|s| s.lines().collect()).unwrap_or_default();
     let mut out = String::new();
     for d in diagnostics {
-        let _ = writeln!(out, "{}[{}]: {}", d.severity.as_str(), d.code, d.message);
+        let header = format!("{}[{}]", d.severity.as_str(), d.code);
+        if colour {
+            let code = match d.severity {
+                Severity::Error => "1;31",
+                Severity::Warning => "1;33",
+            };
+            let _ = writeln!(out, "\x1b[{code}m{header}\x1b[0m: {}", d.message);
+        } else {
+            let _ = writeln!(out, "{header}: {}", d.message);
+        }
         let line = d.line.unwrap_or(1);
         let col = d.column.unwrap_or(1);
         let _ = writeln!(out, "  --> {file}:{line}:{col}");
@@ -258,6 +278,61 @@ pub fn render_text(file: &str, source: Option<&str>, diagnostics: &[Diagnostic])
         out.push('\n');
     }
     out
+}
+
+/// Renders findings as GitHub Actions workflow commands, one line each
+/// (`::error file=F,line=L,col=C,title=CODE::message`), so a workflow step annotates
+/// the pull request at the line to edit. `file` is `None` for standard input. The
+/// message carries the pointer, phases, what was expected and the hint on lines of
+/// their own, escaped as the workflow-command format requires.
+pub fn render_github(file: Option<&str>, diagnostics: &[Diagnostic]) -> String {
+    let mut out = String::new();
+    for d in diagnostics {
+        let mut properties = Vec::new();
+        if let Some(f) = file {
+            properties.push(format!("file={}", escape_property(f)));
+        }
+        if let Some(line) = d.line {
+            properties.push(format!("line={line}"));
+            if let Some(col) = d.column {
+                properties.push(format!("col={col}"));
+            }
+        }
+        properties.push(format!("title={}", escape_property(d.code)));
+        let mut message = d.message.clone();
+        if !d.pointer.is_empty() {
+            message.push_str(&format!("\nat: {}", d.pointer));
+        }
+        if !d.phases.is_empty() {
+            message.push_str(&format!("\nphases: {}", d.phases.join(", ")));
+        }
+        if let Some(e) = &d.expected {
+            message.push_str(&format!("\nexpected: {e}"));
+        }
+        if let Some(h) = &d.hint {
+            message.push_str(&format!("\nhint: {h}"));
+        }
+        let _ = writeln!(
+            out,
+            "::{} {}::{}",
+            d.severity.as_str(),
+            properties.join(","),
+            escape_data(&message)
+        );
+    }
+    out
+}
+
+/// Escapes the message of a GitHub workflow command.
+pub fn escape_data(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+/// Escapes a property value (`file=…`, `title=…`) of a GitHub workflow command.
+pub fn escape_property(text: &str) -> String {
+    escape_data(text).replace(':', "%3A").replace(',', "%2C")
 }
 
 /// The length in characters of the YAML token starting at char index `start`.
@@ -304,7 +379,36 @@ fn token_len(line: &str, start: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::token_len;
+    use super::{escape_data, escape_property, render_github, token_len, Diagnostic};
+
+    #[test]
+    fn github_escapes() {
+        assert_eq!(escape_data("100% sure\r\nnext"), "100%25 sure%0D%0Anext");
+        assert_eq!(
+            escape_property("dir,name:1%\n.yaml"),
+            "dir%2Cname%3A1%25%0A.yaml"
+        );
+        // `%` first, so an escape is never escaped twice.
+        assert_eq!(escape_data("%0A"), "%250A");
+    }
+
+    #[test]
+    fn github_lines() {
+        let mut d = Diagnostic::warning("secret-in-env", "/a", "looks like a secret, 50%");
+        d.line = Some(3);
+        d.column = Some(7);
+        assert_eq!(
+            render_github(Some("infra/a,b.yaml"), &[d.clone()]),
+            "::warning file=infra/a%2Cb.yaml,line=3,col=7,title=secret-in-env::looks like a secret, 50%25%0Aat: /a\n"
+        );
+        d.line = None;
+        d.column = None;
+        d.pointer.clear();
+        assert_eq!(
+            render_github(None, &[d]),
+            "::warning title=secret-in-env::looks like a secret, 50%25\n"
+        );
+    }
 
     #[test]
     fn token_lengths() {

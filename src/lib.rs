@@ -14,6 +14,7 @@ pub mod model;
 pub mod output;
 pub mod phase;
 pub mod plan;
+pub mod reference;
 pub mod render;
 pub mod schema;
 pub mod targets;

@@ -28,6 +28,7 @@ pub fn blueprint_schema() -> Value {
     let generator = SchemaSettings::draft2020_12().into_generator();
     let mut schema = generator.into_root_schema_for::<Blueprint>().to_value();
     strip_nulls(&mut schema);
+    describe_tags(&mut schema);
     let properties = root_properties(&schema);
     let mut patch_defs = Map::new();
     let mut patch_props = Map::new();
@@ -49,6 +50,40 @@ pub fn blueprint_schema() -> Value {
     defs.extend(patch_defs);
     sort_defs(&mut schema);
     schema
+}
+
+/// Gives the tag of each variant of a tagged union (`engine: postgres`) a description,
+/// which schemars leaves out: the variant's own, so an editor explains the choice.
+fn describe_tags(schema: &mut Value) {
+    let Some(defs) = schema.get_mut("$defs").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for def in defs.values_mut() {
+        let Some(branches) = def.get_mut("oneOf").and_then(Value::as_array_mut) else {
+            continue;
+        };
+        for branch in branches {
+            let about = branch
+                .get("description")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            let Some(props) = branch.get_mut("properties").and_then(Value::as_object_mut) else {
+                continue;
+            };
+            for (name, prop) in props.iter_mut() {
+                let Some(tag) = prop.get("const").and_then(Value::as_str) else {
+                    continue;
+                };
+                if prop.get("description").is_none() {
+                    let text = match &about {
+                        Some(a) => format!("`{name}: {tag}`: {a}"),
+                        None => format!("`{name}: {tag}` selects this variant."),
+                    };
+                    prop["description"] = json!(text);
+                }
+            }
+        }
+    }
 }
 
 fn root_properties(schema: &Value) -> Map<String, Value> {
