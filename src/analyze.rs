@@ -696,6 +696,19 @@ impl Checker<'_> {
                 ),
             );
         }
+        if sc.replicas == Some(0) && s.kind.is_routable() {
+            self.push(
+                Diagnostic::error(
+                    "out-of-range",
+                    format!("{ptr}/replicas"),
+                    format!(
+                        "`{name}` serves requests, and with `replicas: 0` nothing would answer them"
+                    ),
+                )
+                .expected("at least 1 instance")
+                .hint("use `replicas: 1`, or leave the service out of this phase's blueprint"),
+            );
+        }
         let requests = s.resources.clone().unwrap_or_default();
         for (field, set, request) in [
             ("cpu", target.cpu.is_some(), requests.cpu.is_some()),

@@ -236,17 +236,17 @@ pub fn render_text_styled(
                 Severity::Error => "1;31",
                 Severity::Warning => "1;33",
             };
-            let _ = writeln!(out, "\x1b[{code}m{header}\x1b[0m: {}", d.message);
+            let _ = writeln!(out, "\x1b[{code}m{header}\x1b[0m: {}", visible(&d.message));
         } else {
-            let _ = writeln!(out, "{header}: {}", d.message);
+            let _ = writeln!(out, "{header}: {}", visible(&d.message));
         }
         let line = d.line.unwrap_or(1);
         let col = d.column.unwrap_or(1);
-        let _ = writeln!(out, "  --> {file}:{line}:{col}");
+        let _ = writeln!(out, "  --> {}:{line}:{col}", visible(file));
         let width = line.to_string().len();
         let pad = " ".repeat(width);
         if let Some(text) = lines.get(line as usize - 1) {
-            let shown: String = text.chars().take(160).collect();
+            let shown: String = visible(&text.chars().take(160).collect::<String>());
             let start = (col as usize).saturating_sub(1);
             let len = token_len(&shown, start).max(1);
             let _ = writeln!(out, "{pad} |");
@@ -259,7 +259,7 @@ pub fn render_text_styled(
             );
         }
         if !d.pointer.is_empty() {
-            let _ = writeln!(out, "{pad} = at: {}", d.pointer);
+            let _ = writeln!(out, "{pad} = at: {}", visible(&d.pointer));
         }
         if !d.phases.is_empty() {
             let label = if d.phases.len() == 1 {
@@ -267,17 +267,32 @@ pub fn render_text_styled(
             } else {
                 "phases"
             };
-            let _ = writeln!(out, "{pad} = {label}: {}", d.phases.join(", "));
+            let _ = writeln!(out, "{pad} = {label}: {}", visible(&d.phases.join(", ")));
         }
         if let Some(e) = &d.expected {
-            let _ = writeln!(out, "{pad} = expected: {e}");
+            let _ = writeln!(out, "{pad} = expected: {}", visible(e));
         }
         if let Some(h) = &d.hint {
-            let _ = writeln!(out, "{pad} = hint: {h}");
+            let _ = writeln!(out, "{pad} = hint: {}", visible(h));
         }
         out.push('\n');
     }
     out
+}
+
+/// Text from a blueprint made safe for a terminal: control characters (which could
+/// move the cursor, clear the screen or retitle the window) are shown as their Unicode
+/// pictures (`␛` for ESC); a tab stays a tab. One character each, so carets still line up.
+fn visible(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' => c,
+            '\u{0}'..='\u{1f}' => char::from_u32(0x2400 + u32::from(c)).unwrap_or('\u{fffd}'),
+            '\u{7f}' => '\u{2421}',
+            '\u{80}'..='\u{9f}' => '\u{fffd}',
+            _ => c,
+        })
+        .collect()
 }
 
 /// Renders findings as GitHub Actions workflow commands, one line each

@@ -59,6 +59,10 @@ fn load_diagnostic(e: &LoadError) -> Diagnostic {
             Some("remove the tag; tierform reads plain YAML values".to_string())
         }
         LoadError::NotUtf8 { .. } => Some("save the file as UTF-8".to_string()),
+        LoadError::ControlCharacter { .. } => Some(
+            "a binary file, or a stray control character: remove it, or write it escaped in a double-quoted string (like \"\\e\")"
+                .to_string(),
+        ),
         LoadError::AliasBomb { .. } => {
             Some("expand fewer aliases; a blueprint needs only a few".to_string())
         }

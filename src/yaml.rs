@@ -201,6 +201,8 @@ pub enum LoadError {
     TooLarge { size: usize },
     #[error("the file is not UTF-8 text (invalid byte at offset {offset})")]
     NotUtf8 { offset: usize, span: Span },
+    #[error("the file holds the control character U+{code:04X}, which YAML text cannot hold")]
+    ControlCharacter { code: u32, span: Span },
 }
 
 impl LoadError {
@@ -214,7 +216,8 @@ impl LoadError {
             | LoadError::UnknownAnchor { span }
             | LoadError::Tag { span, .. }
             | LoadError::MultipleDocuments { span, .. }
-            | LoadError::NotUtf8 { span, .. } => *span,
+            | LoadError::NotUtf8 { span, .. }
+            | LoadError::ControlCharacter { span, .. } => *span,
             LoadError::Empty | LoadError::TooLarge { .. } => Span { line: 1, col: 1 },
         }
     }
@@ -233,6 +236,7 @@ impl LoadError {
             LoadError::Empty => "empty-file",
             LoadError::TooLarge { .. } => "too-large",
             LoadError::NotUtf8 { .. } => "not-utf8",
+            LoadError::ControlCharacter { .. } => "control-character",
         }
     }
 }
@@ -260,6 +264,27 @@ pub fn decode(bytes: &[u8]) -> Result<&str, LoadError> {
     })
 }
 
+/// The first character YAML does not allow in a stream (outside its printable set:
+/// C0 controls but tab, line feed and carriage return; DEL; C1 controls but NEL;
+/// U+FFFE and U+FFFF), located. Written escaped in a double-quoted string, such a
+/// character is text, and the schema decides.
+fn control_character(text: &str) -> Option<LoadError> {
+    let allowed = |c: char| match c {
+        '\t' | '\n' | '\r' | '\u{85}' => true,
+        '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{fffe}' | '\u{ffff}' => false,
+        _ => true,
+    };
+    let (offset, c) = text.char_indices().find(|&(_, c)| !allowed(c))?;
+    let before = &text[..offset];
+    let line = before.matches('\n').count() as u32 + 1;
+    let line_start = before.rfind('\n').map_or(0, |p| p + 1);
+    let col = before[line_start..].chars().count() as u32 + 1;
+    Some(LoadError::ControlCharacter {
+        code: u32::from(c),
+        span: Span { line, col },
+    })
+}
+
 /// Loads one YAML document into a [`Node`] tree. Collects every duplicate key;
 /// stops at the first syntax error (the parser cannot recover past one).
 pub fn load(text: &str) -> Result<Node, Vec<LoadError>> {
@@ -268,6 +293,9 @@ pub fn load(text: &str) -> Result<Node, Vec<LoadError>> {
     }
     // A byte-order mark is allowed at the start of a YAML stream.
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Some(e) = control_character(text) {
+        return Err(vec![e]);
+    }
     let mut builder = Builder::default();
     let mut parser = Parser::new_from_str(text);
     loop {
@@ -794,6 +822,23 @@ mod tests {
             errs[0],
             LoadError::MultipleDocuments { count: 2, .. }
         ));
+    }
+
+    #[test]
+    fn control_characters_are_located_and_escapes_are_not_them() {
+        let err = load("a: 1\nb: x\u{0}y\n").unwrap_err();
+        assert_eq!(
+            err,
+            vec![LoadError::ControlCharacter {
+                code: 0,
+                span: Span { line: 2, col: 5 }
+            }]
+        );
+        assert!(matches!(
+            load("a: \u{1b}[31m").unwrap_err()[..],
+            [LoadError::ControlCharacter { code: 0x1b, .. }]
+        ));
+        assert!(load("a: \"x\\0y\"\n").is_ok());
     }
 
     #[test]

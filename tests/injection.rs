@@ -196,6 +196,24 @@ fn every_name_and_token_with_a_hostile_character_is_refused_at_its_pointer() {
 }
 
 #[test]
+fn findings_about_hostile_values_are_safe_for_a_terminal() {
+    // An escape sequence written escaped in a quoted string is text to the loader; the
+    // report must not hand it to the terminal (clear the screen, retitle the window).
+    for (marker, wrap, _) in REFUSED {
+        let value = wrap.replace("{}", "\u{1b}[2J\u{1b}]0;pwned\u{7}");
+        let text = blueprint(&[(marker, &value)]);
+        let v = validated(&text);
+        let report = tierform::diagnostic::render_text("f.yaml", Some(&text), &v.diagnostics);
+        assert!(
+            !report
+                .chars()
+                .any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "{marker}: {report:?}"
+        );
+    }
+}
+
+#[test]
 fn the_nginx_route_from_the_issue_is_refused_and_names_its_pattern() {
     let text = blueprint(&[("route", "/x;\n}server{listen 9999;")]);
     let v = validated(&text);

@@ -83,6 +83,12 @@ proptest! {
         for d in &v.diagnostics {
             prop_assert!(d.line.is_some() && d.column.is_some(), "{d:?}");
         }
+        // The report is safe for a terminal, whatever character went in.
+        let report = tierform::diagnostic::render_text("f.yaml", Some(&text), &v.diagnostics);
+        prop_assert!(
+            !report.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
+            "{report:?}"
+        );
     }
 }
 
@@ -119,4 +125,85 @@ fn a_base_finding_is_not_moved_to_a_patch_that_merges_into_it() {
     assert_eq!(v.diagnostics.len(), 1, "{:?}", v.diagnostics);
     assert_eq!(v.diagnostics[0].line, Some(4));
     assert!(v.diagnostics[0].phases.is_empty());
+}
+
+/// Every hostile input through the binary, as a user meets it: `validate` and `render`
+/// both answer with a finding (exit 1) or an error (exit 2) that names the problem,
+/// and leave no output behind.
+#[test]
+fn hostile_inputs_end_in_a_clear_exit_code_from_the_binary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let svc = |extra: &str| {
+        format!("version: 1\nname: app\nservices:\n  api: {{ kind: http, image: 'a:1', port: 8000{extra} }}\n")
+    };
+    let mut bomb = String::from(
+        "version: 1\nname: lol\na0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for i in 1..10 {
+        let p = i - 1;
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+        ));
+    }
+    let mut big = String::from("version: 1\nname: big\n# ");
+    big.push_str(&"x".repeat(9 * 1024 * 1024));
+    let deep: String = (0..200).map(|i| format!("{}k:\n", " ".repeat(i))).collect();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("size", big.into_bytes(), "too-large"),
+        ("alias-bomb", bomb.into_bytes(), "alias-bomb"),
+        ("nesting", deep.into_bytes(), "too-deep"),
+        ("huge-number", svc(", scaling: { replicas: 1e400 }").into_bytes(), "api"),
+        ("negative-count", svc(", scaling: { replicas: -3 }").into_bytes(), "out-of-range"),
+        ("zero-count", svc(", scaling: { replicas: 0 }").into_bytes(), "replicas"),
+        ("negative-port", "version: 1\nname: app\nservices:\n  api: { kind: http, image: 'a:1', port: -80 }\n".into(), "out-of-range"),
+        ("zero-masters", "version: 1\nname: app\ndatastores:\n  c: { engine: redis, mode: cluster, cluster: { masters: 0, replicas_per_master: 0 } }\nservices:\n  api: { kind: http, image: 'a:1', port: 8000, uses: [c] }\n".into(), "masters"),
+        ("not-utf8", b"version: 1\nname: \xff\xfe\n".to_vec(), "not-utf8"),
+        ("duplicate-key", "version: 1\nname: a\nname: b\n".into(), "duplicate-key"),
+        ("empty", Vec::new(), "empty-file"),
+        ("nul-bytes", vec![0u8; 64], "control-character"),
+        ("escape-sequence", b"version: 1\nname: \x1b[2J\n".to_vec(), "U+001B"),
+    ];
+    for (name, bytes, says) in cases {
+        let file = tmp.path().join(format!("{name}.yaml"));
+        std::fs::write(&file, &bytes).unwrap();
+        let out = tmp.path().join(format!("out-{name}"));
+        for args in [
+            vec!["validate"],
+            vec!["render", "-o", out.to_str().unwrap()],
+        ] {
+            let run = assert_cmd::Command::cargo_bin("tierform")
+                .unwrap()
+                .args(&args)
+                .arg(&file)
+                .timeout(std::time::Duration::from_secs(60))
+                .output()
+                .unwrap();
+            let code = run.status.code();
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&run.stdout),
+                String::from_utf8_lossy(&run.stderr)
+            );
+            let want = if args[0] == "validate" { 1 } else { 2 };
+            assert_eq!(code, Some(want), "{name} via {}: {text}", args[0]);
+            assert!(
+                text.contains(says),
+                "{name} via {}: no `{says}` in\n{text}",
+                args[0]
+            );
+            assert!(!text.contains("panicked"), "{name}: {text}");
+        }
+        assert!(!out.exists(), "{name}: render wrote {}", out.display());
+    }
+    // A folder given as the blueprint is an I/O error for both commands.
+    for args in [vec!["validate"], vec!["render", "-o", "unused"]] {
+        let run = assert_cmd::Command::cargo_bin("tierform")
+            .unwrap()
+            .args(&args)
+            .arg(tmp.path())
+            .output()
+            .unwrap();
+        assert_eq!(run.status.code(), Some(2), "{args:?}");
+        assert!(String::from_utf8_lossy(&run.stderr).contains("is a directory"));
+    }
 }
