@@ -1,7 +1,7 @@
 //! Property tests over generated blueprints (random services, tiers, datastores and
 //! phases): every one validates, renders every phase and platform, renders the same
 //! bytes twice, writes YAML that parses back, and differs from nothing when a phase is
-//! compared with itself.
+//! compared with itself; broken in a known way, every one is refused with that finding.
 
 mod common;
 
@@ -178,5 +178,137 @@ proptest! {
             }
             prop_assert!(tierform::diff::file_changes(&own, &plan.phase, &plan.phase, 3).is_empty());
         }
+    }
+}
+
+/// Edits that make any generated blueprint invalid: (what, from, to, the finding's
+/// code). `from` is replaced once; an edit whose `from` the blueprint lacks is skipped.
+const BREAKS: &[(&str, &str, &str, &str)] = &[
+    (
+        "an image with a space",
+        "image: gen/s0:1",
+        "image: \"gen s0:1\"",
+        "invalid-image",
+    ),
+    (
+        "an unknown tier",
+        "    tier: app\n",
+        "    tier: nowhere\n",
+        "unknown-reference",
+    ),
+    (
+        "a misspelt field",
+        "  s0:\n",
+        "  s0:\n    replica: 2\n",
+        "unknown-field",
+    ),
+    (
+        "an uppercase name",
+        "name: generated",
+        "name: Generated",
+        "invalid-name",
+    ),
+    (
+        "a memory in MB",
+        "memory: 128Mi",
+        "memory: 128MB",
+        "invalid-quantity",
+    ),
+    (
+        "a negative count",
+        "replicas: ",
+        "replicas: -",
+        "out-of-range",
+    ),
+    (
+        "a phase named twice",
+        "phases:\n  - name: p0\n",
+        "phases:\n  - name: p0\n  - name: p0\n",
+        "duplicate-name",
+    ),
+    (
+        "a duplicate key",
+        "  s0:\n    tier: app\n",
+        "  s0:\n    tier: app\n    tier: app\n",
+        "duplicate-key",
+    ),
+    (
+        "a route to nothing",
+        "service: s",
+        "service: nothing-",
+        "unknown-reference",
+    ),
+    (
+        "a use of nothing",
+        "    uses: [",
+        "    uses: [nothing, ",
+        "unknown-reference",
+    ),
+    (
+        "a worker without its broker",
+        "queue: { broker: jobs",
+        "queue: { broker: nothing",
+        "unknown-reference",
+    ),
+    (
+        "a port out of range",
+        "port: 80",
+        "port: 99980",
+        "out-of-range",
+    ),
+    ("a wrong type", "version: 1", "version: [1]", "wrong-type"),
+    (
+        "a cut in the middle",
+        "services:\n",
+        "services:\n  s0: [\n",
+        "yaml-syntax",
+    ),
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
+
+    /// A generated blueprint broken in one known way is always refused, with that
+    /// finding located, and never renders.
+    #[test]
+    fn broken_blueprints_are_always_refused(g in gen(), which in 0..BREAKS.len()) {
+        let (what, from, to, code) = BREAKS[which];
+        let text = yaml(&g);
+        prop_assume!(text.contains(from));
+        let broken = text.replacen(from, to, 1);
+        let v = tierform::validate::validate_str(&broken);
+        prop_assert!(v.errors() > 0, "{} is accepted:\n{}", what, broken);
+        prop_assert!(v.phases.is_empty(), "{}: phases resolved", what);
+        prop_assert!(
+            v.diagnostics.iter().any(|d| d.code == code && d.line.is_some()),
+            "{}: no located `{}` among {:?}\n{}",
+            what,
+            code,
+            v.diagnostics.iter().map(|d| d.code).collect::<Vec<_>>(),
+            broken
+        );
+    }
+}
+
+#[test]
+fn every_break_applies_to_a_full_blueprint_and_is_refused() {
+    let g = Gen {
+        services: vec![(0, 2), (1, 2), (2, 1), (0, 1)],
+        postgres: Some((1, true, true)),
+        cache_cluster: Some(true),
+        hosts: true,
+        haproxy: false,
+        phases: vec![3],
+    };
+    let text = yaml(&g);
+    assert_eq!(tierform::validate::validate_str(&text).errors(), 0);
+    for (what, from, to, code) in BREAKS {
+        assert!(text.contains(from), "{what}: `{from}` is not in\n{text}");
+        let v = tierform::validate::validate_str(&text.replacen(from, to, 1));
+        assert!(
+            v.diagnostics.iter().any(|d| d.code == *code),
+            "{what}: {:?}",
+            v.diagnostics
+        );
     }
 }
