@@ -12,48 +12,77 @@ use serde_json::Value;
 /// only `A–Z a–z 0–9 _ . / - : @ +` (no `: ` or ` #`: no spaces at all), and is not a
 /// word or number YAML would read as something else.
 fn is_plain_safe(s: &str) -> bool {
-    let Some(first) = s.chars().next() else {
+    let bytes = s.as_bytes();
+    let Some(&first) = bytes.first() else {
         return false;
     };
-    if !(first.is_ascii_alphanumeric() || first == '/' || first == '.' || first == '_') {
-        return false;
-    }
-    if s.ends_with(':') || s.contains("::") {
-        return false;
-    }
-    if !s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "_./-:@+".contains(c))
-    {
-        return false;
-    }
-    let lower = s.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "true" | "false" | "null" | "yes" | "no" | "on" | "off" | "y" | "n" | "~" | ".inf" | ".nan"
-    ) || lower.starts_with(".inf")
-        || lower.starts_with("-.inf")
-    {
+    if !(first.is_ascii_alphanumeric() || matches!(first, b'/' | b'.' | b'_')) {
         return false;
     }
     // Anything that starts like a number (digits, sexagesimal, octal, hex, floats,
     // dates and times) is quoted: cheaper than matching every resolver's rules.
-    if first.is_ascii_digit() || (first == '.' && s[1..].starts_with(|c: char| c.is_ascii_digit()))
-    {
+    if first.is_ascii_digit() || (first == b'.' && bytes.get(1).is_some_and(u8::is_ascii_digit)) {
         return false;
     }
-    true
+    if !bytes.iter().all(|&b| {
+        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-' | b':' | b'@' | b'+')
+    }) {
+        return false;
+    }
+    if bytes.ends_with(b":") || bytes.windows(2).any(|w| w == b"::") {
+        return false;
+    }
+    // YAML's words for booleans, null and the special floats, in any case.
+    const WORDS: [&str; 12] = [
+        "true", "false", "null", "yes", "no", "on", "off", "y", "n", "~", ".inf", ".nan",
+    ];
+    if bytes.len() <= 5 && WORDS.iter().any(|w| s.eq_ignore_ascii_case(w)) {
+        return false;
+    }
+    let starts_inf = |p: &[u8]| bytes.len() >= p.len() && bytes[..p.len()].eq_ignore_ascii_case(p);
+    !(starts_inf(b".inf") || starts_inf(b"-.inf"))
 }
 
-fn scalar(v: &Value) -> String {
+/// `s` as a double-quoted YAML scalar. Every character outside YAML's printable set
+/// (C0 and C1 controls, DEL, U+FFFE, U+FFFF) is escaped, as are `"` and `\`, and the
+/// characters YAML 1.1 readers (libyaml, PyYAML, Go's yaml) take for line breaks:
+/// NEL, U+2028 and U+2029.
+fn quoted(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            '\u{0}'..='\u{1f}'
+            | '\u{7f}'..='\u{9f}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{fffe}'
+            | '\u{ffff}' => {
+                use std::fmt::Write;
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn scalar(out: &mut String, v: &Value) {
     match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => b.to_string(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) if is_plain_safe(s) => s.clone(),
-        Value::String(s) => Value::String(s.clone()).to_string(),
-        Value::Array(a) if a.is_empty() => "[]".into(),
-        Value::Object(o) if o.is_empty() => "{}".into(),
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::Number(n) => {
+            use std::fmt::Write;
+            let _ = write!(out, "{n}");
+        }
+        Value::String(s) if is_plain_safe(s) => out.push_str(s),
+        Value::String(s) => quoted(out, s),
+        Value::Array(a) if a.is_empty() => out.push_str("[]"),
+        Value::Object(o) if o.is_empty() => out.push_str("{}"),
         _ => unreachable!("collections are written as blocks"),
     }
 }
@@ -66,57 +95,65 @@ fn is_block(v: &Value) -> bool {
     }
 }
 
-fn key(k: &str) -> String {
+fn key(out: &mut String, k: &str) {
     if is_plain_safe(k) {
-        k.to_string()
+        out.push_str(k);
     } else {
-        Value::String(k.to_string()).to_string()
+        quoted(out, k);
     }
 }
 
-fn write(out: &mut String, v: &Value, indent: usize) {
-    let pad = " ".repeat(indent);
+fn pad(out: &mut String, indent: usize) {
+    out.extend(std::iter::repeat_n(' ', indent));
+}
+
+/// Writes `v` as a block at `indent`; with `inline`, its first line continues the
+/// current one (a mapping that is a list item starts on the dash's line).
+fn write(out: &mut String, v: &Value, indent: usize, inline: bool) {
+    let mut first = inline;
     match v {
         Value::Object(map) if !map.is_empty() => {
             for (k, val) in map {
-                out.push_str(&pad);
-                out.push_str(&key(k));
+                if !std::mem::take(&mut first) {
+                    pad(out, indent);
+                }
+                key(out, k);
                 if is_block(val) {
                     out.push_str(":\n");
                     let child = if val.is_array() { indent } else { indent + 2 };
-                    write(out, val, child);
+                    write(out, val, child, false);
                 } else {
                     out.push_str(": ");
-                    out.push_str(&scalar(val));
+                    scalar(out, val);
                     out.push('\n');
                 }
             }
         }
         Value::Array(items) if !items.is_empty() => {
             for item in items {
-                out.push_str(&pad);
+                if !std::mem::take(&mut first) {
+                    pad(out, indent);
+                }
                 out.push('-');
-                if is_block(item) {
-                    // A map item starts on the dash's line; a nested list below it.
-                    let mut inner = String::new();
-                    write(&mut inner, item, indent + 2);
-                    if item.is_object() {
-                        out.push(' ');
-                        out.push_str(&inner[indent + 2..]);
-                    } else {
-                        out.push('\n');
-                        out.push_str(&inner);
-                    }
+                if item.is_object() && is_block(item) {
+                    out.push(' ');
+                    write(out, item, indent + 2, true);
+                } else if is_block(item) {
+                    // A nested list starts below its dash.
+                    out.push('\n');
+                    write(out, item, indent + 2, false);
                 } else {
                     out.push(' ');
-                    out.push_str(&scalar(item));
+                    scalar(out, item);
                     out.push('\n');
                 }
             }
         }
         other => {
-            out.push_str(&pad);
-            out.push_str(&scalar(other));
+            if !first {
+                pad(out, indent);
+            }
+            scalar(out, other);
             out.push('\n');
         }
     }
@@ -134,7 +171,7 @@ pub fn emit(header: &[&str], value: &Value) -> String {
             out.push('\n');
         }
     }
-    write(&mut out, value, 0);
+    write(&mut out, value, 0, false);
     out
 }
 
@@ -143,10 +180,15 @@ pub fn emit(header: &[&str], value: &Value) -> String {
 #[error("generated YAML does not read back as written: {0}")]
 pub struct EmitError(String);
 
-/// [`emit`], then parse the text back and compare: a template or emitter bug can never
-/// ship YAML that means something else.
+/// [`emit`], then, in debug builds (every test), parse the text back and compare: an
+/// emitter bug cannot pass the tests with YAML that means something else. Release
+/// builds skip the second parse, which cost more than the rendering itself; the
+/// emitter's property test (`tests/yaml_emit.rs`) holds it to the same promise.
 pub fn emit_checked(header: &[&str], value: &Value) -> Result<String, EmitError> {
     let text = emit(header, value);
+    if !cfg!(debug_assertions) {
+        return Ok(text);
+    }
     let root = crate::yaml::load(&text)
         .map_err(|errors| EmitError(errors.first().map(|e| e.to_string()).unwrap_or_default()))?;
     let back = root.to_json();

@@ -125,6 +125,11 @@ fn labels(plan: &Plan, name: &str, component: &str) -> Value {
     })
 }
 
+/// `metadata` of an object named for `name`, with its labels.
+fn metadata(plan: &Plan, name: &str, component: &str) -> Value {
+    object! { "name" => name, "labels" => labels(plan, name, component) }
+}
+
 fn selector(plan: &Plan, name: &str) -> Value {
     json!({ "app.kubernetes.io/name": name, "app.kubernetes.io/part-of": plan.blueprint })
 }
@@ -299,7 +304,10 @@ fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
         "terminationGracePeriodSeconds".into(),
         json!(if long_tasks { 300 } else { 30 }),
     );
-    pod.insert("containers".into(), json!([Value::Object(container)]));
+    pod.insert(
+        "containers".into(),
+        Value::from(vec![Value::Object(container)]),
+    );
     pod.insert(
         "volumes".into(),
         Value::Array(
@@ -321,7 +329,7 @@ fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     }
     spec.insert(
         "selector".into(),
-        json!({ "matchLabels": selector(plan, name) }),
+        object! { "matchLabels" => selector(plan, name) },
     );
     if s.kind == ServiceKind::Scheduler {
         // Never two at once, not even during a rollout.
@@ -334,14 +342,17 @@ fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     }
     spec.insert(
         "template".into(),
-        json!({ "metadata": { "labels": labels(plan, name, component) }, "spec": Value::Object(pod) }),
+        object! {
+            "metadata" => object! { "labels" => labels(plan, name, component) },
+            "spec" => pod,
+        },
     );
-    let mut docs = vec![json!({
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": { "name": name, "labels": labels(plan, name, component) },
-        "spec": Value::Object(spec),
-    })];
+    let mut docs = vec![object! {
+        "apiVersion" => "apps/v1",
+        "kind" => "Deployment",
+        "metadata" => metadata(plan, name, component),
+        "spec" => spec,
+    }];
     if let (true, Some(port)) = (s.kind.is_routable(), s.port) {
         let mut svc = Map::new();
         svc.insert("type".into(), json!("ClusterIP"));
@@ -358,12 +369,12 @@ fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
         if sticky {
             svc.insert("sessionAffinity".into(), json!("ClientIP"));
         }
-        docs.push(json!({
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": { "name": name, "labels": labels(plan, name, component) },
-            "spec": Value::Object(svc),
-        }));
+        docs.push(object! {
+            "apiVersion" => "v1",
+            "kind" => "Service",
+            "metadata" => metadata(plan, name, component),
+            "spec" => svc,
+        });
     }
     if s.scaling.autoscaled {
         docs.extend(autoscaler(plan, s));
@@ -374,12 +385,15 @@ fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
         s.instances
     };
     if fewest >= 2 {
-        docs.push(json!({
-            "apiVersion": "policy/v1",
-            "kind": "PodDisruptionBudget",
-            "metadata": { "name": name, "labels": labels(plan, name, component) },
-            "spec": { "maxUnavailable": 1, "selector": { "matchLabels": selector(plan, name) } },
-        }));
+        docs.push(object! {
+            "apiVersion" => "policy/v1",
+            "kind" => "PodDisruptionBudget",
+            "metadata" => metadata(plan, name, component),
+            "spec" => object! {
+                "maxUnavailable" => 1,
+                "selector" => object! { "matchLabels" => selector(plan, name) },
+            },
+        });
     }
     docs
 }
@@ -426,11 +440,11 @@ fn behaviors(sc: &crate::plan::ScalingPlan) -> Option<Value> {
 
 /// Replicas spread over nodes, as evenly as the scheduler can without refusing a pod.
 fn spread_over_nodes(plan: &Plan, name: &str) -> Value {
-    json!([{
-        "maxSkew": 1,
-        "topologyKey": "kubernetes.io/hostname",
-        "whenUnsatisfiable": "ScheduleAnyway",
-        "labelSelector": { "matchLabels": selector(plan, name) },
+    Value::from(vec![object! {
+        "maxSkew" => 1,
+        "topologyKey" => "kubernetes.io/hostname",
+        "whenUnsatisfiable" => "ScheduleAnyway",
+        "labelSelector" => object! { "matchLabels" => selector(plan, name) },
     }])
 }
 
@@ -477,26 +491,26 @@ fn autoscaler(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
         spec.insert("scaleTargetRef".into(), json!({ "name": name }));
         spec.insert("minReplicaCount".into(), json!(sc.min));
         spec.insert("maxReplicaCount".into(), json!(sc.max));
-        spec.insert("triggers".into(), json!([trigger]));
+        spec.insert("triggers".into(), Value::from(vec![trigger]));
         if let Some(b) = behaviors(sc) {
             spec.insert(
                 "advanced".into(),
-                json!({ "horizontalPodAutoscalerConfig": { "behavior": b } }),
+                object! { "horizontalPodAutoscalerConfig" => object! { "behavior" => b } },
             );
         }
         return vec![
-            json!({
-                "apiVersion": "keda.sh/v1alpha1",
-                "kind": "TriggerAuthentication",
-                "metadata": { "name": auth, "labels": labels(plan, name, "autoscaler") },
-                "spec": auth_spec,
-            }),
-            json!({
-                "apiVersion": "keda.sh/v1alpha1",
-                "kind": "ScaledObject",
-                "metadata": { "name": name, "labels": labels(plan, name, "autoscaler") },
-                "spec": Value::Object(spec),
-            }),
+            object! {
+                "apiVersion" => "keda.sh/v1alpha1",
+                "kind" => "TriggerAuthentication",
+                "metadata" => object! { "name" => auth, "labels" => labels(plan, name, "autoscaler") },
+                "spec" => auth_spec,
+            },
+            object! {
+                "apiVersion" => "keda.sh/v1alpha1",
+                "kind" => "ScaledObject",
+                "metadata" => metadata(plan, name, "autoscaler"),
+                "spec" => spec,
+            },
         ];
     }
     let mut metrics = Vec::new();
@@ -520,12 +534,12 @@ fn autoscaler(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     if let Some(b) = behaviors(sc) {
         spec.insert("behavior".into(), b);
     }
-    vec![json!({
-        "apiVersion": "autoscaling/v2",
-        "kind": "HorizontalPodAutoscaler",
-        "metadata": { "name": name, "labels": labels(plan, name, "autoscaler") },
-        "spec": Value::Object(spec),
-    })]
+    vec![object! {
+        "apiVersion" => "autoscaling/v2",
+        "kind" => "HorizontalPodAutoscaler",
+        "metadata" => metadata(plan, name, "autoscaler"),
+        "spec" => spec,
+    }]
 }
 
 fn balancer_docs(plan: &Plan) -> Vec<Value> {
@@ -676,12 +690,15 @@ fn readme(plan: &Plan) -> String {
 /// KEDA reading a queue).
 fn network_policies(plan: &Plan) -> Vec<Value> {
     let policy = |name: &str, spec: Value| {
-        json!({
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "NetworkPolicy",
-            "metadata": { "name": name, "labels": { "app.kubernetes.io/part-of": plan.blueprint, "app.kubernetes.io/managed-by": "tierform" } },
-            "spec": spec,
-        })
+        object! {
+            "apiVersion" => "networking.k8s.io/v1",
+            "kind" => "NetworkPolicy",
+            "metadata" => object! {
+                "name" => name,
+                "labels" => json!({ "app.kubernetes.io/part-of": plan.blueprint, "app.kubernetes.io/managed-by": "tierform" }),
+            },
+            "spec" => spec,
+        }
     };
     let mut out = vec![policy(
         "default-deny-ingress",
@@ -690,11 +707,11 @@ fn network_policies(plan: &Plan) -> Vec<Value> {
     if let Some(lb) = &plan.balancer {
         out.push(policy(
             "balancer-from-anywhere",
-            json!({
-                "podSelector": { "matchLabels": selector(plan, "balancer") },
-                "policyTypes": ["Ingress"],
-                "ingress": [{ "ports": [{ "protocol": "TCP", "port": CONTAINER_LISTEN_PORT }] }],
-            }),
+            object! {
+                "podSelector" => object! { "matchLabels" => selector(plan, "balancer") },
+                "policyTypes" => json!(["Ingress"]),
+                "ingress" => json!([{ "ports": [{ "protocol": "TCP", "port": CONTAINER_LISTEN_PORT }] }]),
+            },
         ));
         for pool in lb.pools.keys() {
             let Some(port) = plan.services.get(pool).and_then(|s| s.port) else {
@@ -702,14 +719,13 @@ fn network_policies(plan: &Plan) -> Vec<Value> {
             };
             out.push(policy(
                 &format!("{pool}-from-balancer"),
-                json!({
-                    "podSelector": { "matchLabels": selector(plan, pool) },
-                    "policyTypes": ["Ingress"],
-                    "ingress": [{
-                        "from": [{ "podSelector": { "matchLabels": selector(plan, "balancer") } }],
-                        "ports": [{ "protocol": "TCP", "port": port }],
-                    }],
-                }),
+                ingress_to(
+                    selector(plan, pool),
+                    Value::from(vec![object! {
+                        "from" => vec![object! { "podSelector" => object! { "matchLabels" => selector(plan, "balancer") } }],
+                        "ports" => json!([{ "protocol": "TCP", "port": port }]),
+                    }]),
+                ),
             ));
         }
     }
@@ -717,7 +733,7 @@ fn network_policies(plan: &Plan) -> Vec<Value> {
     let from = |names: &[String]| -> Vec<Value> {
         names
             .iter()
-            .map(|n| json!({ "podSelector": { "matchLabels": selector(plan, n) } }))
+            .map(|n| object! { "podSelector" => object! { "matchLabels" => selector(plan, n) } })
             .collect()
     };
     for (name, d) in &plan.datastores {
@@ -732,9 +748,9 @@ fn network_policies(plan: &Plan) -> Vec<Value> {
         let allow = |pods: &[String], ports: &[u16], extra: Vec<Value>| {
             let mut peers = from(pods);
             peers.extend(extra);
-            json!([{
-                "from": peers,
-                "ports": ports.iter().map(|p| json!({ "protocol": "TCP", "port": p })).collect::<Vec<_>>(),
+            Value::from(vec![object! {
+                "from" => peers,
+                "ports" => ports.iter().map(|p| json!({ "protocol": "TCP", "port": p })).collect::<Vec<_>>(),
             }])
         };
         // KEDA's operator reads queue lengths from its own namespace.
@@ -756,7 +772,7 @@ fn network_policies(plan: &Plan) -> Vec<Value> {
             let extra = if queued { vec![keda()] } else { vec![] };
             out.push(policy(
                 &format!("{name}-from-its-users"),
-                json!({ "podSelector": { "matchLabels": selector(plan, name) }, "policyTypes": ["Ingress"], "ingress": allow(&peers, &ports, extra) }),
+                ingress_to(selector(plan, name), allow(&peers, &ports, extra)),
             ));
         }
         if let Some(pg) = &d.postgres {
@@ -771,7 +787,7 @@ fn network_policies(plan: &Plan) -> Vec<Value> {
             }
             out.push(policy(
                 &format!("{name}-from-its-users"),
-                json!({ "podSelector": { "matchLabels": selector(plan, name) }, "policyTypes": ["Ingress"], "ingress": allow(&to_primary, &[5432], vec![]) }),
+                ingress_to(selector(plan, name), allow(&to_primary, &[5432], vec![])),
             ));
             if pg.replicas > 0 {
                 let mut readers = users.clone();
@@ -780,13 +796,13 @@ fn network_policies(plan: &Plan) -> Vec<Value> {
                 }
                 out.push(policy(
                     &format!("{replica}-from-its-users"),
-                    json!({ "podSelector": { "matchLabels": selector(plan, &replica) }, "policyTypes": ["Ingress"], "ingress": allow(&readers, &[5432], vec![]) }),
+                    ingress_to(selector(plan, &replica), allow(&readers, &[5432], vec![])),
                 ));
             }
             if pg.pooler.is_some() {
                 out.push(policy(
                     &format!("{pooler}-from-its-users"),
-                    json!({ "podSelector": { "matchLabels": selector(plan, &pooler) }, "policyTypes": ["Ingress"], "ingress": allow(&users, &[6432], vec![]) }),
+                    ingress_to(selector(plan, &pooler), allow(&users, &[6432], vec![])),
                 ));
             }
         }
@@ -794,11 +810,20 @@ fn network_policies(plan: &Plan) -> Vec<Value> {
             let extra = if queued { vec![keda()] } else { vec![] };
             out.push(policy(
                 &format!("{name}-from-its-users"),
-                json!({ "podSelector": { "matchLabels": selector(plan, name) }, "policyTypes": ["Ingress"], "ingress": allow(&users, &[5672, 15672], extra) }),
+                ingress_to(selector(plan, name), allow(&users, &[5672, 15672], extra)),
             ));
         }
     }
     out
+}
+
+/// A NetworkPolicy spec: ingress to the pods `selector` matches, only as `rules` allow.
+fn ingress_to(selector: Value, rules: Value) -> Value {
+    object! {
+        "podSelector" => object! { "matchLabels" => selector },
+        "policyTypes" => json!(["Ingress"]),
+        "ingress" => rules,
+    }
 }
 
 /// Storage each datastore node claims (the blueprint has no disk sizes yet).

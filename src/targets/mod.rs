@@ -2,6 +2,19 @@
 //! they share (the balancer today) are modules of their own. Targets read the plan and
 //! the templates, nothing else, and never touch the disk.
 
+/// A JSON object from `"key" => value` pairs, each value moved in with
+/// `Value::from`. (`serde_json::json!` serializes an interpolated `Value` again: a deep
+/// copy at every level of nesting, which made a manifest cost more to build than to
+/// write.)
+macro_rules! object {
+    ($($k:expr => $v:expr),* $(,)?) => {{
+        #[allow(unused_mut)]
+        let mut map = serde_json::Map::new();
+        $(map.insert(String::from($k), serde_json::Value::from($v));)*
+        serde_json::Value::Object(map)
+    }};
+}
+
 pub mod architecture;
 pub mod balancer;
 pub mod compose;
