@@ -80,6 +80,14 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &str, removed: &mut Rem
 /// Resolves every phase of a loaded blueprint. Findings about the phase list itself
 /// (a patch that touches what no patch may) go to `findings`.
 pub fn resolve(root: &Node, findings: &mut Vec<Diagnostic>) -> Vec<PhaseDoc> {
+    let mut out = Vec::new();
+    resolve_each(root, findings, |doc| out.push(doc));
+    out
+}
+
+/// [`resolve`], handing each phase to `each` as soon as it is resolved, so a caller
+/// that is done with a phase before the next holds one phase in memory, not all.
+pub fn resolve_each(root: &Node, findings: &mut Vec<Diagnostic>, mut each: impl FnMut(PhaseDoc)) {
     let mut base = root.clone();
     if let Kind::Map(entries) = &mut base.kind {
         entries.retain(|(k, _)| k.name != "phases");
@@ -87,16 +95,15 @@ pub fn resolve(root: &Node, findings: &mut Vec<Diagnostic>) -> Vec<PhaseDoc> {
     let phases = match root.get("phases").map(|p| &p.kind) {
         Some(Kind::Seq(items)) if !items.is_empty() => items,
         _ => {
-            return vec![PhaseDoc {
+            return each(PhaseDoc {
                 name: DEFAULT_PHASE.into(),
                 root: base,
                 removed: Removed::new(),
-            }]
+            })
         }
     };
     let mut state = base;
     let mut removed = Removed::new();
-    let mut out = Vec::with_capacity(phases.len());
     for (i, phase) in phases.iter().take(MAX_PHASES).enumerate() {
         let name = match phase.get("name").map(|n| &n.kind) {
             Some(Kind::Str(s)) => s.clone(),
@@ -135,13 +142,12 @@ pub fn resolve(root: &Node, findings: &mut Vec<Diagnostic>) -> Vec<PhaseDoc> {
                 merge_patch_at(&mut state, &allowed, "", &mut removed);
             }
         }
-        out.push(PhaseDoc {
+        each(PhaseDoc {
             name,
             root: state.clone(),
             removed: removed.clone(),
         });
     }
-    out
 }
 
 #[cfg(test)]

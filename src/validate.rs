@@ -158,13 +158,14 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
         .cloned()
         .and_then(|t| serde_json::from_value(t).ok());
 
+    // Each phase is checked as soon as it is resolved, and its tree dropped before the
+    // next is made.
     let mut patch_findings = Vec::new();
-    let docs: Vec<PhaseDoc> = phase::resolve(root, &mut patch_findings);
-    for d in patch_findings {
-        add(d, None, &mut collected);
-    }
-    let mut resolved = Vec::with_capacity(docs.len());
-    for (i, doc) in docs.iter().enumerate() {
+    let mut names: Vec<String> = Vec::new();
+    let mut resolved = Vec::new();
+    phase::resolve_each(root, &mut patch_findings, |doc: PhaseDoc| {
+        let i = names.len();
+        names.push(doc.name.clone());
         let mut json = doc.root.to_json();
         let findings = schema::check(&json);
         // Unknown fields alone do not stop the semantic checks: without them the
@@ -184,7 +185,7 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
             );
         }
         if had_findings && !only_unknown {
-            continue;
+            return;
         }
         let blueprint: Blueprint = match serde_json::from_value(json) {
             Ok(b) => b,
@@ -195,7 +196,7 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
                     Some(i),
                     &mut collected,
                 );
-                continue;
+                return;
             }
         };
         let meta = phase_list.get(i);
@@ -211,15 +212,18 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
             );
         }
         resolved.push(ResolvedPhase {
-            name: doc.name.clone(),
+            name: doc.name,
             description: meta.and_then(|p| p.description.clone()),
             enter_when: meta.map(|p| p.enter_when.clone()).unwrap_or_default(),
             targets,
             blueprint,
         });
+    });
+    for d in patch_findings {
+        add(d, None, &mut collected);
     }
 
-    let all = docs.len();
+    let all = names.len();
     let mut diagnostics: Vec<Diagnostic> = collected
         .into_iter()
         .map(|c| {
@@ -227,7 +231,7 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
             d.phases = if c.in_base || c.phases.len() == all || all <= 1 {
                 Vec::new()
             } else {
-                c.phases.iter().map(|&i| docs[i].name.clone()).collect()
+                c.phases.iter().map(|&i| names[i].clone()).collect()
             };
             d
         })
