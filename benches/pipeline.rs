@@ -20,6 +20,10 @@ use tierform::validate::{validate_bytes, ResolvedPhase};
 #[path = "synth.rs"]
 mod synth;
 
+// The binary's allocator, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn sizes() -> Vec<usize> {
     std::env::var("TIERFORM_BENCH_SIZES")
         .ok()
