@@ -217,7 +217,7 @@ const BREAKS: &[(&str, &str, &str, &str)] = &[
     (
         "a negative count",
         "replicas: ",
-        "replicas: -",
+        "replicas: -1",
         "out-of-range",
     ),
     (
