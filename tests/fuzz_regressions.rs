@@ -34,7 +34,10 @@ fn every_kept_input_passes_the_fuzz_checks() {
         let report = tierform::diagnostic::render_text(&name, v.source.as_deref(), &v.diagnostics);
         if v.errors() > 0 {
             assert!(v.phases.is_empty(), "{name}: invalid, yet phases resolved");
-            assert!(report.contains(&format!("{name}:")), "{name}: unlocated\n{report}");
+            assert!(
+                report.contains(&format!("{name}:")),
+                "{name}: unlocated\n{report}"
+            );
             continue;
         }
         valid += 1;

@@ -8,6 +8,8 @@
 //! PostgreSQL primary and replicas, PgBouncer, RabbitMQ); NetworkPolicies let in only
 //! what the blueprint connects; a README names the Secret keys to provide.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde_json::{json, Map, Value};
 
 use crate::model::{BalancerEngine, Platform, ServiceKind};
@@ -736,15 +738,23 @@ fn network_policies(plan: &Plan) -> Vec<Value> {
             .map(|n| object! { "podSelector" => object! { "matchLabels" => selector(plan, n) } })
             .collect()
     };
+    // Who uses each datastore, and whether a queue on it scales a service: one pass
+    // over the services, not one per datastore.
+    let mut users_of: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut queued_on: BTreeSet<&str> = BTreeSet::new();
+    for s in plan.services.values() {
+        let broker = s.queue.as_ref().map(|q| q.broker.as_str());
+        let mut stores: BTreeSet<&str> = s.uses.iter().map(String::as_str).collect();
+        stores.extend(broker);
+        for store in stores {
+            users_of.entry(store).or_default().push(s.name.clone());
+        }
+        if let (Some(b), Some(_)) = (broker, s.scaling.queue_depth) {
+            queued_on.insert(b);
+        }
+    }
     for (name, d) in &plan.datastores {
-        let users: Vec<String> = plan
-            .services
-            .values()
-            .filter(|s| {
-                s.uses.contains(name) || s.queue.as_ref().is_some_and(|q| &q.broker == name)
-            })
-            .map(|s| s.name.clone())
-            .collect();
+        let users: Vec<String> = users_of.get(name.as_str()).cloned().unwrap_or_default();
         let allow = |pods: &[String], ports: &[u16], extra: Vec<Value>| {
             let mut peers = from(pods);
             peers.extend(extra);
@@ -755,9 +765,7 @@ fn network_policies(plan: &Plan) -> Vec<Value> {
         };
         // KEDA's operator reads queue lengths from its own namespace.
         let keda = || json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "keda" } } });
-        let queued = plan.services.values().any(|s| {
-            s.scaling.queue_depth.is_some() && s.queue.as_ref().is_some_and(|q| &q.broker == name)
-        });
+        let queued = queued_on.contains(name.as_str());
         if let Some(r) = &d.redis {
             let mut peers = users.clone();
             if r.cluster {
