@@ -122,15 +122,7 @@ fn workflow_matches_the_github_workflow_schema() {
 }
 
 fn git(dir: &Path, args: &[&str]) {
-    let out = Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@tierform.invalid")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@tierform.invalid")
+    let out = common::isolated_git(Command::new("git").args(args).current_dir(dir))
         .output()
         .unwrap();
     assert!(

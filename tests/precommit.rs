@@ -75,20 +75,16 @@ fn run(program: &Path, args: &[&str], dir: &Path, cache: &Path) -> Output {
         &std::env::var_os("PATH").unwrap_or_default(),
     )))
     .unwrap();
-    Command::new(program)
-        .args(args)
-        .current_dir(dir)
-        .env("PATH", path)
-        .env("PRE_COMMIT_HOME", cache)
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_AUTHOR_NAME", "tierform tests")
-        .env("GIT_AUTHOR_EMAIL", "tests@tierform.invalid")
-        .env("GIT_COMMITTER_NAME", "tierform tests")
-        .env("GIT_COMMITTER_EMAIL", "tests@tierform.invalid")
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()))
+    common::isolated_git(
+        Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .env("PATH", path)
+            .env("PRE_COMMIT_HOME", cache),
+    )
+    .env("NO_COLOR", "1")
+    .output()
+    .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()))
 }
 
 fn text(out: &Output) -> String {

@@ -114,3 +114,13 @@ pub fn write_files<'a>(dir: &std::path::Path, files: impl IntoIterator<Item = (&
         std::fs::write(dest, text).unwrap();
     }
 }
+
+/// `cmd` with git configured for a test: no user or system config, a fixed author.
+pub fn isolated_git(cmd: &mut std::process::Command) -> &mut std::process::Command {
+    cmd.env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_AUTHOR_NAME", "tierform tests")
+        .env("GIT_AUTHOR_EMAIL", "tests@tierform.invalid")
+        .env("GIT_COMMITTER_NAME", "tierform tests")
+        .env("GIT_COMMITTER_EMAIL", "tests@tierform.invalid")
+}
