@@ -174,32 +174,18 @@ fn workloads_are_secure_sized_and_scaled_by_one_autoscaler() {
                 autoscaled,
                 "{name}: {n}: replicas must be left out exactly when an autoscaler owns the count"
             );
+            // Beyond what every pod owner above is held to: seccomp, a read-only root,
+            // and secrets taken from the Secret by key.
             let pod = &d["spec"]["template"]["spec"];
-            assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{name}: {n}");
             assert_eq!(
                 pod["securityContext"]["seccompProfile"]["type"],
                 "RuntimeDefault"
             );
             for c in pod["containers"].as_array().unwrap() {
-                for key in ["cpu", "memory"] {
-                    assert!(
-                        c["resources"]["requests"][key].is_string(),
-                        "{name}: {n}: no {key} request"
-                    );
-                    assert!(
-                        c["resources"]["limits"][key].is_string(),
-                        "{name}: {n}: no {key} limit"
-                    );
-                }
-                let sc = &c["securityContext"];
-                assert_eq!(sc["allowPrivilegeEscalation"], false);
-                assert_eq!(sc["readOnlyRootFilesystem"], true);
-                assert_eq!(sc["capabilities"]["drop"][0], "ALL");
-                // Secrets by reference only: a variable whose name is a secret's never has a value.
+                assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
                 for e in c["env"].as_array().into_iter().flatten() {
                     let key = e["name"].as_str().unwrap();
                     if key.ends_with("PASSWORD") || key == "DATABASE_URL" {
-                        assert!(e.get("value").is_none(), "{name}: {n}: {key} has a value");
                         assert!(e["valueFrom"]["secretKeyRef"]["key"].is_string());
                     }
                 }

@@ -994,6 +994,10 @@ fn datastore_docs(
         let pgdata = json!({ "name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata" });
         let shm = quantity_memory((pg.memory_bytes / 8).max(256 << 20) / (1 << 20) * (1 << 20));
         let probe = json!({ "exec": { "command": ["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres"] }, "periodSeconds": 5 });
+        // Liveness and startup run the readiness command with their own patience; a
+        // replica's first start (a base backup) gets longer than the primary's.
+        let liveness = json!({ "exec": probe["exec"], "periodSeconds": 10, "failureThreshold": 6 });
+        let startup = |failures: u32| json!({ "exec": probe["exec"], "periodSeconds": 5, "failureThreshold": failures });
         let mounts = json!([
             { "name": "config", "mountPath": mount, "readOnly": true },
             { "name": "data", "mountPath": "/var/lib/postgresql/data" },
@@ -1029,8 +1033,8 @@ fn datastore_docs(
             "ports": [{ "name": "postgres", "containerPort": 5432 }],
             "resources": resources,
             "readinessProbe": probe,
-            "livenessProbe": { "exec": probe["exec"], "periodSeconds": 10, "failureThreshold": 6 },
-            "startupProbe": { "exec": probe["exec"], "periodSeconds": 5, "failureThreshold": 60 },
+            "livenessProbe": liveness,
+            "startupProbe": startup(60),
             "securityContext": secure_container(),
             "volumeMounts": primary_mounts,
         });
@@ -1072,15 +1076,15 @@ fn datastore_docs(
                 "command": ["sh", format!("{mount}/start-replica.sh")],
                 "env": [
                     env_secret(plan, "REPLICATION_PASSWORD", &pg.replication_secret),
-                    json!({ "name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata" }),
+                    pgdata,
                     json!({ "name": "TIERFORM_CONF", "value": mount }),
                     json!({ "name": "POD_NAME", "valueFrom": { "fieldRef": { "fieldPath": "metadata.name" } } }),
                 ],
                 "ports": [{ "name": "postgres", "containerPort": 5432 }],
                 "resources": resources,
                 "readinessProbe": probe,
-                "livenessProbe": { "exec": probe["exec"], "periodSeconds": 10, "failureThreshold": 6 },
-                "startupProbe": { "exec": probe["exec"], "periodSeconds": 5, "failureThreshold": 120 },
+                "livenessProbe": liveness,
+                "startupProbe": startup(120),
                 "securityContext": secure_container(),
                 "volumeMounts": mounts,
             });
