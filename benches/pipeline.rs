@@ -10,12 +10,12 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
+use tierform::check::validate::{validate_bytes, ResolvedPhase};
 use tierform::model::Platform;
 use tierform::output::{OutputSet, Scope};
 use tierform::plan::Plan;
+use tierform::render::templates::Templates;
 use tierform::render::{plans, Selection};
-use tierform::templates::Templates;
-use tierform::validate::{validate_bytes, ResolvedPhase};
 
 #[path = "synth.rs"]
 mod synth;
@@ -118,7 +118,7 @@ fn stages(c: &mut Criterion) {
                 |b, plan| {
                     b.iter(|| {
                         let mut out = OutputSet::new();
-                        tierform::targets::render_plan(
+                        tierform::render::bundle::render_plan(
                             black_box(plan),
                             &[platform],
                             &templates,
@@ -139,7 +139,7 @@ fn stages(c: &mut Criterion) {
     for case in &cases {
         let plan = plan_for(case, Platform::Kubernetes);
         let mut set = OutputSet::new();
-        tierform::targets::render_plan(&plan, &[Platform::Kubernetes], &templates, &mut set)
+        tierform::render::bundle::render_plan(&plan, &[Platform::Kubernetes], &templates, &mut set)
             .unwrap();
         g.throughput(Throughput::Elements(case.services as u64));
         g.bench_with_input(BenchmarkId::new("fresh", case.services), &set, |b, set| {
@@ -170,7 +170,8 @@ fn stages(c: &mut Criterion) {
         let (a, b) = (&all[0], &all[1]);
         let mut set = OutputSet::new();
         for plan in [a, b] {
-            tierform::targets::render_plan(plan, &Platform::ALL, &templates, &mut set).unwrap();
+            tierform::render::bundle::render_plan(plan, &Platform::ALL, &templates, &mut set)
+                .unwrap();
         }
         g.throughput(Throughput::Elements(case.services as u64));
         g.bench_with_input(
@@ -178,9 +179,9 @@ fn stages(c: &mut Criterion) {
             &set,
             |bench, set| {
                 bench.iter(|| {
-                    let changes = tierform::diff::summarize(a, b);
-                    let notes = tierform::diff::notes(a, b);
-                    let files = tierform::diff::file_changes(set, &a.phase, &b.phase, 3);
+                    let changes = tierform::report::diff::summarize(a, b);
+                    let notes = tierform::report::diff::notes(a, b);
+                    let files = tierform::report::diff::file_changes(set, &a.phase, &b.phase, 3);
                     (changes, notes, files)
                 })
             },

@@ -3,10 +3,10 @@
 
 mod common;
 
-use tierform::diagnostic::render_text;
-use tierform::validate::validate_bytes;
+use tierform::check::diagnostic::render_text;
+use tierform::check::validate::validate_bytes;
 
-fn check_clean(name: &str, bytes: &[u8]) -> tierform::validate::Validated {
+fn check_clean(name: &str, bytes: &[u8]) -> tierform::check::validate::Validated {
     let v = validate_bytes(bytes);
     assert!(
         v.diagnostics.is_empty(),

@@ -71,7 +71,7 @@ fn check_jsonschema_accepts_every_blueprint_and_rejects_typos() {
         std::fs::write(&path, &text).unwrap();
         // tierform rejects it too.
         assert!(
-            tierform::validate::validate_str(&text).errors() > 0,
+            tierform::check::validate::validate_str(&text).errors() > 0,
             "{name}"
         );
         let out = run(&[path]);

@@ -8,8 +8,8 @@ mod common;
 
 use std::path::PathBuf;
 
+use tierform::render::templates::Templates;
 use tierform::render::{render, Selection};
-use tierform::templates::Templates;
 
 fn inputs() -> Vec<PathBuf> {
     let mut all: Vec<PathBuf> = std::fs::read_dir("fuzz/regressions")
@@ -30,8 +30,9 @@ fn every_kept_input_passes_the_fuzz_checks() {
     for path in inputs() {
         let bytes = std::fs::read(&path).unwrap();
         let name = path.display().to_string();
-        let v = tierform::validate::validate_bytes(&bytes);
-        let report = tierform::diagnostic::render_text(&name, v.source.as_deref(), &v.diagnostics);
+        let v = tierform::check::validate::validate_bytes(&bytes);
+        let report =
+            tierform::check::diagnostic::render_text(&name, v.source.as_deref(), &v.diagnostics);
         if v.errors() > 0 {
             assert!(v.phases.is_empty(), "{name}: invalid, yet phases resolved");
             assert!(

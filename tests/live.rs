@@ -16,8 +16,8 @@ use std::time::Duration;
 use lab::{http_get, Lab, StubBackend};
 use tierform::model::{BalancerEngine, Platform};
 use tierform::plan::Plan;
+use tierform::render::balancer;
 use tierform::render::{plans, Selection};
-use tierform::targets::balancer;
 
 const LAB: &str = "tests/fixtures/render/lab.yaml";
 
@@ -67,7 +67,7 @@ impl Running {
 fn lab_plan(phase: &str) -> (Plan, String) {
     let path = std::path::Path::new(LAB);
     let set = common::render_all(path);
-    let v = tierform::validate::validate_bytes(&std::fs::read(path).unwrap());
+    let v = tierform::check::validate::validate_bytes(&std::fs::read(path).unwrap());
     let plan = plans(
         &v.phases,
         &Selection {

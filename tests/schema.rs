@@ -49,7 +49,7 @@ fn walk(path: String, schema: &Value, out: &mut Vec<String>) {
 
 #[test]
 fn every_property_has_a_description() {
-    let schema = tierform::schema::blueprint_schema();
+    let schema = tierform::model::schema::blueprint_schema();
     let mut missing = Vec::new();
     walk(String::new(), &schema, &mut missing);
     for (name, def) in schema["$defs"].as_object().unwrap() {
@@ -117,7 +117,7 @@ fn property_names(schema: &Value) -> Vec<String> {
 /// is listed.
 #[test]
 fn reference_and_schema_agree() {
-    let schema = tierform::schema::blueprint_schema();
+    let schema = tierform::model::schema::blueprint_schema();
     let text = std::fs::read_to_string("docs/blueprint.md").unwrap();
     let sections = reference_sections(&text);
     let mut checked = 0;
@@ -171,7 +171,7 @@ fn reference_and_schema_agree() {
 
 #[test]
 fn schema_is_valid_draft_2020_12() {
-    let schema = tierform::schema::blueprint_schema();
+    let schema = tierform::model::schema::blueprint_schema();
     assert_eq!(
         schema["$schema"],
         "https://json-schema.org/draft/2020-12/schema"
@@ -181,7 +181,7 @@ fn schema_is_valid_draft_2020_12() {
 
 #[test]
 fn patch_schema_accepts_partial_and_null_values() {
-    let schema = tierform::schema::blueprint_schema();
+    let schema = tierform::model::schema::blueprint_schema();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let blueprint = serde_json::json!({
         "version": 1, "name": "app",

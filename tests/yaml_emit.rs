@@ -64,8 +64,8 @@ proptest! {
         let mut doc = Map::new();
         doc.insert("doc".into(), v);
         let doc = Value::Object(doc);
-        let text = tierform::yaml_emit::emit(&["a header", ""], &doc);
-        let back = tierform::yaml::load(&text)
+        let text = tierform::render::yaml_emit::emit(&["a header", ""], &doc);
+        let back = tierform::source::yaml::load(&text)
             .map_err(|e| TestCaseError::fail(format!("{e:?}\n{text}")))?
             .to_json();
         prop_assert_eq!(back, doc, "{}", text);

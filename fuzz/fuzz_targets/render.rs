@@ -5,10 +5,10 @@
 
 use libfuzzer_sys::fuzz_target;
 use tierform::render::{render, Selection};
-use tierform::templates::Templates;
+use tierform::render::templates::Templates;
 
 fuzz_target!(|data: &[u8]| {
-    let v = tierform::validate::validate_bytes(data);
+    let v = tierform::check::validate::validate_bytes(data);
     if v.errors() > 0 {
         return;
     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::placement::{datastore_nodes, HostsLayout};
 use super::{resources_plan, ResourcesPlan};
 use crate::model::{Blueprint, Datastore, Platform, PoolMode, RedisMode, RedisRole, Replication};
-use crate::tuning::{self, PgTune};
+use crate::plan::tuning::{self, PgTune};
 
 /// A datastore with every default applied.
 #[derive(Debug, Clone, Serialize)]

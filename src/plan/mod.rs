@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 mod datastores;
 pub mod placement;
+pub mod tuning;
 
 pub use datastores::{
     env_prefix, DatastoreNode, DatastorePlan, PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan,
@@ -16,11 +17,11 @@ pub use datastores::{
 
 use serde::Serialize;
 
+use crate::check::validate::ResolvedPhase;
+use crate::model::units::{parse_duration_ms, Quantity};
 use crate::model::{
     Algorithm, Balancer, BalancerEngine, Blueprint, Platform, Resources, Service, ServiceKind,
 };
-use crate::units::{parse_duration_ms, Quantity};
-use crate::validate::ResolvedPhase;
 
 /// The port nginx and HAProxy listen on inside a container: above 1024, so the
 /// balancer runs unprivileged; the published port is the blueprint's `listen`.
@@ -372,7 +373,7 @@ fn quantity_bytes(q: &Quantity) -> Result<u64, String> {
     q.bytes().map_err(|e| format!("`{}`: {}", q.0, e.message))
 }
 
-fn ms(d: Option<&crate::units::Duration>, default: u64) -> Result<u64, String> {
+fn ms(d: Option<&crate::model::units::Duration>, default: u64) -> Result<u64, String> {
     match d {
         None => Ok(default),
         Some(d) => parse_duration_ms(&d.0).ok_or_else(|| format!("`{}` is not a duration", d.0)),

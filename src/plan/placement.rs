@@ -138,7 +138,7 @@ impl PortBook {
 /// engine's default (a Redis Cluster node also its bus port, 10000 above).
 pub fn hosts_layout(bp: &crate::model::Blueprint) -> HostsLayout {
     use crate::model::{Datastore, RedisMode};
-    use crate::yaml::pointer_push;
+    use crate::source::yaml::pointer_push;
 
     let hosts_of = |tier: Option<&str>| -> Option<&Vec<String>> {
         tier.and_then(|t| bp.tiers.get(t))

@@ -26,9 +26,9 @@ pub fn render_blueprints() -> Vec<PathBuf> {
 /// Validates a blueprint that must be valid and renders every phase and platform.
 pub fn render_all(path: &std::path::Path) -> tierform::output::OutputSet {
     let bytes = std::fs::read(path).unwrap();
-    let v = tierform::validate::validate_bytes(&bytes);
+    let v = tierform::check::validate::validate_bytes(&bytes);
     assert_eq!(v.errors(), 0, "{} is invalid", path.display());
-    let templates = tierform::templates::Templates::embedded().unwrap();
+    let templates = tierform::render::templates::Templates::embedded().unwrap();
     let (set, _) = tierform::render::render(
         &v.phases,
         &tierform::render::Selection::default(),

@@ -8,16 +8,16 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
-use crate::diagnostic::{render_github, render_text_styled, FileReport};
+use crate::check::diagnostic::{render_github, render_text_styled, FileReport};
+use crate::check::validate::validate_bytes;
+use crate::model::schema::blueprint_schema;
 use crate::model::Platform;
 use crate::output::{self, write_atomic};
+use crate::render::templates::{self, Templates};
 use crate::render::Selection;
-use crate::schema::blueprint_schema;
-use crate::templates::{self, Templates};
-use crate::validate::validate_bytes;
 
 /// The starter blueprint written by `tierform init`.
-pub const STARTER: &str = include_str!("../templates/starter.yaml");
+pub const STARTER: &str = include_str!("../../templates/starter.yaml");
 /// Where `init` writes the schema for editors, beside the blueprint.
 const STARTER_SCHEMA_NAME: &str = "tierform.schema.json";
 
@@ -491,13 +491,13 @@ pub fn schema_text() -> String {
 
 /// The blueprint reference (docs/blueprint.md): every schema field as Markdown.
 pub fn reference_text() -> String {
-    crate::reference::markdown(&blueprint_schema())
+    crate::report::reference::markdown(&blueprint_schema())
 }
 
 /// Reads at most one byte past the size limit, from a file, a pipe or a device alike,
 /// so an endless input is refused instead of exhausting memory.
 fn read_input(path: &Path) -> Result<Vec<u8>> {
-    let limit = crate::yaml::MAX_INPUT_BYTES as u64 + 1;
+    let limit = crate::source::yaml::MAX_INPUT_BYTES as u64 + 1;
     let mut buf = Vec::new();
     if path == Path::new("-") {
         std::io::stdin()
@@ -602,11 +602,11 @@ fn validate(files: &[PathBuf], format: Format, deny_warnings: bool, ui: &Ui) -> 
 /// A GitHub workflow command for an error that is not about a line of a blueprint.
 fn github_error(file: Option<&str>, message: &str) -> String {
     let file = file.map_or_else(String::new, |f| {
-        format!(" file={}", crate::diagnostic::escape_property(f))
+        format!(" file={}", crate::check::diagnostic::escape_property(f))
     });
     format!(
         "::error{file}::{}\n",
-        crate::diagnostic::escape_data(message)
+        crate::check::diagnostic::escape_data(message)
     )
 }
 
@@ -821,7 +821,7 @@ fn render_one(
         return Ok(exit::OK);
     }
     let paths: Vec<String> = set.iter().map(|(p, _)| p.to_string()).collect();
-    let hint = match crate::schema::did_you_mean(wanted, &paths) {
+    let hint = match crate::model::schema::did_you_mean(wanted, &paths) {
         Some(close) => format!("did you mean `{close}`?"),
         None => {
             // Each phase's bundle folders (and files of its own, like ARCHITECTURE.md).
@@ -883,7 +883,7 @@ fn templates_command(action: TemplatesAction, ui: &Ui) -> Result<u8> {
 
 /// Reads and validates a blueprint for a command that needs it whole: findings go to
 /// stderr; errors end the command with exit 2.
-fn load_valid(blueprint: &Path, ui: &Ui) -> Result<Result<crate::validate::Validated, u8>> {
+fn load_valid(blueprint: &Path, ui: &Ui) -> Result<Result<crate::check::validate::Validated, u8>> {
     let name = display_name(blueprint);
     let bytes = read_input(blueprint)?;
     let v = validate_bytes(&bytes);
@@ -984,8 +984,8 @@ fn diff(
     }
     let find = |name: &str| plans.iter().find(|p| p.phase == name).expect("selected");
     let (a, b) = (find(from), find(to));
-    let changes = crate::diff::summarize(a, b);
-    let notes = crate::diff::notes(a, b);
+    let changes = crate::report::diff::summarize(a, b);
+    let notes = crate::report::diff::notes(a, b);
     let all = if platforms.is_empty() {
         Platform::ALL.to_vec()
     } else {
@@ -996,9 +996,9 @@ fn diff(
         if from == to && std::ptr::eq(plan, b) {
             break;
         }
-        crate::targets::render_plan(plan, &all, &templates, &mut set)?;
+        crate::render::bundle::render_plan(plan, &all, &templates, &mut set)?;
     }
-    let files = crate::diff::file_changes(&set, from, to, context);
+    let files = crate::report::diff::file_changes(&set, from, to, context);
     let changed = !changes.is_empty() || !files.is_empty();
     let mut out = String::new();
     match format {
@@ -1027,9 +1027,9 @@ fn diff(
                         subject = &c.subject;
                     }
                     let code = match c.mark {
-                        crate::diff::Mark::Added => "32",
-                        crate::diff::Mark::Removed => "31",
-                        crate::diff::Mark::Changed => "33",
+                        crate::report::diff::Mark::Added => "32",
+                        crate::report::diff::Mark::Removed => "31",
+                        crate::report::diff::Mark::Changed => "33",
                     };
                     out.push_str(&format!(
                         "    {} {}\n",
@@ -1078,8 +1078,10 @@ fn plan_command(blueprint: &Path, format: PlanFormat, ui: &Ui) -> Result<u8> {
         Err(code) => return Ok(code),
     };
     let plans = crate::render::plans(&v.phases, &Selection::default())?;
-    let phases: Vec<crate::capacity::PhaseCapacity> =
-        plans.iter().map(crate::capacity::capacity).collect();
+    let phases: Vec<crate::report::capacity::PhaseCapacity> = plans
+        .iter()
+        .map(crate::report::capacity::capacity)
+        .collect();
     let name = plans
         .first()
         .map(|p| p.blueprint.clone())
@@ -1097,7 +1099,7 @@ fn plan_command(blueprint: &Path, format: PlanFormat, ui: &Ui) -> Result<u8> {
             let mut text = format!("# Capacity plan: {name}\n");
             for p in &phases {
                 text.push('\n');
-                text.push_str(&crate::capacity::markdown(p, "## Phase"));
+                text.push_str(&crate::report::capacity::markdown(p, "## Phase"));
             }
             text
         }
@@ -1105,7 +1107,7 @@ fn plan_command(blueprint: &Path, format: PlanFormat, ui: &Ui) -> Result<u8> {
             let mut text = format!("Capacity plan: {name}\n");
             for p in &phases {
                 text.push('\n');
-                text.push_str(&aligned(&crate::capacity::markdown(p, "== Phase")));
+                text.push_str(&aligned(&crate::report::capacity::markdown(p, "== Phase")));
             }
             text
         }

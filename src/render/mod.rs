@@ -1,14 +1,37 @@
 //! The render pipeline after validation: select phases and platforms, resolve each
 //! phase into a plan, and render every plan into one in-memory [`OutputSet`].
 
+/// A JSON object from `"key" => value` pairs, each value moved in with
+/// `Value::from`. (`serde_json::json!` serializes an interpolated `Value` again: a deep
+/// copy at every level of nesting, which made a manifest cost more to build than to
+/// write.)
+macro_rules! object {
+    ($($k:expr => $v:expr),* $(,)?) => {{
+        #[allow(unused_mut)]
+        let mut map = serde_json::Map::new();
+        $(map.insert(String::from($k), serde_json::Value::from($v));)*
+        serde_json::Value::Object(map)
+    }};
+}
+
+pub mod architecture;
+pub mod balancer;
+pub mod bundle;
+pub mod compose;
+pub mod datastores;
+pub mod hosts;
+pub mod kubernetes;
+pub mod templates;
+pub mod yaml_emit;
+
 use std::collections::BTreeSet;
 
+use self::bundle::RenderError as TargetError;
+use crate::check::validate::ResolvedPhase;
 use crate::model::Platform;
 use crate::output::{OutputSet, Scope};
 use crate::plan::{self, Plan, PlanError};
-use crate::targets::{self, RenderError as TargetError};
-use crate::templates::Templates;
-use crate::validate::ResolvedPhase;
+use crate::render::templates::Templates;
 
 /// Which phases and platforms to render; empty lists select everything.
 #[derive(Debug, Clone, Default)]
@@ -48,7 +71,7 @@ pub fn plans(phases: &[ResolvedPhase], selection: &Selection) -> Result<Vec<Plan
             return Err(RenderError::UnknownPhase {
                 name: name.clone(),
                 known: names.join(", "),
-                suggestion: crate::schema::did_you_mean(name, &names),
+                suggestion: crate::model::schema::did_you_mean(name, &names),
             });
         }
     }
@@ -86,12 +109,12 @@ pub fn render(
     }
     let mut out = OutputSet::new();
     for plan in &plans {
-        targets::render_plan(plan, &platforms, templates, &mut out)?;
+        bundle::render_plan(plan, &platforms, templates, &mut out)?;
         // The phase's picture belongs to no platform: written when all are rendered.
         if selection.platforms.is_empty() {
             out.insert(
                 format!("{}/ARCHITECTURE.md", plan.phase),
-                targets::architecture::render(plan),
+                architecture::render(plan),
             )
             .map_err(|e| RenderError::Target(e.into()))?;
         }

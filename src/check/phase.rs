@@ -4,10 +4,10 @@
 //! Patching works on the loaded [`Node`] tree, so every value of a resolved phase
 //! still knows its line in the file, whether it came from the base or from a patch.
 
-use crate::diagnostic::{Diagnostic, Removed};
-use crate::schema::did_you_mean;
-use crate::schema::PATCHABLE;
-use crate::yaml::{pointer_push, Kind, Node};
+use crate::check::diagnostic::{Diagnostic, Removed};
+use crate::model::schema::did_you_mean;
+use crate::model::schema::PATCHABLE;
+use crate::source::yaml::{pointer_push, Kind, Node};
 
 /// The name of the one phase of a blueprint that lists none.
 pub const DEFAULT_PHASE: &str = "default";
@@ -153,7 +153,7 @@ pub fn resolve_each(root: &Node, findings: &mut Vec<Diagnostic>, mut each: impl 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::yaml::load;
+    use crate::source::yaml::load;
     use serde_json::json;
 
     fn apply(target: &str, patch: &str) -> serde_json::Value {

@@ -11,10 +11,10 @@ use jsonschema::{ValidationError, Validator};
 use schemars::generate::SchemaSettings;
 use serde_json::{json, Map, Value};
 
-use crate::diagnostic::Diagnostic;
+use crate::check::diagnostic::Diagnostic;
+use crate::model::units::{DURATION_PATTERN, QUANTITY_PATTERN};
 use crate::model::{self, Blueprint};
-use crate::units::{DURATION_PATTERN, QUANTITY_PATTERN};
-use crate::yaml::pointer_push;
+use crate::source::yaml::pointer_push;
 
 /// Where editors find the schema in this repository.
 pub const SCHEMA_PATH: &str = "schema/blueprint.schema.json";
@@ -701,7 +701,7 @@ fn printable(text: &str) -> String {
 /// The property names the schema allows for the object whose `additionalProperties`
 /// keyword lives at `schema_path`.
 fn known_properties(schema: &Value, schema_path: &str) -> Vec<String> {
-    let parent = crate::diagnostic::parent_pointer(schema_path);
+    let parent = crate::check::diagnostic::parent_pointer(schema_path);
     schema
         .pointer(&parent)
         .and_then(|s| s.get("properties"))
@@ -712,7 +712,7 @@ fn known_properties(schema: &Value, schema_path: &str) -> Vec<String> {
 
 /// A property one level down that `name` is close to (`replica` → `scaling.replicas`).
 fn nested_match(schema: &Value, schema_path: &str, name: &str) -> Option<String> {
-    let parent = crate::diagnostic::parent_pointer(schema_path);
+    let parent = crate::check::diagnostic::parent_pointer(schema_path);
     let props = schema.pointer(&parent)?.get("properties")?.as_object()?;
     props.iter().find_map(|(outer, prop)| {
         let target = match prop.get("$ref").and_then(Value::as_str) {
@@ -730,7 +730,7 @@ fn nested_match(schema: &Value, schema_path: &str, name: &str) -> Option<String>
 }
 
 fn property_description(schema: &Value, schema_path: &str, name: &str) -> Option<String> {
-    let parent = crate::diagnostic::parent_pointer(schema_path);
+    let parent = crate::check::diagnostic::parent_pointer(schema_path);
     let prop = schema.pointer(&parent)?.get("properties")?.get(name)?;
     let desc = prop
         .get("description")

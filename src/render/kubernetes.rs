@@ -12,12 +12,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
+use crate::model::units::{format_bytes, format_millicores};
 use crate::model::{BalancerEngine, Platform, ServiceKind};
 use crate::plan::{Plan, ServicePlan, Sticky, CONTAINER_LISTEN_PORT};
-use crate::templates::{TemplateError, Templates};
-use crate::units::{format_bytes, format_millicores};
+use crate::render::templates::{TemplateError, Templates};
 
-use super::{balancer, generated_header};
+use super::balancer;
+use super::bundle::generated_header;
 
 /// The user an application container runs as (images' own users vary; this one is
 /// numeric and not root).
@@ -103,12 +104,14 @@ fn documents(plan: &Plan, docs: &[Value]) -> Result<String, TemplateError> {
         if i > 0 {
             out.push_str("---\n");
         }
-        out.push_str(&crate::yaml_emit::emit_checked(&head, doc).map_err(|e| {
-            TemplateError::Template {
-                name: "kubernetes manifest".into(),
-                message: e.to_string(),
-            }
-        })?);
+        out.push_str(
+            &crate::render::yaml_emit::emit_checked(&head, doc).map_err(|e| {
+                TemplateError::Template {
+                    name: "kubernetes manifest".into(),
+                    message: e.to_string(),
+                }
+            })?,
+        );
     }
     Ok(out)
 }

@@ -2,12 +2,12 @@
 //! services → datastores, with instance counts and queues) and its capacity table, so
 //! a reader on GitHub sees the architecture instead of reading YAML.
 
-use crate::capacity;
-use crate::diff::{instances_text, shape_text};
 use crate::model::BalancerEngine;
 use crate::plan::Plan;
+use crate::report::capacity;
+use crate::report::diff::{instances_text, shape_text};
 
-use super::generated_header;
+use super::bundle::generated_header;
 
 /// A Mermaid node id: names are `[a-z0-9-]`, ids get `_` for `-`.
 fn id(prefix: &str, name: &str) -> String {
@@ -93,8 +93,8 @@ pub fn flowchart(plan: &Plan) -> String {
         let text = format!(
             "tier {name}: {} × {} CPU, {}",
             t.count,
-            crate::units::format_millicores(t.cpu_millis),
-            crate::units::format_bytes(t.memory_bytes)
+            crate::model::units::format_millicores(t.cpu_millis),
+            crate::model::units::format_bytes(t.memory_bytes)
         );
         out.push_str(&format!(
             "  subgraph {}[{}]\n",

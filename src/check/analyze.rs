@@ -4,12 +4,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
-use crate::diagnostic::Diagnostic;
+use crate::check::diagnostic::Diagnostic;
+use crate::model::schema::did_you_mean;
+use crate::model::units::Measure;
 use crate::model::*;
 use crate::plan::placement::{datastore_nodes, hosts_layout, instance_names};
-use crate::schema::did_you_mean;
-use crate::units::Measure;
-use crate::yaml::pointer_push;
+use crate::source::yaml::pointer_push;
 
 /// Every semantic finding for one phase's blueprint, rendered for `targets`.
 pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
@@ -1084,15 +1084,15 @@ impl Checker<'_> {
                 if over_cpu {
                     what.push(format!(
                         "{} CPU requested of {}",
-                        crate::units::format_millicores(want_cpu),
-                        crate::units::format_millicores(cpu * machines)
+                        crate::model::units::format_millicores(want_cpu),
+                        crate::model::units::format_millicores(cpu * machines)
                     ));
                 }
                 if over_mem {
                     what.push(format!(
                         "{} memory requested of {}",
-                        crate::units::format_bytes(want_mem),
-                        crate::units::format_bytes(memory * machines)
+                        crate::model::units::format_bytes(want_mem),
+                        crate::model::units::format_bytes(memory * machines)
                     ));
                 }
                 self.push(

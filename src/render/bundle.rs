@@ -2,30 +2,10 @@
 //! they share (the balancer today) are modules of their own. Targets read the plan and
 //! the templates, nothing else, and never touch the disk.
 
-/// A JSON object from `"key" => value` pairs, each value moved in with
-/// `Value::from`. (`serde_json::json!` serializes an interpolated `Value` again: a deep
-/// copy at every level of nesting, which made a manifest cost more to build than to
-/// write.)
-macro_rules! object {
-    ($($k:expr => $v:expr),* $(,)?) => {{
-        #[allow(unused_mut)]
-        let mut map = serde_json::Map::new();
-        $(map.insert(String::from($k), serde_json::Value::from($v));)*
-        serde_json::Value::Object(map)
-    }};
-}
-
-pub mod architecture;
-pub mod balancer;
-pub mod compose;
-pub mod datastores;
-pub mod hosts;
-pub mod kubernetes;
-
 use crate::model::Platform;
 use crate::output::{OutputError, OutputSet};
 use crate::plan::Plan;
-use crate::templates::{TemplateError, Templates};
+use crate::render::templates::{TemplateError, Templates};
 
 /// Why a plan could not be rendered.
 #[derive(Debug, thiserror::Error)]
@@ -59,9 +39,9 @@ pub fn render_plan(
 ) -> Result<(), RenderError> {
     for &platform in plan.platforms.iter().filter(|p| platforms.contains(p)) {
         let files = match platform {
-            Platform::Compose => compose::render(plan, templates),
-            Platform::Hosts => hosts::render(plan, templates),
-            Platform::Kubernetes => kubernetes::render(plan, templates),
+            Platform::Compose => super::compose::render(plan, templates),
+            Platform::Hosts => super::hosts::render(plan, templates),
+            Platform::Kubernetes => super::kubernetes::render(plan, templates),
         }
         .map_err(|source| RenderError::Template {
             phase: plan.phase.clone(),

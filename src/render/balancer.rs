@@ -7,9 +7,9 @@ use serde::Serialize;
 
 use crate::model::{BalancerEngine, Platform};
 use crate::plan::{BalancerNode, BalancerPlan, Endpoint, Plan, RateLimitPlan, Sticky, STATS_PORT};
-use crate::templates::{TemplateError, Templates};
+use crate::render::templates::{TemplateError, Templates};
 
-use super::generated_header;
+use super::bundle::generated_header;
 
 /// The file a balancer config is written to, relative to the platform bundle's folder.
 pub fn file_name(engine: BalancerEngine) -> &'static str {

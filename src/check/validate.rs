@@ -3,12 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::analyze;
-use crate::diagnostic::{Diagnostic, Severity};
+use crate::check::analyze;
+use crate::check::diagnostic::{Diagnostic, Severity};
+use crate::check::phase::{self, PhaseDoc};
+use crate::model::schema;
 use crate::model::{Blueprint, Phase, Platform};
-use crate::phase::{self, PhaseDoc};
-use crate::schema;
-use crate::yaml::{self, LoadError, Node};
+use crate::source::yaml::{self, LoadError, Node};
 
 /// A phase's fully typed blueprint, ready to be resolved into a plan.
 #[derive(Debug, Clone)]
@@ -245,8 +245,8 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
 
 /// Removes the member a pointer names from a JSON document.
 fn remove_pointer(json: &mut serde_json::Value, pointer: &str) {
-    let parent = crate::diagnostic::parent_pointer(pointer);
-    let Some(last) = crate::yaml::pointer_tokens(pointer).last() else {
+    let parent = crate::check::diagnostic::parent_pointer(pointer);
+    let Some(last) = crate::source::yaml::pointer_tokens(pointer).last() else {
         return;
     };
     if let Some(serde_json::Value::Object(map)) = json.pointer_mut(&parent) {

@@ -17,55 +17,55 @@ use serde::Serialize;
 pub const EMBEDDED: &[(&str, &str)] = &[
     (
         "haproxy/haproxy.cfg.j2",
-        include_str!("../templates/haproxy/haproxy.cfg.j2"),
+        include_str!("../../templates/haproxy/haproxy.cfg.j2"),
     ),
     (
         "nginx/nginx.conf.j2",
-        include_str!("../templates/nginx/nginx.conf.j2"),
+        include_str!("../../templates/nginx/nginx.conf.j2"),
     ),
     (
         "pgbouncer/pgbouncer.ini.j2",
-        include_str!("../templates/pgbouncer/pgbouncer.ini.j2"),
+        include_str!("../../templates/pgbouncer/pgbouncer.ini.j2"),
     ),
     (
         "pgbouncer/start.sh.j2",
-        include_str!("../templates/pgbouncer/start.sh.j2"),
+        include_str!("../../templates/pgbouncer/start.sh.j2"),
     ),
     (
         "postgres/init-primary.sh.j2",
-        include_str!("../templates/postgres/init-primary.sh.j2"),
+        include_str!("../../templates/postgres/init-primary.sh.j2"),
     ),
     (
         "postgres/pg_hba.conf.j2",
-        include_str!("../templates/postgres/pg_hba.conf.j2"),
+        include_str!("../../templates/postgres/pg_hba.conf.j2"),
     ),
     (
         "postgres/postgresql.conf.j2",
-        include_str!("../templates/postgres/postgresql.conf.j2"),
+        include_str!("../../templates/postgres/postgresql.conf.j2"),
     ),
     (
         "postgres/start-replica.sh.j2",
-        include_str!("../templates/postgres/start-replica.sh.j2"),
+        include_str!("../../templates/postgres/start-replica.sh.j2"),
     ),
     (
         "rabbitmq/enabled_plugins.j2",
-        include_str!("../templates/rabbitmq/enabled_plugins.j2"),
+        include_str!("../../templates/rabbitmq/enabled_plugins.j2"),
     ),
     (
         "rabbitmq/rabbitmq.conf.j2",
-        include_str!("../templates/rabbitmq/rabbitmq.conf.j2"),
+        include_str!("../../templates/rabbitmq/rabbitmq.conf.j2"),
     ),
     (
         "redis/cluster-init.sh.j2",
-        include_str!("../templates/redis/cluster-init.sh.j2"),
+        include_str!("../../templates/redis/cluster-init.sh.j2"),
     ),
     (
         "redis/redis.conf.j2",
-        include_str!("../templates/redis/redis.conf.j2"),
+        include_str!("../../templates/redis/redis.conf.j2"),
     ),
     (
         "redis/start.sh.j2",
-        include_str!("../templates/redis/start.sh.j2"),
+        include_str!("../../templates/redis/start.sh.j2"),
     ),
 ];
 
@@ -462,7 +462,7 @@ fn sql_quoted_ident(value: &Value) -> Result<String, Error> {
 fn bytes(value: &Value) -> Result<String, Error> {
     let n = u64::try_from(value.clone())
         .map_err(|_| unsafe_value("bytes", &value_text(value), "not a whole number"))?;
-    Ok(crate::units::format_bytes(n))
+    Ok(crate::model::units::format_bytes(n))
 }
 
 fn register_filters(env: &mut Environment<'static>) {

@@ -10,9 +10,9 @@ use serde::Serialize;
 
 use crate::model::Platform;
 use crate::plan::{DatastoreNode, DatastorePlan, Plan};
-use crate::templates::{TemplateError, Templates};
+use crate::render::templates::{TemplateError, Templates};
 
-use super::generated_header;
+use super::bundle::generated_header;
 
 /// A rendered file and the machine it belongs to (`hosts` platform; empty elsewhere).
 pub struct ConfigFile {
@@ -136,7 +136,7 @@ pub fn render(
         let Some(primary) = primary else {
             return Ok(out);
         };
-        let memory = crate::units::format_bytes(pg.memory_bytes);
+        let memory = crate::model::units::format_bytes(pg.memory_bytes);
         let cpus = pg.cpus;
         let (app_networks, replication_networks) = hba_networks(plan, store, platform, &nodes);
         for machine in &machines {

@@ -1,5 +1,5 @@
 //! The blueprint reference (`docs/blueprint.md`): every field of the JSON Schema as
-//! Markdown, generated from [`crate::schema::blueprint_schema`] so the two cannot
+//! Markdown, generated from [`crate::model::schema::blueprint_schema`] so the two cannot
 //! disagree (a test compares the committed file with this output).
 
 use std::collections::{BTreeSet, VecDeque};

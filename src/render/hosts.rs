@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 
 use crate::model::Platform;
 use crate::plan::Plan;
-use crate::templates::{TemplateError, Templates};
+use crate::render::templates::{TemplateError, Templates};
 
 use super::compose::{
     app_containers, balancer_container, compose_document, datastore_containers, emit, env_example,

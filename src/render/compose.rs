@@ -9,12 +9,13 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{json, Map, Value};
 
+use crate::model::units::format_millicores;
 use crate::model::{Platform, ServiceKind};
 use crate::plan::{DatastoreNode, DatastorePlan, Plan, ServicePlan, CONTAINER_LISTEN_PORT};
-use crate::templates::{TemplateError, Templates};
-use crate::units::format_millicores;
+use crate::render::templates::{TemplateError, Templates};
 
-use super::{balancer, datastores, generated_header};
+use super::bundle::generated_header;
+use super::{balancer, datastores};
 
 /// Images of the servers tierform configures, by engine; the version comes from the
 /// blueprint where it has one.
@@ -74,7 +75,7 @@ pub(super) fn emit(plan: &Plan, doc: &Value, run: &str) -> Result<String, Templa
     let secrets =
         "Secrets come from a .env file beside this one: copy .env.example to .env and fill it in.";
     let run = format!("Run from this folder: {run}");
-    crate::yaml_emit::emit_checked(&[&header, "", secrets, &run], doc).map_err(|e| {
+    crate::render::yaml_emit::emit_checked(&[&header, "", secrets, &run], doc).map_err(|e| {
         TemplateError::Template {
             name: "docker-compose.yml".into(),
             message: e.to_string(),
@@ -234,7 +235,7 @@ fn resources(r: &crate::plan::ResourcesPlan) -> Option<Value> {
 }
 
 fn seconds(ms: u64) -> String {
-    crate::templates::format_duration(ms)
+    crate::render::templates::format_duration(ms)
 }
 
 /// The HTTP health check of a service, run inside its container. The image must have

@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::model::units::{format_bytes, format_millicores};
 use crate::model::Platform;
 use crate::output::OutputSet;
 use crate::plan::{DatastorePlan, Plan, ResourcesPlan, ServicePlan};
-use crate::units::{format_bytes, format_millicores};
 
 /// `+` added, `-` removed, `~` changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::yaml::{pointer_push, pointer_tokens, Kind, Node, Span};
+use crate::source::yaml::{pointer_push, pointer_tokens, Kind, Node, Span};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -189,7 +189,7 @@ pub fn emit_checked(header: &[&str], value: &Value) -> Result<String, EmitError>
     if !cfg!(debug_assertions) {
         return Ok(text);
     }
-    let root = crate::yaml::load(&text)
+    let root = crate::source::yaml::load(&text)
         .map_err(|errors| EmitError(errors.first().map(|e| e.to_string()).unwrap_or_default()))?;
     let back = root.to_json();
     if &back != value {

@@ -4,9 +4,9 @@
 
 use serde::Serialize;
 
-use crate::diff::{instances_text, shape_text};
+use crate::model::units::{format_bytes, format_millicores};
 use crate::plan::{Plan, ResourcesPlan};
-use crate::units::{format_bytes, format_millicores};
+use crate::report::diff::{instances_text, shape_text};
 
 /// One phase's capacity.
 #[derive(Debug, Clone, Serialize)]

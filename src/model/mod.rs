@@ -5,13 +5,16 @@
 //! schema's descriptions, so editors show them on hover). Unknown fields are
 //! rejected everywhere.
 
+pub mod schema;
+pub mod units;
+
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize};
 
-pub use crate::units::{Duration, Quantity};
+pub use crate::model::units::{Duration, Quantity};
 
 /// Names of services, datastores, tiers, phases and the blueprint: a DNS-1035 label of
 /// at most 40 characters, so every name derived from it stays a valid Kubernetes name.
@@ -81,7 +84,7 @@ pub struct Blueprint {
     /// The stages the application grows through, in order. Each phase patches the state
     /// the phase before it left. Without phases, the blueprint is one phase named `default`.
     #[serde(default)]
-    #[schemars(extend("maxItems" = crate::phase::MAX_PHASES))]
+    #[schemars(extend("maxItems" = crate::check::phase::MAX_PHASES))]
     pub phases: Vec<Phase>,
 }
 

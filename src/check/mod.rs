@@ -1,0 +1,6 @@
+//! Check: the located tree → findings and typed, resolved phases.
+
+pub mod analyze;
+pub mod diagnostic;
+pub mod phase;
+pub mod validate;

@@ -1,0 +1,4 @@
+//! Source: blueprint bytes → a located YAML tree, every node with its line, column and
+//! JSON pointer.
+
+pub mod yaml;
