@@ -1,5 +1,28 @@
 //! tierform: one declarative blueprint of an application's services, tiers, datastores
-//! and scaling thresholds, validated and resolved phase by phase.
+//! and scaling thresholds, rendered into the configs that run it, phase by phase.
+//!
+//! Data flows one way, and the modules are listed in that order:
+//!
+//! 1. [`source`]: blueprint bytes → a located YAML tree (every node knows its line,
+//!    column and JSON pointer).
+//! 2. [`model`]: the typed blueprint, its units and the JSON Schema generated from it.
+//! 3. [`check`]: the tree → every finding at once ([`Diagnostic`]), each phase's patch
+//!    applied and the result typed ([`ResolvedPhase`]).
+//! 4. [`plan`]: one resolved phase → a [`Plan`] that holds every decision: instances,
+//!    names and addresses per platform, connection settings, sizes and tuning.
+//! 5. [`report`]: what a plan says to a person: the phase diff, capacity, the field
+//!    reference. Beside rendering; reads plans only.
+//! 6. [`render`]: plans → an [`OutputSet`] of files, through one renderer per platform
+//!    and the config renderers they share. Nothing touches the disk.
+//! 7. [`output`]: the only code that writes the set to a folder, compares it with one
+//!    (`--check`) or diffs phases' files.
+//! 8. [`cli`]: the command-line edge: arguments, one command per file, the one place
+//!    that prints errors and picks exit codes.
+//!
+//! A module may use the modules above it in this list, never one below it
+//! (a test holds the code to that).
+//!
+//! The items re-exported here are the library's surface; everything else is internal.
 
 pub mod check;
 pub mod cli;
@@ -9,3 +32,11 @@ pub mod plan;
 pub mod render;
 pub mod report;
 pub mod source;
+
+pub use check::diagnostic::{render_text, Diagnostic, Severity};
+pub use check::validate::{validate_bytes, validate_str, ResolvedPhase, Validated};
+pub use model::{BalancerEngine, Platform};
+pub use output::{check_path, OutputSet, Scope};
+pub use plan::{resolve, Plan};
+pub use render::templates::Templates;
+pub use render::{plans, render, render_plan, Selection};

@@ -24,6 +24,8 @@ pub mod kubernetes;
 pub mod templates;
 pub mod yaml_emit;
 
+pub use bundle::render_plan;
+
 use std::collections::BTreeSet;
 
 use self::bundle::RenderError as TargetError;
