@@ -1,0 +1,259 @@
+//! The compose platform: the whole stack on one Docker host, in one
+//! `docker-compose.yml`, with the balancer and datastore configs beside it.
+//!
+//! The containers are built here as data and written with the checked YAML emitter,
+//! so no blueprint value can break the file's structure. The `hosts` platform reuses
+//! the same container definitions, one file per machine ([`Layout::Hosts`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Map, Value};
+
+use crate::model::units::format_millicores;
+use crate::model::{Platform, ServiceKind};
+use crate::plan::{DatastoreNode, DatastorePlan, Plan, ServicePlan, CONTAINER_LISTEN_PORT};
+use crate::render::templates::{TemplateError, Templates};
+
+use super::bundle::generated_header;
+use super::{balancer, datastores};
+
+mod services;
+mod stores;
+
+use services::platform_of;
+pub(super) use services::{app_containers, balancer_container, connection_env};
+pub(super) use stores::datastore_containers;
+use stores::datastore_dependencies;
+
+/// Images of the servers tierform configures, by engine; the version comes from the
+/// blueprint where it has one.
+const NGINX_IMAGE: &str = "nginx:1.27-alpine";
+const HAPROXY_IMAGE: &str = "haproxy:2.9-alpine";
+const PGBOUNCER_IMAGE: &str = "edoburu/pgbouncer:v1.24.1-p1";
+
+/// How the stack is laid out.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Layout {
+    /// One Docker host: a front network (balancer ↔ routable services) and a back
+    /// network (services ↔ datastores); names resolve through Docker's DNS.
+    Single,
+    /// One Docker host per machine: the balancer and the datastores use the host's
+    /// network and listen on its address; services publish their ports on it.
+    Hosts,
+}
+
+/// The files of the compose bundle, by path inside it.
+pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)>, TemplateError> {
+    let mut files = Vec::new();
+    let mut services = Map::new();
+    let mut volumes = BTreeSet::new();
+    if let Some(lb) = &plan.balancer {
+        for node in lb.nodes.get(&Platform::Compose).into_iter().flatten() {
+            let text = balancer::render(plan, lb, Platform::Compose, node, templates)?;
+            files.push((balancer::file_name(lb.engine).to_string(), text));
+        }
+        let (name, svc) = balancer_container(plan, Layout::Single, "");
+        services.insert(name, svc);
+    }
+    for s in plan.services.values() {
+        for (name, svc) in app_containers(plan, s, Layout::Single, None) {
+            services.insert(name, svc);
+        }
+    }
+    for store in plan.datastores.values() {
+        for f in datastores::render(plan, store, Platform::Compose, templates)? {
+            files.push((f.path, f.text));
+        }
+        for (name, svc, volume) in datastore_containers(store, Layout::Single, None) {
+            services.insert(name, svc);
+            volumes.extend(volume);
+        }
+    }
+    let doc = compose_document(services, volumes, true);
+    files.push((
+        "docker-compose.yml".into(),
+        emit(plan, &doc, "docker compose up -d")?,
+    ));
+    files.push((".env.example".into(), env_example(plan, None)));
+    Ok(files)
+}
+
+pub(super) fn emit(plan: &Plan, doc: &Value, run: &str) -> Result<String, TemplateError> {
+    let header = generated_header(plan);
+    let secrets =
+        "Secrets come from a .env file beside this one: copy .env.example to .env and fill it in.";
+    let run = format!("Run from this folder: {run}");
+    crate::render::yaml_emit::emit_checked(&[&header, "", secrets, &run], doc).map_err(|e| {
+        TemplateError::Template {
+            name: "docker-compose.yml".into(),
+            message: e.to_string(),
+        }
+    })
+}
+
+pub(super) fn compose_document(
+    services: Map<String, Value>,
+    volumes: BTreeSet<String>,
+    networks: bool,
+) -> Value {
+    let mut doc = Map::new();
+    doc.insert("services".into(), Value::Object(services));
+    if networks {
+        doc.insert(
+            "networks".into(),
+            json!({
+                "front": { "driver": "bridge" },
+                // Datastores sit on the back network only: the balancer cannot reach them.
+                "back": { "driver": "bridge" },
+            }),
+        );
+    }
+    if !volumes.is_empty() {
+        let mut v = Map::new();
+        for name in volumes {
+            v.insert(name, json!({}));
+        }
+        doc.insert("volumes".into(), Value::Object(v));
+    }
+    Value::Object(doc)
+}
+
+/// `.env.example`: every secret the bundle reads, without a value.
+pub(super) fn env_example(plan: &Plan, machine: Option<&str>) -> String {
+    let mut by_name: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for s in plan.services.values() {
+        if machine.is_some_and(|m| !s.machines.iter().any(|x| x == m)) {
+            continue;
+        }
+        for secret in &s.secrets {
+            by_name
+                .entry(secret.clone())
+                .or_default()
+                .insert(s.name.clone());
+        }
+        for u in &s.uses {
+            if let Some(store) = plan.datastores.get(u) {
+                if let Some(secret) = app_secret(store) {
+                    by_name.entry(secret).or_default().insert(s.name.clone());
+                }
+            }
+        }
+    }
+    for store in plan.datastores.values() {
+        let runs_here = machine.is_none_or(|m| {
+            store
+                .nodes
+                .get(&Platform::Hosts)
+                .is_some_and(|nodes| nodes.iter().any(|n| n.machine == m))
+        });
+        if runs_here {
+            for secret in &store.secrets {
+                by_name
+                    .entry(secret.clone())
+                    .or_default()
+                    .insert(store.name.clone());
+            }
+        }
+    }
+    let mut text = format!(
+        "# {}\n#\n# Every secret this bundle reads, without its value. Copy this file to .env (beside\n# docker-compose.yml, never committed) and fill in each value.\n",
+        generated_header(plan)
+    );
+    for (name, users) in by_name {
+        text.push_str(&format!(
+            "\n# used by {}\n{name}=\n",
+            users.into_iter().collect::<Vec<_>>().join(", ")
+        ));
+    }
+    text
+}
+
+/// A blueprint's text as compose reads it literally: compose expands `$NAME` and
+/// `${NAME}` from the deployer's environment, so every `$` is written `$$`.
+fn literal(text: &str) -> String {
+    text.replace('$', "$$")
+}
+
+/// A `${NAME:?…}` reference: compose refuses to start without the value.
+fn secret_ref(name: &str) -> Value {
+    Value::String(format!(
+        "${{{name}:?{name} is not set: copy .env.example to .env and fill it in}}"
+    ))
+}
+
+/// The password secret a service needs to use a datastore.
+fn app_secret(store: &DatastorePlan) -> Option<String> {
+    if let Some(pg) = &store.postgres {
+        return Some(pg.password_secret.clone());
+    }
+    if let Some(r) = &store.redis {
+        return Some(r.password_secret.clone());
+    }
+    store.rabbitmq.as_ref().map(|r| r.password_secret.clone())
+}
+
+fn millicores(m: u64) -> String {
+    // Compose reads cpus as a decimal number of cores.
+    let s = format!("{}.{:03}", m / 1000, m % 1000);
+    let s = s.trim_end_matches('0').trim_end_matches('.').to_string();
+    if s.is_empty() {
+        format_millicores(m)
+    } else {
+        s
+    }
+}
+
+fn memory(bytes: u64) -> String {
+    const MI: u64 = 1024 * 1024;
+    if bytes % (1024 * MI) == 0 {
+        format!("{}g", bytes / (1024 * MI))
+    } else if bytes % MI == 0 {
+        format!("{}m", bytes / MI)
+    } else {
+        format!("{bytes}b")
+    }
+}
+
+fn resources(r: &crate::plan::ResourcesPlan) -> Option<Value> {
+    let mut limits = Map::new();
+    let mut reservations = Map::new();
+    if r.cpu_limit_millis > 0 {
+        limits.insert("cpus".into(), json!(millicores(r.cpu_limit_millis)));
+    }
+    if r.memory_limit_bytes > 0 {
+        limits.insert("memory".into(), json!(memory(r.memory_limit_bytes)));
+    }
+    if r.cpu_millis > 0 {
+        reservations.insert("cpus".into(), json!(millicores(r.cpu_millis)));
+    }
+    if r.memory_bytes > 0 {
+        reservations.insert("memory".into(), json!(memory(r.memory_bytes)));
+    }
+    if limits.is_empty() && reservations.is_empty() {
+        return None;
+    }
+    let mut res = Map::new();
+    if !limits.is_empty() {
+        res.insert("limits".into(), Value::Object(limits));
+    }
+    if !reservations.is_empty() {
+        res.insert("reservations".into(), Value::Object(reservations));
+    }
+    Some(json!({ "resources": res }))
+}
+
+fn seconds(ms: u64) -> String {
+    crate::render::templates::format_duration(ms)
+}
+
+/// The HTTP health check of a service, run inside its container. The image must have
+/// curl, wget or python3; give `health.command` to use anything else.
+fn http_probe(port: u16, path: &str) -> Value {
+    let url = format!("http://127.0.0.1:{port}{path}");
+    json!([
+        "CMD-SHELL",
+        format!(
+            "curl -fsS -o /dev/null '{url}' || wget -q -O /dev/null '{url}' || python3 -c \"import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)\" '{url}'"
+        )
+    ])
+}

@@ -1,0 +1,263 @@
+//! The kubernetes platform: manifests for a cluster, one file per workload, listed by
+//! a `kustomization.yaml`.
+//!
+//! Every service is a Deployment with secure defaults (and its Service,
+//! HorizontalPodAutoscaler or KEDA ScaledObject, PodDisruptionBudget); the balancer a
+//! Deployment with its config from a ConfigMap behind a LoadBalancer Service; the
+//! datastores StatefulSets with their volumes (a Redis Cluster with its init Job,
+//! PostgreSQL primary and replicas, PgBouncer, RabbitMQ); NetworkPolicies let in only
+//! what the blueprint connects; a README names the Secret keys to provide.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::{json, Map, Value};
+
+use crate::model::units::{format_bytes, format_millicores};
+use crate::model::{BalancerEngine, Platform, ServiceKind};
+use crate::plan::{Plan, ServicePlan, Sticky, CONTAINER_LISTEN_PORT};
+use crate::render::templates::{TemplateError, Templates};
+
+use super::balancer;
+use super::bundle::generated_header;
+
+mod datastores;
+mod network;
+mod readme;
+mod workloads;
+
+use datastores::datastore_docs;
+use network::network_policies;
+use readme::readme;
+use workloads::{balancer_docs, service_docs};
+
+/// The user an application container runs as (images' own users vary; this one is
+/// numeric and not root).
+const APP_UID: u64 = 10001;
+
+/// Requests and limits for a container whose blueprint gives none.
+const DEFAULT_CPU_REQUEST: u64 = 100;
+const DEFAULT_MEMORY_REQUEST: u64 = 128 * 1024 * 1024;
+
+/// The files of the kubernetes bundle, by path inside it.
+pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)>, TemplateError> {
+    let mut files = Vec::new();
+    let mut resources = vec!["namespace.yaml".to_string()];
+    files.push((
+        "namespace.yaml".into(),
+        documents(plan, &[json!({
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": { "name": plan.namespace, "labels": { "app.kubernetes.io/part-of": plan.blueprint } },
+        })])?,
+    ));
+    let mut config_maps = Vec::new();
+    if let Some(lb) = &plan.balancer {
+        for node in lb.nodes.get(&Platform::Kubernetes).into_iter().flatten() {
+            let text = balancer::render(plan, lb, Platform::Kubernetes, node, templates)?;
+            files.push((balancer::file_name(lb.engine).to_string(), text));
+        }
+        let docs = balancer_docs(plan);
+        files.push(("balancer.yaml".into(), documents(plan, &docs)?));
+        resources.push("balancer.yaml".into());
+        config_maps.push(json!({
+            "name": "balancer",
+            "files": [balancer::file_name(lb.engine)],
+        }));
+    }
+    for s in plan.services.values() {
+        let file = format!("{}.yaml", s.name);
+        files.push((file.clone(), documents(plan, &service_docs(plan, s))?));
+        resources.push(file);
+    }
+    for store in plan.datastores.values() {
+        let mut generated = Vec::new();
+        for f in super::datastores::render(plan, store, Platform::Kubernetes, templates)? {
+            generated.push(f.path.clone());
+            files.push((f.path, f.text));
+        }
+        let (docs, maps) = datastore_docs(plan, store, &generated);
+        let file = format!("{}.yaml", store.name);
+        files.push((file.clone(), documents(plan, &docs)?));
+        resources.push(file);
+        config_maps.extend(maps);
+    }
+    files.push((
+        "network-policies.yaml".into(),
+        documents(plan, &network_policies(plan))?,
+    ));
+    resources.push("network-policies.yaml".into());
+    let mut k = Map::new();
+    k.insert(
+        "apiVersion".into(),
+        json!("kustomize.config.k8s.io/v1beta1"),
+    );
+    k.insert("kind".into(), json!("Kustomization"));
+    k.insert("namespace".into(), json!(plan.namespace));
+    k.insert("resources".into(), json!(resources));
+    if !config_maps.is_empty() {
+        k.insert("configMapGenerator".into(), Value::Array(config_maps));
+    }
+    files.push((
+        "kustomization.yaml".into(),
+        documents(plan, &[Value::Object(k)])?,
+    ));
+    files.push(("README.md".into(), readme(plan)));
+    Ok(files)
+}
+
+/// Several YAML documents in one file, each written with the checked emitter.
+fn documents(plan: &Plan, docs: &[Value]) -> Result<String, TemplateError> {
+    let header = generated_header(plan);
+    let mut out = String::new();
+    for (i, doc) in docs.iter().enumerate() {
+        let head: Vec<&str> = if i == 0 { vec![&header] } else { vec![] };
+        if i > 0 {
+            out.push_str("---\n");
+        }
+        out.push_str(
+            &crate::render::yaml_emit::emit_checked(&head, doc).map_err(|e| {
+                TemplateError::Template {
+                    name: "kubernetes manifest".into(),
+                    message: e.to_string(),
+                }
+            })?,
+        );
+    }
+    Ok(out)
+}
+
+/// The Secret the user creates, holding every secret of the phase by its name.
+pub fn secret_name(plan: &Plan) -> String {
+    format!("{}-secrets", plan.blueprint)
+}
+
+fn labels(plan: &Plan, name: &str, component: &str) -> Value {
+    json!({
+        "app.kubernetes.io/name": name,
+        "app.kubernetes.io/part-of": plan.blueprint,
+        "app.kubernetes.io/component": component,
+        "app.kubernetes.io/managed-by": "tierform",
+    })
+}
+
+/// `metadata` of an object named for `name`, with its labels.
+fn metadata(plan: &Plan, name: &str, component: &str) -> Value {
+    object! { "name" => name, "labels" => labels(plan, name, component) }
+}
+
+fn selector(plan: &Plan, name: &str) -> Value {
+    json!({ "app.kubernetes.io/name": name, "app.kubernetes.io/part-of": plan.blueprint })
+}
+
+fn quantity_cpu(m: u64) -> String {
+    format_millicores(m)
+}
+
+fn quantity_memory(b: u64) -> String {
+    format_bytes(b)
+}
+
+/// Requests and limits, with defaults where the blueprint gives none: a request of
+/// 100m CPU and 128Mi memory, a memory limit of twice the request, a CPU limit of
+/// four times the request (bursts allowed, runaway loops bounded).
+fn container_resources(r: &crate::plan::ResourcesPlan) -> Value {
+    let cpu = if r.cpu_millis > 0 {
+        r.cpu_millis
+    } else {
+        DEFAULT_CPU_REQUEST
+    };
+    let memory = if r.memory_bytes > 0 {
+        r.memory_bytes
+    } else {
+        DEFAULT_MEMORY_REQUEST
+    };
+    let cpu_limit = if r.cpu_limit_millis > 0 {
+        r.cpu_limit_millis
+    } else {
+        cpu * 4
+    };
+    let memory_limit = if r.memory_limit_bytes > 0 {
+        r.memory_limit_bytes
+    } else {
+        memory * 2
+    };
+    json!({
+        "requests": { "cpu": quantity_cpu(cpu), "memory": quantity_memory(memory) },
+        "limits": { "cpu": quantity_cpu(cpu_limit.max(cpu)), "memory": quantity_memory(memory_limit.max(memory)) },
+    })
+}
+
+fn secure_container() -> Value {
+    json!({
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "capabilities": { "drop": ["ALL"] },
+    })
+}
+
+fn secure_pod() -> Value {
+    json!({
+        "runAsNonRoot": true,
+        "seccompProfile": { "type": "RuntimeDefault" },
+    })
+}
+
+fn seconds(ms: u64) -> u64 {
+    ms.div_ceil(1000).max(1)
+}
+
+fn probes(s: &ServicePlan, c: &mut Map<String, Value>) {
+    let Some(h) = &s.health else { return };
+    let handler = if !h.command.is_empty() {
+        json!({ "exec": { "command": h.command } })
+    } else if let Some(port) = s.port {
+        json!({ "httpGet": { "path": h.path, "port": port } })
+    } else {
+        return;
+    };
+    let probe = |extra: Value| {
+        let mut p = handler.as_object().cloned().unwrap_or_default();
+        p.insert("periodSeconds".into(), json!(seconds(h.interval_ms)));
+        p.insert("timeoutSeconds".into(), json!(seconds(h.timeout_ms)));
+        for (k, v) in extra.as_object().cloned().unwrap_or_default() {
+            p.insert(k, v);
+        }
+        Value::Object(p)
+    };
+    c.insert(
+        "readinessProbe".into(),
+        probe(json!({ "failureThreshold": h.failure_threshold, "successThreshold": 1 })),
+    );
+    c.insert(
+        "livenessProbe".into(),
+        probe(json!({ "failureThreshold": h.failure_threshold })),
+    );
+    // Until it first answers, a slow start is not a failure: up to the start period
+    // plus the usual failures.
+    let start = (h.start_period_ms / h.interval_ms.max(1)) as u32 + h.failure_threshold;
+    c.insert(
+        "startupProbe".into(),
+        probe(json!({ "failureThreshold": start.max(1) })),
+    );
+}
+
+fn env(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
+    let secret = secret_name(plan);
+    let mut out = Vec::new();
+    for (k, v) in &s.env {
+        out.push(json!({ "name": k, "value": v }));
+    }
+    for name in &s.secrets {
+        out.push(json!({ "name": name, "valueFrom": { "secretKeyRef": { "name": secret, "key": name } } }));
+    }
+    let mut conn = Map::new();
+    let marker = |name: &str| json!({ "secret": name });
+    super::compose::connection_env(plan, s, Platform::Kubernetes, &marker, &mut conn);
+    for (k, v) in conn {
+        match v.get("secret").and_then(Value::as_str) {
+            Some(key) => out.push(json!({ "name": k, "valueFrom": { "secretKeyRef": { "name": secret, "key": key } } })),
+            None => out.push(json!({ "name": k, "value": v })),
+        }
+    }
+    out
+}

@@ -1,0 +1,151 @@
+//! NetworkPolicies.
+
+use super::*;
+
+/// Ingress is denied to every pod of the namespace unless a policy below lets it in:
+/// anyone to the balancer, the balancer to the services it routes to, a datastore to
+/// the services that use it and to its own peers (cluster nodes, replicas, the pool,
+/// KEDA reading a queue).
+pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
+    let policy = |name: &str, spec: Value| {
+        object! {
+            "apiVersion" => "networking.k8s.io/v1",
+            "kind" => "NetworkPolicy",
+            "metadata" => object! {
+                "name" => name,
+                "labels" => json!({ "app.kubernetes.io/part-of": plan.blueprint, "app.kubernetes.io/managed-by": "tierform" }),
+            },
+            "spec" => spec,
+        }
+    };
+    let mut out = vec![policy(
+        "default-deny-ingress",
+        json!({ "podSelector": {}, "policyTypes": ["Ingress"] }),
+    )];
+    if let Some(lb) = &plan.balancer {
+        out.push(policy(
+            "balancer-from-anywhere",
+            object! {
+                "podSelector" => object! { "matchLabels" => selector(plan, "balancer") },
+                "policyTypes" => json!(["Ingress"]),
+                "ingress" => json!([{ "ports": [{ "protocol": "TCP", "port": CONTAINER_LISTEN_PORT }] }]),
+            },
+        ));
+        for pool in lb.pools.keys() {
+            let Some(port) = plan.services.get(pool).and_then(|s| s.port) else {
+                continue;
+            };
+            out.push(policy(
+                &format!("{pool}-from-balancer"),
+                ingress_to(
+                    selector(plan, pool),
+                    Value::from(vec![object! {
+                        "from" => vec![object! { "podSelector" => object! { "matchLabels" => selector(plan, "balancer") } }],
+                        "ports" => json!([{ "protocol": "TCP", "port": port }]),
+                    }]),
+                ),
+            ));
+        }
+    }
+    // Each datastore: from the services that declare they use it, and its own peers.
+    let from = |names: &[String]| -> Vec<Value> {
+        names
+            .iter()
+            .map(|n| object! { "podSelector" => object! { "matchLabels" => selector(plan, n) } })
+            .collect()
+    };
+    // Who uses each datastore, and whether a queue on it scales a service: one pass
+    // over the services, not one per datastore.
+    let mut users_of: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    let mut queued_on: BTreeSet<&str> = BTreeSet::new();
+    for s in plan.services.values() {
+        let broker = s.queue.as_ref().map(|q| q.broker.as_str());
+        let mut stores: BTreeSet<&str> = s.uses.iter().map(String::as_str).collect();
+        stores.extend(broker);
+        for store in stores {
+            users_of.entry(store).or_default().push(s.name.clone());
+        }
+        if let (Some(b), Some(_)) = (broker, s.scaling.queue_depth) {
+            queued_on.insert(b);
+        }
+    }
+    for (name, d) in &plan.datastores {
+        let users: Vec<String> = users_of.get(name.as_str()).cloned().unwrap_or_default();
+        let allow = |pods: &[String], ports: &[u16], extra: Vec<Value>| {
+            let mut peers = from(pods);
+            peers.extend(extra);
+            Value::from(vec![object! {
+                "from" => peers,
+                "ports" => ports.iter().map(|p| json!({ "protocol": "TCP", "port": p })).collect::<Vec<_>>(),
+            }])
+        };
+        // KEDA's operator reads queue lengths from its own namespace.
+        let keda = || json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "keda" } } });
+        let queued = queued_on.contains(name.as_str());
+        if let Some(r) = &d.redis {
+            let mut peers = users.clone();
+            if r.cluster {
+                peers.push(name.clone());
+                peers.push(format!("{name}-cluster-init"));
+            }
+            let ports: Vec<u16> = if r.cluster {
+                vec![6379, 16379]
+            } else {
+                vec![6379]
+            };
+            let extra = if queued { vec![keda()] } else { vec![] };
+            out.push(policy(
+                &format!("{name}-from-its-users"),
+                ingress_to(selector(plan, name), allow(&peers, &ports, extra)),
+            ));
+        }
+        if let Some(pg) = &d.postgres {
+            let pooler = format!("{name}-pgbouncer");
+            let replica = format!("{name}-replica");
+            let mut to_primary = users.clone();
+            if pg.pooler.is_some() {
+                to_primary.push(pooler.clone());
+            }
+            if pg.replicas > 0 {
+                to_primary.push(replica.clone());
+            }
+            out.push(policy(
+                &format!("{name}-from-its-users"),
+                ingress_to(selector(plan, name), allow(&to_primary, &[5432], vec![])),
+            ));
+            if pg.replicas > 0 {
+                let mut readers = users.clone();
+                if pg.pooler.is_some() {
+                    readers.push(pooler.clone());
+                }
+                out.push(policy(
+                    &format!("{replica}-from-its-users"),
+                    ingress_to(selector(plan, &replica), allow(&readers, &[5432], vec![])),
+                ));
+            }
+            if pg.pooler.is_some() {
+                out.push(policy(
+                    &format!("{pooler}-from-its-users"),
+                    ingress_to(selector(plan, &pooler), allow(&users, &[6432], vec![])),
+                ));
+            }
+        }
+        if d.rabbitmq.is_some() {
+            let extra = if queued { vec![keda()] } else { vec![] };
+            out.push(policy(
+                &format!("{name}-from-its-users"),
+                ingress_to(selector(plan, name), allow(&users, &[5672, 15672], extra)),
+            ));
+        }
+    }
+    out
+}
+
+/// A NetworkPolicy spec: ingress to the pods `selector` matches, only as `rules` allow.
+pub(super) fn ingress_to(selector: Value, rules: Value) -> Value {
+    object! {
+        "podSelector" => object! { "matchLabels" => selector },
+        "policyTypes" => json!(["Ingress"]),
+        "ingress" => rules,
+    }
+}

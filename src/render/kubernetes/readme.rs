@@ -1,0 +1,68 @@
+//! The bundle's README: what the cluster needs and the Secret keys to provide.
+
+use super::*;
+
+pub(super) fn readme(plan: &Plan) -> String {
+    let mut keys: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for s in plan.services.values() {
+        for k in &s.secrets {
+            keys.entry(k.clone()).or_default().push(s.name.clone());
+        }
+        // Of a datastore's secrets, a service reads only the application password.
+        for u in &s.uses {
+            if let Some(k) = plan.datastores.get(u).and_then(|d| d.secrets.first()) {
+                keys.entry(k.clone()).or_default().push(s.name.clone());
+            }
+        }
+    }
+    for d in plan.datastores.values() {
+        for k in &d.secrets {
+            keys.entry(k.clone()).or_default().push(d.name.clone());
+        }
+        if d.rabbitmq.is_some() {
+            keys.entry(format!("{}_MANAGEMENT_URL", d.env_prefix))
+                .or_default()
+                .push("KEDA (http://user:password@host:15672/)".into());
+        }
+    }
+    let mut out = format!(
+        "<!-- {} -->\n\n# {}: phase `{}` on Kubernetes\n\nApply with `kubectl apply -k .` (namespace `{}`).\n\n",
+        generated_header(plan),
+        plan.blueprint,
+        plan.phase,
+        plan.namespace
+    );
+    out.push_str(&format!(
+        "## The Secret to create first\n\nThe workloads read their secrets from the Secret `{}` in namespace `{}`; tierform never writes a value. Create it with every key below, e.g. `kubectl -n {} create secret generic {} --from-env-file=secrets.env`.\n\n| key | read by |\n|---|---|\n",
+        secret_name(plan),
+        plan.namespace,
+        plan.namespace,
+        secret_name(plan)
+    ));
+    let custom = plan.services.values().any(|s| {
+        s.scaling.autoscaled
+            && (s.scaling.requests_per_second.is_some() || s.scaling.connections.is_some())
+    });
+    let keda = plan
+        .services
+        .values()
+        .any(|s| s.scaling.autoscaled && s.scaling.queue_depth.is_some());
+    let mut needs = String::new();
+    if keda {
+        needs
+            .push_str("- KEDA (2.x, in the `keda` namespace) for the queue-depth ScaledObjects.\n");
+    }
+    if custom {
+        needs.push_str("- A custom-metrics adapter (e.g. prometheus-adapter) serving `http_requests_per_second` and `active_connections` per pod: without it those HPA metrics fail, and an HPA with a failing metric never scales down.\n");
+    }
+    if !needs.is_empty() {
+        out.push_str(&format!("\n## The cluster needs\n\n{needs}"));
+    }
+    for (k, users) in keys {
+        let mut users = users;
+        users.sort();
+        users.dedup();
+        out.push_str(&format!("| `{k}` | {} |\n", users.join(", ")));
+    }
+    out
+}

@@ -1,0 +1,376 @@
+//! Deployments of services and the balancer, with their Services, autoscalers and
+//! disruption budgets.
+
+use super::*;
+
+pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
+    let name = &s.name;
+    let component = s.kind.as_str();
+    let mut container = Map::new();
+    container.insert("name".into(), json!(name));
+    container.insert("image".into(), json!(s.image));
+    if !s.command.is_empty() {
+        container.insert("args".into(), json!(s.command));
+    }
+    if let Some(p) = s.port {
+        container.insert(
+            "ports".into(),
+            json!([{ "name": "http", "containerPort": p }]),
+        );
+    }
+    let env = env(plan, s);
+    if !env.is_empty() {
+        container.insert("env".into(), Value::Array(env));
+    }
+    container.insert("resources".into(), container_resources(&s.resources));
+    probes(s, &mut container);
+    container.insert("securityContext".into(), secure_container());
+    // A static site is usually nginx, which writes its cache and pid there.
+    let writable: Vec<&str> = if s.kind == ServiceKind::Static {
+        vec!["/tmp", "/var/cache/nginx", "/var/run"]
+    } else {
+        vec!["/tmp"]
+    };
+    container.insert(
+        "volumeMounts".into(),
+        Value::Array(
+            writable
+                .iter()
+                .enumerate()
+                .map(|(i, path)| json!({ "name": format!("writable-{i}"), "mountPath": path }))
+                .collect(),
+        ),
+    );
+
+    let long_tasks = matches!(s.kind, ServiceKind::Worker | ServiceKind::Scheduler);
+    let mut pod = Map::new();
+    // A numeric non-root user, so the kubelet can verify runAsNonRoot whatever the
+    // image's USER is; ports below 1024 stay bindable without any capability.
+    let mut pod_security = secure_pod();
+    pod_security["runAsUser"] = json!(APP_UID);
+    pod_security["runAsGroup"] = json!(APP_UID);
+    pod_security["fsGroup"] = json!(APP_UID);
+    if s.port.is_some_and(|p| p < 1024) {
+        pod_security["sysctls"] =
+            json!([{ "name": "net.ipv4.ip_unprivileged_port_start", "value": "0" }]);
+    }
+    pod.insert("securityContext".into(), pod_security);
+    // A worker finishes the task in hand; a web process drains its connections.
+    pod.insert(
+        "terminationGracePeriodSeconds".into(),
+        json!(if long_tasks { 300 } else { 30 }),
+    );
+    pod.insert(
+        "containers".into(),
+        Value::from(vec![Value::Object(container)]),
+    );
+    pod.insert(
+        "volumes".into(),
+        Value::Array(
+            (0..writable.len())
+                .map(|i| json!({ "name": format!("writable-{i}"), "emptyDir": {} }))
+                .collect(),
+        ),
+    );
+    let replicated = s.scaling.max > 1;
+    if replicated {
+        pod.insert(
+            "topologySpreadConstraints".into(),
+            spread_over_nodes(plan, name),
+        );
+    }
+    let mut spec = Map::new();
+    if !s.scaling.autoscaled {
+        spec.insert("replicas".into(), json!(s.instances));
+    }
+    spec.insert(
+        "selector".into(),
+        object! { "matchLabels" => selector(plan, name) },
+    );
+    if s.kind == ServiceKind::Scheduler {
+        // Never two at once, not even during a rollout.
+        spec.insert("strategy".into(), json!({ "type": "Recreate" }));
+    } else {
+        spec.insert(
+            "strategy".into(),
+            json!({ "type": "RollingUpdate", "rollingUpdate": { "maxSurge": "25%", "maxUnavailable": 0 } }),
+        );
+    }
+    spec.insert(
+        "template".into(),
+        object! {
+            "metadata" => object! { "labels" => labels(plan, name, component) },
+            "spec" => pod,
+        },
+    );
+    let mut docs = vec![object! {
+        "apiVersion" => "apps/v1",
+        "kind" => "Deployment",
+        "metadata" => metadata(plan, name, component),
+        "spec" => spec,
+    }];
+    if let (true, Some(port)) = (s.kind.is_routable(), s.port) {
+        let mut svc = Map::new();
+        svc.insert("type".into(), json!("ClusterIP"));
+        svc.insert("selector".into(), selector(plan, name));
+        svc.insert(
+            "ports".into(),
+            json!([{ "name": "http", "port": port, "targetPort": "http" }]),
+        );
+        let sticky = plan
+            .balancer
+            .as_ref()
+            .and_then(|lb| lb.pools.get(name))
+            .is_some_and(|p| p.sticky == Sticky::ClientIp);
+        if sticky {
+            svc.insert("sessionAffinity".into(), json!("ClientIP"));
+        }
+        docs.push(object! {
+            "apiVersion" => "v1",
+            "kind" => "Service",
+            "metadata" => metadata(plan, name, component),
+            "spec" => svc,
+        });
+    }
+    if s.scaling.autoscaled {
+        docs.extend(autoscaler(plan, s));
+    }
+    let fewest = if s.scaling.autoscaled {
+        s.scaling.min
+    } else {
+        s.instances
+    };
+    if fewest >= 2 {
+        docs.push(object! {
+            "apiVersion" => "policy/v1",
+            "kind" => "PodDisruptionBudget",
+            "metadata" => metadata(plan, name, component),
+            "spec" => object! {
+                "maxUnavailable" => 1,
+                "selector" => object! { "matchLabels" => selector(plan, name) },
+            },
+        });
+    }
+    docs
+}
+
+pub(super) fn behavior(b: &crate::plan::BehaviorPlan) -> Value {
+    let mut out = Map::new();
+    if let Some(ms) = b.stabilization_ms {
+        out.insert("stabilizationWindowSeconds".into(), json!(ms / 1000));
+    }
+    let mut policies = Vec::new();
+    let period = (b.period_ms / 1000).max(1);
+    if let Some(p) = b.pods {
+        policies.push(json!({ "type": "Pods", "value": p, "periodSeconds": period }));
+    }
+    if let Some(p) = b.percent {
+        policies.push(json!({ "type": "Percent", "value": p, "periodSeconds": period }));
+    }
+    if !policies.is_empty() {
+        out.insert("policies".into(), Value::Array(policies));
+    }
+    let select = match b.select.as_str() {
+        "min" => "Min",
+        "disabled" => "Disabled",
+        _ => "Max",
+    };
+    if b.select != "max" || out.contains_key("policies") {
+        out.insert("selectPolicy".into(), json!(select));
+    }
+    Value::Object(out)
+}
+
+/// The HPA `behavior` from scale_up / scale_down, if either is given (KEDA passes the
+/// same object to the HPA it makes).
+pub(super) fn behaviors(sc: &crate::plan::ScalingPlan) -> Option<Value> {
+    let mut b = Map::new();
+    if let Some(x) = &sc.scale_up {
+        b.insert("scaleUp".into(), behavior(x));
+    }
+    if let Some(x) = &sc.scale_down {
+        b.insert("scaleDown".into(), behavior(x));
+    }
+    (!b.is_empty()).then_some(Value::Object(b))
+}
+
+/// Replicas spread over nodes, as evenly as the scheduler can without refusing a pod.
+pub(super) fn spread_over_nodes(plan: &Plan, name: &str) -> Value {
+    Value::from(vec![object! {
+        "maxSkew" => 1,
+        "topologyKey" => "kubernetes.io/hostname",
+        "whenUnsatisfiable" => "ScheduleAnyway",
+        "labelSelector" => object! { "matchLabels" => selector(plan, name) },
+    }])
+}
+
+/// An HPA (autoscaling/v2), or a KEDA ScaledObject when the service scales on its
+/// queue — never both for one workload.
+pub(super) fn autoscaler(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
+    let name = &s.name;
+    let sc = &s.scaling;
+    let target = json!({ "apiVersion": "apps/v1", "kind": "Deployment", "name": name });
+    if let (Some(depth), Some(q)) = (sc.queue_depth, &s.queue) {
+        let Some(store) = plan.datastores.get(&q.broker) else {
+            return Vec::new();
+        };
+        let nodes = store
+            .nodes
+            .get(&Platform::Kubernetes)
+            .cloned()
+            .unwrap_or_default();
+        let Some(node) = nodes.first() else {
+            return Vec::new();
+        };
+        let auth = format!("{name}-queue");
+        let (trigger, auth_spec) = if store.redis.is_some() {
+            (
+                json!({
+                    "type": "redis",
+                    "metadata": { "address": format!("{}:{}", node.host, node.port), "listName": q.name, "listLength": depth.to_string() },
+                    "authenticationRef": { "name": auth },
+                }),
+                json!({ "secretTargetRef": [{ "parameter": "password", "name": secret_name(plan), "key": store.secrets.first().cloned().unwrap_or_default() }] }),
+            )
+        } else {
+            // RabbitMQ over the management API, so messages in flight count too.
+            (
+                json!({
+                    "type": "rabbitmq",
+                    "metadata": { "protocol": "http", "mode": "QueueLength", "value": depth.to_string(), "queueName": q.name },
+                    "authenticationRef": { "name": auth },
+                }),
+                json!({ "secretTargetRef": [{ "parameter": "host", "name": secret_name(plan), "key": format!("{}_MANAGEMENT_URL", store.env_prefix) }] }),
+            )
+        };
+        let mut spec = Map::new();
+        spec.insert("scaleTargetRef".into(), json!({ "name": name }));
+        spec.insert("minReplicaCount".into(), json!(sc.min));
+        spec.insert("maxReplicaCount".into(), json!(sc.max));
+        spec.insert("triggers".into(), Value::from(vec![trigger]));
+        if let Some(b) = behaviors(sc) {
+            spec.insert(
+                "advanced".into(),
+                object! { "horizontalPodAutoscalerConfig" => object! { "behavior" => b } },
+            );
+        }
+        return vec![
+            object! {
+                "apiVersion" => "keda.sh/v1alpha1",
+                "kind" => "TriggerAuthentication",
+                "metadata" => object! { "name" => auth, "labels" => labels(plan, name, "autoscaler") },
+                "spec" => auth_spec,
+            },
+            object! {
+                "apiVersion" => "keda.sh/v1alpha1",
+                "kind" => "ScaledObject",
+                "metadata" => metadata(plan, name, "autoscaler"),
+                "spec" => spec,
+            },
+        ];
+    }
+    let mut metrics = Vec::new();
+    if let Some(c) = sc.cpu_percent {
+        metrics.push(json!({ "type": "Resource", "resource": { "name": "cpu", "target": { "type": "Utilization", "averageUtilization": c } } }));
+    }
+    if let Some(m) = sc.memory_percent {
+        metrics.push(json!({ "type": "Resource", "resource": { "name": "memory", "target": { "type": "Utilization", "averageUtilization": m } } }));
+    }
+    if let Some(r) = sc.requests_per_second {
+        metrics.push(json!({ "type": "Pods", "pods": { "metric": { "name": "http_requests_per_second" }, "target": { "type": "AverageValue", "averageValue": r.to_string() } } }));
+    }
+    if let Some(c) = sc.connections {
+        metrics.push(json!({ "type": "Pods", "pods": { "metric": { "name": "active_connections" }, "target": { "type": "AverageValue", "averageValue": c.to_string() } } }));
+    }
+    let mut spec = Map::new();
+    spec.insert("scaleTargetRef".into(), target);
+    spec.insert("minReplicas".into(), json!(sc.min.max(1)));
+    spec.insert("maxReplicas".into(), json!(sc.max));
+    spec.insert("metrics".into(), Value::Array(metrics));
+    if let Some(b) = behaviors(sc) {
+        spec.insert("behavior".into(), b);
+    }
+    vec![object! {
+        "apiVersion" => "autoscaling/v2",
+        "kind" => "HorizontalPodAutoscaler",
+        "metadata" => metadata(plan, name, "autoscaler"),
+        "spec" => spec,
+    }]
+}
+
+pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
+    let lb = plan.balancer.as_ref().expect("a balancer");
+    let (image, mount, file, user) = match lb.engine {
+        BalancerEngine::Nginx => (
+            "nginx:1.27-alpine",
+            "/etc/nginx/nginx.conf",
+            "nginx.conf",
+            101,
+        ),
+        BalancerEngine::Haproxy => (
+            "haproxy:2.9-alpine",
+            "/usr/local/etc/haproxy/haproxy.cfg",
+            "haproxy.cfg",
+            99,
+        ),
+    };
+    let name = "balancer";
+    let mut pod_security = secure_pod();
+    pod_security["runAsUser"] = json!(user);
+    pod_security["runAsGroup"] = json!(user);
+    let container = json!({
+        "name": name,
+        "image": image,
+        "ports": [{ "name": "http", "containerPort": CONTAINER_LISTEN_PORT }],
+        "resources": container_resources(&crate::plan::ResourcesPlan { cpu_millis: 250, memory_bytes: 128 * 1024 * 1024, cpu_limit_millis: 1000, memory_limit_bytes: 256 * 1024 * 1024 }),
+        "readinessProbe": { "httpGet": { "path": "/health", "port": "http" }, "periodSeconds": 5 },
+        "livenessProbe": { "httpGet": { "path": "/health", "port": "http" }, "periodSeconds": 10 },
+        "securityContext": secure_container(),
+        "volumeMounts": [
+            { "name": "config", "mountPath": mount, "subPath": file, "readOnly": true },
+            { "name": "tmp", "mountPath": "/tmp" },
+        ],
+    });
+    vec![
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": { "name": name, "labels": labels(plan, name, "balancer") },
+            "spec": {
+                "replicas": 2,
+                "selector": { "matchLabels": selector(plan, name) },
+                "strategy": { "type": "RollingUpdate", "rollingUpdate": { "maxSurge": 1, "maxUnavailable": 0 } },
+                "template": {
+                    "metadata": { "labels": labels(plan, name, "balancer") },
+                    "spec": {
+                        "securityContext": pod_security,
+                        "terminationGracePeriodSeconds": 30,
+                        "containers": [container],
+                        "volumes": [
+                            { "name": "config", "configMap": { "name": "balancer" } },
+                            { "name": "tmp", "emptyDir": {} },
+                        ],
+                        "topologySpreadConstraints": spread_over_nodes(plan, name),
+                    },
+                },
+            },
+        }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": { "name": name, "labels": labels(plan, name, "balancer") },
+            "spec": {
+                "type": "LoadBalancer",
+                "externalTrafficPolicy": "Local",
+                "selector": selector(plan, name),
+                "ports": [{ "name": "http", "port": lb.listen, "targetPort": "http" }],
+            },
+        }),
+        json!({
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": { "name": name, "labels": labels(plan, name, "balancer") },
+            "spec": { "maxUnavailable": 1, "selector": { "matchLabels": selector(plan, name) } },
+        }),
+    ]
+}
