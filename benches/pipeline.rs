@@ -181,7 +181,7 @@ fn stages(c: &mut Criterion) {
                 bench.iter(|| {
                     let changes = tierform::report::diff::summarize(a, b);
                     let notes = tierform::report::diff::notes(a, b);
-                    let files = tierform::report::diff::file_changes(set, &a.phase, &b.phase, 3);
+                    let files = tierform::output::diff::file_changes(set, &a.phase, &b.phase, 3);
                     (changes, notes, files)
                 })
             },

@@ -176,7 +176,7 @@ proptest! {
             for (path, body) in a.iter().filter(|(p, _)| p.starts_with(&prefix)) {
                 own.insert(path.to_string(), body.to_string()).unwrap();
             }
-            prop_assert!(tierform::report::diff::file_changes(&own, &plan.phase, &plan.phase, 3).is_empty());
+            prop_assert!(tierform::output::diff::file_changes(&own, &plan.phase, &plan.phase, 3).is_empty());
         }
     }
 }

@@ -998,7 +998,7 @@ fn diff(
         }
         crate::render::bundle::render_plan(plan, &all, &templates, &mut set)?;
     }
-    let files = crate::report::diff::file_changes(&set, from, to, context);
+    let files = crate::output::diff::file_changes(&set, from, to, context);
     let changed = !changes.is_empty() || !files.is_empty();
     let mut out = String::new();
     match format {

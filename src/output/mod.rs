@@ -1,5 +1,5 @@
-//! Output: the rendered files in memory ([`OutputSet`]), and the only code that writes
-//! them to disk, compares them with it (`--check`) or removes what is stale.
+//! Output: the only code that writes the rendered files ([`OutputSet`]) to disk,
+//! compares them with it (`--check`), diffs them, or removes what is stale.
 //!
 //! Rules:
 //! - Nothing is written until the whole set is rendered.
@@ -15,21 +15,23 @@
 //!   (`.NAME.tierform-PID.tmp`), never a partial file in place; the next render
 //!   removes them from the folders it writes.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+pub use crate::render::files::{check_path, OutputSet, PathError, Scope};
+
+pub mod diff;
 
 /// The manifest's file name, in the output folder.
 pub const MANIFEST: &str = ".tierform-manifest";
 const MANIFEST_HEADER: &str = "# Files tierform wrote here; `tierform render` removes them when they are no longer rendered. Do not edit.";
 
-/// A problem with the output set or the output folder.
+/// A problem with the output folder.
 #[derive(Debug, thiserror::Error)]
 pub enum OutputError {
-    #[error("output path `{path}` is not allowed: {reason}")]
-    BadPath { path: String, reason: &'static str },
-    #[error("two files would be written to `{0}`")]
-    Duplicate(String),
+    #[error(transparent)]
+    Path(#[from] PathError),
     #[error("{path} exists and was not written by tierform; refusing to overwrite it (move it away, or render into another folder)")]
     Foreign { path: String },
     #[error("{path} is not a directory: give `-o` a folder (it is created if missing)")]
@@ -48,115 +50,6 @@ fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> OutputError + '_ {
     move |source| OutputError::Io {
         path: path.display().to_string(),
         source,
-    }
-}
-
-/// Rendered files by relative path (`/`-separated), in sorted order.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OutputSet {
-    files: BTreeMap<String, String>,
-}
-
-/// Checks a relative output path: plain components only, none hidden or special.
-pub fn check_path(path: &str) -> Result<(), OutputError> {
-    let bad = |reason| OutputError::BadPath {
-        path: path.to_string(),
-        reason,
-    };
-    if path.is_empty() || path.starts_with('/') {
-        return Err(bad("it must be a relative path"));
-    }
-    for c in path.split('/') {
-        if c.is_empty() || c == "." || c == ".." {
-            return Err(bad("it must not contain empty, `.` or `..` components"));
-        }
-        if c.contains(".tierform") {
-            return Err(bad(
-                "`.tierform…` names are reserved for tierform's own files",
-            ));
-        }
-        if c.chars()
-            .any(|ch| ch.is_control() || ch == '\\' || ch == '\0')
-        {
-            return Err(bad("it contains a control character or a backslash"));
-        }
-    }
-    Ok(())
-}
-
-impl OutputSet {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Adds a file; the path is checked and must not be taken.
-    pub fn insert(&mut self, path: String, text: String) -> Result<(), OutputError> {
-        check_path(&path)?;
-        if self.files.contains_key(&path) {
-            return Err(OutputError::Duplicate(path));
-        }
-        self.files.insert(path, text);
-        Ok(())
-    }
-
-    pub fn get(&self, path: &str) -> Option<&str> {
-        self.files.get(path).map(String::as_str)
-    }
-
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.files.iter().map(|(p, t)| (p.as_str(), t.as_str()))
-    }
-
-    pub fn len(&self) -> usize {
-        self.files.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-}
-
-/// Which part of the output folder a render owns: files under the selected phases and
-/// platforms. Stale files are removed only inside the scope, so rendering one phase
-/// never removes another phase's files.
-#[derive(Debug, Clone, Default)]
-pub struct Scope {
-    /// Phase folders; `None` for every phase.
-    pub phases: Option<BTreeSet<String>>,
-    /// Platform folders; `None` for every platform and the phase's own files.
-    pub platforms: Option<BTreeSet<String>>,
-}
-
-impl Scope {
-    pub fn everything() -> Self {
-        Self::default()
-    }
-
-    /// No part of the folder: every file listed before stays listed.
-    pub fn nothing() -> Self {
-        Self {
-            phases: Some(BTreeSet::new()),
-            platforms: None,
-        }
-    }
-
-    pub fn contains(&self, path: &str) -> bool {
-        let mut parts = path.split('/');
-        let phase = parts.next().unwrap_or_default();
-        if let Some(phases) = &self.phases {
-            if !phases.contains(phase) {
-                return false;
-            }
-        }
-        match &self.platforms {
-            None => true,
-            Some(platforms) => {
-                // `<phase>/<platform>/…`: a file directly in the phase folder belongs to
-                // no platform.
-                let rest: Vec<&str> = parts.collect();
-                rest.len() > 1 && platforms.contains(rest[0])
-            }
-        }
     }
 }
 
@@ -297,18 +190,9 @@ pub fn diff(dir: &Path, set: &OutputSet, changes: &Changes, context: usize) -> S
         } else {
             format!("b/{rel}")
         };
-        out.push_str(&unified_diff(&old, &new, &a, &b, context));
+        out.push_str(&diff::unified_diff(&old, &new, &a, &b, context));
     }
     out
-}
-
-/// A unified diff of two texts, with `context` lines around each change.
-pub fn unified_diff(old: &str, new: &str, left: &str, right: &str, context: usize) -> String {
-    similar::TextDiff::from_lines(old, new)
-        .unified_diff()
-        .context_radius(context)
-        .header(left, right)
-        .to_string()
 }
 
 /// Writes `set` into `dir` as described in the module docs, and returns what changed.

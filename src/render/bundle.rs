@@ -2,8 +2,8 @@
 //! they share (the balancer today) are modules of their own. Targets read the plan and
 //! the templates, nothing else, and never touch the disk.
 
+use super::files::{OutputSet, PathError};
 use crate::model::Platform;
-use crate::output::{OutputError, OutputSet};
 use crate::plan::Plan;
 use crate::render::templates::{TemplateError, Templates};
 
@@ -18,7 +18,7 @@ pub enum RenderError {
         source: TemplateError,
     },
     #[error(transparent)]
-    Output(#[from] OutputError),
+    Path(#[from] PathError),
 }
 
 /// The first line of every generated file, without its comment marker.

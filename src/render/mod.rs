@@ -19,6 +19,7 @@ pub mod balancer;
 pub mod bundle;
 pub mod compose;
 pub mod datastores;
+pub mod files;
 pub mod hosts;
 pub mod kubernetes;
 pub mod templates;
@@ -29,9 +30,9 @@ pub use bundle::render_plan;
 use std::collections::BTreeSet;
 
 use self::bundle::RenderError as TargetError;
+use self::files::{OutputSet, Scope};
 use crate::check::validate::ResolvedPhase;
 use crate::model::Platform;
-use crate::output::{OutputSet, Scope};
 use crate::plan::{self, Plan, PlanError};
 use crate::render::templates::Templates;
 
