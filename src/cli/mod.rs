@@ -1107,7 +1107,7 @@ fn plan_command(blueprint: &Path, format: PlanFormat, ui: &Ui) -> Result<u8> {
             let mut text = format!("Capacity plan: {name}\n");
             for p in &phases {
                 text.push('\n');
-                text.push_str(&aligned(&crate::report::capacity::markdown(p, "== Phase")));
+                text.push_str(&crate::report::capacity::text(p, "== Phase"));
             }
             text
         }
@@ -1228,52 +1228,4 @@ fn man_page(cmd: &clap::Command) -> Result<Vec<u8>> {
         man.render_version_section(&mut out)?;
     }
     Ok(out)
-}
-
-/// Markdown tables as aligned plain-text columns; other lines unchanged.
-fn aligned(markdown: &str) -> String {
-    let mut out = String::new();
-    let lines: Vec<&str> = markdown.lines().collect();
-    let mut i = 0;
-    while i < lines.len() {
-        if !lines[i].starts_with('|') {
-            out.push_str(lines[i]);
-            out.push('\n');
-            i += 1;
-            continue;
-        }
-        let mut rows: Vec<Vec<String>> = Vec::new();
-        while i < lines.len() && lines[i].starts_with('|') {
-            let cells: Vec<String> = lines[i]
-                .trim_matches('|')
-                .split('|')
-                .map(|c| c.trim().to_string())
-                .collect();
-            if !cells.iter().all(|c| c.chars().all(|ch| ch == '-')) {
-                rows.push(cells);
-            }
-            i += 1;
-        }
-        let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-        let widths: Vec<usize> = (0..cols)
-            .map(|c| {
-                rows.iter()
-                    .filter_map(|r| r.get(c))
-                    .map(|s| s.chars().count())
-                    .max()
-                    .unwrap_or(0)
-            })
-            .collect();
-        for r in rows {
-            let line: Vec<String> = r
-                .iter()
-                .enumerate()
-                .map(|(c, cell)| format!("{cell}{}", " ".repeat(widths[c] - cell.chars().count())))
-                .collect();
-            out.push_str("  ");
-            out.push_str(line.join("  ").trim_end());
-            out.push('\n');
-        }
-    }
-    out
 }
