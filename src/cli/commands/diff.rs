@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, Result};
 
 use crate::cli::args::DiffFormat;
 use crate::cli::exit;
@@ -12,7 +12,7 @@ use crate::cli::input::{load_templates, load_valid};
 use crate::cli::style::{paint, paint_diff};
 use crate::cli::ui::Ui;
 use crate::model::Platform;
-use crate::render::Selection;
+use crate::render::{RenderError, Selection};
 
 pub fn run(
     blueprint: &Path,
@@ -28,41 +28,28 @@ pub fn run(
         Err(code) => return Ok(code),
     };
     let templates = load_templates(templates_dir)?;
+    // The platforms' files only: every platform when none is named, so the phase's
+    // picture (ARCHITECTURE.md, written when no platform is selected) is not compared.
     let selection = Selection {
         phases: vec![from.to_string(), to.to_string()],
-        platforms: platforms.clone(),
-    };
-    let plans = crate::render::plans(&v.phases, &selection)?;
-    if !platforms.is_empty()
-        && !plans
-            .iter()
-            .any(|p| p.platforms.iter().any(|x| platforms.contains(x)))
-    {
-        bail!(
-            "neither `{from}` nor `{to}` is rendered for {}: check the phases' `targets`",
+        platforms: if platforms.is_empty() {
+            Platform::ALL.to_vec()
+        } else {
             platforms
-                .iter()
-                .map(|p| p.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+        },
+    };
+    let (set, _) =
+        crate::render::render(&v.phases, &selection, &templates).map_err(|e| match e {
+            RenderError::NothingSelected { platforms } => anyhow!(
+                "neither `{from}` nor `{to}` is rendered for {platforms}: check the phases' `targets`"
+            ),
+            e => e.into(),
+        })?;
+    let plans = crate::render::plans(&v.phases, &selection)?;
     let find = |name: &str| plans.iter().find(|p| p.phase == name).expect("selected");
     let (a, b) = (find(from), find(to));
     let changes = crate::report::diff::summarize(a, b);
     let notes = crate::report::diff::notes(a, b);
-    let all = if platforms.is_empty() {
-        Platform::ALL.to_vec()
-    } else {
-        platforms
-    };
-    let mut set = crate::output::OutputSet::new();
-    for plan in [a, b] {
-        if from == to && std::ptr::eq(plan, b) {
-            break;
-        }
-        crate::render::bundle::render_plan(plan, &all, &templates, &mut set)?;
-    }
     let files = crate::report::diff::file_changes(&set, from, to, context);
     let changed = !changes.is_empty() || !files.is_empty();
     let mut out = String::new();
