@@ -62,7 +62,7 @@ pub fn load_valid(blueprint: &Path, ui: &Ui) -> Result<Result<Validated, u8>> {
         if report.errors > 0 {
             text.push_str(&summary_line(&report, 0, true));
         }
-        std::io::stderr().lock().write_all(text.as_bytes())?;
+        ui.stderr().write_all(text.as_bytes())?;
     }
     Ok(if report.errors > 0 {
         Err(exit::ERROR)

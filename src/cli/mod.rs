@@ -17,7 +17,6 @@ use anyhow::Result;
 use clap::{CommandFactory, FromArgMatches};
 
 use self::args::{Cli, Command};
-use self::style::paint;
 use self::ui::Ui;
 use crate::model::Platform;
 use crate::render::Selection;
@@ -64,9 +63,9 @@ pub fn main() -> ExitCode {
     match run(cli.command, &ui) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
-            let mut stderr = std::io::stderr().lock();
             let top = e.to_string();
-            let _ = writeln!(stderr, "{}: {top}", paint("error", "1;31", ui.colour_err));
+            ui.error(&top);
+            let mut stderr = ui.stderr();
             for cause in e.chain().skip(1) {
                 // Errors that already print their cause are not repeated.
                 let cause = cause.to_string();

@@ -9,7 +9,7 @@ use anyhow::{anyhow, Result};
 use crate::cli::args::DiffFormat;
 use crate::cli::exit;
 use crate::cli::input::{load_templates, load_valid};
-use crate::cli::style::{paint, paint_diff};
+use crate::cli::style::{self, paint, paint_diff};
 use crate::cli::ui::Ui;
 use crate::model::Platform;
 use crate::render::{RenderError, Selection};
@@ -75,17 +75,12 @@ pub fn run(
                 let mut subject = "";
                 for c in &changes {
                     if c.subject != subject {
-                        out.push_str(&format!("\n  {}\n", paint(&c.subject, "1", on)));
+                        out.push_str(&format!("\n  {}\n", paint(&c.subject, style::HEADER, on)));
                         subject = &c.subject;
                     }
-                    let code = match c.mark {
-                        crate::report::diff::Mark::Added => "32",
-                        crate::report::diff::Mark::Removed => "31",
-                        crate::report::diff::Mark::Changed => "33",
-                    };
                     out.push_str(&format!(
                         "    {} {}\n",
-                        paint(&c.mark.symbol().to_string(), code, on),
+                        paint(&c.mark.symbol().to_string(), style::mark(c.mark), on),
                         c.text
                     ));
                 }
@@ -98,20 +93,16 @@ pub fn run(
                 out.push_str(&format!("\nFiles that differ ({}):\n", files.len()));
                 for f in &files {
                     let mark = match f.status {
-                        "added" => paint("+", "32", on),
-                        "removed" => paint("-", "31", on),
-                        _ => paint("~", "33", on),
+                        "added" => paint("+", style::ADDED, on),
+                        "removed" => paint("-", style::REMOVED, on),
+                        _ => paint("~", style::CHANGED, on),
                     };
                     out.push_str(&format!("  {mark} {}\n", f.path));
                 }
                 if format == DiffFormat::Text {
                     for f in &files {
                         out.push('\n');
-                        if on {
-                            out.push_str(&paint_diff(&f.diff));
-                        } else {
-                            out.push_str(&f.diff);
-                        }
+                        out.push_str(&paint_diff(&f.diff, on));
                         if !f.diff.ends_with('\n') {
                             out.push('\n');
                         }
@@ -120,6 +111,6 @@ pub fn run(
             }
         }
     }
-    std::io::stdout().lock().write_all(out.as_bytes())?;
+    ui.stdout().write_all(out.as_bytes())?;
     Ok(if changed { exit::FINDING } else { exit::OK })
 }

@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use crate::cli::args::RenderFormat;
 use crate::cli::exit;
 use crate::cli::input::{display_name, load_templates, load_valid};
-use crate::cli::style::{paint, paint_diff};
+use crate::cli::style::{self, paint, paint_diff};
 use crate::cli::ui::Ui;
 use crate::output;
 use crate::render::Selection;
@@ -57,12 +57,8 @@ pub fn run(
             return Ok(exit::FINDING);
         }
         list_changes(&changes, ui);
-        let shown = if ui.colour_out {
-            paint_diff(&diff)
-        } else {
-            diff
-        };
-        std::io::stdout().lock().write_all(shown.as_bytes())?;
+        ui.stdout()
+            .write_all(paint_diff(&diff, ui.colour_out).as_bytes())?;
         let mut again = format!("tierform render {name} -o {dir_name}");
         for p in &selection.phases {
             again.push_str(&format!(" --phase {p}"));
@@ -73,7 +69,8 @@ pub fn run(
         if let Some(t) = templates_dir {
             again.push_str(&format!(" --templates {}", t.display()));
         }
-        eprintln!(
+        let _ = writeln!(
+            ui.stderr(),
             "{dir_name} is stale: {} to add, {} to change, {} to remove; run `{again}`",
             changes.added.len(),
             changes.changed.len(),
@@ -141,13 +138,13 @@ pub fn one(
 /// Lists each file of `changes` on standard error, with `--verbose`.
 fn list_changes(changes: &output::Changes, ui: &Ui) {
     let marks = [
-        ("+", "32", &changes.added),
-        ("~", "33", &changes.changed),
-        ("-", "31", &changes.removed),
+        ("+", style::ADDED, &changes.added),
+        ("~", style::CHANGED, &changes.changed),
+        ("-", style::REMOVED, &changes.removed),
     ];
-    for (mark, code, files) in marks {
+    for (mark, style, files) in marks {
         for f in files {
-            ui.detail(&format!("  {} {f}", paint(mark, code, ui.colour_err)));
+            ui.detail(&format!("  {} {f}", paint(mark, style, ui.colour_err)));
         }
     }
 }

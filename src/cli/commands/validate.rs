@@ -12,7 +12,6 @@ use crate::cli::annotations::github_error;
 use crate::cli::args::ValidateFormat;
 use crate::cli::exit;
 use crate::cli::input::{display_name, read_input};
-use crate::cli::style::paint;
 use crate::cli::ui::Ui;
 
 pub fn run(files: &[PathBuf], format: ValidateFormat, deny_warnings: bool, ui: &Ui) -> Result<u8> {
@@ -29,7 +28,7 @@ pub fn run(files: &[PathBuf], format: ValidateFormat, deny_warnings: bool, ui: &
                 let message = format!("{e:#}");
                 match format {
                     ValidateFormat::Text => {
-                        eprintln!("{}: {message}", paint("error", "1;31", ui.colour_err));
+                        ui.error(&message);
                     }
                     ValidateFormat::Github => {
                         let file = (path != Path::new("-")).then_some(name.as_str());
@@ -80,7 +79,7 @@ pub fn run(files: &[PathBuf], format: ValidateFormat, deny_warnings: bool, ui: &
         out = serde_json::to_string_pretty(&doc)?;
         out.push('\n');
     }
-    std::io::stdout().lock().write_all(out.as_bytes())?;
+    ui.stdout().write_all(out.as_bytes())?;
     Ok(if io_failed {
         exit::ERROR
     } else if failed {
