@@ -245,15 +245,12 @@ fn money(x: f64) -> String {
     }
 }
 
-/// The request / limit cells of a row: `200m / 500m | 256Mi / 512Mi`.
-fn sizes(r: &Row) -> String {
-    format!(
-        "{} / {} | {} / {}",
-        cpu(r.cpu_request),
-        cpu(r.cpu_limit),
-        mem(r.memory_request),
-        mem(r.memory_limit)
-    )
+/// The request / limit cells of a row: `200m / 500m` and `256Mi / 512Mi`.
+fn sizes(r: &Row) -> [String; 2] {
+    [
+        format!("{} / {}", cpu(r.cpu_request), cpu(r.cpu_limit)),
+        format!("{} / {}", mem(r.memory_request), mem(r.memory_limit)),
+    ]
 }
 
 /// Text from the blueprint as Markdown prose: a line that would open a code block (or
@@ -272,85 +269,181 @@ fn prose(text: &str) -> String {
         .join("\n")
 }
 
-/// The tables of one phase, as Markdown (also readable as plain text).
-pub fn markdown(c: &PhaseCapacity, heading: &str) -> String {
-    let mut out = String::new();
-    out.push_str(&format!("{heading} {}\n\n", c.phase));
+/// A part of one phase's report: lines as they are, or a table.
+enum Block {
+    /// Whole lines, each ending in a newline.
+    Lines(String),
+    Table {
+        head: &'static [&'static str],
+        rows: Vec<Vec<String>>,
+    },
+}
+
+/// One phase's report, in order, for [`markdown`] and [`text`] to lay out.
+fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
+    let mut out = Vec::new();
+    let mut lines = format!("{heading} {}\n\n", c.phase);
     if let Some(d) = &c.description {
-        out.push_str(&format!("{}\n\n", prose(d.trim())));
+        lines.push_str(&format!("{}\n\n", prose(d.trim())));
     }
-    out.push_str(&format!("Platforms: {}.\n\n", c.platforms.join(", ")));
-    out.push_str("| service | kind | instances | cpu request / limit | memory request / limit | throughput ceiling |\n|---|---|---|---|---|---|\n");
-    for r in &c.services {
-        out.push_str(&format!(
-            "| {} | {} | {} | {} | {} |\n",
-            r.name,
-            r.kind,
-            r.instances,
-            sizes(r),
-            r.throughput.map_or("–".into(), |t| format!("{t} req/s")),
-        ));
-    }
+    lines.push_str(&format!("Platforms: {}.\n\n", c.platforms.join(", ")));
+    out.push(Block::Lines(lines));
+    out.push(Block::Table {
+        head: &[
+            "service",
+            "kind",
+            "instances",
+            "cpu request / limit",
+            "memory request / limit",
+            "throughput ceiling",
+        ],
+        rows: c
+            .services
+            .iter()
+            .map(|r| {
+                let [cpu, memory] = sizes(r);
+                vec![
+                    r.name.clone(),
+                    r.kind.clone(),
+                    r.instances.clone(),
+                    cpu,
+                    memory,
+                    r.throughput.map_or("–".into(), |t| format!("{t} req/s")),
+                ]
+            })
+            .collect(),
+    });
     if !c.datastores.is_empty() {
-        out.push_str("\n| datastore | engine | nodes | cpu request / limit | memory request / limit |\n|---|---|---|---|---|\n");
-        for r in &c.datastores {
-            out.push_str(&format!(
-                "| {} | {} | {} | {} |\n",
-                r.name,
-                r.kind,
-                r.instances,
-                sizes(r)
-            ));
-        }
+        out.push(Block::Lines("\n".into()));
+        out.push(Block::Table {
+            head: &[
+                "datastore",
+                "engine",
+                "nodes",
+                "cpu request / limit",
+                "memory request / limit",
+            ],
+            rows: c
+                .datastores
+                .iter()
+                .map(|r| {
+                    let [cpu, memory] = sizes(r);
+                    vec![
+                        r.name.clone(),
+                        r.kind.clone(),
+                        r.instances.clone(),
+                        cpu,
+                        memory,
+                    ]
+                })
+                .collect(),
+        });
     }
     let t = &c.totals;
     let range = |a: String, b: String| if a == b { a } else { format!("{a}–{b}") };
-    out.push_str(&format!(
+    let mut lines = format!(
         "\nTotal requests: {} CPU, {} memory",
         range(cores(t.cpu_request_min), cores(t.cpu_request_max)),
         range(gib(t.memory_request_min), gib(t.memory_request_max)),
-    ));
+    );
     if t.cpu_limit_max > 0 || t.memory_limit_max > 0 {
-        out.push_str(&format!(
+        lines.push_str(&format!(
             " (limits up to {} CPU, {})",
             cores(t.cpu_limit_max),
             gib(t.memory_limit_max)
         ));
     }
-    out.push_str(", counting what sets them.\n");
+    lines.push_str(", counting what sets them.\n");
     if !c.tiers.is_empty() {
-        out.push_str(
-            "\n| tier | machines | each | cost per machine | per month |\n|---|---|---|---|---|\n",
-        );
-        for r in &c.tiers {
-            out.push_str(&format!(
-                "| {} | {} | {} CPU, {} | {} | {} |\n",
-                r.name,
-                r.machines,
-                cpu(r.cpu),
-                mem(r.memory),
-                r.cost_per_machine.map_or("–".into(), money),
-                r.monthly_cost.map_or("–".into(), money),
-            ));
-        }
+        lines.push('\n');
     }
-    out.push('\n');
+    out.push(Block::Lines(lines));
+    if !c.tiers.is_empty() {
+        out.push(Block::Table {
+            head: &["tier", "machines", "each", "cost per machine", "per month"],
+            rows: c
+                .tiers
+                .iter()
+                .map(|r| {
+                    vec![
+                        r.name.clone(),
+                        r.machines.to_string(),
+                        format!("{} CPU, {}", cpu(r.cpu), mem(r.memory)),
+                        r.cost_per_machine.map_or("–".into(), money),
+                        r.monthly_cost.map_or("–".into(), money),
+                    ]
+                })
+                .collect(),
+        });
+    }
+    let mut lines = String::from("\n");
     match c.monthly_cost {
-        Some(m) => out.push_str(&format!("Monthly cost: {}.\n", money(m))),
+        Some(m) => lines.push_str(&format!("Monthly cost: {}.\n", money(m))),
         None if !c.tiers.is_empty() => {
-            out.push_str("Monthly cost: unknown (a tier has no `cost_per_month`).\n")
+            lines.push_str("Monthly cost: unknown (a tier has no `cost_per_month`).\n")
         }
         None => {}
     }
     if let Some(t) = c.throughput_ceiling {
-        out.push_str(&format!(
+        lines.push_str(&format!(
             "Throughput ceiling: {t} requests/s (target × most instances).\n"
         ));
     }
     if !c.enter_when.is_empty() {
-        out.push_str("\nMove to this phase when:\n");
+        lines.push_str("\nMove to this phase when:\n");
         for w in &c.enter_when {
-            out.push_str(&format!("- {w}\n"));
+            lines.push_str(&format!("- {w}\n"));
+        }
+    }
+    out.push(Block::Lines(lines));
+    out
+}
+
+/// The tables of one phase, as Markdown (also readable as plain text).
+pub fn markdown(c: &PhaseCapacity, heading: &str) -> String {
+    let mut out = String::new();
+    for block in blocks(c, heading) {
+        match block {
+            Block::Lines(lines) => out.push_str(&lines),
+            Block::Table { head, rows } => {
+                out.push_str(&format!("| {} |\n", head.join(" | ")));
+                out.push('|');
+                out.push_str(&"---|".repeat(head.len()));
+                out.push('\n');
+                for row in rows {
+                    out.push_str(&format!("| {} |\n", row.join(" | ")));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The tables of one phase for a terminal: each table's columns aligned, two spaces
+/// apart, indented by two.
+pub fn text(c: &PhaseCapacity, heading: &str) -> String {
+    let mut out = String::new();
+    for block in blocks(c, heading) {
+        match block {
+            Block::Lines(lines) => out.push_str(&lines),
+            Block::Table { head, rows } => {
+                let rows: Vec<Vec<&str>> = std::iter::once(head.to_vec())
+                    .chain(rows.iter().map(|r| r.iter().map(|c| c.trim()).collect()))
+                    .collect();
+                let widths: Vec<usize> = (0..head.len())
+                    .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+                    .collect();
+                for row in rows {
+                    let cells: Vec<String> = row
+                        .iter()
+                        .zip(&widths)
+                        .map(|(cell, w)| format!("{cell:<w$}"))
+                        .collect();
+                    out.push_str("  ");
+                    out.push_str(cells.join("  ").trim_end());
+                    out.push('\n');
+                }
+            }
         }
     }
     out

@@ -1,0 +1,303 @@
+//! The command line's definition: every command, option and value, for clap to parse
+//! and for completions, the manual page and the help to be generated from.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::model::Platform;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tierform",
+    version,
+    about = "One blueprint of services, tiers and datastores → the configs that run it, phase by phase.",
+    long_about = None,
+    after_help = "Examples:\n  tierform init app.yaml                      # a starter blueprint\n  tierform validate app.yaml                  # every finding, with file:line:col\n  tierform render app.yaml -o out             # every phase's configs into out/\n  tierform render app.yaml -o out --check     # in CI: is out/ current?\n  tierform templates eject nginx/nginx.conf.j2\n  source <(tierform completions bash)         # tab completion in this shell\n\nExit codes: 0 ok · 1 a finding (invalid, stale) · 2 an error\n\nColour is used on a terminal unless NO_COLOR is set; --color overrides both."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options every command takes.
+#[derive(Args, Debug)]
+pub struct GlobalArgs {
+    /// When to colour the output: `auto` on a terminal unless NO_COLOR is set.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        value_name = "WHEN",
+        default_value_t = ColorWhen::Auto
+    )]
+    pub color: ColorWhen,
+    /// Print only findings and errors: no "wrote …", "valid" or "up to date" lines.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Say more: each file written, changed or removed, each phase validated.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+impl ColorWhen {
+    /// Whether to colour a stream that is (or is not) a terminal.
+    pub fn colour(self, terminal: bool) -> bool {
+        match self {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => {
+                terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Check blueprints against the schema and the semantic rules; report every finding.
+    #[command(
+        after_help = "Examples:\n  tierform validate blueprints/*.yaml\n  tierform validate --format json app.yaml\n  tierform validate --format github blueprints/*.yaml   # in GitHub Actions: annotations\n  cat app.yaml | tierform validate -\n\nExit codes: 0 valid · 1 invalid · 2 usage or I/O error"
+    )]
+    Validate {
+        /// Blueprint files (`-` reads standard input).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// `text` for people; `json` for machines; `github`: GitHub Actions workflow
+        /// commands (`::error file=…,line=…,col=…::…`) that annotate the pull request.
+        #[arg(long, value_enum, default_value_t = ValidateFormat::Text)]
+        format: ValidateFormat,
+        /// Fail (exit 1) on warnings too.
+        #[arg(long)]
+        deny_warnings: bool,
+    },
+    /// Render every phase's bundles (nginx/HAProxy configs, …) into a folder.
+    #[command(
+        after_help = "Examples:\n  tierform render blueprints/bet-intel.yaml\n  tierform render app.yaml -o deploy --phase horizontal --platform hosts\n  tierform render app.yaml --check   # in CI: is the committed output current?\n  tierform render app.yaml --stdout single/compose/nginx/nginx.conf | less\n  cat app.yaml | tierform render - --stdout single/compose/docker-compose.yml\n\nWrites DIR/<phase>/<platform>/…; files it wrote before and no longer renders are\nremoved, files it did not write are never touched (DIR/.tierform-manifest lists them).\n\nExit codes: 0 written or up to date · 1 stale (--check) · 2 invalid blueprint or other error"
+    )]
+    Render {
+        /// The blueprint file (`-` reads standard input).
+        #[arg(value_name = "BLUEPRINT")]
+        blueprint: PathBuf,
+        /// The output folder.
+        #[arg(short, long, value_name = "DIR", default_value = "out")]
+        output: PathBuf,
+        /// Render only this phase (repeatable).
+        #[arg(long = "phase", value_name = "PHASE")]
+        phases: Vec<String>,
+        /// Render only this platform (repeatable).
+        #[arg(long = "platform", value_enum, value_name = "PLATFORM")]
+        platforms: Vec<PlatformArg>,
+        /// Use templates from this folder where it has one by the same relative path.
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+        /// Write nothing; exit 1 with a unified diff if DIR is not what render would write.
+        #[arg(long, conflicts_with = "stdout")]
+        check: bool,
+        /// Write nothing; print this one rendered file (its path under DIR, like
+        /// `single/compose/nginx/nginx.conf`) to standard output, for a pipe.
+        #[arg(long, value_name = "FILE", conflicts_with = "output")]
+        stdout: Option<String>,
+        /// `text`: a summary line on standard error; `json`: the files added, changed
+        /// and removed (and the diff with `--check`) on standard output.
+        #[arg(long, value_enum, default_value_t = RenderFormat::Text)]
+        format: RenderFormat,
+    },
+    /// What changes between two phases: a summary, operational notes, and file diffs.
+    #[command(
+        after_help = "Examples:\n  tierform diff blueprints/bet-intel.yaml load-balancer read-replicas\n  tierform diff app.yaml single horizontal --format summary\n  tierform diff app.yaml single kubernetes --platform kubernetes --format json\n\nExit codes (like terraform plan -detailed-exitcode): 0 no change · 1 changes · 2 error"
+    )]
+    Diff {
+        /// The blueprint file (`-` reads standard input).
+        #[arg(value_name = "BLUEPRINT")]
+        blueprint: PathBuf,
+        /// The phase to compare from.
+        from: String,
+        /// The phase to compare to.
+        to: String,
+        /// Compare only this platform's files (repeatable).
+        #[arg(long = "platform", value_enum, value_name = "PLATFORM")]
+        platforms: Vec<PlatformArg>,
+        /// `text`: summary, notes and unified diffs; `summary`: without the diffs;
+        /// `json`: the summary, notes and file list for machines.
+        #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+        format: DiffFormat,
+        /// Lines of context around each change in the diffs.
+        #[arg(long, default_value_t = 3, value_name = "N")]
+        context: usize,
+        /// Use templates from this folder where it has one by the same relative path.
+        #[arg(long, value_name = "DIR")]
+        templates: Option<PathBuf>,
+    },
+    /// Per phase: instances, CPU and memory, machines and monthly cost, throughput
+    /// ceiling, and when to move on.
+    #[command(
+        after_help = "Examples:\n  tierform plan blueprints/bet-intel.yaml\n  tierform plan app.yaml --format markdown > CAPACITY.md\n  tierform plan app.yaml --format json"
+    )]
+    Plan {
+        /// The blueprint file (`-` reads standard input).
+        #[arg(value_name = "BLUEPRINT")]
+        blueprint: PathBuf,
+        /// `text` for a terminal, `markdown` for a document, `json` for machines.
+        #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
+        format: PlanFormat,
+    },
+    /// List the embedded templates, or copy one out to start an override.
+    #[command(
+        after_help = "Examples:\n  tierform templates list\n  tierform templates eject nginx/nginx.conf.j2 --dir my-templates\n  tierform render app.yaml --templates my-templates"
+    )]
+    Templates {
+        #[command(subcommand)]
+        action: TemplatesAction,
+    },
+    /// Print the blueprint JSON Schema (the one committed as schema/blueprint.schema.json).
+    #[command(
+        after_help = "Examples:\n  tierform schema > blueprint.schema.json\n  tierform schema -o schema/blueprint.schema.json\n  tierform schema --format markdown -o docs/blueprint.md   # the field reference"
+    )]
+    Schema {
+        /// Write to this file instead of standard output.
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+        /// `json`: the JSON Schema; `markdown`: the reference of every field, generated
+        /// from it (committed as docs/blueprint.md).
+        #[arg(long, value_enum, default_value_t = SchemaFormat::Json)]
+        format: SchemaFormat,
+    },
+    /// Write a starter blueprint (and the schema beside it, for editors).
+    #[command(after_help = "Examples:\n  tierform init\n  tierform init infra/app.yaml --force")]
+    Init {
+        /// Where to write the blueprint (`-` prints it).
+        #[arg(default_value = "blueprint.yaml", value_name = "FILE")]
+        file: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  source <(tierform completions bash)                  # this shell; add it to ~/.bashrc\n  tierform completions bash > ~/.local/share/bash-completion/completions/tierform\n  tierform completions zsh > \"${fpath[1]}/_tierform\"\n  tierform completions fish > ~/.config/fish/completions/tierform.fish\n  tierform completions powershell >> $PROFILE"
+    )]
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), or write one page per command into a folder.
+    #[command(
+        after_help = "Examples:\n  tierform man | man -l -\n  tierform man render | man -l -\n  tierform man > ~/.local/share/man/man1/tierform.1\n  tierform man --dir /usr/local/share/man/man1   # tierform.1 and tierform-<command>.1"
+    )]
+    Man {
+        /// The command whose page to print (`render`, `templates eject`); none: tierform's.
+        #[arg(value_name = "COMMAND", conflicts_with = "dir")]
+        command: Vec<String>,
+        /// Write tierform.1 and a page for each command (tierform-render.1, …) here.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TemplatesAction {
+    /// List every embedded template, by the name an override uses.
+    #[command(
+        after_help = "Examples:\n  tierform templates list\n  tierform templates list | grep nginx"
+    )]
+    List,
+    /// Copy an embedded template to DIR/NAME, to edit and pass with `render --templates DIR`.
+    #[command(
+        after_help = "Examples:\n  tierform templates eject nginx/nginx.conf.j2\n  tierform templates eject redis/redis.conf.j2 --dir ops/templates --force"
+    )]
+    Eject {
+        /// The template's name, as `templates list` prints it.
+        name: String,
+        /// The folder of overrides.
+        #[arg(long, value_name = "DIR", default_value = "templates")]
+        dir: PathBuf,
+        /// Overwrite an existing file.
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlanFormat {
+    Text,
+    Markdown,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    Text,
+    Summary,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PlatformArg {
+    Compose,
+    Hosts,
+    Kubernetes,
+}
+
+impl From<PlatformArg> for Platform {
+    fn from(p: PlatformArg) -> Self {
+        match p {
+            PlatformArg::Compose => Platform::Compose,
+            PlatformArg::Hosts => Platform::Hosts,
+            PlatformArg::Kubernetes => Platform::Kubernetes,
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ValidateFormat {
+    Text,
+    Json,
+    Github,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RenderFormat {
+    Text,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SchemaFormat {
+    Json,
+    Markdown,
+}
+
+/// The colour clap uses for help and usage errors: `--color` as given, read before
+/// parsing (a usage error may come before it); `auto` honours NO_COLOR and the terminal.
+pub fn clap_colour(args: &[std::ffi::OsString]) -> clap::ColorChoice {
+    let mut choice = clap::ColorChoice::Auto;
+    let mut rest = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = rest.next() {
+        if arg == "--" {
+            break;
+        }
+        let value = match arg.strip_prefix("--color=") {
+            Some(v) => Some(v.to_string()),
+            None if arg == "--color" => rest.next().map(|v| v.to_string()),
+            None => None,
+        };
+        choice = match value.as_deref() {
+            Some("always") => clap::ColorChoice::Always,
+            Some("never") => clap::ColorChoice::Never,
+            Some("auto") => clap::ColorChoice::Auto,
+            _ => choice,
+        };
+    }
+    choice
+}

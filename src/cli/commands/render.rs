@@ -1,0 +1,173 @@
+//! `tierform render`: every selected phase's bundles written to a folder, compared with
+//! it (`--check`), or one file printed (`--stdout`).
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use crate::cli::args::RenderFormat;
+use crate::cli::exit;
+use crate::cli::input::{display_name, load_templates, load_valid};
+use crate::cli::style::{self, paint, paint_diff};
+use crate::cli::ui::Ui;
+use crate::output;
+use crate::render::Selection;
+
+pub fn run(
+    blueprint: &Path,
+    out_dir: &Path,
+    selection: Selection,
+    templates_dir: Option<&Path>,
+    check: bool,
+    format: RenderFormat,
+    ui: &Ui,
+) -> Result<u8> {
+    let name = display_name(blueprint);
+    // An invalid blueprint renders nothing: exit 2, so CI tells it from stale output (1).
+    let v = match load_valid(blueprint, ui)? {
+        Ok(v) => v,
+        Err(code) => return Ok(code),
+    };
+    let templates = load_templates(templates_dir)?;
+    let (set, scope) = crate::render::render(&v.phases, &selection, &templates)?;
+    let dir_name = out_dir.display();
+    let json = format == RenderFormat::Json;
+    if check {
+        let changes = output::compare(out_dir, &set, &scope)?;
+        if changes.is_empty() {
+            if json {
+                let mut doc = changes_json(out_dir, true, &changes);
+                doc["stale"] = false.into();
+                write_json(&doc)?;
+            } else {
+                ui.status(&format!(
+                    "{dir_name} is up to date ({})",
+                    plural(set.len(), "file")
+                ));
+            }
+            return Ok(exit::OK);
+        }
+        let diff = output::diff(out_dir, &set, &changes, 3);
+        if json {
+            let mut doc = changes_json(out_dir, true, &changes);
+            doc["stale"] = true.into();
+            doc["diff"] = diff.into();
+            write_json(&doc)?;
+            return Ok(exit::FINDING);
+        }
+        list_changes(&changes, ui);
+        ui.stdout()
+            .write_all(paint_diff(&diff, ui.colour_out).as_bytes())?;
+        let mut again = format!("tierform render {name} -o {dir_name}");
+        for p in &selection.phases {
+            again.push_str(&format!(" --phase {p}"));
+        }
+        for p in &selection.platforms {
+            again.push_str(&format!(" --platform {}", p.as_str()));
+        }
+        if let Some(t) = templates_dir {
+            again.push_str(&format!(" --templates {}", t.display()));
+        }
+        let _ = writeln!(
+            ui.stderr(),
+            "{dir_name} is stale: {} to add, {} to change, {} to remove; run `{again}`",
+            changes.added.len(),
+            changes.changed.len(),
+            changes.removed.len()
+        );
+        return Ok(exit::FINDING);
+    }
+    let changes = output::write(out_dir, &set, &scope)?;
+    if json {
+        return write_json(&changes_json(out_dir, false, &changes)).map(|()| exit::OK);
+    }
+    list_changes(&changes, ui);
+    ui.status(&format!(
+        "wrote {dir_name}: {} added, {} changed, {} removed, {} unchanged",
+        changes.added.len(),
+        changes.changed.len(),
+        changes.removed.len(),
+        changes.unchanged
+    ));
+    Ok(exit::OK)
+}
+
+/// `render --stdout FILE`: renders in memory and prints one file, for a pipe.
+pub fn one(
+    blueprint: &Path,
+    file: &str,
+    selection: Selection,
+    templates_dir: Option<&Path>,
+) -> Result<u8> {
+    let v = match load_valid(blueprint, &Ui::silent())? {
+        Ok(v) => v,
+        Err(code) => return Ok(code),
+    };
+    let templates = load_templates(templates_dir)?;
+    let (set, _) = crate::render::render(&v.phases, &selection, &templates)?;
+    let wanted = file.trim_start_matches("./");
+    if let Some(text) = set.get(wanted) {
+        std::io::stdout().lock().write_all(text.as_bytes())?;
+        return Ok(exit::OK);
+    }
+    let paths: Vec<String> = set.iter().map(|(p, _)| p.to_string()).collect();
+    let hint = match crate::model::schema::did_you_mean(wanted, &paths) {
+        Some(close) => format!("did you mean `{close}`?"),
+        None => {
+            // Each phase's bundle folders (and files of its own, like ARCHITECTURE.md).
+            let tops: std::collections::BTreeSet<String> = paths
+                .iter()
+                .map(|p| match p.splitn(3, '/').collect::<Vec<_>>()[..] {
+                    [phase, platform, _] => format!("{phase}/{platform}/…"),
+                    _ => p.clone(),
+                })
+                .collect();
+            format!(
+                "paths are under DIR as render writes them: {}",
+                tops.into_iter().collect::<Vec<_>>().join(", ")
+            )
+        }
+    };
+    bail!(
+        "{} renders no file `{wanted}`; {hint}",
+        display_name(blueprint)
+    )
+}
+
+/// Lists each file of `changes` on standard error, with `--verbose`.
+fn list_changes(changes: &output::Changes, ui: &Ui) {
+    let marks = [
+        ("+", style::ADDED, &changes.added),
+        ("~", style::CHANGED, &changes.changed),
+        ("-", style::REMOVED, &changes.removed),
+    ];
+    for (mark, style, files) in marks {
+        for f in files {
+            ui.detail(&format!("  {} {f}", paint(mark, style, ui.colour_err)));
+        }
+    }
+}
+
+/// The files `render` added, changed and removed, for `--format json`.
+fn changes_json(out_dir: &Path, check: bool, changes: &output::Changes) -> serde_json::Value {
+    serde_json::json!({
+        "output": out_dir.display().to_string(),
+        "check": check,
+        "added": changes.added,
+        "changed": changes.changed,
+        "removed": changes.removed,
+        "unchanged": changes.unchanged,
+    })
+}
+
+fn write_json(doc: &serde_json::Value) -> Result<()> {
+    let mut text = serde_json::to_string_pretty(doc)?;
+    text.push('\n');
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(())
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}

@@ -1,0 +1,80 @@
+//! Reading what a command is given: a blueprint from a file or standard input, held
+//! to the size limit, validated with its findings printed; the templates to render.
+
+use std::io::{Read, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+
+use crate::check::diagnostic::{render_text_styled, FileReport};
+use crate::check::validate::{validate_bytes, Validated};
+use crate::cli::commands::validate::summary_line;
+use crate::cli::exit;
+use crate::cli::ui::Ui;
+use crate::render::templates::Templates;
+
+/// Reads at most one byte past the size limit, from a file, a pipe or a device alike,
+/// so an endless input is refused instead of exhausting memory.
+pub fn read_input(path: &Path) -> Result<Vec<u8>> {
+    let limit = crate::source::yaml::MAX_INPUT_BYTES as u64 + 1;
+    let mut buf = Vec::new();
+    if path == Path::new("-") {
+        std::io::stdin()
+            .lock()
+            .take(limit)
+            .read_to_end(&mut buf)
+            .context("cannot read standard input")?;
+        return Ok(buf);
+    }
+    if path.is_dir() {
+        bail!("{} is a directory, not a blueprint file", path.display());
+    }
+    std::fs::File::open(path)
+        .and_then(|f| f.take(limit).read_to_end(&mut buf))
+        .with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(buf)
+}
+
+/// The name a file goes by in messages: its path, or `<stdin>` for `-`.
+pub fn display_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        "<stdin>".into()
+    } else {
+        path.display().to_string()
+    }
+}
+
+/// Reads and validates a blueprint for a command that needs it whole: findings go to
+/// stderr; errors end the command with exit 2.
+pub fn load_valid(blueprint: &Path, ui: &Ui) -> Result<Result<Validated, u8>> {
+    let name = display_name(blueprint);
+    let bytes = read_input(blueprint)?;
+    let v = validate_bytes(&bytes);
+    let report = FileReport::new(name.clone(), v.diagnostics.clone());
+    // Warnings are chatter to a command that renders; errors always print.
+    if report.errors > 0 || (!report.diagnostics.is_empty() && !ui.quiet) {
+        let mut text = render_text_styled(
+            &name,
+            v.source.as_deref(),
+            &report.diagnostics,
+            ui.colour_err,
+        );
+        if report.errors > 0 {
+            text.push_str(&summary_line(&report, 0, true));
+        }
+        ui.stderr().write_all(text.as_bytes())?;
+    }
+    Ok(if report.errors > 0 {
+        Err(exit::ERROR)
+    } else {
+        Ok(v)
+    })
+}
+
+/// The embedded templates, or those with `--templates DIR`'s overrides.
+pub fn load_templates(dir: Option<&Path>) -> Result<Templates> {
+    Ok(match dir {
+        Some(dir) => Templates::with_overrides(dir)?,
+        None => Templates::embedded()?,
+    })
+}
