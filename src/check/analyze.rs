@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
 
 use crate::check::diagnostic::Diagnostic;
-use crate::model::schema::did_you_mean;
+use crate::check::suggest::did_you_mean;
 use crate::model::units::Measure;
 use crate::model::*;
 use crate::plan::placement::{datastore_nodes, hosts_layout, instance_names};

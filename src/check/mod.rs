@@ -3,4 +3,6 @@
 pub mod analyze;
 pub mod diagnostic;
 pub mod phase;
+pub mod schema;
+pub mod suggest;
 pub mod validate;

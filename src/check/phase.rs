@@ -5,7 +5,7 @@
 //! still knows its line in the file, whether it came from the base or from a patch.
 
 use crate::check::diagnostic::{Diagnostic, Removed};
-use crate::model::schema::did_you_mean;
+use crate::check::suggest::did_you_mean;
 use crate::model::schema::PATCHABLE;
 use crate::source::yaml::{pointer_push, Kind, Node};
 

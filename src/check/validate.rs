@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use crate::check::analyze;
 use crate::check::diagnostic::{Diagnostic, Severity};
 use crate::check::phase::{self, PhaseDoc};
-use crate::model::schema;
+use crate::check::schema;
 use crate::model::{Blueprint, Phase, Platform};
 use crate::source::yaml::{self, LoadError, Node};
 
