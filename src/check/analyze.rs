@@ -9,7 +9,7 @@ use crate::check::suggest::did_you_mean;
 use crate::model::units::Measure;
 use crate::model::*;
 use crate::plan::placement::{datastore_nodes, hosts_layout, instance_names};
-use crate::source::yaml::pointer_push;
+use crate::source::pointer::Pointer;
 
 /// Every semantic finding for one phase's blueprint, rendered for `targets`.
 pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
@@ -65,12 +65,12 @@ struct Checker<'a> {
     out: Vec<Diagnostic>,
 }
 
-fn service_ptr(name: &str) -> String {
-    pointer_push("/services", name)
+fn service_ptr(name: &str) -> Pointer {
+    Pointer::build(["services", name])
 }
 
-fn store_ptr(name: &str) -> String {
-    pointer_push("/datastores", name)
+fn store_ptr(name: &str) -> Pointer {
+    Pointer::build(["datastores", name])
 }
 
 impl Checker<'_> {
@@ -128,7 +128,7 @@ impl Checker<'_> {
 
     fn tiers(&mut self, targets: &[Platform]) {
         for (name, tier) in &self.bp.tiers {
-            let ptr = pointer_push("/tiers", name);
+            let ptr = Pointer::build(["tiers", name.as_str()]);
             self.quantity(
                 &format!("{ptr}/machine/cpu"),
                 &tier.machine.cpu,
@@ -428,7 +428,7 @@ impl Checker<'_> {
                 self.push(
                     Diagnostic::error(
                         "duplicate-name",
-                        pointer_push(&format!("{ptr}/env"), secret),
+                        ptr.child("env").child(secret),
                         format!("`{secret}` is both a plain variable and a secret"),
                     )
                     .at_key()
@@ -449,7 +449,7 @@ impl Checker<'_> {
                         Diagnostic::error(
                             "env-conflict",
                             if in_env {
-                                pointer_push(&format!("{}/env", service_ptr(name)), key)
+                                service_ptr(name).child("env").child(key).into()
                             } else {
                                 format!("{}/secrets", service_ptr(name))
                             },
@@ -466,7 +466,7 @@ impl Checker<'_> {
                 self.push(
                     Diagnostic::warning(
                         "secret-in-env",
-                        pointer_push(&format!("{ptr}/env"), key),
+                        ptr.child("env").child(key),
                         format!("`{key}` looks like a secret, but its value is written in the blueprint"),
                     )
                     .at_key()
@@ -1098,7 +1098,7 @@ impl Checker<'_> {
                 self.push(
                     Diagnostic::warning(
                         "over-capacity",
-                        format!("{}/machine", pointer_push("/tiers", tier_name)),
+                        Pointer::build(["tiers", tier_name.as_str(), "machine"]),
                         format!("tier `{tier_name}` does not fit what runs on it: {}", what.join(", ")),
                     )
                     .at_key()
@@ -1139,7 +1139,7 @@ impl Checker<'_> {
     fn compose_names(&mut self) {
         let mut owners: BTreeMap<String, String> = BTreeMap::new();
         let mut clashes = Vec::new();
-        let mut claim = |id: String, owner: String, ptr: String| {
+        let mut claim = |id: String, owner: String, ptr: Pointer| {
             if let Some(first) = owners.get(&id) {
                 if first != &owner {
                     clashes.push((ptr, format!("`{id}` would name both {first} and {owner}")));

@@ -4,7 +4,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::source::yaml::{pointer_push, pointer_tokens, Kind, Node, Span};
+use crate::source::pointer::Pointer;
+use crate::source::yaml::{Kind, Node, Span};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -122,10 +123,11 @@ impl Diagnostic {
             return self;
         }
         let (node, depth) = root.walk(&self.pointer);
-        if depth == pointer_tokens(&self.pointer).count() {
+        let pointer = Pointer::from(self.pointer.as_str());
+        if depth == pointer.tokens().count() {
             // A key, or a whole mapping or list: show the key that holds it.
             let span = if self.at_key || is_collection(node) {
-                holding_key(root, &self.pointer).unwrap_or(node.span)
+                holding_key(root, &pointer).unwrap_or(node.span)
             } else {
                 node.span
             };
@@ -141,17 +143,17 @@ impl Diagnostic {
         }
         // Part of the pointer is absent: show the deepest node that exists (at its key
         // when it is a mapping), and keep the missing part in the pointer.
-        let found_ptr = pointer_tokens(&self.pointer)
-            .take(depth)
-            .fold(String::new(), |p, t| pointer_push(&p, &t));
+        let found = Pointer::build(pointer.tokens().take(depth));
         let span = if is_collection(node) {
-            holding_key(root, &found_ptr).unwrap_or(node.span)
+            holding_key(root, &found).unwrap_or(node.span)
         } else {
             node.span
         };
-        self.pointer = pointer_tokens(&self.pointer)
-            .skip(depth)
-            .fold(node.origin.to_string(), |p, t| pointer_push(&p, &t));
+        let mut located = Pointer::from(&*node.origin);
+        for token in pointer.tokens().skip(depth) {
+            located.push(&token);
+        }
+        self.pointer = located.into();
         self.at(span)
     }
 
@@ -175,18 +177,10 @@ fn is_collection(node: &Node) -> bool {
 }
 
 /// The position of the mapping key that holds the node at `pointer`, if a key does.
-fn holding_key(root: &Node, pointer: &str) -> Option<Span> {
-    let last = pointer_tokens(pointer).last()?;
-    let (parent, ok) = root.lookup(&parent_pointer(pointer));
+fn holding_key(root: &Node, pointer: &Pointer) -> Option<Span> {
+    let last = pointer.last()?;
+    let (parent, ok) = root.lookup(pointer.parent().as_str());
     ok.then(|| parent.key(&last).map(|k| k.span)).flatten()
-}
-
-/// The pointer of the parent of `pointer`.
-pub fn parent_pointer(pointer: &str) -> String {
-    match pointer.rfind('/') {
-        Some(i) => pointer[..i].to_string(),
-        None => String::new(),
-    }
 }
 
 /// Every finding for one file.

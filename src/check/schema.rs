@@ -14,7 +14,7 @@ use crate::check::suggest::{did_you_mean, suggest_name};
 use crate::model;
 use crate::model::schema::blueprint_schema;
 use crate::model::units::{DURATION_PATTERN, QUANTITY_PATTERN};
-use crate::source::yaml::pointer_push;
+use crate::source::pointer::Pointer;
 
 /// The schema `validate` checks a document against: the blueprint schema with phase
 /// patches left open (each phase's *resolved* blueprint is checked in full instead, so
@@ -56,7 +56,7 @@ fn translate(
             for name in unexpected {
                 let mut d = Diagnostic::error(
                     "unknown-field",
-                    pointer_push(&pointer, name),
+                    Pointer::from(pointer.as_str()).child(name),
                     format!("unknown field `{name}`"),
                 )
                 .at_key();
@@ -75,7 +75,7 @@ fn translate(
             let description = property_description(schema, &schema_path, name);
             let mut d = Diagnostic::error(
                 "missing-field",
-                pointer_push(&pointer, name),
+                Pointer::from(pointer.as_str()).child(name),
                 format!("missing required field `{name}`"),
             )
             .at_key();
@@ -221,7 +221,7 @@ fn translate(
                 _ => String::new(),
             };
             out.push(pattern_diagnostic(
-                &pointer_push(&pointer, &key),
+                Pointer::from(pointer.as_str()).child(&key).as_str(),
                 &key,
                 &pattern,
                 true,
@@ -463,9 +463,9 @@ fn printable(text: &str) -> String {
 /// The property names the schema allows for the object whose `additionalProperties`
 /// keyword lives at `schema_path`.
 fn known_properties(schema: &Value, schema_path: &str) -> Vec<String> {
-    let parent = crate::check::diagnostic::parent_pointer(schema_path);
+    let parent = Pointer::from(schema_path).parent();
     schema
-        .pointer(&parent)
+        .pointer(parent.as_str())
         .and_then(|s| s.get("properties"))
         .and_then(Value::as_object)
         .map(|p| p.keys().cloned().collect())
@@ -474,8 +474,11 @@ fn known_properties(schema: &Value, schema_path: &str) -> Vec<String> {
 
 /// A property one level down that `name` is close to (`replica` → `scaling.replicas`).
 fn nested_match(schema: &Value, schema_path: &str, name: &str) -> Option<String> {
-    let parent = crate::check::diagnostic::parent_pointer(schema_path);
-    let props = schema.pointer(&parent)?.get("properties")?.as_object()?;
+    let parent = Pointer::from(schema_path).parent();
+    let props = schema
+        .pointer(parent.as_str())?
+        .get("properties")?
+        .as_object()?;
     props.iter().find_map(|(outer, prop)| {
         let target = match prop.get("$ref").and_then(Value::as_str) {
             Some(r) => schema.pointer(r.trim_start_matches('#'))?,
@@ -492,8 +495,11 @@ fn nested_match(schema: &Value, schema_path: &str, name: &str) -> Option<String>
 }
 
 fn property_description(schema: &Value, schema_path: &str, name: &str) -> Option<String> {
-    let parent = crate::check::diagnostic::parent_pointer(schema_path);
-    let prop = schema.pointer(&parent)?.get("properties")?.get(name)?;
+    let parent = Pointer::from(schema_path).parent();
+    let prop = schema
+        .pointer(parent.as_str())?
+        .get("properties")?
+        .get(name)?;
     let desc = prop
         .get("description")
         .and_then(Value::as_str)

@@ -8,6 +8,7 @@ use crate::check::diagnostic::{Diagnostic, Severity};
 use crate::check::phase::{self, PhaseDoc};
 use crate::check::schema;
 use crate::model::{Blueprint, Phase, Platform};
+use crate::source::pointer::Pointer;
 use crate::source::yaml::{self, LoadError, Node};
 
 /// A phase's fully typed blueprint, ready to be resolved into a plan.
@@ -245,11 +246,11 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
 
 /// Removes the member a pointer names from a JSON document.
 fn remove_pointer(json: &mut serde_json::Value, pointer: &str) {
-    let parent = crate::check::diagnostic::parent_pointer(pointer);
-    let Some(last) = crate::source::yaml::pointer_tokens(pointer).last() else {
+    let pointer = Pointer::from(pointer);
+    let Some(last) = pointer.last() else {
         return;
     };
-    if let Some(serde_json::Value::Object(map)) = json.pointer_mut(&parent) {
+    if let Some(serde_json::Value::Object(map)) = json.pointer_mut(pointer.parent().as_str()) {
         map.remove(&last);
     }
 }
