@@ -3,9 +3,9 @@
 
 use std::collections::BTreeSet;
 
-use crate::check::analyze;
 use crate::check::diagnostic::{Diagnostic, Severity};
 use crate::check::phase::{self, PhaseDoc};
+use crate::check::rules;
 use crate::check::schema;
 use crate::model::{Blueprint, Phase, Platform};
 use crate::source::pointer::Pointer;
@@ -150,7 +150,7 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
         .and_then(|p| serde_json::from_value(p).ok())
         .unwrap_or_default();
     if root_ok {
-        for d in analyze::check_phases(&phase_list) {
+        for d in rules::check_phases(&phase_list) {
             add(d.locate(root), None, &mut collected);
         }
     }
@@ -205,7 +205,7 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
             .and_then(|p| p.targets.clone())
             .or_else(|| default_targets.clone())
             .unwrap_or_else(|| blueprint.targets.clone());
-        for d in analyze::check(&blueprint, &targets) {
+        for d in rules::check(&blueprint, &targets) {
             add(
                 d.locate_in(&doc.root, &doc.removed),
                 Some(i),
