@@ -12,8 +12,7 @@ use crate::source::yaml::{Kind, Node};
 
 /// The name of the one phase of a blueprint that lists none.
 pub const DEFAULT_PHASE: &str = "default";
-/// The most phases a blueprint may have (each phase is a full copy of the blueprint).
-pub const MAX_PHASES: usize = 50;
+pub use crate::model::MAX_PHASES;
 
 /// One phase's resolved document.
 #[derive(Debug, Clone)]
