@@ -4,6 +4,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+pub use crate::check::code::Code;
+
 use crate::source::pointer::Pointer;
 use crate::source::yaml::{Kind, Node, Span};
 
@@ -30,7 +32,7 @@ impl Severity {
 pub struct Diagnostic {
     pub severity: Severity,
     /// A stable identifier of the kind of finding, like `unknown-field`.
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     /// 1-based line and column in the file, when known.
     pub line: Option<u32>,
@@ -53,11 +55,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(
-        code: &'static str,
-        pointer: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn error(code: Code, pointer: impl Into<String>, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -72,11 +70,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(
-        code: &'static str,
-        pointer: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn warning(code: Code, pointer: impl Into<String>, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, pointer, message)
@@ -158,7 +152,7 @@ impl Diagnostic {
     }
 
     /// The identity used to report a finding once when several phases share it.
-    pub fn key(&self) -> (Option<u32>, Option<u32>, &'static str, &str, Severity) {
+    pub fn key(&self) -> (Option<u32>, Option<u32>, Code, &str, Severity) {
         (
             self.line,
             self.column,
@@ -307,7 +301,7 @@ pub fn render_github(file: Option<&str>, diagnostics: &[Diagnostic]) -> String {
                 properties.push(format!("col={col}"));
             }
         }
-        properties.push(format!("title={}", escape_property(d.code)));
+        properties.push(format!("title={}", escape_property(d.code.as_str())));
         let mut message = d.message.clone();
         if !d.pointer.is_empty() {
             message.push_str(&format!("\nat: {}", d.pointer));
@@ -388,7 +382,7 @@ fn token_len(line: &str, start: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{escape_data, escape_property, render_github, token_len, Diagnostic};
+    use super::{escape_data, escape_property, render_github, token_len, Code, Diagnostic};
 
     #[test]
     fn github_escapes() {
@@ -403,7 +397,7 @@ mod tests {
 
     #[test]
     fn github_lines() {
-        let mut d = Diagnostic::warning("secret-in-env", "/a", "looks like a secret, 50%");
+        let mut d = Diagnostic::warning(Code::SecretInEnv, "/a", "looks like a secret, 50%");
         d.line = Some(3);
         d.column = Some(7);
         assert_eq!(

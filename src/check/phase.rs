@@ -4,7 +4,7 @@
 //! Patching works on the loaded [`Node`] tree, so every value of a resolved phase
 //! still knows its line in the file, whether it came from the base or from a patch.
 
-use crate::check::diagnostic::{Diagnostic, Removed};
+use crate::check::diagnostic::{Code, Diagnostic, Removed};
 use crate::check::suggest::did_you_mean;
 use crate::model::schema::PATCHABLE;
 use crate::source::pointer::Pointer;
@@ -125,7 +125,7 @@ pub fn resolve_each(root: &Node, findings: &mut Vec<Diagnostic>, mut each: impl 
                             });
                         findings.push(
                             Diagnostic::error(
-                                "unpatchable",
+                                Code::Unpatchable,
                                 Pointer::from(&*patch.origin).child(&key.name),
                                 format!("a phase patch cannot change `{}`", key.name),
                             )

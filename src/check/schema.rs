@@ -9,6 +9,7 @@ use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::{ValidationError, Validator};
 use serde_json::{json, Value};
 
+use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::check::suggest::{did_you_mean, suggest_name};
 use crate::model;
@@ -55,7 +56,7 @@ fn translate(
             let known = known_properties(schema, &schema_path);
             for name in unexpected {
                 let mut d = Diagnostic::error(
-                    "unknown-field",
+                    Code::UnknownField,
                     Pointer::from(pointer.as_str()).child(name),
                     format!("unknown field `{name}`"),
                 )
@@ -74,7 +75,7 @@ fn translate(
             let name = property.as_str().unwrap_or_default();
             let description = property_description(schema, &schema_path, name);
             let mut d = Diagnostic::error(
-                "missing-field",
+                Code::MissingField,
                 Pointer::from(pointer.as_str()).child(name),
                 format!("missing required field `{name}`"),
             )
@@ -91,7 +92,7 @@ fn translate(
             };
             let found_name = found.map_or("nothing", json_type);
             let mut d = Diagnostic::error(
-                "wrong-type",
+                Code::WrongType,
                 pointer.clone(),
                 format!("expected {}, found {found_name}", expected.join(" or ")),
             );
@@ -125,7 +126,7 @@ fn translate(
         ValidationErrorKind::Constant { expected_value } if pointer == "/version" => {
             out.push(
                 Diagnostic::error(
-                    "unsupported-version",
+                    Code::UnsupportedVersion,
                     pointer.clone(),
                     format!(
                         "blueprint version {} is not supported",
@@ -142,7 +143,7 @@ fn translate(
         ValidationErrorKind::Constant { expected_value } => {
             out.push(
                 Diagnostic::error(
-                    "invalid-value",
+                    Code::InvalidValue,
                     pointer.clone(),
                     format!("expected `{}`", scalar_text(expected_value)),
                 )
@@ -163,7 +164,7 @@ fn translate(
         | ValidationErrorKind::ExclusiveMinimum { limit } => {
             out.push(
                 Diagnostic::error(
-                    "out-of-range",
+                    Code::OutOfRange,
                     pointer.clone(),
                     format!(
                         "{} is too small",
@@ -177,7 +178,7 @@ fn translate(
         | ValidationErrorKind::ExclusiveMaximum { limit } => {
             out.push(
                 Diagnostic::error(
-                    "out-of-range",
+                    Code::OutOfRange,
                     pointer.clone(),
                     format!(
                         "{} is too large",
@@ -188,15 +189,15 @@ fn translate(
             );
         }
         ValidationErrorKind::MinItems { limit } => out.push(
-            Diagnostic::error("too-few", pointer.clone(), "too few items")
+            Diagnostic::error(Code::TooFew, pointer.clone(), "too few items")
                 .expected(format!("at least {limit} item{}", plural(*limit))),
         ),
         ValidationErrorKind::MaxItems { limit } => out.push(
-            Diagnostic::error("too-many", pointer.clone(), "too many items")
+            Diagnostic::error(Code::TooMany, pointer.clone(), "too many items")
                 .expected(format!("at most {limit} item{}", plural(*limit))),
         ),
         ValidationErrorKind::MinProperties { limit } => out.push(
-            Diagnostic::error("too-few", pointer.clone(), "too few entries").expected(format!(
+            Diagnostic::error(Code::TooFew, pointer.clone(), "too few entries").expected(format!(
                 "at least {limit} entr{}",
                 if *limit == 1 { "y" } else { "ies" }
             )),
@@ -204,7 +205,7 @@ fn translate(
         ValidationErrorKind::MinLength { limit } | ValidationErrorKind::MaxLength { limit } => out
             .push(
                 Diagnostic::error(
-                    "invalid-format",
+                    Code::InvalidFormat,
                     pointer.clone(),
                     "text of the wrong length",
                 )
@@ -228,12 +229,12 @@ fn translate(
             ));
         }
         ValidationErrorKind::UniqueItems => out.push(Diagnostic::error(
-            "duplicate-item",
+            Code::DuplicateItem,
             pointer.clone(),
             "the list holds the same item twice",
         )),
         _ => out.push(Diagnostic::error(
-            "schema",
+            Code::Schema,
             pointer.clone(),
             error.to_string(),
         )),
@@ -297,7 +298,7 @@ fn one_of(
             out.push(enum_diagnostic(&p, instance.pointer(&p), &tags));
         }
         None => out.push(Diagnostic::error(
-            "wrong-shape",
+            Code::WrongShape,
             pointer.to_string(),
             "the value matches none of the accepted shapes",
         )),
@@ -307,7 +308,7 @@ fn one_of(
 fn enum_diagnostic(pointer: &str, found: Option<&Value>, values: &[String]) -> Diagnostic {
     let text = found.map_or_else(String::new, scalar_text);
     Diagnostic::error(
-        "invalid-value",
+        Code::InvalidValue,
         pointer.to_string(),
         format!("`{text}` is not one of the accepted values"),
     )
@@ -318,83 +319,83 @@ fn enum_diagnostic(pointer: &str, found: Option<&Value>, values: &[String]) -> D
 /// What each pattern of the schema means, in words, with a suggestion when one can
 /// be derived from the text.
 fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) -> Diagnostic {
-    let (code, what, hint): (&'static str, &str, Option<String>) = match pattern {
+    let (code, what, hint): (Code, &str, Option<String>) = match pattern {
         p if p == model::NAME_PATTERN => (
-            "invalid-name",
+            Code::InvalidName,
             "a name: lowercase letters, digits and `-`, starting with a letter and not ending with `-`, at most 40 characters",
             suggest_name(text).map(|s| format!("try `{s}`")),
         ),
         p if p == model::ENV_NAME_PATTERN => (
-            "invalid-name",
+            Code::InvalidName,
             "an environment variable name: letters, digits and `_`, not starting with a digit",
             Some(format!("try `{}`", text.to_ascii_uppercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"))),
         ),
         p if p == DURATION_PATTERN => (
-            "invalid-duration",
+            Code::InvalidDuration,
             "a duration: a number and a unit (ms, s, m, h, d), like `30s` or `5m`",
             duration_hint(text),
         ),
         p if p == QUANTITY_PATTERN => (
-            "invalid-quantity",
+            Code::InvalidQuantity,
             "a quantity: CPU like `500m` or `2`, memory like `256Mi` or `4Gi`",
             quantity_hint(text),
         ),
         p if p == model::ROUTE_PATTERN => (
-            "invalid-path",
+            Code::InvalidPath,
             "a path prefix starting with `/`, of letters, digits and `-._~/` only",
             (!text.starts_with('/')).then(|| format!("start it with `/`: `/{text}`")),
         ),
         p if p == model::HEALTH_PATH_PATTERN => (
-            "invalid-path",
+            Code::InvalidPath,
             "a path starting with `/` (letters, digits, `-._~/`), with an optional `?query`",
             None,
         ),
         p if p == model::IMAGE_PATTERN => (
-            "invalid-image",
+            Code::InvalidImage,
             "a container image reference like `registry.example.com/team/app:1.4.2`",
             None,
         ),
         p if p == model::QUEUE_PATTERN => (
-            "invalid-name",
+            Code::InvalidName,
             "a queue name: letters, digits and `_.:-`",
             None,
         ),
         p if p == model::HOST_PATTERN => (
-            "invalid-host",
+            Code::InvalidHost,
             "an IP address or a DNS name",
             None,
         ),
         p if p == model::SQL_IDENT_PATTERN => (
-            "invalid-name",
+            Code::InvalidName,
             "an SQL identifier: lowercase letters, digits and `_`, not starting with a digit",
             Some(format!("try `{}`", text.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"))),
         ),
         p if p == model::RATE_KEY_PATTERN => (
-            "invalid-value",
+            Code::InvalidValue,
             "`client_ip` or `header:NAME`",
             None,
         ),
         p if p == model::STICKY_PATTERN => (
-            "invalid-value",
+            Code::InvalidValue,
             "`none`, `client_ip`, `header:NAME` or `cookie[:NAME]`",
             None,
         ),
         p if p == model::VERSION_PATTERN => (
-            "invalid-value",
+            Code::InvalidValue,
             "a version like `16` or `7.2`",
             None,
         ),
         p if p == model::TEXT_PATTERN => (
-            "invalid-value",
+            Code::InvalidValue,
             "text without a NUL character, which no program can receive",
             Some("remove the `\\0`".to_string()),
         ),
         p if p == model::LINE_PATTERN => (
-            "invalid-value",
+            Code::InvalidValue,
             "one line of text, without control characters",
             Some("write each condition as its own item of the list".to_string()),
         ),
-        _ => ("invalid-format", "text matching the pattern", None),
+        _ => (Code::InvalidFormat, "text matching the pattern", None),
     };
     let subject = if is_key { "name" } else { "value" };
     let mut d = Diagnostic::error(

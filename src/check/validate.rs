@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::check::diagnostic::{Diagnostic, Severity};
+use crate::check::diagnostic::{Code, Diagnostic, Severity};
 use crate::check::phase::{self, PhaseDoc};
 use crate::check::rules;
 use crate::check::schema;
@@ -45,6 +45,24 @@ impl Validated {
     }
 }
 
+/// The code of a loading error.
+fn load_code(e: &LoadError) -> Code {
+    match e {
+        LoadError::Syntax { .. } => Code::YamlSyntax,
+        LoadError::DuplicateKey { .. } => Code::DuplicateKey,
+        LoadError::ComplexKey { .. } => Code::ComplexKey,
+        LoadError::TooDeep { .. } => Code::TooDeep,
+        LoadError::AliasBomb { .. } => Code::AliasBomb,
+        LoadError::UnknownAnchor { .. } => Code::UnknownAnchor,
+        LoadError::Tag { .. } => Code::UnsupportedTag,
+        LoadError::MultipleDocuments { .. } => Code::MultipleDocuments,
+        LoadError::Empty => Code::EmptyFile,
+        LoadError::TooLarge { .. } => Code::TooLarge,
+        LoadError::NotUtf8 { .. } => Code::NotUtf8,
+        LoadError::ControlCharacter { .. } => Code::ControlCharacter,
+    }
+}
+
 fn load_diagnostic(e: &LoadError) -> Diagnostic {
     let hint = match e {
         LoadError::DuplicateKey { .. } => {
@@ -72,7 +90,7 @@ fn load_diagnostic(e: &LoadError) -> Diagnostic {
         }
         _ => None,
     };
-    Diagnostic::error(e.code(), "", e.to_string())
+    Diagnostic::error(load_code(e), "", e.to_string())
         .at(e.span())
         .maybe_hint(hint)
 }
@@ -171,7 +189,7 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
         let findings = schema::check(&json);
         // Unknown fields alone do not stop the semantic checks: without them the
         // document is well-formed, and the user gets every finding in one run.
-        let only_unknown = findings.iter().all(|d| d.code == "unknown-field");
+        let only_unknown = findings.iter().all(|d| d.code == Code::UnknownField);
         for d in &findings {
             if only_unknown {
                 remove_pointer(&mut json, &d.pointer);
@@ -192,7 +210,7 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
             Ok(b) => b,
             Err(e) => {
                 add(
-                    Diagnostic::error("invalid", "", e.to_string())
+                    Diagnostic::error(Code::Invalid, "", e.to_string())
                         .locate_in(&doc.root, &doc.removed),
                     Some(i),
                     &mut collected,

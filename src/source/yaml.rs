@@ -200,24 +200,6 @@ impl LoadError {
             LoadError::Empty | LoadError::TooLarge { .. } => Span { line: 1, col: 1 },
         }
     }
-
-    /// A stable identifier for the kind of problem.
-    pub fn code(&self) -> &'static str {
-        match self {
-            LoadError::Syntax { .. } => "yaml-syntax",
-            LoadError::DuplicateKey { .. } => "duplicate-key",
-            LoadError::ComplexKey { .. } => "complex-key",
-            LoadError::TooDeep { .. } => "too-deep",
-            LoadError::AliasBomb { .. } => "alias-bomb",
-            LoadError::UnknownAnchor { .. } => "unknown-anchor",
-            LoadError::Tag { .. } => "unsupported-tag",
-            LoadError::MultipleDocuments { .. } => "multiple-documents",
-            LoadError::Empty => "empty-file",
-            LoadError::TooLarge { .. } => "too-large",
-            LoadError::NotUtf8 { .. } => "not-utf8",
-            LoadError::ControlCharacter { .. } => "control-character",
-        }
-    }
 }
 
 /// Decodes bytes as UTF-8, refusing oversized input before looking at it.

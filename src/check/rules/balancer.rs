@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::{service_ptr, Checker};
+use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::model::*;
 
@@ -29,7 +30,7 @@ impl Checker<'_> {
             if let Some(first) = paths.insert(&route.path, i) {
                 self.push(
                     Diagnostic::error(
-                        "duplicate-route",
+                        Code::DuplicateRoute,
                         format!("{ptr}/path"),
                         format!("path `{}` is routed twice", route.path),
                     )
@@ -43,7 +44,7 @@ impl Checker<'_> {
             if route.path == "/health" {
                 self.push(
                     Diagnostic::warning(
-                        "shadowed-route",
+                        Code::ShadowedRoute,
                         format!("{ptr}/path"),
                         "the balancer answers `/health` itself, so this route never gets that exact path",
                     )
@@ -53,7 +54,7 @@ impl Checker<'_> {
             if route.path.contains("..") || route.path.contains("//") {
                 self.push(
                     Diagnostic::error(
-                        "invalid-path",
+                        Code::InvalidPath,
                         format!("{ptr}/path"),
                         format!("path `{}` contains `..` or `//`", route.path),
                     )
@@ -63,7 +64,7 @@ impl Checker<'_> {
             match (&route.service, route.split.is_empty()) {
                 (Some(_), false) => self.push(
                     Diagnostic::error(
-                        "conflicting-fields",
+                        Code::ConflictingFields,
                         ptr.clone(),
                         "a route has `service` or `split`, not both",
                     )
@@ -71,7 +72,7 @@ impl Checker<'_> {
                 ),
                 (None, true) => self.push(
                     Diagnostic::error(
-                        "missing-field",
+                        Code::MissingField,
                         ptr.clone(),
                         format!("route `{}` names no service", route.path),
                     )
@@ -87,7 +88,7 @@ impl Checker<'_> {
                 self.routed_service(format!("{ptr}/split/{j}/service"), &w.service);
                 if !seen.insert(&w.service) {
                     self.push(Diagnostic::error(
-                        "duplicate-item",
+                        Code::DuplicateItem,
                         format!("{ptr}/split/{j}/service"),
                         format!("`{}` appears twice in the split", w.service),
                     ));
@@ -96,7 +97,7 @@ impl Checker<'_> {
             if !route.split.is_empty() && route.split.iter().all(|w| w.weight == 0) {
                 self.push(
                     Diagnostic::error(
-                        "zero-weights",
+                        Code::ZeroWeights,
                         format!("{ptr}/split"),
                         "every weight of the split is 0: no traffic could go anywhere",
                     )
@@ -114,7 +115,7 @@ impl Checker<'_> {
             }
             Some(s) if !s.kind.is_routable() => self.push(
                 Diagnostic::error(
-                    "not-routable",
+                    Code::NotRoutable,
                     pointer,
                     format!(
                         "`{name}` is a {} service: it takes no traffic from the balancer",
@@ -144,7 +145,7 @@ impl Checker<'_> {
         match (b.algorithm, sticky) {
             (Some(Algorithm::Hash), "none") => self.push(
                 Diagnostic::error(
-                    "missing-field",
+                    Code::MissingField,
                     format!("{ptr}/algorithm"),
                     "`hash` needs a key to hash: set `sticky`",
                 )
@@ -153,7 +154,7 @@ impl Checker<'_> {
             (Some(a @ (Algorithm::RoundRobin | Algorithm::LeastConn)), s) if s != "none" => self
                 .push(
                     Diagnostic::error(
-                        "conflicting-fields",
+                        Code::ConflictingFields,
                         format!("{ptr}/algorithm"),
                         format!(
                             "`{}` cannot keep clients on one instance (`sticky: {s}`)",
@@ -188,7 +189,7 @@ impl Checker<'_> {
             let what = format!("`sticky: {sticky}`");
             self.push(
                 Diagnostic::warning(
-                    "no-effect-on-kubernetes",
+                    Code::NoEffectOnKubernetes,
                     format!("{}/balance", service_ptr(name)),
                     format!("{what} has no effect on Kubernetes: the balancer reaches `{name}` through its Service, and kube-proxy picks the pod"),
                 )

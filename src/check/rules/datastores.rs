@@ -1,6 +1,7 @@
 //! Datastores: PostgreSQL names, replication and pools; Redis modes and sizes.
 
 use super::{store_ptr, Checker};
+use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::model::*;
 
@@ -21,7 +22,7 @@ impl Checker<'_> {
                 if reserved_db.contains(&pg.database.as_str()) {
                     self.push(
                         Diagnostic::error(
-                            "reserved-name",
+                            Code::ReservedName,
                             format!("{ptr}/database"),
                             format!(
                                 "`{}` is a database PostgreSQL or PgBouncer already has",
@@ -35,7 +36,7 @@ impl Checker<'_> {
                 if ["postgres", "replicator", "pgbouncer"].contains(&user) {
                     self.push(
                         Diagnostic::error(
-                            "reserved-name",
+                            Code::ReservedName,
                             format!("{ptr}/{}", if pg.user.is_some() { "user" } else { "database" }),
                             format!("`{user}` is a role tierform or PostgreSQL already creates (the superuser, the replication role, PgBouncer's console)"),
                         )
@@ -45,7 +46,7 @@ impl Checker<'_> {
                 if pg.replication == Replication::Sync && pg.replicas == 0 {
                     self.push(
                         Diagnostic::error(
-                            "sync-without-replica",
+                            Code::SyncWithoutReplica,
                             format!("{ptr}/replication"),
                             "synchronous replication needs at least one replica: every commit would wait forever",
                         )
@@ -59,7 +60,7 @@ impl Checker<'_> {
                     if server > budget {
                         self.push(
                             Diagnostic::error(
-                                "pool-exceeds-connections",
+                                Code::PoolExceedsConnections,
                                 format!("{ptr}/pooler/default_pool_size"),
                                 format!(
                                     "the pool may open {server} server connections, but `max_connections` is {} (5 kept for administration)",
@@ -71,7 +72,7 @@ impl Checker<'_> {
                     }
                     if pool.max_client_conn < pool.default_pool_size {
                         self.push(Diagnostic::warning(
-                            "pool-too-large",
+                            Code::PoolTooLarge,
                             format!("{ptr}/pooler/max_client_conn"),
                             format!(
                                 "`max_client_conn` ({}) is below `default_pool_size` ({}): part of the pool can never be used",
@@ -85,14 +86,14 @@ impl Checker<'_> {
                 match (r.mode, &r.cluster) {
                     (RedisMode::Cluster, None) => self.push(
                         Diagnostic::error(
-                            "missing-field",
+                            Code::MissingField,
                             ptr.clone(),
                             "a Redis Cluster needs its shape: `cluster: { masters: 3, replicas_per_master: 1 }`",
                         ),
                     ),
                     (RedisMode::Cluster, Some(shape)) if shape.masters < 3 => self.push(
                         Diagnostic::error(
-                            "cluster-too-small",
+                            Code::ClusterTooSmall,
                             format!("{ptr}/cluster/masters"),
                             format!("a Redis Cluster needs at least 3 masters, not {}", shape.masters),
                         )
@@ -100,7 +101,7 @@ impl Checker<'_> {
                     ),
                     (RedisMode::Cluster, Some(shape)) if shape.replicas_per_master == 0 => self.push(
                         Diagnostic::warning(
-                            "cluster-without-replicas",
+                            Code::ClusterWithoutReplicas,
                             format!("{ptr}/cluster/replicas_per_master"),
                             "a Redis Cluster without replicas cannot fail over: losing one master loses its share of the keys",
                         )
@@ -108,7 +109,7 @@ impl Checker<'_> {
                     ),
                     (RedisMode::Standalone, Some(_)) => self.push(
                         Diagnostic::error(
-                            "conflicting-fields",
+                            Code::ConflictingFields,
                             format!("{ptr}/cluster"),
                             "`cluster` is set but `mode` is `standalone`",
                         )
@@ -124,7 +125,7 @@ impl Checker<'_> {
                 if limit.is_none() {
                     self.push(
                         Diagnostic::warning(
-                            "redis-unbounded",
+                            Code::RedisUnbounded,
                             ptr.clone(),
                             format!("Redis `{name}` has no memory size, so `maxmemory` cannot be set"),
                         )

@@ -15,6 +15,7 @@ mod tiers;
 
 use std::collections::BTreeMap;
 
+use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::check::suggest::did_you_mean;
 use crate::model::{Blueprint, Phase, Platform};
@@ -55,7 +56,7 @@ pub fn check_phases(phases: &[Phase]) -> Vec<Diagnostic> {
         if let Some(first) = seen.insert(&phase.name, i) {
             out.push(
                 Diagnostic::error(
-                    "duplicate-name",
+                    Code::DuplicateName,
                     format!("/phases/{i}/name"),
                     format!("phase `{}` is defined twice", phase.name),
                 )
@@ -92,7 +93,7 @@ impl Checker<'_> {
             .map(|s| format!("did you mean `{s}`?"))
             .or_else(|| (candidates.is_empty()).then(|| format!("define it under `{what}s`")));
         let mut d = Diagnostic::error(
-            "unknown-reference",
+            Code::UnknownReference,
             pointer,
             format!("no {what} named `{name}`"),
         )

@@ -1,6 +1,7 @@
 //! Names that must not be shared: a service and a datastore become the same host name.
 
 use super::{store_ptr, Checker};
+use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 
 impl Checker<'_> {
@@ -9,7 +10,7 @@ impl Checker<'_> {
             if self.bp.services.contains_key(name) {
                 self.push(
                     Diagnostic::error(
-                        "duplicate-name",
+                        Code::DuplicateName,
                         store_ptr(name),
                         format!("`{name}` names both a service and a datastore"),
                     )

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{service_ptr, store_ptr, Checker};
+use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::model::*;
 use crate::plan::placement::{datastore_nodes, hosts_layout, instance_names};
@@ -20,7 +21,7 @@ impl Checker<'_> {
         for (ptr, what) in unplaced {
             self.push(
                 Diagnostic::error(
-                    "unplaced",
+                    Code::Unplaced,
                     ptr,
                     format!("the `hosts` platform cannot place {what}: it is on no tier that lists hosts"),
                 )
@@ -30,7 +31,7 @@ impl Checker<'_> {
         }
         for (ptr, message) in conflicts {
             self.push(
-                Diagnostic::error("port-conflict", ptr, message)
+                Diagnostic::error(Code::PortConflict, ptr, message)
                     .hint("give one of them another `port`, or put them on different tiers"),
             );
         }
@@ -103,7 +104,7 @@ impl Checker<'_> {
                 }
                 self.push(
                     Diagnostic::warning(
-                        "over-capacity",
+                        Code::OverCapacity,
                         Pointer::build(["tiers", tier_name.as_str(), "machine"]),
                         format!("tier `{tier_name}` does not fit what runs on it: {}", what.join(", ")),
                     )
@@ -143,7 +144,7 @@ impl Checker<'_> {
         }
         for (ptr, message) in clashes {
             self.push(
-                Diagnostic::error("name-collision", ptr, message)
+                Diagnostic::error(Code::NameCollision, ptr, message)
                     .at_key()
                     .hint("instances and datastore nodes are named `<name>-<n>`, `<name>-replica-<n>`, `<name>-pgbouncer`: rename one of the two"),
             );

@@ -1,6 +1,7 @@
 //! Sizes and times: CPU and memory quantities, requests against limits, durations.
 
 use super::Checker;
+use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::model::units::Measure;
 use crate::model::*;
@@ -50,7 +51,7 @@ impl Checker<'_> {
             Ok(v) => Some(v),
             Err(e) => {
                 self.push(
-                    Diagnostic::error("invalid-quantity", ptr.to_string(), e.message)
+                    Diagnostic::error(Code::InvalidQuantity, ptr.to_string(), e.message)
                         .maybe_hint(e.hint),
                 );
                 None
@@ -62,18 +63,18 @@ impl Checker<'_> {
         match d.millis() {
             None => self.push(
                 Diagnostic::error(
-                    "invalid-duration",
+                    Code::InvalidDuration,
                     ptr.to_string(),
                     format!("`{d}` is not a duration"),
                 )
                 .expected("a number and a unit (ms, s, m, h, d), like `30s` or `5m`"),
             ),
             Some(0) if positive => self.push(
-                Diagnostic::error("out-of-range", ptr.to_string(), format!("`{d}` is zero"))
+                Diagnostic::error(Code::OutOfRange, ptr.to_string(), format!("`{d}` is zero"))
                     .expected("a duration longer than zero"),
             ),
             Some(ms) if ms > 7 * 86_400_000 => self.push(Diagnostic::error(
-                "out-of-range",
+                Code::OutOfRange,
                 ptr.to_string(),
                 format!("`{d}` is longer than a week"),
             )),
@@ -89,7 +90,7 @@ fn request_above_limit(
     lim: Option<&Quantity>,
 ) -> Diagnostic {
     Diagnostic::error(
-        "request-above-limit",
+        Code::RequestAboveLimit,
         format!("{ptr}/{what}"),
         format!(
             "the {what} request ({}) is above its limit ({})",

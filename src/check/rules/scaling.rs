@@ -1,6 +1,7 @@
 //! Scaling: fixed counts, autoscaling ranges, their targets and policies.
 
 use super::{service_ptr, Checker};
+use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::model::*;
 
@@ -14,7 +15,7 @@ impl Checker<'_> {
         if sc.replicas.is_some() && autoscaled {
             self.push(
                 Diagnostic::error(
-                    "conflicting-fields",
+                    Code::ConflictingFields,
                     ptr.clone(),
                     "`replicas` fixes the count, `min`/`max` let an autoscaler choose it: give one or the other",
                 )
@@ -24,7 +25,7 @@ impl Checker<'_> {
         match (sc.min, sc.max) {
             (Some(_), None) => self.push(
                 Diagnostic::error(
-                    "missing-field",
+                    Code::MissingField,
                     ptr.clone(),
                     "`min` is set but `max` is not",
                 )
@@ -32,7 +33,7 @@ impl Checker<'_> {
             ),
             (None, Some(_)) => self.push(
                 Diagnostic::error(
-                    "missing-field",
+                    Code::MissingField,
                     ptr.clone(),
                     "`max` is set but `min` is not",
                 )
@@ -40,7 +41,7 @@ impl Checker<'_> {
             ),
             (Some(min), Some(max)) if min > max => self.push(
                 Diagnostic::error(
-                    "min-above-max",
+                    Code::MinAboveMax,
                     format!("{ptr}/min"),
                     format!("`min` ({min}) is larger than `max` ({max})"),
                 )
@@ -57,7 +58,7 @@ impl Checker<'_> {
         if autoscaled && !has_target && sc.min != sc.max {
             self.push(
                 Diagnostic::error(
-                    "missing-field",
+                    Code::MissingField,
                     ptr.clone(),
                     "autoscaling between `min` and `max` needs a `target`",
                 )
@@ -67,7 +68,7 @@ impl Checker<'_> {
         if sc.target.is_some() && !autoscaled {
             self.push(
                 Diagnostic::error(
-                    "missing-field",
+                    Code::MissingField,
                     format!("{ptr}/target"),
                     "`target` has no effect without `min` and `max`",
                 )
@@ -78,7 +79,7 @@ impl Checker<'_> {
         if sc.min == Some(0) && target.queue_depth.is_none() {
             self.push(
                 Diagnostic::error(
-                    "out-of-range",
+                    Code::OutOfRange,
                     format!("{ptr}/min"),
                     "`min: 0` (scale to zero) needs a `queue_depth` target",
                 )
@@ -90,7 +91,7 @@ impl Checker<'_> {
         if sc.replicas == Some(0) && s.kind.is_routable() {
             self.push(
                 Diagnostic::error(
-                    "out-of-range",
+                    Code::OutOfRange,
                     format!("{ptr}/replicas"),
                     format!(
                         "`{name}` serves requests, and with `replicas: 0` nothing would answer them"
@@ -108,7 +109,7 @@ impl Checker<'_> {
             if set && !request {
                 self.push(
                     Diagnostic::error(
-                        "missing-field",
+                        Code::MissingField,
                         format!("{ptr}/target/{field}"),
                         format!("a {field} target is a percentage of the {field} request, and `{name}` requests no {field}"),
                     )
@@ -119,7 +120,7 @@ impl Checker<'_> {
         if target.queue_depth.is_some() && s.queue.is_none() {
             self.push(
                 Diagnostic::error(
-                    "missing-field",
+                    Code::MissingField,
                     format!("{ptr}/target/queue_depth"),
                     format!("a `queue_depth` target needs a queue, and `{name}` has none"),
                 )
@@ -135,7 +136,7 @@ impl Checker<'_> {
                 "connections"
             };
             self.push(Diagnostic::error(
-                "not-routable",
+                Code::NotRoutable,
                 format!("{ptr}/target/{field}"),
                 format!(
                     "a {} service takes no requests: `{field}` cannot drive its scaling",
@@ -145,7 +146,7 @@ impl Checker<'_> {
         }
         if (sc.scale_up.is_some() || sc.scale_down.is_some()) && !autoscaled {
             self.push(Diagnostic::warning(
-                "unused-setting",
+                Code::UnusedSetting,
                 ptr.clone(),
                 "`scale_up`/`scale_down` have no effect without `min` and `max`",
             ));
@@ -156,7 +157,7 @@ impl Checker<'_> {
                     self.duration(&format!("{ptr}/{field}/stabilization"), d, false);
                     if d.millis().is_some_and(|ms| ms > 3_600_000) {
                         self.push(Diagnostic::error(
-                            "out-of-range",
+                            Code::OutOfRange,
                             format!("{ptr}/{field}/stabilization"),
                             "a stabilization window is at most 1h",
                         ));
@@ -166,7 +167,7 @@ impl Checker<'_> {
                     self.duration(&format!("{ptr}/{field}/period"), d, true);
                     if d.millis().is_some_and(|ms| ms > 1_800_000) {
                         self.push(Diagnostic::error(
-                            "out-of-range",
+                            Code::OutOfRange,
                             format!("{ptr}/{field}/period"),
                             "a scaling policy period is at most 30m",
                         ));
@@ -182,7 +183,7 @@ impl Checker<'_> {
             };
             self.push(
                 Diagnostic::error(
-                    "scheduler-replicas",
+                    Code::SchedulerReplicas,
                     at,
                     format!("scheduler `{name}` must run exactly one instance"),
                 )

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::scaling::max_instances;
 use super::{service_ptr, Checker};
+use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::model::*;
 
@@ -20,7 +21,7 @@ impl Checker<'_> {
         if repository.chars().any(|c| c.is_ascii_uppercase()) {
             self.push(
                 Diagnostic::error(
-                    "invalid-image",
+                    Code::InvalidImage,
                     format!("{ptr}/image"),
                     format!("image repository `{repository}` has uppercase letters"),
                 )
@@ -34,7 +35,7 @@ impl Checker<'_> {
         if s.kind.is_routable() && s.port.is_none() {
             self.push(
                 Diagnostic::error(
-                    "missing-field",
+                    Code::MissingField,
                     ptr.clone(),
                     format!("{} service `{name}` needs a `port`", s.kind.as_str()),
                 )
@@ -46,17 +47,17 @@ impl Checker<'_> {
             let hptr = format!("{ptr}/health");
             match (&h.path, h.command.is_empty()) {
                 (Some(_), false) => self.push(Diagnostic::error(
-                    "conflicting-fields",
+                    Code::ConflictingFields,
                     hptr.clone(),
                     "a health check has `path` or `command`, not both",
                 )),
                 (None, true) => self.push(
-                    Diagnostic::error("missing-field", hptr.clone(), "a health check needs `path` or `command`")
+                    Diagnostic::error(Code::MissingField, hptr.clone(), "a health check needs `path` or `command`")
                         .hint("`path: /health` for an HTTP check, or `command: [...]` run in the container"),
                 ),
                 (Some(_), true) if s.port.is_none() => self.push(
                     Diagnostic::error(
-                        "missing-field",
+                        Code::MissingField,
                         format!("{hptr}/path"),
                         format!("an HTTP health check needs a port, and `{name}` has none"),
                     )
@@ -80,7 +81,7 @@ impl Checker<'_> {
                 if t > i {
                     self.push(
                         Diagnostic::warning(
-                            "timeout-exceeds-interval",
+                            Code::TimeoutExceedsInterval,
                             format!("{hptr}/timeout"),
                             format!(
                                 "the health-check timeout ({}) is longer than its interval ({})",
@@ -104,7 +105,7 @@ impl Checker<'_> {
         for (i, secret) in s.secrets.iter().enumerate() {
             if !secrets.insert(secret) {
                 self.push(Diagnostic::error(
-                    "duplicate-item",
+                    Code::DuplicateItem,
                     format!("{ptr}/secrets/{i}"),
                     format!("secret `{secret}` is listed twice"),
                 ));
@@ -112,7 +113,7 @@ impl Checker<'_> {
             if s.env.contains_key(secret) {
                 self.push(
                     Diagnostic::error(
-                        "duplicate-name",
+                        Code::DuplicateName,
                         ptr.child("env").child(secret),
                         format!("`{secret}` is both a plain variable and a secret"),
                     )
@@ -132,7 +133,7 @@ impl Checker<'_> {
                     let in_env = s.env.contains_key(key);
                     self.push(
                         Diagnostic::error(
-                            "env-conflict",
+                            Code::EnvConflict,
                             if in_env {
                                 service_ptr(name).child("env").child(key).into()
                             } else {
@@ -150,7 +151,7 @@ impl Checker<'_> {
             if looks_secret(key) && !secrets.contains(key) {
                 self.push(
                     Diagnostic::warning(
-                        "secret-in-env",
+                        Code::SecretInEnv,
                         ptr.child("env").child(key),
                         format!("`{key}` looks like a secret, but its value is written in the blueprint"),
                     )
@@ -164,7 +165,7 @@ impl Checker<'_> {
         for (i, u) in s.uses.iter().enumerate() {
             if !uses.insert(u) {
                 self.push(Diagnostic::error(
-                    "duplicate-item",
+                    Code::DuplicateItem,
                     format!("{ptr}/uses/{i}"),
                     format!("`{u}` is listed twice in `uses`"),
                 ));
@@ -194,7 +195,7 @@ impl Checker<'_> {
                 }
                 Some(d) if !d.is_broker() => self.push(
                     Diagnostic::error(
-                        "not-a-broker",
+                        Code::NotABroker,
                         format!("{ptr}/queue/broker"),
                         format!(
                             "`{}` is a {} datastore and cannot broker a queue",
@@ -208,7 +209,7 @@ impl Checker<'_> {
                     if r.role == Some(RedisRole::Cache) {
                         self.push(
                             Diagnostic::error(
-                                "cache-as-broker",
+                                Code::CacheAsBroker,
                                 format!("{ptr}/queue/broker"),
                                 format!("`{}` has role `cache`: it evicts keys when full, and a queue on it would lose messages", q.broker),
                             )
@@ -218,7 +219,7 @@ impl Checker<'_> {
                     if r.mode == RedisMode::Cluster {
                         self.push(
                             Diagnostic::warning(
-                                "cluster-broker",
+                                Code::ClusterBroker,
                                 format!("{ptr}/queue/broker"),
                                 format!("`{}` is a Redis Cluster; most queue clients (Celery, RQ, Sidekiq) cannot use a cluster as a broker", q.broker),
                             )
@@ -232,7 +233,7 @@ impl Checker<'_> {
         if s.balance.is_some() && !self.is_routed(name) {
             self.push(
                 Diagnostic::warning(
-                    "unused-setting",
+                    Code::UnusedSetting,
                     format!("{ptr}/balance"),
                     format!("`balance` has no effect: no route sends traffic to `{name}`"),
                 )
@@ -253,7 +254,7 @@ impl Checker<'_> {
             if sticky == "none" {
                 self.push(
                     Diagnostic::warning(
-                        "websocket-not-sticky",
+                        Code::WebsocketNotSticky,
                         ptr.clone(),
                         format!("WebSocket service `{name}` runs several instances behind the balancer without stickiness"),
                     )
@@ -275,7 +276,7 @@ impl Checker<'_> {
                 if instances > 1 {
                     self.push(
                         Diagnostic::error(
-                            "port-conflict",
+                            Code::PortConflict,
                             ptr.clone(),
                             format!("`{name}` may run {instances} instances, and they cannot all publish host port {port}"),
                         )
@@ -285,7 +286,7 @@ impl Checker<'_> {
                 if let Some(owner) = taken.get(&port) {
                     self.push(
                         Diagnostic::error(
-                            "port-conflict",
+                            Code::PortConflict,
                             ptr,
                             format!("host port {port} is already taken by {owner}"),
                         )

@@ -4,6 +4,7 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use super::Checker;
+use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::model::units::Measure;
 use crate::model::*;
@@ -27,7 +28,7 @@ impl Checker<'_> {
                 if count as usize != tier.hosts.len() {
                     self.push(
                         Diagnostic::error(
-                            "count-mismatch",
+                            Code::CountMismatch,
                             format!("{ptr}/count"),
                             format!(
                                 "tier `{name}` has count {count} but lists {} host{}",
@@ -45,7 +46,7 @@ impl Checker<'_> {
                 if !is_host(host) {
                     self.push(
                         Diagnostic::error(
-                            "invalid-host",
+                            Code::InvalidHost,
                             hptr.clone(),
                             format!("`{host}` is neither an IP address nor a DNS name"),
                         )
@@ -59,7 +60,7 @@ impl Checker<'_> {
                     .unwrap_or_else(|_| host.to_ascii_lowercase());
                 if !seen.insert(canonical) {
                     self.push(Diagnostic::error(
-                        "duplicate-item",
+                        Code::DuplicateItem,
                         hptr,
                         format!("host `{host}` is listed twice in tier `{name}`"),
                     ));
@@ -70,7 +71,7 @@ impl Checker<'_> {
         {
             self.push(
                 Diagnostic::error(
-                    "hosts-without-hosts",
+                    Code::HostsWithoutHosts,
                     "/targets",
                     "the `hosts` platform needs at least one tier that lists its `hosts`",
                 )
