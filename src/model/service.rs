@@ -69,10 +69,53 @@ pub struct Service {
     pub scaling: Option<Scaling>,
 }
 
+/// The instances a service runs between: the one home of the counting rules that
+/// every platform shares. `min` may be 0 (an autoscaler that scales to zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceRange {
+    pub min: u32,
+    pub max: u32,
+    /// Whether an autoscaler picks the count between `min` and `max`.
+    pub autoscaled: bool,
+}
+
 impl Service {
+    /// The instances the service runs between, as a checked blueprint says: a
+    /// scheduler exactly one; `replicas` a fixed count (1 when scaling says nothing);
+    /// `min` and `max` an autoscaled range.
+    pub fn instance_range(&self) -> InstanceRange {
+        let sc = self.scaling.clone().unwrap_or_default();
+        let autoscaled = sc.replicas.is_none() && (sc.min.is_some() || sc.max.is_some());
+        if self.kind == ServiceKind::Scheduler {
+            return InstanceRange {
+                min: 1,
+                max: 1,
+                autoscaled: false,
+            };
+        }
+        if autoscaled {
+            let max = sc.max.unwrap_or(1);
+            InstanceRange {
+                min: sc.min.unwrap_or(1).min(max),
+                max,
+                autoscaled,
+            }
+        } else {
+            let n = sc.replicas.unwrap_or(1);
+            InstanceRange {
+                min: n,
+                max: n,
+                autoscaled,
+            }
+        }
+    }
+
     /// How many instances run on a platform without an autoscaler (compose, hosts):
     /// the fixed count, or the autoscaler's minimum but at least one; a scheduler
     /// always runs exactly one.
+    ///
+    /// Also read by checks on a blueprint that may have errors, so each half of a
+    /// half-written range counts as written (`min` without `max` is `min`).
     pub fn fixed_instances(&self) -> u32 {
         if self.kind == ServiceKind::Scheduler {
             return 1;
@@ -84,6 +127,16 @@ impl Service {
                 (None, None, None) => 1,
                 (None, min, max) => min.unwrap_or(1).min(max.unwrap_or(u32::MAX)).max(1),
             },
+        }
+    }
+
+    /// The most instances the service may run as written, before any check: `max`,
+    /// else `replicas`, else 1. A `max` beside `replicas` (itself a finding) still
+    /// counts, so a finding about many instances is not missed.
+    pub fn most_instances(&self) -> u32 {
+        match &self.scaling {
+            None => 1,
+            Some(sc) => sc.max.or(sc.replicas).unwrap_or(1),
         }
     }
 }

@@ -34,3 +34,11 @@ pub struct Machine {
     /// Memory, like `16Gi`.
     pub memory: Quantity,
 }
+
+impl Tier {
+    /// How many machines the tier has: `count`, else one per listed host, at least 1.
+    pub fn machines(&self) -> u32 {
+        self.count
+            .unwrap_or_else(|| (self.hosts.len() as u32).max(1))
+    }
+}

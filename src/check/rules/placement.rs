@@ -48,10 +48,7 @@ impl Checker<'_> {
             else {
                 continue;
             };
-            let machines = u64::from(
-                tier.count
-                    .unwrap_or_else(|| (tier.hosts.len() as u32).max(1)),
-            );
+            let machines = u64::from(tier.machines());
             let (mut want_cpu, mut want_mem) = (0u64, 0u64);
             let mut add = |r: Option<&Resources>, n: u64| {
                 if let Some(r) = r {

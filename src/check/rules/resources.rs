@@ -3,7 +3,7 @@
 use super::Checker;
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::units::Measure;
+use crate::model::units::{DurationError, Measure};
 use crate::model::*;
 
 impl Checker<'_> {
@@ -60,8 +60,8 @@ impl Checker<'_> {
     }
 
     pub(super) fn duration(&mut self, ptr: &str, d: &Duration, positive: bool) {
-        match d.millis() {
-            None => self.push(
+        match d.checked_millis(positive) {
+            Err(DurationError::NotADuration) => self.push(
                 Diagnostic::error(
                     Code::InvalidDuration,
                     ptr.to_string(),
@@ -69,16 +69,16 @@ impl Checker<'_> {
                 )
                 .expected("a number and a unit (ms, s, m, h, d), like `30s` or `5m`"),
             ),
-            Some(0) if positive => self.push(
+            Err(DurationError::Zero) => self.push(
                 Diagnostic::error(Code::OutOfRange, ptr.to_string(), format!("`{d}` is zero"))
                     .expected("a duration longer than zero"),
             ),
-            Some(ms) if ms > 7 * 86_400_000 => self.push(Diagnostic::error(
+            Err(DurationError::TooLong) => self.push(Diagnostic::error(
                 Code::OutOfRange,
                 ptr.to_string(),
                 format!("`{d}` is longer than a week"),
             )),
-            _ => {}
+            Ok(_) => {}
         }
     }
 }

@@ -192,11 +192,3 @@ impl Checker<'_> {
         }
     }
 }
-
-/// The most instances a service may run.
-pub fn max_instances(s: &Service) -> u32 {
-    match &s.scaling {
-        None => 1,
-        Some(sc) => sc.max.or(sc.replicas).unwrap_or(1),
-    }
-}

@@ -3,7 +3,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::scaling::max_instances;
 use super::{service_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
@@ -245,7 +244,7 @@ impl Checker<'_> {
         }
         self.scaling(name, s);
         // A WebSocket behind the balancer, on several instances, without stickiness.
-        if s.kind == ServiceKind::Websocket && self.is_routed(name) && max_instances(s) > 1 {
+        if s.kind == ServiceKind::Websocket && self.is_routed(name) && s.most_instances() > 1 {
             let sticky = s
                 .balance
                 .as_ref()
@@ -272,7 +271,7 @@ impl Checker<'_> {
         for (name, s) in &self.bp.services {
             if let Some(port) = s.host_port {
                 let ptr = format!("{}/host_port", service_ptr(name));
-                let instances = max_instances(s);
+                let instances = s.most_instances();
                 if instances > 1 {
                     self.push(
                         Diagnostic::error(
