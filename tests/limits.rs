@@ -8,7 +8,7 @@ fn codes(bytes: &[u8]) -> Vec<&'static str> {
     validate_bytes(bytes)
         .diagnostics
         .iter()
-        .map(|d| d.code)
+        .map(|d| d.code.as_str())
         .collect()
 }
 
@@ -122,7 +122,10 @@ fn an_empty_value_is_shown_at_its_key() {
     let v = validate_str(text);
     assert_eq!(v.diagnostics.len(), 1, "{:?}", v.diagnostics);
     let d = &v.diagnostics[0];
-    assert_eq!((d.code, d.line, d.column), ("wrong-type", Some(6), Some(5)));
+    assert_eq!(
+        (d.code.as_str(), d.line, d.column),
+        ("wrong-type", Some(6), Some(5))
+    );
     assert_eq!(d.pointer, "/services/api/image");
 }
 

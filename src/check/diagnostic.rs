@@ -4,7 +4,10 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::source::yaml::{pointer_push, pointer_tokens, Kind, Node, Span};
+pub use crate::check::code::Code;
+
+use crate::source::pointer::Pointer;
+use crate::source::yaml::{Kind, Node, Span};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -29,7 +32,7 @@ impl Severity {
 pub struct Diagnostic {
     pub severity: Severity,
     /// A stable identifier of the kind of finding, like `unknown-field`.
-    pub code: &'static str,
+    pub code: Code,
     pub message: String,
     /// 1-based line and column in the file, when known.
     pub line: Option<u32>,
@@ -52,11 +55,7 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    pub fn error(
-        code: &'static str,
-        pointer: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn error(code: Code, pointer: impl Into<String>, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Error,
             code,
@@ -71,11 +70,7 @@ impl Diagnostic {
         }
     }
 
-    pub fn warning(
-        code: &'static str,
-        pointer: impl Into<String>,
-        message: impl Into<String>,
-    ) -> Self {
+    pub fn warning(code: Code, pointer: impl Into<String>, message: impl Into<String>) -> Self {
         Diagnostic {
             severity: Severity::Warning,
             ..Diagnostic::error(code, pointer, message)
@@ -122,10 +117,11 @@ impl Diagnostic {
             return self;
         }
         let (node, depth) = root.walk(&self.pointer);
-        if depth == pointer_tokens(&self.pointer).count() {
+        let pointer = Pointer::from(self.pointer.as_str());
+        if depth == pointer.tokens().count() {
             // A key, or a whole mapping or list: show the key that holds it.
             let span = if self.at_key || is_collection(node) {
-                holding_key(root, &self.pointer).unwrap_or(node.span)
+                holding_key(root, &pointer).unwrap_or(node.span)
             } else {
                 node.span
             };
@@ -141,22 +137,22 @@ impl Diagnostic {
         }
         // Part of the pointer is absent: show the deepest node that exists (at its key
         // when it is a mapping), and keep the missing part in the pointer.
-        let found_ptr = pointer_tokens(&self.pointer)
-            .take(depth)
-            .fold(String::new(), |p, t| pointer_push(&p, &t));
+        let found = Pointer::build(pointer.tokens().take(depth));
         let span = if is_collection(node) {
-            holding_key(root, &found_ptr).unwrap_or(node.span)
+            holding_key(root, &found).unwrap_or(node.span)
         } else {
             node.span
         };
-        self.pointer = pointer_tokens(&self.pointer)
-            .skip(depth)
-            .fold(node.origin.to_string(), |p, t| pointer_push(&p, &t));
+        let mut located = Pointer::from(&*node.origin);
+        for token in pointer.tokens().skip(depth) {
+            located.push(&token);
+        }
+        self.pointer = located.into();
         self.at(span)
     }
 
     /// The identity used to report a finding once when several phases share it.
-    pub fn key(&self) -> (Option<u32>, Option<u32>, &'static str, &str, Severity) {
+    pub fn key(&self) -> (Option<u32>, Option<u32>, Code, &str, Severity) {
         (
             self.line,
             self.column,
@@ -175,18 +171,10 @@ fn is_collection(node: &Node) -> bool {
 }
 
 /// The position of the mapping key that holds the node at `pointer`, if a key does.
-fn holding_key(root: &Node, pointer: &str) -> Option<Span> {
-    let last = pointer_tokens(pointer).last()?;
-    let (parent, ok) = root.lookup(&parent_pointer(pointer));
+fn holding_key(root: &Node, pointer: &Pointer) -> Option<Span> {
+    let last = pointer.last()?;
+    let (parent, ok) = root.lookup(pointer.parent().as_str());
     ok.then(|| parent.key(&last).map(|k| k.span)).flatten()
-}
-
-/// The pointer of the parent of `pointer`.
-pub fn parent_pointer(pointer: &str) -> String {
-    match pointer.rfind('/') {
-        Some(i) => pointer[..i].to_string(),
-        None => String::new(),
-    }
 }
 
 /// Every finding for one file.
@@ -313,7 +301,7 @@ pub fn render_github(file: Option<&str>, diagnostics: &[Diagnostic]) -> String {
                 properties.push(format!("col={col}"));
             }
         }
-        properties.push(format!("title={}", escape_property(d.code)));
+        properties.push(format!("title={}", escape_property(d.code.as_str())));
         let mut message = d.message.clone();
         if !d.pointer.is_empty() {
             message.push_str(&format!("\nat: {}", d.pointer));
@@ -394,7 +382,7 @@ fn token_len(line: &str, start: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::{escape_data, escape_property, render_github, token_len, Diagnostic};
+    use super::{escape_data, escape_property, render_github, token_len, Code, Diagnostic};
 
     #[test]
     fn github_escapes() {
@@ -409,7 +397,7 @@ mod tests {
 
     #[test]
     fn github_lines() {
-        let mut d = Diagnostic::warning("secret-in-env", "/a", "looks like a secret, 50%");
+        let mut d = Diagnostic::warning(Code::SecretInEnv, "/a", "looks like a secret, 50%");
         d.line = Some(3);
         d.column = Some(7);
         assert_eq!(

@@ -1,6 +1,9 @@
 //! Check: the located tree → findings and typed, resolved phases.
 
-pub mod analyze;
+pub mod code;
 pub mod diagnostic;
 pub mod phase;
+pub mod rules;
+pub mod schema;
+pub mod suggest;
 pub mod validate;

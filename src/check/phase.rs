@@ -4,15 +4,15 @@
 //! Patching works on the loaded [`Node`] tree, so every value of a resolved phase
 //! still knows its line in the file, whether it came from the base or from a patch.
 
-use crate::check::diagnostic::{Diagnostic, Removed};
-use crate::model::schema::did_you_mean;
+use crate::check::diagnostic::{Code, Diagnostic, Removed};
+use crate::check::suggest::did_you_mean;
 use crate::model::schema::PATCHABLE;
-use crate::source::yaml::{pointer_push, Kind, Node};
+use crate::source::pointer::Pointer;
+use crate::source::yaml::{Kind, Node};
 
 /// The name of the one phase of a blueprint that lists none.
 pub const DEFAULT_PHASE: &str = "default";
-/// The most phases a blueprint may have (each phase is a full copy of the blueprint).
-pub const MAX_PHASES: usize = 50;
+pub use crate::model::MAX_PHASES;
 
 /// One phase's resolved document.
 #[derive(Debug, Clone)]
@@ -25,10 +25,10 @@ pub struct PhaseDoc {
 
 /// Applies `patch` to `target` per RFC 7386.
 pub fn merge_patch(target: &mut Node, patch: &Node) {
-    merge_patch_at(target, patch, "", &mut Removed::new());
+    merge_patch_at(target, patch, &Pointer::root(), &mut Removed::new());
 }
 
-fn merge_patch_at(target: &mut Node, patch: &Node, path: &str, removed: &mut Removed) {
+fn merge_patch_at(target: &mut Node, patch: &Node, path: &Pointer, removed: &mut Removed) {
     let Kind::Map(patch_entries) = &patch.kind else {
         *target = patch.clone();
         return;
@@ -49,7 +49,7 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &str, removed: &mut Rem
             (Kind::Null, Some(i)) => {
                 entries.remove(i);
                 removed.insert(
-                    pointer_push(path, &key.name),
+                    path.child(&key.name).into(),
                     (key.span, value.origin.to_string()),
                 );
             }
@@ -60,7 +60,7 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &str, removed: &mut Rem
                 if !matches!(value.kind, Kind::Map(_)) {
                     entries[i].0 = key.clone();
                 }
-                let child = pointer_push(path, &key.name);
+                let child = path.child(&key.name);
                 merge_patch_at(&mut entries[i].1, value, &child, removed);
             }
             (_, None) => {
@@ -69,7 +69,7 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &str, removed: &mut Rem
                     span: value.span,
                     origin: value.origin.clone(),
                 };
-                let child = pointer_push(path, &key.name);
+                let child = path.child(&key.name);
                 merge_patch_at(&mut fresh, value, &child, removed);
                 entries.push((key.clone(), fresh));
             }
@@ -125,8 +125,8 @@ pub fn resolve_each(root: &Node, findings: &mut Vec<Diagnostic>, mut each: impl 
                             });
                         findings.push(
                             Diagnostic::error(
-                                "unpatchable",
-                                pointer_push(&patch.origin, &key.name),
+                                Code::Unpatchable,
+                                Pointer::from(&*patch.origin).child(&key.name),
                                 format!("a phase patch cannot change `{}`", key.name),
                             )
                             .expected(format!(
@@ -139,7 +139,7 @@ pub fn resolve_each(root: &Node, findings: &mut Vec<Diagnostic>, mut each: impl 
                         );
                     }
                 }
-                merge_patch_at(&mut state, &allowed, "", &mut removed);
+                merge_patch_at(&mut state, &allowed, &Pointer::root(), &mut removed);
             }
         }
         each(PhaseDoc {

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeSet;
 
-use crate::check::analyze;
-use crate::check::diagnostic::{Diagnostic, Severity};
+use crate::check::diagnostic::{Code, Diagnostic, Severity};
 use crate::check::phase::{self, PhaseDoc};
-use crate::model::schema;
+use crate::check::rules;
+use crate::check::schema;
 use crate::model::{Blueprint, Phase, Platform};
+use crate::source::pointer::Pointer;
 use crate::source::yaml::{self, LoadError, Node};
 
 /// A phase's fully typed blueprint, ready to be resolved into a plan.
@@ -44,6 +45,24 @@ impl Validated {
     }
 }
 
+/// The code of a loading error.
+fn load_code(e: &LoadError) -> Code {
+    match e {
+        LoadError::Syntax { .. } => Code::YamlSyntax,
+        LoadError::DuplicateKey { .. } => Code::DuplicateKey,
+        LoadError::ComplexKey { .. } => Code::ComplexKey,
+        LoadError::TooDeep { .. } => Code::TooDeep,
+        LoadError::AliasBomb { .. } => Code::AliasBomb,
+        LoadError::UnknownAnchor { .. } => Code::UnknownAnchor,
+        LoadError::Tag { .. } => Code::UnsupportedTag,
+        LoadError::MultipleDocuments { .. } => Code::MultipleDocuments,
+        LoadError::Empty => Code::EmptyFile,
+        LoadError::TooLarge { .. } => Code::TooLarge,
+        LoadError::NotUtf8 { .. } => Code::NotUtf8,
+        LoadError::ControlCharacter { .. } => Code::ControlCharacter,
+    }
+}
+
 fn load_diagnostic(e: &LoadError) -> Diagnostic {
     let hint = match e {
         LoadError::DuplicateKey { .. } => {
@@ -71,7 +90,7 @@ fn load_diagnostic(e: &LoadError) -> Diagnostic {
         }
         _ => None,
     };
-    Diagnostic::error(e.code(), "", e.to_string())
+    Diagnostic::error(load_code(e), "", e.to_string())
         .at(e.span())
         .maybe_hint(hint)
 }
@@ -149,7 +168,7 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
         .and_then(|p| serde_json::from_value(p).ok())
         .unwrap_or_default();
     if root_ok {
-        for d in analyze::check_phases(&phase_list) {
+        for d in rules::check_phases(&phase_list) {
             add(d.locate(root), None, &mut collected);
         }
     }
@@ -170,7 +189,7 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
         let findings = schema::check(&json);
         // Unknown fields alone do not stop the semantic checks: without them the
         // document is well-formed, and the user gets every finding in one run.
-        let only_unknown = findings.iter().all(|d| d.code == "unknown-field");
+        let only_unknown = findings.iter().all(|d| d.code == Code::UnknownField);
         for d in &findings {
             if only_unknown {
                 remove_pointer(&mut json, &d.pointer);
@@ -191,7 +210,7 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
             Ok(b) => b,
             Err(e) => {
                 add(
-                    Diagnostic::error("invalid", "", e.to_string())
+                    Diagnostic::error(Code::Invalid, "", e.to_string())
                         .locate_in(&doc.root, &doc.removed),
                     Some(i),
                     &mut collected,
@@ -204,7 +223,7 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
             .and_then(|p| p.targets.clone())
             .or_else(|| default_targets.clone())
             .unwrap_or_else(|| blueprint.targets.clone());
-        for d in analyze::check(&blueprint, &targets) {
+        for d in rules::check(&blueprint, &targets) {
             add(
                 d.locate_in(&doc.root, &doc.removed),
                 Some(i),
@@ -245,11 +264,11 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
 
 /// Removes the member a pointer names from a JSON document.
 fn remove_pointer(json: &mut serde_json::Value, pointer: &str) {
-    let parent = crate::check::diagnostic::parent_pointer(pointer);
-    let Some(last) = crate::source::yaml::pointer_tokens(pointer).last() else {
+    let pointer = Pointer::from(pointer);
+    let Some(last) = pointer.last() else {
         return;
     };
-    if let Some(serde_json::Value::Object(map)) = json.pointer_mut(&parent) {
+    if let Some(serde_json::Value::Object(map)) = json.pointer_mut(pointer.parent().as_str()) {
         map.remove(&last);
     }
 }

@@ -14,6 +14,20 @@ pub const DURATION_PATTERN: &str = "^([0-9]+(ms|s|m|h|d))+$";
 /// The pattern every quantity written as a string must match.
 pub const QUANTITY_PATTERN: &str = "^[0-9]+(\\.[0-9]+)?(m|k|M|G|T|Ki|Mi|Gi|Ti)?$";
 
+/// The longest duration any setting takes: a week.
+pub const MAX_DURATION_MS: u64 = 7 * 86_400_000;
+
+/// Why a duration is not usable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationError {
+    /// The text is not a duration.
+    NotADuration,
+    /// Zero, where the setting needs time to pass.
+    Zero,
+    /// Longer than [`MAX_DURATION_MS`].
+    TooLong,
+}
+
 /// A length of time such as `500ms`, `30s`, `5m`, `1h30m`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -23,6 +37,17 @@ impl Duration {
     /// Milliseconds, or `None` when the text is not a duration.
     pub fn millis(&self) -> Option<u64> {
         parse_duration_ms(&self.0)
+    }
+
+    /// Milliseconds, when the text is a duration of at most [`MAX_DURATION_MS`] and,
+    /// when `positive`, longer than zero: the one check every duration setting gets.
+    pub fn checked_millis(&self, positive: bool) -> Result<u64, DurationError> {
+        match self.millis() {
+            None => Err(DurationError::NotADuration),
+            Some(0) if positive => Err(DurationError::Zero),
+            Some(ms) if ms > MAX_DURATION_MS => Err(DurationError::TooLong),
+            Some(ms) => Ok(ms),
+        }
     }
 
     /// Whole seconds, rounded up (`500ms` → 1).
@@ -284,6 +309,20 @@ mod tests {
         assert_eq!(parse_duration_ms(""), None);
         assert_eq!(parse_duration_ms("99999999999999999999d"), None);
         assert_eq!(Duration("500ms".into()).seconds(), Some(1));
+    }
+
+    #[test]
+    fn checked_durations() {
+        let d = |t: &str| Duration(t.into());
+        assert_eq!(d("30s").checked_millis(true), Ok(30_000));
+        assert_eq!(d("0s").checked_millis(false), Ok(0));
+        assert_eq!(d("0s").checked_millis(true), Err(DurationError::Zero));
+        assert_eq!(d("7d").checked_millis(true), Ok(MAX_DURATION_MS));
+        assert_eq!(d("8d").checked_millis(false), Err(DurationError::TooLong));
+        assert_eq!(
+            d("5").checked_millis(false),
+            Err(DurationError::NotADuration)
+        );
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub use datastores::{
 use serde::Serialize;
 
 use crate::check::validate::ResolvedPhase;
-use crate::model::units::{parse_duration_ms, Quantity};
+use crate::model::units::Quantity;
 use crate::model::{
     Algorithm, Balancer, BalancerEngine, Blueprint, Platform, Resources, Service, ServiceKind,
 };
@@ -314,7 +314,7 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
             TierPlan {
                 cpu_millis: quantity_millis(&t.machine.cpu).map_err(&fail)?,
                 memory_bytes: quantity_bytes(&t.machine.memory).map_err(&fail)?,
-                count: t.count.unwrap_or_else(|| (t.hosts.len() as u32).max(1)),
+                count: t.machines(),
                 hosts: t.hosts.clone(),
                 cost_per_month: t.cost_per_month,
             },
@@ -376,7 +376,9 @@ fn quantity_bytes(q: &Quantity) -> Result<u64, String> {
 fn ms(d: Option<&crate::model::units::Duration>, default: u64) -> Result<u64, String> {
     match d {
         None => Ok(default),
-        Some(d) => parse_duration_ms(&d.0).ok_or_else(|| format!("`{}` is not a duration", d.0)),
+        Some(d) => d
+            .millis()
+            .ok_or_else(|| format!("`{}` is not a duration", d.0)),
     }
 }
 
@@ -499,16 +501,11 @@ fn hosts_endpoints(name: &str, layout: &placement::HostsLayout) -> Vec<Endpoint>
 
 fn scaling_plan(s: &Service) -> Result<ScalingPlan, String> {
     let sc = s.scaling.clone().unwrap_or_default();
-    let autoscaled = sc.replicas.is_none() && (sc.min.is_some() || sc.max.is_some());
-    let (min, max) = if s.kind == ServiceKind::Scheduler {
-        (1, 1)
-    } else if autoscaled {
-        let max = sc.max.unwrap_or(1);
-        (sc.min.unwrap_or(1).min(max), max)
-    } else {
-        let n = sc.replicas.unwrap_or(1);
-        (n, n)
-    };
+    let crate::model::InstanceRange {
+        min,
+        max,
+        autoscaled,
+    } = s.instance_range();
     let t = sc.target.clone().unwrap_or_default();
     let behavior = |p: &Option<crate::model::ScalePolicy>| -> Result<Option<BehaviorPlan>, String> {
         let Some(p) = p else { return Ok(None) };
@@ -530,7 +527,7 @@ fn scaling_plan(s: &Service) -> Result<ScalingPlan, String> {
         }))
     };
     Ok(ScalingPlan {
-        autoscaled: autoscaled && s.kind != ServiceKind::Scheduler,
+        autoscaled,
         min,
         max,
         cpu_percent: t.cpu,

@@ -138,7 +138,7 @@ impl PortBook {
 /// engine's default (a Redis Cluster node also its bus port, 10000 above).
 pub fn hosts_layout(bp: &crate::model::Blueprint) -> HostsLayout {
     use crate::model::{Datastore, RedisMode};
-    use crate::source::yaml::pointer_push;
+    use crate::source::pointer::Pointer;
 
     let hosts_of = |tier: Option<&str>| -> Option<&Vec<String>> {
         tier.and_then(|t| bp.tiers.get(t))
@@ -185,7 +185,7 @@ pub fn hosts_layout(bp: &crate::model::Blueprint) -> HostsLayout {
         }
     }
     for (name, s) in &bp.services {
-        let ptr = pointer_push("/services", name);
+        let ptr = Pointer::build(["services", name.as_str()]).to_string();
         let Some(hosts) = hosts_of(s.tier.as_deref()) else {
             layout.unplaced.push((ptr, format!("service `{name}`")));
             continue;
@@ -231,7 +231,7 @@ pub fn hosts_layout(bp: &crate::model::Blueprint) -> HostsLayout {
         layout.services.insert(name.clone(), placed);
     }
     for (name, store) in &bp.datastores {
-        let ptr = pointer_push("/datastores", name);
+        let ptr = Pointer::build(["datastores", name.as_str()]).to_string();
         let Some(hosts) = hosts_of(store.tier()) else {
             layout.unplaced.push((ptr, format!("datastore `{name}`")));
             continue;

@@ -74,7 +74,7 @@ pub fn plans(phases: &[ResolvedPhase], selection: &Selection) -> Result<Vec<Plan
             return Err(RenderError::UnknownPhase {
                 name: name.clone(),
                 known: names.join(", "),
-                suggestion: crate::model::schema::did_you_mean(name, &names),
+                suggestion: crate::check::suggest::did_you_mean(name, &names),
             });
         }
     }

@@ -1,4 +1,5 @@
 //! Source: blueprint bytes → a located YAML tree, every node with its line, column and
 //! JSON pointer.
 
+pub mod pointer;
 pub mod yaml;

@@ -17,6 +17,8 @@ use serde_json::{Map, Number, Value};
 use yaml_rust2::parser::{Event, Parser};
 use yaml_rust2::scanner::{Marker, TScalarStyle};
 
+use crate::source::pointer::Pointer;
+
 /// Largest blueprint accepted, in bytes.
 pub const MAX_INPUT_BYTES: usize = 8 * 1024 * 1024;
 /// Deepest nesting of mappings and sequences accepted.
@@ -89,14 +91,14 @@ impl Node {
     /// pointer resolved.
     pub fn lookup(&self, pointer: &str) -> (&Node, bool) {
         let (node, followed) = self.walk(pointer);
-        (node, followed == pointer_tokens(pointer).count())
+        (node, followed == Pointer::split(pointer).count())
     }
 
     /// Follows a JSON pointer as far as it resolves; returns the deepest node reached
     /// and how many of the pointer's tokens led to it.
     pub fn walk(&self, pointer: &str) -> (&Node, usize) {
         let mut node = self;
-        for (followed, token) in pointer_tokens(pointer).enumerate() {
+        for (followed, token) in Pointer::split(pointer).enumerate() {
             let next = match &node.kind {
                 Kind::Map(_) => node.get(&token),
                 Kind::Seq(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
@@ -107,7 +109,7 @@ impl Node {
                 None => return (node, followed),
             }
         }
-        (node, pointer_tokens(pointer).count())
+        (node, Pointer::split(pointer).count())
     }
 
     /// A short name for the node's type, as a user would say it.
@@ -147,29 +149,6 @@ impl Node {
             }
         }
     }
-}
-
-/// Splits an RFC 6901 pointer into unescaped tokens.
-pub fn pointer_tokens(pointer: &str) -> impl Iterator<Item = String> + '_ {
-    pointer
-        .split('/')
-        .skip(1)
-        .map(|t| t.replace("~1", "/").replace("~0", "~"))
-}
-
-/// Appends one token to a JSON pointer, escaping it.
-pub fn pointer_push(pointer: &str, token: &str) -> String {
-    let mut out = String::with_capacity(pointer.len() + token.len() + 1);
-    out.push_str(pointer);
-    out.push('/');
-    for c in token.chars() {
-        match c {
-            '~' => out.push_str("~0"),
-            '/' => out.push_str("~1"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 /// Why a text could not be loaded. Every variant carries the position to blame.
@@ -219,24 +198,6 @@ impl LoadError {
             | LoadError::NotUtf8 { span, .. }
             | LoadError::ControlCharacter { span, .. } => *span,
             LoadError::Empty | LoadError::TooLarge { .. } => Span { line: 1, col: 1 },
-        }
-    }
-
-    /// A stable identifier for the kind of problem.
-    pub fn code(&self) -> &'static str {
-        match self {
-            LoadError::Syntax { .. } => "yaml-syntax",
-            LoadError::DuplicateKey { .. } => "duplicate-key",
-            LoadError::ComplexKey { .. } => "complex-key",
-            LoadError::TooDeep { .. } => "too-deep",
-            LoadError::AliasBomb { .. } => "alias-bomb",
-            LoadError::UnknownAnchor { .. } => "unknown-anchor",
-            LoadError::Tag { .. } => "unsupported-tag",
-            LoadError::MultipleDocuments { .. } => "multiple-documents",
-            LoadError::Empty => "empty-file",
-            LoadError::TooLarge { .. } => "too-large",
-            LoadError::NotUtf8 { .. } => "not-utf8",
-            LoadError::ControlCharacter { .. } => "control-character",
         }
     }
 }
@@ -381,18 +342,18 @@ fn node_count(node: &Node) -> usize {
 impl Builder {
     /// The pointer of the next child of the innermost open collection.
     fn child_pointer(&self) -> Arc<str> {
-        let mut pointer = String::new();
+        let mut pointer = Pointer::root();
         for frame in &self.stack {
             match frame {
-                Frame::Seq { items, .. } => pointer.push_str(&format!("/{}", items.len())),
+                Frame::Seq { items, .. } => pointer.push(&items.len().to_string()),
                 Frame::Map { pending_key, .. } => {
                     if let Some(k) = pending_key {
-                        pointer = pointer_push(&pointer, &k.name);
+                        pointer.push(&k.name);
                     }
                 }
             }
         }
-        Arc::from(pointer)
+        Arc::from(pointer.as_str())
     }
 
     fn event(&mut self, event: Event, span: Span) -> Result<(), LoadError> {

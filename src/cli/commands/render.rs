@@ -112,7 +112,7 @@ pub fn one(
         return Ok(exit::OK);
     }
     let paths: Vec<String> = set.iter().map(|(p, _)| p.to_string()).collect();
-    let hint = match crate::model::schema::did_you_mean(wanted, &paths) {
+    let hint = match crate::check::suggest::did_you_mean(wanted, &paths) {
         Some(close) => format!("did you mean `{close}`?"),
         None => {
             // Each phase's bundle folders (and files of its own, like ARCHITECTURE.md).

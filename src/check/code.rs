@@ -1,0 +1,158 @@
+//! Diagnostic codes: the stable identifier of each kind of finding (`unknown-field`,
+//! `port-conflict`, …). The text is part of tierform's output (the text and GitHub
+//! formats, the JSON report, the snapshots), so [`Code::as_str`] must never change for
+//! an existing code; code compares codes as values, never as text.
+
+use std::cmp::Ordering;
+use std::fmt;
+
+use serde::{Serialize, Serializer};
+
+macro_rules! codes {
+    ($($(#[$comment:meta])* $variant:ident = $text:literal,)*) => {
+        /// The kind of a finding. Ordered (and compared with text) by its text.
+        #[derive(Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Code {
+            $($(#[$comment])* $variant,)*
+        }
+
+        impl Code {
+            /// Every code, in the order declared.
+            pub const ALL: &'static [Code] = &[$(Code::$variant,)*];
+
+            /// The code as it is written in every output.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Code::$variant => $text,)*
+                }
+            }
+        }
+    };
+}
+
+codes! {
+    // Loading the YAML text.
+    YamlSyntax = "yaml-syntax",
+    DuplicateKey = "duplicate-key",
+    ComplexKey = "complex-key",
+    TooDeep = "too-deep",
+    AliasBomb = "alias-bomb",
+    UnknownAnchor = "unknown-anchor",
+    UnsupportedTag = "unsupported-tag",
+    MultipleDocuments = "multiple-documents",
+    EmptyFile = "empty-file",
+    TooLarge = "too-large",
+    NotUtf8 = "not-utf8",
+    ControlCharacter = "control-character",
+    // The schema, the phases and the semantic rules.
+    CacheAsBroker = "cache-as-broker",
+    ClusterBroker = "cluster-broker",
+    ClusterTooSmall = "cluster-too-small",
+    ClusterWithoutReplicas = "cluster-without-replicas",
+    ConflictingFields = "conflicting-fields",
+    CountMismatch = "count-mismatch",
+    DuplicateItem = "duplicate-item",
+    DuplicateName = "duplicate-name",
+    DuplicateRoute = "duplicate-route",
+    EnvConflict = "env-conflict",
+    HostsWithoutHosts = "hosts-without-hosts",
+    Invalid = "invalid",
+    InvalidDuration = "invalid-duration",
+    InvalidFormat = "invalid-format",
+    InvalidHost = "invalid-host",
+    InvalidImage = "invalid-image",
+    InvalidName = "invalid-name",
+    InvalidPath = "invalid-path",
+    InvalidQuantity = "invalid-quantity",
+    InvalidValue = "invalid-value",
+    MinAboveMax = "min-above-max",
+    MissingField = "missing-field",
+    NameCollision = "name-collision",
+    NoEffectOnKubernetes = "no-effect-on-kubernetes",
+    NotABroker = "not-a-broker",
+    NotRoutable = "not-routable",
+    OutOfRange = "out-of-range",
+    OverCapacity = "over-capacity",
+    PoolExceedsConnections = "pool-exceeds-connections",
+    PoolTooLarge = "pool-too-large",
+    PortConflict = "port-conflict",
+    RedisUnbounded = "redis-unbounded",
+    RequestAboveLimit = "request-above-limit",
+    ReservedName = "reserved-name",
+    SchedulerReplicas = "scheduler-replicas",
+    Schema = "schema",
+    SecretInEnv = "secret-in-env",
+    ShadowedRoute = "shadowed-route",
+    SyncWithoutReplica = "sync-without-replica",
+    TimeoutExceedsInterval = "timeout-exceeds-interval",
+    TooFew = "too-few",
+    TooMany = "too-many",
+    UnknownField = "unknown-field",
+    UnknownReference = "unknown-reference",
+    Unpatchable = "unpatchable",
+    Unplaced = "unplaced",
+    UnsupportedVersion = "unsupported-version",
+    UnusedSetting = "unused-setting",
+    WebsocketNotSticky = "websocket-not-sticky",
+    WrongShape = "wrong-shape",
+    WrongType = "wrong-type",
+    ZeroWeights = "zero-weights",
+}
+
+impl Ord for Code {
+    fn cmp(&self, other: &Code) -> Ordering {
+        self.as_str().cmp(other.as_str())
+    }
+}
+
+impl PartialOrd for Code {
+    fn partial_cmp(&self, other: &Code) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Shown as its text, so a list of codes in a message reads as it always did.
+impl fmt::Debug for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl Serialize for Code {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+macro_rules! eq_text {
+    ($($text:ty),*) => {
+        $(impl PartialEq<$text> for Code {
+            fn eq(&self, other: &$text) -> bool {
+                self.as_str() == AsRef::<str>::as_ref(other)
+            }
+        })*
+    };
+}
+
+eq_text!(str, &str, String, &String);
+
+#[cfg(test)]
+mod tests {
+    use super::Code;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn texts_are_unique_and_compare_as_text() {
+        let texts: BTreeSet<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(texts.len(), Code::ALL.len());
+        assert_eq!(Code::UnknownField, "unknown-field");
+        assert!(Code::PortConflict < Code::UnknownField);
+        assert_eq!(format!("{:?}", [Code::TooLarge]), r#"["too-large"]"#);
+    }
+}

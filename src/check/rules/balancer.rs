@@ -1,0 +1,201 @@
+//! The balancer: its routes and timeouts, and how each service's instances are balanced.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{service_ptr, Checker};
+use crate::check::code::Code;
+use crate::check::diagnostic::Diagnostic;
+use crate::model::*;
+
+impl Checker<'_> {
+    pub(super) fn balancer(&mut self) {
+        let Some(lb) = &self.bp.balancer else {
+            return;
+        };
+        self.tier_ref("/balancer/tier".into(), lb.tier.as_ref());
+        if let Some(t) = &lb.timeouts {
+            for (field, d) in [
+                ("connect", &t.connect),
+                ("send", &t.send),
+                ("read", &t.read),
+            ] {
+                if let Some(d) = d {
+                    self.duration(&format!("/balancer/timeouts/{field}"), d, true);
+                }
+            }
+        }
+        let mut paths: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, route) in lb.routes.iter().enumerate() {
+            let ptr = format!("/balancer/routes/{i}");
+            if let Some(first) = paths.insert(&route.path, i) {
+                self.push(
+                    Diagnostic::error(
+                        Code::DuplicateRoute,
+                        format!("{ptr}/path"),
+                        format!("path `{}` is routed twice", route.path),
+                    )
+                    .hint(format!(
+                        "route {} already sends `{}` somewhere; merge the two",
+                        first + 1,
+                        route.path
+                    )),
+                );
+            }
+            if route.path == "/health" {
+                self.push(
+                    Diagnostic::warning(
+                        Code::ShadowedRoute,
+                        format!("{ptr}/path"),
+                        "the balancer answers `/health` itself, so this route never gets that exact path",
+                    )
+                    .hint("route the service's health under another prefix, e.g. `/api/health`; `/health/...` still reaches it"),
+                );
+            }
+            if route.path.contains("..") || route.path.contains("//") {
+                self.push(
+                    Diagnostic::error(
+                        Code::InvalidPath,
+                        format!("{ptr}/path"),
+                        format!("path `{}` contains `..` or `//`", route.path),
+                    )
+                    .expected("a normalized path prefix like `/api/v1`"),
+                );
+            }
+            match (&route.service, route.split.is_empty()) {
+                (Some(_), false) => self.push(
+                    Diagnostic::error(
+                        Code::ConflictingFields,
+                        ptr.clone(),
+                        "a route has `service` or `split`, not both",
+                    )
+                    .hint("use `split` alone to divide traffic between services"),
+                ),
+                (None, true) => self.push(
+                    Diagnostic::error(
+                        Code::MissingField,
+                        ptr.clone(),
+                        format!("route `{}` names no service", route.path),
+                    )
+                    .hint("add `service: NAME`, or `split:` with weighted services"),
+                ),
+                _ => {}
+            }
+            if let Some(s) = &route.service {
+                self.routed_service(format!("{ptr}/service"), s);
+            }
+            let mut seen = BTreeSet::new();
+            for (j, w) in route.split.iter().enumerate() {
+                self.routed_service(format!("{ptr}/split/{j}/service"), &w.service);
+                if !seen.insert(&w.service) {
+                    self.push(Diagnostic::error(
+                        Code::DuplicateItem,
+                        format!("{ptr}/split/{j}/service"),
+                        format!("`{}` appears twice in the split", w.service),
+                    ));
+                }
+            }
+            if !route.split.is_empty() && route.split.iter().all(|w| w.weight == 0) {
+                self.push(
+                    Diagnostic::error(
+                        Code::ZeroWeights,
+                        format!("{ptr}/split"),
+                        "every weight of the split is 0: no traffic could go anywhere",
+                    )
+                    .hint("give at least one service a positive weight"),
+                );
+            }
+        }
+    }
+
+    pub(super) fn routed_service(&mut self, pointer: String, name: &str) {
+        match self.bp.services.get(name) {
+            None => {
+                let candidates = self.bp.services.keys().cloned().collect();
+                self.reference(pointer, "service", name, candidates);
+            }
+            Some(s) if !s.kind.is_routable() => self.push(
+                Diagnostic::error(
+                    Code::NotRoutable,
+                    pointer,
+                    format!(
+                        "`{name}` is a {} service: it takes no traffic from the balancer",
+                        s.kind.as_str()
+                    ),
+                )
+                .expected("an http, websocket or static service"),
+            ),
+            Some(_) => {}
+        }
+    }
+
+    /// Whether any route sends traffic to the service.
+    pub(super) fn is_routed(&self, name: &str) -> bool {
+        self.bp.balancer.as_ref().is_some_and(|lb| {
+            lb.routes.iter().any(|r| {
+                r.service.as_deref() == Some(name) || r.split.iter().any(|w| w.service == name)
+            })
+        })
+    }
+
+    pub(super) fn balance(&mut self, ptr: &str, b: &Balance) {
+        if let Some(d) = &b.fail_timeout {
+            self.duration(&format!("{ptr}/fail_timeout"), d, true);
+        }
+        let sticky = b.sticky.as_deref().unwrap_or("none");
+        match (b.algorithm, sticky) {
+            (Some(Algorithm::Hash), "none") => self.push(
+                Diagnostic::error(
+                    Code::MissingField,
+                    format!("{ptr}/algorithm"),
+                    "`hash` needs a key to hash: set `sticky`",
+                )
+                .hint("`sticky: client_ip`, `header:NAME` or `cookie:NAME`"),
+            ),
+            (Some(a @ (Algorithm::RoundRobin | Algorithm::LeastConn)), s) if s != "none" => self
+                .push(
+                    Diagnostic::error(
+                        Code::ConflictingFields,
+                        format!("{ptr}/algorithm"),
+                        format!(
+                            "`{}` cannot keep clients on one instance (`sticky: {s}`)",
+                            if a == Algorithm::RoundRobin {
+                                "round_robin"
+                            } else {
+                                "least_conn"
+                            }
+                        ),
+                    )
+                    .hint(
+                        "stickiness hashes the key: use `algorithm: hash` or leave `algorithm` out",
+                    ),
+                ),
+            _ => {}
+        }
+    }
+
+    /// On Kubernetes the balancer reaches each service through its Service's one
+    /// virtual IP, and kube-proxy picks the pod: stickiness by header or cookie is lost.
+    pub(super) fn kubernetes_balance(&mut self) {
+        for (name, s) in &self.bp.services {
+            let Some(b) = &s.balance else { continue };
+            if !self.is_routed(name) {
+                continue;
+            }
+            let sticky = b.sticky.as_deref().unwrap_or("none");
+            // `least_conn` loses its effect too, harmlessly; lost stickiness breaks sessions.
+            if !(sticky.starts_with("header:") || sticky.starts_with("cookie")) {
+                continue;
+            }
+            let what = format!("`sticky: {sticky}`");
+            self.push(
+                Diagnostic::warning(
+                    Code::NoEffectOnKubernetes,
+                    format!("{}/balance", service_ptr(name)),
+                    format!("{what} has no effect on Kubernetes: the balancer reaches `{name}` through its Service, and kube-proxy picks the pod"),
+                )
+                .at_key()
+                .hint("use `sticky: client_ip` (the Service's session affinity) there, or keep this setting to the compose and hosts phases"),
+            );
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! Datastores: PostgreSQL names, replication and pools; Redis modes and sizes.
+
+use super::{store_ptr, Checker};
+use crate::check::code::Code;
+use crate::check::diagnostic::Diagnostic;
+use crate::model::*;
+
+impl Checker<'_> {
+    pub(super) fn datastore(&mut self, name: &str, store: &Datastore) {
+        let ptr = store_ptr(name);
+        self.tier_ref(
+            format!("{ptr}/tier"),
+            store.tier().map(str::to_string).as_ref(),
+        );
+        if let Some(r) = store.resources() {
+            self.resources(&format!("{ptr}/resources"), r);
+        }
+        match store {
+            Datastore::Postgres(pg) => {
+                // Names PostgreSQL, PgBouncer or tierform itself already use.
+                let reserved_db = ["postgres", "template0", "template1", "pgbouncer"];
+                if reserved_db.contains(&pg.database.as_str()) {
+                    self.push(
+                        Diagnostic::error(
+                            Code::ReservedName,
+                            format!("{ptr}/database"),
+                            format!(
+                                "`{}` is a database PostgreSQL or PgBouncer already has",
+                                pg.database
+                            ),
+                        )
+                        .hint("name the application's database after the application"),
+                    );
+                }
+                let user = pg.user.as_deref().unwrap_or(&pg.database);
+                if ["postgres", "replicator", "pgbouncer"].contains(&user) {
+                    self.push(
+                        Diagnostic::error(
+                            Code::ReservedName,
+                            format!("{ptr}/{}", if pg.user.is_some() { "user" } else { "database" }),
+                            format!("`{user}` is a role tierform or PostgreSQL already creates (the superuser, the replication role, PgBouncer's console)"),
+                        )
+                        .hint("set `user:` to the application's own role name"),
+                    );
+                }
+                if pg.replication == Replication::Sync && pg.replicas == 0 {
+                    self.push(
+                        Diagnostic::error(
+                            Code::SyncWithoutReplica,
+                            format!("{ptr}/replication"),
+                            "synchronous replication needs at least one replica: every commit would wait forever",
+                        )
+                        .hint("add `replicas: 1` (or more), or use `replication: async`"),
+                    );
+                }
+                if let Some(pool) = &pg.pooler {
+                    let server = pool.default_pool_size + pool.reserve_pool_size;
+                    // Keep a few connections for superuser and replication.
+                    let budget = pg.max_connections.saturating_sub(5);
+                    if server > budget {
+                        self.push(
+                            Diagnostic::error(
+                                Code::PoolExceedsConnections,
+                                format!("{ptr}/pooler/default_pool_size"),
+                                format!(
+                                    "the pool may open {server} server connections, but `max_connections` is {} (5 kept for administration)",
+                                    pg.max_connections
+                                ),
+                            )
+                            .hint("lower `default_pool_size` + `reserve_pool_size`, or raise `max_connections`"),
+                        );
+                    }
+                    if pool.max_client_conn < pool.default_pool_size {
+                        self.push(Diagnostic::warning(
+                            Code::PoolTooLarge,
+                            format!("{ptr}/pooler/max_client_conn"),
+                            format!(
+                                "`max_client_conn` ({}) is below `default_pool_size` ({}): part of the pool can never be used",
+                                pool.max_client_conn, pool.default_pool_size
+                            ),
+                        ));
+                    }
+                }
+            }
+            Datastore::Redis(r) => {
+                match (r.mode, &r.cluster) {
+                    (RedisMode::Cluster, None) => self.push(
+                        Diagnostic::error(
+                            Code::MissingField,
+                            ptr.clone(),
+                            "a Redis Cluster needs its shape: `cluster: { masters: 3, replicas_per_master: 1 }`",
+                        ),
+                    ),
+                    (RedisMode::Cluster, Some(shape)) if shape.masters < 3 => self.push(
+                        Diagnostic::error(
+                            Code::ClusterTooSmall,
+                            format!("{ptr}/cluster/masters"),
+                            format!("a Redis Cluster needs at least 3 masters, not {}", shape.masters),
+                        )
+                        .hint("with fewer than 3 masters no majority survives a failure; use `mode: standalone` for one node"),
+                    ),
+                    (RedisMode::Cluster, Some(shape)) if shape.replicas_per_master == 0 => self.push(
+                        Diagnostic::warning(
+                            Code::ClusterWithoutReplicas,
+                            format!("{ptr}/cluster/replicas_per_master"),
+                            "a Redis Cluster without replicas cannot fail over: losing one master loses its share of the keys",
+                        )
+                        .hint("use `replicas_per_master: 1`"),
+                    ),
+                    (RedisMode::Standalone, Some(_)) => self.push(
+                        Diagnostic::error(
+                            Code::ConflictingFields,
+                            format!("{ptr}/cluster"),
+                            "`cluster` is set but `mode` is `standalone`",
+                        )
+                        .at_key()
+                        .hint("add `mode: cluster`, or remove `cluster`"),
+                    ),
+                    _ => {}
+                }
+                let limit = r
+                    .resources
+                    .as_ref()
+                    .and_then(|res| res.memory_limit.as_ref().or(res.memory.as_ref()));
+                if limit.is_none() {
+                    self.push(
+                        Diagnostic::warning(
+                            Code::RedisUnbounded,
+                            ptr.clone(),
+                            format!("Redis `{name}` has no memory size, so `maxmemory` cannot be set"),
+                        )
+                        .hint("add `resources: { memory: 512Mi }`; without it Redis grows until the kernel kills it"),
+                    );
+                }
+            }
+            Datastore::Rabbitmq(_) => {}
+        }
+    }
+}

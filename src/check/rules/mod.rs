@@ -1,0 +1,122 @@
+//! Semantic checks: what the schema cannot say. Runs on each phase's resolved, typed
+//! blueprint; every finding carries a pointer into that phase's document.
+//!
+//! [`check`] runs the rules in a fixed order (so findings come out in that order); each
+//! file holds the rules about one part of the blueprint.
+
+mod balancer;
+mod datastores;
+mod names;
+mod placement;
+mod resources;
+mod scaling;
+mod services;
+mod tiers;
+
+use std::collections::BTreeMap;
+
+use crate::check::code::Code;
+use crate::check::diagnostic::Diagnostic;
+use crate::check::suggest::did_you_mean;
+use crate::model::{Blueprint, Phase, Platform};
+use crate::source::pointer::Pointer;
+
+/// Every semantic finding for one phase's blueprint, rendered for `targets`.
+pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
+    let mut c = Checker {
+        bp,
+        out: Vec::new(),
+    };
+    c.names();
+    c.tiers(targets);
+    c.balancer();
+    for (name, service) in &bp.services {
+        c.service(name, service);
+    }
+    for (name, store) in &bp.datastores {
+        c.datastore(name, store);
+    }
+    c.host_ports();
+    c.compose_names();
+    c.capacity();
+    if targets.contains(&Platform::Kubernetes) {
+        c.kubernetes_balance();
+    }
+    if targets.contains(&Platform::Hosts) && bp.tiers.values().any(|t| !t.hosts.is_empty()) {
+        c.placement();
+    }
+    c.out
+}
+
+/// Findings about the phase list as a whole.
+pub fn check_phases(phases: &[Phase]) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, phase) in phases.iter().enumerate() {
+        if let Some(first) = seen.insert(&phase.name, i) {
+            out.push(
+                Diagnostic::error(
+                    Code::DuplicateName,
+                    format!("/phases/{i}/name"),
+                    format!("phase `{}` is defined twice", phase.name),
+                )
+                .hint(format!(
+                    "phase names must be unique (each is an output folder); the first `{}` is /phases/{first}",
+                    phase.name
+                )),
+            );
+        }
+    }
+    out
+}
+
+struct Checker<'a> {
+    bp: &'a Blueprint,
+    out: Vec<Diagnostic>,
+}
+
+fn service_ptr(name: &str) -> Pointer {
+    Pointer::build(["services", name])
+}
+
+fn store_ptr(name: &str) -> Pointer {
+    Pointer::build(["datastores", name])
+}
+
+impl Checker<'_> {
+    fn push(&mut self, d: Diagnostic) {
+        self.out.push(d);
+    }
+
+    fn reference(&mut self, pointer: String, what: &str, name: &str, candidates: Vec<String>) {
+        let hint = did_you_mean(name, &candidates)
+            .map(|s| format!("did you mean `{s}`?"))
+            .or_else(|| (candidates.is_empty()).then(|| format!("define it under `{what}s`")));
+        let mut d = Diagnostic::error(
+            Code::UnknownReference,
+            pointer,
+            format!("no {what} named `{name}`"),
+        )
+        .maybe_hint(hint);
+        if !candidates.is_empty() {
+            d = d.expected(format!(
+                "one of {}",
+                candidates
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        self.push(d);
+    }
+
+    fn tier_ref(&mut self, pointer: String, tier: Option<&String>) {
+        if let Some(t) = tier {
+            if !self.bp.tiers.contains_key(t) {
+                let candidates = self.bp.tiers.keys().cloned().collect();
+                self.reference(pointer, "tier", t, candidates);
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Tiers: their machines' sizes, their host lists, and the `hosts` platform's need for them.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+use super::Checker;
+use crate::check::code::Code;
+use crate::check::diagnostic::Diagnostic;
+use crate::model::units::Measure;
+use crate::model::*;
+use crate::source::pointer::Pointer;
+
+impl Checker<'_> {
+    pub(super) fn tiers(&mut self, targets: &[Platform]) {
+        for (name, tier) in &self.bp.tiers {
+            let ptr = Pointer::build(["tiers", name.as_str()]);
+            self.quantity(
+                &format!("{ptr}/machine/cpu"),
+                &tier.machine.cpu,
+                Measure::Cpu,
+            );
+            self.quantity(
+                &format!("{ptr}/machine/memory"),
+                &tier.machine.memory,
+                Measure::Memory,
+            );
+            if let (Some(count), false) = (tier.count, tier.hosts.is_empty()) {
+                if count as usize != tier.hosts.len() {
+                    self.push(
+                        Diagnostic::error(
+                            Code::CountMismatch,
+                            format!("{ptr}/count"),
+                            format!(
+                                "tier `{name}` has count {count} but lists {} host{}",
+                                tier.hosts.len(),
+                                if tier.hosts.len() == 1 { "" } else { "s" }
+                            ),
+                        )
+                        .hint("list one host per machine, or drop `count` (it defaults to the number of hosts)"),
+                    );
+                }
+            }
+            let mut seen = BTreeSet::new();
+            for (i, host) in tier.hosts.iter().enumerate() {
+                let hptr = format!("{ptr}/hosts/{i}");
+                if !is_host(host) {
+                    self.push(
+                        Diagnostic::error(
+                            Code::InvalidHost,
+                            hptr.clone(),
+                            format!("`{host}` is neither an IP address nor a DNS name"),
+                        )
+                        .expected("an address like `10.0.1.11` or a name like `app-1.internal`"),
+                    );
+                }
+                // The same machine however it is spelt: `FD00::1` is `fd00:0::1`.
+                let canonical = host
+                    .parse::<IpAddr>()
+                    .map(|ip| ip.to_string())
+                    .unwrap_or_else(|_| host.to_ascii_lowercase());
+                if !seen.insert(canonical) {
+                    self.push(Diagnostic::error(
+                        Code::DuplicateItem,
+                        hptr,
+                        format!("host `{host}` is listed twice in tier `{name}`"),
+                    ));
+                }
+            }
+        }
+        if targets.contains(&Platform::Hosts) && self.bp.tiers.values().all(|t| t.hosts.is_empty())
+        {
+            self.push(
+                Diagnostic::error(
+                    Code::HostsWithoutHosts,
+                    "/targets",
+                    "the `hosts` platform needs at least one tier that lists its `hosts`",
+                )
+                .hint("add `hosts: [10.0.1.11, …]` to the tiers of this phase, or drop the `hosts` target"),
+            );
+        }
+    }
+}
+
+fn is_host(host: &str) -> bool {
+    if host.parse::<IpAddr>().is_ok() {
+        return true;
+    }
+    // Something shaped like an IPv4 address that does not parse is a typo, not a name.
+    if host
+        .split('.')
+        .all(|l| l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return false;
+    }
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_host;
+
+    #[test]
+    fn hosts() {
+        assert!(is_host("10.0.1.11"));
+        assert!(is_host("::1"));
+        assert!(is_host("app-1.internal"));
+        assert!(!is_host("10.0.1.300"));
+        assert!(!is_host("-bad.example"));
+        assert!(!is_host("a..b"));
+    }
+}

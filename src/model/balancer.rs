@@ -1,0 +1,112 @@
+//! The load balancer: the proxy, its limits and timeouts, and its routes.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// The load balancer in front of the HTTP and WebSocket services.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Balancer {
+    /// Which proxy to configure.
+    pub engine: BalancerEngine,
+    /// The tier the balancer runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    pub tier: Option<String>,
+    /// The port clients connect to. Default: 80.
+    #[serde(default = "default_listen")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub listen: u32,
+    /// Requests per second allowed per client; requests past the limit get HTTP 429.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// Timeouts towards the backends.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeouts: Option<Timeouts>,
+    /// Path-prefix routes to services. The longest matching prefix wins.
+    #[schemars(length(min = 1))]
+    pub routes: Vec<Route>,
+}
+
+fn default_listen() -> u32 {
+    80
+}
+
+/// A proxy tierform can configure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BalancerEngine {
+    /// nginx (open source).
+    Nginx,
+    /// HAProxy.
+    Haproxy,
+}
+
+/// A request rate limit.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Sustained requests per second allowed per key.
+    #[schemars(range(min = 1, max = 1000000))]
+    pub requests_per_second: u32,
+    /// Requests allowed above the rate in a burst before answering 429. Default: 0.
+    #[serde(default)]
+    #[schemars(range(max = 1000000))]
+    pub burst: u32,
+    /// What identifies a client: `client_ip`, or `header:NAME` for a request header
+    /// such as `header:X-Device-Id`. Default: `client_ip`.
+    #[serde(default = "default_rate_key")]
+    #[schemars(regex(pattern = RATE_KEY_PATTERN), example = &"header:X-Device-Id")]
+    pub key: String,
+}
+
+fn default_rate_key() -> String {
+    "client_ip".into()
+}
+
+/// Timeouts from the balancer to the backends.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// Time to establish a connection. Default: `5s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect: Option<Duration>,
+    /// Time between two writes to the backend. Default: `60s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub send: Option<Duration>,
+    /// Time between two reads from the backend. Default: `60s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read: Option<Duration>,
+}
+
+/// A path-prefix route: to one service, or split by weight between several.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    /// The path prefix, starting with `/`. It matches as text, as nginx and HAProxy
+    /// do: `/api` also takes `/apiary`; write `/api/` to take only that folder.
+    #[schemars(regex(pattern = ROUTE_PATTERN), example = &"/api/aqi")]
+    pub path: String,
+    /// The service that answers this prefix. Give `service` or `split`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    pub service: Option<String>,
+    /// Weighted split between services, for a canary or a blue-green switch.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(min = 2, max = 10))]
+    pub split: Vec<WeightedService>,
+}
+
+/// One side of a weighted split.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WeightedService {
+    /// The service.
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    pub service: String,
+    /// Its share of the traffic, relative to the others (e.g. 90 and 10).
+    #[schemars(range(min = 0, max = 1000))]
+    pub weight: u32,
+}

@@ -1,0 +1,123 @@
+//! The blueprint as a whole: its platforms and the phases it grows through.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+
+use super::*;
+
+/// The most phases a blueprint may have (each phase is a full copy of the blueprint).
+pub const MAX_PHASES: usize = 50;
+
+/// A tierform blueprint: the services, tiers, datastores, load balancing and scaling of
+/// one application, and the phases it grows through.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "tierform blueprint")]
+pub struct Blueprint {
+    /// The blueprint format version. Always `1`.
+    #[schemars(extend("const" = 1))]
+    pub version: u32,
+    /// The application's name: lowercase letters, digits and `-`, starting with a
+    /// letter, at most 40 characters. Prefixes generated resources.
+    #[schemars(regex(pattern = NAME_PATTERN), example = &"bet-intel")]
+    pub name: String,
+    /// What the application is, for people reading the blueprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = TEXT_PATTERN))]
+    pub description: Option<String>,
+    /// Platforms rendered for every phase that does not list its own. Default: `[compose]`.
+    #[serde(default = "default_targets")]
+    #[schemars(length(min = 1))]
+    pub targets: Vec<Platform>,
+    /// Groups of identical machines, by name. Services and datastores are placed on a tier.
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }))]
+    pub tiers: BTreeMap<String, Tier>,
+    /// The load balancer in front of the HTTP and WebSocket services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balancer: Option<Balancer>,
+    /// The application's processes, by name.
+    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }, "minProperties" = 1))]
+    pub services: BTreeMap<String, Service>,
+    /// Databases, caches and brokers, by name.
+    #[serde(default)]
+    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }))]
+    pub datastores: BTreeMap<String, Datastore>,
+    /// The stages the application grows through, in order. Each phase patches the state
+    /// the phase before it left. Without phases, the blueprint is one phase named `default`.
+    #[serde(default)]
+    #[schemars(extend("maxItems" = MAX_PHASES))]
+    pub phases: Vec<Phase>,
+}
+
+fn default_targets() -> Vec<Platform> {
+    vec![Platform::Compose]
+}
+
+/// A platform tierform renders a bundle for.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Platform {
+    /// The whole stack on one Docker host, with Docker Compose.
+    Compose,
+    /// One Compose bundle per server, for phases whose tiers list their hosts.
+    Hosts,
+    /// Kubernetes manifests with autoscaling.
+    Kubernetes,
+}
+
+impl Platform {
+    pub const ALL: [Platform; 3] = [Platform::Compose, Platform::Hosts, Platform::Kubernetes];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Platform::Compose => "compose",
+            Platform::Hosts => "hosts",
+            Platform::Kubernetes => "kubernetes",
+        }
+    }
+}
+
+/// A stage the application grows through.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Phase {
+    /// The phase's name; also its output folder.
+    #[schemars(regex(pattern = NAME_PATTERN), example = &"horizontal")]
+    pub name: String,
+    /// What the phase is for, and the load it carries.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = TEXT_PATTERN))]
+    pub description: Option<String>,
+    /// Signals that it is time to enter this phase, as text for people.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = LINE_PATTERN)), example = &["cpu > 70% for 5m", "memory > 80% for 5m"])]
+    pub enter_when: Vec<String>,
+    /// Platforms rendered for this phase. Default: the blueprint's `targets`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1))]
+    pub targets: Option<Vec<Platform>>,
+    /// Changes from the previous phase, as a JSON merge patch (RFC 7386) of the
+    /// blueprint: mappings merge, other values replace, `null` removes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "PatchRef")]
+    pub patch: Option<serde_json::Value>,
+}
+
+/// Stands for the patch schema in [`Phase::patch`]; the schema module fills it in.
+struct PatchRef;
+
+impl JsonSchema for PatchRef {
+    fn schema_name() -> Cow<'static, str> {
+        "BlueprintPatch".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        // Replaced by `schema::blueprint_schema` with the patch form of the blueprint.
+        json_schema!({ "type": "object" })
+    }
+}

@@ -1,0 +1,282 @@
+//! Datastores: PostgreSQL (with replicas and a PgBouncer pool), Redis and RabbitMQ.
+
+use std::borrow::Cow;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::*;
+
+/// A database, cache or message broker.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "engine", rename_all = "snake_case")]
+pub enum Datastore {
+    /// PostgreSQL, with optional streaming replicas and a PgBouncer pool.
+    Postgres(Postgres),
+    /// Redis, standalone or as a Redis Cluster.
+    Redis(Redis),
+    /// RabbitMQ, as a message broker.
+    Rabbitmq(Rabbitmq),
+}
+
+impl Datastore {
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Datastore::Postgres(_) => "postgres",
+            Datastore::Redis(_) => "redis",
+            Datastore::Rabbitmq(_) => "rabbitmq",
+        }
+    }
+
+    pub fn tier(&self) -> Option<&str> {
+        match self {
+            Datastore::Postgres(p) => p.tier.as_deref(),
+            Datastore::Redis(r) => r.tier.as_deref(),
+            Datastore::Rabbitmq(r) => r.tier.as_deref(),
+        }
+    }
+
+    pub fn resources(&self) -> Option<&Resources> {
+        match self {
+            Datastore::Postgres(p) => p.resources.as_ref(),
+            Datastore::Redis(r) => r.resources.as_ref(),
+            Datastore::Rabbitmq(r) => r.resources.as_ref(),
+        }
+    }
+
+    /// Whether the datastore can broker a queue.
+    pub fn is_broker(&self) -> bool {
+        matches!(self, Datastore::Redis(_) | Datastore::Rabbitmq(_))
+    }
+}
+
+/// A datastore version: `"15"`, `"7.2"` (a number is read as text).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct Version(pub String);
+
+impl<'de> Deserialize<'de> for Version {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Int(u64),
+            Float(f64),
+        }
+        Ok(Version(match Raw::deserialize(d)? {
+            Raw::Text(s) => s,
+            Raw::Int(i) => i.to_string(),
+            Raw::Float(f) => f.to_string(),
+        }))
+    }
+}
+
+impl JsonSchema for Version {
+    fn schema_name() -> Cow<'static, str> {
+        "Version".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": ["string", "number"],
+            "pattern": VERSION_PATTERN,
+            "description": "The major (or major.minor) version of the server image, like `\"15\"` or `\"7.2\"`.",
+            "examples": ["16", "7.2"]
+        })
+    }
+}
+
+/// PostgreSQL.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Postgres {
+    /// The PostgreSQL major version. Default: `"16"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Version>,
+    /// The tier the database servers run on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    pub tier: Option<String>,
+    /// The application database's name.
+    #[schemars(regex(pattern = SQL_IDENT_PATTERN), example = &"bet_intel")]
+    pub database: String,
+    /// The application role's name. Default: the database name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = SQL_IDENT_PATTERN))]
+    pub user: Option<String>,
+    /// CPU and memory of each server; they drive the memory settings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// Streaming read replicas. Default: 0.
+    #[serde(default)]
+    #[schemars(range(min = 0, max = 15))]
+    pub replicas: u32,
+    /// `async` (the primary does not wait) or `sync` (a commit waits for one replica).
+    /// Default: `async`.
+    #[serde(default)]
+    pub replication: Replication,
+    /// Most client connections the server accepts. Default: 100.
+    #[serde(default = "default_max_connections")]
+    #[schemars(range(min = 10, max = 10000))]
+    pub max_connections: u32,
+    /// A connection pooler in front of the primary (and replicas).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pooler: Option<Pooler>,
+}
+
+fn default_max_connections() -> u32 {
+    100
+}
+
+/// Streaming replication mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Replication {
+    /// The primary commits without waiting for replicas.
+    #[default]
+    Async,
+    /// A commit waits until one replica has it.
+    Sync,
+}
+
+/// A PgBouncer connection pool.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Pooler {
+    /// The pooler. Only `pgbouncer`.
+    pub engine: PoolerEngine,
+    /// When a server connection returns to the pool: after each `transaction`
+    /// (default), `session` or `statement`.
+    #[serde(default)]
+    pub pool_mode: PoolMode,
+    /// Most client connections PgBouncer accepts. Default: 500.
+    #[serde(default = "default_max_client_conn")]
+    #[schemars(range(min = 1, max = 100000))]
+    pub max_client_conn: u32,
+    /// Server connections per database and user. Default: 20.
+    #[serde(default = "default_pool_size")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub default_pool_size: u32,
+    /// Extra server connections allowed when the pool is exhausted. Default: 0.
+    #[serde(default)]
+    #[schemars(range(max = 10000))]
+    pub reserve_pool_size: u32,
+}
+
+fn default_max_client_conn() -> u32 {
+    500
+}
+
+fn default_pool_size() -> u32 {
+    20
+}
+
+/// A connection pooler.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolerEngine {
+    /// PgBouncer.
+    Pgbouncer,
+}
+
+/// PgBouncer pool mode.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PoolMode {
+    /// A server connection per client connection.
+    Session,
+    /// A server connection per transaction.
+    #[default]
+    Transaction,
+    /// A server connection per statement (no multi-statement transactions).
+    Statement,
+}
+
+/// Redis.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Redis {
+    /// The Redis major version. Default: `"7"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Version>,
+    /// The tier the Redis servers run on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    pub tier: Option<String>,
+    /// `standalone` (one server) or `cluster` (a Redis Cluster). Default: `standalone`.
+    #[serde(default)]
+    pub mode: RedisMode,
+    /// The cluster's shape; required when `mode` is `cluster`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterShape>,
+    /// `cache` (evicts least recently used keys when full) or `broker` (never evicts:
+    /// a queue must not lose messages). Default: `cache`, or `broker` when a service's
+    /// queue uses it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<RedisRole>,
+    /// Memory (and CPU) per node; `maxmemory` is computed from the memory limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// Share of the memory limit Redis may fill with data. Default: 80.
+    #[serde(default = "default_maxmemory_percent")]
+    #[schemars(range(min = 1, max = 100))]
+    pub maxmemory_percent: u32,
+}
+
+fn default_maxmemory_percent() -> u32 {
+    80
+}
+
+/// How Redis runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RedisMode {
+    /// One server.
+    #[default]
+    Standalone,
+    /// A Redis Cluster of masters and their replicas.
+    Cluster,
+}
+
+/// What Redis is used for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RedisRole {
+    /// A cache: evict least recently used keys when full.
+    Cache,
+    /// A message broker: never evict.
+    Broker,
+}
+
+/// The shape of a Redis Cluster.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterShape {
+    /// Master nodes (hash slots are spread over them). At least 3.
+    #[schemars(range(min = 1, max = 100))]
+    pub masters: u32,
+    /// Replicas of each master. Default: 1.
+    #[serde(default = "default_replicas_per_master")]
+    #[schemars(range(min = 0, max = 5))]
+    pub replicas_per_master: u32,
+}
+
+fn default_replicas_per_master() -> u32 {
+    1
+}
+
+/// RabbitMQ.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rabbitmq {
+    /// The RabbitMQ version. Default: `"3.13"`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<Version>,
+    /// The tier the broker runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    pub tier: Option<String>,
+    /// CPU and memory of the broker.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+}

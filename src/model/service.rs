@@ -1,0 +1,394 @@
+//! Services: the application's processes, their health, resources, environment,
+//! balancing, queue and scaling.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::*;
+
+/// One of the application's processes.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Service {
+    /// What the process does: serves HTTP, works a queue, runs a schedule, holds
+    /// WebSocket connections or serves static files.
+    pub kind: ServiceKind,
+    /// What the service is, for people reading the blueprint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = TEXT_PATTERN))]
+    pub description: Option<String>,
+    /// The tier the service runs on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    pub tier: Option<String>,
+    /// The container image.
+    #[schemars(regex(pattern = IMAGE_PATTERN), example = &"bet-intel:1.4.2")]
+    pub image: String,
+    /// The command and its arguments, overriding the image's.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = TEXT_PATTERN)), example = &["celery", "-A", "app.celery_app", "worker"])]
+    pub command: Vec<String>,
+    /// The port the process listens on. Required for http, websocket and static services.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u32>,
+    /// Publish the service's port on the host at this port, to reach it without the balancer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub host_port: Option<u32>,
+    /// How to tell the process is healthy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    /// CPU and memory requests and limits, per instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<Resources>,
+    /// Environment variables (not secrets: those go in `secrets`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(extend("propertyNames" = { "pattern": ENV_NAME_PATTERN }))]
+    pub env: BTreeMap<String, EnvValue>,
+    /// Names of secret environment variables. Values never enter a blueprint: they
+    /// come from an env file or a Kubernetes Secret at run time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = ENV_NAME_PATTERN)), example = &["DATABASE_URL"])]
+    pub secrets: Vec<String>,
+    /// Datastores the service connects to; their connection settings are injected.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = NAME_PATTERN)))]
+    pub uses: Vec<String>,
+    /// How the balancer spreads requests over the service's instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub balance: Option<Balance>,
+    /// The queue a worker consumes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<Queue>,
+    /// How many instances run: a fixed count, or a range with autoscaling targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scaling: Option<Scaling>,
+}
+
+/// The instances a service runs between: the one home of the counting rules that
+/// every platform shares. `min` may be 0 (an autoscaler that scales to zero).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InstanceRange {
+    pub min: u32,
+    pub max: u32,
+    /// Whether an autoscaler picks the count between `min` and `max`.
+    pub autoscaled: bool,
+}
+
+impl Service {
+    /// The instances the service runs between, as a checked blueprint says: a
+    /// scheduler exactly one; `replicas` a fixed count (1 when scaling says nothing);
+    /// `min` and `max` an autoscaled range.
+    pub fn instance_range(&self) -> InstanceRange {
+        let sc = self.scaling.clone().unwrap_or_default();
+        let autoscaled = sc.replicas.is_none() && (sc.min.is_some() || sc.max.is_some());
+        if self.kind == ServiceKind::Scheduler {
+            return InstanceRange {
+                min: 1,
+                max: 1,
+                autoscaled: false,
+            };
+        }
+        if autoscaled {
+            let max = sc.max.unwrap_or(1);
+            InstanceRange {
+                min: sc.min.unwrap_or(1).min(max),
+                max,
+                autoscaled,
+            }
+        } else {
+            let n = sc.replicas.unwrap_or(1);
+            InstanceRange {
+                min: n,
+                max: n,
+                autoscaled,
+            }
+        }
+    }
+
+    /// How many instances run on a platform without an autoscaler (compose, hosts):
+    /// the fixed count, or the autoscaler's minimum but at least one; a scheduler
+    /// always runs exactly one.
+    ///
+    /// Also read by checks on a blueprint that may have errors, so each half of a
+    /// half-written range counts as written (`min` without `max` is `min`).
+    pub fn fixed_instances(&self) -> u32 {
+        if self.kind == ServiceKind::Scheduler {
+            return 1;
+        }
+        match &self.scaling {
+            None => 1,
+            Some(sc) => match (sc.replicas, sc.min, sc.max) {
+                (Some(n), _, _) => n,
+                (None, None, None) => 1,
+                (None, min, max) => min.unwrap_or(1).min(max.unwrap_or(u32::MAX)).max(1),
+            },
+        }
+    }
+
+    /// The most instances the service may run as written, before any check: `max`,
+    /// else `replicas`, else 1. A `max` beside `replicas` (itself a finding) still
+    /// counts, so a finding about many instances is not missed.
+    pub fn most_instances(&self) -> u32 {
+        match &self.scaling {
+            None => 1,
+            Some(sc) => sc.max.or(sc.replicas).unwrap_or(1),
+        }
+    }
+}
+
+/// What a service does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceKind {
+    /// Serves HTTP requests behind the balancer.
+    Http,
+    /// Consumes a queue; no inbound traffic.
+    Worker,
+    /// Runs periodic jobs; always exactly one instance.
+    Scheduler,
+    /// Holds long-lived WebSocket connections behind the balancer.
+    Websocket,
+    /// Serves static files behind the balancer.
+    Static,
+}
+
+impl ServiceKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceKind::Http => "http",
+            ServiceKind::Worker => "worker",
+            ServiceKind::Scheduler => "scheduler",
+            ServiceKind::Websocket => "websocket",
+            ServiceKind::Static => "static",
+        }
+    }
+
+    /// Whether the kind takes traffic from the balancer.
+    pub fn is_routable(self) -> bool {
+        matches!(
+            self,
+            ServiceKind::Http | ServiceKind::Websocket | ServiceKind::Static
+        )
+    }
+}
+
+/// A health check: an HTTP path, or a command run inside the container.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    /// HTTP path answered with 2xx when healthy. Give `path` or `command`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = HEALTH_PATH_PATTERN), example = &"/health")]
+    pub path: Option<String>,
+    /// Command that exits 0 when healthy.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = TEXT_PATTERN)), example = &["celery", "-A", "app.celery_app", "inspect", "ping"])]
+    pub command: Vec<String>,
+    /// Time between checks. Default: `10s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interval: Option<Duration>,
+    /// Time a check may take. Default: `3s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// Failed checks in a row before the instance counts as unhealthy. Default: 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub failure_threshold: Option<u32>,
+    /// Time after start during which failures do not count. Default: `0s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_period: Option<Duration>,
+}
+
+/// CPU and memory for one instance.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resources {
+    /// CPU reserved (request), like `200m` or `1`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<Quantity>,
+    /// Memory reserved (request), like `256Mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<Quantity>,
+    /// CPU the instance may not exceed (limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu_limit: Option<Quantity>,
+    /// Memory the instance may not exceed (limit); past it the process is killed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_limit: Option<Quantity>,
+}
+
+/// An environment variable's value: text, a number or a boolean (written as text).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct EnvValue(pub String);
+
+impl<'de> Deserialize<'de> for EnvValue {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Bool(bool),
+            Int(i64),
+            Float(f64),
+        }
+        Ok(EnvValue(match Raw::deserialize(d)? {
+            Raw::Text(s) => s,
+            Raw::Bool(b) => b.to_string(),
+            Raw::Int(i) => i.to_string(),
+            Raw::Float(f) => f.to_string(),
+        }))
+    }
+}
+
+impl JsonSchema for EnvValue {
+    fn schema_name() -> Cow<'static, str> {
+        "EnvValue".into()
+    }
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": ["string", "number", "boolean"],
+            "pattern": TEXT_PATTERN,
+            "description": "The variable's value. Numbers and booleans are passed as text."
+        })
+    }
+}
+
+/// How the balancer spreads requests over a service's instances.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Balance {
+    /// `round_robin`, `least_conn` (fewest active connections) or `hash` (by the
+    /// `sticky` key). Default: `round_robin`, or `hash` when `sticky` is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<Algorithm>,
+    /// Failed attempts within `fail_timeout` before an instance is taken out. Default: 3.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub max_fails: Option<u32>,
+    /// The window for `max_fails`, and how long a failed instance stays out. Default: `30s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fail_timeout: Option<Duration>,
+    /// Keep a client on one instance: `none`, `client_ip`, `header:NAME` or
+    /// `cookie[:NAME]`. Default: `none`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = STICKY_PATTERN), example = &"header:X-Device-Id")]
+    pub sticky: Option<String>,
+}
+
+/// A load-balancing algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Algorithm {
+    /// Each instance in turn.
+    RoundRobin,
+    /// The instance with the fewest active connections.
+    LeastConn,
+    /// Consistent hashing of the `sticky` key.
+    Hash,
+}
+
+/// The queue a worker consumes.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Queue {
+    /// The datastore that brokers the queue (Redis or RabbitMQ).
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    pub broker: String,
+    /// The queue's name.
+    #[schemars(regex(pattern = QUEUE_PATTERN), example = &"ev_calculation")]
+    pub name: String,
+}
+
+/// How many instances of a service run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scaling {
+    /// A fixed number of instances. Give `replicas`, or `min` and `max`, not both.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10000))]
+    pub replicas: Option<u32>,
+    /// The fewest instances the autoscaler keeps (0 only with a `queue_depth` target).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10000))]
+    pub min: Option<u32>,
+    /// The most instances the autoscaler starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub max: Option<u32>,
+    /// What the autoscaler aims for, per instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<ScalingTarget>,
+    /// How fast to add instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_up: Option<ScalePolicy>,
+    /// How fast to remove instances.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scale_down: Option<ScalePolicy>,
+}
+
+/// Autoscaling targets, per instance. Several may be given; the largest demand wins.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScalingTarget {
+    /// Average CPU use, as a percentage of the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub cpu: Option<u32>,
+    /// Average memory use, as a percentage of the request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100))]
+    pub memory: Option<u32>,
+    /// Requests per second per instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub requests_per_second: Option<u32>,
+    /// Messages waiting in the service's queue, per instance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000000))]
+    pub queue_depth: Option<u32>,
+    /// Open connections per instance (WebSocket hubs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000000))]
+    pub connections: Option<u32>,
+}
+
+/// How fast the autoscaler may change the number of instances in one direction.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScalePolicy {
+    /// How long the demand must last before acting (prevents flapping).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stabilization: Option<Duration>,
+    /// At most this many instances per `period`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 10000))]
+    pub pods: Option<u32>,
+    /// At most this percentage of the current instances per `period`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub percent: Option<u32>,
+    /// The period for `pods` and `percent`. Default: `60s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period: Option<Duration>,
+    /// With both `pods` and `percent`: `max` (the larger change) or `min`. Default: `max`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub select: Option<SelectPolicy>,
+}
+
+/// Which of several rate policies applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectPolicy {
+    /// The policy allowing the larger change.
+    Max,
+    /// The policy allowing the smaller change.
+    Min,
+    /// Never scale in this direction.
+    Disabled,
+}
