@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 
 mod datastores;
 pub mod placement;
-pub mod tuning;
 
 pub use datastores::{
-    env_prefix, DatastoreNode, DatastorePlan, PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan,
+    env_prefix, DatastoreNode, DatastorePlan, EnginePlan, PgTune, PoolerPlan, PostgresPlan,
+    RabbitmqPlan, RedisPlan,
 };
 
 use serde::Serialize;

@@ -27,11 +27,7 @@ pub fn mount_dir(store: &DatastorePlan) -> String {
 }
 
 fn engine_dir(store: &DatastorePlan) -> &'static str {
-    match store.engine.as_str() {
-        "postgres" => "postgres",
-        "redis" => "redis",
-        _ => "rabbitmq",
-    }
+    store.engine.name()
 }
 
 /// The bundle folder of a datastore's files: `redis/cache`, `postgres/db`.
@@ -78,7 +74,7 @@ pub fn render(
             text,
         })
     };
-    if let (Some(redis), Platform::Kubernetes) = (&store.redis, platform) {
+    if let (Some(redis), Platform::Kubernetes) = (store.redis(), platform) {
         // One StatefulSet: every pod reads the same config.
         let node = DatastoreNode {
             id: store.name.clone(),
@@ -105,7 +101,7 @@ pub fn render(
                 templates.render("redis/cluster-init.sh.j2", &ctx)?,
             );
         }
-    } else if let Some(redis) = &store.redis {
+    } else if let Some(redis) = store.redis() {
         for machine in &machines {
             for node in nodes.iter().filter(|n| &n.machine == machine) {
                 let text = templates.render(
@@ -129,7 +125,7 @@ pub fn render(
             push(&nodes[0].machine, format!("{dir}/cluster-init.sh"), text);
         }
     }
-    if let Some(pg) = &store.postgres {
+    if let Some(pg) = store.postgres() {
         let primary = nodes.iter().find(|n| n.role == "primary").cloned();
         let replicas: Vec<&DatastoreNode> = nodes.iter().filter(|n| n.role == "replica").collect();
         let pooler = nodes.iter().find(|n| n.role == "pooler");
@@ -236,7 +232,7 @@ pub fn render(
             );
         }
     }
-    if let Some(rabbit) = &store.rabbitmq {
+    if let Some(rabbit) = store.rabbitmq() {
         for node in &nodes {
             let ctx = minijinja::context! {
                 rabbit => rabbit, port => node.port, node => node,

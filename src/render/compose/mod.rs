@@ -183,13 +183,7 @@ fn secret_ref(name: &str) -> Value {
 
 /// The password secret a service needs to use a datastore.
 fn app_secret(store: &DatastorePlan) -> Option<String> {
-    if let Some(pg) = &store.postgres {
-        return Some(pg.password_secret.clone());
-    }
-    if let Some(r) = &store.redis {
-        return Some(r.password_secret.clone());
-    }
-    store.rabbitmq.as_ref().map(|r| r.password_secret.clone())
+    Some(store.engine.app_secret().to_string())
 }
 
 fn millicores(m: u64) -> String {

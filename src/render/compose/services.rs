@@ -42,7 +42,7 @@ pub(in crate::render) fn connection_env(
                 .cloned()
                 .collect::<Vec<_>>()
         };
-        if let Some(pg) = &store.postgres {
+        if let Some(pg) = store.postgres() {
             let primary = by_role("primary");
             let replicas = by_role("replica");
             let pooler = by_role("pooler");
@@ -78,7 +78,7 @@ pub(in crate::render) fn connection_env(
             }
             env.insert(format!("{p}_READ_PORT"), json!(read.port.to_string()));
             env.insert(format!("{p}_READ_NAME"), json!(read_db));
-        } else if let Some(r) = &store.redis {
+        } else if let Some(r) = store.redis() {
             let first = nodes.first();
             if let Some(n) = first {
                 env.insert(format!("{p}_HOST"), json!(n.host));
@@ -92,7 +92,7 @@ pub(in crate::render) fn connection_env(
                 env.insert(format!("{p}_CLUSTER_NODES"), json!(all.join(",")));
             }
             env.insert(format!("{p}_PASSWORD"), secret_ref(&r.password_secret));
-        } else if let Some(r) = &store.rabbitmq {
+        } else if let Some(r) = store.rabbitmq() {
             if let Some(n) = nodes.first() {
                 env.insert(format!("{p}_HOST"), json!(n.host));
                 env.insert(format!("{p}_PORT"), json!(n.port.to_string()));

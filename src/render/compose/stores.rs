@@ -22,7 +22,7 @@ pub(in crate::render) fn datastore_dependencies(
             _ => deps.push((n.id.clone(), "service_healthy")),
         }
     }
-    if store.redis.as_ref().is_some_and(|r| r.cluster) {
+    if store.redis().is_some_and(|r| r.cluster) {
         deps.push((
             format!("{}-cluster-init", store.name),
             "service_completed_successfully",
@@ -66,7 +66,7 @@ pub(in crate::render) fn datastore_containers(
         }
     };
 
-    if let Some(redis) = &store.redis {
+    if let Some(redis) = store.redis() {
         for n in nodes.iter().filter(|n| here(n)) {
             let volume = format!("{}-data", n.id);
             let mut c = Map::new();
@@ -135,7 +135,7 @@ pub(in crate::render) fn datastore_containers(
             ));
         }
     }
-    if let Some(pg) = &store.postgres {
+    if let Some(pg) = store.postgres() {
         let primary = nodes.iter().find(|n| n.role == "primary").cloned();
         for n in nodes.iter().filter(|n| here(n)) {
             let mut c = Map::new();
@@ -256,7 +256,7 @@ pub(in crate::render) fn datastore_containers(
             }
         }
     }
-    if let Some(rabbit) = &store.rabbitmq {
+    if let Some(rabbit) = store.rabbitmq() {
         for n in nodes.iter().filter(|n| here(n)) {
             let volume = format!("{}-data", n.id);
             let mut c = Map::new();

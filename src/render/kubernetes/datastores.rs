@@ -46,7 +46,7 @@ pub(super) fn datastore_docs(
     // PostgreSQL is tuned for its memory, 1Gi when the blueprint gives none: its container
     // gets that much, not the generic default.
     let mut sized = store.resources.clone();
-    if let (Some(pg), 0) = (&store.postgres, sized.memory_ceiling()) {
+    if let (Some(pg), 0) = (store.postgres(), sized.memory_ceiling()) {
         sized.memory_bytes = pg.memory_bytes;
         sized.memory_limit_bytes = pg.memory_bytes;
     }
@@ -62,7 +62,7 @@ pub(super) fn datastore_docs(
         }
         json!({ "apiVersion": "v1", "kind": "Service", "metadata": { "name": svc, "labels": labels(plan, selector_name, "datastore") }, "spec": spec })
     };
-    if let Some(r) = &store.redis {
+    if let Some(r) = store.redis() {
         let nodes = r.masters * (1 + r.replicas_per_master);
         let mut env = vec![
             env_secret(plan, "REDIS_PASSWORD", &r.password_secret),
@@ -153,7 +153,7 @@ pub(super) fn datastore_docs(
             docs.push(service(&headless, name, 6379, true));
         }
     }
-    if let Some(pg) = &store.postgres {
+    if let Some(pg) = store.postgres() {
         let init = format!("{name}-init");
         maps = vec![
             json!({ "name": config, "files": own.iter().filter(|f| !f.ends_with("init-primary.sh")).collect::<Vec<_>>() }),
@@ -305,7 +305,7 @@ pub(super) fn datastore_docs(
             docs.push(service(&pool, &pool, 6432, false));
         }
     }
-    if let Some(r) = &store.rabbitmq {
+    if let Some(r) = store.rabbitmq() {
         let container = json!({
             "name": "rabbitmq",
             "image": format!("rabbitmq:{}-management", store.version),

@@ -1,10 +1,126 @@
-//! Computed server settings: PostgreSQL memory and planner settings in the PGTune
-//! manner (web-application profile, SSD storage), and Redis `maxmemory`.
+//! PostgreSQL, resolved: the application, superuser and replication accounts, the
+//! replication slots and synchronous standbys, PgBouncer, and the computed server
+//! settings in the PGTune manner (web-application profile, SSD storage).
 //!
-//! Every formula is written next to the setting it computes, and the unit tests pin the
-//! figures for 1, 4, 16 and 64 GiB, so a change of formula shows up as a test failure.
+//! Every PGTune formula is written next to the setting it computes, and the unit tests
+//! pin the figures for 1, 4, 16 and 64 GiB, so a change of formula shows up as a test
+//! failure.
 
 use serde::Serialize;
+
+use crate::model::{PoolMode, Postgres, Replication};
+use crate::plan::ResourcesPlan;
+
+/// The server version without one in the blueprint.
+pub(super) const DEFAULT_VERSION: &str = "16";
+
+/// PostgreSQL, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostgresPlan {
+    pub database: String,
+    pub user: String,
+    /// Secret holding the application user's password.
+    pub password_secret: String,
+    /// Secret holding the `postgres` superuser's password.
+    pub superuser_secret: String,
+    pub replication_user: String,
+    pub replication_secret: String,
+    pub replicas: u32,
+    pub synchronous: bool,
+    pub max_connections: u32,
+    /// `max_wal_senders`: every replica, plus two for a base backup and a spare.
+    pub max_wal_senders: u32,
+    /// One physical replication slot per replica, in replica order.
+    pub slots: Vec<String>,
+    /// `synchronous_standby_names`, or empty for asynchronous replication.
+    pub synchronous_standby_names: String,
+    pub tune: PgTune,
+    /// The memory and CPUs `tune` is computed for (1 GiB when the blueprint gives none).
+    pub memory_bytes: u64,
+    pub cpus: u32,
+    pub pooler: Option<PoolerPlan>,
+}
+
+/// PgBouncer in front of PostgreSQL.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolerPlan {
+    pub pool_mode: String,
+    pub max_client_conn: u32,
+    pub default_pool_size: u32,
+    pub reserve_pool_size: u32,
+    /// The read-only database name clients use for the replicas (`<database>_ro`).
+    pub readonly_database: String,
+}
+
+pub(super) fn plan(
+    name: &str,
+    p: &Postgres,
+    prefix: &str,
+    resources: &ResourcesPlan,
+) -> PostgresPlan {
+    // Without a memory size, tune for 1 GiB: PostgreSQL's defaults assume less.
+    let memory = match resources.memory_ceiling() {
+        0 => 1 << 30,
+        m => m,
+    };
+    let cpus = (resources.cpu_ceiling().div_ceil(1000) as u32).max(1);
+    let slots: Vec<String> = (1..=p.replicas)
+        .map(|i| format!("{}_replica_{i}", name.replace('-', "_")))
+        .collect();
+    let synchronous = p.replication == Replication::Sync && p.replicas > 0;
+    PostgresPlan {
+        database: p.database.clone(),
+        user: p.user.clone().unwrap_or_else(|| p.database.clone()),
+        password_secret: format!("{prefix}_PASSWORD"),
+        superuser_secret: format!("{prefix}_SUPERUSER_PASSWORD"),
+        replication_user: "replicator".into(),
+        replication_secret: format!("{prefix}_REPLICATION_PASSWORD"),
+        replicas: p.replicas,
+        synchronous,
+        max_connections: p.max_connections,
+        max_wal_senders: p.replicas + 2,
+        synchronous_standby_names: if synchronous {
+            // Any one replica confirms each commit: a write survives the primary's
+            // loss, and one slow replica does not stall writes.
+            format!(
+                "ANY 1 ({})",
+                (1..=p.replicas)
+                    .map(|i| format!("\"{name}-replica-{i}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            String::new()
+        },
+        slots,
+        tune: pgtune(memory, cpus, p.max_connections),
+        memory_bytes: memory,
+        cpus,
+        pooler: p.pooler.as_ref().map(|pool| PoolerPlan {
+            pool_mode: match pool.pool_mode {
+                PoolMode::Session => "session",
+                PoolMode::Transaction => "transaction",
+                PoolMode::Statement => "statement",
+            }
+            .into(),
+            max_client_conn: pool.max_client_conn,
+            default_pool_size: pool.default_pool_size,
+            reserve_pool_size: pool.reserve_pool_size,
+            readonly_database: format!("{}_ro", p.database),
+        }),
+    }
+}
+
+/// A node's address inside a Kubernetes cluster: the read-write Service for the
+/// primary (`db`), the read-only one for every replica (`db-ro`), the pooler's own
+/// (`db-pgbouncer`).
+pub(super) fn kubernetes_host(name: &str, id: &str, role: &str, ns: &str) -> String {
+    let svc = match role {
+        "replica" => format!("{name}-ro"),
+        _ => id.to_string(),
+    };
+    format!("{svc}.{ns}.svc.cluster.local")
+}
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
@@ -62,7 +178,7 @@ pub fn pg_size(bytes: u64) -> String {
 }
 
 /// Settings for a server with `memory` bytes, `cpus` cores and `max_connections`.
-pub fn postgres(memory: u64, cpus: u32, max_connections: u32) -> PgTune {
+pub fn pgtune(memory: u64, cpus: u32, max_connections: u32) -> PgTune {
     let cpus = cpus.max(1);
     let shared_buffers = memory / 4;
     let effective_cache_size = memory / 4 * 3;
@@ -95,12 +211,6 @@ pub fn postgres(memory: u64, cpus: u32, max_connections: u32) -> PgTune {
     }
 }
 
-/// Redis `maxmemory`: `percent` of the memory limit (else the request), in whole
-/// megabytes; 0 (no limit) when no memory is given.
-pub fn redis_maxmemory(memory: u64, percent: u32) -> u64 {
-    memory * u64::from(percent.min(100)) / 100 / MIB * MIB
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,7 +227,7 @@ mod tests {
 
     #[test]
     fn one_gib_one_cpu_fifty_connections() {
-        let t = postgres(GIB, 1, 50);
+        let t = pgtune(GIB, 1, 50);
         // work_mem = (1024 MiB − 256 MiB) / ((50 + 8) × 3) = 786432 kB / 174 = 4519 kB
         assert_eq!(row(&t), ["256MB", "768MB", "64MB", "4519kB", "7864kB"]);
         assert_eq!(
@@ -129,7 +239,7 @@ mod tests {
 
     #[test]
     fn four_gib_two_cpus_hundred_connections() {
-        let t = postgres(4 * GIB, 2, 100);
+        let t = pgtune(4 * GIB, 2, 100);
         // work_mem = 3 GiB / ((100 + 8) × 3) = 3145728 kB / 324 = 9709 kB
         assert_eq!(row(&t), ["1GB", "3GB", "256MB", "9709kB", "16MB"]);
         assert_eq!(t.max_parallel_workers_per_gather, 1);
@@ -137,7 +247,7 @@ mod tests {
 
     #[test]
     fn sixteen_gib_eight_cpus_two_hundred_connections() {
-        let t = postgres(16 * GIB, 8, 200);
+        let t = pgtune(16 * GIB, 8, 200);
         // work_mem = 12 GiB / ((200 + 8) × 3) = 12582912 kB / 624 = 20164 kB (rounded down)
         assert_eq!(row(&t), ["4GB", "12GB", "1GB", "20164kB", "16MB"]);
         assert_eq!(
@@ -152,7 +262,7 @@ mod tests {
 
     #[test]
     fn sixty_four_gib_sixteen_cpus_five_hundred_connections() {
-        let t = postgres(64 * GIB, 16, 500);
+        let t = pgtune(64 * GIB, 16, 500);
         // maintenance_work_mem is capped at 2 GiB; work_mem = 48 GiB / ((500 + 16) × 3)
         // = 50331648 kB / 1548 = 32513 kB
         assert_eq!(row(&t), ["16GB", "48GB", "2GB", "32513kB", "16MB"]);
@@ -162,16 +272,9 @@ mod tests {
 
     #[test]
     fn tiny_servers_keep_the_floors() {
-        let t = postgres(64 * MIB, 1, 10_000);
+        let t = pgtune(64 * MIB, 1, 10_000);
         assert_eq!(t.work_mem, "64kB");
         assert_eq!(t.wal_buffers, "491kB");
-    }
-
-    #[test]
-    fn redis_maxmemory_is_a_share_of_the_limit() {
-        assert_eq!(redis_maxmemory(512 * MIB, 80), 409 * MIB);
-        assert_eq!(redis_maxmemory(2 * GIB, 75), 1536 * MIB);
-        assert_eq!(redis_maxmemory(0, 80), 0);
     }
 
     #[test]
