@@ -11,8 +11,8 @@ mod datastores;
 pub mod placement;
 
 pub use datastores::{
-    env_prefix, DatastoreNode, DatastorePlan, EnginePlan, PgTune, PoolerPlan, PostgresPlan,
-    RabbitmqPlan, RedisPlan,
+    env_prefix, DatastoreNode, DatastorePlan, EnginePlan, EnvValue, EnvVar, PgTune, PoolerPlan,
+    PostgresPlan, RabbitmqPlan, RedisPlan,
 };
 
 use serde::Serialize;

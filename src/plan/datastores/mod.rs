@@ -23,6 +23,11 @@ pub use postgres::{PgTune, PoolerPlan, PostgresPlan};
 pub use rabbitmq::RabbitmqPlan;
 pub use redis::RedisPlan;
 
+/// The first node of `role`, in placement order.
+fn first_of<'a>(nodes: &'a [DatastoreNode], role: &str) -> Option<&'a DatastoreNode> {
+    nodes.iter().find(|n| n.role == role)
+}
+
 /// A datastore with every default applied.
 #[derive(Debug, Clone, Serialize)]
 pub struct DatastorePlan {
@@ -42,6 +47,44 @@ pub struct DatastorePlan {
     pub secrets: Vec<String>,
     /// Its nodes, per platform, in placement order.
     pub nodes: BTreeMap<Platform, Vec<DatastoreNode>>,
+    /// The connection variables each service that uses it gets (`DB_HOST`, `DB_PORT`,
+    /// …), per platform, in order: the platform's addresses, with passwords as secret
+    /// references a platform writes in its own form.
+    pub connection: BTreeMap<Platform, Vec<EnvVar>>,
+}
+
+/// One environment variable a container gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: EnvValue,
+}
+
+/// An environment variable's value: the text itself, or the name of the secret that
+/// holds it (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvValue {
+    Literal(String),
+    Secret(String),
+}
+
+impl EnvVar {
+    /// `<prefix>_<suffix>` set to `value`.
+    fn literal(prefix: &str, suffix: &str, value: impl ToString) -> EnvVar {
+        EnvVar {
+            name: format!("{prefix}_{suffix}"),
+            value: EnvValue::Literal(value.to_string()),
+        }
+    }
+
+    /// `<prefix>_<suffix>` read from the secret `secret`.
+    fn secret(prefix: &str, suffix: &str, secret: &str) -> EnvVar {
+        EnvVar {
+            name: format!("{prefix}_{suffix}"),
+            value: EnvValue::Secret(secret.to_string()),
+        }
+    }
 }
 
 /// A datastore's engine with its resolved settings.
@@ -218,6 +261,17 @@ pub(in crate::plan) fn datastore_plan(
         nodes.insert(*platform, list);
     }
 
+    let connection = nodes
+        .iter()
+        .map(|(platform, nodes)| {
+            let vars = match &engine {
+                EnginePlan::Postgres(pg) => postgres::connection(&prefix, pg, nodes),
+                EnginePlan::Redis(r) => redis::connection(&prefix, r, nodes),
+                EnginePlan::Rabbitmq(r) => rabbitmq::connection(&prefix, r, nodes),
+            };
+            (*platform, vars)
+        })
+        .collect();
     let secrets = match &engine {
         EnginePlan::Postgres(pg) => vec![
             pg.password_secret.clone(),
@@ -236,6 +290,7 @@ pub(in crate::plan) fn datastore_plan(
         env_prefix: prefix,
         secrets,
         nodes,
+        connection,
     })
 }
 

@@ -8,6 +8,7 @@
 
 use serde::Serialize;
 
+use super::{DatastoreNode, EnvVar};
 use crate::model::{PoolMode, Postgres, Replication};
 use crate::plan::ResourcesPlan;
 
@@ -109,6 +110,50 @@ pub(super) fn plan(
             readonly_database: format!("{}_ro", p.database),
         }),
     }
+}
+
+/// What a service is given to connect: writes go to the pooler when there is one, else
+/// the primary; reads to the pooler's read-only database when it fronts replicas, else
+/// the first replica (all of them in `_READ_HOSTS`, for the application to spread reads
+/// over), else the primary.
+pub(super) fn connection(prefix: &str, pg: &PostgresPlan, nodes: &[DatastoreNode]) -> Vec<EnvVar> {
+    let replicas: Vec<&DatastoreNode> = nodes.iter().filter(|n| n.role == "replica").collect();
+    let pooler = super::first_of(nodes, "pooler");
+    let (write, read, read_db) = match (pooler, super::first_of(nodes, "primary")) {
+        (Some(pool), _) if !replicas.is_empty() => (
+            pool,
+            pool,
+            pg.pooler
+                .as_ref()
+                .map_or(&pg.database, |x| &x.readonly_database),
+        ),
+        (Some(pool), _) => (pool, pool, &pg.database),
+        (None, Some(prim)) => (
+            prim,
+            replicas.first().copied().unwrap_or(prim),
+            &pg.database,
+        ),
+        (None, None) => return Vec::new(),
+    };
+    let mut vars = vec![
+        EnvVar::literal(prefix, "HOST", &write.host),
+        EnvVar::literal(prefix, "PORT", write.port),
+        EnvVar::literal(prefix, "NAME", &pg.database),
+        EnvVar::literal(prefix, "USER", &pg.user),
+        EnvVar::secret(prefix, "PASSWORD", &pg.password_secret),
+        EnvVar::literal(prefix, "READ_HOST", &read.host),
+    ];
+    if replicas.len() > 1 && pooler.is_none() {
+        // Without a pooler, the application spreads reads itself.
+        let all: Vec<String> = replicas
+            .iter()
+            .map(|n| format!("{}:{}", n.host, n.port))
+            .collect();
+        vars.push(EnvVar::literal(prefix, "READ_HOSTS", all.join(",")));
+    }
+    vars.push(EnvVar::literal(prefix, "READ_PORT", read.port));
+    vars.push(EnvVar::literal(prefix, "READ_NAME", read_db));
+    vars
 }
 
 /// A node's address inside a Kubernetes cluster: the read-write Service for the

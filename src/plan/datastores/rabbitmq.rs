@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 
 use serde::Serialize;
 
+use super::{DatastoreNode, EnvVar};
 use crate::model::Blueprint;
 
 /// The server version without one in the blueprint.
@@ -37,4 +38,17 @@ pub(super) fn plan(name: &str, prefix: &str, bp: &Blueprint) -> RabbitmqPlan {
         queues: queues.into_iter().collect(),
         vm_memory_high_watermark: "0.6".into(),
     }
+}
+
+/// What a service is given to connect: the node, the user and its virtual host.
+pub(super) fn connection(prefix: &str, r: &RabbitmqPlan, nodes: &[DatastoreNode]) -> Vec<EnvVar> {
+    let mut vars = Vec::new();
+    if let Some(n) = nodes.first() {
+        vars.push(EnvVar::literal(prefix, "HOST", &n.host));
+        vars.push(EnvVar::literal(prefix, "PORT", n.port));
+    }
+    vars.push(EnvVar::literal(prefix, "USER", &r.user));
+    vars.push(EnvVar::secret(prefix, "PASSWORD", &r.password_secret));
+    vars.push(EnvVar::literal(prefix, "VHOST", &r.vhost));
+    vars
 }

@@ -3,6 +3,7 @@
 
 use serde::Serialize;
 
+use super::{DatastoreNode, EnvVar};
 use crate::model::{Blueprint, Redis, RedisMode, RedisRole};
 use crate::plan::ResourcesPlan;
 
@@ -79,6 +80,25 @@ pub(super) fn plan(
 /// 0 (no limit) when no memory is given.
 pub fn maxmemory(memory: u64, percent: u32) -> u64 {
     memory * u64::from(percent.min(100)) / 100 / MIB * MIB
+}
+
+/// What a service is given to connect: the first node, and every node of a cluster
+/// (`_CLUSTER_NODES`, for cluster-aware clients).
+pub(super) fn connection(prefix: &str, r: &RedisPlan, nodes: &[DatastoreNode]) -> Vec<EnvVar> {
+    let mut vars = Vec::new();
+    if let Some(n) = nodes.first() {
+        vars.push(EnvVar::literal(prefix, "HOST", &n.host));
+        vars.push(EnvVar::literal(prefix, "PORT", n.port));
+    }
+    if r.cluster {
+        let all: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("{}:{}", n.host, n.port))
+            .collect();
+        vars.push(EnvVar::literal(prefix, "CLUSTER_NODES", all.join(",")));
+    }
+    vars.push(EnvVar::secret(prefix, "PASSWORD", &r.password_secret));
+    vars
 }
 
 /// A node's address inside a Kubernetes cluster: a cluster node is a pod of the

@@ -21,7 +21,7 @@ mod services;
 mod stores;
 
 use services::platform_of;
-pub(super) use services::{app_containers, balancer_container, connection_env};
+pub(super) use services::{app_containers, balancer_container};
 pub(super) use stores::datastore_containers;
 use stores::datastore_dependencies;
 
