@@ -12,14 +12,14 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::placement::{datastore_nodes, HostsLayout};
-use super::{resources_plan, ResourcesPlan};
+use super::{resources_plan, ResourcesPlan, ServicePlan};
 use crate::model::{Blueprint, Datastore, Platform};
 
 mod postgres;
 mod rabbitmq;
 mod redis;
 
-pub use postgres::{PgTune, PoolerPlan, PostgresPlan};
+pub use postgres::{HbaPlan, PgTune, PoolerPlan, PostgresPlan};
 pub use rabbitmq::RabbitmqPlan;
 pub use redis::RedisPlan;
 
@@ -192,10 +192,11 @@ pub(in crate::plan) fn datastore_plan(
     bp: &Blueprint,
     platforms: &[Platform],
     layout: &HostsLayout,
+    services: &BTreeMap<String, ServicePlan>,
 ) -> Result<DatastorePlan, String> {
     let resources = resources_plan(store.resources())?;
     let prefix = env_prefix(name);
-    let (engine, version) = match store {
+    let (mut engine, version) = match store {
         Datastore::Postgres(p) => (
             EnginePlan::Postgres(Box::new(postgres::plan(name, p, &prefix, &resources))),
             p.version
@@ -261,6 +262,16 @@ pub(in crate::plan) fn datastore_plan(
         nodes.insert(*platform, list);
     }
 
+    // What depends on where the nodes are.
+    match &mut engine {
+        EnginePlan::Postgres(pg) => {
+            pg.hba = nodes
+                .iter()
+                .map(|(p, n)| (*p, postgres::hba(*p, name, services, n)))
+                .collect();
+        }
+        EnginePlan::Redis(_) | EnginePlan::Rabbitmq(_) => {}
+    }
     let connection = nodes
         .iter()
         .map(|(platform, nodes)| {

@@ -6,11 +6,14 @@
 //! pin the figures for 1, 4, 16 and 64 GiB, so a change of formula shows up as a test
 //! failure.
 
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
 use serde::Serialize;
 
 use super::{DatastoreNode, EnvVar};
-use crate::model::{PoolMode, Postgres, Replication};
-use crate::plan::ResourcesPlan;
+use crate::model::{Platform, PoolMode, Postgres, Replication};
+use crate::plan::{ResourcesPlan, ServicePlan};
 
 /// The server version without one in the blueprint.
 pub(super) const DEFAULT_VERSION: &str = "16";
@@ -40,6 +43,16 @@ pub struct PostgresPlan {
     pub memory_bytes: u64,
     pub cpus: u32,
     pub pooler: Option<PoolerPlan>,
+    /// The networks `pg_hba.conf` admits, per platform.
+    pub hba: BTreeMap<Platform, HbaPlan>,
+}
+
+/// The networks `pg_hba.conf` admits: the application's (services and the pooler) and
+/// the replicas' (replication).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HbaPlan {
+    pub app: Vec<String>,
+    pub replication: Vec<String>,
 }
 
 /// PgBouncer in front of PostgreSQL.
@@ -51,6 +64,9 @@ pub struct PoolerPlan {
     pub reserve_pool_size: u32,
     /// The read-only database name clients use for the replicas (`<database>_ro`).
     pub readonly_database: String,
+    /// Server connections per database: the pool and its reserve, within what
+    /// PostgreSQL allows.
+    pub max_db_connections: u32,
 }
 
 pub(super) fn plan(
@@ -108,7 +124,69 @@ pub(super) fn plan(
             default_pool_size: pool.default_pool_size,
             reserve_pool_size: pool.reserve_pool_size,
             readonly_database: format!("{}_ro", p.database),
+            max_db_connections: (pool.default_pool_size + pool.reserve_pool_size)
+                .min(p.max_connections),
         }),
+        // Known once the nodes are placed: see `hba`.
+        hba: BTreeMap::new(),
+    }
+}
+
+/// The networks `pg_hba.conf` admits on `platform`: on `hosts`, the machines of the
+/// services that use the database and of the pooler (as /32 or /128; loopback machines
+/// as 127.0.0.0/8), and for replication the replicas' machines; elsewhere the
+/// container's own networks (`samenet`: the compose back network, or the pod network).
+pub(super) fn hba(
+    platform: Platform,
+    name: &str,
+    services: &BTreeMap<String, ServicePlan>,
+    nodes: &[DatastoreNode],
+) -> HbaPlan {
+    match platform {
+        // One Docker host: the back network is the server's own.
+        Platform::Compose => {
+            return HbaPlan {
+                app: vec!["samenet".into()],
+                replication: vec!["samenet".into()],
+            }
+        }
+        // Pods come from any node's pod network: NetworkPolicies narrow who connects.
+        Platform::Kubernetes => {
+            let any = vec!["0.0.0.0/0".to_string(), "::/0".to_string()];
+            return HbaPlan {
+                app: any.clone(),
+                replication: any,
+            };
+        }
+        Platform::Hosts => {}
+    }
+    let net = |host: &str| match host.parse::<IpAddr>() {
+        // Loopback "machines" are one machine: its clients connect from any 127/8
+        // address (usually 127.0.0.1), so the narrowest network is the loopback one.
+        Ok(IpAddr::V4(ip)) if ip.is_loopback() => "127.0.0.0/8".to_string(),
+        Ok(IpAddr::V4(ip)) => format!("{ip}/32"),
+        Ok(IpAddr::V6(ip)) => format!("{ip}/128"),
+        Err(_) => host.to_string(),
+    };
+    let mut app = BTreeSet::new();
+    for s in services.values() {
+        if s.uses.iter().any(|u| u == name) {
+            for m in &s.machines {
+                app.insert(net(m));
+            }
+        }
+    }
+    for n in nodes.iter().filter(|n| n.role == "pooler") {
+        app.insert(net(&n.machine));
+    }
+    let replication: BTreeSet<String> = nodes
+        .iter()
+        .filter(|n| n.role == "replica")
+        .map(|n| net(&n.machine))
+        .collect();
+    HbaPlan {
+        app: app.into_iter().collect(),
+        replication: replication.into_iter().collect(),
     }
 }
 
