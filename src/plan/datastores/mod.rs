@@ -38,8 +38,19 @@ pub struct DatastorePlan {
     pub engine: EnginePlan,
     /// The server image's version tag.
     pub version: String,
+    /// The server's container image, built from `version` (`postgres:16`,
+    /// `rabbitmq:3.13-management`).
+    pub image: String,
     pub tier: Option<String>,
+    /// Requests and limits as the blueprint gives them (0: not set).
     pub resources: ResourcesPlan,
+    /// What each server container is sized for where a platform must request some
+    /// (Kubernetes): `resources`, except that PostgreSQL without a memory size gets
+    /// the memory it is tuned for.
+    pub server_resources: ResourcesPlan,
+    /// The disk each node claims where a platform claims one (Kubernetes): the
+    /// blueprint has no disk sizes yet, so 10 GiB.
+    pub volume_bytes: u64,
     /// The prefix of the connection variables given to the services that use it:
     /// `DB` for `db`, `CACHE_EU` for `cache-eu`.
     pub env_prefix: String,
@@ -182,6 +193,9 @@ pub struct DatastoreNode {
 }
 
 /// `db` → `DB`, `cache-eu` → `CACHE_EU`.
+/// The disk each node claims (the blueprint has no disk sizes yet).
+const VOLUME_BYTES: u64 = 10 << 30;
+
 pub fn env_prefix(name: &str) -> String {
     name.to_ascii_uppercase().replace('-', "_")
 }
@@ -292,12 +306,26 @@ pub(in crate::plan) fn datastore_plan(
         EnginePlan::Redis(r) => vec![r.password_secret.clone()],
         EnginePlan::Rabbitmq(r) => vec![r.password_secret.clone()],
     };
+    let image = match &engine {
+        EnginePlan::Postgres(_) => postgres::image(version),
+        EnginePlan::Redis(_) => redis::image(version),
+        EnginePlan::Rabbitmq(_) => rabbitmq::image(version),
+    };
+    let mut server_resources = resources.clone();
+    if let (EnginePlan::Postgres(pg), 0) = (&engine, resources.memory_ceiling()) {
+        // Tuned for its memory: its container gets that much, not a generic default.
+        server_resources.memory_bytes = pg.memory_bytes;
+        server_resources.memory_limit_bytes = pg.memory_bytes;
+    }
     Ok(DatastorePlan {
         name: name.to_string(),
         engine,
         version: version.to_string(),
+        image,
         tier: store.tier().map(str::to_string),
         resources,
+        server_resources,
+        volume_bytes: VOLUME_BYTES,
         env_prefix: prefix,
         secrets,
         nodes,

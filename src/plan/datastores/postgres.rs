@@ -15,8 +15,20 @@ use super::{DatastoreNode, EnvVar};
 use crate::model::{Platform, PoolMode, Postgres, Replication};
 use crate::plan::{ResourcesPlan, ServicePlan};
 
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+
 /// The server version without one in the blueprint.
 pub(super) const DEFAULT_VERSION: &str = "16";
+
+/// PgBouncer's image (its version is not the blueprint's to choose).
+const PGBOUNCER_IMAGE: &str = "edoburu/pgbouncer:v1.24.1-p1";
+
+/// The official image of `version`.
+pub(super) fn image(version: &str) -> String {
+    format!("postgres:{version}")
+}
 
 /// PostgreSQL, resolved.
 #[derive(Debug, Clone, Serialize)]
@@ -42,6 +54,9 @@ pub struct PostgresPlan {
     /// The memory and CPUs `tune` is computed for (1 GiB when the blueprint gives none).
     pub memory_bytes: u64,
     pub cpus: u32,
+    /// `/dev/shm` where a platform sizes it (Kubernetes): an eighth of the memory, at
+    /// least 256 MiB, in whole MiB. Parallel queries share memory there.
+    pub shm_bytes: u64,
     pub pooler: Option<PoolerPlan>,
     /// The networks `pg_hba.conf` admits, per platform.
     pub hba: BTreeMap<Platform, HbaPlan>,
@@ -67,6 +82,12 @@ pub struct PoolerPlan {
     /// Server connections per database: the pool and its reserve, within what
     /// PostgreSQL allows.
     pub max_db_connections: u32,
+    pub image: String,
+    /// The pool's own footprint, small: the datastore's resources are the server's.
+    pub resources: ResourcesPlan,
+    /// PgBouncer processes behind its address on Kubernetes: two, so one can restart
+    /// without cutting the database off (compose and hosts run one).
+    pub kubernetes_replicas: u32,
 }
 
 pub(super) fn plan(
@@ -113,6 +134,7 @@ pub(super) fn plan(
         tune: pgtune(memory, cpus, p.max_connections),
         memory_bytes: memory,
         cpus,
+        shm_bytes: (memory / 8).max(256 * MIB) / MIB * MIB,
         pooler: p.pooler.as_ref().map(|pool| PoolerPlan {
             pool_mode: match pool.pool_mode {
                 PoolMode::Session => "session",
@@ -126,6 +148,14 @@ pub(super) fn plan(
             readonly_database: format!("{}_ro", p.database),
             max_db_connections: (pool.default_pool_size + pool.reserve_pool_size)
                 .min(p.max_connections),
+            image: PGBOUNCER_IMAGE.into(),
+            resources: ResourcesPlan {
+                cpu_millis: 100,
+                memory_bytes: 64 * MIB,
+                cpu_limit_millis: 500,
+                memory_limit_bytes: 128 * MIB,
+            },
+            kubernetes_replicas: 2,
         }),
         // Known once the nodes are placed: see `hba`.
         hba: BTreeMap::new(),
@@ -244,10 +274,6 @@ pub(super) fn kubernetes_host(name: &str, id: &str, role: &str, ns: &str) -> Str
     };
     format!("{svc}.{ns}.svc.cluster.local")
 }
-
-const KIB: u64 = 1024;
-const MIB: u64 = 1024 * KIB;
-const GIB: u64 = 1024 * MIB;
 
 /// PostgreSQL settings derived from a server's memory, CPUs and connection limit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -12,6 +12,11 @@ pub(super) const DEFAULT_VERSION: &str = "7";
 
 const MIB: u64 = 1024 * 1024;
 
+/// The official image of `version`.
+pub(super) fn image(version: &str) -> String {
+    format!("redis:{version}")
+}
+
 /// Redis, resolved.
 ///
 /// Its `Debug` text names the Kubernetes cluster bootstrap Job (a hash of it): a new

@@ -29,7 +29,6 @@ use stores::datastore_dependencies;
 /// blueprint where it has one.
 const NGINX_IMAGE: &str = "nginx:1.27-alpine";
 const HAPROXY_IMAGE: &str = "haproxy:2.9-alpine";
-const PGBOUNCER_IMAGE: &str = "edoburu/pgbouncer:v1.24.1-p1";
 
 /// How the stack is laid out.
 #[derive(Clone, Copy, PartialEq, Eq)]

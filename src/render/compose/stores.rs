@@ -70,7 +70,7 @@ pub(in crate::render) fn datastore_containers(
         for n in nodes.iter().filter(|n| here(n)) {
             let volume = format!("{}-data", n.id);
             let mut c = Map::new();
-            c.insert("image".into(), json!(format!("redis:{}", store.version)));
+            c.insert("image".into(), json!(store.image));
             // The image's redis user owns /data.
             c.insert("user".into(), json!("redis"));
             // The password file start.sh writes lives in memory only.
@@ -103,7 +103,7 @@ pub(in crate::render) fn datastore_containers(
         }
         if redis.cluster && nodes.first().is_some_and(&here) {
             let mut c = Map::new();
-            c.insert("image".into(), json!(format!("redis:{}", store.version)));
+            c.insert("image".into(), json!(store.image));
             c.insert(
                 "command".into(),
                 json!(["sh", format!("{mount}/cluster-init.sh")]),
@@ -142,7 +142,7 @@ pub(in crate::render) fn datastore_containers(
             match n.role.as_str() {
                 "primary" => {
                     let volume = format!("{}-data", n.id);
-                    c.insert("image".into(), json!(format!("postgres:{}", store.version)));
+                    c.insert("image".into(), json!(store.image));
                     let mut cmd = vec![
                         json!("postgres"),
                         json!("-c"),
@@ -182,7 +182,7 @@ pub(in crate::render) fn datastore_containers(
                 }
                 "replica" => {
                     let volume = format!("{}-data", n.id);
-                    c.insert("image".into(), json!(format!("postgres:{}", store.version)));
+                    c.insert("image".into(), json!(store.image));
                     c.insert("user".into(), json!("postgres"));
                     c.insert(
                         "entrypoint".into(),
@@ -213,8 +213,9 @@ pub(in crate::render) fn datastore_containers(
                     out.push((n.id.clone(), Value::Object(c), Some(volume)));
                 }
                 _ => {
+                    let Some(pool) = &pg.pooler else { continue };
                     let pdir = datastores::pooler_dir(store);
-                    c.insert("image".into(), json!(PGBOUNCER_IMAGE));
+                    c.insert("image".into(), json!(pool.image));
                     // PgBouncer refuses root; 70 is the image's postgres user.
                     c.insert("user".into(), json!("70:70"));
                     c.insert(
@@ -247,9 +248,10 @@ pub(in crate::render) fn datastore_containers(
                     }
                     common(&mut c);
                     if let Some(d) = c.get_mut("deploy") {
-                        // The pool's own footprint is small; the datastore's resources
-                        // are the server's.
-                        *d = json!({ "resources": { "limits": { "cpus": "0.5", "memory": "128m" } } });
+                        // The pool's own footprint; the datastore's resources are the
+                        // server's.
+                        let r = &pool.resources;
+                        *d = json!({ "resources": { "limits": { "cpus": millicores(r.cpu_limit_millis), "memory": memory(r.memory_limit_bytes) } } });
                     }
                     out.push((n.id.clone(), Value::Object(c), None));
                 }
@@ -260,10 +262,7 @@ pub(in crate::render) fn datastore_containers(
         for n in nodes.iter().filter(|n| here(n)) {
             let volume = format!("{}-data", n.id);
             let mut c = Map::new();
-            c.insert(
-                "image".into(),
-                json!(format!("rabbitmq:{}-management", store.version)),
-            );
+            c.insert("image".into(), json!(store.image));
             c.insert(
                 "environment".into(),
                 json!({

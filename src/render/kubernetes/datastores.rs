@@ -2,17 +2,14 @@
 
 use super::*;
 
-/// Storage each datastore node claims (the blueprint has no disk sizes yet).
-pub(super) const VOLUME_SIZE: &str = "10Gi";
-
 pub(super) fn env_secret(plan: &Plan, name: &str, key: &str) -> Value {
     json!({ "name": name, "valueFrom": { "secretKeyRef": { "name": secret_name(plan), "key": key } } })
 }
 
-pub(super) fn claim(name: &str) -> Value {
+pub(super) fn claim(name: &str, bytes: u64) -> Value {
     json!({
         "metadata": { "name": name },
-        "spec": { "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": VOLUME_SIZE } } },
+        "spec": { "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": quantity_memory(bytes) } } },
     })
 }
 
@@ -43,14 +40,7 @@ pub(super) fn datastore_docs(
     let mut maps = vec![json!({ "name": config, "files": own })];
     let mut docs = Vec::new();
     let mount = crate::render::datastores::mount_dir(store);
-    // PostgreSQL is tuned for its memory, 1Gi when the blueprint gives none: its container
-    // gets that much, not the generic default.
-    let mut sized = store.resources.clone();
-    if let (Some(pg), 0) = (store.postgres(), sized.memory_ceiling()) {
-        sized.memory_bytes = pg.memory_bytes;
-        sized.memory_limit_bytes = pg.memory_bytes;
-    }
-    let resources = container_resources(&sized);
+    let resources = container_resources(&store.server_resources);
     let service = |svc: &str, selector_name: &str, port: u16, headless: bool| {
         let mut spec = json!({
             "selector": selector(plan, selector_name),
@@ -79,7 +69,7 @@ pub(super) fn datastore_docs(
         }
         let container = json!({
             "name": "redis",
-            "image": format!("redis:{}", store.version),
+            "image": store.image,
             "command": ["sh", format!("{mount}/start.sh"), format!("{mount}/redis.conf")],
             "env": env,
             "ports": ports,
@@ -114,7 +104,7 @@ pub(super) fn datastore_docs(
             },
         });
         if persistent {
-            spec["volumeClaimTemplates"] = json!([claim("data")]);
+            spec["volumeClaimTemplates"] = json!([claim("data", store.volume_bytes)]);
         }
         docs.push(json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": { "name": name, "labels": labels(plan, name, "datastore") }, "spec": spec }));
         if r.cluster {
@@ -136,7 +126,7 @@ pub(super) fn datastore_docs(
                             "securityContext": data_pod_security(999),
                             "containers": [{
                                 "name": "cluster-init",
-                                "image": format!("redis:{}", store.version),
+                                "image": store.image,
                                 "command": ["sh", format!("{mount}/cluster-init.sh")],
                                 "env": [env_secret(plan, "REDISCLI_AUTH", &r.password_secret)],
                                 "resources": container_resources(&crate::plan::ResourcesPlan::default()),
@@ -160,7 +150,7 @@ pub(super) fn datastore_docs(
             json!({ "name": init, "files": [format!("{dir}/init-primary.sh")] }),
         ];
         let pgdata = json!({ "name": "PGDATA", "value": "/var/lib/postgresql/data/pgdata" });
-        let shm = quantity_memory((pg.memory_bytes / 8).max(256 << 20) / (1 << 20) * (1 << 20));
+        let shm = quantity_memory(pg.shm_bytes);
         let probe = json!({ "exec": { "command": ["pg_isready", "-q", "-h", "127.0.0.1", "-p", "5432", "-U", "postgres"] }, "periodSeconds": 5 });
         // Liveness and startup run the readiness command with their own patience; a
         // replica's first start (a base backup) gets longer than the primary's.
@@ -190,7 +180,7 @@ pub(super) fn datastore_docs(
         );
         let primary = json!({
             "name": "postgres",
-            "image": format!("postgres:{}", store.version),
+            "image": store.image,
             "args": ["postgres", "-c", format!("config_file={mount}/postgresql.conf"), "-c", format!("hba_file={mount}/pg_hba.conf")],
             "env": [
                 env_secret(plan, "POSTGRES_PASSWORD", &pg.superuser_secret),
@@ -224,7 +214,7 @@ pub(super) fn datastore_docs(
                             "volumes": volumes(extra),
                         },
                     },
-                    "volumeClaimTemplates": [claim("data")],
+                    "volumeClaimTemplates": [claim("data", store.volume_bytes)],
                 },
             })
         };
@@ -240,7 +230,7 @@ pub(super) fn datastore_docs(
             let set = format!("{name}-replica");
             let replica = json!({
                 "name": "postgres",
-                "image": format!("postgres:{}", store.version),
+                "image": store.image,
                 "command": ["sh", format!("{mount}/start-replica.sh")],
                 "env": [
                     env_secret(plan, "REPLICATION_PASSWORD", &pg.replication_secret),
@@ -260,7 +250,7 @@ pub(super) fn datastore_docs(
             docs.push(service(&format!("{name}-ro"), &set, 5432, false));
             docs.push(service(&format!("{set}-headless"), &set, 5432, true));
         }
-        if pg.pooler.is_some() {
+        if let Some(pooler) = &pg.pooler {
             let pool = format!("{name}-pgbouncer");
             let pdir = crate::render::datastores::pooler_dir(store);
             let pmap = format!("{pool}-config");
@@ -273,7 +263,7 @@ pub(super) fn datastore_docs(
                 "kind": "Deployment",
                 "metadata": { "name": pool, "labels": labels(plan, &pool, "datastore") },
                 "spec": {
-                    "replicas": 2,
+                    "replicas": pooler.kubernetes_replicas,
                     "selector": { "matchLabels": selector(plan, &pool) },
                     "template": {
                         "metadata": { "labels": labels(plan, &pool, "datastore") },
@@ -281,11 +271,11 @@ pub(super) fn datastore_docs(
                             "securityContext": pod_security,
                             "containers": [{
                                 "name": "pgbouncer",
-                                "image": "edoburu/pgbouncer:v1.24.1-p1",
+                                "image": pooler.image,
                                 "command": ["sh", "/etc/tierform/pgbouncer/start.sh", "/etc/tierform/pgbouncer/pgbouncer.ini"],
                                 "env": [env_secret(plan, "APP_PASSWORD", &pg.password_secret)],
                                 "ports": [{ "name": "pgbouncer", "containerPort": 6432 }],
-                                "resources": container_resources(&crate::plan::ResourcesPlan { cpu_millis: 100, memory_bytes: 64 * 1024 * 1024, cpu_limit_millis: 500, memory_limit_bytes: 128 * 1024 * 1024 }),
+                                "resources": container_resources(&pooler.resources),
                                 "readinessProbe": { "tcpSocket": { "port": 6432 }, "periodSeconds": 5 },
                                 "livenessProbe": { "tcpSocket": { "port": 6432 }, "periodSeconds": 10 },
                                 "securityContext": secure_container(),
@@ -308,7 +298,7 @@ pub(super) fn datastore_docs(
     if let Some(r) = store.rabbitmq() {
         let container = json!({
             "name": "rabbitmq",
-            "image": format!("rabbitmq:{}-management", store.version),
+            "image": store.image,
             "env": [
                 json!({ "name": "RABBITMQ_DEFAULT_USER", "value": r.user }),
                 env_secret(plan, "RABBITMQ_DEFAULT_PASS", &r.password_secret),
@@ -345,7 +335,7 @@ pub(super) fn datastore_docs(
                         ],
                     },
                 },
-                "volumeClaimTemplates": [claim("data")],
+                "volumeClaimTemplates": [claim("data", store.volume_bytes)],
             },
         }));
         docs.push(service(&format!("{name}-headless"), name, 5672, true));
