@@ -81,18 +81,18 @@ pub enum EnvValue {
 }
 
 impl EnvVar {
-    /// `<prefix>_<suffix>` set to `value`.
-    fn literal(prefix: &str, suffix: &str, value: impl ToString) -> EnvVar {
+    /// `name` set to `value`.
+    pub fn literal(name: impl Into<String>, value: impl ToString) -> EnvVar {
         EnvVar {
-            name: format!("{prefix}_{suffix}"),
+            name: name.into(),
             value: EnvValue::Literal(value.to_string()),
         }
     }
 
-    /// `<prefix>_<suffix>` read from the secret `secret`.
-    fn secret(prefix: &str, suffix: &str, secret: &str) -> EnvVar {
+    /// `name` read from the secret `secret`.
+    pub fn secret(name: impl Into<String>, secret: &str) -> EnvVar {
         EnvVar {
-            name: format!("{prefix}_{suffix}"),
+            name: name.into(),
             value: EnvValue::Secret(secret.to_string()),
         }
     }

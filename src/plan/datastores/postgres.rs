@@ -244,12 +244,12 @@ pub(super) fn connection(prefix: &str, pg: &PostgresPlan, nodes: &[DatastoreNode
         (None, None) => return Vec::new(),
     };
     let mut vars = vec![
-        EnvVar::literal(prefix, "HOST", &write.host),
-        EnvVar::literal(prefix, "PORT", write.port),
-        EnvVar::literal(prefix, "NAME", &pg.database),
-        EnvVar::literal(prefix, "USER", &pg.user),
-        EnvVar::secret(prefix, "PASSWORD", &pg.password_secret),
-        EnvVar::literal(prefix, "READ_HOST", &read.host),
+        EnvVar::literal(format!("{prefix}_HOST"), &write.host),
+        EnvVar::literal(format!("{prefix}_PORT"), write.port),
+        EnvVar::literal(format!("{prefix}_NAME"), &pg.database),
+        EnvVar::literal(format!("{prefix}_USER"), &pg.user),
+        EnvVar::secret(format!("{prefix}_PASSWORD"), &pg.password_secret),
+        EnvVar::literal(format!("{prefix}_READ_HOST"), &read.host),
     ];
     if replicas.len() > 1 && pooler.is_none() {
         // Without a pooler, the application spreads reads itself.
@@ -257,10 +257,13 @@ pub(super) fn connection(prefix: &str, pg: &PostgresPlan, nodes: &[DatastoreNode
             .iter()
             .map(|n| format!("{}:{}", n.host, n.port))
             .collect();
-        vars.push(EnvVar::literal(prefix, "READ_HOSTS", all.join(",")));
+        vars.push(EnvVar::literal(
+            format!("{prefix}_READ_HOSTS"),
+            all.join(","),
+        ));
     }
-    vars.push(EnvVar::literal(prefix, "READ_PORT", read.port));
-    vars.push(EnvVar::literal(prefix, "READ_NAME", read_db));
+    vars.push(EnvVar::literal(format!("{prefix}_READ_PORT"), read.port));
+    vars.push(EnvVar::literal(format!("{prefix}_READ_NAME"), read_db));
     vars
 }
 

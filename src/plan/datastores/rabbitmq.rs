@@ -50,11 +50,14 @@ pub(super) fn plan(name: &str, prefix: &str, bp: &Blueprint) -> RabbitmqPlan {
 pub(super) fn connection(prefix: &str, r: &RabbitmqPlan, nodes: &[DatastoreNode]) -> Vec<EnvVar> {
     let mut vars = Vec::new();
     if let Some(n) = nodes.first() {
-        vars.push(EnvVar::literal(prefix, "HOST", &n.host));
-        vars.push(EnvVar::literal(prefix, "PORT", n.port));
+        vars.push(EnvVar::literal(format!("{prefix}_HOST"), &n.host));
+        vars.push(EnvVar::literal(format!("{prefix}_PORT"), n.port));
     }
-    vars.push(EnvVar::literal(prefix, "USER", &r.user));
-    vars.push(EnvVar::secret(prefix, "PASSWORD", &r.password_secret));
-    vars.push(EnvVar::literal(prefix, "VHOST", &r.vhost));
+    vars.push(EnvVar::literal(format!("{prefix}_USER"), &r.user));
+    vars.push(EnvVar::secret(
+        format!("{prefix}_PASSWORD"),
+        &r.password_secret,
+    ));
+    vars.push(EnvVar::literal(format!("{prefix}_VHOST"), &r.vhost));
     vars
 }

@@ -92,17 +92,23 @@ pub fn maxmemory(memory: u64, percent: u32) -> u64 {
 pub(super) fn connection(prefix: &str, r: &RedisPlan, nodes: &[DatastoreNode]) -> Vec<EnvVar> {
     let mut vars = Vec::new();
     if let Some(n) = nodes.first() {
-        vars.push(EnvVar::literal(prefix, "HOST", &n.host));
-        vars.push(EnvVar::literal(prefix, "PORT", n.port));
+        vars.push(EnvVar::literal(format!("{prefix}_HOST"), &n.host));
+        vars.push(EnvVar::literal(format!("{prefix}_PORT"), n.port));
     }
     if r.cluster {
         let all: Vec<String> = nodes
             .iter()
             .map(|n| format!("{}:{}", n.host, n.port))
             .collect();
-        vars.push(EnvVar::literal(prefix, "CLUSTER_NODES", all.join(",")));
+        vars.push(EnvVar::literal(
+            format!("{prefix}_CLUSTER_NODES"),
+            all.join(","),
+        ));
     }
-    vars.push(EnvVar::secret(prefix, "PASSWORD", &r.password_secret));
+    vars.push(EnvVar::secret(
+        format!("{prefix}_PASSWORD"),
+        &r.password_secret,
+    ));
     vars
 }
 

@@ -8,6 +8,16 @@
 //!
 //! Every setting comes from the plan; what is left here is the bundle's layout (which
 //! file goes where, for which machine) and the templates' context.
+//!
+//! Each engine module also describes, once for every platform, what its containers
+//! share whatever form a platform gives them: the command that starts the server on
+//! these files, the environment its image and these scripts read (passwords as secret
+//! references), its data directory and its readiness check. The platforms (compose,
+//! kubernetes) translate that and add their own forms, one module per engine each.
+//! A fuller platform-neutral description (ports, probes' patience, volumes, start
+//! order, one-shot jobs) is left for later: the two platforms differ there in ways
+//! their outputs show (a Redis Cluster is one StatefulSet but one container per node
+//! in compose), so it would need many per-platform fields to stay byte-identical.
 
 use serde::Serialize;
 
@@ -17,9 +27,9 @@ use crate::render::templates::{TemplateError, Templates};
 
 use super::bundle::generated_header;
 
-mod postgres;
-mod rabbitmq;
-mod redis;
+pub(in crate::render) mod postgres;
+pub(in crate::render) mod rabbitmq;
+pub(in crate::render) mod redis;
 
 /// A rendered file and the machine it belongs to (`hosts` platform; empty elsewhere).
 pub struct ConfigFile {
@@ -42,6 +52,9 @@ pub fn bundle_dir(store: &DatastorePlan) -> String {
 pub fn pooler_dir(store: &DatastorePlan) -> String {
     format!("pgbouncer/{}", store.name)
 }
+
+/// Where PgBouncer's files are mounted in its container.
+pub const POOLER_MOUNT_DIR: &str = "/etc/tierform/pgbouncer";
 
 /// What every template of a datastore reads: the header and the datastore.
 #[derive(Serialize)]

@@ -4,10 +4,72 @@
 
 use minijinja::context;
 
-use super::{pooler_dir, Files};
+use super::{pooler_dir, Files, POOLER_MOUNT_DIR};
 use crate::model::Platform;
-use crate::plan::{DatastoreNode, DatastorePlan, PostgresPlan};
+use crate::plan::{DatastoreNode, DatastorePlan, EnvVar, PostgresPlan};
 use crate::render::templates::TemplateError;
+
+/// The data directory of the official image.
+pub const DATA_DIR: &str = "/var/lib/postgresql/data";
+
+/// The primary's server command, reading the config files mounted at `mount`.
+pub fn server_command(mount: &str) -> Vec<String> {
+    vec![
+        "postgres".into(),
+        "-c".into(),
+        format!("config_file={mount}/postgresql.conf"),
+        "-c".into(),
+        format!("hba_file={mount}/pg_hba.conf"),
+    ]
+}
+
+/// The primary's passwords: the superuser's for the image's first start, the
+/// application's and the replication user's for `init-primary.sh`.
+pub fn primary_env(pg: &PostgresPlan) -> Vec<EnvVar> {
+    vec![
+        EnvVar::secret("POSTGRES_PASSWORD", &pg.superuser_secret),
+        EnvVar::secret("APP_PASSWORD", &pg.password_secret),
+        EnvVar::secret("REPLICATION_PASSWORD", &pg.replication_secret),
+    ]
+}
+
+/// A replica's password, for `start-replica.sh`'s base backup and streaming.
+pub fn replica_env(pg: &PostgresPlan) -> Vec<EnvVar> {
+    vec![EnvVar::secret(
+        "REPLICATION_PASSWORD",
+        &pg.replication_secret,
+    )]
+}
+
+/// PgBouncer's password file is written from the application's password.
+pub fn pooler_env(pg: &PostgresPlan) -> Vec<EnvVar> {
+    vec![EnvVar::secret("APP_PASSWORD", &pg.password_secret)]
+}
+
+/// PgBouncer's command: its start script on its config.
+pub fn pooler_command() -> Vec<String> {
+    vec![
+        "sh".into(),
+        format!("{POOLER_MOUNT_DIR}/start.sh"),
+        format!("{POOLER_MOUNT_DIR}/pgbouncer.ini"),
+    ]
+}
+
+/// The readiness check of a server at `addr`:`port`.
+pub fn ready_command(addr: &str, port: u16) -> Vec<String> {
+    [
+        "pg_isready",
+        "-q",
+        "-h",
+        addr,
+        "-p",
+        &port.to_string(),
+        "-U",
+        "postgres",
+    ]
+    .map(String::from)
+    .to_vec()
+}
 
 pub(super) fn render(
     files: &mut Files,

@@ -5,8 +5,35 @@ use minijinja::context;
 
 use super::Files;
 use crate::model::Platform;
-use crate::plan::{DatastoreNode, DatastorePlan, RedisPlan};
+use crate::plan::{DatastoreNode, DatastorePlan, EnvVar, RedisPlan};
 use crate::render::templates::TemplateError;
+
+/// The data directory of the official image.
+pub const DATA_DIR: &str = "/data";
+
+/// A node's command: `start.sh` on its config `conf` (both mounted at `mount`).
+pub fn server_command(mount: &str, conf: &str) -> Vec<String> {
+    vec![
+        "sh".into(),
+        format!("{mount}/start.sh"),
+        format!("{mount}/{conf}"),
+    ]
+}
+
+/// A node's password, which `start.sh` writes into its config.
+pub fn server_env(redis: &RedisPlan) -> Vec<EnvVar> {
+    vec![EnvVar::secret("REDIS_PASSWORD", &redis.password_secret)]
+}
+
+/// The cluster bootstrap's command, run once.
+pub fn cluster_init_command(mount: &str) -> Vec<String> {
+    vec!["sh".into(), format!("{mount}/cluster-init.sh")]
+}
+
+/// The bootstrap's password, as redis-cli reads it.
+pub fn cluster_init_env(redis: &RedisPlan) -> Vec<EnvVar> {
+    vec![EnvVar::secret("REDISCLI_AUTH", &redis.password_secret)]
+}
 
 pub(super) fn render(
     files: &mut Files,
