@@ -9,10 +9,10 @@ use std::collections::BTreeMap;
 
 mod datastores;
 pub mod placement;
-pub mod tuning;
 
 pub use datastores::{
-    env_prefix, DatastoreNode, DatastorePlan, PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan,
+    env_prefix, DatastoreNode, DatastorePlan, EnginePlan, EnvValue, EnvVar, HbaPlan, PgTune,
+    PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan,
 };
 
 use serde::Serialize;
@@ -341,7 +341,8 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
 
     let mut datastores = BTreeMap::new();
     for (name, d) in &bp.datastores {
-        let dp = datastores::datastore_plan(name, d, bp, &platforms, &layout).map_err(&fail)?;
+        let dp = datastores::datastore_plan(name, d, bp, &platforms, &layout, &services)
+            .map_err(&fail)?;
         datastores.insert(name.clone(), dp);
     }
 

@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::model::units::{format_bytes, format_millicores};
 use crate::model::Platform;
-use crate::plan::{DatastorePlan, Plan, ResourcesPlan, ServicePlan};
+use crate::plan::{DatastorePlan, EnginePlan, Plan, ResourcesPlan, ServicePlan};
 
 /// `+` added, `-` removed, `~` changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -112,33 +112,30 @@ fn targets_text(s: &ServicePlan) -> String {
 
 /// `primary + 2 replicas + pgbouncer`, `cluster (3 masters × 1 replica)`, `standalone`.
 pub fn shape_text(d: &DatastorePlan) -> String {
-    if let Some(pg) = &d.postgres {
-        let mut s = "primary".to_string();
-        if pg.replicas > 0 {
-            s.push_str(&format!(
-                " + {} {} replica{}",
-                pg.replicas,
-                if pg.synchronous { "sync" } else { "async" },
-                if pg.replicas == 1 { "" } else { "s" }
-            ));
+    match &d.engine {
+        EnginePlan::Postgres(pg) => {
+            let mut s = "primary".to_string();
+            if pg.replicas > 0 {
+                s.push_str(&format!(
+                    " + {} {} replica{}",
+                    pg.replicas,
+                    if pg.synchronous { "sync" } else { "async" },
+                    if pg.replicas == 1 { "" } else { "s" }
+                ));
+            }
+            if pg.pooler.is_some() {
+                s.push_str(" + pgbouncer");
+            }
+            s
         }
-        if pg.pooler.is_some() {
-            s.push_str(" + pgbouncer");
-        }
-        s
-    } else if let Some(r) = &d.redis {
-        if r.cluster {
-            format!(
-                "cluster ({} masters × {} replica{})",
-                r.masters,
-                r.replicas_per_master,
-                if r.replicas_per_master == 1 { "" } else { "s" }
-            )
-        } else {
-            "standalone".into()
-        }
-    } else {
-        "single node".into()
+        EnginePlan::Redis(r) if r.cluster => format!(
+            "cluster ({} masters × {} replica{})",
+            r.masters,
+            r.replicas_per_master,
+            if r.replicas_per_master == 1 { "" } else { "s" }
+        ),
+        EnginePlan::Redis(_) => "standalone".into(),
+        EnginePlan::Rabbitmq(_) => "single node".into(),
     }
 }
 
@@ -500,12 +497,12 @@ fn resource_fields(s: &mut Summary, name: &str, ra: &ResourcesPlan, rb: &Resourc
 }
 
 fn datastore_fields(s: &mut Summary, name: &str, a: &DatastorePlan, b: &DatastorePlan) {
-    s.field(name, "engine", &a.engine, &b.engine);
+    s.field(name, "engine", a.engine.name(), b.engine.name());
     s.field(name, "version", &a.version, &b.version);
     let opt = |x: &Option<String>| x.clone().unwrap_or_else(|| "none".into());
     s.field(name, "tier", opt(&a.tier), opt(&b.tier));
     resource_fields(s, name, &a.resources, &b.resources);
-    if let (Some(pa), Some(pb)) = (&a.postgres, &b.postgres) {
+    if let (Some(pa), Some(pb)) = (a.postgres(), b.postgres()) {
         if pb.replicas > pa.replicas {
             let n = pb.replicas - pa.replicas;
             s.push(
@@ -573,7 +570,7 @@ fn datastore_fields(s: &mut Summary, name: &str, a: &DatastorePlan, b: &Datastor
             (None, None) => {}
         }
     }
-    if let (Some(ra), Some(rb)) = (&a.redis, &b.redis) {
+    if let (Some(ra), Some(rb)) = (a.redis(), b.redis()) {
         let (sa, sb) = (shape_text(a), shape_text(b));
         if sa != sb {
             s.push(name, Mark::Changed, format!("{sa} → {sb}"));
@@ -637,7 +634,7 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
             ));
             continue;
         };
-        if a.engine != b.engine {
+        if a.engine.name() != b.engine.name() {
             notes.push(format!(
                 "`{name}` changes engine ({} → {}): its data does not move by itself.",
                 a.engine, b.engine
@@ -650,7 +647,7 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
                 b.tier.clone().unwrap_or_default()
             ));
         }
-        if let (Some(ra), Some(rb)) = (&a.redis, &b.redis) {
+        if let (Some(ra), Some(rb)) = (a.redis(), b.redis()) {
             if !ra.cluster && rb.cluster {
                 notes.push(format!(
                     "`{name}` becomes a Redis Cluster, which starts empty: copy the data over (`redis-cli --cluster import <new node> --cluster-from <old standalone> --cluster-from-askpass --cluster-copy`, with REDISCLI_AUTH set for the new nodes), or let a cache refill, before pointing clients at `{}_CLUSTER_NODES` (cluster-aware clients only).",
@@ -679,7 +676,7 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
                 ));
             }
         }
-        if let (Some(pa), Some(pb)) = (&a.postgres, &b.postgres) {
+        if let (Some(pa), Some(pb)) = (a.postgres(), b.postgres()) {
             let major = |v: &str| v.split('.').next().unwrap_or(v).to_string();
             if major(&a.version) != major(&b.version) {
                 notes.push(format!(

@@ -21,7 +21,7 @@ mod services;
 mod stores;
 
 use services::platform_of;
-pub(super) use services::{app_containers, balancer_container, connection_env};
+pub(super) use services::{app_containers, balancer_container};
 pub(super) use stores::datastore_containers;
 use stores::datastore_dependencies;
 
@@ -29,7 +29,6 @@ use stores::datastore_dependencies;
 /// blueprint where it has one.
 const NGINX_IMAGE: &str = "nginx:1.27-alpine";
 const HAPROXY_IMAGE: &str = "haproxy:2.9-alpine";
-const PGBOUNCER_IMAGE: &str = "edoburu/pgbouncer:v1.24.1-p1";
 
 /// How the stack is laid out.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -183,13 +182,7 @@ fn secret_ref(name: &str) -> Value {
 
 /// The password secret a service needs to use a datastore.
 fn app_secret(store: &DatastorePlan) -> Option<String> {
-    if let Some(pg) = &store.postgres {
-        return Some(pg.password_secret.clone());
-    }
-    if let Some(r) = &store.redis {
-        return Some(r.password_secret.clone());
-    }
-    store.rabbitmq.as_ref().map(|r| r.password_secret.clone())
+    Some(store.engine.app_secret().to_string())
 }
 
 fn millicores(m: u64) -> String {

@@ -1,6 +1,7 @@
 //! Services and the balancer as compose services.
 
 use super::*;
+use crate::plan::EnvValue;
 
 pub(in crate::render) fn healthcheck(s: &ServicePlan) -> Option<Value> {
     let h = s.health.as_ref()?;
@@ -21,7 +22,8 @@ pub(in crate::render) fn healthcheck(s: &ServicePlan) -> Option<Value> {
 }
 
 /// The connection settings of each datastore a service uses, as environment variables
-/// (`DB_HOST`, `DB_PORT`, …), for the platform's addresses.
+/// (`DB_HOST`, `DB_PORT`, …), as the plan gives them for `platform`; a secret is written
+/// with `secret_ref`.
 pub(in crate::render) fn connection_env(
     plan: &Plan,
     s: &ServicePlan,
@@ -29,77 +31,13 @@ pub(in crate::render) fn connection_env(
     secret_ref: &dyn Fn(&str) -> Value,
     env: &mut Map<String, Value>,
 ) {
-    for u in &s.uses {
-        let Some(store) = plan.datastores.get(u) else {
-            continue;
-        };
-        let p = &store.env_prefix;
-        let nodes = store.nodes.get(&platform).cloned().unwrap_or_default();
-        let by_role = |role: &str| {
-            nodes
-                .iter()
-                .filter(|n| n.role == role)
-                .cloned()
-                .collect::<Vec<_>>()
-        };
-        if let Some(pg) = &store.postgres {
-            let primary = by_role("primary");
-            let replicas = by_role("replica");
-            let pooler = by_role("pooler");
-            let (write, read, read_db) = match (pooler.first(), primary.first()) {
-                (Some(pool), _) if !replicas.is_empty() => (
-                    pool.clone(),
-                    pool.clone(),
-                    pg.pooler
-                        .as_ref()
-                        .map_or(pg.database.clone(), |x| x.readonly_database.clone()),
-                ),
-                (Some(pool), _) => (pool.clone(), pool.clone(), pg.database.clone()),
-                (None, Some(prim)) => (
-                    prim.clone(),
-                    replicas.first().cloned().unwrap_or_else(|| prim.clone()),
-                    pg.database.clone(),
-                ),
-                (None, None) => continue,
+    for store in s.uses.iter().filter_map(|u| plan.datastores.get(u)) {
+        for var in store.connection.get(&platform).into_iter().flatten() {
+            let value = match &var.value {
+                EnvValue::Literal(text) => json!(text),
+                EnvValue::Secret(name) => secret_ref(name),
             };
-            env.insert(format!("{p}_HOST"), json!(write.host));
-            env.insert(format!("{p}_PORT"), json!(write.port.to_string()));
-            env.insert(format!("{p}_NAME"), json!(pg.database));
-            env.insert(format!("{p}_USER"), json!(pg.user));
-            env.insert(format!("{p}_PASSWORD"), secret_ref(&pg.password_secret));
-            env.insert(format!("{p}_READ_HOST"), json!(read.host));
-            if replicas.len() > 1 && pooler.is_empty() {
-                // Without a pooler, the application spreads reads itself.
-                let all: Vec<String> = replicas
-                    .iter()
-                    .map(|n| format!("{}:{}", n.host, n.port))
-                    .collect();
-                env.insert(format!("{p}_READ_HOSTS"), json!(all.join(",")));
-            }
-            env.insert(format!("{p}_READ_PORT"), json!(read.port.to_string()));
-            env.insert(format!("{p}_READ_NAME"), json!(read_db));
-        } else if let Some(r) = &store.redis {
-            let first = nodes.first();
-            if let Some(n) = first {
-                env.insert(format!("{p}_HOST"), json!(n.host));
-                env.insert(format!("{p}_PORT"), json!(n.port.to_string()));
-            }
-            if r.cluster {
-                let all: Vec<String> = nodes
-                    .iter()
-                    .map(|n| format!("{}:{}", n.host, n.port))
-                    .collect();
-                env.insert(format!("{p}_CLUSTER_NODES"), json!(all.join(",")));
-            }
-            env.insert(format!("{p}_PASSWORD"), secret_ref(&r.password_secret));
-        } else if let Some(r) = &store.rabbitmq {
-            if let Some(n) = nodes.first() {
-                env.insert(format!("{p}_HOST"), json!(n.host));
-                env.insert(format!("{p}_PORT"), json!(n.port.to_string()));
-            }
-            env.insert(format!("{p}_USER"), json!(r.user));
-            env.insert(format!("{p}_PASSWORD"), secret_ref(&r.password_secret));
-            env.insert(format!("{p}_VHOST"), json!(r.vhost));
+            env.insert(var.name.clone(), value);
         }
     }
 }

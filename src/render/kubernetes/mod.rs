@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::model::units::{format_bytes, format_millicores};
 use crate::model::{BalancerEngine, Platform, ServiceKind};
-use crate::plan::{Plan, ServicePlan, Sticky, CONTAINER_LISTEN_PORT};
+use crate::plan::{EnvValue, Plan, ServicePlan, Sticky, CONTAINER_LISTEN_PORT};
 use crate::render::templates::{TemplateError, Templates};
 
 use super::balancer;
@@ -250,14 +250,25 @@ fn env(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     for name in &s.secrets {
         out.push(json!({ "name": name, "valueFrom": { "secretKeyRef": { "name": secret, "key": name } } }));
     }
-    let mut conn = Map::new();
-    let marker = |name: &str| json!({ "secret": name });
-    super::compose::connection_env(plan, s, Platform::Kubernetes, &marker, &mut conn);
-    for (k, v) in conn {
-        match v.get("secret").and_then(Value::as_str) {
-            Some(key) => out.push(json!({ "name": k, "valueFrom": { "secretKeyRef": { "name": secret, "key": key } } })),
-            None => out.push(json!({ "name": k, "value": v })),
+    // The datastores' connection settings, each variable once (a later datastore's
+    // value wins, in the place of the first).
+    let mut conn: Map<String, Value> = Map::new();
+    for store in s.uses.iter().filter_map(|u| plan.datastores.get(u)) {
+        for var in store
+            .connection
+            .get(&Platform::Kubernetes)
+            .into_iter()
+            .flatten()
+        {
+            let value = match &var.value {
+                EnvValue::Literal(text) => json!({ "name": var.name, "value": text }),
+                EnvValue::Secret(key) => {
+                    json!({ "name": var.name, "valueFrom": { "secretKeyRef": { "name": secret, "key": key } } })
+                }
+            };
+            conn.insert(var.name.clone(), value);
         }
     }
+    out.extend(conn.into_values());
     out
 }

@@ -82,7 +82,7 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
         // KEDA's operator reads queue lengths from its own namespace.
         let keda = || json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "keda" } } });
         let queued = queued_on.contains(name.as_str());
-        if let Some(r) = &d.redis {
+        if let Some(r) = d.redis() {
             let mut peers = users.clone();
             if r.cluster {
                 peers.push(name.clone());
@@ -99,7 +99,7 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
                 ingress_to(selector(plan, name), allow(&peers, &ports, extra)),
             ));
         }
-        if let Some(pg) = &d.postgres {
+        if let Some(pg) = d.postgres() {
             let pooler = format!("{name}-pgbouncer");
             let replica = format!("{name}-replica");
             let mut to_primary = users.clone();
@@ -130,7 +130,7 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
                 ));
             }
         }
-        if d.rabbitmq.is_some() {
+        if d.rabbitmq().is_some() {
             let extra = if queued { vec![keda()] } else { vec![] };
             out.push(policy(
                 &format!("{name}-from-its-users"),

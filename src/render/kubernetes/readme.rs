@@ -19,7 +19,7 @@ pub(super) fn readme(plan: &Plan) -> String {
         for k in &d.secrets {
             keys.entry(k.clone()).or_default().push(d.name.clone());
         }
-        if d.rabbitmq.is_some() {
+        if d.rabbitmq().is_some() {
             keys.entry(format!("{}_MANAGEMENT_URL", d.env_prefix))
                 .or_default()
                 .push("KEDA (http://user:password@host:15672/)".into());

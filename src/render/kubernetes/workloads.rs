@@ -223,7 +223,7 @@ pub(super) fn autoscaler(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
             return Vec::new();
         };
         let auth = format!("{name}-queue");
-        let (trigger, auth_spec) = if store.redis.is_some() {
+        let (trigger, auth_spec) = if store.redis().is_some() {
             (
                 json!({
                     "type": "redis",

@@ -1,0 +1,344 @@
+//! Datastores, resolved: their nodes and addresses per platform, the settings of their
+//! engine (PGTune-style Postgres memory, Redis maxmemory and eviction by role), and the
+//! secrets they need.
+//!
+//! One module per engine ([`postgres`], [`redis`], [`rabbitmq`]) holds everything the
+//! plan decides for it; this module holds what every datastore has, and dispatches to
+//! the engine with exhaustive matches on [`EnginePlan`], so a new engine does not
+//! compile until each stage knows it.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::placement::{datastore_nodes, HostsLayout};
+use super::{resources_plan, ResourcesPlan, ServicePlan};
+use crate::model::{Blueprint, Datastore, Platform};
+
+mod postgres;
+mod rabbitmq;
+mod redis;
+
+pub use postgres::{HbaPlan, PgTune, PoolerPlan, PostgresPlan};
+pub use rabbitmq::RabbitmqPlan;
+pub use redis::RedisPlan;
+
+/// The first node of `role`, in placement order.
+fn first_of<'a>(nodes: &'a [DatastoreNode], role: &str) -> Option<&'a DatastoreNode> {
+    nodes.iter().find(|n| n.role == role)
+}
+
+/// A datastore with every default applied.
+#[derive(Debug, Clone, Serialize)]
+pub struct DatastorePlan {
+    pub name: String,
+    /// The engine and its settings. Serialized as `engine: "postgres"` beside
+    /// `postgres: {…}`, the shape templates read.
+    #[serde(flatten)]
+    pub engine: EnginePlan,
+    /// The server image's version tag.
+    pub version: String,
+    /// The server's container image, built from `version` (`postgres:16`,
+    /// `rabbitmq:3.13-management`).
+    pub image: String,
+    pub tier: Option<String>,
+    /// Requests and limits as the blueprint gives them (0: not set).
+    pub resources: ResourcesPlan,
+    /// What each server container is sized for where a platform must request some
+    /// (Kubernetes): `resources`, except that PostgreSQL without a memory size gets
+    /// the memory it is tuned for.
+    pub server_resources: ResourcesPlan,
+    /// The disk each node claims where a platform claims one (Kubernetes): the
+    /// blueprint has no disk sizes yet, so 10 GiB.
+    pub volume_bytes: u64,
+    /// The prefix of the connection variables given to the services that use it:
+    /// `DB` for `db`, `CACHE_EU` for `cache-eu`.
+    pub env_prefix: String,
+    /// The secrets (passwords) it needs at start, by variable name; values never appear.
+    pub secrets: Vec<String>,
+    /// Its nodes, per platform, in placement order.
+    pub nodes: BTreeMap<Platform, Vec<DatastoreNode>>,
+    /// The connection variables each service that uses it gets (`DB_HOST`, `DB_PORT`,
+    /// …), per platform, in order: the platform's addresses, with passwords as secret
+    /// references a platform writes in its own form.
+    pub connection: BTreeMap<Platform, Vec<EnvVar>>,
+}
+
+/// One environment variable a container gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct EnvVar {
+    pub name: String,
+    pub value: EnvValue,
+}
+
+/// An environment variable's value: the text itself, or the name of the secret that
+/// holds it (never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvValue {
+    Literal(String),
+    Secret(String),
+}
+
+impl EnvVar {
+    /// `name` set to `value`.
+    pub fn literal(name: impl Into<String>, value: impl ToString) -> EnvVar {
+        EnvVar {
+            name: name.into(),
+            value: EnvValue::Literal(value.to_string()),
+        }
+    }
+
+    /// `name` read from the secret `secret`.
+    pub fn secret(name: impl Into<String>, secret: &str) -> EnvVar {
+        EnvVar {
+            name: name.into(),
+            value: EnvValue::Secret(secret.to_string()),
+        }
+    }
+}
+
+/// A datastore's engine with its resolved settings.
+#[derive(Debug, Clone)]
+pub enum EnginePlan {
+    /// Boxed: its settings outweigh the other engines' several times.
+    Postgres(Box<PostgresPlan>),
+    Redis(RedisPlan),
+    Rabbitmq(RabbitmqPlan),
+}
+
+impl EnginePlan {
+    /// `postgres`, `redis` or `rabbitmq`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            EnginePlan::Postgres(_) => "postgres",
+            EnginePlan::Redis(_) => "redis",
+            EnginePlan::Rabbitmq(_) => "rabbitmq",
+        }
+    }
+
+    /// The secret holding the password the services that use it connect with.
+    pub fn app_secret(&self) -> &str {
+        match self {
+            EnginePlan::Postgres(pg) => &pg.password_secret,
+            EnginePlan::Redis(r) => &r.password_secret,
+            EnginePlan::Rabbitmq(r) => &r.password_secret,
+        }
+    }
+}
+
+impl std::fmt::Display for EnginePlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl Serialize for EnginePlan {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(2))?;
+        map.serialize_entry("engine", self.name())?;
+        match self {
+            EnginePlan::Postgres(pg) => map.serialize_entry("postgres", pg)?,
+            EnginePlan::Redis(r) => map.serialize_entry("redis", r)?,
+            EnginePlan::Rabbitmq(r) => map.serialize_entry("rabbitmq", r)?,
+        }
+        map.end()
+    }
+}
+
+impl DatastorePlan {
+    /// Its PostgreSQL settings, when it is a PostgreSQL datastore.
+    pub fn postgres(&self) -> Option<&PostgresPlan> {
+        match &self.engine {
+            EnginePlan::Postgres(pg) => Some(pg.as_ref()),
+            _ => None,
+        }
+    }
+
+    /// Its Redis settings, when it is a Redis datastore.
+    pub fn redis(&self) -> Option<&RedisPlan> {
+        match &self.engine {
+            EnginePlan::Redis(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Its RabbitMQ settings, when it is a RabbitMQ datastore.
+    pub fn rabbitmq(&self) -> Option<&RabbitmqPlan> {
+        match &self.engine {
+            EnginePlan::Rabbitmq(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// Its nodes on `platform`, in placement order (none when it is not rendered there).
+    pub fn nodes_on(&self, platform: Platform) -> &[DatastoreNode] {
+        self.nodes.get(&platform).map_or(&[], Vec::as_slice)
+    }
+}
+
+/// One server process of a datastore.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DatastoreNode {
+    /// The compose service name, also the node's name elsewhere (`db-replica-1`).
+    pub id: String,
+    /// `primary`, `replica`, `pooler`, `master`, or `node`.
+    pub role: String,
+    /// Where clients connect: a host name or address.
+    pub host: String,
+    pub port: u16,
+    /// The machine it runs on (the `hosts` platform), else empty.
+    pub machine: String,
+}
+
+/// `db` → `DB`, `cache-eu` → `CACHE_EU`.
+/// The disk each node claims (the blueprint has no disk sizes yet).
+const VOLUME_BYTES: u64 = 10 << 30;
+
+pub fn env_prefix(name: &str) -> String {
+    name.to_ascii_uppercase().replace('-', "_")
+}
+
+pub(in crate::plan) fn datastore_plan(
+    name: &str,
+    store: &Datastore,
+    bp: &Blueprint,
+    platforms: &[Platform],
+    layout: &HostsLayout,
+    services: &BTreeMap<String, ServicePlan>,
+) -> Result<DatastorePlan, String> {
+    let resources = resources_plan(store.resources())?;
+    let prefix = env_prefix(name);
+    let (mut engine, version) = match store {
+        Datastore::Postgres(p) => (
+            EnginePlan::Postgres(Box::new(postgres::plan(name, p, &prefix, &resources))),
+            p.version
+                .as_ref()
+                .map_or(postgres::DEFAULT_VERSION, |v| &v.0),
+        ),
+        Datastore::Redis(r) => (
+            EnginePlan::Redis(redis::plan(name, r, &prefix, &resources, bp)),
+            r.version.as_ref().map_or(redis::DEFAULT_VERSION, |v| &v.0),
+        ),
+        Datastore::Rabbitmq(r) => (
+            EnginePlan::Rabbitmq(rabbitmq::plan(name, &prefix, bp)),
+            r.version
+                .as_ref()
+                .map_or(rabbitmq::DEFAULT_VERSION, |v| &v.0),
+        ),
+    };
+
+    let nodes_layout = datastore_nodes(name, store);
+    let mut nodes = BTreeMap::new();
+    for platform in platforms {
+        let list: Vec<DatastoreNode> = match platform {
+            Platform::Compose => nodes_layout
+                .iter()
+                .map(|(id, role, port)| DatastoreNode {
+                    id: id.clone(),
+                    role: role.to_string(),
+                    host: id.clone(),
+                    port: *port,
+                    machine: String::new(),
+                })
+                .collect(),
+            Platform::Hosts => {
+                let placed = layout.datastores.get(name).cloned().unwrap_or_default();
+                if placed.len() != nodes_layout.len() {
+                    return Err(format!(
+                        "the hosts platform cannot place datastore `{name}`"
+                    ));
+                }
+                nodes_layout
+                    .iter()
+                    .zip(placed)
+                    .map(|((id, role, _), (host, port))| DatastoreNode {
+                        id: id.clone(),
+                        role: role.to_string(),
+                        host: host.clone(),
+                        port,
+                        machine: host,
+                    })
+                    .collect()
+            }
+            Platform::Kubernetes => nodes_layout
+                .iter()
+                .map(|(id, role, port)| DatastoreNode {
+                    id: id.clone(),
+                    role: role.to_string(),
+                    host: kubernetes_host(name, id, role, &engine, &bp.name),
+                    port: *port,
+                    machine: String::new(),
+                })
+                .collect(),
+        };
+        nodes.insert(*platform, list);
+    }
+
+    // What depends on where the nodes are.
+    match &mut engine {
+        EnginePlan::Postgres(pg) => {
+            pg.hba = nodes
+                .iter()
+                .map(|(p, n)| (*p, postgres::hba(*p, name, services, n)))
+                .collect();
+        }
+        EnginePlan::Redis(_) | EnginePlan::Rabbitmq(_) => {}
+    }
+    let connection = nodes
+        .iter()
+        .map(|(platform, nodes)| {
+            let vars = match &engine {
+                EnginePlan::Postgres(pg) => postgres::connection(&prefix, pg, nodes),
+                EnginePlan::Redis(r) => redis::connection(&prefix, r, nodes),
+                EnginePlan::Rabbitmq(r) => rabbitmq::connection(&prefix, r, nodes),
+            };
+            (*platform, vars)
+        })
+        .collect();
+    let secrets = match &engine {
+        EnginePlan::Postgres(pg) => vec![
+            pg.password_secret.clone(),
+            pg.superuser_secret.clone(),
+            pg.replication_secret.clone(),
+        ],
+        EnginePlan::Redis(r) => vec![r.password_secret.clone()],
+        EnginePlan::Rabbitmq(r) => vec![r.password_secret.clone()],
+    };
+    let image = match &engine {
+        EnginePlan::Postgres(_) => postgres::image(version),
+        EnginePlan::Redis(_) => redis::image(version),
+        EnginePlan::Rabbitmq(_) => rabbitmq::image(version),
+    };
+    let mut server_resources = resources.clone();
+    if let (EnginePlan::Postgres(pg), 0) = (&engine, resources.memory_ceiling()) {
+        // Tuned for its memory: its container gets that much, not a generic default.
+        server_resources.memory_bytes = pg.memory_bytes;
+        server_resources.memory_limit_bytes = pg.memory_bytes;
+    }
+    Ok(DatastorePlan {
+        name: name.to_string(),
+        engine,
+        version: version.to_string(),
+        image,
+        tier: store.tier().map(str::to_string),
+        resources,
+        server_resources,
+        volume_bytes: VOLUME_BYTES,
+        env_prefix: prefix,
+        secrets,
+        nodes,
+        connection,
+    })
+}
+
+/// A datastore node's address inside a Kubernetes cluster, in namespace `ns`: a
+/// Service's name, or a pod's under a headless Service (see each engine).
+fn kubernetes_host(name: &str, id: &str, role: &str, engine: &EnginePlan, ns: &str) -> String {
+    match engine {
+        EnginePlan::Postgres(_) => postgres::kubernetes_host(name, id, role, ns),
+        EnginePlan::Redis(r) => redis::kubernetes_host(name, id, r, ns),
+        EnginePlan::Rabbitmq(_) => format!("{id}.{ns}.svc.cluster.local"),
+    }
+}

@@ -1,0 +1,439 @@
+//! PostgreSQL, resolved: the application, superuser and replication accounts, the
+//! replication slots and synchronous standbys, PgBouncer, and the computed server
+//! settings in the PGTune manner (web-application profile, SSD storage).
+//!
+//! Every PGTune formula is written next to the setting it computes, and the unit tests
+//! pin the figures for 1, 4, 16 and 64 GiB, so a change of formula shows up as a test
+//! failure.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::{DatastoreNode, EnvVar};
+use crate::model::{Platform, PoolMode, Postgres, Replication};
+use crate::plan::{ResourcesPlan, ServicePlan};
+
+const KIB: u64 = 1024;
+const MIB: u64 = 1024 * KIB;
+const GIB: u64 = 1024 * MIB;
+
+/// The server version without one in the blueprint.
+pub(super) const DEFAULT_VERSION: &str = "16";
+
+/// PgBouncer's image (its version is not the blueprint's to choose).
+const PGBOUNCER_IMAGE: &str = "edoburu/pgbouncer:v1.24.1-p1";
+
+/// The official image of `version`.
+pub(super) fn image(version: &str) -> String {
+    format!("postgres:{version}")
+}
+
+/// PostgreSQL, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct PostgresPlan {
+    pub database: String,
+    pub user: String,
+    /// Secret holding the application user's password.
+    pub password_secret: String,
+    /// Secret holding the `postgres` superuser's password.
+    pub superuser_secret: String,
+    pub replication_user: String,
+    pub replication_secret: String,
+    pub replicas: u32,
+    pub synchronous: bool,
+    pub max_connections: u32,
+    /// `max_wal_senders`: every replica, plus two for a base backup and a spare.
+    pub max_wal_senders: u32,
+    /// One physical replication slot per replica, in replica order.
+    pub slots: Vec<String>,
+    /// `synchronous_standby_names`, or empty for asynchronous replication.
+    pub synchronous_standby_names: String,
+    pub tune: PgTune,
+    /// The memory and CPUs `tune` is computed for (1 GiB when the blueprint gives none).
+    pub memory_bytes: u64,
+    pub cpus: u32,
+    /// `/dev/shm` where a platform sizes it (Kubernetes): an eighth of the memory, at
+    /// least 256 MiB, in whole MiB. Parallel queries share memory there.
+    pub shm_bytes: u64,
+    pub pooler: Option<PoolerPlan>,
+    /// The networks `pg_hba.conf` admits, per platform.
+    pub hba: BTreeMap<Platform, HbaPlan>,
+}
+
+/// The networks `pg_hba.conf` admits: the application's (services and the pooler) and
+/// the replicas' (replication).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct HbaPlan {
+    pub app: Vec<String>,
+    pub replication: Vec<String>,
+}
+
+/// PgBouncer in front of PostgreSQL.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolerPlan {
+    pub pool_mode: String,
+    pub max_client_conn: u32,
+    pub default_pool_size: u32,
+    pub reserve_pool_size: u32,
+    /// The read-only database name clients use for the replicas (`<database>_ro`).
+    pub readonly_database: String,
+    /// Server connections per database: the pool and its reserve, within what
+    /// PostgreSQL allows.
+    pub max_db_connections: u32,
+    pub image: String,
+    /// The pool's own footprint, small: the datastore's resources are the server's.
+    pub resources: ResourcesPlan,
+    /// PgBouncer processes behind its address on Kubernetes: two, so one can restart
+    /// without cutting the database off (compose and hosts run one).
+    pub kubernetes_replicas: u32,
+}
+
+pub(super) fn plan(
+    name: &str,
+    p: &Postgres,
+    prefix: &str,
+    resources: &ResourcesPlan,
+) -> PostgresPlan {
+    // Without a memory size, tune for 1 GiB: PostgreSQL's defaults assume less.
+    let memory = match resources.memory_ceiling() {
+        0 => 1 << 30,
+        m => m,
+    };
+    let cpus = (resources.cpu_ceiling().div_ceil(1000) as u32).max(1);
+    let slots: Vec<String> = (1..=p.replicas)
+        .map(|i| format!("{}_replica_{i}", name.replace('-', "_")))
+        .collect();
+    let synchronous = p.replication == Replication::Sync && p.replicas > 0;
+    PostgresPlan {
+        database: p.database.clone(),
+        user: p.user.clone().unwrap_or_else(|| p.database.clone()),
+        password_secret: format!("{prefix}_PASSWORD"),
+        superuser_secret: format!("{prefix}_SUPERUSER_PASSWORD"),
+        replication_user: "replicator".into(),
+        replication_secret: format!("{prefix}_REPLICATION_PASSWORD"),
+        replicas: p.replicas,
+        synchronous,
+        max_connections: p.max_connections,
+        max_wal_senders: p.replicas + 2,
+        synchronous_standby_names: if synchronous {
+            // Any one replica confirms each commit: a write survives the primary's
+            // loss, and one slow replica does not stall writes.
+            format!(
+                "ANY 1 ({})",
+                (1..=p.replicas)
+                    .map(|i| format!("\"{name}-replica-{i}\""))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            String::new()
+        },
+        slots,
+        tune: pgtune(memory, cpus, p.max_connections),
+        memory_bytes: memory,
+        cpus,
+        shm_bytes: (memory / 8).max(256 * MIB) / MIB * MIB,
+        pooler: p.pooler.as_ref().map(|pool| PoolerPlan {
+            pool_mode: match pool.pool_mode {
+                PoolMode::Session => "session",
+                PoolMode::Transaction => "transaction",
+                PoolMode::Statement => "statement",
+            }
+            .into(),
+            max_client_conn: pool.max_client_conn,
+            default_pool_size: pool.default_pool_size,
+            reserve_pool_size: pool.reserve_pool_size,
+            readonly_database: format!("{}_ro", p.database),
+            max_db_connections: (pool.default_pool_size + pool.reserve_pool_size)
+                .min(p.max_connections),
+            image: PGBOUNCER_IMAGE.into(),
+            resources: ResourcesPlan {
+                cpu_millis: 100,
+                memory_bytes: 64 * MIB,
+                cpu_limit_millis: 500,
+                memory_limit_bytes: 128 * MIB,
+            },
+            kubernetes_replicas: 2,
+        }),
+        // Known once the nodes are placed: see `hba`.
+        hba: BTreeMap::new(),
+    }
+}
+
+/// The networks `pg_hba.conf` admits on `platform`: on `hosts`, the machines of the
+/// services that use the database and of the pooler (as /32 or /128; loopback machines
+/// as 127.0.0.0/8), and for replication the replicas' machines; elsewhere the
+/// container's own networks (`samenet`: the compose back network, or the pod network).
+pub(super) fn hba(
+    platform: Platform,
+    name: &str,
+    services: &BTreeMap<String, ServicePlan>,
+    nodes: &[DatastoreNode],
+) -> HbaPlan {
+    match platform {
+        // One Docker host: the back network is the server's own.
+        Platform::Compose => {
+            return HbaPlan {
+                app: vec!["samenet".into()],
+                replication: vec!["samenet".into()],
+            }
+        }
+        // Pods come from any node's pod network: NetworkPolicies narrow who connects.
+        Platform::Kubernetes => {
+            let any = vec!["0.0.0.0/0".to_string(), "::/0".to_string()];
+            return HbaPlan {
+                app: any.clone(),
+                replication: any,
+            };
+        }
+        Platform::Hosts => {}
+    }
+    let net = |host: &str| match host.parse::<IpAddr>() {
+        // Loopback "machines" are one machine: its clients connect from any 127/8
+        // address (usually 127.0.0.1), so the narrowest network is the loopback one.
+        Ok(IpAddr::V4(ip)) if ip.is_loopback() => "127.0.0.0/8".to_string(),
+        Ok(IpAddr::V4(ip)) => format!("{ip}/32"),
+        Ok(IpAddr::V6(ip)) => format!("{ip}/128"),
+        Err(_) => host.to_string(),
+    };
+    let mut app = BTreeSet::new();
+    for s in services.values() {
+        if s.uses.iter().any(|u| u == name) {
+            for m in &s.machines {
+                app.insert(net(m));
+            }
+        }
+    }
+    for n in nodes.iter().filter(|n| n.role == "pooler") {
+        app.insert(net(&n.machine));
+    }
+    let replication: BTreeSet<String> = nodes
+        .iter()
+        .filter(|n| n.role == "replica")
+        .map(|n| net(&n.machine))
+        .collect();
+    HbaPlan {
+        app: app.into_iter().collect(),
+        replication: replication.into_iter().collect(),
+    }
+}
+
+/// What a service is given to connect: writes go to the pooler when there is one, else
+/// the primary; reads to the pooler's read-only database when it fronts replicas, else
+/// the first replica (all of them in `_READ_HOSTS`, for the application to spread reads
+/// over), else the primary.
+pub(super) fn connection(prefix: &str, pg: &PostgresPlan, nodes: &[DatastoreNode]) -> Vec<EnvVar> {
+    let replicas: Vec<&DatastoreNode> = nodes.iter().filter(|n| n.role == "replica").collect();
+    let pooler = super::first_of(nodes, "pooler");
+    let (write, read, read_db) = match (pooler, super::first_of(nodes, "primary")) {
+        (Some(pool), _) if !replicas.is_empty() => (
+            pool,
+            pool,
+            pg.pooler
+                .as_ref()
+                .map_or(&pg.database, |x| &x.readonly_database),
+        ),
+        (Some(pool), _) => (pool, pool, &pg.database),
+        (None, Some(prim)) => (
+            prim,
+            replicas.first().copied().unwrap_or(prim),
+            &pg.database,
+        ),
+        (None, None) => return Vec::new(),
+    };
+    let mut vars = vec![
+        EnvVar::literal(format!("{prefix}_HOST"), &write.host),
+        EnvVar::literal(format!("{prefix}_PORT"), write.port),
+        EnvVar::literal(format!("{prefix}_NAME"), &pg.database),
+        EnvVar::literal(format!("{prefix}_USER"), &pg.user),
+        EnvVar::secret(format!("{prefix}_PASSWORD"), &pg.password_secret),
+        EnvVar::literal(format!("{prefix}_READ_HOST"), &read.host),
+    ];
+    if replicas.len() > 1 && pooler.is_none() {
+        // Without a pooler, the application spreads reads itself.
+        let all: Vec<String> = replicas
+            .iter()
+            .map(|n| format!("{}:{}", n.host, n.port))
+            .collect();
+        vars.push(EnvVar::literal(
+            format!("{prefix}_READ_HOSTS"),
+            all.join(","),
+        ));
+    }
+    vars.push(EnvVar::literal(format!("{prefix}_READ_PORT"), read.port));
+    vars.push(EnvVar::literal(format!("{prefix}_READ_NAME"), read_db));
+    vars
+}
+
+/// A node's address inside a Kubernetes cluster: the read-write Service for the
+/// primary (`db`), the read-only one for every replica (`db-ro`), the pooler's own
+/// (`db-pgbouncer`).
+pub(super) fn kubernetes_host(name: &str, id: &str, role: &str, ns: &str) -> String {
+    let svc = match role {
+        "replica" => format!("{name}-ro"),
+        _ => id.to_string(),
+    };
+    format!("{svc}.{ns}.svc.cluster.local")
+}
+
+/// PostgreSQL settings derived from a server's memory, CPUs and connection limit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PgTune {
+    /// `shared_buffers`: a quarter of the memory.
+    pub shared_buffers: String,
+    /// `effective_cache_size`: three quarters of the memory (what the OS page cache and
+    /// shared buffers together hold; a planner hint, not an allocation).
+    pub effective_cache_size: String,
+    /// `maintenance_work_mem`: memory / 16, at most 2 GiB.
+    pub maintenance_work_mem: String,
+    /// `work_mem`: (memory − shared_buffers) / ((max_connections + max_worker_processes)
+    /// × 3), at least 64 kB: every connection and worker may run about three sorts or
+    /// hashes at once without the sum exceeding what shared buffers leave.
+    pub work_mem: String,
+    /// `wal_buffers`: 3 % of shared_buffers, between 64 kB and 16 MB.
+    pub wal_buffers: String,
+    /// `min_wal_size` / `max_wal_size`: 1 GB / 4 GB for a web workload.
+    pub min_wal_size: String,
+    pub max_wal_size: String,
+    /// `checkpoint_completion_target`: spread checkpoints over 90 % of the interval.
+    pub checkpoint_completion_target: String,
+    /// `random_page_cost`: 1.1 for SSDs (random reads cost almost what sequential do).
+    pub random_page_cost: String,
+    /// `effective_io_concurrency`: 200 for SSDs.
+    pub effective_io_concurrency: u32,
+    /// `default_statistics_target`: 100.
+    pub default_statistics_target: u32,
+    /// `max_worker_processes`: the CPU count, at least 8 (PostgreSQL's default).
+    pub max_worker_processes: u32,
+    /// `max_parallel_workers`: the CPU count, at least 8.
+    pub max_parallel_workers: u32,
+    /// `max_parallel_workers_per_gather`: half the CPUs (rounded up), 1 to 4.
+    pub max_parallel_workers_per_gather: u32,
+    /// `max_parallel_maintenance_workers`: half the CPUs (rounded up), 1 to 4.
+    pub max_parallel_maintenance_workers: u32,
+    /// `huge_pages`: `try` from 32 GiB, where the page tables of a large
+    /// shared_buffers start to matter; `off` below.
+    pub huge_pages: String,
+}
+
+/// PostgreSQL's memory units, largest exact one: `1GB`, `768MB`, `9709kB`.
+pub fn pg_size(bytes: u64) -> String {
+    if bytes >= GIB && bytes % GIB == 0 {
+        format!("{}GB", bytes / GIB)
+    } else if bytes >= MIB && bytes % MIB == 0 {
+        format!("{}MB", bytes / MIB)
+    } else {
+        format!("{}kB", bytes / KIB)
+    }
+}
+
+/// Settings for a server with `memory` bytes, `cpus` cores and `max_connections`.
+pub fn pgtune(memory: u64, cpus: u32, max_connections: u32) -> PgTune {
+    let cpus = cpus.max(1);
+    let shared_buffers = memory / 4;
+    let effective_cache_size = memory / 4 * 3;
+    let maintenance_work_mem = (memory / 16).min(2 * GIB);
+    let max_worker_processes = cpus.max(8);
+    let per_gather = cpus.div_ceil(2).clamp(1, 4);
+    let work_mem = (memory.saturating_sub(shared_buffers)
+        / ((u64::from(max_connections) + u64::from(max_worker_processes)) * 3))
+        .max(64 * KIB);
+    // Rounded down to whole kB, as PostgreSQL reads it.
+    let work_mem = work_mem / KIB * KIB;
+    let wal_buffers = (shared_buffers * 3 / 100).clamp(64 * KIB, 16 * MIB) / KIB * KIB;
+    PgTune {
+        shared_buffers: pg_size(shared_buffers / KIB * KIB),
+        effective_cache_size: pg_size(effective_cache_size / KIB * KIB),
+        maintenance_work_mem: pg_size(maintenance_work_mem / KIB * KIB),
+        work_mem: pg_size(work_mem),
+        wal_buffers: pg_size(wal_buffers),
+        min_wal_size: "1GB".into(),
+        max_wal_size: "4GB".into(),
+        checkpoint_completion_target: "0.9".into(),
+        random_page_cost: "1.1".into(),
+        effective_io_concurrency: 200,
+        default_statistics_target: 100,
+        max_worker_processes,
+        max_parallel_workers: max_worker_processes,
+        max_parallel_workers_per_gather: per_gather,
+        max_parallel_maintenance_workers: per_gather,
+        huge_pages: if memory >= 32 * GIB { "try" } else { "off" }.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(t: &PgTune) -> [&str; 5] {
+        [
+            &t.shared_buffers,
+            &t.effective_cache_size,
+            &t.maintenance_work_mem,
+            &t.work_mem,
+            &t.wal_buffers,
+        ]
+    }
+
+    #[test]
+    fn one_gib_one_cpu_fifty_connections() {
+        let t = pgtune(GIB, 1, 50);
+        // work_mem = (1024 MiB − 256 MiB) / ((50 + 8) × 3) = 786432 kB / 174 = 4519 kB
+        assert_eq!(row(&t), ["256MB", "768MB", "64MB", "4519kB", "7864kB"]);
+        assert_eq!(
+            (t.max_worker_processes, t.max_parallel_workers_per_gather),
+            (8, 1)
+        );
+        assert_eq!(t.huge_pages, "off");
+    }
+
+    #[test]
+    fn four_gib_two_cpus_hundred_connections() {
+        let t = pgtune(4 * GIB, 2, 100);
+        // work_mem = 3 GiB / ((100 + 8) × 3) = 3145728 kB / 324 = 9709 kB
+        assert_eq!(row(&t), ["1GB", "3GB", "256MB", "9709kB", "16MB"]);
+        assert_eq!(t.max_parallel_workers_per_gather, 1);
+    }
+
+    #[test]
+    fn sixteen_gib_eight_cpus_two_hundred_connections() {
+        let t = pgtune(16 * GIB, 8, 200);
+        // work_mem = 12 GiB / ((200 + 8) × 3) = 12582912 kB / 624 = 20164 kB (rounded down)
+        assert_eq!(row(&t), ["4GB", "12GB", "1GB", "20164kB", "16MB"]);
+        assert_eq!(
+            (
+                t.max_worker_processes,
+                t.max_parallel_workers_per_gather,
+                t.max_parallel_maintenance_workers
+            ),
+            (8, 4, 4)
+        );
+    }
+
+    #[test]
+    fn sixty_four_gib_sixteen_cpus_five_hundred_connections() {
+        let t = pgtune(64 * GIB, 16, 500);
+        // maintenance_work_mem is capped at 2 GiB; work_mem = 48 GiB / ((500 + 16) × 3)
+        // = 50331648 kB / 1548 = 32513 kB
+        assert_eq!(row(&t), ["16GB", "48GB", "2GB", "32513kB", "16MB"]);
+        assert_eq!((t.max_worker_processes, t.max_parallel_workers), (16, 16));
+        assert_eq!(t.huge_pages, "try");
+    }
+
+    #[test]
+    fn tiny_servers_keep_the_floors() {
+        let t = pgtune(64 * MIB, 1, 10_000);
+        assert_eq!(t.work_mem, "64kB");
+        assert_eq!(t.wal_buffers, "491kB");
+    }
+
+    #[test]
+    fn sizes_use_the_largest_exact_unit() {
+        assert_eq!(pg_size(GIB), "1GB");
+        assert_eq!(pg_size(768 * MIB), "768MB");
+        assert_eq!(pg_size(1536 * MIB), "1536MB");
+        assert_eq!(pg_size(9709 * KIB), "9709kB");
+    }
+}

@@ -1,0 +1,63 @@
+//! RabbitMQ, resolved: its user, virtual host and the durable queues the blueprint's
+//! workers consume.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::{DatastoreNode, EnvVar};
+use crate::model::Blueprint;
+
+/// The server version without one in the blueprint.
+pub(super) const DEFAULT_VERSION: &str = "3.13";
+
+/// The official image of `version`, with the management plugin (KEDA reads queue
+/// lengths through its API).
+pub(super) fn image(version: &str) -> String {
+    format!("rabbitmq:{version}-management")
+}
+
+/// RabbitMQ, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct RabbitmqPlan {
+    pub user: String,
+    pub password_secret: String,
+    pub vhost: String,
+    /// The queues the blueprint's workers consume, declared durable.
+    pub queues: Vec<String>,
+    /// Share of the memory limit past which publishers are blocked.
+    pub vm_memory_high_watermark: String,
+}
+
+pub(super) fn plan(name: &str, prefix: &str, bp: &Blueprint) -> RabbitmqPlan {
+    let queues: BTreeSet<String> = bp
+        .services
+        .values()
+        .filter_map(|s| s.queue.as_ref())
+        .filter(|q| q.broker == name)
+        .map(|q| q.name.clone())
+        .collect();
+    RabbitmqPlan {
+        user: "app".into(),
+        password_secret: format!("{prefix}_PASSWORD"),
+        vhost: "/".into(),
+        queues: queues.into_iter().collect(),
+        vm_memory_high_watermark: "0.6".into(),
+    }
+}
+
+/// What a service is given to connect: the node, the user and its virtual host.
+pub(super) fn connection(prefix: &str, r: &RabbitmqPlan, nodes: &[DatastoreNode]) -> Vec<EnvVar> {
+    let mut vars = Vec::new();
+    if let Some(n) = nodes.first() {
+        vars.push(EnvVar::literal(format!("{prefix}_HOST"), &n.host));
+        vars.push(EnvVar::literal(format!("{prefix}_PORT"), n.port));
+    }
+    vars.push(EnvVar::literal(format!("{prefix}_USER"), &r.user));
+    vars.push(EnvVar::secret(
+        format!("{prefix}_PASSWORD"),
+        &r.password_secret,
+    ));
+    vars.push(EnvVar::literal(format!("{prefix}_VHOST"), &r.vhost));
+    vars
+}

@@ -1,0 +1,136 @@
+//! Datastores as compose services, one module per engine; this module holds what their
+//! containers share and dispatches with an exhaustive match. Each engine's module
+//! translates what `render::datastores` describes for every platform (commands,
+//! environment, data directory, readiness check) into compose's form.
+
+use super::*;
+use crate::plan::{EnginePlan, EnvValue, EnvVar};
+
+mod postgres;
+mod rabbitmq;
+mod redis;
+
+/// A container with the named volume it uses, if any.
+type Container = (String, Value, Option<String>);
+
+/// What a service using `store` waits for on one Docker host.
+pub(in crate::render) fn datastore_dependencies(
+    store: &DatastorePlan,
+) -> Vec<(String, &'static str)> {
+    let nodes = store.nodes_on(Platform::Compose);
+    let mut deps = Vec::new();
+    // Through a pooler, a service needs the pooler and the primary it fronts; a
+    // replica that is slow to copy must not hold the application back.
+    let pooled = nodes.iter().any(|n| n.role == "pooler");
+    for n in nodes {
+        match n.role.as_str() {
+            "pooler" => deps.push((n.id.clone(), "service_started")),
+            "replica" if pooled => {}
+            _ => deps.push((n.id.clone(), "service_healthy")),
+        }
+    }
+    match &store.engine {
+        EnginePlan::Redis(r) if r.cluster => deps.push((
+            format!("{}-cluster-init", store.name),
+            "service_completed_successfully",
+        )),
+        EnginePlan::Postgres(_) | EnginePlan::Redis(_) | EnginePlan::Rabbitmq(_) => {}
+    }
+    deps
+}
+
+/// The containers of a datastore, with the named volumes they use. `machine` limits
+/// them to the nodes placed there (`hosts`).
+pub(in crate::render) fn datastore_containers(
+    store: &DatastorePlan,
+    layout: Layout,
+    machine: Option<&str>,
+) -> Vec<Container> {
+    let ctx = Ctx::new(store, layout, machine);
+    match &store.engine {
+        EnginePlan::Postgres(pg) => postgres::containers(&ctx, pg),
+        EnginePlan::Redis(r) => redis::containers(&ctx, r),
+        EnginePlan::Rabbitmq(r) => rabbitmq::containers(&ctx, r),
+    }
+}
+
+/// What every container of one datastore shares.
+struct Ctx<'a> {
+    store: &'a DatastorePlan,
+    layout: Layout,
+    /// Its nodes on the layout's platform, all of them.
+    nodes: &'a [DatastoreNode],
+    machine: Option<&'a str>,
+    /// Where its files are mounted.
+    mount: String,
+    /// The mount of its files.
+    files: Value,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(store: &'a DatastorePlan, layout: Layout, machine: Option<&'a str>) -> Self {
+        let mount = datastores::mount_dir(store);
+        let files = json!({ "type": "bind", "source": format!("./{}", datastores::bundle_dir(store)), "target": mount, "read_only": true });
+        Ctx {
+            store,
+            layout,
+            nodes: store.nodes_on(platform_of(layout)),
+            machine,
+            mount,
+            files,
+        }
+    }
+
+    /// Whether `n` runs here (every node off `hosts`).
+    fn here(&self, n: &DatastoreNode) -> bool {
+        self.machine.is_none_or(|m| n.machine == m)
+    }
+
+    /// The nodes that run here.
+    fn nodes_here(&self) -> impl Iterator<Item = &'a DatastoreNode> + '_ {
+        self.nodes.iter().filter(|n| self.here(n))
+    }
+
+    /// Restart policy, resources and network of a server.
+    fn common(&self, c: &mut Map<String, Value>) {
+        c.insert("restart".into(), json!("unless-stopped"));
+        if let Some(r) = resources(&self.store.resources) {
+            c.insert("deploy".into(), r);
+        }
+        self.network(c);
+    }
+
+    /// The back network on one host; the machine's own on `hosts`.
+    fn network(&self, c: &mut Map<String, Value>) {
+        match self.layout {
+            Layout::Single => {
+                c.insert("networks".into(), json!(["back"]));
+            }
+            Layout::Hosts => {
+                c.insert("network_mode".into(), json!("host"));
+            }
+        }
+    }
+
+    /// Where a check inside the container reaches node `n`.
+    fn addr(&self, n: &DatastoreNode) -> String {
+        if self.layout == Layout::Hosts {
+            n.host.clone()
+        } else {
+            "127.0.0.1".into()
+        }
+    }
+}
+
+/// An environment as compose writes it: secrets as `${NAME:?…}` references.
+fn environment(vars: &[EnvVar]) -> Map<String, Value> {
+    vars.iter()
+        .map(|v| {
+            let value = match &v.value {
+                EnvValue::Literal(text) => json!(text),
+                EnvValue::Secret(name) => secret_ref(name),
+            };
+            (v.name.clone(), value)
+        })
+        .collect()
+}

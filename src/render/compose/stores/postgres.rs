@@ -1,0 +1,136 @@
+//! PostgreSQL in compose: the primary (initialised by `init-primary.sh`), a container
+//! per replica (waiting for the primary on one host), and PgBouncer.
+
+use super::*;
+use crate::plan::PostgresPlan;
+use crate::render::datastores::postgres::{
+    pooler_command, pooler_env, primary_env, ready_command, replica_env, server_command, DATA_DIR,
+};
+use crate::render::datastores::POOLER_MOUNT_DIR;
+
+pub(super) fn containers(ctx: &Ctx, pg: &PostgresPlan) -> Vec<Container> {
+    let primary = ctx.nodes.iter().find(|n| n.role == "primary");
+    let mut out = Vec::new();
+    for n in ctx.nodes_here() {
+        let container = match n.role.as_str() {
+            "primary" => primary_container(ctx, pg, n),
+            "replica" => replica_container(ctx, pg, n, primary),
+            _ => match &pg.pooler {
+                Some(pool) => pooler_container(ctx, pg, pool, n),
+                None => continue,
+            },
+        };
+        out.push(container);
+    }
+    out
+}
+
+/// The readiness check, with the patience of a server that may take a while to start.
+fn healthcheck(ctx: &Ctx, n: &DatastoreNode, start_period: &str) -> Value {
+    let mut test = vec!["CMD".to_string()];
+    test.extend(ready_command(&ctx.addr(n), n.port));
+    json!({ "test": test, "interval": "5s", "timeout": "3s", "retries": 10, "start_period": start_period })
+}
+
+fn primary_container(ctx: &Ctx, pg: &PostgresPlan, n: &DatastoreNode) -> Container {
+    let mount = &ctx.mount;
+    let volume = format!("{}-data", n.id);
+    let mut c = Map::new();
+    c.insert("image".into(), json!(ctx.store.image));
+    let mut cmd = server_command(mount);
+    if ctx.layout == Layout::Hosts {
+        cmd.extend(["-c".to_string(), format!("port={}", n.port)]);
+    }
+    c.insert("command".into(), json!(cmd));
+    let mut env = environment(&primary_env(pg));
+    env.insert("PGPORT".into(), json!(n.port.to_string()));
+    c.insert("environment".into(), Value::Object(env));
+    c.insert(
+        "volumes".into(),
+        json!([
+            ctx.files.clone(),
+            { "type": "bind", "source": format!("./{}/init-primary.sh", datastores::bundle_dir(ctx.store)), "target": "/docker-entrypoint-initdb.d/10-tierform.sh", "read_only": true },
+            { "type": "volume", "source": volume, "target": DATA_DIR },
+        ]),
+    );
+    c.insert("shm_size".into(), json!("256m"));
+    c.insert("healthcheck".into(), healthcheck(ctx, n, "30s"));
+    c.insert("stop_grace_period".into(), json!("60s"));
+    ctx.common(&mut c);
+    (n.id.clone(), Value::Object(c), Some(volume))
+}
+
+fn replica_container(
+    ctx: &Ctx,
+    pg: &PostgresPlan,
+    n: &DatastoreNode,
+    primary: Option<&DatastoreNode>,
+) -> Container {
+    let volume = format!("{}-data", n.id);
+    let mut c = Map::new();
+    c.insert("image".into(), json!(ctx.store.image));
+    c.insert("user".into(), json!("postgres"));
+    c.insert(
+        "entrypoint".into(),
+        json!(["sh", format!("{}/start-{}.sh", ctx.mount, n.id)]),
+    );
+    c.insert(
+        "environment".into(),
+        Value::Object(environment(&replica_env(pg))),
+    );
+    c.insert(
+        "volumes".into(),
+        json!([ctx.files.clone(), { "type": "volume", "source": volume, "target": DATA_DIR }]),
+    );
+    c.insert("shm_size".into(), json!("256m"));
+    c.insert("tmpfs".into(), json!(["/tmp"]));
+    // A first start copies the primary (a base backup): more patience.
+    c.insert("healthcheck".into(), healthcheck(ctx, n, "120s"));
+    c.insert("stop_grace_period".into(), json!("60s"));
+    if let (Layout::Single, Some(p)) = (ctx.layout, primary) {
+        c.insert(
+            "depends_on".into(),
+            json!({ p.id.clone(): { "condition": "service_healthy" } }),
+        );
+    }
+    ctx.common(&mut c);
+    (n.id.clone(), Value::Object(c), Some(volume))
+}
+
+fn pooler_container(
+    ctx: &Ctx,
+    pg: &PostgresPlan,
+    pool: &crate::plan::PoolerPlan,
+    n: &DatastoreNode,
+) -> Container {
+    let pdir = datastores::pooler_dir(ctx.store);
+    let mut c = Map::new();
+    c.insert("image".into(), json!(pool.image));
+    // PgBouncer refuses root; 70 is the image's postgres user.
+    c.insert("user".into(), json!("70:70"));
+    c.insert("entrypoint".into(), json!(pooler_command()));
+    c.insert(
+        "environment".into(),
+        Value::Object(environment(&pooler_env(pg))),
+    );
+    c.insert(
+        "volumes".into(),
+        json!([{ "type": "bind", "source": format!("./{pdir}"), "target": POOLER_MOUNT_DIR, "read_only": true }]),
+    );
+    c.insert("read_only".into(), json!(true));
+    c.insert("tmpfs".into(), json!(["/tmp"]));
+    if ctx.layout == Layout::Single {
+        let mut deps = Map::new();
+        for other in ctx.nodes.iter().filter(|o| o.role != "pooler") {
+            deps.insert(other.id.clone(), json!({ "condition": "service_healthy" }));
+        }
+        c.insert("depends_on".into(), Value::Object(deps));
+    }
+    ctx.common(&mut c);
+    if let Some(d) = c.get_mut("deploy") {
+        // The pool's own footprint; the datastore's resources are the server's.
+        let r = &pool.resources;
+        *d = json!({ "resources": { "limits": { "cpus": millicores(r.cpu_limit_millis), "memory": memory(r.memory_limit_bytes) } } });
+    }
+    (n.id.clone(), Value::Object(c), None)
+}

@@ -1,0 +1,31 @@
+//! RabbitMQ in compose: a container per node.
+
+use super::*;
+use crate::plan::RabbitmqPlan;
+use crate::render::datastores::rabbitmq::{ready_command, server_env, DATA_DIR};
+
+pub(super) fn containers(ctx: &Ctx, rabbit: &RabbitmqPlan) -> Vec<Container> {
+    let mut out = Vec::new();
+    for n in ctx.nodes_here() {
+        let volume = format!("{}-data", n.id);
+        let mut c = Map::new();
+        c.insert("image".into(), json!(ctx.store.image));
+        c.insert(
+            "environment".into(),
+            Value::Object(environment(&server_env(rabbit, &ctx.mount))),
+        );
+        c.insert(
+            "volumes".into(),
+            json!([ctx.files.clone(), { "type": "volume", "source": volume, "target": DATA_DIR }]),
+        );
+        let mut test = vec!["CMD".to_string()];
+        test.extend(ready_command());
+        c.insert(
+            "healthcheck".into(),
+            json!({ "test": test, "interval": "10s", "timeout": "5s", "retries": 10, "start_period": "30s" }),
+        );
+        ctx.common(&mut c);
+        out.push((n.id.clone(), Value::Object(c), Some(volume)));
+    }
+    out
+}

@@ -1,0 +1,181 @@
+//! PostgreSQL's files: `postgresql.conf`, `pg_hba.conf` and the primary's init script
+//! on every machine that runs a server, a start script per replica (one for the
+//! replica StatefulSet on Kubernetes), and PgBouncer's `pgbouncer.ini` and start script.
+
+use minijinja::context;
+
+use super::{pooler_dir, Files, POOLER_MOUNT_DIR};
+use crate::model::Platform;
+use crate::plan::{DatastoreNode, DatastorePlan, EnvVar, PostgresPlan};
+use crate::render::templates::TemplateError;
+
+/// The data directory of the official image.
+pub const DATA_DIR: &str = "/var/lib/postgresql/data";
+
+/// The primary's server command, reading the config files mounted at `mount`.
+pub fn server_command(mount: &str) -> Vec<String> {
+    vec![
+        "postgres".into(),
+        "-c".into(),
+        format!("config_file={mount}/postgresql.conf"),
+        "-c".into(),
+        format!("hba_file={mount}/pg_hba.conf"),
+    ]
+}
+
+/// The primary's passwords: the superuser's for the image's first start, the
+/// application's and the replication user's for `init-primary.sh`.
+pub fn primary_env(pg: &PostgresPlan) -> Vec<EnvVar> {
+    vec![
+        EnvVar::secret("POSTGRES_PASSWORD", &pg.superuser_secret),
+        EnvVar::secret("APP_PASSWORD", &pg.password_secret),
+        EnvVar::secret("REPLICATION_PASSWORD", &pg.replication_secret),
+    ]
+}
+
+/// A replica's password, for `start-replica.sh`'s base backup and streaming.
+pub fn replica_env(pg: &PostgresPlan) -> Vec<EnvVar> {
+    vec![EnvVar::secret(
+        "REPLICATION_PASSWORD",
+        &pg.replication_secret,
+    )]
+}
+
+/// PgBouncer's password file is written from the application's password.
+pub fn pooler_env(pg: &PostgresPlan) -> Vec<EnvVar> {
+    vec![EnvVar::secret("APP_PASSWORD", &pg.password_secret)]
+}
+
+/// PgBouncer's command: its start script on its config.
+pub fn pooler_command() -> Vec<String> {
+    vec![
+        "sh".into(),
+        format!("{POOLER_MOUNT_DIR}/start.sh"),
+        format!("{POOLER_MOUNT_DIR}/pgbouncer.ini"),
+    ]
+}
+
+/// The readiness check of a server at `addr`:`port`.
+pub fn ready_command(addr: &str, port: u16) -> Vec<String> {
+    [
+        "pg_isready",
+        "-q",
+        "-h",
+        addr,
+        "-p",
+        &port.to_string(),
+        "-U",
+        "postgres",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
+pub(super) fn render(
+    files: &mut Files,
+    store: &DatastorePlan,
+    pg: &PostgresPlan,
+    platform: Platform,
+    machines: &[&str],
+    dir: &str,
+) -> Result<(), TemplateError> {
+    let nodes = store.nodes_on(platform);
+    let replicas: Vec<&DatastoreNode> = nodes.iter().filter(|n| n.role == "replica").collect();
+    let pooler = nodes.iter().find(|n| n.role == "pooler");
+    let Some(primary) = nodes.iter().find(|n| n.role == "primary") else {
+        return Ok(());
+    };
+    let memory = crate::model::units::format_bytes(pg.memory_bytes);
+    let hba = pg.hba.get(&platform).cloned().unwrap_or_default();
+    for &machine in machines {
+        let here: Vec<&DatastoreNode> = nodes
+            .iter()
+            .filter(|n| n.machine == machine && n.role != "pooler")
+            .collect();
+        if here.is_empty() {
+            continue;
+        }
+        let listen = if machine.is_empty() { "*" } else { machine };
+        let port = here
+            .iter()
+            .find(|n| n.role == "primary")
+            .map_or(5432, |n| n.port);
+        let ctx = context! {
+            pg => pg, listen => listen, port => port, memory => memory, cpus => pg.cpus,
+            app_networks => hba.app, replication_networks => hba.replication,
+        };
+        files.push(
+            machine,
+            format!("{dir}/postgresql.conf"),
+            "postgres/postgresql.conf.j2",
+            ctx.clone(),
+        )?;
+        files.push(
+            machine,
+            format!("{dir}/pg_hba.conf"),
+            "postgres/pg_hba.conf.j2",
+            ctx.clone(),
+        )?;
+        if here.iter().any(|n| n.role == "primary") {
+            files.push(
+                machine,
+                format!("{dir}/init-primary.sh"),
+                "postgres/init-primary.sh.j2",
+                ctx,
+            )?;
+        }
+        for (i, node) in replicas.iter().enumerate() {
+            if node.machine != machine {
+                continue;
+            }
+            // Kubernetes: one script for the replica StatefulSet (it picks its slot
+            // from the pod's ordinal).
+            if platform == Platform::Kubernetes && i > 0 {
+                continue;
+            }
+            let file = if platform == Platform::Kubernetes {
+                "start-replica.sh".to_string()
+            } else {
+                format!("start-{}.sh", node.id)
+            };
+            files.push(
+                machine,
+                format!("{dir}/{file}"),
+                "postgres/start-replica.sh.j2",
+                context! { pg => pg, node => node, primary => primary, slot => &pg.slots[i] },
+            )?;
+        }
+    }
+    // Replicas behind one address (a Kubernetes Service) are listed once.
+    let mut distinct: Vec<&DatastoreNode> = Vec::new();
+    for r in &replicas {
+        if !distinct
+            .iter()
+            .any(|d| d.host == r.host && d.port == r.port)
+        {
+            distinct.push(r);
+        }
+    }
+    if let (Some(pooler), Some(pool)) = (pooler, &pg.pooler) {
+        let ctx = context! {
+            pg => pg, pooler => pool, primary => primary, replicas => distinct,
+            listen => if pooler.machine.is_empty() { "*" } else { &pooler.host },
+            port => pooler.port,
+            max_db_connections => pool.max_db_connections,
+        };
+        let pdir = pooler_dir(store);
+        files.push(
+            &pooler.machine,
+            format!("{pdir}/pgbouncer.ini"),
+            "pgbouncer/pgbouncer.ini.j2",
+            ctx.clone(),
+        )?;
+        files.push(
+            &pooler.machine,
+            format!("{pdir}/start.sh"),
+            "pgbouncer/start.sh.j2",
+            ctx,
+        )?;
+    }
+    Ok(())
+}

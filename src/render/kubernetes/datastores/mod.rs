@@ -1,0 +1,118 @@
+//! Datastores as StatefulSets with their Services, volumes and ConfigMaps, one module
+//! per engine; this module holds what they share and dispatches with an exhaustive
+//! match. Each engine's module translates what `render::datastores` describes for
+//! every platform (commands, environment, data directory, readiness check) into
+//! Kubernetes' form.
+
+use super::*;
+use crate::plan::{DatastorePlan, EnginePlan, EnvValue, EnvVar};
+
+mod postgres;
+mod rabbitmq;
+mod redis;
+
+/// An environment as Kubernetes writes it: secrets as keys of the phase's Secret.
+fn environment(plan: &Plan, vars: &[EnvVar]) -> Vec<Value> {
+    vars.iter()
+        .map(|v| match &v.value {
+            EnvValue::Literal(text) => json!({ "name": v.name, "value": text }),
+            EnvValue::Secret(key) => env_secret(plan, &v.name, key),
+        })
+        .collect()
+}
+
+fn env_secret(plan: &Plan, name: &str, key: &str) -> Value {
+    json!({ "name": name, "valueFrom": { "secretKeyRef": { "name": secret_name(plan), "key": key } } })
+}
+
+/// A variable set from the pod's own metadata (`metadata.name`, `status.podIP`).
+fn env_field(name: &str, path: &str) -> Value {
+    json!({ "name": name, "valueFrom": { "fieldRef": { "fieldPath": path } } })
+}
+
+/// A claim of `bytes` of disk per pod.
+fn claim(name: &str, bytes: u64) -> Value {
+    json!({
+        "metadata": { "name": name },
+        "spec": { "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": quantity_memory(bytes) } } },
+    })
+}
+
+fn data_pod_security(uid: u64) -> Value {
+    json!({
+        "runAsNonRoot": true,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "fsGroup": uid,
+        "seccompProfile": { "type": "RuntimeDefault" },
+    })
+}
+
+/// What the documents of one datastore share.
+struct Ctx<'a> {
+    plan: &'a Plan,
+    store: &'a DatastorePlan,
+    /// Its ConfigMap (`<name>-config`).
+    config: String,
+    /// Its files' folder in the bundle, and where they are mounted.
+    dir: String,
+    mount: String,
+    /// Its own files, of every file rendered for it.
+    own: Vec<&'a String>,
+    /// Requests and limits of each server container.
+    resources: Value,
+}
+
+impl Ctx<'_> {
+    /// A Service named `svc` in front of the pods of `selector_name`; a headless one
+    /// publishes pods before they are ready (cluster members find each other).
+    fn service(&self, svc: &str, selector_name: &str, port: u16, headless: bool) -> Value {
+        let plan = self.plan;
+        let mut spec = json!({
+            "selector": selector(plan, selector_name),
+            "ports": [{ "name": "tcp", "port": port, "targetPort": port }],
+        });
+        if headless {
+            spec["clusterIP"] = json!("None");
+            spec["publishNotReadyAddresses"] = json!(true);
+        }
+        json!({ "apiVersion": "v1", "kind": "Service", "metadata": { "name": svc, "labels": labels(plan, selector_name, "datastore") }, "spec": spec })
+    }
+}
+
+/// A StatefulSet (or a Deployment) of a datastore, its Services and the ConfigMaps its
+/// files go into.
+pub(super) fn datastore_docs(
+    plan: &Plan,
+    store: &DatastorePlan,
+    files: &[String],
+) -> (Vec<Value>, Vec<Value>) {
+    let dir = crate::render::datastores::bundle_dir(store);
+    let ctx = Ctx {
+        plan,
+        store,
+        config: format!("{}-config", store.name),
+        own: files
+            .iter()
+            .filter(|f| f.starts_with(&format!("{dir}/")))
+            .collect(),
+        dir,
+        mount: crate::render::datastores::mount_dir(store),
+        resources: container_resources(&store.server_resources),
+    };
+    match &store.engine {
+        EnginePlan::Postgres(pg) => postgres::docs(&ctx, pg, files),
+        EnginePlan::Redis(r) => redis::docs(&ctx, r),
+        EnginePlan::Rabbitmq(r) => rabbitmq::docs(&ctx, r),
+    }
+}
+
+/// Eight hex digits of FNV-1a: a stable, short name suffix for content.
+fn short_hash(text: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in text.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}

@@ -1,0 +1,182 @@
+//! PostgreSQL on Kubernetes: the primary's StatefulSet (initialised from its own
+//! ConfigMap) behind the read-write Service, the replicas' StatefulSet behind the
+//! read-only one, and PgBouncer as a Deployment.
+
+use super::*;
+use crate::plan::{PoolerPlan, PostgresPlan};
+use crate::render::datastores::postgres::{
+    pooler_command, pooler_env, primary_env, ready_command, replica_env, server_command, DATA_DIR,
+};
+use crate::render::datastores::POOLER_MOUNT_DIR;
+
+pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value>, Vec<Value>) {
+    let (plan, store, mount, dir) = (ctx.plan, ctx.store, &ctx.mount, &ctx.dir);
+    let name = &store.name;
+    let config = &ctx.config;
+    let init = format!("{name}-init");
+    let mut maps = vec![
+        json!({ "name": config, "files": ctx.own.iter().filter(|f| !f.ends_with("init-primary.sh")).collect::<Vec<_>>() }),
+        json!({ "name": init, "files": [format!("{dir}/init-primary.sh")] }),
+    ];
+    let mut docs = Vec::new();
+    let pgdata = json!({ "name": "PGDATA", "value": format!("{DATA_DIR}/pgdata") });
+    let shm = quantity_memory(pg.shm_bytes);
+    let probe =
+        json!({ "exec": { "command": ready_command("127.0.0.1", 5432) }, "periodSeconds": 5 });
+    // Liveness and startup run the readiness command with their own patience; a
+    // replica's first start (a base backup) gets longer than the primary's.
+    let liveness = json!({ "exec": probe["exec"], "periodSeconds": 10, "failureThreshold": 6 });
+    let startup = |failures: u32| json!({ "exec": probe["exec"], "periodSeconds": 5, "failureThreshold": failures });
+    let mounts = json!([
+        { "name": "config", "mountPath": mount, "readOnly": true },
+        { "name": "data", "mountPath": DATA_DIR },
+        { "name": "tmp", "mountPath": "/tmp" },
+        { "name": "run", "mountPath": "/var/run/postgresql" },
+        { "name": "shm", "mountPath": "/dev/shm" },
+    ]);
+    let volumes = |extra: Option<Value>| {
+        let mut v = vec![
+            json!({ "name": "config", "configMap": { "name": config } }),
+            json!({ "name": "tmp", "emptyDir": { "medium": "Memory" } }),
+            json!({ "name": "run", "emptyDir": {} }),
+            // Parallel queries share memory here; the runtime's 64Mi is too little.
+            json!({ "name": "shm", "emptyDir": { "medium": "Memory", "sizeLimit": shm.clone() } }),
+        ];
+        v.extend(extra);
+        v
+    };
+    let mut primary_mounts = mounts.as_array().cloned().unwrap_or_default();
+    primary_mounts.push(
+        json!({ "name": "init", "mountPath": "/docker-entrypoint-initdb.d", "readOnly": true }),
+    );
+    let mut primary_env = environment(plan, &primary_env(pg));
+    primary_env.push(pgdata.clone());
+    let primary = json!({
+        "name": "postgres",
+        "image": store.image,
+        "args": server_command(mount),
+        "env": primary_env,
+        "ports": [{ "name": "postgres", "containerPort": 5432 }],
+        "resources": ctx.resources,
+        "readinessProbe": probe,
+        "livenessProbe": liveness,
+        "startupProbe": startup(60),
+        "securityContext": secure_container(),
+        "volumeMounts": primary_mounts,
+    });
+    let statefulset = |set: &str, replicas: u32, container: Value, extra: Option<Value>| {
+        json!({
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": { "name": set, "labels": labels(plan, set, "datastore") },
+            "spec": {
+                "serviceName": format!("{set}-headless"),
+                "replicas": replicas,
+                "selector": { "matchLabels": selector(plan, set) },
+                "template": {
+                    "metadata": { "labels": labels(plan, set, "datastore") },
+                    "spec": {
+                        "securityContext": data_pod_security(999),
+                        "terminationGracePeriodSeconds": 60,
+                        "containers": [container],
+                        "volumes": volumes(extra),
+                    },
+                },
+                "volumeClaimTemplates": [claim("data", store.volume_bytes)],
+            },
+        })
+    };
+    docs.push(statefulset(
+        name,
+        1,
+        primary,
+        Some(json!({ "name": "init", "configMap": { "name": init } })),
+    ));
+    docs.push(ctx.service(name, name, 5432, false));
+    docs.push(ctx.service(&format!("{name}-headless"), name, 5432, true));
+    if pg.replicas > 0 {
+        let set = format!("{name}-replica");
+        let mut env = environment(plan, &replica_env(pg));
+        env.push(pgdata);
+        env.push(json!({ "name": "TIERFORM_CONF", "value": mount }));
+        env.push(env_field("POD_NAME", "metadata.name"));
+        let replica = json!({
+            "name": "postgres",
+            "image": store.image,
+            "command": ["sh", format!("{mount}/start-replica.sh")],
+            "env": env,
+            "ports": [{ "name": "postgres", "containerPort": 5432 }],
+            "resources": ctx.resources,
+            "readinessProbe": probe,
+            "livenessProbe": liveness,
+            "startupProbe": startup(120),
+            "securityContext": secure_container(),
+            "volumeMounts": mounts,
+        });
+        docs.push(statefulset(&set, pg.replicas, replica, None));
+        docs.push(ctx.service(&format!("{name}-ro"), &set, 5432, false));
+        docs.push(ctx.service(&format!("{set}-headless"), &set, 5432, true));
+    }
+    if let Some(pooler) = &pg.pooler {
+        let (doc, map) = pooler_docs(ctx, pg, pooler, files);
+        maps.push(map);
+        docs.extend(doc);
+    }
+    (docs, maps)
+}
+
+/// PgBouncer's Deployment and Service, and its ConfigMap.
+fn pooler_docs(
+    ctx: &Ctx,
+    pg: &PostgresPlan,
+    pooler: &PoolerPlan,
+    files: &[String],
+) -> (Vec<Value>, Value) {
+    let plan = ctx.plan;
+    let pool = format!("{}-pgbouncer", ctx.store.name);
+    let pdir = crate::render::datastores::pooler_dir(ctx.store);
+    let pmap = format!("{pool}-config");
+    let map = json!({ "name": pmap, "files": files.iter().filter(|f| f.starts_with(&format!("{pdir}/"))).collect::<Vec<_>>() });
+    let mut pod_security = secure_pod();
+    // 70 is the image's postgres user: PgBouncer refuses root.
+    pod_security["runAsUser"] = json!(70);
+    pod_security["runAsGroup"] = json!(70);
+    let deployment = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": { "name": pool, "labels": labels(plan, &pool, "datastore") },
+        "spec": {
+            "replicas": pooler.kubernetes_replicas,
+            "selector": { "matchLabels": selector(plan, &pool) },
+            "template": {
+                "metadata": { "labels": labels(plan, &pool, "datastore") },
+                "spec": {
+                    "securityContext": pod_security,
+                    "containers": [{
+                        "name": "pgbouncer",
+                        "image": pooler.image,
+                        "command": pooler_command(),
+                        "env": environment(plan, &pooler_env(pg)),
+                        "ports": [{ "name": "pgbouncer", "containerPort": 6432 }],
+                        "resources": container_resources(&pooler.resources),
+                        "readinessProbe": { "tcpSocket": { "port": 6432 }, "periodSeconds": 5 },
+                        "livenessProbe": { "tcpSocket": { "port": 6432 }, "periodSeconds": 10 },
+                        "securityContext": secure_container(),
+                        "volumeMounts": [
+                            { "name": "config", "mountPath": POOLER_MOUNT_DIR, "readOnly": true },
+                            { "name": "tmp", "mountPath": "/tmp" },
+                        ],
+                    }],
+                    "volumes": [
+                        { "name": "config", "configMap": { "name": pmap } },
+                        { "name": "tmp", "emptyDir": { "medium": "Memory" } },
+                    ],
+                },
+            },
+        },
+    });
+    (
+        vec![deployment, ctx.service(&pool, &pool, 6432, false)],
+        map,
+    )
+}

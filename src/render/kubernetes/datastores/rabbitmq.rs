@@ -1,0 +1,54 @@
+//! RabbitMQ on Kubernetes: a StatefulSet of one node, its Service (AMQP and the
+//! management API KEDA reads) and a headless one.
+
+use super::*;
+use crate::plan::RabbitmqPlan;
+use crate::render::datastores::rabbitmq::{ready_command, server_env, DATA_DIR};
+
+pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
+    let (plan, store, mount, config) = (ctx.plan, ctx.store, &ctx.mount, &ctx.config);
+    let name = &store.name;
+    let maps = vec![json!({ "name": config, "files": ctx.own })];
+    let container = json!({
+        "name": "rabbitmq",
+        "image": store.image,
+        "env": environment(plan, &server_env(r, mount)),
+        "ports": [{ "name": "amqp", "containerPort": 5672 }, { "name": "management", "containerPort": 15672 }],
+        "resources": ctx.resources,
+        "readinessProbe": { "exec": { "command": ready_command() }, "periodSeconds": 10, "timeoutSeconds": 5 },
+        "livenessProbe": { "exec": { "command": ready_command() }, "periodSeconds": 30, "timeoutSeconds": 10 },
+        "securityContext": secure_container(),
+        "volumeMounts": [
+            { "name": "config", "mountPath": mount, "readOnly": true },
+            { "name": "data", "mountPath": DATA_DIR },
+            { "name": "tmp", "mountPath": "/tmp" },
+        ],
+    });
+    let mut docs = vec![json!({
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": { "name": name, "labels": labels(plan, name, "datastore") },
+        "spec": {
+            "serviceName": format!("{name}-headless"),
+            "replicas": 1,
+            "selector": { "matchLabels": selector(plan, name) },
+            "template": {
+                "metadata": { "labels": labels(plan, name, "datastore") },
+                "spec": {
+                    "securityContext": data_pod_security(999),
+                    "containers": [container],
+                    "volumes": [
+                        { "name": "config", "configMap": { "name": config } },
+                        { "name": "tmp", "emptyDir": {} },
+                    ],
+                },
+            },
+            "volumeClaimTemplates": [claim("data", store.volume_bytes)],
+        },
+    })];
+    docs.push(ctx.service(&format!("{name}-headless"), name, 5672, true));
+    let mut svc = ctx.service(name, name, 5672, false);
+    svc["spec"]["ports"] = json!([{ "name": "amqp", "port": 5672, "targetPort": 5672 }, { "name": "management", "port": 15672, "targetPort": 15672 }]);
+    docs.push(svc);
+    (docs, maps)
+}

@@ -1,0 +1,108 @@
+//! Redis on Kubernetes: one StatefulSet for every node (a cluster's pods announce
+//! themselves by their headless-Service names), a Service, and a cluster's bootstrap
+//! as a Job.
+
+use super::*;
+use crate::plan::RedisPlan;
+use crate::render::datastores::redis::{
+    cluster_init_command, cluster_init_env, server_command, server_env, DATA_DIR,
+};
+
+pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
+    let (plan, store, mount) = (ctx.plan, ctx.store, &ctx.mount);
+    let name = &store.name;
+    let config = &ctx.config;
+    let maps = vec![json!({ "name": config, "files": ctx.own })];
+    let mut docs = Vec::new();
+    let nodes = r.masters * (1 + r.replicas_per_master);
+    let mut env = environment(plan, &server_env(r));
+    env.push(json!({ "name": "REDIS_DATA_DIR", "value": DATA_DIR }));
+    if r.cluster {
+        env.push(env_field("POD_NAME", "metadata.name"));
+        env.push(env_field("POD_IP", "status.podIP"));
+        env.push(json!({ "name": "REDIS_ANNOUNCE_HOSTNAME", "value": format!("$(POD_NAME).{name}-headless.{}.svc.cluster.local", plan.namespace) }));
+    }
+    let mut ports = vec![json!({ "name": "redis", "containerPort": 6379 })];
+    if r.cluster {
+        ports.push(json!({ "name": "bus", "containerPort": 16379 }));
+    }
+    let ping = json!({ "command": ["sh", "-c", "REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli ping | grep -q PONG"] });
+    let container = json!({
+        "name": "redis",
+        "image": store.image,
+        "command": server_command(mount, "redis.conf"),
+        "env": env,
+        "ports": ports,
+        "resources": ctx.resources,
+        "readinessProbe": { "exec": ping, "periodSeconds": 5 },
+        "livenessProbe": { "exec": ping, "periodSeconds": 10, "failureThreshold": 6 },
+        "securityContext": secure_container(),
+        "volumeMounts": [
+            { "name": "config", "mountPath": mount, "readOnly": true },
+            { "name": "data", "mountPath": DATA_DIR },
+            { "name": "tmp", "mountPath": "/tmp" },
+        ],
+    });
+    let persistent = r.cluster || r.appendonly;
+    let mut volumes = vec![
+        json!({ "name": "config", "configMap": { "name": config } }),
+        json!({ "name": "tmp", "emptyDir": { "medium": "Memory" } }),
+    ];
+    if !persistent {
+        // A cache refills itself: no disk to keep.
+        volumes.push(json!({ "name": "data", "emptyDir": {} }));
+    }
+    let headless = format!("{name}-headless");
+    let mut spec = json!({
+        "serviceName": headless.clone(),
+        "replicas": if r.cluster { nodes } else { 1 },
+        "podManagementPolicy": if r.cluster { "Parallel" } else { "OrderedReady" },
+        "selector": { "matchLabels": selector(plan, name) },
+        "template": {
+            "metadata": { "labels": labels(plan, name, "datastore") },
+            "spec": { "securityContext": data_pod_security(999), "containers": [container], "volumes": volumes },
+        },
+    });
+    if persistent {
+        spec["volumeClaimTemplates"] = json!([claim("data", store.volume_bytes)]);
+    }
+    docs.push(json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": { "name": name, "labels": labels(plan, name, "datastore") }, "spec": spec }));
+    if !r.cluster {
+        docs.push(ctx.service(name, name, 6379, false));
+        docs.push(ctx.service(&headless, name, 6379, true));
+        return (docs, maps);
+    }
+    let mut h = ctx.service(&headless, name, 6379, true);
+    h["spec"]["ports"] = json!([{ "name": "redis", "port": 6379, "targetPort": 6379 }, { "name": "bus", "port": 16379, "targetPort": 16379 }]);
+    docs.push(h);
+    // A Job's pod template cannot change: a new bootstrap gets a new name, from a hash
+    // of what it forms (the Redis settings and the nodes, as their Debug text).
+    let init_script = format!("{:?}{:?}", r, store.nodes.get(&Platform::Kubernetes));
+    let init = format!("{name}-cluster-init");
+    docs.push(json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": { "name": format!("{init}-{}", short_hash(&init_script)), "labels": labels(plan, &init, "datastore") },
+        "spec": {
+            "backoffLimit": 10,
+            "template": {
+                "metadata": { "labels": labels(plan, &init, "datastore") },
+                "spec": {
+                    "restartPolicy": "OnFailure",
+                    "securityContext": data_pod_security(999),
+                    "containers": [{
+                        "name": "cluster-init",
+                        "image": store.image,
+                        "command": cluster_init_command(mount),
+                        "env": environment(plan, &cluster_init_env(r)),
+                        "resources": container_resources(&crate::plan::ResourcesPlan::default()),
+                        "securityContext": secure_container(),
+                        "volumeMounts": [{ "name": "config", "mountPath": mount, "readOnly": true }],
+                    }],
+                    "volumes": [{ "name": "config", "configMap": { "name": config } }],
+                },
+            },
+        },
+    }));
+    (docs, maps)
+}
