@@ -5,6 +5,7 @@
 //! schema's descriptions, so editors show them on hover). Unknown fields are
 //! rejected everywhere.
 
+pub mod capabilities;
 pub mod schema;
 pub mod units;
 

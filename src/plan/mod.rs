@@ -321,7 +321,7 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
         );
     }
 
-    let layout = if platforms.contains(&Platform::Hosts) {
+    let layout = if crate::model::capabilities::any_has_machines(&platforms) {
         placement::hosts_layout(bp)
     } else {
         placement::HostsLayout::default()

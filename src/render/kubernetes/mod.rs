@@ -38,6 +38,23 @@ const APP_UID: u64 = 10001;
 const DEFAULT_CPU_REQUEST: u64 = 100;
 const DEFAULT_MEMORY_REQUEST: u64 = 128 * 1024 * 1024;
 
+/// The kubernetes platform's entry in the renderer registry.
+pub struct Renderer;
+
+impl super::bundle::PlatformRenderer for Renderer {
+    fn platform(&self) -> Platform {
+        Platform::Kubernetes
+    }
+
+    fn render(
+        &self,
+        plan: &Plan,
+        templates: &Templates,
+    ) -> Result<super::bundle::Files, TemplateError> {
+        render(plan, templates)
+    }
+}
+
 /// The files of the kubernetes bundle, by path inside it.
 pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)>, TemplateError> {
     let mut files = Vec::new();
