@@ -34,6 +34,16 @@ pub const DEFAULT_STICKY_COOKIE: &str = "session";
 pub const TUNNEL_TIMEOUT_MS: u64 = 3_600_000;
 /// Most attempts for one request over a pool's instances.
 pub const MAX_TRIES: u32 = 3;
+/// The user an application container runs as where the platform sets one (images' own
+/// users vary; this one is numeric and not root).
+pub const APP_UID: u32 = 10001;
+/// The request of a container whose blueprint gives none, where the platform needs
+/// one (Kubernetes): 100m CPU and 128Mi memory.
+pub const DEFAULT_CPU_REQUEST_MILLIS: u64 = 100;
+pub const DEFAULT_MEMORY_REQUEST_BYTES: u64 = 128 * 1024 * 1024;
+/// Instances of the balancer behind its one address, on a platform that runs copies
+/// of it (Kubernetes).
+pub const BALANCER_REPLICAS: u32 = 2;
 
 /// One phase of a blueprint, fully resolved.
 #[derive(Debug, Clone, Serialize)]
@@ -91,6 +101,14 @@ pub struct ServicePlan {
     pub endpoints: BTreeMap<Platform, Vec<Endpoint>>,
     /// The machine of each instance on the `hosts` platform (every kind of service).
     pub machines: Vec<String>,
+    /// The container name of each instance on the platforms that run one container per
+    /// instance (compose, hosts): see [`placement::instance_names`].
+    pub containers: Vec<String>,
+    /// [`ServicePlan::resources`] with every request and limit set
+    /// ([`ResourcesPlan::with_defaults`]), for platforms that reserve both (Kubernetes).
+    pub reserved: ResourcesPlan,
+    /// The numeric user its container runs as, where the platform sets one.
+    pub run_as_user: u32,
 }
 
 /// How one instance (or, on Kubernetes, the Service in front of them) is reached.
@@ -124,6 +142,9 @@ pub struct HealthPlan {
     /// Successful checks in a row before an instance is back in service.
     pub success_threshold: u32,
     pub start_period_ms: u64,
+    /// Checks that may fail before the first success: the start period's worth of
+    /// intervals plus the usual failures, so a slow start is not a failure.
+    pub startup_failure_threshold: u32,
 }
 
 /// Requests and limits, in millicores and bytes; 0 means not set.
@@ -136,6 +157,22 @@ pub struct ResourcesPlan {
 }
 
 impl ResourcesPlan {
+    /// Requests and limits with defaults where the blueprint gives none: a request of
+    /// [`DEFAULT_CPU_REQUEST_MILLIS`] and [`DEFAULT_MEMORY_REQUEST_BYTES`], a memory
+    /// limit of twice the request, a CPU limit of four times the request (bursts
+    /// allowed, runaway loops bounded); a limit is never below its request.
+    pub fn with_defaults(&self) -> ResourcesPlan {
+        let or = |v: u64, default: u64| if v > 0 { v } else { default };
+        let cpu = or(self.cpu_millis, DEFAULT_CPU_REQUEST_MILLIS);
+        let memory = or(self.memory_bytes, DEFAULT_MEMORY_REQUEST_BYTES);
+        ResourcesPlan {
+            cpu_millis: cpu,
+            memory_bytes: memory,
+            cpu_limit_millis: or(self.cpu_limit_millis, cpu * 4).max(cpu),
+            memory_limit_bytes: or(self.memory_limit_bytes, memory * 2).max(memory),
+        }
+    }
+
     /// The memory a process may use: its limit, else its request, else 0.
     pub fn memory_ceiling(&self) -> u64 {
         if self.memory_limit_bytes > 0 {
@@ -194,6 +231,15 @@ pub struct BehaviorPlan {
 pub struct BalancerPlan {
     /// `nginx` or `haproxy`.
     pub engine: BalancerEngine,
+    /// The container image of the engine.
+    pub image: String,
+    /// The numeric user the engine's image runs as (its own unprivileged user).
+    pub run_as_user: u32,
+    /// Its requests and limits, all set.
+    pub resources: ResourcesPlan,
+    /// Copies behind its one address, on platforms that run several
+    /// ([`BALANCER_REPLICAS`]).
+    pub replicas: u32,
     pub tier: Option<String>,
     /// The port clients connect to.
     pub listen: u16,
@@ -241,6 +287,15 @@ pub struct RoutePlan {
     pub backends: Vec<WeightedPool>,
     /// Whether any pool behind the route holds WebSocket connections.
     pub websocket: bool,
+    /// The first sticky pool behind the route: a split draws on its key, so a sticky
+    /// client stays on one side of the split. None: each request draws anew.
+    pub sticky_pool: Option<String>,
+    /// Attempts per request over different instances (the first included), per
+    /// platform: the most any pool behind the route allows.
+    pub tries: BTreeMap<Platform, u32>,
+    /// The time all attempts together may take, per platform: one connect timeout per
+    /// attempt.
+    pub next_upstream_timeout_ms: BTreeMap<Platform, u64>,
 }
 
 /// A pool and its share of a route's traffic.
@@ -272,7 +327,8 @@ pub struct PoolPlan {
     pub health_timeout_ms: u64,
     pub health_fall: u32,
     pub health_rise: u32,
-    /// Attempts per request (the first included) over different instances.
+    /// Attempts per request (the first included) over different instances, per
+    /// platform: one per instance the platform addresses, 1 to [`MAX_TRIES`].
     pub tries: BTreeMap<Platform, u32>,
     pub servers: BTreeMap<Platform, Vec<Endpoint>>,
 }
@@ -410,17 +466,26 @@ fn service_plan(
 ) -> Result<ServicePlan, String> {
     let health = match &s.health {
         None => None,
-        Some(h) => Some(HealthPlan {
-            path: h.path.clone().unwrap_or_default(),
-            command: h.command.clone(),
-            interval_ms: ms(h.interval.as_ref(), 10_000)?,
-            timeout_ms: ms(h.timeout.as_ref(), 3_000)?,
-            failure_threshold: h.failure_threshold.unwrap_or(3),
-            success_threshold: 2,
-            start_period_ms: ms(h.start_period.as_ref(), 0)?,
-        }),
+        Some(h) => {
+            let interval_ms = ms(h.interval.as_ref(), 10_000)?;
+            let failure_threshold = h.failure_threshold.unwrap_or(3);
+            let start_period_ms = ms(h.start_period.as_ref(), 0)?;
+            Some(HealthPlan {
+                path: h.path.clone().unwrap_or_default(),
+                command: h.command.clone(),
+                interval_ms,
+                timeout_ms: ms(h.timeout.as_ref(), 3_000)?,
+                failure_threshold,
+                success_threshold: 2,
+                start_period_ms,
+                startup_failure_threshold: ((start_period_ms / interval_ms.max(1)) as u32
+                    + failure_threshold)
+                    .max(1),
+            })
+        }
     };
     let scaling = scaling_plan(s)?;
+    let resources = resources_plan(s.resources.as_ref())?;
     let instances = s.fixed_instances();
     let port = s.port.map(port).transpose()?;
     let mut endpoints = BTreeMap::new();
@@ -449,7 +514,9 @@ fn service_plan(
         port,
         host_port: s.host_port.map(self::port).transpose()?,
         health,
-        resources: resources_plan(s.resources.as_ref())?,
+        resources: resources.clone(),
+        reserved: resources.with_defaults(),
+        run_as_user: APP_UID,
         env: s
             .env
             .iter()
@@ -465,6 +532,7 @@ fn service_plan(
         instances,
         endpoints,
         machines: layout.machines.get(name).cloned().unwrap_or_default(),
+        containers: placement::instance_names(name, instances),
     })
 }
 
@@ -601,7 +669,7 @@ fn balancer_plan(
             websocket |= s.kind == ServiceKind::Websocket;
             if !pools.contains_key(svc) {
                 let balance = bp.services.get(svc).and_then(|m| m.balance.as_ref());
-                pools.insert(svc.clone(), pool_plan(s, balance)?);
+                pools.insert(svc.clone(), pool_plan(s, balance, platforms)?);
             }
             backends.push(WeightedPool {
                 pool: svc.clone(),
@@ -609,11 +677,30 @@ fn balancer_plan(
                 basis_points: share,
             });
         }
+        let sticky_pool = backends
+            .iter()
+            .find(|b| pools.get(&b.pool).is_some_and(|p| p.sticky != Sticky::None))
+            .map(|b| b.pool.clone());
+        let mut tries = BTreeMap::new();
+        let mut next_upstream_timeout_ms = BTreeMap::new();
+        for platform in platforms {
+            let most = backends
+                .iter()
+                .filter_map(|b| pools.get(&b.pool))
+                .map(|p| p.tries.get(platform).copied().unwrap_or(1))
+                .max()
+                .unwrap_or(1);
+            tries.insert(*platform, most);
+            next_upstream_timeout_ms.insert(*platform, connect * u64::from(most));
+        }
         routes.push(RoutePlan {
             path: route.path.clone(),
             id: String::new(),
             backends,
             websocket,
+            sticky_pool,
+            tries,
+            next_upstream_timeout_ms,
         });
     }
     // Longest prefix first; equal lengths by path, so the order is total.
@@ -657,8 +744,23 @@ fn balancer_plan(
         nodes.insert(*platform, list);
     }
 
+    // Each engine's image and its own unprivileged user (nginx 101, haproxy 99).
+    let (image, run_as_user) = match lb.engine {
+        BalancerEngine::Nginx => ("nginx:1.27-alpine", 101),
+        BalancerEngine::Haproxy => ("haproxy:2.9-alpine", 99),
+    };
+    const MI: u64 = 1024 * 1024;
     Ok(BalancerPlan {
         engine: lb.engine,
+        image: image.to_string(),
+        run_as_user,
+        resources: ResourcesPlan {
+            cpu_millis: 250,
+            memory_bytes: 128 * MI,
+            cpu_limit_millis: 1000,
+            memory_limit_bytes: 256 * MI,
+        },
+        replicas: BALANCER_REPLICAS,
         tier: lb.tier.clone(),
         listen,
         rate_limit: lb.rate_limit.as_ref().map(|r| RateLimitPlan {
@@ -681,7 +783,11 @@ fn balancer_plan(
 }
 
 /// Builds the pool of a routed service from its blueprint settings.
-fn pool_plan(s: &ServicePlan, balance: Option<&crate::model::Balance>) -> Result<PoolPlan, String> {
+fn pool_plan(
+    s: &ServicePlan,
+    balance: Option<&crate::model::Balance>,
+    platforms: &[Platform],
+) -> Result<PoolPlan, String> {
     let sticky = sticky(balance.and_then(|b| b.sticky.as_deref()));
     let algorithm = match (balance.and_then(|b| b.algorithm), &sticky) {
         (_, Sticky::ClientIp | Sticky::Header(_) | Sticky::Cookie(_)) => "hash",
@@ -691,8 +797,9 @@ fn pool_plan(s: &ServicePlan, balance: Option<&crate::model::Balance>) -> Result
     };
     let health = s.health.as_ref();
     let mut tries = BTreeMap::new();
-    for (platform, servers) in &s.endpoints {
-        tries.insert(*platform, (servers.len() as u32).clamp(1, MAX_TRIES));
+    for platform in platforms {
+        let servers = s.endpoints.get(platform).map_or(0, Vec::len);
+        tries.insert(*platform, (servers as u32).clamp(1, MAX_TRIES));
     }
     Ok(PoolPlan {
         service: s.name.clone(),

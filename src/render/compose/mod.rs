@@ -26,9 +26,7 @@ pub(super) use stores::datastore_containers;
 use stores::datastore_dependencies;
 
 /// Images of the servers tierform configures, by engine; the version comes from the
-/// blueprint where it has one.
-const NGINX_IMAGE: &str = "nginx:1.27-alpine";
-const HAPROXY_IMAGE: &str = "haproxy:2.9-alpine";
+/// blueprint where it has one. (The balancer's image is in its plan.)
 const PGBOUNCER_IMAGE: &str = "edoburu/pgbouncer:v1.24.1-p1";
 
 /// How the stack is laid out.
