@@ -211,6 +211,10 @@ pub struct ScalingPlan {
     pub autoscaled: bool,
     pub min: u32,
     pub max: u32,
+    /// The fewest instances that ever run where an autoscaler owns the count: `min`
+    /// when autoscaled, else the fixed count. With two or more, one may be taken down
+    /// on purpose (a disruption budget allows it).
+    pub fewest: u32,
     pub cpu_percent: Option<u32>,
     pub memory_percent: Option<u32>,
     pub requests_per_second: Option<u32>,

@@ -149,6 +149,11 @@ fn scaling_plan(s: &Service) -> Result<ScalingPlan, String> {
         autoscaled: autoscaled && s.kind != ServiceKind::Scheduler,
         min,
         max,
+        fewest: if autoscaled && s.kind != ServiceKind::Scheduler {
+            min
+        } else {
+            s.fixed_instances()
+        },
         cpu_percent: t.cpu,
         memory_percent: t.memory,
         requests_per_second: t.requests_per_second,

@@ -135,12 +135,7 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     if s.scaling.autoscaled {
         docs.extend(autoscaler(plan, s));
     }
-    let fewest = if s.scaling.autoscaled {
-        s.scaling.min
-    } else {
-        s.instances
-    };
-    if fewest >= 2 {
+    if s.scaling.fewest >= 2 {
         docs.push(object! {
             "apiVersion" => "policy/v1",
             "kind" => "PodDisruptionBudget",
@@ -223,14 +218,14 @@ pub(super) fn autoscaler(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
             return Vec::new();
         };
         let auth = format!("{name}-queue");
-        let (trigger, auth_spec) = if store.redis.is_some() {
+        let (trigger, auth_spec) = if let Some(redis) = &store.redis {
             (
                 json!({
                     "type": "redis",
                     "metadata": { "address": format!("{}:{}", node.host, node.port), "listName": q.name, "listLength": depth.to_string() },
                     "authenticationRef": { "name": auth },
                 }),
-                json!({ "secretTargetRef": [{ "parameter": "password", "name": secret_name(plan), "key": store.secrets.first().cloned().unwrap_or_default() }] }),
+                json!({ "secretTargetRef": [{ "parameter": "password", "name": secret_name(plan), "key": redis.password_secret }] }),
             )
         } else {
             // RabbitMQ over the management API, so messages in flight count too.
