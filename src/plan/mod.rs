@@ -114,6 +114,9 @@ pub struct ServicePlan {
     pub reserved: ResourcesPlan,
     /// The numeric user its container runs as, where the platform sets one.
     pub run_as_user: u32,
+    /// The time a stopping instance gets before it is killed, per platform where
+    /// tierform sets one ([`stop_grace_ms`]).
+    pub stop_grace_ms: BTreeMap<Platform, u64>,
 }
 
 /// How one instance (or, on Kubernetes, the Service in front of them) is reached.
@@ -359,6 +362,17 @@ pub enum Sticky {
 pub struct PlanError {
     pub phase: String,
     pub message: String,
+}
+
+/// The time a stopping instance of a `kind` service gets on `platform` before it is
+/// killed: a worker or scheduler finishes the task in hand; on Kubernetes a web
+/// process drains its connections too. `None`: the platform's own default.
+pub fn stop_grace_ms(platform: Platform, kind: ServiceKind) -> Option<u64> {
+    let long_tasks = matches!(kind, ServiceKind::Worker | ServiceKind::Scheduler);
+    match platform {
+        Platform::Kubernetes => Some(if long_tasks { 300_000 } else { 30_000 }),
+        Platform::Compose | Platform::Hosts => long_tasks.then_some(60_000),
+    }
 }
 
 /// Resolves one validated phase.

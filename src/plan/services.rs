@@ -81,6 +81,10 @@ pub(super) fn service_plan(
         endpoints,
         machines: layout.machines.get(name).cloned().unwrap_or_default(),
         containers: placement::instance_names(name, instances),
+        stop_grace_ms: platforms
+            .iter()
+            .filter_map(|p| Some((*p, stop_grace_ms(*p, s.kind)?)))
+            .collect(),
     })
 }
 

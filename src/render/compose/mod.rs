@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Map, Value};
 
 use crate::model::units::format_millicores;
-use crate::model::{Platform, ServiceKind};
+use crate::model::Platform;
 use crate::plan::{DatastoreNode, DatastorePlan, Plan, ServicePlan, CONTAINER_LISTEN_PORT};
 use crate::render::templates::{TemplateError, Templates};
 

@@ -257,9 +257,8 @@ pub(in crate::render) fn app_containers(
         if let Some(r) = resources(&s.resources) {
             c.insert("deploy".into(), r);
         }
-        if s.kind == ServiceKind::Worker || s.kind == ServiceKind::Scheduler {
-            // Time to finish the task in hand before the container is killed.
-            c.insert("stop_grace_period".into(), json!("60s"));
+        if let Some(ms) = s.stop_grace_ms.get(&platform) {
+            c.insert("stop_grace_period".into(), json!(format!("{}s", ms / 1000)));
         }
         match layout {
             Layout::Single => {

@@ -42,7 +42,6 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
         ),
     );
 
-    let long_tasks = matches!(s.kind, ServiceKind::Worker | ServiceKind::Scheduler);
     let mut pod = Map::new();
     // A numeric non-root user, so the kubelet can verify runAsNonRoot whatever the
     // image's USER is; ports below 1024 stay bindable without any capability.
@@ -55,11 +54,9 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
             json!([{ "name": "net.ipv4.ip_unprivileged_port_start", "value": "0" }]);
     }
     pod.insert("securityContext".into(), pod_security);
-    // A worker finishes the task in hand; a web process drains its connections.
-    pod.insert(
-        "terminationGracePeriodSeconds".into(),
-        json!(if long_tasks { 300 } else { 30 }),
-    );
+    if let Some(ms) = s.stop_grace_ms.get(&Platform::Kubernetes) {
+        pod.insert("terminationGracePeriodSeconds".into(), json!(ms / 1000));
+    }
     pod.insert(
         "containers".into(),
         Value::from(vec![Value::Object(container)]),
