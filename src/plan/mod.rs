@@ -479,3 +479,57 @@ fn port(p: u32) -> Result<u16, String> {
         .filter(|p| *p > 0)
         .ok_or_else(|| format!("port {p} is out of range"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_defaults_fill_only_what_is_unset() {
+        const MI: u64 = 1024 * 1024;
+        let none = ResourcesPlan::default().with_defaults();
+        assert_eq!(
+            (
+                none.cpu_millis,
+                none.memory_bytes,
+                none.cpu_limit_millis,
+                none.memory_limit_bytes
+            ),
+            (100, 128 * MI, 400, 256 * MI)
+        );
+        // A limit never falls below its request.
+        let r = ResourcesPlan {
+            cpu_millis: 500,
+            memory_bytes: 512 * MI,
+            cpu_limit_millis: 200,
+            memory_limit_bytes: 0,
+        }
+        .with_defaults();
+        assert_eq!(
+            (
+                r.cpu_millis,
+                r.memory_bytes,
+                r.cpu_limit_millis,
+                r.memory_limit_bytes
+            ),
+            (500, 512 * MI, 500, 1024 * MI)
+        );
+    }
+
+    #[test]
+    fn stop_grace_is_set_where_a_platform_needs_it() {
+        assert_eq!(stop_grace_ms(Platform::Compose, ServiceKind::Http), None);
+        assert_eq!(
+            stop_grace_ms(Platform::Hosts, ServiceKind::Worker),
+            Some(60_000)
+        );
+        assert_eq!(
+            stop_grace_ms(Platform::Kubernetes, ServiceKind::Http),
+            Some(30_000)
+        );
+        assert_eq!(
+            stop_grace_ms(Platform::Kubernetes, ServiceKind::Scheduler),
+            Some(300_000)
+        );
+    }
+}
