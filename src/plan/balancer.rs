@@ -106,35 +106,7 @@ pub(super) fn balancer_plan(
     let listen = port(lb.listen)?;
     let mut nodes = BTreeMap::new();
     for platform in platforms {
-        let list = match platform {
-            Platform::Hosts => {
-                let hosts = lb
-                    .tier
-                    .as_deref()
-                    .and_then(|t| tiers.get(t))
-                    .map(|t| t.hosts.clone())
-                    .unwrap_or_default();
-                if hosts.is_empty() {
-                    return Err(
-                        "the balancer is on no tier that lists hosts, so the hosts platform cannot place it"
-                            .into(),
-                    );
-                }
-                hosts
-                    .into_iter()
-                    .map(|h| BalancerNode {
-                        address: h.clone(),
-                        host: h,
-                        port: listen,
-                    })
-                    .collect()
-            }
-            Platform::Compose | Platform::Kubernetes => vec![BalancerNode {
-                host: String::new(),
-                address: String::new(),
-                port: CONTAINER_LISTEN_PORT,
-            }],
-        };
+        let list = platforms::balancer_nodes(*platform, lb, tiers, listen)?;
         nodes.insert(*platform, list);
     }
 

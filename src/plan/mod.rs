@@ -10,9 +10,11 @@ use std::collections::BTreeMap;
 mod balancer;
 mod datastores;
 pub mod placement;
+mod platforms;
 mod services;
 
 use balancer::balancer_plan;
+pub use platforms::stop_grace_ms;
 use services::service_plan;
 pub mod tuning;
 
@@ -362,17 +364,6 @@ pub enum Sticky {
 pub struct PlanError {
     pub phase: String,
     pub message: String,
-}
-
-/// The time a stopping instance of a `kind` service gets on `platform` before it is
-/// killed: a worker or scheduler finishes the task in hand; on Kubernetes a web
-/// process drains its connections too. `None`: the platform's own default.
-pub fn stop_grace_ms(platform: Platform, kind: ServiceKind) -> Option<u64> {
-    let long_tasks = matches!(kind, ServiceKind::Worker | ServiceKind::Scheduler);
-    match platform {
-        Platform::Kubernetes => Some(if long_tasks { 300_000 } else { 30_000 }),
-        Platform::Compose | Platform::Hosts => long_tasks.then_some(60_000),
-    }
 }
 
 /// Resolves one validated phase.

@@ -39,16 +39,7 @@ pub(super) fn service_plan(
     let mut endpoints = BTreeMap::new();
     if let (Some(p), true) = (port, s.kind.is_routable()) {
         for platform in platforms {
-            let list = match platform {
-                Platform::Compose => compose_endpoints(name, instances, p),
-                Platform::Hosts => hosts_endpoints(name, layout),
-                Platform::Kubernetes => vec![Endpoint {
-                    id: name.to_string(),
-                    host: format!("{name}.{}.svc.cluster.local", bp.name),
-                    port: p,
-                    node: String::new(),
-                }],
-            };
+            let list = platforms::service_endpoints(*platform, name, instances, p, bp, layout);
             endpoints.insert(*platform, list);
         }
     }
@@ -86,35 +77,6 @@ pub(super) fn service_plan(
             .filter_map(|p| Some((*p, stop_grace_ms(*p, s.kind)?)))
             .collect(),
     })
-}
-
-fn compose_endpoints(name: &str, instances: u32, port: u16) -> Vec<Endpoint> {
-    placement::instance_names(name, instances)
-        .into_iter()
-        .map(|id| Endpoint {
-            host: id.clone(),
-            id,
-            port,
-            node: String::new(),
-        })
-        .collect()
-}
-
-/// The instances' machines and ports on the `hosts` platform ([`placement::hosts_layout`]).
-fn hosts_endpoints(name: &str, layout: &placement::HostsLayout) -> Vec<Endpoint> {
-    layout
-        .services
-        .get(name)
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, (host, port))| Endpoint {
-            id: format!("{name}-{}", i + 1),
-            host: host.clone(),
-            port: *port,
-            node: host.clone(),
-        })
-        .collect()
 }
 
 fn scaling_plan(s: &Service) -> Result<ScalingPlan, String> {
