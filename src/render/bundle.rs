@@ -3,9 +3,9 @@
 //! they share (the balancer, the datastores) are modules of their own. Targets read the
 //! plan and the templates, nothing else, and never touch the disk.
 //!
-//! Adding a platform: its addressing in the plan, its abilities in
-//! `model::capabilities`, its renderer folder and templates, and one line in
-//! [`RENDERERS`].
+//! Adding a platform: its addressing in the plan (`plan/platforms.rs`, and its
+//! datastore nodes), its abilities in `model::capabilities`, its renderer folder and
+//! templates, and one line in [`RENDERERS`].
 
 use crate::model::Platform;
 use crate::output::{OutputError, OutputSet};
