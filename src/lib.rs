@@ -34,9 +34,21 @@ pub mod report;
 pub mod source;
 
 pub use check::diagnostic::{render_text, Diagnostic, Severity};
-pub use check::validate::{validate_bytes, validate_str, ResolvedPhase, Validated};
+pub use check::validate::{ResolvedPhase, Validated};
 pub use model::{BalancerEngine, Platform};
 pub use output::{check_path, OutputSet, Scope};
 pub use plan::{resolve, Plan};
 pub use render::templates::Templates;
 pub use render::{plans, render, render_plan, Selection};
+
+/// Validates one blueprint file's bytes: every finding of the check stage, and the
+/// placement findings the plan stage's rules make (names that clash, tiers that do not
+/// fit, what the `hosts` platform cannot place), each located in its phase.
+pub fn validate_bytes(bytes: &[u8]) -> Validated {
+    check::validate::validate_bytes(bytes, &plan::placement::findings)
+}
+
+/// [`validate_bytes`] for text already decoded.
+pub fn validate_str(text: &str) -> Validated {
+    check::validate::validate_str(text, &plan::placement::findings)
+}

@@ -96,7 +96,12 @@ fn load_diagnostic(e: &LoadError) -> Diagnostic {
 }
 
 /// Validates the bytes of one blueprint file.
-pub fn validate_bytes(bytes: &[u8]) -> Validated {
+/// Rules a later stage contributes, run on each phase's typed blueprint and located
+/// like the check stage's own findings: the plan stage's placement rules, which the
+/// library's `validate_bytes` passes here (the check stage never imports the plan).
+pub type PhaseRules<'a> = &'a dyn Fn(&Blueprint, &[Platform]) -> Vec<Diagnostic>;
+
+pub fn validate_bytes(bytes: &[u8], later: PhaseRules) -> Validated {
     let text = match yaml::decode(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -107,13 +112,13 @@ pub fn validate_bytes(bytes: &[u8]) -> Validated {
             }
         }
     };
-    let mut v = validate_str(text);
+    let mut v = validate_str(text, later);
     v.source = Some(text.to_string());
     v
 }
 
 /// Validates the text of one blueprint file.
-pub fn validate_str(text: &str) -> Validated {
+pub fn validate_str(text: &str, later: PhaseRules) -> Validated {
     let root = match yaml::load(text) {
         Ok(root) => root,
         Err(errors) => {
@@ -124,7 +129,7 @@ pub fn validate_str(text: &str) -> Validated {
             }
         }
     };
-    let (diagnostics, phases) = check_root(&root);
+    let (diagnostics, phases) = check_root(&root, later);
     Validated {
         source: Some(text.to_string()),
         diagnostics,
@@ -139,7 +144,7 @@ struct Collected {
     phases: BTreeSet<usize>,
 }
 
-fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
+fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
     let mut collected: Vec<Collected> = Vec::new();
     let add = |d: Diagnostic, phase: Option<usize>, collected: &mut Vec<Collected>| {
         if let Some(c) = collected.iter_mut().find(|c| c.diagnostic.key() == d.key()) {
@@ -223,7 +228,10 @@ fn check_root(root: &Node) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
             .and_then(|p| p.targets.clone())
             .or_else(|| default_targets.clone())
             .unwrap_or_else(|| blueprint.targets.clone());
-        for d in rules::check(&blueprint, &targets) {
+        for d in rules::check(&blueprint, &targets)
+            .into_iter()
+            .chain(later(&blueprint, &targets))
+        {
             add(
                 d.locate_in(&doc.root, &doc.removed),
                 Some(i),

@@ -7,11 +7,12 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 
 use crate::check::diagnostic::{render_text_styled, FileReport};
-use crate::check::validate::{validate_bytes, Validated};
+use crate::check::validate::Validated;
 use crate::cli::commands::validate::summary_line;
 use crate::cli::exit;
 use crate::cli::ui::Ui;
 use crate::render::templates::Templates;
+use crate::validate_bytes;
 
 /// Reads at most one byte past the size limit, from a file, a pipe or a device alike,
 /// so an endless input is refused instead of exhausting memory.

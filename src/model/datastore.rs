@@ -280,3 +280,10 @@ pub struct Rabbitmq {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
 }
+
+/// The prefix of the connection variables a datastore gives the services that use it:
+/// `db` → `DB`, `cache-eu` → `CACHE_EU`. (Validation refuses an `env` entry that one of
+/// them would overwrite; the plan names them.)
+pub fn env_prefix(name: &str) -> String {
+    name.to_ascii_uppercase().replace('-', "_")
+}

@@ -10,6 +10,7 @@
 
 mod balancer;
 mod blueprint;
+pub mod capabilities;
 mod datastore;
 pub mod schema;
 mod service;

@@ -7,12 +7,19 @@
 
 use std::collections::BTreeMap;
 
+mod balancer;
 mod datastores;
 pub mod placement;
+mod platforms;
+mod services;
+
+use balancer::balancer_plan;
+pub use platforms::stop_grace_ms;
+use services::service_plan;
 
 pub use datastores::{
-    env_prefix, DatastoreNode, DatastorePlan, EnginePlan, EnvValue, EnvVar, HbaPlan, PgTune,
-    PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan,
+    DatastoreNode, DatastorePlan, EnginePlan, EnvValue, EnvVar, HbaPlan, PgTune, PoolerPlan,
+    PostgresPlan, RabbitmqPlan, RedisPlan,
 };
 
 use serde::Serialize;
@@ -34,6 +41,16 @@ pub const DEFAULT_STICKY_COOKIE: &str = "session";
 pub const TUNNEL_TIMEOUT_MS: u64 = 3_600_000;
 /// Most attempts for one request over a pool's instances.
 pub const MAX_TRIES: u32 = 3;
+/// The user an application container runs as where the platform sets one (images' own
+/// users vary; this one is numeric and not root).
+pub const APP_UID: u32 = 10001;
+/// The request of a container whose blueprint gives none, where the platform needs
+/// one (Kubernetes): 100m CPU and 128Mi memory.
+pub const DEFAULT_CPU_REQUEST_MILLIS: u64 = 100;
+pub const DEFAULT_MEMORY_REQUEST_BYTES: u64 = 128 * 1024 * 1024;
+/// Instances of the balancer behind its one address, on a platform that runs copies
+/// of it (Kubernetes).
+pub const BALANCER_REPLICAS: u32 = 2;
 
 /// One phase of a blueprint, fully resolved.
 #[derive(Debug, Clone, Serialize)]
@@ -91,6 +108,17 @@ pub struct ServicePlan {
     pub endpoints: BTreeMap<Platform, Vec<Endpoint>>,
     /// The machine of each instance on the `hosts` platform (every kind of service).
     pub machines: Vec<String>,
+    /// The container name of each instance on the platforms that run one container per
+    /// instance (compose, hosts): see [`placement::instance_names`].
+    pub containers: Vec<String>,
+    /// [`ServicePlan::resources`] with every request and limit set
+    /// ([`ResourcesPlan::with_defaults`]), for platforms that reserve both (Kubernetes).
+    pub reserved: ResourcesPlan,
+    /// The numeric user its container runs as, where the platform sets one.
+    pub run_as_user: u32,
+    /// The time a stopping instance gets before it is killed, per platform where
+    /// tierform sets one ([`stop_grace_ms`]).
+    pub stop_grace_ms: BTreeMap<Platform, u64>,
 }
 
 /// How one instance (or, on Kubernetes, the Service in front of them) is reached.
@@ -124,6 +152,9 @@ pub struct HealthPlan {
     /// Successful checks in a row before an instance is back in service.
     pub success_threshold: u32,
     pub start_period_ms: u64,
+    /// Checks that may fail before the first success: the start period's worth of
+    /// intervals plus the usual failures, so a slow start is not a failure.
+    pub startup_failure_threshold: u32,
 }
 
 /// Requests and limits, in millicores and bytes; 0 means not set.
@@ -136,6 +167,22 @@ pub struct ResourcesPlan {
 }
 
 impl ResourcesPlan {
+    /// Requests and limits with defaults where the blueprint gives none: a request of
+    /// [`DEFAULT_CPU_REQUEST_MILLIS`] and [`DEFAULT_MEMORY_REQUEST_BYTES`], a memory
+    /// limit of twice the request, a CPU limit of four times the request (bursts
+    /// allowed, runaway loops bounded); a limit is never below its request.
+    pub fn with_defaults(&self) -> ResourcesPlan {
+        let or = |v: u64, default: u64| if v > 0 { v } else { default };
+        let cpu = or(self.cpu_millis, DEFAULT_CPU_REQUEST_MILLIS);
+        let memory = or(self.memory_bytes, DEFAULT_MEMORY_REQUEST_BYTES);
+        ResourcesPlan {
+            cpu_millis: cpu,
+            memory_bytes: memory,
+            cpu_limit_millis: or(self.cpu_limit_millis, cpu * 4).max(cpu),
+            memory_limit_bytes: or(self.memory_limit_bytes, memory * 2).max(memory),
+        }
+    }
+
     /// The memory a process may use: its limit, else its request, else 0.
     pub fn memory_ceiling(&self) -> u64 {
         if self.memory_limit_bytes > 0 {
@@ -169,6 +216,10 @@ pub struct ScalingPlan {
     pub autoscaled: bool,
     pub min: u32,
     pub max: u32,
+    /// The fewest instances that ever run where an autoscaler owns the count: `min`
+    /// when autoscaled, else the fixed count. With two or more, one may be taken down
+    /// on purpose (a disruption budget allows it).
+    pub fewest: u32,
     pub cpu_percent: Option<u32>,
     pub memory_percent: Option<u32>,
     pub requests_per_second: Option<u32>,
@@ -194,6 +245,15 @@ pub struct BehaviorPlan {
 pub struct BalancerPlan {
     /// `nginx` or `haproxy`.
     pub engine: BalancerEngine,
+    /// The container image of the engine.
+    pub image: String,
+    /// The numeric user the engine's image runs as (its own unprivileged user).
+    pub run_as_user: u32,
+    /// Its requests and limits, all set.
+    pub resources: ResourcesPlan,
+    /// Copies behind its one address, on platforms that run several
+    /// ([`BALANCER_REPLICAS`]).
+    pub replicas: u32,
     pub tier: Option<String>,
     /// The port clients connect to.
     pub listen: u16,
@@ -241,6 +301,15 @@ pub struct RoutePlan {
     pub backends: Vec<WeightedPool>,
     /// Whether any pool behind the route holds WebSocket connections.
     pub websocket: bool,
+    /// The first sticky pool behind the route: a split draws on its key, so a sticky
+    /// client stays on one side of the split. None: each request draws anew.
+    pub sticky_pool: Option<String>,
+    /// Attempts per request over different instances (the first included), per
+    /// platform: the most any pool behind the route allows.
+    pub tries: BTreeMap<Platform, u32>,
+    /// The time all attempts together may take, per platform: one connect timeout per
+    /// attempt.
+    pub next_upstream_timeout_ms: BTreeMap<Platform, u64>,
 }
 
 /// A pool and its share of a route's traffic.
@@ -272,7 +341,8 @@ pub struct PoolPlan {
     pub health_timeout_ms: u64,
     pub health_fall: u32,
     pub health_rise: u32,
-    /// Attempts per request (the first included) over different instances.
+    /// Attempts per request (the first included) over different instances, per
+    /// platform: one per instance the platform addresses, 1 to [`MAX_TRIES`].
     pub tries: BTreeMap<Platform, u32>,
     pub servers: BTreeMap<Platform, Vec<Endpoint>>,
 }
@@ -321,7 +391,7 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
         );
     }
 
-    let layout = if platforms.contains(&Platform::Hosts) {
+    let layout = if crate::model::capabilities::any_has_machines(&platforms) {
         placement::hosts_layout(bp)
     } else {
         placement::HostsLayout::default()
@@ -404,308 +474,56 @@ fn port(p: u32) -> Result<u16, String> {
         .ok_or_else(|| format!("port {p} is out of range"))
 }
 
-fn service_plan(
-    name: &str,
-    s: &Service,
-    bp: &Blueprint,
-    platforms: &[Platform],
-    layout: &placement::HostsLayout,
-) -> Result<ServicePlan, String> {
-    let health = match &s.health {
-        None => None,
-        Some(h) => Some(HealthPlan {
-            path: h.path.clone().unwrap_or_default(),
-            command: h.command.clone(),
-            interval_ms: ms(h.interval.as_ref(), 10_000)?,
-            timeout_ms: ms(h.timeout.as_ref(), 3_000)?,
-            failure_threshold: h.failure_threshold.unwrap_or(3),
-            success_threshold: 2,
-            start_period_ms: ms(h.start_period.as_ref(), 0)?,
-        }),
-    };
-    let scaling = scaling_plan(s)?;
-    let instances = s.fixed_instances();
-    let port = s.port.map(port).transpose()?;
-    let mut endpoints = BTreeMap::new();
-    if let (Some(p), true) = (port, s.kind.is_routable()) {
-        for platform in platforms {
-            let list = match platform {
-                Platform::Compose => compose_endpoints(name, instances, p),
-                Platform::Hosts => hosts_endpoints(name, layout),
-                Platform::Kubernetes => vec![Endpoint {
-                    id: name.to_string(),
-                    host: format!("{name}.{}.svc.cluster.local", bp.name),
-                    port: p,
-                    node: String::new(),
-                }],
-            };
-            endpoints.insert(*platform, list);
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resource_defaults_fill_only_what_is_unset() {
+        const MI: u64 = 1024 * 1024;
+        let none = ResourcesPlan::default().with_defaults();
+        assert_eq!(
+            (
+                none.cpu_millis,
+                none.memory_bytes,
+                none.cpu_limit_millis,
+                none.memory_limit_bytes
+            ),
+            (100, 128 * MI, 400, 256 * MI)
+        );
+        // A limit never falls below its request.
+        let r = ResourcesPlan {
+            cpu_millis: 500,
+            memory_bytes: 512 * MI,
+            cpu_limit_millis: 200,
+            memory_limit_bytes: 0,
         }
-    }
-    Ok(ServicePlan {
-        name: name.to_string(),
-        kind: s.kind,
-        description: s.description.clone(),
-        tier: s.tier.clone(),
-        image: s.image.clone(),
-        command: s.command.clone(),
-        port,
-        host_port: s.host_port.map(self::port).transpose()?,
-        health,
-        resources: resources_plan(s.resources.as_ref())?,
-        env: s
-            .env
-            .iter()
-            .map(|(k, v)| (k.clone(), v.0.clone()))
-            .collect(),
-        secrets: s.secrets.clone(),
-        uses: s.uses.clone(),
-        queue: s.queue.as_ref().map(|q| QueuePlan {
-            broker: q.broker.clone(),
-            name: q.name.clone(),
-        }),
-        scaling,
-        instances,
-        endpoints,
-        machines: layout.machines.get(name).cloned().unwrap_or_default(),
-    })
-}
-
-fn compose_endpoints(name: &str, instances: u32, port: u16) -> Vec<Endpoint> {
-    placement::instance_names(name, instances)
-        .into_iter()
-        .map(|id| Endpoint {
-            host: id.clone(),
-            id,
-            port,
-            node: String::new(),
-        })
-        .collect()
-}
-
-/// The instances' machines and ports on the `hosts` platform ([`placement::hosts_layout`]).
-fn hosts_endpoints(name: &str, layout: &placement::HostsLayout) -> Vec<Endpoint> {
-    layout
-        .services
-        .get(name)
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .map(|(i, (host, port))| Endpoint {
-            id: format!("{name}-{}", i + 1),
-            host: host.clone(),
-            port: *port,
-            node: host.clone(),
-        })
-        .collect()
-}
-
-fn scaling_plan(s: &Service) -> Result<ScalingPlan, String> {
-    let sc = s.scaling.clone().unwrap_or_default();
-    let crate::model::InstanceRange {
-        min,
-        max,
-        autoscaled,
-    } = s.instance_range();
-    let t = sc.target.clone().unwrap_or_default();
-    let behavior = |p: &Option<crate::model::ScalePolicy>| -> Result<Option<BehaviorPlan>, String> {
-        let Some(p) = p else { return Ok(None) };
-        Ok(Some(BehaviorPlan {
-            stabilization_ms: p
-                .stabilization
-                .as_ref()
-                .map(|d| ms(Some(d), 0))
-                .transpose()?,
-            pods: p.pods,
-            percent: p.percent,
-            period_ms: ms(p.period.as_ref(), 60_000)?,
-            select: match p.select {
-                None | Some(crate::model::SelectPolicy::Max) => "max",
-                Some(crate::model::SelectPolicy::Min) => "min",
-                Some(crate::model::SelectPolicy::Disabled) => "disabled",
-            }
-            .to_string(),
-        }))
-    };
-    Ok(ScalingPlan {
-        autoscaled,
-        min,
-        max,
-        cpu_percent: t.cpu,
-        memory_percent: t.memory,
-        requests_per_second: t.requests_per_second,
-        queue_depth: t.queue_depth,
-        connections: t.connections,
-        scale_up: behavior(&sc.scale_up)?,
-        scale_down: behavior(&sc.scale_down)?,
-    })
-}
-
-fn sticky(text: Option<&str>) -> Sticky {
-    match text.unwrap_or("none") {
-        "none" => Sticky::None,
-        "client_ip" => Sticky::ClientIp,
-        "cookie" => Sticky::Cookie(DEFAULT_STICKY_COOKIE.into()),
-        other => match other.split_once(':') {
-            Some(("header", h)) => Sticky::Header(h.to_string()),
-            Some(("cookie", c)) => Sticky::Cookie(c.to_string()),
-            _ => Sticky::None,
-        },
-    }
-}
-
-fn balancer_plan(
-    lb: &Balancer,
-    bp: &Blueprint,
-    services: &BTreeMap<String, ServicePlan>,
-    platforms: &[Platform],
-    tiers: &BTreeMap<String, TierPlan>,
-) -> Result<BalancerPlan, String> {
-    let connect = ms(lb.timeouts.as_ref().and_then(|t| t.connect.as_ref()), 5_000)?;
-    let send = ms(lb.timeouts.as_ref().and_then(|t| t.send.as_ref()), 60_000)?;
-    let read = ms(lb.timeouts.as_ref().and_then(|t| t.read.as_ref()), 60_000)?;
-
-    let mut pools = BTreeMap::new();
-    let mut routes = Vec::new();
-    for route in &lb.routes {
-        let targets: Vec<(String, u32)> = match &route.service {
-            Some(s) => vec![(s.clone(), 1)],
-            None => route
-                .split
-                .iter()
-                // A zero weight takes no traffic: the service is left out of the route.
-                .filter(|w| w.weight > 0)
-                .map(|w| (w.service.clone(), w.weight))
-                .collect(),
-        };
-        let total: u64 = targets.iter().map(|(_, w)| u64::from(*w)).sum();
-        if total == 0 {
-            return Err(format!("route `{}` has no weight", route.path));
-        }
-        let mut backends = Vec::new();
-        let mut websocket = false;
-        // Largest-remainder rounding, so the shares always add up to exactly 10000.
-        let mut given = 0u32;
-        for (i, (svc, weight)) in targets.iter().enumerate() {
-            let share = if i + 1 == targets.len() {
-                10_000 - given
-            } else {
-                (u64::from(*weight) * 10_000 / total) as u32
-            };
-            given += share;
-            let s = services
-                .get(svc)
-                .ok_or_else(|| format!("route `{}` names unknown service `{svc}`", route.path))?;
-            websocket |= s.kind == ServiceKind::Websocket;
-            if !pools.contains_key(svc) {
-                let balance = bp.services.get(svc).and_then(|m| m.balance.as_ref());
-                pools.insert(svc.clone(), pool_plan(s, balance)?);
-            }
-            backends.push(WeightedPool {
-                pool: svc.clone(),
-                weight: *weight,
-                basis_points: share,
-            });
-        }
-        routes.push(RoutePlan {
-            path: route.path.clone(),
-            id: String::new(),
-            backends,
-            websocket,
-        });
-    }
-    // Longest prefix first; equal lengths by path, so the order is total.
-    routes.sort_by(|a, b| b.path.len().cmp(&a.path.len()).then(a.path.cmp(&b.path)));
-    for (i, r) in routes.iter_mut().enumerate() {
-        r.id = format!("route{}", i + 1);
+        .with_defaults();
+        assert_eq!(
+            (
+                r.cpu_millis,
+                r.memory_bytes,
+                r.cpu_limit_millis,
+                r.memory_limit_bytes
+            ),
+            (500, 512 * MI, 500, 1024 * MI)
+        );
     }
 
-    let listen = port(lb.listen)?;
-    let mut nodes = BTreeMap::new();
-    for platform in platforms {
-        let list = match platform {
-            Platform::Hosts => {
-                let hosts = lb
-                    .tier
-                    .as_deref()
-                    .and_then(|t| tiers.get(t))
-                    .map(|t| t.hosts.clone())
-                    .unwrap_or_default();
-                if hosts.is_empty() {
-                    return Err(
-                        "the balancer is on no tier that lists hosts, so the hosts platform cannot place it"
-                            .into(),
-                    );
-                }
-                hosts
-                    .into_iter()
-                    .map(|h| BalancerNode {
-                        address: h.clone(),
-                        host: h,
-                        port: listen,
-                    })
-                    .collect()
-            }
-            Platform::Compose | Platform::Kubernetes => vec![BalancerNode {
-                host: String::new(),
-                address: String::new(),
-                port: CONTAINER_LISTEN_PORT,
-            }],
-        };
-        nodes.insert(*platform, list);
+    #[test]
+    fn stop_grace_is_set_where_a_platform_needs_it() {
+        assert_eq!(stop_grace_ms(Platform::Compose, ServiceKind::Http), None);
+        assert_eq!(
+            stop_grace_ms(Platform::Hosts, ServiceKind::Worker),
+            Some(60_000)
+        );
+        assert_eq!(
+            stop_grace_ms(Platform::Kubernetes, ServiceKind::Http),
+            Some(30_000)
+        );
+        assert_eq!(
+            stop_grace_ms(Platform::Kubernetes, ServiceKind::Scheduler),
+            Some(300_000)
+        );
     }
-
-    Ok(BalancerPlan {
-        engine: lb.engine,
-        tier: lb.tier.clone(),
-        listen,
-        rate_limit: lb.rate_limit.as_ref().map(|r| RateLimitPlan {
-            requests_per_second: r.requests_per_second,
-            burst: r.burst,
-            header: r
-                .key
-                .strip_prefix("header:")
-                .map(str::to_string)
-                .unwrap_or_default(),
-        }),
-        connect_timeout_ms: connect,
-        send_timeout_ms: send,
-        read_timeout_ms: read,
-        tunnel_timeout_ms: TUNNEL_TIMEOUT_MS.max(read),
-        routes,
-        pools,
-        nodes,
-    })
-}
-
-/// Builds the pool of a routed service from its blueprint settings.
-fn pool_plan(s: &ServicePlan, balance: Option<&crate::model::Balance>) -> Result<PoolPlan, String> {
-    let sticky = sticky(balance.and_then(|b| b.sticky.as_deref()));
-    let algorithm = match (balance.and_then(|b| b.algorithm), &sticky) {
-        (_, Sticky::ClientIp | Sticky::Header(_) | Sticky::Cookie(_)) => "hash",
-        (Some(Algorithm::LeastConn), _) => "least_conn",
-        (Some(Algorithm::Hash), _) => "hash",
-        _ => "round_robin",
-    };
-    let health = s.health.as_ref();
-    let mut tries = BTreeMap::new();
-    for (platform, servers) in &s.endpoints {
-        tries.insert(*platform, (servers.len() as u32).clamp(1, MAX_TRIES));
-    }
-    Ok(PoolPlan {
-        service: s.name.clone(),
-        kind: s.kind,
-        algorithm: algorithm.to_string(),
-        sticky,
-        max_fails: balance.and_then(|b| b.max_fails).unwrap_or(3),
-        fail_timeout_ms: ms(balance.and_then(|b| b.fail_timeout.as_ref()), 30_000)?,
-        keepalive: 32,
-        health_path: health.map(|h| h.path.clone()).unwrap_or_default(),
-        health_interval_ms: health.map_or(5_000, |h| h.interval_ms),
-        health_timeout_ms: health.map_or(3_000, |h| h.timeout_ms),
-        health_fall: health.map_or(3, |h| h.failure_threshold),
-        health_rise: health.map_or(2, |h| h.success_threshold),
-        tries,
-        servers: s.endpoints.clone(),
-    })
 }

@@ -1,7 +1,13 @@
 //! Where instances go on the `hosts` platform, and what the compose platform calls
-//! them. One rule, used by validation (to refuse port clashes) and by the plan.
+//! them. One rule, used by validation (to refuse port clashes, through [`findings`])
+//! and by the plan.
 
 use std::collections::{BTreeMap, BTreeSet};
+
+use crate::check::code::Code;
+use crate::check::diagnostic::Diagnostic;
+use crate::model::{Blueprint, Platform};
+use crate::source::pointer::Pointer;
 
 /// Spreads items over `hosts` in turn. Each item asks for a base port; the k-th item
 /// with the same base port on one machine listens on `base + k`, so items sharing a
@@ -70,6 +76,169 @@ pub fn datastore_nodes(
     }
 }
 
+/// Every finding about where things run and what they are called, for one phase's
+/// blueprint rendered for `targets`: [`name_collisions`], [`over_capacity`] and, when a
+/// target runs things on listed machines and a tier lists some, [`hosts_placement`].
+/// Validation reports these; they are computed here, by the rules the plan follows.
+pub fn findings(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
+    let mut out = name_collisions(bp);
+    out.extend(over_capacity(bp));
+    if crate::model::capabilities::any_has_machines(targets)
+        && bp.tiers.values().any(|t| !t.hosts.is_empty())
+    {
+        out.extend(hosts_placement(bp));
+    }
+    out
+}
+
+/// On a platform with machines everything runs on a machine of a tier that lists its
+/// hosts, and no two listeners on one machine share a port.
+pub fn hosts_placement(bp: &Blueprint) -> Vec<Diagnostic> {
+    let layout = hosts_layout(bp);
+    let mut out = Vec::new();
+    for (ptr, what) in layout.unplaced {
+        out.push(
+            Diagnostic::error(
+                Code::Unplaced,
+                ptr,
+                format!("the `hosts` platform cannot place {what}: it is on no tier that lists hosts"),
+            )
+            .at_key()
+            .hint("set its `tier` to a tier with `hosts: [...]`, or drop the `hosts` target from this phase"),
+        );
+    }
+    for (ptr, message) in layout.conflicts {
+        out.push(
+            Diagnostic::error(Code::PortConflict, ptr, message)
+                .hint("give one of them another `port`, or put them on different tiers"),
+        );
+    }
+    out
+}
+
+/// What runs on a tier (at its fewest instances) must fit its machines: the sum of
+/// CPU and memory requests against the machines' size. Nodes of a datastore count
+/// once each (a PgBouncer's small footprint aside).
+pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
+    use crate::model::units::{format_bytes, format_millicores};
+    use crate::model::Resources;
+    let mut out = Vec::new();
+    for (tier_name, tier) in &bp.tiers {
+        let (Ok(cpu), Ok(memory)) = (tier.machine.cpu.millicores(), tier.machine.memory.bytes())
+        else {
+            continue;
+        };
+        let machines = u64::from(
+            tier.count
+                .unwrap_or_else(|| (tier.hosts.len() as u32).max(1)),
+        );
+        let (mut want_cpu, mut want_mem) = (0u64, 0u64);
+        let mut add = |r: Option<&Resources>, n: u64| {
+            if let Some(r) = r {
+                want_cpu += r
+                    .cpu
+                    .as_ref()
+                    .and_then(|q| q.millicores().ok())
+                    .unwrap_or(0)
+                    * n;
+                want_mem += r.memory.as_ref().and_then(|q| q.bytes().ok()).unwrap_or(0) * n;
+            }
+        };
+        for s in bp
+            .services
+            .values()
+            .filter(|s| s.tier.as_deref() == Some(tier_name))
+        {
+            add(s.resources.as_ref(), u64::from(s.fixed_instances()));
+        }
+        for (name, d) in bp
+            .datastores
+            .iter()
+            .filter(|(_, d)| d.tier() == Some(tier_name))
+        {
+            let nodes = datastore_nodes(name, d)
+                .iter()
+                .filter(|(_, role, _)| *role != "pooler")
+                .count();
+            add(d.resources(), nodes as u64);
+        }
+        let over_cpu = want_cpu > cpu * machines;
+        let over_mem = want_mem > memory * machines;
+        if over_cpu || over_mem {
+            let mut what = Vec::new();
+            if over_cpu {
+                what.push(format!(
+                    "{} CPU requested of {}",
+                    format_millicores(want_cpu),
+                    format_millicores(cpu * machines)
+                ));
+            }
+            if over_mem {
+                what.push(format!(
+                    "{} memory requested of {}",
+                    format_bytes(want_mem),
+                    format_bytes(memory * machines)
+                ));
+            }
+            out.push(
+                Diagnostic::warning(
+                    Code::OverCapacity,
+                    Pointer::build(["tiers", tier_name.as_str(), "machine"]),
+                    format!("tier `{tier_name}` does not fit what runs on it: {}", what.join(", ")),
+                )
+                .at_key()
+                .hint("give the tier more or bigger machines, or lower the requests (autoscaled services count at their `min`)"),
+            );
+        }
+    }
+    out
+}
+
+/// Each instance and datastore node becomes a compose service (`api-1`,
+/// `db-replica-1`, …); two must never get the same name.
+pub fn name_collisions(bp: &Blueprint) -> Vec<Diagnostic> {
+    let mut owners: BTreeMap<String, String> = BTreeMap::new();
+    let mut clashes = Vec::new();
+    let mut claim = |id: String, owner: String, ptr: Pointer| {
+        if let Some(first) = owners.get(&id) {
+            if first != &owner {
+                clashes.push((ptr, format!("`{id}` would name both {first} and {owner}")));
+            }
+        } else {
+            owners.insert(id, owner);
+        }
+    };
+    for (name, s) in &bp.services {
+        for id in instance_names(name, s.fixed_instances()) {
+            claim(
+                id,
+                format!("service `{name}`"),
+                Pointer::build(["services", name.as_str()]),
+            );
+        }
+    }
+    for (name, store) in &bp.datastores {
+        if bp.services.contains_key(name) {
+            continue; // reported as `duplicate-name`
+        }
+        for (id, _, _) in datastore_nodes(name, store) {
+            claim(
+                id,
+                format!("datastore `{name}`"),
+                Pointer::build(["datastores", name.as_str()]),
+            );
+        }
+    }
+    clashes
+        .into_iter()
+        .map(|(ptr, message)| {
+            Diagnostic::error(Code::NameCollision, ptr, message)
+                .at_key()
+                .hint("instances and datastore nodes are named `<name>-<n>`, `<name>-replica-<n>`, `<name>-pgbouncer`: rename one of the two")
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +258,62 @@ mod tests {
             spread(1, &[65535, 65535]),
             vec![(0, Some(65535)), (0, None)]
         );
+    }
+
+    /// A phase that trips every finding [`findings`] makes: two name collisions, a tier
+    /// over its machines, a service on no tier with hosts, and two listeners on one port.
+    fn crowded() -> Blueprint {
+        serde_json::from_value(serde_json::json!({
+            "version": 1,
+            "name": "demo",
+            "targets": ["compose", "hosts"],
+            "tiers": { "app": { "machine": { "cpu": 1, "memory": "1Gi" }, "hosts": ["10.0.1.11"] } },
+            "services": {
+                "api": { "kind": "http", "tier": "app", "image": "demo:1.0", "port": 8000,
+                         "scaling": { "replicas": 2 }, "resources": { "cpu": "600m", "memory": "768Mi" } },
+                "api-1": { "kind": "http", "tier": "app", "image": "demo:1.0", "port": 9000 },
+                "admin": { "kind": "http", "tier": "app", "image": "demo:1.0", "port": 8001 },
+                "db-replica-1": { "kind": "worker", "image": "demo:1.0" },
+            },
+            "datastores": {
+                "db": { "engine": "postgres", "version": "16", "database": "demo", "tier": "app", "replicas": 1 },
+            },
+        }))
+        .expect("a blueprint")
+    }
+
+    /// (severity, code, pointer, message, hint, at_key) of each finding.
+    fn summary(ds: &[Diagnostic]) -> Vec<(String, &str, &str, &str, &str, bool)> {
+        ds.iter()
+            .map(|d| {
+                (
+                    d.severity.as_str().to_string(),
+                    d.code.as_str(),
+                    d.pointer.as_str(),
+                    d.message.as_str(),
+                    d.hint.as_deref().unwrap_or_default(),
+                    d.at_key,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn findings_are_those_validation_reports() {
+        let bp = crowded();
+        let targets = [Platform::Compose, Platform::Hosts];
+        let ours = findings(&bp, &targets);
+        let naming = "instances and datastore nodes are named `<name>-<n>`, `<name>-replica-<n>`, `<name>-pgbouncer`: rename one of the two";
+        let expected = vec![
+            ("error".to_string(), "name-collision", "/services/api-1", "`api-1` would name both service `api` and service `api-1`", naming, true),
+            ("error".to_string(), "name-collision", "/datastores/db", "`db-replica-1` would name both service `db-replica-1` and datastore `db`", naming, true),
+            ("warning".to_string(), "over-capacity", "/tiers/app/machine", "tier `app` does not fit what runs on it: 1200m CPU requested of 1, 1536Mi memory requested of 1Gi", "give the tier more or bigger machines, or lower the requests (autoscaled services count at their `min`)", true),
+            ("error".to_string(), "unplaced", "/services/db-replica-1", "the `hosts` platform cannot place service `db-replica-1`: it is on no tier that lists hosts", "set its `tier` to a tier with `hosts: [...]`, or drop the `hosts` target from this phase", true),
+            ("error".to_string(), "port-conflict", "/services/api/port", "on host 10.0.1.11, port 8001 is taken by service `admin` and service `api`", "give one of them another `port`, or put them on different tiers", false),
+        ];
+        assert_eq!(summary(&ours), expected);
+        // Without a target that has machines, placement is not checked.
+        assert_eq!(findings(&bp, &[Platform::Compose]).len(), 3);
     }
 
     #[test]
@@ -136,9 +361,8 @@ impl PortBook {
 /// service step up from its port, see [`spread`]); a clash is a conflict. Datastore
 /// nodes, whose ports the blueprint does not name, take the first free port from their
 /// engine's default (a Redis Cluster node also its bus port, 10000 above).
-pub fn hosts_layout(bp: &crate::model::Blueprint) -> HostsLayout {
+pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
     use crate::model::{Datastore, RedisMode};
-    use crate::source::pointer::Pointer;
 
     let hosts_of = |tier: Option<&str>| -> Option<&Vec<String>> {
         tier.and_then(|t| bp.tiers.get(t))

@@ -56,7 +56,7 @@ pub fn flowchart(plan: &Plan) -> String {
     }
     for s in plan.services.values() {
         let autoscales =
-            s.scaling.autoscaled && plan.platforms.contains(&crate::model::Platform::Kubernetes);
+            s.scaling.autoscaled && crate::model::capabilities::any_autoscales(&plan.platforms);
         let count = if autoscales {
             instances_text(s)
         } else {

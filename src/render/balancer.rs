@@ -78,29 +78,32 @@ struct SplitKey<'a> {
     what: String,
 }
 
-fn split_key<'a>(lb: &'a BalancerPlan, backends: &'a [crate::plan::WeightedPool]) -> SplitKey<'a> {
-    for b in backends {
-        let Some(pool) = lb.pools.get(&b.pool) else {
-            continue;
-        };
-        let (by, name, what) = match &pool.sticky {
-            Sticky::None => continue,
-            Sticky::ClientIp => ("client_ip", "", "by client IP".to_string()),
-            Sticky::Header(h) => ("header", h.as_str(), format!("by the {h} header")),
-            Sticky::Cookie(c) => ("cookie", c.as_str(), format!("by the {c} cookie")),
-        };
-        return SplitKey {
-            by,
-            name,
-            pool: &b.pool,
-            what,
-        };
-    }
-    SplitKey {
+/// The route's split key, written out: the plan chose the pool it follows.
+fn split_key<'a>(lb: &'a BalancerPlan, route: &'a crate::plan::RoutePlan) -> SplitKey<'a> {
+    let per_request = SplitKey {
         by: "request",
         name: "",
         pool: "",
         what: "per request".into(),
+    };
+    let Some((pool, p)) = route
+        .sticky_pool
+        .as_deref()
+        .and_then(|pool| Some((pool, lb.pools.get(pool)?)))
+    else {
+        return per_request;
+    };
+    let (by, name, what) = match &p.sticky {
+        Sticky::None => return per_request,
+        Sticky::ClientIp => ("client_ip", "", "by client IP".to_string()),
+        Sticky::Header(h) => ("header", h.as_str(), format!("by the {h} header")),
+        Sticky::Cookie(c) => ("cookie", c.as_str(), format!("by the {c} cookie")),
+    };
+    SplitKey {
+        by,
+        name,
+        pool,
+        what,
     }
 }
 
@@ -154,7 +157,7 @@ pub fn render(
             health_timeout_ms: p.health_timeout_ms,
             health_fall: p.health_fall,
             health_rise: p.health_rise,
-            tries: p.tries.get(&platform).copied().unwrap_or(1),
+            tries: p.tries[&platform],
             servers: p
                 .servers
                 .get(&platform)
@@ -162,7 +165,6 @@ pub fn render(
                 .unwrap_or_default(),
         })
         .collect();
-    let tries_of = |pool: &str| pools.iter().find(|p| p.name == pool).map_or(1, |p| p.tries);
     let routes = lb
         .routes
         .iter()
@@ -180,21 +182,15 @@ pub fn render(
                     }
                 })
                 .collect();
-            let tries = r
-                .backends
-                .iter()
-                .map(|b| tries_of(&b.pool))
-                .max()
-                .unwrap_or(1);
             RouteView {
-                split_key: split_key(lb, &r.backends),
+                split_key: split_key(lb, r),
                 id: &r.id,
                 path: &r.path,
                 websocket: r.websocket,
                 split: r.backends.len() > 1,
                 backends,
-                tries,
-                next_upstream_timeout_ms: lb.connect_timeout_ms * u64::from(tries),
+                tries: r.tries[&platform],
+                next_upstream_timeout_ms: r.next_upstream_timeout_ms[&platform],
             }
         })
         .collect();

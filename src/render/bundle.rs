@@ -1,6 +1,11 @@
-//! Targets: a [`Plan`] in, files out. One module per platform; the config renderers
-//! they share (the balancer today) are modules of their own. Targets read the plan and
-//! the templates, nothing else, and never touch the disk.
+//! Targets: a [`Plan`] in, files out. One module per platform, each behind the
+//! [`PlatformRenderer`] trait and listed once in [`RENDERERS`]; the config renderers
+//! they share (the balancer, the datastores) are modules of their own. Targets read the
+//! plan and the templates, nothing else, and never touch the disk.
+//!
+//! Adding a platform: its addressing in the plan (`plan/platforms.rs`, and its
+//! datastore nodes), its abilities in `model::capabilities`, its renderer folder and
+//! templates, and one line in [`RENDERERS`].
 
 use super::files::{OutputSet, PathError};
 use crate::model::Platform;
@@ -21,6 +26,34 @@ pub enum RenderError {
     Path(#[from] PathError),
 }
 
+/// One platform's renderer: a plan in, the files of the platform's bundle out, by path
+/// inside the bundle's folder.
+pub trait PlatformRenderer: Sync {
+    /// The platform it renders for.
+    fn platform(&self) -> Platform;
+    /// The files of the bundle, by path inside it.
+    fn render(&self, plan: &Plan, templates: &Templates) -> Result<Files, TemplateError>;
+}
+
+/// A bundle's files: (path inside the bundle, text).
+pub type Files = Vec<(String, String)>;
+
+/// Every platform's renderer, one line each.
+pub static RENDERERS: &[&dyn PlatformRenderer] = &[
+    &super::compose::Renderer,
+    &super::hosts::Renderer,
+    &super::kubernetes::Renderer,
+];
+
+/// The renderer of `platform`.
+pub fn renderer(platform: Platform) -> &'static dyn PlatformRenderer {
+    RENDERERS
+        .iter()
+        .copied()
+        .find(|r| r.platform() == platform)
+        .unwrap_or_else(|| panic!("no renderer for {}", platform.as_str()))
+}
+
 /// The first line of every generated file, without its comment marker.
 pub fn generated_header(plan: &Plan) -> String {
     format!(
@@ -38,19 +71,34 @@ pub fn render_plan(
     out: &mut OutputSet,
 ) -> Result<(), RenderError> {
     for &platform in plan.platforms.iter().filter(|p| platforms.contains(p)) {
-        let files = match platform {
-            Platform::Compose => super::compose::render(plan, templates),
-            Platform::Hosts => super::hosts::render(plan, templates),
-            Platform::Kubernetes => super::kubernetes::render(plan, templates),
-        }
-        .map_err(|source| RenderError::Template {
-            phase: plan.phase.clone(),
-            platform: platform.as_str(),
-            source,
-        })?;
+        let files = renderer(platform)
+            .render(plan, templates)
+            .map_err(|source| RenderError::Template {
+                phase: plan.phase.clone(),
+                platform: platform.as_str(),
+                source,
+            })?;
         for (path, text) in files {
             out.insert(format!("{}/{}/{path}", plan.phase, platform.as_str()), text)?;
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_platform_has_exactly_one_renderer() {
+        for platform in Platform::ALL {
+            let n = RENDERERS
+                .iter()
+                .filter(|r| r.platform() == platform)
+                .count();
+            assert_eq!(n, 1, "{}", platform.as_str());
+            assert_eq!(renderer(platform).platform(), platform);
+        }
+        assert_eq!(RENDERERS.len(), Platform::ALL.len());
+    }
 }

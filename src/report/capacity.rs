@@ -117,8 +117,8 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
             .requests_per_second
             .filter(|_| s.kind.is_routable())
             .map(|r| u64::from(r) * u64::from(max));
-        // Only Kubernetes autoscales; compose and hosts run the fewest instances.
-        let autoscales = plan.platforms.contains(&crate::model::Platform::Kubernetes);
+        // Platforms without an autoscaler run the fewest instances.
+        let autoscales = crate::model::capabilities::any_autoscales(&plan.platforms);
         let (instances, max) = if s.scaling.autoscaled && !autoscales {
             (
                 format!(

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
+use crate::model::capabilities::any_has_machines;
 use crate::model::units::{format_bytes, format_millicores};
 use crate::model::Platform;
 use crate::plan::{DatastorePlan, EnginePlan, Plan, ResourcesPlan, ServicePlan};
@@ -641,7 +642,7 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
             ));
             continue;
         }
-        if a.tier != b.tier && to.platforms.contains(&Platform::Hosts) {
+        if a.tier != b.tier && any_has_machines(&to.platforms) {
             notes.push(format!(
                 "`{name}` moves to tier `{}`: on the new machines it starts empty; copy its data over before switching clients.",
                 b.tier.clone().unwrap_or_default()
@@ -755,7 +756,7 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
     }
     if let (Some(a), Some(b)) = (&from.balancer, &to.balancer) {
         if a.engine != b.engine || a.listen != b.listen {
-            if to.platforms.contains(&Platform::Hosts) && a.listen == b.listen && a.tier == b.tier {
+            if any_has_machines(&to.platforms) && a.listen == b.listen && a.tier == b.tier {
                 notes.push("The balancer changes on the same machines and port: the new one cannot start beside the old. Stop the old and start the new in one step (a short outage), or bring the new one up on other machines and move DNS or the virtual IP.".into());
             } else {
                 notes.push("The balancer changes: bring the new one up beside the old, check its `/health`, then move DNS or the virtual IP, and only then stop the old one.".into());

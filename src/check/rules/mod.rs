@@ -7,7 +7,6 @@
 mod balancer;
 mod datastores;
 mod names;
-mod placement;
 mod resources;
 mod scaling;
 mod services;
@@ -37,13 +36,8 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
         c.datastore(name, store);
     }
     c.host_ports();
-    c.compose_names();
-    c.capacity();
     if targets.contains(&Platform::Kubernetes) {
         c.kubernetes_balance();
-    }
-    if targets.contains(&Platform::Hosts) && bp.tiers.values().any(|t| !t.hosts.is_empty()) {
-        c.placement();
     }
     c.out
 }

@@ -126,7 +126,7 @@ impl Checker<'_> {
             if !self.bp.datastores.contains_key(u) {
                 continue;
             }
-            let prefix = format!("{}_", crate::plan::env_prefix(u));
+            let prefix = format!("{}_", crate::model::env_prefix(u));
             for key in s.env.keys().chain(s.secrets.iter()) {
                 if key.starts_with(&prefix) {
                     let in_env = s.env.contains_key(key);

@@ -7,12 +7,12 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::check::diagnostic::{render_github, render_text_styled, FileReport};
-use crate::check::validate::validate_bytes;
 use crate::cli::annotations::github_error;
 use crate::cli::args::ValidateFormat;
 use crate::cli::exit;
 use crate::cli::input::{display_name, read_input};
 use crate::cli::ui::Ui;
+use crate::validate_bytes;
 
 pub fn run(files: &[PathBuf], format: ValidateFormat, deny_warnings: bool, ui: &Ui) -> Result<u8> {
     let mut reports = Vec::with_capacity(files.len());

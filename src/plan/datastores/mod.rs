@@ -192,13 +192,8 @@ pub struct DatastoreNode {
     pub machine: String,
 }
 
-/// `db` → `DB`, `cache-eu` → `CACHE_EU`.
 /// The disk each node claims (the blueprint has no disk sizes yet).
 const VOLUME_BYTES: u64 = 10 << 30;
-
-pub fn env_prefix(name: &str) -> String {
-    name.to_ascii_uppercase().replace('-', "_")
-}
 
 pub(in crate::plan) fn datastore_plan(
     name: &str,
@@ -209,7 +204,7 @@ pub(in crate::plan) fn datastore_plan(
     services: &BTreeMap<String, ServicePlan>,
 ) -> Result<DatastorePlan, String> {
     let resources = resources_plan(store.resources())?;
-    let prefix = env_prefix(name);
+    let prefix = crate::model::env_prefix(name);
     let (mut engine, version) = match store {
         Datastore::Postgres(p) => (
             EnginePlan::Postgres(Box::new(postgres::plan(name, p, &prefix, &resources))),

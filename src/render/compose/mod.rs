@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Map, Value};
 
 use crate::model::units::format_millicores;
-use crate::model::{Platform, ServiceKind};
+use crate::model::Platform;
 use crate::plan::{DatastoreNode, DatastorePlan, Plan, ServicePlan, CONTAINER_LISTEN_PORT};
 use crate::render::templates::{TemplateError, Templates};
 
@@ -25,11 +25,6 @@ pub(super) use services::{app_containers, balancer_container};
 pub(super) use stores::datastore_containers;
 use stores::datastore_dependencies;
 
-/// Images of the servers tierform configures, by engine; the version comes from the
-/// blueprint where it has one.
-const NGINX_IMAGE: &str = "nginx:1.27-alpine";
-const HAPROXY_IMAGE: &str = "haproxy:2.9-alpine";
-
 /// How the stack is laid out.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub enum Layout {
@@ -39,6 +34,23 @@ pub enum Layout {
     /// One Docker host per machine: the balancer and the datastores use the host's
     /// network and listen on its address; services publish their ports on it.
     Hosts,
+}
+
+/// The compose platform's entry in the renderer registry.
+pub struct Renderer;
+
+impl super::bundle::PlatformRenderer for Renderer {
+    fn platform(&self) -> Platform {
+        Platform::Compose
+    }
+
+    fn render(
+        &self,
+        plan: &Plan,
+        templates: &Templates,
+    ) -> Result<super::bundle::Files, TemplateError> {
+        render(plan, templates)
+    }
 }
 
 /// The files of the compose bundle, by path inside it.

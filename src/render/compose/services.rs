@@ -58,27 +58,27 @@ pub(in crate::render) fn balancer_container(
 ) -> (String, Value) {
     let lb = plan.balancer.as_ref().expect("a balancer");
     let nginx = lb.engine == crate::model::BalancerEngine::Nginx;
-    let (image, dir, target) = if nginx {
-        (NGINX_IMAGE, "./nginx/nginx.conf", "/etc/nginx/nginx.conf")
+    let (dir, target) = if nginx {
+        ("./nginx/nginx.conf", "/etc/nginx/nginx.conf")
     } else {
         (
-            HAPROXY_IMAGE,
             "./haproxy/haproxy.cfg",
             "/usr/local/etc/haproxy/haproxy.cfg",
         )
     };
     let mut c = Map::new();
-    c.insert("image".into(), json!(image));
+    c.insert("image".into(), json!(lb.image));
     c.insert("restart".into(), json!("unless-stopped"));
     c.insert("read_only".into(), json!(true));
     c.insert("tmpfs".into(), json!(["/tmp"]));
     c.insert("cap_drop".into(), json!(["ALL"]));
     match layout {
         // Port 8080 in its own network: no privilege at all. nginx runs as its image's
-        // nginx user (101); HAProxy's image already runs as `haproxy`.
+        // nginx user; HAProxy's image already runs as `haproxy`.
         Layout::Single => {
             if nginx {
-                c.insert("user".into(), json!("101:101"));
+                let uid = lb.run_as_user;
+                c.insert("user".into(), json!(format!("{uid}:{uid}")));
             }
         }
         // Port 80 on the machine's address: root with one capability to bind it (and,
@@ -163,10 +163,9 @@ pub(in crate::render) fn app_containers(
     machine: Option<&str>,
 ) -> Vec<(String, Value)> {
     let platform = platform_of(layout);
-    let names = crate::plan::placement::instance_names(&s.name, s.instances);
     let endpoints = s.endpoints.get(&platform);
     let mut out = Vec::new();
-    for (i, name) in names.iter().enumerate() {
+    for (i, name) in s.containers.iter().enumerate() {
         if let Some(m) = machine {
             if s.machines.get(i).map(String::as_str) != Some(m) {
                 continue;
@@ -196,9 +195,8 @@ pub(in crate::render) fn app_containers(
         if let Some(r) = resources(&s.resources) {
             c.insert("deploy".into(), r);
         }
-        if s.kind == ServiceKind::Worker || s.kind == ServiceKind::Scheduler {
-            // Time to finish the task in hand before the container is killed.
-            c.insert("stop_grace_period".into(), json!("60s"));
+        if let Some(ms) = s.stop_grace_ms.get(&platform) {
+            c.insert("stop_grace_period".into(), json!(format!("{}s", ms / 1000)));
         }
         match layout {
             Layout::Single => {

@@ -30,13 +30,22 @@ use network::network_policies;
 use readme::readme;
 use workloads::{balancer_docs, service_docs};
 
-/// The user an application container runs as (images' own users vary; this one is
-/// numeric and not root).
-const APP_UID: u64 = 10001;
+/// The kubernetes platform's entry in the renderer registry.
+pub struct Renderer;
 
-/// Requests and limits for a container whose blueprint gives none.
-const DEFAULT_CPU_REQUEST: u64 = 100;
-const DEFAULT_MEMORY_REQUEST: u64 = 128 * 1024 * 1024;
+impl super::bundle::PlatformRenderer for Renderer {
+    fn platform(&self) -> Platform {
+        Platform::Kubernetes
+    }
+
+    fn render(
+        &self,
+        plan: &Plan,
+        templates: &Templates,
+    ) -> Result<super::bundle::Files, TemplateError> {
+        render(plan, templates)
+    }
+}
 
 /// The files of the kubernetes bundle, by path inside it.
 pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)>, TemplateError> {
@@ -157,34 +166,18 @@ fn quantity_memory(b: u64) -> String {
     format_bytes(b)
 }
 
-/// Requests and limits, with defaults where the blueprint gives none: a request of
-/// 100m CPU and 128Mi memory, a memory limit of twice the request, a CPU limit of
-/// four times the request (bursts allowed, runaway loops bounded).
-fn container_resources(r: &crate::plan::ResourcesPlan) -> Value {
-    let cpu = if r.cpu_millis > 0 {
-        r.cpu_millis
-    } else {
-        DEFAULT_CPU_REQUEST
-    };
-    let memory = if r.memory_bytes > 0 {
-        r.memory_bytes
-    } else {
-        DEFAULT_MEMORY_REQUEST
-    };
-    let cpu_limit = if r.cpu_limit_millis > 0 {
-        r.cpu_limit_millis
-    } else {
-        cpu * 4
-    };
-    let memory_limit = if r.memory_limit_bytes > 0 {
-        r.memory_limit_bytes
-    } else {
-        memory * 2
-    };
+/// Requests and limits as written: every one set, as the plan gives them.
+fn resource_requirements(r: &crate::plan::ResourcesPlan) -> Value {
     json!({
-        "requests": { "cpu": quantity_cpu(cpu), "memory": quantity_memory(memory) },
-        "limits": { "cpu": quantity_cpu(cpu_limit.max(cpu)), "memory": quantity_memory(memory_limit.max(memory)) },
+        "requests": { "cpu": quantity_cpu(r.cpu_millis), "memory": quantity_memory(r.memory_bytes) },
+        "limits": { "cpu": quantity_cpu(r.cpu_limit_millis), "memory": quantity_memory(r.memory_limit_bytes) },
     })
+}
+
+/// Requests and limits with the plan's defaults where `r` leaves any unset
+/// ([`crate::plan::ResourcesPlan::with_defaults`]).
+fn container_resources(r: &crate::plan::ResourcesPlan) -> Value {
+    resource_requirements(&r.with_defaults())
 }
 
 fn secure_container() -> Value {
@@ -232,12 +225,10 @@ fn probes(s: &ServicePlan, c: &mut Map<String, Value>) {
         "livenessProbe".into(),
         probe(json!({ "failureThreshold": h.failure_threshold })),
     );
-    // Until it first answers, a slow start is not a failure: up to the start period
-    // plus the usual failures.
-    let start = (h.start_period_ms / h.interval_ms.max(1)) as u32 + h.failure_threshold;
+    // Until it first answers, a slow start is not a failure.
     c.insert(
         "startupProbe".into(),
-        probe(json!({ "failureThreshold": start.max(1) })),
+        probe(json!({ "failureThreshold": h.startup_failure_threshold })),
     );
 }
 

@@ -22,7 +22,7 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     if !env.is_empty() {
         container.insert("env".into(), Value::Array(env));
     }
-    container.insert("resources".into(), container_resources(&s.resources));
+    container.insert("resources".into(), resource_requirements(&s.reserved));
     probes(s, &mut container);
     container.insert("securityContext".into(), secure_container());
     // A static site is usually nginx, which writes its cache and pid there.
@@ -42,24 +42,21 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
         ),
     );
 
-    let long_tasks = matches!(s.kind, ServiceKind::Worker | ServiceKind::Scheduler);
     let mut pod = Map::new();
     // A numeric non-root user, so the kubelet can verify runAsNonRoot whatever the
     // image's USER is; ports below 1024 stay bindable without any capability.
     let mut pod_security = secure_pod();
-    pod_security["runAsUser"] = json!(APP_UID);
-    pod_security["runAsGroup"] = json!(APP_UID);
-    pod_security["fsGroup"] = json!(APP_UID);
+    pod_security["runAsUser"] = json!(s.run_as_user);
+    pod_security["runAsGroup"] = json!(s.run_as_user);
+    pod_security["fsGroup"] = json!(s.run_as_user);
     if s.port.is_some_and(|p| p < 1024) {
         pod_security["sysctls"] =
             json!([{ "name": "net.ipv4.ip_unprivileged_port_start", "value": "0" }]);
     }
     pod.insert("securityContext".into(), pod_security);
-    // A worker finishes the task in hand; a web process drains its connections.
-    pod.insert(
-        "terminationGracePeriodSeconds".into(),
-        json!(if long_tasks { 300 } else { 30 }),
-    );
+    if let Some(ms) = s.stop_grace_ms.get(&Platform::Kubernetes) {
+        pod.insert("terminationGracePeriodSeconds".into(), json!(ms / 1000));
+    }
     pod.insert(
         "containers".into(),
         Value::from(vec![Value::Object(container)]),
@@ -135,12 +132,7 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     if s.scaling.autoscaled {
         docs.extend(autoscaler(plan, s));
     }
-    let fewest = if s.scaling.autoscaled {
-        s.scaling.min
-    } else {
-        s.instances
-    };
-    if fewest >= 2 {
+    if s.scaling.fewest >= 2 {
         docs.push(object! {
             "apiVersion" => "policy/v1",
             "kind" => "PodDisruptionBudget",
@@ -223,14 +215,14 @@ pub(super) fn autoscaler(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
             return Vec::new();
         };
         let auth = format!("{name}-queue");
-        let (trigger, auth_spec) = if store.redis().is_some() {
+        let (trigger, auth_spec) = if let Some(redis) = store.redis() {
             (
                 json!({
                     "type": "redis",
                     "metadata": { "address": format!("{}:{}", node.host, node.port), "listName": q.name, "listLength": depth.to_string() },
                     "authenticationRef": { "name": auth },
                 }),
-                json!({ "secretTargetRef": [{ "parameter": "password", "name": secret_name(plan), "key": store.secrets.first().cloned().unwrap_or_default() }] }),
+                json!({ "secretTargetRef": [{ "parameter": "password", "name": secret_name(plan), "key": redis.password_secret }] }),
             )
         } else {
             // RabbitMQ over the management API, so messages in flight count too.
@@ -300,29 +292,20 @@ pub(super) fn autoscaler(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
 
 pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
     let lb = plan.balancer.as_ref().expect("a balancer");
-    let (image, mount, file, user) = match lb.engine {
-        BalancerEngine::Nginx => (
-            "nginx:1.27-alpine",
-            "/etc/nginx/nginx.conf",
-            "nginx.conf",
-            101,
-        ),
-        BalancerEngine::Haproxy => (
-            "haproxy:2.9-alpine",
-            "/usr/local/etc/haproxy/haproxy.cfg",
-            "haproxy.cfg",
-            99,
-        ),
+    let (mount, file) = match lb.engine {
+        BalancerEngine::Nginx => ("/etc/nginx/nginx.conf", "nginx.conf"),
+        BalancerEngine::Haproxy => ("/usr/local/etc/haproxy/haproxy.cfg", "haproxy.cfg"),
     };
+    let user = lb.run_as_user;
     let name = "balancer";
     let mut pod_security = secure_pod();
     pod_security["runAsUser"] = json!(user);
     pod_security["runAsGroup"] = json!(user);
     let container = json!({
         "name": name,
-        "image": image,
+        "image": lb.image,
         "ports": [{ "name": "http", "containerPort": CONTAINER_LISTEN_PORT }],
-        "resources": container_resources(&crate::plan::ResourcesPlan { cpu_millis: 250, memory_bytes: 128 * 1024 * 1024, cpu_limit_millis: 1000, memory_limit_bytes: 256 * 1024 * 1024 }),
+        "resources": resource_requirements(&lb.resources),
         "readinessProbe": { "httpGet": { "path": "/health", "port": "http" }, "periodSeconds": 5 },
         "livenessProbe": { "httpGet": { "path": "/health", "port": "http" }, "periodSeconds": 10 },
         "securityContext": secure_container(),
@@ -337,7 +320,7 @@ pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
             "kind": "Deployment",
             "metadata": { "name": name, "labels": labels(plan, name, "balancer") },
             "spec": {
-                "replicas": 2,
+                "replicas": lb.replicas,
                 "selector": { "matchLabels": selector(plan, name) },
                 "strategy": { "type": "RollingUpdate", "rollingUpdate": { "maxSurge": 1, "maxUnavailable": 0 } },
                 "template": {

@@ -1,0 +1,77 @@
+//! What each platform can do, stated once. Code that depends on a platform's abilities
+//! (whether an autoscaler owns the instance count, whether things run on listed
+//! machines) asks these methods instead of naming a platform, so a new platform
+//! declares its abilities here and nowhere else.
+
+use super::Platform;
+
+impl Platform {
+    /// Whether the platform runs an autoscaler, so an autoscaled service moves between
+    /// its `min` and `max`. Elsewhere it runs its fewest instances.
+    pub fn autoscales(self) -> bool {
+        match self {
+            Platform::Kubernetes => true,
+            Platform::Compose | Platform::Hosts => false,
+        }
+    }
+
+    /// Whether everything runs on the machines the tiers list (`tiers.*.hosts`), so the
+    /// plan places each instance and node on a machine and port, and a tier change
+    /// moves it to other machines.
+    pub fn has_machines(self) -> bool {
+        match self {
+            Platform::Hosts => true,
+            Platform::Compose | Platform::Kubernetes => false,
+        }
+    }
+
+    /// Whether the platform's bundle is one folder per machine rather than one for the
+    /// whole stack.
+    pub fn bundle_per_machine(self) -> bool {
+        self.has_machines()
+    }
+
+    /// Whether the balancer reaches each instance of a service by its own address
+    /// (compose names every instance, `hosts` places each one), rather than through one
+    /// address in front of them all (a Kubernetes Service).
+    pub fn addresses_instances(self) -> bool {
+        match self {
+            Platform::Compose | Platform::Hosts => true,
+            Platform::Kubernetes => false,
+        }
+    }
+}
+
+/// Whether any of `platforms` runs an autoscaler.
+pub fn any_autoscales(platforms: &[Platform]) -> bool {
+    platforms.iter().any(|p| p.autoscales())
+}
+
+/// Whether any of `platforms` runs things on the machines the tiers list.
+pub fn any_has_machines(platforms: &[Platform]) -> bool {
+    platforms.iter().any(|p| p.has_machines())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_kubernetes_autoscales_and_only_hosts_has_machines() {
+        let autoscaling: Vec<Platform> = Platform::ALL
+            .into_iter()
+            .filter(|p| p.autoscales())
+            .collect();
+        assert_eq!(autoscaling, [Platform::Kubernetes]);
+        let placing: Vec<Platform> = Platform::ALL
+            .into_iter()
+            .filter(|p| p.has_machines())
+            .collect();
+        assert_eq!(placing, [Platform::Hosts]);
+        assert!(any_autoscales(&[Platform::Compose, Platform::Kubernetes]));
+        assert!(!any_has_machines(&[
+            Platform::Compose,
+            Platform::Kubernetes
+        ]));
+    }
+}

@@ -1,0 +1,186 @@
+//! The balancer's plan: routes in match order with their shares and retry budgets,
+//! one pool per routed service, and where the balancer listens per platform.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+fn sticky(text: Option<&str>) -> Sticky {
+    match text.unwrap_or("none") {
+        "none" => Sticky::None,
+        "client_ip" => Sticky::ClientIp,
+        "cookie" => Sticky::Cookie(DEFAULT_STICKY_COOKIE.into()),
+        other => match other.split_once(':') {
+            Some(("header", h)) => Sticky::Header(h.to_string()),
+            Some(("cookie", c)) => Sticky::Cookie(c.to_string()),
+            _ => Sticky::None,
+        },
+    }
+}
+
+pub(super) fn balancer_plan(
+    lb: &Balancer,
+    bp: &Blueprint,
+    services: &BTreeMap<String, ServicePlan>,
+    platforms: &[Platform],
+    tiers: &BTreeMap<String, TierPlan>,
+) -> Result<BalancerPlan, String> {
+    let connect = ms(lb.timeouts.as_ref().and_then(|t| t.connect.as_ref()), 5_000)?;
+    let send = ms(lb.timeouts.as_ref().and_then(|t| t.send.as_ref()), 60_000)?;
+    let read = ms(lb.timeouts.as_ref().and_then(|t| t.read.as_ref()), 60_000)?;
+
+    let mut pools = BTreeMap::new();
+    let mut routes = Vec::new();
+    for route in &lb.routes {
+        let targets: Vec<(String, u32)> = match &route.service {
+            Some(s) => vec![(s.clone(), 1)],
+            None => route
+                .split
+                .iter()
+                // A zero weight takes no traffic: the service is left out of the route.
+                .filter(|w| w.weight > 0)
+                .map(|w| (w.service.clone(), w.weight))
+                .collect(),
+        };
+        let total: u64 = targets.iter().map(|(_, w)| u64::from(*w)).sum();
+        if total == 0 {
+            return Err(format!("route `{}` has no weight", route.path));
+        }
+        let mut backends = Vec::new();
+        let mut websocket = false;
+        // Largest-remainder rounding, so the shares always add up to exactly 10000.
+        let mut given = 0u32;
+        for (i, (svc, weight)) in targets.iter().enumerate() {
+            let share = if i + 1 == targets.len() {
+                10_000 - given
+            } else {
+                (u64::from(*weight) * 10_000 / total) as u32
+            };
+            given += share;
+            let s = services
+                .get(svc)
+                .ok_or_else(|| format!("route `{}` names unknown service `{svc}`", route.path))?;
+            websocket |= s.kind == ServiceKind::Websocket;
+            if !pools.contains_key(svc) {
+                let balance = bp.services.get(svc).and_then(|m| m.balance.as_ref());
+                pools.insert(svc.clone(), pool_plan(s, balance, platforms)?);
+            }
+            backends.push(WeightedPool {
+                pool: svc.clone(),
+                weight: *weight,
+                basis_points: share,
+            });
+        }
+        let sticky_pool = backends
+            .iter()
+            .find(|b| pools.get(&b.pool).is_some_and(|p| p.sticky != Sticky::None))
+            .map(|b| b.pool.clone());
+        let mut tries = BTreeMap::new();
+        let mut next_upstream_timeout_ms = BTreeMap::new();
+        for platform in platforms {
+            let most = backends
+                .iter()
+                .filter_map(|b| pools.get(&b.pool))
+                .map(|p| p.tries.get(platform).copied().unwrap_or(1))
+                .max()
+                .unwrap_or(1);
+            tries.insert(*platform, most);
+            next_upstream_timeout_ms.insert(*platform, connect * u64::from(most));
+        }
+        routes.push(RoutePlan {
+            path: route.path.clone(),
+            id: String::new(),
+            backends,
+            websocket,
+            sticky_pool,
+            tries,
+            next_upstream_timeout_ms,
+        });
+    }
+    // Longest prefix first; equal lengths by path, so the order is total.
+    routes.sort_by(|a, b| b.path.len().cmp(&a.path.len()).then(a.path.cmp(&b.path)));
+    for (i, r) in routes.iter_mut().enumerate() {
+        r.id = format!("route{}", i + 1);
+    }
+
+    let listen = port(lb.listen)?;
+    let mut nodes = BTreeMap::new();
+    for platform in platforms {
+        let list = platforms::balancer_nodes(*platform, lb, tiers, listen)?;
+        nodes.insert(*platform, list);
+    }
+
+    // Each engine's image and its own unprivileged user (nginx 101, haproxy 99).
+    let (image, run_as_user) = match lb.engine {
+        BalancerEngine::Nginx => ("nginx:1.27-alpine", 101),
+        BalancerEngine::Haproxy => ("haproxy:2.9-alpine", 99),
+    };
+    const MI: u64 = 1024 * 1024;
+    Ok(BalancerPlan {
+        engine: lb.engine,
+        image: image.to_string(),
+        run_as_user,
+        resources: ResourcesPlan {
+            cpu_millis: 250,
+            memory_bytes: 128 * MI,
+            cpu_limit_millis: 1000,
+            memory_limit_bytes: 256 * MI,
+        },
+        replicas: BALANCER_REPLICAS,
+        tier: lb.tier.clone(),
+        listen,
+        rate_limit: lb.rate_limit.as_ref().map(|r| RateLimitPlan {
+            requests_per_second: r.requests_per_second,
+            burst: r.burst,
+            header: r
+                .key
+                .strip_prefix("header:")
+                .map(str::to_string)
+                .unwrap_or_default(),
+        }),
+        connect_timeout_ms: connect,
+        send_timeout_ms: send,
+        read_timeout_ms: read,
+        tunnel_timeout_ms: TUNNEL_TIMEOUT_MS.max(read),
+        routes,
+        pools,
+        nodes,
+    })
+}
+
+/// Builds the pool of a routed service from its blueprint settings.
+fn pool_plan(
+    s: &ServicePlan,
+    balance: Option<&crate::model::Balance>,
+    platforms: &[Platform],
+) -> Result<PoolPlan, String> {
+    let sticky = sticky(balance.and_then(|b| b.sticky.as_deref()));
+    let algorithm = match (balance.and_then(|b| b.algorithm), &sticky) {
+        (_, Sticky::ClientIp | Sticky::Header(_) | Sticky::Cookie(_)) => "hash",
+        (Some(Algorithm::LeastConn), _) => "least_conn",
+        (Some(Algorithm::Hash), _) => "hash",
+        _ => "round_robin",
+    };
+    let health = s.health.as_ref();
+    let mut tries = BTreeMap::new();
+    for platform in platforms {
+        let servers = s.endpoints.get(platform).map_or(0, Vec::len);
+        tries.insert(*platform, (servers as u32).clamp(1, MAX_TRIES));
+    }
+    Ok(PoolPlan {
+        service: s.name.clone(),
+        kind: s.kind,
+        algorithm: algorithm.to_string(),
+        sticky,
+        max_fails: balance.and_then(|b| b.max_fails).unwrap_or(3),
+        fail_timeout_ms: ms(balance.and_then(|b| b.fail_timeout.as_ref()), 30_000)?,
+        keepalive: 32,
+        health_path: health.map(|h| h.path.clone()).unwrap_or_default(),
+        health_interval_ms: health.map_or(5_000, |h| h.interval_ms),
+        health_timeout_ms: health.map_or(3_000, |h| h.timeout_ms),
+        health_fall: health.map_or(3, |h| h.failure_threshold),
+        health_rise: health.map_or(2, |h| h.success_threshold),
+        tries,
+        servers: s.endpoints.clone(),
+    })
+}

@@ -1,0 +1,122 @@
+//! A service's plan: its defaults applied, its instances, and where each is reached
+//! per platform.
+
+use std::collections::BTreeMap;
+
+use super::*;
+
+pub(super) fn service_plan(
+    name: &str,
+    s: &Service,
+    bp: &Blueprint,
+    platforms: &[Platform],
+    layout: &placement::HostsLayout,
+) -> Result<ServicePlan, String> {
+    let health = match &s.health {
+        None => None,
+        Some(h) => {
+            let interval_ms = ms(h.interval.as_ref(), 10_000)?;
+            let failure_threshold = h.failure_threshold.unwrap_or(3);
+            let start_period_ms = ms(h.start_period.as_ref(), 0)?;
+            Some(HealthPlan {
+                path: h.path.clone().unwrap_or_default(),
+                command: h.command.clone(),
+                interval_ms,
+                timeout_ms: ms(h.timeout.as_ref(), 3_000)?,
+                failure_threshold,
+                success_threshold: 2,
+                start_period_ms,
+                startup_failure_threshold: ((start_period_ms / interval_ms.max(1)) as u32
+                    + failure_threshold)
+                    .max(1),
+            })
+        }
+    };
+    let scaling = scaling_plan(s)?;
+    let resources = resources_plan(s.resources.as_ref())?;
+    let instances = s.fixed_instances();
+    let port = s.port.map(port).transpose()?;
+    let mut endpoints = BTreeMap::new();
+    if let (Some(p), true) = (port, s.kind.is_routable()) {
+        for platform in platforms {
+            let list = platforms::service_endpoints(*platform, name, instances, p, bp, layout);
+            endpoints.insert(*platform, list);
+        }
+    }
+    Ok(ServicePlan {
+        name: name.to_string(),
+        kind: s.kind,
+        description: s.description.clone(),
+        tier: s.tier.clone(),
+        image: s.image.clone(),
+        command: s.command.clone(),
+        port,
+        host_port: s.host_port.map(self::port).transpose()?,
+        health,
+        resources: resources.clone(),
+        reserved: resources.with_defaults(),
+        run_as_user: APP_UID,
+        env: s
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.0.clone()))
+            .collect(),
+        secrets: s.secrets.clone(),
+        uses: s.uses.clone(),
+        queue: s.queue.as_ref().map(|q| QueuePlan {
+            broker: q.broker.clone(),
+            name: q.name.clone(),
+        }),
+        scaling,
+        instances,
+        endpoints,
+        machines: layout.machines.get(name).cloned().unwrap_or_default(),
+        containers: placement::instance_names(name, instances),
+        stop_grace_ms: platforms
+            .iter()
+            .filter_map(|p| Some((*p, stop_grace_ms(*p, s.kind)?)))
+            .collect(),
+    })
+}
+
+fn scaling_plan(s: &Service) -> Result<ScalingPlan, String> {
+    let sc = s.scaling.clone().unwrap_or_default();
+    let crate::model::InstanceRange {
+        min,
+        max,
+        autoscaled,
+    } = s.instance_range();
+    let t = sc.target.clone().unwrap_or_default();
+    let behavior = |p: &Option<crate::model::ScalePolicy>| -> Result<Option<BehaviorPlan>, String> {
+        let Some(p) = p else { return Ok(None) };
+        Ok(Some(BehaviorPlan {
+            stabilization_ms: p
+                .stabilization
+                .as_ref()
+                .map(|d| ms(Some(d), 0))
+                .transpose()?,
+            pods: p.pods,
+            percent: p.percent,
+            period_ms: ms(p.period.as_ref(), 60_000)?,
+            select: match p.select {
+                None | Some(crate::model::SelectPolicy::Max) => "max",
+                Some(crate::model::SelectPolicy::Min) => "min",
+                Some(crate::model::SelectPolicy::Disabled) => "disabled",
+            }
+            .to_string(),
+        }))
+    };
+    Ok(ScalingPlan {
+        autoscaled,
+        min,
+        max,
+        fewest: if autoscaled { min } else { s.fixed_instances() },
+        cpu_percent: t.cpu,
+        memory_percent: t.memory,
+        requests_per_second: t.requests_per_second,
+        queue_depth: t.queue_depth,
+        connections: t.connections,
+        scale_up: behavior(&sc.scale_up)?,
+        scale_down: behavior(&sc.scale_down)?,
+    })
+}
