@@ -4,7 +4,7 @@
 //! upstream names resolve, as they would on the machine or in the container.
 
 mod common;
-mod lab;
+use tierform_lab as lab;
 
 use std::net::IpAddr;
 

@@ -5,7 +5,7 @@
 //! requests, limits and security defaults on every container, secrets by reference).
 
 mod common;
-mod lab;
+use tierform_lab as lab;
 
 use std::process::Command;
 

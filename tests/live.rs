@@ -5,7 +5,7 @@
 //! path prefixes, split 90/10, carry the forwarding headers and upgrade WebSockets.
 
 mod common;
-mod lab;
+use tierform_lab as lab;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -7,7 +7,7 @@
 //! rendered postgresql.conf of every blueprint.
 
 mod common;
-mod lab;
+use tierform_lab as lab;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
