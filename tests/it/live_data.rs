@@ -6,7 +6,7 @@
 //! read-only database and refuses a wrong password. Also: `postgres -C` accepts every
 //! rendered postgresql.conf of every blueprint.
 
-mod common;
+use crate::common;
 use tierform_lab as lab;
 
 use std::collections::BTreeMap;

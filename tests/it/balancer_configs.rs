@@ -3,7 +3,7 @@
 //! a private network and mount namespace where the listen addresses exist and the
 //! upstream names resolve, as they would on the machine or in the container.
 
-mod common;
+use crate::common;
 use tierform_lab as lab;
 
 use std::net::IpAddr;

@@ -4,7 +4,7 @@
 //! survive a dead instance, stop at the rate limit with 429, stick by header, follow
 //! path prefixes, split 90/10, carry the forwarding headers and upgrade WebSockets.
 
-mod common;
+use crate::common;
 use tierform_lab as lab;
 
 use std::collections::BTreeMap;
