@@ -2,7 +2,7 @@
 //! (pinned in `.ci/requirements.txt`) with `pre-commit try-repo` from a throwaway
 //! project, as a team would try them before adding them to its config.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -218,7 +218,7 @@ fn try_repo_runs_the_hooks() {
 
 /// The `language: rust` hooks, as pre-commit installs them: `cargo install` of this
 /// repository (a release build, with crates from the registry). Minutes and network,
-/// so not in the default run: `cargo test --test precommit -- --ignored`.
+/// so not in the default run: `cargo test --test it precommit:: -- --ignored`.
 #[test]
 #[ignore = "builds tierform in release mode with crates from the registry"]
 fn try_repo_builds_the_rust_hooks() {

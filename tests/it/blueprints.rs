@@ -1,7 +1,7 @@
 //! Every bundled blueprint and the `init` starter validate cleanly, and each phase
 //! resolves to the blueprint its patches describe (snapshotted per blueprint × phase).
 
-mod common;
+use crate::common;
 
 use tierform::check::diagnostic::render_text;
 use tierform::check::validate::validate_bytes;
@@ -21,7 +21,7 @@ fn check_clean(name: &str, bytes: &[u8]) -> tierform::check::validate::Validated
 fn bundled_blueprints_validate_and_resolve() {
     let mut count = 0;
     insta::with_settings!({
-        snapshot_path => "../snapshots",
+        snapshot_path => "../../snapshots",
         prepend_module_to_snapshot => false,
         omit_expression => true,
     }, {

@@ -1,8 +1,5 @@
 //! Helpers shared by the integration tests.
 
-// Each test crate uses some of the helpers.
-#![allow(dead_code)]
-
 use std::path::PathBuf;
 
 /// The `.yaml` files of a folder of the repository, sorted by name.

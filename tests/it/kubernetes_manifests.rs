@@ -4,8 +4,8 @@
 //! first (no replicas under an autoscaler, KEDA instead of an HPA for queue depth,
 //! requests, limits and security defaults on every container, secrets by reference).
 
-mod common;
-mod lab;
+use crate::common;
+use tierform_lab as lab;
 
 use std::process::Command;
 

@@ -6,8 +6,8 @@
 //! read-only database and refuses a wrong password. Also: `postgres -C` accepts every
 //! rendered postgresql.conf of every blueprint.
 
-mod common;
-mod lab;
+use crate::common;
+use tierform_lab as lab;
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;

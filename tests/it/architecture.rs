@@ -1,7 +1,7 @@
 //! Each phase's ARCHITECTURE.md holds a Mermaid flowchart that Mermaid's own parser
 //! accepts (`.ci/mermaid/check.mjs`, pinned mermaid + jsdom, installed by `.ci/run`).
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -2,7 +2,7 @@
 //! full diff for every consecutive phase pair of every bundled blueprint, and of the
 //! plan of each; exit codes like `terraform plan -detailed-exitcode`; the JSON shapes.
 
-mod common;
+use crate::common;
 
 use assert_cmd::Command;
 
@@ -18,7 +18,7 @@ fn phases(path: &std::path::Path) -> Vec<String> {
 #[test]
 fn every_consecutive_phase_pair_is_snapshotted() {
     insta::with_settings!({
-        snapshot_path => "../snapshots",
+        snapshot_path => "../../snapshots",
         prepend_module_to_snapshot => false,
         omit_expression => true,
     }, {
@@ -49,7 +49,7 @@ fn every_consecutive_phase_pair_is_snapshotted() {
 #[test]
 fn every_blueprint_plan_is_snapshotted() {
     insta::with_settings!({
-        snapshot_path => "../snapshots",
+        snapshot_path => "../../snapshots",
         prepend_module_to_snapshot => false,
         omit_expression => true,
     }, {

@@ -64,7 +64,7 @@ fn huge_numbers_are_range_errors() {
     assert_eq!(v.diagnostics[0].code, "out-of-range");
 }
 
-const VALID: &str = include_str!("../templates/starter.yaml");
+const VALID: &str = include_str!("../../templates/starter.yaml");
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, .. ProptestConfig::default() })]

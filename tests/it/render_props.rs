@@ -3,8 +3,6 @@
 //! bytes twice, writes YAML that parses back, and differs from nothing when a phase is
 //! compared with itself; broken in a known way, every one is refused with that finding.
 
-mod common;
-
 use proptest::prelude::*;
 
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! deterministic, every file carries the generated-by header, and the templates
 //! compile and refuse what would inject.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 
@@ -11,7 +11,7 @@ use tierform::render::templates::{Templates, EMBEDDED};
 #[test]
 fn every_phase_renders_to_its_snapshot() {
     insta::with_settings!({
-        snapshot_path => "../snapshots",
+        snapshot_path => "../../snapshots",
         prepend_module_to_snapshot => false,
         omit_expression => true,
     }, {

@@ -4,7 +4,7 @@
 //! GitHub would run them, validate, check and comment the phase diff.
 //! (docs/blueprint.md is checked against the schema in tests/schema.rs.)
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

@@ -3,8 +3,8 @@
 //! a private network and mount namespace where the listen addresses exist and the
 //! upstream names resolve, as they would on the machine or in the container.
 
-mod common;
-mod lab;
+use crate::common;
+use tierform_lab as lab;
 
 use std::net::IpAddr;
 

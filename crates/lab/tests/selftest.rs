@@ -1,19 +1,17 @@
-//! Tests of the test lab (tests/lab): its hash and encoding, the stub backend and the
+//! Tests of the test lab (this crate): its hash and encoding, the stub backend and the
 //! clients, `check_isolated` with real `nginx -t` and `haproxy -c`, and `Lab` running a
 //! real nginx in front of a stub.
 //!
 //! Addresses: this file uses 127.0.0.60 to 127.0.0.69 only, so it can run alongside
 //! the other live tests. Tests needing a tool skip without it (and fail in CI).
 
-mod lab;
-
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use lab::{
-    base64, check_isolated, descendants, http_get, require, require_isolation, sha1,
+use tierform_lab::{
+    self as lab, base64, check_isolated, descendants, http_get, require, require_isolation, sha1,
     wait_listening, websocket_accept, websocket_connect, websocket_handshake, Lab, StubBackend,
     WEBSOCKET_KEY,
 };
@@ -37,6 +35,15 @@ fn alive(pid: u32) -> bool {
             .rsplit_once(')')
             .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
         Err(_) => false,
+    }
+}
+
+/// Polls `done` until it holds or 10 s pass. nginx listens before it writes its pid
+/// file and forks its workers, so a test that saw it listen waits for those.
+fn eventually(mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !done() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
     }
 }
 
@@ -469,6 +476,7 @@ http {
     );
     // The pid file went to the private /tmp, in the lab directory.
     let pid_file = lab.dir().join("nginx.tmp/nginx.pid");
+    eventually(|| std::fs::read_to_string(&pid_file).is_ok_and(|t| t.ends_with('\n')));
     assert_eq!(
         std::fs::read_to_string(&pid_file).unwrap().trim(),
         pid.to_string()
@@ -479,6 +487,7 @@ http {
         pid.to_string(),
         "the pid file reached the real /tmp"
     );
+    eventually(|| !descendants(pid).is_empty());
     let workers = descendants(pid);
     assert!(!workers.is_empty(), "no nginx workers below {pid}");
 

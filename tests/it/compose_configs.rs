@@ -4,7 +4,7 @@
 //! filled in, and the compose-spec JSON Schema (check-jsonschema's vendored copy).
 //! Without the `.env`, compose refuses it: secrets are required, never defaulted.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 use std::process::Command;

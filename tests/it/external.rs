@@ -2,7 +2,7 @@
 //! that `.ci/run` builds (`TIERFORM_TOOLS` names its `bin` folder). Outside CI a
 //! missing tool skips its test with a note; in CI (`CI` set) it fails.
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 use std::process::Command;

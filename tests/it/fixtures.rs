@@ -1,7 +1,7 @@
 //! The invalid fixtures: each declares the findings it must produce
 //! (`# expect: LINE:COL CODE`), and the full message is snapshotted.
 
-mod common;
+use crate::common;
 
 use tierform::check::diagnostic::render_text;
 use tierform::check::validate::validate_bytes;
@@ -25,11 +25,11 @@ fn expectations(text: &str) -> Vec<(u32, u32, String)> {
 fn invalid_fixtures() {
     let mut count = 0;
     insta::with_settings!({
-        snapshot_path => "../snapshots",
+        snapshot_path => "../../snapshots",
         prepend_module_to_snapshot => false,
         omit_expression => true,
     }, {
-        insta::glob!("fixtures/invalid/*.yaml", |path| {
+        insta::glob!("..", "fixtures/invalid/*.yaml", |path| {
             count += 1;
             let bytes = std::fs::read(path).unwrap();
             let text = String::from_utf8_lossy(&bytes);

@@ -1,7 +1,7 @@
 //! `tierform render` and `tierform templates` end to end: the output folder, the
 //! manifest, `--check`, `--phase` / `--platform`, overrides and exit codes.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -4,8 +4,8 @@
 //! survive a dead instance, stop at the rate limit with 429, stick by header, follow
 //! path prefixes, split 90/10, carry the forwarding headers and upgrade WebSockets.
 
-mod common;
-mod lab;
+use crate::common;
+use tierform_lab as lab;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

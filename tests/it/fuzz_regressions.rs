@@ -4,7 +4,7 @@
 //! valid one resolves, renders every phase and platform inside the output folder, and
 //! renders the same bytes twice. `fuzz/run.sh` runs the fuzzer itself (not in CI).
 
-mod common;
+use crate::common;
 
 use std::path::PathBuf;
 

@@ -1,0 +1,32 @@
+//! The integration tests, one module per subject, built as one test binary (`it`):
+//! linking one binary instead of one per file is most of what a test build costs.
+//! Run one subject with its module path, e.g. `cargo test --test it render::`.
+//!
+//! Snapshots live in the top-level `snapshots/`; the test lab (real servers in
+//! namespaces, stub backends, clients) is the workspace crate `crates/lab`.
+
+mod common;
+
+mod architecture;
+mod atomic_output;
+mod balancer_configs;
+mod blueprints;
+mod cli;
+mod compose_configs;
+mod diff_plan;
+mod docs;
+mod ecosystem;
+mod external;
+mod fixtures;
+mod fuzz_regressions;
+mod injection;
+mod kubernetes_manifests;
+mod limits;
+mod live;
+mod live_data;
+mod precommit;
+mod render;
+mod render_cli;
+mod render_props;
+mod schema;
+mod yaml_emit;
