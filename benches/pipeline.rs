@@ -10,12 +10,12 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
-use tierform::check::validate::{validate_bytes, ResolvedPhase};
-use tierform::model::Platform;
-use tierform::output::{OutputSet, Scope};
-use tierform::plan::Plan;
-use tierform::render::templates::Templates;
-use tierform::render::{plans, Selection};
+use tierform::Plan;
+use tierform::Platform;
+use tierform::Templates;
+use tierform::{plans, Selection};
+use tierform::{validate_bytes, ResolvedPhase};
+use tierform::{OutputSet, Scope};
 
 #[path = "synth.rs"]
 mod synth;
@@ -101,7 +101,7 @@ fn stages(c: &mut Criterion) {
             BenchmarkId::from_parameter(case.services),
             phase,
             |b, phase| {
-                b.iter(|| tierform::plan::resolve(&phase.blueprint.name, black_box(phase)).unwrap())
+                b.iter(|| tierform::resolve(&phase.blueprint.name, black_box(phase)).unwrap())
             },
         );
     }
@@ -118,13 +118,8 @@ fn stages(c: &mut Criterion) {
                 |b, plan| {
                     b.iter(|| {
                         let mut out = OutputSet::new();
-                        tierform::render::bundle::render_plan(
-                            black_box(plan),
-                            &[platform],
-                            &templates,
-                            &mut out,
-                        )
-                        .unwrap();
+                        tierform::render_plan(black_box(plan), &[platform], &templates, &mut out)
+                            .unwrap();
                         out
                     })
                 },
@@ -139,15 +134,13 @@ fn stages(c: &mut Criterion) {
     for case in &cases {
         let plan = plan_for(case, Platform::Kubernetes);
         let mut set = OutputSet::new();
-        tierform::render::bundle::render_plan(&plan, &[Platform::Kubernetes], &templates, &mut set)
-            .unwrap();
+        tierform::render_plan(&plan, &[Platform::Kubernetes], &templates, &mut set).unwrap();
         g.throughput(Throughput::Elements(case.services as u64));
         g.bench_with_input(BenchmarkId::new("fresh", case.services), &set, |b, set| {
             b.iter_batched(
                 || tempfile::tempdir().unwrap(),
                 |dir| {
-                    tierform::output::write(&dir.path().join("out"), set, &Scope::everything())
-                        .unwrap();
+                    tierform::write(&dir.path().join("out"), set, &Scope::everything()).unwrap();
                     dir
                 },
                 BatchSize::PerIteration,
@@ -155,11 +148,11 @@ fn stages(c: &mut Criterion) {
         });
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("out");
-        tierform::output::write(&out, &set, &Scope::everything()).unwrap();
+        tierform::write(&out, &set, &Scope::everything()).unwrap();
         g.bench_with_input(
             BenchmarkId::new("unchanged", case.services),
             &set,
-            |b, set| b.iter(|| tierform::output::write(&out, set, &Scope::everything()).unwrap()),
+            |b, set| b.iter(|| tierform::write(&out, set, &Scope::everything()).unwrap()),
         );
     }
     g.finish();
@@ -170,8 +163,7 @@ fn stages(c: &mut Criterion) {
         let (a, b) = (&all[0], &all[1]);
         let mut set = OutputSet::new();
         for plan in [a, b] {
-            tierform::render::bundle::render_plan(plan, &Platform::ALL, &templates, &mut set)
-                .unwrap();
+            tierform::render_plan(plan, &Platform::ALL, &templates, &mut set).unwrap();
         }
         g.throughput(Throughput::Elements(case.services as u64));
         g.bench_with_input(
@@ -179,9 +171,9 @@ fn stages(c: &mut Criterion) {
             &set,
             |bench, set| {
                 bench.iter(|| {
-                    let changes = tierform::report::diff::summarize(a, b);
-                    let notes = tierform::report::diff::notes(a, b);
-                    let files = tierform::output::diff::file_changes(set, &a.phase, &b.phase, 3);
+                    let changes = tierform::diff::summarize(a, b);
+                    let notes = tierform::diff::notes(a, b);
+                    let files = tierform::diff::file_changes(set, &a.phase, &b.phase, 3);
                     (changes, notes, files)
                 })
             },

@@ -3,44 +3,67 @@
 //!
 //! Data flows one way, and the modules are listed in that order:
 //!
-//! 1. [`source`]: blueprint bytes → a located YAML tree (every node knows its line,
+//! 1. `source`: blueprint bytes → a located YAML tree (every node knows its line,
 //!    column and JSON pointer).
-//! 2. [`model`]: the typed blueprint, its units and the JSON Schema generated from it.
-//! 3. [`check`]: the tree → every finding at once ([`Diagnostic`]), each phase's patch
+//! 2. `model`: the typed blueprint, its units and the JSON Schema generated from it.
+//! 3. `check`: the tree → every finding at once ([`Diagnostic`]), each phase's patch
 //!    applied and the result typed ([`ResolvedPhase`]).
-//! 4. [`plan`]: one resolved phase → a [`Plan`] that holds every decision: instances,
-//!    names and addresses per platform, connection settings, sizes and tuning.
-//! 5. [`report`]: what a plan says to a person: the phase diff, capacity, the field
+//! 4. `plan`: one resolved phase → a [`Plan`] that holds every decision: instances,
+//!    names and addresses per platform, connection settings, sizes and tuning. Its
+//!    placement rules also report what cannot be placed ([`validate_bytes`] runs them
+//!    with the check stage's).
+//! 5. `report`: what a plan says to a person: the phase diff, capacity, the field
 //!    reference. Beside rendering; reads plans only.
-//! 6. [`render`]: plans → an [`OutputSet`] of files, through one renderer per platform
+//! 6. `render`: plans → an [`OutputSet`] of files, through one renderer per platform
 //!    and the config renderers they share. Nothing touches the disk.
-//! 7. [`output`]: the only code that writes the set to a folder, compares it with one
-//!    (`--check`) or diffs phases' files.
-//! 8. [`cli`]: the command-line edge: arguments, one command per file, the one place
+//! 7. `output`: the only code that writes the set to a folder, compares it with one
+//!    (`--check`), or diffs phases' files.
+//! 8. `cli`: the command-line edge: arguments, one command per file, the one place
 //!    that prints errors and picks exit codes.
 //!
-//! A module may use the modules above it in this list, never one below it
-//! (a test holds the code to that).
+//! A module may use the modules above it in this list, never one below it; a platform's
+//! renderer never uses another platform's (the layering test holds the code to both).
+//! `docs/architecture.md` says where each decision lives and how to add an engine or a
+//! platform.
 //!
-//! The items re-exported here are the library's surface; everything else is internal.
+//! What this file exports is the library's whole surface; the stages are internal.
 
-pub mod check;
-pub mod cli;
-pub mod model;
-pub mod output;
-pub mod plan;
-pub mod render;
-pub mod report;
-pub mod source;
+mod check;
+mod cli;
+mod model;
+mod output;
+mod plan;
+mod render;
+mod report;
+mod source;
 
 pub use check::diagnostic::{render_text, Diagnostic, Severity};
 pub use check::validate::{ResolvedPhase, Validated};
+pub use cli::{command, main as run, reference_text, schema_text, STARTER};
+pub use model::schema::blueprint_schema;
 pub use model::{BalancerEngine, Platform};
-pub use output::{check_path, OutputSet, Scope};
+pub use output::{check_path, write, Changes, OutputError, OutputSet, Scope};
 pub use plan::{resolve, Plan};
 pub use render::templates::Templates;
-pub use render::{plans, render, render_plan, Selection};
+pub use render::{plans, render, render_plan, RenderError, Selection};
+pub use source::yaml::load as load_yaml;
 
+/// Comparing phases: the per-resource summary and operational notes of two plans, and
+/// the file-by-file changes between two phases' rendered files.
+pub mod diff {
+    pub use crate::output::diff::{file_changes, FileChange};
+    pub use crate::report::diff::{notes, summarize, Change, Mark};
+}
+
+/// The embedded templates, and overrides from a folder.
+pub mod templates {
+    pub use crate::render::templates::{embedded, TemplateError, Templates, EMBEDDED};
+}
+
+/// The balancer's config file, by engine.
+pub mod balancer {
+    pub use crate::render::balancer::file_name;
+}
 /// Validates one blueprint file's bytes: every finding of the check stage, and the
 /// placement findings the plan stage's rules make (names that clash, tiers that do not
 /// fit, what the `hosts` platform cannot place), each located in its phase.

@@ -4,11 +4,11 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tierform::render::{render, Selection};
-use tierform::render::templates::Templates;
+use tierform::{render, Selection};
+use tierform::Templates;
 
 fuzz_target!(|data: &[u8]| {
-    let v = tierform::check::validate::validate_bytes(data);
+    let v = tierform::validate_bytes(data);
     if v.errors() > 0 {
         return;
     }
@@ -16,7 +16,7 @@ fuzz_target!(|data: &[u8]| {
     let (set, _) = render(&v.phases, &Selection::default(), &templates)
         .unwrap_or_else(|e| panic!("a valid blueprint failed to render: {e}"));
     for (path, _) in set.iter() {
-        tierform::output::check_path(path).expect("a rendered path escapes");
+        tierform::check_path(path).expect("a rendered path escapes");
     }
     let (again, _) = render(&v.phases, &Selection::default(), &templates).unwrap();
     assert!(set.iter().eq(again.iter()), "rendering twice differs");

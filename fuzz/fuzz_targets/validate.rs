@@ -5,8 +5,8 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let v = tierform::check::validate::validate_bytes(data);
-    let text = tierform::check::diagnostic::render_text("fuzz.yaml", v.source.as_deref(), &v.diagnostics);
+    let v = tierform::validate_bytes(data);
+    let text = tierform::render_text("fuzz.yaml", v.source.as_deref(), &v.diagnostics);
     if v.errors() == 0 {
         assert!(!v.phases.is_empty(), "valid without phases:\n{text}");
     } else {

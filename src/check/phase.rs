@@ -23,7 +23,8 @@ pub struct PhaseDoc {
     pub removed: Removed,
 }
 
-/// Applies `patch` to `target` per RFC 7386.
+/// Applies `patch` to `target` per RFC 7386 (the tests' entry to what phases use).
+#[cfg(test)]
 pub fn merge_patch(target: &mut Node, patch: &Node) {
     merge_patch_at(target, patch, &Pointer::root(), &mut Removed::new());
 }
@@ -79,6 +80,7 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &Pointer, removed: &mut
 
 /// Resolves every phase of a loaded blueprint. Findings about the phase list itself
 /// (a patch that touches what no patch may) go to `findings`.
+#[cfg(test)]
 pub fn resolve(root: &Node, findings: &mut Vec<Diagnostic>) -> Vec<PhaseDoc> {
     let mut out = Vec::new();
     resolve_each(root, findings, |doc| out.push(doc));

@@ -8,9 +8,6 @@ use serde_json::{json, Map, Value};
 
 use crate::model::Blueprint;
 
-/// Where editors find the schema in this repository.
-pub const SCHEMA_PATH: &str = "schema/blueprint.schema.json";
-
 /// Top-level fields a phase patch may change.
 pub const PATCHABLE: [&str; 5] = ["targets", "tiers", "balancer", "services", "datastores"];
 

@@ -10,7 +10,7 @@ use crate::model::Platform;
 use crate::plan::Plan;
 use crate::render::templates::{TemplateError, Templates};
 
-use super::compose::{
+use super::compose_file::{
     app_containers, balancer_container, compose_document, datastore_containers, emit, env_example,
     Layout,
 };

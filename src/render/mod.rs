@@ -18,6 +18,7 @@ pub mod architecture;
 pub mod balancer;
 pub mod bundle;
 pub mod compose;
+pub mod compose_file;
 pub mod datastores;
 pub mod files;
 pub mod hosts;

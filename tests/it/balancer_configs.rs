@@ -8,9 +8,9 @@ use tierform_lab as lab;
 
 use std::net::IpAddr;
 
-use tierform::model::BalancerEngine;
-use tierform::render::balancer;
-use tierform::render::{plans, Selection};
+use tierform::balancer;
+use tierform::BalancerEngine;
+use tierform::{plans, Selection};
 
 /// The address upstream names resolve to inside the check (any loopback address).
 const NAMES_RESOLVE_TO: &str = "127.0.0.2";
@@ -29,7 +29,7 @@ fn every_balancer_config_passes_its_real_checker() {
     for path in common::render_blueprints() {
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
         let set = common::render_all(&path);
-        let v = tierform::check::validate::validate_bytes(&std::fs::read(&path).unwrap());
+        let v = tierform::validate_bytes(&std::fs::read(&path).unwrap());
         for plan in plans(&v.phases, &Selection::default()).unwrap() {
             let Some(lb) = &plan.balancer else { continue };
             for platform in &plan.platforms {
@@ -112,7 +112,7 @@ balancer:
 services:
   api: { kind: http, image: demo:1, port: 8000 }
 "#;
-    let v = tierform::check::validate::validate_str(bp);
+    let v = tierform::validate_str(bp);
     assert!(v.errors() > 0);
     assert!(v.phases.is_empty());
 }

@@ -3,10 +3,10 @@
 
 use crate::common;
 
-use tierform::check::diagnostic::render_text;
-use tierform::check::validate::validate_bytes;
+use tierform::render_text;
+use tierform::validate_bytes;
 
-fn check_clean(name: &str, bytes: &[u8]) -> tierform::check::validate::Validated {
+fn check_clean(name: &str, bytes: &[u8]) -> tierform::Validated {
     let v = validate_bytes(bytes);
     assert!(
         v.diagnostics.is_empty(),
@@ -55,5 +55,5 @@ fn bundled_blueprints_validate_and_resolve() {
 
 #[test]
 fn starter_validates() {
-    check_clean("starter", tierform::cli::STARTER.as_bytes());
+    check_clean("starter", tierform::STARTER.as_bytes());
 }

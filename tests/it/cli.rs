@@ -214,7 +214,7 @@ fn init_to_stdout_and_into_a_directory() {
         .args(["init", "-"])
         .assert()
         .code(0)
-        .stdout(tierform::cli::STARTER);
+        .stdout(tierform::STARTER);
     let dir = tempfile::tempdir().unwrap();
     tierform()
         .arg("init")

@@ -21,17 +21,13 @@ pub fn render_blueprints() -> Vec<PathBuf> {
 }
 
 /// Validates a blueprint that must be valid and renders every phase and platform.
-pub fn render_all(path: &std::path::Path) -> tierform::output::OutputSet {
+pub fn render_all(path: &std::path::Path) -> tierform::OutputSet {
     let bytes = std::fs::read(path).unwrap();
-    let v = tierform::check::validate::validate_bytes(&bytes);
+    let v = tierform::validate_bytes(&bytes);
     assert_eq!(v.errors(), 0, "{} is invalid", path.display());
-    let templates = tierform::render::templates::Templates::embedded().unwrap();
-    let (set, _) = tierform::render::render(
-        &v.phases,
-        &tierform::render::Selection::default(),
-        &templates,
-    )
-    .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let templates = tierform::Templates::embedded().unwrap();
+    let (set, _) = tierform::render(&v.phases, &tierform::Selection::default(), &templates)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     set
 }
 

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 /// Writes a bundle (every file under `prefix`) into `dir`.
-fn write_bundle(set: &tierform::output::OutputSet, prefix: &str, dir: &Path) {
+fn write_bundle(set: &tierform::OutputSet, prefix: &str, dir: &Path) {
     common::write_files(
         dir,
         set.iter()

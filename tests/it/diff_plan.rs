@@ -11,7 +11,7 @@ fn tierform() -> Command {
 }
 
 fn phases(path: &std::path::Path) -> Vec<String> {
-    let v = tierform::check::validate::validate_bytes(&std::fs::read(path).unwrap());
+    let v = tierform::validate_bytes(&std::fs::read(path).unwrap());
     v.phases.iter().map(|p| p.name.clone()).collect()
 }
 

@@ -9,7 +9,7 @@ use crate::common;
 use std::path::Path;
 use std::process::Command;
 
-use tierform::check::validate::validate_bytes;
+use tierform::validate_bytes;
 use yaml_rust2::YamlLoader;
 
 /// The ```yaml blocks of the cookbook, in order.
@@ -84,8 +84,7 @@ fn every_recipe_validates_and_renders_what_it_says() {
         let path = tmp.path().join(format!("{phase}.yaml"));
         std::fs::write(&path, &blueprint).unwrap();
         let v = validate_bytes(blueprint.as_bytes());
-        let shown =
-            tierform::check::diagnostic::render_text(phase, v.source.as_deref(), &v.diagnostics);
+        let shown = tierform::render_text(phase, v.source.as_deref(), &v.diagnostics);
         assert!(v.diagnostics.is_empty(), "{phase}: {shown}");
         let set = common::render_all(&path);
         let rendered = set

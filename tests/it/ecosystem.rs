@@ -213,7 +213,7 @@ fn every_command_has_examples_in_its_help() {
         }
     }
     let mut commands = vec![Vec::new()];
-    walk(&tierform::cli::command(), Vec::new(), &mut commands);
+    walk(&tierform::command(), Vec::new(), &mut commands);
     assert!(commands.len() >= 12, "{commands:?}");
     for path in commands {
         let a = tierform().args(&path).arg("--help").assert().code(0);

@@ -38,7 +38,7 @@ fn check_jsonschema_accepts_every_blueprint_and_rejects_typos() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let starter = tierform::cli::STARTER;
+    let starter = tierform::STARTER;
     let cases = [
         (
             "typo.yaml",
@@ -70,10 +70,7 @@ fn check_jsonschema_accepts_every_blueprint_and_rejects_typos() {
         let path = dir.path().join(name);
         std::fs::write(&path, &text).unwrap();
         // tierform rejects it too.
-        assert!(
-            tierform::check::validate::validate_str(&text).errors() > 0,
-            "{name}"
-        );
+        assert!(tierform::validate_str(&text).errors() > 0, "{name}");
         let out = run(&[path]);
         assert_eq!(
             out.status.code(),

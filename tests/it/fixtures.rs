@@ -3,8 +3,8 @@
 
 use crate::common;
 
-use tierform::check::diagnostic::render_text;
-use tierform::check::validate::validate_bytes;
+use tierform::render_text;
+use tierform::validate_bytes;
 
 fn expectations(text: &str) -> Vec<(u32, u32, String)> {
     text.lines()

@@ -8,8 +8,8 @@ use crate::common;
 
 use std::path::PathBuf;
 
-use tierform::render::templates::Templates;
-use tierform::render::{render, Selection};
+use tierform::Templates;
+use tierform::{render, Selection};
 
 fn inputs() -> Vec<PathBuf> {
     let mut all: Vec<PathBuf> = std::fs::read_dir("fuzz/regressions")
@@ -30,9 +30,8 @@ fn every_kept_input_passes_the_fuzz_checks() {
     for path in inputs() {
         let bytes = std::fs::read(&path).unwrap();
         let name = path.display().to_string();
-        let v = tierform::check::validate::validate_bytes(&bytes);
-        let report =
-            tierform::check::diagnostic::render_text(&name, v.source.as_deref(), &v.diagnostics);
+        let v = tierform::validate_bytes(&bytes);
+        let report = tierform::render_text(&name, v.source.as_deref(), &v.diagnostics);
         if v.errors() > 0 {
             assert!(v.phases.is_empty(), "{name}: invalid, yet phases resolved");
             assert!(
@@ -46,7 +45,7 @@ fn every_kept_input_passes_the_fuzz_checks() {
         let (set, _) = render(&v.phases, &Selection::default(), &templates)
             .unwrap_or_else(|e| panic!("{name} is valid but does not render: {e}"));
         for (p, _) in set.iter() {
-            tierform::output::check_path(p).unwrap();
+            tierform::check_path(p).unwrap();
         }
         let (again, _) = render(&v.phases, &Selection::default(), &templates).unwrap();
         assert!(set == again, "{name}: two renders differ");

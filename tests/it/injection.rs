@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 
 use serde_json::Value;
-use tierform::check::validate::{validate_str, Validated};
-use tierform::output::OutputSet;
-use tierform::render::templates::Templates;
-use tierform::render::{render, Selection};
+use tierform::OutputSet;
+use tierform::Templates;
+use tierform::{render, Selection};
+use tierform::{validate_str, Validated};
 
 /// One valid blueprint on every platform, with a marker for every value under test.
 const BASE: &str = r#"
@@ -178,7 +178,7 @@ fn every_name_and_token_with_a_hostile_character_is_refused_at_its_pointer() {
             let at = v
                 .diagnostics
                 .iter()
-                .filter(|d| d.severity == tierform::check::diagnostic::Severity::Error)
+                .filter(|d| d.severity == tierform::Severity::Error)
                 .any(|d| d.pointer == *pointer || d.pointer.starts_with(&format!("{pointer}/")));
             if v.errors() == 0 || !v.phases.is_empty() || !at {
                 failures.push(format!(
@@ -203,8 +203,7 @@ fn findings_about_hostile_values_are_safe_for_a_terminal() {
         let value = wrap.replace("{}", "\u{1b}[2J\u{1b}]0;pwned\u{7}");
         let text = blueprint(&[(marker, &value)]);
         let v = validated(&text);
-        let report =
-            tierform::check::diagnostic::render_text("f.yaml", Some(&text), &v.diagnostics);
+        let report = tierform::render_text("f.yaml", Some(&text), &v.diagnostics);
         assert!(
             !report
                 .chars()
@@ -230,7 +229,7 @@ fn the_nginx_route_from_the_issue_is_refused_and_names_its_pattern() {
 fn yaml_docs(path: &str, text: &str) -> Vec<Value> {
     text.split("\n---\n")
         .map(|doc| {
-            tierform::source::yaml::load(doc)
+            tierform::load_yaml(doc)
                 .unwrap_or_else(|e| panic!("{path} does not parse back: {e:?}\n{doc}"))
                 .to_json()
         })
@@ -424,9 +423,9 @@ fn no_output_path_leaves_the_output_folder() {
         "a\nb",
     ] {
         assert!(
-            tierform::output::check_path(bad).is_err(),
+            tierform::check_path(bad).is_err(),
             "{bad:?} is accepted as an output path"
         );
     }
-    assert!(tierform::output::check_path("one/compose/compose.yaml").is_ok());
+    assert!(tierform::check_path("one/compose/compose.yaml").is_ok());
 }

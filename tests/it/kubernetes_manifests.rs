@@ -37,7 +37,7 @@ fn bundles() -> Vec<(String, Vec<(String, String)>)> {
 
 fn docs(text: &str) -> Vec<Value> {
     text.split("\n---\n")
-        .map(|d| tierform::source::yaml::load(d).expect("parses").to_json())
+        .map(|d| tierform::load_yaml(d).expect("parses").to_json())
         .collect()
 }
 

@@ -2,7 +2,7 @@
 //! bytes all end in a clear finding, never a panic or a hang.
 
 use proptest::prelude::*;
-use tierform::check::validate::{validate_bytes, validate_str};
+use tierform::{validate_bytes, validate_str};
 
 fn codes(bytes: &[u8]) -> Vec<&'static str> {
     validate_bytes(bytes)
@@ -92,7 +92,7 @@ proptest! {
             prop_assert!(d.line.is_some() && d.column.is_some(), "{d:?}");
         }
         // The report is safe for a terminal, whatever character went in.
-        let report = tierform::check::diagnostic::render_text("f.yaml", Some(&text), &v.diagnostics);
+        let report = tierform::render_text("f.yaml", Some(&text), &v.diagnostics);
         prop_assert!(
             !report.chars().any(|c| c.is_control() && c != '\n' && c != '\t'),
             "{report:?}"

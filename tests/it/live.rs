@@ -14,10 +14,10 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use lab::{http_get, Lab, StubBackend};
-use tierform::model::{BalancerEngine, Platform};
-use tierform::plan::Plan;
-use tierform::render::balancer;
-use tierform::render::{plans, Selection};
+use tierform::balancer;
+use tierform::Plan;
+use tierform::{plans, Selection};
+use tierform::{BalancerEngine, Platform};
 
 const LAB: &str = "tests/fixtures/render/lab.yaml";
 
@@ -67,7 +67,7 @@ impl Running {
 fn lab_plan(phase: &str) -> (Plan, String) {
     let path = std::path::Path::new(LAB);
     let set = common::render_all(path);
-    let v = tierform::check::validate::validate_bytes(&std::fs::read(path).unwrap());
+    let v = tierform::validate_bytes(&std::fs::read(path).unwrap());
     let plan = plans(
         &v.phases,
         &Selection {

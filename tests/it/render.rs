@@ -6,7 +6,7 @@ use crate::common;
 
 use std::collections::BTreeMap;
 
-use tierform::render::templates::{Templates, EMBEDDED};
+use tierform::templates::{Templates, EMBEDDED};
 
 #[test]
 fn every_phase_renders_to_its_snapshot() {
@@ -25,7 +25,7 @@ fn every_phase_renders_to_its_snapshot() {
                 doc.push_str(&format!("=== {file}\n{text}\n"));
             }
             let bytes = std::fs::read(&path).unwrap();
-            let v = tierform::check::validate::validate_bytes(&bytes);
+            let v = tierform::validate_bytes(&bytes);
             for phase in &v.phases {
                 let doc = by_phase
                     .get(phase.name.as_str())
@@ -125,8 +125,8 @@ fn strict_undefined_fails_the_render() {
     .unwrap();
     let t = Templates::with_overrides(dir.path()).unwrap();
     let bytes = std::fs::read("blueprints/medhasakthi.yaml").unwrap();
-    let v = tierform::check::validate::validate_bytes(&bytes);
-    let err = tierform::render::render(&v.phases, &Default::default(), &t)
+    let v = tierform::validate_bytes(&bytes);
+    let err = tierform::render(&v.phases, &Default::default(), &t)
         .expect_err("an undefined value must fail the render")
         .to_string();
     assert!(err.contains("nginx/nginx.conf.j2"), "{err}");

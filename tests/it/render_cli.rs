@@ -236,7 +236,7 @@ fn templates_list_eject_and_override() {
     let listed = tierform().args(["templates", "list"]).assert().success();
     let stdout = String::from_utf8_lossy(&listed.get_output().stdout).to_string();
     let names: Vec<&str> = stdout.lines().collect();
-    let embedded: Vec<&str> = tierform::render::templates::EMBEDDED
+    let embedded: Vec<&str> = tierform::templates::EMBEDDED
         .iter()
         .map(|(n, _)| *n)
         .collect();
@@ -254,7 +254,7 @@ fn templates_list_eject_and_override() {
     let text = std::fs::read_to_string(&ejected).unwrap();
     assert_eq!(
         text,
-        tierform::render::templates::embedded("nginx/nginx.conf.j2").unwrap()
+        tierform::templates::embedded("nginx/nginx.conf.j2").unwrap()
     );
     tierform()
         .args(["templates", "eject", "nginx/nginx.conf.j2", "--dir"])

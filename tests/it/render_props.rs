@@ -145,36 +145,36 @@ proptest! {
     #[test]
     fn generated_blueprints_render_deterministically(g in gen()) {
         let text = yaml(&g);
-        let v = tierform::check::validate::validate_str(&text);
+        let v = tierform::validate_str(&text);
         prop_assert_eq!(
             v.errors(), 0,
             "{}\n{}", text,
-            tierform::check::diagnostic::render_text("generated.yaml", Some(&text), &v.diagnostics)
+            tierform::render_text("generated.yaml", Some(&text), &v.diagnostics)
         );
-        let templates = tierform::render::templates::Templates::embedded().unwrap();
-        let selection = tierform::render::Selection::default();
-        let (a, _) = tierform::render::render(&v.phases, &selection, &templates)
+        let templates = tierform::Templates::embedded().unwrap();
+        let selection = tierform::Selection::default();
+        let (a, _) = tierform::render(&v.phases, &selection, &templates)
             .map_err(|e| TestCaseError::fail(format!("{e}\n{text}")))?;
-        let (b, _) = tierform::render::render(&v.phases, &selection, &templates).unwrap();
+        let (b, _) = tierform::render(&v.phases, &selection, &templates).unwrap();
         prop_assert_eq!(&a, &b);
         for (path, body) in a.iter() {
             if path.ends_with(".yml") || path.ends_with(".yaml") {
                 // Kubernetes files hold several documents.
                 for doc in body.split("\n---\n") {
-                    prop_assert!(tierform::source::yaml::load(doc).is_ok(), "{} does not parse back", path);
+                    prop_assert!(tierform::load_yaml(doc).is_ok(), "{} does not parse back", path);
                 }
             }
         }
         // A phase against itself: no change at all.
-        let plans = tierform::render::plans(&v.phases, &selection).unwrap();
+        let plans = tierform::plans(&v.phases, &selection).unwrap();
         for plan in &plans {
-            prop_assert!(tierform::report::diff::summarize(plan, plan).is_empty());
+            prop_assert!(tierform::diff::summarize(plan, plan).is_empty());
             let prefix = format!("{}/", plan.phase);
-            let mut own = tierform::output::OutputSet::new();
+            let mut own = tierform::OutputSet::new();
             for (path, body) in a.iter().filter(|(p, _)| p.starts_with(&prefix)) {
                 own.insert(path.to_string(), body.to_string()).unwrap();
             }
-            prop_assert!(tierform::output::diff::file_changes(&own, &plan.phase, &plan.phase, 3).is_empty());
+            prop_assert!(tierform::diff::file_changes(&own, &plan.phase, &plan.phase, 3).is_empty());
         }
     }
 }
@@ -274,7 +274,7 @@ proptest! {
         let text = yaml(&g);
         prop_assume!(text.contains(from));
         let broken = text.replacen(from, to, 1);
-        let v = tierform::check::validate::validate_str(&broken);
+        let v = tierform::validate_str(&broken);
         prop_assert!(v.errors() > 0, "{} is accepted:\n{}", what, broken);
         prop_assert!(v.phases.is_empty(), "{}: phases resolved", what);
         prop_assert!(
@@ -299,10 +299,10 @@ fn every_break_applies_to_a_full_blueprint_and_is_refused() {
         phases: vec![3],
     };
     let text = yaml(&g);
-    assert_eq!(tierform::check::validate::validate_str(&text).errors(), 0);
+    assert_eq!(tierform::validate_str(&text).errors(), 0);
     for (what, from, to, code) in BREAKS {
         assert!(text.contains(from), "{what}: `{from}` is not in\n{text}");
-        let v = tierform::check::validate::validate_str(&text.replacen(from, to, 1));
+        let v = tierform::validate_str(&text.replacen(from, to, 1));
         assert!(
             v.diagnostics.iter().any(|d| d.code == *code),
             "{what}: {:?}",

@@ -2,7 +2,7 @@
 //! and accepts exactly what `validate` accepts at the schema level.
 
 use serde_json::Value;
-use tierform::cli::schema_text;
+use tierform::schema_text;
 
 #[test]
 fn committed_schema_is_current() {
@@ -49,7 +49,7 @@ fn walk(path: String, schema: &Value, out: &mut Vec<String>) {
 
 #[test]
 fn every_property_has_a_description() {
-    let schema = tierform::model::schema::blueprint_schema();
+    let schema = tierform::blueprint_schema();
     let mut missing = Vec::new();
     walk(String::new(), &schema, &mut missing);
     for (name, def) in schema["$defs"].as_object().unwrap() {
@@ -82,7 +82,7 @@ fn committed_reference_is_current() {
     let committed =
         std::fs::read_to_string("docs/blueprint.md").expect("docs/blueprint.md is committed");
     assert!(
-        committed == tierform::cli::reference_text(),
+        committed == tierform::reference_text(),
         "docs/blueprint.md is stale: run `cargo run -- schema --format markdown -o docs/blueprint.md`"
     );
 }
@@ -117,7 +117,7 @@ fn property_names(schema: &Value) -> Vec<String> {
 /// is listed.
 #[test]
 fn reference_and_schema_agree() {
-    let schema = tierform::model::schema::blueprint_schema();
+    let schema = tierform::blueprint_schema();
     let text = std::fs::read_to_string("docs/blueprint.md").unwrap();
     let sections = reference_sections(&text);
     let mut checked = 0;
@@ -171,7 +171,7 @@ fn reference_and_schema_agree() {
 
 #[test]
 fn schema_is_valid_draft_2020_12() {
-    let schema = tierform::model::schema::blueprint_schema();
+    let schema = tierform::blueprint_schema();
     assert_eq!(
         schema["$schema"],
         "https://json-schema.org/draft/2020-12/schema"
@@ -181,7 +181,7 @@ fn schema_is_valid_draft_2020_12() {
 
 #[test]
 fn patch_schema_accepts_partial_and_null_values() {
-    let schema = tierform::model::schema::blueprint_schema();
+    let schema = tierform::blueprint_schema();
     let validator = jsonschema::validator_for(&schema).unwrap();
     let blueprint = serde_json::json!({
         "version": 1, "name": "app",
@@ -232,7 +232,7 @@ fn every_blueprint_names_the_schema_for_editors() {
         let schema = file.parent().unwrap().join(target);
         assert_eq!(
             std::fs::read_to_string(&schema).ok().as_deref(),
-            Some(tierform::cli::schema_text().as_str()),
+            Some(tierform::schema_text().as_str()),
             "{}: {} is not the blueprint schema",
             file.display(),
             schema.display()

@@ -19,7 +19,7 @@ mod postgres;
 mod rabbitmq;
 mod redis;
 
-pub use postgres::{HbaPlan, PgTune, PoolerPlan, PostgresPlan};
+pub use postgres::{PoolerPlan, PostgresPlan};
 pub use rabbitmq::RabbitmqPlan;
 pub use redis::RedisPlan;
 

@@ -1,9 +1,8 @@
-//! The compose platform: the whole stack on one Docker host, in one
-//! `docker-compose.yml`, with the balancer and datastore configs beside it.
-//!
-//! The containers are built here as data and written with the checked YAML emitter,
-//! so no blueprint value can break the file's structure. The `hosts` platform reuses
-//! the same container definitions, one file per machine ([`Layout::Hosts`]).
+//! Docker Compose files, shared by the two platforms that run containers with Docker
+//! Compose: `compose` (the whole stack on one host, [`Layout::Single`]) and `hosts`
+//! (one file per machine, [`Layout::Hosts`]). The containers are built here as data
+//! from the plan and written with the checked YAML emitter, so no blueprint value can
+//! break the file's structure.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -12,10 +11,10 @@ use serde_json::{json, Map, Value};
 use crate::model::units::format_millicores;
 use crate::model::Platform;
 use crate::plan::{DatastoreNode, DatastorePlan, Plan, ServicePlan, CONTAINER_LISTEN_PORT};
-use crate::render::templates::{TemplateError, Templates};
+use crate::render::templates::TemplateError;
 
 use super::bundle::generated_header;
-use super::{balancer, datastores};
+use super::datastores;
 
 mod services;
 mod stores;
@@ -34,59 +33,6 @@ pub enum Layout {
     /// One Docker host per machine: the balancer and the datastores use the host's
     /// network and listen on its address; services publish their ports on it.
     Hosts,
-}
-
-/// The compose platform's entry in the renderer registry.
-pub struct Renderer;
-
-impl super::bundle::PlatformRenderer for Renderer {
-    fn platform(&self) -> Platform {
-        Platform::Compose
-    }
-
-    fn render(
-        &self,
-        plan: &Plan,
-        templates: &Templates,
-    ) -> Result<super::bundle::Files, TemplateError> {
-        render(plan, templates)
-    }
-}
-
-/// The files of the compose bundle, by path inside it.
-pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)>, TemplateError> {
-    let mut files = Vec::new();
-    let mut services = Map::new();
-    let mut volumes = BTreeSet::new();
-    if let Some(lb) = &plan.balancer {
-        for node in lb.nodes.get(&Platform::Compose).into_iter().flatten() {
-            let text = balancer::render(plan, lb, Platform::Compose, node, templates)?;
-            files.push((balancer::file_name(lb.engine).to_string(), text));
-        }
-        let (name, svc) = balancer_container(plan, Layout::Single, "");
-        services.insert(name, svc);
-    }
-    for s in plan.services.values() {
-        for (name, svc) in app_containers(plan, s, Layout::Single, None) {
-            services.insert(name, svc);
-        }
-    }
-    for store in plan.datastores.values() {
-        for f in datastores::render(plan, store, Platform::Compose, templates)? {
-            files.push((f.path, f.text));
-        }
-        for (name, svc, volume) in datastore_containers(store, Layout::Single, None) {
-            services.insert(name, svc);
-            volumes.extend(volume);
-        }
-    }
-    let doc = compose_document(services, volumes, true);
-    files.push((
-        "docker-compose.yml".into(),
-        emit(plan, &doc, "docker compose up -d")?,
-    ));
-    files.push((".env.example".into(), env_example(plan, None)));
-    Ok(files)
 }
 
 pub(super) fn emit(plan: &Plan, doc: &Value, run: &str) -> Result<String, TemplateError> {

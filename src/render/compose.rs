@@ -1,0 +1,70 @@
+//! The compose platform: the whole stack on one Docker host, in one
+//! `docker-compose.yml`, with the balancer and datastore configs beside it (the file's
+//! containers come from [`super::compose_file`], which the hosts platform shares).
+
+use std::collections::BTreeSet;
+
+use serde_json::Map;
+
+use crate::model::Platform;
+use crate::plan::Plan;
+use crate::render::templates::{TemplateError, Templates};
+
+use super::compose_file::{
+    app_containers, balancer_container, compose_document, datastore_containers, emit, env_example,
+    Layout,
+};
+use super::{balancer, datastores};
+
+/// The compose platform's entry in the renderer registry.
+pub struct Renderer;
+
+impl super::bundle::PlatformRenderer for Renderer {
+    fn platform(&self) -> Platform {
+        Platform::Compose
+    }
+
+    fn render(
+        &self,
+        plan: &Plan,
+        templates: &Templates,
+    ) -> Result<super::bundle::Files, TemplateError> {
+        render(plan, templates)
+    }
+}
+
+/// The files of the compose bundle, by path inside it.
+pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)>, TemplateError> {
+    let mut files = Vec::new();
+    let mut services = Map::new();
+    let mut volumes = BTreeSet::new();
+    if let Some(lb) = &plan.balancer {
+        for node in lb.nodes.get(&Platform::Compose).into_iter().flatten() {
+            let text = balancer::render(plan, lb, Platform::Compose, node, templates)?;
+            files.push((balancer::file_name(lb.engine).to_string(), text));
+        }
+        let (name, svc) = balancer_container(plan, Layout::Single, "");
+        services.insert(name, svc);
+    }
+    for s in plan.services.values() {
+        for (name, svc) in app_containers(plan, s, Layout::Single, None) {
+            services.insert(name, svc);
+        }
+    }
+    for store in plan.datastores.values() {
+        for f in datastores::render(plan, store, Platform::Compose, templates)? {
+            files.push((f.path, f.text));
+        }
+        for (name, svc, volume) in datastore_containers(store, Layout::Single, None) {
+            services.insert(name, svc);
+            volumes.extend(volume);
+        }
+    }
+    let doc = compose_document(services, volumes, true);
+    files.push((
+        "docker-compose.yml".into(),
+        emit(plan, &doc, "docker compose up -d")?,
+    ));
+    files.push((".env.example".into(), env_example(plan, None)));
+    Ok(files)
+}

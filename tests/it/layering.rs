@@ -1,0 +1,147 @@
+//! The layout is the pipeline: a module under `src/<stage>/` may use its own stage and
+//! the stages before it (the order `src/lib.rs` lists them in), never a later one; and
+//! no platform renderer uses another platform's, nor a config renderer a platform's.
+//! Read from the source text, so a new `use` that breaks the flow fails here.
+
+use std::path::{Path, PathBuf};
+
+const STAGES: [&str; 8] = [
+    "source", "model", "check", "plan", "report", "render", "output", "cli",
+];
+/// Platform renderers: each translates a plan for one platform. (`compose_file`, the
+/// Docker Compose format both Docker platforms write, is shared, like the config
+/// renderers.)
+const PLATFORMS: [&str; 3] = ["compose", "hosts", "kubernetes"];
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+/// Every `crate::a::b…` path in `text`, and every `super::…` path resolved from
+/// `module` (the file's module path), as segments from the crate root. `{` groups are
+/// not followed: the first segments decide the stage and the renderer.
+fn crate_paths(text: &str, module: &[String]) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    for (i, _) in text
+        .match_indices("crate::")
+        .chain(text.match_indices("super::"))
+    {
+        if i > 0 && text[..i].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == ':') {
+            continue;
+        }
+        let mut base: Vec<String> = Vec::new();
+        let mut rest = &text[i..];
+        if let Some(r) = rest.strip_prefix("crate::") {
+            rest = r;
+        } else {
+            base = module.to_vec();
+            while let Some(r) = rest.strip_prefix("super::") {
+                base.pop();
+                rest = r;
+            }
+        }
+        let path: String = rest
+            .chars()
+            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+            .collect();
+        base.extend(path.split("::").filter(|s| !s.is_empty()).map(String::from));
+        out.push(base);
+    }
+    out
+}
+
+fn stage_of(segments: &[String]) -> Option<usize> {
+    segments
+        .first()
+        .and_then(|s| STAGES.iter().position(|x| x == s))
+}
+
+#[test]
+fn no_module_uses_a_later_stage_and_no_renderer_another() {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for file in &files {
+        let mut rel: Vec<String> = file
+            .strip_prefix(&src)
+            .unwrap()
+            .with_extension("")
+            .iter()
+            .map(|s| s.to_string_lossy().into_owned())
+            .collect();
+        if rel.last().is_some_and(|s| s == "mod") {
+            rel.pop();
+        }
+        let Some(own) = stage_of(&rel) else { continue };
+        // Comments may name any module (a doc link is no dependency).
+        let text: String = std::fs::read_to_string(file)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim_start().starts_with("//"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        let own_platform = (rel[0] == "render" && rel.len() > 1)
+            .then(|| rel[1].clone())
+            .filter(|p| PLATFORMS.contains(&p.as_str()));
+        for path in crate_paths(&text, &rel) {
+            checked += 1;
+            let Some(used) = stage_of(&path) else {
+                continue;
+            };
+            if used > own {
+                problems.push(format!(
+                    "{}: uses crate::{} ({} comes after {})",
+                    rel.join("/"),
+                    path.join("::"),
+                    STAGES[used],
+                    STAGES[own]
+                ));
+            }
+            if rel[0] == "render" && path[0] == "render" && path.len() > 1 {
+                let target = &path[1];
+                let is_platform = PLATFORMS.contains(&target.as_str());
+                // The render stage's own root (render/mod.rs, the registry) picks a
+                // platform; every other render module stays out of the platforms but its own.
+                if is_platform
+                    && own_platform.as_deref() != Some(target)
+                    && rel.len() > 1
+                    && rel[1] != "bundle"
+                {
+                    problems.push(format!(
+                        "{}: uses crate::{} (another platform's renderer)",
+                        rel.join("/"),
+                        path.join("::")
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 100,
+        "only {checked} crate paths found: is the scan broken?"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn the_scan_sees_a_violation() {
+    let module = ["render".to_string(), "hosts".to_string()];
+    let paths = crate_paths(
+        "use crate::plan::Plan;\nfoo(my_crate::x); crate::render::compose::emit(); use super::compose::emit;",
+        &module,
+    );
+    assert_eq!(paths.len(), 3);
+    assert_eq!(stage_of(&paths[0]), Some(3));
+    assert_eq!(paths[1], ["render", "compose", "emit"]);
+    assert_eq!(paths[2], ["render", "compose", "emit"]);
+}
