@@ -41,6 +41,9 @@ pub struct DatastorePlan {
     /// The server's container image, built from `version` (`postgres:16`,
     /// `rabbitmq:3.13-management`).
     pub image: String,
+    /// The user (and group) the image's server runs as: 999 in the official
+    /// PostgreSQL, Redis and RabbitMQ images.
+    pub uid: u32,
     pub tier: Option<String>,
     /// Requests and limits as the blueprint gives them (0: not set).
     pub resources: ResourcesPlan,
@@ -51,6 +54,10 @@ pub struct DatastorePlan {
     /// The disk each node claims where a platform claims one (Kubernetes): the
     /// blueprint has no disk sizes yet, so 10 GiB.
     pub volume_bytes: u64,
+    /// Whether its data must outlive a restart, so needs a disk where a platform
+    /// chooses (Kubernetes): always for PostgreSQL and RabbitMQ; for Redis, a cluster
+    /// (its nodes' identities) or an append-only broker, not a cache (it refills).
+    pub keeps_data: bool,
     /// The prefix of the connection variables given to the services that use it:
     /// `DB` for `db`, `CACHE_EU` for `cache-eu`.
     pub env_prefix: String,
@@ -196,6 +203,9 @@ pub struct DatastoreNode {
 /// The disk each node claims (the blueprint has no disk sizes yet).
 const VOLUME_BYTES: u64 = 10 << 30;
 
+/// The server user of the official images.
+const IMAGE_UID: u32 = 999;
+
 pub fn env_prefix(name: &str) -> String {
     name.to_ascii_uppercase().replace('-', "_")
 }
@@ -311,6 +321,10 @@ pub(in crate::plan) fn datastore_plan(
         EnginePlan::Redis(_) => redis::image(version),
         EnginePlan::Rabbitmq(_) => rabbitmq::image(version),
     };
+    let keeps_data = match &engine {
+        EnginePlan::Postgres(_) | EnginePlan::Rabbitmq(_) => true,
+        EnginePlan::Redis(r) => r.cluster || r.appendonly,
+    };
     let mut server_resources = resources.clone();
     if let (EnginePlan::Postgres(pg), 0) = (&engine, resources.memory_ceiling()) {
         // Tuned for its memory: its container gets that much, not a generic default.
@@ -322,10 +336,12 @@ pub(in crate::plan) fn datastore_plan(
         engine,
         version: version.to_string(),
         image,
+        uid: IMAGE_UID,
         tier: store.tier().map(str::to_string),
         resources,
         server_resources,
         volume_bytes: VOLUME_BYTES,
+        keeps_data,
         env_prefix: prefix,
         secrets,
         nodes,
