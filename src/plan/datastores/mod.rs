@@ -41,6 +41,9 @@ pub struct DatastorePlan {
     /// The server's container image, built from `version` (`postgres:16`,
     /// `rabbitmq:3.13-management`).
     pub image: String,
+    /// The user (and group) the image's server runs as: 999 in the official
+    /// PostgreSQL, Redis and RabbitMQ images.
+    pub uid: u32,
     pub tier: Option<String>,
     /// Requests and limits as the blueprint gives them (0: not set).
     pub resources: ResourcesPlan,
@@ -51,6 +54,10 @@ pub struct DatastorePlan {
     /// The disk each node claims where a platform claims one (Kubernetes): the
     /// blueprint has no disk sizes yet, so 10 GiB.
     pub volume_bytes: u64,
+    /// Whether its data must outlive a restart, so needs a disk where a platform
+    /// chooses (Kubernetes): always for PostgreSQL and RabbitMQ; for Redis, a cluster
+    /// (its nodes' identities) or an append-only broker, not a cache (it refills).
+    pub keeps_data: bool,
     /// The prefix of the connection variables given to the services that use it:
     /// `DB` for `db`, `CACHE_EU` for `cache-eu`.
     pub env_prefix: String,
@@ -195,6 +202,9 @@ pub struct DatastoreNode {
 /// The disk each node claims (the blueprint has no disk sizes yet).
 const VOLUME_BYTES: u64 = 10 << 30;
 
+/// The server user of the official images.
+const IMAGE_UID: u32 = 999;
+
 pub(in crate::plan) fn datastore_plan(
     name: &str,
     store: &Datastore,
@@ -306,6 +316,10 @@ pub(in crate::plan) fn datastore_plan(
         EnginePlan::Redis(_) => redis::image(version),
         EnginePlan::Rabbitmq(_) => rabbitmq::image(version),
     };
+    let keeps_data = match &engine {
+        EnginePlan::Postgres(_) | EnginePlan::Rabbitmq(_) => true,
+        EnginePlan::Redis(r) => r.cluster || r.appendonly,
+    };
     let mut server_resources = resources.clone();
     if let (EnginePlan::Postgres(pg), 0) = (&engine, resources.memory_ceiling()) {
         // Tuned for its memory: its container gets that much, not a generic default.
@@ -317,10 +331,12 @@ pub(in crate::plan) fn datastore_plan(
         engine,
         version: version.to_string(),
         image,
+        uid: IMAGE_UID,
         tier: store.tier().map(str::to_string),
         resources,
         server_resources,
         volume_bytes: VOLUME_BYTES,
+        keeps_data,
         env_prefix: prefix,
         secrets,
         nodes,
@@ -335,5 +351,109 @@ fn kubernetes_host(name: &str, id: &str, role: &str, engine: &EnginePlan, ns: &s
         EnginePlan::Postgres(_) => postgres::kubernetes_host(name, id, role, ns),
         EnginePlan::Redis(r) => redis::kubernetes_host(name, id, r, ns),
         EnginePlan::Rabbitmq(_) => format!("{id}.{ns}.svc.cluster.local"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The plan of the first phase of a blueprint.
+    fn plan_of(yaml: &str) -> crate::plan::Plan {
+        let v = crate::check::validate::validate_str(yaml);
+        assert!(
+            v.errors() == 0 && v.diagnostics.is_empty(),
+            "{:?}",
+            v.diagnostics
+        );
+        crate::plan::resolve("t", &v.phases[0]).unwrap()
+    }
+
+    fn vars(store: &DatastorePlan, platform: Platform) -> Vec<(String, String)> {
+        store.connection[&platform]
+            .iter()
+            .map(|v| {
+                let value = match &v.value {
+                    EnvValue::Literal(text) => text.clone(),
+                    EnvValue::Secret(name) => format!("secret {name}"),
+                };
+                (v.name.clone(), value)
+            })
+            .collect()
+    }
+
+    const BLUEPRINT: &str = "
+version: 1
+name: t
+targets: [compose, hosts, kubernetes]
+tiers:
+  app: { machine: { cpu: 2, memory: 4Gi }, hosts: [10.0.0.1] }
+  data: { machine: { cpu: 2, memory: 4Gi }, hosts: [10.0.0.2, 10.0.0.3, 10.0.0.4] }
+services:
+  api: { kind: http, tier: app, image: 'a:1', port: 8000, uses: [db, cache] }
+datastores:
+  db: { engine: postgres, tier: data, database: app, replicas: 2 }
+  cache: { engine: redis, tier: data, mode: cluster, cluster: { masters: 3, replicas_per_master: 1 }, resources: { memory: 256Mi } }
+";
+
+    #[test]
+    fn postgres_without_a_pooler_reads_from_its_replicas() {
+        let plan = plan_of(BLUEPRINT);
+        let db = &plan.datastores["db"];
+        let got = vars(db, Platform::Compose);
+        let want: Vec<(String, String)> = [
+            ("DB_HOST", "db"),
+            ("DB_PORT", "5432"),
+            ("DB_NAME", "app"),
+            ("DB_USER", "app"),
+            ("DB_PASSWORD", "secret DB_PASSWORD"),
+            ("DB_READ_HOST", "db-replica-1"),
+            ("DB_READ_HOSTS", "db-replica-1:5432,db-replica-2:5432"),
+            ("DB_READ_PORT", "5432"),
+            ("DB_READ_NAME", "app"),
+        ]
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .to_vec();
+        assert_eq!(got, want);
+        let k8s = vars(db, Platform::Kubernetes);
+        assert_eq!(k8s[0].1, "db.t.svc.cluster.local");
+        assert_eq!(k8s[5].1, "db-ro.t.svc.cluster.local");
+    }
+
+    #[test]
+    fn pg_hba_admits_the_machines_that_use_the_database_on_hosts() {
+        let plan = plan_of(BLUEPRINT);
+        let pg = plan.datastores["db"].postgres().unwrap();
+        let hosts = &pg.hba[&Platform::Hosts];
+        assert_eq!(hosts.app, ["10.0.0.1/32"]);
+        assert!(!hosts.replication.is_empty());
+        assert!(hosts.replication.iter().all(|n| n.ends_with("/32")));
+        assert_eq!(pg.hba[&Platform::Compose].app, ["samenet"]);
+        assert_eq!(pg.hba[&Platform::Kubernetes].app, ["0.0.0.0/0", "::/0"]);
+    }
+
+    #[test]
+    fn a_redis_cluster_lists_every_node_and_keeps_its_data() {
+        let plan = plan_of(BLUEPRINT);
+        let cache = &plan.datastores["cache"];
+        let got = vars(cache, Platform::Compose);
+        assert_eq!(got[0], ("CACHE_HOST".into(), "cache-1".into()));
+        assert_eq!(
+            got[2],
+            (
+                "CACHE_CLUSTER_NODES".into(),
+                (1..=6)
+                    .map(|i| format!("cache-{i}:6379"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            )
+        );
+        assert_eq!(
+            got[3],
+            ("CACHE_PASSWORD".into(), "secret CACHE_PASSWORD".into())
+        );
+        assert!(cache.keeps_data);
+        assert_eq!(cache.image, "redis:7");
+        assert_eq!(cache.engine.to_string(), "redis");
     }
 }

@@ -83,6 +83,9 @@ pub struct PoolerPlan {
     /// PostgreSQL allows.
     pub max_db_connections: u32,
     pub image: String,
+    /// The user (and group) it runs as: PgBouncer refuses root, and 70 is the
+    /// image's postgres user.
+    pub uid: u32,
     /// The pool's own footprint, small: the datastore's resources are the server's.
     pub resources: ResourcesPlan,
     /// PgBouncer processes behind its address on Kubernetes: two, so one can restart
@@ -149,6 +152,7 @@ pub(super) fn plan(
             max_db_connections: (pool.default_pool_size + pool.reserve_pool_size)
                 .min(p.max_connections),
             image: PGBOUNCER_IMAGE.into(),
+            uid: 70,
             resources: ResourcesPlan {
                 cpu_millis: 100,
                 memory_bytes: 64 * MIB,

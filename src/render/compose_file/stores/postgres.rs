@@ -106,8 +106,7 @@ fn pooler_container(
     let pdir = datastores::pooler_dir(ctx.store);
     let mut c = Map::new();
     c.insert("image".into(), json!(pool.image));
-    // PgBouncer refuses root; 70 is the image's postgres user.
-    c.insert("user".into(), json!("70:70"));
+    c.insert("user".into(), json!(format!("{}:{}", pool.uid, pool.uid)));
     c.insert("entrypoint".into(), json!(pooler_command()));
     c.insert(
         "environment".into(),

@@ -38,7 +38,7 @@ fn claim(name: &str, bytes: u64) -> Value {
     })
 }
 
-fn data_pod_security(uid: u64) -> Value {
+fn data_pod_security(uid: u32) -> Value {
     json!({
         "runAsNonRoot": true,
         "runAsUser": uid,

@@ -76,7 +76,7 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
                 "template": {
                     "metadata": { "labels": labels(plan, set, "datastore") },
                     "spec": {
-                        "securityContext": data_pod_security(999),
+                        "securityContext": data_pod_security(store.uid),
                         "terminationGracePeriodSeconds": 60,
                         "containers": [container],
                         "volumes": volumes(extra),
@@ -138,9 +138,8 @@ fn pooler_docs(
     let pmap = format!("{pool}-config");
     let map = json!({ "name": pmap, "files": files.iter().filter(|f| f.starts_with(&format!("{pdir}/"))).collect::<Vec<_>>() });
     let mut pod_security = secure_pod();
-    // 70 is the image's postgres user: PgBouncer refuses root.
-    pod_security["runAsUser"] = json!(70);
-    pod_security["runAsGroup"] = json!(70);
+    pod_security["runAsUser"] = json!(pooler.uid);
+    pod_security["runAsGroup"] = json!(pooler.uid);
     let deployment = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",

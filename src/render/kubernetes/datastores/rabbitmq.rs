@@ -35,7 +35,7 @@ pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
             "template": {
                 "metadata": { "labels": labels(plan, name, "datastore") },
                 "spec": {
-                    "securityContext": data_pod_security(999),
+                    "securityContext": data_pod_security(store.uid),
                     "containers": [container],
                     "volumes": [
                         { "name": "config", "configMap": { "name": config } },

@@ -14,7 +14,8 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
     let config = &ctx.config;
     let maps = vec![json!({ "name": config, "files": ctx.own })];
     let mut docs = Vec::new();
-    let nodes = r.masters * (1 + r.replicas_per_master);
+    // One pod per planned node.
+    let nodes = store.nodes_on(Platform::Kubernetes).len();
     let mut env = environment(plan, &server_env(r));
     env.push(json!({ "name": "REDIS_DATA_DIR", "value": DATA_DIR }));
     if r.cluster {
@@ -43,13 +44,12 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
             { "name": "tmp", "mountPath": "/tmp" },
         ],
     });
-    let persistent = r.cluster || r.appendonly;
+    let persistent = store.keeps_data;
     let mut volumes = vec![
         json!({ "name": "config", "configMap": { "name": config } }),
         json!({ "name": "tmp", "emptyDir": { "medium": "Memory" } }),
     ];
     if !persistent {
-        // A cache refills itself: no disk to keep.
         volumes.push(json!({ "name": "data", "emptyDir": {} }));
     }
     let headless = format!("{name}-headless");
@@ -60,7 +60,7 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
         "selector": { "matchLabels": selector(plan, name) },
         "template": {
             "metadata": { "labels": labels(plan, name, "datastore") },
-            "spec": { "securityContext": data_pod_security(999), "containers": [container], "volumes": volumes },
+            "spec": { "securityContext": data_pod_security(store.uid), "containers": [container], "volumes": volumes },
         },
     });
     if persistent {
@@ -89,7 +89,7 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
                 "metadata": { "labels": labels(plan, &init, "datastore") },
                 "spec": {
                     "restartPolicy": "OnFailure",
-                    "securityContext": data_pod_security(999),
+                    "securityContext": data_pod_security(store.uid),
                     "containers": [{
                         "name": "cluster-init",
                         "image": store.image,
