@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{service_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::*;
+use crate::model::{Algorithm, Balance};
 
 impl Checker<'_> {
     pub(super) fn balancer(&mut self) {

@@ -3,7 +3,7 @@
 use super::{store_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::*;
+use crate::model::{Datastore, RedisMode, Replication};
 
 impl Checker<'_> {
     pub(super) fn datastore(&mut self, name: &str, store: &Datastore) {

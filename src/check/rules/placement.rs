@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::{service_ptr, store_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::*;
+use crate::model::Resources;
 use crate::plan::placement::{datastore_nodes, hosts_layout, instance_names};
 use crate::source::pointer::Pointer;
 

@@ -4,7 +4,7 @@ use super::Checker;
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::model::units::{DurationError, Measure};
-use crate::model::*;
+use crate::model::{Duration, Quantity, Resources};
 
 impl Checker<'_> {
     pub(super) fn resources(&mut self, ptr: &str, r: &Resources) {

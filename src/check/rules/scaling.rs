@@ -3,7 +3,7 @@
 use super::{service_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::*;
+use crate::model::{Service, ServiceKind};
 
 impl Checker<'_> {
     pub(super) fn scaling(&mut self, name: &str, s: &Service) {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{service_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::*;
+use crate::model::{Datastore, Duration, RedisMode, RedisRole, Service, ServiceKind};
 
 impl Checker<'_> {
     pub(super) fn service(&mut self, name: &str, s: &Service) {

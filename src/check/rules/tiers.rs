@@ -7,7 +7,7 @@ use super::Checker;
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::model::units::Measure;
-use crate::model::*;
+use crate::model::Platform;
 use crate::source::pointer::Pointer;
 
 impl Checker<'_> {
