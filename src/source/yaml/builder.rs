@@ -53,7 +53,7 @@ impl Builder {
         let mut pointer = Pointer::root();
         for frame in &self.stack {
             match frame {
-                Frame::Seq { items, .. } => pointer.push(&items.len().to_string()),
+                Frame::Seq { items, .. } => pointer.push(items.len()),
                 Frame::Map { pending_key, .. } => {
                     if let Some(k) = pending_key {
                         pointer.push(&k.name);
