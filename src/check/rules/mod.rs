@@ -17,7 +17,7 @@ use std::collections::BTreeMap;
 
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::check::suggest::did_you_mean;
+use crate::check::suggest::{did_you_mean, did_you_mean_hint};
 use crate::model::{Blueprint, Phase, Platform};
 use crate::source::pointer::Pointer;
 
@@ -90,7 +90,7 @@ impl Checker<'_> {
 
     fn reference(&mut self, pointer: Pointer, what: &str, name: &str, candidates: Vec<String>) {
         let hint = did_you_mean(name, &candidates)
-            .map(|s| format!("did you mean `{s}`?"))
+            .map(|s| did_you_mean_hint(&s))
             .or_else(|| (candidates.is_empty()).then(|| format!("define it under `{what}s`")));
         let mut d = Diagnostic::error(
             Code::UnknownReference,
