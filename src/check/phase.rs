@@ -5,7 +5,7 @@
 //! still knows its line in the file, whether it came from the base or from a patch.
 
 use crate::check::diagnostic::{Code, Diagnostic, Removed};
-use crate::check::suggest::did_you_mean;
+use crate::check::suggest::{did_you_mean, did_you_mean_hint};
 use crate::model::schema::PATCHABLE;
 use crate::source::pointer::Pointer;
 use crate::source::yaml::{Kind, Node};
@@ -121,7 +121,7 @@ pub fn resolve_each(root: &Node, findings: &mut Vec<Diagnostic>, mut each: impl 
                     if !PATCHABLE.contains(&key.name.as_str()) {
                         let known = PATCHABLE.map(String::from).to_vec();
                         let hint = did_you_mean(&key.name, &known)
-                            .map(|s| format!("did you mean `{s}`?"))
+                            .map(|s| did_you_mean_hint(&s))
                             .unwrap_or_else(|| {
                                 "set it on the blueprint itself, not in a phase".into()
                             });

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::check::suggest::{did_you_mean, suggest_name};
+use crate::check::suggest::{did_you_mean, did_you_mean_hint, suggest_name};
 use crate::model;
 use crate::model::schema::blueprint_schema;
 use crate::model::units::{DURATION_PATTERN, QUANTITY_PATTERN};
@@ -66,7 +66,7 @@ fn translate(
                 }
                 let hint = did_you_mean(name, &known)
                     .or_else(|| nested_match(schema, &schema_path, name))
-                    .map(|s| format!("did you mean `{s}`?"));
+                    .map(|s| did_you_mean_hint(&s));
                 d = d.maybe_hint(hint);
                 out.push(d);
             }
@@ -313,7 +313,7 @@ fn enum_diagnostic(pointer: &str, found: Option<&Value>, values: &[String]) -> D
         format!("`{text}` is not one of the accepted values"),
     )
     .expected(format!("one of {}", list(values)))
-    .maybe_hint(did_you_mean(&text, values).map(|s| format!("did you mean `{s}`?")))
+    .maybe_hint(did_you_mean(&text, values).map(|s| did_you_mean_hint(&s)))
 }
 
 /// What each pattern of the schema means, in words, with a suggestion when one can
@@ -426,7 +426,7 @@ fn duration_hint(text: &str) -> Option<String> {
         "day" => "d",
         _ => return None,
     };
-    (!digits.is_empty()).then(|| format!("did you mean `{digits}{unit}`?"))
+    (!digits.is_empty()).then(|| did_you_mean_hint(&format!("{digits}{unit}")))
 }
 
 fn quantity_hint(text: &str) -> Option<String> {
@@ -440,7 +440,7 @@ fn quantity_hint(text: &str) -> Option<String> {
         ("kb", "Ki"),
     ] {
         if let Some(n) = lower.strip_suffix(wrong) {
-            return Some(format!("did you mean `{}{right}`?", n.trim()));
+            return Some(did_you_mean_hint(&format!("{}{right}", n.trim())));
         }
     }
     if lower.ends_with("cores") || lower.ends_with("core") {

@@ -20,6 +20,11 @@ pub fn did_you_mean(word: &str, candidates: &[String]) -> Option<String> {
         .map(|(_, c)| c.clone())
 }
 
+/// The hint that offers a correction: ``did you mean `x`?``.
+pub fn did_you_mean_hint(suggestion: &str) -> String {
+    format!("did you mean `{suggestion}`?")
+}
+
 /// Turns `Api_Server` into `api-server` when that makes a valid name.
 pub fn suggest_name(text: &str) -> Option<String> {
     let mut s: String = text
@@ -50,6 +55,7 @@ mod tests {
         assert_eq!(did_you_mean("replica", &known).as_deref(), Some("replicas"));
         assert_eq!(did_you_mean("targte", &known).as_deref(), Some("target"));
         assert_eq!(did_you_mean("zzzzzz", &known), None);
+        assert_eq!(did_you_mean_hint("replicas"), "did you mean `replicas`?");
     }
 
     #[test]

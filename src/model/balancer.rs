@@ -3,7 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::*;
+use super::{NAME_PATTERN, RATE_KEY_PATTERN, ROUTE_PATTERN};
+use crate::model::units::Duration;
 
 /// The load balancer in front of the HTTP and WebSocket services.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

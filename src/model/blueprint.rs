@@ -6,7 +6,11 @@ use std::collections::BTreeMap;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
-use super::*;
+use super::balancer::Balancer;
+use super::datastore::Datastore;
+use super::service::Service;
+use super::tier::Tier;
+use super::{LINE_PATTERN, NAME_PATTERN, TEXT_PATTERN};
 
 /// The most phases a blueprint may have (each phase is a full copy of the blueprint).
 pub const MAX_PHASES: usize = 50;

@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::*;
+use super::service::Resources;
+use super::{NAME_PATTERN, SQL_IDENT_PATTERN, VERSION_PATTERN};
 
 /// A database, cache or message broker.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

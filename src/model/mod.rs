@@ -22,7 +22,6 @@ pub use balancer::*;
 pub use blueprint::*;
 pub use datastore::*;
 pub use service::*;
-pub use tier::*;
 
 /// Names of services, datastores, tiers, phases and the blueprint: a DNS-1035 label of
 /// at most 40 characters, so every name derived from it stays a valid Kubernetes name.

@@ -7,7 +7,11 @@ use std::collections::BTreeMap;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::*;
+use super::{
+    ENV_NAME_PATTERN, HEALTH_PATH_PATTERN, IMAGE_PATTERN, NAME_PATTERN, QUEUE_PATTERN,
+    STICKY_PATTERN, TEXT_PATTERN,
+};
+use crate::model::units::{Duration, Quantity};
 
 /// One of the application's processes.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

@@ -3,7 +3,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::*;
+use super::HOST_PATTERN;
+use crate::model::units::Quantity;
 
 /// A group of identical machines.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]

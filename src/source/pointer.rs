@@ -23,8 +23,9 @@ impl Pointer {
         pointer
     }
 
-    /// Appends one token, escaping it.
-    pub fn push(&mut self, token: &str) {
+    /// Appends one token (a name, or an index), escaping it.
+    pub fn push(&mut self, token: impl fmt::Display) {
+        let token = token.to_string();
         self.0.reserve(token.len() + 1);
         self.0.push('/');
         for c in token.chars() {
@@ -36,8 +37,8 @@ impl Pointer {
         }
     }
 
-    /// This pointer with one more token.
-    pub fn child(&self, token: &str) -> Pointer {
+    /// This pointer with one more token (a name, or an index).
+    pub fn child(&self, token: impl fmt::Display) -> Pointer {
         let mut out = self.clone();
         out.push(token);
         out

@@ -5,14 +5,15 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{service_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::*;
+use crate::model::{Algorithm, Balance};
+use crate::source::pointer::Pointer;
 
 impl Checker<'_> {
     pub(super) fn balancer(&mut self) {
         let Some(lb) = &self.bp.balancer else {
             return;
         };
-        self.tier_ref("/balancer/tier".into(), lb.tier.as_ref());
+        self.tier_ref(Pointer::build(["balancer", "tier"]), lb.tier.as_ref());
         if let Some(t) = &lb.timeouts {
             for (field, d) in [
                 ("connect", &t.connect),
@@ -20,18 +21,25 @@ impl Checker<'_> {
                 ("read", &t.read),
             ] {
                 if let Some(d) = d {
-                    self.duration(&format!("/balancer/timeouts/{field}"), d, true);
+                    self.duration(
+                        &Pointer::root()
+                            .child("balancer")
+                            .child("timeouts")
+                            .child(field),
+                        d,
+                        true,
+                    );
                 }
             }
         }
         let mut paths: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, route) in lb.routes.iter().enumerate() {
-            let ptr = format!("/balancer/routes/{i}");
+            let ptr = Pointer::root().child("balancer").child("routes").child(i);
             if let Some(first) = paths.insert(&route.path, i) {
                 self.push(
                     Diagnostic::error(
                         Code::DuplicateRoute,
-                        format!("{ptr}/path"),
+                        ptr.child("path"),
                         format!("path `{}` is routed twice", route.path),
                     )
                     .hint(format!(
@@ -45,7 +53,7 @@ impl Checker<'_> {
                 self.push(
                     Diagnostic::warning(
                         Code::ShadowedRoute,
-                        format!("{ptr}/path"),
+                        ptr.child("path"),
                         "the balancer answers `/health` itself, so this route never gets that exact path",
                     )
                     .hint("route the service's health under another prefix, e.g. `/api/health`; `/health/...` still reaches it"),
@@ -55,7 +63,7 @@ impl Checker<'_> {
                 self.push(
                     Diagnostic::error(
                         Code::InvalidPath,
-                        format!("{ptr}/path"),
+                        ptr.child("path"),
                         format!("path `{}` contains `..` or `//`", route.path),
                     )
                     .expected("a normalized path prefix like `/api/v1`"),
@@ -81,15 +89,15 @@ impl Checker<'_> {
                 _ => {}
             }
             if let Some(s) = &route.service {
-                self.routed_service(format!("{ptr}/service"), s);
+                self.routed_service(ptr.child("service"), s);
             }
             let mut seen = BTreeSet::new();
             for (j, w) in route.split.iter().enumerate() {
-                self.routed_service(format!("{ptr}/split/{j}/service"), &w.service);
+                self.routed_service(ptr.child("split").child(j).child("service"), &w.service);
                 if !seen.insert(&w.service) {
                     self.push(Diagnostic::error(
                         Code::DuplicateItem,
-                        format!("{ptr}/split/{j}/service"),
+                        ptr.child("split").child(j).child("service"),
                         format!("`{}` appears twice in the split", w.service),
                     ));
                 }
@@ -98,7 +106,7 @@ impl Checker<'_> {
                 self.push(
                     Diagnostic::error(
                         Code::ZeroWeights,
-                        format!("{ptr}/split"),
+                        ptr.child("split"),
                         "every weight of the split is 0: no traffic could go anywhere",
                     )
                     .hint("give at least one service a positive weight"),
@@ -107,7 +115,7 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn routed_service(&mut self, pointer: String, name: &str) {
+    pub(super) fn routed_service(&mut self, pointer: Pointer, name: &str) {
         match self.bp.services.get(name) {
             None => {
                 let candidates = self.bp.services.keys().cloned().collect();
@@ -137,16 +145,16 @@ impl Checker<'_> {
         })
     }
 
-    pub(super) fn balance(&mut self, ptr: &str, b: &Balance) {
+    pub(super) fn balance(&mut self, ptr: &Pointer, b: &Balance) {
         if let Some(d) = &b.fail_timeout {
-            self.duration(&format!("{ptr}/fail_timeout"), d, true);
+            self.duration(&ptr.child("fail_timeout"), d, true);
         }
         let sticky = b.sticky.as_deref().unwrap_or("none");
         match (b.algorithm, sticky) {
             (Some(Algorithm::Hash), "none") => self.push(
                 Diagnostic::error(
                     Code::MissingField,
-                    format!("{ptr}/algorithm"),
+                    ptr.child("algorithm"),
                     "`hash` needs a key to hash: set `sticky`",
                 )
                 .hint("`sticky: client_ip`, `header:NAME` or `cookie:NAME`"),
@@ -155,7 +163,7 @@ impl Checker<'_> {
                 .push(
                     Diagnostic::error(
                         Code::ConflictingFields,
-                        format!("{ptr}/algorithm"),
+                        ptr.child("algorithm"),
                         format!(
                             "`{}` cannot keep clients on one instance (`sticky: {s}`)",
                             if a == Algorithm::RoundRobin {
@@ -190,7 +198,7 @@ impl Checker<'_> {
             self.push(
                 Diagnostic::warning(
                     Code::NoEffectOnKubernetes,
-                    format!("{}/balance", service_ptr(name)),
+                    service_ptr(name).child("balance"),
                     format!("{what} has no effect on Kubernetes: the balancer reaches `{name}` through its Service, and kube-proxy picks the pod"),
                 )
                 .at_key()

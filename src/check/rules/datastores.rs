@@ -3,17 +3,14 @@
 use super::{store_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::*;
+use crate::model::{Datastore, RedisMode, Replication};
 
 impl Checker<'_> {
     pub(super) fn datastore(&mut self, name: &str, store: &Datastore) {
         let ptr = store_ptr(name);
-        self.tier_ref(
-            format!("{ptr}/tier"),
-            store.tier().map(str::to_string).as_ref(),
-        );
+        self.tier_ref(ptr.child("tier"), store.tier().map(str::to_string).as_ref());
         if let Some(r) = store.resources() {
-            self.resources(&format!("{ptr}/resources"), r);
+            self.resources(&ptr.child("resources"), r);
         }
         match store {
             Datastore::Postgres(pg) => {
@@ -23,7 +20,7 @@ impl Checker<'_> {
                     self.push(
                         Diagnostic::error(
                             Code::ReservedName,
-                            format!("{ptr}/database"),
+                            ptr.child("database"),
                             format!(
                                 "`{}` is a database PostgreSQL or PgBouncer already has",
                                 pg.database
@@ -37,7 +34,7 @@ impl Checker<'_> {
                     self.push(
                         Diagnostic::error(
                             Code::ReservedName,
-                            format!("{ptr}/{}", if pg.user.is_some() { "user" } else { "database" }),
+                            ptr.child(if pg.user.is_some() { "user" } else { "database" }),
                             format!("`{user}` is a role tierform or PostgreSQL already creates (the superuser, the replication role, PgBouncer's console)"),
                         )
                         .hint("set `user:` to the application's own role name"),
@@ -47,7 +44,7 @@ impl Checker<'_> {
                     self.push(
                         Diagnostic::error(
                             Code::SyncWithoutReplica,
-                            format!("{ptr}/replication"),
+                            ptr.child("replication"),
                             "synchronous replication needs at least one replica: every commit would wait forever",
                         )
                         .hint("add `replicas: 1` (or more), or use `replication: async`"),
@@ -61,7 +58,7 @@ impl Checker<'_> {
                         self.push(
                             Diagnostic::error(
                                 Code::PoolExceedsConnections,
-                                format!("{ptr}/pooler/default_pool_size"),
+                                ptr.child("pooler").child("default_pool_size"),
                                 format!(
                                     "the pool may open {server} server connections, but `max_connections` is {} (5 kept for administration)",
                                     pg.max_connections
@@ -73,7 +70,7 @@ impl Checker<'_> {
                     if pool.max_client_conn < pool.default_pool_size {
                         self.push(Diagnostic::warning(
                             Code::PoolTooLarge,
-                            format!("{ptr}/pooler/max_client_conn"),
+                            ptr.child("pooler").child("max_client_conn"),
                             format!(
                                 "`max_client_conn` ({}) is below `default_pool_size` ({}): part of the pool can never be used",
                                 pool.max_client_conn, pool.default_pool_size
@@ -94,7 +91,7 @@ impl Checker<'_> {
                     (RedisMode::Cluster, Some(shape)) if shape.masters < 3 => self.push(
                         Diagnostic::error(
                             Code::ClusterTooSmall,
-                            format!("{ptr}/cluster/masters"),
+                            ptr.child("cluster").child("masters"),
                             format!("a Redis Cluster needs at least 3 masters, not {}", shape.masters),
                         )
                         .hint("with fewer than 3 masters no majority survives a failure; use `mode: standalone` for one node"),
@@ -102,7 +99,7 @@ impl Checker<'_> {
                     (RedisMode::Cluster, Some(shape)) if shape.replicas_per_master == 0 => self.push(
                         Diagnostic::warning(
                             Code::ClusterWithoutReplicas,
-                            format!("{ptr}/cluster/replicas_per_master"),
+                            ptr.child("cluster").child("replicas_per_master"),
                             "a Redis Cluster without replicas cannot fail over: losing one master loses its share of the keys",
                         )
                         .hint("use `replicas_per_master: 1`"),
@@ -110,7 +107,7 @@ impl Checker<'_> {
                     (RedisMode::Standalone, Some(_)) => self.push(
                         Diagnostic::error(
                             Code::ConflictingFields,
-                            format!("{ptr}/cluster"),
+                            ptr.child("cluster"),
                             "`cluster` is set but `mode` is `standalone`",
                         )
                         .at_key()

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::check::suggest::did_you_mean;
+use crate::check::suggest::{did_you_mean, did_you_mean_hint};
 use crate::model::{Blueprint, Phase, Platform};
 use crate::source::pointer::Pointer;
 
@@ -51,7 +51,7 @@ pub fn check_phases(phases: &[Phase]) -> Vec<Diagnostic> {
             out.push(
                 Diagnostic::error(
                     Code::DuplicateName,
-                    format!("/phases/{i}/name"),
+                    Pointer::root().child("phases").child(i).child("name"),
                     format!("phase `{}` is defined twice", phase.name),
                 )
                 .hint(format!(
@@ -82,9 +82,9 @@ impl Checker<'_> {
         self.out.push(d);
     }
 
-    fn reference(&mut self, pointer: String, what: &str, name: &str, candidates: Vec<String>) {
+    fn reference(&mut self, pointer: Pointer, what: &str, name: &str, candidates: Vec<String>) {
         let hint = did_you_mean(name, &candidates)
-            .map(|s| format!("did you mean `{s}`?"))
+            .map(|s| did_you_mean_hint(&s))
             .or_else(|| (candidates.is_empty()).then(|| format!("define it under `{what}s`")));
         let mut d = Diagnostic::error(
             Code::UnknownReference,
@@ -105,7 +105,7 @@ impl Checker<'_> {
         self.push(d);
     }
 
-    fn tier_ref(&mut self, pointer: String, tier: Option<&String>) {
+    fn tier_ref(&mut self, pointer: Pointer, tier: Option<&String>) {
         if let Some(t) = tier {
             if !self.bp.tiers.contains_key(t) {
                 let candidates = self.bp.tiers.keys().cloned().collect();

@@ -4,26 +4,27 @@ use super::Checker;
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::model::units::{DurationError, Measure};
-use crate::model::*;
+use crate::model::{Duration, Quantity, Resources};
+use crate::source::pointer::Pointer;
 
 impl Checker<'_> {
-    pub(super) fn resources(&mut self, ptr: &str, r: &Resources) {
+    pub(super) fn resources(&mut self, ptr: &Pointer, r: &Resources) {
         let cpu = r
             .cpu
             .as_ref()
-            .and_then(|q| self.quantity(&format!("{ptr}/cpu"), q, Measure::Cpu));
+            .and_then(|q| self.quantity(&ptr.child("cpu"), q, Measure::Cpu));
         let cpu_limit = r
             .cpu_limit
             .as_ref()
-            .and_then(|q| self.quantity(&format!("{ptr}/cpu_limit"), q, Measure::Cpu));
+            .and_then(|q| self.quantity(&ptr.child("cpu_limit"), q, Measure::Cpu));
         let mem = r
             .memory
             .as_ref()
-            .and_then(|q| self.quantity(&format!("{ptr}/memory"), q, Measure::Memory));
+            .and_then(|q| self.quantity(&ptr.child("memory"), q, Measure::Memory));
         let mem_limit = r
             .memory_limit
             .as_ref()
-            .and_then(|q| self.quantity(&format!("{ptr}/memory_limit"), q, Measure::Memory));
+            .and_then(|q| self.quantity(&ptr.child("memory_limit"), q, Measure::Memory));
         if let (Some(req), Some(lim)) = (cpu, cpu_limit) {
             if req > lim {
                 self.push(request_above_limit(
@@ -46,7 +47,12 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn quantity(&mut self, ptr: &str, q: &Quantity, measure: Measure) -> Option<u64> {
+    pub(super) fn quantity(
+        &mut self,
+        ptr: &Pointer,
+        q: &Quantity,
+        measure: Measure,
+    ) -> Option<u64> {
         match q.check(measure) {
             Ok(v) => Some(v),
             Err(e) => {
@@ -59,7 +65,7 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn duration(&mut self, ptr: &str, d: &Duration, positive: bool) {
+    pub(super) fn duration(&mut self, ptr: &Pointer, d: &Duration, positive: bool) {
         match d.checked_millis(positive) {
             Err(DurationError::NotADuration) => self.push(
                 Diagnostic::error(
@@ -84,14 +90,14 @@ impl Checker<'_> {
 }
 
 fn request_above_limit(
-    ptr: &str,
+    ptr: &Pointer,
     what: &str,
     req: Option<&Quantity>,
     lim: Option<&Quantity>,
 ) -> Diagnostic {
     Diagnostic::error(
         Code::RequestAboveLimit,
-        format!("{ptr}/{what}"),
+        ptr.child(what),
         format!(
             "the {what} request ({}) is above its limit ({})",
             req.map(|q| q.0.as_str()).unwrap_or_default(),

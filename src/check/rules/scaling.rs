@@ -3,11 +3,11 @@
 use super::{service_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::*;
+use crate::model::{Service, ServiceKind};
 
 impl Checker<'_> {
     pub(super) fn scaling(&mut self, name: &str, s: &Service) {
-        let ptr = format!("{}/scaling", service_ptr(name));
+        let ptr = service_ptr(name).child("scaling");
         let Some(sc) = &s.scaling else {
             return;
         };
@@ -42,7 +42,7 @@ impl Checker<'_> {
             (Some(min), Some(max)) if min > max => self.push(
                 Diagnostic::error(
                     Code::MinAboveMax,
-                    format!("{ptr}/min"),
+                    ptr.child("min"),
                     format!("`min` ({min}) is larger than `max` ({max})"),
                 )
                 .hint("swap them, or raise `max`"),
@@ -69,7 +69,7 @@ impl Checker<'_> {
             self.push(
                 Diagnostic::error(
                     Code::MissingField,
-                    format!("{ptr}/target"),
+                    ptr.child("target"),
                     "`target` has no effect without `min` and `max`",
                 )
                 .at_key()
@@ -80,7 +80,7 @@ impl Checker<'_> {
             self.push(
                 Diagnostic::error(
                     Code::OutOfRange,
-                    format!("{ptr}/min"),
+                    ptr.child("min"),
                     "`min: 0` (scale to zero) needs a `queue_depth` target",
                 )
                 .hint(
@@ -92,7 +92,7 @@ impl Checker<'_> {
             self.push(
                 Diagnostic::error(
                     Code::OutOfRange,
-                    format!("{ptr}/replicas"),
+                    ptr.child("replicas"),
                     format!(
                         "`{name}` serves requests, and with `replicas: 0` nothing would answer them"
                     ),
@@ -110,7 +110,7 @@ impl Checker<'_> {
                 self.push(
                     Diagnostic::error(
                         Code::MissingField,
-                        format!("{ptr}/target/{field}"),
+                        ptr.child("target").child(field),
                         format!("a {field} target is a percentage of the {field} request, and `{name}` requests no {field}"),
                     )
                     .hint(format!("add `resources: {{ {field}: … }}` to the service")),
@@ -121,7 +121,7 @@ impl Checker<'_> {
             self.push(
                 Diagnostic::error(
                     Code::MissingField,
-                    format!("{ptr}/target/queue_depth"),
+                    ptr.child("target").child("queue_depth"),
                     format!("a `queue_depth` target needs a queue, and `{name}` has none"),
                 )
                 .hint("add `queue: { broker: NAME, name: QUEUE }` to the service"),
@@ -137,7 +137,7 @@ impl Checker<'_> {
             };
             self.push(Diagnostic::error(
                 Code::NotRoutable,
-                format!("{ptr}/target/{field}"),
+                ptr.child("target").child(field),
                 format!(
                     "a {} service takes no requests: `{field}` cannot drive its scaling",
                     s.kind.as_str()
@@ -154,21 +154,21 @@ impl Checker<'_> {
         for (field, p) in [("scale_up", &sc.scale_up), ("scale_down", &sc.scale_down)] {
             if let Some(p) = p {
                 if let Some(d) = &p.stabilization {
-                    self.duration(&format!("{ptr}/{field}/stabilization"), d, false);
+                    self.duration(&ptr.child(field).child("stabilization"), d, false);
                     if d.millis().is_some_and(|ms| ms > 3_600_000) {
                         self.push(Diagnostic::error(
                             Code::OutOfRange,
-                            format!("{ptr}/{field}/stabilization"),
+                            ptr.child(field).child("stabilization"),
                             "a stabilization window is at most 1h",
                         ));
                     }
                 }
                 if let Some(d) = &p.period {
-                    self.duration(&format!("{ptr}/{field}/period"), d, true);
+                    self.duration(&ptr.child(field).child("period"), d, true);
                     if d.millis().is_some_and(|ms| ms > 1_800_000) {
                         self.push(Diagnostic::error(
                             Code::OutOfRange,
-                            format!("{ptr}/{field}/period"),
+                            ptr.child(field).child("period"),
                             "a scaling policy period is at most 30m",
                         ));
                     }
@@ -177,7 +177,7 @@ impl Checker<'_> {
         }
         if s.kind == ServiceKind::Scheduler && (sc.replicas.unwrap_or(1) > 1 || autoscaled) {
             let at = if sc.replicas.is_some() {
-                format!("{ptr}/replicas")
+                ptr.child("replicas")
             } else {
                 ptr.clone()
             };

@@ -6,12 +6,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{service_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::*;
+use crate::model::{Datastore, Duration, RedisMode, RedisRole, Service, ServiceKind};
 
 impl Checker<'_> {
     pub(super) fn service(&mut self, name: &str, s: &Service) {
         let ptr = service_ptr(name);
-        self.tier_ref(format!("{ptr}/tier"), s.tier.as_ref());
+        self.tier_ref(ptr.child("tier"), s.tier.as_ref());
         let repository = s.image.split('@').next().unwrap_or_default();
         let repository = match repository.rsplit_once(':') {
             Some((repo, tag)) if !tag.contains('/') => repo,
@@ -21,7 +21,7 @@ impl Checker<'_> {
             self.push(
                 Diagnostic::error(
                     Code::InvalidImage,
-                    format!("{ptr}/image"),
+                    ptr.child("image"),
                     format!("image repository `{repository}` has uppercase letters"),
                 )
                 .hint(format!(
@@ -43,7 +43,7 @@ impl Checker<'_> {
         }
         // Health.
         if let Some(h) = &s.health {
-            let hptr = format!("{ptr}/health");
+            let hptr = ptr.child("health");
             match (&h.path, h.command.is_empty()) {
                 (Some(_), false) => self.push(Diagnostic::error(
                     Code::ConflictingFields,
@@ -57,7 +57,7 @@ impl Checker<'_> {
                 (Some(_), true) if s.port.is_none() => self.push(
                     Diagnostic::error(
                         Code::MissingField,
-                        format!("{hptr}/path"),
+                        hptr.child("path"),
                         format!("an HTTP health check needs a port, and `{name}` has none"),
                     )
                     .hint("add `port` to the service, or check with `command` instead"),
@@ -70,7 +70,7 @@ impl Checker<'_> {
                 ("start_period", &h.start_period),
             ] {
                 if let Some(d) = d {
-                    self.duration(&format!("{hptr}/{field}"), d, field != "start_period");
+                    self.duration(&hptr.child(field), d, field != "start_period");
                 }
             }
             if let (Some(i), Some(t)) = (
@@ -81,7 +81,7 @@ impl Checker<'_> {
                     self.push(
                         Diagnostic::warning(
                             Code::TimeoutExceedsInterval,
-                            format!("{hptr}/timeout"),
+                            hptr.child("timeout"),
                             format!(
                                 "the health-check timeout ({}) is longer than its interval ({})",
                                 h.timeout.as_ref().map(|d| d.0.as_str()).unwrap_or_default(),
@@ -97,7 +97,7 @@ impl Checker<'_> {
             }
         }
         if let Some(r) = &s.resources {
-            self.resources(&format!("{ptr}/resources"), r);
+            self.resources(&ptr.child("resources"), r);
         }
         // Environment and secrets.
         let mut secrets = BTreeSet::new();
@@ -105,7 +105,7 @@ impl Checker<'_> {
             if !secrets.insert(secret) {
                 self.push(Diagnostic::error(
                     Code::DuplicateItem,
-                    format!("{ptr}/secrets/{i}"),
+                    ptr.child("secrets").child(i),
                     format!("secret `{secret}` is listed twice"),
                 ));
             }
@@ -134,9 +134,9 @@ impl Checker<'_> {
                         Diagnostic::error(
                             Code::EnvConflict,
                             if in_env {
-                                service_ptr(name).child("env").child(key).into()
+                                service_ptr(name).child("env").child(key)
                             } else {
-                                format!("{}/secrets", service_ptr(name))
+                                service_ptr(name).child("secrets")
                             },
                             format!("`{key}` would be overwritten by the connection settings tierform gives `{name}` for `{u}` (`{prefix}HOST`, `{prefix}PORT`, …)"),
                         )
@@ -165,13 +165,13 @@ impl Checker<'_> {
             if !uses.insert(u) {
                 self.push(Diagnostic::error(
                     Code::DuplicateItem,
-                    format!("{ptr}/uses/{i}"),
+                    ptr.child("uses").child(i),
                     format!("`{u}` is listed twice in `uses`"),
                 ));
             }
             if !self.bp.datastores.contains_key(u) {
                 let candidates = self.bp.datastores.keys().cloned().collect();
-                self.reference(format!("{ptr}/uses/{i}"), "datastore", u, candidates);
+                self.reference(ptr.child("uses").child(i), "datastore", u, candidates);
             }
         }
         // Queue.
@@ -186,7 +186,7 @@ impl Checker<'_> {
                         .map(|(n, _)| n.clone())
                         .collect();
                     self.reference(
-                        format!("{ptr}/queue/broker"),
+                        ptr.child("queue").child("broker"),
                         "datastore",
                         &q.broker,
                         candidates,
@@ -195,7 +195,7 @@ impl Checker<'_> {
                 Some(d) if !d.is_broker() => self.push(
                     Diagnostic::error(
                         Code::NotABroker,
-                        format!("{ptr}/queue/broker"),
+                        ptr.child("queue").child("broker"),
                         format!(
                             "`{}` is a {} datastore and cannot broker a queue",
                             q.broker,
@@ -209,7 +209,7 @@ impl Checker<'_> {
                         self.push(
                             Diagnostic::error(
                                 Code::CacheAsBroker,
-                                format!("{ptr}/queue/broker"),
+                                ptr.child("queue").child("broker"),
                                 format!("`{}` has role `cache`: it evicts keys when full, and a queue on it would lose messages", q.broker),
                             )
                             .hint(format!("set `role: broker` on `{}` (it then never evicts), or give the queue its own Redis", q.broker)),
@@ -219,7 +219,7 @@ impl Checker<'_> {
                         self.push(
                             Diagnostic::warning(
                                 Code::ClusterBroker,
-                                format!("{ptr}/queue/broker"),
+                                ptr.child("queue").child("broker"),
                                 format!("`{}` is a Redis Cluster; most queue clients (Celery, RQ, Sidekiq) cannot use a cluster as a broker", q.broker),
                             )
                             .hint("keep the broker a standalone Redis (or RabbitMQ) and cluster only the cache"),
@@ -233,14 +233,14 @@ impl Checker<'_> {
             self.push(
                 Diagnostic::warning(
                     Code::UnusedSetting,
-                    format!("{ptr}/balance"),
+                    ptr.child("balance"),
                     format!("`balance` has no effect: no route sends traffic to `{name}`"),
                 )
                 .at_key(),
             );
         }
         if let Some(b) = &s.balance {
-            self.balance(&format!("{ptr}/balance"), b);
+            self.balance(&ptr.child("balance"), b);
         }
         self.scaling(name, s);
         // A WebSocket behind the balancer, on several instances, without stickiness.
@@ -270,7 +270,7 @@ impl Checker<'_> {
         }
         for (name, s) in &self.bp.services {
             if let Some(port) = s.host_port {
-                let ptr = format!("{}/host_port", service_ptr(name));
+                let ptr = service_ptr(name).child("host_port");
                 let instances = s.most_instances();
                 if instances > 1 {
                     self.push(

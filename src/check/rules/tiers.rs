@@ -7,7 +7,7 @@ use super::Checker;
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::model::units::Measure;
-use crate::model::*;
+use crate::model::Platform;
 use crate::source::pointer::Pointer;
 
 impl Checker<'_> {
@@ -15,12 +15,12 @@ impl Checker<'_> {
         for (name, tier) in &self.bp.tiers {
             let ptr = Pointer::build(["tiers", name.as_str()]);
             self.quantity(
-                &format!("{ptr}/machine/cpu"),
+                &ptr.child("machine").child("cpu"),
                 &tier.machine.cpu,
                 Measure::Cpu,
             );
             self.quantity(
-                &format!("{ptr}/machine/memory"),
+                &ptr.child("machine").child("memory"),
                 &tier.machine.memory,
                 Measure::Memory,
             );
@@ -29,7 +29,7 @@ impl Checker<'_> {
                     self.push(
                         Diagnostic::error(
                             Code::CountMismatch,
-                            format!("{ptr}/count"),
+                            ptr.child("count"),
                             format!(
                                 "tier `{name}` has count {count} but lists {} host{}",
                                 tier.hosts.len(),
@@ -42,7 +42,7 @@ impl Checker<'_> {
             }
             let mut seen = BTreeSet::new();
             for (i, host) in tier.hosts.iter().enumerate() {
-                let hptr = format!("{ptr}/hosts/{i}");
+                let hptr = ptr.child("hosts").child(i);
                 if !is_host(host) {
                     self.push(
                         Diagnostic::error(

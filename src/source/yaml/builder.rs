@@ -1,0 +1,353 @@
+//! The tree builder: parser events → [`Node`]s, with their pointers, anchors and
+//! merge keys, and the loader's limits and refusals (duplicate and complex keys, tags).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use yaml_rust2::parser::Event;
+use yaml_rust2::scanner::TScalarStyle;
+
+use super::scalar::resolve_plain;
+use super::{Key, Kind, LoadError, Node, Span, MAX_DEPTH, MAX_NODES};
+use crate::source::pointer::Pointer;
+
+enum Frame {
+    Seq {
+        items: Vec<Node>,
+        span: Span,
+        anchor: usize,
+    },
+    Map {
+        entries: Vec<(Key, Node)>,
+        pending_key: Option<Key>,
+        span: Span,
+        anchor: usize,
+        /// Entries brought in by `<<` merge keys; explicit keys win over them.
+        merged: Vec<(Key, Node)>,
+        /// Line of each key seen so far, to find duplicates without a scan.
+        lines: HashMap<String, Span>,
+    },
+}
+
+#[derive(Default)]
+pub(super) struct Builder {
+    stack: Vec<Frame>,
+    pub(super) documents: Vec<Node>,
+    pub(super) second_document: Option<Span>,
+    anchors: HashMap<usize, (Node, usize)>,
+    nodes: usize,
+    pub(super) errors: Vec<LoadError>,
+}
+
+fn node_count(node: &Node) -> usize {
+    match &node.kind {
+        Kind::Seq(items) => 1 + items.iter().map(node_count).sum::<usize>(),
+        Kind::Map(entries) => 1 + entries.iter().map(|(_, v)| node_count(v)).sum::<usize>(),
+        _ => 1,
+    }
+}
+
+impl Builder {
+    /// The pointer of the next child of the innermost open collection.
+    fn child_pointer(&self) -> Arc<str> {
+        let mut pointer = Pointer::root();
+        for frame in &self.stack {
+            match frame {
+                Frame::Seq { items, .. } => pointer.push(items.len()),
+                Frame::Map { pending_key, .. } => {
+                    if let Some(k) = pending_key {
+                        pointer.push(&k.name);
+                    }
+                }
+            }
+        }
+        Arc::from(pointer.as_str())
+    }
+
+    pub(super) fn event(&mut self, event: Event, span: Span) -> Result<(), LoadError> {
+        match event {
+            Event::StreamStart | Event::Nothing | Event::DocumentEnd => Ok(()),
+            Event::StreamEnd => Ok(()),
+            Event::DocumentStart => {
+                if !self.documents.is_empty() && self.second_document.is_none() {
+                    self.second_document = Some(span);
+                }
+                Ok(())
+            }
+            Event::Alias(id) => {
+                let (node, size) = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or(LoadError::UnknownAnchor { span })?;
+                self.count(size, span)?;
+                self.complete(node, span)
+            }
+            Event::Scalar(value, style, anchor, tag) => {
+                let is_key = matches!(
+                    self.stack.last(),
+                    Some(Frame::Map {
+                        pending_key: None,
+                        ..
+                    })
+                );
+                if is_key {
+                    if anchor > 0 {
+                        // An anchored key is legal YAML but useless here; accept it.
+                    }
+                    return self.push_key(Key { name: value, span });
+                }
+                self.count(1, span)?;
+                check_tag(tag.as_ref(), span)?;
+                // An empty value is marked at the next token; show its key instead.
+                let span = match self.stack.last() {
+                    Some(Frame::Map {
+                        pending_key: Some(k),
+                        ..
+                    }) if value.is_empty() && style == TScalarStyle::Plain => k.span,
+                    _ => span,
+                };
+                let forced_str = matches!(
+                    style,
+                    TScalarStyle::SingleQuoted
+                        | TScalarStyle::DoubleQuoted
+                        | TScalarStyle::Literal
+                        | TScalarStyle::Folded
+                ) || tag.as_ref().is_some_and(|t| t.suffix == "str");
+                let kind = if forced_str {
+                    Kind::Str(value)
+                } else {
+                    resolve_plain(value)
+                };
+                let node = Node {
+                    kind,
+                    span,
+                    origin: self.child_pointer(),
+                };
+                if anchor > 0 {
+                    self.anchors.insert(anchor, (node.clone(), 1));
+                }
+                self.complete(node, span)
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) => {
+                if let Some(Frame::Map {
+                    pending_key: None, ..
+                }) = self.stack.last()
+                {
+                    let found = if matches!(event, Event::SequenceStart(..)) {
+                        "sequence"
+                    } else {
+                        "mapping"
+                    };
+                    return Err(LoadError::ComplexKey { found, span });
+                }
+                match &event {
+                    Event::SequenceStart(_, tag) | Event::MappingStart(_, tag) => {
+                        check_tag(tag.as_ref(), span)?
+                    }
+                    _ => {}
+                }
+                if self.stack.len() >= MAX_DEPTH {
+                    return Err(LoadError::TooDeep { span });
+                }
+                self.count(1, span)?;
+                // Record the pointer now, while the parent's key is still pending.
+                let frame = if matches!(event, Event::SequenceStart(..)) {
+                    Frame::Seq {
+                        items: Vec::new(),
+                        span,
+                        anchor,
+                    }
+                } else {
+                    Frame::Map {
+                        entries: Vec::new(),
+                        pending_key: None,
+                        span,
+                        anchor,
+                        merged: Vec::new(),
+                        lines: HashMap::new(),
+                    }
+                };
+                self.stack.push(frame);
+                Ok(())
+            }
+            Event::SequenceEnd | Event::MappingEnd => {
+                let frame = self.stack.pop().expect("parser balances collections");
+                let origin = self.child_pointer();
+                let (node, anchor) = match frame {
+                    Frame::Seq {
+                        items,
+                        span,
+                        anchor,
+                    } => (
+                        Node {
+                            kind: Kind::Seq(items),
+                            span,
+                            origin,
+                        },
+                        anchor,
+                    ),
+                    Frame::Map {
+                        mut entries,
+                        span,
+                        anchor,
+                        merged,
+                        ..
+                    } => {
+                        for (k, v) in merged {
+                            if !entries.iter().any(|(e, _)| e.name == k.name) {
+                                entries.push((k, v));
+                            }
+                        }
+                        // A block mapping's start event is marked at its first `:`;
+                        // its first key is where a reader sees it begin.
+                        let span = entries.first().map_or(span, |(k, _)| k.span.min(span));
+                        (
+                            Node {
+                                kind: Kind::Map(entries),
+                                span,
+                                origin,
+                            },
+                            anchor,
+                        )
+                    }
+                };
+                if anchor > 0 {
+                    let size = node_count(&node);
+                    self.anchors.insert(anchor, (node.clone(), size));
+                }
+                let span = node.span;
+                self.complete(node, span)
+            }
+        }
+    }
+
+    fn count(&mut self, n: usize, span: Span) -> Result<(), LoadError> {
+        self.nodes = self.nodes.saturating_add(n);
+        if self.nodes > MAX_NODES {
+            Err(LoadError::AliasBomb { span })
+        } else {
+            Ok(())
+        }
+    }
+
+    fn push_key(&mut self, key: Key) -> Result<(), LoadError> {
+        if let Some(Frame::Map {
+            pending_key, lines, ..
+        }) = self.stack.last_mut()
+        {
+            if key.name != "<<" {
+                if let Some(first) = lines.get(&key.name) {
+                    self.errors.push(LoadError::DuplicateKey {
+                        key: key.name.clone(),
+                        span: key.span,
+                        first_line: first.line,
+                    });
+                } else {
+                    lines.insert(key.name.clone(), key.span);
+                }
+            }
+            *pending_key = Some(key);
+        }
+        Ok(())
+    }
+
+    /// Places a finished node into its parent, or makes it a document.
+    fn complete(&mut self, node: Node, span: Span) -> Result<(), LoadError> {
+        match self.stack.last_mut() {
+            None => {
+                self.documents.push(node);
+                Ok(())
+            }
+            Some(Frame::Seq { items, .. }) => {
+                items.push(node);
+                Ok(())
+            }
+            Some(Frame::Map {
+                entries,
+                pending_key,
+                merged,
+                lines,
+                ..
+            }) => match pending_key.take() {
+                // A key that is itself an alias or a collection.
+                None => Err(LoadError::ComplexKey {
+                    found: node.type_name(),
+                    span,
+                }),
+                Some(key) if key.name == "<<" => {
+                    // YAML merge key: bring in the entries of a mapping (or of each
+                    // mapping in a sequence) without overriding explicit keys.
+                    let sources: Vec<Node> = match node.kind {
+                        Kind::Map(_) => vec![node],
+                        Kind::Seq(items) => items,
+                        _ => {
+                            return Err(LoadError::Syntax {
+                                message: "a merge key `<<` needs a mapping or a list of mappings"
+                                    .into(),
+                                span,
+                            })
+                        }
+                    };
+                    for source in sources {
+                        match source.kind {
+                            Kind::Map(src) => {
+                                for (k, v) in src {
+                                    if !merged.iter().any(|(m, _)| m.name == k.name) {
+                                        merged.push((k, v));
+                                    }
+                                }
+                            }
+                            _ => {
+                                return Err(LoadError::Syntax {
+                                    message:
+                                        "a merge key `<<` needs a mapping or a list of mappings"
+                                            .into(),
+                                    span: source.span,
+                                })
+                            }
+                        }
+                    }
+                    Ok(())
+                }
+                Some(key) => {
+                    // A duplicate was reported when its key was read; keep the first.
+                    let first = lines.get(&key.name) == Some(&key.span);
+                    if first {
+                        entries.push((key, node));
+                    }
+                    Ok(())
+                }
+            },
+        }
+    }
+}
+
+/// Only the core schema's own tags are understood; any other tag (`!Ref`, `!!binary`)
+/// would silently change meaning, so it is refused.
+fn check_tag(tag: Option<&yaml_rust2::parser::Tag>, span: Span) -> Result<(), LoadError> {
+    match tag {
+        None => Ok(()),
+        Some(t)
+            if t.handle == "tag:yaml.org,2002:"
+                && matches!(
+                    t.suffix.as_str(),
+                    "str" | "int" | "float" | "bool" | "null" | "map" | "seq"
+                ) =>
+        {
+            Ok(())
+        }
+        Some(t) => Err(LoadError::Tag {
+            tag: format!(
+                "{}{}",
+                if t.handle == "tag:yaml.org,2002:" {
+                    "!!"
+                } else {
+                    &t.handle
+                },
+                t.suffix
+            ),
+            span,
+        }),
+    }
+}
