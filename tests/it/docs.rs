@@ -2,7 +2,7 @@
 //! to the cookbook's base blueprint, validates without a finding and renders what the
 //! recipe says. docs/github-actions.yml: a valid workflow whose steps, run here as
 //! GitHub would run them, validate, check and comment the phase diff.
-//! (docs/blueprint.md is checked against the schema in tests/schema.rs.)
+//! (docs/blueprint.md is checked against the schema in tests/it/schema.rs.)
 
 use crate::common;
 
