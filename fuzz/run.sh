@@ -4,7 +4,7 @@
 # The seed corpus is every example blueprint, every render fixture and every invalid
 # fixture; the dictionary is every property name of the committed schema plus YAML's
 # own punctuation. Crashes land in fuzz/artifacts/<target>/ (cargo-fuzz's default); copy each into
-# fuzz/regressions/ (the test tests/fuzz_regressions.rs replays them in CI).
+# fuzz/regressions/ (the test tests/it/fuzz_regressions.rs replays them in CI).
 set -euo pipefail
 cd "$(dirname "$0")"
 target=${1:?usage: fuzz/run.sh validate|render [SECONDS]}

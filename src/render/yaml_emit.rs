@@ -183,7 +183,7 @@ pub struct EmitError(String);
 /// [`emit`], then, in debug builds (every test), parse the text back and compare: an
 /// emitter bug cannot pass the tests with YAML that means something else. Release
 /// builds skip the second parse, which cost more than the rendering itself; the
-/// emitter's property test (`tests/yaml_emit.rs`) holds it to the same promise.
+/// emitter's property test (`props`, below) holds it to the same promise.
 pub fn emit_checked(header: &[&str], value: &Value) -> Result<String, EmitError> {
     let text = emit(header, value);
     if !cfg!(debug_assertions) {
