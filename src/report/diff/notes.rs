@@ -1,0 +1,193 @@
+//! The operational notes of a phase change: what applying the files does not do by
+//! itself (data to copy, secrets to create, an order to follow).
+
+use std::collections::BTreeSet;
+
+use super::shape_text;
+use crate::model::capabilities::any_has_machines;
+use crate::plan::Plan;
+
+/// Operational notes for moves that need more than applying the files, in the order
+/// to act on them: what must exist first (a platform, secrets), then the datastores,
+/// then the processes.
+pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
+    let mut notes = Vec::new();
+    let gained: Vec<&str> = to
+        .platforms
+        .iter()
+        .filter(|p| !from.platforms.contains(p))
+        .map(|p| p.as_str())
+        .collect();
+    if !gained.is_empty() && !to.datastores.is_empty() {
+        notes.push(format!(
+            "New platform ({}): the datastores start empty there; copy the data (pg_dump/pg_basebackup, Redis replication or a dump) before moving traffic, and keep the old stack until the new one is verified.",
+            gained.join(", ")
+        ));
+    }
+    let secrets = |p: &Plan| -> BTreeSet<String> {
+        p.services
+            .values()
+            .flat_map(|s| s.secrets.iter().cloned())
+            .chain(
+                p.datastores
+                    .values()
+                    .flat_map(|d| d.secrets.iter().cloned()),
+            )
+            .collect()
+    };
+    let new_secrets: Vec<String> = secrets(to).difference(&secrets(from)).cloned().collect();
+    if !new_secrets.is_empty() {
+        notes.push(format!(
+            "New secrets to set before starting (in `.env`, or the platform's secret store): {}.",
+            new_secrets.join(", ")
+        ));
+    }
+    for (name, a) in &from.datastores {
+        let Some(b) = to.datastores.get(name) else {
+            let queues: Vec<&str> = from
+                .services
+                .values()
+                .filter_map(|s| s.queue.as_ref())
+                .filter(|q| &q.broker == name)
+                .map(|q| q.name.as_str())
+                .collect();
+            notes.push(format!(
+                "`{name}` is removed{}: move or drain its data first; nothing copies it.",
+                if queues.is_empty() {
+                    String::new()
+                } else {
+                    format!(", with the messages queued in {}", queues.join(", "))
+                }
+            ));
+            continue;
+        };
+        if a.engine.name() != b.engine.name() {
+            notes.push(format!(
+                "`{name}` changes engine ({} → {}): its data does not move by itself.",
+                a.engine, b.engine
+            ));
+            continue;
+        }
+        if a.tier != b.tier && any_has_machines(&to.platforms) {
+            notes.push(format!(
+                "`{name}` moves to tier `{}`: on the new machines it starts empty; copy its data over before switching clients.",
+                b.tier.clone().unwrap_or_default()
+            ));
+        }
+        if let (Some(ra), Some(rb)) = (a.redis(), b.redis()) {
+            if !ra.cluster && rb.cluster {
+                notes.push(format!(
+                    "`{name}` becomes a Redis Cluster, which starts empty: copy the data over (`redis-cli --cluster import <new node> --cluster-from <old standalone> --cluster-from-askpass --cluster-copy`, with REDISCLI_AUTH set for the new nodes), or let a cache refill, before pointing clients at `{}_CLUSTER_NODES` (cluster-aware clients only).",
+                    b.env_prefix
+                ));
+            } else if ra.cluster && !rb.cluster {
+                notes.push(format!(
+                    "`{name}` goes from a cluster back to one server: copy the keys (e.g. MIGRATE, or a dump and restore of each master) before switching clients."
+                ));
+            } else if ra.cluster
+                && rb.cluster
+                && (rb.masters, rb.replicas_per_master) != (ra.masters, ra.replicas_per_master)
+            {
+                notes.push(format!(
+                    "`{name}` changes shape ({} → {}): join the new nodes with `redis-cli --cluster add-node` (replicas with `--cluster-slave`), then `redis-cli --cluster rebalance --cluster-use-empty-masters`; the bootstrap only forms a new cluster.",
+                    shape_text(a),
+                    shape_text(b)
+                ));
+            }
+            if rb.role == "broker"
+                && rb.maxmemory > 0
+                && (ra.maxmemory == 0 || rb.maxmemory < ra.maxmemory)
+            {
+                notes.push(format!(
+                    "`{name}` is a broker (it never evicts) and its memory shrinks: check `INFO memory` first, or new messages are refused once it is full."
+                ));
+            }
+        }
+        if let (Some(pa), Some(pb)) = (a.postgres(), b.postgres()) {
+            let major = |v: &str| v.split('.').next().unwrap_or(v).to_string();
+            if major(&a.version) != major(&b.version) {
+                notes.push(format!(
+                    "`{name}` moves to PostgreSQL {} from {}: the new server cannot read the old data directory. Upgrade it with pg_upgrade (or dump and restore), then rebuild the replicas from the new primary.",
+                    b.version, a.version
+                ));
+            }
+            if pb.replicas > pa.replicas {
+                notes.push(format!(
+                    "`{name}` gains replicas: start them (each creates its replication slot on the primary if missing), wait until `pg_stat_replication` on the primary shows each one `streaming`, and only then send reads to `{}_READ_HOST`.",
+                    b.env_prefix
+                ));
+            }
+            if pb.replicas < pa.replicas {
+                notes.push(format!(
+                    "`{name}` loses replicas: move reads away first, then drop each removed replica's slot on the primary (`SELECT pg_drop_replication_slot('…')`), or the primary keeps WAL for it."
+                ));
+            }
+            if pa.pooler.is_none() && pb.pooler.is_some() {
+                notes.push(format!(
+                    "`{name}` gets PgBouncer: services reach the database through it (`{}_HOST` changes, and so must any connection URL among the secrets). In transaction mode, session state (prepared statements, SET, advisory locks) does not survive between transactions: check the application first.",
+                    b.env_prefix
+                ));
+            }
+            if !pa.synchronous && pb.synchronous {
+                notes.push(format!(
+                    "`{name}` turns synchronous: every commit now waits for a replica; make sure the replicas are streaming before the change, or writes stall."
+                ));
+            }
+            if pb.max_connections > pa.max_connections {
+                notes.push(format!(
+                    "`{name}`: max_connections rises ({} → {}), which takes a restart: the replicas first (a replica's may not be below its primary's), then the primary.",
+                    pa.max_connections, pb.max_connections
+                ));
+            } else if pb.max_connections < pa.max_connections {
+                notes.push(format!(
+                    "`{name}`: max_connections falls ({} → {}), which takes a restart: the primary first, then the replicas.",
+                    pa.max_connections, pb.max_connections
+                ));
+            } else if pa.tune.shared_buffers != pb.tune.shared_buffers {
+                notes.push(format!(
+                    "`{name}`: shared_buffers changes ({} → {}), which takes a restart of each server (replicas first, then the primary).",
+                    pa.tune.shared_buffers, pb.tune.shared_buffers
+                ));
+            }
+        }
+    }
+    let consumed = |p: &Plan| -> BTreeSet<(String, String)> {
+        p.services
+            .values()
+            .filter_map(|s| s.queue.as_ref())
+            .map(|q| (q.broker.clone(), q.name.clone()))
+            .collect()
+    };
+    for (broker, queue) in consumed(from).difference(&consumed(to)) {
+        if to.datastores.contains_key(broker) {
+            notes.push(format!(
+                "Nothing consumes queue `{queue}` on `{broker}` any more: drain it before its last worker stops, or its messages stay unprocessed."
+            ));
+        }
+    }
+    for (name, b) in &to.services {
+        if b.kind == crate::model::ServiceKind::Scheduler {
+            if let Some(a) = from.services.get(name) {
+                if a.image != b.image
+                    || a.tier != b.tier
+                    || from.platforms != to.platforms
+                    || a.machines != b.machines
+                {
+                    notes.push(format!(
+                        "Scheduler `{name}` must never run twice: stop the old one before the new one starts (every periodic job would run twice in between)."
+                    ));
+                }
+            }
+        }
+    }
+    if let (Some(a), Some(b)) = (&from.balancer, &to.balancer) {
+        if a.engine != b.engine || a.listen != b.listen {
+            if any_has_machines(&to.platforms) && a.listen == b.listen && a.tier == b.tier {
+                notes.push("The balancer changes on the same machines and port: the new one cannot start beside the old. Stop the old and start the new in one step (a short outage), or bring the new one up on other machines and move DNS or the virtual IP.".into());
+            } else {
+                notes.push("The balancer changes: bring the new one up beside the old, check its `/health`, then move DNS or the virtual IP, and only then stop the old one.".into());
+            }
+        }
+    }
+    notes
+}
