@@ -63,7 +63,7 @@ pub enum RenderError {
 
 fn did_you_mean(s: &Option<String>) -> String {
     s.as_ref()
-        .map(|s| format!("; did you mean `{s}`?"))
+        .map(|s| format!("; {}", crate::check::suggest::did_you_mean_hint(s)))
         .unwrap_or_default()
 }
 

@@ -7,6 +7,7 @@
 //! an nginx string, say) fails the render instead of producing a config that means
 //! something the blueprint did not say.
 
+use crate::check::suggest::{did_you_mean, did_you_mean_hint};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
@@ -96,7 +97,7 @@ pub enum TemplateError {
 
 fn suggest(s: &Option<String>) -> String {
     s.as_ref()
-        .map(|s| format!(" (did you mean `{s}`?)"))
+        .map(|s| format!(" ({})", did_you_mean_hint(s)))
         .unwrap_or_default()
 }
 
@@ -158,12 +159,8 @@ pub fn embedded(name: &str) -> Result<&'static str, TemplateError> {
 }
 
 fn closest(name: &str) -> Option<String> {
-    EMBEDDED
-        .iter()
-        .map(|(n, _)| (strsim::levenshtein(name, n), *n))
-        .filter(|(d, n)| *d <= n.len() / 3 + 1)
-        .min()
-        .map(|(_, n)| n.to_string())
+    let names: Vec<String> = EMBEDDED.iter().map(|(n, _)| n.to_string()).collect();
+    did_you_mean(name, &names)
 }
 
 /// The template set a render uses.

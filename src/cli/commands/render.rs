@@ -113,7 +113,7 @@ pub fn one(
     }
     let paths: Vec<String> = set.iter().map(|(p, _)| p.to_string()).collect();
     let hint = match crate::check::suggest::did_you_mean(wanted, &paths) {
-        Some(close) => format!("did you mean `{close}`?"),
+        Some(close) => crate::check::suggest::did_you_mean_hint(&close),
         None => {
             // Each phase's bundle folders (and files of its own, like ARCHITECTURE.md).
             let tops: std::collections::BTreeSet<String> = paths
