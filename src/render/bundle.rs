@@ -1,5 +1,5 @@
-//! Targets: a [`Plan`] in, files out. One module per platform, each behind the
-//! [`PlatformRenderer`] trait and listed once in [`RENDERERS`]; the config renderers
+//! Targets: a [`Plan`] in, files out. One module per platform, each with a
+//! [`Renderer`] function listed once in [`RENDERERS`]; the config renderers
 //! they share (the balancer, the datastores) are modules of their own. Targets read the
 //! plan and the templates, nothing else, and never touch the disk.
 //!
@@ -26,31 +26,26 @@ pub enum RenderError {
     Path(#[from] PathError),
 }
 
-/// One platform's renderer: a plan in, the files of the platform's bundle out, by path
-/// inside the bundle's folder.
-pub trait PlatformRenderer: Sync {
-    /// The platform it renders for.
-    fn platform(&self) -> Platform;
-    /// The files of the bundle, by path inside it.
-    fn render(&self, plan: &Plan, templates: &Templates) -> Result<Files, TemplateError>;
-}
-
 /// A bundle's files: (path inside the bundle, text).
 pub type Files = Vec<(String, String)>;
 
+/// One platform's renderer: a plan in, the files of the platform's bundle out, by path
+/// inside the bundle's folder.
+pub type Renderer = fn(&Plan, &Templates) -> Result<Files, TemplateError>;
+
 /// Every platform's renderer, one line each.
-pub static RENDERERS: &[&dyn PlatformRenderer] = &[
-    &super::compose::Renderer,
-    &super::hosts::Renderer,
-    &super::kubernetes::Renderer,
+pub static RENDERERS: &[(Platform, Renderer)] = &[
+    (Platform::Compose, super::compose::render),
+    (Platform::Hosts, super::hosts::render),
+    (Platform::Kubernetes, super::kubernetes::render),
 ];
 
 /// The renderer of `platform`.
-pub fn renderer(platform: Platform) -> &'static dyn PlatformRenderer {
+pub fn renderer(platform: Platform) -> Renderer {
     RENDERERS
         .iter()
-        .copied()
-        .find(|r| r.platform() == platform)
+        .find(|(p, _)| *p == platform)
+        .map(|(_, render)| *render)
         .unwrap_or_else(|| panic!("no renderer for {}", platform.as_str()))
 }
 
@@ -71,9 +66,8 @@ pub fn render_plan(
     out: &mut OutputSet,
 ) -> Result<(), RenderError> {
     for &platform in plan.platforms.iter().filter(|p| platforms.contains(p)) {
-        let files = renderer(platform)
-            .render(plan, templates)
-            .map_err(|source| RenderError::Template {
+        let files =
+            renderer(platform)(plan, templates).map_err(|source| RenderError::Template {
                 phase: plan.phase.clone(),
                 platform: platform.as_str(),
                 source,
@@ -92,12 +86,8 @@ mod tests {
     #[test]
     fn every_platform_has_exactly_one_renderer() {
         for platform in Platform::ALL {
-            let n = RENDERERS
-                .iter()
-                .filter(|r| r.platform() == platform)
-                .count();
+            let n = RENDERERS.iter().filter(|(p, _)| *p == platform).count();
             assert_eq!(n, 1, "{}", platform.as_str());
-            assert_eq!(renderer(platform).platform(), platform);
         }
         assert_eq!(RENDERERS.len(), Platform::ALL.len());
     }

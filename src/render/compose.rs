@@ -16,23 +16,6 @@ use super::compose_file::{
 };
 use super::{balancer, datastores};
 
-/// The compose platform's entry in the renderer registry.
-pub struct Renderer;
-
-impl super::bundle::PlatformRenderer for Renderer {
-    fn platform(&self) -> Platform {
-        Platform::Compose
-    }
-
-    fn render(
-        &self,
-        plan: &Plan,
-        templates: &Templates,
-    ) -> Result<super::bundle::Files, TemplateError> {
-        render(plan, templates)
-    }
-}
-
 /// The files of the compose bundle, by path inside it.
 pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)>, TemplateError> {
     let mut files = Vec::new();

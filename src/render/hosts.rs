@@ -23,23 +23,6 @@ struct Machine {
     volumes: BTreeSet<String>,
 }
 
-/// The hosts platform's entry in the renderer registry.
-pub struct Renderer;
-
-impl super::bundle::PlatformRenderer for Renderer {
-    fn platform(&self) -> Platform {
-        Platform::Hosts
-    }
-
-    fn render(
-        &self,
-        plan: &Plan,
-        templates: &Templates,
-    ) -> Result<super::bundle::Files, TemplateError> {
-        render(plan, templates)
-    }
-}
-
 /// The files of the hosts bundle, by path inside it (`<machine>/…`).
 pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)>, TemplateError> {
     let mut machines: BTreeMap<String, Machine> = BTreeMap::new();

@@ -30,23 +30,6 @@ use network::network_policies;
 use readme::readme;
 use workloads::{balancer_docs, service_docs};
 
-/// The kubernetes platform's entry in the renderer registry.
-pub struct Renderer;
-
-impl super::bundle::PlatformRenderer for Renderer {
-    fn platform(&self) -> Platform {
-        Platform::Kubernetes
-    }
-
-    fn render(
-        &self,
-        plan: &Plan,
-        templates: &Templates,
-    ) -> Result<super::bundle::Files, TemplateError> {
-        render(plan, templates)
-    }
-}
-
 /// The files of the kubernetes bundle, by path inside it.
 pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)>, TemplateError> {
     let mut files = Vec::new();
