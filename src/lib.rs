@@ -28,14 +28,24 @@
 //!
 //! What this file exports is the library's whole surface; the stages are internal.
 
-mod check;
-mod cli;
-mod model;
-mod output;
-mod plan;
-mod render;
-mod report;
+// The stages, in the order data flows (a comment between declarations keeps rustfmt
+// from sorting them; the layering test reads this order).
+// 1. bytes → a located YAML tree
 mod source;
+// 2. the typed blueprint and its schema
+mod model;
+// 3. every finding, each phase resolved and typed
+mod check;
+// 4. a phase's every decision
+mod plan;
+// 5. what a plan says to a person
+mod report;
+// 6. plans → files in memory
+mod render;
+// 7. files → a folder, atomically
+mod output;
+// 8. the command line
+mod cli;
 
 pub use check::diagnostic::{render_text, Diagnostic, Severity};
 pub use check::validate::{ResolvedPhase, Validated};

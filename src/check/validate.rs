@@ -95,12 +95,14 @@ fn load_diagnostic(e: &LoadError) -> Diagnostic {
         .maybe_hint(hint)
 }
 
-/// Validates the bytes of one blueprint file.
 /// Rules a later stage contributes, run on each phase's typed blueprint and located
 /// like the check stage's own findings: the plan stage's placement rules, which the
 /// library's `validate_bytes` passes here (the check stage never imports the plan).
+/// Without them a blueprint the plan cannot place would pass: every caller outside
+/// tests goes through `crate::validate_bytes`.
 pub type PhaseRules<'a> = &'a dyn Fn(&Blueprint, &[Platform]) -> Vec<Diagnostic>;
 
+/// Validates the bytes of one blueprint file.
 pub fn validate_bytes(bytes: &[u8], later: PhaseRules) -> Validated {
     let text = match yaml::decode(bytes) {
         Ok(t) => t,

@@ -25,12 +25,6 @@ impl Platform {
         }
     }
 
-    /// Whether the platform's bundle is one folder per machine rather than one for the
-    /// whole stack.
-    pub fn bundle_per_machine(self) -> bool {
-        self.has_machines()
-    }
-
     /// Whether the balancer reaches each instance of a service by its own address
     /// (compose names every instance, `hosts` places each one), rather than through one
     /// address in front of them all (a Kubernetes Service).

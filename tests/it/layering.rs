@@ -25,8 +25,8 @@ fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
 }
 
 /// Every `crate::a::b…` path in `text`, and every `super::…` path resolved from
-/// `module` (the file's module path), as segments from the crate root. `{` groups are
-/// not followed: the first segments decide the stage and the renderer.
+/// `module` (the file's module path), as segments from the crate root. Groups
+/// (`crate::{a::x, b}`, nested too) are expanded into one path each.
 fn crate_paths(text: &str, module: &[String]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     for (i, _) in text
@@ -47,20 +47,57 @@ fn crate_paths(text: &str, module: &[String]) -> Vec<Vec<String>> {
                 rest = r;
             }
         }
-        let path: String = rest
-            .chars()
-            .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
-            .collect();
-        base.extend(path.split("::").filter(|s| !s.is_empty()).map(String::from));
-        out.push(base);
+        expand(base, rest, &mut out);
     }
     out
+}
+
+/// The paths `rest` names below `base`: a plain path, or a `{…}` group of them.
+fn expand(mut base: Vec<String>, rest: &str, out: &mut Vec<Vec<String>>) {
+    let path: String = rest
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == ':')
+        .collect();
+    base.extend(path.split("::").filter(|s| !s.is_empty()).map(String::from));
+    let after = &rest[path.len()..];
+    let Some(group) = after.strip_prefix('{') else {
+        out.push(base);
+        return;
+    };
+    // Split the group at its top-level commas, up to its closing brace.
+    let (mut depth, mut start) = (0, 0);
+    for (i, c) in group.char_indices() {
+        match c {
+            '{' => depth += 1,
+            '}' if depth == 0 => {
+                expand(base.clone(), group[start..i].trim(), out);
+                return;
+            }
+            '}' => depth -= 1,
+            ',' if depth == 0 => {
+                expand(base.clone(), group[start..i].trim(), out);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
 }
 
 fn stage_of(segments: &[String]) -> Option<usize> {
     segments
         .first()
         .and_then(|s| STAGES.iter().position(|x| x == s))
+}
+
+#[test]
+fn lib_rs_declares_the_stages_in_the_order_data_flows() {
+    let lib =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("src/lib.rs")).unwrap();
+    let declared: Vec<&str> = lib
+        .lines()
+        .filter_map(|l| l.strip_prefix("mod ")?.strip_suffix(';'))
+        .collect();
+    assert_eq!(declared, STAGES);
 }
 
 #[test]
@@ -96,6 +133,15 @@ fn no_module_uses_a_later_stage_and_no_renderer_another() {
         for path in crate_paths(&text, &rel) {
             checked += 1;
             let Some(used) = stage_of(&path) else {
+                // A path through the façade (`crate::validate_bytes`) would hide which
+                // stage it reaches: only the command line, the last stage, may use it.
+                if path.first().is_some_and(|s| !s.is_empty() && s != "*") && STAGES[own] != "cli" {
+                    problems.push(format!(
+                        "{}: uses crate::{} (the façade in lib.rs; name the stage instead)",
+                        rel.join("/"),
+                        path.join("::")
+                    ));
+                }
                 continue;
             };
             if used > own {
@@ -137,10 +183,12 @@ fn no_module_uses_a_later_stage_and_no_renderer_another() {
 fn the_scan_sees_a_violation() {
     let module = ["render".to_string(), "hosts".to_string()];
     let paths = crate_paths(
-        "use crate::plan::Plan;\nfoo(my_crate::x); crate::render::compose::emit(); use super::compose::emit;",
+        "use crate::plan::Plan;\nfoo(my_crate::x); crate::render::compose::emit(); use super::compose::emit;\nuse super::{kubernetes::x, files::{a, b}};",
         &module,
     );
-    assert_eq!(paths.len(), 3);
+    assert_eq!(paths.len(), 6);
+    assert_eq!(paths[3], ["render", "kubernetes", "x"]);
+    assert_eq!(paths[5], ["render", "files", "b"]);
     assert_eq!(stage_of(&paths[0]), Some(3));
     assert_eq!(paths[1], ["render", "compose", "emit"]);
     assert_eq!(paths[2], ["render", "compose", "emit"]);

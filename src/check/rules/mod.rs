@@ -36,7 +36,8 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
         c.datastore(name, store);
     }
     c.host_ports();
-    if targets.contains(&Platform::Kubernetes) {
+    // Where the balancer reaches a service through one address, not each instance.
+    if targets.iter().any(|p| !p.addresses_instances()) {
         c.kubernetes_balance();
     }
     c.out

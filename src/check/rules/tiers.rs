@@ -67,7 +67,8 @@ impl Checker<'_> {
                 }
             }
         }
-        if targets.contains(&Platform::Hosts) && self.bp.tiers.values().all(|t| t.hosts.is_empty())
+        if crate::model::capabilities::any_has_machines(targets)
+            && self.bp.tiers.values().all(|t| t.hosts.is_empty())
         {
             self.push(
                 Diagnostic::error(

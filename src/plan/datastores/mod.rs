@@ -360,7 +360,7 @@ mod tests {
 
     /// The plan of the first phase of a blueprint.
     fn plan_of(yaml: &str) -> crate::plan::Plan {
-        let v = crate::validate_str(yaml);
+        let v = crate::check::validate::validate_str(yaml, &crate::plan::placement::findings);
         assert!(
             v.errors() == 0 && v.diagnostics.is_empty(),
             "{:?}",

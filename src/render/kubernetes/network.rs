@@ -1,6 +1,7 @@
 //! NetworkPolicies.
 
 use super::*;
+use crate::plan::EnginePlan;
 
 /// Ingress is denied to every pod of the namespace unless a policy below lets it in:
 /// anyone to the balancer, the balancer to the services it routes to, a datastore to
@@ -82,60 +83,62 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
         // KEDA's operator reads queue lengths from its own namespace.
         let keda = || json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "keda" } } });
         let queued = queued_on.contains(name.as_str());
-        if let Some(r) = d.redis() {
-            let mut peers = users.clone();
-            if r.cluster {
-                peers.push(name.clone());
-                peers.push(format!("{name}-cluster-init"));
+        match &d.engine {
+            EnginePlan::Redis(r) => {
+                let mut peers = users.clone();
+                if r.cluster {
+                    peers.push(name.clone());
+                    peers.push(format!("{name}-cluster-init"));
+                }
+                let ports: Vec<u16> = if r.cluster {
+                    vec![6379, 16379]
+                } else {
+                    vec![6379]
+                };
+                let extra = if queued { vec![keda()] } else { vec![] };
+                out.push(policy(
+                    &format!("{name}-from-its-users"),
+                    ingress_to(selector(plan, name), allow(&peers, &ports, extra)),
+                ));
             }
-            let ports: Vec<u16> = if r.cluster {
-                vec![6379, 16379]
-            } else {
-                vec![6379]
-            };
-            let extra = if queued { vec![keda()] } else { vec![] };
-            out.push(policy(
-                &format!("{name}-from-its-users"),
-                ingress_to(selector(plan, name), allow(&peers, &ports, extra)),
-            ));
-        }
-        if let Some(pg) = d.postgres() {
-            let pooler = format!("{name}-pgbouncer");
-            let replica = format!("{name}-replica");
-            let mut to_primary = users.clone();
-            if pg.pooler.is_some() {
-                to_primary.push(pooler.clone());
-            }
-            if pg.replicas > 0 {
-                to_primary.push(replica.clone());
-            }
-            out.push(policy(
-                &format!("{name}-from-its-users"),
-                ingress_to(selector(plan, name), allow(&to_primary, &[5432], vec![])),
-            ));
-            if pg.replicas > 0 {
-                let mut readers = users.clone();
+            EnginePlan::Postgres(pg) => {
+                let pooler = format!("{name}-pgbouncer");
+                let replica = format!("{name}-replica");
+                let mut to_primary = users.clone();
                 if pg.pooler.is_some() {
-                    readers.push(pooler.clone());
+                    to_primary.push(pooler.clone());
+                }
+                if pg.replicas > 0 {
+                    to_primary.push(replica.clone());
                 }
                 out.push(policy(
-                    &format!("{replica}-from-its-users"),
-                    ingress_to(selector(plan, &replica), allow(&readers, &[5432], vec![])),
+                    &format!("{name}-from-its-users"),
+                    ingress_to(selector(plan, name), allow(&to_primary, &[5432], vec![])),
                 ));
+                if pg.replicas > 0 {
+                    let mut readers = users.clone();
+                    if pg.pooler.is_some() {
+                        readers.push(pooler.clone());
+                    }
+                    out.push(policy(
+                        &format!("{replica}-from-its-users"),
+                        ingress_to(selector(plan, &replica), allow(&readers, &[5432], vec![])),
+                    ));
+                }
+                if pg.pooler.is_some() {
+                    out.push(policy(
+                        &format!("{pooler}-from-its-users"),
+                        ingress_to(selector(plan, &pooler), allow(&users, &[6432], vec![])),
+                    ));
+                }
             }
-            if pg.pooler.is_some() {
+            EnginePlan::Rabbitmq(_) => {
+                let extra = if queued { vec![keda()] } else { vec![] };
                 out.push(policy(
-                    &format!("{pooler}-from-its-users"),
-                    ingress_to(selector(plan, &pooler), allow(&users, &[6432], vec![])),
+                    &format!("{name}-from-its-users"),
+                    ingress_to(selector(plan, name), allow(&users, &[5672, 15672], extra)),
                 ));
             }
-        }
-        if d.rabbitmq().is_some() {
-            let extra = if queued { vec![keda()] } else { vec![] };
-            out.push(policy(
-                &format!("{name}-from-its-users"),
-                ingress_to(selector(plan, name), allow(&users, &[5672, 15672], extra)),
-            ));
         }
     }
     out

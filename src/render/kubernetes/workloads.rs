@@ -2,6 +2,7 @@
 //! disruption budgets.
 
 use super::*;
+use crate::plan::EnginePlan;
 
 pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     let name = &s.name;
@@ -215,25 +216,26 @@ pub(super) fn autoscaler(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
             return Vec::new();
         };
         let auth = format!("{name}-queue");
-        let (trigger, auth_spec) = if let Some(redis) = store.redis() {
-            (
+        let (trigger, auth_spec) = match &store.engine {
+            EnginePlan::Redis(redis) => (
                 json!({
                     "type": "redis",
                     "metadata": { "address": format!("{}:{}", node.host, node.port), "listName": q.name, "listLength": depth.to_string() },
                     "authenticationRef": { "name": auth },
                 }),
                 json!({ "secretTargetRef": [{ "parameter": "password", "name": secret_name(plan), "key": redis.password_secret }] }),
-            )
-        } else {
+            ),
             // RabbitMQ over the management API, so messages in flight count too.
-            (
+            EnginePlan::Rabbitmq(_) => (
                 json!({
                     "type": "rabbitmq",
                     "metadata": { "protocol": "http", "mode": "QueueLength", "value": depth.to_string(), "queueName": q.name },
                     "authenticationRef": { "name": auth },
                 }),
                 json!({ "secretTargetRef": [{ "parameter": "host", "name": secret_name(plan), "key": format!("{}_MANAGEMENT_URL", store.env_prefix) }] }),
-            )
+            ),
+            // Not a queue broker: validation refuses it as one.
+            EnginePlan::Postgres(_) => return Vec::new(),
         };
         let mut spec = Map::new();
         spec.insert("scaleTargetRef".into(), json!({ "name": name }));
