@@ -250,3 +250,44 @@ fn workflow_steps_run() {
         "pr comment 7 --body-file phase-diff.md --edit-last\npr comment 7 --body-file phase-diff.md\n"
     );
 }
+
+/// Every file or folder docs/architecture.md names (a backticked path ending in `.rs`,
+/// `.md` or `/`) exists: from the repository, from `src/`, or, on a line that names a
+/// stage's folder (`src/plan/`), from that folder. So the map of the code cannot drift
+/// from it unnoticed.
+#[test]
+fn architecture_doc_names_only_paths_that_exist() {
+    let doc = std::fs::read_to_string("docs/architecture.md").unwrap();
+    let mut named = 0;
+    let mut missing = Vec::new();
+    for line in doc.lines() {
+        let paths: Vec<&str> = line
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|p| !p.contains(['<', ' ', '*', '{']))
+            .filter(|p| p.ends_with(".rs") || p.ends_with(".md") || p.ends_with('/'))
+            .collect();
+        let mut bases = vec![".".to_string(), "src".to_string()];
+        bases.extend(
+            paths
+                .iter()
+                .filter(|p| p.starts_with("src/") && p.ends_with('/'))
+                .map(|p| p.to_string()),
+        );
+        for path in paths {
+            named += 1;
+            if !bases
+                .iter()
+                .any(|b| std::path::Path::new(b).join(path).exists())
+            {
+                missing.push(path.to_string());
+            }
+        }
+    }
+    assert!(named > 30, "only {named} paths found: is the scan broken?");
+    assert!(
+        missing.is_empty(),
+        "docs/architecture.md names paths that do not exist: {missing:?}"
+    );
+}
