@@ -39,6 +39,19 @@ pub fn instance_names(name: &str, instances: u32) -> Vec<String> {
     }
 }
 
+/// PostgreSQL's port.
+pub const POSTGRES_PORT: u16 = 5432;
+/// PgBouncer's port.
+pub const PGBOUNCER_PORT: u16 = 6432;
+/// Redis's port.
+pub const REDIS_PORT: u16 = 6379;
+/// A Redis Cluster node's bus listens this far above its client port.
+pub const REDIS_BUS_OFFSET: u16 = 10_000;
+/// RabbitMQ's AMQP port.
+pub const RABBITMQ_PORT: u16 = 5672;
+/// RabbitMQ's management API (KEDA reads queue lengths there).
+pub const RABBITMQ_MANAGEMENT_PORT: u16 = 15672;
+
 /// The nodes a datastore runs, in placement order, as (compose name, role, base port).
 pub fn datastore_nodes(
     name: &str,
@@ -47,12 +60,12 @@ pub fn datastore_nodes(
     use crate::model::{Datastore, RedisMode};
     match store {
         Datastore::Postgres(p) => {
-            let mut nodes = vec![(name.to_string(), "primary", 5432)];
+            let mut nodes = vec![(name.to_string(), "primary", POSTGRES_PORT)];
             for i in 1..=p.replicas {
-                nodes.push((format!("{name}-replica-{i}"), "replica", 5432));
+                nodes.push((format!("{name}-replica-{i}"), "replica", POSTGRES_PORT));
             }
             if p.pooler.is_some() {
-                nodes.push((format!("{name}-pgbouncer"), "pooler", 6432));
+                nodes.push((format!("{name}-pgbouncer"), "pooler", PGBOUNCER_PORT));
             }
             nodes
         }
@@ -66,13 +79,13 @@ pub fn datastore_nodes(
                         } else {
                             "replica"
                         };
-                        (format!("{name}-{i}"), role, 6379)
+                        (format!("{name}-{i}"), role, REDIS_PORT)
                     })
                     .collect()
             }
-            _ => vec![(name.to_string(), "node", 6379)],
+            _ => vec![(name.to_string(), "node", REDIS_PORT)],
         },
-        Datastore::Rabbitmq(_) => vec![(name.to_string(), "node", 5672)],
+        Datastore::Rabbitmq(_) => vec![(name.to_string(), "node", RABBITMQ_PORT)],
     }
 }
 
@@ -467,13 +480,18 @@ pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
         for ((id, _, base), (h, _)) in nodes.iter().zip(spread(hosts.len(), &bases)) {
             let host = &hosts[h];
             let free = (u32::from(*base)..=55_535).find(|&p| {
-                book.owner(host, p).is_none() && (!bus || book.owner(host, p + 10_000).is_none())
+                book.owner(host, p).is_none()
+                    && (!bus || book.owner(host, p + u32::from(REDIS_BUS_OFFSET)).is_none())
             });
             match free {
                 Some(p) => {
                     book.take(host, p, format!("datastore node `{id}`"));
                     if bus {
-                        book.take(host, p + 10_000, format!("the cluster bus of `{id}`"));
+                        book.take(
+                            host,
+                            p + u32::from(REDIS_BUS_OFFSET),
+                            format!("the cluster bus of `{id}`"),
+                        );
                     }
                     placed.push((host.clone(), p as u16));
                 }

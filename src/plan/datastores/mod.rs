@@ -69,6 +69,102 @@ pub struct DatastorePlan {
     /// …), per platform, in order: the platform's addresses, with passwords as secret
     /// references a platform writes in its own form.
     pub connection: BTreeMap<Platform, Vec<EnvVar>>,
+    /// What it is made of on Kubernetes.
+    pub kubernetes: KubernetesObjects,
+}
+
+/// A datastore's objects on Kubernetes, by name, and the ports its containers open
+/// there: decided once, so its manifests, its NetworkPolicies and the addresses its
+/// users get agree.
+#[derive(Debug, Clone, Serialize)]
+pub struct KubernetesObjects {
+    /// The StatefulSet of the primary (or only) server, the Service in front of it, and
+    /// its pods' name label.
+    pub workload: String,
+    /// `workload`'s headless Service (each pod gets a stable name under it).
+    pub headless: String,
+    /// The ConfigMap of its files.
+    pub config: String,
+    /// The port its server listens on, and its Services'.
+    pub port: u16,
+    /// A Redis Cluster's bus port (the nodes' own traffic).
+    pub bus_port: Option<u16>,
+    /// RabbitMQ's management API.
+    pub management_port: Option<u16>,
+    /// PostgreSQL's first-start script's ConfigMap.
+    pub init_config: Option<String>,
+    /// PostgreSQL's read replicas.
+    pub replicas: Option<ReplicaObjects>,
+    /// PgBouncer.
+    pub pooler: Option<PoolerObjects>,
+    /// The Job that forms a Redis Cluster (its name before the content hash).
+    pub cluster_init: Option<String>,
+}
+
+/// The read replicas' StatefulSet and Services.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReplicaObjects {
+    pub workload: String,
+    pub headless: String,
+    /// The Service that spreads reads over them.
+    pub read_service: String,
+}
+
+/// PgBouncer's Deployment (and its Service, of the same name), ConfigMap and port.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolerObjects {
+    pub workload: String,
+    pub config: String,
+    pub port: u16,
+}
+
+/// The objects of datastore `name` on Kubernetes.
+fn kubernetes_objects(name: &str, engine: &EnginePlan) -> KubernetesObjects {
+    use super::placement::{
+        PGBOUNCER_PORT, POSTGRES_PORT, RABBITMQ_MANAGEMENT_PORT, RABBITMQ_PORT, REDIS_BUS_OFFSET,
+        REDIS_PORT,
+    };
+    let mut objects = KubernetesObjects {
+        workload: name.to_string(),
+        headless: format!("{name}-headless"),
+        config: format!("{name}-config"),
+        port: 0,
+        bus_port: None,
+        management_port: None,
+        init_config: None,
+        replicas: None,
+        pooler: None,
+        cluster_init: None,
+    };
+    match engine {
+        EnginePlan::Postgres(pg) => {
+            objects.port = POSTGRES_PORT;
+            objects.init_config = Some(format!("{name}-init"));
+            let set = format!("{name}-replica");
+            objects.replicas = (pg.replicas > 0).then(|| ReplicaObjects {
+                headless: format!("{set}-headless"),
+                read_service: format!("{name}-ro"),
+                workload: set,
+            });
+            objects.pooler = pg.pooler.as_ref().map(|_| PoolerObjects {
+                workload: format!("{name}-pgbouncer"),
+                config: format!("{name}-pgbouncer-config"),
+                port: PGBOUNCER_PORT,
+            });
+        }
+        EnginePlan::Redis(r) => {
+            objects.port = REDIS_PORT;
+            if r.cluster {
+                objects.bus_port = Some(REDIS_PORT + REDIS_BUS_OFFSET);
+                objects.cluster_init = Some(format!("{name}-cluster-init"));
+            }
+        }
+        EnginePlan::Rabbitmq(_) => {
+            objects.port = RABBITMQ_PORT;
+            objects.management_port = Some(RABBITMQ_MANAGEMENT_PORT);
+        }
+    }
+    objects
 }
 
 /// One environment variable a container gets.
@@ -234,6 +330,7 @@ pub(in crate::plan) fn datastore_plan(
         ),
     };
 
+    let kubernetes = kubernetes_objects(name, &engine);
     let nodes_layout = datastore_nodes(name, store);
     let mut nodes = BTreeMap::new();
     for platform in platforms {
@@ -272,7 +369,7 @@ pub(in crate::plan) fn datastore_plan(
                 .map(|(id, role, port)| DatastoreNode {
                     id: id.clone(),
                     role: role.to_string(),
-                    host: kubernetes_host(name, id, role, &engine, &bp.name),
+                    host: kubernetes_host(id, role, &engine, &kubernetes, &bp.name),
                     port: *port,
                     machine: String::new(),
                 })
@@ -341,15 +438,22 @@ pub(in crate::plan) fn datastore_plan(
         secrets,
         nodes,
         connection,
+        kubernetes,
     })
 }
 
 /// A datastore node's address inside a Kubernetes cluster, in namespace `ns`: a
 /// Service's name, or a pod's under a headless Service (see each engine).
-fn kubernetes_host(name: &str, id: &str, role: &str, engine: &EnginePlan, ns: &str) -> String {
+fn kubernetes_host(
+    id: &str,
+    role: &str,
+    engine: &EnginePlan,
+    objects: &KubernetesObjects,
+    ns: &str,
+) -> String {
     match engine {
-        EnginePlan::Postgres(_) => postgres::kubernetes_host(name, id, role, ns),
-        EnginePlan::Redis(r) => redis::kubernetes_host(name, id, r, ns),
+        EnginePlan::Postgres(_) => postgres::kubernetes_host(id, role, objects, ns),
+        EnginePlan::Redis(r) => redis::kubernetes_host(id, r, objects, ns),
         EnginePlan::Rabbitmq(_) => format!("{id}.{ns}.svc.cluster.local"),
     }
 }
@@ -418,6 +522,35 @@ datastores:
         let k8s = vars(db, Platform::Kubernetes);
         assert_eq!(k8s[0].1, "db.t.svc.cluster.local");
         assert_eq!(k8s[5].1, "db-ro.t.svc.cluster.local");
+    }
+
+    /// The objects a datastore is made of on Kubernetes are named once, and its users'
+    /// addresses are built from those names.
+    #[test]
+    fn kubernetes_objects_are_named_once_and_addresses_follow_them() {
+        let plan = plan_of(BLUEPRINT);
+        let db = &plan.datastores["db"].kubernetes;
+        assert_eq!((db.workload.as_str(), db.port), ("db", 5432));
+        let replicas = db.replicas.as_ref().unwrap();
+        assert_eq!(
+            (replicas.workload.as_str(), replicas.headless.as_str()),
+            ("db-replica", "db-replica-headless")
+        );
+        let reads = vars(&plan.datastores["db"], Platform::Kubernetes);
+        assert_eq!(
+            reads[5].1,
+            format!("{}.t.svc.cluster.local", replicas.read_service)
+        );
+        assert!(db.pooler.is_none() && db.bus_port.is_none());
+        let cache = &plan.datastores["cache"];
+        let k = &cache.kubernetes;
+        assert_eq!((k.port, k.bus_port), (6379, Some(16379)));
+        assert_eq!(k.cluster_init.as_deref(), Some("cache-cluster-init"));
+        let first = &cache.nodes[&Platform::Kubernetes][0];
+        assert_eq!(
+            first.host,
+            format!("cache-0.{}.t.svc.cluster.local", k.headless)
+        );
     }
 
     #[test]

@@ -274,10 +274,15 @@ pub(super) fn connection(prefix: &str, pg: &PostgresPlan, nodes: &[DatastoreNode
 /// A node's address inside a Kubernetes cluster: the read-write Service for the
 /// primary (`db`), the read-only one for every replica (`db-ro`), the pooler's own
 /// (`db-pgbouncer`).
-pub(super) fn kubernetes_host(name: &str, id: &str, role: &str, ns: &str) -> String {
-    let svc = match role {
-        "replica" => format!("{name}-ro"),
-        _ => id.to_string(),
+pub(super) fn kubernetes_host(
+    id: &str,
+    role: &str,
+    objects: &super::KubernetesObjects,
+    ns: &str,
+) -> String {
+    let svc = match (role, &objects.replicas) {
+        ("replica", Some(r)) => r.read_service.as_str(),
+        _ => id,
     };
     format!("{svc}.{ns}.svc.cluster.local")
 }

@@ -114,7 +114,12 @@ pub(super) fn connection(prefix: &str, r: &RedisPlan, nodes: &[DatastoreNode]) -
 
 /// A node's address inside a Kubernetes cluster: a cluster node is a pod of the
 /// headless Service (`cache-0.cache-headless`), a standalone server its Service.
-pub(super) fn kubernetes_host(name: &str, id: &str, r: &RedisPlan, ns: &str) -> String {
+pub(super) fn kubernetes_host(
+    id: &str,
+    r: &RedisPlan,
+    objects: &super::KubernetesObjects,
+    ns: &str,
+) -> String {
     if !r.cluster {
         return format!("{id}.{ns}.svc.cluster.local");
     }
@@ -124,7 +129,12 @@ pub(super) fn kubernetes_host(name: &str, id: &str, r: &RedisPlan, ns: &str) -> 
         .next()
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
-    format!("{name}-{}.{name}-headless.{ns}.svc.cluster.local", n - 1)
+    format!(
+        "{}-{}.{}.{ns}.svc.cluster.local",
+        objects.workload,
+        n - 1,
+        objects.headless
+    )
 }
 
 #[cfg(test)]

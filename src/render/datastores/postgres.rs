@@ -99,7 +99,7 @@ pub(super) fn render(
         let port = here
             .iter()
             .find(|n| n.role == "primary")
-            .map_or(5432, |n| n.port);
+            .map_or(crate::plan::placement::POSTGRES_PORT, |n| n.port);
         let ctx = context! {
             pg => pg, listen => listen, port => port, memory => memory, cpus => pg.cpus,
             app_networks => hba.app, replication_networks => hba.replication,

@@ -50,7 +50,9 @@ pub(super) fn render(
             id: store.name.clone(),
             role: "node".into(),
             host: String::new(),
-            port: nodes.first().map_or(6379, |n| n.port),
+            port: nodes
+                .first()
+                .map_or(crate::plan::placement::REDIS_PORT, |n| n.port),
             machine: String::new(),
         };
         let ctx = context! { redis => redis, node => node, nodes => nodes, kubernetes => true };

@@ -70,8 +70,10 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
             queued_on.insert(b);
         }
     }
-    for (name, d) in &plan.datastores {
-        let users: Vec<String> = users_of.get(name.as_str()).cloned().unwrap_or_default();
+    for (key, d) in &plan.datastores {
+        let users: Vec<String> = users_of.get(key.as_str()).cloned().unwrap_or_default();
+        let k8s = &d.kubernetes;
+        let name = &k8s.workload;
         let allow = |pods: &[String], ports: &[u16], extra: Vec<Value>| {
             let mut peers = from(pods);
             peers.extend(extra);
@@ -86,49 +88,44 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
         match &d.engine {
             EnginePlan::Redis(r) => {
                 let mut peers = users.clone();
-                if r.cluster {
+                if let (true, Some(init)) = (r.cluster, &k8s.cluster_init) {
                     peers.push(name.clone());
-                    peers.push(format!("{name}-cluster-init"));
+                    peers.push(init.clone());
                 }
-                let ports: Vec<u16> = if r.cluster {
-                    vec![6379, 16379]
-                } else {
-                    vec![6379]
-                };
+                let ports: Vec<u16> = std::iter::once(k8s.port).chain(k8s.bus_port).collect();
                 let extra = if queued { vec![keda()] } else { vec![] };
                 out.push(policy(
                     &format!("{name}-from-its-users"),
                     ingress_to(selector(plan, name), allow(&peers, &ports, extra)),
                 ));
             }
-            EnginePlan::Postgres(pg) => {
-                let pooler = format!("{name}-pgbouncer");
-                let replica = format!("{name}-replica");
+            EnginePlan::Postgres(_) => {
+                let pooler = k8s.pooler.as_ref();
+                let replicas = k8s.replicas.as_ref();
                 let mut to_primary = users.clone();
-                if pg.pooler.is_some() {
-                    to_primary.push(pooler.clone());
-                }
-                if pg.replicas > 0 {
-                    to_primary.push(replica.clone());
-                }
+                to_primary.extend(pooler.map(|p| p.workload.clone()));
+                to_primary.extend(replicas.map(|r| r.workload.clone()));
                 out.push(policy(
                     &format!("{name}-from-its-users"),
-                    ingress_to(selector(plan, name), allow(&to_primary, &[5432], vec![])),
+                    ingress_to(
+                        selector(plan, name),
+                        allow(&to_primary, &[k8s.port], vec![]),
+                    ),
                 ));
-                if pg.replicas > 0 {
+                if let Some(replicas) = replicas {
                     let mut readers = users.clone();
-                    if pg.pooler.is_some() {
-                        readers.push(pooler.clone());
-                    }
+                    readers.extend(pooler.map(|p| p.workload.clone()));
+                    let set = &replicas.workload;
                     out.push(policy(
-                        &format!("{replica}-from-its-users"),
-                        ingress_to(selector(plan, &replica), allow(&readers, &[5432], vec![])),
+                        &format!("{set}-from-its-users"),
+                        ingress_to(selector(plan, set), allow(&readers, &[k8s.port], vec![])),
                     ));
                 }
-                if pg.pooler.is_some() {
+                if let Some(pooler) = pooler {
+                    let pool = &pooler.workload;
                     out.push(policy(
-                        &format!("{pooler}-from-its-users"),
-                        ingress_to(selector(plan, &pooler), allow(&users, &[6432], vec![])),
+                        &format!("{pool}-from-its-users"),
+                        ingress_to(selector(plan, pool), allow(&users, &[pooler.port], vec![])),
                     ));
                 }
             }
@@ -136,7 +133,16 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
                 let extra = if queued { vec![keda()] } else { vec![] };
                 out.push(policy(
                     &format!("{name}-from-its-users"),
-                    ingress_to(selector(plan, name), allow(&users, &[5672, 15672], extra)),
+                    ingress_to(
+                        selector(plan, name),
+                        allow(
+                            &users,
+                            &std::iter::once(k8s.port)
+                                .chain(k8s.management_port)
+                                .collect::<Vec<_>>(),
+                            extra,
+                        ),
+                    ),
                 ));
             }
         }

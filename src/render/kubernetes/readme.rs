@@ -19,10 +19,10 @@ pub(super) fn readme(plan: &Plan) -> String {
         for k in &d.secrets {
             keys.entry(k.clone()).or_default().push(d.name.clone());
         }
-        if d.rabbitmq().is_some() {
+        if let (Some(port), Some(_)) = (d.kubernetes.management_port, d.rabbitmq()) {
             keys.entry(format!("{}_MANAGEMENT_URL", d.env_prefix))
                 .or_default()
-                .push("KEDA (http://user:password@host:15672/)".into());
+                .push(format!("KEDA (http://user:password@host:{port}/)"));
         }
     }
     let mut out = format!(

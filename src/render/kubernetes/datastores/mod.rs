@@ -91,7 +91,7 @@ pub(super) fn datastore_docs(
     let ctx = Ctx {
         plan,
         store,
-        config: format!("{}-config", store.name),
+        config: store.kubernetes.config.clone(),
         own: files
             .iter()
             .filter(|f| f.starts_with(&format!("{dir}/")))

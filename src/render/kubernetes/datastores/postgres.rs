@@ -3,7 +3,7 @@
 //! read-only one, and PgBouncer as a Deployment.
 
 use super::*;
-use crate::plan::{PoolerPlan, PostgresPlan};
+use crate::plan::{PoolerObjects, PoolerPlan, PostgresPlan};
 use crate::render::datastores::postgres::{
     pooler_command, pooler_env, primary_env, ready_command, replica_env, server_command, DATA_DIR,
 };
@@ -11,9 +11,11 @@ use crate::render::datastores::POOLER_MOUNT_DIR;
 
 pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value>, Vec<Value>) {
     let (plan, store, mount, dir) = (ctx.plan, ctx.store, &ctx.mount, &ctx.dir);
-    let name = &store.name;
+    let k8s = &store.kubernetes;
+    let name = &k8s.workload;
     let config = &ctx.config;
-    let init = format!("{name}-init");
+    let init = k8s.init_config.clone().unwrap_or_default();
+    let port = k8s.port;
     let mut maps = vec![
         json!({ "name": config, "files": ctx.own.iter().filter(|f| !f.ends_with("init-primary.sh")).collect::<Vec<_>>() }),
         json!({ "name": init, "files": [format!("{dir}/init-primary.sh")] }),
@@ -22,7 +24,7 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
     let pgdata = json!({ "name": "PGDATA", "value": format!("{DATA_DIR}/pgdata") });
     let shm = quantity_memory(pg.shm_bytes);
     let probe =
-        json!({ "exec": { "command": ready_command("127.0.0.1", 5432) }, "periodSeconds": 5 });
+        json!({ "exec": { "command": ready_command("127.0.0.1", port) }, "periodSeconds": 5 });
     // Liveness and startup run the readiness command with their own patience; a
     // replica's first start (a base backup) gets longer than the primary's.
     let liveness = json!({ "exec": probe["exec"], "periodSeconds": 10, "failureThreshold": 6 });
@@ -56,7 +58,7 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
         "image": store.image,
         "args": server_command(mount),
         "env": primary_env,
-        "ports": [{ "name": "postgres", "containerPort": 5432 }],
+        "ports": [{ "name": "postgres", "containerPort": port }],
         "resources": ctx.resources,
         "readinessProbe": probe,
         "livenessProbe": liveness,
@@ -64,38 +66,40 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
         "securityContext": secure_container(),
         "volumeMounts": primary_mounts,
     });
-    let statefulset = |set: &str, replicas: u32, container: Value, extra: Option<Value>| {
-        json!({
-            "apiVersion": "apps/v1",
-            "kind": "StatefulSet",
-            "metadata": { "name": set, "labels": labels(plan, set, "datastore") },
-            "spec": {
-                "serviceName": format!("{set}-headless"),
-                "replicas": replicas,
-                "selector": { "matchLabels": selector(plan, set) },
-                "template": {
-                    "metadata": { "labels": labels(plan, set, "datastore") },
-                    "spec": {
-                        "securityContext": data_pod_security(store.uid),
-                        "terminationGracePeriodSeconds": 60,
-                        "containers": [container],
-                        "volumes": volumes(extra),
+    let statefulset =
+        |set: &str, headless: &str, replicas: u32, container: Value, extra: Option<Value>| {
+            json!({
+                "apiVersion": "apps/v1",
+                "kind": "StatefulSet",
+                "metadata": { "name": set, "labels": labels(plan, set, "datastore") },
+                "spec": {
+                    "serviceName": headless,
+                    "replicas": replicas,
+                    "selector": { "matchLabels": selector(plan, set) },
+                    "template": {
+                        "metadata": { "labels": labels(plan, set, "datastore") },
+                        "spec": {
+                            "securityContext": data_pod_security(store.uid),
+                            "terminationGracePeriodSeconds": 60,
+                            "containers": [container],
+                            "volumes": volumes(extra),
+                        },
                     },
+                    "volumeClaimTemplates": [claim("data", store.volume_bytes)],
                 },
-                "volumeClaimTemplates": [claim("data", store.volume_bytes)],
-            },
-        })
-    };
+            })
+        };
     docs.push(statefulset(
         name,
+        &k8s.headless,
         1,
         primary,
         Some(json!({ "name": "init", "configMap": { "name": init } })),
     ));
-    docs.push(ctx.service(name, name, 5432, false));
-    docs.push(ctx.service(&format!("{name}-headless"), name, 5432, true));
-    if pg.replicas > 0 {
-        let set = format!("{name}-replica");
+    docs.push(ctx.service(name, name, port, false));
+    docs.push(ctx.service(&k8s.headless, name, port, true));
+    if let Some(replicas) = &k8s.replicas {
+        let set = &replicas.workload;
         let mut env = environment(plan, &replica_env(pg));
         env.push(pgdata);
         env.push(json!({ "name": "TIERFORM_CONF", "value": mount }));
@@ -105,7 +109,7 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
             "image": store.image,
             "command": ["sh", format!("{mount}/start-replica.sh")],
             "env": env,
-            "ports": [{ "name": "postgres", "containerPort": 5432 }],
+            "ports": [{ "name": "postgres", "containerPort": port }],
             "resources": ctx.resources,
             "readinessProbe": probe,
             "livenessProbe": liveness,
@@ -113,12 +117,18 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
             "securityContext": secure_container(),
             "volumeMounts": mounts,
         });
-        docs.push(statefulset(&set, pg.replicas, replica, None));
-        docs.push(ctx.service(&format!("{name}-ro"), &set, 5432, false));
-        docs.push(ctx.service(&format!("{set}-headless"), &set, 5432, true));
+        docs.push(statefulset(
+            set,
+            &replicas.headless,
+            pg.replicas,
+            replica,
+            None,
+        ));
+        docs.push(ctx.service(&replicas.read_service, set, port, false));
+        docs.push(ctx.service(&replicas.headless, set, port, true));
     }
-    if let Some(pooler) = &pg.pooler {
-        let (doc, map) = pooler_docs(ctx, pg, pooler, files);
+    if let (Some(pooler), Some(objects)) = (&pg.pooler, &k8s.pooler) {
+        let (doc, map) = pooler_docs(ctx, pg, pooler, objects, files);
         maps.push(map);
         docs.extend(doc);
     }
@@ -130,12 +140,13 @@ fn pooler_docs(
     ctx: &Ctx,
     pg: &PostgresPlan,
     pooler: &PoolerPlan,
+    objects: &PoolerObjects,
     files: &[String],
 ) -> (Vec<Value>, Value) {
     let plan = ctx.plan;
-    let pool = format!("{}-pgbouncer", ctx.store.name);
+    let pool = &objects.workload;
     let pdir = crate::render::datastores::pooler_dir(ctx.store);
-    let pmap = format!("{pool}-config");
+    let pmap = &objects.config;
     let map = json!({ "name": pmap, "files": files.iter().filter(|f| f.starts_with(&format!("{pdir}/"))).collect::<Vec<_>>() });
     let mut pod_security = secure_pod();
     pod_security["runAsUser"] = json!(pooler.uid);
@@ -143,12 +154,12 @@ fn pooler_docs(
     let deployment = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": { "name": pool, "labels": labels(plan, &pool, "datastore") },
+        "metadata": { "name": pool, "labels": labels(plan, pool, "datastore") },
         "spec": {
             "replicas": pooler.kubernetes_replicas,
-            "selector": { "matchLabels": selector(plan, &pool) },
+            "selector": { "matchLabels": selector(plan, pool) },
             "template": {
-                "metadata": { "labels": labels(plan, &pool, "datastore") },
+                "metadata": { "labels": labels(plan, pool, "datastore") },
                 "spec": {
                     "securityContext": pod_security,
                     "containers": [{
@@ -156,10 +167,10 @@ fn pooler_docs(
                         "image": pooler.image,
                         "command": pooler_command(),
                         "env": environment(plan, &pooler_env(pg)),
-                        "ports": [{ "name": "pgbouncer", "containerPort": 6432 }],
+                        "ports": [{ "name": "pgbouncer", "containerPort": objects.port }],
                         "resources": container_resources(&pooler.resources),
-                        "readinessProbe": { "tcpSocket": { "port": 6432 }, "periodSeconds": 5 },
-                        "livenessProbe": { "tcpSocket": { "port": 6432 }, "periodSeconds": 10 },
+                        "readinessProbe": { "tcpSocket": { "port": objects.port }, "periodSeconds": 5 },
+                        "livenessProbe": { "tcpSocket": { "port": objects.port }, "periodSeconds": 10 },
                         "securityContext": secure_container(),
                         "volumeMounts": [
                             { "name": "config", "mountPath": POOLER_MOUNT_DIR, "readOnly": true },
@@ -175,7 +186,7 @@ fn pooler_docs(
         },
     });
     (
-        vec![deployment, ctx.service(&pool, &pool, 6432, false)],
+        vec![deployment, ctx.service(pool, pool, objects.port, false)],
         map,
     )
 }

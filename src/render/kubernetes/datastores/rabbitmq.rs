@@ -7,13 +7,15 @@ use crate::render::datastores::rabbitmq::{ready_command, server_env, DATA_DIR};
 
 pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
     let (plan, store, mount, config) = (ctx.plan, ctx.store, &ctx.mount, &ctx.config);
-    let name = &store.name;
+    let k8s = &store.kubernetes;
+    let name = &k8s.workload;
+    let (port, management) = (k8s.port, k8s.management_port.unwrap_or_default());
     let maps = vec![json!({ "name": config, "files": ctx.own })];
     let container = json!({
         "name": "rabbitmq",
         "image": store.image,
         "env": environment(plan, &server_env(r, mount)),
-        "ports": [{ "name": "amqp", "containerPort": 5672 }, { "name": "management", "containerPort": 15672 }],
+        "ports": [{ "name": "amqp", "containerPort": port }, { "name": "management", "containerPort": management }],
         "resources": ctx.resources,
         "readinessProbe": { "exec": { "command": ready_command() }, "periodSeconds": 10, "timeoutSeconds": 5 },
         "livenessProbe": { "exec": { "command": ready_command() }, "periodSeconds": 30, "timeoutSeconds": 10 },
@@ -29,7 +31,7 @@ pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
         "kind": "StatefulSet",
         "metadata": { "name": name, "labels": labels(plan, name, "datastore") },
         "spec": {
-            "serviceName": format!("{name}-headless"),
+            "serviceName": k8s.headless,
             "replicas": 1,
             "selector": { "matchLabels": selector(plan, name) },
             "template": {
@@ -46,9 +48,9 @@ pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
             "volumeClaimTemplates": [claim("data", store.volume_bytes)],
         },
     })];
-    docs.push(ctx.service(&format!("{name}-headless"), name, 5672, true));
-    let mut svc = ctx.service(name, name, 5672, false);
-    svc["spec"]["ports"] = json!([{ "name": "amqp", "port": 5672, "targetPort": 5672 }, { "name": "management", "port": 15672, "targetPort": 15672 }]);
+    docs.push(ctx.service(&k8s.headless, name, port, true));
+    let mut svc = ctx.service(name, name, port, false);
+    svc["spec"]["ports"] = json!([{ "name": "amqp", "port": port, "targetPort": port }, { "name": "management", "port": management, "targetPort": management }]);
     docs.push(svc);
     (docs, maps)
 }

@@ -10,8 +10,10 @@ use crate::render::datastores::redis::{
 
 pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
     let (plan, store, mount) = (ctx.plan, ctx.store, &ctx.mount);
-    let name = &store.name;
+    let k8s = &store.kubernetes;
+    let name = &k8s.workload;
     let config = &ctx.config;
+    let port = k8s.port;
     let maps = vec![json!({ "name": config, "files": ctx.own })];
     let mut docs = Vec::new();
     // One pod per planned node.
@@ -21,11 +23,11 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
     if r.cluster {
         env.push(env_field("POD_NAME", "metadata.name"));
         env.push(env_field("POD_IP", "status.podIP"));
-        env.push(json!({ "name": "REDIS_ANNOUNCE_HOSTNAME", "value": format!("$(POD_NAME).{name}-headless.{}.svc.cluster.local", plan.namespace) }));
+        env.push(json!({ "name": "REDIS_ANNOUNCE_HOSTNAME", "value": format!("$(POD_NAME).{}.{}.svc.cluster.local", k8s.headless, plan.namespace) }));
     }
-    let mut ports = vec![json!({ "name": "redis", "containerPort": 6379 })];
-    if r.cluster {
-        ports.push(json!({ "name": "bus", "containerPort": 16379 }));
+    let mut ports = vec![json!({ "name": "redis", "containerPort": port })];
+    if let Some(bus) = k8s.bus_port {
+        ports.push(json!({ "name": "bus", "containerPort": bus }));
     }
     let ping = json!({ "command": ["sh", "-c", "REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli ping | grep -q PONG"] });
     let container = json!({
@@ -52,9 +54,9 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
     if !persistent {
         volumes.push(json!({ "name": "data", "emptyDir": {} }));
     }
-    let headless = format!("{name}-headless");
+    let headless = &k8s.headless;
     let mut spec = json!({
-        "serviceName": headless.clone(),
+        "serviceName": headless,
         "replicas": if r.cluster { nodes } else { 1 },
         "podManagementPolicy": if r.cluster { "Parallel" } else { "OrderedReady" },
         "selector": { "matchLabels": selector(plan, name) },
@@ -67,26 +69,25 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
         spec["volumeClaimTemplates"] = json!([claim("data", store.volume_bytes)]);
     }
     docs.push(json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": { "name": name, "labels": labels(plan, name, "datastore") }, "spec": spec }));
-    if !r.cluster {
-        docs.push(ctx.service(name, name, 6379, false));
-        docs.push(ctx.service(&headless, name, 6379, true));
+    let (Some(bus), Some(init)) = (k8s.bus_port, &k8s.cluster_init) else {
+        docs.push(ctx.service(name, name, port, false));
+        docs.push(ctx.service(headless, name, port, true));
         return (docs, maps);
-    }
-    let mut h = ctx.service(&headless, name, 6379, true);
-    h["spec"]["ports"] = json!([{ "name": "redis", "port": 6379, "targetPort": 6379 }, { "name": "bus", "port": 16379, "targetPort": 16379 }]);
+    };
+    let mut h = ctx.service(headless, name, port, true);
+    h["spec"]["ports"] = json!([{ "name": "redis", "port": port, "targetPort": port }, { "name": "bus", "port": bus, "targetPort": bus }]);
     docs.push(h);
     // A Job's pod template cannot change: a new bootstrap gets a new name, from a hash
     // of what it forms (the Redis settings and the nodes, as their Debug text).
     let init_script = format!("{:?}{:?}", r, store.nodes.get(&Platform::Kubernetes));
-    let init = format!("{name}-cluster-init");
     docs.push(json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": { "name": format!("{init}-{}", short_hash(&init_script)), "labels": labels(plan, &init, "datastore") },
+        "metadata": { "name": format!("{init}-{}", short_hash(&init_script)), "labels": labels(plan, init, "datastore") },
         "spec": {
             "backoffLimit": 10,
             "template": {
-                "metadata": { "labels": labels(plan, &init, "datastore") },
+                "metadata": { "labels": labels(plan, init, "datastore") },
                 "spec": {
                     "restartPolicy": "OnFailure",
                     "securityContext": data_pod_security(store.uid),
