@@ -18,8 +18,8 @@ pub use platforms::stop_grace_ms;
 use services::service_plan;
 
 pub use datastores::{
-    DatastoreNode, DatastorePlan, EnginePlan, EnvValue, EnvVar, PoolerObjects, PoolerPlan,
-    PostgresPlan, RabbitmqPlan, RedisPlan,
+    DatastoreNode, DatastorePlan, EnginePlan, EnvValue, EnvVar, NodeRole, PoolerObjects,
+    PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan,
 };
 
 use serde::Serialize;

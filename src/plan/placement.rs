@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::model::{Blueprint, Platform};
+use crate::plan::NodeRole;
 use crate::source::pointer::Pointer;
 
 /// Spreads items over `hosts` in turn. Each item asks for a base port; the k-th item
@@ -56,16 +57,24 @@ pub const RABBITMQ_MANAGEMENT_PORT: u16 = 15672;
 pub fn datastore_nodes(
     name: &str,
     store: &crate::model::Datastore,
-) -> Vec<(String, &'static str, u16)> {
+) -> Vec<(String, NodeRole, u16)> {
     use crate::model::{Datastore, RedisMode};
     match store {
         Datastore::Postgres(p) => {
-            let mut nodes = vec![(name.to_string(), "primary", POSTGRES_PORT)];
+            let mut nodes = vec![(name.to_string(), NodeRole::Primary, POSTGRES_PORT)];
             for i in 1..=p.replicas {
-                nodes.push((format!("{name}-replica-{i}"), "replica", POSTGRES_PORT));
+                nodes.push((
+                    format!("{name}-replica-{i}"),
+                    NodeRole::Replica,
+                    POSTGRES_PORT,
+                ));
             }
             if p.pooler.is_some() {
-                nodes.push((format!("{name}-pgbouncer"), "pooler", PGBOUNCER_PORT));
+                nodes.push((
+                    format!("{name}-pgbouncer"),
+                    NodeRole::Pooler,
+                    PGBOUNCER_PORT,
+                ));
             }
             nodes
         }
@@ -75,17 +84,17 @@ pub fn datastore_nodes(
                 (1..=total)
                     .map(|i| {
                         let role = if i <= shape.masters {
-                            "master"
+                            NodeRole::Master
                         } else {
-                            "replica"
+                            NodeRole::Replica
                         };
                         (format!("{name}-{i}"), role, REDIS_PORT)
                     })
                     .collect()
             }
-            _ => vec![(name.to_string(), "node", REDIS_PORT)],
+            _ => vec![(name.to_string(), NodeRole::Node, REDIS_PORT)],
         },
-        Datastore::Rabbitmq(_) => vec![(name.to_string(), "node", RABBITMQ_PORT)],
+        Datastore::Rabbitmq(_) => vec![(name.to_string(), NodeRole::Node, RABBITMQ_PORT)],
     }
 }
 
@@ -171,7 +180,7 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
         {
             let nodes = datastore_nodes(name, d)
                 .iter()
-                .filter(|(_, role, _)| *role != "pooler")
+                .filter(|(_, role, _)| *role != NodeRole::Pooler)
                 .count();
             add(d.resources(), nodes as u64);
         }

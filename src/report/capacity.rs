@@ -146,7 +146,9 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
     let mut datastores = Vec::new();
     for d in plan.datastores.values() {
         let nodes = d.nodes.values().next().map_or(1, |n| {
-            n.iter().filter(|n| n.role != "pooler").count() as u32
+            n.iter()
+                .filter(|n| n.role != crate::plan::NodeRole::Pooler)
+                .count() as u32
         });
         datastores.push(row(
             &d.name,

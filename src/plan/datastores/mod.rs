@@ -24,7 +24,7 @@ pub use rabbitmq::RabbitmqPlan;
 pub use redis::RedisPlan;
 
 /// The first node of `role`, in placement order.
-fn first_of<'a>(nodes: &'a [DatastoreNode], role: &str) -> Option<&'a DatastoreNode> {
+fn first_of(nodes: &[DatastoreNode], role: NodeRole) -> Option<&DatastoreNode> {
     nodes.iter().find(|n| n.role == role)
 }
 
@@ -281,13 +281,49 @@ impl DatastorePlan {
     }
 }
 
+/// What a datastore node is.
+#[derive(Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeRole {
+    /// A PostgreSQL primary.
+    Primary,
+    /// A PostgreSQL read replica, or a Redis Cluster replica.
+    Replica,
+    /// PgBouncer in front of PostgreSQL.
+    Pooler,
+    /// A Redis Cluster master.
+    Master,
+    /// The one server of a standalone Redis or a RabbitMQ.
+    Node,
+}
+
+impl NodeRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NodeRole::Primary => "primary",
+            NodeRole::Replica => "replica",
+            NodeRole::Pooler => "pooler",
+            NodeRole::Master => "master",
+            NodeRole::Node => "node",
+        }
+    }
+}
+
+/// The role's text, quoted, as its Debug form was when roles were strings: the Redis
+/// cluster-init Job's name hashes the nodes' Debug text, and must not change with how
+/// a role is represented.
+impl std::fmt::Debug for NodeRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", self.as_str())
+    }
+}
+
 /// One server process of a datastore.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DatastoreNode {
     /// The compose service name, also the node's name elsewhere (`db-replica-1`).
     pub id: String,
-    /// `primary`, `replica`, `pooler`, `master`, or `node`.
-    pub role: String,
+    pub role: NodeRole,
     /// Where clients connect: a host name or address.
     pub host: String,
     pub port: u16,
@@ -339,7 +375,7 @@ pub(in crate::plan) fn datastore_plan(
                 .iter()
                 .map(|(id, role, port)| DatastoreNode {
                     id: id.clone(),
-                    role: role.to_string(),
+                    role: *role,
                     host: id.clone(),
                     port: *port,
                     machine: String::new(),
@@ -357,7 +393,7 @@ pub(in crate::plan) fn datastore_plan(
                     .zip(placed)
                     .map(|((id, role, _), (host, port))| DatastoreNode {
                         id: id.clone(),
-                        role: role.to_string(),
+                        role: *role,
                         host: host.clone(),
                         port,
                         machine: host,
@@ -368,8 +404,8 @@ pub(in crate::plan) fn datastore_plan(
                 .iter()
                 .map(|(id, role, port)| DatastoreNode {
                     id: id.clone(),
-                    role: role.to_string(),
-                    host: kubernetes_host(id, role, &engine, &kubernetes, &bp.name),
+                    role: *role,
+                    host: kubernetes_host(id, *role, &engine, &kubernetes, &bp.name),
                     port: *port,
                     machine: String::new(),
                 })
@@ -446,7 +482,7 @@ pub(in crate::plan) fn datastore_plan(
 /// Service's name, or a pod's under a headless Service (see each engine).
 fn kubernetes_host(
     id: &str,
-    role: &str,
+    role: NodeRole,
     engine: &EnginePlan,
     objects: &KubernetesObjects,
     ns: &str,

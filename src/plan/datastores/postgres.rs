@@ -11,6 +11,7 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
+use super::NodeRole;
 use super::{DatastoreNode, EnvVar};
 use crate::model::{Platform, PoolMode, Postgres, Replication};
 use crate::plan::{ResourcesPlan, ServicePlan};
@@ -210,12 +211,12 @@ pub(super) fn hba(
             }
         }
     }
-    for n in nodes.iter().filter(|n| n.role == "pooler") {
+    for n in nodes.iter().filter(|n| n.role == NodeRole::Pooler) {
         app.insert(net(&n.machine));
     }
     let replication: BTreeSet<String> = nodes
         .iter()
-        .filter(|n| n.role == "replica")
+        .filter(|n| n.role == NodeRole::Replica)
         .map(|n| net(&n.machine))
         .collect();
     HbaPlan {
@@ -229,9 +230,12 @@ pub(super) fn hba(
 /// the first replica (all of them in `_READ_HOSTS`, for the application to spread reads
 /// over), else the primary.
 pub(super) fn connection(prefix: &str, pg: &PostgresPlan, nodes: &[DatastoreNode]) -> Vec<EnvVar> {
-    let replicas: Vec<&DatastoreNode> = nodes.iter().filter(|n| n.role == "replica").collect();
-    let pooler = super::first_of(nodes, "pooler");
-    let (write, read, read_db) = match (pooler, super::first_of(nodes, "primary")) {
+    let replicas: Vec<&DatastoreNode> = nodes
+        .iter()
+        .filter(|n| n.role == NodeRole::Replica)
+        .collect();
+    let pooler = super::first_of(nodes, NodeRole::Pooler);
+    let (write, read, read_db) = match (pooler, super::first_of(nodes, NodeRole::Primary)) {
         (Some(pool), _) if !replicas.is_empty() => (
             pool,
             pool,
@@ -276,12 +280,12 @@ pub(super) fn connection(prefix: &str, pg: &PostgresPlan, nodes: &[DatastoreNode
 /// (`db-pgbouncer`).
 pub(super) fn kubernetes_host(
     id: &str,
-    role: &str,
+    role: NodeRole,
     objects: &super::KubernetesObjects,
     ns: &str,
 ) -> String {
     let svc = match (role, &objects.replicas) {
-        ("replica", Some(r)) => r.read_service.as_str(),
+        (NodeRole::Replica, Some(r)) => r.read_service.as_str(),
         _ => id,
     };
     format!("{svc}.{ns}.svc.cluster.local")

@@ -6,6 +6,7 @@ use minijinja::context;
 
 use super::{pooler_dir, Files, POOLER_MOUNT_DIR};
 use crate::model::Platform;
+use crate::plan::NodeRole;
 use crate::plan::{DatastoreNode, DatastorePlan, EnvVar, PostgresPlan};
 use crate::render::templates::TemplateError;
 
@@ -80,9 +81,12 @@ pub(super) fn render(
     dir: &str,
 ) -> Result<(), TemplateError> {
     let nodes = store.nodes_on(platform);
-    let replicas: Vec<&DatastoreNode> = nodes.iter().filter(|n| n.role == "replica").collect();
-    let pooler = nodes.iter().find(|n| n.role == "pooler");
-    let Some(primary) = nodes.iter().find(|n| n.role == "primary") else {
+    let replicas: Vec<&DatastoreNode> = nodes
+        .iter()
+        .filter(|n| n.role == NodeRole::Replica)
+        .collect();
+    let pooler = nodes.iter().find(|n| n.role == NodeRole::Pooler);
+    let Some(primary) = nodes.iter().find(|n| n.role == NodeRole::Primary) else {
         return Ok(());
     };
     let memory = crate::model::units::format_bytes(pg.memory_bytes);
@@ -90,7 +94,7 @@ pub(super) fn render(
     for &machine in machines {
         let here: Vec<&DatastoreNode> = nodes
             .iter()
-            .filter(|n| n.machine == machine && n.role != "pooler")
+            .filter(|n| n.machine == machine && n.role != NodeRole::Pooler)
             .collect();
         if here.is_empty() {
             continue;
@@ -98,7 +102,7 @@ pub(super) fn render(
         let listen = if machine.is_empty() { "*" } else { machine };
         let port = here
             .iter()
-            .find(|n| n.role == "primary")
+            .find(|n| n.role == NodeRole::Primary)
             .map_or(crate::plan::placement::POSTGRES_PORT, |n| n.port);
         let ctx = context! {
             pg => pg, listen => listen, port => port, memory => memory, cpus => pg.cpus,
@@ -116,7 +120,7 @@ pub(super) fn render(
             "postgres/pg_hba.conf.j2",
             ctx.clone(),
         )?;
-        if here.iter().any(|n| n.role == "primary") {
+        if here.iter().any(|n| n.role == NodeRole::Primary) {
             files.push(
                 machine,
                 format!("{dir}/init-primary.sh"),

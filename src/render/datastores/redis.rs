@@ -48,7 +48,7 @@ pub(super) fn render(
         // One StatefulSet: every pod reads the same config.
         let node = DatastoreNode {
             id: store.name.clone(),
-            role: "node".into(),
+            role: crate::plan::NodeRole::Node,
             host: String::new(),
             port: nodes
                 .first()

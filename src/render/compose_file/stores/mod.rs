@@ -4,6 +4,7 @@
 //! environment, data directory, readiness check) into compose's form.
 
 use super::*;
+use crate::plan::NodeRole;
 use crate::plan::{EnginePlan, EnvValue, EnvVar};
 
 mod postgres;
@@ -21,11 +22,11 @@ pub(in crate::render) fn datastore_dependencies(
     let mut deps = Vec::new();
     // Through a pooler, a service needs the pooler and the primary it fronts; a
     // replica that is slow to copy must not hold the application back.
-    let pooled = nodes.iter().any(|n| n.role == "pooler");
+    let pooled = nodes.iter().any(|n| n.role == NodeRole::Pooler);
     for n in nodes {
-        match n.role.as_str() {
-            "pooler" => deps.push((n.id.clone(), "service_started")),
-            "replica" if pooled => {}
+        match n.role {
+            NodeRole::Pooler => deps.push((n.id.clone(), "service_started")),
+            NodeRole::Replica if pooled => {}
             _ => deps.push((n.id.clone(), "service_healthy")),
         }
     }

@@ -2,6 +2,7 @@
 //! per replica (waiting for the primary on one host), and PgBouncer.
 
 use super::*;
+use crate::plan::NodeRole;
 use crate::plan::PostgresPlan;
 use crate::render::datastores::postgres::{
     pooler_command, pooler_env, primary_env, ready_command, replica_env, server_command, DATA_DIR,
@@ -9,13 +10,13 @@ use crate::render::datastores::postgres::{
 use crate::render::datastores::POOLER_MOUNT_DIR;
 
 pub(super) fn containers(ctx: &Ctx, pg: &PostgresPlan) -> Vec<Container> {
-    let primary = ctx.nodes.iter().find(|n| n.role == "primary");
+    let primary = ctx.nodes.iter().find(|n| n.role == NodeRole::Primary);
     let mut out = Vec::new();
     for n in ctx.nodes_here() {
-        let container = match n.role.as_str() {
-            "primary" => primary_container(ctx, pg, n),
-            "replica" => replica_container(ctx, pg, n, primary),
-            _ => match &pg.pooler {
+        let container = match n.role {
+            NodeRole::Primary => primary_container(ctx, pg, n),
+            NodeRole::Replica => replica_container(ctx, pg, n, primary),
+            NodeRole::Pooler | NodeRole::Master | NodeRole::Node => match &pg.pooler {
                 Some(pool) => pooler_container(ctx, pg, pool, n),
                 None => continue,
             },
@@ -120,7 +121,7 @@ fn pooler_container(
     c.insert("tmpfs".into(), json!(["/tmp"]));
     if ctx.layout == Layout::Single {
         let mut deps = Map::new();
-        for other in ctx.nodes.iter().filter(|o| o.role != "pooler") {
+        for other in ctx.nodes.iter().filter(|o| o.role != NodeRole::Pooler) {
             deps.insert(other.id.clone(), json!({ "condition": "service_healthy" }));
         }
         c.insert("depends_on".into(), Value::Object(deps));
