@@ -10,7 +10,9 @@ use serde_json::{json, Map, Value};
 
 use crate::model::units::format_millicores;
 use crate::model::Platform;
-use crate::plan::{DatastoreNode, DatastorePlan, Plan, ServicePlan, CONTAINER_LISTEN_PORT};
+use crate::plan::{
+    DatastoreNode, DatastorePlan, EnvValue, Plan, ServicePlan, CONTAINER_LISTEN_PORT,
+};
 use crate::render::templates::TemplateError;
 
 use super::bundle::generated_header;
@@ -132,6 +134,14 @@ fn literal(text: &str) -> String {
 }
 
 /// A `${NAME:?…}` reference: compose refuses to start without the value.
+/// A variable's value as compose writes it: a secret as a `${NAME:?…}` reference.
+fn env_value(value: &EnvValue) -> Value {
+    match value {
+        EnvValue::Literal(text) => Value::String(text.clone()),
+        EnvValue::Secret(name) => secret_ref(name),
+    }
+}
+
 fn secret_ref(name: &str) -> Value {
     Value::String(format!(
         "${{{name}:?{name} is not set: copy .env.example to .env and fill it in}}"

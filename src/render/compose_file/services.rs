@@ -1,7 +1,6 @@
 //! Services and the balancer as compose services.
 
 use super::*;
-use crate::plan::EnvValue;
 
 pub(in crate::render) fn healthcheck(s: &ServicePlan) -> Option<Value> {
     let h = s.health.as_ref()?;
@@ -22,22 +21,16 @@ pub(in crate::render) fn healthcheck(s: &ServicePlan) -> Option<Value> {
 }
 
 /// The connection settings of each datastore a service uses, as environment variables
-/// (`DB_HOST`, `DB_PORT`, …), as the plan gives them for `platform`; a secret is written
-/// with `secret_ref`.
+/// (`DB_HOST`, `DB_PORT`, …), as the plan gives them for `platform`.
 pub(in crate::render) fn connection_env(
     plan: &Plan,
     s: &ServicePlan,
     platform: Platform,
-    secret_ref: &dyn Fn(&str) -> Value,
     env: &mut Map<String, Value>,
 ) {
     for store in s.uses.iter().filter_map(|u| plan.datastores.get(u)) {
         for var in store.connection.get(&platform).into_iter().flatten() {
-            let value = match &var.value {
-                EnvValue::Literal(text) => json!(text),
-                EnvValue::Secret(name) => secret_ref(name),
-            };
-            env.insert(var.name.clone(), value);
+            env.insert(var.name.clone(), env_value(&var.value));
         }
     }
 }
@@ -185,7 +178,7 @@ pub(in crate::render) fn app_containers(
         for secret in &s.secrets {
             env.insert(secret.clone(), secret_ref(secret));
         }
-        connection_env(plan, s, platform, &secret_ref, &mut env);
+        connection_env(plan, s, platform, &mut env);
         if !env.is_empty() {
             c.insert("environment".into(), Value::Object(env));
         }

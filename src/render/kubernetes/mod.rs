@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 
 use crate::model::units::{format_bytes, format_millicores};
 use crate::model::{BalancerEngine, Platform, ServiceKind};
-use crate::plan::{EnvValue, Plan, ServicePlan, Sticky, CONTAINER_LISTEN_PORT};
+use crate::plan::{EnvValue, EnvVar, Plan, ServicePlan, Sticky, CONTAINER_LISTEN_PORT};
 use crate::render::templates::{TemplateError, Templates};
 
 use super::balancer;
@@ -215,14 +215,26 @@ fn probes(s: &ServicePlan, c: &mut Map<String, Value>) {
     );
 }
 
+/// A variable as Kubernetes writes it: a secret as a key of the phase's Secret.
+fn env_var(plan: &Plan, var: &EnvVar) -> Value {
+    match &var.value {
+        EnvValue::Literal(text) => json!({ "name": var.name, "value": text }),
+        EnvValue::Secret(key) => env_secret(plan, &var.name, key),
+    }
+}
+
+/// A variable read from the key `key` of the phase's Secret.
+fn env_secret(plan: &Plan, name: &str, key: &str) -> Value {
+    json!({ "name": name, "valueFrom": { "secretKeyRef": { "name": secret_name(plan), "key": key } } })
+}
+
 fn env(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
-    let secret = secret_name(plan);
     let mut out = Vec::new();
     for (k, v) in &s.env {
         out.push(json!({ "name": k, "value": v }));
     }
     for name in &s.secrets {
-        out.push(json!({ "name": name, "valueFrom": { "secretKeyRef": { "name": secret, "key": name } } }));
+        out.push(env_secret(plan, name, name));
     }
     // The datastores' connection settings, each variable once (a later datastore's
     // value wins, in the place of the first).
@@ -234,13 +246,7 @@ fn env(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
             .into_iter()
             .flatten()
         {
-            let value = match &var.value {
-                EnvValue::Literal(text) => json!({ "name": var.name, "value": text }),
-                EnvValue::Secret(key) => {
-                    json!({ "name": var.name, "valueFrom": { "secretKeyRef": { "name": secret, "key": key } } })
-                }
-            };
-            conn.insert(var.name.clone(), value);
+            conn.insert(var.name.clone(), env_var(plan, var));
         }
     }
     out.extend(conn.into_values());

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::plan::NodeRole;
-use crate::plan::{EnginePlan, EnvValue, EnvVar};
+use crate::plan::{EnginePlan, EnvVar};
 
 mod postgres;
 mod rabbitmq;
@@ -126,12 +126,6 @@ impl<'a> Ctx<'a> {
 /// An environment as compose writes it: secrets as `${NAME:?…}` references.
 fn environment(vars: &[EnvVar]) -> Map<String, Value> {
     vars.iter()
-        .map(|v| {
-            let value = match &v.value {
-                EnvValue::Literal(text) => json!(text),
-                EnvValue::Secret(name) => secret_ref(name),
-            };
-            (v.name.clone(), value)
-        })
+        .map(|v| (v.name.clone(), env_value(&v.value)))
         .collect()
 }

@@ -5,7 +5,7 @@
 //! Kubernetes' form.
 
 use super::*;
-use crate::plan::{DatastorePlan, EnginePlan, EnvValue, EnvVar};
+use crate::plan::{DatastorePlan, EnginePlan, EnvVar};
 
 mod postgres;
 mod rabbitmq;
@@ -13,16 +13,7 @@ mod redis;
 
 /// An environment as Kubernetes writes it: secrets as keys of the phase's Secret.
 fn environment(plan: &Plan, vars: &[EnvVar]) -> Vec<Value> {
-    vars.iter()
-        .map(|v| match &v.value {
-            EnvValue::Literal(text) => json!({ "name": v.name, "value": text }),
-            EnvValue::Secret(key) => env_secret(plan, &v.name, key),
-        })
-        .collect()
-}
-
-fn env_secret(plan: &Plan, name: &str, key: &str) -> Value {
-    json!({ "name": name, "valueFrom": { "secretKeyRef": { "name": secret_name(plan), "key": key } } })
+    vars.iter().map(|v| env_var(plan, v)).collect()
 }
 
 /// A variable set from the pod's own metadata (`metadata.name`, `status.podIP`).
