@@ -45,6 +45,16 @@ pub enum BalancerEngine {
     Haproxy,
 }
 
+impl BalancerEngine {
+    /// Its name in a blueprint (`engine: haproxy`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BalancerEngine::Nginx => "nginx",
+            BalancerEngine::Haproxy => "haproxy",
+        }
+    }
+}
+
 /// A request rate limit.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

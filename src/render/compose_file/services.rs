@@ -140,11 +140,7 @@ pub(in crate::render) fn balancer_container(
             c.insert("network_mode".into(), json!("host"));
         }
     }
-    let name = match lb.engine {
-        crate::model::BalancerEngine::Nginx => "nginx",
-        crate::model::BalancerEngine::Haproxy => "haproxy",
-    };
-    (name.to_string(), Value::Object(c))
+    (lb.engine.as_str().to_string(), Value::Object(c))
 }
 
 /// The containers of one service: one per instance. `machine` limits them to the

@@ -231,7 +231,7 @@ fn balancer(s: &mut Summary) {
     match (&s.from.balancer, &s.to.balancer) {
         (None, None) => {}
         (None, Some(b)) => {
-            let engine = format!("{:?}", b.engine).to_lowercase();
+            let engine = b.engine.as_str();
             s.push(
                 subject,
                 Mark::Added,
@@ -247,10 +247,7 @@ fn balancer(s: &mut Summary) {
         }
         (Some(_), None) => s.push(subject, Mark::Removed, "removed"),
         (Some(a), Some(b)) => {
-            let (ea, eb) = (
-                format!("{:?}", a.engine).to_lowercase(),
-                format!("{:?}", b.engine).to_lowercase(),
-            );
+            let (ea, eb) = (a.engine.as_str(), b.engine.as_str());
             s.field(subject, "engine", ea, eb);
             s.field(subject, "port", a.listen, b.listen);
             let tier = |x: &Option<String>| x.clone().unwrap_or_else(|| "none".into());
