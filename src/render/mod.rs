@@ -136,3 +136,13 @@ pub fn render(
     };
     Ok((out, scope))
 }
+
+/// A host as it stands before `:port` in an address or a URL: an IPv6 address in
+/// brackets (`[::1]`), anything else as it is.
+pub(crate) fn url_host(host: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]")
+    } else {
+        host.to_string()
+    }
+}

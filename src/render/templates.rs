@@ -412,11 +412,7 @@ fn host_port(host: &Value, port: Value) -> Result<String, Error> {
         return Ok(p.to_string());
     }
     let h = bare_token("host_port", &Value::from(h))?;
-    Ok(if h.contains(':') {
-        format!("[{h}]:{p}")
-    } else {
-        format!("{h}:{p}")
-    })
+    Ok(format!("{}:{p}", super::url_host(&h)))
 }
 
 /// A PostgreSQL single-quoted string: `'` doubled; control characters refused.

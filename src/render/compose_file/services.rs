@@ -100,10 +100,8 @@ pub(in crate::render) fn balancer_container(
     let (addr, port) = node.map_or(("127.0.0.1".to_string(), CONTAINER_LISTEN_PORT), |n| {
         let a = if n.address.is_empty() {
             "127.0.0.1".to_string()
-        } else if n.address.contains(':') {
-            format!("[{}]", n.address)
         } else {
-            n.address.clone()
+            crate::render::url_host(&n.address)
         };
         (a, n.port)
     });
@@ -217,11 +215,7 @@ pub(in crate::render) fn app_containers(
             }
             Layout::Hosts => {
                 if let (Some(e), Some(p)) = (endpoints.and_then(|e| e.get(i)), s.port) {
-                    let host = if e.host.contains(':') {
-                        format!("[{}]", e.host)
-                    } else {
-                        e.host.clone()
-                    };
+                    let host = crate::render::url_host(&e.host);
                     c.insert("ports".into(), json!([format!("{host}:{}:{p}", e.port)]));
                 }
             }
