@@ -355,9 +355,9 @@ pub struct HostsLayout {
     /// Per datastore: each node's machine and port, in [`datastore_nodes`] order.
     pub datastores: BTreeMap<String, Vec<(String, u16)>>,
     /// What could not be placed: (JSON pointer, what it is).
-    pub unplaced: Vec<(String, String)>,
+    pub unplaced: Vec<(Pointer, String)>,
     /// Two listeners on one port of a machine: (JSON pointer, message).
-    pub conflicts: Vec<(String, String)>,
+    pub conflicts: Vec<(Pointer, String)>,
 }
 
 struct PortBook {
@@ -396,11 +396,11 @@ pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
         taken: BTreeMap::new(),
     };
     let claim = |book: &mut PortBook,
-                 conflicts: &mut Vec<(String, String)>,
+                 conflicts: &mut Vec<(Pointer, String)>,
                  host: &str,
                  port: u32,
                  owner: String,
-                 ptr: String| {
+                 ptr: Pointer| {
         match book.owner(host, port) {
             Some(first) if first != &owner => conflicts.push((
                 ptr,
@@ -415,7 +415,7 @@ pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
         match hosts_of(lb.tier.as_deref()) {
             None => layout
                 .unplaced
-                .push(("/balancer".into(), "the balancer".into())),
+                .push((Pointer::build(["balancer"]), "the balancer".into())),
             Some(hosts) => {
                 for h in hosts.iter().collect::<BTreeSet<_>>() {
                     claim(
@@ -424,14 +424,14 @@ pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
                         h,
                         lb.listen,
                         "the balancer".into(),
-                        "/balancer/listen".into(),
+                        Pointer::build(["balancer", "listen"]),
                     );
                 }
             }
         }
     }
     for (name, s) in &bp.services {
-        let ptr = Pointer::build(["services", name.as_str()]).to_string();
+        let ptr = Pointer::build(["services", name.as_str()]);
         let Some(hosts) = hosts_of(s.tier.as_deref()) else {
             layout.unplaced.push((ptr, format!("service `{name}`")));
             continue;
@@ -460,12 +460,12 @@ pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
                         &hosts[h],
                         u32::from(p),
                         owner,
-                        format!("{ptr}/port"),
+                        ptr.child("port"),
                     );
                     placed.push((hosts[h].clone(), p));
                 }
                 None => layout.conflicts.push((
-                    format!("{ptr}/port"),
+                    ptr.child("port"),
                     format!(
                         "instance {} of `{name}` on {} finds no port above {port}",
                         i + 1,
@@ -477,7 +477,7 @@ pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
         layout.services.insert(name.clone(), placed);
     }
     for (name, store) in &bp.datastores {
-        let ptr = Pointer::build(["datastores", name.as_str()]).to_string();
+        let ptr = Pointer::build(["datastores", name.as_str()]);
         let Some(hosts) = hosts_of(store.tier()) else {
             layout.unplaced.push((ptr, format!("datastore `{name}`")));
             continue;
