@@ -247,6 +247,18 @@ fn money(x: f64) -> String {
     }
 }
 
+/// A row's first cells, the same in both tables: name, kind, count, CPU, memory.
+fn cells(r: &Row) -> Vec<String> {
+    let [cpu, memory] = sizes(r);
+    vec![
+        r.name.clone(),
+        r.kind.clone(),
+        r.instances.clone(),
+        cpu,
+        memory,
+    ]
+}
+
 /// The request / limit cells of a row: `200m / 500m` and `256Mi / 512Mi`.
 fn sizes(r: &Row) -> [String; 2] {
     [
@@ -303,15 +315,9 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
             .services
             .iter()
             .map(|r| {
-                let [cpu, memory] = sizes(r);
-                vec![
-                    r.name.clone(),
-                    r.kind.clone(),
-                    r.instances.clone(),
-                    cpu,
-                    memory,
-                    r.throughput.map_or("–".into(), |t| format!("{t} req/s")),
-                ]
+                let mut cells = cells(r);
+                cells.push(r.throughput.map_or("–".into(), |t| format!("{t} req/s")));
+                cells
             })
             .collect(),
     });
@@ -325,20 +331,7 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
                 "cpu request / limit",
                 "memory request / limit",
             ],
-            rows: c
-                .datastores
-                .iter()
-                .map(|r| {
-                    let [cpu, memory] = sizes(r);
-                    vec![
-                        r.name.clone(),
-                        r.kind.clone(),
-                        r.instances.clone(),
-                        cpu,
-                        memory,
-                    ]
-                })
-                .collect(),
+            rows: c.datastores.iter().map(cells).collect(),
         });
     }
     let t = &c.totals;
