@@ -216,10 +216,13 @@ pub struct ScalingPlan {
     pub autoscaled: bool,
     pub min: u32,
     pub max: u32,
-    /// The fewest instances that ever run where an autoscaler owns the count: `min`
-    /// when autoscaled, else the fixed count. With two or more, one may be taken down
-    /// on purpose (a disruption budget allows it).
-    pub fewest: u32,
+
+    /// Whether its instances are spread over machines: it may run more than one.
+    pub spread: bool,
+    /// Whether a disruption budget keeps instances up while others are taken down on
+    /// purpose (a node drained): two or more always run where an autoscaler owns the
+    /// count (`min` when autoscaled, else the fixed count).
+    pub disruption_budget: bool,
     pub cpu_percent: Option<u32>,
     pub memory_percent: Option<u32>,
     pub requests_per_second: Option<u32>,

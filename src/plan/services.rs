@@ -106,11 +106,13 @@ fn scaling_plan(s: &Service) -> Result<ScalingPlan, String> {
             .to_string(),
         }))
     };
+    let fewest = if autoscaled { min } else { s.fixed_instances() };
     Ok(ScalingPlan {
         autoscaled,
         min,
         max,
-        fewest: if autoscaled { min } else { s.fixed_instances() },
+        spread: max > 1,
+        disruption_budget: fewest >= 2,
         cpu_percent: t.cpu,
         memory_percent: t.memory,
         requests_per_second: t.requests_per_second,

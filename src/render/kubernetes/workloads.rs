@@ -70,8 +70,7 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
                 .collect(),
         ),
     );
-    let replicated = s.scaling.max > 1;
-    if replicated {
+    if s.scaling.spread {
         pod.insert(
             "topologySpreadConstraints".into(),
             spread_over_nodes(plan, name),
@@ -133,7 +132,7 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     if s.scaling.autoscaled {
         docs.extend(autoscaler(plan, s));
     }
-    if s.scaling.fewest >= 2 {
+    if s.scaling.disruption_budget {
         docs.push(object! {
             "apiVersion" => "policy/v1",
             "kind" => "PodDisruptionBudget",
