@@ -267,14 +267,6 @@ impl DatastorePlan {
         }
     }
 
-    /// Its RabbitMQ settings, when it is a RabbitMQ datastore.
-    pub fn rabbitmq(&self) -> Option<&RabbitmqPlan> {
-        match &self.engine {
-            EnginePlan::Rabbitmq(r) => Some(r),
-            _ => None,
-        }
-    }
-
     /// Its nodes on `platform`, in placement order (none when it is not rendered there).
     pub fn nodes_on(&self, platform: Platform) -> &[DatastoreNode] {
         self.nodes.get(&platform).map_or(&[], Vec::as_slice)

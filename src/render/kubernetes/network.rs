@@ -86,9 +86,9 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
         let keda = || json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": "keda" } } });
         let queued = queued_on.contains(name.as_str());
         match &d.engine {
-            EnginePlan::Redis(r) => {
+            EnginePlan::Redis(_) => {
                 let mut peers = users.clone();
-                if let (true, Some(init)) = (r.cluster, &k8s.cluster_init) {
+                if let Some(init) = &k8s.cluster_init {
                     peers.push(name.clone());
                     peers.push(init.clone());
                 }

@@ -19,7 +19,7 @@ pub(super) fn readme(plan: &Plan) -> String {
         for k in &d.secrets {
             keys.entry(k.clone()).or_default().push(d.name.clone());
         }
-        if let (Some(port), Some(_)) = (d.kubernetes.management_port, d.rabbitmq()) {
+        if let Some(port) = d.kubernetes.management_port {
             keys.entry(format!("{}_MANAGEMENT_URL", d.env_prefix))
                 .or_default()
                 .push(format!("KEDA (http://user:password@host:{port}/)"));
