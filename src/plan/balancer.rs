@@ -145,6 +145,8 @@ pub(super) fn balancer_plan(
         routes,
         pools,
         nodes,
+        health: super::health::balancer(),
+        rollout: super::health::balancer_rollout(),
     })
 }
 

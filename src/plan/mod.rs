@@ -9,11 +9,13 @@ use std::collections::BTreeMap;
 
 mod balancer;
 mod datastores;
+mod health;
 pub mod placement;
 mod platforms;
 mod services;
 
 use balancer::balancer_plan;
+pub use health::{Probe, Rollout, ServerHealth, Surge};
 pub use platforms::stop_grace_ms;
 use services::service_plan;
 
@@ -119,6 +121,8 @@ pub struct ServicePlan {
     /// The time a stopping instance gets before it is killed, per platform where
     /// tierform sets one ([`stop_grace_ms`]).
     pub stop_grace_ms: BTreeMap<Platform, u64>,
+    /// How new instances replace old ones where a platform rolls them out.
+    pub rollout: Rollout,
 }
 
 /// How one instance (or, on Kubernetes, the Service in front of them) is reached.
@@ -273,6 +277,9 @@ pub struct BalancerPlan {
     /// instance that gets its own config (one per host of the balancer's tier on the
     /// `hosts` platform, one elsewhere).
     pub nodes: BTreeMap<Platform, Vec<BalancerNode>>,
+    /// How its copies are watched and stopped, where a platform runs copies.
+    pub health: ServerHealth,
+    pub rollout: Rollout,
 }
 
 /// One balancer instance's listening address.

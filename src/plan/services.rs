@@ -76,6 +76,7 @@ pub(super) fn service_plan(
             .iter()
             .filter_map(|p| Some((*p, stop_grace_ms(*p, s.kind)?)))
             .collect(),
+        rollout: super::health::service_rollout(s.kind),
     })
 }
 

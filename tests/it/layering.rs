@@ -3,6 +3,7 @@
 //! no platform renderer uses another platform's, nor a config renderer a platform's.
 //! Read from the source text, so a new `use` that breaks the flow fails here.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const STAGES: [&str; 8] = [
@@ -100,14 +101,14 @@ fn lib_rs_declares_the_stages_in_the_order_data_flows() {
     assert_eq!(declared, STAGES);
 }
 
-#[test]
-fn no_module_uses_a_later_stage_and_no_renderer_another() {
+/// Each module under `src/` (its path, `mod` files named by their folder) with the
+/// crate paths its text names, and whether it takes in its parent with a top-level
+/// `use super::*;` (an indented one is a nested `mod tests` taking in its own file).
+fn modules() -> BTreeMap<Vec<String>, (Vec<Vec<String>>, bool)> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
-    files.sort();
-    let mut problems = Vec::new();
-    let mut checked = 0;
+    let mut out = BTreeMap::new();
     for file in &files {
         let mut rel: Vec<String> = file
             .strip_prefix(&src)
@@ -119,7 +120,6 @@ fn no_module_uses_a_later_stage_and_no_renderer_another() {
         if rel.last().is_some_and(|s| s == "mod") {
             rel.pop();
         }
-        let Some(own) = stage_of(&rel) else { continue };
         // Comments may name any module (a doc link is no dependency).
         let text: String = std::fs::read_to_string(file)
             .unwrap()
@@ -127,10 +127,48 @@ fn no_module_uses_a_later_stage_and_no_renderer_another() {
             .filter(|l| !l.trim_start().starts_with("//"))
             .collect::<Vec<_>>()
             .join("\n");
+        let glob = text.lines().any(|l| l == "use super::*;");
+        let paths = crate_paths(&text, &rel);
+        out.insert(rel, (paths, glob));
+    }
+    out
+}
+
+/// The paths `module` can use: its own, and those of every ancestor it takes in
+/// through a chain of `use super::*;`.
+fn reachable(
+    modules: &BTreeMap<Vec<String>, (Vec<Vec<String>>, bool)>,
+    module: &[String],
+) -> Vec<Vec<String>> {
+    let mut out = Vec::new();
+    let mut at = module.to_vec();
+    while let Some((paths, glob)) = modules.get(&at) {
+        out.extend(paths.iter().cloned());
+        if !glob || at.len() < 2 {
+            break;
+        }
+        at.pop();
+    }
+    out
+}
+
+#[test]
+fn no_module_uses_a_later_stage_and_no_renderer_another() {
+    let modules = modules();
+    let mut problems = Vec::new();
+    let mut checked = 0;
+    for (rel, (_, glob)) in &modules {
+        let Some(own) = stage_of(rel) else { continue };
+        if *glob && rel.len() == 1 && STAGES[own] != "cli" {
+            problems.push(format!(
+                "{}: takes in the crate root with `use super::*` (the façade in lib.rs)",
+                rel.join("/")
+            ));
+        }
         let own_platform = (rel[0] == "render" && rel.len() > 1)
             .then(|| rel[1].clone())
             .filter(|p| PLATFORMS.contains(&p.as_str()));
-        for path in crate_paths(&text, &rel) {
+        for path in reachable(&modules, rel) {
             checked += 1;
             let Some(used) = stage_of(&path) else {
                 // A path through the façade (`crate::validate_bytes`) would hide which
@@ -176,7 +214,24 @@ fn no_module_uses_a_later_stage_and_no_renderer_another() {
         checked > 100,
         "only {checked} crate paths found: is the scan broken?"
     );
+    problems.sort();
+    problems.dedup();
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+#[test]
+fn a_glob_of_the_parent_carries_its_paths() {
+    let m = |p: &str| p.split('/').map(String::from).collect::<Vec<_>>();
+    let mut modules = BTreeMap::new();
+    modules.insert(m("render/hosts"), (vec![m("render/compose/emit")], false));
+    modules.insert(m("render/hosts/stores"), (vec![m("plan/Plan")], true));
+    modules.insert(m("render/hosts/stores/redis"), (vec![], true));
+    modules.insert(m("render/hosts/stores/redis/x"), (vec![], false));
+    assert_eq!(
+        reachable(&modules, &m("render/hosts/stores/redis")),
+        [m("plan/Plan"), m("render/compose/emit")]
+    );
+    assert!(reachable(&modules, &m("render/hosts/stores/redis/x")).is_empty());
 }
 
 #[test]

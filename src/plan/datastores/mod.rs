@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::placement::{datastore_nodes, HostsLayout};
-use super::{resources_plan, ResourcesPlan, ServicePlan};
+use super::{resources_plan, ResourcesPlan, ServerHealth, ServicePlan};
 use crate::model::{Blueprint, Datastore, Platform};
 
 mod postgres;
@@ -71,6 +71,23 @@ pub struct DatastorePlan {
     pub connection: BTreeMap<Platform, Vec<EnvVar>>,
     /// What it is made of on Kubernetes.
     pub kubernetes: KubernetesObjects,
+    /// What it is made of in a compose file.
+    pub compose: ComposeObjects,
+    /// How each kind of its servers is watched and stopped, by role.
+    pub health: BTreeMap<NodeRole, ServerHealth>,
+    /// The name of the image's own user (uid [`DatastorePlan::uid`]), which owns its
+    /// data folder: what a platform that names users runs its servers as once they
+    /// are initialised.
+    pub image_user: String,
+}
+
+/// A datastore's names in a compose file (`compose` and `hosts`).
+#[derive(Debug, Clone, Serialize)]
+pub struct ComposeObjects {
+    /// Each node's named volume, by node id.
+    pub volumes: BTreeMap<String, String>,
+    /// The one-shot service that forms a Redis Cluster.
+    pub cluster_init: Option<String>,
 }
 
 /// A datastore's objects on Kubernetes, by name, and the ports its containers open
@@ -99,6 +116,10 @@ pub struct KubernetesObjects {
     pub pooler: Option<PoolerObjects>,
     /// The Job that forms a Redis Cluster (its name before the content hash).
     pub cluster_init: Option<String>,
+    /// What that Job's container requests and may use.
+    pub job_resources: ResourcesPlan,
+    /// The NetworkPolicy that admits its users to `workload`.
+    pub network_policy: String,
 }
 
 /// The read replicas' StatefulSet and Services.
@@ -108,6 +129,8 @@ pub struct ReplicaObjects {
     pub headless: String,
     /// The Service that spreads reads over them.
     pub read_service: String,
+    /// The NetworkPolicy that admits readers.
+    pub network_policy: String,
 }
 
 /// PgBouncer's Deployment (and its Service, of the same name), ConfigMap and port.
@@ -116,6 +139,8 @@ pub struct PoolerObjects {
     pub workload: String,
     pub config: String,
     pub port: u16,
+    /// The NetworkPolicy that admits the pool's users.
+    pub network_policy: String,
 }
 
 /// The objects of datastore `name` on Kubernetes.
@@ -135,6 +160,8 @@ fn kubernetes_objects(name: &str, engine: &EnginePlan) -> KubernetesObjects {
         replicas: None,
         pooler: None,
         cluster_init: None,
+        job_resources: ResourcesPlan::default().with_defaults(),
+        network_policy: policy_name(name),
     };
     match engine {
         EnginePlan::Postgres(pg) => {
@@ -144,12 +171,14 @@ fn kubernetes_objects(name: &str, engine: &EnginePlan) -> KubernetesObjects {
             objects.replicas = (pg.replicas > 0).then(|| ReplicaObjects {
                 headless: format!("{set}-headless"),
                 read_service: format!("{name}-ro"),
+                network_policy: policy_name(&set),
                 workload: set,
             });
             objects.pooler = pg.pooler.as_ref().map(|_| PoolerObjects {
                 workload: format!("{name}-pgbouncer"),
                 config: format!("{name}-pgbouncer-config"),
                 port: PGBOUNCER_PORT,
+                network_policy: policy_name(&format!("{name}-pgbouncer")),
             });
         }
         EnginePlan::Redis(r) => {
@@ -165,6 +194,30 @@ fn kubernetes_objects(name: &str, engine: &EnginePlan) -> KubernetesObjects {
         }
     }
     objects
+}
+
+/// The NetworkPolicy admitting the users of the pods of `workload`.
+fn policy_name(workload: &str) -> String {
+    format!("{workload}-from-its-users")
+}
+
+/// A datastore's compose names: a volume per node, and a Redis Cluster's forming
+/// service.
+fn compose_objects(
+    name: &str,
+    engine: &EnginePlan,
+    nodes: &[(String, NodeRole, u16)],
+) -> ComposeObjects {
+    ComposeObjects {
+        volumes: nodes
+            .iter()
+            .map(|(id, _, _)| (id.clone(), format!("{id}-data")))
+            .collect(),
+        cluster_init: match engine {
+            EnginePlan::Redis(r) if r.cluster => Some(format!("{name}-cluster-init")),
+            _ => None,
+        },
+    }
 }
 
 /// One environment variable a container gets.
@@ -271,10 +324,23 @@ impl DatastorePlan {
     pub fn nodes_on(&self, platform: Platform) -> &[DatastoreNode] {
         self.nodes.get(&platform).map_or(&[], Vec::as_slice)
     }
+
+    /// How its `role` servers are watched and stopped.
+    pub fn health(&self, role: NodeRole) -> ServerHealth {
+        self.health
+            .get(&role)
+            .copied()
+            .unwrap_or_else(|| panic!("datastore `{}` has no {role:?} servers", self.name))
+    }
+
+    /// Node `id`'s named volume in a compose file.
+    pub fn compose_volume(&self, id: &str) -> &str {
+        self.compose.volumes.get(id).map_or("", String::as_str)
+    }
 }
 
 /// What a datastore node is.
-#[derive(Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NodeRole {
     /// A PostgreSQL primary.
@@ -451,6 +517,24 @@ pub(in crate::plan) fn datastore_plan(
         server_resources.memory_bytes = pg.memory_bytes;
         server_resources.memory_limit_bytes = pg.memory_bytes;
     }
+    let server_resources = server_resources.with_defaults();
+    let compose = compose_objects(name, &engine, &nodes_layout);
+    let health = nodes_layout
+        .iter()
+        .map(|(_, role, _)| {
+            let health = match &engine {
+                EnginePlan::Postgres(_) => super::health::postgres(*role),
+                EnginePlan::Redis(_) => super::health::redis(),
+                EnginePlan::Rabbitmq(_) => super::health::rabbitmq(),
+            };
+            (*role, health)
+        })
+        .collect();
+    let image_user = match &engine {
+        EnginePlan::Postgres(_) => "postgres",
+        EnginePlan::Redis(_) => "redis",
+        EnginePlan::Rabbitmq(_) => "rabbitmq",
+    };
     Ok(DatastorePlan {
         name: name.to_string(),
         engine,
@@ -467,6 +551,9 @@ pub(in crate::plan) fn datastore_plan(
         nodes,
         connection,
         kubernetes,
+        compose,
+        health,
+        image_user: image_user.to_string(),
     })
 }
 

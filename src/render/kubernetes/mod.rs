@@ -157,10 +157,39 @@ fn resource_requirements(r: &crate::plan::ResourcesPlan) -> Value {
     })
 }
 
-/// Requests and limits with the plan's defaults where `r` leaves any unset
-/// ([`crate::plan::ResourcesPlan::with_defaults`]).
-fn container_resources(r: &crate::plan::ResourcesPlan) -> Value {
-    resource_requirements(&r.with_defaults())
+/// A probe: `handler` (`{"exec": …}`, `{"tcpSocket": …}`, `{"httpGet": …}`) run on the
+/// plan's timing.
+fn probe(handler: Value, p: &crate::plan::Probe) -> Value {
+    let mut out = match handler {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    out.insert("periodSeconds".into(), json!(p.period_s));
+    if let Some(t) = p.timeout_s {
+        out.insert("timeoutSeconds".into(), json!(t));
+    }
+    if let Some(f) = p.failures {
+        out.insert("failureThreshold".into(), json!(f));
+    }
+    Value::Object(out)
+}
+
+/// A Deployment's `strategy`, from the plan's rollout.
+fn strategy(rollout: &crate::plan::Rollout) -> Value {
+    use crate::plan::{Rollout, Surge};
+    match rollout {
+        Rollout::Recreate => json!({ "type": "Recreate" }),
+        Rollout::Rolling {
+            surge,
+            max_unavailable,
+        } => {
+            let surge = match surge {
+                Surge::Count(n) => json!(n),
+                Surge::Percent(p) => json!(format!("{p}%")),
+            };
+            json!({ "type": "RollingUpdate", "rollingUpdate": { "maxSurge": surge, "maxUnavailable": max_unavailable } })
+        }
+    }
 }
 
 fn secure_container() -> Value {

@@ -95,7 +95,7 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
                 let ports: Vec<u16> = std::iter::once(k8s.port).chain(k8s.bus_port).collect();
                 let extra = if queued { vec![keda()] } else { vec![] };
                 out.push(policy(
-                    &format!("{name}-from-its-users"),
+                    &k8s.network_policy,
                     ingress_to(selector(plan, name), allow(&peers, &ports, extra)),
                 ));
             }
@@ -106,7 +106,7 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
                 to_primary.extend(pooler.map(|p| p.workload.clone()));
                 to_primary.extend(replicas.map(|r| r.workload.clone()));
                 out.push(policy(
-                    &format!("{name}-from-its-users"),
+                    &k8s.network_policy,
                     ingress_to(
                         selector(plan, name),
                         allow(&to_primary, &[k8s.port], vec![]),
@@ -117,14 +117,14 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
                     readers.extend(pooler.map(|p| p.workload.clone()));
                     let set = &replicas.workload;
                     out.push(policy(
-                        &format!("{set}-from-its-users"),
+                        &replicas.network_policy,
                         ingress_to(selector(plan, set), allow(&readers, &[k8s.port], vec![])),
                     ));
                 }
                 if let Some(pooler) = pooler {
                     let pool = &pooler.workload;
                     out.push(policy(
-                        &format!("{pool}-from-its-users"),
+                        &pooler.network_policy,
                         ingress_to(selector(plan, pool), allow(&users, &[pooler.port], vec![])),
                     ));
                 }
@@ -132,7 +132,7 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
             EnginePlan::Rabbitmq(_) => {
                 let extra = if queued { vec![keda()] } else { vec![] };
                 out.push(policy(
-                    &format!("{name}-from-its-users"),
+                    &k8s.network_policy,
                     ingress_to(
                         selector(plan, name),
                         allow(

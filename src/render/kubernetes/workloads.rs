@@ -84,15 +84,7 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
         "selector".into(),
         object! { "matchLabels" => selector(plan, name) },
     );
-    if s.kind == ServiceKind::Scheduler {
-        // Never two at once, not even during a rollout.
-        spec.insert("strategy".into(), json!({ "type": "Recreate" }));
-    } else {
-        spec.insert(
-            "strategy".into(),
-            json!({ "type": "RollingUpdate", "rollingUpdate": { "maxSurge": "25%", "maxUnavailable": 0 } }),
-        );
-    }
+    spec.insert("strategy".into(), strategy(&s.rollout));
     spec.insert(
         "template".into(),
         object! {
@@ -302,13 +294,14 @@ pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
     let mut pod_security = secure_pod();
     pod_security["runAsUser"] = json!(user);
     pod_security["runAsGroup"] = json!(user);
+    let health = json!({ "httpGet": { "path": "/health", "port": "http" } });
     let container = json!({
         "name": name,
         "image": lb.image,
         "ports": [{ "name": "http", "containerPort": CONTAINER_LISTEN_PORT }],
         "resources": resource_requirements(&lb.resources),
-        "readinessProbe": { "httpGet": { "path": "/health", "port": "http" }, "periodSeconds": 5 },
-        "livenessProbe": { "httpGet": { "path": "/health", "port": "http" }, "periodSeconds": 10 },
+        "readinessProbe": probe(health.clone(), &lb.health.readiness),
+        "livenessProbe": probe(health, &lb.health.liveness),
         "securityContext": secure_container(),
         "volumeMounts": [
             { "name": "config", "mountPath": mount, "subPath": file, "readOnly": true },
@@ -323,12 +316,12 @@ pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
             "spec": {
                 "replicas": lb.replicas,
                 "selector": { "matchLabels": selector(plan, name) },
-                "strategy": { "type": "RollingUpdate", "rollingUpdate": { "maxSurge": 1, "maxUnavailable": 0 } },
+                "strategy": strategy(&lb.rollout),
                 "template": {
                     "metadata": { "labels": labels(plan, name, "balancer") },
                     "spec": {
                         "securityContext": pod_security,
-                        "terminationGracePeriodSeconds": 30,
+                        "terminationGracePeriodSeconds": lb.health.stop_grace_s,
                         "containers": [container],
                         "volumes": [
                             { "name": "config", "configMap": { "name": "balancer" } },

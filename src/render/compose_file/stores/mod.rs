@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::plan::NodeRole;
-use crate::plan::{EnginePlan, EnvVar};
+use crate::plan::{EnginePlan, EnvVar, ServerHealth};
 
 mod postgres;
 mod rabbitmq;
@@ -30,14 +30,35 @@ pub(in crate::render) fn datastore_dependencies(
             _ => deps.push((n.id.clone(), "service_healthy")),
         }
     }
-    match &store.engine {
-        EnginePlan::Redis(r) if r.cluster => deps.push((
-            format!("{}-cluster-init", store.name),
-            "service_completed_successfully",
-        )),
-        EnginePlan::Postgres(_) | EnginePlan::Redis(_) | EnginePlan::Rabbitmq(_) => {}
+    if let Some(init) = &store.compose.cluster_init {
+        deps.push((init.clone(), "service_completed_successfully"));
     }
     deps
+}
+
+/// A healthcheck running `test` with the plan's timing, where the plan has compose
+/// check this server.
+fn healthcheck(test: Value, h: &ServerHealth) -> Option<Value> {
+    let h = h.healthcheck?;
+    let mut check = Map::new();
+    check.insert("test".into(), test);
+    check.insert("interval".into(), json!(format!("{}s", h.interval_s)));
+    check.insert("timeout".into(), json!(format!("{}s", h.timeout_s)));
+    check.insert("retries".into(), json!(h.retries));
+    if let Some(s) = h.start_period_s {
+        check.insert("start_period".into(), json!(format!("{s}s")));
+    }
+    Some(Value::Object(check))
+}
+
+/// Sets `c`'s healthcheck and its stop grace from the plan.
+fn watch(c: &mut Map<String, Value>, test: Value, h: &ServerHealth) {
+    if let Some(check) = healthcheck(test, h) {
+        c.insert("healthcheck".into(), check);
+    }
+    if let Some(s) = h.stop_grace_s {
+        c.insert("stop_grace_period".into(), json!(format!("{s}s")));
+    }
 }
 
 /// The containers of a datastore, with the named volumes they use. `machine` limits

@@ -26,16 +26,16 @@ pub(super) fn containers(ctx: &Ctx, pg: &PostgresPlan) -> Vec<Container> {
     out
 }
 
-/// The readiness check, with the patience of a server that may take a while to start.
-fn healthcheck(ctx: &Ctx, n: &DatastoreNode, start_period: &str) -> Value {
+/// The readiness check, with the plan's patience for this node's role.
+fn watch_server(ctx: &Ctx, n: &DatastoreNode, c: &mut Map<String, Value>) {
     let mut test = vec!["CMD".to_string()];
     test.extend(ready_command(&ctx.addr(n), n.port));
-    json!({ "test": test, "interval": "5s", "timeout": "3s", "retries": 10, "start_period": start_period })
+    watch(c, json!(test), &ctx.store.health(n.role));
 }
 
 fn primary_container(ctx: &Ctx, pg: &PostgresPlan, n: &DatastoreNode) -> Container {
     let mount = &ctx.mount;
-    let volume = format!("{}-data", n.id);
+    let volume = ctx.store.compose_volume(&n.id).to_string();
     let mut c = Map::new();
     c.insert("image".into(), json!(ctx.store.image));
     let mut cmd = server_command(mount);
@@ -55,8 +55,7 @@ fn primary_container(ctx: &Ctx, pg: &PostgresPlan, n: &DatastoreNode) -> Contain
         ]),
     );
     c.insert("shm_size".into(), json!("256m"));
-    c.insert("healthcheck".into(), healthcheck(ctx, n, "30s"));
-    c.insert("stop_grace_period".into(), json!("60s"));
+    watch_server(ctx, n, &mut c);
     ctx.common(&mut c);
     (n.id.clone(), Value::Object(c), Some(volume))
 }
@@ -67,10 +66,10 @@ fn replica_container(
     n: &DatastoreNode,
     primary: Option<&DatastoreNode>,
 ) -> Container {
-    let volume = format!("{}-data", n.id);
+    let volume = ctx.store.compose_volume(&n.id).to_string();
     let mut c = Map::new();
     c.insert("image".into(), json!(ctx.store.image));
-    c.insert("user".into(), json!("postgres"));
+    c.insert("user".into(), json!(ctx.store.image_user));
     c.insert(
         "entrypoint".into(),
         json!(["sh", format!("{}/start-{}.sh", ctx.mount, n.id)]),
@@ -85,9 +84,7 @@ fn replica_container(
     );
     c.insert("shm_size".into(), json!("256m"));
     c.insert("tmpfs".into(), json!(["/tmp"]));
-    // A first start copies the primary (a base backup): more patience.
-    c.insert("healthcheck".into(), healthcheck(ctx, n, "120s"));
-    c.insert("stop_grace_period".into(), json!("60s"));
+    watch_server(ctx, n, &mut c);
     if let (Layout::Single, Some(p)) = (ctx.layout, primary) {
         c.insert(
             "depends_on".into(),

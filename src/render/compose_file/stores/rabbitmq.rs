@@ -7,7 +7,7 @@ use crate::render::datastores::rabbitmq::{ready_command, server_env, DATA_DIR};
 pub(super) fn containers(ctx: &Ctx, rabbit: &RabbitmqPlan) -> Vec<Container> {
     let mut out = Vec::new();
     for n in ctx.nodes_here() {
-        let volume = format!("{}-data", n.id);
+        let volume = ctx.store.compose_volume(&n.id).to_string();
         let mut c = Map::new();
         c.insert("image".into(), json!(ctx.store.image));
         c.insert(
@@ -20,10 +20,7 @@ pub(super) fn containers(ctx: &Ctx, rabbit: &RabbitmqPlan) -> Vec<Container> {
         );
         let mut test = vec!["CMD".to_string()];
         test.extend(ready_command());
-        c.insert(
-            "healthcheck".into(),
-            json!({ "test": test, "interval": "10s", "timeout": "5s", "retries": 10, "start_period": "30s" }),
-        );
+        watch(&mut c, json!(test), &ctx.store.health(n.role));
         ctx.common(&mut c);
         out.push((n.id.clone(), Value::Object(c), Some(volume)));
     }

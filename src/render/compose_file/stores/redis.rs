@@ -12,11 +12,11 @@ pub(super) fn containers(ctx: &Ctx, redis: &RedisPlan) -> Vec<Container> {
     let mount = &ctx.mount;
     let mut out = Vec::new();
     for n in ctx.nodes_here() {
-        let volume = format!("{}-data", n.id);
+        let volume = store.compose_volume(&n.id).to_string();
         let mut c = Map::new();
         c.insert("image".into(), json!(store.image));
-        // The image's redis user owns /data.
-        c.insert("user".into(), json!("redis"));
+        // The image's own user owns /data.
+        c.insert("user".into(), json!(store.image_user));
         // The password file start.sh writes lives in memory only.
         c.insert("tmpfs".into(), json!(["/tmp"]));
         c.insert(
@@ -31,17 +31,17 @@ pub(super) fn containers(ctx: &Ctx, redis: &RedisPlan) -> Vec<Container> {
             "volumes".into(),
             json!([ctx.files.clone(), { "type": "volume", "source": volume, "target": DATA_DIR }]),
         );
-        c.insert(
-            "healthcheck".into(),
-            json!({
-                "test": ["CMD-SHELL", format!("REDISCLI_AUTH=\"$$REDIS_PASSWORD\" redis-cli -h {} -p {} ping | grep -q PONG", ctx.addr(n), n.port)],
-                "interval": "5s", "timeout": "3s", "retries": 10,
-            }),
+        let ping = format!(
+            "REDISCLI_AUTH=\"$$REDIS_PASSWORD\" redis-cli -h {} -p {} ping | grep -q PONG",
+            ctx.addr(n),
+            n.port
         );
+        watch(&mut c, json!(["CMD-SHELL", ping]), &store.health(n.role));
         ctx.common(&mut c);
         out.push((n.id.clone(), Value::Object(c), Some(volume)));
     }
-    if redis.cluster && ctx.nodes.first().is_some_and(|n| ctx.here(n)) {
+    let init = store.compose.cluster_init.as_ref();
+    if let Some(init) = init.filter(|_| ctx.nodes.first().is_some_and(|n| ctx.here(n))) {
         let mut c = Map::new();
         c.insert("image".into(), json!(store.image));
         c.insert("command".into(), json!(cluster_init_command(mount)));
@@ -60,11 +60,7 @@ pub(super) fn containers(ctx: &Ctx, redis: &RedisPlan) -> Vec<Container> {
             c.insert("depends_on".into(), Value::Object(deps));
         }
         // On `hosts` the other nodes run on other machines: the script waits for them.
-        out.push((
-            format!("{}-cluster-init", store.name),
-            Value::Object(c),
-            None,
-        ));
+        out.push((init.clone(), Value::Object(c), None));
     }
     out
 }

@@ -89,7 +89,7 @@ pub(super) fn datastore_docs(
             .collect(),
         dir,
         mount: crate::render::datastores::mount_dir(store),
-        resources: container_resources(&store.server_resources),
+        resources: resource_requirements(&store.server_resources),
     };
     match &store.engine {
         EnginePlan::Postgres(pg) => postgres::docs(&ctx, pg, files),

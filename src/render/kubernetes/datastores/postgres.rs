@@ -3,7 +3,7 @@
 //! read-only one, and PgBouncer as a Deployment.
 
 use super::*;
-use crate::plan::{PoolerObjects, PoolerPlan, PostgresPlan};
+use crate::plan::{NodeRole, PoolerObjects, PoolerPlan, PostgresPlan};
 use crate::render::datastores::postgres::{
     pooler_command, pooler_env, primary_env, ready_command, replica_env, server_command, DATA_DIR,
 };
@@ -23,12 +23,17 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
     let mut docs = Vec::new();
     let pgdata = json!({ "name": "PGDATA", "value": format!("{DATA_DIR}/pgdata") });
     let shm = quantity_memory(pg.shm_bytes);
-    let probe =
-        json!({ "exec": { "command": ready_command("127.0.0.1", port) }, "periodSeconds": 5 });
-    // Liveness and startup run the readiness command with their own patience; a
-    // replica's first start (a base backup) gets longer than the primary's.
-    let liveness = json!({ "exec": probe["exec"], "periodSeconds": 10, "failureThreshold": 6 });
-    let startup = |failures: u32| json!({ "exec": probe["exec"], "periodSeconds": 5, "failureThreshold": failures });
+    // Every probe runs the readiness command, each with the plan's patience for the
+    // node's role (a replica's first start, a base backup, gets longer).
+    let ready = json!({ "exec": { "command": ready_command("127.0.0.1", port) } });
+    let probes = |role: NodeRole| {
+        let h = store.health(role);
+        (
+            probe(ready.clone(), &h.readiness),
+            probe(ready.clone(), &h.liveness),
+            h.startup.map(|s| probe(ready.clone(), &s)),
+        )
+    };
     let mounts = json!([
         { "name": "config", "mountPath": mount, "readOnly": true },
         { "name": "data", "mountPath": DATA_DIR },
@@ -53,6 +58,7 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
     );
     let mut primary_env = environment(plan, &primary_env(pg));
     primary_env.push(pgdata.clone());
+    let (readiness, liveness, startup) = probes(NodeRole::Primary);
     let primary = json!({
         "name": "postgres",
         "image": store.image,
@@ -60,14 +66,18 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
         "env": primary_env,
         "ports": [{ "name": "postgres", "containerPort": port }],
         "resources": ctx.resources,
-        "readinessProbe": probe,
+        "readinessProbe": readiness,
         "livenessProbe": liveness,
-        "startupProbe": startup(60),
+        "startupProbe": startup,
         "securityContext": secure_container(),
         "volumeMounts": primary_mounts,
     });
     let statefulset =
-        |set: &str, headless: &str, replicas: u32, container: Value, extra: Option<Value>| {
+        |set: &str, role: NodeRole, replicas: u32, container: Value, extra: Option<Value>| {
+            let headless = match (role, &k8s.replicas) {
+                (NodeRole::Replica, Some(r)) => &r.headless,
+                _ => &k8s.headless,
+            };
             json!({
                 "apiVersion": "apps/v1",
                 "kind": "StatefulSet",
@@ -80,7 +90,7 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
                         "metadata": { "labels": labels(plan, set, "datastore") },
                         "spec": {
                             "securityContext": data_pod_security(store.uid),
-                            "terminationGracePeriodSeconds": 60,
+                            "terminationGracePeriodSeconds": store.health(role).stop_grace_s,
                             "containers": [container],
                             "volumes": volumes(extra),
                         },
@@ -91,7 +101,7 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
         };
     docs.push(statefulset(
         name,
-        &k8s.headless,
+        NodeRole::Primary,
         1,
         primary,
         Some(json!({ "name": "init", "configMap": { "name": init } })),
@@ -104,6 +114,7 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
         env.push(pgdata);
         env.push(json!({ "name": "TIERFORM_CONF", "value": mount }));
         env.push(env_field("POD_NAME", "metadata.name"));
+        let (readiness, liveness, startup) = probes(NodeRole::Replica);
         let replica = json!({
             "name": "postgres",
             "image": store.image,
@@ -111,15 +122,15 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
             "env": env,
             "ports": [{ "name": "postgres", "containerPort": port }],
             "resources": ctx.resources,
-            "readinessProbe": probe,
+            "readinessProbe": readiness,
             "livenessProbe": liveness,
-            "startupProbe": startup(120),
+            "startupProbe": startup,
             "securityContext": secure_container(),
             "volumeMounts": mounts,
         });
         docs.push(statefulset(
             set,
-            &replicas.headless,
+            NodeRole::Replica,
             pg.replicas,
             replica,
             None,
@@ -151,6 +162,8 @@ fn pooler_docs(
     let mut pod_security = secure_pod();
     pod_security["runAsUser"] = json!(pooler.uid);
     pod_security["runAsGroup"] = json!(pooler.uid);
+    let health = ctx.store.health(NodeRole::Pooler);
+    let listening = json!({ "tcpSocket": { "port": objects.port } });
     let deployment = json!({
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -168,9 +181,9 @@ fn pooler_docs(
                         "command": pooler_command(),
                         "env": environment(plan, &pooler_env(pg)),
                         "ports": [{ "name": "pgbouncer", "containerPort": objects.port }],
-                        "resources": container_resources(&pooler.resources),
-                        "readinessProbe": { "tcpSocket": { "port": objects.port }, "periodSeconds": 5 },
-                        "livenessProbe": { "tcpSocket": { "port": objects.port }, "periodSeconds": 10 },
+                        "resources": resource_requirements(&pooler.resources),
+                        "readinessProbe": probe(listening.clone(), &health.readiness),
+                        "livenessProbe": probe(listening, &health.liveness),
                         "securityContext": secure_container(),
                         "volumeMounts": [
                             { "name": "config", "mountPath": POOLER_MOUNT_DIR, "readOnly": true },

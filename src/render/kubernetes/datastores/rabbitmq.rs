@@ -11,14 +11,17 @@ pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
     let name = &k8s.workload;
     let (port, management) = (k8s.port, k8s.management_port.unwrap_or_default());
     let maps = vec![json!({ "name": config, "files": ctx.own })];
+    // One node: every node's health is the same, the standalone's.
+    let health = store.health(crate::plan::NodeRole::Node);
+    let ready = json!({ "exec": { "command": ready_command() } });
     let container = json!({
         "name": "rabbitmq",
         "image": store.image,
         "env": environment(plan, &server_env(r, mount)),
         "ports": [{ "name": "amqp", "containerPort": port }, { "name": "management", "containerPort": management }],
         "resources": ctx.resources,
-        "readinessProbe": { "exec": { "command": ready_command() }, "periodSeconds": 10, "timeoutSeconds": 5 },
-        "livenessProbe": { "exec": { "command": ready_command() }, "periodSeconds": 30, "timeoutSeconds": 10 },
+        "readinessProbe": probe(ready.clone(), &health.readiness),
+        "livenessProbe": probe(ready, &health.liveness),
         "securityContext": secure_container(),
         "volumeMounts": [
             { "name": "config", "mountPath": mount, "readOnly": true },

@@ -30,6 +30,13 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
         ports.push(json!({ "name": "bus", "containerPort": bus }));
     }
     let ping = json!({ "command": ["sh", "-c", "REDISCLI_AUTH=\"$REDIS_PASSWORD\" redis-cli ping | grep -q PONG"] });
+    // One StatefulSet runs every node (a cluster's masters and replicas alike), so one
+    // role's health is all of theirs.
+    let role = store
+        .nodes_on(Platform::Kubernetes)
+        .first()
+        .map_or(crate::plan::NodeRole::Node, |n| n.role);
+    let health = store.health(role);
     let container = json!({
         "name": "redis",
         "image": store.image,
@@ -37,8 +44,8 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
         "env": env,
         "ports": ports,
         "resources": ctx.resources,
-        "readinessProbe": { "exec": ping, "periodSeconds": 5 },
-        "livenessProbe": { "exec": ping, "periodSeconds": 10, "failureThreshold": 6 },
+        "readinessProbe": probe(json!({ "exec": ping }), &health.readiness),
+        "livenessProbe": probe(json!({ "exec": ping }), &health.liveness),
         "securityContext": secure_container(),
         "volumeMounts": [
             { "name": "config", "mountPath": mount, "readOnly": true },
@@ -96,7 +103,7 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
                         "image": store.image,
                         "command": cluster_init_command(mount),
                         "env": environment(plan, &cluster_init_env(r)),
-                        "resources": container_resources(&crate::plan::ResourcesPlan::default()),
+                        "resources": resource_requirements(&k8s.job_resources),
                         "securityContext": secure_container(),
                         "volumeMounts": [{ "name": "config", "mountPath": mount, "readOnly": true }],
                     }],
