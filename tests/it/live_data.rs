@@ -19,17 +19,17 @@ use std::time::{Duration, Instant};
 
 use lab::{Lab, StartOptions};
 
-const LAB: &str = "tests/fixtures/render/lab-data.yaml";
+pub(crate) const LAB: &str = "tests/fixtures/render/lab-data.yaml";
 const REDIS_PASSWORD: &str = "redis pass: with \"quotes\" and \\ and $";
-const SUPERUSER_PASSWORD: &str = "super secret";
-const APP_PASSWORD: &str = "app's pass:word $1";
-const REPLICATION_PASSWORD: &str = "repl:pass\\word";
+pub(crate) const SUPERUSER_PASSWORD: &str = "super secret";
+pub(crate) const APP_PASSWORD: &str = "app's pass:word $1";
+pub(crate) const REPLICATION_PASSWORD: &str = "repl:pass\\word";
 
-static SERIAL: Mutex<()> = Mutex::new(());
+pub(crate) static SERIAL: Mutex<()> = Mutex::new(());
 
 /// Writes the lab blueprint's hosts bundle into the lab folder; returns each machine's
 /// folder.
-fn bundle(lab: &Lab) -> BTreeMap<String, PathBuf> {
+pub(crate) fn bundle(lab: &Lab) -> BTreeMap<String, PathBuf> {
     let set = common::render_all(Path::new(LAB));
     let mut machines = BTreeMap::new();
     for (path, text) in set.iter() {
@@ -47,7 +47,7 @@ fn bundle(lab: &Lab) -> BTreeMap<String, PathBuf> {
     machines
 }
 
-fn ok(out: &Output, what: &str) -> String {
+pub(crate) fn ok(out: &Output, what: &str) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -66,7 +66,7 @@ fn redis_cli(args: &[&str]) -> Output {
         .expect("redis-cli runs")
 }
 
-fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+pub(crate) fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     let deadline = Instant::now() + timeout;
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
@@ -244,7 +244,7 @@ fn a_redis_cluster_forms_from_the_rendered_configs() {
 }
 
 /// The PostgreSQL server binaries (Debian keeps them off PATH).
-fn pg_bin() -> Option<PathBuf> {
+pub(crate) fn pg_bin() -> Option<PathBuf> {
     let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
         .into_iter()
         .flatten()
@@ -265,7 +265,7 @@ fn pg_bin() -> Option<PathBuf> {
 }
 
 /// A folder the postgres user owns.
-fn postgres_dir(path: &Path, mode: u32) {
+pub(crate) fn postgres_dir(path: &Path, mode: u32) {
     std::fs::create_dir_all(path).unwrap();
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     let status = Command::new("chown")
@@ -276,7 +276,7 @@ fn postgres_dir(path: &Path, mode: u32) {
     assert!(status.success());
 }
 
-fn psql(bin: &Path, conn: &str, password: &str, sql: &str) -> Output {
+pub(crate) fn psql(bin: &Path, conn: &str, password: &str, sql: &str) -> Output {
     Command::new("runuser")
         .args(["-u", "postgres", "--"])
         .arg(bin.join("psql"))
@@ -298,7 +298,7 @@ fn psql(bin: &Path, conn: &str, password: &str, sql: &str) -> Output {
         .unwrap()
 }
 
-fn pg_path(bin: &Path) -> String {
+pub(crate) fn pg_path(bin: &Path) -> String {
     format!(
         "{}:{}",
         bin.display(),

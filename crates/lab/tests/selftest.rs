@@ -579,3 +579,41 @@ fn lab_stop_kills_a_server_that_ignores_sigterm_and_its_children() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn private_network_hides_a_tests_listeners_from_every_other_thread() {
+    // A thread started before the move stays in the machine's network (one started
+    // after it would inherit the test's).
+    let (tx, rx) = std::sync::mpsc::channel::<SocketAddr>();
+    let outside =
+        std::thread::spawn(move || rx.recv().ok().map(|addr| TcpStream::connect(addr).is_ok()));
+    if !tierform_lab::private_network() {
+        drop(tx);
+        outside.join().unwrap();
+        return;
+    }
+    // In this thread's own network: a listener, reachable from here.
+    let listener = std::net::TcpListener::bind("127.0.0.69:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    assert!(std::net::TcpStream::connect(addr).is_ok());
+    // A process started from this thread shares the network: it reaches it too.
+    let from_child = std::process::Command::new("bash")
+        .args([
+            "-c",
+            &format!("exec 3<>/dev/tcp/{}/{}", addr.ip(), addr.port()),
+        ])
+        .status()
+        .unwrap();
+    assert!(
+        from_child.success(),
+        "a child of the test cannot reach {addr}"
+    );
+    // The thread outside: nothing listens there.
+    tx.send(addr).unwrap();
+    let elsewhere = outside.join().unwrap();
+    assert_eq!(
+        elsewhere,
+        Some(false),
+        "{addr} is reachable from outside the test's network"
+    );
+}
