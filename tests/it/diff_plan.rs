@@ -189,3 +189,35 @@ fn a_throughput_ceiling_is_the_target_times_the_most_instances() {
     // api: 100 requests/s per instance × at most 20 instances.
     assert_eq!(k8s["throughput_ceiling"], 2000);
 }
+
+#[test]
+fn a_redis_cluster_that_grows_or_shrinks_gets_notes_on_what_its_cluster_init_does() {
+    let diff = |from: &str, to: &str| {
+        let out = tierform()
+            .args([
+                "diff",
+                "tests/fixtures/render/lab-redis-scale.yaml",
+                from,
+                to,
+                "--format",
+                "summary",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let grows = diff("small", "grown");
+    assert!(
+        grows.contains("`cache` grows from 3 masters and 0 replicas to 4 and 4")
+            && grows.contains("the `cache-cluster-init` one-shot service")
+            && grows.contains("adds 1 master (`redis-cli --cluster add-node`)")
+            && grows.contains("then attaches 4 replicas"),
+        "{grows}"
+    );
+    let shrinks = diff("grown", "small");
+    assert!(
+        shrinks.contains("`cache` shrinks") && shrinks.contains("never removes a node"),
+        "{shrinks}"
+    );
+}

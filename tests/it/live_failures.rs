@@ -2,7 +2,8 @@
 //! their first start. A PostgreSQL replica whose first copy of the primary is cut
 //! short (SIGKILL: an eviction, the OOM killer, a startup probe) starts over and
 //! streams at its next start, and one told to stop (SIGTERM) while it copies stops at
-//! once even as PID 1. Same lab blueprint and machines as `live_data`.
+//! once even as PID 1. A Redis Cluster that a phase grows takes in its new nodes:
+//! new masters get slots, new replicas attach, no key is lost.
 
 use crate::live_data::{
     bundle, ok, pg_bin, pg_path, postgres_dir, psql, wait_for, APP_PASSWORD, REPLICATION_PASSWORD,
@@ -10,6 +11,7 @@ use crate::live_data::{
 };
 use tierform_lab as lab;
 
+use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -336,6 +338,192 @@ fn a_replica_told_to_stop_while_it_copies_stops_at_once_as_pid_one() {
     assert!(
         !s.data.join("PG_VERSION").exists(),
         "a stopped copy left a data folder that passes for complete"
+    );
+    drop(lab);
+}
+
+const SCALE: &str = "tests/fixtures/render/lab-redis-scale.yaml";
+const REDIS_PASSWORD: &str = "scale \"up\" pass";
+
+/// Phase `phase`'s hosts bundle of the scale lab, written under the lab folder:
+/// (node id, machine, port, its config), the start script of each machine, and the
+/// cluster-init script.
+struct RedisBundle {
+    nodes: Vec<(String, String, u16, PathBuf)>,
+    start: std::collections::BTreeMap<String, PathBuf>,
+    init: PathBuf,
+}
+
+fn redis_bundle(lab: &Lab, phase: &str) -> RedisBundle {
+    let set = crate::common::render_all(Path::new(SCALE));
+    let mut nodes = Vec::new();
+    let mut start = std::collections::BTreeMap::new();
+    let mut init = None;
+    for (path, text) in set.iter() {
+        let Some(rest) = path.strip_prefix(&format!("{phase}/hosts/")) else {
+            continue;
+        };
+        let (machine, rel) = rest.split_once('/').unwrap();
+        let dest = lab.dir().join(phase).join(machine).join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(&dest, text).unwrap();
+        let Some(file) = rel.strip_prefix("redis/cache/") else {
+            continue;
+        };
+        match file {
+            "start.sh" => {
+                start.insert(machine.to_string(), dest);
+            }
+            "cluster-init.sh" => init = Some(dest),
+            conf => {
+                let id = conf.strip_suffix(".conf").unwrap().to_string();
+                let port = text
+                    .lines()
+                    .find_map(|l| l.strip_prefix("port "))
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                nodes.push((id, machine.to_string(), port, dest));
+            }
+        }
+    }
+    nodes.sort();
+    RedisBundle {
+        nodes,
+        start,
+        init: init.expect("a cluster-init.sh"),
+    }
+}
+
+fn redis(addr: &str, args: &[&str]) -> String {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let out = Command::new("redis-cli")
+        .args(["-h", host, "-p", port])
+        .args(args)
+        .env("REDISCLI_AUTH", REDIS_PASSWORD)
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).replace('\r', "")
+}
+
+/// Runs a phase's cluster-init.sh to its end, as its one-shot container would.
+fn cluster_init(lab: &mut Lab, name: &str, script: &Path) -> String {
+    let pid = lab.start_with(
+        name,
+        &["/bin/sh", script.to_str().unwrap()],
+        &[],
+        StartOptions {
+            env: vec![("REDISCLI_AUTH".into(), REDIS_PASSWORD.into())],
+            ..Default::default()
+        },
+    );
+    let deadline = Instant::now() + Duration::from_secs(150);
+    while lab.is_running(pid) {
+        assert!(
+            Instant::now() < deadline,
+            "{name} still runs after 150 s:\n{}",
+            lab.logs(name)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    lab.stop(pid);
+    lab.logs(name)
+}
+
+#[test]
+fn a_redis_cluster_grown_by_a_phase_takes_in_its_new_nodes() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let (Some(_), Some(_)) = (lab::require("redis-server"), lab::require("redis-cli")) else {
+        return;
+    };
+    if !lab::private_network() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let small = redis_bundle(&lab, "small");
+    let grown = redis_bundle(&lab, "grown");
+    assert_eq!((small.nodes.len(), grown.nodes.len()), (3, 8));
+    let start = |lab: &mut Lab, bundle: &RedisBundle, id: &str| {
+        let (_, machine, port, conf) = bundle.nodes.iter().find(|n| n.0 == id).unwrap();
+        let data = lab.dir().join(format!("{id}-data"));
+        std::fs::create_dir_all(&data).unwrap();
+        lab.start_with(
+            id,
+            &[
+                "/bin/sh",
+                bundle.start[machine].to_str().unwrap(),
+                conf.to_str().unwrap(),
+            ],
+            &[],
+            StartOptions {
+                env: vec![
+                    ("REDIS_PASSWORD".into(), REDIS_PASSWORD.into()),
+                    ("REDIS_DATA_DIR".into(), data.display().to_string()),
+                ],
+                ..Default::default()
+            },
+        );
+        let addr: SocketAddr = format!("{machine}:{port}").parse().unwrap();
+        assert!(
+            lab::wait_listening(addr, Duration::from_secs(10)),
+            "{}",
+            lab.logs(id)
+        );
+        addr.to_string()
+    };
+
+    // The first phase: three masters, formed by its cluster-init, with keys in it.
+    let ids: Vec<String> = small.nodes.iter().map(|n| n.0.clone()).collect();
+    let first: Vec<String> = ids.iter().map(|id| start(&mut lab, &small, id)).collect();
+    let log = cluster_init(&mut lab, "init-small", &small.init);
+    assert!(log.contains("cluster formed"), "{log}");
+    for i in 0..200 {
+        let out = redis(
+            &first[0],
+            &["-c", "set", &format!("key:{i}"), &i.to_string()],
+        );
+        assert_eq!(out.trim(), "OK", "set key:{i}");
+    }
+
+    // The phase that grows it: the nodes it adds start, then its cluster-init runs.
+    let new: Vec<String> = grown
+        .nodes
+        .iter()
+        .filter(|n| !small.nodes.iter().any(|s| s.0 == n.0))
+        .map(|n| n.0.clone())
+        .collect();
+    assert_eq!(new.len(), 5);
+    for id in &new {
+        start(&mut lab, &grown, id);
+    }
+    let log = cluster_init(&mut lab, "init-grown", &grown.init);
+    let nodes = redis(&first[0], &["cluster", "nodes"]);
+    let info = redis(&first[0], &["cluster", "info"]);
+    assert!(
+        info.contains("cluster_known_nodes:8") && info.contains("cluster_state:ok"),
+        "the grown cluster does not know its new nodes; cluster-init said:\n{log}\ncluster info:\n{info}\ncluster nodes:\n{nodes}"
+    );
+    let serving = nodes
+        .lines()
+        .filter(|l| l.split(' ').nth(2).is_some_and(|f| f.contains("master")))
+        .filter(|l| l.split(' ').count() > 8)
+        .count();
+    let replicas = nodes.lines().filter(|l| l.contains("slave")).count();
+    assert_eq!((serving, replicas), (4, 4), "{nodes}");
+    // The keys are all still there, wherever their slots went.
+    for i in 0..200 {
+        let out = redis(&first[0], &["-c", "get", &format!("key:{i}")]);
+        assert_eq!(out.trim(), i.to_string(), "key:{i}");
+    }
+
+    // Run again: nothing to add, nothing changes.
+    let again = cluster_init(&mut lab, "init-grown-again", &grown.init);
+    assert!(again.contains("nothing to do"), "{again}");
+    assert_eq!(
+        redis(&first[0], &["cluster", "info"])
+            .lines()
+            .find(|l| l.starts_with("cluster_known_nodes")),
+        Some("cluster_known_nodes:8")
     );
     drop(lab);
 }

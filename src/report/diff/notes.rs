@@ -3,7 +3,6 @@
 
 use std::collections::BTreeSet;
 
-use super::shape_text;
 use crate::model::capabilities::any_has_machines;
 use crate::plan::Plan;
 
@@ -88,11 +87,42 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
                 && rb.cluster
                 && (rb.masters, rb.replicas_per_master) != (ra.masters, ra.replicas_per_master)
             {
-                notes.push(format!(
-                    "`{name}` changes shape ({} → {}): join the new nodes with `redis-cli --cluster add-node` (replicas with `--cluster-slave`), then `redis-cli --cluster rebalance --cluster-use-empty-masters`; the bootstrap only forms a new cluster.",
-                    shape_text(a),
-                    shape_text(b)
-                ));
+                let (masters_a, masters_b) = (ra.masters, rb.masters);
+                let replicas = |r: &crate::plan::RedisPlan| r.masters * r.replicas_per_master;
+                let grows = masters_b >= masters_a && replicas(rb) >= replicas(ra);
+                if grows {
+                    let mut steps = Vec::new();
+                    let added = masters_b - masters_a;
+                    if added == 1 {
+                        steps.push("adds 1 master (`redis-cli --cluster add-node`) and moves its share of the slots to it (`--cluster rebalance --cluster-use-empty-masters`, keys and all)".to_string());
+                    } else if added > 1 {
+                        steps.push(format!("adds {added} masters (`redis-cli --cluster add-node`) and moves their share of the slots to them (`--cluster rebalance --cluster-use-empty-masters`, keys and all)"));
+                    }
+                    let new_replicas = replicas(rb) - replicas(ra);
+                    if new_replicas > 0 {
+                        steps.push(format!(
+                            "then attaches {new_replicas} replica{} to the masters with the fewest (`add-node --cluster-slave`)",
+                            if new_replicas == 1 { "" } else { "s" }
+                        ));
+                    }
+                    notes.push(format!(
+                        "`{name}` grows from {} masters and {} replicas to {} and {}: once its new nodes run, its cluster-init (the `{}` one-shot service on `docker compose up`, a new Job on Kubernetes) {}; it waits until every slot is served and every replica attached. Until then clients see the old shape.",
+                        masters_a,
+                        replicas(ra),
+                        masters_b,
+                        replicas(rb),
+                        b.compose.cluster_init.as_deref().unwrap_or_default(),
+                        steps.join(", ")
+                    ));
+                } else {
+                    notes.push(format!(
+                        "`{name}` shrinks from {} masters and {} replicas to {} and {}: cluster-init never removes a node. Before the nodes go, move the slots off each master that leaves (`redis-cli --cluster rebalance` with `--cluster-weight <its id>=0`) and `redis-cli --cluster del-node` each leaving node, or its slots go down with it.",
+                        masters_a,
+                        replicas(ra),
+                        masters_b,
+                        replicas(rb)
+                    ));
+                }
             }
             if rb.role == "broker"
                 && rb.maxmemory > 0
