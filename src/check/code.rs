@@ -83,6 +83,7 @@ codes! {
     Schema = "schema",
     SecretInEnv = "secret-in-env",
     ShadowedRoute = "shadowed-route",
+    StorageTooSmall = "storage-too-small",
     SyncWithoutReplica = "sync-without-replica",
     TimeoutExceedsInterval = "timeout-exceeds-interval",
     TooFew = "too-few",

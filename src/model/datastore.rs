@@ -6,7 +6,8 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::service::Resources;
-use super::{NAME_PATTERN, SQL_IDENT_PATTERN, VERSION_PATTERN};
+use super::units::Quantity;
+use super::{NAME_PATTERN, SQL_IDENT_PATTERN, STORAGE_CLASS_PATTERN, VERSION_PATTERN};
 
 /// A database, cache or message broker.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -37,6 +38,14 @@ impl Datastore {
         }
     }
 
+    pub fn storage(&self) -> Option<&Storage> {
+        match self {
+            Datastore::Postgres(p) => p.storage.as_ref(),
+            Datastore::Redis(r) => r.storage.as_ref(),
+            Datastore::Rabbitmq(r) => r.storage.as_ref(),
+        }
+    }
+
     pub fn resources(&self) -> Option<&Resources> {
         match self {
             Datastore::Postgres(p) => p.resources.as_ref(),
@@ -49,6 +58,19 @@ impl Datastore {
     pub fn is_broker(&self) -> bool {
         matches!(self, Datastore::Redis(_) | Datastore::Rabbitmq(_))
     }
+}
+
+/// The disk a datastore's servers keep their data on: one volume per server.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Storage {
+    /// Each server's volume, like `20Gi`.
+    pub size: Quantity,
+    /// Kubernetes: the StorageClass its volumes are claimed from. Default: the
+    /// cluster's default class.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = STORAGE_CLASS_PATTERN), example = &"fast-ssd")]
+    pub class: Option<String>,
 }
 
 /// A datastore version: `"15"`, `"7.2"` (a number is read as text).
@@ -108,6 +130,11 @@ pub struct Postgres {
     /// CPU and memory of each server; they drive the memory settings.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// The disk each server keeps its data on. Its size bounds the write-ahead log the
+    /// primary keeps (for a replica that is away, and between checkpoints). Default:
+    /// 10Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Storage>,
     /// Streaming read replicas. Default: 0.
     #[serde(default)]
     #[schemars(range(min = 0, max = 15))]
@@ -218,6 +245,10 @@ pub struct Redis {
     /// Memory (and CPU) per node; `maxmemory` is computed from the memory limit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// The disk each node keeps its data on (a cluster's node identities, an
+    /// append-only broker's log, snapshots). Default: 10Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Storage>,
     /// Share of the memory limit Redis may fill with data. Default: 80.
     #[serde(default = "default_maxmemory_percent")]
     #[schemars(range(min = 1, max = 100))]
@@ -280,6 +311,9 @@ pub struct Rabbitmq {
     /// CPU and memory of the broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
+    /// The disk its queues are kept on. Default: 10Gi.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage: Option<Storage>,
 }
 
 /// The prefix of the connection variables a datastore gives the services that use it:

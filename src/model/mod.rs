@@ -39,6 +39,8 @@ pub const QUEUE_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$";
 /// Host addresses: an IPv4 or IPv6 address or a DNS name.
 pub const HOST_PATTERN: &str = "^[A-Za-z0-9:][A-Za-z0-9.:-]{0,252}$";
 /// SQL identifiers (database and user names).
+/// A Kubernetes StorageClass name (a DNS subdomain).
+pub const STORAGE_CLASS_PATTERN: &str = "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$";
 pub const SQL_IDENT_PATTERN: &str = "^[a-z_][a-z0-9_]{0,62}$";
 /// Rate-limit keys.
 pub const RATE_KEY_PATTERN: &str = "^(client_ip|header:[A-Za-z0-9][A-Za-z0-9-]{0,63})$";

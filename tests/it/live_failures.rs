@@ -3,7 +3,8 @@
 //! short (SIGKILL: an eviction, the OOM killer, a startup probe) starts over and
 //! streams at its next start, and one told to stop (SIGTERM) while it copies stops at
 //! once even as PID 1. A Redis Cluster that a phase grows takes in its new nodes:
-//! new masters get slots, new replicas attach, no key is lost.
+//! new masters get slots, new replicas attach, no key is lost. A primary on a small
+//! disk whose replica is away keeps running through sustained writes.
 
 use crate::live_data::{
     bundle, ok, pg_bin, pg_path, postgres_dir, psql, wait_for, APP_PASSWORD, REPLICATION_PASSWORD,
@@ -22,9 +23,8 @@ use lab::{Lab, StartOptions};
 /// Starts the lab bundle's primary (`db` on 127.0.0.41) as the postgres image would:
 /// initdb, the rendered config and hba, then the rendered first-start script. Returns
 /// its socket folder.
-fn start_primary(lab: &mut Lab, bin: &Path, conf: &Path) -> PathBuf {
-    let data = lab.dir().join("primary-data");
-    postgres_dir(&data, 0o700);
+fn start_primary(lab: &mut Lab, bin: &Path, conf: &Path, data: &Path) -> PathBuf {
+    postgres_dir(data, 0o700);
     let run = lab.dir().join("primary-run");
     postgres_dir(&run, 0o755);
     let pwfile = lab.dir().join("pwfile");
@@ -34,7 +34,7 @@ fn start_primary(lab: &mut Lab, bin: &Path, conf: &Path) -> PathBuf {
         .args(["-u", "postgres", "--"])
         .arg(bin.join("initdb"))
         .arg("-D")
-        .arg(&data)
+        .arg(data)
         .args(["-U", "postgres", "--auth=scram-sha-256"])
         .arg(format!("--pwfile={}", pwfile.display()))
         .output()
@@ -130,7 +130,8 @@ fn setup(lab: &mut Lab) -> Option<Setup> {
     let machines = bundle(lab);
     let primary_conf = machines["127.0.0.41"].join("postgres/db");
     let replica_conf = machines["127.0.0.42"].join("postgres/db");
-    let primary_run = start_primary(lab, &bin, &primary_conf);
+    let data = lab.dir().join("primary-data");
+    let primary_run = start_primary(lab, &bin, &primary_conf, &data);
     ok(
         &psql(
             &bin,
@@ -526,4 +527,142 @@ fn a_redis_cluster_grown_by_a_phase_takes_in_its_new_nodes() {
         Some("cluster_known_nodes:8")
     );
     drop(lab);
+}
+
+/// A tmpfs of `megabytes` MB, unmounted when dropped (after the servers using it).
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn new(megabytes: u32) -> SmallDisk {
+        let dir = lab::scratch_dir();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={megabytes}m,mode=0755"),
+                "small-disk",
+            ])
+            .arg(dir.path())
+            .status()
+            .unwrap();
+        assert!(status.success(), "mount a {megabytes} MB tmpfs");
+        SmallDisk { dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[test]
+fn a_primary_on_a_small_disk_keeps_running_while_its_replica_is_away() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(bin) = pg_bin() else { return };
+    if !lab::private_network() {
+        return;
+    }
+    // Declared before the lab: dropped after it, once the servers are stopped.
+    let disk = SmallDisk::new(320);
+    let mut lab = Lab::new();
+    let set = crate::common::render_all(Path::new("tests/fixtures/render/lab-wal.yaml"));
+    let mut dirs = std::collections::BTreeMap::new();
+    for (path, text) in set.iter() {
+        let Some(rest) = path.strip_prefix("data/hosts/") else {
+            continue;
+        };
+        let (machine, rel) = rest.split_once('/').unwrap();
+        let dest = lab.dir().join("wal").join(machine).join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(&dest, text).unwrap();
+        dirs.insert(machine.to_string(), lab.dir().join("wal").join(machine));
+    }
+    let primary_conf = dirs["127.0.0.41"].join("postgres/db");
+    let replica_conf = dirs["127.0.0.42"].join("postgres/db");
+    let primary_run = start_primary(&mut lab, &bin, &primary_conf, &disk.dir.path().join("data"));
+
+    // The replica streams once (its slot now holds WAL for it), then goes away.
+    let volume = lab.dir().join("replica-volume");
+    postgres_dir(&volume, 0o700);
+    let replica = lab.start_with(
+        "db-replica-1",
+        &[
+            "/bin/sh",
+            replica_conf.join("start-db-replica-1.sh").to_str().unwrap(),
+        ],
+        &[],
+        StartOptions {
+            env: vec![
+                ("PATH".into(), pg_path(&bin)),
+                ("PGDATA".into(), volume.join("pgdata").display().to_string()),
+                ("TIERFORM_CONF".into(), replica_conf.display().to_string()),
+                ("REPLICATION_PASSWORD".into(), REPLICATION_PASSWORD.into()),
+            ],
+            user: Some("postgres".into()),
+            ..Default::default()
+        },
+    );
+    let superuser = on(&primary_run, "postgres", "postgres");
+    wait_for("the replica to stream", Duration::from_secs(60), || {
+        let out = psql(
+            &bin,
+            &superuser,
+            SUPERUSER_PASSWORD,
+            "SELECT state FROM pg_stat_replication",
+        );
+        String::from_utf8_lossy(&out.stdout).contains("streaming")
+    });
+    lab.stop(replica);
+
+    // Sustained writes: about 600 MB of write-ahead log on a 320 MB disk.
+    let app = on(&primary_run, "shop", "shop");
+    ok(
+        &psql(
+            &bin,
+            &app,
+            APP_PASSWORD,
+            "CREATE TABLE churn AS SELECT g AS id, md5(g::text) AS v FROM generate_series(1, 40000) g",
+        ),
+        "create the table",
+    );
+    for round in 0..60 {
+        let mut out = psql(&bin, &app, APP_PASSWORD, "UPDATE churn SET v = md5(v)");
+        if out.status.success() {
+            out = psql(&bin, &app, APP_PASSWORD, "VACUUM churn");
+        }
+        if !out.status.success() {
+            let disk_log = lab.logs("db");
+            panic!(
+                "round {round}: the primary stopped taking writes: {}\nits log ends:\n{}",
+                String::from_utf8_lossy(&out.stderr),
+                disk_log
+                    .lines()
+                    .rev()
+                    .take(15)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            );
+        }
+    }
+    let checkpoint = psql(&bin, &superuser, SUPERUSER_PASSWORD, "CHECKPOINT");
+    ok(&checkpoint, "a checkpoint after the writes");
+    let slot = ok(
+        &psql(
+            &bin,
+            &superuser,
+            SUPERUSER_PASSWORD,
+            "SELECT slot_name || ' ' || wal_status FROM pg_replication_slots",
+        ),
+        "the slot's state",
+    );
+    assert_eq!(slot.trim(), "db_replica_1 lost", "the slot gave up its WAL");
+    drop(lab);
+    drop(disk);
 }

@@ -3,7 +3,13 @@
 use super::{store_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
+use crate::model::units::{format_bytes, Measure};
 use crate::model::{Datastore, RedisMode, Replication};
+
+/// The smallest volume a PostgreSQL server can run on: its write-ahead log between
+/// checkpoints, an eighth of the volume, must hold two 16 MB segments (the plan
+/// derives the log's budget from the size).
+const MIN_POSTGRES_VOLUME_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Checker<'_> {
     pub(super) fn datastore(&mut self, name: &str, store: &Datastore) {
@@ -11,6 +17,31 @@ impl Checker<'_> {
         self.tier_ref(ptr.child("tier"), store.tier().map(str::to_string).as_ref());
         if let Some(r) = store.resources() {
             self.resources(&ptr.child("resources"), r);
+        }
+        if let Some(st) = store.storage() {
+            let size_ptr = ptr.child("storage").child("size");
+            let bytes = self.quantity(&size_ptr, &st.size, Measure::Memory);
+            let floor = match store {
+                Datastore::Postgres(_) => Some(MIN_POSTGRES_VOLUME_BYTES),
+                Datastore::Redis(_) | Datastore::Rabbitmq(_) => None,
+            };
+            if let (Some(bytes), Some(floor)) = (bytes, floor) {
+                if bytes < floor {
+                    self.push(
+                        Diagnostic::error(
+                            Code::StorageTooSmall,
+                            size_ptr,
+                            format!(
+                                "PostgreSQL `{name}` needs at least {} of storage, not {}",
+                                format_bytes(floor),
+                                st.size
+                            ),
+                        )
+                        .expected(format!("at least {}", format_bytes(floor)))
+                        .hint("its write-ahead log between checkpoints alone takes two 16 MB segments, an eighth of the volume; give it `size: 1Gi` or more"),
+                    );
+                }
+            }
         }
         match store {
             Datastore::Postgres(pg) => {

@@ -52,8 +52,11 @@ pub struct DatastorePlan {
     /// the memory it is tuned for.
     pub server_resources: ResourcesPlan,
     /// The disk each node claims where a platform claims one (Kubernetes): the
-    /// blueprint has no disk sizes yet, so 10 GiB.
+    /// blueprint's `storage.size`, 10 GiB without one. PostgreSQL's write-ahead log
+    /// budget is derived from it.
     pub volume_bytes: u64,
+    /// The StorageClass those claims name; `None`: the cluster's default.
+    pub storage_class: Option<String>,
     /// Whether its data must outlive a restart, so needs a disk where a platform
     /// chooses (Kubernetes): always for PostgreSQL and RabbitMQ; for Redis, a cluster
     /// (its nodes' identities) or an append-only broker, not a cache (it refills).
@@ -404,10 +407,20 @@ pub(in crate::plan) fn datastore_plan(
     services: &BTreeMap<String, ServicePlan>,
 ) -> Result<DatastorePlan, String> {
     let resources = resources_plan(store.resources())?;
+    let volume_bytes = match store.storage() {
+        Some(st) => super::quantity_bytes(&st.size)?,
+        None => VOLUME_BYTES,
+    };
     let prefix = crate::model::env_prefix(name);
     let (mut engine, version) = match store {
         Datastore::Postgres(p) => (
-            EnginePlan::Postgres(Box::new(postgres::plan(name, p, &prefix, &resources))),
+            EnginePlan::Postgres(Box::new(postgres::plan(
+                name,
+                p,
+                &prefix,
+                &resources,
+                volume_bytes,
+            ))),
             p.version
                 .as_ref()
                 .map_or(postgres::DEFAULT_VERSION, |v| &v.0),
@@ -544,7 +557,8 @@ pub(in crate::plan) fn datastore_plan(
         tier: store.tier().map(str::to_string),
         resources,
         server_resources,
-        volume_bytes: VOLUME_BYTES,
+        volume_bytes,
+        storage_class: store.storage().and_then(|s| s.class.clone()),
         keeps_data,
         env_prefix: prefix,
         secrets,

@@ -52,6 +52,10 @@ pub struct PostgresPlan {
     /// `synchronous_standby_names`, or empty for asynchronous replication.
     pub synchronous_standby_names: String,
     pub tune: PgTune,
+    /// `wal_keep_size` and `max_slot_wal_keep_size`, from the volume's size (see
+    /// [`WalBudget`]; `tune`'s `min_wal_size` and `max_wal_size` too).
+    pub wal_keep_size: String,
+    pub max_slot_wal_keep_size: String,
     /// The memory and CPUs `tune` is computed for (1 GiB when the blueprint gives none).
     pub memory_bytes: u64,
     pub cpus: u32,
@@ -99,6 +103,7 @@ pub(super) fn plan(
     p: &Postgres,
     prefix: &str,
     resources: &ResourcesPlan,
+    volume_bytes: u64,
 ) -> PostgresPlan {
     // Without a memory size, tune for 1 GiB: PostgreSQL's defaults assume less.
     let memory = match resources.memory_ceiling() {
@@ -135,7 +140,15 @@ pub(super) fn plan(
             String::new()
         },
         slots,
-        tune: pgtune(memory, cpus, p.max_connections),
+        tune: {
+            let mut tune = pgtune(memory, cpus, p.max_connections);
+            let wal = wal_budget(volume_bytes);
+            tune.min_wal_size = pg_size(wal.min_wal_size);
+            tune.max_wal_size = pg_size(wal.max_wal_size);
+            tune
+        },
+        wal_keep_size: pg_size(wal_budget(volume_bytes).wal_keep_size),
+        max_slot_wal_keep_size: pg_size(wal_budget(volume_bytes).max_slot_wal_keep_size),
         memory_bytes: memory,
         cpus,
         shm_bytes: (memory / 8).max(256 * MIB) / MIB * MIB,
@@ -329,6 +342,35 @@ pub struct PgTune {
     /// `huge_pages`: `try` from 32 GiB, where the page tables of a large
     /// shared_buffers start to matter; `off` below.
     pub huge_pages: String,
+}
+
+/// The write-ahead log a primary may keep on a volume of a given size, so that neither
+/// checkpoints nor a replica that is away can fill it: at most an eighth of the volume
+/// between checkpoints (4 GB at most, PGTune's figure for a web workload), a sixteenth
+/// kept for replicas that briefly fall behind (1 GB at most), and a quarter for a
+/// replica's slot, past which the slot is given up (the replica must then be copied
+/// again) rather than the primary stopping on a full disk. That leaves well over half
+/// of the volume for data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WalBudget {
+    pub min_wal_size: u64,
+    pub max_wal_size: u64,
+    pub wal_keep_size: u64,
+    pub max_slot_wal_keep_size: u64,
+}
+
+const WAL_SEGMENT: u64 = 16 * MIB;
+
+/// The write-ahead log budget of a `volume`-byte volume (see [`WalBudget`]).
+pub fn wal_budget(volume: u64) -> WalBudget {
+    let mib = |b: u64| b / MIB * MIB;
+    let max_wal_size = mib(volume / 8).clamp(2 * WAL_SEGMENT, 4 * GIB);
+    WalBudget {
+        min_wal_size: mib(max_wal_size / 4).clamp(2 * WAL_SEGMENT, GIB),
+        max_wal_size,
+        wal_keep_size: mib(volume / 16).min(GIB),
+        max_slot_wal_keep_size: mib(volume / 4),
+    }
 }
 
 /// PostgreSQL's memory units, largest exact one: `1GB`, `768MB`, `9709kB`.

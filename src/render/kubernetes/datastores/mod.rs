@@ -21,12 +21,18 @@ fn env_field(name: &str, path: &str) -> Value {
     json!({ "name": name, "valueFrom": { "fieldRef": { "fieldPath": path } } })
 }
 
-/// A claim of `bytes` of disk per pod.
-fn claim(name: &str, bytes: u64) -> Value {
-    json!({
-        "metadata": { "name": name },
-        "spec": { "accessModes": ["ReadWriteOnce"], "resources": { "requests": { "storage": quantity_memory(bytes) } } },
-    })
+/// A claim of the datastore's volume per pod, from its StorageClass if it names one.
+fn claim(name: &str, store: &DatastorePlan) -> Value {
+    let mut spec = Map::new();
+    spec.insert("accessModes".into(), json!(["ReadWriteOnce"]));
+    if let Some(class) = &store.storage_class {
+        spec.insert("storageClassName".into(), json!(class));
+    }
+    spec.insert(
+        "resources".into(),
+        json!({ "requests": { "storage": quantity_memory(store.volume_bytes) } }),
+    );
+    json!({ "metadata": { "name": name }, "spec": spec })
 }
 
 fn data_pod_security(uid: u32) -> Value {

@@ -95,7 +95,7 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
                             "volumes": volumes(extra),
                         },
                     },
-                    "volumeClaimTemplates": [claim("data", store.volume_bytes)],
+                    "volumeClaimTemplates": [claim("data", store)],
                 },
             })
         };

@@ -48,7 +48,7 @@ pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
                     ],
                 },
             },
-            "volumeClaimTemplates": [claim("data", store.volume_bytes)],
+            "volumeClaimTemplates": [claim("data", store)],
         },
     })];
     docs.push(ctx.service(&k8s.headless, name, port, true));

@@ -73,7 +73,7 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
         },
     });
     if persistent {
-        spec["volumeClaimTemplates"] = json!([claim("data", store.volume_bytes)]);
+        spec["volumeClaimTemplates"] = json!([claim("data", store)]);
     }
     docs.push(json!({ "apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": { "name": name, "labels": labels(plan, name, "datastore") }, "spec": spec }));
     let (Some(bus), Some(init)) = (k8s.bus_port, &k8s.cluster_init) else {
