@@ -25,6 +25,7 @@ mod layering;
 mod limits;
 mod live;
 mod live_data;
+mod live_postgres;
 mod precommit;
 mod render;
 mod render_cli;
