@@ -40,6 +40,7 @@ mod isolated;
 mod scratch;
 mod server;
 mod sets;
+mod sockets;
 mod stub;
 mod tools;
 
@@ -49,5 +50,6 @@ pub use isolated::check_isolated;
 pub use scratch::scratch_dir;
 pub use server::{descendants, wait_listening, Lab, StartOptions};
 pub use sets::{ServerSet, TRIXIE_ROOT};
+pub use sockets::{is_loopback_only, listening};
 pub use stub::StubBackend;
 pub use tools::{require, require_isolation};

@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use tierform_lab::{
-    descendants, http_get, require_isolation, wait_listening, Lab, ServerSet, StartOptions,
-    StubBackend,
+    descendants, http_get, listening, require_isolation, wait_listening, Lab, ServerSet,
+    StartOptions, StubBackend,
 };
 
 fn trixie() -> Option<ServerSet> {
@@ -160,6 +160,8 @@ http {
         std::fs::read_to_string(&pid_file).unwrap().trim(),
         pid.to_string()
     );
+    // Loopback only: the one address its config names, nothing else.
+    assert_eq!(listening(pid), vec![listen]);
     let response = http_get(listen, "/rooted", &[]).unwrap();
     assert_eq!(response.status, 200, "{}", lab.logs("nginx"));
     assert_eq!(response.body, "app-1");
@@ -203,7 +205,8 @@ fn binds_follow_the_roots_own_symbolic_links_and_never_the_machines() {
         },
     );
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !shared.join("f").exists() {
+    // The shell creates the file, then writes it: wait for the whole line.
+    while !std::fs::read_to_string(shared.join("f")).is_ok_and(|t| t.ends_with('\n')) {
         assert!(
             lab.is_running(pid) && Instant::now() < deadline,
             "the bind did not reach the server; log:\n{}",
