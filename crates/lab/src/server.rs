@@ -326,31 +326,87 @@ impl Drop for Lab {
 }
 
 /// Stops and reaps one server (see [`Lab::stop`]). Holding the `Child` until it is
-/// reaped guarantees the PID still names our process when we signal it.
+/// reaped guarantees the PID still names our process when we signal it. The processes
+/// below it are watched while it stops and killed once it is gone: a server that dies
+/// on SIGTERM at once (a shell script running its server in the background) would
+/// otherwise leave them running, still listening.
 fn terminate(mut server: Server) -> Result<ExitStatus, String> {
     let pid = server.child.id();
     let name = &server.name;
     let exited = |e: io::Error| format!("cannot wait for {name} (pid {pid}): {e}");
+    let mut below = Tree::default();
+    below.watch(pid);
     if let Some(status) = server.child.try_wait().map_err(exited)? {
         eprintln!("lab: {name} (pid {pid}) had already exited: {status}");
+        below.kill();
         return Ok(status);
     }
     signal("TERM", &[pid]);
     let deadline = Instant::now() + STOP_GRACE;
+    let mut polls = 0u32;
     while Instant::now() < deadline {
         if let Some(status) = server.child.try_wait().map_err(exited)? {
+            below.kill();
             return Ok(status);
+        }
+        polls += 1;
+        if polls % 10 == 0 {
+            below.watch(pid);
         }
         thread::sleep(Duration::from_millis(10));
     }
     // Ignored SIGTERM: kill it, and whatever it started (its workers would otherwise
     // outlive it, still listening).
     eprintln!("lab: {name} (pid {pid}) ignored SIGTERM for {STOP_GRACE:?}; sending SIGKILL");
-    let mut stragglers = descendants(pid);
+    below.watch(pid);
+    let mut stragglers = below.pids();
     stragglers.push(pid);
     signal("KILL", &stragglers);
     server.child.kill().ok(); // In case `kill` is missing; harmless otherwise.
-    server.child.wait().map_err(exited)
+    let status = server.child.wait().map_err(exited)?;
+    below.kill();
+    Ok(status)
+}
+
+/// The processes seen below a server, each with its start time, so that a PID the
+/// system has since reused for another process is never signalled.
+#[derive(Default)]
+struct Tree {
+    seen: HashMap<u32, u64>,
+}
+
+impl Tree {
+    fn watch(&mut self, pid: u32) {
+        for p in descendants(pid) {
+            if let Some(start) = start_time(p) {
+                self.seen.entry(p).or_insert(start);
+            }
+        }
+    }
+
+    /// Those still running as the same process.
+    fn pids(&self) -> Vec<u32> {
+        self.seen
+            .iter()
+            .filter(|(p, start)| start_time(**p) == Some(**start))
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    fn kill(&self) {
+        let left = self.pids();
+        if !left.is_empty() {
+            signal("KILL", &left);
+        }
+    }
+}
+
+/// A process's start time (field 22 of /proc/PID/stat), None once it is gone.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // After the comm: state is field 3, so the start time is the 20th here.
+    rest.split_whitespace().nth(19)?.parse().ok()
 }
 
 /// `path` as the root filesystem `root` resolves it: each symbolic link followed inside
