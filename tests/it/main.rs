@@ -26,6 +26,7 @@ mod limits;
 mod live;
 mod live_data;
 mod live_postgres;
+mod live_rabbitmq;
 mod precommit;
 mod render;
 mod render_cli;
