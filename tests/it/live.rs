@@ -148,7 +148,7 @@ fn start(phase: &str, set: Option<ServerSet>, version: &str) -> Option<Running> 
         // Master–worker, in the foreground.
         BalancerEngine::Haproxy => argv.extend(["-W", "-db", "-f", conf]),
     }
-    lab.start_with(
+    let pid = lab.start_with(
         "balancer",
         &argv,
         &[],
@@ -166,6 +166,7 @@ fn start(phase: &str, set: Option<ServerSet>, version: &str) -> Option<Running> 
         "the balancer never listened on {front}:\n{}",
         running.logs()
     );
+    running.lab.assert_loopback_only(pid);
     Some(running)
 }
 

@@ -138,6 +138,7 @@ fn a_redis_cluster_forms_from_the_rendered_configs(set: Option<ServerSet>, versi
     );
     let machines = bundle(&lab, &[("cache", version)]);
     let mut nodes: Vec<SocketAddr> = Vec::new();
+    let mut pids = Vec::new();
     for (machine, dir) in &machines {
         let redis = dir.join("redis/cache");
         if !redis.is_dir() {
@@ -161,7 +162,7 @@ fn a_redis_cluster_forms_from_the_rendered_configs(set: Option<ServerSet>, versi
             let data = lab.dir().join(format!("{id}-data"));
             std::fs::create_dir_all(&data).unwrap();
             let start = redis.join("start.sh");
-            lab.start_with(
+            let pid = lab.start_with(
                 &id,
                 &["/bin/sh", start.to_str().unwrap(), conf.to_str().unwrap()],
                 &[],
@@ -175,6 +176,7 @@ fn a_redis_cluster_forms_from_the_rendered_configs(set: Option<ServerSet>, versi
                 },
             );
             nodes.push(format!("{machine}:{port}").parse().unwrap());
+            pids.push(pid);
         }
     }
     assert_eq!(nodes.len(), 6, "3 masters × (1 + 1 replica)");
@@ -188,6 +190,10 @@ fn a_redis_cluster_forms_from_the_rendered_configs(set: Option<ServerSet>, versi
                 nodes.iter().position(|x| x == n).map_or(0, |i| i + 1)
             ))
         );
+    }
+
+    for pid in pids {
+        lab.assert_loopback_only(pid);
     }
 
     // The password is required; it was never in a file tierform wrote.

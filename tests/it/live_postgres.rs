@@ -167,7 +167,7 @@ fn primary_replica_and_pgbouncer(set: Option<ServerSet>, major: &str, bouncer: &
         format!("hba_file={}/pg_hba.conf", primary_conf.display()),
     ];
     let argv: Vec<&str> = primary_args.iter().map(String::as_str).collect();
-    lab.start_with(
+    let primary_pid = lab.start_with(
         "db",
         &argv,
         &[],
@@ -228,7 +228,7 @@ fn primary_replica_and_pgbouncer(set: Option<ServerSet>, major: &str, bouncer: &
     let replica_run = lab.dir().join("replica-run");
     postgres_dir(&set, &replica_run, 0o755);
     let script = replica_conf.join("start-db-replica-1.sh");
-    lab.start_with(
+    let replica_pid = lab.start_with(
         "db-replica-1",
         &["/bin/sh", script.to_str().unwrap()],
         &[],
@@ -253,6 +253,8 @@ fn primary_replica_and_pgbouncer(set: Option<ServerSet>, major: &str, bouncer: &
         "{}",
         lab.logs("db-replica-1")
     );
+    lab.assert_loopback_only(primary_pid);
+    lab.assert_loopback_only(replica_pid);
 
     let on = |run: &Path, db: &str, user: &str| {
         format!("host={} port=5432 dbname={db} user={user}", run.display())
@@ -322,7 +324,7 @@ fn primary_replica_and_pgbouncer(set: Option<ServerSet>, major: &str, bouncer: &
     // PgBouncer: read-write to the primary, read-only to the replica, wrong password refused.
     let script = pooler_conf.join("start.sh");
     let ini = pooler_conf.join("pgbouncer.ini");
-    lab.start_with(
+    let pooler_pid = lab.start_with(
         "db-pgbouncer",
         &["/bin/sh", script.to_str().unwrap(), ini.to_str().unwrap()],
         &[],
@@ -349,6 +351,7 @@ fn primary_replica_and_pgbouncer(set: Option<ServerSet>, major: &str, bouncer: &
         "{}",
         lab.logs("db-pgbouncer")
     );
+    lab.assert_loopback_only(pooler_pid);
     let via = |db: &str| format!("host=127.0.0.41 port=6432 dbname={db} user=shop");
     let rw = ok(
         &psql(

@@ -276,6 +276,29 @@ fn queue_depth(api: SocketAddr, user: &str, vhost: &str, queue: &str) -> Option<
     json.get("messages")?.as_u64()
 }
 
+/// The broker's output, then its log files and the reason of a crash dump, from the
+/// overlay over the root.
+fn broker_logs(lab: &Lab) -> String {
+    let mut logs = format!("RabbitMQ's output:\n{}", lab.logs("events"));
+    let upper = lab.dir().join("events.root/upper");
+    for f in crate::common::files_under(&upper.join("var/log/rabbitmq")) {
+        logs.push_str(&format!("\n--- {}\n", f.display()));
+        logs.push_str(&String::from_utf8_lossy(
+            &std::fs::read(&f).unwrap_or_default(),
+        ));
+    }
+    let dump = upper.join("var/lib/rabbitmq/erl_crash.dump");
+    if let Ok(text) = std::fs::read(&dump) {
+        let text = String::from_utf8_lossy(&text);
+        let slogan = text
+            .lines()
+            .find(|l| l.starts_with("Slogan:"))
+            .unwrap_or("");
+        logs.push_str(&format!("\n--- {}\n{slogan}", dump.display()));
+    }
+    logs
+}
+
 #[test]
 fn rabbitmq_4_0_on_debian13_boots_from_the_rendered_config_and_reports_queue_depth() {
     let Some(set) = ServerSet::trixie() else {
@@ -389,19 +412,14 @@ fn rabbitmq_4_0_on_debian13_boots_from_the_rendered_config_and_reports_queue_dep
     let api: SocketAddr = "127.0.0.71:15672".parse().unwrap();
     for addr in [amqp, api] {
         assert!(
-            lab::wait_listening(addr, Duration::from_secs(90)),
-            "RabbitMQ never listened on {addr}:\n{}",
-            lab.logs("events")
+            lab::wait_listening(addr, Duration::from_secs(180)),
+            "RabbitMQ never listened on {addr} (running: {}):\n{}",
+            lab.is_running(pid),
+            broker_logs(&lab)
         );
     }
-    let exposed: Vec<SocketAddr> = lab::listening(pid)
-        .into_iter()
-        .filter(|a| !lab::is_loopback_only(a))
-        .collect();
-    assert!(
-        exposed.is_empty(),
-        "RabbitMQ listens beyond loopback: {exposed:?}"
-    );
+    lab.assert_loopback_only(pid);
+    lab.assert_loopback_only(epmd_pid);
 
     // The worker's queue, and messages through it. A failure shows the broker's log.
     let vhost = "/";
@@ -430,16 +448,7 @@ fn rabbitmq_4_0_on_debian13_boots_from_the_rendered_config_and_reports_queue_dep
             .cloned()
             .or_else(|| e.downcast_ref::<&str>().map(|s| s.to_string()))
             .unwrap_or_default();
-        let mut logs = lab.logs("events");
-        // Its log files, in the overlay over the root.
-        let dir = lab.dir().join("events.root/upper/var/log/rabbitmq");
-        for f in crate::common::files_under(&dir) {
-            logs.push_str(&format!("\n--- {}\n", f.display()));
-            logs.push_str(&String::from_utf8_lossy(
-                &std::fs::read(&f).unwrap_or_default(),
-            ));
-        }
-        panic!("{why}\nRabbitMQ's log:\n{logs}");
+        panic!("{why}\n{}", broker_logs(&lab));
     }
 
     // A wrong password is refused.

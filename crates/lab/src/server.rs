@@ -277,6 +277,28 @@ impl Lab {
         command
     }
 
+    /// Panics (with the server's log) unless everything the server with this PID and
+    /// the processes below it listen on is a loopback address: the lab shares the
+    /// machine's network, so a server listening on every interface would be reachable
+    /// from outside.
+    pub fn assert_loopback_only(&self, pid: u32) {
+        let server = self
+            .servers
+            .iter()
+            .find(|s| s.child.id() == pid)
+            .unwrap_or_else(|| panic!("pid {pid} was not started by this lab, or was stopped"));
+        let exposed: Vec<_> = crate::listening(pid)
+            .into_iter()
+            .filter(|a| !crate::is_loopback_only(a))
+            .collect();
+        assert!(
+            exposed.is_empty(),
+            "{} listens beyond loopback: {exposed:?}; log:\n{}",
+            server.name,
+            self.logs(&server.name)
+        );
+    }
+
     /// Whether the server with this PID (started by this lab) is still running.
     /// A server that has exited is reaped but stays recorded until [`Lab::stop`].
     pub fn is_running(&mut self, pid: u32) -> bool {
