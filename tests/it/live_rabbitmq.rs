@@ -398,7 +398,9 @@ fn rabbitmq_4_0_on_debian13_boots_from_the_rendered_config_and_reports_queue_dep
                 // Should it ever start an epmd itself (its monitor does when epmd goes
                 // away), on loopback.
                 ("ERL_EPMD_ADDRESS".into(), "127.0.0.1".into()),
-                ("RABBITMQ_DIST_PORT".into(), "35672".into()),
+                // Below the ephemeral port range (32768-60999): a port in it may be
+                // taken by any client connection of a test running alongside.
+                ("RABBITMQ_DIST_PORT".into(), "25672".into()),
                 (
                     "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS".into(),
                     "-start_epmd false -kernel inet_dist_use_interface {127,0,0,1}".into(),
