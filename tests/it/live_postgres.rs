@@ -401,19 +401,25 @@ fn primary_replica_and_pgbouncer(set: Option<ServerSet>, major: &str, bouncer: &
 
 #[test]
 fn postgres_15_on_debian12_accepts_every_rendered_postgresql_conf() {
-    accepts_every_rendered_postgresql_conf(Some(ServerSet::host()));
+    accepts_every_rendered_postgresql_conf(Some(ServerSet::host()), "15");
 }
 
 #[test]
 fn postgres_17_on_debian13_accepts_every_rendered_postgresql_conf() {
-    accepts_every_rendered_postgresql_conf(ServerSet::trixie());
+    accepts_every_rendered_postgresql_conf(ServerSet::trixie(), "17");
 }
 
-fn accepts_every_rendered_postgresql_conf(set: Option<ServerSet>) {
+fn accepts_every_rendered_postgresql_conf(set: Option<ServerSet>, major: &str) {
     let Some(set) = set else { return };
     let Some(bin) = set.postgres_bin() else {
         return;
     };
+    assert_eq!(
+        bin,
+        format!("/usr/lib/postgresql/{major}/bin"),
+        "{} has another PostgreSQL",
+        set.name()
+    );
     if set.root().is_some() && !lab::require_isolation() {
         return;
     }
