@@ -3,6 +3,8 @@
 //! backends at the addresses the plan gives each instance. Checks that requests spread,
 //! survive a dead instance, stop at the rate limit with 429, stick by header, follow
 //! path prefixes, split 90/10, carry the forwarding headers and upgrade WebSockets.
+//! On each supported server set: Debian 12's nginx 1.22 and HAProxy 2.6 (the machine's),
+//! Debian 13's nginx 1.26 and HAProxy 3.0 (the trixie root, see [`lab::ServerSet`]).
 
 use crate::common;
 use tierform_lab as lab;
@@ -13,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use lab::{http_get, Lab, StubBackend};
+use lab::{http_get, Lab, ServerSet, StartOptions, StubBackend};
 use tierform::balancer;
 use tierform::Plan;
 use tierform::{plans, Selection};
@@ -91,18 +93,24 @@ fn lab_plan(phase: &str) -> (Plan, String) {
     (plan, text)
 }
 
-/// Starts the stubs and the balancer of `phase`; `None` (outside CI) without the tools.
-fn start(phase: &str) -> Option<Running> {
+/// Starts the stubs and the balancer of `phase` from `set`, after checking that it is
+/// `version` (e.g. "1.26"); `None` (outside CI) without the tools or the set.
+fn start(phase: &str, set: Option<ServerSet>, version: &str) -> Option<Running> {
+    let set = set?;
     let (plan, config) = lab_plan(phase);
     let lb = plan.balancer.as_ref().unwrap();
     let tool = match lb.engine {
         BalancerEngine::Nginx => "nginx",
         BalancerEngine::Haproxy => "haproxy",
     };
-    let binary = lab::require(tool)?;
+    let binary = set.require(tool)?;
     if !lab::require_isolation() {
         return None;
     }
+    let (flag, expect) = match lb.engine {
+        BalancerEngine::Nginx => ("-v", format!("nginx/{version}.")),
+        BalancerEngine::Haproxy => ("-v", format!("HAProxy version {version}.")),
+    };
     // Every instance of every service, where the plan says it listens.
     let mut stubs = BTreeMap::new();
     for s in plan.services.values() {
@@ -116,18 +124,39 @@ fn start(phase: &str) -> Option<Running> {
         }
     }
     let mut lab = Lab::new();
+    let out = lab.command(set.root(), &[&binary, flag]).output().unwrap();
+    let booted = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let booted = booted.lines().next().unwrap_or_default();
+    eprintln!("{}: {booted}", set.name());
+    assert!(
+        booted.contains(&expect),
+        "{} boots {booted:?}, not {expect}",
+        set.name()
+    );
     let conf = lab.dir().join("balancer.conf");
     std::fs::write(&conf, &config).unwrap();
     let dir = lab.dir().to_str().unwrap().to_string();
     let conf = conf.to_str().unwrap();
-    let mut argv = vec![binary.to_str().unwrap()];
+    let mut argv = vec![binary.as_str()];
     match lb.engine {
         // In the foreground, as a container runs it.
         BalancerEngine::Nginx => argv.extend(["-p", &dir, "-c", conf, "-g", "daemon off;"]),
         // Master–worker, in the foreground.
         BalancerEngine::Haproxy => argv.extend(["-W", "-db", "-f", conf]),
     }
-    lab.start("balancer", &argv, &[]);
+    let pid = lab.start_with(
+        "balancer",
+        &argv,
+        &[],
+        StartOptions {
+            root: set.root().map(std::path::Path::to_path_buf),
+            ..Default::default()
+        },
+    );
     let node = &lb.nodes[&Platform::Hosts][0];
     let front: SocketAddr = format!("{}:{}", node.address, node.port).parse().unwrap();
     assert!(front.ip().is_loopback());
@@ -137,6 +166,7 @@ fn start(phase: &str) -> Option<Running> {
         "the balancer never listened on {front}:\n{}",
         running.logs()
     );
+    running.lab.assert_loopback_only(pid);
     Some(running)
 }
 
@@ -148,9 +178,11 @@ fn hits(r: &Running, prefix: &str) -> BTreeMap<String, usize> {
         .collect()
 }
 
-fn the_balancer_behaves(phase: &str) {
+fn the_balancer_behaves(phase: &str, set: Option<ServerSet>, version: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(mut r) = start(phase) else { return };
+    let Some(mut r) = start(phase, set, version) else {
+        return;
+    };
 
     // Its own health answer, without touching a backend.
     let health = r.get("/health", &[]);
@@ -248,9 +280,11 @@ fn the_balancer_behaves(phase: &str) {
     drop(r);
 }
 
-fn the_rate_limit_answers_429(phase: &str) {
+fn the_rate_limit_answers_429(phase: &str, set: Option<ServerSet>, version: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(r) = start(phase) else { return };
+    let Some(r) = start(phase, set, version) else {
+        return;
+    };
     let mut statuses = BTreeMap::new();
     for _ in 0..60 {
         *statuses
@@ -268,21 +302,41 @@ fn the_rate_limit_answers_429(phase: &str) {
 }
 
 #[test]
-fn nginx_in_front_of_live_backends() {
-    the_balancer_behaves("nginx");
+fn nginx_1_22_on_debian12_in_front_of_live_backends() {
+    the_balancer_behaves("nginx", Some(ServerSet::host()), "1.22");
 }
 
 #[test]
-fn nginx_rate_limit() {
-    the_rate_limit_answers_429("nginx-limited");
+fn nginx_1_26_on_debian13_in_front_of_live_backends() {
+    the_balancer_behaves("nginx", ServerSet::trixie(), "1.26");
 }
 
 #[test]
-fn haproxy_in_front_of_live_backends() {
-    the_balancer_behaves("haproxy");
+fn nginx_1_22_on_debian12_rate_limit() {
+    the_rate_limit_answers_429("nginx-limited", Some(ServerSet::host()), "1.22");
 }
 
 #[test]
-fn haproxy_rate_limit() {
-    the_rate_limit_answers_429("haproxy-limited");
+fn nginx_1_26_on_debian13_rate_limit() {
+    the_rate_limit_answers_429("nginx-limited", ServerSet::trixie(), "1.26");
+}
+
+#[test]
+fn haproxy_2_6_on_debian12_in_front_of_live_backends() {
+    the_balancer_behaves("haproxy", Some(ServerSet::host()), "2.6");
+}
+
+#[test]
+fn haproxy_3_0_on_debian13_in_front_of_live_backends() {
+    the_balancer_behaves("haproxy", ServerSet::trixie(), "3.0");
+}
+
+#[test]
+fn haproxy_2_6_on_debian12_rate_limit() {
+    the_rate_limit_answers_429("haproxy-limited", Some(ServerSet::host()), "2.6");
+}
+
+#[test]
+fn haproxy_3_0_on_debian13_rate_limit() {
+    the_rate_limit_answers_429("haproxy-limited", ServerSet::trixie(), "3.0");
 }

@@ -1,5 +1,6 @@
 //! [`Lab`]: long-running servers, each in a private mount namespace, stopped by PID.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::io;
@@ -16,19 +17,38 @@ use crate::tools::{locate, tool_path};
 /// The shell script `Lab::start` runs inside `unshare --mount`: a private `/tmp` and
 /// `/etc/hosts`, then `exec` the server, so the PID is the server's own.
 const START_SCRIPT: &str = r#"set -e
-"$LAB_MOUNT" --bind "$LAB_HOSTS" /etc/hosts
-"$LAB_MOUNT" --bind "$LAB_TMP" /tmp
+# A server from another root filesystem ($LAB_ROOT): the root, read-only below a
+# writable overlay in the lab folder (the cached root never changes), with the lab
+# folder at its own path, /proc and /dev; then chroot into it. $r is "" on the host.
+r=""
+if [ -n "${LAB_ROOT:-}" ]; then
+  r=$LAB_OVERLAY/merged
+  mkdir -p "$LAB_OVERLAY/upper" "$LAB_OVERLAY/work" "$r"
+  "$LAB_MOUNT" -t overlay lab-root -o "lowerdir=$LAB_ROOT,upperdir=$LAB_OVERLAY/upper,workdir=$LAB_OVERLAY/work" "$r"
+  mkdir -p "$r$PWD"
+  "$LAB_MOUNT" --bind "$PWD" "$r$PWD"
+  "$LAB_MOUNT" -t proc proc "$r/proc"
+  "$LAB_MOUNT" --rbind /dev "$r/dev"
+  [ -e "$r/etc/hosts" ] || : > "$r/etc/hosts"
+fi
+"$LAB_MOUNT" --bind "$LAB_HOSTS" "$r/etc/hosts"
+"$LAB_MOUNT" --bind "$LAB_TMP" "$r/tmp"
 # Extra binds: "SOURCE TARGET" pairs, one per line.
 if [ -n "${LAB_BINDS:-}" ]; then
   printf '%s\n' "$LAB_BINDS" | while read -r src dst; do
-    "$LAB_MOUNT" --bind "$src" "$dst"
+    [ -z "$r" ] || mkdir -p "$r$dst"
+    "$LAB_MOUNT" --bind "$src" "$r$dst"
   done
 fi
-: > "$LAB_READY"
+[ -z "${LAB_READY:-}" ] || : > "$LAB_READY"
 user=${LAB_USER:-}
-unset LAB_MOUNT LAB_HOSTS LAB_TMP LAB_READY LAB_BINDS LAB_USER
+unset LAB_MOUNT LAB_HOSTS LAB_TMP LAB_READY LAB_BINDS LAB_USER LAB_ROOT LAB_OVERLAY
 if [ -n "$user" ]; then
-  exec runuser -u "$user" -- "$@"
+  set -- runuser -u "$user" -- "$@"
+fi
+if [ -n "$r" ]; then
+  # The root's own shell returns to the lab folder, then execs: still one PID.
+  set -- chroot "$r" /bin/sh -c 'cd "$0" && exec "$@"' "$PWD" "$@"
 fi
 exec "$@"
 "#;
@@ -43,6 +63,11 @@ pub struct StartOptions {
     pub env: Vec<(String, String)>,
     /// Run as this user (`runuser -u`), for servers that refuse root.
     pub user: Option<String>,
+    /// Run the server from this root filesystem (a [`ServerSet`]'s root) instead of the
+    /// machine's: chrooted, with `argv`, `binds` and `user` as seen inside the root.
+    ///
+    /// [`ServerSet`]: crate::ServerSet
+    pub root: Option<PathBuf>,
 }
 
 /// How long `stop` waits after SIGTERM before it sends SIGKILL.
@@ -62,6 +87,8 @@ pub struct Lab {
     servers: Vec<Server>,
     /// Every name ever started, so names (and so log files) are never reused.
     names: HashSet<String>,
+    /// How many [`Lab::command`]s ran from a root (each gets its own folders).
+    commands: Cell<u32>,
     // Declared last: fields drop after `Drop::drop` has stopped the servers.
     dir: tempfile::TempDir,
 }
@@ -78,6 +105,7 @@ impl Lab {
         Lab {
             servers: Vec::new(),
             names: HashSet::new(),
+            commands: Cell::new(0),
             dir: scratch_dir(),
         }
     }
@@ -124,15 +152,7 @@ impl Lab {
             self.names.insert(name.to_string()),
             "a server named {name} was already started in this lab"
         );
-        assert_visible_inside(argv);
 
-        let tmp = self.dir().join(format!("{name}.tmp"));
-        fs::create_dir(&tmp).unwrap_or_else(|e| panic!("cannot create {}: {e}", tmp.display()));
-        // Like the real /tmp: everyone may write, sticky.
-        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777))
-            .unwrap_or_else(|e| panic!("cannot chmod {}: {e}", tmp.display()));
-        let hosts_file = self.dir().join(format!("{name}.hosts"));
-        write_hosts(&hosts_file, hosts);
         let ready = self.dir().join(format!("{name}.ready"));
         let log_path = self.dir().join(format!("{name}.log"));
         let log = fs::OpenOptions::new()
@@ -145,25 +165,9 @@ impl Lab {
             .unwrap_or_else(|e| panic!("cannot duplicate a handle of {}: {e}", log_path.display()));
 
         // unshare without --fork execs the shell, which execs the server: one PID.
-        let child = Command::new(tool_path("unshare"))
-            .args(["--mount", "--propagation", "private"])
-            .args(["/bin/sh", "-c", START_SCRIPT, "sh"])
-            .args(argv)
-            .current_dir(self.dir())
-            .env("LAB_MOUNT", tool_path("mount"))
-            .env("LAB_HOSTS", &hosts_file)
-            .env("LAB_TMP", &tmp)
+        let child = self
+            .launcher(name, argv, hosts, &options)
             .env("LAB_READY", &ready)
-            .env(
-                "LAB_BINDS",
-                options
-                    .binds
-                    .iter()
-                    .map(|(src, dst)| format!("{} {dst}", src.display()))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            )
-            .env("LAB_USER", options.user.as_deref().unwrap_or(""))
             .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdin(Stdio::null())
             .stdout(log)
@@ -196,6 +200,103 @@ impl Lab {
             thread::sleep(Duration::from_millis(10));
         }
         pid
+    }
+
+    /// A one-shot command (`initdb`, `psql`, `redis-cli`, ...) from `root`, set up as
+    /// [`Lab::start_with`] sets up a server from that root (chrooted, the lab folder at
+    /// its own path, a private `/tmp`); the caller adds environment and runs it. Without
+    /// a root, a plain `Command` for the machine's `program`.
+    pub fn command(&self, root: Option<&Path>, argv: &[&str]) -> Command {
+        let Some(root) = root else {
+            let mut command = Command::new(argv[0]);
+            command.args(&argv[1..]).current_dir(self.dir());
+            return command;
+        };
+        self.commands.set(self.commands.get() + 1);
+        let name = format!("command-{}", self.commands.get());
+        let options = StartOptions {
+            root: Some(root.to_path_buf()),
+            ..Default::default()
+        };
+        let mut command = self.launcher(&name, argv, &[], &options);
+        command.stdin(Stdio::null());
+        command
+    }
+
+    /// `unshare` running [`START_SCRIPT`] for `argv`, with the files it needs (`name.tmp`,
+    /// `name.hosts`, and for a root `name.root`) created in the lab folder.
+    fn launcher(
+        &self,
+        name: &str,
+        argv: &[&str],
+        hosts: &[(String, IpAddr)],
+        options: &StartOptions,
+    ) -> Command {
+        assert_visible_inside(argv);
+        let tmp = self.dir().join(format!("{name}.tmp"));
+        fs::create_dir(&tmp).unwrap_or_else(|e| panic!("cannot create {}: {e}", tmp.display()));
+        // Like the real /tmp: everyone may write, sticky.
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o1777))
+            .unwrap_or_else(|e| panic!("cannot chmod {}: {e}", tmp.display()));
+        let hosts_file = self.dir().join(format!("{name}.hosts"));
+        write_hosts(&hosts_file, hosts);
+        let mut command = Command::new(tool_path("unshare"));
+        command
+            .args(["--mount", "--propagation", "private"])
+            .args(["/bin/sh", "-c", START_SCRIPT, "sh"])
+            .args(argv)
+            .current_dir(self.dir())
+            .env("LAB_MOUNT", tool_path("mount"))
+            .env("LAB_HOSTS", &hosts_file)
+            .env("LAB_TMP", &tmp)
+            .env(
+                "LAB_BINDS",
+                options
+                    .binds
+                    .iter()
+                    .map(|(src, dst)| match &options.root {
+                        // Mounted from outside the root: its symbolic links (trixie's
+                        // /var/run -> /run) must not lead out of it.
+                        Some(root) => format!("{} {}", src.display(), resolve_inside(root, dst)),
+                        None => format!("{} {dst}", src.display()),
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            )
+            .env("LAB_USER", options.user.as_deref().unwrap_or(""));
+        if let Some(root) = &options.root {
+            assert!(
+                root.join("bin/sh").exists(),
+                "{} is not a root filesystem (no /bin/sh)",
+                root.display()
+            );
+            command
+                .env("LAB_ROOT", root)
+                .env("LAB_OVERLAY", self.dir().join(format!("{name}.root")));
+        }
+        command
+    }
+
+    /// Panics (with the server's log) unless everything the server with this PID and
+    /// the processes below it listen on is a loopback address: the lab shares the
+    /// machine's network, so a server listening on every interface would be reachable
+    /// from outside.
+    pub fn assert_loopback_only(&self, pid: u32) {
+        let server = self
+            .servers
+            .iter()
+            .find(|s| s.child.id() == pid)
+            .unwrap_or_else(|| panic!("pid {pid} was not started by this lab, or was stopped"));
+        let exposed: Vec<_> = crate::listening(pid)
+            .into_iter()
+            .filter(|a| !crate::is_loopback_only(a))
+            .collect();
+        assert!(
+            exposed.is_empty(),
+            "{} listens beyond loopback: {exposed:?}; log:\n{}",
+            server.name,
+            self.logs(&server.name)
+        );
     }
 
     /// Whether the server with this PID (started by this lab) is still running.
@@ -247,31 +348,135 @@ impl Drop for Lab {
 }
 
 /// Stops and reaps one server (see [`Lab::stop`]). Holding the `Child` until it is
-/// reaped guarantees the PID still names our process when we signal it.
+/// reaped guarantees the PID still names our process when we signal it. The processes
+/// below it are watched while it stops and killed once it is gone: a server that dies
+/// on SIGTERM at once (a shell script running its server in the background) would
+/// otherwise leave them running, still listening.
 fn terminate(mut server: Server) -> Result<ExitStatus, String> {
     let pid = server.child.id();
     let name = &server.name;
     let exited = |e: io::Error| format!("cannot wait for {name} (pid {pid}): {e}");
+    let mut below = Tree::default();
+    below.watch(pid);
     if let Some(status) = server.child.try_wait().map_err(exited)? {
         eprintln!("lab: {name} (pid {pid}) had already exited: {status}");
+        below.kill();
         return Ok(status);
     }
     signal("TERM", &[pid]);
     let deadline = Instant::now() + STOP_GRACE;
+    let mut polls = 0u32;
     while Instant::now() < deadline {
         if let Some(status) = server.child.try_wait().map_err(exited)? {
+            below.kill();
             return Ok(status);
+        }
+        polls += 1;
+        if polls % 10 == 0 {
+            below.watch(pid);
         }
         thread::sleep(Duration::from_millis(10));
     }
     // Ignored SIGTERM: kill it, and whatever it started (its workers would otherwise
     // outlive it, still listening).
     eprintln!("lab: {name} (pid {pid}) ignored SIGTERM for {STOP_GRACE:?}; sending SIGKILL");
-    let mut stragglers = descendants(pid);
+    below.watch(pid);
+    let mut stragglers = below.pids();
     stragglers.push(pid);
     signal("KILL", &stragglers);
     server.child.kill().ok(); // In case `kill` is missing; harmless otherwise.
-    server.child.wait().map_err(exited)
+    let status = server.child.wait().map_err(exited)?;
+    below.kill();
+    Ok(status)
+}
+
+/// The processes seen below a server, each with its start time, so that a PID the
+/// system has since reused for another process is never signalled.
+#[derive(Default)]
+struct Tree {
+    seen: HashMap<u32, u64>,
+}
+
+impl Tree {
+    fn watch(&mut self, pid: u32) {
+        for p in descendants(pid) {
+            if let Some(start) = start_time(p) {
+                self.seen.entry(p).or_insert(start);
+            }
+        }
+    }
+
+    /// Those still running as the same process.
+    fn pids(&self) -> Vec<u32> {
+        self.seen
+            .iter()
+            .filter(|(p, start)| start_time(**p) == Some(**start))
+            .map(|(p, _)| *p)
+            .collect()
+    }
+
+    fn kill(&self) {
+        let left = self.pids();
+        if !left.is_empty() {
+            signal("KILL", &left);
+        }
+    }
+}
+
+/// A process's start time (field 22 of /proc/PID/stat), None once it is gone.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, rest) = stat.rsplit_once(')')?;
+    // After the comm: state is field 3, so the start time is the 20th here.
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// `path` as the root filesystem `root` resolves it: each symbolic link followed inside
+/// the root (an absolute target starts again from the root, never from the machine's
+/// `/`), so the result names the same place inside the root without any link in it.
+pub(crate) fn resolve_inside(root: &Path, path: &str) -> String {
+    let mut pending: Vec<String> = path
+        .split('/')
+        .filter(|c| !c.is_empty())
+        .rev()
+        .map(String::from)
+        .collect();
+    let mut resolved: Vec<String> = Vec::new();
+    let mut links = 0;
+    while let Some(part) = pending.pop() {
+        match part.as_str() {
+            "." => continue,
+            ".." => {
+                resolved.pop();
+                continue;
+            }
+            _ => {}
+        }
+        let here: PathBuf = root.join(resolved.join("/")).join(&part);
+        match fs::read_link(&here) {
+            Ok(target) => {
+                links += 1;
+                assert!(
+                    links < 40,
+                    "too many symbolic links resolving {path} in {}",
+                    root.display()
+                );
+                let target = target.to_string_lossy().into_owned();
+                if target.starts_with('/') {
+                    resolved.clear();
+                }
+                pending.extend(
+                    target
+                        .split('/')
+                        .filter(|c| !c.is_empty())
+                        .rev()
+                        .map(String::from),
+                );
+            }
+            Err(_) => resolved.push(part),
+        }
+    }
+    format!("/{}", resolved.join("/"))
 }
 
 /// Sends a signal to processes by PID, with the `kill` command (std has no other way
