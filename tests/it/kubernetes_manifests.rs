@@ -14,7 +14,7 @@ use serde_json::Value;
 /// KEDA's kinds are CRDs: kubernetes-validate has no schema for them.
 const CRD_KINDS: [&str; 2] = ["ScaledObject", "TriggerAuthentication"];
 
-fn bundles() -> Vec<(String, Vec<(String, String)>)> {
+pub(crate) fn bundles() -> Vec<(String, Vec<(String, String)>)> {
     let mut out = Vec::new();
     for path in common::render_blueprints() {
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();

@@ -99,6 +99,9 @@ pub struct KubernetesObjects {
     pub pooler: Option<PoolerObjects>,
     /// The Job that forms a Redis Cluster (its name before the content hash).
     pub cluster_init: Option<String>,
+    /// Whether its pods get a service account token: none of its servers, nor the
+    /// cluster-init Job (redis-cli only), call the Kubernetes API.
+    pub api_token: bool,
 }
 
 /// The read replicas' StatefulSet and Services.
@@ -135,6 +138,7 @@ fn kubernetes_objects(name: &str, engine: &EnginePlan) -> KubernetesObjects {
         replicas: None,
         pooler: None,
         cluster_init: None,
+        api_token: false,
     };
     match engine {
         EnginePlan::Postgres(pg) => {

@@ -171,6 +171,11 @@ fn secure_container() -> Value {
     })
 }
 
+/// Whether a service's or the balancer's pods get a service account token: the bundle
+/// grants them no Role, so the token would only widen what a compromised pod reaches.
+/// (A datastore's pods: `KubernetesObjects::api_token`.)
+const API_TOKEN: bool = false;
+
 fn secure_pod() -> Value {
     json!({
         "runAsNonRoot": true,

@@ -79,6 +79,7 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
                     "template": {
                         "metadata": { "labels": labels(plan, set, "datastore") },
                         "spec": {
+                            "automountServiceAccountToken": k8s.api_token,
                             "securityContext": data_pod_security(store.uid),
                             "terminationGracePeriodSeconds": 60,
                             "containers": [container],
@@ -161,6 +162,7 @@ fn pooler_docs(
             "template": {
                 "metadata": { "labels": labels(plan, pool, "datastore") },
                 "spec": {
+                    "automountServiceAccountToken": ctx.store.kubernetes.api_token,
                     "securityContext": pod_security,
                     "containers": [{
                         "name": "pgbouncer",

@@ -62,7 +62,7 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
         "selector": { "matchLabels": selector(plan, name) },
         "template": {
             "metadata": { "labels": labels(plan, name, "datastore") },
-            "spec": { "securityContext": data_pod_security(store.uid), "containers": [container], "volumes": volumes },
+            "spec": { "automountServiceAccountToken": k8s.api_token, "securityContext": data_pod_security(store.uid), "containers": [container], "volumes": volumes },
         },
     });
     if persistent {
@@ -90,6 +90,7 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
                 "metadata": { "labels": labels(plan, init, "datastore") },
                 "spec": {
                     "restartPolicy": "OnFailure",
+                    "automountServiceAccountToken": k8s.api_token,
                     "securityContext": data_pod_security(store.uid),
                     "containers": [{
                         "name": "cluster-init",
