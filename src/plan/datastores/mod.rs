@@ -99,6 +99,10 @@ pub struct KubernetesObjects {
     pub pooler: Option<PoolerObjects>,
     /// The Job that forms a Redis Cluster (its name before the content hash).
     pub cluster_init: Option<String>,
+    /// How long a finished Job stays (its pod and its log) before Kubernetes deletes
+    /// it: a day. A later `kubectl apply -k` creates it again, and it runs again: the
+    /// cluster-init script does nothing on a formed cluster.
+    pub job_ttl_seconds: u32,
     /// Whether its pods get a service account token: none of its servers, nor the
     /// cluster-init Job (redis-cli only), call the Kubernetes API.
     pub api_token: bool,
@@ -138,6 +142,7 @@ fn kubernetes_objects(name: &str, engine: &EnginePlan) -> KubernetesObjects {
         replicas: None,
         pooler: None,
         cluster_init: None,
+        job_ttl_seconds: 24 * 60 * 60,
         api_token: false,
     };
     match engine {

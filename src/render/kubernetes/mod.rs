@@ -64,7 +64,7 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
     for store in plan.datastores.values() {
         let mut generated = Vec::new();
         for f in super::datastores::render(plan, store, Platform::Kubernetes, templates)? {
-            generated.push(f.path.clone());
+            generated.push((f.path.clone(), f.text.clone()));
             files.push((f.path, f.text));
         }
         let (docs, maps) = datastore_docs(plan, store, &generated);

@@ -50,6 +50,8 @@ struct Ctx<'a> {
     mount: String,
     /// Its own files, of every file rendered for it.
     own: Vec<&'a String>,
+    /// The text of each of its own files (what its ConfigMap holds), by path.
+    own_text: Vec<(&'a String, &'a String)>,
     /// Requests and limits of each server container.
     resources: Value,
 }
@@ -72,27 +74,31 @@ impl Ctx<'_> {
 }
 
 /// A StatefulSet (or a Deployment) of a datastore, its Services and the ConfigMaps its
-/// files go into.
+/// files go into; `files` are every file rendered for it, by path, with its text.
 pub(super) fn datastore_docs(
     plan: &Plan,
     store: &DatastorePlan,
-    files: &[String],
+    files: &[(String, String)],
 ) -> (Vec<Value>, Vec<Value>) {
     let dir = crate::render::datastores::bundle_dir(store);
+    let own_text: Vec<(&String, &String)> = files
+        .iter()
+        .filter(|(f, _)| f.starts_with(&format!("{dir}/")))
+        .map(|(f, t)| (f, t))
+        .collect();
+    let paths: Vec<String> = files.iter().map(|(f, _)| f.clone()).collect();
     let ctx = Ctx {
         plan,
         store,
         config: store.kubernetes.config.clone(),
-        own: files
-            .iter()
-            .filter(|f| f.starts_with(&format!("{dir}/")))
-            .collect(),
+        own: own_text.iter().map(|(f, _)| *f).collect(),
+        own_text,
         dir,
         mount: crate::render::datastores::mount_dir(store),
         resources: container_resources(&store.server_resources),
     };
     match &store.engine {
-        EnginePlan::Postgres(pg) => postgres::docs(&ctx, pg, files),
+        EnginePlan::Postgres(pg) => postgres::docs(&ctx, pg, &paths),
         EnginePlan::Redis(r) => redis::docs(&ctx, r),
         EnginePlan::Rabbitmq(r) => rabbitmq::docs(&ctx, r),
     }
