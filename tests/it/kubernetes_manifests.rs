@@ -285,3 +285,86 @@ fn keda_objects_match_kedas_schema() {
         "{stdout}"
     );
 }
+
+/// Datastores survive a node drain and a node loss: every StatefulSet of two or more
+/// pods has a PodDisruptionBudget (one down at a time, unhealthy pods always
+/// evictable), a PostgreSQL primary and its replicas never share a node, a Redis
+/// Cluster spreads evenly over nodes, and no pod gets an API token it has no use for.
+#[test]
+fn datastores_have_disruption_budgets_and_keep_off_each_others_nodes() {
+    let (mut budgets, mut apart) = (0, 0);
+    for (name, files) in bundles() {
+        let all: Vec<Value> = files
+            .iter()
+            .filter(|(rel, _)| rel.ends_with(".yaml") && rel != "kustomization.yaml")
+            .flat_map(|(_, text)| docs(text))
+            .collect();
+        let kinds = |kind: &'static str| all.iter().filter(move |d| d["kind"] == kind);
+        for owner in kinds("Deployment")
+            .chain(kinds("StatefulSet"))
+            .chain(kinds("Job"))
+        {
+            let n = owner["metadata"]["name"].as_str().unwrap();
+            let pod = &owner["spec"]["template"]["spec"];
+            assert_eq!(pod["automountServiceAccountToken"], false, "{name}: {n}");
+        }
+        for set in kinds("StatefulSet") {
+            let n = set["metadata"]["name"].as_str().unwrap();
+            let template = &set["spec"]["template"];
+            let labels = &template["metadata"]["labels"];
+            if set["spec"]["replicas"].as_u64().unwrap() >= 2 {
+                let pdb = kinds("PodDisruptionBudget")
+                    .find(|p| {
+                        p["spec"]["selector"]["matchLabels"]
+                            == set["spec"]["selector"]["matchLabels"]
+                    })
+                    .unwrap_or_else(|| panic!("{name}: {n}: no PodDisruptionBudget"));
+                assert_eq!(pdb["spec"]["maxUnavailable"], 1, "{name}: {n}");
+                assert_eq!(
+                    pdb["spec"]["unhealthyPodEvictionPolicy"], "AlwaysAllow",
+                    "{name}: {n}"
+                );
+                budgets += 1;
+            }
+            let instance = &labels["app.kubernetes.io/instance"];
+            let image = template["spec"]["containers"][0]["image"].as_str().unwrap();
+            let postgres_pair = image.starts_with("postgres")
+                && kinds("StatefulSet")
+                    .filter(|s| {
+                        s["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/instance"]
+                            == *instance
+                    })
+                    .count()
+                    >= 2;
+            if postgres_pair {
+                // The primary's and the replicas' pods all match one required term.
+                let term = &template["spec"]["affinity"]["podAntiAffinity"]
+                    ["requiredDuringSchedulingIgnoredDuringExecution"][0];
+                assert_eq!(term["topologyKey"], "kubernetes.io/hostname", "{name}: {n}");
+                assert_eq!(
+                    term["labelSelector"]["matchLabels"]["app.kubernetes.io/instance"], *instance,
+                    "{name}: {n}"
+                );
+                apart += 1;
+            }
+            if template["spec"]["containers"][0]["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "bus")
+            {
+                let spread = &template["spec"]["topologySpreadConstraints"][0];
+                assert_eq!(spread["whenUnsatisfiable"], "DoNotSchedule", "{name}: {n}");
+                assert_eq!(
+                    spread["labelSelector"]["matchLabels"]["app.kubernetes.io/instance"], *instance,
+                    "{name}: {n}"
+                );
+                apart += 1;
+            }
+        }
+    }
+    assert!(
+        budgets >= 4 && apart >= 6,
+        "only {budgets} budgets, {apart} spread sets"
+    );
+}

@@ -15,10 +15,13 @@ use super::placement::{datastore_nodes, HostsLayout};
 use super::{resources_plan, ResourcesPlan, ServicePlan};
 use crate::model::{Blueprint, Datastore, Platform};
 
+mod kubernetes;
 mod postgres;
 mod rabbitmq;
 mod redis;
 
+use kubernetes::kubernetes_objects;
+pub use kubernetes::{KubernetesObjects, PoolerObjects, Spread};
 pub use postgres::{PoolerPlan, PostgresPlan};
 pub use rabbitmq::RabbitmqPlan;
 pub use redis::RedisPlan;
@@ -71,109 +74,6 @@ pub struct DatastorePlan {
     pub connection: BTreeMap<Platform, Vec<EnvVar>>,
     /// What it is made of on Kubernetes.
     pub kubernetes: KubernetesObjects,
-}
-
-/// A datastore's objects on Kubernetes, by name, and the ports its containers open
-/// there: decided once, so its manifests, its NetworkPolicies and the addresses its
-/// users get agree.
-#[derive(Debug, Clone, Serialize)]
-pub struct KubernetesObjects {
-    /// The StatefulSet of the primary (or only) server, the Service in front of it, and
-    /// its pods' name label.
-    pub workload: String,
-    /// `workload`'s headless Service (each pod gets a stable name under it).
-    pub headless: String,
-    /// The ConfigMap of its files.
-    pub config: String,
-    /// The port its server listens on, and its Services'.
-    pub port: u16,
-    /// A Redis Cluster's bus port (the nodes' own traffic).
-    pub bus_port: Option<u16>,
-    /// RabbitMQ's management API.
-    pub management_port: Option<u16>,
-    /// PostgreSQL's first-start script's ConfigMap.
-    pub init_config: Option<String>,
-    /// PostgreSQL's read replicas.
-    pub replicas: Option<ReplicaObjects>,
-    /// PgBouncer.
-    pub pooler: Option<PoolerObjects>,
-    /// The Job that forms a Redis Cluster (its name before the content hash).
-    pub cluster_init: Option<String>,
-    /// How long a finished Job stays (its pod and its log) before Kubernetes deletes
-    /// it: a day. A later `kubectl apply -k` creates it again, and it runs again: the
-    /// cluster-init script does nothing on a formed cluster.
-    pub job_ttl_seconds: u32,
-    /// Whether its pods get a service account token: none of its servers, nor the
-    /// cluster-init Job (redis-cli only), call the Kubernetes API.
-    pub api_token: bool,
-}
-
-/// The read replicas' StatefulSet and Services.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReplicaObjects {
-    pub workload: String,
-    pub headless: String,
-    /// The Service that spreads reads over them.
-    pub read_service: String,
-}
-
-/// PgBouncer's Deployment (and its Service, of the same name), ConfigMap and port.
-#[derive(Debug, Clone, Serialize)]
-pub struct PoolerObjects {
-    pub workload: String,
-    pub config: String,
-    pub port: u16,
-}
-
-/// The objects of datastore `name` on Kubernetes.
-fn kubernetes_objects(name: &str, engine: &EnginePlan) -> KubernetesObjects {
-    use super::placement::{
-        PGBOUNCER_PORT, POSTGRES_PORT, RABBITMQ_MANAGEMENT_PORT, RABBITMQ_PORT, REDIS_BUS_OFFSET,
-        REDIS_PORT,
-    };
-    let mut objects = KubernetesObjects {
-        workload: name.to_string(),
-        headless: format!("{name}-headless"),
-        config: format!("{name}-config"),
-        port: 0,
-        bus_port: None,
-        management_port: None,
-        init_config: None,
-        replicas: None,
-        pooler: None,
-        cluster_init: None,
-        job_ttl_seconds: 24 * 60 * 60,
-        api_token: false,
-    };
-    match engine {
-        EnginePlan::Postgres(pg) => {
-            objects.port = POSTGRES_PORT;
-            objects.init_config = Some(format!("{name}-init"));
-            let set = format!("{name}-replica");
-            objects.replicas = (pg.replicas > 0).then(|| ReplicaObjects {
-                headless: format!("{set}-headless"),
-                read_service: format!("{name}-ro"),
-                workload: set,
-            });
-            objects.pooler = pg.pooler.as_ref().map(|_| PoolerObjects {
-                workload: format!("{name}-pgbouncer"),
-                config: format!("{name}-pgbouncer-config"),
-                port: PGBOUNCER_PORT,
-            });
-        }
-        EnginePlan::Redis(r) => {
-            objects.port = REDIS_PORT;
-            if r.cluster {
-                objects.bus_port = Some(REDIS_PORT + REDIS_BUS_OFFSET);
-                objects.cluster_init = Some(format!("{name}-cluster-init"));
-            }
-        }
-        EnginePlan::Rabbitmq(_) => {
-            objects.port = RABBITMQ_PORT;
-            objects.management_port = Some(RABBITMQ_MANAGEMENT_PORT);
-        }
-    }
-    objects
 }
 
 /// One environment variable a container gets.

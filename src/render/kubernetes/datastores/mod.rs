@@ -5,7 +5,7 @@
 //! Kubernetes' form.
 
 use super::*;
-use crate::plan::{DatastorePlan, EnginePlan, EnvVar};
+use crate::plan::{DatastorePlan, EnginePlan, EnvVar, Spread};
 
 mod postgres;
 mod rabbitmq;
@@ -97,10 +97,53 @@ pub(super) fn datastore_docs(
         mount: crate::render::datastores::mount_dir(store),
         resources: container_resources(&store.server_resources),
     };
-    match &store.engine {
+    let (mut docs, maps) = match &store.engine {
         EnginePlan::Postgres(pg) => postgres::docs(&ctx, pg, &paths),
         EnginePlan::Redis(r) => redis::docs(&ctx, r),
         EnginePlan::Rabbitmq(r) => rabbitmq::docs(&ctx, r),
+    };
+    for doc in docs.iter_mut().filter(|d| d["kind"] == "StatefulSet") {
+        keep_apart(plan, store, &mut doc["spec"]["template"]);
+    }
+    docs.extend(store.kubernetes.disruption_budgets.iter().map(|set| {
+        json!({
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": { "name": set, "labels": labels(plan, set, "datastore") },
+            "spec": {
+                "maxUnavailable": 1,
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                "selector": { "matchLabels": selector(plan, set) },
+            },
+        })
+    }));
+    (docs, maps)
+}
+
+/// Labels a datastore's pod `template` with the datastore (over all its StatefulSets)
+/// and places it as the plan's [`Spread`] says.
+fn keep_apart(plan: &Plan, store: &DatastorePlan, template: &mut Value) {
+    template["metadata"]["labels"]["app.kubernetes.io/instance"] = json!(store.name);
+    let all = json!({ "matchLabels": {
+        "app.kubernetes.io/instance": store.name,
+        "app.kubernetes.io/part-of": plan.blueprint,
+    } });
+    let host = "kubernetes.io/hostname";
+    match store.kubernetes.spread {
+        Spread::None => {}
+        Spread::OwnNode => {
+            template["spec"]["affinity"] = json!({ "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [{ "labelSelector": all, "topologyKey": host }],
+            } });
+        }
+        Spread::EvenOverNodes => {
+            template["spec"]["topologySpreadConstraints"] = json!([{
+                "maxSkew": 1,
+                "topologyKey": host,
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": all,
+            }]);
+        }
     }
 }
 
