@@ -368,3 +368,41 @@ fn datastores_have_disruption_budgets_and_keep_off_each_others_nodes() {
         "only {budgets} budgets, {apart} spread sets"
     );
 }
+
+/// The bundle README's Secret table is whole before the next heading, and the cluster's
+/// needs name the nodes a PostgreSQL primary and its replicas take (each its own).
+#[test]
+fn the_readme_lists_every_secret_then_the_nodes_the_datastores_need() {
+    let mut named = 0;
+    for (name, files) in bundles() {
+        let (_, readme) = files.iter().find(|(rel, _)| rel == "README.md").unwrap();
+        let rows: Vec<usize> = readme
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with("| `"))
+            .map(|(i, _)| i)
+            .collect();
+        assert!(!rows.is_empty(), "{name}: no Secret rows");
+        if let Some(needs) = readme.lines().position(|l| l == "## The cluster needs") {
+            assert!(
+                rows.iter().all(|&r| r < needs),
+                "{name}: Secret rows after the cluster's needs:\n{readme}"
+            );
+        }
+        let all: Vec<Value> = files
+            .iter()
+            .filter(|(rel, _)| rel.ends_with(".yaml") && rel != "kustomization.yaml")
+            .flat_map(|(_, text)| docs(text))
+            .collect();
+        for set in all.iter().filter(|d| d["kind"] == "StatefulSet") {
+            let n = set["metadata"]["name"].as_str().unwrap();
+            if let Some(primary) = n.strip_suffix("-replica") {
+                let pods = set["spec"]["replicas"].as_u64().unwrap() + 1;
+                let line = format!("- At least {pods} schedulable nodes for `{primary}`");
+                assert!(readme.contains(&line), "{name}: no `{line}`:\n{readme}");
+                named += 1;
+            }
+        }
+    }
+    assert!(named >= 3, "only {named} PostgreSQL replica sets");
+}
