@@ -21,7 +21,7 @@ use services::service_plan;
 
 pub use datastores::{
     DatastoreNode, DatastorePlan, EnginePlan, EnvValue, EnvVar, NodeRole, PoolerObjects,
-    PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan,
+    PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan, Spread,
 };
 
 use serde::Serialize;

@@ -14,7 +14,7 @@ use serde_json::Value;
 /// KEDA's kinds are CRDs: kubernetes-validate has no schema for them.
 const CRD_KINDS: [&str; 2] = ["ScaledObject", "TriggerAuthentication"];
 
-fn bundles() -> Vec<(String, Vec<(String, String)>)> {
+pub(crate) fn bundles() -> Vec<(String, Vec<(String, String)>)> {
     let mut out = Vec::new();
     for path in common::render_blueprints() {
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
@@ -284,4 +284,125 @@ fn keda_objects_match_kedas_schema() {
         stdout.contains("ScaledObject/") && stdout.contains("TriggerAuthentication/"),
         "{stdout}"
     );
+}
+
+/// Datastores survive a node drain and a node loss: every StatefulSet of two or more
+/// pods has a PodDisruptionBudget (one down at a time, unhealthy pods always
+/// evictable), a PostgreSQL primary and its replicas never share a node, a Redis
+/// Cluster spreads evenly over nodes, and no pod gets an API token it has no use for.
+#[test]
+fn datastores_have_disruption_budgets_and_keep_off_each_others_nodes() {
+    let (mut budgets, mut apart) = (0, 0);
+    for (name, files) in bundles() {
+        let all: Vec<Value> = files
+            .iter()
+            .filter(|(rel, _)| rel.ends_with(".yaml") && rel != "kustomization.yaml")
+            .flat_map(|(_, text)| docs(text))
+            .collect();
+        let kinds = |kind: &'static str| all.iter().filter(move |d| d["kind"] == kind);
+        for owner in kinds("Deployment")
+            .chain(kinds("StatefulSet"))
+            .chain(kinds("Job"))
+        {
+            let n = owner["metadata"]["name"].as_str().unwrap();
+            let pod = &owner["spec"]["template"]["spec"];
+            assert_eq!(pod["automountServiceAccountToken"], false, "{name}: {n}");
+        }
+        for set in kinds("StatefulSet") {
+            let n = set["metadata"]["name"].as_str().unwrap();
+            let template = &set["spec"]["template"];
+            let labels = &template["metadata"]["labels"];
+            if set["spec"]["replicas"].as_u64().unwrap() >= 2 {
+                let pdb = kinds("PodDisruptionBudget")
+                    .find(|p| {
+                        p["spec"]["selector"]["matchLabels"]
+                            == set["spec"]["selector"]["matchLabels"]
+                    })
+                    .unwrap_or_else(|| panic!("{name}: {n}: no PodDisruptionBudget"));
+                assert_eq!(pdb["spec"]["maxUnavailable"], 1, "{name}: {n}");
+                assert_eq!(
+                    pdb["spec"]["unhealthyPodEvictionPolicy"], "AlwaysAllow",
+                    "{name}: {n}"
+                );
+                budgets += 1;
+            }
+            let instance = &labels["app.kubernetes.io/instance"];
+            let image = template["spec"]["containers"][0]["image"].as_str().unwrap();
+            let postgres_pair = image.starts_with("postgres")
+                && kinds("StatefulSet")
+                    .filter(|s| {
+                        s["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/instance"]
+                            == *instance
+                    })
+                    .count()
+                    >= 2;
+            if postgres_pair {
+                // The primary's and the replicas' pods all match one required term.
+                let term = &template["spec"]["affinity"]["podAntiAffinity"]
+                    ["requiredDuringSchedulingIgnoredDuringExecution"][0];
+                assert_eq!(term["topologyKey"], "kubernetes.io/hostname", "{name}: {n}");
+                assert_eq!(
+                    term["labelSelector"]["matchLabels"]["app.kubernetes.io/instance"], *instance,
+                    "{name}: {n}"
+                );
+                apart += 1;
+            }
+            if template["spec"]["containers"][0]["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["name"] == "bus")
+            {
+                let spread = &template["spec"]["topologySpreadConstraints"][0];
+                assert_eq!(spread["whenUnsatisfiable"], "DoNotSchedule", "{name}: {n}");
+                assert_eq!(
+                    spread["labelSelector"]["matchLabels"]["app.kubernetes.io/instance"], *instance,
+                    "{name}: {n}"
+                );
+                apart += 1;
+            }
+        }
+    }
+    assert!(
+        budgets >= 4 && apart >= 6,
+        "only {budgets} budgets, {apart} spread sets"
+    );
+}
+
+/// The bundle README's Secret table is whole before the next heading, and the cluster's
+/// needs name the nodes a PostgreSQL primary and its replicas take (each its own).
+#[test]
+fn the_readme_lists_every_secret_then_the_nodes_the_datastores_need() {
+    let mut named = 0;
+    for (name, files) in bundles() {
+        let (_, readme) = files.iter().find(|(rel, _)| rel == "README.md").unwrap();
+        let rows: Vec<usize> = readme
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| l.starts_with("| `"))
+            .map(|(i, _)| i)
+            .collect();
+        assert!(!rows.is_empty(), "{name}: no Secret rows");
+        if let Some(needs) = readme.lines().position(|l| l == "## The cluster needs") {
+            assert!(
+                rows.iter().all(|&r| r < needs),
+                "{name}: Secret rows after the cluster's needs:\n{readme}"
+            );
+        }
+        let all: Vec<Value> = files
+            .iter()
+            .filter(|(rel, _)| rel.ends_with(".yaml") && rel != "kustomization.yaml")
+            .flat_map(|(_, text)| docs(text))
+            .collect();
+        for set in all.iter().filter(|d| d["kind"] == "StatefulSet") {
+            let n = set["metadata"]["name"].as_str().unwrap();
+            if let Some(primary) = n.strip_suffix("-replica") {
+                let pods = set["spec"]["replicas"].as_u64().unwrap() + 1;
+                let line = format!("- At least {pods} schedulable nodes for `{primary}`");
+                assert!(readme.contains(&line), "{name}: no `{line}`:\n{readme}");
+                named += 1;
+            }
+        }
+    }
+    assert!(named >= 3, "only {named} PostgreSQL replica sets");
 }

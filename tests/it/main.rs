@@ -11,6 +11,7 @@ mod architecture;
 mod atomic_output;
 mod balancer_configs;
 mod blueprints;
+mod checkov;
 mod cli;
 mod compose_configs;
 mod diff_plan;

@@ -15,10 +15,13 @@ use super::placement::{datastore_nodes, HostsLayout};
 use super::{resources_plan, ResourcesPlan, ServerHealth, ServicePlan};
 use crate::model::{Blueprint, Datastore, Platform};
 
+mod kubernetes;
 mod postgres;
 mod rabbitmq;
 mod redis;
 
+use kubernetes::kubernetes_objects;
+pub use kubernetes::{KubernetesObjects, PoolerObjects, Spread};
 pub use postgres::{PoolerPlan, PostgresPlan};
 pub use rabbitmq::RabbitmqPlan;
 pub use redis::RedisPlan;
@@ -91,117 +94,6 @@ pub struct ComposeObjects {
     pub volumes: BTreeMap<String, String>,
     /// The one-shot service that forms a Redis Cluster.
     pub cluster_init: Option<String>,
-}
-
-/// A datastore's objects on Kubernetes, by name, and the ports its containers open
-/// there: decided once, so its manifests, its NetworkPolicies and the addresses its
-/// users get agree.
-#[derive(Debug, Clone, Serialize)]
-pub struct KubernetesObjects {
-    /// The StatefulSet of the primary (or only) server, the Service in front of it, and
-    /// its pods' name label.
-    pub workload: String,
-    /// `workload`'s headless Service (each pod gets a stable name under it).
-    pub headless: String,
-    /// The ConfigMap of its files.
-    pub config: String,
-    /// The port its server listens on, and its Services'.
-    pub port: u16,
-    /// A Redis Cluster's bus port (the nodes' own traffic).
-    pub bus_port: Option<u16>,
-    /// RabbitMQ's management API.
-    pub management_port: Option<u16>,
-    /// PostgreSQL's first-start script's ConfigMap.
-    pub init_config: Option<String>,
-    /// PostgreSQL's read replicas.
-    pub replicas: Option<ReplicaObjects>,
-    /// PgBouncer.
-    pub pooler: Option<PoolerObjects>,
-    /// The Job that forms a Redis Cluster (its name before the content hash).
-    pub cluster_init: Option<String>,
-    /// What that Job's container requests and may use.
-    pub job_resources: ResourcesPlan,
-    /// The NetworkPolicy that admits its users to `workload`.
-    pub network_policy: String,
-}
-
-/// The read replicas' StatefulSet and Services.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReplicaObjects {
-    pub workload: String,
-    pub headless: String,
-    /// The Service that spreads reads over them.
-    pub read_service: String,
-    /// The NetworkPolicy that admits readers.
-    pub network_policy: String,
-}
-
-/// PgBouncer's Deployment (and its Service, of the same name), ConfigMap and port.
-#[derive(Debug, Clone, Serialize)]
-pub struct PoolerObjects {
-    pub workload: String,
-    pub config: String,
-    pub port: u16,
-    /// The NetworkPolicy that admits the pool's users.
-    pub network_policy: String,
-}
-
-/// The objects of datastore `name` on Kubernetes.
-fn kubernetes_objects(name: &str, engine: &EnginePlan) -> KubernetesObjects {
-    use super::placement::{
-        PGBOUNCER_PORT, POSTGRES_PORT, RABBITMQ_MANAGEMENT_PORT, RABBITMQ_PORT, REDIS_BUS_OFFSET,
-        REDIS_PORT,
-    };
-    let mut objects = KubernetesObjects {
-        workload: name.to_string(),
-        headless: format!("{name}-headless"),
-        config: format!("{name}-config"),
-        port: 0,
-        bus_port: None,
-        management_port: None,
-        init_config: None,
-        replicas: None,
-        pooler: None,
-        cluster_init: None,
-        job_resources: ResourcesPlan::default().with_defaults(),
-        network_policy: policy_name(name),
-    };
-    match engine {
-        EnginePlan::Postgres(pg) => {
-            objects.port = POSTGRES_PORT;
-            objects.init_config = Some(format!("{name}-init"));
-            let set = format!("{name}-replica");
-            objects.replicas = (pg.replicas > 0).then(|| ReplicaObjects {
-                headless: format!("{set}-headless"),
-                read_service: format!("{name}-ro"),
-                network_policy: policy_name(&set),
-                workload: set,
-            });
-            objects.pooler = pg.pooler.as_ref().map(|_| PoolerObjects {
-                workload: format!("{name}-pgbouncer"),
-                config: format!("{name}-pgbouncer-config"),
-                port: PGBOUNCER_PORT,
-                network_policy: policy_name(&format!("{name}-pgbouncer")),
-            });
-        }
-        EnginePlan::Redis(r) => {
-            objects.port = REDIS_PORT;
-            if r.cluster {
-                objects.bus_port = Some(REDIS_PORT + REDIS_BUS_OFFSET);
-                objects.cluster_init = Some(format!("{name}-cluster-init"));
-            }
-        }
-        EnginePlan::Rabbitmq(_) => {
-            objects.port = RABBITMQ_PORT;
-            objects.management_port = Some(RABBITMQ_MANAGEMENT_PORT);
-        }
-    }
-    objects
-}
-
-/// The NetworkPolicy admitting the users of the pods of `workload`.
-fn policy_name(workload: &str) -> String {
-    format!("{workload}-from-its-users")
 }
 
 /// A datastore's compose names: a volume per node, and a Redis Cluster's forming

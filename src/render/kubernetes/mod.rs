@@ -64,7 +64,7 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
     for store in plan.datastores.values() {
         let mut generated = Vec::new();
         for f in super::datastores::render(plan, store, Platform::Kubernetes, templates)? {
-            generated.push(f.path.clone());
+            generated.push((f.path.clone(), f.text.clone()));
             files.push((f.path, f.text));
         }
         let (docs, maps) = datastore_docs(plan, store, &generated);
@@ -199,6 +199,11 @@ fn secure_container() -> Value {
         "capabilities": { "drop": ["ALL"] },
     })
 }
+
+/// Whether a service's or the balancer's pods get a service account token: the bundle
+/// grants them no Role, so the token would only widen what a compromised pod reaches.
+/// (A datastore's pods: `KubernetesObjects::api_token`.)
+const API_TOKEN: bool = false;
 
 fn secure_pod() -> Value {
     json!({

@@ -55,14 +55,21 @@ pub(super) fn readme(plan: &Plan) -> String {
     if custom {
         needs.push_str("- A custom-metrics adapter (e.g. prometheus-adapter) serving `http_requests_per_second` and `active_connections` per pod: without it those HPA metrics fail, and an HPA with a failing metric never scales down.\n");
     }
-    if !needs.is_empty() {
-        out.push_str(&format!("\n## The cluster needs\n\n{needs}"));
+    for d in plan.datastores.values() {
+        if let (crate::plan::Spread::OwnNode, Some(pg)) = (d.kubernetes.spread, d.postgres()) {
+            let pods = 1 + pg.replicas;
+            needs.push_str(&format!("- At least {pods} schedulable nodes for `{}`: its primary and each replica run on a node of their own (a pod with no free node stays Pending).\n", d.name));
+        }
     }
+    // The table's rows, then the next section.
     for (k, users) in keys {
         let mut users = users;
         users.sort();
         users.dedup();
         out.push_str(&format!("| `{k}` | {} |\n", users.join(", ")));
+    }
+    if !needs.is_empty() {
+        out.push_str(&format!("\n## The cluster needs\n\n{needs}"));
     }
     out
 }

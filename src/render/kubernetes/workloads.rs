@@ -55,6 +55,7 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
             json!([{ "name": "net.ipv4.ip_unprivileged_port_start", "value": "0" }]);
     }
     pod.insert("securityContext".into(), pod_security);
+    pod.insert("automountServiceAccountToken".into(), json!(API_TOKEN));
     if let Some(ms) = s.stop_grace_ms.get(&Platform::Kubernetes) {
         pod.insert("terminationGracePeriodSeconds".into(), json!(ms / 1000));
     }
@@ -320,6 +321,7 @@ pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
                 "template": {
                     "metadata": { "labels": labels(plan, name, "balancer") },
                     "spec": {
+                        "automountServiceAccountToken": API_TOKEN,
                         "securityContext": pod_security,
                         "terminationGracePeriodSeconds": lb.health.stop_grace_s,
                         "containers": [container],

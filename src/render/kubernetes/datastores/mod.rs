@@ -5,7 +5,7 @@
 //! Kubernetes' form.
 
 use super::*;
-use crate::plan::{DatastorePlan, EnginePlan, EnvVar};
+use crate::plan::{DatastorePlan, EnginePlan, EnvVar, Spread};
 
 mod postgres;
 mod rabbitmq;
@@ -56,6 +56,8 @@ struct Ctx<'a> {
     mount: String,
     /// Its own files, of every file rendered for it.
     own: Vec<&'a String>,
+    /// The text of each of its own files (what its ConfigMap holds), by path.
+    own_text: Vec<(&'a String, &'a String)>,
     /// Requests and limits of each server container.
     resources: Value,
 }
@@ -78,29 +80,76 @@ impl Ctx<'_> {
 }
 
 /// A StatefulSet (or a Deployment) of a datastore, its Services and the ConfigMaps its
-/// files go into.
+/// files go into; `files` are every file rendered for it, by path, with its text.
 pub(super) fn datastore_docs(
     plan: &Plan,
     store: &DatastorePlan,
-    files: &[String],
+    files: &[(String, String)],
 ) -> (Vec<Value>, Vec<Value>) {
     let dir = crate::render::datastores::bundle_dir(store);
+    let own_text: Vec<(&String, &String)> = files
+        .iter()
+        .filter(|(f, _)| f.starts_with(&format!("{dir}/")))
+        .map(|(f, t)| (f, t))
+        .collect();
+    let paths: Vec<String> = files.iter().map(|(f, _)| f.clone()).collect();
     let ctx = Ctx {
         plan,
         store,
         config: store.kubernetes.config.clone(),
-        own: files
-            .iter()
-            .filter(|f| f.starts_with(&format!("{dir}/")))
-            .collect(),
+        own: own_text.iter().map(|(f, _)| *f).collect(),
+        own_text,
         dir,
         mount: crate::render::datastores::mount_dir(store),
         resources: resource_requirements(&store.server_resources),
     };
-    match &store.engine {
-        EnginePlan::Postgres(pg) => postgres::docs(&ctx, pg, files),
+    let (mut docs, maps) = match &store.engine {
+        EnginePlan::Postgres(pg) => postgres::docs(&ctx, pg, &paths),
         EnginePlan::Redis(r) => redis::docs(&ctx, r),
         EnginePlan::Rabbitmq(r) => rabbitmq::docs(&ctx, r),
+    };
+    for doc in docs.iter_mut().filter(|d| d["kind"] == "StatefulSet") {
+        keep_apart(plan, store, &mut doc["spec"]["template"]);
+    }
+    docs.extend(store.kubernetes.disruption_budgets.iter().map(|set| {
+        json!({
+            "apiVersion": "policy/v1",
+            "kind": "PodDisruptionBudget",
+            "metadata": { "name": set, "labels": labels(plan, set, "datastore") },
+            "spec": {
+                "maxUnavailable": 1,
+                "unhealthyPodEvictionPolicy": "AlwaysAllow",
+                "selector": { "matchLabels": selector(plan, set) },
+            },
+        })
+    }));
+    (docs, maps)
+}
+
+/// Labels a datastore's pod `template` with the datastore (over all its StatefulSets)
+/// and places it as the plan's [`Spread`] says.
+fn keep_apart(plan: &Plan, store: &DatastorePlan, template: &mut Value) {
+    template["metadata"]["labels"]["app.kubernetes.io/instance"] = json!(store.name);
+    let all = json!({ "matchLabels": {
+        "app.kubernetes.io/instance": store.name,
+        "app.kubernetes.io/part-of": plan.blueprint,
+    } });
+    let host = "kubernetes.io/hostname";
+    match store.kubernetes.spread {
+        Spread::None => {}
+        Spread::OwnNode => {
+            template["spec"]["affinity"] = json!({ "podAntiAffinity": {
+                "requiredDuringSchedulingIgnoredDuringExecution": [{ "labelSelector": all, "topologyKey": host }],
+            } });
+        }
+        Spread::EvenOverNodes => {
+            template["spec"]["topologySpreadConstraints"] = json!([{
+                "maxSkew": 1,
+                "topologyKey": host,
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": all,
+            }]);
+        }
     }
 }
 

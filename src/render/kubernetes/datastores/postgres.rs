@@ -89,6 +89,7 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
                     "template": {
                         "metadata": { "labels": labels(plan, set, "datastore") },
                         "spec": {
+                            "automountServiceAccountToken": k8s.api_token,
                             "securityContext": data_pod_security(store.uid),
                             "terminationGracePeriodSeconds": store.health(role).stop_grace_s,
                             "containers": [container],
@@ -174,6 +175,7 @@ fn pooler_docs(
             "template": {
                 "metadata": { "labels": labels(plan, pool, "datastore") },
                 "spec": {
+                    "automountServiceAccountToken": ctx.store.kubernetes.api_token,
                     "securityContext": pod_security,
                     "containers": [{
                         "name": "pgbouncer",

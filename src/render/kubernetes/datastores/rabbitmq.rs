@@ -40,6 +40,7 @@ pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
             "template": {
                 "metadata": { "labels": labels(plan, name, "datastore") },
                 "spec": {
+                    "automountServiceAccountToken": k8s.api_token,
                     "securityContext": data_pod_security(store.uid),
                     "containers": [container],
                     "volumes": [

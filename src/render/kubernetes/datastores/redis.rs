@@ -69,7 +69,7 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
         "selector": { "matchLabels": selector(plan, name) },
         "template": {
             "metadata": { "labels": labels(plan, name, "datastore") },
-            "spec": { "securityContext": data_pod_security(store.uid), "containers": [container], "volumes": volumes },
+            "spec": { "automountServiceAccountToken": k8s.api_token, "securityContext": data_pod_security(store.uid), "containers": [container], "volumes": volumes },
         },
     });
     if persistent {
@@ -84,19 +84,11 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
     let mut h = ctx.service(headless, name, port, true);
     h["spec"]["ports"] = json!([{ "name": "redis", "port": port, "targetPort": port }, { "name": "bus", "port": bus, "targetPort": bus }]);
     docs.push(h);
-    // A Job's pod template cannot change: a new bootstrap gets a new name, from a hash
-    // of what it forms (the Redis settings and the nodes, as their Debug text).
-    let init_script = format!("{:?}{:?}", r, store.nodes.get(&Platform::Kubernetes));
-    docs.push(json!({
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": { "name": format!("{init}-{}", short_hash(&init_script)), "labels": labels(plan, init, "datastore") },
-        "spec": {
-            "backoffLimit": 10,
-            "template": {
+    let template = json!({
                 "metadata": { "labels": labels(plan, init, "datastore") },
                 "spec": {
                     "restartPolicy": "OnFailure",
+                    "automountServiceAccountToken": k8s.api_token,
                     "securityContext": data_pod_security(store.uid),
                     "containers": [{
                         "name": "cluster-init",
@@ -109,8 +101,88 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
                     }],
                     "volumes": [{ "name": "config", "configMap": { "name": config } }],
                 },
-            },
+    });
+    // A Job's pod template cannot change: the Job is named for a hash of its pod
+    // template and of the files in the ConfigMap it mounts (whose generated name
+    // kustomize changes with them), so anything that changes what the pod runs makes a
+    // new Job, and an unchanged render keeps the old one.
+    let mut content = template.to_string();
+    for (path, text) in &ctx.own_text {
+        content.push_str(&format!("\0{path}\0{text}"));
+    }
+    docs.push(json!({
+        "apiVersion": "batch/v1",
+        "kind": "Job",
+        "metadata": { "name": format!("{init}-{}", short_hash(&content)), "labels": labels(plan, init, "datastore") },
+        "spec": {
+            "backoffLimit": 10,
+            "ttlSecondsAfterFinished": k8s.job_ttl_seconds,
+            "template": template,
         },
     }));
     (docs, maps)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::plan::Plan;
+    use crate::render::templates::Templates;
+
+    const BLUEPRINT: &str = "
+version: 1
+name: t
+targets: [kubernetes]
+tiers:
+  app: { machine: { cpu: 2, memory: 4Gi } }
+services:
+  api: { kind: http, tier: app, image: 'a:1', port: 8000, uses: [cache] }
+datastores:
+  cache: { engine: redis, tier: app, mode: cluster, cluster: { masters: 3, replicas_per_master: 1 }, resources: { memory: 256Mi } }
+";
+
+    fn plan() -> Plan {
+        let v = crate::check::validate::validate_str(BLUEPRINT, &crate::plan::placement::findings);
+        assert!(v.errors() == 0, "{:?}", v.diagnostics);
+        crate::plan::resolve("t", &v.phases[0]).unwrap()
+    }
+
+    /// The cluster-init Job's name in the bundle `plan` renders with `templates`.
+    fn job_name(plan: &Plan, templates: &Templates) -> String {
+        let files = crate::render::kubernetes::render(plan, templates).unwrap();
+        let (_, text) = files.iter().find(|(p, _)| p == "cache.yaml").unwrap();
+        let job = text.split("kind: Job\nmetadata:\n  name: ").nth(1).unwrap();
+        job.lines().next().unwrap().to_string()
+    }
+
+    /// A Job's pod template is immutable: whatever changes in it (the image, the
+    /// script in the ConfigMap it mounts) gives the Job a new name, so the next
+    /// `kubectl apply -k` creates a Job instead of failing to patch the old one; an
+    /// unchanged render keeps the name, so nothing re-runs for nothing.
+    #[test]
+    fn the_cluster_init_job_is_renamed_exactly_when_its_pod_template_changes() {
+        let embedded = Templates::embedded().unwrap();
+        let plan = plan();
+        let name = job_name(&plan, &embedded);
+        assert!(name.starts_with("cache-cluster-init-"), "{name}");
+        assert_eq!(job_name(&plan, &embedded), name, "nothing changed");
+        let files = crate::render::kubernetes::render(&plan, &embedded).unwrap();
+        let (_, text) = files.iter().find(|(p, _)| p == "cache.yaml").unwrap();
+        assert!(text.contains("ttlSecondsAfterFinished: 86400"), "{text}");
+
+        let mut upgraded = plan.clone();
+        let cache = upgraded.datastores.get_mut("cache").unwrap();
+        cache.image = format!("{}-next", cache.image);
+        assert_ne!(job_name(&upgraded, &embedded), name, "a new image");
+
+        let dir = tempfile::tempdir().unwrap();
+        let script = crate::render::templates::embedded("redis/cluster-init.sh.j2").unwrap();
+        std::fs::create_dir_all(dir.path().join("redis")).unwrap();
+        std::fs::write(
+            dir.path().join("redis/cluster-init.sh.j2"),
+            format!("{script}\n# site change\n"),
+        )
+        .unwrap();
+        let overridden = Templates::with_overrides(dir.path()).unwrap();
+        assert_ne!(job_name(&plan, &overridden), name, "a changed script");
+    }
 }
