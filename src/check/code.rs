@@ -91,7 +91,10 @@ codes! {
     UnknownReference = "unknown-reference",
     Unpatchable = "unpatchable",
     Unplaced = "unplaced",
+    /// The blueprint language's `version`.
     UnsupportedVersion = "unsupported-version",
+    /// A server's `version` that tierform does not render (its tests do not boot it).
+    UnsupportedServerVersion = "unsupported-server-version",
     UnusedSetting = "unused-setting",
     WebsocketNotSticky = "websocket-not-sticky",
     WrongShape = "wrong-shape",

@@ -248,7 +248,9 @@ pub struct BehaviorPlan {
 pub struct BalancerPlan {
     /// `nginx` or `haproxy`.
     pub engine: BalancerEngine,
-    /// The container image of the engine.
+    /// The engine's version, one of the supported table's (`model::versions`).
+    pub version: String,
+    /// The container image of that version.
     pub image: String,
     /// The numeric user the engine's image runs as (its own unprivileged user).
     pub run_as_user: u32,

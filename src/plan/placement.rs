@@ -298,7 +298,7 @@ mod tests {
                 "db-replica-1": { "kind": "worker", "image": "demo:1.0" },
             },
             "datastores": {
-                "db": { "engine": "postgres", "version": "16", "database": "demo", "tier": "app", "replicas": 1 },
+                "db": { "engine": "postgres", "version": "17", "database": "demo", "tier": "app", "replicas": 1 },
             },
         }))
         .expect("a blueprint")

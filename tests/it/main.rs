@@ -30,3 +30,4 @@ mod render;
 mod render_cli;
 mod render_props;
 mod schema;
+mod versions;

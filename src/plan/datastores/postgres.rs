@@ -13,23 +13,13 @@ use serde::Serialize;
 
 use super::NodeRole;
 use super::{DatastoreNode, EnvVar};
+use crate::model::versions;
 use crate::model::{Platform, PoolMode, Postgres, Replication};
 use crate::plan::{ResourcesPlan, ServicePlan};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
 const GIB: u64 = 1024 * MIB;
-
-/// The server version without one in the blueprint.
-pub(super) const DEFAULT_VERSION: &str = "16";
-
-/// PgBouncer's image (its version is not the blueprint's to choose).
-const PGBOUNCER_IMAGE: &str = "edoburu/pgbouncer:v1.24.1-p1";
-
-/// The official image of `version`.
-pub(super) fn image(version: &str) -> String {
-    format!("postgres:{version}")
-}
 
 /// PostgreSQL, resolved.
 #[derive(Debug, Clone, Serialize)]
@@ -152,7 +142,8 @@ pub(super) fn plan(
             readonly_database: format!("{}_ro", p.database),
             max_db_connections: (pool.default_pool_size + pool.reserve_pool_size)
                 .min(p.max_connections),
-            image: PGBOUNCER_IMAGE.into(),
+            // Its version is not the blueprint's to choose: the newest supported.
+            image: versions::PGBOUNCER[0].image.into(),
             uid: 70,
             resources: ResourcesPlan {
                 cpu_millis: 100,

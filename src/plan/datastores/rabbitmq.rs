@@ -8,15 +8,6 @@ use serde::Serialize;
 use super::{DatastoreNode, EnvVar};
 use crate::model::Blueprint;
 
-/// The server version without one in the blueprint.
-pub(super) const DEFAULT_VERSION: &str = "3.13";
-
-/// The official image of `version`, with the management plugin (KEDA reads queue
-/// lengths through its API).
-pub(super) fn image(version: &str) -> String {
-    format!("rabbitmq:{version}-management")
-}
-
 /// RabbitMQ, resolved.
 #[derive(Debug, Clone, Serialize)]
 pub struct RabbitmqPlan {
