@@ -74,3 +74,77 @@ fn every_rendered_server_image_is_a_supported_version() {
         wrong.join("\n")
     );
 }
+
+/// The version of `package` installed in the Debian root `root`, from its dpkg status
+/// (epoch dropped): `7.0.15-1~deb12u10`.
+fn installed_version(root: &std::path::Path, package: &str) -> Option<String> {
+    let status = std::fs::read_to_string(root.join("var/lib/dpkg/status")).ok()?;
+    status.split("\n\n").find_map(|para| {
+        let field = |name: &str| {
+            para.lines()
+                .find_map(|l| l.strip_prefix(name).map(str::trim))
+        };
+        if field("Package:") != Some(package)
+            || !field("Status:").is_some_and(|s| s.ends_with(" installed"))
+        {
+            return None;
+        }
+        let v = field("Version:")?;
+        Some(v.split_once(':').map_or(v, |(_, rest)| rest).to_string())
+    })
+}
+
+/// The Debian release of a root: its `etc/debian_version` major.
+fn debian_of(root: &std::path::Path) -> Option<tierform::versions::Debian> {
+    let text = std::fs::read_to_string(root.join("etc/debian_version")).ok()?;
+    match text.trim().split('.').next()? {
+        "12" => Some(tierform::versions::Debian::Bookworm),
+        "13" | "trixie/sid" => Some(tierform::versions::Debian::Trixie),
+        _ => None,
+    }
+}
+
+/// Each supported version is the one its Debian release installs, where the live
+/// tests boot it: this machine's packages for its own release, and a trixie root
+/// (`TIERFORM_TRIXIE_ROOT`) when one is given.
+#[test]
+fn the_table_matches_the_servers_the_live_tests_boot() {
+    let mut roots = vec![std::path::PathBuf::from("/")];
+    if let Some(r) = std::env::var_os("TIERFORM_TRIXIE_ROOT") {
+        roots.push(r.into());
+    }
+    let mut checked = 0;
+    for root in roots {
+        let Some(release) = debian_of(&root) else {
+            eprintln!("skipping {}: not a Debian 12 or 13 root", root.display());
+            continue;
+        };
+        for (server, table) in tierform::versions::ALL {
+            for s in table.iter().filter(|s| s.booted_from == release) {
+                let Some(installed) = installed_version(&root, s.package) else {
+                    assert!(
+                        std::env::var_os("CI").is_none(),
+                        "{server} {}: {} is not installed in {}",
+                        s.version,
+                        s.package,
+                        root.display()
+                    );
+                    eprintln!(
+                        "skipping {server} {}: {} not installed",
+                        s.version, s.package
+                    );
+                    continue;
+                };
+                assert!(
+                    installed == s.version || installed.starts_with(&format!("{}.", s.version)),
+                    "{server} {} is booted from {}'s {} {installed}",
+                    s.version,
+                    root.display(),
+                    s.package
+                );
+                checked += 1;
+            }
+        }
+    }
+    eprintln!("{checked} supported versions match an installed package");
+}
