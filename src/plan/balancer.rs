@@ -125,17 +125,28 @@ pub(super) fn balancer_plan(
             )
         })?;
     const MI: u64 = 1024 * 1024;
+    let resources = ResourcesPlan {
+        cpu_millis: 250,
+        memory_bytes: 128 * MI,
+        cpu_limit_millis: 1000,
+        memory_limit_bytes: 256 * MI,
+    };
+    // Only Kubernetes sets the balancer's limits; `auto` would count the node's cores
+    // and run that many workers in a one-CPU container.
+    let workers = platforms
+        .iter()
+        .filter(|p| **p == Platform::Kubernetes)
+        .map(|p| {
+            let cpus = resources.cpu_limit_millis.div_ceil(1000).max(1);
+            (*p, u32::try_from(cpus).unwrap_or(u32::MAX))
+        })
+        .collect();
     Ok(BalancerPlan {
         engine: lb.engine,
         version: supported.version.to_string(),
         image: supported.image.to_string(),
         run_as_user,
-        resources: ResourcesPlan {
-            cpu_millis: 250,
-            memory_bytes: 128 * MI,
-            cpu_limit_millis: 1000,
-            memory_limit_bytes: 256 * MI,
-        },
+        resources,
         replicas: BALANCER_REPLICAS,
         tier: lb.tier.clone(),
         listen,
@@ -155,6 +166,7 @@ pub(super) fn balancer_plan(
         routes,
         pools,
         nodes,
+        workers,
     })
 }
 

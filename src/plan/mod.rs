@@ -275,6 +275,10 @@ pub struct BalancerPlan {
     /// instance that gets its own config (one per host of the balancer's tier on the
     /// `hosts` platform, one elsewhere).
     pub nodes: BTreeMap<Platform, Vec<BalancerNode>>,
+    /// nginx workers (HAProxy threads), on the platforms that hold the balancer to its
+    /// CPU limit (Kubernetes): one per whole CPU of the limit. Elsewhere nothing limits
+    /// it and it runs one per core of its machine (`auto`).
+    pub workers: BTreeMap<Platform, u32>,
 }
 
 /// One balancer instance's listening address.

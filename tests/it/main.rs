@@ -10,6 +10,7 @@ mod common;
 mod architecture;
 mod atomic_output;
 mod balancer_configs;
+mod balancer_render;
 mod blueprints;
 mod cli;
 mod compose_configs;
