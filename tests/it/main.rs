@@ -14,6 +14,7 @@ mod balancer_render;
 mod blueprints;
 mod cli;
 mod compose_configs;
+mod datastore_sizing;
 mod diff_plan;
 mod docs;
 mod ecosystem;

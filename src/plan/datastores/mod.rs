@@ -350,7 +350,7 @@ pub(in crate::plan) fn datastore_plan(
             versions::select(versions::REDIS, r.version.as_ref().map(|v| v.as_str())),
         ),
         Datastore::Rabbitmq(r) => (
-            EnginePlan::Rabbitmq(rabbitmq::plan(name, &prefix, bp)),
+            EnginePlan::Rabbitmq(rabbitmq::plan(name, &prefix, &resources, bp)),
             versions::select(versions::RABBITMQ, r.version.as_ref().map(|v| v.as_str())),
         ),
     };
@@ -445,10 +445,20 @@ pub(in crate::plan) fn datastore_plan(
         EnginePlan::Redis(r) => r.cluster || r.appendonly,
     };
     let mut server_resources = resources.clone();
-    if let (EnginePlan::Postgres(pg), 0) = (&engine, resources.memory_ceiling()) {
-        // Tuned for its memory: its container gets that much, not a generic default.
-        server_resources.memory_bytes = pg.memory_bytes;
-        server_resources.memory_limit_bytes = pg.memory_bytes;
+    if let EnginePlan::Postgres(pg) = &engine {
+        if resources.memory_ceiling() == 0 {
+            // Tuned for its memory: its container gets that much, not a generic default.
+            server_resources.memory_bytes = pg.memory_bytes;
+            server_resources.memory_limit_bytes = pg.memory_bytes;
+        }
+        if resources.cpu_millis == 0 {
+            // And it requests the CPUs it is tuned for (within its limit).
+            let tuned = u64::from(pg.cpus) * 1000;
+            server_resources.cpu_millis = match resources.cpu_limit_millis {
+                0 => tuned,
+                limit => tuned.min(limit),
+            };
+        }
     }
     Ok(DatastorePlan {
         name: name.to_string(),

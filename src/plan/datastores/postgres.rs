@@ -95,7 +95,14 @@ pub(super) fn plan(
         0 => 1 << 30,
         m => m,
     };
-    let cpus = (resources.cpu_ceiling().div_ceil(1000) as u32).max(1);
+    // Tuned for the whole CPUs it is guaranteed: its request, else its limit, else
+    // one (and then it requests what it is tuned for: see `datastore_plan`).
+    let cpus = match (resources.cpu_millis, resources.cpu_limit_millis) {
+        (0, 0) => 1,
+        (0, limit) => limit / 1000,
+        (request, _) => request / 1000,
+    };
+    let cpus = u32::try_from(cpus).unwrap_or(u32::MAX).max(1);
     let slots: Vec<String> = (1..=p.replicas)
         .map(|i| format!("{}_replica_{i}", name.replace('-', "_")))
         .collect();
