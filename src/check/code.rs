@@ -77,6 +77,7 @@ codes! {
     PoolTooLarge = "pool-too-large",
     PortConflict = "port-conflict",
     RedisUnbounded = "redis-unbounded",
+    ReplicasOnOneMachine = "replicas-on-one-machine",
     RequestAboveLimit = "request-above-limit",
     ReservedName = "reserved-name",
     SchedulerReplicas = "scheduler-replicas",
