@@ -23,6 +23,7 @@ mod fixtures;
 mod fuzz_regressions;
 mod injection;
 mod kubernetes_manifests;
+mod kubernetes_readme;
 mod layering;
 mod limits;
 mod live;

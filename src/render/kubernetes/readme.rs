@@ -39,6 +39,13 @@ pub(super) fn readme(plan: &Plan) -> String {
         plan.namespace,
         secret_name(plan)
     ));
+    // The rows right under the table's header, before any other section.
+    for (k, users) in keys {
+        let mut users = users;
+        users.sort();
+        users.dedup();
+        out.push_str(&format!("| `{k}` | {} |\n", users.join(", ")));
+    }
     let custom = plan.services.values().any(|s| {
         s.scaling.autoscaled
             && (s.scaling.requests_per_second.is_some() || s.scaling.connections.is_some())
@@ -57,12 +64,6 @@ pub(super) fn readme(plan: &Plan) -> String {
     }
     if !needs.is_empty() {
         out.push_str(&format!("\n## The cluster needs\n\n{needs}"));
-    }
-    for (k, users) in keys {
-        let mut users = users;
-        users.sort();
-        users.dedup();
-        out.push_str(&format!("| `{k}` | {} |\n", users.join(", ")));
     }
     out
 }
