@@ -148,3 +148,27 @@ fn the_table_matches_the_servers_the_live_tests_boot() {
     }
     eprintln!("{checked} supported versions match an installed package");
 }
+
+/// A phase that moves PostgreSQL between the supported majors says what it takes: the
+/// new server does not start on the old one's data directory. (Coverage of an existing
+/// note, which no test named.)
+#[test]
+fn a_postgres_major_upgrade_between_phases_gets_a_note() {
+    let text = "version: 1\nname: demo\nservices:\n  api: { kind: http, image: 'demo:1.0', port: 8000, uses: [db] }\n\
+                datastores:\n  db: { engine: postgres, database: demo, version: '15' }\n\
+                phases:\n  - name: old\n  - name: new\n    patch: { datastores: { db: { version: '17' } } }\n";
+    let v = tierform::validate_str(text);
+    assert_eq!(v.errors(), 0);
+    let plans = tierform::plans(&v.phases, &tierform::Selection::default()).unwrap();
+    let notes = tierform::diff::notes(&plans[0], &plans[1]);
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.contains("`db` moves to PostgreSQL 17 from 15") && n.contains("pg_upgrade")),
+        "{notes:?}"
+    );
+    // The same version: no such note.
+    assert!(!tierform::diff::notes(&plans[0], &plans[0])
+        .iter()
+        .any(|n| n.contains("moves to PostgreSQL")));
+}
