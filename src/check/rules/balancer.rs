@@ -23,13 +23,27 @@ impl Checker<'_> {
                 BalancerEngine::Haproxy => versions::HAPROXY,
             };
             if versions::select(table, Some(v.as_str())).is_none() {
-                self.push(unsupported_server_version(
+                let (other, other_name) = match lb.engine {
+                    BalancerEngine::Nginx => (versions::HAPROXY, BalancerEngine::Haproxy),
+                    BalancerEngine::Haproxy => (versions::NGINX, BalancerEngine::Nginx),
+                };
+                let mut d = unsupported_server_version(
                     Pointer::build(["balancer", "version"]).as_str(),
                     Some(lb.engine.as_str()),
                     v.as_str(),
                     true,
                     &versions::versions(table),
-                ));
+                );
+                if versions::select(other, Some(v.as_str())).is_some() {
+                    d = d.hint(format!(
+                        "`{}` is a {} version: set `engine: {}`, or remove `version` for {}'s newest",
+                        v.as_str(),
+                        other_name.as_str(),
+                        other_name.as_str(),
+                        lb.engine.as_str()
+                    ));
+                }
+                self.push(d);
             }
         }
         if let Some(t) = &lb.timeouts {
