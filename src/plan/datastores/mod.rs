@@ -444,22 +444,10 @@ pub(in crate::plan) fn datastore_plan(
         EnginePlan::Postgres(_) | EnginePlan::Rabbitmq(_) => true,
         EnginePlan::Redis(r) => r.cluster || r.appendonly,
     };
-    let mut server_resources = resources.clone();
-    if let EnginePlan::Postgres(pg) = &engine {
-        if resources.memory_ceiling() == 0 {
-            // Tuned for its memory: its container gets that much, not a generic default.
-            server_resources.memory_bytes = pg.memory_bytes;
-            server_resources.memory_limit_bytes = pg.memory_bytes;
-        }
-        if resources.cpu_millis == 0 {
-            // And it requests the CPUs it is tuned for (within its limit).
-            let tuned = u64::from(pg.cpus) * 1000;
-            server_resources.cpu_millis = match resources.cpu_limit_millis {
-                0 => tuned,
-                limit => tuned.min(limit),
-            };
-        }
-    }
+    let server_resources = match &engine {
+        EnginePlan::Postgres(pg) => postgres::server_resources(pg, &resources),
+        EnginePlan::Redis(_) | EnginePlan::Rabbitmq(_) => resources.clone(),
+    };
     Ok(DatastorePlan {
         name: name.to_string(),
         engine,

@@ -340,6 +340,25 @@ pub fn pg_size(bytes: u64) -> String {
     }
 }
 
+/// What the server's container is sized for where the blueprint gives no size: the
+/// memory and the CPUs it is tuned for (the CPUs within its limit).
+pub(super) fn server_resources(pg: &PostgresPlan, resources: &ResourcesPlan) -> ResourcesPlan {
+    let mut sized = resources.clone();
+    if resources.memory_ceiling() == 0 {
+        // Tuned for its memory: its container gets that much, not a generic default.
+        sized.memory_bytes = pg.memory_bytes;
+        sized.memory_limit_bytes = pg.memory_bytes;
+    }
+    if resources.cpu_millis == 0 {
+        let tuned = u64::from(pg.cpus) * 1000;
+        sized.cpu_millis = match resources.cpu_limit_millis {
+            0 => tuned,
+            limit => tuned.min(limit),
+        };
+    }
+    sized
+}
+
 /// Settings for a server with `memory` bytes, `cpus` cores and `max_connections`.
 pub fn pgtune(memory: u64, cpus: u32, max_connections: u32) -> PgTune {
     let cpus = cpus.max(1);
