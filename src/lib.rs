@@ -70,6 +70,23 @@ pub mod templates {
     pub use crate::render::templates::{embedded, TemplateError, Templates, EMBEDDED};
 }
 
+/// The server versions tierform renders, and their images.
+pub mod versions {
+    pub use crate::model::versions::{
+        select, Debian, Supported, HAPROXY, NGINX, PGBOUNCER, POSTGRES, RABBITMQ, REDIS,
+    };
+
+    /// Every table of supported versions, named by server.
+    pub const ALL: &[(&str, &[Supported])] = &[
+        ("nginx", NGINX),
+        ("haproxy", HAPROXY),
+        ("postgres", POSTGRES),
+        ("pgbouncer", PGBOUNCER),
+        ("redis", REDIS),
+        ("rabbitmq", RABBITMQ),
+    ];
+}
+
 /// The balancer's config file, by engine.
 pub mod balancer {
     pub use crate::render::balancer::file_name;

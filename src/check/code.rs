@@ -77,6 +77,7 @@ codes! {
     PoolTooLarge = "pool-too-large",
     PortConflict = "port-conflict",
     RedisUnbounded = "redis-unbounded",
+    ReplicasOnOneMachine = "replicas-on-one-machine",
     RequestAboveLimit = "request-above-limit",
     ReservedName = "reserved-name",
     SchedulerReplicas = "scheduler-replicas",
@@ -92,7 +93,10 @@ codes! {
     UnknownReference = "unknown-reference",
     Unpatchable = "unpatchable",
     Unplaced = "unplaced",
+    /// The blueprint language's `version`.
     UnsupportedVersion = "unsupported-version",
+    /// A server's `version` that tierform does not render (its tests do not boot it).
+    UnsupportedServerVersion = "unsupported-server-version",
     UnusedSetting = "unused-setting",
     WebsocketNotSticky = "websocket-not-sticky",
     WrongShape = "wrong-shape",

@@ -11,7 +11,9 @@ use serde_json::{json, Value};
 
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::check::suggest::{did_you_mean, did_you_mean_hint, suggest_name};
+use crate::check::suggest::{
+    did_you_mean, did_you_mean_hint, suggest_name, unsupported_server_version,
+};
 use crate::model;
 use crate::model::schema::blueprint_schema;
 use crate::model::units::{DURATION_PATTERN, QUANTITY_PATTERN};
@@ -307,6 +309,11 @@ fn one_of(
 
 fn enum_diagnostic(pointer: &str, found: Option<&Value>, values: &[String]) -> Diagnostic {
     let text = found.map_or_else(String::new, scalar_text);
+    // A server's version (the top-level `version` is the blueprint language's).
+    if pointer != "/version" && pointer.ends_with("/version") {
+        let quoted = found.is_some_and(Value::is_string);
+        return unsupported_server_version(pointer, None, &text, quoted, values);
+    }
     Diagnostic::error(
         Code::InvalidValue,
         pointer.to_string(),
@@ -378,11 +385,6 @@ fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) ->
         p if p == model::STICKY_PATTERN => (
             Code::InvalidValue,
             "`none`, `client_ip`, `header:NAME` or `cookie[:NAME]`",
-            None,
-        ),
-        p if p == model::VERSION_PATTERN => (
-            Code::InvalidValue,
-            "a version like `16` or `7.2`",
             None,
         ),
         p if p == model::TEXT_PATTERN => (

@@ -1,13 +1,12 @@
 //! Datastores: PostgreSQL (with replicas and a PgBouncer pool), Redis and RabbitMQ.
 
-use std::borrow::Cow;
-
-use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
-use serde::{Deserialize, Deserializer, Serialize};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use super::service::Resources;
 use super::units::Quantity;
-use super::{NAME_PATTERN, SQL_IDENT_PATTERN, STORAGE_CLASS_PATTERN, VERSION_PATTERN};
+use super::versions::{PostgresVersion, RabbitmqVersion, RedisVersion};
+use super::{NAME_PATTERN, SQL_IDENT_PATTERN, STORAGE_CLASS_PATTERN};
 
 /// A database, cache or message broker.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -73,49 +72,13 @@ pub struct Storage {
     pub class: Option<String>,
 }
 
-/// A datastore version: `"15"`, `"7.2"` (a number is read as text).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(transparent)]
-pub struct Version(pub String);
-
-impl<'de> Deserialize<'de> for Version {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Text(String),
-            Int(u64),
-            Float(f64),
-        }
-        Ok(Version(match Raw::deserialize(d)? {
-            Raw::Text(s) => s,
-            Raw::Int(i) => i.to_string(),
-            Raw::Float(f) => f.to_string(),
-        }))
-    }
-}
-
-impl JsonSchema for Version {
-    fn schema_name() -> Cow<'static, str> {
-        "Version".into()
-    }
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
-            "type": ["string", "number"],
-            "pattern": VERSION_PATTERN,
-            "description": "The major (or major.minor) version of the server image, like `\"15\"` or `\"7.2\"`.",
-            "examples": ["16", "7.2"]
-        })
-    }
-}
-
 /// PostgreSQL.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Postgres {
-    /// The PostgreSQL major version. Default: `"16"`.
+    /// The PostgreSQL major version. Default: the newest supported, `"17"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<Version>,
+    pub version: Option<PostgresVersion>,
     /// The tier the database servers run on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = NAME_PATTERN))]
@@ -224,9 +187,9 @@ pub enum PoolMode {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Redis {
-    /// The Redis major version. Default: `"7"`.
+    /// The Redis version. Default: the newest supported, `"8.0"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<Version>,
+    pub version: Option<RedisVersion>,
     /// The tier the Redis servers run on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = NAME_PATTERN))]
@@ -301,9 +264,9 @@ fn default_replicas_per_master() -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Rabbitmq {
-    /// The RabbitMQ version. Default: `"3.13"`.
+    /// The RabbitMQ version. Default: the newest supported, `"4.0"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<Version>,
+    pub version: Option<RabbitmqVersion>,
     /// The tier the broker runs on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = NAME_PATTERN))]

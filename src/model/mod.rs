@@ -16,12 +16,14 @@ pub mod schema;
 mod service;
 mod tier;
 pub mod units;
+pub mod versions;
 
 pub use crate::model::units::{Duration, Quantity};
 pub use balancer::*;
 pub use blueprint::*;
 pub use datastore::*;
 pub use service::*;
+pub use versions::BalancerVersion;
 
 /// Names of services, datastores, tiers, phases and the blueprint: a DNS-1035 label of
 /// at most 40 characters, so every name derived from it stays a valid Kubernetes name.
@@ -52,5 +54,3 @@ pub const STICKY_PATTERN: &str =
 pub const TEXT_PATTERN: &str = "^[^\\u0000]*$";
 /// One line of text for people: no control characters.
 pub const LINE_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f]*$";
-/// Datastore versions.
-pub const VERSION_PATTERN: &str = "^[0-9]+(\\.[0-9]+){0,2}$";

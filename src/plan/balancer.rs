@@ -110,22 +110,43 @@ pub(super) fn balancer_plan(
         nodes.insert(*platform, list);
     }
 
-    // Each engine's image and its own unprivileged user (nginx 101, haproxy 99).
-    let (image, run_as_user) = match lb.engine {
-        BalancerEngine::Nginx => ("nginx:1.27-alpine", 101),
-        BalancerEngine::Haproxy => ("haproxy:2.9-alpine", 99),
+    // Each engine's supported versions and its own unprivileged user (nginx 101,
+    // haproxy 99). nginx 1.26's upstream line has ended: see `model::versions`.
+    let (table, run_as_user) = match lb.engine {
+        BalancerEngine::Nginx => (crate::model::versions::NGINX, 101),
+        BalancerEngine::Haproxy => (crate::model::versions::HAPROXY, 99),
     };
+    // Validation refuses a version the engine does not have.
+    let supported = crate::model::versions::select(table, lb.version.as_ref().map(|v| v.as_str()))
+        .ok_or_else(|| {
+            format!(
+                "the balancer's {} version is not supported",
+                lb.engine.as_str()
+            )
+        })?;
     const MI: u64 = 1024 * 1024;
+    let resources = ResourcesPlan {
+        cpu_millis: 250,
+        memory_bytes: 128 * MI,
+        cpu_limit_millis: 1000,
+        memory_limit_bytes: 256 * MI,
+    };
+    // Only Kubernetes sets the balancer's limits; `auto` would count the node's cores
+    // and run that many workers in a one-CPU container.
+    let workers = platforms
+        .iter()
+        .filter(|p| **p == Platform::Kubernetes)
+        .map(|p| {
+            let cpus = resources.cpu_limit_millis.div_ceil(1000).max(1);
+            (*p, u32::try_from(cpus).unwrap_or(u32::MAX))
+        })
+        .collect();
     Ok(BalancerPlan {
         engine: lb.engine,
-        image: image.to_string(),
+        version: supported.version.to_string(),
+        image: supported.image.to_string(),
         run_as_user,
-        resources: ResourcesPlan {
-            cpu_millis: 250,
-            memory_bytes: 128 * MI,
-            cpu_limit_millis: 1000,
-            memory_limit_bytes: 256 * MI,
-        },
+        resources,
         replicas: BALANCER_REPLICAS,
         tier: lb.tier.clone(),
         listen,
@@ -147,6 +168,7 @@ pub(super) fn balancer_plan(
         nodes,
         health: super::health::balancer(),
         rollout: super::health::balancer_rollout(),
+        workers,
     })
 }
 

@@ -252,7 +252,9 @@ pub struct BehaviorPlan {
 pub struct BalancerPlan {
     /// `nginx` or `haproxy`.
     pub engine: BalancerEngine,
-    /// The container image of the engine.
+    /// The engine's version, one of the supported table's (`model::versions`).
+    pub version: String,
+    /// The container image of that version.
     pub image: String,
     /// The numeric user the engine's image runs as (its own unprivileged user).
     pub run_as_user: u32,
@@ -280,6 +282,10 @@ pub struct BalancerPlan {
     /// How its copies are watched and stopped, where a platform runs copies.
     pub health: ServerHealth,
     pub rollout: Rollout,
+    /// nginx workers (HAProxy threads), on the platforms that hold the balancer to its
+    /// CPU limit (Kubernetes): one per whole CPU of the limit. Elsewhere nothing limits
+    /// it and it runs one per core of its machine (`auto`).
+    pub workers: BTreeMap<Platform, u32>,
 }
 
 /// One balancer instance's listening address.

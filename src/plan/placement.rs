@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::{Blueprint, Platform};
+use crate::model::{Blueprint, Datastore, Platform};
 use crate::plan::NodeRole;
 use crate::source::pointer::Pointer;
 
@@ -58,7 +58,7 @@ pub fn datastore_nodes(
     name: &str,
     store: &crate::model::Datastore,
 ) -> Vec<(String, NodeRole, u16)> {
-    use crate::model::{Datastore, RedisMode};
+    use crate::model::RedisMode;
     match store {
         Datastore::Postgres(p) => {
             let mut nodes = vec![(name.to_string(), NodeRole::Primary, POSTGRES_PORT)];
@@ -118,22 +118,65 @@ pub fn findings(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
 pub fn hosts_placement(bp: &Blueprint) -> Vec<Diagnostic> {
     let layout = hosts_layout(bp);
     let mut out = Vec::new();
-    for (ptr, what) in layout.unplaced {
+    for (ptr, what) in &layout.unplaced {
         out.push(
             Diagnostic::error(
                 Code::Unplaced,
-                ptr,
+                ptr.clone(),
                 format!("the `hosts` platform cannot place {what}: it is on no tier that lists hosts"),
             )
             .at_key()
             .hint("set its `tier` to a tier with `hosts: [...]`, or drop the `hosts` target from this phase"),
         );
     }
-    for (ptr, message) in layout.conflicts {
+    for (ptr, message) in &layout.conflicts {
         out.push(
-            Diagnostic::error(Code::PortConflict, ptr, message)
+            Diagnostic::error(Code::PortConflict, ptr.clone(), message.clone())
                 .hint("give one of them another `port`, or put them on different tiers"),
         );
+    }
+    out.extend(copies_on_one_machine(bp, &layout));
+    out
+}
+
+/// A PostgreSQL whose replicas all run on its primary's machine: losing that machine
+/// loses every copy of the data, which the replicas are there to prevent.
+fn copies_on_one_machine(bp: &Blueprint, layout: &HostsLayout) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, store) in &bp.datastores {
+        let Datastore::Postgres(pg) = store else {
+            continue;
+        };
+        let Some(placed) = layout.datastores.get(name) else {
+            continue;
+        };
+        let nodes = datastore_nodes(name, store);
+        let machine_of = |role: NodeRole| {
+            nodes
+                .iter()
+                .zip(placed)
+                .filter(move |((_, r, _), _)| *r == role)
+                .map(|(_, (host, _))| host.as_str())
+        };
+        let Some(primary) = machine_of(NodeRole::Primary).next() else {
+            continue;
+        };
+        if pg.replicas > 0 && machine_of(NodeRole::Replica).all(|m| m == primary) {
+            let tier = store.tier().unwrap_or_default();
+            out.push(
+                Diagnostic::warning(
+                    Code::ReplicasOnOneMachine,
+                    Pointer::build(["datastores", name.as_str(), "replicas"]),
+                    format!(
+                        "datastore `{name}`'s primary and {} on one machine, {primary}: losing it loses every copy",
+                        if pg.replicas == 1 { "its replica run".to_string() } else { format!("its {} replicas all run", pg.replicas) }
+                    ),
+                )
+                .hint(format!(
+                    "list another host in tier `{tier}` (replicas go to the machines after the primary's), or put `{name}` on a tier with more machines"
+                )),
+            );
+        }
     }
     out
 }
@@ -298,7 +341,7 @@ mod tests {
                 "db-replica-1": { "kind": "worker", "image": "demo:1.0" },
             },
             "datastores": {
-                "db": { "engine": "postgres", "version": "16", "database": "demo", "tier": "app", "replicas": 1 },
+                "db": { "engine": "postgres", "version": "17", "database": "demo", "tier": "app", "replicas": 1 },
             },
         }))
         .expect("a blueprint")
@@ -332,6 +375,7 @@ mod tests {
             ("warning".to_string(), "over-capacity", "/tiers/app/machine", "tier `app` does not fit what runs on it: 1200m CPU requested of 1, 1536Mi memory requested of 1Gi", "give the tier more or bigger machines, or lower the requests (autoscaled services count at their `min`)", true),
             ("error".to_string(), "unplaced", "/services/db-replica-1", "the `hosts` platform cannot place service `db-replica-1`: it is on no tier that lists hosts", "set its `tier` to a tier with `hosts: [...]`, or drop the `hosts` target from this phase", true),
             ("error".to_string(), "port-conflict", "/services/api/port", "on host 10.0.1.11, port 8001 is taken by service `admin` and service `api`", "give one of them another `port`, or put them on different tiers", false),
+            ("warning".to_string(), "replicas-on-one-machine", "/datastores/db/replicas", "datastore `db`'s primary and its replica run on one machine, 10.0.1.11: losing it loses every copy", "list another host in tier `app` (replicas go to the machines after the primary's), or put `db` on a tier with more machines", false),
         ];
         assert_eq!(summary(&ours), expected);
         // Without a target that has machines, placement is not checked.
@@ -384,7 +428,7 @@ impl PortBook {
 /// nodes, whose ports the blueprint does not name, take the first free port from their
 /// engine's default (a Redis Cluster node also its bus port, 10000 above).
 pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
-    use crate::model::{Datastore, RedisMode};
+    use crate::model::RedisMode;
 
     let hosts_of = |tier: Option<&str>| -> Option<&Vec<String>> {
         tier.and_then(|t| bp.tiers.get(t))

@@ -33,8 +33,11 @@ struct View<'a> {
     phase: &'a str,
     platform: Platform,
     node: &'a BalancerNode,
-    /// The port clients use (`balancer.listen`), published by the platform.
+    /// The port clients use (`balancer.listen`), published by the platform; the
+    /// backends get it as `X-Forwarded-Port`.
     public_port: u16,
+    /// nginx workers or HAProxy threads; none: one per core (`auto`).
+    workers: Option<u32>,
     rate_limit: Option<&'a RateLimitPlan>,
     connect_timeout_ms: u64,
     send_timeout_ms: u64,
@@ -201,6 +204,7 @@ pub fn render(
         platform,
         node,
         public_port: lb.listen,
+        workers: lb.workers.get(&platform).copied(),
         rate_limit: lb.rate_limit.as_ref(),
         connect_timeout_ms: lb.connect_timeout_ms,
         send_timeout_ms: lb.send_timeout_ms,

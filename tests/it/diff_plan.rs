@@ -162,7 +162,8 @@ fn plan_json_has_the_documented_shape() {
     assert_eq!(phases.len(), 4);
     let horizontal = &phases[2];
     assert_eq!(horizontal["phase"], "horizontal");
-    assert_eq!(horizontal["monthly_cost"], 400.0);
+    // lb 25 + app 3 × 75 + data 2 × 150.
+    assert_eq!(horizontal["monthly_cost"], 550.0);
     let backend = horizontal["services"]
         .as_array()
         .unwrap()

@@ -106,6 +106,8 @@ pub(crate) fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> 
 
 #[test]
 fn redis_7_0_cluster_on_debian12_forms_from_the_rendered_configs() {
+    // Redis 7.0 is booted but not offered (docs/versions.md): the configs rendered for
+    // 8.0, the one version offered, must run on it too.
     a_redis_cluster_forms_from_the_rendered_configs(Some(ServerSet::host()), "7.0");
 }
 
@@ -136,7 +138,7 @@ fn a_redis_cluster_forms_from_the_rendered_configs(set: Option<ServerSet>, versi
         "{} boots {booted}, not Redis {version}",
         set.name()
     );
-    let machines = bundle(&lab, &[("cache", version)]);
+    let machines = bundle(&lab, &[("cache", "8.0")]);
     let mut nodes: Vec<SocketAddr> = Vec::new();
     let mut pids = Vec::new();
     for (machine, dir) in &machines {

@@ -5,7 +5,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{service_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::{Algorithm, Balance};
+use crate::check::suggest::unsupported_server_version;
+use crate::model::versions;
+use crate::model::{Algorithm, Balance, BalancerEngine};
 use crate::source::pointer::Pointer;
 
 impl Checker<'_> {
@@ -14,6 +16,36 @@ impl Checker<'_> {
             return;
         };
         self.tier_ref(Pointer::build(["balancer", "tier"]), lb.tier.as_ref());
+        // The schema takes any engine's version; this one must be the engine's own.
+        if let Some(v) = &lb.version {
+            let table = match lb.engine {
+                BalancerEngine::Nginx => versions::NGINX,
+                BalancerEngine::Haproxy => versions::HAPROXY,
+            };
+            if versions::select(table, Some(v.as_str())).is_none() {
+                let (other, other_name) = match lb.engine {
+                    BalancerEngine::Nginx => (versions::HAPROXY, BalancerEngine::Haproxy),
+                    BalancerEngine::Haproxy => (versions::NGINX, BalancerEngine::Nginx),
+                };
+                let mut d = unsupported_server_version(
+                    Pointer::build(["balancer", "version"]).as_str(),
+                    Some(lb.engine.as_str()),
+                    v.as_str(),
+                    true,
+                    &versions::versions(table),
+                );
+                if versions::select(other, Some(v.as_str())).is_some() {
+                    d = d.hint(format!(
+                        "`{}` is a {} version: set `engine: {}`, or remove `version` for {}'s newest",
+                        v.as_str(),
+                        other_name.as_str(),
+                        other_name.as_str(),
+                        lb.engine.as_str()
+                    ));
+                }
+                self.push(d);
+            }
+        }
         if let Some(t) = &lb.timeouts {
             for (field, d) in [
                 ("connect", &t.connect),

@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::placement::{datastore_nodes, HostsLayout};
 use super::{resources_plan, ResourcesPlan, ServerHealth, ServicePlan};
+use crate::model::versions;
 use crate::model::{Blueprint, Datastore, Platform};
 
 mod kubernetes;
@@ -39,10 +40,10 @@ pub struct DatastorePlan {
     /// `postgres: {…}`, the shape templates read.
     #[serde(flatten)]
     pub engine: EnginePlan,
-    /// The server image's version tag.
+    /// The server version, one of the supported table's (`model::versions`).
     pub version: String,
-    /// The server's container image, built from `version` (`postgres:16`,
-    /// `rabbitmq:3.13-management`).
+    /// The server's container image, the table's for `version` (`postgres:17`,
+    /// `rabbitmq:4.0-management`).
     pub image: String,
     /// The user (and group) the image's server runs as: 999 in the official
     /// PostgreSQL, Redis and RabbitMQ images.
@@ -304,7 +305,7 @@ pub(in crate::plan) fn datastore_plan(
         None => VOLUME_BYTES,
     };
     let prefix = crate::model::env_prefix(name);
-    let (mut engine, version) = match store {
+    let (mut engine, supported) = match store {
         Datastore::Postgres(p) => (
             EnginePlan::Postgres(Box::new(postgres::plan(
                 name,
@@ -313,21 +314,24 @@ pub(in crate::plan) fn datastore_plan(
                 &resources,
                 volume_bytes,
             ))),
-            p.version
-                .as_ref()
-                .map_or(postgres::DEFAULT_VERSION, |v| &v.0),
+            versions::select(versions::POSTGRES, p.version.as_ref().map(|v| v.as_str())),
         ),
         Datastore::Redis(r) => (
             EnginePlan::Redis(redis::plan(name, r, &prefix, &resources, bp)),
-            r.version.as_ref().map_or(redis::DEFAULT_VERSION, |v| &v.0),
+            versions::select(versions::REDIS, r.version.as_ref().map(|v| v.as_str())),
         ),
         Datastore::Rabbitmq(r) => (
-            EnginePlan::Rabbitmq(rabbitmq::plan(name, &prefix, bp)),
-            r.version
-                .as_ref()
-                .map_or(rabbitmq::DEFAULT_VERSION, |v| &v.0),
+            EnginePlan::Rabbitmq(rabbitmq::plan(name, &prefix, &resources, bp)),
+            versions::select(versions::RABBITMQ, r.version.as_ref().map(|v| v.as_str())),
         ),
     };
+    // Validation refuses a version the table does not have.
+    let supported = supported.ok_or_else(|| {
+        format!(
+            "datastore `{name}`: {} version is not supported",
+            store.engine()
+        )
+    })?;
 
     let kubernetes = kubernetes_objects(name, &engine);
     let nodes_layout = datastore_nodes(name, store);
@@ -407,22 +411,15 @@ pub(in crate::plan) fn datastore_plan(
         EnginePlan::Redis(r) => vec![r.password_secret.clone()],
         EnginePlan::Rabbitmq(r) => vec![r.password_secret.clone()],
     };
-    let image = match &engine {
-        EnginePlan::Postgres(_) => postgres::image(version),
-        EnginePlan::Redis(_) => redis::image(version),
-        EnginePlan::Rabbitmq(_) => rabbitmq::image(version),
-    };
     let keeps_data = match &engine {
         EnginePlan::Postgres(_) | EnginePlan::Rabbitmq(_) => true,
         EnginePlan::Redis(r) => r.cluster || r.appendonly,
     };
-    let mut server_resources = resources.clone();
-    if let (EnginePlan::Postgres(pg), 0) = (&engine, resources.memory_ceiling()) {
-        // Tuned for its memory: its container gets that much, not a generic default.
-        server_resources.memory_bytes = pg.memory_bytes;
-        server_resources.memory_limit_bytes = pg.memory_bytes;
+    let server_resources = match &engine {
+        EnginePlan::Postgres(pg) => postgres::server_resources(pg, &resources),
+        EnginePlan::Redis(_) | EnginePlan::Rabbitmq(_) => resources.clone(),
     }
-    let server_resources = server_resources.with_defaults();
+    .with_defaults();
     let compose = compose_objects(name, &engine, &nodes_layout);
     let health = nodes_layout
         .iter()
@@ -443,8 +440,8 @@ pub(in crate::plan) fn datastore_plan(
     Ok(DatastorePlan {
         name: name.to_string(),
         engine,
-        version: version.to_string(),
-        image,
+        version: supported.version.to_string(),
+        image: supported.image.to_string(),
         uid: IMAGE_UID,
         tier: store.tier().map(str::to_string),
         resources,
@@ -607,7 +604,7 @@ datastores:
             ("CACHE_PASSWORD".into(), "secret CACHE_PASSWORD".into())
         );
         assert!(cache.keeps_data);
-        assert_eq!(cache.image, "redis:7");
+        assert_eq!(cache.image, "redis:8.0");
         assert_eq!(cache.engine.to_string(), "redis");
     }
 }

@@ -13,23 +13,13 @@ use serde::Serialize;
 
 use super::NodeRole;
 use super::{DatastoreNode, EnvVar};
+use crate::model::versions;
 use crate::model::{Platform, PoolMode, Postgres, Replication};
 use crate::plan::{ResourcesPlan, ServicePlan};
 
 const KIB: u64 = 1024;
 const MIB: u64 = 1024 * KIB;
 const GIB: u64 = 1024 * MIB;
-
-/// The server version without one in the blueprint.
-pub(super) const DEFAULT_VERSION: &str = "16";
-
-/// PgBouncer's image (its version is not the blueprint's to choose).
-const PGBOUNCER_IMAGE: &str = "edoburu/pgbouncer:v1.24.1-p1";
-
-/// The official image of `version`.
-pub(super) fn image(version: &str) -> String {
-    format!("postgres:{version}")
-}
 
 /// PostgreSQL, resolved.
 #[derive(Debug, Clone, Serialize)]
@@ -110,7 +100,14 @@ pub(super) fn plan(
         0 => 1 << 30,
         m => m,
     };
-    let cpus = (resources.cpu_ceiling().div_ceil(1000) as u32).max(1);
+    // Tuned for the whole CPUs it is guaranteed: its request, else its limit, else
+    // one (and then it requests what it is tuned for: see `datastore_plan`).
+    let cpus = match (resources.cpu_millis, resources.cpu_limit_millis) {
+        (0, 0) => 1,
+        (0, limit) => limit / 1000,
+        (request, _) => request / 1000,
+    };
+    let cpus = u32::try_from(cpus).unwrap_or(u32::MAX).max(1);
     let slots: Vec<String> = (1..=p.replicas)
         .map(|i| format!("{}_replica_{i}", name.replace('-', "_")))
         .collect();
@@ -165,7 +162,8 @@ pub(super) fn plan(
             readonly_database: format!("{}_ro", p.database),
             max_db_connections: (pool.default_pool_size + pool.reserve_pool_size)
                 .min(p.max_connections),
-            image: PGBOUNCER_IMAGE.into(),
+            // Its version is not the blueprint's to choose: the newest supported.
+            image: versions::PGBOUNCER[0].image.into(),
             uid: 70,
             resources: ResourcesPlan {
                 cpu_millis: 100,
@@ -382,6 +380,25 @@ pub fn pg_size(bytes: u64) -> String {
     } else {
         format!("{}kB", bytes / KIB)
     }
+}
+
+/// What the server's container is sized for where the blueprint gives no size: the
+/// memory and the CPUs it is tuned for (the CPUs within its limit).
+pub(super) fn server_resources(pg: &PostgresPlan, resources: &ResourcesPlan) -> ResourcesPlan {
+    let mut sized = resources.clone();
+    if resources.memory_ceiling() == 0 {
+        // Tuned for its memory: its container gets that much, not a generic default.
+        sized.memory_bytes = pg.memory_bytes;
+        sized.memory_limit_bytes = pg.memory_bytes;
+    }
+    if resources.cpu_millis == 0 {
+        let tuned = u64::from(pg.cpus) * 1000;
+        sized.cpu_millis = match resources.cpu_limit_millis {
+            0 => tuned,
+            limit => tuned.min(limit),
+        };
+    }
+    sized
 }
 
 /// Settings for a server with `memory` bytes, `cpus` cores and `max_connections`.

@@ -7,15 +7,7 @@ use serde::Serialize;
 
 use super::{DatastoreNode, EnvVar};
 use crate::model::Blueprint;
-
-/// The server version without one in the blueprint.
-pub(super) const DEFAULT_VERSION: &str = "3.13";
-
-/// The official image of `version`, with the management plugin (KEDA reads queue
-/// lengths through its API).
-pub(super) fn image(version: &str) -> String {
-    format!("rabbitmq:{version}-management")
-}
+use crate::plan::ResourcesPlan;
 
 /// RabbitMQ, resolved.
 #[derive(Debug, Clone, Serialize)]
@@ -25,11 +17,19 @@ pub struct RabbitmqPlan {
     pub vhost: String,
     /// The queues the blueprint's workers consume, declared durable.
     pub queues: Vec<String>,
-    /// Share of the memory limit past which publishers are blocked.
+    /// Share of the memory past which publishers are blocked.
     pub vm_memory_high_watermark: String,
+    /// That share of its memory limit (else request), in bytes; 0 without one, when
+    /// the share is of the memory the system reports (a container's is the node's).
+    pub vm_memory_high_watermark_bytes: u64,
 }
 
-pub(super) fn plan(name: &str, prefix: &str, bp: &Blueprint) -> RabbitmqPlan {
+pub(super) fn plan(
+    name: &str,
+    prefix: &str,
+    resources: &ResourcesPlan,
+    bp: &Blueprint,
+) -> RabbitmqPlan {
     let queues: BTreeSet<String> = bp
         .services
         .values()
@@ -43,6 +43,7 @@ pub(super) fn plan(name: &str, prefix: &str, bp: &Blueprint) -> RabbitmqPlan {
         vhost: "/".into(),
         queues: queues.into_iter().collect(),
         vm_memory_high_watermark: "0.6".into(),
+        vm_memory_high_watermark_bytes: resources.memory_ceiling() * 6 / 10,
     }
 }
 

@@ -7,15 +7,7 @@ use super::{DatastoreNode, EnvVar};
 use crate::model::{Blueprint, Redis, RedisMode, RedisRole};
 use crate::plan::ResourcesPlan;
 
-/// The server version without one in the blueprint.
-pub(super) const DEFAULT_VERSION: &str = "7";
-
 const MIB: u64 = 1024 * 1024;
-
-/// The official image of `version`.
-pub(super) fn image(version: &str) -> String {
-    format!("redis:{version}")
-}
 
 /// Redis, resolved.
 ///

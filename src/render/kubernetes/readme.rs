@@ -39,6 +39,13 @@ pub(super) fn readme(plan: &Plan) -> String {
         plan.namespace,
         secret_name(plan)
     ));
+    // The rows right under the table's header, before any other section.
+    for (k, users) in keys {
+        let mut users = users;
+        users.sort();
+        users.dedup();
+        out.push_str(&format!("| `{k}` | {} |\n", users.join(", ")));
+    }
     let custom = plan.services.values().any(|s| {
         s.scaling.autoscaled
             && (s.scaling.requests_per_second.is_some() || s.scaling.connections.is_some())
@@ -60,13 +67,6 @@ pub(super) fn readme(plan: &Plan) -> String {
             let pods = 1 + pg.replicas;
             needs.push_str(&format!("- At least {pods} schedulable nodes for `{}`: its primary and each replica run on a node of their own (a pod with no free node stays Pending).\n", d.name));
         }
-    }
-    // The table's rows, then the next section.
-    for (k, users) in keys {
-        let mut users = users;
-        users.sort();
-        users.dedup();
-        out.push_str(&format!("| `{k}` | {} |\n", users.join(", ")));
     }
     if !needs.is_empty() {
         out.push_str(&format!("\n## The cluster needs\n\n{needs}"));
