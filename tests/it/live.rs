@@ -104,7 +104,7 @@ fn start(phase: &str, set: Option<ServerSet>, version: &str) -> Option<Running> 
         BalancerEngine::Haproxy => "haproxy",
     };
     let binary = set.require(tool)?;
-    if !lab::require_isolation() {
+    if !lab::private_network() {
         return None;
     }
     let (flag, expect) = match lb.engine {

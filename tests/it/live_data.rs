@@ -122,7 +122,7 @@ fn a_redis_cluster_forms_from_the_rendered_configs(set: Option<ServerSet>, versi
     let (Some(server), Some(_)) = (set.require("redis-server"), set.require("redis-cli")) else {
         return;
     };
-    if !lab::require_isolation() {
+    if !lab::private_network() {
         return;
     }
     let mut lab = Lab::new();

@@ -119,7 +119,7 @@ fn primary_replica_and_pgbouncer(set: Option<ServerSet>, major: &str, bouncer: &
     let Some(pgbouncer) = set.require("pgbouncer") else {
         return;
     };
-    if !lab::require_isolation() {
+    if !lab::private_network() {
         return;
     }
     let mut lab = Lab::new();
@@ -230,8 +230,11 @@ fn primary_replica_and_pgbouncer(set: Option<ServerSet>, major: &str, bouncer: &
     ok(&init, "init-primary.sh");
 
     // The replica: the rendered start script copies the primary and streams from it.
-    let replica_data = lab.dir().join("replica-data");
-    postgres_dir(&set, &replica_data, 0o700);
+    // The replica's volume, which its postgres user owns: the data folder is made
+    // inside it, from a copy beside it that is moved into place once complete.
+    let replica_volume = lab.dir().join("replica-volume");
+    postgres_dir(&set, &replica_volume, 0o700);
+    let replica_data = replica_volume.join("pgdata");
     let replica_run = lab.dir().join("replica-run");
     postgres_dir(&set, &replica_run, 0o755);
     let script = replica_conf.join("start-db-replica-1.sh");

@@ -307,7 +307,7 @@ fn rabbitmq_4_0_on_debian13_boots_from_the_rendered_config_and_reports_queue_dep
     let (Some(server), Some(epmd)) = (set.require("rabbitmq-server"), set.require("epmd")) else {
         return;
     };
-    if !lab::require_isolation() {
+    if !lab::private_network() {
         return;
     }
     let mut lab = Lab::new();
