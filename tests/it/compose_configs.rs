@@ -149,3 +149,37 @@ fn dollar_signs_reach_the_container_as_written() {
     );
     assert!(!String::from_utf8_lossy(&out.stdout).contains("deployer"));
 }
+
+#[test]
+fn a_postgres_container_gets_the_shared_memory_it_is_tuned_for_as_on_kubernetes() {
+    let blueprint = r#"version: 1
+name: big
+targets: [compose, kubernetes]
+services:
+  api: { kind: http, image: "demo:1", port: 8000, uses: [db] }
+datastores:
+  db:
+    engine: postgres
+    database: shop
+    resources: { cpu: "4", memory: 16Gi }
+phases:
+  - name: one
+"#;
+    let tmp = tempfile::tempdir().unwrap();
+    let path = tmp.path().join("big.yaml");
+    std::fs::write(&path, blueprint).unwrap();
+    let set = common::render_all(&path);
+    let compose = set
+        .iter()
+        .find(|(p, _)| p.to_string() == "one/compose/docker-compose.yml")
+        .map(|(_, t)| t.to_string())
+        .unwrap();
+    let kubernetes = set
+        .iter()
+        .find(|(p, _)| p.to_string() == "one/kubernetes/db.yaml")
+        .map(|(_, t)| t.to_string())
+        .unwrap();
+    // An eighth of 16Gi, for parallel queries' shared memory, on both platforms.
+    assert!(kubernetes.contains("sizeLimit: \"2Gi\""), "{kubernetes}");
+    assert!(compose.contains("shm_size: \"2g\""), "{compose}");
+}

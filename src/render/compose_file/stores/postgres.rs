@@ -54,7 +54,7 @@ fn primary_container(ctx: &Ctx, pg: &PostgresPlan, n: &DatastoreNode) -> Contain
             { "type": "volume", "source": volume, "target": DATA_DIR },
         ]),
     );
-    c.insert("shm_size".into(), json!("256m"));
+    c.insert("shm_size".into(), json!(memory(pg.shm_bytes)));
     watch_server(ctx, n, &mut c);
     ctx.common(&mut c);
     (n.id.clone(), Value::Object(c), Some(volume))
@@ -82,7 +82,7 @@ fn replica_container(
         "volumes".into(),
         json!([ctx.files.clone(), { "type": "volume", "source": volume, "target": DATA_DIR }]),
     );
-    c.insert("shm_size".into(), json!("256m"));
+    c.insert("shm_size".into(), json!(memory(pg.shm_bytes)));
     c.insert("tmpfs".into(), json!(["/tmp"]));
     watch_server(ctx, n, &mut c);
     if let (Layout::Single, Some(p)) = (ctx.layout, primary) {
