@@ -171,12 +171,12 @@ phases:
     let set = common::render_all(&path);
     let compose = set
         .iter()
-        .find(|(p, _)| p.to_string() == "one/compose/docker-compose.yml")
+        .find(|(p, _)| *p == "one/compose/docker-compose.yml")
         .map(|(_, t)| t.to_string())
         .unwrap();
     let kubernetes = set
         .iter()
-        .find(|(p, _)| p.to_string() == "one/kubernetes/db.yaml")
+        .find(|(p, _)| *p == "one/kubernetes/db.yaml")
         .map(|(_, t)| t.to_string())
         .unwrap();
     // An eighth of 16Gi, for parallel queries' shared memory, on both platforms.
