@@ -12,7 +12,7 @@ use tierform_lab as lab;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
@@ -70,6 +70,100 @@ pub(crate) fn psql(
 
 pub(crate) fn pg_path(bin: &str) -> String {
     format!("{bin}:{}", std::env::var("PATH").unwrap_or_default())
+}
+
+/// Starts `conf`'s primary (`db` on 127.0.0.41) with its data in `data`, as the
+/// postgres image would: initdb, the rendered config and hba, then the rendered
+/// first-start script. Returns its PID and its socket folder.
+pub(crate) fn start_primary(
+    lab: &mut Lab,
+    set: &ServerSet,
+    bin: &str,
+    conf: &Path,
+    data: &Path,
+) -> (u32, PathBuf) {
+    postgres_dir(set, data, 0o700);
+    let run = lab.dir().join("primary-run");
+    postgres_dir(set, &run, 0o755);
+    let pwfile = lab.dir().join("pwfile");
+    std::fs::write(&pwfile, SUPERUSER_PASSWORD).unwrap();
+    std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let pwfile_arg = format!("--pwfile={}", pwfile.display());
+    let initdb = format!("{bin}/initdb");
+    let argv = [
+        initdb.as_str(),
+        "-D",
+        data.to_str().unwrap(),
+        "-U",
+        "postgres",
+        "--auth=scram-sha-256",
+        &pwfile_arg,
+    ];
+    ok(
+        &lab.command(set.root(), &as_postgres(&argv))
+            .output()
+            .unwrap(),
+        "initdb",
+    );
+    let args = [
+        format!("{bin}/postgres"),
+        "-D".into(),
+        data.display().to_string(),
+        "-c".into(),
+        format!("config_file={}/postgresql.conf", conf.display()),
+        "-c".into(),
+        format!("hba_file={}/pg_hba.conf", conf.display()),
+    ];
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let pid = lab.start_with(
+        "db",
+        &argv,
+        &[],
+        StartOptions {
+            binds: vec![(run.clone(), "/var/run/postgresql".into())],
+            user: Some("postgres".into()),
+            root: set.root().map(Path::to_path_buf),
+            ..Default::default()
+        },
+    );
+    let primary: SocketAddr = "127.0.0.41:5432".parse().unwrap();
+    assert!(
+        lab::wait_listening(primary, Duration::from_secs(30)),
+        "{}",
+        lab.logs("db")
+    );
+    // The TCP listener comes up before the server accepts connections; the scripts
+    // use the Unix socket. Wait until it answers "accepting connections".
+    let ready = format!("{bin}/pg_isready");
+    wait_for(
+        "the primary to accept connections",
+        Duration::from_secs(30),
+        || {
+            lab.command(
+                set.root(),
+                &[&ready, "-q", "-h", run.to_str().unwrap(), "-p", "5432"],
+            )
+            .status()
+            .is_ok_and(|s| s.success())
+        },
+    );
+    let script = conf.join("init-primary.sh");
+    let init = lab
+        .command(
+            set.root(),
+            &as_postgres(&["/bin/sh", script.to_str().unwrap()]),
+        )
+        .env("PATH", pg_path(bin))
+        .env("PGHOST", &run)
+        .env("PGPORT", "5432")
+        .env("PGUSER", "postgres")
+        .env("PGPASSWORD", SUPERUSER_PASSWORD)
+        .env("APP_PASSWORD", APP_PASSWORD)
+        .env("REPLICATION_PASSWORD", REPLICATION_PASSWORD)
+        .output()
+        .unwrap();
+    ok(&init, "init-primary.sh");
+    (pid, run)
 }
 
 /// The set's servers, checked to be the versions the test names.
@@ -138,96 +232,10 @@ fn primary_replica_and_pgbouncer(set: Option<ServerSet>, major: &str, bouncer: &
         }
     }
 
-    // The primary: initdb as the postgres image's entrypoint does, then the rendered
-    // config and hba, then the rendered first-start script.
+    // The primary, as the postgres image starts it.
     let primary_data = lab.dir().join("primary-data");
-    postgres_dir(&set, &primary_data, 0o700);
-    let primary_run = lab.dir().join("primary-run");
-    postgres_dir(&set, &primary_run, 0o755);
-    let pwfile = lab.dir().join("pwfile");
-    std::fs::write(&pwfile, SUPERUSER_PASSWORD).unwrap();
-    std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let pwfile_arg = format!("--pwfile={}", pwfile.display());
-    let initdb = lab
-        .command(
-            set.root(),
-            &as_postgres(&[
-                &format!("{bin}/initdb"),
-                "-D",
-                primary_data.to_str().unwrap(),
-                "-U",
-                "postgres",
-                "--auth=scram-sha-256",
-                &pwfile_arg,
-            ]),
-        )
-        .output()
-        .unwrap();
-    ok(&initdb, "initdb");
-    let primary_args = [
-        format!("{bin}/postgres"),
-        "-D".into(),
-        primary_data.to_str().unwrap().into(),
-        "-c".into(),
-        format!("config_file={}/postgresql.conf", primary_conf.display()),
-        "-c".into(),
-        format!("hba_file={}/pg_hba.conf", primary_conf.display()),
-    ];
-    let argv: Vec<&str> = primary_args.iter().map(String::as_str).collect();
-    let primary_pid = lab.start_with(
-        "db",
-        &argv,
-        &[],
-        StartOptions {
-            binds: vec![(primary_run.clone(), "/var/run/postgresql".into())],
-            user: Some("postgres".into()),
-            root: root.clone(),
-            ..Default::default()
-        },
-    );
-    let primary: SocketAddr = "127.0.0.41:5432".parse().unwrap();
-    assert!(
-        lab::wait_listening(primary, Duration::from_secs(30)),
-        "{}",
-        lab.logs("db")
-    );
-    // The TCP listener comes up before the server accepts connections; the scripts
-    // use the Unix socket. Wait until it answers "accepting connections".
-    wait_for(
-        "the primary to accept connections",
-        Duration::from_secs(30),
-        || {
-            lab.command(
-                set.root(),
-                &[
-                    &format!("{bin}/pg_isready"),
-                    "-q",
-                    "-h",
-                    primary_run.to_str().unwrap(),
-                    "-p",
-                    "5432",
-                ],
-            )
-            .status()
-            .is_ok_and(|s| s.success())
-        },
-    );
-    let init_script = primary_conf.join("init-primary.sh");
-    let init = lab
-        .command(
-            set.root(),
-            &as_postgres(&["/bin/sh", init_script.to_str().unwrap()]),
-        )
-        .env("PATH", pg_path(&bin))
-        .env("PGHOST", &primary_run)
-        .env("PGPORT", "5432")
-        .env("PGUSER", "postgres")
-        .env("PGPASSWORD", SUPERUSER_PASSWORD)
-        .env("APP_PASSWORD", APP_PASSWORD)
-        .env("REPLICATION_PASSWORD", REPLICATION_PASSWORD)
-        .output()
-        .unwrap();
-    ok(&init, "init-primary.sh");
+    let (primary_pid, primary_run) =
+        start_primary(&mut lab, &set, &bin, &primary_conf, &primary_data);
 
     // The replica: the rendered start script copies the primary and streams from it.
     // The replica's volume, which its postgres user owns: the data folder is made

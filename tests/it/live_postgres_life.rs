@@ -7,7 +7,7 @@
 
 use crate::live_data::{bundle, ok, wait_for, SERIAL};
 use crate::live_postgres::{
-    as_postgres, pg_path, postgres_dir, psql, APP_PASSWORD, REPLICATION_PASSWORD,
+    pg_path, postgres_dir, psql, start_primary, APP_PASSWORD, REPLICATION_PASSWORD,
     SUPERUSER_PASSWORD,
 };
 use tierform_lab as lab;
@@ -30,86 +30,6 @@ fn postgres(set: Option<ServerSet>, major: &str) -> Option<(ServerSet, String)> 
         set.name()
     );
     lab::private_network().then_some((set, bin))
-}
-
-/// Starts `conf`'s primary (`db` on 127.0.0.41) as the postgres image would: initdb,
-/// the rendered config and hba, then the rendered first-start script. Returns its
-/// socket folder.
-fn start_primary(lab: &mut Lab, set: &ServerSet, bin: &str, conf: &Path, data: &Path) -> PathBuf {
-    postgres_dir(set, data, 0o700);
-    let run = lab.dir().join("primary-run");
-    postgres_dir(set, &run, 0o755);
-    let pwfile = lab.dir().join("pwfile");
-    std::fs::write(&pwfile, SUPERUSER_PASSWORD).unwrap();
-    std::fs::set_permissions(&pwfile, std::fs::Permissions::from_mode(0o644)).unwrap();
-    let pwfile_arg = format!("--pwfile={}", pwfile.display());
-    let initdb = format!("{bin}/initdb");
-    let argv = [
-        initdb.as_str(),
-        "-D",
-        data.to_str().unwrap(),
-        "-U",
-        "postgres",
-        "--auth=scram-sha-256",
-        &pwfile_arg,
-    ];
-    ok(
-        &lab.command(set.root(), &as_postgres(&argv))
-            .output()
-            .unwrap(),
-        "initdb",
-    );
-    let args = [
-        format!("{bin}/postgres"),
-        "-D".into(),
-        data.display().to_string(),
-        "-c".into(),
-        format!("config_file={}/postgresql.conf", conf.display()),
-        "-c".into(),
-        format!("hba_file={}/pg_hba.conf", conf.display()),
-    ];
-    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-    lab.start_with(
-        "db",
-        &argv,
-        &[],
-        StartOptions {
-            binds: vec![(run.clone(), "/var/run/postgresql".into())],
-            user: Some("postgres".into()),
-            root: set.root().map(Path::to_path_buf),
-            ..Default::default()
-        },
-    );
-    let ready = format!("{bin}/pg_isready");
-    wait_for(
-        "the primary to accept connections",
-        Duration::from_secs(30),
-        || {
-            lab.command(
-                set.root(),
-                &[&ready, "-q", "-h", run.to_str().unwrap(), "-p", "5432"],
-            )
-            .status()
-            .is_ok_and(|s| s.success())
-        },
-    );
-    let script = conf.join("init-primary.sh");
-    let init = lab
-        .command(
-            set.root(),
-            &as_postgres(&["/bin/sh", script.to_str().unwrap()]),
-        )
-        .env("PATH", pg_path(bin))
-        .env("PGHOST", &run)
-        .env("PGPORT", "5432")
-        .env("PGUSER", "postgres")
-        .env("PGPASSWORD", SUPERUSER_PASSWORD)
-        .env("APP_PASSWORD", APP_PASSWORD)
-        .env("REPLICATION_PASSWORD", REPLICATION_PASSWORD)
-        .output()
-        .unwrap();
-    ok(&init, "init-primary.sh");
-    run
 }
 
 fn on(run: &Path, db: &str, user: &str) -> String {
@@ -146,7 +66,7 @@ fn setup(lab: &mut Lab, set: &ServerSet, bin: &str, major: &str) -> Setup {
     let primary_conf = machines["127.0.0.41"].join("postgres/db");
     let replica_conf = machines["127.0.0.42"].join("postgres/db");
     let data = lab.dir().join("primary-data");
-    let primary_run = start_primary(lab, set, bin, &primary_conf, &data);
+    let (_, primary_run) = start_primary(lab, set, bin, &primary_conf, &data);
     ok(
         &psql(
             lab,
@@ -446,7 +366,7 @@ fn postgres_15_on_debian12_a_primary_on_a_small_disk_keeps_running_while_its_rep
     let primary_conf = dirs["127.0.0.41"].join("postgres/db");
     let replica_conf = dirs["127.0.0.42"].join("postgres/db");
     let data = disk.dir.path().join("data");
-    let primary_run = start_primary(&mut lab, &set, &bin, &primary_conf, &data);
+    let (_, primary_run) = start_primary(&mut lab, &set, &bin, &primary_conf, &data);
 
     // The replica streams once (its slot now holds WAL for it), then goes away.
     let volume = lab.dir().join("replica-volume");

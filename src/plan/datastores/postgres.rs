@@ -111,6 +111,7 @@ pub(super) fn plan(
     let slots: Vec<String> = (1..=p.replicas)
         .map(|i| format!("{}_replica_{i}", name.replace('-', "_")))
         .collect();
+    let wal = wal_budget(volume_bytes);
     let synchronous = p.replication == Replication::Sync && p.replicas > 0;
     PostgresPlan {
         database: p.database.clone(),
@@ -137,15 +138,13 @@ pub(super) fn plan(
             String::new()
         },
         slots,
-        tune: {
-            let mut tune = pgtune(memory, cpus, p.max_connections);
-            let wal = wal_budget(volume_bytes);
-            tune.min_wal_size = pg_size(wal.min_wal_size);
-            tune.max_wal_size = pg_size(wal.max_wal_size);
-            tune
+        tune: PgTune {
+            min_wal_size: pg_size(wal.min_wal_size),
+            max_wal_size: pg_size(wal.max_wal_size),
+            ..pgtune(memory, cpus, p.max_connections)
         },
-        wal_keep_size: pg_size(wal_budget(volume_bytes).wal_keep_size),
-        max_slot_wal_keep_size: pg_size(wal_budget(volume_bytes).max_slot_wal_keep_size),
+        wal_keep_size: pg_size(wal.wal_keep_size),
+        max_slot_wal_keep_size: pg_size(wal.max_slot_wal_keep_size),
         memory_bytes: memory,
         cpus,
         shm_bytes: (memory / 8).max(256 * MIB) / MIB * MIB,
