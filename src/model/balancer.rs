@@ -12,7 +12,7 @@ use crate::model::units::Duration;
 pub struct Balancer {
     /// Which proxy to configure.
     pub engine: BalancerEngine,
-    /// The version of the engine: nginx `"1.26"`; HAProxy `"3.0"` or `"2.6"`. Default:
+    /// The version of the engine: nginx `"1.30"`; HAProxy `"3.0"` or `"2.6"`. Default:
     /// the engine's newest supported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<super::BalancerVersion>,

@@ -4,16 +4,15 @@
 //! A version is supported when the live tests boot it: Debian 12 (bookworm) gives
 //! nginx 1.22, HAProxy 2.6, Redis 7.0, PostgreSQL 15 and PgBouncer 1.18; Debian 13
 //! (trixie) gives nginx 1.26, HAProxy 3.0, Redis 8.0, PostgreSQL 17, PgBouncer 1.24 and
-//! RabbitMQ 4.0. Of those, the table offers each one whose upstream image line still
-//! gets fixes, and otherwise only the newest booted line of a server, so that every
-//! server has one:
+//! RabbitMQ 4.0; Debian testing (forky) gives nginx 1.30, upstream's stable line. Of
+//! those, the table offers each one whose upstream image line still gets fixes, and
+//! otherwise only the newest booted line of a server, so that every server has one:
 //!
-//! - **nginx 1.22** is not offered: its line ended 2023-04 and `nginx:1.22-alpine` was
-//!   last built in 2022 (1.22.1). **nginx 1.26** is offered, the only nginx: its line
-//!   ended 2025-04 (1.26.3, 2025-02), so the image gets no fixes. Fixes since, such as
-//!   CVE-2026-1642 (1.28.2, TLS upstreams), concern features tierform's configs do not
-//!   use, but nobody checks that for the next one: for a balancer that upstream still
-//!   patches, choose HAProxy (the default nginx line follows once the tests boot one).
+//! - **nginx 1.30** is the only nginx offered: upstream's stable line, which
+//!   `nginx:1.30-alpine` follows. **nginx 1.22** (line ended 2023-04) and **nginx
+//!   1.26** (ended 2025-04, 1.26.3) are not offered: their images get no fixes, such as
+//!   CVE-2026-1642 (1.28.2). The Debian 12 and 13 tests still boot the configs rendered
+//!   for 1.30 on them, so a host that runs its distribution's (patched) nginx is covered.
 //! - **Redis 7.0** is not offered: its line ended 2024-07 and it never got the fix for
 //!   CVE-2025-49844 (Lua use-after-free, remote code execution); 8.0 did (8.0.4).
 //! - **PgBouncer 1.18** is not offered: PgBouncer patches only its newest release.
@@ -30,6 +29,8 @@ pub enum Debian {
     Bookworm,
     /// Debian 13.
     Trixie,
+    /// Debian testing (forky, the future Debian 14): only for nginx's stable line.
+    Forky,
 }
 
 /// A server version tierform renders, and its image.
@@ -68,16 +69,10 @@ use std::borrow::Cow;
 use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 
-use Debian::{Bookworm, Trixie};
+use Debian::{Bookworm, Forky, Trixie};
 
-/// nginx.
-pub const NGINX: &[Supported] = &[v(
-    "1.26",
-    "nginx:1.26-alpine",
-    Trixie,
-    "nginx-light",
-    Some("2025-04-23"),
-)];
+/// nginx: the stable line (1.30, until 1.32 replaces it, in 2027-04).
+pub const NGINX: &[Supported] = &[v("1.30", "nginx:1.30-alpine", Forky, "nginx", None)];
 
 /// HAProxy: both are LTS lines (3.0 until 2029-Q2, 2.6 until 2027-Q2).
 pub const HAPROXY: &[Supported] = &[

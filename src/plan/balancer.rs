@@ -111,7 +111,7 @@ pub(super) fn balancer_plan(
     }
 
     // Each engine's supported versions and its own unprivileged user (nginx 101,
-    // haproxy 99). nginx 1.26's upstream line has ended: see `model::versions`.
+    // haproxy 99); see `model::versions`.
     let (table, run_as_user) = match lb.engine {
         BalancerEngine::Nginx => (crate::model::versions::NGINX, 101),
         BalancerEngine::Haproxy => (crate::model::versions::HAPROXY, 99),

@@ -4,7 +4,8 @@
 //! survive a dead instance, stop at the rate limit with 429, stick by header, follow
 //! path prefixes, split 90/10, carry the forwarding headers and upgrade WebSockets.
 //! On each supported server set: Debian 12's nginx 1.22 and HAProxy 2.6 (the machine's),
-//! Debian 13's nginx 1.26 and HAProxy 3.0 (the trixie root, see [`lab::ServerSet`]).
+//! Debian 13's nginx 1.26 and HAProxy 3.0 (the trixie root), and nginx 1.30, the
+//! line tierform renders, from Debian testing (the forky root; see [`lab::ServerSet`]).
 
 use crate::common;
 use tierform_lab as lab;
@@ -94,7 +95,7 @@ fn lab_plan(phase: &str) -> (Plan, String) {
 }
 
 /// Starts the stubs and the balancer of `phase` from `set`, after checking that it is
-/// `version` (e.g. "1.26"); `None` (outside CI) without the tools or the set.
+/// `version` (e.g. "1.30"); `None` (outside CI) without the tools or the set.
 fn start(phase: &str, set: Option<ServerSet>, version: &str) -> Option<Running> {
     let set = set?;
     let (plan, config) = lab_plan(phase);
@@ -312,6 +313,11 @@ fn nginx_1_26_on_debian13_in_front_of_live_backends() {
 }
 
 #[test]
+fn nginx_1_30_on_debian_testing_in_front_of_live_backends() {
+    the_balancer_behaves("nginx", ServerSet::forky(), "1.30");
+}
+
+#[test]
 fn nginx_1_22_on_debian12_rate_limit() {
     the_rate_limit_answers_429("nginx-limited", Some(ServerSet::host()), "1.22");
 }
@@ -319,6 +325,11 @@ fn nginx_1_22_on_debian12_rate_limit() {
 #[test]
 fn nginx_1_26_on_debian13_rate_limit() {
     the_rate_limit_answers_429("nginx-limited", ServerSet::trixie(), "1.26");
+}
+
+#[test]
+fn nginx_1_30_on_debian_testing_rate_limit() {
+    the_rate_limit_answers_429("nginx-limited", ServerSet::forky(), "1.30");
 }
 
 #[test]

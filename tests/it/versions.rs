@@ -100,23 +100,29 @@ fn debian_of(root: &std::path::Path) -> Option<tierform::versions::Debian> {
     match text.trim().split('.').next()? {
         "12" => Some(tierform::versions::Debian::Bookworm),
         "13" | "trixie/sid" => Some(tierform::versions::Debian::Trixie),
+        "forky/sid" => Some(tierform::versions::Debian::Forky),
         _ => None,
     }
 }
 
 /// Each supported version is the one its Debian release installs, where the live
-/// tests boot it: this machine's packages for its own release, and a trixie root
-/// (`TIERFORM_TRIXIE_ROOT`) when one is given.
+/// tests boot it: this machine's packages for its own release, and the trixie and forky
+/// roots (`TIERFORM_TRIXIE_ROOT`, `TIERFORM_FORKY_ROOT`) when they are given.
 #[test]
 fn the_table_matches_the_servers_the_live_tests_boot() {
     let mut roots = vec![std::path::PathBuf::from("/")];
-    if let Some(r) = std::env::var_os("TIERFORM_TRIXIE_ROOT") {
-        roots.push(r.into());
+    for var in ["TIERFORM_TRIXIE_ROOT", "TIERFORM_FORKY_ROOT"] {
+        if let Some(r) = std::env::var_os(var) {
+            roots.push(r.into());
+        }
     }
     let mut checked = 0;
     for root in roots {
         let Some(release) = debian_of(&root) else {
-            eprintln!("skipping {}: not a Debian 12 or 13 root", root.display());
+            eprintln!(
+                "skipping {}: not a Debian 12, 13 or forky root",
+                root.display()
+            );
             continue;
         };
         for (server, table) in tierform::versions::ALL {

@@ -14,7 +14,7 @@
 //!   process. Servers may only listen on loopback addresses (127.0.0.0/8).
 //!
 //! * [`ServerSet`] says whose servers a live test boots: the machine's, or those of a
-//!   Debian 13 root filesystem (`TIERFORM_TRIXIE_ROOT`), which [`Lab::start_with`] and
+//!   Debian root filesystem (`TIERFORM_TRIXIE_ROOT`, `TIERFORM_FORKY_ROOT`), which [`Lab::start_with`] and
 //!   [`Lab::command`] run chrooted inside their mount namespace, below a writable overlay
 //!   in the lab folder, so the cached root never changes.
 //!
@@ -51,7 +51,7 @@ pub use isolated::check_isolated;
 pub use netns::private_network;
 pub use scratch::scratch_dir;
 pub use server::{descendants, wait_listening, Lab, StartOptions};
-pub use sets::{ServerSet, TRIXIE_ROOT};
+pub use sets::{ServerSet, FORKY_ROOT, TRIXIE_ROOT};
 pub use sockets::{is_loopback_only, listening};
 pub use stub::StubBackend;
 pub use tools::{require, require_isolation};

@@ -1,5 +1,6 @@
 //! [`ServerSet`]: which servers a live test boots — the machine's own (Debian 12 from
-//! apt), or those of a Debian 13 root filesystem that `.ci/trixie-rootfs` builds.
+//! apt), or those of a Debian root filesystem that `.ci/debian-rootfs` builds: Debian 13
+//! (trixie) for most servers, Debian testing (forky) for a maintained nginx line.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
@@ -9,6 +10,9 @@ use crate::tools::locate;
 
 /// The environment variable naming the Debian 13 (trixie) root filesystem.
 pub const TRIXIE_ROOT: &str = "TIERFORM_TRIXIE_ROOT";
+
+/// The environment variable naming the Debian testing (forky) root filesystem.
+pub const FORKY_ROOT: &str = "TIERFORM_FORKY_ROOT";
 
 /// A set of server binaries: the machine's, or those inside a root filesystem, which
 /// [`Lab::start_with`] (with [`StartOptions::root`]) and [`Lab::command`] run chrooted.
@@ -35,13 +39,23 @@ impl ServerSet {
     /// complete root, prints `skipping: ...` and returns `None`; in CI (`CI` set) that
     /// is a failure instead, so this panics.
     pub fn trixie() -> Option<ServerSet> {
-        let why = match std::env::var_os(TRIXIE_ROOT) {
-            None => format!("{TRIXIE_ROOT} is not set"),
+        ServerSet::rooted(TRIXIE_ROOT, "Debian 13 (trixie root)", "trixie")
+    }
+
+    /// The Debian testing root named by `TIERFORM_FORKY_ROOT` (nginx 1.30); missing: as
+    /// [`ServerSet::trixie`].
+    pub fn forky() -> Option<ServerSet> {
+        ServerSet::rooted(FORKY_ROOT, "Debian testing (forky root)", "forky")
+    }
+
+    fn rooted(var: &str, name: &'static str, suite: &str) -> Option<ServerSet> {
+        let why = match std::env::var_os(var) {
+            None => format!("{var} is not set"),
             Some(root) => {
                 let root = PathBuf::from(root);
                 if root.join(".complete").is_file() && root.join("bin/sh").exists() {
                     return Some(ServerSet {
-                        name: "Debian 13 (trixie root)",
+                        name,
                         root: Some(root),
                     });
                 }
@@ -50,9 +64,11 @@ impl ServerSet {
         };
         assert!(
             std::env::var_os("CI").is_none(),
-            "the Debian 13 servers are required in CI ({why}): .ci/run builds them with .ci/trixie-rootfs"
+            "the {name} servers are required in CI ({why}): .ci/run builds them with .ci/debian-rootfs {suite}"
         );
-        eprintln!("skipping: Debian 13 servers absent: {why} (build them with .ci/trixie-rootfs)");
+        eprintln!(
+            "skipping: {name} servers absent: {why} (build them with .ci/debian-rootfs {suite})"
+        );
         None
     }
 

@@ -1,5 +1,5 @@
 //! Tests of the lab running servers and commands from another root filesystem (the
-//! Debian 13 root of `.ci/trixie-rootfs`, named by `TIERFORM_TRIXIE_ROOT`): chrooted in
+//! Debian 13 root of `.ci/debian-rootfs trixie`, named by `TIERFORM_TRIXIE_ROOT`): chrooted in
 //! their own mount namespace, the lab folder at its own path, loopback only, stopped by
 //! PID, and the cached root left as it was.
 //!
