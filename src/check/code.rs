@@ -45,6 +45,7 @@ codes! {
     NotUtf8 = "not-utf8",
     ControlCharacter = "control-character",
     // The schema, the phases and the semantic rules.
+    BurstBelowBrowser = "burst-below-browser",
     CacheAsBroker = "cache-as-broker",
     ClusterBroker = "cluster-broker",
     ClusterTooSmall = "cluster-too-small",

@@ -24,7 +24,8 @@ pub struct Balancer {
     #[serde(default = "default_listen")]
     #[schemars(range(min = 1, max = 65535))]
     pub listen: u32,
-    /// Requests per second allowed per client; requests past the limit get HTTP 429.
+    /// Requests per second allowed per client, with a burst; requests past the limit get
+    /// HTTP 429. Both engines apply it as the same token bucket (see `RateLimit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
     /// Timeouts towards the backends.
@@ -59,23 +60,32 @@ impl BalancerEngine {
     }
 }
 
-/// A request rate limit.
+/// A request rate limit per client, as a token bucket: a client may send `burst` + 1
+/// requests at once, and then `requests_per_second` a second for as long as it likes;
+/// what comes faster gets 429, and counts for nothing (a client above the limit still
+/// gets the rate through). nginx and HAProxy apply it alike.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Sustained requests per second allowed per key.
     #[schemars(range(min = 1, max = 1000000))]
     pub requests_per_second: u32,
-    /// Requests allowed above the rate in a burst before answering 429. Default: 0.
-    #[serde(default)]
+    /// Requests a client may send at once on top of the first, before the rate applies.
+    /// A browser opens 6 connections at once, so below 5 the limit turns away ordinary
+    /// page loads (a warning says so). Default: one second's worth
+    /// (`requests_per_second`), at least 10.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = 1000000))]
-    pub burst: u32,
+    pub burst: Option<u32>,
     /// What identifies a client: `client_ip`, or `header:NAME` for a request header
     /// such as `header:X-Device-Id`. Default: `client_ip`.
     #[serde(default = "default_rate_key")]
     #[schemars(regex(pattern = RATE_KEY_PATTERN), example = &"header:X-Device-Id")]
     pub key: String,
 }
+
+/// The smallest default `burst`: a browser's 6 parallel connections fit, with room.
+pub const DEFAULT_MIN_BURST: u32 = 10;
 
 fn default_rate_key() -> String {
     "client_ip".into()

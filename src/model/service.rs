@@ -271,11 +271,16 @@ pub struct Balance {
     /// `sticky` key). Default: `round_robin`, or `hash` when `sticky` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub algorithm: Option<Algorithm>,
-    /// Failed attempts within `fail_timeout` before an instance is taken out. Default: 3.
+    /// Failed attempts to reach an instance (a refused or cut connection, a timeout)
+    /// within `fail_timeout` before it is taken out. nginx counts every failed attempt,
+    /// HAProxy failed connections in a row (and its health checks). A request is tried
+    /// on each instance at most once, so from 2 up no single request can take an instance
+    /// out; the default leaves a pool serving through a burst of requests that crash
+    /// their backend. Default: 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100))]
+    #[schemars(range(min = 2, max = 100))]
     pub max_fails: Option<u32>,
-    /// The window for `max_fails`, and how long a failed instance stays out. Default: `30s`.
+    /// The window for `max_fails`, and how long a failed instance stays out. Default: `10s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fail_timeout: Option<Duration>,
     /// Keep a client on one instance: `none`, `client_ip`, `header:NAME` or

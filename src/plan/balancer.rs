@@ -150,14 +150,9 @@ pub(super) fn balancer_plan(
         replicas: BALANCER_REPLICAS,
         tier: lb.tier.clone(),
         listen,
-        rate_limit: lb.rate_limit.as_ref().map(|r| RateLimitPlan {
-            requests_per_second: r.requests_per_second,
-            burst: r.burst,
-            header: r
-                .key
-                .strip_prefix("header:")
-                .map(str::to_string)
-                .unwrap_or_default(),
+        rate_limit: lb.rate_limit.as_ref().map(|r| {
+            let header = r.key.strip_prefix("header:").unwrap_or_default();
+            RateLimitPlan::new(r.requests_per_second, r.burst, header.to_string())
         }),
         connect_timeout_ms: connect,
         send_timeout_ms: send,
@@ -171,6 +166,11 @@ pub(super) fn balancer_plan(
         workers,
     })
 }
+
+/// Failed attempts before an instance is taken out, by default: a request is tried on
+/// each instance at most once, so eight requests that crash their backend, each tried
+/// on three instances, still leave a pool of three serving.
+const DEFAULT_MAX_FAILS: u32 = 10;
 
 /// Builds the pool of a routed service from its blueprint settings.
 fn pool_plan(
@@ -196,8 +196,10 @@ fn pool_plan(
         kind: s.kind,
         algorithm: algorithm.to_string(),
         sticky,
-        max_fails: balance.and_then(|b| b.max_fails).unwrap_or(3),
-        fail_timeout_ms: ms(balance.and_then(|b| b.fail_timeout.as_ref()), 30_000)?,
+        max_fails: balance
+            .and_then(|b| b.max_fails)
+            .unwrap_or(DEFAULT_MAX_FAILS),
+        fail_timeout_ms: ms(balance.and_then(|b| b.fail_timeout.as_ref()), 10_000)?,
         keepalive: 32,
         health_path: health.map(|h| h.path.clone()).unwrap_or_default(),
         health_interval_ms: health.map_or(5_000, |h| h.interval_ms),

@@ -302,9 +302,37 @@ pub struct BalancerNode {
 #[derive(Debug, Clone, Serialize)]
 pub struct RateLimitPlan {
     pub requests_per_second: u32,
+    /// Requests a client may send at once on top of the first (defaulted).
     pub burst: u32,
     /// The request header identifying a client, or empty for the client's IP address.
     pub header: String,
+    /// The token bucket both engines keep per client, in microseconds: one request
+    /// every `interval_us` (1 s / rate), and a client's next due time at most
+    /// `bucket_us` ahead of now ((burst + 1) × interval) before it gets 429.
+    pub interval_us: u64,
+    pub bucket_us: u64,
+    /// How long HAProxy keeps an idle client's bucket: longer than a full bucket takes
+    /// to drain, so forgetting a client never hands it a fresh burst early.
+    pub expire_ms: u64,
+}
+
+impl RateLimitPlan {
+    /// The plan of a limit: `burst` defaults to a second's worth of requests, at least
+    /// [`crate::model::DEFAULT_MIN_BURST`].
+    pub fn new(requests_per_second: u32, burst: Option<u32>, header: String) -> RateLimitPlan {
+        let rate = requests_per_second.max(1);
+        let burst = burst.unwrap_or(rate.max(crate::model::DEFAULT_MIN_BURST));
+        let interval_us = (1_000_000 / u64::from(rate)).max(1);
+        let bucket_us = (u64::from(burst) + 1) * interval_us;
+        RateLimitPlan {
+            requests_per_second: rate,
+            burst,
+            header,
+            interval_us,
+            bucket_us,
+            expire_ms: (bucket_us / 1000 + 1000).max(10_000),
+        }
+    }
 }
 
 /// A path prefix and where it goes.

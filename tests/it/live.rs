@@ -26,23 +26,23 @@ const LAB: &str = "tests/fixtures/render/lab.yaml";
 
 /// The live tests share the lab's addresses (127.0.0.20–24) and HAProxy's stats port:
 /// one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+pub(crate) static SERIAL: Mutex<()> = Mutex::new(());
 
 /// A balancer from the lab blueprint, running in front of one stub per instance.
-struct Running {
+pub(crate) struct Running {
     // Declared first so the balancer stops before the backends go.
-    lab: Lab,
-    stubs: BTreeMap<String, StubBackend>,
-    front: SocketAddr,
+    pub(crate) lab: Lab,
+    pub(crate) stubs: BTreeMap<String, StubBackend>,
+    pub(crate) front: SocketAddr,
 }
 
 impl Running {
-    fn get(&self, path: &str, headers: &[(&str, &str)]) -> lab::Response {
+    pub(crate) fn get(&self, path: &str, headers: &[(&str, &str)]) -> lab::Response {
         http_get(self.front, path, headers)
             .unwrap_or_else(|e| panic!("GET {path} through the balancer: {e}\n{}", self.logs()))
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         self.lab.logs("balancer")
     }
 
@@ -96,7 +96,7 @@ fn lab_plan(phase: &str) -> (Plan, String) {
 
 /// Starts the stubs and the balancer of `phase` from `set`, after checking that it is
 /// `version` (e.g. "1.30"); `None` (outside CI) without the tools or the set.
-fn start(phase: &str, set: Option<ServerSet>, version: &str) -> Option<Running> {
+pub(crate) fn start(phase: &str, set: Option<ServerSet>, version: &str) -> Option<Running> {
     let set = set?;
     let (plan, config) = lab_plan(phase);
     let lb = plan.balancer.as_ref().unwrap();
@@ -171,7 +171,7 @@ fn start(phase: &str, set: Option<ServerSet>, version: &str) -> Option<Running> 
     Some(running)
 }
 
-fn hits(r: &Running, prefix: &str) -> BTreeMap<String, usize> {
+pub(crate) fn hits(r: &Running, prefix: &str) -> BTreeMap<String, usize> {
     r.stubs
         .iter()
         .filter(|(id, _)| id.starts_with(prefix))

@@ -29,6 +29,7 @@ mod layering;
 mod limits;
 mod live;
 mod live_data;
+mod live_edge;
 mod live_postgres;
 mod live_postgres_life;
 mod live_rabbitmq;

@@ -34,11 +34,17 @@ fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     Ok(stream)
 }
 
-/// `GET path` request text: `Host` (unless given), the extra headers, `Connection`
-/// (unless given).
-fn request_text(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> String {
+/// `METHOD path` request text: `Host` (unless given), the extra headers, `Connection`
+/// (unless given), and for a body its `Content-Length` and the body.
+fn request_text(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> String {
     let given = |name: &str| headers.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
-    let mut text = format!("GET {path} HTTP/1.1\r\n");
+    let mut text = format!("{method} {path} HTTP/1.1\r\n");
     if !given("host") {
         writeln!(text, "Host: {addr}\r").unwrap();
     }
@@ -48,7 +54,11 @@ fn request_text(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> Strin
     if !given("connection") {
         text.push_str("Connection: close\r\n");
     }
+    if !body.is_empty() || !matches!(method, "GET" | "HEAD" | "OPTIONS" | "DELETE") {
+        writeln!(text, "Content-Length: {}\r", body.len()).unwrap();
+    }
     text.push_str("\r\n");
+    text.push_str(body);
     text
 }
 
@@ -68,8 +78,20 @@ fn parse_status(start_line: &str) -> io::Result<u16> {
 /// framed by `Content-Length`, `Transfer-Encoding: chunked` or the end of the
 /// connection. 5 s timeouts for connecting, reading and writing.
 pub fn http_get(addr: SocketAddr, path: &str, headers: &[(&str, &str)]) -> io::Result<Response> {
+    http_request(addr, "GET", path, headers, "")
+}
+
+/// Like [`http_get`], with any method and a body (sent with its `Content-Length`; a
+/// `POST`, `PUT` or `PATCH` always sends one, `Content-Length: 0` when empty).
+pub fn http_request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> io::Result<Response> {
     let mut stream = connect(addr)?;
-    stream.write_all(request_text(addr, path, headers).as_bytes())?;
+    stream.write_all(request_text(addr, method, path, headers, body).as_bytes())?;
     let mut reader = BufReader::new(stream);
     loop {
         let head = read_head(&mut reader)?.ok_or_else(|| {
@@ -110,7 +132,7 @@ pub fn websocket_connect(addr: SocketAddr, path: &str) -> io::Result<(Response, 
         ("Sec-WebSocket-Key", WEBSOCKET_KEY),
         ("Sec-WebSocket-Version", "13"),
     ];
-    stream.write_all(request_text(addr, path, &headers).as_bytes())?;
+    stream.write_all(request_text(addr, "GET", path, &headers, "").as_bytes())?;
 
     // Read the head a byte at a time: nothing after it may be consumed, since it
     // belongs to whoever uses the connection next.

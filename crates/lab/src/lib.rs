@@ -45,7 +45,9 @@ mod sockets;
 mod stub;
 mod tools;
 
-pub use client::{http_get, websocket_connect, websocket_handshake, Response, WEBSOCKET_KEY};
+pub use client::{
+    http_get, http_request, websocket_connect, websocket_handshake, Response, WEBSOCKET_KEY,
+};
 pub use digest::{base64, sha1, websocket_accept};
 pub use isolated::check_isolated;
 pub use netns::private_network;

@@ -29,7 +29,8 @@ struct Shared {
 /// `X-Backend: <name>`, `X-Path: <request target>`, `Content-Length` and
 /// `Connection: close`; then the connection closes (one request per connection).
 /// Requests for `/health` get `200 OK` "ok" and count in [`StubBackend::health_hits`],
-/// all others in [`StubBackend::hits`]. A request with `Upgrade: websocket` gets
+/// all others in [`StubBackend::hits`]. A request whose path contains `/drop/` plays a request that crashes its worker: it is read and counted, and
+/// the connection is closed without an answer. A request with `Upgrade: websocket` gets
 /// `101 Switching Protocols` (with a correct `Sec-WebSocket-Accept`), after which the
 /// backend echoes raw bytes until the peer closes.
 pub struct StubBackend {
@@ -204,6 +205,12 @@ fn serve(shared: &Shared, stream: TcpStream) -> io::Result<()> {
         &shared.hits
     };
     counter.fetch_add(1, Ordering::SeqCst);
+
+    if path.contains("/drop/") {
+        // A crashed worker: no answer, the connection just ends.
+        let _ = writer.shutdown(Shutdown::Both);
+        return Ok(());
+    }
 
     let upgrade = find_header(&head.headers, "upgrade").is_some_and(|v| {
         v.split(',')

@@ -10,6 +10,9 @@ use crate::model::versions;
 use crate::model::{Algorithm, Balance, BalancerEngine};
 use crate::source::pointer::Pointer;
 
+/// The connections a browser opens to one host at once (HTTP/1.1).
+const BROWSER_CONNECTIONS: u32 = 6;
+
 impl Checker<'_> {
     pub(super) fn balancer(&mut self) {
         let Some(lb) = &self.bp.balancer else {
@@ -62,6 +65,29 @@ impl Checker<'_> {
                         true,
                     );
                 }
+            }
+        }
+        if let Some(burst) = lb.rate_limit.as_ref().and_then(|r| r.burst) {
+            if burst < BROWSER_CONNECTIONS - 1 {
+                self.push(
+                    Diagnostic::warning(
+                        Code::BurstBelowBrowser,
+                        Pointer::build(["balancer", "rate_limit", "burst"]),
+                        format!(
+                            "a burst of {burst} lets {} through at once; a browser sends {BROWSER_CONNECTIONS} (one per connection), so ordinary page loads get 429",
+                            if burst == 0 {
+                                "only 1 request".to_string()
+                            } else {
+                                format!("{} requests", burst + 1)
+                            }
+                        ),
+                    )
+                    .hint(format!(
+                        "remove `burst` for the default (one second's worth, at least {}), or set it to {} or more",
+                        crate::model::DEFAULT_MIN_BURST,
+                        BROWSER_CONNECTIONS - 1
+                    )),
+                );
             }
         }
         let mut paths: BTreeMap<&str, usize> = BTreeMap::new();

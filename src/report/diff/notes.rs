@@ -211,6 +211,35 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
         }
     }
     if let (Some(a), Some(b)) = (&from.balancer, &to.balancer) {
+        if a.engine != b.engine {
+            let sticky: Vec<&str> = b
+                .pools
+                .iter()
+                .filter(|(name, p)| {
+                    p.sticky != crate::plan::Sticky::None && a.pools.contains_key(*name)
+                })
+                .map(|(name, _)| name.as_str())
+                .collect();
+            if !sticky.is_empty() {
+                notes.push(format!(
+                    "The balancer moves from {} to {}, which hash differently: most sticky clients of {} land on another instance once. Sessions or caches held on an instance start over for them.",
+                    a.engine.as_str(),
+                    b.engine.as_str(),
+                    sticky
+                        .iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            if b.rate_limit.is_some() {
+                notes.push(format!(
+                    "Rate limits apply the same on {} as on {} (a token bucket per client), but the new balancer starts with every bucket full: each client may send its burst again at once.",
+                    b.engine.as_str(),
+                    a.engine.as_str()
+                ));
+            }
+        }
         if a.engine != b.engine || a.listen != b.listen {
             if any_has_machines(&to.platforms) && a.listen == b.listen && a.tier == b.tier {
                 notes.push("The balancer changes on the same machines and port: the new one cannot start beside the old. Stop the old and start the new in one step (a short outage), or bring the new one up on other machines and move DNS or the virtual IP.".into());

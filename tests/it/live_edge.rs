@@ -1,0 +1,266 @@
+//! Live: the edge under hostile and ordinary traffic, on the lab's `hosts` bundle (see
+//! `live.rs`), both engines, on every server set that boots them:
+//!
+//! - a request that changes something (POST, PUT, PATCH, DELETE) reaches a backend at
+//!   most once, even when the backend drops the connection (it is only retried when the
+//!   connection could not be made);
+//! - a few requests that crash their backend do not take the pool out;
+//! - a client's own `X-Forwarded-For` never reaches the backend as its address;
+//! - a client sustained above the rate limit gets through at the rate, not nothing;
+//! - the default burst lets a browser's parallel requests through.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use tierform_lab::{self as lab, ServerSet};
+
+use crate::live::{hits, start, Running, SERIAL};
+
+/// Sends `n` requests with `method` to a path whose backend drops the connection, one at
+/// a time: how many attempts each made on the backends.
+fn attempts(r: &Running, method: &str, n: usize) -> Vec<usize> {
+    (0..n)
+        .map(|i| {
+            let before: usize = hits(r, "api-").values().sum();
+            // The answer is a 502 (or a 504): the backend said nothing.
+            let resp = lab::http_request(r.front, method, &format!("/api/drop/{i}"), &[], "{}");
+            if let Ok(resp) = resp {
+                assert!(
+                    resp.status >= 500,
+                    "{method}: {} {}",
+                    resp.status,
+                    resp.body
+                );
+            }
+            let after: usize = hits(r, "api-").values().sum();
+            after - before
+        })
+        .collect()
+}
+
+/// Defect 1: a request that changes something is never replayed on another instance.
+fn changes_reach_a_backend_at_most_once(phase: &str, set: Option<ServerSet>, version: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = start(phase, set, version) else {
+        return;
+    };
+    // A GET may be retried on the other instances: at most one attempt on each.
+    let gets = attempts(&r, "GET", 2);
+    eprintln!("attempts of each of 2 GETs: {gets:?}");
+    assert!(gets.iter().all(|n| (1..=3).contains(n)), "{gets:?}");
+    // The others never. Five of each: nginx counts every failed attempt, and after 10
+    // on each instance within 10 s it would take the pool out (later requests would
+    // then make no attempt at all, and prove nothing).
+    let mut seen = BTreeMap::new();
+    for method in ["POST", "PUT", "PATCH", "DELETE"] {
+        seen.insert(method, attempts(&r, method, 5));
+    }
+    eprintln!("attempts of each of 5 requests: {seen:?}");
+    for (method, each) in &seen {
+        let total: usize = each.iter().sum();
+        assert!(
+            each.iter().all(|n| *n == 1),
+            "{phase}: 5 {method}s to a backend that drops the connection were executed {total} times: {each:?}\n{}",
+            r.logs()
+        );
+    }
+}
+
+/// Defect 5: eight requests that crash their backend leave the pool serving.
+fn crashing_requests_leave_the_pool_serving(phase: &str, set: Option<ServerSet>, version: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = start(phase, set, version) else {
+        return;
+    };
+    let crashed: usize = attempts(&r, "GET", 8).iter().sum();
+    let mut statuses = BTreeMap::new();
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        *statuses
+            .entry(r.get("/api/after-crashes", &[]).status)
+            .or_insert(0) += 1;
+        thread::sleep(Duration::from_millis(30));
+    }
+    eprintln!("after 8 crashing requests ({crashed} attempts): {statuses:?}");
+    assert_eq!(
+        statuses.keys().copied().collect::<Vec<_>>(),
+        vec![200],
+        "{phase}: 8 crashing requests ({crashed} attempts) took the pool out: {statuses:?}\n{}",
+        r.logs()
+    );
+}
+
+/// Defect 4: the client's own forwarding headers do not pass for its address.
+fn the_client_address_is_the_connection_s(phase: &str, set: Option<ServerSet>, version: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = start(phase, set, version) else {
+        return;
+    };
+    let resp = r.get(
+        "/about",
+        &[("X-Forwarded-For", "6.6.6.6"), ("X-Real-IP", "6.6.6.7")],
+    );
+    assert_eq!(resp.status, 200, "{}", r.logs());
+    let web = &r.stubs["web-1"];
+    let headers = web.last_headers();
+    assert_eq!(
+        web.last_header("X-Forwarded-For").as_deref(),
+        Some("127.0.0.1"),
+        "{phase}: {headers:?}"
+    );
+    assert_eq!(
+        web.last_header("X-Real-IP").as_deref(),
+        Some("127.0.0.1"),
+        "{phase}: {headers:?}"
+    );
+    // One header each: a second X-Forwarded-For line would be joined to the first.
+    let lines = headers
+        .iter()
+        .filter(|(n, _)| n.eq_ignore_ascii_case("x-forwarded-for"))
+        .count();
+    assert_eq!(lines, 1, "{phase}: {headers:?}");
+}
+
+/// Sends `per_second` requests a second, evenly, for `seconds`, one at a time, and
+/// returns how many got 200 in each second.
+fn steady(r: &Running, per_second: f64, seconds: u64) -> Vec<usize> {
+    let start = Instant::now();
+    let gap = Duration::from_secs_f64(1.0 / per_second);
+    let mut passed = vec![0; seconds as usize];
+    let mut i = 0u32;
+    loop {
+        let at = gap * i;
+        if at >= Duration::from_secs(seconds) {
+            break;
+        }
+        if let Some(wait) = at.checked_sub(start.elapsed()) {
+            thread::sleep(wait);
+        }
+        let second = start.elapsed().as_secs() as usize;
+        let status = r.get("/api/steady", &[]).status;
+        assert!(status == 200 || status == 429, "{status}\n{}", r.logs());
+        if status == 200 && second < passed.len() {
+            passed[second] += 1;
+        }
+        i += 1;
+    }
+    passed
+}
+
+/// Defect 2: a client sustained above the limit (10 requests/s, burst 5) is capped at
+/// the rate, ±30 % in every second after the first, at 1.5 and 1.05 times the rate.
+fn a_client_above_the_limit_gets_the_rate(phase: &str, set: Option<ServerSet>, version: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    for (per_second, seconds) in [(15.0, 6), (10.5, 13)] {
+        let Some(r) = start(phase, set.clone(), version) else {
+            return;
+        };
+        let passed = steady(&r, per_second, seconds);
+        eprintln!("{phase} at {per_second}/s: {passed:?} passed per second");
+        for (second, n) in passed.iter().enumerate().skip(1) {
+            assert!(
+                (7..=13).contains(n),
+                "{phase}: at {per_second} requests/s against 10/s, second {second} let {n} through: {passed:?}\n{}",
+                r.logs()
+            );
+        }
+    }
+}
+
+/// Defect 3: with the default burst, a browser's 6 parallel requests a second pass a
+/// limit of 100 requests a second, all 60 of 10 seconds.
+fn a_browser_passes_the_default_burst(phase: &str, set: Option<ServerSet>, version: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = start(phase, set, version) else {
+        return;
+    };
+    let front = r.front;
+    let mut statuses = BTreeMap::new();
+    for _ in 0..10 {
+        let barrier = Arc::new(Barrier::new(6));
+        let workers: Vec<_> = (0..6)
+            .map(|i| {
+                let barrier = Arc::clone(&barrier);
+                thread::spawn(move || {
+                    barrier.wait();
+                    lab::http_get(front, &format!("/api/asset-{i}"), &[]).map(|r| r.status)
+                })
+            })
+            .collect();
+        for w in workers {
+            let status = w.join().unwrap().unwrap_or(0);
+            *statuses.entry(status).or_insert(0) += 1;
+        }
+        thread::sleep(Duration::from_secs(1));
+    }
+    assert_eq!(
+        statuses.get(&200).copied(),
+        Some(60),
+        "{phase}: a browser's 60 requests: {statuses:?}\n{}",
+        r.logs()
+    );
+}
+
+/// Every check, as a test of its own, on one engine and server set.
+macro_rules! edge {
+    ($module:ident, $engine:literal, $set:expr, $version:literal) => {
+        mod $module {
+            use super::*;
+
+            #[test]
+            fn changes_reach_a_backend_at_most_once() {
+                super::changes_reach_a_backend_at_most_once($engine, $set, $version);
+            }
+
+            #[test]
+            fn crashing_requests_leave_the_pool_serving() {
+                super::crashing_requests_leave_the_pool_serving($engine, $set, $version);
+            }
+
+            #[test]
+            fn the_client_address_is_the_connection_s() {
+                super::the_client_address_is_the_connection_s($engine, $set, $version);
+            }
+
+            #[test]
+            fn a_client_above_the_limit_gets_the_rate() {
+                let phase = concat!($engine, "-steady");
+                super::a_client_above_the_limit_gets_the_rate(phase, $set, $version);
+            }
+
+            #[test]
+            fn a_browser_passes_the_default_burst() {
+                let phase = concat!($engine, "-browser");
+                super::a_browser_passes_the_default_burst(phase, $set, $version);
+            }
+        }
+    };
+}
+
+edge!(
+    nginx_1_22_on_debian12,
+    "nginx",
+    Some(ServerSet::host()),
+    "1.22"
+);
+edge!(nginx_1_26_on_debian13, "nginx", ServerSet::trixie(), "1.26");
+edge!(
+    nginx_1_30_on_debian_testing,
+    "nginx",
+    ServerSet::forky(),
+    "1.30"
+);
+edge!(
+    haproxy_2_6_on_debian12,
+    "haproxy",
+    Some(ServerSet::host()),
+    "2.6"
+);
+edge!(
+    haproxy_3_0_on_debian13,
+    "haproxy",
+    ServerSet::trixie(),
+    "3.0"
+);
