@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{NAME_PATTERN, RATE_KEY_PATTERN, ROUTE_PATTERN};
+use super::{CIDR_PATTERN, NAME_PATTERN, RATE_KEY_PATTERN, ROUTE_PATTERN};
 use crate::model::units::Duration;
 
 /// The load balancer in front of the HTTP and WebSocket services.
@@ -28,6 +28,15 @@ pub struct Balancer {
     /// HTTP 429. Both engines apply it as the same token bucket (see `RateLimit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate_limit: Option<RateLimit>,
+    /// The networks of the proxies in front of this balancer (a cloud load balancer, a
+    /// CDN), in CIDR notation. A request from one of them is taken to come from the last
+    /// address it appended to `X-Forwarded-For` (one hop), so per-client limits,
+    /// stickiness and the backends see the real client, and its `X-Forwarded-Proto`
+    /// (`http` or `https`) is kept. From any other address, both headers are replaced.
+    /// Default: none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 64), inner(regex(pattern = CIDR_PATTERN)), example = &["10.0.0.0/8"])]
+    pub trusted_proxies: Vec<String>,
     /// Timeouts towards the backends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeouts: Option<Timeouts>,

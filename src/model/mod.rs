@@ -45,6 +45,8 @@ pub const HOST_PATTERN: &str = "^[A-Za-z0-9:][A-Za-z0-9.:-]{0,252}$";
 pub const STORAGE_CLASS_PATTERN: &str = "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$";
 pub const SQL_IDENT_PATTERN: &str = "^[a-z_][a-z0-9_]{0,62}$";
 /// Rate-limit keys.
+/// An IPv4 or IPv6 network in CIDR notation (validation parses it too).
+pub const CIDR_PATTERN: &str = "^[0-9A-Fa-f.:]{2,45}/[0-9]{1,3}$";
 pub const RATE_KEY_PATTERN: &str = "^(client_ip|header:[A-Za-z0-9][A-Za-z0-9-]{0,63})$";
 /// Session stickiness.
 pub const STICKY_PATTERN: &str =

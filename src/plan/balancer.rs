@@ -154,6 +154,7 @@ pub(super) fn balancer_plan(
             let header = r.key.strip_prefix("header:").unwrap_or_default();
             RateLimitPlan::new(r.requests_per_second, r.burst, header.to_string())
         }),
+        trusted_proxies: lb.trusted_proxies.clone(),
         connect_timeout_ms: connect,
         send_timeout_ms: send,
         read_timeout_ms: read,

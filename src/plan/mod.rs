@@ -267,6 +267,8 @@ pub struct BalancerPlan {
     /// The port clients connect to.
     pub listen: u16,
     pub rate_limit: Option<RateLimitPlan>,
+    /// The proxies in front (CIDR): their `X-Forwarded-For` names the client.
+    pub trusted_proxies: Vec<String>,
     pub connect_timeout_ms: u64,
     pub send_timeout_ms: u64,
     pub read_timeout_ms: u64,

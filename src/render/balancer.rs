@@ -39,6 +39,7 @@ struct View<'a> {
     /// nginx workers or HAProxy threads; none: one per core (`auto`).
     workers: Option<u32>,
     rate_limit: Option<&'a RateLimitPlan>,
+    trusted_proxies: &'a [String],
     connect_timeout_ms: u64,
     send_timeout_ms: u64,
     read_timeout_ms: u64,
@@ -206,6 +207,7 @@ pub fn render(
         public_port: lb.listen,
         workers: lb.workers.get(&platform).copied(),
         rate_limit: lb.rate_limit.as_ref(),
+        trusted_proxies: &lb.trusted_proxies,
         connect_timeout_ms: lb.connect_timeout_ms,
         send_timeout_ms: lb.send_timeout_ms,
         read_timeout_ms: lb.read_timeout_ms,

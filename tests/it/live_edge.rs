@@ -7,7 +7,8 @@
 //! - a few requests that crash their backend do not take the pool out;
 //! - a client's own `X-Forwarded-For` never reaches the backend as its address;
 //! - a client sustained above the rate limit gets through at the rate, not nothing;
-//! - the default burst lets a browser's parallel requests through.
+//! - the default burst lets a browser's parallel requests through;
+//! - behind a trusted proxy, the client is the one it names, for limits and backends.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier};
@@ -203,6 +204,58 @@ fn a_browser_passes_the_default_burst(phase: &str, set: Option<ServerSet>, versi
     );
 }
 
+/// Behind a trusted proxy (the lab's client, 127.0.0.1): the last address it appended to
+/// `X-Forwarded-For` is the client, for the backends and for the rate limit, and its
+/// `X-Forwarded-Proto` is kept.
+fn a_trusted_proxy_names_the_client(phase: &str, set: Option<ServerSet>, version: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = start(phase, set, version) else {
+        return;
+    };
+    let resp = r.get(
+        "/about",
+        &[
+            ("X-Forwarded-For", "203.0.113.7, 198.51.100.9"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+    );
+    assert_eq!(resp.status, 200, "{}", r.logs());
+    let web = &r.stubs["web-1"];
+    let headers = web.last_headers();
+    for (name, want) in [
+        ("X-Forwarded-For", "198.51.100.9"),
+        ("X-Real-IP", "198.51.100.9"),
+        ("X-Forwarded-Proto", "https"),
+    ] {
+        assert_eq!(
+            web.last_header(name).as_deref(),
+            Some(want),
+            "{phase}: {name}: {headers:?}"
+        );
+    }
+    // Each forwarded client has its own bucket (10/s, 6 at once): one client's flood
+    // leaves the next one untouched.
+    let statuses = |client: &str, n: usize| -> BTreeMap<u16, usize> {
+        let mut seen = BTreeMap::new();
+        for _ in 0..n {
+            let status = r.get("/api/x", &[("X-Forwarded-For", client)]).status;
+            *seen.entry(status).or_insert(0) += 1;
+        }
+        seen
+    };
+    let flood = statuses("198.51.100.1", 20);
+    assert!(
+        flood.get(&429).copied().unwrap_or(0) >= 10,
+        "{phase}: {flood:?}"
+    );
+    let next = statuses("198.51.100.2", 5);
+    assert_eq!(
+        next.get(&200).copied(),
+        Some(5),
+        "{phase}: after {flood:?}: {next:?}"
+    );
+}
+
 /// Every check, as a test of its own, on one engine and server set.
 macro_rules! edge {
     ($module:ident, $engine:literal, $set:expr, $version:literal) => {
@@ -228,6 +281,12 @@ macro_rules! edge {
             fn a_client_above_the_limit_gets_the_rate() {
                 let phase = concat!($engine, "-steady");
                 super::a_client_above_the_limit_gets_the_rate(phase, $set, $version);
+            }
+
+            #[test]
+            fn a_trusted_proxy_names_the_client() {
+                let phase = concat!($engine, "-proxied");
+                super::a_trusted_proxy_names_the_client(phase, $set, $version);
             }
 
             #[test]

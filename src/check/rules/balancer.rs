@@ -10,6 +10,15 @@ use crate::model::versions;
 use crate::model::{Algorithm, Balance, BalancerEngine};
 use crate::source::pointer::Pointer;
 
+/// `address/prefix`, with a prefix its family allows.
+fn parse_cidr(text: &str) -> Option<(std::net::IpAddr, u8)> {
+    let (addr, prefix) = text.split_once('/')?;
+    let addr: std::net::IpAddr = addr.parse().ok()?;
+    let prefix: u8 = prefix.parse().ok()?;
+    let most = if addr.is_ipv4() { 32 } else { 128 };
+    (prefix <= most).then_some((addr, prefix))
+}
+
 /// The connections a browser opens to one host at once (HTTP/1.1).
 const BROWSER_CONNECTIONS: u32 = 6;
 
@@ -65,6 +74,18 @@ impl Checker<'_> {
                         true,
                     );
                 }
+            }
+        }
+        for (i, cidr) in lb.trusted_proxies.iter().enumerate() {
+            if parse_cidr(cidr).is_none() {
+                self.push(
+                    Diagnostic::error(
+                        Code::Invalid,
+                        Pointer::build(["balancer", "trusted_proxies"]).child(i),
+                        format!("`{cidr}` is not a network in CIDR notation"),
+                    )
+                    .expected("an address and a prefix length: `10.0.0.0/8`, `2001:db8::/32`, `192.0.2.10/32`"),
+                );
             }
         }
         if let Some(burst) = lb.rate_limit.as_ref().and_then(|r| r.burst) {
