@@ -38,4 +38,5 @@ mod render;
 mod render_cli;
 mod render_props;
 mod schema;
+mod tls;
 mod versions;
