@@ -26,14 +26,14 @@ const LAB: &str = "tests/fixtures/render/lab.yaml";
 
 /// The live tests share the lab's addresses (127.0.0.20–24) and HAProxy's stats port:
 /// one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+pub(super) static SERIAL: Mutex<()> = Mutex::new(());
 
 /// A balancer from the lab blueprint, running in front of one stub per instance.
-struct Running {
+pub(super) struct Running {
     // Declared first so the balancer stops before the backends go.
-    lab: Lab,
-    stubs: BTreeMap<String, StubBackend>,
-    front: SocketAddr,
+    pub(super) lab: Lab,
+    pub(super) stubs: BTreeMap<String, StubBackend>,
+    pub(super) front: SocketAddr,
 }
 
 impl Running {
@@ -42,7 +42,7 @@ impl Running {
             .unwrap_or_else(|e| panic!("GET {path} through the balancer: {e}\n{}", self.logs()))
     }
 
-    fn logs(&self) -> String {
+    pub(super) fn logs(&self) -> String {
         self.lab.logs("balancer")
     }
 
@@ -97,6 +97,17 @@ fn lab_plan(phase: &str) -> (Plan, String) {
 /// Starts the stubs and the balancer of `phase` from `set`, after checking that it is
 /// `version` (e.g. "1.30"); `None` (outside CI) without the tools or the set.
 fn start(phase: &str, set: Option<ServerSet>, version: &str) -> Option<Running> {
+    start_prepared(phase, set, version, |_, config| config.to_string())
+}
+
+/// [`start`], with the config as `prepare` makes it from the rendered one in the lab's
+/// folder (e.g. pointing it at a certificate the test made there).
+pub(super) fn start_prepared(
+    phase: &str,
+    set: Option<ServerSet>,
+    version: &str,
+    prepare: impl FnOnce(&std::path::Path, &str) -> String,
+) -> Option<Running> {
     let set = set?;
     let (plan, config) = lab_plan(phase);
     let lb = plan.balancer.as_ref().unwrap();
@@ -139,7 +150,7 @@ fn start(phase: &str, set: Option<ServerSet>, version: &str) -> Option<Running> 
         set.name()
     );
     let conf = lab.dir().join("balancer.conf");
-    std::fs::write(&conf, &config).unwrap();
+    std::fs::write(&conf, prepare(lab.dir(), &config)).unwrap();
     let dir = lab.dir().to_str().unwrap().to_string();
     let conf = conf.to_str().unwrap();
     let mut argv = vec![binary.as_str()];

@@ -33,6 +33,7 @@ mod live_postgres;
 mod live_postgres_life;
 mod live_rabbitmq;
 mod live_redis_life;
+mod live_tls;
 mod precommit;
 mod render;
 mod render_cli;
