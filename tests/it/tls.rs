@@ -460,3 +460,64 @@ fn redirect_and_hsts_follow_the_blueprint() {
         .unwrap()
         .contains("as root"));
 }
+
+/// The plans of `phases` of the TLS fixture, in that order.
+fn fixture_plans(phases: &[&str]) -> Vec<tierform::Plan> {
+    let bytes = std::fs::read("tests/fixtures/render/tls.yaml").unwrap();
+    let v = tierform::validate_bytes(&bytes);
+    let all = plans(&v.phases, &Selection::default()).unwrap();
+    phases
+        .iter()
+        .map(|name| all.iter().find(|p| p.phase == *name).unwrap().clone())
+        .collect()
+}
+
+#[test]
+fn the_phase_diff_tells_what_https_changes() {
+    let [nginx, both, no_hsts] =
+        <[tierform::Plan; 3]>::try_from(fixture_plans(&["nginx", "both-ports", "nginx-no-hsts"]))
+            .ok()
+            .unwrap();
+    let lines = |a: &tierform::Plan, b: &tierform::Plan| -> Vec<String> {
+        tierform::diff::summarize(a, b)
+            .into_iter()
+            .map(|c| format!("{}: {}", c.subject, c.text))
+            .collect()
+    };
+    assert!(
+        lines(&nginx, &both).contains(
+            &"balancer: HTTPS on port 443 (plain HTTP redirects), HSTS max-age=31536000 → on port 8443, HSTS max-age=63072000; includeSubDomains".to_string()
+        ),
+        "{:?}",
+        lines(&nginx, &both)
+    );
+    // Dropping HSTS does not make browsers forget it.
+    let notes = tierform::diff::notes(&both, &no_hsts);
+    assert!(
+        notes.iter().any(|n| n
+            .contains("browsers keep the previous phase's (max-age=63072000; includeSubDomains)")),
+        "{notes:?}"
+    );
+    // Turning HTTPS on: the certificate must be there first, on each platform.
+    let mut plain = nginx.clone();
+    plain.balancer.as_mut().unwrap().tls = None;
+    let notes = tierform::diff::notes(&plain, &nginx);
+    let note = notes
+        .iter()
+        .find(|n| n.contains("certificate"))
+        .expect("a certificate note");
+    assert!(
+        note.contains("`/etc/ssl/example.com/fullchain.pem`")
+            && note.contains("Secret `example-com-tls`"),
+        "{note}"
+    );
+    assert!(lines(&plain, &nginx)
+        .iter()
+        .any(|l| l.starts_with("balancer: HTTPS none → on port 443")));
+    // And turning it off after HSTS strands the browsers that saw it.
+    let notes = tierform::diff::notes(&nginx, &plain);
+    assert!(
+        notes.iter().any(|n| n.starts_with("HTTPS goes away")),
+        "{notes:?}"
+    );
+}
