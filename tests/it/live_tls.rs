@@ -6,9 +6,9 @@
 //! over HTTPS (the balancer's /health still answers on it), HSTS comes with HTTPS
 //! answers only, and the backend is told `X-Forwarded-Proto: https` and port 8443.
 //!
-//! On HAProxy 2.6 (Debian 12), HAProxy 3.0 and nginx 1.26 (Debian 13). Not on nginx
-//! 1.22 (Debian 12): the config says `http2 on;`, which nginx has since 1.25.1, and
-//! tierform renders for nginx 1.26 (`model::versions`), so 1.22 refuses it at start.
+//! On HAProxy 2.6 (Debian 12), HAProxy 3.0 and nginx 1.26 (Debian 13) and nginx 1.30
+//! (Debian testing, the line tierform renders for). Not on nginx 1.22 (Debian 12): the
+//! config says `http2 on;`, which nginx has since 1.25.1, so 1.22 refuses it at start.
 
 use tierform_lab as lab;
 
@@ -225,4 +225,9 @@ fn haproxy_3_0_on_debian13_serves_https() {
 #[test]
 fn nginx_1_26_on_debian13_serves_https() {
     https_is_served("nginx-tls", ServerSet::trixie(), "1.26");
+}
+
+#[test]
+fn nginx_1_30_on_debian_testing_serves_https() {
+    https_is_served("nginx-tls", ServerSet::forky(), "1.30");
 }

@@ -1,6 +1,6 @@
 //! TLS at the balancer: what validation asks of `balancer.tls`, what each platform's
 //! bundle mounts and publishes, and every rendered TLS config judged by the real tools
-//! with a throwaway certificate (`nginx -t` on the nginx line the plan renders for,
+//! with a throwaway certificate (`nginx -t` on the nginx line the plan renders for, 1.30,
 //! `haproxy -dW -c` on both HAProxy lines).
 
 use crate::common;
@@ -50,11 +50,11 @@ pub(crate) fn certificate_from(config: &str, dir: &Path) -> String {
 
 #[test]
 fn every_tls_config_passes_its_real_checker() {
-    let Some(trixie) = lab::ServerSet::trixie() else {
+    let (Some(trixie), Some(forky)) = (lab::ServerSet::trixie(), lab::ServerSet::forky()) else {
         return;
     };
     let (Some(nginx), Some(haproxy_3), Some(haproxy_2)) = (
-        trixie.require("nginx"),
+        forky.require("nginx"),
         trixie.require("haproxy"),
         lab::require("haproxy"),
     ) else {
@@ -64,8 +64,8 @@ fn every_tls_config_passes_its_real_checker() {
         return;
     }
     let lab = lab::Lab::new();
-    let root = trixie.root().expect("the Debian 13 set is a root");
-    let from_root = Some((root, lab.dir()));
+    let in_trixie = Some((trixie.root().expect("a root"), lab.dir()));
+    let in_forky = Some((forky.root().expect("a root"), lab.dir()));
     let certs = lab.dir().join("tls");
     if make_certificate(&certs).is_none() {
         return;
@@ -110,12 +110,12 @@ fn every_tls_config_passes_its_real_checker() {
                     let dir = lab.dir().to_str().unwrap();
                     let addresses: Vec<IpAddr> = node.address.parse().into_iter().collect();
                     let runs = match lb.engine {
-                        // `http2 on;` needs nginx 1.25.1: the line the plan renders for
-                        // (1.26), not the machine's 1.22.
+                        // The nginx line the plan renders for (1.30), not the machine's
+                        // 1.22, which predates `http2 on;` (1.25.1).
                         BalancerEngine::Nginx => vec![(
-                            "nginx 1.26",
+                            "nginx 1.30",
                             lab::check_isolated_from(
-                                from_root,
+                                in_forky,
                                 &[&nginx, "-t", "-c", file, "-p", dir],
                                 &addresses,
                                 &names,
@@ -133,7 +133,7 @@ fn every_tls_config_passes_its_real_checker() {
                             (
                                 "HAProxy 3.0",
                                 lab::check_isolated_from(
-                                    from_root,
+                                    in_trixie,
                                     &[&haproxy_3, "-dW", "-c", "-f", file],
                                     &addresses,
                                     &names,
