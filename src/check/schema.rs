@@ -372,6 +372,16 @@ fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) ->
             "an IP address or a DNS name",
             None,
         ),
+        p if p == model::FILE_PATH_PATTERN => (
+            Code::InvalidPath,
+            "an absolute file path of letters, digits and `-._+@/` only (no spaces, quotes, `;` or `#`)",
+            (!text.starts_with('/')).then(|| "give the absolute path, starting with `/`".to_string()),
+        ),
+        p if p == model::SECRET_NAME_PATTERN => (
+            Code::InvalidName,
+            "a Kubernetes object name: lowercase letters, digits, `-` and `.`, starting and ending with a letter or digit",
+            Some(format!("try `{}`", text.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric() && c != '.', "-").trim_matches(['-', '.']))),
+        ),
         p if p == model::SQL_IDENT_PATTERN => (
             Code::InvalidName,
             "an SQL identifier: lowercase letters, digits and `_`, not starting with a digit",

@@ -3,7 +3,10 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{CIDR_PATTERN, NAME_PATTERN, RATE_KEY_PATTERN, ROUTE_PATTERN};
+use super::{
+    CIDR_PATTERN, FILE_PATH_PATTERN, NAME_PATTERN, RATE_KEY_PATTERN, ROUTE_PATTERN,
+    SECRET_NAME_PATTERN,
+};
 use crate::model::units::Duration;
 
 /// The load balancer in front of the HTTP and WebSocket services.
@@ -24,6 +27,11 @@ pub struct Balancer {
     #[serde(default = "default_listen")]
     #[schemars(range(min = 1, max = 65535))]
     pub listen: u32,
+    /// HTTPS at the balancer: it terminates TLS with a certificate you provide and
+    /// answers plain HTTP on `listen` with a redirect to HTTPS. Default: none (plain
+    /// HTTP only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<Tls>,
     /// Requests per second allowed per client, with a burst; requests past the limit get
     /// HTTP 429. Both engines apply it as the same token bucket (see `RateLimit`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -143,4 +151,80 @@ pub struct WeightedService {
     /// Its share of the traffic, relative to the others (e.g. 90 and 10).
     #[schemars(range(min = 0, max = 1000))]
     pub weight: u32,
+}
+
+/// TLS termination at the balancer (Mozilla's "intermediate" profile: TLS 1.2 and 1.3,
+/// HTTP/2 where the engine offers it).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    /// The certificate and its key, by reference: tierform never writes or reads them.
+    pub certificate: Certificate,
+    /// The HTTPS port clients connect to. Default: 443.
+    #[serde(default = "default_tls_listen")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub listen: u32,
+    /// Whether plain HTTP on `balancer.listen` answers every request with a 308
+    /// redirect to the same URL over HTTPS (the balancer's own `/health` still answers
+    /// on plain HTTP). `false` serves the routes on both ports. Default: true.
+    #[serde(default = "default_true")]
+    pub redirect_http: bool,
+    /// The Strict-Transport-Security header on HTTPS answers: browsers then use HTTPS
+    /// only for `max_age`. `false` sends none. Default: a year, this host only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hsts: Option<HstsSetting>,
+}
+
+fn default_tls_listen() -> u32 {
+    443
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// Where the certificate comes from on each platform. Give `file` and `key_file` for
+/// `compose` and `hosts`, `secret` for `kubernetes`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Certificate {
+    /// compose and hosts: the certificate file (PEM, the full chain) on the machine that
+    /// runs the balancer, an absolute path. It is mounted read-only into the balancer's
+    /// container.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = FILE_PATH_PATTERN), example = &"/etc/ssl/example.com/fullchain.pem")]
+    pub file: Option<String>,
+    /// compose and hosts: the certificate's private key file (PEM) on that machine, an
+    /// absolute path; mounted read-only like `file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = FILE_PATH_PATTERN), example = &"/etc/ssl/example.com/privkey.pem")]
+    pub key_file: Option<String>,
+    /// kubernetes: the name of an existing Secret of type `kubernetes.io/tls` (keys
+    /// `tls.crt` and `tls.key`) in the bundle's namespace, e.g. one cert-manager keeps.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = SECRET_NAME_PATTERN), example = &"example-com-tls")]
+    pub secret: Option<String>,
+}
+
+/// `hsts: false`, `hsts: true` (the defaults), or the header's settings.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum HstsSetting {
+    /// `false`: no Strict-Transport-Security header; `true`: the defaults.
+    Enabled(bool),
+    /// The header's settings.
+    Policy(Hsts),
+}
+
+/// The Strict-Transport-Security header.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Hsts {
+    /// How long browsers remember to use HTTPS only, up to two years. Default: `365d`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_age: Option<Duration>,
+    /// Whether every subdomain is HTTPS-only too (`includeSubDomains`): set it only
+    /// when all of them serve HTTPS. Default: false.
+    #[serde(default)]
+    pub include_subdomains: bool,
 }

@@ -40,6 +40,11 @@ pub const IMAGE_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$";
 pub const QUEUE_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$";
 /// Host addresses: an IPv4 or IPv6 address or a DNS name.
 pub const HOST_PATTERN: &str = "^[A-Za-z0-9:][A-Za-z0-9.:-]{0,252}$";
+/// A file on the machine (a TLS certificate or key): an absolute path of safe
+/// characters only, so no path can inject a directive or break out of a quoted value.
+pub const FILE_PATH_PATTERN: &str = "^/[A-Za-z0-9._+@/-]{0,250}[A-Za-z0-9._+@-]$";
+/// A Kubernetes Secret name: a DNS subdomain, like a StorageClass name.
+pub const SECRET_NAME_PATTERN: &str = STORAGE_CLASS_PATTERN;
 /// SQL identifiers (database and user names).
 /// A Kubernetes StorageClass name (a DNS subdomain).
 pub const STORAGE_CLASS_PATTERN: &str = "^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$";

@@ -1,5 +1,5 @@
 //! The balancer's plan: routes in match order with their shares and retry budgets,
-//! one pool per routed service, and where the balancer listens per platform.
+//! one pool per routed service, where the balancer listens per platform, and its TLS.
 
 use std::collections::BTreeMap;
 
@@ -104,9 +104,11 @@ pub(super) fn balancer_plan(
     }
 
     let listen = port(lb.listen)?;
+    let tls = lb.tls.as_ref().map(tls_plan).transpose()?;
     let mut nodes = BTreeMap::new();
     for platform in platforms {
-        let list = platforms::balancer_nodes(*platform, lb, tiers, listen)?;
+        let tls_listen = tls.as_ref().map(|t| t.listen);
+        let list = platforms::balancer_nodes(*platform, lb, tiers, listen, tls_listen)?;
         nodes.insert(*platform, list);
     }
 
@@ -155,6 +157,7 @@ pub(super) fn balancer_plan(
             RateLimitPlan::new(r.requests_per_second, r.burst, header.to_string())
         }),
         trusted_proxies: lb.trusted_proxies.clone(),
+        tls,
         connect_timeout_ms: connect,
         send_timeout_ms: send,
         read_timeout_ms: read,
@@ -209,5 +212,93 @@ fn pool_plan(
         health_rise: health.map_or(2, |h| h.success_threshold),
         tries,
         servers: s.endpoints.clone(),
+    })
+}
+
+/// Where the certificate and key are inside the balancer's container (mounted there
+/// read-only on every platform).
+pub const TLS_DIR: &str = "/etc/tierform/tls";
+
+/// TLS termination: Mozilla's "intermediate" profile (guidelines 5.7, without the DHE
+/// suites, which would need a DH parameter file), the ports, the files and the
+/// headers.
+#[derive(Debug, Clone, Serialize)]
+pub struct TlsPlan {
+    /// The HTTPS port clients connect to.
+    pub listen: u16,
+    /// The certificate (full chain, PEM) as the balancer reads it.
+    pub certificate_path: String,
+    /// Its private key as the balancer reads it: the certificate's path with `.key`
+    /// appended, the name HAProxy loads beside a certificate by itself.
+    pub key_path: String,
+    /// compose and hosts: the certificate file on the machine, mounted at
+    /// `certificate_path`.
+    pub certificate_file: Option<String>,
+    /// compose and hosts: the key file on the machine, mounted at `key_path`.
+    pub key_file: Option<String>,
+    /// kubernetes: the `kubernetes.io/tls` Secret mounted into the balancer's pods.
+    pub secret: Option<String>,
+    /// The file names inside the folder mounted at [`TLS_DIR`].
+    pub certificate_name: String,
+    pub key_name: String,
+    /// Plain HTTP answers with a 308 to HTTPS (except the balancer's `/health`).
+    pub redirect_http: bool,
+    /// The Strict-Transport-Security header's value; none: no header.
+    pub hsts: Option<String>,
+    /// `TLSv1.2`: the oldest protocol accepted.
+    pub min_version: String,
+    /// Every protocol accepted: TLS 1.2 and 1.3.
+    pub protocols: Vec<String>,
+    /// The TLS 1.2 cipher list (OpenSSL names), in order.
+    pub ciphers: String,
+    /// The TLS 1.3 cipher suites, in order.
+    pub ciphersuites: String,
+    /// Protocols offered by ALPN, preferred first.
+    pub alpn: Vec<String>,
+    /// How long a TLS session may be resumed from the session cache.
+    pub session_timeout_ms: u64,
+}
+
+/// Mozilla intermediate: ECDHE with AES-GCM or ChaCha20-Poly1305, ECDSA first.
+const INTERMEDIATE_CIPHERS: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+const INTERMEDIATE_CIPHERSUITES: &str =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+/// HSTS without `max_age`: a year.
+const DEFAULT_HSTS_SECONDS: u64 = 365 * 86_400;
+
+fn tls_plan(tls: &crate::model::Tls) -> Result<TlsPlan, String> {
+    use crate::model::HstsSetting;
+    let hsts = match &tls.hsts {
+        None | Some(HstsSetting::Enabled(true)) => Some((DEFAULT_HSTS_SECONDS, false)),
+        Some(HstsSetting::Enabled(false)) => None,
+        Some(HstsSetting::Policy(h)) => Some((
+            ms(h.max_age.as_ref(), DEFAULT_HSTS_SECONDS * 1000)? / 1000,
+            h.include_subdomains,
+        )),
+    };
+    let certificate_name = "tls.crt".to_string();
+    let key_name = format!("{certificate_name}.key");
+    Ok(TlsPlan {
+        listen: port(tls.listen)?,
+        certificate_path: format!("{TLS_DIR}/{certificate_name}"),
+        key_path: format!("{TLS_DIR}/{key_name}"),
+        certificate_file: tls.certificate.file.clone(),
+        key_file: tls.certificate.key_file.clone(),
+        secret: tls.certificate.secret.clone(),
+        certificate_name,
+        key_name,
+        redirect_http: tls.redirect_http,
+        hsts: hsts.map(|(age, sub)| {
+            format!(
+                "max-age={age}{}",
+                if sub { "; includeSubDomains" } else { "" }
+            )
+        }),
+        min_version: "TLSv1.2".into(),
+        protocols: vec!["TLSv1.2".into(), "TLSv1.3".into()],
+        ciphers: INTERMEDIATE_CIPHERS.into(),
+        ciphersuites: INTERMEDIATE_CIPHERSUITES.into(),
+        alpn: vec!["h2".into(), "http/1.1".into()],
+        session_timeout_ms: 86_400_000,
     })
 }

@@ -15,6 +15,7 @@ mod platforms;
 mod services;
 
 use balancer::balancer_plan;
+pub use balancer::{TlsPlan, TLS_DIR};
 pub use health::{Probe, Rollout, ServerHealth, Surge};
 pub use platforms::stop_grace_ms;
 use services::service_plan;
@@ -35,6 +36,9 @@ use crate::model::{
 /// The port nginx and HAProxy listen on inside a container: above 1024, so the
 /// balancer runs unprivileged; the published port is the blueprint's `listen`.
 pub const CONTAINER_LISTEN_PORT: u16 = 8080;
+/// The port nginx and HAProxy serve HTTPS on inside a container (`balancer.tls`); the
+/// published port is `balancer.tls.listen`.
+pub const CONTAINER_TLS_PORT: u16 = 8443;
 /// Where HAProxy's stats page listens, always on the loopback interface.
 pub const STATS_PORT: u16 = 8404;
 /// The cookie hashed by `sticky: cookie` without a name.
@@ -269,6 +273,9 @@ pub struct BalancerPlan {
     pub rate_limit: Option<RateLimitPlan>,
     /// The proxies in front (CIDR): their `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<String>,
+    /// TLS termination, when the blueprint asks for it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsPlan>,
     pub connect_timeout_ms: u64,
     pub send_timeout_ms: u64,
     pub read_timeout_ms: u64,
@@ -298,6 +305,9 @@ pub struct BalancerNode {
     /// The address to bind, or empty for every address of the container.
     pub address: String,
     pub port: u16,
+    /// The HTTPS port to bind (`balancer.tls`), on the same address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_port: Option<u16>,
 }
 
 /// A request rate limit per client.

@@ -470,6 +470,16 @@ pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
                         "the balancer".into(),
                         Pointer::build(["balancer", "listen"]),
                     );
+                    if let Some(tls) = &lb.tls {
+                        claim(
+                            &mut book,
+                            &mut layout.conflicts,
+                            h,
+                            tls.listen,
+                            "the balancer's HTTPS".into(),
+                            Pointer::build(["balancer", "tls", "listen"]),
+                        );
+                    }
                 }
             }
         }

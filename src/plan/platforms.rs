@@ -36,6 +36,7 @@ pub(super) fn balancer_nodes(
     lb: &Balancer,
     tiers: &BTreeMap<String, TierPlan>,
     listen: u16,
+    tls_listen: Option<u16>,
 ) -> Result<Vec<BalancerNode>, String> {
     Ok(match platform {
         Platform::Hosts => {
@@ -57,6 +58,7 @@ pub(super) fn balancer_nodes(
                     address: h.clone(),
                     host: h,
                     port: listen,
+                    tls_port: tls_listen,
                 })
                 .collect()
         }
@@ -64,6 +66,7 @@ pub(super) fn balancer_nodes(
             host: String::new(),
             address: String::new(),
             port: CONTAINER_LISTEN_PORT,
+            tls_port: tls_listen.map(|_| CONTAINER_TLS_PORT),
         }],
     })
 }

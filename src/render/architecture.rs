@@ -45,6 +45,9 @@ pub fn flowchart(plan: &Plan) -> String {
             BalancerEngine::Haproxy => "HAProxy",
         };
         let mut text = format!("{engine} :{}", lb.listen);
+        if let Some(t) = &lb.tls {
+            text.push_str(&format!(", HTTPS :{}", t.listen));
+        }
         if let Some(r) = &lb.rate_limit {
             text.push_str(&format!("\n{} req/s per client", r.requests_per_second));
         }

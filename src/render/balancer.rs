@@ -6,7 +6,9 @@
 use serde::Serialize;
 
 use crate::model::{BalancerEngine, Platform};
-use crate::plan::{BalancerNode, BalancerPlan, Endpoint, Plan, RateLimitPlan, Sticky, STATS_PORT};
+use crate::plan::{
+    BalancerNode, BalancerPlan, Endpoint, Plan, RateLimitPlan, Sticky, TlsPlan, STATS_PORT,
+};
 use crate::render::templates::{TemplateError, Templates};
 
 use super::bundle::generated_header;
@@ -40,6 +42,8 @@ struct View<'a> {
     workers: Option<u32>,
     rate_limit: Option<&'a RateLimitPlan>,
     trusted_proxies: &'a [String],
+    /// TLS termination, when the blueprint asks for it.
+    tls: Option<TlsView<'a>>,
     connect_timeout_ms: u64,
     send_timeout_ms: u64,
     read_timeout_ms: u64,
@@ -51,6 +55,16 @@ struct View<'a> {
     has_root_route: bool,
     routes: Vec<RouteView<'a>>,
     pools: Vec<PoolView<'a>>,
+}
+
+#[derive(Serialize)]
+struct TlsView<'a> {
+    #[serde(flatten)]
+    plan: &'a TlsPlan,
+    /// The port this node binds for HTTPS.
+    port: u16,
+    /// What a redirect appends to the host: `:PORT` unless clients use 443.
+    port_suffix: String,
 }
 
 #[derive(Serialize)]
@@ -208,6 +222,15 @@ pub fn render(
         workers: lb.workers.get(&platform).copied(),
         rate_limit: lb.rate_limit.as_ref(),
         trusted_proxies: &lb.trusted_proxies,
+        tls: lb.tls.as_ref().zip(node.tls_port).map(|(t, port)| TlsView {
+            plan: t,
+            port,
+            port_suffix: if t.listen == 443 {
+                String::new()
+            } else {
+                format!(":{}", t.listen)
+            },
+        }),
         connect_timeout_ms: lb.connect_timeout_ms,
         send_timeout_ms: lb.send_timeout_ms,
         read_timeout_ms: lb.read_timeout_ms,
@@ -221,4 +244,54 @@ pub fn render(
         pools,
     };
     templates.render(template_name(lb.engine), &view)
+}
+
+/// The README beside a compose file that runs the balancer with TLS (`compose`, or the
+/// balancer's machine on `hosts`): where to put the certificate and key, which
+/// tierform never writes. `None` without TLS.
+pub fn tls_readme(plan: &Plan, lb: &BalancerPlan, platform: Platform) -> Option<String> {
+    let tls = lb.tls.as_ref()?;
+    let engine = match lb.engine {
+        BalancerEngine::Nginx => "nginx",
+        BalancerEngine::Haproxy => "HAProxy",
+    };
+    let (who, chown) = match platform {
+        // `hosts` runs the balancer as root, to bind the machine's ports.
+        Platform::Hosts => ("root".to_string(), "root:root".to_string()),
+        _ => (
+            format!("uid {}", lb.run_as_user),
+            format!("root:{}", lb.run_as_user),
+        ),
+    };
+    let reload = match lb.engine {
+        BalancerEngine::Nginx => "kill -s HUP nginx",
+        BalancerEngine::Haproxy => "kill -s USR2 haproxy",
+    };
+    let row = |file: &Option<String>, what: &str, inside: &str| {
+        format!(
+            "| `{}` ({what}) | `{inside}` |\n",
+            file.as_deref().unwrap_or("")
+        )
+    };
+    Some(format!(
+        "<!-- {header} -->\n\n# {bp}: phase `{phase}`: the balancer's certificate\n\n\
+         {engine} serves HTTPS on port {port} with a certificate and key that tierform never \
+         writes or reads: put them on this machine, where `docker-compose.yml` mounts them \
+         read-only into the balancer's container, before `docker compose up -d`.\n\n\
+         | on this machine | in the container |\n|---|---|\n{cert}{key}\n\
+         The container reads them as {who}: keep the key readable by it and nobody else, \
+         e.g. `chown {chown} privkey.pem && chmod 0640 privkey.pem`.\n\n\
+         After renewing them, have {engine} load them again without dropping \
+         connections: `docker compose {reload}`.\n",
+        header = generated_header(plan),
+        bp = plan.blueprint,
+        phase = plan.phase,
+        port = tls.listen,
+        cert = row(
+            &tls.certificate_file,
+            "the certificate, full chain, PEM",
+            &tls.certificate_path
+        ),
+        key = row(&tls.key_file, "its private key, PEM", &tls.key_path),
+    ))
 }

@@ -26,6 +26,9 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             let text = balancer::render(plan, lb, Platform::Compose, node, templates)?;
             files.push((balancer::file_name(lb.engine).to_string(), text));
         }
+        if let Some(text) = balancer::tls_readme(plan, lb, Platform::Compose) {
+            files.push(("README.md".to_string(), text));
+        }
         let (name, svc) = balancer_container(plan, Layout::Single, "");
         services.insert(name, svc);
     }

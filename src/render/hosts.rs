@@ -32,6 +32,9 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             let m = machines.entry(node.host.clone()).or_default();
             m.files
                 .push((balancer::file_name(lb.engine).to_string(), text));
+            if let Some(text) = balancer::tls_readme(plan, lb, Platform::Hosts) {
+                m.files.push(("README.md".to_string(), text));
+            }
             let (name, svc) = balancer_container(plan, Layout::Hosts, &node.host);
             m.services.insert(name, svc);
         }

@@ -32,6 +32,11 @@ fn every_balancer_config_passes_its_real_checker() {
         let v = tierform::validate_bytes(&std::fs::read(&path).unwrap());
         for plan in plans(&v.phases, &Selection::default()).unwrap() {
             let Some(lb) = &plan.balancer else { continue };
+            // A TLS config reads a certificate and needs nginx 1.25.1 (`http2 on;`):
+            // `tls::every_tls_config_passes_its_real_checker` checks it with both.
+            if lb.tls.is_some() {
+                continue;
+            }
             for platform in &plan.platforms {
                 // Upstream names (compose services, Kubernetes Service DNS names).
                 let mut names: Vec<(String, IpAddr)> = Vec::new();

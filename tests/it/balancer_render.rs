@@ -6,9 +6,12 @@ use crate::common;
 
 use tierform::{plans, Platform, Selection};
 
-/// Each balancer config of every render blueprint, with its plan's listen port and
+/// The ports clients use: `balancer.listen`, and `balancer.tls.listen` with TLS.
+type Ports = (u16, Option<u16>);
+
+/// Each balancer config of every render blueprint, with its plan's client ports and
 /// the platform it is for.
-fn configs() -> Vec<(String, Platform, u16, String)> {
+fn configs() -> Vec<(String, Platform, Ports, String)> {
     let mut out = Vec::new();
     for path in common::render_blueprints() {
         let set = common::render_all(&path);
@@ -24,7 +27,8 @@ fn configs() -> Vec<(String, Platform, u16, String)> {
                     .into_iter()
                     .find(|p| name.starts_with(&format!("{}/{}/", plan.phase, p.as_str())))
                     .unwrap();
-                out.push((name.to_string(), platform, lb.listen, text.to_string()));
+                let ports = (lb.listen, lb.tls.as_ref().map(|t| t.listen));
+                out.push((name.to_string(), platform, ports, text.to_string()));
             }
         }
     }
@@ -33,19 +37,32 @@ fn configs() -> Vec<(String, Platform, u16, String)> {
 }
 
 /// `X-Forwarded-Port` is the port the client connected to (`balancer.listen`), not the
-/// port the balancer's container listens on inside (8080 on compose and Kubernetes).
+/// port the balancer's container listens on inside (8080 on compose and Kubernetes);
+/// with TLS, `balancer.tls.listen` on HTTPS.
 #[test]
 fn forwarded_port_is_the_clients_port() {
     let mut wrong = Vec::new();
-    for (name, _, listen, text) in configs() {
-        let want = [
+    for (name, _, (listen, tls), text) in configs() {
+        let mut want = vec![
             format!("proxy_set_header X-Forwarded-Port {listen};"),
             format!("http-request set-header X-Forwarded-Port {listen}"),
         ];
+        if let Some(https) = tls {
+            // nginx: the port by scheme; HAProxy: the HTTPS port over the plain one.
+            let map = format!(
+                "map $scheme $forwarded_port {{\n        https   {https};\n        default {listen};\n    }}"
+            );
+            if text.contains(&map) {
+                want.push("proxy_set_header X-Forwarded-Port $forwarded_port;".into());
+            }
+            want.push(format!(
+                "http-request set-header X-Forwarded-Port {https} if {{ ssl_fc }}"
+            ));
+        }
         let lines: Vec<&str> = text
             .lines()
             .map(str::trim)
-            .filter(|l| l.contains("X-Forwarded-Port"))
+            .filter(|l| l.contains("X-Forwarded-Port") && !l.starts_with('#'))
             .collect();
         if lines.is_empty() || lines.iter().any(|l| !want.iter().any(|w| w == l)) {
             wrong.push(format!("{name}: {lines:?}, want port {listen}"));

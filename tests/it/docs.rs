@@ -31,7 +31,7 @@ fn yaml_blocks(text: &str) -> Vec<String> {
 }
 
 /// What each recipe's phase renders and the base phase does not: (phase, file, text).
-const EXPECTED: [(&str, &str, &str); 6] = [
+const EXPECTED: [(&str, &str, &str); 7] = [
     (
         "read-replica",
         "compose/docker-compose.yml",
@@ -58,6 +58,7 @@ const EXPECTED: [(&str, &str, &str); 6] = [
         "kubernetes/worker.yaml",
         "kind: ScaledObject",
     ),
+    ("https", "compose/nginx/nginx.conf", "http2 on;"),
 ];
 
 #[test]

@@ -25,6 +25,7 @@ balancer:
   engine: @engine@
   tier: @tier@
   rate_limit: { requests_per_second: 10, key: @rate_key@ }
+  tls: { certificate: { file: @tls_file@, key_file: @tls_key@, secret: @tls_secret@ } }
   routes:
     - { path: @route@, service: @svc@ }
 services:
@@ -65,6 +66,9 @@ fn defaults() -> BTreeMap<&'static str, String> {
         ("host", "10.1.0.1"),
         ("engine", "nginx"),
         ("rate_key", "header:X-Key"),
+        ("tls_file", "/etc/ssl/demo/fullchain.pem"),
+        ("tls_key", "/etc/ssl/demo/privkey.pem"),
+        ("tls_secret", "demo-tls"),
         ("route", "/"),
         ("svc", "api"),
         ("svc_description", "mark"),
@@ -154,6 +158,17 @@ const REFUSED: &[(&str, &str, &str)] = &[
     ("user", "a{}b", "/datastores/db/user"),
     ("sticky", "header:X-A{}b", "/services/api/balance/sticky"),
     ("rate_key", "header:X-A{}b", "/balancer/rate_limit/key"),
+    (
+        "tls_file",
+        "/etc/ssl/a{}b.pem",
+        "/balancer/tls/certificate/file",
+    ),
+    (
+        "tls_key",
+        "/etc/ssl/a{}b.pem",
+        "/balancer/tls/certificate/key_file",
+    ),
+    ("tls_secret", "a{}b", "/balancer/tls/certificate/secret"),
     ("env_name", "A{}B", "/services/api/env"),
     ("secret", "A{}B", "/services/api/secrets/0"),
 ];

@@ -97,6 +97,17 @@ fn lab_plan(phase: &str) -> (Plan, String) {
 /// Starts the stubs and the balancer of `phase` from `set`, after checking that it is
 /// `version` (e.g. "1.30"); `None` (outside CI) without the tools or the set.
 pub(crate) fn start(phase: &str, set: Option<ServerSet>, version: &str) -> Option<Running> {
+    start_prepared(phase, set, version, |_, config| config.to_string())
+}
+
+/// [`start`], with the config as `prepare` makes it from the rendered one in the lab's
+/// folder (e.g. pointing it at a certificate the test made there).
+pub(crate) fn start_prepared(
+    phase: &str,
+    set: Option<ServerSet>,
+    version: &str,
+    prepare: impl FnOnce(&std::path::Path, &str) -> String,
+) -> Option<Running> {
     let set = set?;
     let (plan, config) = lab_plan(phase);
     let lb = plan.balancer.as_ref().unwrap();
@@ -139,7 +150,7 @@ pub(crate) fn start(phase: &str, set: Option<ServerSet>, version: &str) -> Optio
         set.name()
     );
     let conf = lab.dir().join("balancer.conf");
-    std::fs::write(&conf, &config).unwrap();
+    std::fs::write(&conf, prepare(lab.dir(), &config)).unwrap();
     let dir = lab.dir().to_str().unwrap().to_string();
     let conf = conf.to_str().unwrap();
     let mut argv = vec![binary.as_str()];

@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::fs;
 use std::net::IpAddr;
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
 use crate::scratch::{assert_visible_inside, scratch_dir, write_hosts};
@@ -13,6 +14,21 @@ use crate::tools::tool_path;
 /// interpolated into shell text. It touches a marker file right before `exec`, which
 /// tells a failing setup apart from a failing checker.
 const CHECK_SCRIPT: &str = r#"set -e
+# A checker from another root filesystem ($LAB_ROOT): the root read-only below a
+# writable overlay in the scratch folder, with $LAB_FILES at its own path, /proc and
+# /dev; then chroot into it. $r is "" on the host.
+r=""
+if [ -n "${LAB_ROOT:-}" ]; then
+  r=$LAB_OVERLAY/merged
+  mkdir -p "$LAB_OVERLAY/upper" "$LAB_OVERLAY/work" "$r"
+  "$LAB_MOUNT" -t overlay lab-root -o "lowerdir=$LAB_ROOT,upperdir=$LAB_OVERLAY/upper,workdir=$LAB_OVERLAY/work" "$r"
+  mkdir -p "$r$LAB_FILES"
+  "$LAB_MOUNT" --bind "$LAB_FILES" "$r$LAB_FILES"
+  "$LAB_MOUNT" -t proc proc "$r/proc"
+  "$LAB_MOUNT" --rbind /dev "$r/dev"
+  [ -e "$r/etc/hosts" ] || : > "$r/etc/hosts"
+  [ -e "$r/etc/resolv.conf" ] || : > "$r/etc/resolv.conf"
+fi
 "$LAB_IP" link set lo up
 for a in $LAB_ADDRS; do
   case "$a" in
@@ -20,11 +36,14 @@ for a in $LAB_ADDRS; do
     *) "$LAB_IP" addr add "$a" dev lo ;;
   esac
 done
-"$LAB_MOUNT" --bind "$LAB_HOSTS" /etc/hosts
-"$LAB_MOUNT" --bind "$LAB_RESOLV" /etc/resolv.conf
-"$LAB_MOUNT" -t tmpfs -o mode=1777 lab-tmp /tmp
+"$LAB_MOUNT" --bind "$LAB_HOSTS" "$r/etc/hosts"
+"$LAB_MOUNT" --bind "$LAB_RESOLV" "$r/etc/resolv.conf"
+"$LAB_MOUNT" -t tmpfs -o mode=1777 lab-tmp "$r/tmp"
 : > "$LAB_READY"
-unset LAB_IP LAB_MOUNT LAB_ADDRS LAB_HOSTS LAB_RESOLV LAB_READY
+unset LAB_IP LAB_MOUNT LAB_ADDRS LAB_HOSTS LAB_RESOLV LAB_READY LAB_ROOT LAB_OVERLAY LAB_FILES
+if [ -n "$r" ]; then
+  set -- chroot "$r" "$@"
+fi
 exec "$@"
 "#;
 
@@ -40,7 +59,24 @@ exec "$@"
 ///
 /// [`require`]: crate::require
 pub fn check_isolated(argv: &[&str], addresses: &[IpAddr], hosts: &[(String, IpAddr)]) -> Output {
-    assert_visible_inside(argv);
+    check_isolated_from(None, argv, addresses, hosts)
+}
+
+/// [`check_isolated`] for a checker of a [`ServerSet`]'s root filesystem: `argv` as
+/// the root sees it, chrooted into a writable overlay of the root (the root itself
+/// never changes) where `files`, a folder of the caller's (its configs), is at its own
+/// path (`root` is `(root, files)`). Without a root, [`check_isolated`].
+///
+/// [`ServerSet`]: crate::ServerSet
+pub fn check_isolated_from(
+    root: Option<(&Path, &Path)>,
+    argv: &[&str],
+    addresses: &[IpAddr],
+    hosts: &[(String, IpAddr)],
+) -> Output {
+    if root.is_none() {
+        assert_visible_inside(argv);
+    }
     let scratch = scratch_dir();
     let hosts_file = scratch.path().join("hosts");
     write_hosts(&hosts_file, hosts);
@@ -62,7 +98,8 @@ pub fn check_isolated(argv: &[&str], addresses: &[IpAddr], hosts: &[(String, IpA
         })
         .collect();
 
-    let output = Command::new(tool_path("unshare"))
+    let mut command = Command::new(tool_path("unshare"));
+    command
         .args(["--net", "--mount", "--propagation", "private"])
         .args(["/bin/sh", "-c", CHECK_SCRIPT, "sh"])
         .args(argv)
@@ -73,7 +110,19 @@ pub fn check_isolated(argv: &[&str], addresses: &[IpAddr], hosts: &[(String, IpA
         .env("LAB_HOSTS", &hosts_file)
         .env("LAB_RESOLV", &resolv_file)
         .env("LAB_READY", &ready)
-        .stdin(Stdio::null())
+        .stdin(Stdio::null());
+    if let Some((root, files)) = root {
+        assert!(
+            root.join("bin/sh").exists(),
+            "{} is not a root filesystem (no /bin/sh)",
+            root.display()
+        );
+        command
+            .env("LAB_ROOT", root)
+            .env("LAB_OVERLAY", scratch.path().join("root"))
+            .env("LAB_FILES", files);
+    }
+    let output = command
         .output()
         .unwrap_or_else(|e| panic!("cannot run unshare: {e}"));
     if !ready.exists() {

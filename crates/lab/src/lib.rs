@@ -49,7 +49,7 @@ pub use client::{
     http_get, http_request, websocket_connect, websocket_handshake, Response, WEBSOCKET_KEY,
 };
 pub use digest::{base64, sha1, websocket_accept};
-pub use isolated::check_isolated;
+pub use isolated::{check_isolated, check_isolated_from};
 pub use netns::private_network;
 pub use scratch::scratch_dir;
 pub use server::{descendants, wait_listening, Lab, StartOptions};

@@ -11,6 +11,7 @@ mod resources;
 mod scaling;
 mod services;
 mod tiers;
+mod tls;
 
 use std::collections::BTreeMap;
 
@@ -29,6 +30,7 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
     c.names();
     c.tiers(targets);
     c.balancer();
+    c.tls(targets);
     for (name, service) in &bp.services {
         c.service(name, service);
     }

@@ -267,6 +267,11 @@ impl Checker<'_> {
         let mut taken: BTreeMap<u32, String> = BTreeMap::new();
         if let Some(lb) = &self.bp.balancer {
             taken.insert(lb.listen, "the balancer (`balancer.listen`)".into());
+            if let Some(tls) = &lb.tls {
+                taken
+                    .entry(tls.listen)
+                    .or_insert_with(|| "the balancer's HTTPS (`balancer.tls.listen`)".into());
+            }
         }
         for (name, s) in &self.bp.services {
             if let Some(port) = s.host_port {

@@ -12,6 +12,7 @@ use crate::model::units::format_millicores;
 use crate::model::Platform;
 use crate::plan::{
     DatastoreNode, DatastorePlan, EnvValue, Plan, ServicePlan, CONTAINER_LISTEN_PORT,
+    CONTAINER_TLS_PORT,
 };
 use crate::render::templates::TemplateError;
 

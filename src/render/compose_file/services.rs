@@ -87,10 +87,20 @@ pub(in crate::render) fn balancer_container(
         }
     }
     c.insert("security_opt".into(), json!(["no-new-privileges:true"]));
-    c.insert(
-        "volumes".into(),
-        json!([{ "type": "bind", "source": dir, "target": target, "read_only": true }]),
-    );
+    let mut volumes =
+        vec![json!({ "type": "bind", "source": dir, "target": target, "read_only": true })];
+    // The certificate and its key, from the machine (validation made sure both are given).
+    if let Some(tls) = &lb.tls {
+        for (source, target) in [
+            (&tls.certificate_file, &tls.certificate_path),
+            (&tls.key_file, &tls.key_path),
+        ] {
+            if let Some(source) = source {
+                volumes.push(json!({ "type": "bind", "source": source, "target": target, "read_only": true }));
+            }
+        }
+    }
+    c.insert("volumes".into(), Value::Array(volumes));
     // The balancer's own /health (busybox wget is in both alpine images).
     let node = lb.nodes.get(&platform_of(layout)).and_then(|nodes| {
         nodes
@@ -114,10 +124,11 @@ pub(in crate::render) fn balancer_container(
     );
     match layout {
         Layout::Single => {
-            c.insert(
-                "ports".into(),
-                json!([format!("{}:{}", lb.listen, CONTAINER_LISTEN_PORT)]),
-            );
+            let mut ports = vec![format!("{}:{}", lb.listen, CONTAINER_LISTEN_PORT)];
+            if let Some(tls) = &lb.tls {
+                ports.push(format!("{}:{}", tls.listen, CONTAINER_TLS_PORT));
+            }
+            c.insert("ports".into(), json!(ports));
             c.insert("networks".into(), json!(["front"]));
             let mut deps = Map::new();
             for pool in lb.pools.values() {

@@ -14,7 +14,9 @@ use serde_json::{json, Map, Value};
 
 use crate::model::units::{format_bytes, format_millicores};
 use crate::model::{BalancerEngine, Platform, ServiceKind};
-use crate::plan::{EnvValue, EnvVar, Plan, ServicePlan, Sticky, CONTAINER_LISTEN_PORT};
+use crate::plan::{
+    EnvValue, EnvVar, Plan, ServicePlan, Sticky, CONTAINER_LISTEN_PORT, CONTAINER_TLS_PORT, TLS_DIR,
+};
 use crate::render::templates::{TemplateError, Templates};
 
 use super::balancer;

@@ -29,7 +29,10 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
             object! {
                 "podSelector" => object! { "matchLabels" => selector(plan, "balancer") },
                 "policyTypes" => json!(["Ingress"]),
-                "ingress" => json!([{ "ports": [{ "protocol": "TCP", "port": CONTAINER_LISTEN_PORT }] }]),
+                "ingress" => json!([{ "ports": std::iter::once(CONTAINER_LISTEN_PORT)
+                    .chain(lb.tls.as_ref().map(|_| CONTAINER_TLS_PORT))
+                    .map(|port| json!({ "protocol": "TCP", "port": port }))
+                    .collect::<Vec<_>>() }]),
             },
         ));
         for pool in lb.pools.keys() {

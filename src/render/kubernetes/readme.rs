@@ -46,6 +46,14 @@ pub(super) fn readme(plan: &Plan) -> String {
         users.dedup();
         out.push_str(&format!("| `{k}` | {} |\n", users.join(", ")));
     }
+    if let Some(tls) = plan.balancer.as_ref().and_then(|lb| lb.tls.as_ref()) {
+        let secret = tls.secret.as_deref().unwrap_or_default();
+        out.push_str(&format!(
+            "\n## The balancer's certificate\n\nThe balancer serves HTTPS on port {} with the Secret `{secret}` (type `kubernetes.io/tls`, keys `tls.crt` with the full chain and `tls.key`) in namespace `{ns}`; tierform never writes it. Create it before the balancer, e.g. `kubectl -n {ns} create secret tls {secret} --cert=fullchain.pem --key=privkey.pem`, or have cert-manager keep it. The balancer reads a renewed certificate when its pods restart: `kubectl -n {ns} rollout restart deployment/balancer`.\n",
+            tls.listen,
+            ns = plan.namespace,
+        ));
+    }
     let custom = plan.services.values().any(|s| {
         s.scaling.autoscaled
             && (s.scaling.requests_per_second.is_some() || s.scaling.connections.is_some())

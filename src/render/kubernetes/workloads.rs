@@ -296,18 +296,42 @@ pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
     pod_security["runAsUser"] = json!(user);
     pod_security["runAsGroup"] = json!(user);
     let health = json!({ "httpGet": { "path": "/health", "port": "http" } });
+    let mut ports = vec![json!({ "name": "http", "containerPort": CONTAINER_LISTEN_PORT })];
+    let mut mounts = vec![
+        json!({ "name": "config", "mountPath": mount, "subPath": file, "readOnly": true }),
+        json!({ "name": "tmp", "mountPath": "/tmp" }),
+    ];
+    let mut volumes = vec![
+        json!({ "name": "config", "configMap": { "name": "balancer" } }),
+        json!({ "name": "tmp", "emptyDir": {} }),
+    ];
+    let mut service_ports =
+        vec![json!({ "name": "http", "port": lb.listen, "targetPort": "http" })];
+    if let Some(tls) = &lb.tls {
+        ports.push(json!({ "name": "https", "containerPort": CONTAINER_TLS_PORT }));
+        service_ports.push(json!({ "name": "https", "port": tls.listen, "targetPort": "https" }));
+        mounts.push(json!({ "name": "tls", "mountPath": TLS_DIR, "readOnly": true }));
+        // The Secret's `tls.key` under the name HAProxy loads beside the certificate;
+        // readable by the balancer's group only (the pod's fsGroup).
+        volumes.push(json!({ "name": "tls", "secret": {
+            "secretName": tls.secret,
+            "defaultMode": 0o440,
+            "items": [
+                { "key": "tls.crt", "path": tls.certificate_name },
+                { "key": "tls.key", "path": tls.key_name },
+            ],
+        } }));
+        pod_security["fsGroup"] = json!(user);
+    }
     let container = json!({
         "name": name,
         "image": lb.image,
-        "ports": [{ "name": "http", "containerPort": CONTAINER_LISTEN_PORT }],
+        "ports": ports,
         "resources": resource_requirements(&lb.resources),
         "readinessProbe": probe(health.clone(), &lb.health.readiness),
         "livenessProbe": probe(health, &lb.health.liveness),
         "securityContext": secure_container(),
-        "volumeMounts": [
-            { "name": "config", "mountPath": mount, "subPath": file, "readOnly": true },
-            { "name": "tmp", "mountPath": "/tmp" },
-        ],
+        "volumeMounts": mounts,
     });
     vec![
         json!({
@@ -325,10 +349,7 @@ pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
                         "securityContext": pod_security,
                         "terminationGracePeriodSeconds": lb.health.stop_grace_s,
                         "containers": [container],
-                        "volumes": [
-                            { "name": "config", "configMap": { "name": "balancer" } },
-                            { "name": "tmp", "emptyDir": {} },
-                        ],
+                        "volumes": volumes,
                         "topologySpreadConstraints": spread_over_nodes(plan, name),
                     },
                 },
@@ -342,7 +363,7 @@ pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
                 "type": "LoadBalancer",
                 "externalTrafficPolicy": "Local",
                 "selector": selector(plan, name),
-                "ports": [{ "name": "http", "port": lb.listen, "targetPort": "http" }],
+                "ports": service_ports,
             },
         }),
         json!({

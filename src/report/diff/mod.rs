@@ -226,6 +226,21 @@ fn tiers(s: &mut Summary) {
     }
 }
 
+/// The balancer's HTTPS in a summary line: `none`, or its port, redirect and HSTS.
+fn https(tls: &Option<crate::plan::TlsPlan>) -> String {
+    let Some(t) = tls else { return "none".into() };
+    let redirect = if t.redirect_http {
+        " (plain HTTP redirects)"
+    } else {
+        ""
+    };
+    let hsts = t
+        .hsts
+        .as_deref()
+        .map_or("no HSTS".into(), |h| format!("HSTS {h}"));
+    format!("on port {}{redirect}, {hsts}", t.listen)
+}
+
 fn balancer(s: &mut Summary) {
     let subject = "balancer";
     match (&s.from.balancer, &s.to.balancer) {
@@ -237,6 +252,9 @@ fn balancer(s: &mut Summary) {
                 Mark::Added,
                 format!("{engine} on port {}", b.listen),
             );
+            if b.tls.is_some() {
+                s.push(subject, Mark::Added, format!("HTTPS {}", https(&b.tls)));
+            }
             for r in &b.routes {
                 s.push(
                     subject,
@@ -252,6 +270,7 @@ fn balancer(s: &mut Summary) {
             s.field(subject, "port", a.listen, b.listen);
             let tier = |x: &Option<String>| x.clone().unwrap_or_else(|| "none".into());
             s.field(subject, "tier", tier(&a.tier), tier(&b.tier));
+            s.field(subject, "HTTPS", https(&a.tls), https(&b.tls));
             let ra: BTreeMap<&str, String> = a
                 .routes
                 .iter()

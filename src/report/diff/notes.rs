@@ -4,7 +4,55 @@
 use std::collections::BTreeSet;
 
 use crate::model::capabilities::any_has_machines;
+use crate::model::Platform;
 use crate::plan::Plan;
+
+/// Notes on the balancer's HTTPS: the certificate must exist before the balancer
+/// starts, and browsers remember HSTS, so HTTPS cannot simply be turned off again.
+fn tls_notes(from: &Plan, to: &Plan) -> Vec<String> {
+    let tls = |p: &Plan| p.balancer.as_ref().and_then(|b| b.tls.clone());
+    let (a, b) = (tls(from), tls(to));
+    let mut notes = Vec::new();
+    if let Some(t) = &b {
+        let changed = a.as_ref().is_none_or(|a| {
+            a.certificate_file != t.certificate_file
+                || a.key_file != t.key_file
+                || a.secret != t.secret
+        });
+        let on = |p: Platform| to.platforms.contains(&p);
+        let mut wheres = Vec::new();
+        if let (Some(c), Some(k), true) = (
+            &t.certificate_file,
+            &t.key_file,
+            on(Platform::Compose) || on(Platform::Hosts),
+        ) {
+            wheres.push(format!("`{c}` and `{k}` on the balancer's machines"));
+        }
+        if let (Some(secret), true) = (&t.secret, on(Platform::Kubernetes)) {
+            wheres.push(format!(
+                "the `kubernetes.io/tls` Secret `{secret}` on Kubernetes"
+            ));
+        }
+        if changed && !wheres.is_empty() {
+            notes.push(format!(
+                "Put the balancer's certificate and key in place before it starts: {}. tierform never writes them, and the balancer does not start without them.",
+                wheres.join("; ")
+            ));
+        }
+    }
+    if let Some(hsts) = a.as_ref().and_then(|a| a.hsts.as_deref()) {
+        match &b {
+            None => notes.push(format!(
+                "HTTPS goes away, but the previous phase sent Strict-Transport-Security ({hsts}): browsers that saw it refuse plain HTTP to this host until it expires. Send `max-age=0` over HTTPS for that long first."
+            )),
+            Some(t) if t.hsts.is_none() => notes.push(format!(
+                "Strict-Transport-Security is no longer sent, but browsers keep the previous phase's ({hsts}) until it expires: keep serving HTTPS that long."
+            )),
+            Some(_) => {}
+        }
+    }
+    notes
+}
 
 /// Operational notes for moves that need more than applying the files, in the order
 /// to act on them: what must exist first (a platform, secrets), then the datastores,
@@ -41,6 +89,7 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
             new_secrets.join(", ")
         ));
     }
+    notes.extend(tls_notes(from, to));
     for (name, a) in &from.datastores {
         let Some(b) = to.datastores.get(name) else {
             let queues: Vec<&str> = from
