@@ -45,6 +45,11 @@ pub struct Balancer {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64), inner(regex(pattern = CIDR_PATTERN)), example = &["10.0.0.0/8"])]
     pub trusted_proxies: Vec<String>,
+    /// The largest request body the balancer accepts; a larger one gets 413. nginx
+    /// counts the bytes as they come; HAProxy checks the declared `Content-Length`, so a
+    /// chunked upload passes it (the backend must hold its own limit). Default: `10Mi`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_size: Option<crate::model::units::Quantity>,
     /// Timeouts towards the backends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeouts: Option<Timeouts>,
@@ -84,13 +89,20 @@ impl BalancerEngine {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
-    /// Sustained requests per second allowed per key.
+    /// Sustained requests per second allowed per key. Give this or
+    /// `requests_per_minute`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 1000000))]
-    pub requests_per_second: u32,
+    pub requests_per_second: Option<u32>,
+    /// Sustained requests per minute allowed per key, for slow limits (a login form, a
+    /// device that reports every few seconds). Give this or `requests_per_second`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 60000000))]
+    pub requests_per_minute: Option<u32>,
     /// Requests a client may send at once on top of the first, before the rate applies.
     /// A browser opens 6 connections at once, so below 5 the limit turns away ordinary
-    /// page loads (a warning says so). Default: one second's worth
-    /// (`requests_per_second`), at least 10.
+    /// page loads (a warning says so). Default: one second's worth of the rate, at
+    /// least 10.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(max = 1000000))]
     pub burst: Option<u32>,
@@ -103,6 +115,47 @@ pub struct RateLimit {
 
 /// The smallest default `burst`: a browser's 6 parallel connections fit, with room.
 pub const DEFAULT_MIN_BURST: u32 = 10;
+
+/// The longest a rate limit's bucket may take to drain ((burst + 1) requests at the
+/// rate): HAProxy keeps a client's due time on a clock that wraps every 35 minutes.
+pub const MAX_BUCKET_SECONDS: u64 = 15 * 60;
+
+/// The largest request body by default, as nginx has long shipped it.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 << 20;
+
+impl RateLimit {
+    /// The rate, and whether it is per minute (else per second); `None` when the limit
+    /// gives neither or both (validation refuses it).
+    pub fn rate(&self) -> Option<(u32, bool)> {
+        match (self.requests_per_second, self.requests_per_minute) {
+            (Some(r), None) => Some((r, false)),
+            (None, Some(r)) => Some((r, true)),
+            _ => None,
+        }
+    }
+
+    /// The burst, defaulted: one second's worth of the rate, at least
+    /// [`DEFAULT_MIN_BURST`].
+    pub fn burst_or_default(&self) -> u32 {
+        let per_second = match self.rate() {
+            Some((r, false)) => r,
+            Some((r, true)) => r.div_ceil(60),
+            None => 0,
+        };
+        self.burst.unwrap_or(per_second.max(DEFAULT_MIN_BURST))
+    }
+
+    /// One request's share of the bucket, in microseconds (1 s or 1 min / rate).
+    pub fn interval_us(&self) -> u64 {
+        match self.rate() {
+            Some((r, per_minute)) => {
+                let period: u64 = if per_minute { 60_000_000 } else { 1_000_000 };
+                (period / u64::from(r.max(1))).max(1)
+            }
+            None => 1,
+        }
+    }
+}
 
 fn default_rate_key() -> String {
     "client_ip".into()
@@ -139,6 +192,15 @@ pub struct Route {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(min = 2, max = 10))]
     pub split: Vec<WeightedService>,
+    /// A limit of this route's own, applied on top of the balancer's: e.g. a login path
+    /// stricter than the rest (`{ requests_per_minute: 10, burst: 5 }`). Each client has
+    /// a bucket per limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_limit: Option<RateLimit>,
+    /// The largest request body this route accepts, instead of the balancer's
+    /// `max_body_size` (e.g. `200Mi` for an upload path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_size: Option<crate::model::units::Quantity>,
 }
 
 /// One side of a weighted split.

@@ -204,8 +204,21 @@ impl Quantity {
         Ok(millis as u64)
     }
 
-    /// Memory in bytes.
+    /// Memory in bytes: at least 1 MiB (a bare number is almost always a forgotten
+    /// suffix).
     pub fn bytes(&self) -> Result<u64, QuantityError> {
+        let bytes = self.size_bytes()?;
+        if bytes < 1024 * 1024 {
+            return Err(QuantityError {
+                message: format!("`{}` is less than 1 MiB of memory", self.0),
+                hint: Some("memory needs a suffix: `512Mi`, `4Gi`".into()),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// A size in bytes, any from 0 to 1 PiB (a request body: `64Ki`, `10Mi`).
+    pub fn size_bytes(&self) -> Result<u64, QuantityError> {
         let (number, suffix) = split_quantity(&self.0).ok_or_else(|| not_a_quantity(&self.0))?;
         let factor: f64 = match suffix {
             "" => 1.0,
@@ -229,15 +242,9 @@ impl Quantity {
             _ => return Err(not_a_quantity(&self.0)),
         };
         let bytes = number * factor;
-        if bytes < 1024.0 * 1024.0 {
-            return Err(QuantityError {
-                message: format!("`{}` is less than 1 MiB of memory", self.0),
-                hint: Some("memory needs a suffix: `512Mi`, `4Gi`".into()),
-            });
-        }
         if bytes > 1024.0_f64.powi(5) {
             return Err(QuantityError {
-                message: format!("`{}` is more than 1 PiB of memory", self.0),
+                message: format!("`{}` is more than 1 PiB", self.0),
                 hint: None,
             });
         }

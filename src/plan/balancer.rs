@@ -29,6 +29,8 @@ pub(super) fn balancer_plan(
     let send = ms(lb.timeouts.as_ref().and_then(|t| t.send.as_ref()), 60_000)?;
     let read = ms(lb.timeouts.as_ref().and_then(|t| t.read.as_ref()), 60_000)?;
 
+    let max_body_bytes =
+        body_bytes(lb.max_body_size.as_ref())?.unwrap_or(crate::model::DEFAULT_MAX_BODY_BYTES);
     let mut pools = BTreeMap::new();
     let mut routes = Vec::new();
     for route in &lb.routes {
@@ -87,6 +89,7 @@ pub(super) fn balancer_plan(
             tries.insert(*platform, most);
             next_upstream_timeout_ms.insert(*platform, connect * u64::from(most));
         }
+        let route_body = body_bytes(route.max_body_size.as_ref())?;
         routes.push(RoutePlan {
             path: route.path.clone(),
             id: String::new(),
@@ -95,6 +98,8 @@ pub(super) fn balancer_plan(
             sticky_pool,
             tries,
             next_upstream_timeout_ms,
+            rate_limit: route.rate_limit.as_ref().map(RateLimitPlan::new),
+            max_body_bytes: route_body.filter(|b| *b != max_body_bytes),
         });
     }
     // Longest prefix first; equal lengths by path, so the order is total.
@@ -152,10 +157,8 @@ pub(super) fn balancer_plan(
         replicas: BALANCER_REPLICAS,
         tier: lb.tier.clone(),
         listen,
-        rate_limit: lb.rate_limit.as_ref().map(|r| {
-            let header = r.key.strip_prefix("header:").unwrap_or_default();
-            RateLimitPlan::new(r.requests_per_second, r.burst, header.to_string())
-        }),
+        rate_limit: lb.rate_limit.as_ref().map(RateLimitPlan::new),
+        max_body_bytes,
         trusted_proxies: lb.trusted_proxies.clone(),
         tls,
         connect_timeout_ms: connect,
@@ -169,6 +172,12 @@ pub(super) fn balancer_plan(
         rollout: super::health::balancer_rollout(),
         workers,
     })
+}
+
+/// A body size in bytes (validation has checked it).
+fn body_bytes(size: Option<&crate::model::units::Quantity>) -> Result<Option<u64>, String> {
+    size.map(|q| q.size_bytes().map_err(|e| format!("max_body_size: {e:?}")))
+        .transpose()
 }
 
 /// Failed attempts before an instance is taken out, by default: a request is tried on

@@ -271,6 +271,8 @@ pub struct BalancerPlan {
     /// The port clients connect to.
     pub listen: u16,
     pub rate_limit: Option<RateLimitPlan>,
+    /// The largest request body, in bytes (a route may have its own).
+    pub max_body_bytes: u64,
     /// The proxies in front (CIDR): their `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<String>,
     /// TLS termination, when the blueprint asks for it.
@@ -313,13 +315,15 @@ pub struct BalancerNode {
 /// A request rate limit per client.
 #[derive(Debug, Clone, Serialize)]
 pub struct RateLimitPlan {
-    pub requests_per_second: u32,
+    /// Sustained requests per second, or per minute with `per_minute`.
+    pub rate: u32,
+    pub per_minute: bool,
     /// Requests a client may send at once on top of the first (defaulted).
     pub burst: u32,
     /// The request header identifying a client, or empty for the client's IP address.
     pub header: String,
     /// The token bucket both engines keep per client, in microseconds: one request
-    /// every `interval_us` (1 s / rate), and a client's next due time at most
+    /// every `interval_us` (the period / rate), and a client's next due time at most
     /// `bucket_us` ahead of now ((burst + 1) × interval) before it gets 429.
     pub interval_us: u64,
     pub bucket_us: u64,
@@ -329,21 +333,34 @@ pub struct RateLimitPlan {
 }
 
 impl RateLimitPlan {
-    /// The plan of a limit: `burst` defaults to a second's worth of requests, at least
-    /// [`crate::model::DEFAULT_MIN_BURST`].
-    pub fn new(requests_per_second: u32, burst: Option<u32>, header: String) -> RateLimitPlan {
-        let rate = requests_per_second.max(1);
-        let burst = burst.unwrap_or(rate.max(crate::model::DEFAULT_MIN_BURST));
-        let interval_us = (1_000_000 / u64::from(rate)).max(1);
+    /// The plan of a limit (validation has checked it gives one rate).
+    pub fn new(limit: &crate::model::RateLimit) -> RateLimitPlan {
+        let (rate, per_minute) = limit.rate().unwrap_or((1, false));
+        let burst = limit.burst_or_default();
+        let interval_us = limit.interval_us();
         let bucket_us = (u64::from(burst) + 1) * interval_us;
         RateLimitPlan {
-            requests_per_second: rate,
+            rate,
+            per_minute,
             burst,
-            header,
+            header: limit
+                .key
+                .strip_prefix("header:")
+                .unwrap_or_default()
+                .to_string(),
             interval_us,
             bucket_us,
             expire_ms: (bucket_us / 1000 + 1000).max(10_000),
         }
+    }
+
+    /// As people write it: `10/s`, `50/min`.
+    pub fn rate_text(&self) -> String {
+        format!(
+            "{}/{}",
+            self.rate,
+            if self.per_minute { "min" } else { "s" }
+        )
     }
 }
 
@@ -366,6 +383,10 @@ pub struct RoutePlan {
     /// The time all attempts together may take, per platform: one connect timeout per
     /// attempt.
     pub next_upstream_timeout_ms: BTreeMap<Platform, u64>,
+    /// The route's own limit, applied on top of the balancer's.
+    pub rate_limit: Option<RateLimitPlan>,
+    /// The route's own largest body, when it differs from the balancer's.
+    pub max_body_bytes: Option<u64>,
 }
 
 /// A pool and its share of a route's traffic.

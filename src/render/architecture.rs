@@ -49,7 +49,8 @@ pub fn flowchart(plan: &Plan) -> String {
             text.push_str(&format!(", HTTPS :{}", t.listen));
         }
         if let Some(r) = &lb.rate_limit {
-            text.push_str(&format!("\n{} req/s per client", r.requests_per_second));
+            let per = if r.per_minute { "min" } else { "s" };
+            text.push_str(&format!("\n{} req/{per} per client", r.rate));
         }
         out.push_str(&format!("  lb[{}]\n", label(&text)));
         out.push_str("  clients --> lb\n");

@@ -41,6 +41,9 @@ struct View<'a> {
     /// nginx workers or HAProxy threads; none: one per core (`auto`).
     workers: Option<u32>,
     rate_limit: Option<&'a RateLimitPlan>,
+    /// The largest request body: nginx's notation (`10m`), and bytes for HAProxy.
+    max_body: String,
+    max_body_bytes: u64,
     trusted_proxies: &'a [String],
     /// TLS termination, when the blueprint asks for it.
     tls: Option<TlsView<'a>>,
@@ -82,6 +85,11 @@ struct RouteView<'a> {
     tries: u32,
     /// The time all attempts together may take.
     next_upstream_timeout_ms: u64,
+    /// The route's own limit, on top of the balancer's.
+    rate_limit: Option<&'a RateLimitPlan>,
+    /// The route's own largest body: nginx's notation, and bytes for HAProxy.
+    max_body: Option<String>,
+    max_body_bytes: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -151,6 +159,16 @@ struct PoolView<'a> {
     servers: &'a [Endpoint],
 }
 
+/// A size as nginx writes it: `10m`, `512k`, or bytes.
+fn nginx_size(bytes: u64) -> String {
+    const K: u64 = 1024;
+    match bytes {
+        b if b % (K * K) == 0 => format!("{}m", b / (K * K)),
+        b if b % K == 0 => format!("{}k", b / K),
+        b => b.to_string(),
+    }
+}
+
 /// Renders the balancer config of `node` on `platform`.
 pub fn render(
     plan: &Plan,
@@ -209,6 +227,9 @@ pub fn render(
                 backends,
                 tries: r.tries[&platform],
                 next_upstream_timeout_ms: r.next_upstream_timeout_ms[&platform],
+                rate_limit: r.rate_limit.as_ref(),
+                max_body: r.max_body_bytes.map(nginx_size),
+                max_body_bytes: r.max_body_bytes,
             }
         })
         .collect();
@@ -221,6 +242,8 @@ pub fn render(
         public_port: lb.listen,
         workers: lb.workers.get(&platform).copied(),
         rate_limit: lb.rate_limit.as_ref(),
+        max_body: nginx_size(lb.max_body_bytes),
+        max_body_bytes: lb.max_body_bytes,
         trusted_proxies: &lb.trusted_proxies,
         tls: lb.tls.as_ref().zip(node.tls_port).map(|(t, port)| TlsView {
             plan: t,

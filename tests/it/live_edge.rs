@@ -8,7 +8,8 @@
 //! - a client's own `X-Forwarded-For` never reaches the backend as its address;
 //! - a client sustained above the rate limit gets through at the rate, not nothing;
 //! - the default burst lets a browser's parallel requests through;
-//! - behind a trusted proxy, the client is the one it names, for limits and backends.
+//! - behind a trusted proxy, the client is the one it names, for limits and backends;
+//! - a route's own rate limit (per minute) and body size apply to it alone.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier};
@@ -256,6 +257,40 @@ fn a_trusted_proxy_names_the_client(phase: &str, set: Option<ServerSet>, version
     );
 }
 
+/// A route's own limits: `/api/login` at 30 requests a minute with a burst of 2 (3 at
+/// once, then one every 2 s) on top of nothing else, and bodies up to 64 KiB except on
+/// `/upload` (1 MiB).
+fn routes_have_limits_of_their_own(phase: &str, set: Option<ServerSet>, version: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = start(phase, set, version) else {
+        return;
+    };
+    let login: Vec<u16> = (0..5).map(|_| r.get("/api/login", &[]).status).collect();
+    assert_eq!(login, [200, 200, 200, 429, 429], "{phase}\n{}", r.logs());
+    // The rest of /api has no limit.
+    let rest: Vec<u16> = (0..20).map(|_| r.get("/api/orders", &[]).status).collect();
+    assert!(rest.iter().all(|s| *s == 200), "{phase}: {rest:?}");
+    // 30 a minute: one more login two seconds later.
+    thread::sleep(Duration::from_millis(2100));
+    assert_eq!(
+        r.get("/api/login", &[]).status,
+        200,
+        "{phase}\n{}",
+        r.logs()
+    );
+    assert_eq!(r.get("/api/login", &[]).status, 429, "{phase}");
+
+    let post = |path: &str, bytes: usize| {
+        lab::http_request(r.front, "POST", path, &[], &"x".repeat(bytes))
+            .map(|resp| resp.status)
+            .unwrap_or_else(|e| panic!("{phase}: POST {path} of {bytes} bytes: {e}\n{}", r.logs()))
+    };
+    assert_eq!(post("/api/orders", 60 << 10), 200, "{phase}");
+    assert_eq!(post("/api/orders", 100 << 10), 413, "{phase}");
+    assert_eq!(post("/upload/photo", 100 << 10), 200, "{phase}");
+    assert_eq!(post("/upload/photo", 2 << 20), 413, "{phase}");
+}
+
 /// Every check, as a test of its own, on one engine and server set.
 macro_rules! edge {
     ($module:ident, $engine:literal, $set:expr, $version:literal) => {
@@ -287,6 +322,12 @@ macro_rules! edge {
             fn a_trusted_proxy_names_the_client() {
                 let phase = concat!($engine, "-proxied");
                 super::a_trusted_proxy_names_the_client(phase, $set, $version);
+            }
+
+            #[test]
+            fn routes_have_limits_of_their_own() {
+                let phase = concat!($engine, "-routes");
+                super::routes_have_limits_of_their_own(phase, $set, $version);
             }
 
             #[test]

@@ -91,15 +91,22 @@ pub fn http_request(
     body: &str,
 ) -> io::Result<Response> {
     let mut stream = connect(addr)?;
-    stream.write_all(request_text(addr, method, path, headers, body).as_bytes())?;
+    // A server may answer (413, 429) and close before it has read a large body: the
+    // answer still counts, so a failed write is returned only when none comes.
+    let written = stream.write_all(request_text(addr, method, path, headers, body).as_bytes());
     let mut reader = BufReader::new(stream);
     loop {
-        let head = read_head(&mut reader)?.ok_or_else(|| {
-            io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                "the connection closed without a response",
-            )
-        })?;
+        let head = match read_head(&mut reader) {
+            Ok(Some(head)) => head,
+            Ok(None) => {
+                written?;
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the connection closed without a response",
+                ));
+            }
+            Err(e) => return Err(written.err().unwrap_or(e)),
+        };
         let status = parse_status(&head.start_line)?;
         if (100..200).contains(&status) && status != 101 {
             continue; // An interim response (100 Continue, 103 Early Hints).

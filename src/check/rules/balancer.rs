@@ -23,6 +23,64 @@ fn parse_cidr(text: &str) -> Option<(std::net::IpAddr, u8)> {
 const BROWSER_CONNECTIONS: u32 = 6;
 
 impl Checker<'_> {
+    /// A rate limit gives one rate, and its bucket drains within
+    /// [`crate::model::MAX_BUCKET_SECONDS`].
+    fn rate_limit(&mut self, ptr: Pointer, limit: &crate::model::RateLimit) {
+        match (limit.requests_per_second, limit.requests_per_minute) {
+            (None, None) => self.push(
+                Diagnostic::error(Code::MissingField, ptr, "a rate limit needs its rate").hint(
+                    "add `requests_per_second: N`, or `requests_per_minute: N` for a slow limit",
+                ),
+            ),
+            (Some(_), Some(_)) => self.push(
+                Diagnostic::error(
+                    Code::ConflictingFields,
+                    ptr,
+                    "a rate limit has `requests_per_second` or `requests_per_minute`, not both",
+                )
+                .hint("keep one: the limit is one rate, with its burst on top"),
+            ),
+            _ => {
+                let burst = limit.burst_or_default();
+                let seconds = (u64::from(burst) + 1) * limit.interval_us() / 1_000_000;
+                if seconds > crate::model::MAX_BUCKET_SECONDS {
+                    self.push(
+                        Diagnostic::error(
+                            Code::OutOfRange,
+                            ptr.child("burst"),
+                            format!(
+                                "{} requests at this rate take {} minutes to drain; at most {} are supported",
+                                burst + 1,
+                                seconds / 60,
+                                crate::model::MAX_BUCKET_SECONDS / 60
+                            ),
+                        )
+                        .hint("lower `burst`, or raise the rate"),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A body size is a byte quantity above zero.
+    fn body_size(&mut self, ptr: &Pointer, size: &crate::model::units::Quantity) {
+        match size.size_bytes() {
+            Err(e) => self.push(
+                Diagnostic::error(Code::InvalidQuantity, ptr.to_string(), e.message)
+                    .hint("a size in bytes with a suffix: `64Ki`, `10Mi`, `1Gi`"),
+            ),
+            Ok(0) => self.push(
+                Diagnostic::error(
+                    Code::OutOfRange,
+                    ptr.clone(),
+                    "a body size of 0 refuses every request with a body",
+                )
+                .hint("give the largest body to accept, e.g. `10Mi`"),
+            ),
+            Ok(_) => {}
+        }
+    }
+
     pub(super) fn balancer(&mut self) {
         let Some(lb) = &self.bp.balancer else {
             return;
@@ -87,6 +145,12 @@ impl Checker<'_> {
                     .expected("an address and a prefix length: `10.0.0.0/8`, `2001:db8::/32`, `192.0.2.10/32`"),
                 );
             }
+        }
+        if let Some(limit) = &lb.rate_limit {
+            self.rate_limit(Pointer::build(["balancer", "rate_limit"]), limit);
+        }
+        if let Some(size) = &lb.max_body_size {
+            self.body_size(&Pointer::build(["balancer", "max_body_size"]), size);
         }
         if let Some(burst) = lb.rate_limit.as_ref().and_then(|r| r.burst) {
             if burst < BROWSER_CONNECTIONS - 1 {
@@ -169,6 +233,12 @@ impl Checker<'_> {
             }
             if let Some(s) = &route.service {
                 self.routed_service(ptr.child("service"), s);
+            }
+            if let Some(limit) = &route.rate_limit {
+                self.rate_limit(ptr.child("rate_limit"), limit);
+            }
+            if let Some(size) = &route.max_body_size {
+                self.body_size(&ptr.child("max_body_size"), size);
             }
             let mut seen = BTreeSet::new();
             for (j, w) in route.split.iter().enumerate() {

@@ -300,8 +300,8 @@ fn balancer(s: &mut Summary) {
             let rate = |r: &Option<crate::plan::RateLimitPlan>| match r {
                 None => "none".to_string(),
                 Some(r) => format!(
-                    "{}/s burst {} per {}",
-                    r.requests_per_second,
+                    "{} burst {} per {}",
+                    r.rate_text(),
                     r.burst,
                     if r.header.is_empty() {
                         "client IP".to_string()
