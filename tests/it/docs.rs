@@ -31,7 +31,7 @@ fn yaml_blocks(text: &str) -> Vec<String> {
 }
 
 /// What each recipe's phase renders and the base phase does not: (phase, file, text).
-const EXPECTED: [(&str, &str, &str); 7] = [
+const EXPECTED: [(&str, &str, &str); 9] = [
     (
         "read-replica",
         "compose/docker-compose.yml",
@@ -59,6 +59,16 @@ const EXPECTED: [(&str, &str, &str); 7] = [
         "kind: ScaledObject",
     ),
     ("https", "compose/nginx/nginx.conf", "http2 on;"),
+    (
+        "behind-proxy",
+        "compose/nginx/nginx.conf",
+        "set_real_ip_from 10.0.0.0/8;",
+    ),
+    (
+        "login-and-uploads",
+        "compose/nginx/nginx.conf",
+        "limit_req_zone $binary_remote_addr zone=route2_limit:10m rate=10r/m;",
+    ),
 ];
 
 #[test]
