@@ -38,7 +38,8 @@ pub struct Balancer {
     pub rate_limit: Option<RateLimit>,
     /// The networks of the proxies in front of this balancer (a cloud load balancer, a
     /// CDN), in CIDR notation. A request from one of them is taken to come from the last
-    /// address it appended to `X-Forwarded-For` (one hop), so per-client limits,
+    /// address of `X-Forwarded-For` that is not one of them (a chain of trusted proxies is
+    /// walked back: any length on nginx, 4 on HAProxy), so per-client limits,
     /// stickiness and the backends see the real client, and its `X-Forwarded-Proto`
     /// (`http` or `https`) is kept. From any other address, both headers are replaced.
     /// Default: none.

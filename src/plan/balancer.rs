@@ -160,6 +160,11 @@ pub(super) fn balancer_plan(
         rate_limit: lb.rate_limit.as_ref().map(RateLimitPlan::new),
         max_body_bytes,
         trusted_proxies: lb.trusted_proxies.clone(),
+        trusted_hops: if lb.trusted_proxies.is_empty() {
+            0
+        } else {
+            TRUSTED_HOPS
+        },
         tls,
         connect_timeout_ms: connect,
         send_timeout_ms: send,
@@ -173,6 +178,10 @@ pub(super) fn balancer_plan(
         workers,
     })
 }
+
+/// The chain of trusted proxies HAProxy walks back through `X-Forwarded-For`, one
+/// `set-src` each: more than any real edge stacks (CDN, cloud load balancer, ingress).
+const TRUSTED_HOPS: u32 = 4;
 
 /// A body size in bytes (validation has checked it).
 fn body_bytes(size: Option<&crate::model::units::Quantity>) -> Result<Option<u64>, String> {

@@ -275,6 +275,9 @@ pub struct BalancerPlan {
     pub max_body_bytes: u64,
     /// The proxies in front (CIDR): their `X-Forwarded-For` names the client.
     pub trusted_proxies: Vec<String>,
+    /// How many trusted hops of `X-Forwarded-For` HAProxy walks back (nginx walks any
+    /// number with `real_ip_recursive`): a CDN in front of a cloud load balancer is two.
+    pub trusted_hops: u32,
     /// TLS termination, when the blueprint asks for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsPlan>,

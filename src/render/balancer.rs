@@ -45,6 +45,7 @@ struct View<'a> {
     max_body: String,
     max_body_bytes: u64,
     trusted_proxies: &'a [String],
+    trusted_hops: u32,
     /// TLS termination, when the blueprint asks for it.
     tls: Option<TlsView<'a>>,
     connect_timeout_ms: u64,
@@ -245,6 +246,7 @@ pub fn render(
         max_body: nginx_size(lb.max_body_bytes),
         max_body_bytes: lb.max_body_bytes,
         trusted_proxies: &lb.trusted_proxies,
+        trusted_hops: lb.trusted_hops,
         tls: lb.tls.as_ref().zip(node.tls_port).map(|(t, port)| TlsView {
             plan: t,
             port,

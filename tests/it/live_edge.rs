@@ -234,6 +234,18 @@ fn a_trusted_proxy_names_the_client(phase: &str, set: Option<ServerSet>, version
             "{phase}: {name}: {headers:?}"
         );
     }
+    // A chain of trusted proxies is walked back: 127.0.0.1 appended by another trusted
+    // hop is not the client.
+    r.get(
+        "/about",
+        &[("X-Forwarded-For", "203.0.113.7, 198.51.100.8, 127.0.0.1")],
+    );
+    assert_eq!(
+        web.last_header("X-Forwarded-For").as_deref(),
+        Some("198.51.100.8"),
+        "{phase}: {:?}",
+        web.last_headers()
+    );
     // Each forwarded client has its own bucket (10/s, 6 at once): one client's flood
     // leaves the next one untouched.
     let statuses = |client: &str, n: usize| -> BTreeMap<u16, usize> {
