@@ -25,8 +25,43 @@ pub(super) fn service_endpoints(
             host: format!("{name}.{}.svc.cluster.local", bp.name),
             port,
             node: String::new(),
+            pods: 0,
         }],
     }
+}
+
+/// The headless Service of a balanced service `name` on Kubernetes: its DNS name
+/// answers with the address of every ready pod.
+pub fn pod_service_name(name: &str) -> String {
+    format!("{name}-pods")
+}
+
+/// Where the balancer reaches a routed service's instances on each platform. On
+/// Kubernetes HAProxy resolves the headless Service's name at run time into one slot
+/// per pod (as many slots as the service may have pods), so balancing, stickiness and
+/// failure counting act on pods, not on one virtual IP that kube-proxy spreads behind.
+/// nginx keeps the Service's virtual IP there: its `server … resolve` needs the
+/// cluster's DNS address written into its config, which only the pod knows.
+pub(super) fn pool_servers(
+    s: &ServicePlan,
+    engine: BalancerEngine,
+    blueprint: &str,
+) -> (BTreeMap<Platform, Vec<Endpoint>>, Option<String>) {
+    let mut servers = s.endpoints.clone();
+    let mut pod_service = None;
+    if let (Some(list), BalancerEngine::Haproxy) = (servers.get_mut(&Platform::Kubernetes), engine)
+    {
+        let headless = pod_service_name(&s.name);
+        *list = vec![Endpoint {
+            id: s.name.clone(),
+            host: format!("{headless}.{blueprint}.svc.cluster.local"),
+            port: list.first().map_or(0, |e| e.port),
+            node: String::new(),
+            pods: s.scaling.max.max(s.instances).max(1),
+        }];
+        pod_service = Some(headless);
+    }
+    (servers, pod_service)
 }
 
 /// Where the balancer listens on `platform`: one node per instance with its own
@@ -90,6 +125,7 @@ fn compose_endpoints(name: &str, instances: u32, port: u16) -> Vec<Endpoint> {
             id,
             port,
             node: String::new(),
+            pods: 0,
         })
         .collect()
 }
@@ -107,6 +143,7 @@ fn hosts_endpoints(name: &str, layout: &placement::HostsLayout) -> Vec<Endpoint>
             host: host.clone(),
             port: *port,
             node: host.clone(),
+            pods: 0,
         })
         .collect()
 }

@@ -30,6 +30,7 @@ mod limits;
 mod live;
 mod live_data;
 mod live_edge;
+mod live_pods;
 mod live_postgres;
 mod live_postgres_life;
 mod live_rabbitmq;

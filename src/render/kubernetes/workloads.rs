@@ -121,6 +121,25 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
             "metadata" => metadata(plan, name, component),
             "spec" => svc,
         });
+        // The balancer's view of the same pods: no virtual IP, its DNS name lists the
+        // address of every ready pod, which the balancer resolves at run time.
+        let headless = plan
+            .balancer
+            .as_ref()
+            .and_then(|lb| lb.pools.get(name))
+            .and_then(|p| p.pod_service.as_deref());
+        if let Some(headless) = headless {
+            docs.push(object! {
+                "apiVersion" => "v1",
+                "kind" => "Service",
+                "metadata" => object! { "name" => headless, "labels" => labels(plan, name, component) },
+                "spec" => json!({
+                    "clusterIP": "None",
+                    "selector": selector(plan, name),
+                    "ports": [{ "name": "http", "port": port, "targetPort": "http" }],
+                }),
+            });
+        }
     }
     if s.scaling.autoscaled {
         docs.extend(autoscaler(plan, s));
