@@ -49,8 +49,8 @@ pub(super) fn pool_servers(
 ) -> (BTreeMap<Platform, Vec<Endpoint>>, Option<String>) {
     let mut servers = s.endpoints.clone();
     let mut pod_service = None;
-    if let (Some(list), BalancerEngine::Haproxy) = (servers.get_mut(&Platform::Kubernetes), engine)
-    {
+    let per_pod = Platform::Kubernetes.addresses_instances(engine);
+    if let (Some(list), true) = (servers.get_mut(&Platform::Kubernetes), per_pod) {
         let headless = pod_service_name(&s.name);
         *list = vec![Endpoint {
             id: s.name.clone(),

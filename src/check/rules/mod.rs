@@ -39,8 +39,10 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
     }
     c.host_ports();
     // Where the balancer reaches a service through one address, not each instance.
-    if targets.iter().any(|p| !p.addresses_instances()) {
-        c.kubernetes_balance();
+    if let Some(lb) = &bp.balancer {
+        if targets.iter().any(|p| !p.addresses_instances(lb.engine)) {
+            c.kubernetes_balance();
+        }
     }
     c.out
 }

@@ -111,7 +111,9 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
             .balancer
             .as_ref()
             .and_then(|lb| lb.pools.get(name))
-            .is_some_and(|p| p.sticky == Sticky::ClientIp);
+            // Only where the balancer goes through the Service (nginx): HAProxy hashes
+            // the client's address over the pods itself.
+            .is_some_and(|p| p.sticky == Sticky::ClientIp && p.pod_service.is_none());
         if sticky {
             svc.insert("sessionAffinity".into(), json!("ClientIP"));
         }

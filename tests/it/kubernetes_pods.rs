@@ -110,6 +110,35 @@ fn kubernetes_balancer_addresses_every_pod() {
     assert_eq!(headless["spec"]["ports"][0]["port"], 8000);
 }
 
+/// The `no-effect-on-kubernetes` warnings of the blueprint with `engine` and `sticky`.
+fn kubernetes_warnings(engine: &str, sticky: &str) -> Vec<String> {
+    let text = BLUEPRINT
+        .replace("engine: haproxy", &format!("engine: {engine}"))
+        .replace("\"header:X-Device-Id\"", sticky);
+    let v = tierform::validate_str(&text);
+    assert_eq!(v.errors(), 0, "{text}");
+    v.diagnostics
+        .iter()
+        .filter(|d| d.code.as_str() == "no-effect-on-kubernetes")
+        .map(|d| format!("{} ({})", d.message, d.hint.as_deref().unwrap_or_default()))
+        .collect()
+}
+
+/// Stickiness holds on Kubernetes with HAProxy, which hashes over the pods: no warning.
+/// With nginx, through the Service, no stickiness holds: `client_ip` (the Service's
+/// session affinity) pins each balancer pod's clients to one pod, so the hint is
+/// HAProxy, not `client_ip`.
+#[test]
+fn sticky_on_kubernetes_is_flagged_only_where_the_balancer_misses_the_pods() {
+    for sticky in ["\"header:X-Device-Id\"", "cookie", "client_ip"] {
+        assert_eq!(kubernetes_warnings("haproxy", sticky), Vec::<String>::new());
+        let nginx = kubernetes_warnings("nginx", sticky);
+        assert_eq!(nginx.len(), 1, "{sticky}: {nginx:?}");
+        assert!(nginx[0].contains("engine: haproxy"), "{nginx:?}");
+        assert!(!nginx[0].contains("use `sticky: client_ip`"), "{nginx:?}");
+    }
+}
+
 /// The pods' addresses: 127.0.1.1, 127.0.1.2, …
 fn pod(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 1, i)
