@@ -198,10 +198,8 @@ fn pool_plan(
     let (servers, pod_service) = platforms::pool_servers(s, engine, blueprint);
     let mut tries = BTreeMap::new();
     for platform in platforms {
-        let addresses: u32 = servers
-            .get(platform)
-            .map_or(0, |l| l.iter().map(Endpoint::addresses).sum());
-        tries.insert(*platform, addresses.clamp(1, MAX_TRIES));
+        let servers = s.endpoints.get(platform).map_or(0, Vec::len);
+        tries.insert(*platform, (servers as u32).clamp(1, MAX_TRIES));
     }
     Ok(PoolPlan {
         service: s.name.clone(),

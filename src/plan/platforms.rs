@@ -57,7 +57,7 @@ pub(super) fn pool_servers(
             host: format!("{headless}.{blueprint}.svc.cluster.local"),
             port: list.first().map_or(0, |e| e.port),
             node: String::new(),
-            pods: s.scaling.max.max(s.instances).max(1),
+            pods: most_pods(s),
         }];
         pod_service = Some(headless);
     }
@@ -104,6 +104,22 @@ pub(super) fn balancer_nodes(
             tls_port: tls_listen.map(|_| CONTAINER_TLS_PORT),
         }],
     })
+}
+
+/// The most pods of `s` that can be ready at once on Kubernetes: the autoscaler's
+/// maximum (or the fixed count), plus the rollout's surge, which starts new pods
+/// before it stops old ones. Each gets a balancer slot.
+fn most_pods(s: &ServicePlan) -> u32 {
+    let most = s.scaling.max.max(s.instances).max(1);
+    let surge = match s.rollout {
+        super::health::Rollout::Recreate => 0,
+        super::health::Rollout::Rolling { surge, .. } => match surge {
+            super::health::Surge::Count(n) => n,
+            // Kubernetes rounds a percentage of surge up.
+            super::health::Surge::Percent(p) => (most * p).div_ceil(100),
+        },
+    };
+    most + surge
 }
 
 /// The time a stopping instance of a `kind` service gets on `platform` before it is

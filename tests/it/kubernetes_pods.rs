@@ -4,7 +4,8 @@
 //! filled from that name at run time.
 //!
 //! Rendered: the Kubernetes bundle has the headless Service beside the ClusterIP one,
-//! and HAProxy a `server-template` with the autoscaler's maximum of slots.
+//! and HAProxy a `server-template` with a slot for each pod the service may run at once
+//! (the autoscaler's maximum and a rollout's surge).
 //!
 //! Live: the rendered Kubernetes `haproxy.cfg`, its resolver pointed at the lab's
 //! [`lab::DnsServer`] (the one change), in front of "pods" at several loopback addresses
@@ -21,7 +22,8 @@ use tierform_lab::{self as lab, DnsServer, Lab, ServerSet, StartOptions, StubBac
 
 use crate::live::SERIAL;
 
-/// One service behind HAProxy on Kubernetes, sticky by a header, 2 to 4 pods.
+/// One service behind HAProxy on Kubernetes, sticky by a header, 2 to 4 pods (5 in a
+/// rollout).
 const BLUEPRINT: &str = r#"
 version: 1
 name: pods
@@ -48,7 +50,11 @@ const PODS_NAME: &str = "api-pods.pods.svc.cluster.local";
 
 /// Every rendered file of the blueprint on Kubernetes, by path.
 fn rendered() -> BTreeMap<String, String> {
-    let v = tierform::validate_str(BLUEPRINT);
+    rendered_with(BLUEPRINT)
+}
+
+fn rendered_with(blueprint: &str) -> BTreeMap<String, String> {
+    let v = tierform::validate_str(blueprint);
     assert_eq!(v.errors(), 0, "the blueprint is valid");
     let templates = tierform::Templates::embedded().unwrap();
     let selection = Selection {
@@ -71,16 +77,16 @@ fn file(files: &BTreeMap<String, String>, suffix: &str) -> String {
 }
 
 /// The balancer is given every pod: a headless Service with the workload's selector,
-/// and one HAProxy slot per pod the autoscaler may run, resolved at run time.
+/// and one HAProxy slot per pod that may be ready at once, resolved at run time.
 #[test]
 fn kubernetes_balancer_addresses_every_pod() {
     let files = rendered();
     let config = file(&files, "haproxy/haproxy.cfg");
     assert!(
         config.contains(&format!(
-            "server-template api 4 {PODS_NAME}:8000 init-addr none resolve-prefer ipv4"
+            "server-template api 5 {PODS_NAME}:8000 init-addr none resolve-prefer ipv4"
         )),
-        "HAProxy does not address api's 4 pods:\n{config}"
+        "HAProxy does not address api's 5 pods (4, and 1 more in a rollout):\n{config}"
     );
     assert!(config.contains("resolvers system\n    parse-resolv-conf"));
     assert!(!config.contains("api.pods.svc.cluster.local"), "{config}");
@@ -108,6 +114,15 @@ fn kubernetes_balancer_addresses_every_pod() {
         named("api")["spec"]["selector"]
     );
     assert_eq!(headless["spec"]["ports"][0]["port"], 8000);
+    // HAProxy keeps clients on a pod; the Service's own affinity would be for nothing.
+    let client_ip = rendered_with(&BLUEPRINT.replace("\"header:X-Device-Id\"", "client_ip"));
+    let config = file(&client_ip, "haproxy/haproxy.cfg");
+    assert!(
+        config.contains("balance source\n    hash-type consistent"),
+        "{config}"
+    );
+    let manifests: String = client_ip.values().cloned().collect();
+    assert!(!manifests.contains("sessionAffinity"), "{manifests}");
 }
 
 /// The `no-effect-on-kubernetes` warnings of the blueprint with `engine` and `sticky`.
