@@ -39,6 +39,12 @@ impl Platform {
     }
 }
 
+/// The headless Service of a balanced service `name` on Kubernetes, where the balancer
+/// addresses every pod: its DNS name answers with each ready pod's address.
+pub fn pod_service_name(name: &str) -> String {
+    format!("{name}-pods")
+}
+
 /// Whether any of `platforms` runs an autoscaler.
 pub fn any_autoscales(platforms: &[Platform]) -> bool {
     platforms.iter().any(|p| p.autoscales())

@@ -30,12 +30,6 @@ pub(super) fn service_endpoints(
     }
 }
 
-/// The headless Service of a balanced service `name` on Kubernetes: its DNS name
-/// answers with the address of every ready pod.
-pub fn pod_service_name(name: &str) -> String {
-    format!("{name}-pods")
-}
-
 /// Where the balancer reaches a routed service's instances on each platform. On
 /// Kubernetes HAProxy resolves the headless Service's name at run time into one slot
 /// per pod (as many slots as the service may have pods), so balancing, stickiness and
@@ -51,7 +45,7 @@ pub(super) fn pool_servers(
     let mut pod_service = None;
     let per_pod = Platform::Kubernetes.addresses_instances(engine);
     if let (Some(list), true) = (servers.get_mut(&Platform::Kubernetes), per_pod) {
-        let headless = pod_service_name(&s.name);
+        let headless = crate::model::capabilities::pod_service_name(&s.name);
         *list = vec![Endpoint {
             id: s.name.clone(),
             host: format!("{headless}.{blueprint}.svc.cluster.local"),

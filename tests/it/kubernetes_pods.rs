@@ -154,6 +154,29 @@ fn sticky_on_kubernetes_is_flagged_only_where_the_balancer_misses_the_pods() {
     }
 }
 
+/// `api-pods` is taken by the balancer on Kubernetes: a service of that name would make
+/// two Services `api-pods` in one namespace. Elsewhere, or with nginx, the name is free.
+#[test]
+fn a_service_may_not_take_the_name_of_a_pod_service() {
+    let extra = "  api-pods:\n    kind: http\n    image: lab/other:1\n    port: 8001\n";
+    let taken = format!("{BLUEPRINT}{extra}");
+    let v = tierform::validate_str(&taken);
+    let dup: Vec<&String> = v
+        .diagnostics
+        .iter()
+        .filter(|d| d.code.as_str() == "duplicate-name")
+        .map(|d| &d.message)
+        .collect();
+    assert_eq!(dup.len(), 1, "{:?}", v.diagnostics);
+    assert!(dup[0].contains("`api-pods`"), "{dup:?}");
+    for free in [
+        taken.replace("targets: [kubernetes]", "targets: [compose]"),
+        taken.replace("engine: haproxy", "engine: nginx"),
+    ] {
+        assert_eq!(tierform::validate_str(&free).errors(), 0, "{free}");
+    }
+}
+
 /// The pods' addresses: 127.0.1.1, 127.0.1.2, …
 fn pod(i: u8) -> Ipv4Addr {
     Ipv4Addr::new(127, 0, 1, i)

@@ -43,6 +43,10 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
         if targets.iter().any(|p| !p.addresses_instances(lb.engine)) {
             c.kubernetes_balance();
         }
+        let k8s = Platform::Kubernetes;
+        if targets.contains(&k8s) && k8s.addresses_instances(lb.engine) {
+            c.pod_service_names();
+        }
     }
     c.out
 }
