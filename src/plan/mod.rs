@@ -412,7 +412,8 @@ pub struct PoolPlan {
     pub servers: BTreeMap<Platform, Vec<Endpoint>>,
     /// Kubernetes: the headless Service (no virtual IP, the service's selector) whose
     /// DNS name lists every ready pod, so the balancer spreads, hashes and counts
-    /// failures per pod; none: the balancer does not run there.
+    /// failures per pod; none: not on Kubernetes, or nginx, which goes through the
+    /// service's ClusterIP Service there.
     pub pod_service: Option<String>,
 }
 
