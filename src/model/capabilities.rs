@@ -3,7 +3,7 @@
 //! machines) asks these methods instead of naming a platform, so a new platform
 //! declares its abilities here and nowhere else.
 
-use super::Platform;
+use super::{BalancerEngine, Platform};
 
 impl Platform {
     /// Whether the platform runs an autoscaler, so an autoscaled service moves between
@@ -25,15 +25,24 @@ impl Platform {
         }
     }
 
-    /// Whether the balancer reaches each instance of a service by its own address
-    /// (compose names every instance, `hosts` places each one), rather than through one
-    /// address in front of them all (a Kubernetes Service).
-    pub fn addresses_instances(self) -> bool {
+    /// Whether the balancer, run by `engine`, reaches each instance of a service by its
+    /// own address (compose names every instance, `hosts` places each one; on
+    /// Kubernetes HAProxy resolves a headless Service into every pod's address at run
+    /// time), rather than through one address in front of them all (nginx there: the
+    /// Service's virtual IP, as its `resolve` needs the cluster's DNS address in its
+    /// config).
+    pub fn addresses_instances(self, engine: BalancerEngine) -> bool {
         match self {
             Platform::Compose | Platform::Hosts => true,
-            Platform::Kubernetes => false,
+            Platform::Kubernetes => engine == BalancerEngine::Haproxy,
         }
     }
+}
+
+/// The headless Service of a balanced service `name` on Kubernetes, where the balancer
+/// addresses every pod: its DNS name answers with each ready pod's address.
+pub fn pod_service_name(name: &str) -> String {
+    format!("{name}-pods")
 }
 
 /// Whether any of `platforms` runs an autoscaler.

@@ -65,7 +65,10 @@ pub(super) fn balancer_plan(
             websocket |= s.kind == ServiceKind::Websocket;
             if !pools.contains_key(svc) {
                 let balance = bp.services.get(svc).and_then(|m| m.balance.as_ref());
-                pools.insert(svc.clone(), pool_plan(s, balance, platforms)?);
+                pools.insert(
+                    svc.clone(),
+                    pool_plan(s, balance, platforms, lb.engine, &bp.name)?,
+                );
             }
             backends.push(WeightedPool {
                 pool: svc.clone(),
@@ -199,6 +202,8 @@ fn pool_plan(
     s: &ServicePlan,
     balance: Option<&crate::model::Balance>,
     platforms: &[Platform],
+    engine: BalancerEngine,
+    blueprint: &str,
 ) -> Result<PoolPlan, String> {
     let sticky = sticky(balance.and_then(|b| b.sticky.as_deref()));
     let algorithm = match (balance.and_then(|b| b.algorithm), &sticky) {
@@ -208,6 +213,7 @@ fn pool_plan(
         _ => "round_robin",
     };
     let health = s.health.as_ref();
+    let (servers, pod_service) = platforms::pool_servers(s, engine, blueprint);
     let mut tries = BTreeMap::new();
     for platform in platforms {
         let servers = s.endpoints.get(platform).map_or(0, Vec::len);
@@ -229,7 +235,8 @@ fn pool_plan(
         health_fall: health.map_or(3, |h| h.failure_threshold),
         health_rise: health.map_or(2, |h| h.success_threshold),
         tries,
-        servers: s.endpoints.clone(),
+        servers,
+        pod_service,
     })
 }
 

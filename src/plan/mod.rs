@@ -139,12 +139,21 @@ pub struct Endpoint {
     pub port: u16,
     /// The machine it runs on (the `hosts` platform), else empty.
     pub node: String,
+    /// A name that resolves to one address per pod (a headless Service on Kubernetes):
+    /// the most addresses it can hold, one balancer slot each, re-resolved at run
+    /// time. 0: one instance.
+    pub pods: u32,
 }
 
 impl Endpoint {
     /// Whether `host` is a name that needs resolving rather than an IP address.
     pub fn is_name(&self) -> bool {
         self.host.parse::<std::net::IpAddr>().is_err()
+    }
+
+    /// How many instances it stands for: its pods, or one.
+    pub fn addresses(&self) -> u32 {
+        self.pods.max(1)
     }
 }
 
@@ -425,6 +434,11 @@ pub struct PoolPlan {
     /// platform: one per instance the platform addresses, 1 to [`MAX_TRIES`].
     pub tries: BTreeMap<Platform, u32>,
     pub servers: BTreeMap<Platform, Vec<Endpoint>>,
+    /// Kubernetes: the headless Service (no virtual IP, the service's selector) whose
+    /// DNS name lists every ready pod, so the balancer spreads, hashes and counts
+    /// failures per pod; none: not on Kubernetes, or nginx, which goes through the
+    /// service's ClusterIP Service there.
+    pub pod_service: Option<String>,
 }
 
 /// What keeps a client on one instance.

@@ -25,8 +25,37 @@ pub(super) fn service_endpoints(
             host: format!("{name}.{}.svc.cluster.local", bp.name),
             port,
             node: String::new(),
+            pods: 0,
         }],
     }
+}
+
+/// Where the balancer reaches a routed service's instances on each platform. On
+/// Kubernetes HAProxy resolves the headless Service's name at run time into one slot
+/// per pod (as many slots as the service may have pods), so balancing, stickiness and
+/// failure counting act on pods, not on one virtual IP that kube-proxy spreads behind.
+/// nginx keeps the Service's virtual IP there: its `server … resolve` needs the
+/// cluster's DNS address written into its config, which only the pod knows.
+pub(super) fn pool_servers(
+    s: &ServicePlan,
+    engine: BalancerEngine,
+    blueprint: &str,
+) -> (BTreeMap<Platform, Vec<Endpoint>>, Option<String>) {
+    let mut servers = s.endpoints.clone();
+    let mut pod_service = None;
+    let per_pod = Platform::Kubernetes.addresses_instances(engine);
+    if let (Some(list), true) = (servers.get_mut(&Platform::Kubernetes), per_pod) {
+        let headless = crate::model::capabilities::pod_service_name(&s.name);
+        *list = vec![Endpoint {
+            id: s.name.clone(),
+            host: format!("{headless}.{blueprint}.svc.cluster.local"),
+            port: list.first().map_or(0, |e| e.port),
+            node: String::new(),
+            pods: most_pods(s),
+        }];
+        pod_service = Some(headless);
+    }
+    (servers, pod_service)
 }
 
 /// Where the balancer listens on `platform`: one node per instance with its own
@@ -71,6 +100,22 @@ pub(super) fn balancer_nodes(
     })
 }
 
+/// The most pods of `s` that can be ready at once on Kubernetes: the autoscaler's
+/// maximum (or the fixed count), plus the rollout's surge, which starts new pods
+/// before it stops old ones. Each gets a balancer slot.
+fn most_pods(s: &ServicePlan) -> u32 {
+    let most = s.scaling.max.max(s.instances).max(1);
+    let surge = match s.rollout {
+        super::health::Rollout::Recreate => 0,
+        super::health::Rollout::Rolling { surge, .. } => match surge {
+            super::health::Surge::Count(n) => n,
+            // Kubernetes rounds a percentage of surge up.
+            super::health::Surge::Percent(p) => (most * p).div_ceil(100),
+        },
+    };
+    most + surge
+}
+
 /// The time a stopping instance of a `kind` service gets on `platform` before it is
 /// killed: a worker or scheduler finishes the task in hand; on Kubernetes a web
 /// process drains its connections too. `None`: the platform's own default.
@@ -90,6 +135,7 @@ fn compose_endpoints(name: &str, instances: u32, port: u16) -> Vec<Endpoint> {
             id,
             port,
             node: String::new(),
+            pods: 0,
         })
         .collect()
 }
@@ -107,6 +153,7 @@ fn hosts_endpoints(name: &str, layout: &placement::HostsLayout) -> Vec<Endpoint>
             host: host.clone(),
             port: *port,
             node: host.clone(),
+            pods: 0,
         })
         .collect()
 }

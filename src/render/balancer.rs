@@ -158,6 +158,8 @@ struct PoolView<'a> {
     health_rise: u32,
     tries: u32,
     servers: &'a [Endpoint],
+    /// The instances its servers stand for (a name resolved per pod counts each pod).
+    addresses: u32,
 }
 
 /// A size as nginx writes it: `10m`, `512k`, or bytes.
@@ -181,25 +183,29 @@ pub fn render(
     let pools: Vec<PoolView> = lb
         .pools
         .iter()
-        .map(|(name, p)| PoolView {
-            name,
-            websocket: p.kind == crate::model::ServiceKind::Websocket,
-            algorithm: &p.algorithm,
-            sticky: &p.sticky,
-            max_fails: p.max_fails,
-            fail_timeout_ms: p.fail_timeout_ms,
-            keepalive: p.keepalive,
-            health_path: &p.health_path,
-            health_interval_ms: p.health_interval_ms,
-            health_timeout_ms: p.health_timeout_ms,
-            health_fall: p.health_fall,
-            health_rise: p.health_rise,
-            tries: p.tries[&platform],
-            servers: p
+        .map(|(name, p)| {
+            let servers = p
                 .servers
                 .get(&platform)
                 .map(Vec::as_slice)
-                .unwrap_or_default(),
+                .unwrap_or_default();
+            PoolView {
+                name,
+                websocket: p.kind == crate::model::ServiceKind::Websocket,
+                algorithm: &p.algorithm,
+                sticky: &p.sticky,
+                max_fails: p.max_fails,
+                fail_timeout_ms: p.fail_timeout_ms,
+                keepalive: p.keepalive,
+                health_path: &p.health_path,
+                health_interval_ms: p.health_interval_ms,
+                health_timeout_ms: p.health_timeout_ms,
+                health_fall: p.health_fall,
+                health_rise: p.health_rise,
+                tries: p.tries[&platform],
+                servers,
+                addresses: servers.iter().map(Endpoint::addresses).sum(),
+            }
         })
         .collect();
     let routes = lb

@@ -24,6 +24,7 @@ mod fixtures;
 mod fuzz_regressions;
 mod injection;
 mod kubernetes_manifests;
+mod kubernetes_pods;
 mod kubernetes_readme;
 mod layering;
 mod limits;

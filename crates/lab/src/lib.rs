@@ -18,6 +18,9 @@
 //!   [`Lab::command`] run chrooted inside their mount namespace, below a writable overlay
 //!   in the lab folder, so the cached root never changes.
 //!
+//! [`DnsServer`] answers A queries for the names a test gives it, several addresses
+//! each, as a headless Kubernetes Service does for its pods.
+//!
 //! [`http_get`] and [`websocket_handshake`] are tiny hand-rolled clients for asserting on
 //! what comes out.
 //!
@@ -35,6 +38,7 @@
 
 mod client;
 mod digest;
+mod dns;
 mod http;
 mod isolated;
 mod netns;
@@ -49,6 +53,7 @@ pub use client::{
     http_get, http_request, websocket_connect, websocket_handshake, Response, WEBSOCKET_KEY,
 };
 pub use digest::{base64, sha1, websocket_accept};
+pub use dns::DnsServer;
 pub use isolated::{check_isolated, check_isolated_from};
 pub use netns::private_network;
 pub use scratch::scratch_dir;

@@ -330,8 +330,10 @@ impl Checker<'_> {
         }
     }
 
-    /// On Kubernetes the balancer reaches each service through its Service's one
-    /// virtual IP, and kube-proxy picks the pod: stickiness by header or cookie is lost.
+    /// On Kubernetes nginx reaches each service through its Service's one virtual IP,
+    /// and kube-proxy picks the pod: stickiness by header or cookie is lost, and by
+    /// client IP (the Service's session affinity) each balancer pod's clients all land
+    /// on one pod. HAProxy balances over the pods themselves there.
     pub(super) fn kubernetes_balance(&mut self) {
         for (name, s) in &self.bp.services {
             let Some(b) = &s.balance else { continue };
@@ -340,7 +342,7 @@ impl Checker<'_> {
             }
             let sticky = b.sticky.as_deref().unwrap_or("none");
             // `least_conn` loses its effect too, harmlessly; lost stickiness breaks sessions.
-            if !(sticky.starts_with("header:") || sticky.starts_with("cookie")) {
+            if sticky == "none" {
                 continue;
             }
             let what = format!("`sticky: {sticky}`");
@@ -348,10 +350,10 @@ impl Checker<'_> {
                 Diagnostic::warning(
                     Code::NoEffectOnKubernetes,
                     service_ptr(name).child("balance"),
-                    format!("{what} has no effect on Kubernetes: the balancer reaches `{name}` through its Service, and kube-proxy picks the pod"),
+                    format!("{what} does not hold on Kubernetes with nginx: it reaches `{name}` through its Service's one address, and kube-proxy picks the pod"),
                 )
                 .at_key()
-                .hint("use `sticky: client_ip` (the Service's session affinity) there, or keep this setting to the compose and hosts phases"),
+                .hint("use `engine: haproxy`, which balances over every pod (a headless Service it resolves at run time), or keep this setting to the compose and hosts phases"),
             );
         }
     }

@@ -39,8 +39,14 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
     }
     c.host_ports();
     // Where the balancer reaches a service through one address, not each instance.
-    if targets.iter().any(|p| !p.addresses_instances()) {
-        c.kubernetes_balance();
+    if let Some(lb) = &bp.balancer {
+        if targets.iter().any(|p| !p.addresses_instances(lb.engine)) {
+            c.kubernetes_balance();
+        }
+        let k8s = Platform::Kubernetes;
+        if targets.contains(&k8s) && k8s.addresses_instances(lb.engine) {
+            c.pod_service_names();
+        }
     }
     c.out
 }

@@ -1,6 +1,6 @@
 //! Names that must not be shared: a service and a datastore become the same host name.
 
-use super::{store_ptr, Checker};
+use super::{service_ptr, store_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 
@@ -18,6 +18,33 @@ impl Checker<'_> {
                     .hint("services and datastores share one namespace (they become host names): rename one"),
                 );
             }
+        }
+    }
+
+    /// On Kubernetes each balanced service gets a second Service, `NAME-pods`, for the
+    /// balancer to find its pods: no service or datastore may already be called that.
+    pub(super) fn pod_service_names(&mut self) {
+        for name in self.bp.services.keys() {
+            if !self.is_routed(name) {
+                continue;
+            }
+            let headless = crate::model::capabilities::pod_service_name(name);
+            let ptr = if self.bp.services.contains_key(&headless) {
+                service_ptr(&headless)
+            } else if self.bp.datastores.contains_key(&headless) {
+                store_ptr(&headless)
+            } else {
+                continue;
+            };
+            self.push(
+                Diagnostic::error(
+                    Code::DuplicateName,
+                    ptr,
+                    format!("`{headless}` is the Service through which the balancer finds the pods of `{name}` on Kubernetes"),
+                )
+                .at_key()
+                .hint(format!("rename `{headless}`")),
+            );
         }
     }
 }

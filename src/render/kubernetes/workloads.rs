@@ -111,7 +111,9 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
             .balancer
             .as_ref()
             .and_then(|lb| lb.pools.get(name))
-            .is_some_and(|p| p.sticky == Sticky::ClientIp);
+            // Only where the balancer goes through the Service (nginx): HAProxy hashes
+            // the client's address over the pods itself.
+            .is_some_and(|p| p.sticky == Sticky::ClientIp && p.pod_service.is_none());
         if sticky {
             svc.insert("sessionAffinity".into(), json!("ClientIP"));
         }
@@ -121,6 +123,25 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
             "metadata" => metadata(plan, name, component),
             "spec" => svc,
         });
+        // The balancer's view of the same pods: no virtual IP, its DNS name lists the
+        // address of every ready pod, which the balancer resolves at run time.
+        let headless = plan
+            .balancer
+            .as_ref()
+            .and_then(|lb| lb.pools.get(name))
+            .and_then(|p| p.pod_service.as_deref());
+        if let Some(headless) = headless {
+            docs.push(object! {
+                "apiVersion" => "v1",
+                "kind" => "Service",
+                "metadata" => object! { "name" => headless, "labels" => labels(plan, name, component) },
+                "spec" => json!({
+                    "clusterIP": "None",
+                    "selector": selector(plan, name),
+                    "ports": [{ "name": "http", "port": port, "targetPort": "http" }],
+                }),
+            });
+        }
     }
     if s.scaling.autoscaled {
         docs.extend(autoscaler(plan, s));
