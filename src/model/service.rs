@@ -271,12 +271,15 @@ pub struct Balance {
     /// `sticky` key). Default: `round_robin`, or `hash` when `sticky` is set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub algorithm: Option<Algorithm>,
-    /// Failed attempts to reach an instance (a refused or cut connection, a timeout)
-    /// within `fail_timeout` before it is taken out. nginx counts every failed attempt,
-    /// HAProxy failed connections in a row (and its health checks). A request is tried
-    /// on each instance at most once, so from 2 up no single request can take an instance
-    /// out; the default leaves a pool serving through a burst of requests that crash
-    /// their backend. Default: 10.
+    /// Failed attempts to reach an instance within `fail_timeout` before it is taken
+    /// out. HAProxy counts failed connections in a row (its health checks take a dead
+    /// instance out too); default 10. nginx counts every failed attempt (a refused or cut
+    /// connection, a timeout), a request that crashes its backend once on each instance
+    /// it is retried on, so a burst of such requests can take the whole pool out: by
+    /// default nginx takes nothing out and steps past a failing instance to the next
+    /// (each request that meets a dead one first pays its connect timeout). A request is
+    /// tried on each instance at most once, so from 2 up no single request can take an
+    /// instance out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 2, max = 100))]
     pub max_fails: Option<u32>,

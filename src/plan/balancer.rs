@@ -192,9 +192,11 @@ fn body_bytes(size: Option<&crate::model::units::Quantity>) -> Result<Option<u64
         .transpose()
 }
 
-/// Failed attempts before an instance is taken out, by default: a request is tried on
-/// each instance at most once, so eight requests that crash their backend, each tried
-/// on three instances, still leave a pool of three serving.
+/// Failed connections in a row before HAProxy takes an instance out, by default (its
+/// health checks take a dead one out sooner). nginx has no default: it would count
+/// every failed attempt, a crashing request once on each instance it is retried on,
+/// so any finite number of such requests would empty the pool; without `max_fails` it
+/// takes nothing out and steps past a dead instance to the next (`0` below).
 const DEFAULT_MAX_FAILS: u32 = 10;
 
 /// Builds the pool of a routed service from its blueprint settings.
@@ -224,9 +226,10 @@ fn pool_plan(
         kind: s.kind,
         algorithm: algorithm.to_string(),
         sticky,
-        max_fails: balance
-            .and_then(|b| b.max_fails)
-            .unwrap_or(DEFAULT_MAX_FAILS),
+        max_fails: balance.and_then(|b| b.max_fails).unwrap_or(match engine {
+            BalancerEngine::Nginx => 0,
+            BalancerEngine::Haproxy => DEFAULT_MAX_FAILS,
+        }),
         fail_timeout_ms: ms(balance.and_then(|b| b.fail_timeout.as_ref()), 10_000)?,
         keepalive: 32,
         health_path: health.map(|h| h.path.clone()).unwrap_or_default(),

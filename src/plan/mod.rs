@@ -420,6 +420,8 @@ pub struct PoolPlan {
     pub algorithm: String,
     /// What a `hash` pool hashes.
     pub sticky: Sticky,
+    /// Failures before an instance is taken out for `fail_timeout_ms`; 0: never (nginx's
+    /// default, which then only steps past a failing instance).
     pub max_fails: u32,
     pub fail_timeout_ms: u64,
     /// Idle keep-alive connections each balancer worker keeps to the pool.

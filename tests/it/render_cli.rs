@@ -42,7 +42,7 @@ fn render_then_check_is_clean_and_a_hand_edit_is_stale() {
     render(&out, &["--check"]).code(0);
 
     let original = std::fs::read_to_string(&conf).unwrap();
-    std::fs::write(&conf, original.replace("max_fails=10", "max_fails=9")).unwrap();
+    std::fs::write(&conf, original.replace("max_fails=0;", "max_fails=9;")).unwrap();
     let assert = render(&out, &["--check"]).code(1);
     let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
     assert!(
@@ -50,11 +50,11 @@ fn render_then_check_is_clean_and_a_hand_edit_is_stale() {
         "{stdout}"
     );
     assert!(
-        stdout.contains("-        server 10.0.1.11:8000 max_fails=9"),
+        stdout.contains("-        server 10.0.1.11:8000 max_fails=9;"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("+        server 10.0.1.11:8000 max_fails=10"),
+        stdout.contains("+        server 10.0.1.11:8000 max_fails=0;"),
         "{stdout}"
     );
     // --check wrote nothing.
