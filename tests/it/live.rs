@@ -42,6 +42,31 @@ impl Running {
             .unwrap_or_else(|e| panic!("GET {path} through the balancer: {e}\n{}", self.logs()))
     }
 
+    /// `method path` through the balancer from the local address `source` (another
+    /// loopback address than 127.0.0.1, the lab's trusted proxy).
+    pub(crate) fn request_from(
+        &self,
+        source: &str,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> lab::Response {
+        lab::http_request_from(
+            source.parse().unwrap(),
+            self.front,
+            method,
+            path,
+            headers,
+            "",
+        )
+        .unwrap_or_else(|e| {
+            panic!(
+                "{method} {path} from {source} through the balancer: {e}\n{}",
+                self.logs()
+            )
+        })
+    }
+
     pub(crate) fn logs(&self) -> String {
         self.lab.logs("balancer")
     }

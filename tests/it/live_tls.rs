@@ -16,7 +16,7 @@ use std::process::Command;
 
 use lab::ServerSet;
 
-use super::live::{start_prepared, SERIAL};
+use super::live::{start_prepared, Running, SERIAL};
 use super::tls::{certificate_from, make_certificate};
 
 /// The balancer's HTTPS address in the lab (`balancer.tls.listen` on the edge machine).
@@ -52,31 +52,36 @@ fn header<'a>(headers: &'a str, name: &str) -> Option<&'a str> {
     })
 }
 
-fn https_is_served(phase: &str, set: Option<ServerSet>, version: &str) {
-    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(curl_bin) = lab::require("curl") else {
-        return;
-    };
+/// The phase's balancer started with a certificate the test makes, listening on HTTPS;
+/// `None` where a tool is missing.
+fn start_tls(phase: &str, set: Option<ServerSet>, version: &str) -> Option<Running> {
     let mut made = None;
-    let Some(r) = start_prepared(phase, set, version, |dir, config| {
+    let r = start_prepared(phase, set, version, |dir, config| {
         let certs = dir.join("tls");
         made = make_certificate(&certs);
         certificate_from(config, &certs)
-    }) else {
-        return;
-    };
-    if made.is_none() {
-        return;
-    }
-    let cert = r.lab.dir().join("tls/tls.crt");
-    let cert = cert.to_str().unwrap();
-    let c = |args: &[&str]| curl(&curl_bin, cert, args);
+    })?;
+    made?;
     let https_port: std::net::SocketAddr = "127.0.0.20:8443".parse().unwrap();
     assert!(
         lab::wait_listening(https_port, std::time::Duration::from_secs(10)),
         "no HTTPS on {https_port}:\n{}",
         r.logs()
     );
+    Some(r)
+}
+
+fn https_is_served(phase: &str, set: Option<ServerSet>, version: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(curl_bin) = lab::require("curl") else {
+        return;
+    };
+    let Some(r) = start_tls(phase, set, version) else {
+        return;
+    };
+    let cert = r.lab.dir().join("tls/tls.crt");
+    let cert = cert.to_str().unwrap();
+    let c = |args: &[&str]| curl(&curl_bin, cert, args);
 
     // HTTPS, negotiated to HTTP/2 by ALPN, answered by a backend, with HSTS.
     let url = format!("{HTTPS}/api/tls?x=1");
@@ -210,6 +215,80 @@ fn https_is_served(phase: &str, set: Option<ServerSet>, version: &str) {
 
     // The balancer was started by PID and stops by PID.
     drop(r);
+}
+
+/// Behind a trusted proxy that terminates TLS (the lab's client, 127.0.0.1) and forwards
+/// plain HTTP: its `X-Forwarded-Proto: https` means the client is on HTTPS already, so
+/// the request is served, not redirected (a redirect would loop forever), and the
+/// backend is told the proxy's scheme and port. Its `http`, or the same headers from an
+/// address that is not trusted, still get the redirect.
+fn a_tls_terminating_proxy_is_believed(phase: &str, set: Option<ServerSet>, version: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = start_tls(phase, set, version) else {
+        return;
+    };
+    let forwarded = [
+        ("X-Forwarded-For", "203.0.113.7"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Port", "443"),
+    ];
+    let served = r.request_from("127.0.0.1", "GET", "/api/behind", &forwarded);
+    assert_eq!(
+        served.status,
+        200,
+        "{phase}: HTTPS at the trusted proxy: {served:?}\n{}",
+        r.logs()
+    );
+    let backend = served.header("X-Backend").unwrap_or_default().to_string();
+    let stub = &r.stubs[&backend];
+    for (name, want) in [
+        ("X-Forwarded-For", "203.0.113.7"),
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Port", "443"),
+    ] {
+        assert_eq!(
+            stub.last_header(name).as_deref(),
+            Some(want),
+            "{phase}: {name}: {:?}",
+            stub.last_headers()
+        );
+    }
+    // The proxy's client came over plain HTTP: redirected, as a direct client would be.
+    let plain = r.request_from(
+        "127.0.0.1",
+        "GET",
+        "/api/behind",
+        &[("X-Forwarded-Proto", "http")],
+    );
+    assert_eq!(plain.status, 308, "{phase}: {plain:?}");
+    // Not from a trusted proxy: the headers are the client's own and count for nothing.
+    let spoofed = r.request_from("127.0.0.5", "GET", "/api/behind", &forwarded);
+    assert_eq!(spoofed.status, 308, "{phase}: {spoofed:?}\n{}", r.logs());
+    assert_eq!(
+        spoofed.header("Location"),
+        Some("https://127.0.0.20:8443/api/behind"),
+        "{phase}: {spoofed:?}"
+    );
+}
+
+#[test]
+fn haproxy_2_6_on_debian12_believes_a_tls_terminating_proxy() {
+    a_tls_terminating_proxy_is_believed("haproxy-tls-proxied", Some(ServerSet::host()), "2.6");
+}
+
+#[test]
+fn haproxy_3_0_on_debian13_believes_a_tls_terminating_proxy() {
+    a_tls_terminating_proxy_is_believed("haproxy-tls-proxied", ServerSet::trixie(), "3.0");
+}
+
+#[test]
+fn nginx_1_26_on_debian13_believes_a_tls_terminating_proxy() {
+    a_tls_terminating_proxy_is_believed("nginx-tls-proxied", ServerSet::trixie(), "1.26");
+}
+
+#[test]
+fn nginx_1_30_on_debian_testing_believes_a_tls_terminating_proxy() {
+    a_tls_terminating_proxy_is_believed("nginx-tls-proxied", ServerSet::forky(), "1.30");
 }
 
 #[test]

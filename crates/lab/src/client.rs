@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 use std::io::{self, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::fd::FromRawFd;
 use std::time::Duration;
 
 use crate::http::{find_header, read_body, read_head, MAX_HEAD};
@@ -29,9 +30,48 @@ impl Response {
 
 fn connect(addr: SocketAddr) -> io::Result<TcpStream> {
     let stream = TcpStream::connect_timeout(&addr, CLIENT_TIMEOUT)?;
+    timeouts(stream)
+}
+
+fn timeouts(stream: TcpStream) -> io::Result<TcpStream> {
     stream.set_read_timeout(Some(CLIENT_TIMEOUT))?;
     stream.set_write_timeout(Some(CLIENT_TIMEOUT))?;
     Ok(stream)
+}
+
+/// A connection to `addr` (IPv4) from the local address `source`, e.g. another loopback
+/// address than 127.0.0.1, so a server sees a client it does not trust.
+fn connect_from(source: IpAddr, addr: SocketAddr) -> io::Result<TcpStream> {
+    let (IpAddr::V4(source), SocketAddr::V4(addr)) = (source, addr) else {
+        return Err(io::Error::new(io::ErrorKind::Unsupported, "IPv4 only"));
+    };
+    let sockaddr = |ip: std::net::Ipv4Addr, port: u16| libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: port.to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(ip).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: a fresh socket, owned by the TcpStream as soon as it exists; the
+    // addresses are plain sockaddr_in values that outlive the calls.
+    unsafe {
+        let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0);
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let stream = TcpStream::from_raw_fd(fd);
+        let from = sockaddr(source, 0);
+        if libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let to = sockaddr(*addr.ip(), addr.port());
+        if libc::connect(fd, (&to as *const libc::sockaddr_in).cast(), len) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        timeouts(stream)
+    }
 }
 
 /// `METHOD path` request text: `Host` (unless given), the extra headers, `Connection`
@@ -90,7 +130,36 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> io::Result<Response> {
-    let mut stream = connect(addr)?;
+    exchange(connect(addr)?, addr, method, path, headers, body)
+}
+
+/// Like [`http_request`], from the local address `source` (IPv4).
+pub fn http_request_from(
+    source: IpAddr,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> io::Result<Response> {
+    exchange(
+        connect_from(source, addr)?,
+        addr,
+        method,
+        path,
+        headers,
+        body,
+    )
+}
+
+fn exchange(
+    mut stream: TcpStream,
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> io::Result<Response> {
     // A server may answer (413, 429) and close before it has read a large body: the
     // answer still counts, so a failed write is returned only when none comes.
     let written = stream.write_all(request_text(addr, method, path, headers, body).as_bytes());
