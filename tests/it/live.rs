@@ -133,6 +133,17 @@ pub(crate) fn start_prepared(
     version: &str,
     prepare: impl FnOnce(&std::path::Path, &str) -> String,
 ) -> Option<Running> {
+    start_with_env(phase, set, version, prepare, Vec::new())
+}
+
+/// [`start_prepared`], with extra environment for the balancer (e.g. a faked clock).
+pub(crate) fn start_with_env(
+    phase: &str,
+    set: Option<ServerSet>,
+    version: &str,
+    prepare: impl FnOnce(&std::path::Path, &str) -> String,
+    env: Vec<(String, String)>,
+) -> Option<Running> {
     let set = set?;
     let (plan, config) = lab_plan(phase);
     let lb = plan.balancer.as_ref().unwrap();
@@ -191,6 +202,7 @@ pub(crate) fn start_prepared(
         &[],
         StartOptions {
             root: set.root().map(std::path::Path::to_path_buf),
+            env,
             ..Default::default()
         },
     );

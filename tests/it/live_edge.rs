@@ -9,7 +9,8 @@
 //! - a client sustained above the rate limit gets through at the rate, not nothing;
 //! - the default burst lets a browser's parallel requests through;
 //! - behind a trusted proxy, the client is the one it names, for limits and backends;
-//! - a route's own rate limit (per minute) and body size apply to it alone.
+//! - a route's own rate limit (per minute) and body size apply to it alone;
+//! - HAProxy's buckets hold across the wrap of the clock they are kept on.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Barrier};
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use tierform_lab::{self as lab, ServerSet};
 
-use crate::live::{hits, start, Running, SERIAL};
+use crate::live::{hits, start, start_with_env, Running, SERIAL};
 
 /// Sends `n` requests with `method` to a path whose backend drops the connection, one at
 /// a time: how many attempts each made on the backends.
@@ -316,6 +317,76 @@ fn routes_have_limits_of_their_own(phase: &str, set: Option<ServerSet>, version:
     assert_eq!(post("/api/orders", 100 << 10), 413, "{phase}");
     assert_eq!(post("/upload/photo", 100 << 10), 200, "{phase}");
     assert_eq!(post("/upload/photo", 2 << 20), 413, "{phase}");
+}
+
+/// HAProxy keeps each client's next due time on a clock of 2^31 µs that wraps every
+/// 35 min 47 s. A bucket spent just before a wrap stays spent just after it: the login
+/// route's 3 at once (30 a minute) are taken 1.5 s before the wrap, and 0.3 s after it
+/// the next 3 get 429. The balancer runs with its clock moved (libfaketime) so that a
+/// wrap comes a few seconds after it starts. On HAProxy 2.6 only (Debian 12's, where
+/// Debian's libfaketime is): the arithmetic is the config's, the same on 3.0.
+#[test]
+fn haproxy_buckets_hold_across_the_clock_wrap() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(_) = lab::require("faketime") else {
+        return;
+    };
+    let preload = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    assert!(
+        std::path::Path::new(preload).exists(),
+        "{preload}: .ci/run installs faketime"
+    );
+    const WRAP_US: u128 = 1 << 31;
+    let now_us = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros()
+    };
+    // The balancer's clock runs `offset_s` ahead, so that its next wrap comes 12 to 13 s
+    // from now (real time).
+    let real = now_us();
+    let next_wrap = (real / WRAP_US + 2) * WRAP_US;
+    let offset_s = (next_wrap - real) / 1_000_000 - 12;
+    let wrap_at =
+        Instant::now() + Duration::from_micros((next_wrap - real - offset_s * 1_000_000) as u64);
+    let env = vec![
+        ("LD_PRELOAD".to_string(), preload.to_string()),
+        ("FAKETIME".to_string(), format!("+{offset_s}")),
+        ("FAKETIME_DONT_FAKE_MONOTONIC".to_string(), "1".to_string()),
+    ];
+    let Some(r) = start_with_env(
+        "haproxy-routes",
+        Some(ServerSet::host()),
+        "2.6",
+        |_, config| config.to_string(),
+        env,
+    ) else {
+        return;
+    };
+    let before = wrap_at
+        .checked_duration_since(Instant::now())
+        .unwrap_or_default();
+    assert!(
+        before > Duration::from_secs(3),
+        "the balancer took too long to start: the wrap is {before:?} away"
+    );
+    thread::sleep(before - Duration::from_millis(1500));
+    let spent: Vec<u16> = (0..5).map(|_| r.get("/api/login", &[]).status).collect();
+    assert_eq!(
+        spent,
+        [200, 200, 200, 429, 429],
+        "before the wrap\n{}",
+        r.logs()
+    );
+    thread::sleep(
+        wrap_at
+            .checked_duration_since(Instant::now())
+            .unwrap_or_default()
+            + Duration::from_millis(300),
+    );
+    let after: Vec<u16> = (0..3).map(|_| r.get("/api/login", &[]).status).collect();
+    assert_eq!(after, [429, 429, 429], "just after the wrap\n{}", r.logs());
 }
 
 /// Every check, as a test of its own, on one engine and server set.
