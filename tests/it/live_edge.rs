@@ -319,6 +319,42 @@ fn routes_have_limits_of_their_own(phase: &str, set: Option<ServerSet>, version:
     assert_eq!(post("/upload/photo", 2 << 20), 413, "{phase}");
 }
 
+/// A limit keyed by a device header (its client's IP without one, 5/s, 6 at once): a
+/// header value cannot name another client's bucket, neither the IP key of a client
+/// without the header (as HAProxy writes it, or as nginx's binary address) nor another
+/// device whose long id shares its first 128 bytes.
+fn keys_cannot_borrow_a_bucket(phase: &str, set: Option<ServerSet>, version: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = start(phase, set, version) else {
+        return;
+    };
+    let spend = |source: &str, headers: &[(&str, &str)]| -> Vec<u16> {
+        (0..8)
+            .map(|_| r.request_from(source, "GET", "/api/x", headers).status)
+            .collect()
+    };
+    let spent = [200, 200, 200, 200, 200, 200, 429, 429];
+    // A client without the header, from 127.65.66.67 (bytes 7f 41 42 43: "\x7fABC").
+    assert_eq!(spend("127.65.66.67", &[]), spent, "{phase}\n{}", r.logs());
+    let long = "d".repeat(128);
+    assert_eq!(
+        spend("127.0.0.1", &[("X-Device-Id", &format!("{long}1"))]),
+        spent,
+        "{phase}"
+    );
+    for device in [&format!("{long}2"), "127.65.66.67", "\x7fABC"] {
+        let status = r
+            .request_from("127.0.0.1", "GET", "/api/x", &[("X-Device-Id", device)])
+            .status;
+        assert_eq!(
+            status,
+            200,
+            "{phase}: device {device:?} got another client's spent bucket\n{}",
+            r.logs()
+        );
+    }
+}
+
 /// HAProxy keeps each client's next due time on a clock of 2^31 µs that wraps every
 /// 35 min 47 s. A bucket spent just before a wrap stays spent just after it: the login
 /// route's 3 at once (30 a minute) are taken 1.5 s before the wrap, and 0.3 s after it
@@ -426,6 +462,11 @@ macro_rules! edge {
             fn routes_have_limits_of_their_own() {
                 let phase = concat!($engine, "-routes");
                 super::routes_have_limits_of_their_own(phase, $set, $version);
+            }
+
+            #[test]
+            fn keys_cannot_borrow_a_bucket() {
+                super::keys_cannot_borrow_a_bucket(concat!($engine, "-keyed"), $set, $version);
             }
 
             #[test]
