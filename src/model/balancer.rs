@@ -9,6 +9,10 @@ use super::{
 };
 use crate::model::units::Duration;
 
+/// Where the balancer answers `/health` over plain HTTP when `proxy_protocol` is on (its
+/// main listeners then expect a PROXY header first), on every platform.
+pub const PROXY_HEALTH_PORT: u16 = 8081;
+
 /// The load balancer in front of the HTTP and WebSocket services.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -46,6 +50,17 @@ pub struct Balancer {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 64), inner(regex(pattern = CIDR_PATTERN)), example = &["10.0.0.0/8"])]
     pub trusted_proxies: Vec<String>,
+    /// The trusted proxies speak the PROXY protocol (v1 or v2: a layer-4 load balancer
+    /// such as an AWS NLB or HAProxy in TCP mode): each connection from one of them
+    /// starts with a PROXY header naming the client, which is taken as the client's
+    /// address; their `X-Forwarded-*` headers then count for nothing, like anyone's. A
+    /// connection from another address is its own client (nginx needs a PROXY header on
+    /// every connection, and believes none from there; HAProxy takes it without one). The
+    /// balancer's `/health` moves to a plain HTTP listener of its own on port 8081, for
+    /// probes and health checks that do not speak the protocol. Needs
+    /// `trusted_proxies`. Default: false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub proxy_protocol: bool,
     /// The largest request body the balancer accepts; a larger one gets 413. nginx
     /// counts the bytes as they come; HAProxy checks the declared `Content-Length`, so a
     /// chunked upload passes it (the backend must hold its own limit). Default: `10Mi`.

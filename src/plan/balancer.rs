@@ -163,11 +163,12 @@ pub(super) fn balancer_plan(
         rate_limit: lb.rate_limit.as_ref().map(RateLimitPlan::new),
         max_body_bytes,
         trusted_proxies: lb.trusted_proxies.clone(),
-        trusted_hops: if lb.trusted_proxies.is_empty() {
+        trusted_hops: if lb.trusted_proxies.is_empty() || lb.proxy_protocol {
             0
         } else {
             TRUSTED_HOPS
         },
+        proxy_protocol: lb.proxy_protocol,
         tls,
         connect_timeout_ms: connect,
         send_timeout_ms: send,

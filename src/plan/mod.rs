@@ -287,6 +287,9 @@ pub struct BalancerPlan {
     /// How many trusted hops of `X-Forwarded-For` HAProxy walks back (nginx walks any
     /// number with `real_ip_recursive`): a CDN in front of a cloud load balancer is two.
     pub trusted_hops: u32,
+    /// The trusted proxies send a PROXY header: it names the client, and their
+    /// `X-Forwarded-*` headers are not believed.
+    pub proxy_protocol: bool,
     /// TLS termination, when the blueprint asks for it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsPlan>,
@@ -311,6 +314,14 @@ pub struct BalancerPlan {
     pub workers: BTreeMap<Platform, u32>,
 }
 
+impl BalancerPlan {
+    /// The plain port of the balancer's own `/health` on `platform`, where its
+    /// listeners expect the PROXY protocol.
+    pub fn health_port(&self, platform: Platform) -> Option<u16> {
+        self.nodes.get(&platform)?.first()?.health_port
+    }
+}
+
 /// One balancer instance's listening address.
 #[derive(Debug, Clone, Serialize)]
 pub struct BalancerNode {
@@ -322,6 +333,11 @@ pub struct BalancerNode {
     /// The HTTPS port to bind (`balancer.tls`), on the same address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_port: Option<u16>,
+    /// The plain HTTP port of the balancer's own `/health` when its listeners expect
+    /// the PROXY protocol ([`crate::model::PROXY_HEALTH_PORT`]); else `/health` is on
+    /// `port`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_port: Option<u16>,
 }
 
 /// A request rate limit per client.

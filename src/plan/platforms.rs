@@ -88,6 +88,7 @@ pub(super) fn balancer_nodes(
                     host: h,
                     port: listen,
                     tls_port: tls_listen,
+                    health_port: health_port(lb),
                 })
                 .collect()
         }
@@ -96,8 +97,14 @@ pub(super) fn balancer_nodes(
             address: String::new(),
             port: CONTAINER_LISTEN_PORT,
             tls_port: tls_listen.map(|_| CONTAINER_TLS_PORT),
+            health_port: health_port(lb),
         }],
     })
+}
+
+/// The balancer's plain health port, where its listeners expect the PROXY protocol.
+fn health_port(lb: &Balancer) -> Option<u16> {
+    lb.proxy_protocol.then_some(crate::model::PROXY_HEALTH_PORT)
 }
 
 /// The most pods of `s` that can be ready at once on Kubernetes: the autoscaler's

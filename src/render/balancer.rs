@@ -46,6 +46,9 @@ struct View<'a> {
     max_body_bytes: u64,
     trusted_proxies: &'a [String],
     trusted_hops: u32,
+    /// The trusted proxies send a PROXY header (then their `X-Forwarded-*` count for
+    /// nothing).
+    proxy_protocol: bool,
     /// TLS termination, when the blueprint asks for it.
     tls: Option<TlsView<'a>>,
     connect_timeout_ms: u64,
@@ -253,6 +256,7 @@ pub fn render(
         max_body_bytes: lb.max_body_bytes,
         trusted_proxies: &lb.trusted_proxies,
         trusted_hops: lb.trusted_hops,
+        proxy_protocol: lb.proxy_protocol,
         tls: lb.tls.as_ref().zip(node.tls_port).map(|(t, port)| TlsView {
             plan: t,
             port,

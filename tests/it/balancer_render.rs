@@ -47,24 +47,47 @@ fn forwarded_port_is_the_clients_port() {
             format!("proxy_set_header X-Forwarded-Port {listen};"),
             format!("http-request set-header X-Forwarded-Port {listen}"),
         ];
-        if let Some(https) = tls {
-            // nginx: the port by scheme; HAProxy: the HTTPS port over the plain one.
-            let map = format!(
-                "map $scheme $forwarded_port {{\n        https   {https};\n        default {listen};\n    }}"
-            );
-            if text.contains(&map) {
-                want.push("proxy_set_header X-Forwarded-Port $forwarded_port;".into());
+        // nginx: the port by scheme with TLS; behind trusted proxies, theirs or that.
+        let own = match tls {
+            Some(https) => {
+                let map = format!(
+                    "map $scheme $tls_port {{\n        https   {https};\n        default {listen};\n    }}"
+                );
+                if text.contains(&map) {
+                    want.push("proxy_set_header X-Forwarded-Port $tls_port;".into());
+                }
+                // HAProxy: the HTTPS port over the plain one.
+                want.push(format!(
+                    "http-request set-header X-Forwarded-Port {https} if {{ ssl_fc }}"
+                ));
+                want.push(format!(
+                    "http-request set-header X-Forwarded-Port {listen} if !{{ ssl_fc }}"
+                ));
+                "$tls_port".to_string()
             }
-            want.push(format!(
-                "http-request set-header X-Forwarded-Port {https} if {{ ssl_fc }}"
-            ));
+            None => listen.to_string(),
+        };
+        let trusted = format!("\"~^1:(?<port>[0-9]{{1,5}})$\" $port;\n        default {own};");
+        if text.contains(&trusted) {
+            want.push("proxy_set_header X-Forwarded-Port $forwarded_port;".into());
         }
         let lines: Vec<&str> = text
             .lines()
             .map(str::trim)
-            .filter(|l| l.contains("X-Forwarded-Port") && !l.starts_with('#'))
+            .filter(|l| {
+                l.contains("set-header X-Forwarded-Port")
+                    || l.contains("proxy_set_header X-Forwarded-Port")
+            })
             .collect();
-        if lines.is_empty() || lines.iter().any(|l| !want.iter().any(|w| w == l)) {
+        // HAProxy may add a condition: a trusted proxy's own port is kept.
+        let kept = " !{ var(txn.port_kept) -m bool }";
+        if lines.is_empty()
+            || lines.iter().any(|l| {
+                let l = l.strip_suffix(kept).unwrap_or(l);
+                let l = l.strip_suffix(" if").unwrap_or(l);
+                !want.iter().any(|w| w == l)
+            })
+        {
             wrong.push(format!("{name}: {lines:?}, want port {listen}"));
         }
     }

@@ -31,7 +31,7 @@ fn yaml_blocks(text: &str) -> Vec<String> {
 }
 
 /// What each recipe's phase renders and the base phase does not: (phase, file, text).
-const EXPECTED: [(&str, &str, &str); 9] = [
+const EXPECTED: [(&str, &str, &str); 10] = [
     (
         "read-replica",
         "compose/docker-compose.yml",
@@ -63,6 +63,11 @@ const EXPECTED: [(&str, &str, &str); 9] = [
         "behind-proxy",
         "compose/nginx/nginx.conf",
         "set_real_ip_from 10.0.0.0/8;",
+    ),
+    (
+        "behind-nlb",
+        "compose/nginx/nginx.conf",
+        "real_ip_header proxy_protocol;",
     ),
     (
         "login-and-uploads",

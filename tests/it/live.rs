@@ -67,6 +67,31 @@ impl Running {
         })
     }
 
+    /// `GET path` from `source` after a PROXY protocol v1 header naming `client`;
+    /// `None` when the connection closed or failed without an answer.
+    pub(crate) fn get_proxied(
+        &self,
+        source: &str,
+        client: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Option<lab::Response> {
+        let preamble = format!(
+            "PROXY TCP4 {client} {} 40000 {}\r\n",
+            self.front.ip(),
+            self.front.port()
+        );
+        lab::http_request_after(
+            source.parse().unwrap(),
+            self.front,
+            preamble.as_bytes(),
+            "GET",
+            path,
+            headers,
+        )
+        .ok()
+    }
+
     pub(crate) fn logs(&self) -> String {
         self.lab.logs("balancer")
     }

@@ -319,6 +319,103 @@ fn routes_have_limits_of_their_own(phase: &str, set: Option<ServerSet>, version:
     assert_eq!(post("/upload/photo", 2 << 20), 413, "{phase}");
 }
 
+/// Behind a layer-4 proxy that speaks the PROXY protocol (the lab's client, 127.0.0.1):
+/// the address its PROXY header names is the client, for the backends and the rate limit
+/// (5/s, 6 at once), and `X-Forwarded-*` headers on its connections count for nothing.
+/// A PROXY header from an address that is not trusted names nobody, a connection from
+/// the proxy without one is not served, and the balancer's own `/health` answers on its
+/// plain listener (127.0.0.20:8081).
+fn the_proxy_protocol_names_the_client(phase: &str, set: Option<ServerSet>, version: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = start(phase, set, version) else {
+        return;
+    };
+    let health: std::net::SocketAddr = "127.0.0.20:8081".parse().unwrap();
+    assert!(
+        lab::wait_listening(health, Duration::from_secs(5)),
+        "{phase}: no health listener\n{}",
+        r.logs()
+    );
+    let answer = lab::http_get(health, "/health", &[]).map(|resp| resp.status);
+    assert_eq!(
+        answer.ok(),
+        Some(200),
+        "{phase}: /health on {health}\n{}",
+        r.logs()
+    );
+
+    let resp = r.get_proxied(
+        "127.0.0.1",
+        "203.0.113.9",
+        "/about",
+        &[
+            ("X-Forwarded-For", "6.6.6.6"),
+            ("X-Forwarded-Proto", "https"),
+        ],
+    );
+    assert_eq!(resp.map(|x| x.status), Some(200), "{phase}\n{}", r.logs());
+    let web = &r.stubs["web-1"];
+    for (name, want) in [
+        ("X-Forwarded-For", "203.0.113.9"),
+        ("X-Real-IP", "203.0.113.9"),
+        ("X-Forwarded-Proto", "http"),
+    ] {
+        assert_eq!(
+            web.last_header(name).as_deref(),
+            Some(want),
+            "{phase}: {name}: {:?}",
+            web.last_headers()
+        );
+    }
+    // Each client the proxy names has its own bucket.
+    let statuses = |client: &str, n: usize| -> BTreeMap<u16, usize> {
+        let mut seen = BTreeMap::new();
+        for _ in 0..n {
+            let status = r
+                .get_proxied("127.0.0.1", client, "/api/x", &[])
+                .map_or(0, |x| x.status);
+            *seen.entry(status).or_insert(0) += 1;
+        }
+        seen
+    };
+    let flood = statuses("198.51.100.1", 20);
+    assert!(
+        flood.get(&429).copied().unwrap_or(0) >= 10,
+        "{phase}: {flood:?}"
+    );
+    let next = statuses("198.51.100.2", 5);
+    assert_eq!(
+        next.get(&200).copied(),
+        Some(5),
+        "{phase}: after {flood:?}: {next:?}"
+    );
+
+    // From an address that is not trusted, a PROXY header names nobody: refused, or
+    // served as the connection's own client.
+    let hits_before = web.hits();
+    let spoofed = r.get_proxied("127.0.0.5", "203.0.113.10", "/about", &[]);
+    if web.hits() > hits_before {
+        assert_eq!(
+            web.last_header("X-Forwarded-For").as_deref(),
+            Some("127.0.0.5"),
+            "{phase}: {spoofed:?}"
+        );
+    }
+    // The proxy's own connections must start with a PROXY header.
+    let bare = lab::http_request_from(
+        "127.0.0.1".parse().unwrap(),
+        r.front,
+        "GET",
+        "/about",
+        &[],
+        "",
+    );
+    assert!(
+        bare.as_ref().map_or(true, |x| x.status == 400),
+        "{phase}: served without a PROXY header: {bare:?}"
+    );
+}
+
 /// A limit keyed by a device header (its client's IP without one, 5/s, 6 at once): a
 /// header value cannot name another client's bucket, neither the IP key of a client
 /// without the header (as HAProxy writes it, or as nginx's binary address) nor another
@@ -462,6 +559,12 @@ macro_rules! edge {
             fn routes_have_limits_of_their_own() {
                 let phase = concat!($engine, "-routes");
                 super::routes_have_limits_of_their_own(phase, $set, $version);
+            }
+
+            #[test]
+            fn the_proxy_protocol_names_the_client() {
+                let phase = concat!($engine, "-proxy-protocol");
+                super::the_proxy_protocol_names_the_client(phase, $set, $version);
             }
 
             #[test]

@@ -130,7 +130,7 @@ pub fn http_request(
     headers: &[(&str, &str)],
     body: &str,
 ) -> io::Result<Response> {
-    exchange(connect(addr)?, addr, method, path, headers, body)
+    exchange(connect(addr)?, addr, b"", method, path, headers, body)
 }
 
 /// Like [`http_request`], from the local address `source` (IPv4).
@@ -145,6 +145,7 @@ pub fn http_request_from(
     exchange(
         connect_from(source, addr)?,
         addr,
+        b"",
         method,
         path,
         headers,
@@ -152,9 +153,31 @@ pub fn http_request_from(
     )
 }
 
+/// Like [`http_request_from`], with `preamble` sent on the connection before the
+/// request (e.g. a PROXY protocol header).
+pub fn http_request_after(
+    source: IpAddr,
+    addr: SocketAddr,
+    preamble: &[u8],
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> io::Result<Response> {
+    exchange(
+        connect_from(source, addr)?,
+        addr,
+        preamble,
+        method,
+        path,
+        headers,
+        "",
+    )
+}
+
 fn exchange(
     mut stream: TcpStream,
     addr: SocketAddr,
+    preamble: &[u8],
     method: &str,
     path: &str,
     headers: &[(&str, &str)],
@@ -162,7 +185,9 @@ fn exchange(
 ) -> io::Result<Response> {
     // A server may answer (413, 429) and close before it has read a large body: the
     // answer still counts, so a failed write is returned only when none comes.
-    let written = stream.write_all(request_text(addr, method, path, headers, body).as_bytes());
+    let mut text = preamble.to_vec();
+    text.extend(request_text(addr, method, path, headers, body).as_bytes());
+    let written = stream.write_all(&text);
     let mut reader = BufReader::new(stream);
     loop {
         let head = match read_head(&mut reader) {

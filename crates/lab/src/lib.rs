@@ -50,8 +50,8 @@ mod stub;
 mod tools;
 
 pub use client::{
-    http_get, http_request, http_request_from, websocket_connect, websocket_handshake, Response,
-    WEBSOCKET_KEY,
+    http_get, http_request, http_request_after, http_request_from, websocket_connect,
+    websocket_handshake, Response, WEBSOCKET_KEY,
 };
 pub use digest::{base64, sha1, websocket_accept};
 pub use dns::DnsServer;

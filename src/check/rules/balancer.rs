@@ -146,6 +146,9 @@ impl Checker<'_> {
                 );
             }
         }
+        if lb.proxy_protocol {
+            self.proxy_protocol(lb);
+        }
         if let Some(limit) = &lb.rate_limit {
             self.rate_limit(Pointer::build(["balancer", "rate_limit"]), limit);
         }
@@ -259,6 +262,41 @@ impl Checker<'_> {
                         "every weight of the split is 0: no traffic could go anywhere",
                     )
                     .hint("give at least one service a positive weight"),
+                );
+            }
+        }
+    }
+
+    /// The PROXY protocol is believed from trusted proxies only, and its plain health
+    /// listener needs a port of its own.
+    fn proxy_protocol(&mut self, lb: &crate::model::Balancer) {
+        let ptr = Pointer::build(["balancer", "proxy_protocol"]);
+        if lb.trusted_proxies.is_empty() {
+            self.push(
+                Diagnostic::error(
+                    Code::MissingField,
+                    ptr.clone(),
+                    "`proxy_protocol` needs `trusted_proxies`: the addresses whose PROXY header names the client",
+                )
+                .hint("list the load balancer's networks, e.g. `trusted_proxies: [10.0.0.0/16]`"),
+            );
+        }
+        let health = u32::from(crate::model::PROXY_HEALTH_PORT);
+        for (field, port) in [
+            (Pointer::build(["balancer", "listen"]), Some(lb.listen)),
+            (
+                Pointer::build(["balancer", "tls", "listen"]),
+                lb.tls.as_ref().map(|t| t.listen),
+            ),
+        ] {
+            if port == Some(health) {
+                self.push(
+                    Diagnostic::error(
+                        Code::PortConflict,
+                        field,
+                        format!("port {health} is where the balancer answers /health without the PROXY protocol"),
+                    )
+                    .hint("pick another port: with `proxy_protocol`, 8081 serves the balancer's own health"),
                 );
             }
         }

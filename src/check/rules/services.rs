@@ -272,6 +272,11 @@ impl Checker<'_> {
                     .entry(tls.listen)
                     .or_insert_with(|| "the balancer's HTTPS (`balancer.tls.listen`)".into());
             }
+            if lb.proxy_protocol {
+                taken
+                    .entry(u32::from(crate::model::PROXY_HEALTH_PORT))
+                    .or_insert_with(|| "the balancer's health (`balancer.proxy_protocol`)".into());
+            }
         }
         for (name, s) in &self.bp.services {
             if let Some(port) = s.host_port {

@@ -113,7 +113,7 @@ pub(in crate::render) fn balancer_container(
         } else {
             crate::render::url_host(&n.address)
         };
-        (a, n.port)
+        (a, n.health_port.unwrap_or(n.port))
     });
     c.insert(
         "healthcheck".into(),
@@ -127,6 +127,11 @@ pub(in crate::render) fn balancer_container(
             let mut ports = vec![format!("{}:{}", lb.listen, CONTAINER_LISTEN_PORT)];
             if let Some(tls) = &lb.tls {
                 ports.push(format!("{}:{}", tls.listen, CONTAINER_TLS_PORT));
+            }
+            // The plain /health beside PROXY protocol listeners, for the load balancer
+            // in front to check.
+            if let Some(port) = lb.health_port(Platform::Compose) {
+                ports.push(format!("{port}:{port}"));
             }
             c.insert("ports".into(), json!(ports));
             c.insert("networks".into(), json!(["front"]));

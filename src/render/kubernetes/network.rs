@@ -31,6 +31,7 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
                 "policyTypes" => json!(["Ingress"]),
                 "ingress" => json!([{ "ports": std::iter::once(CONTAINER_LISTEN_PORT)
                     .chain(lb.tls.as_ref().map(|_| CONTAINER_TLS_PORT))
+                    .chain(lb.health_port(crate::model::Platform::Kubernetes))
                     .map(|port| json!({ "protocol": "TCP", "port": port }))
                     .collect::<Vec<_>>() }]),
             },

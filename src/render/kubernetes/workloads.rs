@@ -316,8 +316,12 @@ pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
     let mut pod_security = secure_pod();
     pod_security["runAsUser"] = json!(user);
     pod_security["runAsGroup"] = json!(user);
-    let health = json!({ "httpGet": { "path": "/health", "port": "http" } });
     let mut ports = vec![json!({ "name": "http", "containerPort": CONTAINER_LISTEN_PORT })];
+    // Behind the PROXY protocol, /health has a plain listener of its own (published
+    // too, for the load balancer's own health checks).
+    let health_port = lb.health_port(Platform::Kubernetes);
+    let health = json!({ "httpGet": { "path": "/health",
+        "port": if health_port.is_some() { "health" } else { "http" } } });
     let mut mounts = vec![
         json!({ "name": "config", "mountPath": mount, "subPath": file, "readOnly": true }),
         json!({ "name": "tmp", "mountPath": "/tmp" }),
@@ -343,6 +347,10 @@ pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
             ],
         } }));
         pod_security["fsGroup"] = json!(user);
+    }
+    if let Some(port) = health_port {
+        ports.push(json!({ "name": "health", "containerPort": port }));
+        service_ports.push(json!({ "name": "health", "port": port, "targetPort": "health" }));
     }
     let container = json!({
         "name": name,
