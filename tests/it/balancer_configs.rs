@@ -6,11 +6,8 @@
 use crate::common;
 use tierform_lab as lab;
 
-use std::net::IpAddr;
 
-use tierform::balancer;
 use tierform::BalancerEngine;
-use tierform::{plans, Selection};
 
 /// The address upstream names resolve to inside the check (any loopback address).
 const NAMES_RESOLVE_TO: &str = "127.0.0.2";
@@ -26,73 +23,38 @@ fn every_balancer_config_passes_its_real_checker() {
     let scratch = lab::scratch_dir();
     let mut checked = 0;
     let mut failures = Vec::new();
-    for path in common::render_blueprints() {
-        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
-        let set = common::render_all(&path);
-        let v = tierform::validate_bytes(&std::fs::read(&path).unwrap());
-        for plan in plans(&v.phases, &Selection::default()).unwrap() {
-            let Some(lb) = &plan.balancer else { continue };
-            // A TLS config reads a certificate and needs nginx 1.25.1 (`http2 on;`):
-            // `tls::every_tls_config_passes_its_real_checker` checks it with both.
-            if lb.tls.is_some() {
-                continue;
-            }
-            for platform in &plan.platforms {
-                // Upstream names (compose services, Kubernetes Service DNS names).
-                let mut names: Vec<(String, IpAddr)> = Vec::new();
-                for pool in lb.pools.values() {
-                    for server in pool.servers.get(platform).into_iter().flatten() {
-                        if server.is_name() {
-                            names.push((server.host.clone(), NAMES_RESOLVE_TO.parse().unwrap()));
-                        }
-                    }
-                }
-                for node in &lb.nodes[platform] {
-                    let bundle = if node.host.is_empty() {
-                        format!("{}/{}", plan.phase, platform.as_str())
-                    } else {
-                        format!("{}/{}/{}", plan.phase, platform.as_str(), node.host)
-                    };
-                    let rel = format!("{bundle}/{}", balancer::file_name(lb.engine));
-                    let text = set
-                        .get(&rel)
-                        .unwrap_or_else(|| panic!("{stem}: {rel} was not rendered"));
-                    let file = scratch.path().join(format!("{stem}-{checked}.conf"));
-                    std::fs::write(&file, text).unwrap();
-                    let file = file.to_str().unwrap().to_string();
-                    let addresses: Vec<IpAddr> = node.address.parse().into_iter().collect();
-                    let out = match lb.engine {
-                        BalancerEngine::Nginx => lab::check_isolated(
-                            &[
-                                nginx.to_str().unwrap(),
-                                "-t",
-                                "-c",
-                                &file,
-                                "-p",
-                                scratch.path().to_str().unwrap(),
-                            ],
-                            &addresses,
-                            &names,
-                        ),
-                        BalancerEngine::Haproxy => lab::check_isolated(
-                            &[haproxy.to_str().unwrap(), "-dW", "-c", "-f", &file],
-                            &addresses,
-                            &names,
-                        ),
-                    };
-                    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
-                    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-                    // nginx reports warnings without failing: they count as failures here.
-                    if !out.status.success()
-                        || stderr.contains("[warn]")
-                        || stderr.contains("[emerg]")
-                    {
-                        failures.push(format!("{stem}: {rel}:\n{stdout}{stderr}"));
-                    }
-                    checked += 1;
-                }
-            }
+    // A TLS config reads a certificate and needs nginx 1.25.1 (`http2 on;`):
+    // `tls::every_tls_config_passes_its_real_checker` checks it with both.
+    for c in common::balancer_configs(false, NAMES_RESOLVE_TO.parse().unwrap()) {
+        let file = scratch.path().join(format!("{}-{checked}.conf", c.stem));
+        std::fs::write(&file, &c.text).unwrap();
+        let file = file.to_str().unwrap().to_string();
+        let out = match c.engine {
+            BalancerEngine::Nginx => lab::check_isolated(
+                &[
+                    nginx.to_str().unwrap(),
+                    "-t",
+                    "-c",
+                    &file,
+                    "-p",
+                    scratch.path().to_str().unwrap(),
+                ],
+                &c.addresses,
+                &c.names,
+            ),
+            BalancerEngine::Haproxy => lab::check_isolated(
+                &[haproxy.to_str().unwrap(), "-dW", "-c", "-f", &file],
+                &c.addresses,
+                &c.names,
+            ),
+        };
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        // nginx reports warnings without failing: they count as failures here.
+        if !out.status.success() || stderr.contains("[warn]") || stderr.contains("[emerg]") {
+            failures.push(format!("{}: {}:\n{stdout}{stderr}", c.stem, c.rel));
         }
+        checked += 1;
     }
     assert!(
         failures.is_empty(),

@@ -31,6 +31,75 @@ pub fn render_all(path: &std::path::Path) -> tierform::OutputSet {
     set
 }
 
+/// One rendered balancer config, as a real checker needs it.
+pub struct BalancerConfig {
+    /// The blueprint's file stem.
+    pub stem: String,
+    /// The config's path in the output.
+    pub rel: String,
+    pub engine: tierform::BalancerEngine,
+    pub text: String,
+    /// The address the node binds (none inside a container).
+    pub addresses: Vec<std::net::IpAddr>,
+    /// The upstream names (compose services, Kubernetes Service DNS names), each
+    /// resolving to `resolve_to`.
+    pub names: Vec<(String, std::net::IpAddr)>,
+}
+
+/// Every balancer config of every render blueprint × phase × platform × node, with TLS
+/// or without (`tls`).
+pub fn balancer_configs(tls: bool, resolve_to: std::net::IpAddr) -> Vec<BalancerConfig> {
+    let mut out = Vec::new();
+    for path in render_blueprints() {
+        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
+        let v = tierform::validate_bytes(&std::fs::read(&path).unwrap());
+        let all = tierform::plans(&v.phases, &tierform::Selection::default()).unwrap();
+        let wanted = |p: &tierform::Plan| {
+            p.balancer
+                .as_ref()
+                .filter(|lb| lb.tls.is_some() == tls)
+                .is_some()
+        };
+        if !all.iter().any(wanted) {
+            continue;
+        }
+        let set = render_all(&path);
+        for plan in all.iter().filter(|p| wanted(p)) {
+            let lb = plan.balancer.as_ref().unwrap();
+            for platform in &plan.platforms {
+                let names: Vec<(String, std::net::IpAddr)> = lb
+                    .pools
+                    .values()
+                    .flat_map(|pool| pool.servers.get(platform).into_iter().flatten())
+                    .filter(|server| server.is_name())
+                    .map(|server| (server.host.clone(), resolve_to))
+                    .collect();
+                for node in &lb.nodes[platform] {
+                    let bundle = if node.host.is_empty() {
+                        format!("{}/{}", plan.phase, platform.as_str())
+                    } else {
+                        format!("{}/{}/{}", plan.phase, platform.as_str(), node.host)
+                    };
+                    let rel = format!("{bundle}/{}", tierform::balancer::file_name(lb.engine));
+                    let text = set
+                        .get(&rel)
+                        .unwrap_or_else(|| panic!("{stem}: {rel} was not rendered"))
+                        .to_string();
+                    out.push(BalancerConfig {
+                        stem: stem.clone(),
+                        rel,
+                        engine: lb.engine,
+                        text,
+                        addresses: node.address.parse().into_iter().collect(),
+                        names: names.clone(),
+                    });
+                }
+            }
+        }
+    }
+    out
+}
+
 /// A tool from the pinned Python venv `.ci/run` builds (`TIERFORM_TOOLS` names its
 /// `bin` folder; `.venv/bin` otherwise), or from `PATH`. Missing: a skip note outside
 /// CI, a failure in CI.

@@ -6,10 +6,9 @@
 use crate::common;
 use tierform_lab as lab;
 
-use std::net::IpAddr;
 use std::path::Path;
 
-use tierform::balancer::{self, TLS_DIR};
+use tierform::balancer::TLS_DIR;
 use tierform::{plans, BalancerEngine, Selection};
 
 /// The address upstream names resolve to inside the check (any loopback address).
@@ -72,88 +71,53 @@ fn every_tls_config_passes_its_real_checker() {
     }
     let mut checked = 0;
     let mut failures = Vec::new();
-    for path in common::render_blueprints() {
-        let stem = path.file_stem().unwrap().to_string_lossy().to_string();
-        let v = tierform::validate_bytes(&std::fs::read(&path).unwrap());
-        let all = plans(&v.phases, &Selection::default()).unwrap();
-        if !all
-            .iter()
-            .any(|p| p.balancer.as_ref().is_some_and(|lb| lb.tls.is_some()))
-        {
-            continue;
-        }
-        let set = common::render_all(&path);
-        for plan in all {
-            let Some(lb) = plan.balancer.as_ref().filter(|lb| lb.tls.is_some()) else {
-                continue;
-            };
-            for platform in &plan.platforms {
-                let mut names: Vec<(String, IpAddr)> = Vec::new();
-                for pool in lb.pools.values() {
-                    for server in pool.servers.get(platform).into_iter().flatten() {
-                        if server.is_name() {
-                            names.push((server.host.clone(), NAMES_RESOLVE_TO.parse().unwrap()));
-                        }
-                    }
-                }
-                for node in &lb.nodes[platform] {
-                    let bundle = if node.host.is_empty() {
-                        format!("{}/{}", plan.phase, platform.as_str())
-                    } else {
-                        format!("{}/{}/{}", plan.phase, platform.as_str(), node.host)
-                    };
-                    let rel = format!("{bundle}/{}", balancer::file_name(lb.engine));
-                    let text = set.get(&rel).unwrap_or_else(|| panic!("{stem}: {rel}"));
-                    let file = lab.dir().join(format!("{stem}-{checked}.conf"));
-                    std::fs::write(&file, certificate_from(text, &certs)).unwrap();
-                    let file = file.to_str().unwrap();
-                    let dir = lab.dir().to_str().unwrap();
-                    let addresses: Vec<IpAddr> = node.address.parse().into_iter().collect();
-                    let runs = match lb.engine {
-                        // The nginx line the plan renders for (1.30), not the machine's
-                        // 1.22, which predates `http2 on;` (1.25.1).
-                        BalancerEngine::Nginx => vec![(
-                            "nginx 1.30",
-                            lab::check_isolated_from(
-                                in_forky,
-                                &[&nginx, "-t", "-c", file, "-p", dir],
-                                &addresses,
-                                &names,
-                            ),
-                        )],
-                        BalancerEngine::Haproxy => vec![
-                            (
-                                "HAProxy 2.6",
-                                lab::check_isolated(
-                                    &[haproxy_2.to_str().unwrap(), "-dW", "-c", "-f", file],
-                                    &addresses,
-                                    &names,
-                                ),
-                            ),
-                            (
-                                "HAProxy 3.0",
-                                lab::check_isolated_from(
-                                    in_trixie,
-                                    &[&haproxy_3, "-dW", "-c", "-f", file],
-                                    &addresses,
-                                    &names,
-                                ),
-                            ),
-                        ],
-                    };
-                    for (checker, out) in runs {
-                        let stderr = String::from_utf8_lossy(&out.stderr);
-                        if !out.status.success()
-                            || stderr.contains("[warn]")
-                            || stderr.contains("[emerg]")
-                        {
-                            let stdout = String::from_utf8_lossy(&out.stdout);
-                            failures.push(format!("{stem}: {rel} ({checker}):\n{stdout}{stderr}"));
-                        }
-                        checked += 1;
-                    }
-                }
+    for c in common::balancer_configs(true, NAMES_RESOLVE_TO.parse().unwrap()) {
+        let file = lab.dir().join(format!("{}-{checked}.conf", c.stem));
+        std::fs::write(&file, certificate_from(&c.text, &certs)).unwrap();
+        let file = file.to_str().unwrap();
+        let dir = lab.dir().to_str().unwrap();
+        let runs = match c.engine {
+            // The nginx line the plan renders for (1.30), not the machine's
+            // 1.22, which predates `http2 on;` (1.25.1).
+            BalancerEngine::Nginx => vec![(
+                "nginx 1.30",
+                lab::check_isolated_from(
+                    in_forky,
+                    &[&nginx, "-t", "-c", file, "-p", dir],
+                    &c.addresses,
+                    &c.names,
+                ),
+            )],
+            BalancerEngine::Haproxy => vec![
+                (
+                    "HAProxy 2.6",
+                    lab::check_isolated(
+                        &[haproxy_2.to_str().unwrap(), "-dW", "-c", "-f", file],
+                        &c.addresses,
+                        &c.names,
+                    ),
+                ),
+                (
+                    "HAProxy 3.0",
+                    lab::check_isolated_from(
+                        in_trixie,
+                        &[&haproxy_3, "-dW", "-c", "-f", file],
+                        &c.addresses,
+                        &c.names,
+                    ),
+                ),
+            ],
+        };
+        for (checker, out) in runs {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            if !out.status.success() || stderr.contains("[warn]") || stderr.contains("[emerg]") {
+                let stdout = String::from_utf8_lossy(&out.stdout);
+                failures.push(format!(
+                    "{}: {} ({checker}):\n{stdout}{stderr}",
+                    c.stem, c.rel
+                ));
             }
+            checked += 1;
         }
     }
     assert!(
@@ -424,11 +388,15 @@ fn redirect_and_hsts_follow_the_blueprint() {
         .get("default/hosts/10.0.9.1/haproxy/haproxy.cfg")
         .unwrap();
     assert!(
-        cfg.contains("code 308 unless { ssl_fc } || { path /health }"),
+        cfg.contains(
+            "code 308 unless { req.hdr(X-Forwarded-Proto) -m str https } || { path /health }"
+        ),
         "{cfg}"
     );
     assert!(
-        cfg.contains("Strict-Transport-Security \"max-age=31536000\" if { ssl_fc }"),
+        cfg.contains(
+            "Strict-Transport-Security \"max-age=31536000\" if { var(txn.https) -m bool }"
+        ),
         "{cfg}"
     );
     let off = files(&blueprint(
