@@ -89,7 +89,7 @@ pub mod versions {
 
 /// The balancer's config file, by engine, and where its TLS certificate is mounted.
 pub mod balancer {
-    pub use crate::plan::TLS_DIR;
+    pub use crate::plan::{CLUSTER_DNS, TLS_DIR};
     pub use crate::render::balancer::file_name;
 }
 /// Validates one blueprint file's bytes: every finding of the check stage, and the

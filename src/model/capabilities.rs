@@ -27,14 +27,15 @@ impl Platform {
 
     /// Whether the balancer, run by `engine`, reaches each instance of a service by its
     /// own address (compose names every instance, `hosts` places each one; on
-    /// Kubernetes HAProxy resolves a headless Service into every pod's address at run
-    /// time), rather than through one address in front of them all (nginx there: the
-    /// Service's virtual IP, as its `resolve` needs the cluster's DNS address in its
-    /// config).
-    pub fn addresses_instances(self, engine: BalancerEngine) -> bool {
+    /// Kubernetes the engine resolves a headless Service into every pod's address at
+    /// run time), rather than through one address in front of them all. nginx does so
+    /// on Kubernetes only for a pool it does not hash (`sticky`): its consistent hash
+    /// places every address of one resolved name at the same points, so it would not
+    /// keep a client on one pod; a hashed pool goes through the Service's virtual IP.
+    pub fn addresses_instances(self, engine: BalancerEngine, hashed: bool) -> bool {
         match self {
             Platform::Compose | Platform::Hosts => true,
-            Platform::Kubernetes => engine == BalancerEngine::Haproxy,
+            Platform::Kubernetes => engine == BalancerEngine::Haproxy || !hashed,
         }
     }
 }

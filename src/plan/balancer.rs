@@ -216,7 +216,8 @@ fn pool_plan(
         _ => "round_robin",
     };
     let health = s.health.as_ref();
-    let (servers, pod_service) = platforms::pool_servers(s, engine, blueprint);
+    let hashed = sticky != Sticky::None;
+    let (servers, pod_service) = platforms::pool_servers(s, engine, hashed, blueprint);
     let mut tries = BTreeMap::new();
     for platform in platforms {
         let servers = s.endpoints.get(platform).map_or(0, Vec::len);

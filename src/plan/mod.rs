@@ -39,6 +39,10 @@ pub const CONTAINER_LISTEN_PORT: u16 = 8080;
 /// The port nginx and HAProxy serve HTTPS on inside a container (`balancer.tls`); the
 /// published port is `balancer.tls.listen`.
 pub const CONTAINER_TLS_PORT: u16 = 8443;
+/// The cluster's DNS Service on Kubernetes (`kube-dns`, the name CoreDNS keeps in
+/// kubeadm, EKS, GKE, AKS and k3s clusters), which nginx asks for the pods behind a
+/// headless Service.
+pub const CLUSTER_DNS: &str = "kube-dns.kube-system.svc.cluster.local";
 /// Where HAProxy's stats page listens, always on the loopback interface.
 pub const STATS_PORT: u16 = 8404;
 /// The cookie hashed by `sticky: cookie` without a name.

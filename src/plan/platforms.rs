@@ -34,16 +34,17 @@ pub(super) fn service_endpoints(
 /// Kubernetes HAProxy resolves the headless Service's name at run time into one slot
 /// per pod (as many slots as the service may have pods), so balancing, stickiness and
 /// failure counting act on pods, not on one virtual IP that kube-proxy spreads behind.
-/// nginx keeps the Service's virtual IP there: its `server … resolve` needs the
-/// cluster's DNS address written into its config, which only the pod knows.
+/// nginx does the same with `server … resolve` for a pool it does not hash, and keeps
+/// the Service's virtual IP for one it does (see `Platform::addresses_instances`).
 pub(super) fn pool_servers(
     s: &ServicePlan,
     engine: BalancerEngine,
+    hashed: bool,
     blueprint: &str,
 ) -> (BTreeMap<Platform, Vec<Endpoint>>, Option<String>) {
     let mut servers = s.endpoints.clone();
     let mut pod_service = None;
-    let per_pod = Platform::Kubernetes.addresses_instances(engine);
+    let per_pod = Platform::Kubernetes.addresses_instances(engine, hashed);
     if let (Some(list), true) = (servers.get_mut(&Platform::Kubernetes), per_pod) {
         let headless = crate::model::capabilities::pod_service_name(&s.name);
         *list = vec![Endpoint {

@@ -58,6 +58,10 @@ struct View<'a> {
     stats_port: u16,
     /// Whether a server is named rather than addressed (HAProxy then resolves at run time).
     resolve_names: bool,
+    /// Whether a server is a headless Service's name, each of whose addresses is a pod
+    /// (nginx then asks the cluster's DNS at run time).
+    resolve_pods: bool,
+    cluster_dns: &'static str,
     /// Whether a route catches `/`; without one, unmatched paths get 404.
     has_root_route: bool,
     routes: Vec<RouteView<'a>>,
@@ -271,6 +275,8 @@ pub fn render(
         read_timeout_ms: lb.read_timeout_ms,
         tunnel_timeout_ms: lb.tunnel_timeout_ms,
         stats_port: STATS_PORT,
+        cluster_dns: crate::plan::CLUSTER_DNS,
+        resolve_pods: pools.iter().any(|p| p.servers.iter().any(|s| s.pods > 0)),
         resolve_names: pools
             .iter()
             .any(|p| p.servers.iter().any(Endpoint::is_name)),

@@ -74,6 +74,16 @@ pub fn balancer_configs(tls: bool, resolve_to: std::net::IpAddr) -> Vec<Balancer
                     .filter(|server| server.is_name())
                     .map(|server| (server.host.clone(), resolve_to))
                     .collect();
+                let mut names = names;
+                let resolves_pods = lb
+                    .pools
+                    .values()
+                    .flat_map(|pool| pool.servers.get(platform).into_iter().flatten())
+                    .any(|server| server.pods > 0);
+                if resolves_pods && lb.engine == tierform::BalancerEngine::Nginx {
+                    // nginx asks the cluster's DNS, found by name at start.
+                    names.push((tierform::balancer::CLUSTER_DNS.to_string(), resolve_to));
+                }
                 for node in &lb.nodes[platform] {
                     let bundle = if node.host.is_empty() {
                         format!("{}/{}", plan.phase, platform.as_str())

@@ -11,7 +11,9 @@
 //! [`lab::DnsServer`] (the one change), in front of "pods" at several loopback addresses
 //! behind one name: requests spread over every pod, a sticky header keeps each client
 //! on one pod, and a pod added to the DNS answer gets traffic without a reload. On
-//! HAProxy 2.6 (Debian 12) and 3.0 (Debian 13).
+//! HAProxy 2.6 (Debian 12) and 3.0 (Debian 13). The same for nginx 1.30 (Debian testing)
+//! without the sticky header: nginx resolves the pods of a pool it does not hash
+//! (`server … resolve`), and keeps a hashed one on the Service's address.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, SocketAddr};
@@ -228,42 +230,79 @@ impl Pods {
     }
 }
 
-fn start(set: Option<ServerSet>, version: &str) -> Option<Pods> {
+/// The blueprint for nginx: the same service, not hashed, so nginx resolves its pods.
+fn nginx_blueprint() -> String {
+    let text = BLUEPRINT
+        .replace("engine: haproxy", "engine: nginx")
+        .replace("    balance: { sticky: \"header:X-Device-Id\" }\n", "");
+    assert_ne!(text, BLUEPRINT);
+    text
+}
+
+fn start(engine: &str, set: Option<ServerSet>, version: &str) -> Option<Pods> {
     let set = set?;
-    let binary = set.require("haproxy")?;
+    let binary = set.require(engine)?;
     if !lab::private_network() {
         return None;
     }
-    let config = file(&rendered(), "haproxy/haproxy.cfg");
     let dns = DnsServer::start("127.0.0.53:5300".parse().unwrap());
     let mut lab = Lab::new();
     let out = lab.command(set.root(), &[&binary, "-v"]).output().unwrap();
-    let booted = String::from_utf8_lossy(&out.stdout).to_string();
+    let booted = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     eprintln!(
         "{}: {}",
         set.name(),
         booted.lines().next().unwrap_or_default()
     );
+    let (expect, config, conf_name) = if engine == "nginx" {
+        let config = file(&rendered_with(&nginx_blueprint()), "nginx/nginx.conf");
+        // The cluster's DNS is the lab's; the pod's any-address port, on loopback.
+        let prepared = config
+            .replace(
+                &format!("resolver {} ", tierform::balancer::CLUSTER_DNS),
+                &format!("resolver {} ", dns.addr()),
+            )
+            .replace("listen 8080 reuseport;", "listen 127.0.0.20:8080;");
+        (format!("nginx/{version}."), prepared, "nginx.conf")
+    } else {
+        let config = file(&rendered(), "haproxy/haproxy.cfg");
+        // The pod's resolv.conf names the cluster's DNS; here, the lab's. And the pod's
+        // any-address port, on loopback.
+        let prepared = config
+            .replace(
+                "    parse-resolv-conf\n",
+                &format!("    nameserver lab {}\n", dns.addr()),
+            )
+            .replace("    bind :8080\n", "    bind 127.0.0.20:8080\n");
+        (
+            format!("HAProxy version {version}."),
+            prepared,
+            "haproxy.cfg",
+        )
+    };
     assert!(
-        booted.contains(&format!("HAProxy version {version}.")),
+        booted.contains(&expect),
         "{} boots {booted:?}, not {version}",
         set.name()
     );
-    // The pod's resolv.conf names the cluster's DNS; here, the lab's. And the pod's
-    // any-address port, on loopback.
-    let prepared = config
-        .replace(
-            "    parse-resolv-conf\n",
-            &format!("    nameserver lab {}\n", dns.addr()),
-        )
-        .replace("    bind :8080\n", "    bind 127.0.0.20:8080\n");
-    assert_ne!(prepared, config);
-    let conf = lab.dir().join("haproxy.cfg");
-    std::fs::write(&conf, prepared).unwrap();
+    assert!(config.contains(&dns.addr().to_string()), "{config}");
+    assert!(config.contains("127.0.0.20:8080"), "{config}");
+    let conf = lab.dir().join(conf_name);
+    std::fs::write(&conf, config).unwrap();
     let conf = conf.to_str().unwrap().to_string();
+    let dir = lab.dir().to_str().unwrap().to_string();
+    let argv: Vec<&str> = if engine == "nginx" {
+        vec![&binary, "-p", &dir, "-c", &conf, "-g", "daemon off;"]
+    } else {
+        vec![&binary, "-W", "-db", "-f", &conf]
+    };
     let pid = lab.start_with(
         "balancer",
-        &[&binary, "-W", "-db", "-f", &conf],
+        &argv,
         &[],
         StartOptions {
             root: set.root().map(std::path::Path::to_path_buf),
@@ -283,16 +322,16 @@ fn start(set: Option<ServerSet>, version: &str) -> Option<Pods> {
     }
     assert!(
         lab::wait_listening(front, Duration::from_secs(10)),
-        "HAProxy never listened on {front}:\n{}",
+        "the balancer never listened on {front}:\n{}",
         pods.lab.logs("balancer")
     );
     pods.lab.assert_loopback_only(pid);
     Some(pods)
 }
 
-fn balances_over_pods(set: Option<ServerSet>, version: &str) {
+fn balances_over_pods(engine: &str, set: Option<ServerSet>, version: &str) {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(mut p) = start(set, version) else {
+    let Some(mut p) = start(engine, set, version) else {
         return;
     };
     // Spread: without the sticky header, requests go round the three pods.
@@ -315,18 +354,21 @@ fn balances_over_pods(set: Option<ServerSet>, version: &str) {
         );
     }
 
-    // Stickiness: each device stays on one pod, and the devices use more than one.
+    // Stickiness (HAProxy): each device stays on one pod, and the devices use more
+    // than one.
     let mut used = BTreeSet::new();
-    for device in 0..20 {
+    for device in (0..20).filter(|_| engine == "haproxy") {
         let id = format!("device-{device}");
         let seen = p.backends(6, &[("X-Device-Id", &id)]);
         assert_eq!(seen.len(), 1, "{id} reached {seen:?}");
         used.extend(seen.into_keys());
     }
-    eprintln!("20 sticky devices on {used:?}");
-    assert!(used.len() >= 2, "20 devices all on {used:?}");
+    if engine == "haproxy" {
+        eprintln!("20 sticky devices on {used:?}");
+        assert!(used.len() >= 2, "20 devices all on {used:?}");
+    }
 
-    // Scale-up: a fourth pod in the DNS answer gets traffic, HAProxy never reloaded.
+    // Scale-up: a fourth pod in the DNS answer gets traffic, the balancer never reloaded.
     let queries = p.dns.queries();
     let started = Instant::now();
     p.add_pod(4);
@@ -341,15 +383,20 @@ fn balances_over_pods(set: Option<ServerSet>, version: &str) {
         "pod-4 never got a request: {seen:?}\n{}",
         p.lab.logs("balancer")
     );
-    assert!(p.lab.is_running(p.pid), "HAProxy is the one started");
+    assert!(p.lab.is_running(p.pid), "the balancer is the one started");
 }
 
 #[test]
 fn haproxy_2_6_on_debian12_balances_over_pods() {
-    balances_over_pods(Some(ServerSet::host()), "2.6");
+    balances_over_pods("haproxy", Some(ServerSet::host()), "2.6");
 }
 
 #[test]
 fn haproxy_3_0_on_debian13_balances_over_pods() {
-    balances_over_pods(ServerSet::trixie(), "3.0");
+    balances_over_pods("haproxy", ServerSet::trixie(), "3.0");
+}
+
+#[test]
+fn nginx_1_30_on_debian_testing_balances_over_pods() {
+    balances_over_pods("nginx", ServerSet::forky(), "1.30");
 }

@@ -40,12 +40,14 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
     c.host_ports();
     // Where the balancer reaches a service through one address, not each instance.
     if let Some(lb) = &bp.balancer {
-        if targets.iter().any(|p| !p.addresses_instances(lb.engine)) {
+        if targets
+            .iter()
+            .any(|p| !p.addresses_instances(lb.engine, true))
+        {
             c.kubernetes_balance();
         }
-        let k8s = Platform::Kubernetes;
-        if targets.contains(&k8s) && k8s.addresses_instances(lb.engine) {
-            c.pod_service_names();
+        if targets.contains(&Platform::Kubernetes) {
+            c.pod_service_names(lb.engine);
         }
     }
     c.out

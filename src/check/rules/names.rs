@@ -23,9 +23,16 @@ impl Checker<'_> {
 
     /// On Kubernetes each balanced service gets a second Service, `NAME-pods`, for the
     /// balancer to find its pods: no service or datastore may already be called that.
-    pub(super) fn pod_service_names(&mut self) {
-        for name in self.bp.services.keys() {
-            if !self.is_routed(name) {
+    pub(super) fn pod_service_names(&mut self, engine: crate::model::BalancerEngine) {
+        for (name, s) in &self.bp.services {
+            let hashed = s
+                .balance
+                .as_ref()
+                .and_then(|b| b.sticky.as_deref())
+                .is_some_and(|sticky| sticky != "none");
+            if !self.is_routed(name)
+                || !crate::model::Platform::Kubernetes.addresses_instances(engine, hashed)
+            {
                 continue;
             }
             let headless = crate::model::capabilities::pod_service_name(name);
