@@ -13,23 +13,11 @@ use crate::tools::tool_path;
 /// come in environment variables and the command to run in "$@", so nothing is ever
 /// interpolated into shell text. It touches a marker file right before `exec`, which
 /// tells a failing setup apart from a failing checker.
-const CHECK_SCRIPT: &str = r#"set -e
-# A checker from another root filesystem ($LAB_ROOT): the root read-only below a
-# writable overlay in the scratch folder, with $LAB_FILES at its own path, /proc and
-# /dev; then chroot into it. $r is "" on the host.
-r=""
-if [ -n "${LAB_ROOT:-}" ]; then
-  r=$LAB_OVERLAY/merged
-  mkdir -p "$LAB_OVERLAY/upper" "$LAB_OVERLAY/work" "$r"
-  "$LAB_MOUNT" -t overlay lab-root -o "lowerdir=$LAB_ROOT,upperdir=$LAB_OVERLAY/upper,workdir=$LAB_OVERLAY/work" "$r"
-  mkdir -p "$r$LAB_FILES"
-  "$LAB_MOUNT" --bind "$LAB_FILES" "$r$LAB_FILES"
-  "$LAB_MOUNT" -t proc proc "$r/proc"
-  "$LAB_MOUNT" --rbind /dev "$r/dev"
-  [ -e "$r/etc/hosts" ] || : > "$r/etc/hosts"
-  [ -e "$r/etc/resolv.conf" ] || : > "$r/etc/resolv.conf"
-fi
-"$LAB_IP" link set lo up
+/// After `root_prelude!` (a checker from another root: its overlay in the scratch
+/// folder, with the caller's configs): its own network and files, then the checker.
+const CHECK_SCRIPT: &str = concat!(
+    root_prelude!(),
+    r#""$LAB_IP" link set lo up
 for a in $LAB_ADDRS; do
   case "$a" in
     *:*) "$LAB_IP" addr add "$a" dev lo nodad ;;
@@ -45,7 +33,8 @@ if [ -n "$r" ]; then
   set -- chroot "$r" "$@"
 fi
 exec "$@"
-"#;
+"#
+);
 
 /// Runs a config checker, such as `nginx -t -c FILE -p DIR` or `haproxy -dW -c -f FILE`,
 /// in a private network and mount namespace, and returns its output.

@@ -36,6 +36,31 @@
 //! The integration tests of tierform depend on this crate (a dev-dependency); its own
 //! tests (`tests/selftest.rs`) check the lab itself.
 
+/// The start of the shell scripts that run a process in the lab's namespaces (a server,
+/// a config checker): for a process from another root filesystem (`$LAB_ROOT`), that
+/// root read-only below a writable overlay (`$LAB_OVERLAY`; the cached root never
+/// changes), with the caller's folder `$LAB_FILES` at its own path, `/proc`, `/dev`,
+/// and an `/etc/hosts` and `/etc/resolv.conf` to bind over; the script chroots last.
+/// `$r` is the root's path, "" on the machine's own.
+macro_rules! root_prelude {
+    () => {
+        r#"set -e
+r=""
+if [ -n "${LAB_ROOT:-}" ]; then
+  r=$LAB_OVERLAY/merged
+  mkdir -p "$LAB_OVERLAY/upper" "$LAB_OVERLAY/work" "$r"
+  "$LAB_MOUNT" -t overlay lab-root -o "lowerdir=$LAB_ROOT,upperdir=$LAB_OVERLAY/upper,workdir=$LAB_OVERLAY/work" "$r"
+  mkdir -p "$r$LAB_FILES"
+  "$LAB_MOUNT" --bind "$LAB_FILES" "$r$LAB_FILES"
+  "$LAB_MOUNT" -t proc proc "$r/proc"
+  "$LAB_MOUNT" --rbind /dev "$r/dev"
+  [ -e "$r/etc/hosts" ] || : > "$r/etc/hosts"
+  [ -e "$r/etc/resolv.conf" ] || : > "$r/etc/resolv.conf"
+fi
+"#
+    };
+}
+
 mod client;
 mod digest;
 mod dns;

@@ -16,22 +16,11 @@ use crate::tools::{locate, tool_path};
 
 /// The shell script `Lab::start` runs inside `unshare --mount`: a private `/tmp` and
 /// `/etc/hosts`, then `exec` the server, so the PID is the server's own.
-const START_SCRIPT: &str = r#"set -e
-# A server from another root filesystem ($LAB_ROOT): the root, read-only below a
-# writable overlay in the lab folder (the cached root never changes), with the lab
-# folder at its own path, /proc and /dev; then chroot into it. $r is "" on the host.
-r=""
-if [ -n "${LAB_ROOT:-}" ]; then
-  r=$LAB_OVERLAY/merged
-  mkdir -p "$LAB_OVERLAY/upper" "$LAB_OVERLAY/work" "$r"
-  "$LAB_MOUNT" -t overlay lab-root -o "lowerdir=$LAB_ROOT,upperdir=$LAB_OVERLAY/upper,workdir=$LAB_OVERLAY/work" "$r"
-  mkdir -p "$r$PWD"
-  "$LAB_MOUNT" --bind "$PWD" "$r$PWD"
-  "$LAB_MOUNT" -t proc proc "$r/proc"
-  "$LAB_MOUNT" --rbind /dev "$r/dev"
-  [ -e "$r/etc/hosts" ] || : > "$r/etc/hosts"
-fi
-"$LAB_MOUNT" --bind "$LAB_HOSTS" "$r/etc/hosts"
+/// After `root_prelude!` (a server from another root: its overlay and `$LAB_FILES`, the
+/// lab folder): its hosts file, `/tmp` and binds, then the server, as `$LAB_USER`.
+const START_SCRIPT: &str = concat!(
+    root_prelude!(),
+    r#""$LAB_MOUNT" --bind "$LAB_HOSTS" "$r/etc/hosts"
 "$LAB_MOUNT" --bind "$LAB_TMP" "$r/tmp"
 # Extra binds: "SOURCE TARGET" pairs, one per line.
 if [ -n "${LAB_BINDS:-}" ]; then
@@ -42,7 +31,7 @@ if [ -n "${LAB_BINDS:-}" ]; then
 fi
 [ -z "${LAB_READY:-}" ] || : > "$LAB_READY"
 user=${LAB_USER:-}
-unset LAB_MOUNT LAB_HOSTS LAB_TMP LAB_READY LAB_BINDS LAB_USER LAB_ROOT LAB_OVERLAY
+unset LAB_MOUNT LAB_HOSTS LAB_TMP LAB_READY LAB_BINDS LAB_USER LAB_ROOT LAB_OVERLAY LAB_FILES
 if [ -n "$user" ]; then
   set -- runuser -u "$user" -- "$@"
 fi
@@ -51,7 +40,8 @@ if [ -n "$r" ]; then
   set -- chroot "$r" /bin/sh -c 'cd "$0" && exec "$@"' "$PWD" "$@"
 fi
 exec "$@"
-"#;
+"#
+);
 
 /// Extra settings for [`Lab::start_with`].
 #[derive(Default)]
@@ -272,7 +262,8 @@ impl Lab {
             );
             command
                 .env("LAB_ROOT", root)
-                .env("LAB_OVERLAY", self.dir().join(format!("{name}.root")));
+                .env("LAB_OVERLAY", self.dir().join(format!("{name}.root")))
+                .env("LAB_FILES", self.dir());
         }
         command
     }
