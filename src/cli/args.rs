@@ -50,13 +50,24 @@ pub enum ColorWhen {
 }
 
 impl ColorWhen {
-    /// Whether to colour a stream that is (or is not) a terminal.
+    /// Whether to colour a stream that is (or is not) a terminal. `auto`: yes when
+    /// FORCE_COLOR or CLICOLOR_FORCE is set (and not `0`), else no when NO_COLOR is set
+    /// or TERM is `dumb`, else on a terminal.
     pub fn colour(self, terminal: bool) -> bool {
+        self.colour_with(terminal, |name| std::env::var(name).ok())
+    }
+
+    /// [`ColorWhen::colour`], reading the environment through `env`.
+    pub fn colour_with(self, terminal: bool, env: impl Fn(&str) -> Option<String>) -> bool {
+        let set = |name: &str| env(name).is_some_and(|v| !v.is_empty());
         match self {
             ColorWhen::Always => true,
             ColorWhen::Never => false,
             ColorWhen::Auto => {
-                terminal && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+                let forced = ["FORCE_COLOR", "CLICOLOR_FORCE"]
+                    .iter()
+                    .any(|n| env(n).is_some_and(|v| !v.is_empty() && v != "0"));
+                forced || (terminal && !set("NO_COLOR") && env("TERM").is_none_or(|t| t != "dumb"))
             }
         }
     }
@@ -69,8 +80,9 @@ pub enum Command {
         after_help = "Examples:\n  tierform validate blueprints/*.yaml\n  tierform validate --format json app.yaml\n  tierform validate --format github blueprints/*.yaml   # in GitHub Actions: annotations\n  cat app.yaml | tierform validate -\n\nExit codes: 0 valid · 1 invalid · 2 usage or I/O error"
     )]
     Validate {
-        /// Blueprint files (`-` reads standard input).
-        #[arg(required = true, value_name = "FILE")]
+        /// Blueprint files (`-` reads standard input). Default: $TIERFORM_BLUEPRINT, else
+        /// ./blueprint.yaml.
+        #[arg(value_name = "FILE")]
         files: Vec<PathBuf>,
         /// `text` for people; `json` for machines; `github`: GitHub Actions workflow
         /// commands (`::error file=…,line=…,col=…::…`) that annotate the pull request.
@@ -85,11 +97,18 @@ pub enum Command {
         after_help = "Examples:\n  tierform render blueprints/bet-intel.yaml\n  tierform render app.yaml -o deploy --phase horizontal --platform hosts\n  tierform render app.yaml --check   # in CI: is the committed output current?\n  tierform render app.yaml --stdout single/compose/nginx/nginx.conf | less\n  cat app.yaml | tierform render - --stdout single/compose/docker-compose.yml\n\nWrites DIR/<phase>/<platform>/…; files it wrote before and no longer renders are\nremoved, files it did not write are never touched (DIR/.tierform-manifest lists them).\n\nExit codes: 0 written or up to date · 1 stale (--check) · 2 invalid blueprint or other error"
     )]
     Render {
-        /// The blueprint file (`-` reads standard input).
+        /// The blueprint file (`-` reads standard input). Default: $TIERFORM_BLUEPRINT,
+        /// else ./blueprint.yaml.
         #[arg(value_name = "BLUEPRINT")]
-        blueprint: PathBuf,
+        blueprint: Option<PathBuf>,
         /// The output folder.
-        #[arg(short, long, value_name = "DIR", default_value = "out")]
+        #[arg(
+            short,
+            long,
+            value_name = "DIR",
+            env = "TIERFORM_OUTPUT",
+            default_value = "out"
+        )]
         output: PathBuf,
         /// Render only this phase (repeatable).
         #[arg(long = "phase", value_name = "PHASE")]
@@ -114,16 +133,14 @@ pub enum Command {
     },
     /// What changes between two phases: a summary, operational notes, and file diffs.
     #[command(
-        after_help = "Examples:\n  tierform diff blueprints/bet-intel.yaml load-balancer read-replicas\n  tierform diff app.yaml single horizontal --format summary\n  tierform diff app.yaml single kubernetes --platform kubernetes --format json\n\nExit codes (like terraform plan -detailed-exitcode): 0 no change · 1 changes · 2 error"
+        after_help = "Examples:\n  tierform diff blueprints/bet-intel.yaml load-balancer read-replicas\n  tierform diff app.yaml single horizontal --format summary\n  tierform diff single horizontal     # ./blueprint.yaml, or $TIERFORM_BLUEPRINT\n  tierform diff app.yaml single kubernetes --platform kubernetes --format json\n\nExit codes (like kubectl diff): 0 no change · 1 changes · 2 error"
     )]
     Diff {
-        /// The blueprint file (`-` reads standard input).
-        #[arg(value_name = "BLUEPRINT")]
-        blueprint: PathBuf,
-        /// The phase to compare from.
-        from: String,
-        /// The phase to compare to.
-        to: String,
+        /// [BLUEPRINT] FROM TO: the blueprint file (`-` reads standard input; default:
+        /// $TIERFORM_BLUEPRINT, else ./blueprint.yaml), the phase to compare from and the
+        /// phase to compare to.
+        #[arg(value_name = "ARGS", num_args = 2..=3, required = true)]
+        args: Vec<String>,
         /// Compare only this platform's files (repeatable).
         #[arg(long = "platform", value_enum, value_name = "PLATFORM")]
         platforms: Vec<PlatformArg>,
@@ -144,9 +161,10 @@ pub enum Command {
         after_help = "Examples:\n  tierform plan blueprints/bet-intel.yaml\n  tierform plan app.yaml --format markdown > CAPACITY.md\n  tierform plan app.yaml --format json"
     )]
     Plan {
-        /// The blueprint file (`-` reads standard input).
+        /// The blueprint file (`-` reads standard input). Default: $TIERFORM_BLUEPRINT,
+        /// else ./blueprint.yaml.
         #[arg(value_name = "BLUEPRINT")]
-        blueprint: PathBuf,
+        blueprint: Option<PathBuf>,
         /// `text` for a terminal, `markdown` for a document, `json` for machines.
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
@@ -172,15 +190,29 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = SchemaFormat::Json)]
         format: SchemaFormat,
     },
-    /// Write a starter blueprint (and the schema beside it, for editors).
-    #[command(after_help = "Examples:\n  tierform init\n  tierform init infra/app.yaml --force")]
+    /// Write a starter blueprint, or a bundled example (and the schema beside it, for
+    /// editors).
+    #[command(
+        after_help = "Examples:\n  tierform init\n  tierform init --example showcase\n  tierform init infra/app.yaml --force\n  tierform init - --example bet-intel | less"
+    )]
     Init {
         /// Where to write the blueprint (`-` prints it).
         #[arg(default_value = "blueprint.yaml", value_name = "FILE")]
         file: PathBuf,
+        /// Write this bundled example instead of the starter: a real team's growth plan
+        /// (`aqi-monitor`, `bet-intel`, `fastapi-celery`, `medhasakthi`) or `showcase`.
+        #[arg(long, value_enum, value_name = "NAME")]
+        example: Option<Example>,
         /// Overwrite an existing file.
         #[arg(long)]
         force: bool,
+    },
+    /// Print tierform's version (and, as JSON, the versions of its formats).
+    #[command(after_help = "Examples:\n  tierform version\n  tierform version --format json")]
+    Version {
+        /// `text` for people, `json` for machines.
+        #[arg(long, value_enum, default_value_t = VersionFormat::Text)]
+        format: VersionFormat,
     },
     /// Print a shell completion script.
     #[command(
@@ -273,6 +305,22 @@ pub enum RenderFormat {
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum VersionFormat {
+    Text,
+    Json,
+}
+
+/// The bundled example blueprints `init --example` writes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Example {
+    AqiMonitor,
+    BetIntel,
+    FastapiCelery,
+    Medhasakthi,
+    Showcase,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SchemaFormat {
     Json,
     Markdown,
@@ -300,4 +348,34 @@ pub fn clap_colour(args: &[std::ffi::OsString]) -> clap::ColorChoice {
         };
     }
     choice
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ColorWhen;
+
+    /// `auto` colours a terminal unless NO_COLOR or TERM=dumb says not to; FORCE_COLOR
+    /// and CLICOLOR_FORCE (not `0`) colour anything; `always` and `never` win.
+    #[test]
+    fn colour_follows_the_environment() {
+        let with = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let auto = ColorWhen::Auto;
+        assert!(auto.colour_with(true, with(&[])));
+        assert!(!auto.colour_with(false, with(&[])));
+        assert!(!auto.colour_with(true, with(&[("TERM", "dumb")])));
+        assert!(!auto.colour_with(true, with(&[("NO_COLOR", "1")])));
+        assert!(auto.colour_with(true, with(&[("NO_COLOR", "")])));
+        assert!(auto.colour_with(false, with(&[("FORCE_COLOR", "1")])));
+        assert!(auto.colour_with(false, with(&[("CLICOLOR_FORCE", "1"), ("TERM", "dumb")])));
+        assert!(!auto.colour_with(false, with(&[("CLICOLOR_FORCE", "0")])));
+        assert!(ColorWhen::Always.colour_with(false, with(&[("TERM", "dumb")])));
+        assert!(!ColorWhen::Never.colour_with(true, with(&[("FORCE_COLOR", "1")])));
+    }
 }

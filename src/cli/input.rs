@@ -2,7 +2,7 @@
 //! to the size limit, validated with its findings printed; the templates to render.
 
 use std::io::{Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
@@ -35,6 +35,29 @@ pub fn read_input(path: &Path) -> Result<Vec<u8>> {
         .with_context(|| format!("cannot read {}", path.display()))?;
     Ok(buf)
 }
+
+/// The blueprint a command reads: the one given, else `$TIERFORM_BLUEPRINT`, else
+/// `./blueprint.yaml` (what `tierform init` writes) when it exists.
+pub fn blueprint_path(given: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(path) = given {
+        return Ok(path);
+    }
+    if let Some(path) = std::env::var_os(BLUEPRINT_ENV).filter(|p| !p.is_empty()) {
+        return Ok(PathBuf::from(path));
+    }
+    let default = PathBuf::from(DEFAULT_BLUEPRINT);
+    if default.exists() {
+        return Ok(default);
+    }
+    bail!(
+        "no blueprint given, {BLUEPRINT_ENV} is not set, and there is no ./{DEFAULT_BLUEPRINT}: name one (`tierform render app.yaml`), or start one with `tierform init`"
+    )
+}
+
+/// The environment variable naming the blueprint when a command is given none.
+pub const BLUEPRINT_ENV: &str = "TIERFORM_BLUEPRINT";
+/// The blueprint a command reads when given none and the variable is unset.
+pub const DEFAULT_BLUEPRINT: &str = "blueprint.yaml";
 
 /// The name a file goes by in messages: its path, or `<stdin>` for `-`.
 pub fn display_name(path: &Path) -> String {

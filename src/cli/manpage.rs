@@ -54,11 +54,29 @@ pub fn man_page(cmd: &clap::Command) -> Result<Vec<u8>> {
     }
     if cmd.get_display_name().is_none_or(|n| n == "tierform") {
         roff.control("SH", ["ENVIRONMENT"]);
-        roff.control("TP", []);
-        roff.text([bold("NO_COLOR")]);
-        roff.text([roman(
-            "When set to a non-empty value, output is not coloured (unless --color always).",
-        )]);
+        for (name, what) in [
+            (
+                "TIERFORM_BLUEPRINT",
+                "The blueprint validate, render, plan and diff read when given none (else ./blueprint.yaml).",
+            ),
+            (
+                "TIERFORM_OUTPUT",
+                "The folder render writes when -o is not given (else out).",
+            ),
+            (
+                "NO_COLOR",
+                "When set to a non-empty value, output is not coloured (unless --color always).",
+            ),
+            (
+                "FORCE_COLOR, CLICOLOR_FORCE",
+                "When set and not 0, output is coloured even off a terminal (unless --color never).",
+            ),
+            ("TERM", "dumb: output is not coloured (unless --color always)."),
+        ] {
+            roff.control("TP", []);
+            roff.text([bold(name)]);
+            roff.text([roman(what)]);
+        }
         roff.control("SH", ["SEE ALSO"]);
         let pages: Vec<String> = cmd
             .get_subcommands()

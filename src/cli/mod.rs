@@ -82,12 +82,22 @@ pub fn main() -> ExitCode {
 fn run(cmd: Command, ui: &Ui) -> Result<u8> {
     match cmd {
         Command::Validate {
-            files,
+            mut files,
             format,
             deny_warnings,
-        } => commands::validate::run(&files, format, deny_warnings, ui),
+        } => {
+            if files.is_empty() {
+                files.push(input::blueprint_path(None)?);
+            }
+            commands::validate::run(&files, format, deny_warnings, ui)
+        }
         Command::Schema { output, format } => commands::schema::run(output.as_deref(), format),
-        Command::Init { file, force } => commands::init::run(&file, force, ui),
+        Command::Init {
+            file,
+            example,
+            force,
+        } => commands::init::run(&file, example, force, ui),
+        Command::Version { format } => commands::version::run(format),
         Command::Render {
             blueprint,
             output,
@@ -98,6 +108,7 @@ fn run(cmd: Command, ui: &Ui) -> Result<u8> {
             stdout,
             format,
         } => {
+            let blueprint = input::blueprint_path(blueprint)?;
             let selection = Selection {
                 phases,
                 platforms: platforms.into_iter().map(Platform::from).collect(),
@@ -118,25 +129,30 @@ fn run(cmd: Command, ui: &Ui) -> Result<u8> {
             }
         }
         Command::Templates { action } => commands::templates::run(action, ui),
-        Command::Plan { blueprint, format } => commands::plan::run(&blueprint, format, ui),
+        Command::Plan { blueprint, format } => {
+            commands::plan::run(&input::blueprint_path(blueprint)?, format, ui)
+        }
         Command::Completions { shell } => commands::completions::run(shell),
         Command::Man { command: path, dir } => commands::man::run(&path, dir.as_deref(), ui),
         Command::Diff {
-            blueprint,
-            from,
-            to,
+            mut args,
             platforms,
             format,
             context,
             templates,
-        } => commands::diff::run(
-            &blueprint,
-            (&from, &to),
-            platforms.into_iter().map(Platform::from).collect(),
-            format,
-            context,
-            templates.as_deref(),
-            ui,
-        ),
+        } => {
+            let to = args.pop().unwrap_or_default();
+            let from = args.pop().unwrap_or_default();
+            let blueprint = input::blueprint_path(args.pop().map(std::path::PathBuf::from))?;
+            commands::diff::run(
+                &blueprint,
+                (&from, &to),
+                platforms.into_iter().map(Platform::from).collect(),
+                format,
+                context,
+                templates.as_deref(),
+                ui,
+            )
+        }
     }
 }

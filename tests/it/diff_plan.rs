@@ -1,6 +1,6 @@
 //! `tierform diff` and `tierform plan`, end to end: snapshots of the summary and of the
 //! full diff for every consecutive phase pair of every bundled blueprint, and of the
-//! plan of each; exit codes like `terraform plan -detailed-exitcode`; the JSON shapes.
+//! plan of each; exit codes like `kubectl diff`; the JSON shapes.
 
 use crate::common;
 

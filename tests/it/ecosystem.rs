@@ -169,7 +169,7 @@ fn man_dir_writes_a_page_per_command() {
         .assert()
         .code(0);
     assert!(
-        stderr(&a).contains("wrote 12 manual pages"),
+        stderr(&a).contains("wrote 13 manual pages"),
         "{}",
         stderr(&a)
     );
@@ -192,6 +192,7 @@ fn man_dir_writes_a_page_per_command() {
             "tierform-templates-list.1",
             "tierform-templates.1",
             "tierform-validate.1",
+            "tierform-version.1",
             "tierform.1",
         ]
     );

@@ -14,6 +14,7 @@ mod balancer_render;
 mod blueprints;
 mod checkov;
 mod cli;
+mod cli_defaults;
 mod compose_configs;
 mod datastore_sizing;
 mod diff_plan;

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
+use crate::cli::args::Example;
 use crate::cli::commands::schema::schema_text;
 use crate::cli::exit;
 use crate::cli::ui::Ui;
@@ -12,12 +13,24 @@ use crate::output::write_atomic;
 
 /// The starter blueprint written by `tierform init`.
 pub const STARTER: &str = include_str!("../../../templates/starter.yaml");
+/// The bundled example blueprints, as `init --example NAME` writes them.
+pub fn example_text(example: Example) -> &'static str {
+    match example {
+        Example::AqiMonitor => include_str!("../../../blueprints/aqi-monitor.yaml"),
+        Example::BetIntel => include_str!("../../../blueprints/bet-intel.yaml"),
+        Example::FastapiCelery => include_str!("../../../blueprints/fastapi-celery.yaml"),
+        Example::Medhasakthi => include_str!("../../../blueprints/medhasakthi.yaml"),
+        Example::Showcase => include_str!("../../../blueprints/showcase.yaml"),
+    }
+}
+
 /// Where `init` writes the schema for editors, beside the blueprint.
 const STARTER_SCHEMA_NAME: &str = "tierform.schema.json";
 
-pub fn run(file: &Path, force: bool, ui: &Ui) -> Result<u8> {
+pub fn run(file: &Path, example: Option<Example>, force: bool, ui: &Ui) -> Result<u8> {
+    let text = example.map_or(STARTER, example_text);
     if file == Path::new("-") {
-        std::io::stdout().lock().write_all(STARTER.as_bytes())?;
+        std::io::stdout().lock().write_all(text.as_bytes())?;
         return Ok(exit::OK);
     }
     if file.is_dir() {
@@ -37,7 +50,7 @@ pub fn run(file: &Path, force: bool, ui: &Ui) -> Result<u8> {
         || PathBuf::from(STARTER_SCHEMA_NAME),
         |d| d.join(STARTER_SCHEMA_NAME),
     );
-    let starter = STARTER.replacen(
+    let starter = text.replacen(
         "$schema=../schema/blueprint.schema.json",
         &format!("$schema={STARTER_SCHEMA_NAME}"),
         1,

@@ -10,3 +10,4 @@ pub mod render;
 pub mod schema;
 pub mod templates;
 pub mod validate;
+pub mod version;
