@@ -220,8 +220,11 @@ fn pool_plan(
     let (servers, pod_service) = platforms::pool_servers(s, engine, hashed, blueprint);
     let mut tries = BTreeMap::new();
     for platform in platforms {
-        let servers = s.endpoints.get(platform).map_or(0, Vec::len);
-        tries.insert(*platform, (servers as u32).clamp(1, MAX_TRIES));
+        // Each instance the pool reaches: a name resolved per pod counts each pod.
+        let addresses: u32 = servers
+            .get(platform)
+            .map_or(0, |list| list.iter().map(|e| e.pods.max(1)).sum());
+        tries.insert(*platform, addresses.clamp(1, MAX_TRIES));
     }
     Ok(PoolPlan {
         service: s.name.clone(),

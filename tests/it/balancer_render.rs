@@ -67,7 +67,7 @@ fn forwarded_port_is_the_clients_port() {
             }
             None => listen.to_string(),
         };
-        let trusted = format!("\"~^1:(?<port>[0-9]{{1,5}})$\" $port;\n        default {own};");
+        let trusted = format!("\"1::http\"  80;\n        default {own};");
         if text.contains(&trusted) {
             want.push("proxy_set_header X-Forwarded-Port $forwarded_port;".into());
         }
@@ -78,6 +78,8 @@ fn forwarded_port_is_the_clients_port() {
                 l.contains("set-header X-Forwarded-Port")
                     || l.contains("proxy_set_header X-Forwarded-Port")
             })
+            // A trusted proxy's scheme gives its port (443 or 80).
+            .filter(|l| !l.contains("if from_trusted_proxy"))
             .collect();
         // HAProxy may add a condition: a trusted proxy's own port is kept.
         let kept = " !{ var(txn.port_kept) -m bool }";

@@ -127,6 +127,26 @@ fn kubernetes_balancer_addresses_every_pod() {
     assert!(!manifests.contains("sessionAffinity"), "{manifests}");
 }
 
+/// nginx resolves the pods of a pool it does not hash, and retries a GET on another pod
+/// (3 tries, as elsewhere), not only on the one name it was given.
+#[test]
+fn nginx_addresses_every_pod_and_retries_on_another() {
+    let config = file(&rendered_with(&nginx_blueprint()), "nginx/nginx.conf");
+    assert!(
+        config.contains(&format!("server {PODS_NAME}:8000 resolve max_fails=0;")),
+        "{config}"
+    );
+    assert!(
+        config.contains(&format!(
+            "resolver {} valid=5s ipv6=off;",
+            tierform::balancer::CLUSTER_DNS
+        )),
+        "{config}"
+    );
+    assert!(config.contains("proxy_next_upstream_tries 3;"), "{config}");
+    assert!(!config.contains("proxy_next_upstream_tries 1;"), "{config}");
+}
+
 /// The `no-effect-on-kubernetes` warnings of the blueprint with `engine` and `sticky`.
 fn kubernetes_warnings(engine: &str, sticky: &str) -> Vec<String> {
     let text = BLUEPRINT
@@ -199,6 +219,23 @@ impl Pods {
         let stub = StubBackend::start(SocketAddr::from((pod(i), 8000)), &id);
         self.pods.insert(id, stub);
         let mut addrs: Vec<Ipv4Addr> = (1..=i).map(pod).collect();
+        addrs.sort();
+        self.dns.set(PODS_NAME, &addrs);
+    }
+
+    /// A rollout's step: pod `new` becomes ready and pod `gone` leaves the DNS answer
+    /// (it still answers, as a pod does while it drains).
+    fn replace_pod(&mut self, gone: u8, new: u8) {
+        let id = format!("pod-{new}");
+        let stub = StubBackend::start(SocketAddr::from((pod(new), 8000)), &id);
+        self.pods.insert(id, stub);
+        let mut addrs: Vec<Ipv4Addr> = self
+            .pods
+            .keys()
+            .filter_map(|k| k.strip_prefix("pod-")?.parse().ok())
+            .filter(|i| *i != gone)
+            .map(pod)
+            .collect();
         addrs.sort();
         self.dns.set(PODS_NAME, &addrs);
     }
@@ -381,6 +418,32 @@ fn balances_over_pods(engine: &str, set: Option<ServerSet>, version: &str) {
     assert!(
         seen.contains_key("pod-4"),
         "pod-4 never got a request: {seen:?}\n{}",
+        p.lab.logs("balancer")
+    );
+
+    // A rollout with every slot taken (4 pods and the surge's 5th): pod-1 leaves the
+    // DNS answer as pod-6 becomes ready. The new pod gets traffic within seconds, not
+    // after the old one's slot is held for half a minute.
+    p.add_pod(5);
+    let five = p.wait_for(5);
+    assert_eq!(five.len(), 5, "{five:?}\n{}", p.lab.logs("balancer"));
+    let started = Instant::now();
+    p.replace_pod(1, 6);
+    let served = loop {
+        let seen = p.backends(10, &[]);
+        if seen.contains_key("pod-6") || started.elapsed() > Duration::from_secs(20) {
+            break seen;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    eprintln!(
+        "pod-6 replaced pod-1: after {:?} {served:?}",
+        started.elapsed()
+    );
+    assert!(
+        served.contains_key("pod-6") && started.elapsed() < Duration::from_secs(10),
+        "pod-6 got no request for {:?}: {served:?}\n{}",
+        started.elapsed(),
         p.lab.logs("balancer")
     );
     assert!(p.lab.is_running(p.pid), "the balancer is the one started");

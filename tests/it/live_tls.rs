@@ -253,6 +253,22 @@ fn a_tls_terminating_proxy_is_believed(phase: &str, set: Option<ServerSet>, vers
             stub.last_headers()
         );
     }
+    // A terminator that gives the scheme but no port (Cloudflare, Google's load
+    // balancers): the port is the scheme's, not the balancer's.
+    let no_port = r.request_from(
+        "127.0.0.1",
+        "GET",
+        "/api/behind",
+        &[("X-Forwarded-Proto", "https")],
+    );
+    assert_eq!(no_port.status, 200, "{phase}: {no_port:?}");
+    let stub = &r.stubs[no_port.header("X-Backend").unwrap_or_default()];
+    assert_eq!(
+        stub.last_header("X-Forwarded-Port").as_deref(),
+        Some("443"),
+        "{phase}: {:?}",
+        stub.last_headers()
+    );
     // The proxy's client came over plain HTTP: redirected, as a direct client would be.
     let plain = r.request_from(
         "127.0.0.1",

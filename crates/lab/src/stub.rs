@@ -29,7 +29,8 @@ struct Shared {
 /// `X-Backend: <name>`, `X-Path: <request target>`, `Content-Length` and
 /// `Connection: close`; then the connection closes (one request per connection).
 /// Requests for `/health` get `200 OK` "ok" and count in [`StubBackend::health_hits`],
-/// all others in [`StubBackend::hits`]. A request whose path contains `/drop/` plays a request that crashes its worker: it is read and counted, and
+/// all others in [`StubBackend::hits`]. A request whose path contains `/busy/` gets 503
+/// (a backend shedding load). A request whose path contains `/drop/` plays a request that crashes its worker: it is read and counted, and
 /// the connection is closed without an answer. A request with `Upgrade: websocket` gets
 /// `101 Switching Protocols` (with a correct `Sec-WebSocket-Accept`), after which the
 /// backend echoes raw bytes until the peer closes.
@@ -232,9 +233,15 @@ fn serve(shared: &Shared, stream: TcpStream) -> io::Result<()> {
         return Ok(());
     }
 
+    // A backend shedding load answers 503.
+    let status = if path.contains("/busy/") {
+        "503 Service Unavailable"
+    } else {
+        "200 OK"
+    };
     let body = if health { "ok" } else { shared.name.as_str() };
     let mut response = format!(
-        "HTTP/1.1 200 OK\r\nX-Backend: {}\r\nX-Path: {target}\r\nContent-Type: text/plain\r\n\
+        "HTTP/1.1 {status}\r\nX-Backend: {}\r\nX-Path: {target}\r\nContent-Type: text/plain\r\n\
          Content-Length: {}\r\nConnection: close\r\n\r\n",
         shared.name,
         body.len()
