@@ -31,7 +31,9 @@ pub struct Service {
     /// The container image.
     #[schemars(regex(pattern = IMAGE_PATTERN), example = &"bet-intel:1.4.2")]
     pub image: String,
-    /// The command and its arguments, overriding the image's.
+    /// The command and its arguments, overriding the image's. The process receives them
+    /// as written on every platform: no `$NAME`, `${NAME}` or `$(NAME)` is expanded
+    /// (compose files and Kubernetes manifests write each `$` as `$$`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = TEXT_PATTERN)), example = &["celery", "-A", "app.celery_app", "worker"])]
     pub command: Vec<String>,
@@ -189,7 +191,8 @@ pub struct Health {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = HEALTH_PATH_PATTERN), example = &"/health")]
     pub path: Option<String>,
-    /// Command that exits 0 when healthy.
+    /// Command that exits 0 when healthy, run as written: no `$NAME`, `${NAME}` or
+    /// `$(NAME)` is expanded (compose files and Kubernetes manifests write each `$` as `$$`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = TEXT_PATTERN)), example = &["celery", "-A", "app.celery_app", "inspect", "ping"])]
     pub command: Vec<String>,
@@ -258,7 +261,7 @@ impl JsonSchema for EnvValue {
         json_schema!({
             "type": ["string", "number", "boolean"],
             "pattern": TEXT_PATTERN,
-            "description": "The variable's value. Numbers and booleans are passed as text."
+            "description": "The variable's value, as the process receives it on every platform: no `$NAME`, `${NAME}` or `$(NAME)` in it is expanded (compose files and Kubernetes manifests write each `$` as `$$`). Numbers and booleans are passed as text."
         })
     }
 }

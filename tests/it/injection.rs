@@ -297,9 +297,12 @@ fn is_yaml(path: &str) -> bool {
     path.ends_with(".yaml") || path.ends_with(".yml")
 }
 
-/// Compose reads `$` as interpolation, so a literal `$` is written `$$` there.
-fn spelled_in(path: &str, payload: &str) -> String {
-    if path.contains("/compose/") || path.contains("/hosts/") {
+/// Compose reads `$` as interpolation, so a literal `$` is written `$$` there; so does
+/// the kubelet in a container's command, args, env values and exec probes.
+fn spelled_in(marker: &str, path: &str, payload: &str) -> String {
+    let kubelet =
+        path.contains("/kubernetes/") && ["env_value", "command", "probe"].contains(&marker);
+    if path.contains("/compose/") || path.contains("/hosts/") || kubelet {
         payload.replace('$', "$$")
     } else {
         payload.to_string()
@@ -335,7 +338,7 @@ fn check_inert(marker: &str, payload: &str, errs: &mut Vec<String>) {
                 continue;
             }
             for (x, y) in da.iter().zip(&db) {
-                same_shape(path, "", x, y, &spelled_in(path, payload), errs);
+                same_shape(path, "", x, y, &spelled_in(marker, path, payload), errs);
             }
         } else if path.ends_with(".md") {
             // Prose may carry the text; the charts and code blocks may not change.

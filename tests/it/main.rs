@@ -23,6 +23,7 @@ mod external;
 mod fixtures;
 mod fuzz_regressions;
 mod injection;
+mod kubernetes_expansion;
 mod kubernetes_manifests;
 mod kubernetes_pods;
 mod kubernetes_readme;
