@@ -20,7 +20,9 @@ pub struct Service {
     /// What the process does: serves HTTP, works a queue, runs a schedule, holds
     /// WebSocket connections or serves static files.
     pub kind: ServiceKind,
-    /// What the service is, for people reading the blueprint.
+    /// What the service is, for people reading the blueprint. Free text: no control
+    /// character but line feeds and tabs, no Unicode line separator or bidirectional
+    /// override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = TEXT_PATTERN))]
     pub description: Option<String>,
@@ -33,7 +35,9 @@ pub struct Service {
     pub image: String,
     /// The command and its arguments, overriding the image's. The process receives them
     /// as written on every platform: no `$NAME`, `${NAME}` or `$(NAME)` is expanded
-    /// (compose files and Kubernetes manifests write each `$` as `$$`).
+    /// (compose files and Kubernetes manifests write each `$` as `$$`). Free text: no
+    /// control character but line feeds and tabs, no Unicode line separator or
+    /// bidirectional override.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = TEXT_PATTERN)), example = &["celery", "-A", "app.celery_app", "worker"])]
     pub command: Vec<String>,
@@ -193,6 +197,8 @@ pub struct Health {
     pub path: Option<String>,
     /// Command that exits 0 when healthy, run as written: no `$NAME`, `${NAME}` or
     /// `$(NAME)` is expanded (compose files and Kubernetes manifests write each `$` as `$$`).
+    /// Free text: no control character but line feeds and tabs, no Unicode line separator
+    /// or bidirectional override.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = TEXT_PATTERN)), example = &["celery", "-A", "app.celery_app", "inspect", "ping"])]
     pub command: Vec<String>,
@@ -261,7 +267,7 @@ impl JsonSchema for EnvValue {
         json_schema!({
             "type": ["string", "number", "boolean"],
             "pattern": TEXT_PATTERN,
-            "description": "The variable's value, as the process receives it on every platform: no `$NAME`, `${NAME}` or `$(NAME)` in it is expanded (compose files and Kubernetes manifests write each `$` as `$$`). Numbers and booleans are passed as text."
+            "description": "The variable's value, as the process receives it on every platform: no `$NAME`, `${NAME}` or `$(NAME)` in it is expanded (compose files and Kubernetes manifests write each `$` as `$$`). Free text: no control character but line feeds and tabs, no Unicode line separator or bidirectional override. Numbers and booleans are passed as text."
         })
     }
 }

@@ -15,6 +15,7 @@ mod blueprints;
 mod checkov;
 mod cli;
 mod compose_configs;
+mod control_text;
 mod datastore_sizing;
 mod diff_plan;
 mod docs;
