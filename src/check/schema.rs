@@ -354,13 +354,13 @@ fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) ->
         ),
         p if p == model::HEALTH_PATH_PATTERN => (
             Code::InvalidPath,
-            "a path starting with `/` (letters, digits, `-._~/`), with an optional `?query`",
-            None,
+            "a path starting with `/` (letters, digits, `-._~/`, no `..`), with an optional `?query`",
+            text.contains("..").then(|| "remove the `..`: write the path the service answers on".to_string()),
         ),
         p if p == model::IMAGE_PATTERN => (
             Code::InvalidImage,
-            "a container image reference like `registry.example.com/team/app:1.4.2`",
-            None,
+            "a container image reference like `registry.example.com/team/app:1.4.2` (no `..`)",
+            text.contains("..").then(|| "remove the `..`".to_string()),
         ),
         p if p == model::QUEUE_PATTERN => (
             Code::InvalidName,

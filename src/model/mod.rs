@@ -32,10 +32,13 @@ pub const NAME_PATTERN: &str = "^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$";
 pub const ENV_NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]{0,127}$";
 /// Route prefixes: a path of safe characters only, so no route can inject a directive.
 pub const ROUTE_PATTERN: &str = "^/[A-Za-z0-9._~/-]{0,200}$";
-/// Health-check paths: a path with an optional simple query string.
-pub const HEALTH_PATH_PATTERN: &str = "^/[A-Za-z0-9._~/-]{0,200}(\\?[A-Za-z0-9._~=&-]{0,200})?$";
-/// Container image references.
-pub const IMAGE_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$";
+/// Health-check paths: a path with an optional simple query string. No `..` in the
+/// path (each `.` is followed by another character than `.`), so it cannot climb out of
+/// where the service answers.
+pub const HEALTH_PATH_PATTERN: &str =
+    "^/(\\.?[A-Za-z0-9_~/-]){0,200}\\.?(\\?[A-Za-z0-9._~=&-]{0,200})?$";
+/// Container image references, without `..` (no registry, repository or tag has one).
+pub const IMAGE_PATTERN: &str = "^[A-Za-z0-9](\\.?[A-Za-z0-9_/:@-]){0,254}\\.?$";
 /// Queue names.
 pub const QUEUE_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$";
 /// Host addresses: an IPv4 or IPv6 address or a DNS name.

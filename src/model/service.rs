@@ -191,7 +191,7 @@ impl ServiceKind {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Health {
-    /// HTTP path answered with 2xx when healthy. Give `path` or `command`.
+    /// HTTP path answered with 2xx when healthy, without `..`. Give `path` or `command`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = HEALTH_PATH_PATTERN), example = &"/health")]
     pub path: Option<String>,

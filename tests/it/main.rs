@@ -38,6 +38,7 @@ mod live_postgres_life;
 mod live_rabbitmq;
 mod live_redis_life;
 mod live_tls;
+mod path_values;
 mod precommit;
 mod render;
 mod render_cli;
