@@ -44,5 +44,6 @@ mod render;
 mod render_cli;
 mod render_props;
 mod schema;
+mod secret_values;
 mod tls;
 mod versions;
