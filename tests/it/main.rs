@@ -45,5 +45,6 @@ mod render_cli;
 mod render_props;
 mod schema;
 mod secret_values;
+mod template_limits;
 mod tls;
 mod versions;
