@@ -84,6 +84,7 @@ codes! {
     SchedulerReplicas = "scheduler-replicas",
     Schema = "schema",
     SecretInEnv = "secret-in-env",
+    SecretValue = "secret-value",
     ShadowedRoute = "shadowed-route",
     StorageTooSmall = "storage-too-small",
     SyncWithoutReplica = "sync-without-replica",

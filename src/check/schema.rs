@@ -354,13 +354,13 @@ fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) ->
         ),
         p if p == model::HEALTH_PATH_PATTERN => (
             Code::InvalidPath,
-            "a path starting with `/` (letters, digits, `-._~/`), with an optional `?query`",
-            None,
+            "a path starting with `/` (letters, digits, `-._~/`, no `..`), with an optional `?query`",
+            text.contains("..").then(|| "remove the `..`: write the path the service answers on".to_string()),
         ),
         p if p == model::IMAGE_PATTERN => (
             Code::InvalidImage,
-            "a container image reference like `registry.example.com/team/app:1.4.2`",
-            None,
+            "a container image reference like `registry.example.com/team/app:1.4.2` (no `..`)",
+            text.contains("..").then(|| "remove the `..`".to_string()),
         ),
         p if p == model::QUEUE_PATTERN => (
             Code::InvalidName,
@@ -399,13 +399,17 @@ fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) ->
         ),
         p if p == model::TEXT_PATTERN => (
             Code::InvalidValue,
-            "text without a NUL character, which no program can receive",
-            Some("remove the `\\0`".to_string()),
+            "text without control characters (line feeds and tabs are fine), Unicode line separators or bidirectional overrides",
+            refused_char_hint(text, false),
         ),
         p if p == model::LINE_PATTERN => (
             Code::InvalidValue,
-            "one line of text, without control characters",
-            Some("write each condition as its own item of the list".to_string()),
+            "one line of text, without control characters, Unicode line separators or bidirectional overrides",
+            if text.contains('\n') {
+                Some("write each condition as its own item of the list".to_string())
+            } else {
+                refused_char_hint(text, true)
+            },
         ),
         _ => (Code::InvalidFormat, "text matching the pattern", None),
     };
@@ -462,6 +466,19 @@ fn quantity_hint(text: &str) -> Option<String> {
         ));
     }
     None
+}
+
+/// Which character of free text the rule refuses, and where.
+fn refused_char_hint(text: &str, one_line: bool) -> Option<String> {
+    let (at, c) = text
+        .chars()
+        .enumerate()
+        .find(|(_, c)| model::is_refused_in_text(*c, one_line))?;
+    Some(format!(
+        "remove the U+{:04X} at character {}",
+        c as u32,
+        at + 1
+    ))
 }
 
 fn printable(text: &str) -> String {

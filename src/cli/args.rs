@@ -130,6 +130,10 @@ pub enum Command {
         /// and removed (and the diff with `--check`) on standard output.
         #[arg(long, value_enum, default_value_t = RenderFormat::Text)]
         format: RenderFormat,
+        /// Refuse warnings too: print them and exit 2 without rendering, as an invalid
+        /// blueprint does.
+        #[arg(long)]
+        deny_warnings: bool,
     },
     /// What changes between two phases: a summary, operational notes, and file diffs.
     #[command(

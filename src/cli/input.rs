@@ -71,28 +71,34 @@ pub fn display_name(path: &Path) -> String {
 /// Reads and validates a blueprint for a command that needs it whole: findings go to
 /// stderr; errors end the command with exit 2.
 pub fn load_valid(blueprint: &Path, ui: &Ui) -> Result<Result<Validated, u8>> {
+    load_valid_denying(blueprint, ui, false)
+}
+
+/// [`load_valid`], and with `deny_warnings` a warning ends the command as an error does.
+pub fn load_valid_denying(
+    blueprint: &Path,
+    ui: &Ui,
+    deny_warnings: bool,
+) -> Result<Result<Validated, u8>> {
     let name = display_name(blueprint);
     let bytes = read_input(blueprint)?;
     let v = validate_bytes(&bytes);
     let report = FileReport::new(name.clone(), v.diagnostics.clone());
+    let refused = report.errors > 0 || (deny_warnings && report.warnings > 0);
     // Warnings are chatter to a command that renders; errors always print.
-    if report.errors > 0 || (!report.diagnostics.is_empty() && !ui.quiet) {
+    if refused || (!report.diagnostics.is_empty() && !ui.quiet) {
         let mut text = render_text_styled(
             &name,
             v.source.as_deref(),
             &report.diagnostics,
             ui.colour_err,
         );
-        if report.errors > 0 {
+        if refused {
             text.push_str(&summary_line(&report, 0, true));
         }
         ui.stderr().write_all(text.as_bytes())?;
     }
-    Ok(if report.errors > 0 {
-        Err(exit::ERROR)
-    } else {
-        Ok(v)
-    })
+    Ok(if refused { Err(exit::ERROR) } else { Ok(v) })
 }
 
 /// The embedded templates, or those with `--templates DIR`'s overrides.

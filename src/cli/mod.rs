@@ -107,6 +107,7 @@ fn run(cmd: Command, ui: &Ui) -> Result<u8> {
             check,
             stdout,
             format,
+            deny_warnings,
         } => {
             let blueprint = input::blueprint_path(blueprint)?;
             let selection = Selection {
@@ -114,16 +115,23 @@ fn run(cmd: Command, ui: &Ui) -> Result<u8> {
                 platforms: platforms.into_iter().map(Platform::from).collect(),
             };
             match stdout {
-                Some(file) => {
-                    commands::render::one(&blueprint, &file, selection, templates.as_deref())
-                }
+                Some(file) => commands::render::one(
+                    &blueprint,
+                    &file,
+                    selection,
+                    templates.as_deref(),
+                    deny_warnings,
+                ),
                 None => commands::render::run(
                     &blueprint,
                     &output,
                     selection,
-                    templates.as_deref(),
-                    check,
-                    format,
+                    commands::render::Options {
+                        templates_dir: templates.as_deref(),
+                        check,
+                        format,
+                        deny_warnings,
+                    },
                     ui,
                 ),
             }

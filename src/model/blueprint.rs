@@ -28,7 +28,9 @@ pub struct Blueprint {
     /// letter, at most 40 characters. Prefixes generated resources.
     #[schemars(regex(pattern = NAME_PATTERN), example = &"bet-intel")]
     pub name: String,
-    /// What the application is, for people reading the blueprint.
+    /// What the application is, for people reading the blueprint. Free text: no control
+    /// character but line feeds and tabs, no Unicode line separator or bidirectional
+    /// override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = TEXT_PATTERN))]
     pub description: Option<String>,
@@ -94,11 +96,13 @@ pub struct Phase {
     /// The phase's name; also its output folder.
     #[schemars(regex(pattern = NAME_PATTERN), example = &"horizontal")]
     pub name: String,
-    /// What the phase is for, and the load it carries.
+    /// What the phase is for, and the load it carries. Free text: no control character
+    /// but line feeds and tabs, no Unicode line separator or bidirectional override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = TEXT_PATTERN))]
     pub description: Option<String>,
-    /// Signals that it is time to enter this phase, as text for people.
+    /// Signals that it is time to enter this phase, as text for people: one line each,
+    /// without control characters, Unicode line separators or bidirectional overrides.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = LINE_PATTERN)), example = &["cpu > 70% for 5m", "memory > 80% for 5m"])]
     pub enter_when: Vec<String>,

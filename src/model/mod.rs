@@ -32,10 +32,13 @@ pub const NAME_PATTERN: &str = "^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$";
 pub const ENV_NAME_PATTERN: &str = "^[A-Za-z_][A-Za-z0-9_]{0,127}$";
 /// Route prefixes: a path of safe characters only, so no route can inject a directive.
 pub const ROUTE_PATTERN: &str = "^/[A-Za-z0-9._~/-]{0,200}$";
-/// Health-check paths: a path with an optional simple query string.
-pub const HEALTH_PATH_PATTERN: &str = "^/[A-Za-z0-9._~/-]{0,200}(\\?[A-Za-z0-9._~=&-]{0,200})?$";
-/// Container image references.
-pub const IMAGE_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$";
+/// Health-check paths: a path with an optional simple query string. No `..` in the
+/// path (each `.` is followed by another character than `.`), so it cannot climb out of
+/// where the service answers.
+pub const HEALTH_PATH_PATTERN: &str =
+    "^/(\\.?[A-Za-z0-9_~/-]){0,200}\\.?(\\?[A-Za-z0-9._~=&-]{0,200})?$";
+/// Container image references, without `..` (no registry, repository or tag has one).
+pub const IMAGE_PATTERN: &str = "^[A-Za-z0-9](\\.?[A-Za-z0-9_/:@-]){0,254}\\.?$";
 /// Queue names.
 pub const QUEUE_PATTERN: &str = "^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$";
 /// Host addresses: an IPv4 or IPv6 address or a DNS name.
@@ -56,8 +59,22 @@ pub const RATE_KEY_PATTERN: &str = "^(client_ip|header:[A-Za-z0-9][A-Za-z0-9-]{0
 /// Session stickiness.
 pub const STICKY_PATTERN: &str =
     "^(none|client_ip|header:[A-Za-z0-9][A-Za-z0-9-]{0,63}|cookie(:[A-Za-z0-9_.-]{1,64})?)$";
-/// Text passed to a process (an argument, an environment value): anything but NUL,
-/// which no program can receive.
-pub const TEXT_PATTERN: &str = "^[^\\u0000]*$";
-/// One line of text for people: no control characters.
-pub const LINE_PATTERN: &str = "^[^\\u0000-\\u001f\\u007f]*$";
+/// Free text (a description, an argument, an environment value), which is printed
+/// (`plan`, the phase diff) or written outside YAML (ARCHITECTURE.md): line feeds and
+/// tabs, but no other C0 control (NUL, which no program can receive, ESC, CR, …), no
+/// DEL, no C1 control (U+0085 NEL included), no Unicode line or paragraph separator
+/// (U+2028, U+2029) and no bidirectional override or isolate (U+202A–U+202E,
+/// U+2066–U+2069): each would drive the terminal that prints it or make the text read
+/// otherwise than it is. [`is_refused_in_text`] is the same rule in code.
+pub const TEXT_PATTERN: &str =
+    "^[^\\u0000-\\u0008\\u000b-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]*$";
+/// One line of text for people (an entry condition): free text without line feeds or
+/// tabs either.
+pub const LINE_PATTERN: &str =
+    "^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029\\u202a-\\u202e\\u2066-\\u2069]*$";
+
+/// Whether [`TEXT_PATTERN`] refuses `c` (with `one_line`, [`LINE_PATTERN`]).
+pub fn is_refused_in_text(c: char, one_line: bool) -> bool {
+    matches!(c, '\u{0}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        && (one_line || !matches!(c, '\n' | '\t'))
+}

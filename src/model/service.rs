@@ -20,7 +20,9 @@ pub struct Service {
     /// What the process does: serves HTTP, works a queue, runs a schedule, holds
     /// WebSocket connections or serves static files.
     pub kind: ServiceKind,
-    /// What the service is, for people reading the blueprint.
+    /// What the service is, for people reading the blueprint. Free text: no control
+    /// character but line feeds and tabs, no Unicode line separator or bidirectional
+    /// override.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = TEXT_PATTERN))]
     pub description: Option<String>,
@@ -31,7 +33,11 @@ pub struct Service {
     /// The container image.
     #[schemars(regex(pattern = IMAGE_PATTERN), example = &"bet-intel:1.4.2")]
     pub image: String,
-    /// The command and its arguments, overriding the image's.
+    /// The command and its arguments, overriding the image's. The process receives them
+    /// as written on every platform: no `$NAME`, `${NAME}` or `$(NAME)` is expanded
+    /// (compose files and Kubernetes manifests write each `$` as `$$`). Free text: no
+    /// control character but line feeds and tabs, no Unicode line separator or
+    /// bidirectional override.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = TEXT_PATTERN)), example = &["celery", "-A", "app.celery_app", "worker"])]
     pub command: Vec<String>,
@@ -58,6 +64,13 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = ENV_NAME_PATTERN)), example = &["DATABASE_URL"])]
     pub secrets: Vec<String>,
+    /// Variables of `env` whose values look like a secret but are not (a documented
+    /// example key, a public test token): a value of a well-known secret shape (an AWS
+    /// key, a URL with a password, a private key, a Stripe, GitHub, Slack or Google
+    /// token; README, "Hostile input") is an error unless its variable is listed here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = ENV_NAME_PATTERN)))]
+    pub not_secrets: Vec<String>,
     /// Datastores the service connects to; their connection settings are injected.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = NAME_PATTERN)))]
@@ -185,11 +198,14 @@ impl ServiceKind {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Health {
-    /// HTTP path answered with 2xx when healthy. Give `path` or `command`.
+    /// HTTP path answered with 2xx when healthy, without `..`. Give `path` or `command`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = HEALTH_PATH_PATTERN), example = &"/health")]
     pub path: Option<String>,
-    /// Command that exits 0 when healthy.
+    /// Command that exits 0 when healthy, run as written: no `$NAME`, `${NAME}` or
+    /// `$(NAME)` is expanded (compose files and Kubernetes manifests write each `$` as `$$`).
+    /// Free text: no control character but line feeds and tabs, no Unicode line separator
+    /// or bidirectional override.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = TEXT_PATTERN)), example = &["celery", "-A", "app.celery_app", "inspect", "ping"])]
     pub command: Vec<String>,
@@ -258,7 +274,7 @@ impl JsonSchema for EnvValue {
         json_schema!({
             "type": ["string", "number", "boolean"],
             "pattern": TEXT_PATTERN,
-            "description": "The variable's value. Numbers and booleans are passed as text."
+            "description": "The variable's value, as the process receives it on every platform: no `$NAME`, `${NAME}` or `$(NAME)` in it is expanded (compose files and Kubernetes manifests write each `$` as `$$`). Free text: no control character but line feeds and tabs, no Unicode line separator or bidirectional override. Numbers and booleans are passed as text."
         })
     }
 }

@@ -17,6 +17,7 @@ pub struct Tier {
     #[schemars(range(min = 1, max = 1000))]
     pub count: Option<u32>,
     /// The machines' addresses (IP addresses or DNS names), used by the `hosts` platform.
+    /// Not an IPv6 link-local address (fe80::/10), which means nothing without a zone.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = HOST_PATTERN)), example = &["10.0.1.11", "10.0.1.12"])]
     pub hosts: Vec<String>,

@@ -23,6 +23,7 @@ pub mod datastores;
 pub mod files;
 pub mod hosts;
 pub mod kubernetes;
+pub mod overrides;
 pub mod templates;
 pub mod yaml_emit;
 

@@ -8,6 +8,7 @@
 //! something the blueprint did not say.
 
 use crate::check::suggest::{did_you_mean, did_you_mean_hint};
+use crate::render::overrides;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
@@ -91,6 +92,8 @@ pub enum TemplateError {
         #[source]
         source: std::io::Error,
     },
+    #[error("{path} {what}: tierform reads only regular files under --templates DIR and follows no symbolic link")]
+    NotRead { path: String, what: &'static str },
     #[error("template {name}: {message}")]
     Template { name: String, message: String },
 }
@@ -158,7 +161,7 @@ pub fn embedded(name: &str) -> Result<&'static str, TemplateError> {
         })
 }
 
-fn closest(name: &str) -> Option<String> {
+pub(super) fn closest(name: &str) -> Option<String> {
     let names: Vec<String> = EMBEDDED.iter().map(|(n, _)| n.to_string()).collect();
     did_you_mean(name, &names)
 }
@@ -177,43 +180,10 @@ impl Templates {
 
     /// The embedded templates, with any `.j2` file under `dir` replacing the embedded
     /// template at the same relative path. A `.j2` file that matches no template is an
-    /// error, so a misspelt override is never silently ignored.
+    /// error, so a misspelt override is never silently ignored. Overrides are read and
+    /// run within the bounds of [`overrides`] (no links, fuel, output size).
     pub fn with_overrides(dir: &Path) -> Result<Self, TemplateError> {
-        let mut overrides = BTreeMap::new();
-        let io = |path: &Path, source| TemplateError::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            let entries = std::fs::read_dir(&d).map_err(|e| io(&d, e))?;
-            for entry in entries {
-                let entry = entry.map_err(|e| io(&d, e))?;
-                let path = entry.path();
-                let kind = entry.file_type().map_err(|e| io(&path, e))?;
-                if kind.is_dir() {
-                    stack.push(path);
-                    continue;
-                }
-                // Only templates count; a README or notes beside them are left alone.
-                if path.extension().is_none_or(|e| e != "j2") {
-                    continue;
-                }
-                let name = relative_name(dir, &path).ok_or_else(|| TemplateError::BadName {
-                    name: path.display().to_string(),
-                    reason: "its path is not plain UTF-8 components",
-                })?;
-                if !EMBEDDED.iter().any(|(n, _)| *n == name) {
-                    return Err(TemplateError::StrayOverride {
-                        path: path.display().to_string(),
-                        suggestion: closest(&name),
-                    });
-                }
-                let text = std::fs::read_to_string(&path).map_err(|e| io(&path, e))?;
-                overrides.insert(name, text);
-            }
-        }
-        Self::build(overrides)
+        Self::build(overrides::read_overrides(dir)?)
     }
 
     fn build(overrides: BTreeMap<String, String>) -> Result<Self, TemplateError> {
@@ -224,6 +194,9 @@ impl Templates {
         env.set_keep_trailing_newline(true);
         env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         register_filters(&mut env);
+        if !overrides.is_empty() {
+            env.set_fuel(Some(overrides::OVERRIDE_FUEL));
+        }
         let overridden = overrides.keys().cloned().collect();
         for (name, src) in EMBEDDED {
             let text = match overrides.get(*name) {
@@ -247,11 +220,17 @@ impl Templates {
             .env
             .get_template(name)
             .map_err(|e| template_error(name, &e))?;
-        tmpl.render(ctx).map_err(|e| template_error(name, &e))
+        let mut out = overrides::Bounded(Vec::new());
+        tmpl.render_captured_to(ctx, &mut out)
+            .map_err(|e| template_error(name, &e))?;
+        String::from_utf8(out.0).map_err(|e| TemplateError::Template {
+            name: name.to_string(),
+            message: e.to_string(),
+        })
     }
 }
 
-fn relative_name(root: &Path, path: &Path) -> Option<String> {
+pub(super) fn relative_name(root: &Path, path: &Path) -> Option<String> {
     let rel = path.strip_prefix(root).ok()?;
     let mut parts = Vec::new();
     for c in rel.components() {

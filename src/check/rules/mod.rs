@@ -9,6 +9,7 @@ mod datastores;
 mod names;
 mod resources;
 mod scaling;
+mod secrets;
 mod services;
 mod tiers;
 mod tls;

@@ -159,6 +159,7 @@ impl Checker<'_> {
                 );
             }
         }
+        self.secret_values(&ptr, s);
         // Datastores used.
         let mut uses = BTreeSet::new();
         for (i, u) in s.uses.iter().enumerate() {

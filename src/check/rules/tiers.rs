@@ -52,6 +52,15 @@ impl Checker<'_> {
                         )
                         .expected("an address like `10.0.1.11` or a name like `app-1.internal`"),
                     );
+                } else if is_link_local_v6(host) {
+                    self.push(
+                        Diagnostic::error(
+                            Code::InvalidHost,
+                            hptr.clone(),
+                            format!("`{host}` is an IPv6 link-local address (fe80::/10), which names a machine only together with a network interface: nginx and HAProxy cannot listen on it as written, nor other machines reach it"),
+                        )
+                        .hint("give the machine's global or unique local address (`fd00::/8`), or its DNS name"),
+                    );
                 }
                 // The same machine however it is spelt: `FD00::1` is `fd00:0::1`.
                 let canonical = host
@@ -80,6 +89,11 @@ impl Checker<'_> {
             );
         }
     }
+}
+
+/// An address in fe80::/10, meaningful only with a zone (`fe80::1%eth0`).
+fn is_link_local_v6(host: &str) -> bool {
+    matches!(host.parse::<IpAddr>(), Ok(IpAddr::V6(ip)) if ip.segments()[0] & 0xffc0 == 0xfe80)
 }
 
 fn is_host(host: &str) -> bool {

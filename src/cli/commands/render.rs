@@ -8,24 +8,37 @@ use anyhow::{bail, Result};
 
 use crate::cli::args::RenderFormat;
 use crate::cli::exit;
-use crate::cli::input::{display_name, load_templates, load_valid};
+use crate::cli::input::{display_name, load_templates, load_valid_denying};
 use crate::cli::style::{self, paint, paint_diff};
 use crate::cli::ui::Ui;
 use crate::output;
 use crate::render::Selection;
 
+/// How `render` runs, besides what it renders and where.
+pub struct Options<'a> {
+    pub templates_dir: Option<&'a Path>,
+    pub check: bool,
+    pub format: RenderFormat,
+    /// Warnings refuse the blueprint as errors do (`--deny-warnings`).
+    pub deny_warnings: bool,
+}
+
 pub fn run(
     blueprint: &Path,
     out_dir: &Path,
     selection: Selection,
-    templates_dir: Option<&Path>,
-    check: bool,
-    format: RenderFormat,
+    options: Options<'_>,
     ui: &Ui,
 ) -> Result<u8> {
+    let Options {
+        templates_dir,
+        check,
+        format,
+        deny_warnings,
+    } = options;
     let name = display_name(blueprint);
     // An invalid blueprint renders nothing: exit 2, so CI tells it from stale output (1).
-    let v = match load_valid(blueprint, ui)? {
+    let v = match load_valid_denying(blueprint, ui, deny_warnings)? {
         Ok(v) => v,
         Err(code) => return Ok(code),
     };
@@ -99,8 +112,9 @@ pub fn one(
     file: &str,
     selection: Selection,
     templates_dir: Option<&Path>,
+    deny_warnings: bool,
 ) -> Result<u8> {
-    let v = match load_valid(blueprint, &Ui::silent())? {
+    let v = match load_valid_denying(blueprint, &Ui::silent(), deny_warnings)? {
         Ok(v) => v,
         Err(code) => return Ok(code),
     };

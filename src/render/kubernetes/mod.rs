@@ -221,7 +221,7 @@ fn seconds(ms: u64) -> u64 {
 fn probes(s: &ServicePlan, c: &mut Map<String, Value>) {
     let Some(h) = &s.health else { return };
     let handler = if !h.command.is_empty() {
-        json!({ "exec": { "command": h.command } })
+        json!({ "exec": { "command": literal_all(&h.command) } })
     } else if let Some(port) = s.port {
         json!({ "httpGet": { "path": h.path, "port": port } })
     } else {
@@ -251,6 +251,19 @@ fn probes(s: &ServicePlan, c: &mut Map<String, Value>) {
     );
 }
 
+/// A blueprint's text as the kubelet passes it on: it expands `$(NAME)` from the
+/// container's environment in `command`, `args`, `env` values and exec probes' commands,
+/// and reads `$$` as one `$`, so every `$` is written `$$`. Only text from the blueprint
+/// goes through here: the variables tierform builds from others on purpose
+/// (`REDIS_ANNOUNCE_HOSTNAME` from `$(POD_NAME)`) keep their references.
+pub(super) fn literal(text: &str) -> String {
+    text.replace('$', "$$")
+}
+
+pub(super) fn literal_all(texts: &[String]) -> Vec<String> {
+    texts.iter().map(|t| literal(t)).collect()
+}
+
 /// A variable as Kubernetes writes it: a secret as a key of the phase's Secret.
 fn env_var(plan: &Plan, var: &EnvVar) -> Value {
     match &var.value {
@@ -267,7 +280,7 @@ fn env_secret(plan: &Plan, name: &str, key: &str) -> Value {
 fn env(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     let mut out = Vec::new();
     for (k, v) in &s.env {
-        out.push(json!({ "name": k, "value": v }));
+        out.push(json!({ "name": k, "value": literal(v) }));
     }
     for name in &s.secrets {
         out.push(env_secret(plan, name, name));

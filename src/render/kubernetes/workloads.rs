@@ -11,7 +11,7 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     container.insert("name".into(), json!(name));
     container.insert("image".into(), json!(s.image));
     if !s.command.is_empty() {
-        container.insert("args".into(), json!(s.command));
+        container.insert("args".into(), json!(literal_all(&s.command)));
     }
     if let Some(p) = s.port {
         container.insert(
