@@ -36,6 +36,7 @@ mod live_postgres_life;
 mod live_rabbitmq;
 mod live_redis_life;
 mod live_tls;
+mod output_safety;
 mod precommit;
 mod render;
 mod render_cli;
