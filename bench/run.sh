@@ -9,7 +9,11 @@
 # Each figure is the median of RUNS runs (default 3), by CPU time. "output current"
 # renders every platform of a phase over its own earlier output: the whole pipeline
 # with nothing to write (each file is read and compared). "fresh folder" writes every
-# file, each fsynced. Needs GNU time (/usr/bin/time).
+# file (flushed with one syncfs). Needs GNU time (/usr/bin/time).
+#
+# Then the peer ratio: the same release binary against Helm's engine and C++ jsonnet on
+# the peers' workload (../shared/perf-peers/compare.sh, hyperfine, fresh folder each
+# run) at PEERS services (default 1000; PEERS= skips it, PEERS_DIR moves it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-"10 100 1000 10000"}
@@ -50,3 +54,14 @@ for n in $SIZES; do
   row "render, 3 phases (fresh folder)" "$bin" render "$bp" -o "$work/out"
   row "diff single horizontal" "$bin" diff "$bp" single horizontal
 done
+
+if [ -n "${PEERS-1000}" ]; then
+  peers=${PEERS_DIR:-../shared/perf-peers}
+  if [ -f "$peers/compare.sh" ]; then
+    printf '\nPeers (%s, N=%s):\n' "$peers/compare.sh" "${PEERS-1000}"
+    # Only the table and the ratio: hyperfine's own report goes to stderr.
+    bash "$peers/compare.sh" "${PEERS-1000}" "$bin" 2>&1 | sed -n '/^N=/,$p'
+  else
+    printf '\nPeers: %s/compare.sh not found; no peer ratio\n' "$peers"
+  fi
+fi

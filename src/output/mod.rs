@@ -3,29 +3,43 @@
 //!
 //! Rules:
 //! - Nothing is written until the whole set is rendered.
+//! - One render at a time writes a folder: `render` holds an exclusive `flock` on the
+//!   output folder itself while it writes; a second one fails at once (exit 2) and
+//!   names the process that holds it.
 //! - New contents are first staged beside their destinations; only when every file is
-//!   staged are they renamed into place. A failure while staging removes the staged
-//!   files and any folder it created, so the output folder is left as it was.
+//!   staged (and flushed to disk, with one `syncfs`) are they renamed into place. A
+//!   failure while staging (a full disk, say) removes the staged files and any folder
+//!   it created and puts the manifest back, so the output folder is left as it was.
 //! - A manifest (`.tierform-manifest`) lists the files tierform wrote. A file it lists
 //!   that is no longer rendered is removed; a file it does not list is never
 //!   overwritten or removed.
-//! - No path below the output folder is followed through a symbolic link (the folder
-//!   itself may be one).
-//! - A run killed between staging and renaming leaves only staged files
-//!   (`.NAME.tierform-PID.tmp`), never a partial file in place; the next render
-//!   removes them from the folders it writes.
+//! - Only regular files and folders are read or replaced: a symbolic link below the
+//!   output folder (the folder itself may be one), a FIFO, socket or device at an
+//!   output path or at the manifest is refused without being opened.
+//! - Before staging, the manifest records the run (`# staging PID`). A run killed
+//!   between staging and renaming leaves only staged files (`.NAME.tierform-PID.tmp`),
+//!   never a partial file in place; the next render removes the staged files of the
+//!   runs its manifest records, beside the files it lists, and nothing else: a file
+//!   that merely looks staged is someone else's.
 
 use std::collections::BTreeSet;
-use std::io::Write;
+use std::io::{Read, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 pub use crate::render::files::{check_path, OutputSet, PathError, Scope};
 
 pub mod diff;
+mod scan;
+mod stage;
+
+use scan::{describe, Kind, Scan};
 
 /// The manifest's file name, in the output folder.
 pub const MANIFEST: &str = ".tierform-manifest";
 const MANIFEST_HEADER: &str = "# Files tierform wrote here; `tierform render` removes them when they are no longer rendered. Do not edit.";
+/// A manifest line recording a run that stages files: `# staging 1234`.
+const STAGING: &str = "# staging ";
 
 /// A problem with the output folder.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +52,10 @@ pub enum OutputError {
     NotADirectory { path: String },
     #[error("{path} is a symbolic link; tierform does not write through links")]
     Symlink { path: String },
+    #[error("{path} is {what}; tierform reads and replaces only regular files and folders, and refuses it")]
+    NotRegular { path: String, what: &'static str },
+    #[error("{path} is being written by another tierform render ({holder}); run again when it has finished, or render into another folder")]
+    Locked { path: String, holder: String },
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -72,80 +90,146 @@ fn join(dir: &Path, rel: &str) -> PathBuf {
     rel.split('/').fold(dir.to_path_buf(), |p, c| p.join(c))
 }
 
-/// Reads the manifest: the files tierform wrote into `dir`.
-pub fn read_manifest(dir: &Path) -> Result<BTreeSet<String>, OutputError> {
+/// The manifest as read: the files tierform wrote, and the runs that staged files.
+#[derive(Debug, Default)]
+struct Manifest {
+    files: BTreeSet<String>,
+    /// Runs (by process id) that recorded themselves before staging and may have left
+    /// staged files behind.
+    staging: BTreeSet<u32>,
+    /// The text as read; `None` when there is no manifest.
+    text: Option<String>,
+}
+
+/// Reads the manifest: the files tierform wrote into `dir`, and the runs it records.
+fn load_manifest(dir: &Path) -> Result<Manifest, OutputError> {
     let path = dir.join(MANIFEST);
-    refuse_symlink(&path)?;
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+    match std::fs::symlink_metadata(&path) {
+        Ok(m) if m.is_file() => {}
+        Ok(m) => {
+            let kind = if m.file_type().is_symlink() {
+                return Err(OutputError::Symlink {
+                    path: path.display().to_string(),
+                });
+            } else if m.is_dir() {
+                Kind::Dir
+            } else {
+                Kind::Other
+            };
+            return Err(OutputError::NotRegular {
+                path: path.display().to_string(),
+                what: describe(kind, false),
+            });
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Manifest::default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Ok(Manifest::default()),
+        Err(e) => return Err(io_error(&path)(e)),
+    }
+    let text = match read_regular(&path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Manifest::default()),
         Err(e) => return Err(io_error(&path)(e)),
     };
-    Ok(text
-        .lines()
-        .filter(|l| !l.is_empty() && !l.starts_with('#'))
-        // A line that is not a plain relative path is ignored: it cannot name a file
-        // tierform wrote, and must never lead a removal outside the folder.
-        .filter(|l| check_path(l).is_ok())
-        .map(str::to_string)
-        .collect())
+    let mut m = Manifest::default();
+    for line in text.lines() {
+        if let Some(pid) = line.strip_prefix(STAGING) {
+            if let Ok(pid) = pid.parse::<u32>() {
+                m.staging.insert(pid);
+            }
+        } else if !line.is_empty() && !line.starts_with('#') && check_path(line).is_ok() {
+            // A line that is not a plain relative path is ignored: it cannot name a
+            // file tierform wrote, and must never lead a removal outside the folder.
+            m.files.insert(line.to_string());
+        }
+    }
+    m.text = Some(text);
+    Ok(m)
 }
 
-fn refuse_symlink(path: &Path) -> Result<(), OutputError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(m) if m.file_type().is_symlink() => Err(OutputError::Symlink {
-            path: path.display().to_string(),
-        }),
-        _ => Ok(()),
-    }
+/// Opens a file for reading without following a link at its last component and
+/// without waiting on a FIFO.
+fn open_nofollow(path: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(
+            rustix::fs::OFlags::NOFOLLOW.bits() as i32 | rustix::fs::OFlags::NONBLOCK.bits() as i32,
+        )
+        .open(path)
 }
 
-/// Refuses a path any of whose components below `dir` is a symbolic link.
-fn refuse_links_below(dir: &Path, rel: &str) -> Result<(), OutputError> {
-    let mut p = dir.to_path_buf();
-    for c in rel.split('/') {
-        p.push(c);
-        refuse_symlink(&p)?;
-    }
-    Ok(())
+/// The contents of a regular file, never opened through a link, never waiting on a
+/// FIFO.
+fn read_regular(path: &Path) -> std::io::Result<Vec<u8>> {
+    let mut f = open_nofollow(path)?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
-/// The current text of a file, or `None` when it does not exist.
-fn read_existing(path: &Path) -> Result<Option<Vec<u8>>, OutputError> {
-    match std::fs::read(path) {
-        Ok(b) => Ok(Some(b)),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => Ok(None),
-        Err(e) => Err(io_error(path)(e)),
-    }
+/// Whether the file at `path` holds exactly `want`: one open and one read of at most
+/// `want.len() + 1` bytes (no `stat`).
+fn same_contents(path: &Path, want: &[u8]) -> Result<bool, OutputError> {
+    let f = match open_nofollow(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) if e.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => {
+            return Err(OutputError::Symlink {
+                path: path.display().to_string(),
+            })
+        }
+        Err(e) => return Err(io_error(path)(e)),
+    };
+    let mut have = Vec::with_capacity(want.len() + 1);
+    f.take(want.len() as u64 + 1)
+        .read_to_end(&mut have)
+        .map_err(io_error(path))?;
+    Ok(have == want)
 }
 
 /// Compares `set` with `dir`: what a write would add, change and remove. Fails when a
 /// file tierform did not write stands where it would write.
 pub fn compare(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, OutputError> {
-    if dir.exists() && !dir.is_dir() {
-        return Err(OutputError::NotADirectory {
-            path: dir.display().to_string(),
-        });
-    }
-    let manifest = read_manifest(dir)?;
+    let manifest = load_manifest(dir)?;
+    let scan = Scan::new(dir, set.iter().map(|(p, _)| p))?;
+    compare_with(dir, set, scope, &manifest, &scan)
+}
+
+fn compare_with(
+    dir: &Path,
+    set: &OutputSet,
+    scope: &Scope,
+    manifest: &Manifest,
+    scan: &Scan,
+) -> Result<Changes, OutputError> {
     let mut changes = Changes::default();
     for (rel, text) in set.iter() {
-        refuse_links_below(dir, rel)?;
-        let path = join(dir, rel);
-        match read_existing(&path)? {
+        let path = || join(dir, rel).display().to_string();
+        match scan.kind(rel) {
             None => changes.added.push(rel.to_string()),
-            Some(_) if !manifest.contains(rel) => {
-                return Err(OutputError::Foreign {
-                    path: path.display().to_string(),
+            Some(Kind::File) if !manifest.files.contains(rel) => {
+                return Err(OutputError::Foreign { path: path() })
+            }
+            Some(Kind::File) => {
+                if same_contents(&join(dir, rel), text.as_bytes())? {
+                    changes.unchanged += 1;
+                } else {
+                    changes.changed.push(rel.to_string());
+                }
+            }
+            Some(Kind::Symlink) => return Err(OutputError::Symlink { path: path() }),
+            Some(kind) => {
+                return Err(OutputError::NotRegular {
+                    path: path(),
+                    what: describe(kind, false),
                 })
             }
-            Some(old) if old == text.as_bytes() => changes.unchanged += 1,
-            Some(_) => changes.changed.push(rel.to_string()),
         }
     }
-    for rel in &manifest {
-        if scope.contains(rel) && set.get(rel).is_none() && join(dir, rel).exists() {
+    for rel in &manifest.files {
+        if scope.contains(rel)
+            && set.get(rel).is_none()
+            && std::fs::symlink_metadata(join(dir, rel)).is_ok()
+        {
             changes.removed.push(rel.clone());
         }
     }
@@ -156,7 +240,7 @@ pub fn compare(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, Ou
 pub fn diff(dir: &Path, set: &OutputSet, changes: &Changes, context: usize) -> String {
     let mut out = String::new();
     let old_text = |rel: &str| {
-        std::fs::read(join(dir, rel))
+        read_regular(&join(dir, rel))
             .map(|b| String::from_utf8_lossy(&b).into_owned())
             .unwrap_or_default()
     };
@@ -197,102 +281,17 @@ pub fn diff(dir: &Path, set: &OutputSet, changes: &Changes, context: usize) -> S
 
 /// Writes `set` into `dir` as described in the module docs, and returns what changed.
 pub fn write(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, OutputError> {
-    let changes = compare(dir, set, scope)?;
-    let manifest = read_manifest(dir)?;
-    sweep_staged(
-        dir,
-        set.iter()
-            .map(|(p, _)| p)
-            .chain(manifest.iter().map(String::as_str)),
-    );
-
-    // 1. Stage every new or changed file beside its destination.
-    let mut created_dirs: Vec<PathBuf> = Vec::new();
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let stage = |created_dirs: &mut Vec<PathBuf>,
-                 staged: &mut Vec<(PathBuf, PathBuf)>|
-     -> Result<(), OutputError> {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-            created_dirs.push(dir.to_path_buf());
-        }
-        for rel in changes.added.iter().chain(&changes.changed) {
-            let dest = join(dir, rel);
-            let parent = dest.parent().unwrap_or(dir);
-            create_dirs(dir, parent, created_dirs)?;
-            refuse_links_below(dir, rel)?;
-            let tmp = temp_path(&dest);
-            let text = set.get(rel).unwrap_or_default();
-            write_file(&tmp, text.as_bytes()).map_err(io_error(&tmp))?;
-            staged.push((tmp, dest));
-        }
-        Ok(())
-    };
-    if let Err(e) = stage(&mut created_dirs, &mut staged) {
-        for (tmp, _) in &staged {
-            let _ = std::fs::remove_file(tmp);
-        }
-        for d in created_dirs.iter().rev() {
-            let _ = std::fs::remove_dir(d);
-        }
-        return Err(e);
-    }
-
-    // 2. Before anything is renamed, the manifest claims every file this run may put in
-    //    place, so a run killed from here on leaves no file the next run takes for
-    //    someone else's.
-    let mpath = dir.join(MANIFEST);
-    refuse_symlink(&mpath)?;
-    if !changes.added.is_empty() {
-        let claimed = manifest_text(&manifest, set, &Scope::nothing(), &BTreeSet::new());
-        if let Err(e) = write_atomic(&mpath, claimed.as_bytes()) {
-            for (tmp, _) in &staged {
-                let _ = std::fs::remove_file(tmp);
-            }
-            return Err(io_error(&mpath)(e));
-        }
-    }
-
-    // 3. Rename into place, then remove what is stale.
-    let mut failure = None;
-    for (tmp, dest) in &staged {
-        if let Err(e) = std::fs::rename(tmp, dest) {
-            let _ = std::fs::remove_file(tmp);
-            failure.get_or_insert(io_error(dest)(e));
-        }
-    }
-    // 4. A stale file stays in the manifest until it is really gone, so a later render
-    //    tries again.
-    let mut kept = BTreeSet::new();
-    for rel in &changes.removed {
-        let result = refuse_links_below(dir, rel).and_then(|()| {
-            let path = join(dir, rel);
-            std::fs::remove_file(&path).map_err(io_error(&path))?;
-            remove_empty_parents(dir, &path);
-            Ok(())
-        });
-        if let Err(e) = result {
-            kept.insert(rel.clone());
-            failure.get_or_insert(e);
-        }
-    }
-    // 5. The manifest last: everything now written, and what could not be removed.
-    write_atomic(
-        &mpath,
-        manifest_text(&manifest, set, scope, &kept).as_bytes(),
-    )
-    .map_err(io_error(&mpath))?;
-    match failure {
-        Some(e) => Err(e),
-        None => Ok(changes),
-    }
+    stage::write(dir, set, scope)
 }
 
+/// The manifest's text: the files of `old` outside `scope` or not removed, every file
+/// of `set`, and the runs in `staging`.
 fn manifest_text(
     old: &BTreeSet<String>,
     set: &OutputSet,
     scope: &Scope,
     not_removed: &BTreeSet<String>,
+    staging: &BTreeSet<u32>,
 ) -> String {
     let mut paths: BTreeSet<&str> = old
         .iter()
@@ -302,6 +301,9 @@ fn manifest_text(
     paths.extend(set.iter().map(|(p, _)| p));
     let mut text = String::from(MANIFEST_HEADER);
     text.push('\n');
+    for pid in staging {
+        text.push_str(&format!("{STAGING}{pid}\n"));
+    }
     for p in paths {
         text.push_str(p);
         text.push('\n');
@@ -309,126 +311,37 @@ fn manifest_text(
     text
 }
 
-fn create_dirs(root: &Path, dir: &Path, created: &mut Vec<PathBuf>) -> Result<(), OutputError> {
-    let rel = dir.strip_prefix(root).unwrap_or(Path::new(""));
-    let mut p = root.to_path_buf();
-    for c in rel.components() {
-        p.push(c);
-        refuse_symlink(&p)?;
-        match std::fs::create_dir(&p) {
-            Ok(()) => created.push(p.clone()),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && p.is_dir() => {}
-            Err(e) => return Err(io_error(&p)(e)),
-        }
-    }
-    Ok(())
-}
-
-fn remove_empty_parents(root: &Path, file: &Path) {
-    let mut p = file.parent();
-    while let Some(d) = p {
-        if d == root || !d.starts_with(root) || std::fs::remove_dir(d).is_err() {
-            break;
-        }
-        p = d.parent();
-    }
-}
-
-/// Whether `name` is a file staged by [`temp_path`].
-fn is_staged_name(name: &str) -> bool {
-    name.strip_prefix('.')
-        .and_then(|n| n.strip_suffix(".tmp"))
-        .and_then(|n| n.rsplit_once(".tierform-"))
-        .is_some_and(|(file, pid)| {
-            !file.is_empty() && !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
-        })
-}
-
-/// Removes files staged by a run that was killed before it renamed them, from the
-/// folders (not links) that hold the files of `paths`. No rendered path may contain
-/// `.tierform` ([`check_path`]), so none of them can match.
-fn sweep_staged<'a>(dir: &Path, paths: impl Iterator<Item = &'a str>) {
-    let parents: BTreeSet<&str> = paths
-        .filter_map(|rel| rel.rsplit_once('/').map(|(parent, _)| parent))
-        .collect();
-    let folders = parents
-        .into_iter()
-        .filter(|parent| refuse_links_below(dir, parent).is_ok())
-        .map(|parent| join(dir, parent));
-    for folder in std::iter::once(dir.to_path_buf()).chain(folders) {
-        let Ok(entries) = std::fs::read_dir(&folder) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let staged = entry.file_name().to_str().is_some_and(is_staged_name)
-                && entry.file_type().is_ok_and(|t| t.is_file());
-            if staged {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
-    }
-}
-
-fn temp_path(dest: &Path) -> PathBuf {
+/// The staged name of `dest` for the run `pid`: `.NAME.tierform-PID.tmp` beside it.
+fn staged_path(dest: &Path, pid: u32) -> PathBuf {
     let name = dest
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    dest.with_file_name(format!(".{name}.tierform-{}.tmp", std::process::id()))
+    dest.with_file_name(format!(".{name}.tierform-{pid}.tmp"))
 }
 
-fn write_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(path)
-        .or_else(|e| {
-            // A temporary file left by a killed run of the same PID: replace it.
-            if e.kind() == std::io::ErrorKind::AlreadyExists {
-                std::fs::remove_file(path)?;
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .open(path)
-            } else {
-                Err(e)
-            }
-        })?;
-    f.write_all(bytes)?;
-    f.sync_all()
-}
-
-/// Writes `bytes` to `path` atomically (same-directory temporary file + rename).
+/// Writes `bytes` to `path` atomically and durably (a same-directory staged file,
+/// flushed, then renamed).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = temp_path(path);
-    let result = write_file(&tmp, bytes).and_then(|()| std::fs::rename(&tmp, path));
+    // A file already at the staged name is not removed: it may be someone else's.
+    let tmp = staged_path(path, std::process::id());
+    let f = write_new_or_clean(&tmp, bytes)?;
+    let result = f.sync_all().and_then(|()| std::fs::rename(&tmp, path));
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);
     }
     result
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn staged_names_are_only_those_temp_path_makes() {
-        let staged = temp_path(Path::new("out/one/compose/compose.yaml"));
-        let name = staged.file_name().unwrap().to_str().unwrap();
-        assert!(is_staged_name(name), "{name}");
-        assert!(is_staged_name(".tierform-manifest.tierform-7.tmp"));
-        for other in [
-            "compose.yaml",
-            ".env",
-            ".tierform-manifest",
-            "..tierform-1.tmp",
-            ".a.tierform-.tmp",
-            ".a.tierform-12x.tmp",
-            "a.tierform-1.tmp",
-            ".a.tierform-1.tmp.bak",
-        ] {
-            assert!(!is_staged_name(other), "{other}");
-        }
+/// [`write_new`], removing what it created when the write fails.
+fn write_new_or_clean(path: &Path, bytes: &[u8]) -> std::io::Result<std::fs::File> {
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?;
+    if let Err(e) = f.write_all(bytes) {
+        let _ = std::fs::remove_file(path);
+        return Err(e);
     }
+    Ok(f)
 }

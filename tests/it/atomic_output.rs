@@ -220,25 +220,46 @@ fn a_render_killed_at_any_moment_leaves_only_whole_files() {
 }
 
 #[test]
-fn staged_files_left_by_a_killed_run_are_swept_and_foreign_ones_kept() {
+fn staged_files_of_a_recorded_run_are_swept_and_look_alikes_kept() {
     let tmp = tempfile::tempdir().unwrap();
     let bp = tmp.path().join("bp.yaml");
     std::fs::write(&bp, blueprint(3, "1", None)).unwrap();
     let out = tmp.path().join("out");
     render(&bp, &out);
     let folder = out.join("one/compose");
+    // A run the manifest records as staging (pid 4242) was killed: what it staged
+    // beside the files the manifest lists goes, and so does any staged manifest
+    // (`.tierform…` names are tierform's own).
     let leftovers = [
-        folder.join(".compose.yaml.tierform-4242.tmp"),
+        folder.join(".docker-compose.yml.tierform-4242.tmp"),
         out.join(".tierform-manifest.tierform-17.tmp"),
+        out.join("..tierform-manifest.tierform-18.tmp"),
     ];
-    for l in &leftovers {
+    // Files that only look staged are someone else's: a name tierform never renders
+    // here, and one beside a rendered file by a run no manifest records.
+    let look_alikes = [
+        folder.join(".notes.tierform-4242.tmp"),
+        folder.join(".docker-compose.yml.tierform-12345.tmp"),
+        folder.join("notes.tierform.txt"),
+    ];
+    for l in leftovers.iter().chain(&look_alikes) {
         std::fs::write(l, "half a fi").unwrap();
     }
-    let foreign = folder.join("notes.tierform.txt");
-    std::fs::write(&foreign, "mine").unwrap();
+    let manifest = out.join(".tierform-manifest");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let (header, files) = text.split_once('\n').unwrap();
+    std::fs::write(&manifest, format!("{header}\n# staging 4242\n{files}")).unwrap();
     render(&bp, &out);
     for l in &leftovers {
         assert!(!l.exists(), "{} is left", l.display());
     }
-    assert_eq!(std::fs::read_to_string(&foreign).unwrap(), "mine");
+    for l in &look_alikes {
+        assert_eq!(
+            std::fs::read_to_string(l).ok().as_deref(),
+            Some("half a fi"),
+            "{} was removed",
+            l.display()
+        );
+    }
+    assert_eq!(std::fs::read_to_string(&manifest).unwrap(), text);
 }

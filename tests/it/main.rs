@@ -39,6 +39,7 @@ mod live_postgres_life;
 mod live_rabbitmq;
 mod live_redis_life;
 mod live_tls;
+mod output_safety;
 mod path_values;
 mod precommit;
 mod render;
