@@ -304,9 +304,9 @@ pub fn tls_readme(plan: &Plan, lb: &BalancerPlan, platform: Platform) -> Option<
             format!("root:{}", lb.run_as_user),
         ),
     };
-    let reload = match lb.engine {
-        BalancerEngine::Nginx => "kill -s HUP nginx",
-        BalancerEngine::Haproxy => "kill -s USR2 haproxy",
+    let (service, reload) = match lb.engine {
+        BalancerEngine::Nginx => ("nginx", "kill -s HUP nginx"),
+        BalancerEngine::Haproxy => ("haproxy", "kill -s USR2 haproxy"),
     };
     let row = |file: &Option<String>, what: &str, inside: &str| {
         format!(
@@ -322,8 +322,13 @@ pub fn tls_readme(plan: &Plan, lb: &BalancerPlan, platform: Platform) -> Option<
          | on this machine | in the container |\n|---|---|\n{cert}{key}\n\
          The container reads them as {who}: keep the key readable by it and nobody else, \
          e.g. `chown {chown} privkey.pem && chmod 0640 privkey.pem`.\n\n\
-         After renewing them, have {engine} load them again without dropping \
-         connections: `docker compose {reload}`.\n",
+         A renewal that writes new files (certbot's `live/` links point at new files in \
+         `archive/`; most tools replace the file) is not seen by the running container: \
+         a bind mount keeps the file that was there when it started. Recreate the \
+         balancer after each renewal (certbot's `--deploy-hook`): \
+         `docker compose up -d --force-recreate {service}`. Only a tool that rewrites the \
+         same file in place can have {engine} load it again without a restart: \
+         `docker compose {reload}`.\n",
         header = generated_header(plan),
         bp = plan.blueprint,
         phase = plan.phase,

@@ -327,6 +327,12 @@ fn compose_mounts_the_files_read_only_and_publishes_https() {
     }
     let readme = set.get("default/compose/README.md").unwrap();
     assert!(readme.contains("/etc/ssl/demo/privkey.pem"), "{readme}");
+    // A single-file bind mount keeps the file the container started with: a renewal
+    // that writes new files (certbot) needs the container recreated, not a reload.
+    assert!(
+        readme.contains("docker compose up -d --force-recreate haproxy"),
+        "{readme}"
+    );
     let cfg = set.get("default/compose/haproxy/haproxy.cfg").unwrap();
     assert!(
         cfg.contains(&format!(
