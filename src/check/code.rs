@@ -46,6 +46,8 @@ codes! {
     ControlCharacter = "control-character",
     // The schema, the phases and the semantic rules.
     BurstBelowBrowser = "burst-below-browser",
+    /// nginx's `max_fails`: crashing requests can take every instance out.
+    CrashesEmptyPool = "crashes-empty-pool",
     CacheAsBroker = "cache-as-broker",
     ClusterBroker = "cluster-broker",
     ClusterTooSmall = "cluster-too-small",

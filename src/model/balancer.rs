@@ -9,6 +9,9 @@ use super::{
 };
 use crate::model::units::Duration;
 
+/// Most attempts for one request over a pool's instances.
+pub const MAX_TRIES: u32 = 3;
+
 /// Where the balancer answers `/health` over plain HTTP when `proxy_protocol` is on (its
 /// main listeners then expect a PROXY header first), on every platform.
 pub const PROXY_HEALTH_PORT: u16 = 8081;

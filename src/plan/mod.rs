@@ -49,8 +49,7 @@ pub const STATS_PORT: u16 = 8404;
 pub const DEFAULT_STICKY_COOKIE: &str = "session";
 /// Idle time allowed on an upgraded (WebSocket) connection.
 pub const TUNNEL_TIMEOUT_MS: u64 = 3_600_000;
-/// Most attempts for one request over a pool's instances.
-pub const MAX_TRIES: u32 = 3;
+pub use crate::model::MAX_TRIES;
 /// The user an application container runs as where the platform sets one (images' own
 /// users vary; this one is numeric and not root).
 pub const APP_UID: u32 = 10001;

@@ -323,6 +323,52 @@ impl Checker<'_> {
         }
     }
 
+    /// nginx counts every failed attempt toward `max_fails`, a request that crashes its
+    /// backend once per instance it is retried on: a few such requests take every
+    /// instance out for `fail_timeout`. Said with the count, for each routed service
+    /// that sets `max_fails` behind nginx.
+    pub(super) fn nginx_max_fails(&mut self) {
+        let Some(lb) = &self.bp.balancer else { return };
+        if lb.engine != BalancerEngine::Nginx {
+            return;
+        }
+        for (name, s) in &self.bp.services {
+            let Some(max_fails) = s.balance.as_ref().and_then(|b| b.max_fails) else {
+                continue;
+            };
+            if !self.is_routed(name) {
+                continue;
+            }
+            // The fewest instances the service runs: the easiest pool to empty.
+            let least = s
+                .scaling
+                .as_ref()
+                .and_then(|sc| sc.replicas.or(sc.min))
+                .unwrap_or(1);
+            // nginx never takes the only server of a group out.
+            if least < 2 {
+                continue;
+            }
+            let tries = least.min(crate::model::MAX_TRIES);
+            let requests = (least * max_fails).div_ceil(tries);
+            let window = s
+                .balance
+                .as_ref()
+                .and_then(|b| b.fail_timeout.as_ref())
+                .map_or_else(|| "10s".to_string(), ToString::to_string);
+            self.push(
+                Diagnostic::warning(
+                    Code::CrashesEmptyPool,
+                    service_ptr(name).child("balance").child("max_fails"),
+                    format!(
+                        "behind nginx, {requests} requests that crash `{name}` (each tried on {tries} of its {least} instances) take every instance out for {window}: `max_fails: {max_fails}` counts each failed attempt"
+                    ),
+                )
+                .hint("drop `max_fails` (nginx then steps past a failing instance and its health is the app's), or use `engine: haproxy`, which counts only failed connections in a row and its health checks"),
+            );
+        }
+    }
+
     /// Whether any route sends traffic to the service.
     pub(super) fn is_routed(&self, name: &str) -> bool {
         self.bp.balancer.as_ref().is_some_and(|lb| {

@@ -39,6 +39,7 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
         c.datastore(name, store);
     }
     c.host_ports();
+    c.nginx_max_fails();
     // Where the balancer reaches a service through one address, not each instance.
     if let Some(lb) = &bp.balancer {
         if targets
