@@ -67,19 +67,17 @@ pub fn balancer_configs(tls: bool, resolve_to: std::net::IpAddr) -> Vec<Balancer
         for plan in all.iter().filter(|p| wanted(p)) {
             let lb = plan.balancer.as_ref().unwrap();
             for platform in &plan.platforms {
-                let names: Vec<(String, std::net::IpAddr)> = lb
+                let servers: Vec<_> = lb
                     .pools
                     .values()
                     .flat_map(|pool| pool.servers.get(platform).into_iter().flatten())
+                    .collect();
+                let mut names: Vec<(String, std::net::IpAddr)> = servers
+                    .iter()
                     .filter(|server| server.is_name())
                     .map(|server| (server.host.clone(), resolve_to))
                     .collect();
-                let mut names = names;
-                let resolves_pods = lb
-                    .pools
-                    .values()
-                    .flat_map(|pool| pool.servers.get(platform).into_iter().flatten())
-                    .any(|server| server.pods > 0);
+                let resolves_pods = servers.iter().any(|server| server.pods > 0);
                 if resolves_pods && lb.engine == tierform::BalancerEngine::Nginx {
                     // nginx asks the cluster's DNS, found by name at start.
                     names.push((tierform::balancer::CLUSTER_DNS.to_string(), resolve_to));

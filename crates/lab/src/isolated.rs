@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use crate::scratch::{assert_visible_inside, scratch_dir, write_hosts};
+use crate::scratch::{assert_visible_inside, run_in_root, scratch_dir, write_hosts};
 use crate::tools::tool_path;
 
 /// The shell script `check_isolated` runs inside `unshare --net --mount`. Its inputs
@@ -101,15 +101,7 @@ pub fn check_isolated_from(
         .env("LAB_READY", &ready)
         .stdin(Stdio::null());
     if let Some((root, files)) = root {
-        assert!(
-            root.join("bin/sh").exists(),
-            "{} is not a root filesystem (no /bin/sh)",
-            root.display()
-        );
-        command
-            .env("LAB_ROOT", root)
-            .env("LAB_OVERLAY", scratch.path().join("root"))
-            .env("LAB_FILES", files);
+        run_in_root(&mut command, root, &scratch.path().join("root"), files);
     }
     let output = command
         .output()

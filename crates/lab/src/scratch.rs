@@ -95,3 +95,23 @@ pub(crate) fn assert_visible_inside(argv: &[&str]) {
         }
     }
 }
+
+/// Gives `command` (a script starting with `root_prelude!`) what the prelude needs to
+/// run a process from the root filesystem `root`: the root, a folder for its overlay,
+/// and the caller's folder `files` to bind at its own path inside.
+pub(crate) fn run_in_root(
+    command: &mut std::process::Command,
+    root: &Path,
+    overlay: &Path,
+    files: &Path,
+) {
+    assert!(
+        root.join("bin/sh").exists(),
+        "{} is not a root filesystem (no /bin/sh)",
+        root.display()
+    );
+    command
+        .env("LAB_ROOT", root)
+        .env("LAB_OVERLAY", overlay)
+        .env("LAB_FILES", files);
+}

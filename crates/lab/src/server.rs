@@ -11,7 +11,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::scratch::{assert_visible_inside, scratch_dir, write_hosts};
+use crate::scratch::{assert_visible_inside, run_in_root, scratch_dir, write_hosts};
 use crate::tools::{locate, tool_path};
 
 /// The shell script `Lab::start` runs inside `unshare --mount`: a private `/tmp` and
@@ -255,15 +255,8 @@ impl Lab {
             )
             .env("LAB_USER", options.user.as_deref().unwrap_or(""));
         if let Some(root) = &options.root {
-            assert!(
-                root.join("bin/sh").exists(),
-                "{} is not a root filesystem (no /bin/sh)",
-                root.display()
-            );
-            command
-                .env("LAB_ROOT", root)
-                .env("LAB_OVERLAY", self.dir().join(format!("{name}.root")))
-                .env("LAB_FILES", self.dir());
+            let overlay = self.dir().join(format!("{name}.root"));
+            run_in_root(&mut command, root, &overlay, self.dir());
         }
         command
     }
