@@ -55,7 +55,9 @@ pub use model::{BalancerEngine, Platform};
 pub use output::{check_path, write, Changes, OutputError, OutputSet, Scope};
 pub use plan::{resolve, Plan};
 pub use render::templates::Templates;
-pub use render::{plans, render, render_plan, RenderError, Selection};
+pub use render::{
+    plans, render, render_limited, render_plan, OutputLimits, RenderError, Selection,
+};
 pub use source::yaml::load as load_yaml;
 
 /// Comparing phases: the per-resource summary and operational notes of two plans, and
@@ -85,6 +87,12 @@ pub mod versions {
         ("redis", REDIS),
         ("rabbitmq", RABBITMQ),
     ];
+}
+
+/// How much a blueprint may ask for, and how a count is written in findings.
+pub mod limits {
+    pub use crate::check::budget::thousands;
+    pub use crate::model::limits::*;
 }
 
 /// The balancer's config file, by engine, and where its TLS certificate is mounted.

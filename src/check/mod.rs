@@ -1,5 +1,6 @@
 //! Check: the located tree → findings and typed, resolved phases.
 
+pub mod budget;
 pub mod code;
 pub mod diagnostic;
 pub mod phase;

@@ -4,6 +4,8 @@
 //! Patching works on the loaded [`Node`] tree, so every value of a resolved phase
 //! still knows its line in the file, whether it came from the base or from a patch.
 
+use std::ops::ControlFlow;
+
 use crate::check::diagnostic::{Code, Diagnostic, Removed};
 use crate::check::suggest::{did_you_mean, did_you_mean_hint};
 use crate::model::schema::PATCHABLE;
@@ -83,13 +85,21 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &Pointer, removed: &mut
 #[cfg(test)]
 pub fn resolve(root: &Node, findings: &mut Vec<Diagnostic>) -> Vec<PhaseDoc> {
     let mut out = Vec::new();
-    resolve_each(root, findings, |doc| out.push(doc));
+    resolve_each(root, findings, |doc| {
+        out.push(doc);
+        ControlFlow::Continue(())
+    });
     out
 }
 
 /// [`resolve`], handing each phase to `each` as soon as it is resolved, so a caller
 /// that is done with a phase before the next holds one phase in memory, not all.
-pub fn resolve_each(root: &Node, findings: &mut Vec<Diagnostic>, mut each: impl FnMut(PhaseDoc)) {
+/// `each` may stop the walk: the phases after the one it breaks on are not resolved.
+pub fn resolve_each(
+    root: &Node,
+    findings: &mut Vec<Diagnostic>,
+    mut each: impl FnMut(PhaseDoc) -> ControlFlow<()>,
+) {
     let mut base = root.clone();
     if let Kind::Map(entries) = &mut base.kind {
         entries.retain(|(k, _)| k.name != "phases");
@@ -97,11 +107,12 @@ pub fn resolve_each(root: &Node, findings: &mut Vec<Diagnostic>, mut each: impl 
     let phases = match root.get("phases").map(|p| &p.kind) {
         Some(Kind::Seq(items)) if !items.is_empty() => items,
         _ => {
-            return each(PhaseDoc {
+            let _ = each(PhaseDoc {
                 name: DEFAULT_PHASE.into(),
                 root: base,
                 removed: Removed::new(),
-            })
+            });
+            return;
         }
     };
     let mut state = base;
@@ -144,11 +155,15 @@ pub fn resolve_each(root: &Node, findings: &mut Vec<Diagnostic>, mut each: impl 
                 merge_patch_at(&mut state, &allowed, &Pointer::root(), &mut removed);
             }
         }
-        each(PhaseDoc {
+        if each(PhaseDoc {
             name,
             root: state.clone(),
             removed: removed.clone(),
-        });
+        })
+        .is_break()
+        {
+            return;
+        }
     }
 }
 

@@ -198,6 +198,14 @@ fn translate(
             Diagnostic::error(Code::TooMany, pointer.clone(), "too many items")
                 .expected(format!("at most {limit} item{}", plural(*limit))),
         ),
+        ValidationErrorKind::MaxProperties { limit } => out.push(
+            Diagnostic::error(Code::TooMany, pointer.clone(), "too many entries").expected(
+                format!(
+                    "at most {limit} entr{}",
+                    if *limit == 1 { "y" } else { "ies" }
+                ),
+            ),
+        ),
         ValidationErrorKind::MinProperties { limit } => out.push(
             Diagnostic::error(Code::TooFew, pointer.clone(), "too few entries").expected(format!(
                 "at least {limit} entr{}",

@@ -2,14 +2,16 @@
 //! every finding located in the file and reported once.
 
 use std::collections::BTreeSet;
+use std::ops::ControlFlow;
 
+use crate::check::budget;
 use crate::check::diagnostic::{Code, Diagnostic, Severity};
 use crate::check::phase::{self, PhaseDoc};
 use crate::check::rules;
 use crate::check::schema;
 use crate::model::{Blueprint, Phase, Platform};
 use crate::source::pointer::Pointer;
-use crate::source::yaml::{self, LoadError, Node};
+use crate::source::yaml::{self, LoadError, Node, Span};
 
 /// A phase's fully typed blueprint, ready to be resolved into a plan.
 #[derive(Debug, Clone)]
@@ -20,6 +22,8 @@ pub struct ResolvedPhase {
     /// The platforms this phase is rendered for.
     pub targets: Vec<Platform>,
     pub blueprint: Blueprint,
+    /// Where the phase's name is written; `None` for a blueprint without phases.
+    pub name_at: Option<Span>,
 }
 
 /// The outcome of validating one file.
@@ -162,6 +166,16 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
         });
     };
 
+    // A document over a limit is refused before it is converted or checked: the
+    // checks cost memory in proportion to what it asks for.
+    let over = budget::phase_limits(root);
+    if !over.is_empty() {
+        let mut diagnostics: Vec<Diagnostic> = over.into_iter().map(|d| d.locate(root)).collect();
+        diagnostics.sort_by_key(|a| (a.line, a.column));
+        return (diagnostics, Vec::new());
+    }
+    let mut spent = budget::Spent::default();
+
     let root_json = root.to_json();
     let root_schema = schema::check(&root_json);
     let root_ok = root_schema.is_empty();
@@ -192,6 +206,21 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
     phase::resolve_each(root, &mut patch_findings, |doc: PhaseDoc| {
         let i = names.len();
         names.push(doc.name.clone());
+        if let Some(d) = spent.add(&doc.root, i, &doc.name) {
+            add(d.locate(root), None, &mut collected);
+            return ControlFlow::Break(());
+        }
+        let over = budget::phase_limits(&doc.root);
+        if !over.is_empty() {
+            for d in over {
+                add(
+                    d.locate_in(&doc.root, &doc.removed),
+                    Some(i),
+                    &mut collected,
+                );
+            }
+            return ControlFlow::Continue(());
+        }
         let mut json = doc.root.to_json();
         let findings = schema::check(&json);
         // Unknown fields alone do not stop the semantic checks: without them the
@@ -211,7 +240,7 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
             );
         }
         if had_findings && !only_unknown {
-            return;
+            return ControlFlow::Continue(());
         }
         let blueprint: Blueprint = match serde_json::from_value(json) {
             Ok(b) => b,
@@ -222,7 +251,7 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
                     Some(i),
                     &mut collected,
                 );
-                return;
+                return ControlFlow::Continue(());
             }
         };
         let meta = phase_list.get(i);
@@ -246,7 +275,16 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
             enter_when: meta.map(|p| p.enter_when.clone()).unwrap_or_default(),
             targets,
             blueprint,
+            name_at: root
+                .get("phases")
+                .and_then(|p| match &p.kind {
+                    yaml::Kind::Seq(items) => items.get(i),
+                    _ => None,
+                })
+                .and_then(|p| p.get("name"))
+                .map(|n| n.span),
         });
+        ControlFlow::Continue(())
     });
     for d in patch_findings {
         add(d, None, &mut collected);

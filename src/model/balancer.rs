@@ -72,8 +72,8 @@ pub struct Balancer {
     /// Timeouts towards the backends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeouts: Option<Timeouts>,
-    /// Path-prefix routes to services. The longest matching prefix wins.
-    #[schemars(length(min = 1))]
+    /// Path-prefix routes to services. The longest matching prefix wins. At most 1,000.
+    #[schemars(length(min = 1, max = crate::model::limits::MAX_ROUTES))]
     pub routes: Vec<Route>,
 }
 

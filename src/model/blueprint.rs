@@ -12,8 +12,8 @@ use super::service::Service;
 use super::tier::Tier;
 use super::{LINE_PATTERN, NAME_PATTERN, TEXT_PATTERN};
 
-/// The most phases a blueprint may have (each phase is a full copy of the blueprint).
-pub const MAX_PHASES: usize = 50;
+pub use super::limits::MAX_PHASES;
+use super::limits::{MAX_DATASTORES, MAX_SERVICES};
 
 /// A tierform blueprint: the services, tiers, datastores, load balancing and scaling of
 /// one application, and the phases it grows through.
@@ -45,12 +45,12 @@ pub struct Blueprint {
     /// The load balancer in front of the HTTP and WebSocket services.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balancer: Option<Balancer>,
-    /// The application's processes, by name.
-    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }, "minProperties" = 1))]
+    /// The application's processes, by name. At most 10,000.
+    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }, "minProperties" = 1, "maxProperties" = MAX_SERVICES))]
     pub services: BTreeMap<String, Service>,
-    /// Databases, caches and brokers, by name.
+    /// Databases, caches and brokers, by name. At most 1,000.
     #[serde(default)]
-    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }))]
+    #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }, "maxProperties" = MAX_DATASTORES))]
     pub datastores: BTreeMap<String, Datastore>,
     /// The stages the application grows through, in order. Each phase patches the state
     /// the phase before it left. Without phases, the blueprint is one phase named `default`.

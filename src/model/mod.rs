@@ -12,6 +12,7 @@ mod balancer;
 mod blueprint;
 pub mod capabilities;
 mod datastore;
+pub mod limits;
 pub mod schema;
 mod service;
 mod tier;

@@ -18,8 +18,9 @@ pub struct Tier {
     pub count: Option<u32>,
     /// The machines' addresses (IP addresses or DNS names), used by the `hosts` platform.
     /// Not an IPv6 link-local address (fe80::/10), which means nothing without a zone.
+    /// At most 256 in a tier, and 1,024 in all tiers.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(regex(pattern = HOST_PATTERN)), example = &["10.0.1.11", "10.0.1.12"])]
+    #[schemars(length(max = crate::model::limits::MAX_HOSTS_PER_TIER), inner(regex(pattern = HOST_PATTERN)), example = &["10.0.1.11", "10.0.1.12"])]
     pub hosts: Vec<String>,
     /// What one machine costs per month, in the currency of your choice.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -16,6 +16,8 @@ pub enum PathError {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutputSet {
     files: BTreeMap<String, String>,
+    /// The bytes of every file together.
+    bytes: usize,
 }
 
 /// Checks a relative output path: plain components only, none hidden or special.
@@ -56,8 +58,14 @@ impl OutputSet {
         if self.files.contains_key(&path) {
             return Err(PathError::Duplicate(path));
         }
+        self.bytes += text.len();
         self.files.insert(path, text);
         Ok(())
+    }
+
+    /// The bytes of every file together.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     pub fn get(&self, path: &str) -> Option<&str> {

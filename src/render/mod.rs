@@ -33,7 +33,10 @@ use std::collections::BTreeSet;
 
 use self::bundle::RenderError as TargetError;
 use self::files::{OutputSet, Scope};
+use crate::check::budget::thousands;
+use crate::check::diagnostic::{Code, Diagnostic};
 use crate::check::validate::ResolvedPhase;
+use crate::model::limits::{MAX_OUTPUT_BYTES, MAX_OUTPUT_FILES};
 use crate::model::Platform;
 use crate::plan::{self, Plan, PlanError};
 use crate::render::templates::Templates;
@@ -60,6 +63,9 @@ pub enum RenderError {
     Plan(#[from] PlanError),
     #[error(transparent)]
     Target(#[from] TargetError),
+    /// The files rendered so far pass an output limit: a finding, located at the phase.
+    #[error("{}{}", .0.message, .0.line.map(|l| format!(" (line {l}, at {})", .0.pointer)).unwrap_or_default())]
+    TooLarge(Box<Diagnostic>),
 }
 
 fn did_you_mean(s: &Option<String>) -> String {
@@ -70,6 +76,16 @@ fn did_you_mean(s: &Option<String>) -> String {
 
 /// Resolves the selected phases into plans, in the blueprint's order.
 pub fn plans(phases: &[ResolvedPhase], selection: &Selection) -> Result<Vec<Plan>, RenderError> {
+    check_selection(phases, selection)?;
+    phases
+        .iter()
+        .filter(|p| selection.phases.is_empty() || selection.phases.contains(&p.name))
+        .map(|p| plan::resolve(&p.blueprint.name, p).map_err(RenderError::from))
+        .collect()
+}
+
+/// Every phase the selection names exists.
+fn check_selection(phases: &[ResolvedPhase], selection: &Selection) -> Result<(), RenderError> {
     for name in &selection.phases {
         if !phases.iter().any(|p| &p.name == name) {
             let names: Vec<String> = phases.iter().map(|p| p.name.clone()).collect();
@@ -80,30 +96,109 @@ pub fn plans(phases: &[ResolvedPhase], selection: &Selection) -> Result<Vec<Plan
             });
         }
     }
-    phases
-        .iter()
-        .filter(|p| selection.phases.is_empty() || selection.phases.contains(&p.name))
-        .map(|p| plan::resolve(&p.blueprint.name, p).map_err(RenderError::from))
-        .collect()
+    Ok(())
+}
+
+/// The finding when the files rendered up to the `index`th phase pass an output limit.
+fn too_large(
+    phase: &ResolvedPhase,
+    index: usize,
+    out: &OutputSet,
+    limits: OutputLimits,
+) -> Diagnostic {
+    let (what, found, limit, unit) = if out.len() > limits.files {
+        ("files", out.len(), limits.files, "files")
+    } else {
+        ("bytes", out.bytes(), limits.bytes, "bytes")
+    };
+    let pointer = match phase.name_at {
+        Some(_) => format!("/phases/{index}/name"),
+        None => String::new(),
+    };
+    let d = Diagnostic::error(
+        Code::TooMany,
+        pointer,
+        format!(
+            "up to phase `{}`, the render comes to {} {what}; one render may write {} (nothing was written)",
+            phase.name,
+            thousands(found),
+            thousands(limit)
+        ),
+    )
+    .expected(format!("at most {} {unit} in one render", thousands(limit)))
+    .hint("render fewer phases at once (`--phase NAME`) or platforms (`--platform NAME`), or ask for fewer routes, hosts and services per phase");
+    match phase.name_at {
+        Some(span) => d.at(span),
+        None => d,
+    }
+}
+
+/// How many files and bytes one render may produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputLimits {
+    pub files: usize,
+    pub bytes: usize,
+}
+
+impl Default for OutputLimits {
+    /// [`MAX_OUTPUT_FILES`] and [`MAX_OUTPUT_BYTES`].
+    fn default() -> Self {
+        OutputLimits {
+            files: MAX_OUTPUT_FILES,
+            bytes: MAX_OUTPUT_BYTES,
+        }
+    }
 }
 
 /// Renders the selected phases and platforms; returns the files and the part of the
-/// output folder they own.
+/// output folder they own. Each phase is resolved, rendered and its plan dropped before
+/// the next; when the files so far pass [`MAX_OUTPUT_FILES`] or [`MAX_OUTPUT_BYTES`],
+/// rendering stops with a finding at the phase that passed them.
 pub fn render(
     phases: &[ResolvedPhase],
     selection: &Selection,
     templates: &Templates,
 ) -> Result<(OutputSet, Scope), RenderError> {
-    let plans = plans(phases, selection)?;
+    render_limited(phases, selection, templates, OutputLimits::default())
+}
+
+/// [`render`] with other output limits.
+pub fn render_limited(
+    phases: &[ResolvedPhase],
+    selection: &Selection,
+    templates: &Templates,
+    limits: OutputLimits,
+) -> Result<(OutputSet, Scope), RenderError> {
+    check_selection(phases, selection)?;
     let platforms: Vec<Platform> = if selection.platforms.is_empty() {
         Platform::ALL.to_vec()
     } else {
         selection.platforms.clone()
     };
-    if !plans
-        .iter()
-        .any(|p| p.platforms.iter().any(|x| platforms.contains(x)))
-    {
+    let mut out = OutputSet::new();
+    let mut any = false;
+    for (index, phase) in phases.iter().enumerate() {
+        if !(selection.phases.is_empty() || selection.phases.contains(&phase.name)) {
+            continue;
+        }
+        let plan = plan::resolve(&phase.blueprint.name, phase)?;
+        any |= plan.platforms.iter().any(|x| platforms.contains(x));
+        bundle::render_plan(&plan, &platforms, templates, &mut out)?;
+        // The phase's picture belongs to no platform: written when all are rendered.
+        if selection.platforms.is_empty() {
+            out.insert(
+                format!("{}/ARCHITECTURE.md", plan.phase),
+                architecture::render(&plan),
+            )
+            .map_err(|e| RenderError::Target(e.into()))?;
+        }
+        if out.len() > limits.files || out.bytes() > limits.bytes {
+            return Err(RenderError::TooLarge(Box::new(too_large(
+                phase, index, &out, limits,
+            ))));
+        }
+    }
+    if !any {
         return Err(RenderError::NothingSelected {
             platforms: platforms
                 .iter()
@@ -111,18 +206,6 @@ pub fn render(
                 .collect::<Vec<_>>()
                 .join(", "),
         });
-    }
-    let mut out = OutputSet::new();
-    for plan in &plans {
-        bundle::render_plan(plan, &platforms, templates, &mut out)?;
-        // The phase's picture belongs to no platform: written when all are rendered.
-        if selection.platforms.is_empty() {
-            out.insert(
-                format!("{}/ARCHITECTURE.md", plan.phase),
-                architecture::render(plan),
-            )
-            .map_err(|e| RenderError::Target(e.into()))?;
-        }
     }
     let scope = Scope {
         phases: (!selection.phases.is_empty())

@@ -7,6 +7,7 @@
 
 mod common;
 
+mod amplification;
 mod architecture;
 mod atomic_output;
 mod balancer_configs;

@@ -6,13 +6,14 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
+use crate::check::diagnostic::render_text_styled;
 use crate::cli::args::RenderFormat;
 use crate::cli::exit;
 use crate::cli::input::{display_name, load_templates, load_valid_denying};
 use crate::cli::style::{self, paint, paint_diff};
 use crate::cli::ui::Ui;
 use crate::output;
-use crate::render::Selection;
+use crate::render::{RenderError, Selection};
 
 /// How `render` runs, besides what it renders and where.
 pub struct Options<'a> {
@@ -43,7 +44,15 @@ pub fn run(
         Err(code) => return Ok(code),
     };
     let templates = load_templates(templates_dir)?;
-    let (set, scope) = crate::render::render(&v.phases, &selection, &templates)?;
+    let (set, scope) = match crate::render::render(&v.phases, &selection, &templates) {
+        Err(RenderError::TooLarge(d)) => {
+            // An output limit is a finding about the blueprint: shown as one.
+            let text = render_text_styled(&name, v.source.as_deref(), &[*d], ui.colour_err);
+            ui.stderr().write_all(text.as_bytes())?;
+            return Ok(exit::ERROR);
+        }
+        other => other?,
+    };
     let dir_name = out_dir.display();
     let json = format == RenderFormat::Json;
     if check {
