@@ -67,7 +67,7 @@ pub struct Service {
     /// Variables of `env` whose values look like a secret but are not (a documented
     /// example key, a public test token): a value of a well-known secret shape (an AWS
     /// key, a URL with a password, a private key, a Stripe, GitHub, Slack or Google
-    /// token; README, "Hostile input") is an error unless its variable is listed here.
+    /// token; docs/hostile-input.md) is an error unless its variable is listed here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = ENV_NAME_PATTERN)))]
     pub not_secrets: Vec<String>,

@@ -42,6 +42,7 @@ mod live_tls;
 mod output_safety;
 mod path_values;
 mod precommit;
+mod readme;
 mod render;
 mod render_cli;
 mod render_props;
