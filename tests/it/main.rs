@@ -16,6 +16,7 @@ mod checkov;
 mod cli;
 mod cli_defaults;
 mod compose_configs;
+mod contract;
 mod control_text;
 mod datastore_sizing;
 mod diff_plan;
