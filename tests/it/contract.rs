@@ -3,7 +3,8 @@
 //! variable a service's container receives that is not its own (`env`, `secrets`) is
 //! a datastore's connection setting, `<NAME>_…` of a datastore it uses, listed on the
 //! page under that datastore's engine; and every variable the page lists is rendered
-//! somewhere.
+//! somewhere. Each connection URL a service asks for (`urls`) has the form the page
+//! gives for its engine, filled with the container's own connection values.
 
 use crate::common;
 
@@ -37,8 +38,19 @@ fn listed() -> BTreeMap<String, BTreeSet<String>> {
     out
 }
 
-/// The variable names of each instance container of `service` in a compose file.
-fn compose_env(doc: &Value, service: &str) -> Vec<BTreeSet<String>> {
+/// The page's URL form of each engine: the rows `| engine | `form` |` of its table.
+fn url_forms() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(PAGE).unwrap();
+    let row =
+        regex::Regex::new(r"^\| `?(postgres|redis|rabbitmq)`? \| `([a-z]+://[^`]+)` \|").unwrap();
+    text.lines()
+        .filter_map(|l| row.captures(l))
+        .map(|c| (c[1].to_string(), c[2].to_string()))
+        .collect()
+}
+
+/// The variables of each instance container of `service` in a compose file.
+fn compose_env(doc: &Value, service: &str) -> Vec<BTreeMap<String, String>> {
     let Some(services) = doc["services"].as_object() else {
         return Vec::new();
     };
@@ -54,14 +66,19 @@ fn compose_env(doc: &Value, service: &str) -> Vec<BTreeSet<String>> {
         .map(|(_, c)| {
             c["environment"]
                 .as_object()
-                .map(|m| m.keys().cloned().collect())
+                .map(|m| {
+                    m.iter()
+                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                        .collect()
+                })
                 .unwrap_or_default()
         })
         .collect()
 }
 
-/// The variable names of each container of a service's Deployment.
-fn kubernetes_env(text: &str) -> Vec<BTreeSet<String>> {
+/// The variables of each container of a service's Deployment (a value from a
+/// Secret as empty).
+fn kubernetes_env(text: &str) -> Vec<BTreeMap<String, String>> {
     text.split("\n---\n")
         .map(|d| tierform::load_yaml(d).unwrap().to_json())
         .filter(|d| d["kind"] == "Deployment")
@@ -76,7 +93,12 @@ fn kubernetes_env(text: &str) -> Vec<BTreeSet<String>> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|e| e["name"].as_str().unwrap().to_string())
+                .map(|e| {
+                    (
+                        e["name"].as_str().unwrap().to_string(),
+                        e["value"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
                 .collect()
         })
         .collect()
@@ -91,6 +113,9 @@ fn the_contract_page_lists_every_connection_variable_and_no_other() {
             "{PAGE} has no `{engine}` section"
         );
     }
+    let url_forms = url_forms();
+    let placeholder = regex::Regex::new(r"<NAME>_([A-Z_]+)").unwrap();
+    let mut seen_urls = BTreeSet::new();
     let mut rendered: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut unlisted = Vec::new();
     for path in common::render_blueprints() {
@@ -127,12 +152,51 @@ fn the_contract_page_lists_every_connection_variable_and_no_other() {
                 for (rel, text) in &files {
                     if rel.ends_with("docker-compose.yml") {
                         let doc = tierform::load_yaml(text).unwrap().to_json();
-                        containers.extend(compose_env(&doc, name));
+                        containers.extend(compose_env(&doc, name).into_iter().map(|e| (true, e)));
                     } else if *rel == format!("kubernetes/{name}.yaml") {
-                        containers.extend(kubernetes_env(text));
+                        containers.extend(kubernetes_env(text).into_iter().map(|e| (false, e)));
                     }
                 }
-                for var in containers.iter().flatten().filter(|v| !own.contains(*v)) {
+                let urls = s["urls"].as_object().cloned().unwrap_or_default();
+                for (compose, env) in &containers {
+                    for (var, store) in &urls {
+                        let d = &plan["datastores"][store.as_str().unwrap()];
+                        let engine = d["engine"].as_str().unwrap().to_string();
+                        let Some(form) = url_forms.get(&engine) else {
+                            unlisted.push(format!(
+                                "{stem}/{phase}: `{var}`: no {engine} URL on the page"
+                            ));
+                            continue;
+                        };
+                        seen_urls.insert(engine.clone());
+                        if !compose {
+                            continue;
+                        }
+                        // The page's form, with the container's own connection values.
+                        let prefix = d["env_prefix"].as_str().unwrap();
+                        let expected = placeholder
+                            .replace_all(form, |c: &regex::Captures| {
+                                let v = env
+                                    .get(&format!("{prefix}_{}", &c[1]))
+                                    .cloned()
+                                    .unwrap_or_default();
+                                if v.contains(':') && &c[1] == "HOST" {
+                                    format!("[{v}]")
+                                } else {
+                                    v
+                                }
+                            })
+                            .to_string();
+                        if env.get(var) != Some(&expected) {
+                            unlisted.push(format!(
+                                "{stem}/{phase}: `{name}`'s `{var}` is {:?}, the page's form gives {expected:?}",
+                                env.get(var)
+                            ));
+                        }
+                    }
+                }
+                let names = containers.iter().flat_map(|(_, env)| env.keys());
+                for var in names.filter(|v| !own.contains(*v) && !urls.contains_key(*v)) {
                     // The datastore it comes from: the longest prefix of one it uses.
                     let from = s["uses"]
                         .as_array()
@@ -169,6 +233,12 @@ fn the_contract_page_lists_every_connection_variable_and_no_other() {
         "not on {PAGE}:\n{}",
         unlisted.join("\n")
     );
+    for engine in url_forms.keys() {
+        assert!(
+            seen_urls.contains(engine),
+            "{PAGE} gives a {engine} URL, which no blueprint asks for"
+        );
+    }
     for (engine, names) in &page {
         for n in names {
             assert!(

@@ -51,4 +51,5 @@ mod schema;
 mod secret_values;
 mod template_limits;
 mod tls;
+mod urls;
 mod versions;
