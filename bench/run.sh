@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Whole-process figures for the README's Performance table: wall time, CPU time
+# Whole-process figures for docs/performance.md's tables: wall time, CPU time
 # (user + system) and peak resident memory of the release binary, on the synthetic
 # blueprints of benches/synth.rs, from 10 to 10,000 services.
 #

@@ -1,5 +1,5 @@
 // mimalloc: rendering builds and frees millions of small values; glibc's allocator
-// spent about a third of the time on them (see the README's Performance section).
+// spent about a third of the time on them (see docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

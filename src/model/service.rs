@@ -67,7 +67,7 @@ pub struct Service {
     /// Variables of `env` whose values look like a secret but are not (a documented
     /// example key, a public test token): a value of a well-known secret shape (an AWS
     /// key, a URL with a password, a private key, a Stripe, GitHub, Slack or Google
-    /// token; README, "Hostile input") is an error unless its variable is listed here.
+    /// token; docs/hostile-input.md) is an error unless its variable is listed here.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = ENV_NAME_PATTERN)))]
     pub not_secrets: Vec<String>,
@@ -75,6 +75,22 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = NAME_PATTERN)))]
     pub uses: Vec<String>,
+    /// Connection URLs, by the variable name the application's framework reads, each
+    /// naming a datastore of `uses`: `DATABASE_URL: db` gives
+    /// `postgresql://USER:PASSWORD@HOST:PORT/NAME`, `REDIS_URL: cache` or
+    /// `CELERY_BROKER_URL: queue` `redis://:PASSWORD@HOST:PORT/0`, `AMQP_URL: events`
+    /// (RabbitMQ) `amqp://USER:PASSWORD@HOST:PORT/%2F`, with the platform's addresses
+    /// (a Redis Cluster's first node). The password is never written: Kubernetes
+    /// expands `$(<NAME>_PASSWORD)` from the variable before it, compose fills
+    /// `${<NAME>_PASSWORD}` from the `.env`. It goes into the URL as it is, so a password
+    /// used this way must be URL-safe (letters, digits, `-._~`).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(
+        extend("propertyNames" = { "pattern": ENV_NAME_PATTERN }),
+        extend("additionalProperties" = { "type": "string", "pattern": NAME_PATTERN }),
+        example = serde_json::json!({ "DATABASE_URL": "db", "CELERY_BROKER_URL": "queue" })
+    )]
+    pub urls: BTreeMap<String, String>,
     /// How the balancer spreads requests over the service's instances.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub balance: Option<Balance>,

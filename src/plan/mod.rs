@@ -21,7 +21,7 @@ pub use platforms::stop_grace_ms;
 use services::service_plan;
 
 pub use datastores::{
-    DatastoreNode, DatastorePlan, EnginePlan, EnvValue, EnvVar, NodeRole, PoolerObjects,
+    DatastoreNode, DatastorePlan, EnginePlan, EnvPart, EnvValue, EnvVar, NodeRole, PoolerObjects,
     PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan, Spread,
 };
 
@@ -108,6 +108,9 @@ pub struct ServicePlan {
     pub env: BTreeMap<String, String>,
     pub secrets: Vec<String>,
     pub uses: Vec<String>,
+    /// Connection URLs it asks for, by variable name: the datastore whose `url` each is.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub urls: BTreeMap<String, String>,
     pub queue: Option<QueuePlan>,
     pub scaling: ScalingPlan,
     /// Instances on platforms without an autoscaler (compose, hosts): the fixed count,

@@ -63,6 +63,7 @@ pub(super) fn service_plan(
             .collect(),
         secrets: s.secrets.clone(),
         uses: s.uses.clone(),
+        urls: s.urls.clone(),
         queue: s.queue.as_ref().map(|q| QueuePlan {
             broker: q.broker.clone(),
             name: q.name.clone(),

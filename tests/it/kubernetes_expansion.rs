@@ -198,3 +198,61 @@ datastores:
     }
     assert!(seen, "a Redis Cluster node announces its pod's name");
 }
+
+/// A connection URL a service asks for (`urls`) holds its password as `$(…_PASSWORD)`,
+/// a variable before it in the container's environment: the kubelet puts the Secret's
+/// value there, and the manifest never holds it.
+#[test]
+fn connection_urls_expand_to_the_secret_they_name() {
+    let text = r#"
+version: 1
+name: expand
+targets: [kubernetes]
+services:
+  api:
+    kind: http
+    image: demo/api:1
+    port: 8000
+    uses: [db, cache, events]
+    urls: { DATABASE_URL: db, REDIS_URL: cache, AMQP_URL: events }
+datastores:
+  db: { engine: postgres, database: shop }
+  cache: { engine: redis, role: cache, resources: { memory: 256Mi } }
+  events: { engine: rabbitmq }
+"#;
+    let all = containers(text);
+    let api = all.iter().find(|c| c["name"] == "api").expect("api");
+    let vars = environment(api);
+    let secret = |name: &str| format!("<{name} from its source>");
+    assert_eq!(
+        vars["DATABASE_URL"],
+        format!(
+            "postgresql://{}:{}@{}:{}/{}",
+            vars["DB_USER"],
+            secret("DB_PASSWORD"),
+            vars["DB_HOST"],
+            vars["DB_PORT"],
+            vars["DB_NAME"]
+        )
+    );
+    assert_eq!(
+        vars["REDIS_URL"],
+        format!(
+            "redis://:{}@{}:{}/0",
+            secret("CACHE_PASSWORD"),
+            vars["CACHE_HOST"],
+            vars["CACHE_PORT"]
+        )
+    );
+    assert_eq!(
+        vars["AMQP_URL"],
+        format!(
+            "amqp://{}:{}@{}:{}/%2F",
+            vars["EVENTS_USER"],
+            secret("EVENTS_PASSWORD"),
+            vars["EVENTS_HOST"],
+            vars["EVENTS_PORT"]
+        )
+    );
+    assert_eq!(vars["EVENTS_VHOST"], "/");
+}

@@ -106,6 +106,8 @@ fn manifests_pass_kubernetes_validate_and_yamllint() {
 
 #[test]
 fn workloads_are_secure_sized_and_scaled_by_one_autoscaler() {
+    // A connection URL whose password is `$(X)`.
+    let url = regex::Regex::new(r"^[a-z]+://[^:@/]*:\$\(([A-Z0-9_]+)\)@[^$]*$").unwrap();
     let mut deployments = 0;
     for (name, files) in bundles() {
         let all: Vec<Value> = files
@@ -141,11 +143,23 @@ fn workloads_are_secure_sized_and_scaled_by_one_autoscaler() {
                     c["securityContext"]["capabilities"]["drop"][0], "ALL",
                     "{name}: {n}"
                 );
-                // Secrets by reference only: a variable named after a secret never has a value.
+                // Secrets by reference only: a variable named after a secret never has a
+                // value, but for a connection URL whose password is `$(X)`, X an earlier
+                // variable from the Secret.
+                let mut from_secret = std::collections::BTreeSet::new();
                 for e in c["env"].as_array().into_iter().flatten() {
                     let key = e["name"].as_str().unwrap();
-                    if key.contains("PASSWORD") || key.contains("AUTH") || key == "DATABASE_URL" {
-                        assert!(e.get("value").is_none(), "{name}: {n}: {key} has a value");
+                    if !e["valueFrom"]["secretKeyRef"].is_null() {
+                        from_secret.insert(key.to_string());
+                    }
+                    if key.contains("PASSWORD") || key.contains("AUTH") || key.ends_with("_URL") {
+                        let Some(value) = e.get("value").and_then(Value::as_str) else {
+                            continue;
+                        };
+                        let refers = url
+                            .captures(value)
+                            .is_some_and(|m| from_secret.contains(&m[1]));
+                        assert!(refers, "{name}: {n}: {key} has a value: {value}");
                     }
                 }
             }
@@ -185,7 +199,9 @@ fn workloads_are_secure_sized_and_scaled_by_one_autoscaler() {
                 assert_eq!(c["securityContext"]["readOnlyRootFilesystem"], true);
                 for e in c["env"].as_array().into_iter().flatten() {
                     let key = e["name"].as_str().unwrap();
-                    if key.ends_with("PASSWORD") || key == "DATABASE_URL" {
+                    // A DATABASE_URL with a value is a connection URL (checked above).
+                    if key.ends_with("PASSWORD") || (key == "DATABASE_URL" && e["value"].is_null())
+                    {
                         assert!(e["valueFrom"]["secretKeyRef"]["key"].is_string());
                     }
                 }

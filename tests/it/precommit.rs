@@ -259,3 +259,35 @@ fn try_repo_builds_the_rust_hooks() {
         "{shown}"
     );
 }
+
+/// The pre-commit configuration docs/ci.md shows: the blueprint its render hook checks
+/// is one the validate hook's `files` pattern takes, and so is the file `tierform init`
+/// writes (before: the page's example used `infra/app.yaml`, which the pattern skips).
+#[test]
+fn the_documented_config_validates_the_blueprint_it_renders() {
+    let page = std::fs::read_to_string("docs/ci.md").unwrap();
+    let block = page
+        .split("```yaml\n")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("docs/ci.md has a ```yaml block");
+    let config = &YamlLoader::load_from_str(block).unwrap()[0];
+    let hooks = config["repos"][0]["hooks"].as_vec().unwrap();
+    let render = hooks
+        .iter()
+        .find(|h| h["id"].as_str() == Some("tierform-render-check"))
+        .expect("the render hook");
+    let blueprint = render["args"][0].as_str().unwrap();
+    let manifest = self::hooks();
+    let validate = manifest
+        .iter()
+        .find(|h| h["id"].as_str() == Some("tierform-validate"))
+        .unwrap();
+    let files = regex::Regex::new(validate["files"].as_str().unwrap()).unwrap();
+    for path in [blueprint, "blueprint.yaml"] {
+        assert!(
+            files.is_match(path),
+            "tierform-validate's `files` does not take `{path}`"
+        );
+    }
+}

@@ -3,8 +3,8 @@
 //! called. Every environment value and every argument of a service's command and probe
 //! is matched against [`RULES`], a few well-known shapes in the spirit of gitleaks'
 //! rules; a match is an error at the value unless the service lists the variable in
-//! `not_secrets` (a documented example key, a public test token). The README's
-//! "Hostile input" section lists the same rules (a test below holds them together).
+//! `not_secrets` (a documented example key, a public test token). docs/hostile-input.md,
+//! "Secret-shaped values", lists the same rules (a test below holds them together).
 //!
 //! A secret-looking *name* with a plain value is the `secret-in-env` warning
 //! (`services.rs`); `render --deny-warnings` refuses it too.
@@ -147,13 +147,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn every_rule_compiles_and_the_readme_lists_it() {
-        let readme = include_str!("../../../README.md");
+    fn every_rule_compiles_and_the_docs_list_it() {
+        let readme = include_str!("../../../docs/hostile-input.md");
         for (rule, re) in RULES.iter().zip(compiled()) {
             assert!(!re.as_str().is_empty());
             assert!(
                 readme.contains(&format!("`{}`", rule.id)),
-                "README.md does not list the secret rule `{}`",
+                "docs/hostile-input.md does not list the secret rule `{}`",
                 rule.id
             );
         }

@@ -9,6 +9,36 @@ use crate::check::diagnostic::Diagnostic;
 use crate::model::{Datastore, Duration, RedisMode, RedisRole, Service, ServiceKind};
 
 impl Checker<'_> {
+    /// `urls`: each names a datastore the service uses, by a variable of its own.
+    fn urls(&mut self, name: &str, s: &Service) {
+        for (var, store) in &s.urls {
+            let at = service_ptr(name).child("urls").child(var);
+            if s.env.contains_key(var) || s.secrets.contains(var) {
+                self.push(
+                    Diagnostic::error(
+                        Code::DuplicateName,
+                        at.clone(),
+                        format!("`{var}` is both a connection URL and a variable of `env` or `secrets`"),
+                    )
+                    .at_key()
+                    .hint(format!("remove `{var}` from `env` and `secrets`: tierform builds it from `{store}`'s settings")),
+                );
+            }
+            if !s.uses.contains(store) {
+                self.push(
+                    Diagnostic::error(
+                        Code::UnknownReference,
+                        at,
+                        format!("`{var}` is the URL of `{store}`, which `{name}` does not use"),
+                    )
+                    .hint(format!(
+                        "add `{store}` to `uses` (its password comes with it)"
+                    )),
+                );
+            }
+        }
+    }
+
     pub(super) fn service(&mut self, name: &str, s: &Service) {
         let ptr = service_ptr(name);
         self.tier_ref(ptr.child("tier"), s.tier.as_ref());
@@ -127,17 +157,19 @@ impl Checker<'_> {
                 continue;
             }
             let prefix = format!("{}_", crate::model::env_prefix(u));
-            for key in s.env.keys().chain(s.secrets.iter()) {
+            for key in s.env.keys().chain(&s.secrets).chain(s.urls.keys()) {
                 if key.starts_with(&prefix) {
-                    let in_env = s.env.contains_key(key);
+                    let at = if s.env.contains_key(key) {
+                        service_ptr(name).child("env").child(key)
+                    } else if s.urls.contains_key(key) {
+                        service_ptr(name).child("urls").child(key)
+                    } else {
+                        service_ptr(name).child("secrets")
+                    };
                     self.push(
                         Diagnostic::error(
                             Code::EnvConflict,
-                            if in_env {
-                                service_ptr(name).child("env").child(key)
-                            } else {
-                                service_ptr(name).child("secrets")
-                            },
+                            at,
                             format!("`{key}` would be overwritten by the connection settings tierform gives `{name}` for `{u}` (`{prefix}HOST`, `{prefix}PORT`, …)"),
                         )
                         .at_key()
@@ -146,6 +178,7 @@ impl Checker<'_> {
                 }
             }
         }
+        self.urls(name, s);
         for key in s.env.keys() {
             if looks_secret(key) && !secrets.contains(key) {
                 self.push(

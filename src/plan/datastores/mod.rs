@@ -20,6 +20,7 @@ mod kubernetes;
 mod postgres;
 mod rabbitmq;
 mod redis;
+mod url;
 
 use kubernetes::kubernetes_objects;
 pub use kubernetes::{KubernetesObjects, PoolerObjects, Spread};
@@ -76,6 +77,10 @@ pub struct DatastorePlan {
     /// …), per platform, in order: the platform's addresses, with passwords as secret
     /// references a platform writes in its own form.
     pub connection: BTreeMap<Platform, Vec<EnvVar>>,
+    /// Its connection URL per platform (`postgresql://…`, `redis://…`, `amqp://…`),
+    /// built from `connection`, for the services that ask for it by a name of their
+    /// own (`urls`).
+    pub url: BTreeMap<Platform, EnvValue>,
     /// What it is made of on Kubernetes.
     pub kubernetes: KubernetesObjects,
     /// What it is made of in a compose file.
@@ -130,6 +135,23 @@ pub struct EnvVar {
 pub enum EnvValue {
     Literal(String),
     Secret(String),
+    /// Text around the values of secrets (a connection URL with its password): each
+    /// platform writes a reference where a secret goes, never its value.
+    Composed(Vec<EnvPart>),
+}
+
+/// A piece of a [`EnvValue::Composed`] value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvPart {
+    Text(String),
+    /// The secret `key`, which the same container also receives, earlier in its
+    /// environment, as the variable `var` (Kubernetes refers to `$(var)`, compose to
+    /// the key in the `.env`).
+    Secret {
+        var: String,
+        key: String,
+    },
 }
 
 impl EnvVar {
@@ -391,7 +413,7 @@ pub(in crate::plan) fn datastore_plan(
         }
         EnginePlan::Redis(_) | EnginePlan::Rabbitmq(_) => {}
     }
-    let connection = nodes
+    let connection: BTreeMap<Platform, Vec<EnvVar>> = nodes
         .iter()
         .map(|(platform, nodes)| {
             let vars = match &engine {
@@ -401,6 +423,10 @@ pub(in crate::plan) fn datastore_plan(
             };
             (*platform, vars)
         })
+        .collect();
+    let url = connection
+        .iter()
+        .filter_map(|(p, vars)| Some((*p, url::url(&engine, &prefix, vars)?)))
         .collect();
     let secrets = match &engine {
         EnginePlan::Postgres(pg) => vec![
@@ -453,6 +479,7 @@ pub(in crate::plan) fn datastore_plan(
         secrets,
         nodes,
         connection,
+        url,
         kubernetes,
         compose,
         health,

@@ -20,6 +20,7 @@ fn vars(store: &DatastorePlan, platform: Platform) -> Vec<(String, String)> {
             let value = match &v.value {
                 EnvValue::Literal(text) => text.clone(),
                 EnvValue::Secret(name) => format!("secret {name}"),
+                EnvValue::Composed(parts) => format!("{parts:?}"),
             };
             (v.name.clone(), value)
         })

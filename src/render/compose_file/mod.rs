@@ -11,7 +11,7 @@ use serde_json::{json, Map, Value};
 use crate::model::units::format_millicores;
 use crate::model::Platform;
 use crate::plan::{
-    DatastoreNode, DatastorePlan, EnvValue, Plan, ServicePlan, CONTAINER_LISTEN_PORT,
+    DatastoreNode, DatastorePlan, EnvPart, EnvValue, Plan, ServicePlan, CONTAINER_LISTEN_PORT,
     CONTAINER_TLS_PORT,
 };
 use crate::render::templates::TemplateError;
@@ -136,17 +136,30 @@ fn literal(text: &str) -> String {
 
 /// A `${NAME:?…}` reference: compose refuses to start without the value.
 /// A variable's value as compose writes it: a secret as a `${NAME:?…}` reference.
+/// A composed value (a connection URL) is its text with each secret as that reference,
+/// which compose fills from the `.env`.
 fn env_value(value: &EnvValue) -> Value {
     match value {
         EnvValue::Literal(text) => Value::String(text.clone()),
         EnvValue::Secret(name) => secret_ref(name),
+        EnvValue::Composed(parts) => Value::String(
+            parts
+                .iter()
+                .map(|part| match part {
+                    EnvPart::Text(text) => literal(text),
+                    EnvPart::Secret { key, .. } => secret_ref_text(key),
+                })
+                .collect(),
+        ),
     }
 }
 
 fn secret_ref(name: &str) -> Value {
-    Value::String(format!(
-        "${{{name}:?{name} is not set: copy .env.example to .env and fill it in}}"
-    ))
+    Value::String(secret_ref_text(name))
+}
+
+fn secret_ref_text(name: &str) -> String {
+    format!("${{{name}:?{name} is not set: copy .env.example to .env and fill it in}}")
 }
 
 /// The password secret a service needs to use a datastore.

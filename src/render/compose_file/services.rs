@@ -21,7 +21,8 @@ pub(in crate::render) fn healthcheck(s: &ServicePlan) -> Option<Value> {
 }
 
 /// The connection settings of each datastore a service uses, as environment variables
-/// (`DB_HOST`, `DB_PORT`, …), as the plan gives them for `platform`.
+/// (`DB_HOST`, `DB_PORT`, …), and the connection URLs it asks for (`urls`), as the
+/// plan gives them for `platform`.
 pub(in crate::render) fn connection_env(
     plan: &Plan,
     s: &ServicePlan,
@@ -31,6 +32,16 @@ pub(in crate::render) fn connection_env(
     for store in s.uses.iter().filter_map(|u| plan.datastores.get(u)) {
         for var in store.connection.get(&platform).into_iter().flatten() {
             env.insert(var.name.clone(), env_value(&var.value));
+        }
+    }
+    // The connection URLs it asks for, by its own names.
+    for (name, store) in &s.urls {
+        if let Some(url) = plan
+            .datastores
+            .get(store)
+            .and_then(|d| d.url.get(&platform))
+        {
+            env.insert(name.clone(), env_value(url));
         }
     }
 }

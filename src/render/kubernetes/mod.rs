@@ -15,7 +15,8 @@ use serde_json::{json, Map, Value};
 use crate::model::units::{format_bytes, format_millicores};
 use crate::model::{BalancerEngine, Platform, ServiceKind};
 use crate::plan::{
-    EnvValue, EnvVar, Plan, ServicePlan, Sticky, CONTAINER_LISTEN_PORT, CONTAINER_TLS_PORT, TLS_DIR,
+    EnvPart, EnvValue, EnvVar, Plan, ServicePlan, Sticky, CONTAINER_LISTEN_PORT,
+    CONTAINER_TLS_PORT, TLS_DIR,
 };
 use crate::render::templates::{TemplateError, Templates};
 
@@ -269,6 +270,18 @@ fn env_var(plan: &Plan, var: &EnvVar) -> Value {
     match &var.value {
         EnvValue::Literal(text) => json!({ "name": var.name, "value": text }),
         EnvValue::Secret(key) => env_secret(plan, &var.name, key),
+        // A secret as `$(VAR)`, the variable the container has before this one: the
+        // kubelet expands it, so the manifest never holds the value.
+        EnvValue::Composed(parts) => {
+            let value: String = parts
+                .iter()
+                .map(|part| match part {
+                    EnvPart::Text(text) => literal(text),
+                    EnvPart::Secret { var, .. } => format!("$({var})"),
+                })
+                .collect();
+            json!({ "name": var.name, "value": value })
+        }
     }
 }
 
@@ -299,5 +312,19 @@ fn env(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
         }
     }
     out.extend(conn.into_values());
+    // The connection URLs it asks for, after the passwords they refer to.
+    for (name, store) in &s.urls {
+        let url = plan
+            .datastores
+            .get(store)
+            .and_then(|d| d.url.get(&Platform::Kubernetes));
+        if let Some(value) = url {
+            let var = EnvVar {
+                name: name.clone(),
+                value: value.clone(),
+            };
+            out.push(env_var(plan, &var));
+        }
+    }
     out
 }
