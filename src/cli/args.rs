@@ -127,7 +127,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE", conflicts_with = "output")]
         stdout: Option<String>,
         /// `text`: a summary line on standard error; `json`: the files added, changed
-        /// and removed (and the diff with `--check`) on standard output.
+        /// and removed (and the diff with `--check`) on standard output, or an invalid
+        /// blueprint's findings as `validate --format json` prints them (docs/json.md).
         #[arg(long, value_enum, default_value_t = RenderFormat::Text)]
         format: RenderFormat,
         /// Refuse warnings too: print them and exit 2 without rendering, as an invalid
@@ -149,7 +150,8 @@ pub enum Command {
         #[arg(long = "platform", value_enum, value_name = "PLATFORM")]
         platforms: Vec<PlatformArg>,
         /// `text`: summary, notes and unified diffs; `summary`: without the diffs;
-        /// `json`: the summary, notes and file list for machines.
+        /// `json`: the summary (each change's values before and after), notes and file
+        /// list, or an invalid blueprint's findings, for machines (docs/json.md).
         #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
         format: DiffFormat,
         /// Lines of context around each change in the diffs.
@@ -169,7 +171,9 @@ pub enum Command {
         /// else ./blueprint.yaml.
         #[arg(value_name = "BLUEPRINT")]
         blueprint: Option<PathBuf>,
-        /// `text` for a terminal, `markdown` for a document, `json` for machines.
+        /// `text` for a terminal, `markdown` for a document, `json` for machines
+        /// (numbers in the units their names say, or an invalid blueprint's findings;
+        /// docs/json.md).
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
     },

@@ -6,6 +6,7 @@ mod annotations;
 mod args;
 mod commands;
 mod input;
+mod json;
 mod manpage;
 mod style;
 mod ui;

@@ -15,6 +15,7 @@ mod blueprints;
 mod checkov;
 mod cli;
 mod cli_defaults;
+mod cli_json;
 mod compose_configs;
 mod control_text;
 mod datastore_sizing;
