@@ -94,14 +94,18 @@ pub enum Command {
     },
     /// Render every phase's bundles (nginx/HAProxy configs, …) into a folder.
     #[command(
-        after_help = "Examples:\n  tierform render blueprints/bet-intel.yaml\n  tierform render app.yaml -o deploy --phase horizontal --platform hosts\n  tierform render app.yaml --check   # in CI: is the committed output current?\n  tierform render app.yaml --stdout single/compose/nginx/nginx.conf | less\n  cat app.yaml | tierform render - --stdout single/compose/docker-compose.yml\n\nWrites DIR/<phase>/<platform>/…; files it wrote before and no longer renders are\nremoved, files it did not write are never touched (DIR/.tierform-manifest lists them).\n\nExit codes: 0 written or up to date · 1 stale (--check) · 2 invalid blueprint or other error"
+        after_help = "Examples:\n  tierform render blueprints/bet-intel.yaml\n  tierform render app.yaml -o deploy --phase horizontal --platform hosts\n  tierform render app.yaml --check   # in CI: is the committed output current?\n  tierform render app.yaml --stdout single/compose/nginx/nginx.conf | less\n  cat app.yaml | tierform render - --stdout single/compose/docker-compose.yml\n  tierform render app.yaml -o - --phase kubernetes --platform kubernetes | kubectl apply -f -\n\nWrites DIR/<phase>/<platform>/…; files it wrote before and no longer renders are\nremoved, files it did not write are never touched (DIR/.tierform-manifest lists them).\n\nExit codes: 0 written or up to date · 1 stale (--check) · 2 invalid blueprint or other error"
     )]
     Render {
         /// The blueprint file (`-` reads standard input). Default: $TIERFORM_BLUEPRINT,
         /// else ./blueprint.yaml.
         #[arg(value_name = "BLUEPRINT")]
         blueprint: Option<PathBuf>,
-        /// The output folder.
+        /// The output folder. `-` writes every file to standard output as one stream
+        /// instead: one Kubernetes bundle (`--phase P --platform kubernetes`) as the YAML
+        /// stream `kubectl kustomize` builds from its folder, each object after a
+        /// `# Source: PATH` comment (for `kubectl apply -f -`); anything else as each
+        /// file after a line `==> PATH (N bytes) <==`, then exactly its N bytes.
         #[arg(
             short,
             long,

@@ -16,6 +16,7 @@ mod checkov;
 mod cli;
 mod cli_defaults;
 mod cli_json;
+mod cli_stream;
 mod compose_configs;
 mod control_text;
 mod datastore_sizing;

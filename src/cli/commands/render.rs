@@ -158,6 +158,31 @@ pub fn one(
     )
 }
 
+/// `render -o -`: renders in memory and writes every file to standard output as one
+/// stream (a YAML stream for one Kubernetes bundle; see `cli::stream`).
+pub fn stream(
+    blueprint: &Path,
+    selection: Selection,
+    templates_dir: Option<&Path>,
+    deny_warnings: bool,
+    ui: &Ui,
+) -> Result<u8> {
+    let findings = Findings {
+        deny_warnings,
+        json: false,
+    };
+    let v = match load_valid(blueprint, ui, findings)? {
+        Ok(v) => v,
+        Err(code) => return Ok(code),
+    };
+    let templates = load_templates(templates_dir)?;
+    let (set, _) = crate::render::render(&v.phases, &selection, &templates)?;
+    let mut out = std::io::stdout().lock();
+    crate::cli::stream::write(&set, &mut out)?;
+    out.flush()?;
+    Ok(exit::OK)
+}
+
 /// Lists each file of `changes` on standard error, with `--verbose`.
 fn list_changes(changes: &output::Changes, ui: &Ui) {
     let marks = [
