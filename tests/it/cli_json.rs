@@ -73,6 +73,21 @@ fn an_invalid_blueprint_is_json_findings_on_stdout() {
         assert_eq!(stderr, "", "{args:?}");
     }
     assert!(!out.exists());
+    // A blueprint that cannot be read is listed as `validate` lists one.
+    let missing = dir.path().join("missing.yaml");
+    let (code, doc, stderr) = run_json(&["plan", "--format", "json", missing.to_str().unwrap()]);
+    assert_eq!(code, 2);
+    assert_eq!(stderr, "");
+    assert_eq!(doc["valid"], false);
+    assert_eq!(doc["files"], json!([]));
+    assert!(doc["unreadable"][0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("missing.yaml"));
+    assert!(doc["unreadable"][0]["error"]
+        .as_str()
+        .unwrap()
+        .contains("cannot read"));
     // Denied warnings are findings too.
     let warn = dir.path().join("warn.yaml");
     std::fs::write(
