@@ -94,14 +94,18 @@ pub enum Command {
     },
     /// Render every phase's bundles (nginx/HAProxy configs, …) into a folder.
     #[command(
-        after_help = "Examples:\n  tierform render blueprints/bet-intel.yaml\n  tierform render app.yaml -o deploy --phase horizontal --platform hosts\n  tierform render app.yaml --check   # in CI: is the committed output current?\n  tierform render app.yaml --stdout single/compose/nginx/nginx.conf | less\n  cat app.yaml | tierform render - --stdout single/compose/docker-compose.yml\n\nWrites DIR/<phase>/<platform>/…; files it wrote before and no longer renders are\nremoved, files it did not write are never touched (DIR/.tierform-manifest lists them).\n\nExit codes: 0 written or up to date · 1 stale (--check) · 2 invalid blueprint or other error"
+        after_help = "Examples:\n  tierform render blueprints/bet-intel.yaml\n  tierform render app.yaml -o deploy --phase horizontal --platform hosts\n  tierform render app.yaml --check   # in CI: is the committed output current?\n  tierform render app.yaml --stdout single/compose/nginx/nginx.conf | less\n  cat app.yaml | tierform render - --stdout single/compose/docker-compose.yml\n  tierform render app.yaml -o - --phase kubernetes --platform kubernetes | kubectl apply -f -\n\nWrites DIR/<phase>/<platform>/…; files it wrote before and no longer renders are\nremoved, files it did not write are never touched (DIR/.tierform-manifest lists them).\n\nExit codes: 0 written or up to date · 1 stale (--check) · 2 invalid blueprint or other error"
     )]
     Render {
         /// The blueprint file (`-` reads standard input). Default: $TIERFORM_BLUEPRINT,
         /// else ./blueprint.yaml.
         #[arg(value_name = "BLUEPRINT")]
         blueprint: Option<PathBuf>,
-        /// The output folder.
+        /// The output folder. `-` writes every file to standard output as one stream
+        /// instead: one Kubernetes bundle (`--phase P --platform kubernetes`) as the YAML
+        /// stream `kubectl kustomize` builds from its folder, each object after a
+        /// `# Source: PATH` comment (for `kubectl apply -f -`); anything else as each
+        /// file after a line `==> PATH (N bytes) <==`, then exactly its N bytes.
         #[arg(
             short,
             long,
@@ -127,7 +131,8 @@ pub enum Command {
         #[arg(long, value_name = "FILE", conflicts_with = "output")]
         stdout: Option<String>,
         /// `text`: a summary line on standard error; `json`: the files added, changed
-        /// and removed (and the diff with `--check`) on standard output.
+        /// and removed (and the diff with `--check`) on standard output, or an invalid
+        /// blueprint's findings as `validate --format json` prints them (docs/json.md).
         #[arg(long, value_enum, default_value_t = RenderFormat::Text)]
         format: RenderFormat,
         /// Refuse warnings too: print them and exit 2 without rendering, as an invalid
@@ -149,7 +154,8 @@ pub enum Command {
         #[arg(long = "platform", value_enum, value_name = "PLATFORM")]
         platforms: Vec<PlatformArg>,
         /// `text`: summary, notes and unified diffs; `summary`: without the diffs;
-        /// `json`: the summary, notes and file list for machines.
+        /// `json`: the summary (each change's values before and after), notes and file
+        /// list, or an invalid blueprint's findings, for machines (docs/json.md).
         #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
         format: DiffFormat,
         /// Lines of context around each change in the diffs.
@@ -169,7 +175,9 @@ pub enum Command {
         /// else ./blueprint.yaml.
         #[arg(value_name = "BLUEPRINT")]
         blueprint: Option<PathBuf>,
-        /// `text` for a terminal, `markdown` for a document, `json` for machines.
+        /// `text` for a terminal, `markdown` for a document, `json` for machines
+        /// (numbers in the units their names say, or an invalid blueprint's findings;
+        /// docs/json.md).
         #[arg(long, value_enum, default_value_t = PlanFormat::Text)]
         format: PlanFormat,
     },

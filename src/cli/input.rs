@@ -10,6 +10,7 @@ use crate::check::diagnostic::{render_text_styled, FileReport};
 use crate::check::validate::Validated;
 use crate::cli::commands::validate::summary_line;
 use crate::cli::exit;
+use crate::cli::json;
 use crate::cli::ui::Ui;
 use crate::render::templates::Templates;
 use crate::validate_bytes;
@@ -68,23 +69,37 @@ pub fn display_name(path: &Path) -> String {
     }
 }
 
-/// Reads and validates a blueprint for a command that needs it whole: findings go to
-/// stderr; errors end the command with exit 2.
-pub fn load_valid(blueprint: &Path, ui: &Ui) -> Result<Result<Validated, u8>> {
-    load_valid_denying(blueprint, ui, false)
+/// How a command that reads a blueprint reports its findings.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Findings {
+    /// A warning ends the command as an error does (`--deny-warnings`).
+    pub deny_warnings: bool,
+    /// The command prints JSON (`--format json`): a blueprint it refuses is the
+    /// findings document `validate --format json` prints, on standard output, and
+    /// nothing on standard error.
+    pub json: bool,
 }
 
-/// [`load_valid`], and with `deny_warnings` a warning ends the command as an error does.
-pub fn load_valid_denying(
-    blueprint: &Path,
-    ui: &Ui,
-    deny_warnings: bool,
-) -> Result<Result<Validated, u8>> {
+/// Reads and validates a blueprint for a command that needs it whole: findings go to
+/// stderr (as JSON to stdout with `findings.json`); errors end the command with exit 2.
+pub fn load_valid(blueprint: &Path, ui: &Ui, findings: Findings) -> Result<Result<Validated, u8>> {
     let name = display_name(blueprint);
-    let bytes = read_input(blueprint)?;
+    let bytes = match read_input(blueprint) {
+        Ok(bytes) => bytes,
+        Err(e) if findings.json => {
+            let unreadable = [json::unreadable(&name, &format!("{e:#}"))];
+            json::print(json::findings(false, &[], &unreadable))?;
+            return Ok(Err(exit::ERROR));
+        }
+        Err(e) => return Err(e),
+    };
     let v = validate_bytes(&bytes);
     let report = FileReport::new(name.clone(), v.diagnostics.clone());
-    let refused = report.errors > 0 || (deny_warnings && report.warnings > 0);
+    let refused = report.errors > 0 || (findings.deny_warnings && report.warnings > 0);
+    if refused && findings.json {
+        json::print(json::findings(false, std::slice::from_ref(&report), &[]))?;
+        return Ok(Err(exit::ERROR));
+    }
     // Warnings are chatter to a command that renders; errors always print.
     if refused || (!report.diagnostics.is_empty() && !ui.quiet) {
         let mut text = render_text_styled(

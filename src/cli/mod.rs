@@ -6,7 +6,9 @@ mod annotations;
 mod args;
 mod commands;
 mod input;
+mod json;
 mod manpage;
+mod stream;
 mod style;
 mod ui;
 
@@ -114,6 +116,21 @@ fn run(cmd: Command, ui: &Ui) -> Result<u8> {
                 phases,
                 platforms: platforms.into_iter().map(Platform::from).collect(),
             };
+            if stdout.is_none() && output == std::path::Path::new("-") {
+                if check {
+                    anyhow::bail!("`-o -` writes the files to standard output: there is no folder for `--check` to compare");
+                }
+                if format == args::RenderFormat::Json {
+                    anyhow::bail!("`-o -` writes the files themselves to standard output: `--format json` does not apply");
+                }
+                return commands::render::stream(
+                    &blueprint,
+                    selection,
+                    templates.as_deref(),
+                    deny_warnings,
+                    ui,
+                );
+            }
             match stdout {
                 Some(file) => commands::render::one(
                     &blueprint,

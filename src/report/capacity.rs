@@ -23,6 +23,7 @@ pub struct PhaseCapacity {
     pub monthly_cost: Option<f64>,
     /// Requests per second the routed services can take at their most instances, when
     /// a requests-per-second target is known.
+    #[serde(rename = "throughput_ceiling_requests_per_second")]
     pub throughput_ceiling: Option<u64>,
     pub enter_when: Vec<String>,
 }
@@ -33,20 +34,22 @@ pub struct Row {
     pub name: String,
     /// `http`, `worker`…, or the engine and its shape for a datastore.
     pub kind: String,
-    /// `3`, or `3–20` when autoscaled.
+    /// `3`, or `3–20` when autoscaled: the text of `min_instances` and `max_instances`.
+    #[serde(rename = "instances_text")]
     pub instances: String,
     pub min_instances: u32,
     pub max_instances: u32,
     /// Per instance, in millicores and bytes (`null` in JSON when not set).
-    #[serde(serialize_with = "zero_as_null")]
+    #[serde(rename = "cpu_request_millicores", serialize_with = "zero_as_null")]
     pub cpu_request: u64,
-    #[serde(serialize_with = "zero_as_null")]
+    #[serde(rename = "cpu_limit_millicores", serialize_with = "zero_as_null")]
     pub cpu_limit: u64,
-    #[serde(serialize_with = "zero_as_null")]
+    #[serde(rename = "memory_request_bytes", serialize_with = "zero_as_null")]
     pub memory_request: u64,
-    #[serde(serialize_with = "zero_as_null")]
+    #[serde(rename = "memory_limit_bytes", serialize_with = "zero_as_null")]
     pub memory_limit: u64,
     /// requests_per_second target × the most instances.
+    #[serde(rename = "throughput_requests_per_second")]
     pub throughput: Option<u64>,
 }
 
@@ -63,20 +66,29 @@ fn zero_as_null<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> 
 pub struct TierRow {
     pub name: String,
     pub machines: u32,
+    /// Each machine's, in millicores and bytes.
+    #[serde(rename = "cpu_millicores")]
     pub cpu: u64,
+    #[serde(rename = "memory_bytes")]
     pub memory: u64,
     pub cost_per_machine: Option<f64>,
     pub monthly_cost: Option<f64>,
 }
 
-/// Sums at the fewest and the most instances.
+/// Sums at the fewest and the most instances, in millicores and bytes.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct Totals {
+    #[serde(rename = "cpu_request_millicores_min")]
     pub cpu_request_min: u64,
+    #[serde(rename = "cpu_request_millicores_max")]
     pub cpu_request_max: u64,
+    #[serde(rename = "cpu_limit_millicores_max")]
     pub cpu_limit_max: u64,
+    #[serde(rename = "memory_request_bytes_min")]
     pub memory_request_min: u64,
+    #[serde(rename = "memory_request_bytes_max")]
     pub memory_request_max: u64,
+    #[serde(rename = "memory_limit_bytes_max")]
     pub memory_limit_max: u64,
 }
 

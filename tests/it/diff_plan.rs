@@ -170,8 +170,9 @@ fn plan_json_has_the_documented_shape() {
         .iter()
         .find(|s| s["name"] == "backend")
         .unwrap();
-    assert_eq!(backend["instances"], "3");
-    assert_eq!(backend["cpu_request"], 1500);
+    assert_eq!(backend["instances_text"], "3");
+    assert_eq!(backend["min_instances"], 3);
+    assert_eq!(backend["cpu_request_millicores"], 1500);
 }
 
 #[test]
@@ -188,7 +189,7 @@ fn a_throughput_ceiling_is_the_target_times_the_most_instances() {
         .find(|p| p["phase"] == "kubernetes")
         .unwrap();
     // api: 100 requests/s per instance × at most 20 instances.
-    assert_eq!(k8s["throughput_ceiling"], 2000);
+    assert_eq!(k8s["throughput_ceiling_requests_per_second"], 2000);
 }
 
 #[test]

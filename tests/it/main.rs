@@ -16,6 +16,8 @@ mod blueprints;
 mod checkov;
 mod cli;
 mod cli_defaults;
+mod cli_json;
+mod cli_stream;
 mod compose_configs;
 mod contract;
 mod control_text;

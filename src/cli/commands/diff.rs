@@ -8,7 +8,8 @@ use anyhow::{anyhow, Result};
 
 use crate::cli::args::DiffFormat;
 use crate::cli::exit;
-use crate::cli::input::{load_templates, load_valid};
+use crate::cli::input::{load_templates, load_valid, Findings};
+use crate::cli::json;
 use crate::cli::style::{self, paint, paint_diff};
 use crate::cli::ui::Ui;
 use crate::model::Platform;
@@ -23,7 +24,11 @@ pub fn run(
     templates_dir: Option<&Path>,
     ui: &Ui,
 ) -> Result<u8> {
-    let v = match load_valid(blueprint, ui)? {
+    let findings = Findings {
+        deny_warnings: false,
+        json: format == DiffFormat::Json,
+    };
+    let v = match load_valid(blueprint, ui, findings)? {
         Ok(v) => v,
         Err(code) => return Ok(code),
     };
@@ -63,8 +68,7 @@ pub fn run(
                 "notes": notes,
                 "files": files,
             });
-            out = serde_json::to_string_pretty(&doc)?;
-            out.push('\n');
+            out = json::to_text(doc)?;
         }
         DiffFormat::Text | DiffFormat::Summary => {
             let on = ui.colour_out;

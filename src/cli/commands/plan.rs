@@ -7,13 +7,18 @@ use anyhow::Result;
 
 use crate::cli::args::PlanFormat;
 use crate::cli::exit;
-use crate::cli::input::load_valid;
+use crate::cli::input::{load_valid, Findings};
+use crate::cli::json;
 use crate::cli::ui::Ui;
 use crate::render::Selection;
 use crate::report::capacity::{self, PhaseCapacity};
 
 pub fn run(blueprint: &Path, format: PlanFormat, ui: &Ui) -> Result<u8> {
-    let v = match load_valid(blueprint, ui)? {
+    let findings = Findings {
+        deny_warnings: false,
+        json: format == PlanFormat::Json,
+    };
+    let v = match load_valid(blueprint, ui, findings)? {
         Ok(v) => v,
         Err(code) => return Ok(code),
     };
@@ -24,14 +29,10 @@ pub fn run(blueprint: &Path, format: PlanFormat, ui: &Ui) -> Result<u8> {
         .map(|p| p.blueprint.clone())
         .unwrap_or_default();
     let out = match format {
-        PlanFormat::Json => {
-            let mut text = serde_json::to_string_pretty(&serde_json::json!({
-                "blueprint": name,
-                "phases": phases,
-            }))?;
-            text.push('\n');
-            text
-        }
+        PlanFormat::Json => json::to_text(serde_json::json!({
+            "blueprint": name,
+            "phases": phases,
+        }))?,
         PlanFormat::Markdown => {
             let mut text = format!("# Capacity plan: {name}\n");
             for p in &phases {

@@ -9,7 +9,8 @@ use anyhow::{bail, Result};
 use crate::check::diagnostic::render_text_styled;
 use crate::cli::args::RenderFormat;
 use crate::cli::exit;
-use crate::cli::input::{display_name, load_templates, load_valid_denying};
+use crate::cli::input::{display_name, load_templates, load_valid, Findings};
+use crate::cli::json;
 use crate::cli::style::{self, paint, paint_diff};
 use crate::cli::ui::Ui;
 use crate::output;
@@ -39,7 +40,12 @@ pub fn run(
     } = options;
     let name = display_name(blueprint);
     // An invalid blueprint renders nothing: exit 2, so CI tells it from stale output (1).
-    let v = match load_valid_denying(blueprint, ui, deny_warnings)? {
+    let json = format == RenderFormat::Json;
+    let findings = Findings {
+        deny_warnings,
+        json,
+    };
+    let v = match load_valid(blueprint, ui, findings)? {
         Ok(v) => v,
         Err(code) => return Ok(code),
     };
@@ -54,14 +60,13 @@ pub fn run(
         other => other?,
     };
     let dir_name = out_dir.display();
-    let json = format == RenderFormat::Json;
     if check {
         let changes = output::compare(out_dir, &set, &scope)?;
         if changes.is_empty() {
             if json {
                 let mut doc = changes_json(out_dir, true, &changes);
                 doc["stale"] = false.into();
-                write_json(&doc)?;
+                json::print(doc)?;
             } else {
                 ui.status(&format!(
                     "{dir_name} is up to date ({})",
@@ -75,7 +80,7 @@ pub fn run(
             let mut doc = changes_json(out_dir, true, &changes);
             doc["stale"] = true.into();
             doc["diff"] = diff.into();
-            write_json(&doc)?;
+            json::print(doc)?;
             return Ok(exit::FINDING);
         }
         list_changes(&changes, ui);
@@ -102,7 +107,7 @@ pub fn run(
     }
     let changes = output::write(out_dir, &set, &scope)?;
     if json {
-        return write_json(&changes_json(out_dir, false, &changes)).map(|()| exit::OK);
+        return json::print(changes_json(out_dir, false, &changes)).map(|()| exit::OK);
     }
     list_changes(&changes, ui);
     ui.status(&format!(
@@ -123,7 +128,11 @@ pub fn one(
     templates_dir: Option<&Path>,
     deny_warnings: bool,
 ) -> Result<u8> {
-    let v = match load_valid_denying(blueprint, &Ui::silent(), deny_warnings)? {
+    let findings = Findings {
+        deny_warnings,
+        json: false,
+    };
+    let v = match load_valid(blueprint, &Ui::silent(), findings)? {
         Ok(v) => v,
         Err(code) => return Ok(code),
     };
@@ -158,6 +167,31 @@ pub fn one(
     )
 }
 
+/// `render -o -`: renders in memory and writes every file to standard output as one
+/// stream (a YAML stream for one Kubernetes bundle; see `cli::stream`).
+pub fn stream(
+    blueprint: &Path,
+    selection: Selection,
+    templates_dir: Option<&Path>,
+    deny_warnings: bool,
+    ui: &Ui,
+) -> Result<u8> {
+    let findings = Findings {
+        deny_warnings,
+        json: false,
+    };
+    let v = match load_valid(blueprint, ui, findings)? {
+        Ok(v) => v,
+        Err(code) => return Ok(code),
+    };
+    let templates = load_templates(templates_dir)?;
+    let (set, _) = crate::render::render(&v.phases, &selection, &templates)?;
+    let mut out = std::io::stdout().lock();
+    crate::cli::stream::write(&set, &mut out)?;
+    out.flush()?;
+    Ok(exit::OK)
+}
+
 /// Lists each file of `changes` on standard error, with `--verbose`.
 fn list_changes(changes: &output::Changes, ui: &Ui) {
     let marks = [
@@ -182,13 +216,6 @@ fn changes_json(out_dir: &Path, check: bool, changes: &output::Changes) -> serde
         "removed": changes.removed,
         "unchanged": changes.unchanged,
     })
-}
-
-fn write_json(doc: &serde_json::Value) -> Result<()> {
-    let mut text = serde_json::to_string_pretty(doc)?;
-    text.push('\n');
-    std::io::stdout().lock().write_all(text.as_bytes())?;
-    Ok(())
 }
 
 fn plural(n: usize, what: &str) -> String {

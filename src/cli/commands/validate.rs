@@ -11,6 +11,7 @@ use crate::cli::annotations::github_error;
 use crate::cli::args::ValidateFormat;
 use crate::cli::exit;
 use crate::cli::input::{display_name, read_input};
+use crate::cli::json;
 use crate::cli::ui::Ui;
 use crate::validate_bytes;
 
@@ -36,7 +37,7 @@ pub fn run(files: &[PathBuf], format: ValidateFormat, deny_warnings: bool, ui: &
                     }
                     ValidateFormat::Json => {}
                 }
-                unreadable.push(serde_json::json!({ "file": name, "error": message }));
+                unreadable.push(json::unreadable(&name, &message));
                 continue;
             }
         };
@@ -69,15 +70,7 @@ pub fn run(files: &[PathBuf], format: ValidateFormat, deny_warnings: bool, ui: &
     }
     let io_failed = !unreadable.is_empty();
     if format == ValidateFormat::Json {
-        let mut doc = serde_json::json!({
-            "valid": !failed && !io_failed,
-            "files": reports,
-        });
-        if io_failed {
-            doc["unreadable"] = serde_json::Value::Array(unreadable);
-        }
-        out = serde_json::to_string_pretty(&doc)?;
-        out.push('\n');
+        out = json::to_text(json::findings(!failed && !io_failed, &reports, &unreadable))?;
     }
     ui.stdout().write_all(out.as_bytes())?;
     Ok(if io_failed {

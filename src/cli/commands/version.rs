@@ -7,10 +7,7 @@ use anyhow::Result;
 
 use crate::cli::args::VersionFormat;
 use crate::cli::exit;
-
-/// The version of the JSON documents tierform prints (`--format json`); it changes when
-/// a field is removed or changes meaning.
-pub const JSON_FORMAT_VERSION: u32 = 1;
+use crate::cli::json;
 
 pub fn run(format: VersionFormat) -> Result<u8> {
     let version = env!("CARGO_PKG_VERSION");
@@ -18,13 +15,12 @@ pub fn run(format: VersionFormat) -> Result<u8> {
         VersionFormat::Text => format!("tierform {version}\n"),
         VersionFormat::Json => {
             let doc = serde_json::json!({
-                "format_version": JSON_FORMAT_VERSION,
                 "name": "tierform",
                 "version": version,
                 // The blueprint language's `version` it reads (the schema's `const`).
                 "blueprint_versions": [1],
             });
-            format!("{}\n", serde_json::to_string_pretty(&doc)?)
+            json::to_text(doc)?
         }
     };
     std::io::stdout().lock().write_all(text.as_bytes())?;

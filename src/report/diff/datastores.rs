@@ -1,0 +1,191 @@
+//! A datastore's changes: engine, version, placement, resources, and each engine's
+//! shape and settings.
+
+use std::collections::BTreeSet;
+
+use serde_json::{json, Value};
+
+use super::services::resource_fields;
+use super::{mem, opt, shape_text, Both, Mark, Summary};
+use crate::plan::{DatastorePlan, EnginePlan, PoolerPlan};
+
+/// A datastore's shape as JSON: PostgreSQL's replicas and pooler, a Redis cluster's
+/// masters and replicas.
+fn shape_json(d: &DatastorePlan) -> Value {
+    match &d.engine {
+        EnginePlan::Postgres(pg) => json!({
+            "replicas": pg.replicas,
+            "synchronous": pg.synchronous,
+            "pgbouncer": pg.pooler.is_some(),
+        }),
+        EnginePlan::Redis(r) if r.cluster => json!({
+            "cluster": true,
+            "masters": r.masters,
+            "replicas_per_master": r.replicas_per_master,
+        }),
+        EnginePlan::Redis(_) => json!({"cluster": false}),
+        EnginePlan::Rabbitmq(_) => json!({"nodes": 1}),
+    }
+}
+
+/// A PostgreSQL memory setting (`1GB`, `9709kB`: kB is 1024 bytes) in bytes; the
+/// setting as written when it has no unit PostgreSQL's memory settings use.
+fn pg_bytes(setting: &str) -> Value {
+    let units = [
+        ("kB", 1u64 << 10),
+        ("MB", 1 << 20),
+        ("GB", 1 << 30),
+        ("TB", 1 << 40),
+    ];
+    units
+        .iter()
+        .find_map(|(unit, factor)| {
+            let n: u64 = setting.strip_suffix(unit)?.parse().ok()?;
+            n.checked_mul(*factor)
+        })
+        .map_or_else(|| json!(setting), |b| json!(b))
+}
+
+fn pooler_json(p: &PoolerPlan) -> Value {
+    json!({
+        "pool_mode": p.pool_mode,
+        "default_pool_size": p.default_pool_size,
+        "max_client_conn": p.max_client_conn,
+    })
+}
+
+pub(super) fn datastores(s: &mut Summary) {
+    let names: BTreeSet<&String> = s
+        .from
+        .datastores
+        .keys()
+        .chain(s.to.datastores.keys())
+        .collect();
+    for name in names {
+        match (s.from.datastores.get(name), s.to.datastores.get(name)) {
+            (None, Some(b)) => s.added(
+                name,
+                "datastore",
+                format!("{} {}, {}", b.engine, b.version, shape_text(b)),
+                json!({"engine": b.engine.name(), "version": b.version, "shape": shape_json(b)}),
+            ),
+            (Some(a), None) => s.removed(
+                name,
+                "datastore",
+                format!("{} {}", a.engine, a.version),
+                json!({"engine": a.engine.name(), "version": a.version, "shape": shape_json(a)}),
+            ),
+            (Some(a), Some(b)) => datastore_fields(s, name, a, b),
+            (None, None) => {}
+        }
+    }
+}
+
+fn datastore_fields(s: &mut Summary, name: &str, a: &DatastorePlan, b: &DatastorePlan) {
+    s.same(name, "engine", "engine", a.engine.name(), b.engine.name());
+    s.same(name, "version", "version", &a.version, &b.version);
+    s.field(name, "tier", "tier", opt(&a.tier), opt(&b.tier));
+    resource_fields(s, name, &a.resources, &b.resources);
+    if let (Some(pa), Some(pb)) = (a.postgres(), b.postgres()) {
+        if pb.replicas != pa.replicas {
+            let (mark, n) = if pb.replicas > pa.replicas {
+                (Mark::Added, pb.replicas - pa.replicas)
+            } else {
+                (Mark::Removed, pa.replicas - pb.replicas)
+            };
+            let text = format!(
+                "{n} streaming replica{} ({} → {})",
+                if n == 1 { "" } else { "s" },
+                pa.replicas,
+                pb.replicas
+            );
+            s.changed(
+                name,
+                mark,
+                text,
+                "replicas",
+                (json!(pa.replicas), json!(pb.replicas)),
+            );
+        }
+        let sync = |x: bool| if x { "sync" } else { "async" };
+        s.same(
+            name,
+            "replication",
+            "replication",
+            sync(pa.synchronous),
+            sync(pb.synchronous),
+        );
+        s.same(
+            name,
+            "max_connections",
+            "max_connections",
+            pa.max_connections,
+            pb.max_connections,
+        );
+        let setting = |x: &String| -> Both { (x.clone(), pg_bytes(x)) };
+        s.field(
+            name,
+            "shared_buffers",
+            "shared_buffers_bytes",
+            setting(&pa.tune.shared_buffers),
+            setting(&pb.tune.shared_buffers),
+        );
+        s.field(
+            name,
+            "work_mem",
+            "work_mem_bytes",
+            setting(&pa.tune.work_mem),
+            setting(&pb.tune.work_mem),
+        );
+        match (&pa.pooler, &pb.pooler) {
+            (None, Some(p)) => s.added(
+                name,
+                "pgbouncer",
+                format!(
+                    "pgbouncer ({} pool, {} per pool, {} clients)",
+                    p.pool_mode, p.default_pool_size, p.max_client_conn
+                ),
+                pooler_json(p),
+            ),
+            (Some(p), None) => s.removed(name, "pgbouncer", "pgbouncer", pooler_json(p)),
+            (Some(x), Some(y)) => {
+                s.same(name, "pool mode", "pool_mode", &x.pool_mode, &y.pool_mode);
+                s.same(
+                    name,
+                    "pool size",
+                    "default_pool_size",
+                    x.default_pool_size,
+                    y.default_pool_size,
+                );
+                s.same(
+                    name,
+                    "max client connections",
+                    "max_client_conn",
+                    x.max_client_conn,
+                    y.max_client_conn,
+                );
+            }
+            (None, None) => {}
+        }
+    }
+    if let (Some(ra), Some(rb)) = (a.redis(), b.redis()) {
+        let (sa, sb) = (shape_text(a), shape_text(b));
+        if sa != sb {
+            s.changed(
+                name,
+                Mark::Changed,
+                format!("{sa} → {sb}"),
+                "shape",
+                (shape_json(a), shape_json(b)),
+            );
+        }
+        s.same(name, "role", "role", &ra.role, &rb.role);
+        s.field(
+            name,
+            "maxmemory",
+            "maxmemory_bytes",
+            mem(ra.maxmemory),
+            mem(rb.maxmemory),
+        );
+    }
+}
