@@ -5,7 +5,8 @@
 //! - Nothing is written until the whole set is rendered.
 //! - One render at a time writes a folder: `render` holds an exclusive `flock` on the
 //!   output folder itself while it writes; a second one fails at once (exit 2) and
-//!   names the process that holds it.
+//!   names the process that holds it. `render --check` holds a shared one while it
+//!   reads, so it never compares against a folder half written.
 //! - New contents are first staged beside their destinations; only when every file is
 //!   staged (and flushed to disk, with one `syncfs`) are they renamed into place. A
 //!   failure while staging (a full disk, say) removes the staged files and any folder
@@ -189,6 +190,11 @@ fn same_contents(path: &Path, want: &[u8]) -> Result<bool, OutputError> {
 /// Compares `set` with `dir`: what a write would add, change and remove. Fails when a
 /// file tierform did not write stands where it would write.
 pub fn compare(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, OutputError> {
+    // Read while no render writes: a folder half renamed would read as stale.
+    let _lock = match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Some(stage::lock_shared(dir)?),
+        _ => None,
+    };
     let manifest = load_manifest(dir)?;
     let scan = Scan::new(dir, set.iter().map(|(p, _)| p))?;
     compare_with(dir, set, scope, &manifest, &scan)

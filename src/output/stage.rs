@@ -69,8 +69,18 @@ fn remove_dirs(created: &[PathBuf]) {
 /// An exclusive `flock` on the output folder itself (no lock file is left behind),
 /// held until the returned file is dropped.
 fn lock(dir: &Path) -> Result<std::fs::File, OutputError> {
+    lock_as(dir, rustix::fs::FlockOperation::NonBlockingLockExclusive)
+}
+
+/// A shared `flock` on the output folder, for reading it whole (`render --check`):
+/// taken beside other readers, refused while a render writes.
+pub(super) fn lock_shared(dir: &Path) -> Result<std::fs::File, OutputError> {
+    lock_as(dir, rustix::fs::FlockOperation::NonBlockingLockShared)
+}
+
+fn lock_as(dir: &Path, how: rustix::fs::FlockOperation) -> Result<std::fs::File, OutputError> {
     let f = std::fs::File::open(dir).map_err(io_error(dir))?;
-    match rustix::fs::flock(&f, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+    match rustix::fs::flock(&f, how) {
         Ok(()) => Ok(f),
         Err(rustix::io::Errno::WOULDBLOCK) => Err(OutputError::Locked {
             path: dir.display().to_string(),

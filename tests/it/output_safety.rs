@@ -90,6 +90,33 @@ fn a_second_render_into_a_folder_being_written_fails_and_names_the_holder() {
     assert_same(&tree(&out), &before, "the next render");
 }
 
+/// `render --check` reads the folder whole: while a render writes it, the check fails
+/// (exit 2, naming the writer) instead of comparing a folder half renamed; beside
+/// another reader it runs.
+#[test]
+fn a_check_waits_for_no_writer_and_runs_beside_readers() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    render(&out, &[]).success();
+    let held = std::fs::File::open(&out).unwrap();
+    rustix::fs::flock(&held, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
+    let a = render(&out, &["--check"]).code(2);
+    let err = stderr(&a);
+    assert!(
+        err.contains("being written by another tierform render")
+            && err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    drop(held);
+    let reader = std::fs::File::open(&out).unwrap();
+    rustix::fs::flock(&reader, rustix::fs::FlockOperation::NonBlockingLockShared).unwrap();
+    render(&out, &["--check"]).success();
+    // A render may not write while the check reads.
+    render(&out, &["--phase", "single"]).code(2);
+    drop(reader);
+    render(&out, &["--phase", "single"]).success();
+}
+
 #[test]
 fn a_fifo_at_an_output_path_or_at_the_manifest_is_refused_without_opening_it() {
     let tmp = tempfile::tempdir().unwrap();

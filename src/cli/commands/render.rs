@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{bail, Result};
 
-use crate::check::diagnostic::render_text_styled;
+use crate::check::diagnostic::{render_text_styled, FileReport};
 use crate::cli::args::RenderFormat;
 use crate::cli::exit;
 use crate::cli::input::{display_name, load_templates, load_valid, Findings};
@@ -53,8 +53,13 @@ pub fn run(
     let (set, scope) = match crate::render::render(&v.phases, &selection, &templates) {
         Err(RenderError::TooLarge(d)) => {
             // An output limit is a finding about the blueprint: shown as one.
-            let text = render_text_styled(&name, v.source.as_deref(), &[*d], ui.colour_err);
-            ui.stderr().write_all(text.as_bytes())?;
+            if json {
+                let report = FileReport::new(name.clone(), vec![*d]);
+                json::print(json::findings(false, &[report], &[]))?;
+            } else {
+                let text = render_text_styled(&name, v.source.as_deref(), &[*d], ui.colour_err);
+                ui.stderr().write_all(text.as_bytes())?;
+            }
             return Ok(exit::ERROR);
         }
         other => other?,
