@@ -5,8 +5,9 @@
 
 use crate::check::diagnostic::{Code, Diagnostic};
 use crate::model::limits::{
-    MAX_COPIED_BYTES, MAX_DATASTORES, MAX_HOSTS, MAX_HOSTS_PER_TIER, MAX_PHASE_BYTES,
-    MAX_PHASE_UNITS, MAX_PHASE_VALUES, MAX_ROUTES, MAX_ROUTE_COPIES, MAX_SERVICES,
+    MAX_COPIED_BYTES, MAX_DATASTORES, MAX_DATASTORE_NODES, MAX_HOSTS, MAX_HOSTS_PER_TIER,
+    MAX_INSTANCES, MAX_PHASE_BYTES, MAX_PHASE_INSTANCES, MAX_PHASE_UNITS, MAX_PHASE_VALUES,
+    MAX_ROUTES, MAX_ROUTE_COPIES, MAX_SERVICES,
 };
 use crate::source::pointer::Pointer;
 use crate::source::yaml::{Kind, Node};
@@ -30,6 +31,44 @@ fn entries(node: Option<&Node>) -> usize {
         Some(Kind::Seq(e)) => e.len(),
         _ => 0,
     }
+}
+
+fn int(node: Option<&Node>) -> usize {
+    match node.map(|n| &n.kind) {
+        Some(Kind::Int(i)) => usize::try_from(*i).unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The instances of a service as written: its replicas, or its autoscaler's maximum.
+fn instances(service: &Node) -> usize {
+    let scaling = service.get("scaling");
+    let get = |k| int(scaling.and_then(|s| s.get(k)));
+    get("replicas").max(get("max")).max(get("min")).max(1)
+}
+
+/// The nodes of a datastore as written: a Redis Cluster's masters and their replicas,
+/// a primary and its replicas, or one.
+fn nodes(store: &Node) -> usize {
+    if let Some(c) = store.get("cluster") {
+        return int(c.get("masters")).max(1) * (1 + int(c.get("replicas_per_master")));
+    }
+    1 + int(store.get("replicas"))
+}
+
+/// Services, instances and datastore nodes of one document.
+fn counts(doc: &Node) -> (usize, usize, usize) {
+    let mut services = 0;
+    let mut all_instances = 0;
+    if let Some(Kind::Map(items)) = doc.get("services").map(|n| &n.kind) {
+        services = items.len();
+        all_instances = items.iter().map(|(_, s)| instances(s)).sum();
+    }
+    let store_nodes = match doc.get("datastores").map(|n| &n.kind) {
+        Some(Kind::Map(items)) => items.iter().map(|(_, d)| nodes(d)).sum(),
+        _ => 0,
+    };
+    (services, all_instances, store_nodes)
 }
 
 fn too_many(pointer: Pointer, message: String, limit: usize, what: &str, hint: &str) -> Diagnostic {
@@ -56,6 +95,21 @@ pub fn phase_limits(doc: &Node) -> Vec<Diagnostic> {
                     thousands(n),
                     thousands(limit)
                 ),
+                limit,
+                what,
+                split,
+            ));
+        }
+    }
+    let (_, all_instances, store_nodes) = counts(doc);
+    for (key, n, limit, what, message) in [
+        ("datastores", store_nodes, MAX_DATASTORE_NODES, "datastore nodes", "datastore nodes (each Redis Cluster master and replica, each Postgres primary and replica)"),
+        ("services", all_instances, MAX_INSTANCES, "service instances", "service instances (each service's replicas, or its autoscaler's maximum)"),
+    ] {
+        if n > limit && out.is_empty() {
+            out.push(too_many(
+                Pointer::root().child(key),
+                format!("{} {message}; a phase may have {}", thousands(n), thousands(limit)),
                 limit,
                 what,
                 split,
@@ -137,6 +191,31 @@ fn machines(doc: &Node, part: &Node) -> usize {
     .max(1)
 }
 
+/// The instances of every service a route sends to (each counted once).
+fn routed_instances(doc: &Node, lb: &Node) -> usize {
+    let mut routed = std::collections::BTreeSet::new();
+    if let Some(Kind::Seq(routes)) = lb.get("routes").map(|r| &r.kind) {
+        for r in routes {
+            if let Some(Kind::Str(s)) = r.get("service").map(|n| &n.kind) {
+                routed.insert(s.as_str());
+            }
+            if let Some(Kind::Seq(split)) = r.get("split").map(|n| &n.kind) {
+                for w in split {
+                    if let Some(Kind::Str(s)) = w.get("service").map(|n| &n.kind) {
+                        routed.insert(s.as_str());
+                    }
+                }
+            }
+        }
+    }
+    let services = doc.get("services");
+    routed
+        .into_iter()
+        .filter_map(|name| services.and_then(|s| s.get(name)))
+        .map(instances)
+        .sum()
+}
+
 /// The bytes of text in a tree: every scalar as written, and a few for its place.
 fn text_bytes(node: &Node) -> usize {
     8 + match &node.kind {
@@ -154,19 +233,21 @@ fn copies(doc: &Node, out: &mut Vec<Diagnostic>) {
     if let Some(lb) = doc.get("balancer") {
         let on = machines(doc, lb);
         let routes = entries(lb.get("routes"));
-        if routes.saturating_mul(on) > MAX_ROUTE_COPIES && routes <= MAX_ROUTES {
+        let lines = routes + routed_instances(doc, lb);
+        if lines.saturating_mul(on) > MAX_ROUTE_COPIES {
             out.push(too_many(
                 Pointer::from("/balancer/routes"),
                 format!(
-                    "the balancer's {} routes are written into the config of each of its {} machines: {} route copies; a phase may have {}",
+                    "the balancer's {} routes and {} server lines (one for each instance of a routed service) are written into the config of each of its {} machines: {} lines; a phase may have {}",
                     thousands(routes),
+                    thousands(lines - routes),
                     thousands(on),
-                    thousands(routes * on),
+                    thousands(lines.saturating_mul(on)),
                     thousands(MAX_ROUTE_COPIES)
                 ),
                 MAX_ROUTE_COPIES,
-                "routes × balancer machines",
-                "fewer routes (one prefix covers every path under it), or fewer hosts in the balancer's tier",
+                "balancer lines × balancer machines",
+                "fewer routes (one prefix covers every path under it), fewer instances behind the balancer, or fewer hosts in the balancer's tier",
             ));
         }
         parts.push((
@@ -223,6 +304,7 @@ fn values(node: &Node) -> usize {
 #[derive(Debug, Default)]
 pub struct Spent {
     units: usize,
+    instances: usize,
     values: usize,
     bytes: usize,
 }
@@ -231,7 +313,9 @@ impl Spent {
     /// Counts the `index`th phase's document; a finding (with a pointer into the file)
     /// when the phases up to it pass a limit over every phase.
     pub fn add(&mut self, doc: &Node, index: usize, name: &str) -> Option<Diagnostic> {
-        self.units += entries(doc.get("services")) + entries(doc.get("datastores"));
+        let (services, all_instances, store_nodes) = counts(doc);
+        self.units += services + store_nodes;
+        self.instances += all_instances;
         self.values += values(doc);
         self.bytes += text_bytes(doc);
         let at = Pointer::root().child("phases").child(index).child("name");
@@ -240,12 +324,25 @@ impl Spent {
             return Some(too_many(
                 at,
                 format!(
-                    "up to phase `{name}`, the phases hold {} services and datastores in all (each phase counts its own); the limit is {}; later phases were not checked",
+                    "up to phase `{name}`, the phases hold {} services and datastore nodes in all (each phase counts its own); the limit is {}; later phases were not checked",
                     thousands(self.units),
                     thousands(MAX_PHASE_UNITS)
                 ),
                 MAX_PHASE_UNITS,
-                "services and datastores over all phases",
+                "services and datastore nodes over all phases",
+                hint,
+            ));
+        }
+        if self.instances > MAX_PHASE_INSTANCES {
+            return Some(too_many(
+                at,
+                format!(
+                    "up to phase `{name}`, the phases hold {} service instances in all (each phase counts its own); the limit is {}; later phases were not checked",
+                    thousands(self.instances),
+                    thousands(MAX_PHASE_INSTANCES)
+                ),
+                MAX_PHASE_INSTANCES,
+                "service instances over all phases",
                 hint,
             ));
         }

@@ -11,21 +11,30 @@ pub const MAX_PHASES: usize = 50;
 pub const MAX_SERVICES: usize = 10_000;
 /// The most datastores in one phase.
 pub const MAX_DATASTORES: usize = 1_000;
+/// The most datastore nodes in one phase (a Redis Cluster of 3 masters with a replica
+/// each is 6; a Postgres primary with 2 replicas is 3).
+pub const MAX_DATASTORE_NODES: usize = 1_000;
+/// The most service instances in one phase: each service's replicas, or its
+/// autoscaler's maximum.
+pub const MAX_INSTANCES: usize = 200_000;
 /// The most routes a balancer may have in one phase.
 pub const MAX_ROUTES: usize = 1_000;
 /// The most hosts one tier may list.
 pub const MAX_HOSTS_PER_TIER: usize = 256;
 /// The most hosts all tiers of one phase may list together.
 pub const MAX_HOSTS: usize = 1_024;
-/// The most route copies in one phase: each machine of the balancer's tier gets a
-/// config with every route (1,000 routes on 16 machines, or 64 on 256).
+/// The most balancer lines in one phase, counted once for each machine of the
+/// balancer's tier (each gets a config with every route and a server line for each
+/// instance of a routed service): 1,000 routes on 16 machines, or 64 on 256.
 pub const MAX_ROUTE_COPIES: usize = 16_384;
 /// The most bytes of blueprint text (names, values, commands) one phase copies into
 /// its machines' bundles: a service's text counts once for each machine of its tier.
 pub const MAX_COPIED_BYTES: usize = 16 << 20;
-/// The most services and datastores counted over every phase (a service in five
+/// The most services and datastore nodes counted over every phase (a service in five
 /// phases counts five times): 10,000 services in five phases, or 1,000 in fifty.
 pub const MAX_PHASE_UNITS: usize = 50_000;
+/// The most service instances counted over every phase.
+pub const MAX_PHASE_INSTANCES: usize = 1_000_000;
 /// The most YAML values (mappings, lists and scalars) counted over every phase's
 /// resolved blueprint: what validation holds in memory (10,000 services of 34 values
 /// each fill two phases and part of a third).

@@ -309,8 +309,9 @@ fn sweep(dir: &Path, manifest: &Manifest, scan: &Scan) -> bool {
             gone &= std::fs::remove_file(&path).is_ok();
         }
     };
-    // A staged manifest is tierform's own name whoever staged it (`.tierform…` names
-    // are reserved), and no other run writes this folder while the lock is held.
+    // A staged manifest is tierform's own name whoever staged it (a run killed while
+    // staging it had not recorded itself yet), and no other run writes this folder
+    // while the lock is held.
     for name in scan.names_in("", |n, k| k == Kind::File && is_staged_manifest(n)) {
         remove(&name);
     }
@@ -330,10 +331,8 @@ fn sweep(dir: &Path, manifest: &Manifest, scan: &Scan) -> bool {
 }
 
 fn is_staged_manifest(name: &str) -> bool {
-    // `write_atomic` stages `..tierform-manifest.tierform-PID.tmp`; the one-dot
-    // spelling is reserved too (`.tierform…`).
+    // `write_atomic` stages `..tierform-manifest.tierform-PID.tmp`: only that name.
     name.strip_prefix("..tierform-manifest.tierform-")
-        .or_else(|| name.strip_prefix(".tierform-manifest.tierform-"))
         .and_then(|n| n.strip_suffix(".tmp"))
         .is_some_and(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
 }

@@ -228,16 +228,17 @@ fn staged_files_of_a_recorded_run_are_swept_and_look_alikes_kept() {
     render(&bp, &out);
     let folder = out.join("one/compose");
     // A run the manifest records as staging (pid 4242) was killed: what it staged
-    // beside the files the manifest lists goes, and so does any staged manifest
-    // (`.tierform…` names are tierform's own).
+    // beside the files the manifest lists goes, and so does any staged manifest (the
+    // name tierform stages it under, `..tierform-manifest.tierform-PID.tmp`, is its own).
     let leftovers = [
         folder.join(".docker-compose.yml.tierform-4242.tmp"),
-        out.join(".tierform-manifest.tierform-17.tmp"),
         out.join("..tierform-manifest.tierform-18.tmp"),
     ];
     // Files that only look staged are someone else's: a name tierform never renders
-    // here, and one beside a rendered file by a run no manifest records.
+    // here, one beside a rendered file by a run no manifest records, and a manifest
+    // look-alike tierform never stages (one dot).
     let look_alikes = [
+        out.join(".tierform-manifest.tierform-17.tmp"),
         folder.join(".notes.tierform-4242.tmp"),
         folder.join(".docker-compose.yml.tierform-12345.tmp"),
         folder.join("notes.tierform.txt"),

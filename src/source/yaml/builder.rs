@@ -8,7 +8,7 @@ use yaml_rust2::parser::Event;
 use yaml_rust2::scanner::TScalarStyle;
 
 use super::scalar::resolve_plain;
-use super::{Key, Kind, LoadError, Node, Span, MAX_DEPTH, MAX_NODES};
+use super::{Key, Kind, LoadError, Node, Span, MAX_ALIAS_BYTES, MAX_DEPTH, MAX_NODES};
 use crate::source::pointer::Pointer;
 
 enum Frame {
@@ -34,16 +34,25 @@ pub(super) struct Builder {
     stack: Vec<Frame>,
     pub(super) documents: Vec<Node>,
     pub(super) second_document: Option<Span>,
-    anchors: HashMap<usize, (Node, usize)>,
+    /// Each anchored node, with its node count and text bytes.
+    anchors: HashMap<usize, (Node, usize, usize)>,
+    /// The bytes of text the aliases so far copied.
+    alias_bytes: usize,
     nodes: usize,
     pub(super) errors: Vec<LoadError>,
 }
 
-fn node_count(node: &Node) -> usize {
+/// The nodes of a tree, and the bytes of its text (scalars and keys).
+fn node_size(node: &Node) -> (usize, usize) {
+    let add = |(n, b): (usize, usize), (m, c): (usize, usize)| (n + m, b.saturating_add(c));
     match &node.kind {
-        Kind::Seq(items) => 1 + items.iter().map(node_count).sum::<usize>(),
-        Kind::Map(entries) => 1 + entries.iter().map(|(_, v)| node_count(v)).sum::<usize>(),
-        _ => 1,
+        Kind::Seq(items) => items.iter().map(node_size).fold((1, 0), add),
+        Kind::Map(entries) => entries
+            .iter()
+            .map(|(k, v)| add((0, k.name.len()), node_size(v)))
+            .fold((1, 0), add),
+        Kind::Str(s) => (1, s.len()),
+        _ => (1, 0),
     }
 }
 
@@ -75,12 +84,18 @@ impl Builder {
                 Ok(())
             }
             Event::Alias(id) => {
-                let (node, size) = self
+                let (size, bytes) = self
                     .anchors
                     .get(&id)
-                    .cloned()
+                    .map(|(_, size, bytes)| (*size, *bytes))
                     .ok_or(LoadError::UnknownAnchor { span })?;
+                // Counted before the copy is made: a copy is what a bomb costs.
                 self.count(size, span)?;
+                self.alias_bytes = self.alias_bytes.saturating_add(bytes);
+                if self.alias_bytes > MAX_ALIAS_BYTES {
+                    return Err(LoadError::AliasBomb { span });
+                }
+                let node = self.anchors[&id].0.clone();
                 self.complete(node, span)
             }
             Event::Scalar(value, style, anchor, tag) => {
@@ -125,7 +140,8 @@ impl Builder {
                     origin: self.child_pointer(),
                 };
                 if anchor > 0 {
-                    self.anchors.insert(anchor, (node.clone(), 1));
+                    let bytes = node_size(&node).1;
+                    self.anchors.insert(anchor, (node.clone(), 1, bytes));
                 }
                 self.complete(node, span)
             }
@@ -213,8 +229,8 @@ impl Builder {
                     }
                 };
                 if anchor > 0 {
-                    let size = node_count(&node);
-                    self.anchors.insert(anchor, (node.clone(), size));
+                    let (size, bytes) = node_size(&node);
+                    self.anchors.insert(anchor, (node.clone(), size, bytes));
                 }
                 let span = node.span;
                 self.complete(node, span)

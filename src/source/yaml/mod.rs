@@ -28,6 +28,9 @@ pub const MAX_INPUT_BYTES: usize = 8 * 1024 * 1024;
 pub const MAX_DEPTH: usize = 64;
 /// Most nodes a document may expand to, aliases included.
 pub const MAX_NODES: usize = 1_000_000;
+/// The most bytes of text (scalars and keys) aliases may copy: a 7 MB string
+/// repeated by a thousand aliases is 7 GB.
+pub const MAX_ALIAS_BYTES: usize = 16 << 20;
 
 /// A position in the source text, 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -169,7 +172,7 @@ pub enum LoadError {
     ComplexKey { found: &'static str, span: Span },
     #[error("nesting deeper than {MAX_DEPTH} levels")]
     TooDeep { span: Span },
-    #[error("aliases expand to more than {MAX_NODES} nodes (an alias bomb?)")]
+    #[error("aliases expand to more than {MAX_NODES} nodes or {MAX_ALIAS_BYTES} bytes of text (an alias bomb?)")]
     AliasBomb { span: Span },
     #[error("alias refers to an anchor that is not defined before it")]
     UnknownAnchor { span: Span },
