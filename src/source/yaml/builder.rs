@@ -26,6 +26,9 @@ enum Frame {
         merged: Vec<(Key, Node)>,
         /// Line of each key seen so far, to find duplicates without a scan.
         lines: HashMap<String, Span>,
+        /// Whether the pending key is a merge key: `<<` written plain (a quoted
+        /// `"<<"` is a key like any other).
+        merging: bool,
     },
 }
 
@@ -110,7 +113,8 @@ impl Builder {
                     if anchor > 0 {
                         // An anchored key is legal YAML but useless here; accept it.
                     }
-                    return self.push_key(Key { name: value, span });
+                    let merge = value == "<<" && style == TScalarStyle::Plain;
+                    return self.push_key(Key { name: value, span }, merge);
                 }
                 self.count(1, span)?;
                 check_tag(tag.as_ref(), span)?;
@@ -182,6 +186,7 @@ impl Builder {
                         anchor,
                         merged: Vec::new(),
                         lines: HashMap::new(),
+                        merging: false,
                     }
                 };
                 self.stack.push(frame);
@@ -247,12 +252,16 @@ impl Builder {
         }
     }
 
-    fn push_key(&mut self, key: Key) -> Result<(), LoadError> {
+    fn push_key(&mut self, key: Key, merge: bool) -> Result<(), LoadError> {
         if let Some(Frame::Map {
-            pending_key, lines, ..
+            pending_key,
+            lines,
+            merging,
+            ..
         }) = self.stack.last_mut()
         {
-            if key.name != "<<" {
+            *merging = merge;
+            if !merge {
                 if let Some(first) = lines.get(&key.name) {
                     self.errors.push(LoadError::DuplicateKey {
                         key: key.name.clone(),
@@ -284,6 +293,7 @@ impl Builder {
                 pending_key,
                 merged,
                 lines,
+                merging,
                 ..
             }) => match pending_key.take() {
                 // A key that is itself an alias or a collection.
@@ -291,7 +301,7 @@ impl Builder {
                     found: node.type_name(),
                     span,
                 }),
-                Some(key) if key.name == "<<" => {
+                Some(_) if std::mem::take(merging) => {
                     // YAML merge key: bring in the entries of a mapping (or of each
                     // mapping in a sequence) without overriding explicit keys.
                     let sources: Vec<Node> = match node.kind {

@@ -352,6 +352,25 @@ mod tests {
         assert_eq!(v["svc"], serde_json::json!({"y": 3, "x": 1}));
     }
 
+    /// Only a plain `<<` merges: a quoted one is a key like any other (the YAML emitter
+    /// quotes it, and a property test found the loader merging it).
+    #[test]
+    fn a_quoted_merge_key_is_a_plain_key() {
+        assert_eq!(
+            json("a:\n  \"<<\": null\n")["a"],
+            serde_json::json!({"<<": null})
+        );
+        assert_eq!(
+            json("a: {'<<': 1, '<<x': 2}\n")["a"],
+            serde_json::json!({"<<": 1, "<<x": 2})
+        );
+        let errs = load("a: {\"<<\": 1, \"<<\": 2}\n").unwrap_err();
+        assert!(
+            matches!(&errs[0], LoadError::DuplicateKey { key, .. } if key == "<<"),
+            "{errs:?}"
+        );
+    }
+
     #[test]
     fn alias_bomb_is_refused() {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
