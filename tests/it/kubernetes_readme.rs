@@ -33,3 +33,28 @@ fn secret_rows_are_in_the_secret_table() {
     }
     assert!(seen >= 4, "{seen}");
 }
+
+/// The README's steps work in the order written on a fresh cluster: `kubectl -n NS
+/// create secret` needs the namespace, which `apply -k` would create only later.
+#[test]
+fn the_namespace_is_created_before_the_secret() {
+    let mut seen = 0;
+    for path in common::render_blueprints() {
+        let set = common::render_all(&path);
+        for (name, text) in set.iter() {
+            if !name.ends_with("/kubernetes/README.md") {
+                continue;
+            }
+            seen += 1;
+            let ns = text.find("kubectl apply -f namespace.yaml");
+            let secret = text.find("create secret generic").unwrap();
+            assert!(
+                ns.is_some_and(|n| n < secret),
+                "{name}: the Secret is created before its namespace:\n{text}"
+            );
+            let folder = name.trim_end_matches("README.md");
+            assert!(set.get(&format!("{folder}namespace.yaml")).is_some(), "{name}: no namespace.yaml");
+        }
+    }
+    assert!(seen >= 4, "{seen}");
+}

@@ -33,7 +33,7 @@ pub(super) fn readme(plan: &Plan) -> String {
         plan.namespace
     );
     out.push_str(&format!(
-        "## The Secret to create first\n\nThe workloads read their secrets from the Secret `{}` in namespace `{}`; tierform never writes a value. Create it with every key below, e.g. `kubectl -n {} create secret generic {} --from-env-file=secrets.env`.\n\n| key | read by |\n|---|---|\n",
+        "## The Secret to create first\n\nThe workloads read their secrets from the Secret `{}` in namespace `{}`; tierform never writes a value. Create the namespace, then the Secret with every key below, e.g. `kubectl apply -f namespace.yaml` and `kubectl -n {} create secret generic {} --from-env-file=secrets.env`.\n\n| key | read by |\n|---|---|\n",
         secret_name(plan),
         plan.namespace,
         plan.namespace,
