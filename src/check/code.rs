@@ -76,6 +76,8 @@ codes! {
     NotRoutable = "not-routable",
     OutOfRange = "out-of-range",
     OverCapacity = "over-capacity",
+    /// What runs on a tier fits at its autoscalers' minimum but not their maximum.
+    MaxOverCapacity = "max-over-capacity",
     PoolExceedsConnections = "pool-exceeds-connections",
     PoolTooLarge = "pool-too-large",
     PortConflict = "port-conflict",

@@ -197,16 +197,21 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
             tier.count
                 .unwrap_or_else(|| (tier.hosts.len() as u32).max(1)),
         );
+        // What runs at its fewest instances, and at its autoscalers' maxima.
         let (mut want_cpu, mut want_mem) = (0u64, 0u64);
-        let mut add = |r: Option<&Resources>, n: u64| {
+        let (mut peak_cpu, mut peak_mem) = (0u64, 0u64);
+        let mut add = |r: Option<&Resources>, n: u64, most: u64| {
             if let Some(r) = r {
-                want_cpu += r
+                let cpu = r
                     .cpu
                     .as_ref()
                     .and_then(|q| q.millicores().ok())
-                    .unwrap_or(0)
-                    * n;
-                want_mem += r.memory.as_ref().and_then(|q| q.bytes().ok()).unwrap_or(0) * n;
+                    .unwrap_or(0);
+                let mem = r.memory.as_ref().and_then(|q| q.bytes().ok()).unwrap_or(0);
+                want_cpu += cpu * n;
+                want_mem += mem * n;
+                peak_cpu += cpu * most;
+                peak_mem += mem * most;
             }
         };
         for s in bp
@@ -214,7 +219,12 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
             .values()
             .filter(|s| s.tier.as_deref() == Some(tier_name))
         {
-            add(s.resources.as_ref(), u64::from(s.fixed_instances()));
+            let n = u64::from(s.fixed_instances());
+            add(
+                s.resources.as_ref(),
+                n,
+                n.max(u64::from(s.instance_range().max)),
+            );
         }
         for (name, d) in bp
             .datastores
@@ -225,7 +235,7 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
                 .iter()
                 .filter(|(_, role, _)| *role != NodeRole::Pooler)
                 .count();
-            add(d.resources(), nodes as u64);
+            add(d.resources(), nodes as u64, nodes as u64);
         }
         let over_cpu = want_cpu > cpu * machines;
         let over_mem = want_mem > memory * machines;
@@ -253,6 +263,34 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
                 )
                 .at_key()
                 .hint("give the tier more or bigger machines, or lower the requests (autoscaled services count at their `min`)"),
+            );
+        } else if peak_cpu > cpu * machines || peak_mem > memory * machines {
+            let mut what = Vec::new();
+            if peak_cpu > cpu * machines {
+                what.push(format!(
+                    "{} CPU of {}",
+                    format_millicores(peak_cpu),
+                    format_millicores(cpu * machines)
+                ));
+            }
+            if peak_mem > memory * machines {
+                what.push(format!(
+                    "{} memory of {}",
+                    format_bytes(peak_mem),
+                    format_bytes(memory * machines)
+                ));
+            }
+            out.push(
+                Diagnostic::warning(
+                    Code::MaxOverCapacity,
+                    Pointer::build(["tiers", tier_name.as_str(), "machine"]),
+                    format!(
+                        "tier `{tier_name}` cannot hold its services at their autoscalers' maximum: they would request {}, so the autoscalers stop short of `max`",
+                        what.join(", ")
+                    ),
+                )
+                .at_key()
+                .hint("give the tier more or bigger machines (or let a cluster autoscaler add them), or lower `max`"),
             );
         }
     }

@@ -53,7 +53,10 @@ fn the_namespace_is_created_before_the_secret() {
                 "{name}: the Secret is created before its namespace:\n{text}"
             );
             let folder = name.trim_end_matches("README.md");
-            assert!(set.get(&format!("{folder}namespace.yaml")).is_some(), "{name}: no namespace.yaml");
+            assert!(
+                set.get(&format!("{folder}namespace.yaml")).is_some(),
+                "{name}: no namespace.yaml"
+            );
         }
     }
     assert!(seen >= 4, "{seen}");
