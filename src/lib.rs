@@ -58,6 +58,7 @@ pub use render::templates::Templates;
 pub use render::{
     plans, render, render_limited, render_plan, OutputLimits, RenderError, Selection,
 };
+pub use report::explain::explain;
 pub use source::yaml::load as load_yaml;
 
 /// Comparing phases: the per-resource summary and operational notes of two plans, and

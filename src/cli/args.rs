@@ -189,6 +189,17 @@ pub enum Command {
         #[command(subcommand)]
         action: TemplatesAction,
     },
+    /// Explain one field of the blueprint: its type, what it means and the fields under it,
+    /// from the schema's descriptions.
+    #[command(
+        after_help = "Examples:\n  tierform explain services\n  tierform explain services.*.scaling.target\n  tierform explain /balancer/rate_limit\n\nA name in a map (a service's, a tier's) or an index in a list may be anything, `*` included."
+    )]
+    Explain {
+        /// The field: dotted (`services.api.scaling`) or a JSON pointer
+        /// (`/services/api/scaling`); none: the top level.
+        #[arg(value_name = "PATH", default_value = "")]
+        path: String,
+    },
     /// Print the blueprint JSON Schema (the one committed as schema/blueprint.schema.json).
     #[command(
         after_help = "Examples:\n  tierform schema > blueprint.schema.json\n  tierform schema -o schema/blueprint.schema.json\n  tierform schema --format markdown -o docs/blueprint.md   # the field reference"

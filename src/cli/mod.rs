@@ -94,6 +94,7 @@ fn run(cmd: Command, ui: &Ui) -> Result<u8> {
             commands::validate::run(&files, format, deny_warnings, ui)
         }
         Command::Schema { output, format } => commands::schema::run(output.as_deref(), format),
+        Command::Explain { path } => commands::schema::explain(&path),
         Command::Init {
             file,
             example,

@@ -3,4 +3,5 @@
 
 pub mod capacity;
 pub mod diff;
+pub mod explain;
 pub mod reference;

@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use serde_json::Value;
 
 /// The name of the definition a `$ref` points to.
-fn ref_name(schema: &Value) -> Option<&str> {
+pub(super) fn ref_name(schema: &Value) -> Option<&str> {
     schema
         .get("$ref")
         .and_then(Value::as_str)
@@ -100,7 +100,7 @@ fn yaml_value(v: &Value) -> String {
 }
 
 /// The type of a schema, in words, with links to the sections of referenced types.
-fn type_text(schema: &Value) -> String {
+pub(super) fn type_text(schema: &Value) -> String {
     if let Some(name) = ref_name(schema) {
         return link(name);
     }

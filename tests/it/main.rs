@@ -25,6 +25,7 @@ mod datastore_sizing;
 mod diff_plan;
 mod docs;
 mod ecosystem;
+mod explain;
 mod external;
 mod fixtures;
 mod fuzz_regressions;

@@ -36,3 +36,10 @@ pub fn schema_text() -> String {
 pub fn reference_text() -> String {
     crate::report::reference::markdown(&blueprint_schema())
 }
+
+/// `tierform explain PATH`: one field, from the schema's descriptions.
+pub fn explain(path: &str) -> Result<u8> {
+    let text = crate::report::explain::explain(&blueprint_schema(), path)?;
+    std::io::stdout().lock().write_all(text.as_bytes())?;
+    Ok(exit::OK)
+}
