@@ -70,7 +70,7 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             }
         }
     }
-    let mut files = Vec::new();
+    let mut files = vec![("README.md".to_string(), start_order(plan))];
     for (machine, m) in machines {
         let dir = machine_dir(&machine);
         for (path, text) in m.files {
@@ -95,4 +95,57 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
 /// some tools and file systems take for a separator).
 pub fn machine_dir(machine: &str) -> String {
     machine.replace(':', "_")
+}
+
+/// The bundle's README: what runs on each machine, and the order to start them in.
+/// Nothing waits across machines (compose's `depends_on` is per machine), so the
+/// machines of datastores' primaries come first, then their replicas and poolers, then
+/// the services, then the balancer.
+fn start_order(plan: &Plan) -> String {
+    use crate::plan::NodeRole;
+    // Each machine's earliest step, and what runs there.
+    let mut on: BTreeMap<String, (u8, Vec<String>)> = BTreeMap::new();
+    let mut put = |machine: &str, step: u8, what: String| {
+        let entry = on.entry(machine.to_string()).or_insert((step, Vec::new()));
+        entry.0 = entry.0.min(step);
+        entry.1.push(what);
+    };
+    for store in plan.datastores.values() {
+        for node in store.nodes.get(&Platform::Hosts).into_iter().flatten() {
+            let step = match node.role {
+                NodeRole::Primary | NodeRole::Master | NodeRole::Node => 1,
+                NodeRole::Replica | NodeRole::Pooler => 2,
+            };
+            put(&node.machine, step, format!("`{}`", node.id));
+        }
+    }
+    for s in plan.services.values() {
+        for machine in s.machines.iter().collect::<BTreeSet<_>>() {
+            put(machine, 3, format!("`{}`", s.name));
+        }
+    }
+    if let Some(lb) = &plan.balancer {
+        for node in lb.nodes.get(&Platform::Hosts).into_iter().flatten() {
+            put(&node.host, 4, "the balancer".to_string());
+        }
+    }
+    let mut rows: Vec<(u8, String, Vec<String>)> = on
+        .into_iter()
+        .map(|(machine, (step, what))| (step, machine, what))
+        .collect();
+    rows.sort();
+    let mut out = format!(
+        "<!-- {} -->\n\n# {}: phase `{}` on its machines\n\nOne folder per machine. On each machine: copy its folder there, `cp .env.example .env` and fill in every value (the same secret values on every machine), then `docker compose up -d`.\n\nStart the machines in this order. Services reach datastores on other machines by address and nothing waits across machines, so a datastore's primary comes before its replicas and pooler, the datastores before the services, and the services before the balancer; a machine that runs several of these starts at its earliest step.\n\n| step | machine | runs |\n|---|---|---|\n",
+        super::bundle::generated_header(plan),
+        plan.blueprint,
+        plan.phase
+    );
+    for (step, machine, what) in rows {
+        out.push_str(&format!(
+            "| {step} | `{}/` | {} |\n",
+            machine_dir(&machine),
+            what.join(", ")
+        ));
+    }
+    out
 }

@@ -29,6 +29,7 @@ mod explain;
 mod external;
 mod fixtures;
 mod fuzz_regressions;
+mod hosts_readme;
 mod injection;
 mod kubernetes_expansion;
 mod kubernetes_manifests;
