@@ -65,7 +65,10 @@ pub(crate) fn bundle(lab: &Lab, versions: &[(&str, &str)]) -> BTreeMap<String, P
         let Some(rest) = path.strip_prefix("data/hosts/") else {
             continue;
         };
-        let (machine, rel) = rest.split_once('/').unwrap();
+        // The bundle's README.md is in no machine's folder.
+        let Some((machine, rel)) = rest.split_once('/') else {
+            continue;
+        };
         let dir = lab.dir().join("bundle").join(machine);
         let dest = dir.join(rel);
         std::fs::create_dir_all(dest.parent().unwrap()).unwrap();

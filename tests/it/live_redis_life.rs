@@ -134,7 +134,10 @@ fn a_cluster_grown_by_a_phase_takes_in_its_new_nodes(set: Option<ServerSet>, ver
             let Some(rest) = path.strip_prefix(&format!("{phase}/hosts/")) else {
                 continue;
             };
-            let (machine, rel) = rest.split_once('/').unwrap();
+            // The bundle's README.md is in no machine's folder.
+            let Some((machine, rel)) = rest.split_once('/') else {
+                continue;
+            };
             let Some(conf) = rel
                 .strip_prefix("redis/cache/")
                 .filter(|f| f.ends_with(".conf"))
