@@ -318,61 +318,58 @@ impl Spent {
         self.instances += all_instances;
         self.values += values(doc);
         self.bytes += text_bytes(doc);
-        let at = Pointer::root().child("phases").child(index).child("name");
-        let hint = "fewer phases (each is a full copy of the blueprint), or split the system into several blueprints";
-        if self.units > MAX_PHASE_UNITS {
-            return Some(too_many(
-                at,
-                format!(
-                    "up to phase `{name}`, the phases hold {} services and datastore nodes in all (each phase counts its own); the limit is {}; later phases were not checked",
-                    thousands(self.units),
-                    thousands(MAX_PHASE_UNITS)
-                ),
+        let fewer = "fewer phases (each is a full copy of the blueprint), or split the system into several blueprints";
+        let shorter = "shorten the largest values (a long value belongs in a file the image ships), or use fewer phases";
+        let copies = "each phase is a full copy of the blueprint";
+        let counts = "each phase counts its own";
+        // (held, limit, what the message counts, why it adds up, expected, hint)
+        let limits = [
+            (
+                self.units,
                 MAX_PHASE_UNITS,
+                "services and datastore nodes",
+                counts,
                 "services and datastore nodes over all phases",
-                hint,
-            ));
-        }
-        if self.instances > MAX_PHASE_INSTANCES {
-            return Some(too_many(
-                at,
-                format!(
-                    "up to phase `{name}`, the phases hold {} service instances in all (each phase counts its own); the limit is {}; later phases were not checked",
-                    thousands(self.instances),
-                    thousands(MAX_PHASE_INSTANCES)
-                ),
+                fewer,
+            ),
+            (
+                self.instances,
                 MAX_PHASE_INSTANCES,
+                "service instances",
+                counts,
                 "service instances over all phases",
-                hint,
-            ));
-        }
-        if self.values > MAX_PHASE_VALUES {
-            return Some(too_many(
-                at,
-                format!(
-                    "up to phase `{name}`, the phases hold {} values in all (each phase is a full copy of the blueprint); the limit is {}; later phases were not checked",
-                    thousands(self.values),
-                    thousands(MAX_PHASE_VALUES)
-                ),
+                fewer,
+            ),
+            (
+                self.values,
                 MAX_PHASE_VALUES,
+                "values",
+                copies,
                 "values over all phases",
-                hint,
-            ));
-        }
-        if self.bytes > MAX_PHASE_BYTES {
-            return Some(too_many(
-                at,
-                format!(
-                    "up to phase `{name}`, the phases hold {} bytes of text in all (each phase is a full copy of the blueprint); the limit is {}; later phases were not checked",
-                    thousands(self.bytes),
-                    thousands(MAX_PHASE_BYTES)
-                ),
+                fewer,
+            ),
+            (
+                self.bytes,
                 MAX_PHASE_BYTES,
+                "bytes of text",
+                copies,
                 "bytes of text over all phases",
-                "shorten the largest values (a long value belongs in a file the image ships), or use fewer phases",
-            ));
-        }
-        None
+                shorter,
+            ),
+        ];
+        let (held, limit, what, why, expected, hint) =
+            limits.into_iter().find(|(held, limit, ..)| held > limit)?;
+        Some(too_many(
+            Pointer::root().child("phases").child(index).child("name"),
+            format!(
+                "up to phase `{name}`, the phases hold {} {what} in all ({why}); the limit is {}; later phases were not checked",
+                thousands(held),
+                thousands(limit)
+            ),
+            limit,
+            expected,
+            hint,
+        ))
     }
 }
 
