@@ -100,8 +100,9 @@ pub fn load_valid(blueprint: &Path, ui: &Ui, findings: Findings) -> Result<Resul
         json::print(json::findings(false, std::slice::from_ref(&report), &[]))?;
         return Ok(Err(exit::ERROR));
     }
-    // Warnings are chatter to a command that renders; errors always print.
-    if refused || (!report.diagnostics.is_empty() && !ui.quiet) {
+    // Warnings are chatter to a command that renders (data in its JSON document, see
+    // `json::with_warnings`); errors always print.
+    if refused || (!report.diagnostics.is_empty() && !ui.quiet && !findings.json) {
         let mut text = render_text_styled(
             &name,
             v.source.as_deref(),

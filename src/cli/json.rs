@@ -7,7 +7,7 @@ use std::io::Write;
 use anyhow::Result;
 use serde_json::{json, Map, Value};
 
-use crate::check::diagnostic::FileReport;
+use crate::check::diagnostic::{Diagnostic, FileReport};
 
 /// The version of the JSON documents tierform prints (`--format json`); it changes when
 /// a field is removed or changes meaning, not when one is added.
@@ -55,4 +55,14 @@ pub fn findings(valid: bool, reports: &[FileReport], unreadable: &[Value]) -> Va
 /// A file that could not be read, for [`findings`].
 pub fn unreadable(file: &str, error: &str) -> Value {
     json!({ "file": file, "error": error })
+}
+
+/// `doc` with the warnings of the blueprint it was made from, as `validate` gives each
+/// one, in `warnings`; absent when there are none. A command that goes on with a
+/// blueprint despite its warnings prints them here, not on standard error.
+pub fn with_warnings(mut doc: Value, diagnostics: &[Diagnostic]) -> Value {
+    if !diagnostics.is_empty() {
+        doc["warnings"] = serde_json::to_value(diagnostics).expect("findings serialize");
+    }
+    doc
 }

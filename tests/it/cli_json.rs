@@ -365,6 +365,11 @@ fn docs_show_every_field_of_every_document() {
         let (mut want, mut got) = Default::default();
         field_paths(block, "", &mut want);
         field_paths(&actual, "", &mut got);
+        // `warnings` (render, plan and diff) is shown once, in render's first block,
+        // and is optional: it is there when the blueprint has warnings.
+        if !want.contains(".warnings") {
+            got.retain(|p| !p.starts_with(".warnings"));
+        }
         let missing: Vec<&String> = got.difference(&want).collect();
         assert!(
             missing.is_empty(),
@@ -372,11 +377,59 @@ fn docs_show_every_field_of_every_document() {
         );
         let extra: Vec<&String> = want
             .difference(&got)
-            .filter(|p| !optional.contains(&p.as_str()))
+            .filter(|p| !optional.contains(&p.as_str()) && !p.starts_with(".warnings"))
             .collect();
         assert!(
             extra.is_empty(),
             "{args:?}: docs/json.md shows {extra:?}, not printed"
         );
     }
+}
+
+/// A blueprint with a warning that `render`, `plan` and `diff` go on with: under
+/// `--format json` the warning is data in the document (`warnings`, each as
+/// `validate` gives it), and standard error stays empty.
+#[test]
+fn warnings_of_a_rendered_blueprint_are_in_the_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let warn = dir.path().join("warn.yaml");
+    std::fs::write(
+        &warn,
+        "version: 1\nname: app\nservices:\n  api: {kind: http, image: 'app:1', port: 8000, env: {DB_PASSWORD: hunter2}}\nphases:\n  - name: one\n  - name: two\n    patch: { services: { api: { scaling: { replicas: 2 } } } }\n",
+    )
+    .unwrap();
+    let warn = warn.to_str().unwrap();
+    let out = dir.path().join("out");
+    let (_, validate, _) = run_json(&["validate", "--format", "json", warn]);
+    let expected = &validate["files"][0]["diagnostics"];
+    assert_eq!(expected[0]["severity"], "warning", "{validate}");
+    for args in [
+        &[
+            "render",
+            "--format",
+            "json",
+            warn,
+            "-o",
+            out.to_str().unwrap(),
+        ][..],
+        &[
+            "render",
+            "--format",
+            "json",
+            "--check",
+            warn,
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &["plan", "--format", "json", warn],
+        &["diff", "--format", "json", warn, "one", "two"],
+    ] {
+        let (code, doc, stderr) = run_json(args);
+        assert!(code == 0 || code == 1, "{args:?}: exit {code}: {stderr}");
+        assert_eq!(stderr, "", "{args:?}");
+        assert_eq!(&doc["warnings"], expected, "{args:?}: {doc}");
+    }
+    // Without warnings the field is absent, as docs/json.md says of optional fields.
+    let (_, doc, _) = run_json(&["plan", "--format", "json", "blueprints/showcase.yaml"]);
+    assert!(doc.get("warnings").is_none());
 }

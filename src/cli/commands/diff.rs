@@ -68,7 +68,7 @@ pub fn run(
                 "notes": notes,
                 "files": files,
             });
-            out = json::to_text(doc)?;
+            out = json::to_text(json::with_warnings(doc, &v.diagnostics))?;
         }
         DiffFormat::Text | DiffFormat::Summary => {
             let on = ui.colour_out;

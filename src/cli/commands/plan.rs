@@ -29,10 +29,13 @@ pub fn run(blueprint: &Path, format: PlanFormat, ui: &Ui) -> Result<u8> {
         .map(|p| p.blueprint.clone())
         .unwrap_or_default();
     let out = match format {
-        PlanFormat::Json => json::to_text(serde_json::json!({
-            "blueprint": name,
-            "phases": phases,
-        }))?,
+        PlanFormat::Json => json::to_text(json::with_warnings(
+            serde_json::json!({
+                "blueprint": name,
+                "phases": phases,
+            }),
+            &v.diagnostics,
+        ))?,
         PlanFormat::Markdown => {
             let mut text = format!("# Capacity plan: {name}\n");
             for p in &phases {

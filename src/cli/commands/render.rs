@@ -54,7 +54,9 @@ pub fn run(
         Err(RenderError::TooLarge(d)) => {
             // An output limit is a finding about the blueprint: shown as one.
             if json {
-                let report = FileReport::new(name.clone(), vec![*d]);
+                let mut all = v.diagnostics.clone();
+                all.push(*d);
+                let report = FileReport::new(name.clone(), all);
                 json::print(json::findings(false, &[report], &[]))?;
             } else {
                 let text = render_text_styled(&name, v.source.as_deref(), &[*d], ui.colour_err);
@@ -71,7 +73,7 @@ pub fn run(
             if json {
                 let mut doc = changes_json(out_dir, true, &changes);
                 doc["stale"] = false.into();
-                json::print(doc)?;
+                json::print(json::with_warnings(doc, &v.diagnostics))?;
             } else {
                 ui.status(&format!(
                     "{dir_name} is up to date ({})",
@@ -85,7 +87,7 @@ pub fn run(
             let mut doc = changes_json(out_dir, true, &changes);
             doc["stale"] = true.into();
             doc["diff"] = diff.into();
-            json::print(doc)?;
+            json::print(json::with_warnings(doc, &v.diagnostics))?;
             return Ok(exit::FINDING);
         }
         list_changes(&changes, ui);
@@ -112,7 +114,8 @@ pub fn run(
     }
     let changes = output::write(out_dir, &set, &scope)?;
     if json {
-        return json::print(changes_json(out_dir, false, &changes)).map(|()| exit::OK);
+        let doc = changes_json(out_dir, false, &changes);
+        return json::print(json::with_warnings(doc, &v.diagnostics)).map(|()| exit::OK);
     }
     list_changes(&changes, ui);
     ui.status(&format!(
