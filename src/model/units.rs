@@ -293,6 +293,28 @@ pub fn format_bytes(bytes: u64) -> String {
     }
 }
 
+/// Two sizes compared with each other, said in one unit (the larger's, `Gi` or `Mi`)
+/// with at most one decimal: `(10.5Gi, 8Gi)`, not `(10752Mi, 8Gi)`.
+pub fn format_bytes_pair(a: u64, b: u64) -> (String, String) {
+    const GI: u64 = 1024 * 1024 * 1024;
+    const MI: u64 = 1024 * 1024;
+    let (unit, name) = match a.max(b) {
+        n if n >= GI => (GI, "Gi"),
+        n if n >= MI => (MI, "Mi"),
+        _ => return (format_bytes(a), format_bytes(b)),
+    };
+    let say = |n: u64| {
+        // Tenths, rounded up: a request is never said smaller than it is.
+        let tenths = (u128::from(n) * 10).div_ceil(u128::from(unit));
+        if tenths % 10 == 0 {
+            format!("{}{name}", tenths / 10)
+        } else {
+            format!("{}.{}{name}", tenths / 10, tenths % 10)
+        }
+    };
+    (say(a), say(b))
+}
+
 /// Formats millicores as Kubernetes does: `500m`, `2`.
 pub fn format_millicores(m: u64) -> String {
     if m % 1000 == 0 {

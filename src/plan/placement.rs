@@ -185,7 +185,7 @@ fn copies_on_one_machine(bp: &Blueprint, layout: &HostsLayout) -> Vec<Diagnostic
 /// CPU and memory requests against the machines' size. Nodes of a datastore count
 /// once each (a PgBouncer's small footprint aside).
 pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
-    use crate::model::units::{format_bytes, format_millicores};
+    use crate::model::units::{format_bytes_pair, format_millicores};
     use crate::model::Resources;
     let mut out = Vec::new();
     for (tier_name, tier) in &bp.tiers {
@@ -249,11 +249,8 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
                 ));
             }
             if over_mem {
-                what.push(format!(
-                    "{} memory requested of {}",
-                    format_bytes(want_mem),
-                    format_bytes(memory * machines)
-                ));
+                let (want, have) = format_bytes_pair(want_mem, memory * machines);
+                what.push(format!("{want} memory requested of {have}"));
             }
             out.push(
                 Diagnostic::warning(
@@ -274,16 +271,24 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
                 ));
             }
             if peak_mem > memory * machines {
-                what.push(format!(
-                    "{} memory of {}",
-                    format_bytes(peak_mem),
-                    format_bytes(memory * machines)
-                ));
+                let (peak, have) = format_bytes_pair(peak_mem, memory * machines);
+                what.push(format!("{peak} memory of {have}"));
             }
+            // At the `max` that reaches past the tier (in the patch of the phase that
+            // sets it, where one does), else at the tier.
+            let at = bp
+                .services
+                .iter()
+                .find(|(_, s)| {
+                    s.tier.as_deref() == Some(tier_name)
+                        && s.instance_range().max > s.fixed_instances()
+                })
+                .map(|(name, _)| Pointer::build(["services", name.as_str(), "scaling", "max"]))
+                .unwrap_or_else(|| Pointer::build(["tiers", tier_name.as_str(), "machine"]));
             out.push(
                 Diagnostic::warning(
                     Code::MaxOverCapacity,
-                    Pointer::build(["tiers", tier_name.as_str(), "machine"]),
+                    at,
                     format!(
                         "tier `{tier_name}` cannot hold its services at their autoscalers' maximum: they would request {}, so the autoscalers stop short of `max`",
                         what.join(", ")

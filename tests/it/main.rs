@@ -46,6 +46,7 @@ mod live_rabbitmq;
 mod live_redis_life;
 mod live_tls;
 mod output_safety;
+mod over_capacity;
 mod path_values;
 mod precommit;
 mod readme;
