@@ -80,6 +80,33 @@ pub struct Plan {
     pub balancer: Option<BalancerPlan>,
 }
 
+impl Plan {
+    /// Each datastore password that goes into a connection URL (`urls`) as it is, with
+    /// the URL variables that hold it: the deployer must give it URL-safe (letters,
+    /// digits, `-._~`), or the URL breaks.
+    pub fn url_passwords(&self) -> BTreeMap<String, std::collections::BTreeSet<String>> {
+        let mut out: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+        for s in self.services.values() {
+            for (var, store) in &s.urls {
+                if let Some(store) = self.datastores.get(store) {
+                    out.entry(store.engine.app_secret().to_string())
+                        .or_default()
+                        .insert(var.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The note beside a password a URL holds, for the files that ask the deployer for it.
+pub fn url_safe_note(vars: &std::collections::BTreeSet<String>) -> String {
+    format!(
+        "goes into {} as it is: make it URL-safe (letters, digits, `-._~`)",
+        vars.iter().cloned().collect::<Vec<_>>().join(", ")
+    )
+}
+
 /// A tier's machines.
 #[derive(Debug, Clone, Serialize)]
 pub struct TierPlan {

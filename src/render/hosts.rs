@@ -134,6 +134,11 @@ fn start_order(plan: &Plan) -> String {
         .map(|(machine, (step, what))| (step, machine, what))
         .collect();
     rows.sort();
+    // Steps numbered 1, 2, 3 … over the kinds of step this phase has.
+    let kinds: BTreeSet<u8> = rows.iter().map(|(step, ..)| *step).collect();
+    for row in &mut rows {
+        row.0 = kinds.iter().position(|k| *k == row.0).expect("a kind") as u8 + 1;
+    }
     let mut out = format!(
         "<!-- {} -->\n\n# {}: phase `{}` on its machines\n\nOne folder per machine. On each machine: copy its folder there, `cp .env.example .env` and fill in every value (the same secret values on every machine), then `docker compose up -d`.\n\nStart the machines in this order. Services reach datastores on other machines by address and nothing waits across machines, so a datastore's primary comes before its replicas and pooler, the datastores before the services, and the services before the balancer; a machine that runs several of these starts at its earliest step.\n\n| step | machine | runs |\n|---|---|---|\n",
         super::bundle::generated_header(plan),
@@ -145,6 +150,81 @@ fn start_order(plan: &Plan) -> String {
             "| {step} | `{}/` | {} |\n",
             machine_dir(&machine),
             what.join(", ")
+        ));
+    }
+    out.push_str(&ports(plan));
+    out
+}
+
+/// The ports each machine must open: to the other machines (its datastore nodes, a
+/// Redis Cluster node's bus, its balanced instances) and to clients (the balancer);
+/// and, when the balancer runs on several machines, what goes in front of them.
+fn ports(plan: &Plan) -> String {
+    // machine -> (port -> what), to the other machines and to clients.
+    type Ports = BTreeMap<u16, BTreeSet<String>>;
+    let mut open: BTreeMap<String, (Ports, Ports)> = BTreeMap::new();
+    for store in plan.datastores.values() {
+        let cluster = store.redis().is_some_and(|r| r.cluster);
+        for node in store.nodes.get(&Platform::Hosts).into_iter().flatten() {
+            let inner = &mut open.entry(node.machine.clone()).or_default().0;
+            inner.entry(node.port).or_default().insert(node.id.clone());
+            if cluster {
+                inner
+                    .entry(node.port + 10000)
+                    .or_default()
+                    .insert(format!("{} cluster bus", node.id));
+            }
+        }
+    }
+    let mut front = 0;
+    if let Some(lb) = &plan.balancer {
+        for pool in lb.pools.values() {
+            for server in pool.servers.get(&Platform::Hosts).into_iter().flatten() {
+                open.entry(server.node.clone())
+                    .or_default()
+                    .0
+                    .entry(server.port)
+                    .or_default()
+                    .insert(pool.service.clone());
+            }
+        }
+        for node in lb.nodes.get(&Platform::Hosts).into_iter().flatten() {
+            front += 1;
+            let outer = &mut open.entry(node.host.clone()).or_default().1;
+            outer.entry(node.port).or_default().insert("HTTP".into());
+            if let Some(tls) = node.tls_port {
+                outer.entry(tls).or_default().insert("HTTPS".into());
+            }
+        }
+    }
+    let say = |ports: &Ports| {
+        if ports.is_empty() {
+            return "none".to_string();
+        }
+        ports
+            .iter()
+            .map(|(port, what)| {
+                format!(
+                    "{port} ({})",
+                    what.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut out = String::from(
+        "\n## Ports to open\n\nEach machine's firewall must let the other machines of the phase reach the first column's ports (nothing else needs them: keep them closed to the internet) and clients reach the second's.\n\n| machine | to the other machines | to clients |\n|---|---|---|\n",
+    );
+    for (machine, (inner, outer)) in &open {
+        out.push_str(&format!(
+            "| `{machine}` | {} | {} |\n",
+            say(inner),
+            say(outer)
+        ));
+    }
+    if front > 1 {
+        out.push_str(&format!(
+            "\nThe balancer runs on {front} machines, each a full copy. Clients need one address for all of them: a virtual IP that moves between them (keepalived/VRRP), a DNS name with one record per machine (and a short TTL), or a cloud load balancer in front.\n"
         ));
     }
     out

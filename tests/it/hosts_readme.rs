@@ -75,3 +75,113 @@ fn every_machine_is_listed_once_in_a_start_order_that_works() {
     }
     assert!(seen >= 4, "{seen}");
 }
+
+/// The steps are numbered 1, 2, 3 … with no gap; the ports each machine must open to
+/// the others (each datastore node's, a Redis Cluster node's bus port, each balanced
+/// instance's) and to clients (the balancer's) are listed for that machine; and a
+/// balancer on several machines comes with what to put in front of them.
+#[test]
+fn steps_are_dense_ports_are_listed_and_several_balancers_are_explained() {
+    let mut seen = 0;
+    for path in common::render_blueprints() {
+        let v = tierform::validate_bytes(&std::fs::read(&path).unwrap());
+        let plans = tierform::plans(&v.phases, &tierform::Selection::default()).unwrap();
+        let set = common::render_all(&path);
+        for plan in plans
+            .iter()
+            .filter(|p| p.platforms.contains(&tierform::Platform::Hosts))
+        {
+            let name = format!("{}/hosts/README.md", plan.phase);
+            let text = set.get(&name).unwrap_or_else(|| panic!("{name}"));
+            seen += 1;
+            let mut steps: Vec<u32> = text
+                .lines()
+                .filter(|l| l.starts_with("| ") && l.contains("/` |"))
+                .map(|l| l[2..l.find(" |").unwrap()].parse().unwrap())
+                .collect();
+            steps.dedup();
+            assert_eq!(
+                steps,
+                (1..=steps.len() as u32).collect::<Vec<_>>(),
+                "{name}"
+            );
+            // machine -> (to machines, to clients), from the ports table.
+            let ports = &text[text
+                .find("## Ports to open")
+                .unwrap_or_else(|| panic!("{name}:\n{text}"))..];
+            let row = |machine: &str| -> (String, String) {
+                let line = ports
+                    .lines()
+                    .find(|l| l.starts_with(&format!("| `{machine}` |")))
+                    .unwrap_or_else(|| panic!("{name}: no ports row for {machine}:\n{ports}"));
+                let cells: Vec<&str> = line.split(" | ").collect();
+                (cells[1].to_string(), cells[2].to_string())
+            };
+            let has = |cell: &str, port: u16| {
+                cell.split(|c: char| !c.is_ascii_digit())
+                    .any(|p| p == port.to_string())
+            };
+            for store in plan.datastores.values() {
+                let cluster = store.redis().is_some_and(|r| r.cluster);
+                for node in store
+                    .nodes
+                    .get(&tierform::Platform::Hosts)
+                    .into_iter()
+                    .flatten()
+                {
+                    let (machines, _) = row(&node.machine);
+                    assert!(
+                        has(&machines, node.port),
+                        "{name}: {} port {}: {machines}",
+                        node.id,
+                        node.port
+                    );
+                    if cluster {
+                        assert!(
+                            has(&machines, node.port + 10000),
+                            "{name}: {} bus: {machines}",
+                            node.id
+                        );
+                    }
+                }
+            }
+            if let Some(lb) = &plan.balancer {
+                for pool in lb.pools.values() {
+                    for server in pool
+                        .servers
+                        .get(&tierform::Platform::Hosts)
+                        .into_iter()
+                        .flatten()
+                    {
+                        let (machines, _) = row(&server.node);
+                        assert!(
+                            has(&machines, server.port),
+                            "{name}: {}: {machines}",
+                            server.id
+                        );
+                    }
+                }
+                let nodes = lb
+                    .nodes
+                    .get(&tierform::Platform::Hosts)
+                    .cloned()
+                    .unwrap_or_default();
+                for node in &nodes {
+                    let (_, clients) = row(&node.host);
+                    assert!(
+                        has(&clients, node.port),
+                        "{name}: balancer on {}: {clients}",
+                        node.host
+                    );
+                }
+                assert_eq!(
+                    text.contains("virtual IP"),
+                    nodes.len() > 1,
+                    "{name}: {} balancer machines:\n{text}",
+                    nodes.len()
+                );
+            }
+        }
+    }
+    assert!(seen >= 3, "{seen}");
+}

@@ -61,3 +61,76 @@ fn the_namespace_is_created_before_the_secret() {
     }
     assert!(seen >= 4, "{seen}");
 }
+
+/// Every Kubernetes bundle's README, read as the person who deploys it:
+/// - the steps come in the order they work: the namespace, the Secret, then
+///   `kubectl apply -k .`, and nothing tells them to apply before the Secret exists;
+/// - `secrets.env.example` beside it lists every key of the Secret table, empty;
+/// - "the cluster needs" names metrics-server when an HPA scales on CPU or memory, a
+///   LoadBalancer provider when a Service is of type LoadBalancer, and a custom-metrics
+///   adapter with exactly the per-pod metrics the HPAs use.
+#[test]
+fn the_readme_is_a_deployment_in_order_with_what_the_cluster_needs() {
+    let mut seen = 0;
+    for path in common::render_blueprints() {
+        let set = common::render_all(&path);
+        for (name, text) in set.iter() {
+            if !name.ends_with("/kubernetes/README.md") {
+                continue;
+            }
+            seen += 1;
+            let folder = name.trim_end_matches("README.md");
+            let manifests: String = set
+                .iter()
+                .filter(|(p, _)| p.starts_with(folder) && p.ends_with(".yaml"))
+                .map(|(_, t)| t)
+                .collect();
+            let at = |what: &str| {
+                text.find(what)
+                    .unwrap_or_else(|| panic!("{name}: no `{what}`:\n{text}"))
+            };
+            let secret = at("create secret generic");
+            let apply = at("kubectl apply -k .");
+            assert!(
+                apply > secret,
+                "{name}: apply -k comes before the Secret:\n{text}"
+            );
+            assert!(at("cp secrets.env.example secrets.env") < secret, "{name}");
+            // The example holds every key of the table, with no value.
+            let example = set
+                .get(&format!("{folder}secrets.env.example"))
+                .unwrap_or_else(|| panic!("{name}: no secrets.env.example"));
+            let keys: Vec<&str> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("| `"))
+                .map(|l| &l[..l.find('`').unwrap()])
+                .collect();
+            let assigned: Vec<&str> = example
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+                .map(|l| {
+                    l.strip_suffix('=')
+                        .unwrap_or_else(|| panic!("{name}: `{l}` has a value"))
+                })
+                .collect();
+            assert_eq!(assigned, keys, "{name}: secrets.env.example vs the table");
+            let needs = &text[text.find("## The cluster needs").unwrap_or(text.len())..];
+            let resource_hpa = manifests.contains("- type: Resource");
+            assert_eq!(
+                needs.contains("metrics-server"),
+                resource_hpa,
+                "{name}:\n{needs}"
+            );
+            let lb = manifests.contains("type: LoadBalancer");
+            assert_eq!(needs.contains("LoadBalancer"), lb, "{name}:\n{needs}");
+            for metric in ["http_requests_per_second", "active_connections"] {
+                assert_eq!(
+                    needs.contains(metric),
+                    manifests.contains(&format!("name: {metric}")),
+                    "{name}: {metric}:\n{needs}"
+                );
+            }
+        }
+    }
+    assert!(seen >= 4, "{seen}");
+}

@@ -156,7 +156,13 @@ docker() {
   "$COMPOSE" -f docker-compose.yml config --quiet
   printf 'docker\t%s\t%s\n' "$PWD" "$*" >> "$LOG"
 }
-kubectl() { printf 'kubectl\t%s\t%s\n' "$PWD" "$*" >> "$LOG"; }
+kubectl() {
+  case "$*" in
+    *--from-env-file=*) f="${*##*--from-env-file=}"
+      sed -i 's/^\([A-Za-z_][A-Za-z0-9_]*\)=$/\1=filled-in/' "$f" ;;
+  esac
+  printf 'kubectl\t%s\t%s\n' "$PWD" "$*" >> "$LOG"
+}
 "#;
 
 /// The keys of the Secret table of a Kubernetes bundle's README.
@@ -219,10 +225,21 @@ fn check_kubernetes(dir: &Path, log: &[Vec<String>]) {
         .expect("README: no `kubectl -n NS create secret generic NAME --from-env-file=FILE`");
     assert_eq!(&secret[1], namespace, "README: the Secret's namespace");
     let env_file = std::fs::read_to_string(dir.join(&secret[3])).unwrap();
+    // The file the README has the user fill in: every key of the README's table,
+    // and nothing else.
     let provided: BTreeSet<&str> = env_file
         .lines()
+        .filter(|l| !l.starts_with('#'))
         .filter_map(|l| l.split_once('=').map(|(k, _)| k))
         .collect();
+    let readme = std::fs::read_to_string(dir.join("README.md")).unwrap();
+    let table = secret_keys(&readme);
+    assert!(!table.is_empty(), "no Secret keys in {}", dir.display());
+    assert_eq!(
+        provided,
+        table.iter().map(String::as_str).collect::<BTreeSet<_>>(),
+        "the Secret's env file vs the bundle README's table"
+    );
     let order: Vec<usize> = ["apply -f namespace.yaml", "-n ", "apply -k ."]
         .iter()
         .map(|p| {
@@ -293,17 +310,6 @@ fn readme_quick_start_and_deploy_run_as_written() {
     let compose = common::compose_binary();
     let log = dir.join("deploy.log");
     for b in &deploy {
-        // Kubernetes: the user writes secrets.env from the bundle README's table.
-        if let Some(cd) = b.body.lines().find_map(|l| l.strip_prefix("cd ")) {
-            let bundle = dir.join(cd.trim());
-            if bundle.join("kustomization.yaml").is_file() {
-                let readme = std::fs::read_to_string(bundle.join("README.md")).unwrap();
-                let keys = secret_keys(&readme);
-                assert!(!keys.is_empty(), "no Secret keys in {}", bundle.display());
-                let env: String = keys.iter().map(|k| format!("{k}=filled-in\n")).collect();
-                std::fs::write(bundle.join("secrets.env"), env).unwrap();
-            }
-        }
         let is_compose = b.body.contains("docker compose");
         if is_compose && compose.is_none() {
             continue;

@@ -106,3 +106,42 @@ fn compose_fills_the_password_into_the_url_from_the_env_file() {
     assert_eq!(env["REDIS_URL"], "redis://:pw-cache@cache:6379/0");
     assert_eq!(env["AMQP_URL"], "amqp://app:pw-events@events:5672/%2F");
 }
+
+/// A password that goes into a URL as it is must be URL-safe; every place that asks
+/// the deployer for it says so: the `.env.example` of compose and hosts, and the
+/// Kubernetes README's Secret table. A password no URL holds carries no such note.
+#[test]
+fn a_password_inside_a_url_is_asked_for_as_url_safe() {
+    let set = common::render_all(std::path::Path::new("blueprints/fastapi-celery.yaml"));
+    let mut seen = 0;
+    for (path, text) in set.iter() {
+        let path = path.to_string();
+        if path.ends_with(".env.example") {
+            let at = text.find("\nDB_PASSWORD=").expect("DB_PASSWORD asked for");
+            let note = &text[..at];
+            let note = &note[note.rfind("\n\n").unwrap()..];
+            assert!(
+                note.contains("URL-safe") && note.contains("DATABASE_URL"),
+                "{path}: {note}"
+            );
+            seen += 1;
+        }
+        if path.ends_with("kubernetes/README.md") {
+            let row = text
+                .lines()
+                .find(|l| l.starts_with("| `DB_PASSWORD`"))
+                .expect("a DB_PASSWORD row");
+            assert!(
+                row.contains("URL-safe") && row.contains("DATABASE_URL"),
+                "{row}"
+            );
+            seen += 1;
+        }
+    }
+    assert!(seen >= 2, "{seen} files checked");
+    // Without `urls`, the note is absent.
+    let set = common::render_all(std::path::Path::new("blueprints/medhasakthi.yaml"));
+    for (path, text) in set.iter() {
+        assert!(!text.contains("URL-safe"), "{path}");
+    }
+}

@@ -119,11 +119,16 @@ pub(super) fn env_example(plan: &Plan, machine: Option<&str>) -> String {
         "# {}\n#\n# Every secret this bundle reads, without its value. Copy this file to .env (beside\n# docker-compose.yml, never committed) and fill in each value.\n",
         generated_header(plan)
     );
+    let in_urls = plan.url_passwords();
     for (name, users) in by_name {
         text.push_str(&format!(
-            "\n# used by {}\n{name}=\n",
+            "\n# used by {}\n",
             users.into_iter().collect::<Vec<_>>().join(", ")
         ));
+        if let Some(vars) = in_urls.get(&name) {
+            text.push_str(&format!("# {}\n", crate::plan::url_safe_note(vars)));
+        }
+        text.push_str(&format!("{name}=\n"));
     }
     text
 }

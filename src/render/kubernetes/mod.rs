@@ -30,8 +30,8 @@ mod workloads;
 
 use datastores::datastore_docs;
 use network::network_policies;
-use readme::readme;
-use workloads::{balancer_docs, service_docs};
+use readme::{readme, secrets_example};
+use workloads::{balancer_docs, scales_on_queue, service_docs};
 
 /// The files of the kubernetes bundle, by path inside it.
 pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)>, TemplateError> {
@@ -97,6 +97,7 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
         documents(plan, &[Value::Object(k)])?,
     ));
     files.push(("README.md".into(), readme(plan)));
+    files.push(("secrets.env.example".into(), secrets_example(plan)));
     Ok(files)
 }
 

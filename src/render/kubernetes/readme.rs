@@ -1,8 +1,10 @@
-//! The bundle's README: what the cluster needs and the Secret keys to provide.
+//! The bundle's README (the steps to deploy it, the Secret's keys, what the cluster
+//! needs) and `secrets.env.example`.
 
 use super::*;
 
-pub(super) fn readme(plan: &Plan) -> String {
+/// Every key of the Secret the workloads read, with who reads it (sorted, once each).
+fn secret_keys(plan: &Plan) -> std::collections::BTreeMap<String, Vec<String>> {
     let mut keys: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for s in plan.services.values() {
         for k in &s.secrets {
@@ -25,28 +27,70 @@ pub(super) fn readme(plan: &Plan) -> String {
                 .push(format!("KEDA (http://user:password@host:{port}/)"));
         }
     }
+    for users in keys.values_mut() {
+        users.sort();
+        users.dedup();
+    }
+    keys
+}
+
+/// `secrets.env.example`: every key of the Secret, empty, each under who reads it, for
+/// `kubectl create secret generic --from-env-file` once filled in.
+pub(super) fn secrets_example(plan: &Plan) -> String {
+    let in_urls = plan.url_passwords();
     let mut out = format!(
-        "<!-- {} -->\n\n# {}: phase `{}` on Kubernetes\n\nApply with `kubectl apply -k .` (namespace `{}`).\n\n",
+        "# {}\n#\n# Every key of the Secret `{}`, without its value. Copy this file to secrets.env\n# (never committed), fill in each value, and create the Secret as README.md says.\n",
+        generated_header(plan),
+        secret_name(plan)
+    );
+    for (k, users) in secret_keys(plan) {
+        out.push_str(&format!("\n# read by {}\n", users.join(", ")));
+        if let Some(vars) = in_urls.get(&k) {
+            out.push_str(&format!("# {}\n", crate::plan::url_safe_note(vars)));
+        }
+        out.push_str(&format!("{k}=\n"));
+    }
+    out
+}
+
+pub(super) fn readme(plan: &Plan) -> String {
+    let keys = secret_keys(plan);
+    let ns = &plan.namespace;
+    let secret = secret_name(plan);
+    let tls = plan.balancer.as_ref().and_then(|lb| lb.tls.as_ref());
+    let mut out = format!(
+        "<!-- {} -->\n\n# {}: phase `{}` on Kubernetes\n\nEverything runs in the namespace `{ns}`. tierform never writes a secret's value: you create the Secret `{secret}` before the workloads that read it.\n\n## Deploy, in this order\n\n",
         generated_header(plan),
         plan.blueprint,
         plan.phase,
-        plan.namespace
     );
-    out.push_str(&format!(
-        "## The Secret to create first\n\nThe workloads read their secrets from the Secret `{}` in namespace `{}`; tierform never writes a value. Create the namespace, then the Secret with every key below, e.g. `kubectl apply -f namespace.yaml` and `kubectl -n {} create secret generic {} --from-env-file=secrets.env`.\n\n| key | read by |\n|---|---|\n",
-        secret_name(plan),
-        plan.namespace,
-        plan.namespace,
-        secret_name(plan)
-    ));
-    // The rows right under the table's header, before any other section.
-    for (k, users) in keys {
-        let mut users = users;
-        users.sort();
-        users.dedup();
-        out.push_str(&format!("| `{k}` | {} |\n", users.join(", ")));
+    let mut steps = vec![
+        "Create the namespace: `kubectl apply -f namespace.yaml`.".to_string(),
+        format!("Create the Secret: `cp secrets.env.example secrets.env`, fill in every key of the table below (`secrets.env` holds real values: never commit it), then `kubectl -n {ns} create secret generic {secret} --from-env-file=secrets.env`."),
+    ];
+    if let Some(tls) = tls {
+        steps.push(format!(
+            "Create the balancer's certificate Secret `{}` (below).",
+            tls.secret.as_deref().unwrap_or_default()
+        ));
     }
-    if let Some(tls) = plan.balancer.as_ref().and_then(|lb| lb.tls.as_ref()) {
+    steps.push(format!(
+        "Apply the bundle: `kubectl apply -k .`, then watch it come up: `kubectl -n {ns} get pods -w`."
+    ));
+    for (i, step) in steps.iter().enumerate() {
+        out.push_str(&format!("{}. {step}\n", i + 1));
+    }
+    out.push_str("\n## The Secret's keys\n\n| key | read by |\n|---|---|\n");
+    // The rows right under the table's header, before any other section.
+    let in_urls = plan.url_passwords();
+    for (k, users) in keys {
+        let note = in_urls
+            .get(&k)
+            .map(|vars| format!("; {}", crate::plan::url_safe_note(vars)))
+            .unwrap_or_default();
+        out.push_str(&format!("| `{k}` | {}{note} |\n", users.join(", ")));
+    }
+    if let Some(tls) = tls {
         let secret = tls.secret.as_deref().unwrap_or_default();
         out.push_str(&format!(
             "\n## The balancer's certificate\n\nThe balancer serves HTTPS on port {} with the Secret `{secret}` (type `kubernetes.io/tls`, keys `tls.crt` with the full chain and `tls.key`) in namespace `{ns}`; tierform never writes it. Create it before the balancer, e.g. `kubectl -n {ns} create secret tls {secret} --cert=fullchain.pem --key=privkey.pem`, or have cert-manager keep it. The balancer reads a renewed certificate when its pods restart: `kubectl -n {ns} rollout restart deployment/balancer`.\n",
@@ -54,21 +98,36 @@ pub(super) fn readme(plan: &Plan) -> String {
             ns = plan.namespace,
         ));
     }
-    let custom = plan.services.values().any(|s| {
-        s.scaling.autoscaled
-            && (s.scaling.requests_per_second.is_some() || s.scaling.connections.is_some())
-    });
-    let keda = plan
+    // What the autoscalers read: a KEDA ScaledObject for a queue, else an HPA.
+    let autoscalers: Vec<_> = plan
         .services
         .values()
-        .any(|s| s.scaling.autoscaled && s.scaling.queue_depth.is_some());
+        .filter(|s| s.scaling.autoscaled)
+        .collect();
+    let hpas: Vec<_> = autoscalers.iter().filter(|s| !scales_on_queue(s)).collect();
     let mut needs = String::new();
-    if keda {
+    if plan.balancer.is_some() {
+        needs.push_str("- A LoadBalancer provider for the balancer's Service (type LoadBalancer): your cloud's, or MetalLB on bare metal. Without one its EXTERNAL-IP stays `<pending>` and nothing reaches the balancer from outside.\n");
+    }
+    if hpas
+        .iter()
+        .any(|s| s.scaling.cpu_percent.is_some() || s.scaling.memory_percent.is_some())
+    {
+        needs.push_str("- metrics-server (the resource metrics API, `metrics.k8s.io`) for the HPAs that scale on CPU or memory: without it they report `<unknown>` and never scale. Most managed clusters run it; check with `kubectl top nodes`.\n");
+    }
+    if autoscalers.iter().any(|s| scales_on_queue(s)) {
         needs
             .push_str("- KEDA (2.x, in the `keda` namespace) for the queue-depth ScaledObjects.\n");
     }
-    if custom {
-        needs.push_str("- A custom-metrics adapter (e.g. prometheus-adapter) serving `http_requests_per_second` and `active_connections` per pod: without it those HPA metrics fail, and an HPA with a failing metric never scales down.\n");
+    let mut custom = Vec::new();
+    if hpas.iter().any(|s| s.scaling.requests_per_second.is_some()) {
+        custom.push("`http_requests_per_second`");
+    }
+    if hpas.iter().any(|s| s.scaling.connections.is_some()) {
+        custom.push("`active_connections`");
+    }
+    if !custom.is_empty() {
+        needs.push_str(&format!("- A custom-metrics adapter (e.g. prometheus-adapter) serving {} per pod: without it those HPA metrics fail, and an HPA with a failing metric never scales down.\n", custom.join(" and ")));
     }
     for d in plan.datastores.values() {
         if let (crate::plan::Spread::OwnNode, Some(pg)) = (d.kubernetes.spread, d.postgres()) {

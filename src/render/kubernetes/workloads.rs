@@ -210,13 +210,18 @@ pub(super) fn spread_over_nodes(plan: &Plan, name: &str) -> Value {
     }])
 }
 
+/// Whether the service's autoscaler is a KEDA ScaledObject on its queue (else an HPA).
+pub(super) fn scales_on_queue(s: &ServicePlan) -> bool {
+    s.scaling.queue_depth.is_some() && s.queue.is_some()
+}
+
 /// An HPA (autoscaling/v2), or a KEDA ScaledObject when the service scales on its
 /// queue — never both for one workload.
 pub(super) fn autoscaler(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     let name = &s.name;
     let sc = &s.scaling;
     let target = json!({ "apiVersion": "apps/v1", "kind": "Deployment", "name": name });
-    if let (Some(depth), Some(q)) = (sc.queue_depth, &s.queue) {
+    if let (true, Some(depth), Some(q)) = (scales_on_queue(s), sc.queue_depth, &s.queue) {
         let Some(store) = plan.datastores.get(&q.broker) else {
             return Vec::new();
         };
