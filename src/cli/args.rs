@@ -102,8 +102,9 @@ pub enum Command {
         #[arg(value_name = "BLUEPRINT")]
         blueprint: Option<PathBuf>,
         /// The output folder. `-` writes every file to standard output as one stream
-        /// instead: one Kubernetes bundle (`--phase P --platform kubernetes`) as the YAML
-        /// stream `kubectl kustomize` builds from its folder, each object after a
+        /// instead: one Kubernetes bundle (`--phase P --platform kubernetes`, or `--phase
+        /// P` of a phase rendered only for Kubernetes) as the YAML stream `kubectl
+        /// kustomize` builds from its folder, each object after a
         /// `# Source: PATH` comment (for `kubectl apply -f -`); anything else as each
         /// file after a line `==> PATH (N bytes) <==`, then exactly its N bytes.
         #[arg(

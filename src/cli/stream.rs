@@ -37,17 +37,22 @@ pub fn file_header(path: &str, bytes: usize) -> String {
     format!("==> {path} ({bytes} bytes) <==\n")
 }
 
-/// `PHASE/kubernetes/` when every file of `set` is in that one bundle.
+/// `PHASE/kubernetes/` when every file of `set` is in that one bundle, but the phase's
+/// own files (its picture, ARCHITECTURE.md), which are for people, not for kubectl.
 fn kubernetes_bundle(set: &OutputSet) -> Option<String> {
-    let (first, _) = set.iter().next()?;
-    let mut parts = first.splitn(3, '/');
-    let (phase, platform) = (parts.next()?, parts.next()?);
-    if platform != "kubernetes" {
-        return None;
-    }
-    let prefix = format!("{phase}/kubernetes/");
-    let all = set.iter().all(|(p, _)| p.starts_with(&prefix));
-    (all && set.get(&format!("{prefix}kustomization.yaml")).is_some()).then_some(prefix)
+    let (kustomization, _) = set
+        .iter()
+        .find(|(p, _)| p.ends_with("/kubernetes/kustomization.yaml"))?;
+    let prefix = kustomization
+        .strip_suffix("kustomization.yaml")?
+        .to_string();
+    let phase = prefix.strip_suffix("kubernetes/")?;
+    let all = set.iter().all(|(p, _)| {
+        p.starts_with(&prefix)
+            || p.strip_prefix(phase)
+                .is_some_and(|rest| !rest.contains('/'))
+    });
+    all.then_some(prefix)
 }
 
 /// The documents of a YAML file whose documents are separated by `---` lines.

@@ -341,3 +341,20 @@ fn help_and_man_page_describe_the_stream() {
         }
     }
 }
+
+/// A phase rendered only for Kubernetes streams as YAML with `--phase P` alone: the
+/// phase's picture (ARCHITECTURE.md) is for people, not for `kubectl apply -f -`, and
+/// is left out, so the stream is what `--platform kubernetes` gives.
+#[test]
+fn a_kubernetes_only_phase_streams_as_yaml_without_naming_the_platform() {
+    let dir = tempfile::tempdir().unwrap();
+    let bp = repo("blueprints/medhasakthi.yaml");
+    let out = tierform(dir.path())
+        .args(["render", "-q", "-o", "-", "--phase", "enterprise"])
+        .arg(&bp)
+        .assert()
+        .code(0);
+    let text = String::from_utf8(out.get_output().stdout.clone()).unwrap();
+    assert!(!text.contains("==> "), "{}", &text[..text.len().min(400)]);
+    assert_eq!(text, stream(&bp, "enterprise", dir.path()));
+}
