@@ -193,13 +193,16 @@ pub enum Command {
     /// Explain one field of the blueprint: its type, what it means and the fields under it,
     /// from the schema's descriptions.
     #[command(
-        after_help = "Examples:\n  tierform explain services\n  tierform explain services.*.scaling.target\n  tierform explain /balancer/rate_limit\n\nA name in a map (a service's, a tier's) or an index in a list may be anything, `*` included."
+        after_help = "Examples:\n  tierform explain services\n  tierform explain services.*.scaling.target\n  tierform explain /balancer/rate_limit\n  tierform explain services.*.health --format json\n\nA name in a map (a service's, a tier's) or an index in a list may be anything, `*` included."
     )]
     Explain {
         /// The field: dotted (`services.api.scaling`) or a JSON pointer
         /// (`/services/api/scaling`); none: the top level.
         #[arg(value_name = "PATH", default_value = "")]
         path: String,
+        /// `text` for people, `json` for machines and editors (docs/json.md).
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
     },
     /// Print the blueprint JSON Schema (the one committed as schema/blueprint.schema.json).
     #[command(
@@ -235,8 +238,8 @@ pub enum Command {
     #[command(after_help = "Examples:\n  tierform version\n  tierform version --format json")]
     Version {
         /// `text` for people, `json` for machines.
-        #[arg(long, value_enum, default_value_t = VersionFormat::Text)]
-        format: VersionFormat,
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
     },
     /// Print a shell completion script.
     #[command(
@@ -329,7 +332,7 @@ pub enum RenderFormat {
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum VersionFormat {
+pub enum TextOrJson {
     Text,
     Json,
 }

@@ -94,7 +94,7 @@ fn run(cmd: Command, ui: &Ui) -> Result<u8> {
             commands::validate::run(&files, format, deny_warnings, ui)
         }
         Command::Schema { output, format } => commands::schema::run(output.as_deref(), format),
-        Command::Explain { path } => commands::schema::explain(&path),
+        Command::Explain { path, format } => commands::schema::explain(&path, format),
         Command::Init {
             file,
             example,

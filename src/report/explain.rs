@@ -160,9 +160,67 @@ fn first_sentence(text: &str) -> String {
     }
 }
 
-/// What `explain` prints for `path`. A field that differs by kind (a datastore's
-/// `engine`, say) is shown as each kind has it.
-pub fn explain(root: &Value, path: &str) -> Result<String, ExplainError> {
+/// A field of the blueprint language, as `explain` gives it (`--format json` prints
+/// this; the text is made from it).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Explanation {
+    /// The path as walked, dotted; empty for the top level.
+    pub path: String,
+    /// Its type, in words (one per kind when the path reaches several).
+    pub types: Vec<String>,
+    /// What it means: the field's description, then its type's when that says more.
+    pub description: Vec<String>,
+    /// Example values, as JSON.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<Value>,
+    /// The fields under it: one group, or one per kind when kinds differ.
+    pub groups: Vec<FieldGroup>,
+}
+
+/// The fields of one kind (or of the type, when it has one kind).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FieldGroup {
+    /// The kind's first sentence, when the type has several kinds with fields.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    pub fields: Vec<FieldInfo>,
+}
+
+/// One field under the explained one.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FieldInfo {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub required: bool,
+    pub description: String,
+}
+
+/// The words of a description that carry meaning, for telling whether two say the same.
+fn content_words(text: &str) -> BTreeSet<String> {
+    const FILLER: &[&str] = &[
+        "a", "an", "the", "of", "and", "or", "in", "on", "to", "per", "is", "it", "its", "with",
+        "for", "by", "as", "at", "be",
+    ];
+    text.split(|c: char| !c.is_alphanumeric() && c != '_')
+        .map(str::to_lowercase)
+        .filter(|w| !w.is_empty() && !FILLER.contains(&w.as_str()))
+        .collect()
+}
+
+/// Whether `more` adds to `said`: not when most of its words are already there.
+fn says_more(said: &str, more: &str) -> bool {
+    let (a, b) = (content_words(said), content_words(more));
+    if b.is_empty() {
+        return false;
+    }
+    let shared = a.intersection(&b).count();
+    shared * 5 < b.len() * 3
+}
+
+/// What `explain` finds at `path`. A field that differs by kind (a datastore's
+/// `engine`, say) is given as each kind has it.
+pub fn explanation(root: &Value, path: &str) -> Result<Explanation, ExplainError> {
     let mut schemas: Vec<&Value> = vec![root];
     let mut walked: Vec<String> = Vec::new();
     for s in steps(path) {
@@ -198,33 +256,41 @@ pub fn explain(root: &Value, path: &str) -> Result<String, ExplainError> {
         schemas = next;
         walked.push(s);
     }
-    let name = if walked.is_empty() {
-        "(the blueprint)".to_string()
-    } else {
-        walked.join(".")
-    };
-    let types: Vec<String> = schemas.iter().map(|x| plain(&type_text(x))).collect();
-    let mut out = format!("{name}: {}\n", types.join(" or "));
+    let mut description: Vec<String> = Vec::new();
+    let mut examples = Vec::new();
     for schema in &schemas {
         // The field's own description, then its type's when that says more.
         let own = schema.get("description").and_then(Value::as_str);
         let of_type = deref(root, schema)
             .get("description")
             .and_then(Value::as_str);
-        for text in [own, of_type.filter(|t| Some(*t) != own)]
-            .into_iter()
-            .flatten()
-        {
-            out.push('\n');
-            out.push_str(&wrap(text, ""));
+        if let Some(own) = own {
+            description.push(own.to_string());
         }
-        if let Some(examples) = schema.get("examples").and_then(Value::as_array) {
-            let shown: Vec<String> = examples.iter().map(|e| e.to_string()).collect();
-            out.push_str(&format!("\nExamples: {}\n", shown.join(", ")));
+        if let Some(t) = of_type.filter(|t| own.is_none_or(|own| says_more(own, t))) {
+            description.push(t.to_string());
+        }
+        if let Some(list) = schema.get("examples").and_then(Value::as_array) {
+            examples.extend(list.iter().cloned());
         }
     }
     // Fields: one list, or one per kind when the kinds have fields of their own.
-    let mut groups: Vec<(Option<String>, Vec<Field>)> = Vec::new();
+    let mut groups: Vec<FieldGroup> = Vec::new();
+    let info = |fields: Vec<Field>| -> Vec<FieldInfo> {
+        fields
+            .into_iter()
+            .map(|(n, prop, required)| FieldInfo {
+                name: n.to_string(),
+                type_: plain(&type_text(prop)),
+                required,
+                description: prop
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .map(first_sentence)
+                    .unwrap_or_default(),
+            })
+            .collect()
+    };
     for schema in &schemas {
         let kinds = branches(root, schema);
         let with_fields = kinds
@@ -233,33 +299,63 @@ pub fn explain(root: &Value, path: &str) -> Result<String, ExplainError> {
             .count();
         if with_fields > 1 {
             for b in kinds {
-                let title = b
+                let kind = b
                     .get("description")
                     .and_then(Value::as_str)
                     .map(first_sentence);
-                groups.push((title, fields(root, b)));
+                groups.push(FieldGroup {
+                    kind,
+                    fields: info(fields(root, b)),
+                });
             }
         } else {
-            groups.push((None, fields(root, schema)));
+            groups.push(FieldGroup {
+                kind: None,
+                fields: info(fields(root, schema)),
+            });
         }
     }
-    for (title, fields) in groups.into_iter().filter(|(_, f)| !f.is_empty()) {
-        match title {
+    groups.retain(|g| !g.fields.is_empty());
+    Ok(Explanation {
+        path: walked.join("."),
+        types: schemas.iter().map(|x| plain(&type_text(x))).collect(),
+        description,
+        examples,
+        groups,
+    })
+}
+
+/// What `explain` prints for `path`, as text.
+pub fn explain(root: &Value, path: &str) -> Result<String, ExplainError> {
+    let e = explanation(root, path)?;
+    let name = if e.path.is_empty() {
+        "(the blueprint)"
+    } else {
+        e.path.as_str()
+    };
+    let mut out = format!("{name}: {}\n", e.types.join(" or "));
+    for text in &e.description {
+        out.push('\n');
+        out.push_str(&wrap(text, ""));
+    }
+    if !e.examples.is_empty() {
+        let shown: Vec<String> = e.examples.iter().map(|x| x.to_string()).collect();
+        out.push_str(&format!("\nExamples: {}\n", shown.join(", ")));
+    }
+    for group in &e.groups {
+        match &group.kind {
             Some(t) => out.push_str(&format!("\nFields of {t}\n")),
             None => out.push_str("\nFields:\n"),
         }
-        let width = fields.iter().map(|(n, _, _)| n.len()).max().unwrap_or(0);
-        for (n, prop, required) in &fields {
-            let what = plain(&type_text(prop));
-            let text = prop
-                .get("description")
-                .and_then(Value::as_str)
-                .unwrap_or("");
+        let width = group.fields.iter().map(|f| f.name.len()).max().unwrap_or(0);
+        for f in &group.fields {
             out.push_str(&format!(
-                "  {n:width$}  {what}{}\n",
-                if *required { ", required" } else { "" },
+                "  {:width$}  {}{}\n",
+                f.name,
+                f.type_,
+                if f.required { ", required" } else { "" },
             ));
-            out.push_str(&wrap(&first_sentence(text), &" ".repeat(width + 4)));
+            out.push_str(&wrap(&f.description, &" ".repeat(width + 4)));
         }
     }
     Ok(out)

@@ -352,6 +352,10 @@ fn docs_show_every_field_of_every_document() {
             vec![],
         ),
         (vec!["version", "--format", "json"], vec![]),
+        (
+            vec!["explain", "services.*.scaling", "--format", "json"],
+            vec![".examples", ".groups[].kind"],
+        ),
     ];
     assert_eq!(blocks.len(), runs.len(), "one JSON block per document");
     // The render in the doc shows a folder with files; render once before it.

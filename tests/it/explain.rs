@@ -115,3 +115,53 @@ fn the_command_takes_dots_or_a_pointer_and_names_what_is_there() {
         "{port}"
     );
 }
+
+/// The type's description is shown only when it says more than the field's: the
+/// scaling field's "how many instances run…" is not followed by its type's "How many
+/// instances of a service run.", while the pooler's type still adds "PgBouncer".
+#[test]
+fn a_type_description_that_repeats_the_field_is_not_shown() {
+    let text = out(&explain("services.*.scaling").code(0));
+    let before_fields = &text[..text.find("Fields:").unwrap()];
+    assert!(
+        !before_fields.contains("How many instances of a service run."),
+        "{before_fields}"
+    );
+    let text = out(&explain("datastores.*.pooler").code(0));
+    assert!(text.contains("A PgBouncer connection pool."), "{text}");
+}
+
+/// `explain --format json` gives the same explanation as data: the path, its types,
+/// its description paragraphs, and the fields under it by group.
+#[test]
+fn explain_as_json() {
+    let a = Command::cargo_bin("tierform")
+        .unwrap()
+        .args(["explain", "/datastores/db", "--format", "json"])
+        .assert()
+        .code(0);
+    let doc: Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
+    assert_eq!(doc["format_version"], 1);
+    assert_eq!(doc["path"], "datastores.db");
+    assert!(!doc["description"].as_array().unwrap().is_empty());
+    // A datastore's fields differ by engine: one group per engine, each named.
+    let groups = doc["groups"].as_array().unwrap();
+    assert!(groups.len() >= 3, "{doc}");
+    for g in groups {
+        assert!(g["kind"].is_string(), "{g}");
+        let engine = g["fields"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == "engine")
+            .expect("every kind has `engine`");
+        assert_eq!(engine["required"], true);
+    }
+    // A wrong path is an error on stderr (exit 2), as every command's errors are.
+    Command::cargo_bin("tierform")
+        .unwrap()
+        .args(["explain", "services.*.scalling", "--format", "json"])
+        .assert()
+        .code(2)
+        .stdout("");
+}

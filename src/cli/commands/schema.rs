@@ -6,7 +6,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result};
 
-use crate::cli::args::SchemaFormat;
+use crate::cli::args::{SchemaFormat, TextOrJson};
 use crate::cli::exit;
 use crate::model::schema::blueprint_schema;
 use crate::output::write_atomic;
@@ -38,8 +38,14 @@ pub fn reference_text() -> String {
 }
 
 /// `tierform explain PATH`: one field, from the schema's descriptions.
-pub fn explain(path: &str) -> Result<u8> {
-    let text = crate::report::explain::explain(&blueprint_schema(), path)?;
+pub fn explain(path: &str, format: TextOrJson) -> Result<u8> {
+    let schema = blueprint_schema();
+    let text = match format {
+        TextOrJson::Text => crate::report::explain::explain(&schema, path)?,
+        TextOrJson::Json => crate::cli::json::to_text(serde_json::to_value(
+            crate::report::explain::explanation(&schema, path)?,
+        )?)?,
+    };
     std::io::stdout().lock().write_all(text.as_bytes())?;
     Ok(exit::OK)
 }

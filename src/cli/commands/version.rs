@@ -5,15 +5,15 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use crate::cli::args::VersionFormat;
+use crate::cli::args::TextOrJson;
 use crate::cli::exit;
 use crate::cli::json;
 
-pub fn run(format: VersionFormat) -> Result<u8> {
+pub fn run(format: TextOrJson) -> Result<u8> {
     let version = env!("CARGO_PKG_VERSION");
     let text = match format {
-        VersionFormat::Text => format!("tierform {version}\n"),
-        VersionFormat::Json => {
+        TextOrJson::Text => format!("tierform {version}\n"),
+        TextOrJson::Json => {
             let doc = serde_json::json!({
                 "name": "tierform",
                 "version": version,
