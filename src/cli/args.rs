@@ -13,7 +13,7 @@ use crate::model::Platform;
     version,
     about = "One blueprint of services, tiers and datastores → the configs that run it, phase by phase.",
     long_about = None,
-    after_help = "Examples:\n  tierform init app.yaml                      # a starter blueprint\n  tierform validate app.yaml                  # every finding, with file:line:col\n  tierform render app.yaml -o out             # every phase's configs into out/\n  tierform render app.yaml -o out --check     # in CI: is out/ current?\n  tierform templates eject nginx/nginx.conf.j2\n  source <(tierform completions bash)         # tab completion in this shell\n\nExit codes: 0 ok · 1 a finding (invalid, stale) · 2 an error\n\nColour is used on a terminal unless NO_COLOR is set; --color overrides both."
+    after_help = "Examples:\n  tierform init app.yaml                      # a starter blueprint\n  tierform validate app.yaml                  # every finding, with file:line:col\n  tierform render app.yaml -o out             # every phase's configs into out/\n  tierform render app.yaml -o out --check     # in CI: is out/ current?\n  tierform templates eject nginx/nginx.conf.j2\n  source <(tierform completions bash)         # tab completion in this shell\n\nExit codes: 0 ok · 1 a finding (invalid, stale) · 2 an error\n\nColour is used on a terminal unless NO_COLOR is set or TERM=dumb; FORCE_COLOR or\nCLICOLOR_FORCE colour a pipe too; --color overrides them all."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -25,7 +25,8 @@ pub struct Cli {
 /// Options every command takes.
 #[derive(Args, Debug)]
 pub struct GlobalArgs {
-    /// When to colour the output: `auto` on a terminal unless NO_COLOR is set.
+    /// When to colour the output: `auto` on a terminal unless NO_COLOR is set or
+    /// TERM=dumb (FORCE_COLOR or CLICOLOR_FORCE colour even a pipe).
     #[arg(
         long,
         global = true,
@@ -116,7 +117,7 @@ pub enum Command {
         )]
         output: PathBuf,
         /// Render only this phase (repeatable).
-        #[arg(long = "phase", value_name = "PHASE")]
+        #[arg(long = "phase", value_name = "PHASE", add = crate::cli::complete::phase())]
         phases: Vec<String>,
         /// Render only this platform (repeatable).
         #[arg(long = "platform", value_enum, value_name = "PLATFORM")]
@@ -149,7 +150,12 @@ pub enum Command {
         /// [BLUEPRINT] FROM TO: the blueprint file (`-` reads standard input; default:
         /// $TIERFORM_BLUEPRINT, else ./blueprint.yaml), the phase to compare from and the
         /// phase to compare to.
-        #[arg(value_name = "ARGS", num_args = 2..=3, required = true)]
+        #[arg(
+            value_name = "ARGS",
+            num_args = 2..=3,
+            required = true,
+            add = crate::cli::complete::diff_args()
+        )]
         args: Vec<String>,
         /// Compare only this platform's files (repeatable).
         #[arg(long = "platform", value_enum, value_name = "PLATFORM")]
@@ -241,7 +247,7 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
         format: TextOrJson,
     },
-    /// Print a shell completion script.
+    /// Print a shell completion script (it completes phase and template names too).
     #[command(
         after_help = "Examples:\n  source <(tierform completions bash)                  # this shell; add it to ~/.bashrc\n  tierform completions bash > ~/.local/share/bash-completion/completions/tierform\n  tierform completions zsh > \"${fpath[1]}/_tierform\"\n  tierform completions fish > ~/.config/fish/completions/tierform.fish\n  tierform completions powershell >> $PROFILE"
     )]
@@ -277,6 +283,7 @@ pub enum TemplatesAction {
     )]
     Eject {
         /// The template's name, as `templates list` prints it.
+        #[arg(add = crate::cli::complete::template())]
         name: String,
         /// The folder of overrides.
         #[arg(long, value_name = "DIR", default_value = "templates")]

@@ -5,6 +5,7 @@
 mod annotations;
 mod args;
 mod commands;
+mod complete;
 mod input;
 mod json;
 mod manpage;
@@ -44,6 +45,8 @@ pub fn command() -> clap::Command {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
+    // The shell asking for completion candidates: answered, and the process exits.
+    complete::answer_shell();
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     let parsed = command()
         .color(args::clap_colour(&args))

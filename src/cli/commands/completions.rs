@@ -1,4 +1,6 @@
-//! `tierform completions`: a shell's completion script, generated from the definition.
+//! `tierform completions`: the script that registers completion in a shell. The shell
+//! then asks the binary for candidates as you type (`cli::complete`), so phase and
+//! template names complete too.
 
 use std::io::Write;
 
@@ -8,7 +10,7 @@ use crate::cli::exit;
 
 pub fn run(shell: clap_complete::Shell) -> Result<u8> {
     let mut out = Vec::new();
-    clap_complete::generate(shell, &mut crate::cli::command(), "tierform", &mut out);
+    crate::cli::complete::registration(shell, &mut out)?;
     std::io::stdout().lock().write_all(&out)?;
     Ok(exit::OK)
 }
