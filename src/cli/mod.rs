@@ -8,6 +8,7 @@ mod commands;
 mod complete;
 mod input;
 mod json;
+mod lint;
 mod manpage;
 mod stream;
 mod style;
@@ -114,6 +115,7 @@ fn run(cmd: Command, ui: &Ui) -> Result<u8> {
             stdout,
             format,
             deny_warnings,
+            lint,
         } => {
             let blueprint = input::blueprint_path(blueprint)?;
             let selection = Selection {
@@ -126,6 +128,9 @@ fn run(cmd: Command, ui: &Ui) -> Result<u8> {
                 }
                 if format == args::RenderFormat::Json {
                     anyhow::bail!("`-o -` writes the files themselves to standard output: `--format json` does not apply");
+                }
+                if lint {
+                    anyhow::bail!("`-o -` writes the files to standard output: `--lint` checks a folder's configs; render to a folder");
                 }
                 return commands::render::stream(
                     &blueprint,
@@ -152,6 +157,7 @@ fn run(cmd: Command, ui: &Ui) -> Result<u8> {
                         check,
                         format,
                         deny_warnings,
+                        lint,
                     },
                     ui,
                 ),

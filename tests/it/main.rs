@@ -37,6 +37,7 @@ mod kubernetes_pods;
 mod kubernetes_readme;
 mod layering;
 mod limits;
+mod lint;
 mod live;
 mod live_data;
 mod live_edge;

@@ -23,6 +23,8 @@ pub struct Options<'a> {
     pub format: RenderFormat,
     /// Warnings refuse the blueprint as errors do (`--deny-warnings`).
     pub deny_warnings: bool,
+    /// Check each balancer config with the real checker (`--lint`).
+    pub lint: bool,
 }
 
 pub fn run(
@@ -37,6 +39,7 @@ pub fn run(
         check,
         format,
         deny_warnings,
+        lint,
     } = options;
     let name = display_name(blueprint);
     // An invalid blueprint renders nothing: exit 2, so CI tells it from stale output (1).
@@ -67,27 +70,46 @@ pub fn run(
         other => other?,
     };
     let dir_name = out_dir.display();
+    let linted = if lint {
+        let plans = crate::render::plans(&v.phases, &selection)?;
+        Some(crate::cli::lint::lint(&set, &plans)?)
+    } else {
+        None
+    };
+    let lint_failed = linted.as_ref().is_some_and(|l| !l.failed.is_empty());
+    let with_lint = |mut doc: serde_json::Value| {
+        if let Some(l) = &linted {
+            doc["lint"] = lint_json(l);
+        }
+        json::with_warnings(doc, &v.diagnostics)
+    };
+    if !json {
+        if let Some(l) = &linted {
+            report_lint(l, out_dir, ui)?;
+        }
+    }
+    let ok = if lint_failed { exit::FINDING } else { exit::OK };
     if check {
         let changes = output::compare(out_dir, &set, &scope)?;
         if changes.is_empty() {
             if json {
                 let mut doc = changes_json(out_dir, true, &changes);
                 doc["stale"] = false.into();
-                json::print(json::with_warnings(doc, &v.diagnostics))?;
+                json::print(with_lint(doc))?;
             } else {
                 ui.status(&format!(
                     "{dir_name} is up to date ({})",
                     plural(set.len(), "file")
                 ));
             }
-            return Ok(exit::OK);
+            return Ok(ok);
         }
         let diff = output::diff(out_dir, &set, &changes, 3);
         if json {
             let mut doc = changes_json(out_dir, true, &changes);
             doc["stale"] = true.into();
             doc["diff"] = diff.into();
-            json::print(json::with_warnings(doc, &v.diagnostics))?;
+            json::print(with_lint(doc))?;
             return Ok(exit::FINDING);
         }
         list_changes(&changes, ui);
@@ -115,7 +137,7 @@ pub fn run(
     let changes = output::write(out_dir, &set, &scope)?;
     if json {
         let doc = changes_json(out_dir, false, &changes);
-        return json::print(json::with_warnings(doc, &v.diagnostics)).map(|()| exit::OK);
+        return json::print(with_lint(doc)).map(|()| ok);
     }
     list_changes(&changes, ui);
     ui.status(&format!(
@@ -125,7 +147,43 @@ pub fn run(
         changes.removed.len(),
         changes.unchanged
     ));
-    Ok(exit::OK)
+    Ok(ok)
+}
+
+/// `--lint`'s verdicts on standard error: each refused config with what its checker
+/// said, each one not checked with why, and a count.
+fn report_lint(l: &crate::cli::lint::Verdicts, out_dir: &Path, ui: &Ui) -> Result<()> {
+    let mut err = ui.stderr();
+    let at = |f: &str| out_dir.join(f).display().to_string();
+    for (file, said) in &l.failed {
+        writeln!(err, "lint: {} refused:", at(file))?;
+        for line in said.lines() {
+            writeln!(err, "  {line}")?;
+        }
+    }
+    for (file, why) in &l.skipped {
+        writeln!(err, "lint: {} not checked: {why}", at(file))?;
+    }
+    for file in &l.passed {
+        ui.detail(&format!("lint: {} ok", at(file)));
+    }
+    drop(err);
+    ui.status(&format!(
+        "lint: {} passed, {} refused, {} not checked",
+        l.passed.len(),
+        l.failed.len(),
+        l.skipped.len()
+    ));
+    Ok(())
+}
+
+/// `--lint`'s verdicts, for `--format json`.
+fn lint_json(l: &crate::cli::lint::Verdicts) -> serde_json::Value {
+    serde_json::json!({
+        "passed": l.passed,
+        "refused": l.failed.iter().map(|(file, output)| serde_json::json!({ "file": file, "output": output })).collect::<Vec<_>>(),
+        "not_checked": l.skipped.iter().map(|(file, reason)| serde_json::json!({ "file": file, "reason": reason })).collect::<Vec<_>>(),
+    })
 }
 
 /// `render --stdout FILE`: renders in memory and prints one file, for a pipe.
