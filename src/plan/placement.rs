@@ -415,7 +415,7 @@ mod tests {
         let expected = vec![
             ("error".to_string(), "name-collision", "/services/api-1", "`api-1` would name both service `api` and service `api-1`", naming, true),
             ("error".to_string(), "name-collision", "/datastores/db", "`db-replica-1` would name both service `db-replica-1` and datastore `db`", naming, true),
-            ("warning".to_string(), "over-capacity", "/tiers/app/machine", "tier `app` does not fit what runs on it: 1200m CPU requested of 1, 1536Mi memory requested of 1Gi", "give the tier more or bigger machines, or lower the requests (autoscaled services count at their `min`)", true),
+            ("warning".to_string(), "over-capacity", "/tiers/app/machine", "tier `app` does not fit what runs on it: 1200m CPU requested of 1, 1.5Gi memory requested of 1Gi", "give the tier more or bigger machines, or lower the requests (autoscaled services count at their `min`)", true),
             ("error".to_string(), "unplaced", "/services/db-replica-1", "the `hosts` platform cannot place service `db-replica-1`: it is on no tier that lists hosts", "set its `tier` to a tier with `hosts: [...]`, or drop the `hosts` target from this phase", true),
             ("error".to_string(), "port-conflict", "/services/api/port", "on host 10.0.1.11, port 8001 is taken by service `admin` and service `api`", "give one of them another `port`, or put them on different tiers", false),
             ("warning".to_string(), "replicas-on-one-machine", "/datastores/db/replicas", "datastore `db`'s primary and its replica run on one machine, 10.0.1.11: losing it loses every copy", "list another host in tier `app` (replicas go to the machines after the primary's), or put `db` on a tier with more machines", false),
