@@ -159,7 +159,8 @@ fn changed_section(plan: &Plan, previous: Option<&Plan>, changes: &[Change]) -> 
     };
     if changes.is_empty() {
         return format!(
-            "Nothing changed from the phase before, `{}`, in what tierform plans.\n\n",
+            "Nothing in the phase diff's summary changed from the phase before, `{}` \
+             (`tierform diff` lists the files that differ).\n\n",
             prev.phase
         );
     }
