@@ -265,6 +265,13 @@ fn the_picture_shows_balancers_autoscaling_and_the_signals_for_leaving() {
         "{one}"
     );
     assert!(three.contains("instances: kubernetes 2"), "{three}");
+    // On hosts, one per machine of the balancer's tier (showcase's edge tier has two).
+    let showcase = common::render_all(Path::new("blueprints/showcase.yaml"));
+    let nginx = showcase.get("nginx/ARCHITECTURE.md").unwrap();
+    assert!(
+        nginx.contains("instances: compose 1, hosts 2 (1 per machine)"),
+        "{nginx}"
+    );
     // What the autoscaler watches, and the fewest and most instances.
     assert!(
         three.contains("api ×2–10<br/>http :8000<br/>autoscaled on cpu 70%, 150 req/s"),

@@ -148,7 +148,15 @@ fn balancer_label(plan: &Plan) -> Option<String> {
     let counts: Vec<String> = plan
         .platforms
         .iter()
-        .map(|p| format!("{} {}", p.as_str(), lb.instances(*p)))
+        .map(|p| {
+            let n = lb.instances(*p);
+            let per = if p.has_machines() && n > 1 {
+                " (1 per machine)"
+            } else {
+                ""
+            };
+            format!("{} {n}{per}", p.as_str())
+        })
         .collect();
     if !counts.is_empty() {
         text.push_str(&format!("\ninstances: {}", counts.join(", ")));
