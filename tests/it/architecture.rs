@@ -308,3 +308,38 @@ fn services_that_reach_a_datastore_alike_are_one_group_with_one_edge() {
     assert!(!block.contains("svc_report --> ds_db"), "{block}");
     assert!(block.contains("  svc_api --> ds_db\n"), "{block}");
 }
+
+#[test]
+fn a_phase_rendered_alone_compares_with_the_phase_before_all_the_same() {
+    let v = tierform::validate_bytes(MARKS.as_bytes());
+    let templates = tierform::Templates::embedded().unwrap();
+    let all = marks_render();
+    for phase in ["two", "three"] {
+        let selection = tierform::Selection {
+            phases: vec![phase.to_string()],
+            platforms: Vec::new(),
+        };
+        let (alone, _) = tierform::render(&v.phases, &selection, &templates).unwrap();
+        let file = format!("{phase}/ARCHITECTURE.md");
+        assert_eq!(alone.get(&file), all.get(&file), "{file}");
+    }
+}
+
+#[test]
+fn a_phase_that_changes_nothing_the_diff_compares_says_so() {
+    let text = MARKS.replace(
+        "  - name: one\n",
+        "  - name: one\n  - name: again\n    description: the same plan, said again\n",
+    );
+    let v = tierform::validate_bytes(text.as_bytes());
+    assert_eq!(v.errors(), 0);
+    let templates = tierform::Templates::embedded().unwrap();
+    let (set, _) = tierform::render(&v.phases, &Default::default(), &templates).unwrap();
+    let again = set.get("again/ARCHITECTURE.md").unwrap();
+    assert!(chart(mermaid(again)).classes.is_empty(), "{again}");
+    assert!(
+        again.contains("Nothing in the phase diff's summary changed from the phase before, `one`"),
+        "{again}"
+    );
+    assert!(!again.contains("## Changed from"), "{again}");
+}
