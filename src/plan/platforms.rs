@@ -165,3 +165,16 @@ fn hosts_endpoints(name: &str, layout: &placement::HostsLayout) -> Vec<Endpoint>
         })
         .collect()
 }
+
+impl BalancerPlan {
+    /// How many copies of the balancer run on `platform`: one per node it has there
+    /// (one per machine of its tier on `hosts`, one elsewhere), and on Kubernetes each
+    /// node is a Deployment of [`BalancerPlan::replicas`] pods behind one Service.
+    pub fn instances(&self, platform: Platform) -> u32 {
+        let nodes = self.nodes.get(&platform).map_or(0, Vec::len) as u32;
+        match platform {
+            Platform::Kubernetes => nodes * self.replicas,
+            Platform::Compose | Platform::Hosts => nodes,
+        }
+    }
+}

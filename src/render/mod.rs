@@ -151,8 +151,9 @@ impl Default for OutputLimits {
 }
 
 /// Renders the selected phases and platforms; returns the files and the part of the
-/// output folder they own. Each phase is resolved, rendered and its plan dropped before
-/// the next; when the files so far pass [`MAX_OUTPUT_FILES`] or [`MAX_OUTPUT_BYTES`],
+/// output folder they own. Each phase is resolved and rendered, its plan kept only for
+/// the next phase's picture to compare with (the phase before a selected one is
+/// resolved for it when it is not selected); when the files so far pass [`MAX_OUTPUT_FILES`] or [`MAX_OUTPUT_BYTES`],
 /// rendering stops with a finding at the phase that passed them.
 pub fn render(
     phases: &[ResolvedPhase],
@@ -177,6 +178,9 @@ pub fn render_limited(
     };
     let mut out = OutputSet::new();
     let mut any = false;
+    // The plan of the phase rendered last, with its index: the next phase's picture
+    // marks what changed from it.
+    let mut last: Option<(usize, Plan)> = None;
     for (index, phase) in phases.iter().enumerate() {
         if !(selection.phases.is_empty() || selection.phases.contains(&phase.name)) {
             continue;
@@ -186,12 +190,24 @@ pub fn render_limited(
         bundle::render_plan(&plan, &platforms, templates, &mut out)?;
         // The phase's picture belongs to no platform: written when all are rendered.
         if selection.platforms.is_empty() {
+            let previous = match (index.checked_sub(1), last.take()) {
+                (Some(i), Some((j, p))) if i == j => Some(p),
+                (Some(i), _) => Some(plan::resolve(&phases[i].blueprint.name, &phases[i])?),
+                (None, _) => None,
+            };
+            let around = architecture::Around {
+                previous: previous.as_ref(),
+                next: phases
+                    .get(index + 1)
+                    .map(|p| (p.name.as_str(), p.enter_when.as_slice())),
+            };
             out.insert(
                 format!("{}/ARCHITECTURE.md", plan.phase),
-                architecture::render(&plan),
+                architecture::render(&plan, around),
             )
             .map_err(|e| RenderError::Target(e.into()))?;
         }
+        last = Some((index, plan));
         if out.len() > limits.files || out.bytes() > limits.bytes {
             return Err(RenderError::TooLarge(Box::new(too_large(
                 phase, index, &out, limits,

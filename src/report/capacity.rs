@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::model::units::{format_bytes, format_millicores};
-use crate::plan::{Plan, ResourcesPlan};
+use crate::plan::{DatastorePlan, Plan, ResourcesPlan};
 use crate::report::diff::{instances_text, shape_text};
 
 /// One phase's capacity.
@@ -115,6 +115,16 @@ fn row(
     }
 }
 
+/// How many servers a datastore runs (its poolers aside): a Redis cluster's masters and
+/// replicas, PostgreSQL's primary and replicas.
+pub fn server_nodes(d: &DatastorePlan) -> u32 {
+    d.nodes.values().next().map_or(1, |n| {
+        n.iter()
+            .filter(|n| n.role != crate::plan::NodeRole::Pooler)
+            .count() as u32
+    })
+}
+
 /// The capacity of one resolved phase.
 pub fn capacity(plan: &Plan) -> PhaseCapacity {
     let mut services = Vec::new();
@@ -157,11 +167,7 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
     }
     let mut datastores = Vec::new();
     for d in plan.datastores.values() {
-        let nodes = d.nodes.values().next().map_or(1, |n| {
-            n.iter()
-                .filter(|n| n.role != crate::plan::NodeRole::Pooler)
-                .count() as u32
-        });
+        let nodes = server_nodes(d);
         datastores.push(row(
             &d.name,
             format!("{} {}, {}", d.engine, d.version, shape_text(d)),

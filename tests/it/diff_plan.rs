@@ -5,6 +5,7 @@
 use crate::common;
 
 use assert_cmd::Command;
+use serde_json::json;
 
 fn tierform() -> Command {
     Command::cargo_bin("tierform").unwrap()
@@ -221,5 +222,56 @@ fn a_redis_cluster_that_grows_or_shrinks_gets_notes_on_what_its_cluster_init_doe
     assert!(
         shrinks.contains("`cache` shrinks") && shrinks.contains("never removes a node"),
         "{shrinks}"
+    );
+}
+
+#[test]
+fn diff_names_the_trusted_proxies_and_the_proxy_protocol() {
+    // nginx-proxy-protocol trusts 10.0.0.0/16 and reads the PROXY header: every client
+    // address now comes from elsewhere, and the summary (and each phase's picture) said
+    // nothing changed.
+    let out = tierform()
+        .args([
+            "diff",
+            "tests/fixtures/render/tls.yaml",
+            "nginx-no-hsts",
+            "nginx-proxy-protocol",
+            "--format",
+            "json",
+        ])
+        .assert()
+        .code(1);
+    let doc: serde_json::Value = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let changes: Vec<(String, String)> = doc["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["field"].as_str().unwrap().to_string(),
+                c["text"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert!(
+        changes.contains(&(
+            "trusted_proxies".into(),
+            "trusted proxies none → [10.0.0.0/16]".into()
+        )),
+        "{changes:?}"
+    );
+    assert!(
+        changes.contains(&("proxy_protocol".into(), "PROXY protocol off → on".into())),
+        "{changes:?}"
+    );
+    let proxy = doc["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["field"] == "proxy_protocol")
+        .unwrap();
+    assert_eq!(
+        (&proxy["from"], &proxy["to"]),
+        (&json!(false), &json!(true))
     );
 }

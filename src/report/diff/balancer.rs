@@ -1,4 +1,5 @@
-//! The balancer's changes: engine, port, HTTPS, routes, rate limit, servers per pool.
+//! The balancer's changes: engine, port, HTTPS, routes, rate limit, the proxies it
+//! trusts, servers per pool.
 
 use std::collections::BTreeMap;
 
@@ -154,6 +155,38 @@ pub(super) fn balancer(s: &mut Summary) {
                 "rate_limit",
                 rate(&a.rate_limit),
                 rate(&b.rate_limit),
+            );
+            // Who names the client: the proxies trusted, how far back, and whether
+            // they send a PROXY header.
+            let proxies = |x: &[String]| -> Both {
+                let text = if x.is_empty() {
+                    "none".to_string()
+                } else {
+                    format!("[{}]", x.join(", "))
+                };
+                (text, json!(x))
+            };
+            s.field(
+                subject,
+                "trusted proxies",
+                "trusted_proxies",
+                proxies(&a.trusted_proxies),
+                proxies(&b.trusted_proxies),
+            );
+            s.same(
+                subject,
+                "trusted hops",
+                "trusted_hops",
+                a.trusted_hops,
+                b.trusted_hops,
+            );
+            let on = |x: bool| -> Both { (if x { "on" } else { "off" }.into(), json!(x)) };
+            s.field(
+                subject,
+                "PROXY protocol",
+                "proxy_protocol",
+                on(a.proxy_protocol),
+                on(b.proxy_protocol),
             );
             // Servers per pool, on each platform both phases render.
             for platform in

@@ -21,6 +21,7 @@ mod notes;
 mod services;
 
 pub use notes::notes;
+pub use services::targets_text;
 
 /// `+` added, `-` removed, `~` changed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]

@@ -8,7 +8,8 @@ use serde_json::{json, Value};
 use super::{cpu, instances_text, mem, opt, Both, Mark, Summary};
 use crate::plan::{ResourcesPlan, ServicePlan};
 
-fn targets_text(s: &ServicePlan) -> String {
+/// What the autoscaler of `s` watches: `cpu 70%, 100 req/s`, empty for none.
+pub fn targets_text(s: &ServicePlan) -> String {
     let sc = &s.scaling;
     let mut t = Vec::new();
     if let Some(c) = sc.cpu_percent {
