@@ -193,10 +193,6 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
             add(d.locate(root), None, &mut collected);
         }
     }
-    let default_targets: Option<Vec<Platform>> = root_json
-        .get("targets")
-        .cloned()
-        .and_then(|t| serde_json::from_value(t).ok());
 
     // Each phase is checked as soon as it is resolved, and its tree dropped before the
     // next is made.
@@ -255,9 +251,10 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
             }
         };
         let meta = phase_list.get(i);
+        // The phase's own `targets`, else the blueprint's as patched so far (a patch
+        // may change them, for this phase and the ones after it).
         let targets = meta
             .and_then(|p| p.targets.clone())
-            .or_else(|| default_targets.clone())
             .unwrap_or_else(|| blueprint.targets.clone());
         for d in rules::check(&blueprint, &targets)
             .into_iter()

@@ -58,3 +58,29 @@ fn fractions_of_a_gibibyte_are_said_as_such() {
         .expect("a finding");
     assert!(d.message.contains("10.5Gi memory of 8Gi"), "{}", d.message);
 }
+
+/// A phase patch's `targets` is applied like the rest of the patch (it was accepted
+/// and silently ignored): the phase, and the phases after it, render for the patched
+/// platforms; a phase's own `targets` still wins for that phase alone.
+#[test]
+fn a_patched_targets_is_applied() {
+    let v = tierform::validate_str(
+        "version: 1\nname: demo\ntargets: [compose]\nservices:\n  api: { kind: http, image: 'demo:1', port: 8000 }\nphases:\n  - name: one\n  - name: two\n    patch: { targets: [kubernetes] }\n  - name: three\n  - name: four\n    targets: [compose]\n",
+    );
+    assert_eq!(v.errors(), 0, "{:?}", v.diagnostics);
+    let targets: Vec<(String, Vec<tierform::Platform>)> = v
+        .phases
+        .iter()
+        .map(|p| (p.name.clone(), p.targets.clone()))
+        .collect();
+    use tierform::Platform::{Compose, Kubernetes};
+    assert_eq!(
+        targets,
+        vec![
+            ("one".to_string(), vec![Compose]),
+            ("two".to_string(), vec![Kubernetes]),
+            ("three".to_string(), vec![Kubernetes]),
+            ("four".to_string(), vec![Compose]),
+        ]
+    );
+}
