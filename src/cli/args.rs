@@ -165,6 +165,23 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
     },
+    /// Rewrite blueprints in canonical key order and layout, keeping every comment.
+    #[command(
+        after_help = "Examples:\n  tierform fmt                               # ./blueprint.yaml, or $TIERFORM_BLUEPRINT\n  tierform fmt blueprints/*.yaml\n  tierform fmt --check app.yaml              # in CI: exit 1 if it is not formatted\n  tierform fmt --check -v app.yaml           # and show the diff\n  cat app.yaml | tierform fmt - > tidy.yaml\n\nKeys follow the schema's order (`tierform explain`); services, datastores, tiers, env\nand a patch's maps keep yours. The result must load as the same blueprint, or the\nfile is left as it is. fmt does not validate: an invalid blueprint is formatted too.\n\nExit codes: 0 formatted (or already) · 1 would change (--check) · 2 error"
+    )]
+    Fmt {
+        /// Blueprint files (`-` reads standard input and writes standard output).
+        /// Default: $TIERFORM_BLUEPRINT, else ./blueprint.yaml.
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Write nothing: print the files that would change (with -v, a diff) and exit
+        /// 1 if any would.
+        #[arg(long)]
+        check: bool,
+        /// `text` for people; `json`: each file and whether it changes (docs/json.md).
+        #[arg(long, value_enum, default_value_t = FmtFormat::Text)]
+        format: FmtFormat,
+    },
     /// Per phase: instances, CPU and memory, machines and monthly cost, throughput
     /// ceiling, and when to move on.
     #[command(
@@ -323,6 +340,12 @@ pub enum ValidateFormat {
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum RenderFormat {
+    Text,
+    Json,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FmtFormat {
     Text,
     Json,
 }
