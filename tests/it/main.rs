@@ -28,6 +28,7 @@ mod ecosystem;
 mod explain;
 mod external;
 mod fixtures;
+mod fmt;
 mod fuzz_regressions;
 mod hosts_readme;
 mod injection;

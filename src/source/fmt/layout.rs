@@ -205,11 +205,11 @@ impl Layout {
                 });
             }
         }
-        // Above the first key: a head (up to its last blank line) that stays first,
-        // then the comments that belong to the first entry.
+        // Above the first key: a head (up to its last blank line, or `---` marker)
+        // that stays first, then the comments that belong to the first entry.
         let head_end = (region.start..starts[0])
             .rev()
-            .find(|&i| is_blank(&self.lines[i]))
+            .find(|&i| !is_comment(&self.lines[i]))
             .map_or(region.start, |i| i + 1);
         let mut out: Vec<Line> = (region.start..head_end)
             .map(|i| loose(&self.lines[i], target))
