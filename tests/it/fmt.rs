@@ -197,7 +197,7 @@ fn a_shuffled_blueprint_comes_back_canonical_with_its_comments() {
     assert_eq!(after("# the name comes second"), "name: shop");
     assert_eq!(after("# why this phase"), "enter_when: day one");
     assert!(formatted.contains("  port: 8000     # the port it listens on\n"));
-    assert!(formatted.contains("    path: /health\n      # interval: 5s"));
+    assert!(formatted.contains("      timeout: 2s\n      # interval: 5s"));
     // Every comment line survives.
     for l in SHUFFLED.lines().filter(|l| l.contains('#')) {
         let comment = &l[l.find('#').unwrap()..];

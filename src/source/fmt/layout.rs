@@ -150,21 +150,37 @@ impl Layout {
         }
     }
 
-    /// Whether a value's trailing blank lines are part of it: a block scalar kept
-    /// whole (`|+`, `>+`).
+    /// Whether a value's trailing blank lines are part of it: it ends in a block
+    /// scalar kept whole (`|+`, `>+`). `first` is the line of its key or dash.
     fn keeps_blanks(&self, value: &Outline, first: usize) -> bool {
-        let Shape::Scalar { block: true, .. } = value.shape else {
-            return false;
-        };
-        // The header (`|+`, `>2+`) is on the first line of the entry or item.
-        let line = &self.lines[first];
-        line.char_indices().any(|(i, c)| {
-            (c == '|' || c == '>')
-                && line[i + 1..]
-                    .chars()
-                    .take_while(|c| c.is_ascii_digit() || *c == '+' || *c == '-')
-                    .any(|c| c == '+')
-        })
+        match &value.shape {
+            Shape::Scalar { block: true, .. } => {
+                // The header (`|+`, `>2+`) is on the line of the key or dash.
+                let line = &self.lines[first];
+                line.char_indices().any(|(i, c)| {
+                    (c == '|' || c == '>')
+                        && line[i + 1..]
+                            .chars()
+                            .take_while(|c| c.is_ascii_digit() || *c == '+' || *c == '-')
+                            .any(|c| c == '+')
+                })
+            }
+            Shape::Map {
+                flow: false,
+                entries,
+            } => entries
+                .last()
+                .is_some_and(|e| self.keeps_blanks(&e.value, e.line - 1)),
+            Shape::Seq {
+                flow: false,
+                items,
+                dashes,
+            } => match (items.last(), dashes.last()) {
+                (Some(item), Some(dash)) => self.keeps_blanks(item, dash.0 - 1),
+                _ => false,
+            },
+            _ => false,
+        }
     }
 
     /// Where a body ends once its trailing blank lines and comments no deeper than

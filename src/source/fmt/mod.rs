@@ -49,20 +49,26 @@ pub fn format(text: &str, schema: &Value) -> Result<String, FmtError> {
         .document(&root, Schema::new(schema))
         .map_err(FmtError::Unsupported)?;
     let out = join(lines);
-    let after = load(&out).map_err(|e| {
+    same_tree(&before, &out, Schema::new(schema))?;
+    Ok(out)
+}
+
+/// The safety check: `out` loads as the tree `before` is, with the same order where
+/// order means something.
+fn same_tree(before: &Node, out: &str, schema: Schema<'_>) -> Result<(), FmtError> {
+    let after = load(out).map_err(|e| {
         let first = e.first().map(|e| format!("{e} at line {}", e.span().line));
         FmtError::Changed(format!(
             "the result does not load: {}",
             first.unwrap_or_default()
         ))
     })?;
-    let schema = Schema::new(schema);
-    if canonical(&before, schema) != canonical(&after, schema) {
+    if canonical(before, schema) != canonical(&after, schema) {
         return Err(FmtError::Changed(
             "the result loads as a different tree".into(),
         ));
     }
-    Ok(out)
+    Ok(())
 }
 
 /// The lines as text: trailing spaces dropped and blank runs made one blank line
@@ -123,4 +129,84 @@ fn canonical(node: &Node, schema: Schema<'_>) -> String {
         }
     }
     walk(node, schema).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A schema like the blueprint's: fields in an order, a map of names, per-engine
+    /// alternatives.
+    fn schema() -> Value {
+        serde_json::json!({
+            "type": "object",
+            "properties": {
+                "version": {}, "name": {},
+                "services": { "type": "object", "additionalProperties": { "$ref": "#/$defs/Service" } },
+                "stores": { "type": "object", "additionalProperties": { "oneOf": [
+                    { "type": "object", "properties": { "engine": { "const": "a" }, "x": {}, "y": {} } },
+                    { "type": "object", "properties": { "engine": { "const": "b" }, "y": {}, "x": {} } }
+                ] } },
+                "phases": { "type": "array", "items": { "type": "object", "properties": { "name": {}, "patch": {} } } }
+            },
+            "$defs": { "Service": { "type": "object", "properties": { "kind": {}, "image": {}, "env": {
+                "type": "object", "additionalProperties": { "type": "string" } } } } }
+        })
+    }
+
+    fn fmt(text: &str) -> String {
+        let out = format(text, &schema()).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        assert_eq!(format(&out, &schema()).unwrap(), out, "not a fixed point");
+        out
+    }
+
+    #[test]
+    fn orders_fields_keeps_names_and_follows_the_engine() {
+        assert_eq!(
+            fmt("services:\n  z:\n    env: { B: 1 }\n    image: i\n  a:\n    kind: k\nname: n\nversion: 1\n"),
+            "version: 1\nname: n\nservices:\n  z:\n    image: i\n    env: { B: 1 }\n  a:\n    kind: k\n"
+        );
+        assert_eq!(
+            fmt("stores:\n  p:\n    x: 1\n    y: 2\n    engine: b\n  q:\n    y: 2\n    x: 1\n    engine: a\n"),
+            "stores:\n  p:\n    engine: b\n    y: 2\n    x: 1\n  q:\n    engine: a\n    x: 1\n    y: 2\n"
+        );
+    }
+
+    #[test]
+    fn layouts_that_are_moved_as_written() {
+        // A kept block scalar's blank lines, an indentation indicator, a quoted
+        // scalar over two lines, a document end marker.
+        let text = "services:\n  s:\n    image: |+\n      keep\n\n\n    kind: >2\n         x\nname: \"a\n  b\"\nversion: 1\n...\n";
+        assert_eq!(
+            fmt(text),
+            "version: 1\nname: \"a\n  b\"\nservices:\n  s:\n    kind: >2\n         x\n    image: |+\n      keep\n\n\n...\n"
+        );
+        // A comment after an item's dash stays on it; CRLF and a byte-order mark go.
+        assert_eq!(
+            fmt("\u{feff}phases:\r\n  - # first\r\n    patch: {}\r\n    name: a\r\n"),
+            "phases:\n  - # first\n    name: a\n    patch: {}\n"
+        );
+        // A flow mapping at the top is left as it is.
+        assert_eq!(fmt("{name: n, version: 1}\n"), "{name: n, version: 1}\n");
+    }
+
+    #[test]
+    fn a_result_that_is_not_the_same_tree_is_refused() {
+        let schema = schema();
+        let before = load("version: 1\nservices: { a: {}, b: {} }\n").unwrap();
+        let check = |out: &str| same_tree(&before, out, Schema::new(&schema));
+        assert_eq!(check("services: { a: {}, b: {} }\nversion: 1\n"), Ok(()));
+        // A value changed, a name's order changed, a result that does not load.
+        assert!(matches!(
+            check("version: 2\nservices: { a: {}, b: {} }\n"),
+            Err(FmtError::Changed(_))
+        ));
+        assert!(matches!(
+            check("version: 1\nservices: { b: {}, a: {} }\n"),
+            Err(FmtError::Changed(_))
+        ));
+        assert!(
+            matches!(check("version: 1\nservices: { a: {}, b: {} }\n---\na: 1\n"), Err(FmtError::Changed(m)) if m.contains("does not load"))
+        );
+    }
 }

@@ -87,6 +87,37 @@ struct Open {
     decided: bool,
 }
 
+/// A line's characters without a trailing comment and spaces.
+fn content(chars: &[char]) -> &[char] {
+    let comment = (0..chars.len())
+        .find(|&h| chars[h] == '#' && (h == 0 || chars[h - 1].is_whitespace()))
+        .unwrap_or(chars.len());
+    let end = chars[..comment]
+        .iter()
+        .rposition(|c| !c.is_whitespace())
+        .map_or(0, |p| p + 1);
+    &chars[..end]
+}
+
+/// The dash before a block entry's content at (`line`, `col`), which the scanner
+/// marks after any spaces and comment: on the same line, or alone on an earlier one
+/// (comment and blank lines between).
+fn dash_before(lines: &[Vec<char>], line: usize, col: usize) -> Option<(usize, usize)> {
+    let chars = lines.get(line.checked_sub(1)?)?;
+    let before = content(&chars[..col.min(chars.len())]);
+    if !before.is_empty() {
+        return (before.last() == Some(&'-')).then(|| (line, before.len() - 1));
+    }
+    for above in (1..line).rev() {
+        let before = content(&lines[above - 1]);
+        if before.is_empty() {
+            continue;
+        }
+        return (before.last() == Some(&'-')).then(|| (above, before.len() - 1));
+    }
+    None
+}
+
 /// The position of each block sequence entry's dash, in document order. The scanner
 /// marks a block entry where its content starts; the dash is the `-` before it.
 fn dashes(text: &str, lines: &[Vec<char>]) -> Vec<(usize, usize)> {
@@ -95,21 +126,9 @@ fn dashes(text: &str, lines: &[Vec<char>]) -> Vec<(usize, usize)> {
         if token.1 != yaml_rust2::scanner::TokenType::BlockEntry {
             continue;
         }
-        let (mut line, mut col) = (token.0.line(), token.0.col());
-        // Back over spaces and line ends to the dash.
-        while let Some(chars) = lines.get(line.wrapping_sub(1)) {
-            match col.checked_sub(1).map(|c| chars.get(c).copied()) {
-                Some(Some('-')) => {
-                    out.push((line, col - 1));
-                    break;
-                }
-                Some(Some(c)) if c == ' ' || c == '\t' => col -= 1,
-                Some(_) => break,
-                None => {
-                    line -= 1;
-                    col = lines.get(line.wrapping_sub(1)).map_or(0, Vec::len);
-                }
-            }
+        let (line, col) = (token.0.line(), token.0.col());
+        if let Some(dash) = dash_before(lines, line, col) {
+            out.push(dash);
         }
     }
     out
