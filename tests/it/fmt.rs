@@ -419,6 +419,8 @@ enum T {
     Leaf(&'static str),
     Text(String),
     Map(bool, Vec<(String, T)>),
+    /// A flow mapping of fields, on one line.
+    Flow(Vec<(&'static str, &'static str)>),
     Seq(Vec<T>),
 }
 
@@ -455,6 +457,14 @@ fn blueprint(services: &[(u8, u8)], postgres: bool, phases: u8) -> T {
             fields.push(("kind", Leaf("worker")));
             fields.push(("command", Leaf("[work, --fast]")));
         }
+        fields.push((
+            "resources",
+            T::Flow(vec![
+                ("cpu", "100m"),
+                ("memory", "128Mi"),
+                ("memory_limit", "256Mi"),
+            ]),
+        ));
         fields.push((
             "scaling",
             m(true, vec![("replicas", Text(replicas.to_string()))]),
@@ -560,6 +570,20 @@ fn write_item(t: &T, indent: usize, seed: &mut u64, out: &mut String, comments: 
                 match v {
                     T::Leaf(s) => out.push_str(&format!("{pad}{k}: {s}  # {k}'s value\n")),
                     T::Text(s) => out.push_str(&format!("{pad}{k}: {s}\n")),
+                    T::Flow(fields) => {
+                        let mut order: Vec<usize> = (0..fields.len()).collect();
+                        for i in (1..order.len()).rev() {
+                            *seed = seed
+                                .wrapping_mul(6364136223846793005)
+                                .wrapping_add(1442695040888963407);
+                            order.swap(i, (*seed >> 33) as usize % (i + 1));
+                        }
+                        let body: Vec<String> = order
+                            .iter()
+                            .map(|&i| format!("{}: {}", fields[i].0, fields[i].1))
+                            .collect();
+                        out.push_str(&format!("{pad}{k}: {{ {} }}\n", body.join(", ")));
+                    }
                     _ => {
                         out.push_str(&format!("{pad}{k}:\n"));
                         write(v, indent + 2, seed, out);
@@ -590,6 +614,7 @@ fn write_item(t: &T, indent: usize, seed: &mut u64, out: &mut String, comments: 
         }
         T::Leaf(s) => out.push_str(&format!("{pad}{s}\n")),
         T::Text(s) => out.push_str(&format!("{pad}{s}\n")),
+        T::Flow(_) => unreachable!("a flow mapping is a field's value"),
     }
 }
 

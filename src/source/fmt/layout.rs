@@ -80,7 +80,7 @@ fn scalar_of(entries: &[Entry], key: &str) -> Option<String> {
 }
 
 /// Whether entries in `order` still define each anchor before an alias uses it.
-fn anchors_in_order(entries: &[Entry], order: &[usize]) -> bool {
+pub(super) fn anchors_in_order(entries: &[Entry], order: &[usize]) -> bool {
     let sets: Vec<(Vec<usize>, Vec<usize>)> = entries
         .iter()
         .map(|e| {
@@ -146,7 +146,7 @@ impl Layout {
         match &node.shape {
             Shape::Map { entries, .. } => self.map(entries, region, target, schema),
             Shape::Seq { items, dashes, .. } => self.seq(items, dashes, region, target, schema),
-            _ => Ok(self.raw(node, region, 0)),
+            _ => Ok(self.raw(node, region, 0, schema)),
         }
     }
 
@@ -272,7 +272,7 @@ impl Layout {
         let delta = target as isize - e.col as isize;
         let value = &e.value;
         if !value.is_block_collection() {
-            return Ok(self.raw(value, body, delta));
+            return Ok(self.raw(value, body, delta, schema));
         }
         if value.line - 1 <= body.start {
             return Err(Unsupported {
@@ -335,7 +335,7 @@ impl Layout {
     ) -> Result<Vec<Line>, Unsupported> {
         let delta = target as isize - dash_col as isize;
         if !item.is_block_collection() {
-            return Ok(self.raw(item, body, delta));
+            return Ok(self.raw(item, body, delta, schema));
         }
         if item.line - 1 > body.start {
             let mut out = vec![shifted(&self.lines[body.start], delta, false)];
@@ -362,12 +362,25 @@ impl Layout {
         Ok(out)
     }
 
-    /// A value as written, shifted as a whole; a block scalar's lines are verbatim.
-    fn raw(&self, value: &Outline, body: Range<usize>, delta: isize) -> Vec<Line> {
+    /// A value as written, shifted as a whole; a block scalar's lines are verbatim,
+    /// a flow mapping on one line is put in order.
+    fn raw(
+        &self,
+        value: &Outline,
+        body: Range<usize>,
+        delta: isize,
+        schema: Schema<'_>,
+    ) -> Vec<Line> {
         let block = matches!(value.shape, Shape::Scalar { block: true, .. });
         let first = body.start;
-        body.map(|l| shifted(&self.lines[l], delta, block && l > first))
-            .collect()
+        body.map(|l| {
+            let reordered = (l == first)
+                .then(|| super::flow::reorder(&self.lines[l], l + 1, value, schema))
+                .flatten();
+            let line = reordered.as_deref().unwrap_or(&self.lines[l]);
+            shifted(line, delta, block && l > first)
+        })
+        .collect()
     }
 
     fn raw_lines(&self, region: Range<usize>, delta: isize) -> Vec<Line> {

@@ -8,6 +8,7 @@
 //! written. The result is loaded again and must be the same tree as the input, or
 //! nothing is returned.
 
+mod flow;
 mod layout;
 mod order;
 
@@ -170,6 +171,18 @@ mod tests {
             fmt("stores:\n  p:\n    x: 1\n    y: 2\n    engine: b\n  q:\n    y: 2\n    x: 1\n    engine: a\n"),
             "stores:\n  p:\n    engine: b\n    y: 2\n    x: 1\n  q:\n    engine: a\n    x: 1\n    y: 2\n"
         );
+    }
+
+    /// A flow mapping on one line is put in order (inside flow mappings and flow
+    /// sequences too), its separator kept; one over several lines is left alone.
+    #[test]
+    fn flow_mappings_on_one_line_are_put_in_order() {
+        assert_eq!(
+            fmt("stores: {q: {y: 2, x: [1, {a: 1}], engine: a}, p: {x: 1,y: 2,engine: b}}\nphases: [ { patch: {}, name: a } ]\n"),
+            "stores: {q: {engine: a, x: [1, {a: 1}], y: 2}, p: {engine: b,y: 2,x: 1}}\nphases: [ { name: a, patch: {} } ]\n"
+        );
+        let text = "phases:\n  - { patch: {},\n      name: a }\n";
+        assert_eq!(fmt(text), text);
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub struct Outline {
     pub col: usize,
     /// The anchor this node defines (0: none).
     pub anchor: usize,
+    /// Where a collection's end event is: a flow collection's closing bracket.
+    pub end: (usize, usize),
     pub shape: Shape,
 }
 
@@ -220,6 +222,7 @@ pub fn outline(text: &str) -> Result<Outline, LoadError> {
                     line,
                     col,
                     anchor,
+                    end: (line, col),
                     shape: Shape::Scalar { value, block },
                 })
             }
@@ -227,6 +230,7 @@ pub fn outline(text: &str) -> Result<Outline, LoadError> {
                 line,
                 col,
                 anchor: 0,
+                end: (line, col),
                 shape: Shape::Alias(id),
             }),
             Event::MappingStart(anchor, _) | Event::SequenceStart(anchor, _) => {
@@ -247,6 +251,7 @@ pub fn outline(text: &str) -> Result<Outline, LoadError> {
                         line,
                         col,
                         anchor,
+                        end: (line, col),
                         shape,
                     },
                     pending: None,
@@ -254,7 +259,10 @@ pub fn outline(text: &str) -> Result<Outline, LoadError> {
                 });
                 None
             }
-            Event::MappingEnd | Event::SequenceEnd => stack.pop().map(|open| open.node),
+            Event::MappingEnd | Event::SequenceEnd => stack.pop().map(|mut open| {
+                open.node.end = (line, col);
+                open.node
+            }),
             _ => None,
         };
         let Some(node) = done else { continue };
