@@ -13,7 +13,7 @@ use crate::model::Platform;
     version,
     about = "One blueprint of services, tiers and datastores → the configs that run it, phase by phase.",
     long_about = None,
-    after_help = "Examples:\n  tierform init app.yaml                      # a starter blueprint\n  tierform validate app.yaml                  # every finding, with file:line:col\n  tierform render app.yaml -o out             # every phase's configs into out/\n  tierform render app.yaml -o out --check     # in CI: is out/ current?\n  tierform templates eject nginx/nginx.conf.j2\n  source <(tierform completions bash)         # tab completion in this shell\n\nExit codes: 0 ok · 1 a finding (invalid, stale) · 2 an error\n\nColour is used on a terminal unless NO_COLOR is set; --color overrides both."
+    after_help = "Examples:\n  tierform init app.yaml                      # a starter blueprint\n  tierform validate app.yaml                  # every finding, with file:line:col\n  tierform render app.yaml -o out             # every phase's configs into out/\n  tierform render app.yaml -o out --check     # in CI: is out/ current?\n  tierform fmt --check app.yaml               # in CI: is it in canonical order and layout?\n  tierform templates eject nginx/nginx.conf.j2\n  source <(tierform completions bash)         # tab completion in this shell\n\nExit codes: 0 ok · 1 a finding (invalid, stale) · 2 an error\n\nColour is used on a terminal unless NO_COLOR is set; --color overrides both."
 )]
 pub struct Cli {
     #[command(flatten)]
