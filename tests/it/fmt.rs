@@ -649,3 +649,33 @@ proptest! {
         }
     }
 }
+
+/// A layout fmt does not take apart (an explicit `? key`) is refused, the file left
+/// as it is; a file it writes keeps its permissions.
+#[test]
+fn a_layout_it_cannot_take_apart_is_refused_and_permissions_are_kept() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let explicit = "version: 1\n? name\n: x\n";
+    std::fs::write(d.join("explicit.yaml"), explicit).unwrap();
+    let a = tierform(d).args(["fmt", "explicit.yaml"]).assert().code(2);
+    assert!(
+        out(&a).1.contains("explicit.yaml: cannot format line 2"),
+        "{:?}",
+        out(&a)
+    );
+    assert_eq!(
+        std::fs::read_to_string(d.join("explicit.yaml")).unwrap(),
+        explicit
+    );
+    let path = d.join("messy.yaml");
+    std::fs::write(&path, SHUFFLED).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    tierform(d)
+        .args(["fmt", "-q", "messy.yaml"])
+        .assert()
+        .code(0);
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o640);
+}
