@@ -29,6 +29,7 @@ mod explain;
 mod external;
 mod fixtures;
 mod fmt;
+mod fmt_props;
 mod fuzz_regressions;
 mod hosts_readme;
 mod injection;
