@@ -112,3 +112,11 @@ pub fn validate_bytes(bytes: &[u8]) -> Validated {
 pub fn validate_str(text: &str) -> Validated {
     check::validate::validate_str(text, &plan::placement::findings)
 }
+
+/// `tierform fmt`: a blueprint's text in the canonical key order (the schema's) and
+/// layout, every comment kept; refused when the result would not load as the same
+/// blueprint.
+pub fn format_blueprint(text: &str) -> Result<String, FmtError> {
+    source::fmt::format(text, &model::schema::blueprint_schema())
+}
+pub use source::fmt::FmtError;

@@ -13,7 +13,7 @@ use crate::model::Platform;
     version,
     about = "One blueprint of services, tiers and datastores → the configs that run it, phase by phase.",
     long_about = None,
-    after_help = "Examples:\n  tierform init app.yaml                      # a starter blueprint\n  tierform validate app.yaml                  # every finding, with file:line:col\n  tierform render app.yaml -o out             # every phase's configs into out/\n  tierform render app.yaml -o out --check     # in CI: is out/ current?\n  tierform templates eject nginx/nginx.conf.j2\n  source <(tierform completions bash)         # tab completion in this shell\n\nExit codes: 0 ok · 1 a finding (invalid, stale) · 2 an error\n\nColour is used on a terminal unless NO_COLOR is set or TERM=dumb; FORCE_COLOR or\nCLICOLOR_FORCE colour a pipe too; --color overrides them all."
+    after_help = "Examples:\n  tierform init app.yaml                      # a starter blueprint\n  tierform validate app.yaml                  # every finding, with file:line:col\n  tierform render app.yaml -o out             # every phase's configs into out/\n  tierform render app.yaml -o out --check     # in CI: is out/ current?\n  tierform fmt --check app.yaml               # in CI: is it in canonical order and layout?\n  tierform templates eject nginx/nginx.conf.j2\n  source <(tierform completions bash)         # tab completion in this shell\n\nExit codes: 0 ok · 1 a finding (invalid, stale) · 2 an error\n\nColour is used on a terminal unless NO_COLOR is set or TERM=dumb; FORCE_COLOR or\nCLICOLOR_FORCE colour a pipe too; --color overrides them all."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -177,6 +177,23 @@ pub enum Command {
         /// Use templates from this folder where it has one by the same relative path.
         #[arg(long, value_name = "DIR")]
         templates: Option<PathBuf>,
+    },
+    /// Rewrite blueprints in canonical key order and layout, keeping every comment.
+    #[command(
+        after_help = "Examples:\n  tierform fmt                               # ./blueprint.yaml, or $TIERFORM_BLUEPRINT\n  tierform fmt blueprints/*.yaml\n  tierform fmt --check app.yaml              # in CI: exit 1 if it is not formatted\n  tierform fmt --check -v app.yaml           # and show the diff\n  cat app.yaml | tierform fmt - > tidy.yaml\n\nKeys follow the schema's order (`tierform explain`); services, datastores, tiers, env\nand a patch's maps keep yours. The result must load as the same blueprint, or the\nfile is left as it is. fmt does not validate: an invalid blueprint is formatted too.\n\nExit codes: 0 formatted (or already) · 1 would change (--check) · 2 error"
+    )]
+    Fmt {
+        /// Blueprint files (`-` reads standard input and writes standard output).
+        /// Default: $TIERFORM_BLUEPRINT, else ./blueprint.yaml.
+        #[arg(value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Write nothing: print the files that would change (with -v, a diff) and exit
+        /// 1 if any would.
+        #[arg(long)]
+        check: bool,
+        /// `text` for people; `json`: each file and whether it changes (docs/json.md).
+        #[arg(long, value_enum, default_value_t = TextOrJson::Text)]
+        format: TextOrJson,
     },
     /// Per phase: instances, CPU and memory, machines and monthly cost, throughput
     /// ceiling, and when to move on.

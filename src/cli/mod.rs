@@ -97,6 +97,16 @@ fn run(cmd: Command, ui: &Ui) -> Result<u8> {
             }
             commands::validate::run(&files, format, deny_warnings, ui)
         }
+        Command::Fmt {
+            mut files,
+            check,
+            format,
+        } => {
+            if files.is_empty() {
+                files.push(input::blueprint_path(None)?);
+            }
+            commands::fmt::run(&files, check, format, ui)
+        }
         Command::Schema { output, format } => commands::schema::run(output.as_deref(), format),
         Command::Explain { path, format } => commands::schema::explain(&path, format),
         Command::Init {

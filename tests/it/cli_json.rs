@@ -116,13 +116,14 @@ fn every_json_document_carries_the_format_version() {
     let out = dir.path().join("out");
     let out = out.to_str().unwrap();
     let bp = "blueprints/showcase.yaml";
-    let runs: [(&[&str], i32); 7] = [
+    let runs: [(&[&str], i32); 8] = [
         (&["validate", "--format", "json", bp], 0),
         (&["render", "--format", "json", "--check", bp, "-o", out], 1),
         (&["render", "--format", "json", bp, "-o", out], 0),
         (&["render", "--format", "json", "--check", bp, "-o", out], 0),
         (&["plan", "--format", "json", bp], 0),
         (&["diff", "--format", "json", bp, "nginx", "haproxy"], 1),
+        (&["fmt", "--check", "--format", "json", bp], 0),
         (&["version", "--format", "json"], 0),
     ];
     for (args, want) in runs {
@@ -329,6 +330,9 @@ fn docs_show_every_field_of_every_document() {
     std::fs::write(&bad, INVALID).unwrap();
     let bad = bad.to_str().unwrap();
     let bp = "blueprints/medhasakthi.yaml";
+    let messy = dir.path().join("messy.yaml");
+    std::fs::write(&messy, "name: messy\nversion: 1\n").unwrap();
+    let messy = messy.to_str().unwrap();
     let runs: Vec<(Vec<&str>, Vec<&str>)> = vec![
         (
             vec!["validate", "--format", "json", bad],
@@ -351,6 +355,7 @@ fn docs_show_every_field_of_every_document() {
             vec!["diff", "--format", "json", bp, "vertical", "horizontal"],
             vec![],
         ),
+        (vec!["fmt", "--check", "--format", "json", messy], vec![]),
         (vec!["version", "--format", "json"], vec![]),
         (
             vec!["explain", "services.*.scaling", "--format", "json"],

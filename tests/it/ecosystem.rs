@@ -226,7 +226,7 @@ fn man_dir_writes_a_page_per_command() {
         .assert()
         .code(0);
     assert!(
-        stderr(&a).contains("wrote 14 manual pages"),
+        stderr(&a).contains("wrote 15 manual pages"),
         "{}",
         stderr(&a)
     );
@@ -241,6 +241,7 @@ fn man_dir_writes_a_page_per_command() {
             "tierform-completions.1",
             "tierform-diff.1",
             "tierform-explain.1",
+            "tierform-fmt.1",
             "tierform-init.1",
             "tierform-man.1",
             "tierform-plan.1",

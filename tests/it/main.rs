@@ -28,6 +28,8 @@ mod ecosystem;
 mod explain;
 mod external;
 mod fixtures;
+mod fmt;
+mod fmt_props;
 mod fuzz_regressions;
 mod hosts_readme;
 mod injection;

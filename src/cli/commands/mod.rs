@@ -3,6 +3,7 @@
 
 pub mod completions;
 pub mod diff;
+pub mod fmt;
 pub mod init;
 pub mod man;
 pub mod plan;

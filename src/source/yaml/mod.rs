@@ -11,6 +11,7 @@
 //! (`yes`/`no`/`on`/`off` stay strings).
 
 mod builder;
+pub mod outline;
 mod scalar;
 
 use std::sync::Arc;
