@@ -95,7 +95,7 @@ pub enum Command {
     },
     /// Render every phase's bundles (nginx/HAProxy configs, …) into a folder.
     #[command(
-        after_help = "Examples:\n  tierform render blueprints/bet-intel.yaml\n  tierform render app.yaml -o deploy --phase horizontal --platform hosts\n  tierform render app.yaml --check   # in CI: is the committed output current?\n  tierform render app.yaml --stdout single/compose/nginx/nginx.conf | less\n  cat app.yaml | tierform render - --stdout single/compose/docker-compose.yml\n  tierform render app.yaml -o - --phase kubernetes --platform kubernetes | kubectl apply -f -\n  tierform render app.yaml --templates my-templates --lint   # nginx -t / haproxy -c each config\n\nWrites DIR/<phase>/<platform>/…; files it wrote before and no longer renders are\nremoved, files it did not write are never touched (DIR/.tierform-manifest lists them).\n\nExit codes: 0 written or up to date · 1 stale (--check) or a config refused (--lint) ·\n2 invalid blueprint or other error"
+        after_help = "Examples:\n  tierform render blueprints/bet-intel.yaml\n  tierform render app.yaml -o deploy --phase horizontal --platform hosts\n  tierform render app.yaml --check   # in CI: is the committed output current?\n  tierform render app.yaml --stdout single/compose/nginx/nginx.conf | less\n  cat app.yaml | tierform render - --stdout single/compose/docker-compose.yml\n  tierform render app.yaml -o - --phase kubernetes --platform kubernetes | kubectl apply -f -\n  tierform render app.yaml --templates my-templates --lint   # nginx -t / haproxy -c each config\n\nWrites DIR/<phase>/<platform>/…; files it wrote before and no longer renders are\nremoved, files it did not write are never touched (DIR/.tierform-manifest lists them).\n\nExit codes: 0 written or up to date · 1 stale (--check) or a config refused or unchecked (--lint) ·\n2 invalid blueprint or other error"
     )]
     Render {
         /// The blueprint file (`-` reads standard input). Default: $TIERFORM_BLUEPRINT,
@@ -144,7 +144,7 @@ pub enum Command {
         /// Then check each balancer config with the real `nginx -t` / `haproxy -c`
         /// installed here (or $TIERFORM_NGINX, $TIERFORM_HAPROXY), in a private network
         /// namespace where its addresses and upstream names exist; exit 1 if one is
-        /// refused or warned about. For `--templates` overrides above all.
+        /// refused, warned about or cannot be checked. For `--templates` overrides above all.
         #[arg(long, conflicts_with = "stdout")]
         lint: bool,
     },

@@ -134,20 +134,15 @@ pub fn phase() -> ArgValueCompleter {
 }
 
 /// `diff [BLUEPRINT] FROM TO`: the phase names, and YAML files while no blueprint is
-/// on the line yet.
+/// known yet.
 pub fn diff_args() -> ArgValueCompleter {
     struct DiffArgs;
     impl ValueCompleter for DiffArgs {
         fn complete(&self, current: &OsStr) -> Vec<CompletionCandidate> {
             let mut out = phase_candidates(current);
-            let named = words()
-                .iter()
-                .take(words().len().saturating_sub(1))
-                .any(|w| {
-                    Path::new(w)
-                        .extension()
-                        .is_some_and(|e| e == "yaml" || e == "yml")
-                });
+            // Files only while no blueprint is known (none on the line, in
+            // $TIERFORM_BLUEPRINT or ./blueprint.yaml).
+            let named = blueprint().is_some();
             if !named {
                 let files = PathCompleter::file().filter(|p| {
                     p.is_dir() || p.extension().is_some_and(|e| e == "yaml" || e == "yml")

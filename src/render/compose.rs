@@ -12,7 +12,7 @@ use crate::render::templates::{TemplateError, Templates};
 
 use super::compose_file::{
     app_containers, balancer_container, compose_document, datastore_containers, emit, env_example,
-    Layout,
+    interpolated, Layout,
 };
 use super::{balancer, datastores};
 
@@ -51,6 +51,9 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
         "docker-compose.yml".into(),
         emit(plan, &doc, "docker compose up -d")?,
     ));
-    files.push((".env.example".into(), env_example(plan, None)));
+    files.push((
+        ".env.example".into(),
+        env_example(plan, None, &interpolated(&doc)),
+    ));
     Ok(files)
 }

@@ -12,7 +12,7 @@ use crate::render::templates::{TemplateError, Templates};
 
 use super::compose_file::{
     app_containers, balancer_container, compose_document, datastore_containers, emit, env_example,
-    Layout,
+    interpolated, Layout,
 };
 use super::{balancer, datastores};
 
@@ -84,7 +84,7 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             ));
             files.push((
                 format!("{dir}/.env.example"),
-                env_example(plan, Some(&machine)),
+                env_example(plan, Some(&machine), &interpolated(&doc)),
             ));
         }
     }
@@ -140,7 +140,7 @@ fn start_order(plan: &Plan) -> String {
         row.0 = kinds.iter().position(|k| *k == row.0).expect("a kind") as u8 + 1;
     }
     let mut out = format!(
-        "<!-- {} -->\n\n# {}: phase `{}` on its machines\n\nOne folder per machine. On each machine: copy its folder there, `cp .env.example .env` and fill in every value (the same secret values on every machine), then `docker compose up -d`.\n\nStart the machines in this order. Services reach datastores on other machines by address and nothing waits across machines, so a datastore's primary comes before its replicas and pooler, the datastores before the services, and the services before the balancer; a machine that runs several of these starts at its earliest step.\n\n| step | machine | runs |\n|---|---|---|\n",
+        "<!-- {} -->\n\n# {}: phase `{}` on its machines\n\nOne folder per machine. On each machine: copy its folder there, `cp .env.example .env` and fill in every value (the same secret values on every machine), then `docker compose up -d`.\n\nStart the machines in this order. Services reach datastores on other machines by address and nothing waits across machines, so a datastore's primary comes before its replicas and pooler, the datastores before the services, and the services before the balancer. A machine that runs several of these starts at its earliest step: what it runs that needs another machine (a service whose database or pooler starts later) exits until that answers, and Docker restarts it (`restart: unless-stopped`), so the order shortens the wait rather than being required.\n\n| step | machine | runs |\n|---|---|---|\n",
         super::bundle::generated_header(plan),
         plan.blueprint,
         plan.phase
@@ -213,7 +213,7 @@ fn ports(plan: &Plan) -> String {
             .join(", ")
     };
     let mut out = String::from(
-        "\n## Ports to open\n\nEach machine's firewall must let the other machines of the phase reach the first column's ports (nothing else needs them: keep them closed to the internet) and clients reach the second's.\n\n| machine | to the other machines | to clients |\n|---|---|---|\n",
+        "\n## Ports to open\n\nEach machine's firewall must let the other machines of the phase reach the first column's ports (nothing else needs them: keep them closed to the internet) and clients reach the second's. The datastores and the balancer use the machine's network, so its firewall covers them; the services' ports are published by Docker, whose rules come before ufw's and firewalld's: filter those in the `DOCKER-USER` chain.\n\n| machine | to the other machines | to clients |\n|---|---|---|\n",
     );
     for (machine, (inner, outer)) in &open {
         out.push_str(&format!(

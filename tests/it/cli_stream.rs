@@ -358,3 +358,25 @@ fn a_kubernetes_only_phase_streams_as_yaml_without_naming_the_platform() {
     assert!(!text.contains("==> "), "{}", &text[..text.len().min(400)]);
     assert_eq!(text, stream(&bp, "enterprise", dir.path()));
 }
+
+/// A reader that stops early (`| head`) ends the stream quietly, as `cat` does: exit
+/// 0 and nothing on stderr (before: "error: Broken pipe (os error 32)", exit 2).
+#[test]
+fn a_reader_that_stops_early_ends_the_stream_quietly() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tierform"))
+        .args(["render", "-q", "-o", "-"])
+        .arg(repo("blueprints/bet-intel.yaml"))
+        .current_dir(dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 100];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // Our end of the pipe is closed now (dropped above).
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(out.status.code(), Some(0));
+}

@@ -117,6 +117,14 @@ fn bash_completes_phase_and_template_names() {
             .all(|p| diff.iter().any(|d| d == p)),
         "{diff:?}"
     );
+    // With the blueprint from the environment, `diff` offers phases, not files.
+    assert_eq!(
+        lines(bash_complete(
+            "tierform diff nginx ",
+            "export TIERFORM_BLUEPRINT=blueprints/showcase.yaml"
+        )),
+        ["nginx", "haproxy", "strict"]
+    );
     let templates = lines(bash_complete("tierform templates eject nginx/", ""));
     assert!(
         templates.iter().any(|t| t == "nginx/nginx.conf.j2"),

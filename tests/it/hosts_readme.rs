@@ -185,3 +185,36 @@ fn steps_are_dense_ports_are_listed_and_several_balancers_are_explained() {
     }
     assert!(seen >= 3, "{seen}");
 }
+
+/// Each bundle's `.env.example` asks for exactly the secrets its `docker-compose.yml`
+/// reads (`${NAME:?…}`): a machine is never asked for a password it does not use
+/// (before: the PostgreSQL superuser password on every machine that ran a pooler).
+#[test]
+fn each_env_example_lists_exactly_what_its_compose_file_reads() {
+    let reads = regex::Regex::new(r"\$\{([A-Za-z_][A-Za-z0-9_]*):\?").unwrap();
+    let mut seen = 0;
+    for path in common::render_blueprints() {
+        let set = common::render_all(&path);
+        for (name, text) in set.iter() {
+            let Some(dir) = name.strip_suffix("/.env.example") else {
+                continue;
+            };
+            let dir = format!("{dir}/");
+            seen += 1;
+            let compose = set
+                .get(&format!("{dir}docker-compose.yml"))
+                .unwrap_or_else(|| panic!("{name}: no docker-compose.yml beside it"));
+            let wanted: std::collections::BTreeSet<&str> = reads
+                .captures_iter(compose)
+                .map(|c| c.get(1).unwrap().as_str())
+                .collect();
+            let asked: std::collections::BTreeSet<&str> = text
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.is_empty())
+                .map(|l| l.trim_end_matches('='))
+                .collect();
+            assert_eq!(asked, wanted, "{}: {name}", path.display());
+        }
+    }
+    assert!(seen >= 20, "{seen}");
+}

@@ -76,7 +76,10 @@ pub fn run(
     } else {
         None
     };
-    let lint_failed = linted.as_ref().is_some_and(|l| !l.failed.is_empty());
+    // A config `--lint` could not judge is a finding too: a green run checked them all.
+    let lint_failed = linted
+        .as_ref()
+        .is_some_and(|l| !l.failed.is_empty() || !l.skipped.is_empty());
     let with_lint = |mut doc: serde_json::Value| {
         if let Some(l) = &linted {
             doc["lint"] = lint_json(l);
@@ -167,13 +170,19 @@ fn report_lint(l: &crate::cli::lint::Verdicts, out_dir: &Path, ui: &Ui) -> Resul
     for file in &l.passed {
         ui.detail(&format!("lint: {} ok", at(file)));
     }
-    drop(err);
-    ui.status(&format!(
+    let summary = format!(
         "lint: {} passed, {} refused, {} not checked",
         l.passed.len(),
         l.failed.len(),
         l.skipped.len()
-    ));
+    );
+    if l.failed.is_empty() && l.skipped.is_empty() {
+        drop(err);
+        ui.status(&summary);
+    } else {
+        // Even with --quiet: this is why the exit code is 1.
+        writeln!(err, "{summary}")?;
+    }
     Ok(())
 }
 
@@ -253,9 +262,18 @@ pub fn stream(
     let templates = load_templates(templates_dir)?;
     let (set, _) = crate::render::render(&v.phases, &selection, &templates)?;
     let mut out = std::io::stdout().lock();
-    crate::cli::stream::write(&set, &mut out)?;
-    out.flush()?;
-    Ok(exit::OK)
+    let written = crate::cli::stream::write(&set, &mut out).and_then(|()| Ok(out.flush()?));
+    match written {
+        // The reader stopped early (`| head`): done, as `cat` is.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(exit::OK)
+        }
+        Err(e) => Err(e),
+        Ok(()) => Ok(exit::OK),
+    }
 }
 
 /// Lists each file of `changes` on standard error, with `--verbose`.

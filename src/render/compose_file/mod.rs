@@ -78,8 +78,37 @@ pub(super) fn compose_document(
     Value::Object(doc)
 }
 
-/// `.env.example`: every secret the bundle reads, without a value.
-pub(super) fn env_example(plan: &Plan, machine: Option<&str>) -> String {
+/// The variables a compose document takes from the `.env` (`${NAME:?…}`): the secrets
+/// its containers read.
+pub(super) fn interpolated(doc: &Value) -> BTreeSet<String> {
+    fn walk(v: &Value, out: &mut BTreeSet<String>) {
+        match v {
+            Value::String(s) => {
+                let mut rest = s.as_str();
+                while let Some(i) = rest.find("${") {
+                    rest = &rest[i + 2..];
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    if !name.is_empty() && rest[name.len()..].starts_with(":?") {
+                        out.insert(name);
+                    }
+                }
+            }
+            Value::Array(a) => a.iter().for_each(|x| walk(x, out)),
+            Value::Object(m) => m.values().for_each(|x| walk(x, out)),
+            _ => {}
+        }
+    }
+    let mut out = BTreeSet::new();
+    walk(doc, &mut out);
+    out
+}
+
+/// `.env.example`: every secret the bundle's compose document reads (`reads`, from
+/// [`interpolated`]), without a value, each with who uses it.
+pub(super) fn env_example(plan: &Plan, machine: Option<&str>, reads: &BTreeSet<String>) -> String {
     let mut by_name: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for s in plan.services.values() {
         if machine.is_some_and(|m| !s.machines.iter().any(|x| x == m)) {
@@ -119,6 +148,12 @@ pub(super) fn env_example(plan: &Plan, machine: Option<&str>) -> String {
         "# {}\n#\n# Every secret this bundle reads, without its value. Copy this file to .env (beside\n# docker-compose.yml, never committed) and fill in each value.\n",
         generated_header(plan)
     );
+    // Only what this bundle's containers read: a machine is not asked for a password
+    // it does not use (a pooler's machine for the superuser's, say).
+    by_name.retain(|name, _| reads.contains(name));
+    for name in reads {
+        by_name.entry(name.clone()).or_default();
+    }
     let in_urls = plan.url_passwords();
     for (name, users) in by_name {
         text.push_str(&format!(
