@@ -66,14 +66,27 @@ pub fn flowchart(plan: &Plan) -> String {
         } else {
             s.instances.to_string()
         };
-        let mut text = format!("{} ×{}\n{}", s.name, count, s.kind.as_str());
+        let mut text = match &s.job {
+            Some(job) => format!("{}\njob: runs once\ncontent {}", s.name, job.hash),
+            None => format!("{} ×{}\n{}", s.name, count, s.kind.as_str()),
+        };
         if let Some(p) = s.port {
             text.push_str(&format!(" :{p}"));
         }
         if autoscales {
             text.push_str("\nautoscaled");
         }
-        out.push_str(&format!("  {}[{}]\n", id("svc", &s.name), label(&text)));
+        // A job's node has the shape of a one-off step.
+        let (open, close) = if s.job.is_some() {
+            ("[/", "/]")
+        } else {
+            ("[", "]")
+        };
+        out.push_str(&format!(
+            "  {}{open}{}{close}\n",
+            id("svc", &s.name),
+            label(&text)
+        ));
         if let Some(t) = &s.tier {
             placed.push((t.clone(), id("svc", &s.name)));
         }
@@ -124,6 +137,16 @@ pub fn flowchart(plan: &Plan) -> String {
                     id("svc", &b.pool)
                 ));
             }
+        }
+    }
+    // What waits for a job: a dotted arrow from the job, "before".
+    for s in plan.services.values() {
+        for job in s.after.iter().filter(|j| plan.services.contains_key(*j)) {
+            out.push_str(&format!(
+                "  {} -. before .-> {}\n",
+                id("svc", job),
+                id("svc", &s.name)
+            ));
         }
     }
     for s in plan.services.values() {

@@ -31,6 +31,7 @@ mod fixtures;
 mod fuzz_regressions;
 mod hosts_readme;
 mod injection;
+mod jobs;
 mod kubernetes_expansion;
 mod kubernetes_manifests;
 mod kubernetes_pods;
