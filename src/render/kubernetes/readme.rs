@@ -57,7 +57,7 @@ pub(super) fn readme(plan: &Plan) -> String {
     let jobs: Vec<&ServicePlan> = plan.services.values().filter(|s| s.job.is_some()).collect();
     if !jobs.is_empty() {
         out.push_str(&format!(
-            "\n## Jobs\n\nEach job is a Job named for its content (`kubectl -n {ns} get jobs`): a new image, command or setting is a new Job, which `kubectl apply -k .` starts, and the pods of the services that wait for it (`after`) stay in `Init` until it is complete (`kubectl wait` as the service account `{waiter}`, which may only read Jobs). A failed Job holds them there: see `kubectl -n {ns} logs job/<name>`, fix, render and apply again. Finished Jobs are kept, since a dependent's new pod asks for its Job whenever it starts; remove replaced ones with `kubectl apply -k . --prune -l app.kubernetes.io/part-of={bp}`, or by hand.\n\n| job | Job | retries | time limit |\n|---|---|---|---|\n",
+            "\n## Jobs\n\nEach job is a Job named for its content (`kubectl -n {ns} get jobs`): a new image, command or setting is a new Job, which `kubectl apply -k .` starts, and the pods of the services that wait for it (`after`) stay in `Init` until it is complete (`kubectl wait` as the service account `{waiter}`, which may only read Jobs). A failed Job holds them there: see `kubectl -n {ns} logs job/<name>`, fix, render and apply again. Finished Jobs are kept, since a dependent's new pod asks for its Job whenever it starts; remove replaced ones with `kubectl apply -k . --prune -l app.kubernetes.io/part-of={bp}`, or by hand.\n\n",
             ns = plan.namespace,
             waiter = crate::plan::JOB_WAITER,
             bp = plan.blueprint,
@@ -65,7 +65,7 @@ pub(super) fn readme(plan: &Plan) -> String {
         for s in jobs {
             if let Some(j) = &s.job {
                 out.push_str(&format!(
-                    "| `{}` | `{}` | {} | {}s |\n",
+                    "- `{}`: Job `{}`, {} retries, {} s at most\n",
                     s.name,
                     j.kubernetes_name,
                     j.retries,
