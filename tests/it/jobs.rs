@@ -331,4 +331,17 @@ fn plan_and_diff_show_jobs() {
             .any(|t| t.contains(&format!("content {hash} → {new}: the job runs again"))),
         "{text:?}"
     );
+    // The operational notes say it runs, before what, and as which Job.
+    let notes = tierform::diff::notes(&plans[1], &plans[2]);
+    assert!(
+        notes.iter().any(|n| n.contains(&format!(
+            "Job `migrate` runs (content {new}) before `api` start"
+        )) && n.contains(&format!("`migrate-{new}`"))),
+        "{notes:?}"
+    );
+    let unchanged = tierform::diff::notes(&plans[2], &plans[2]);
+    assert!(
+        !unchanged.iter().any(|n| n.contains("Job `migrate`")),
+        "{unchanged:?}"
+    );
 }
