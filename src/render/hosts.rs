@@ -139,6 +139,31 @@ fn start_order(plan: &Plan) -> String {
             put(&node.host, 4 + after_jobs, "the balancer".to_string());
         }
     }
+    // A service that waits for a job on another machine, on a machine that starts no
+    // later than the job's (it also runs a datastore, or the job shares its step):
+    // the order cannot hold it back, so the README says what to do.
+    let step_of = |m: &String| on.get(m).map_or(0, |(step, _)| *step);
+    let mut early: Vec<String> = Vec::new();
+    for s in plan.services.values() {
+        for job in s.after.iter().filter_map(|j| plan.services.get(j)) {
+            for m in &s.machines {
+                for jm in job.machines.iter().filter(|jm| *jm != m) {
+                    if step_of(m) <= step_of(jm) {
+                        early.push(format!(
+                            "- `{}` on `{}/` waits for job `{}` on `{}/`, which this order does not start first: on `{}/`, start the datastores alone first (`docker compose up -d <datastore> …`), and the rest once the job succeeded.\n",
+                            s.name,
+                            machine_dir(m),
+                            job.name,
+                            machine_dir(jm),
+                            machine_dir(m)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    early.sort();
+    early.dedup();
     let mut rows: Vec<(u8, String, Vec<String>)> = on
         .into_iter()
         .map(|(machine, (step, what))| (step, machine, what))
@@ -168,6 +193,10 @@ fn start_order(plan: &Plan) -> String {
                     s.name
                 ));
             }
+        }
+        if !early.is_empty() {
+            out.push('\n');
+            out.extend(early);
         }
     }
     out

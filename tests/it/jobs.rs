@@ -267,6 +267,23 @@ datastores:
     // The API's machine has no job to wait for: the start order ran it.
     let app = file(&set, "default/hosts/10.0.9.3/docker-compose.yml");
     assert!(!app.contains("service_completed_successfully"), "{app}");
+    assert!(
+        !readme.contains("which this order does not start first"),
+        "{readme}"
+    );
+
+    // The API beside the database starts at the database's step, before the job's
+    // machine: the README says so, and how to start that machine instead.
+    let beside = text.replace(
+        "api: { kind: http, tier: app",
+        "api: { kind: http, tier: data",
+    );
+    let set = render_text(&beside);
+    let readme = file(&set, "default/hosts/README.md");
+    assert!(
+        readme.contains("- `api` on `10.0.9.1/` waits for job `migrate` on `10.0.9.2/`, which this order does not start first"),
+        "{readme}"
+    );
 }
 
 /// `plan` shows a job as taking no steady capacity; `diff` names a job added, and a
