@@ -91,7 +91,7 @@ pub(super) fn job_waiter_docs(plan: &Plan) -> Vec<Value> {
             "kind" => "RoleBinding",
             "metadata" => meta(),
             "roleRef" => json!({ "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": JOB_WAITER }),
-            "subjects" => json!([{ "kind": "ServiceAccount", "name": JOB_WAITER }]),
+            "subjects" => json!([{ "kind": "ServiceAccount", "name": JOB_WAITER, "namespace": plan.namespace }]),
         },
     ]
 }
