@@ -76,7 +76,8 @@ pub mod templates {
 /// The server versions tierform renders, and their images.
 pub mod versions {
     pub use crate::model::versions::{
-        select, Debian, Supported, HAPROXY, NGINX, PGBOUNCER, POSTGRES, RABBITMQ, REDIS,
+        select, Debian, Supported, HAPROXY, KUBECTL_IMAGE, NGINX, PGBOUNCER, POSTGRES, RABBITMQ,
+        REDIS,
     };
 
     /// Every table of supported versions, named by server.

@@ -68,11 +68,19 @@ codes! {
     InvalidPath = "invalid-path",
     InvalidQuantity = "invalid-quantity",
     InvalidValue = "invalid-value",
+    /// Jobs that wait for each other (`after`) in a circle, or a service for itself.
+    JobCycle = "job-cycle",
+    /// `retries` or `timeout` on a service that is not a job.
+    JobOnly = "job-only",
     MinAboveMax = "min-above-max",
     MissingField = "missing-field",
     NameCollision = "name-collision",
     NoEffectOnKubernetes = "no-effect-on-kubernetes",
     NotABroker = "not-a-broker",
+    /// `after` names a service that is not a job (it never completes).
+    NotAJob = "not-a-job",
+    /// A field a job cannot have (`port`, `scaling`, `health`, …).
+    NotForJobs = "not-for-jobs",
     NotRoutable = "not-routable",
     OutOfRange = "out-of-range",
     OverCapacity = "over-capacity",

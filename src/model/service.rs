@@ -18,7 +18,7 @@ use crate::model::units::{Duration, Quantity};
 #[serde(deny_unknown_fields)]
 pub struct Service {
     /// What the process does: serves HTTP, works a queue, runs a schedule, holds
-    /// WebSocket connections or serves static files.
+    /// WebSocket connections, serves static files, or runs once to completion (`job`).
     pub kind: ServiceKind,
     /// What the service is, for people reading the blueprint. Free text: no control
     /// character but line feeds and tabs, no Unicode line separator or bidirectional
@@ -100,6 +100,24 @@ pub struct Service {
     /// How many instances run: a fixed count, or a range with autoscaling targets.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scaling: Option<Scaling>,
+    /// Jobs (`kind: job`) that must run to completion before this service starts: on
+    /// compose it waits for each to complete successfully, on Kubernetes its pods wait
+    /// for the Job of the current content, on hosts the jobs come earlier in the start
+    /// order. The service names what it waits for, as it names the datastores it
+    /// `uses`: a service's start conditions read in one place, one job can serve
+    /// several services, and a job can wait for another job the same way.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(inner(regex(pattern = NAME_PATTERN)), example = &["migrate"])]
+    pub after: Vec<String>,
+    /// Only for `kind: job`: how many times a failed run is retried before the job
+    /// counts as failed (Kubernetes `backoffLimit`). Default: 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 100))]
+    pub retries: Option<u32>,
+    /// Only for `kind: job`: the longest the job may run, retries included, before it
+    /// is stopped and counts as failed (Kubernetes `activeDeadlineSeconds`). Default: `30m`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
 }
 
 /// The instances a service runs between: the one home of the counting rules that
@@ -119,7 +137,7 @@ impl Service {
     pub fn instance_range(&self) -> InstanceRange {
         let sc = self.scaling.clone().unwrap_or_default();
         let autoscaled = sc.replicas.is_none() && (sc.min.is_some() || sc.max.is_some());
-        if self.kind == ServiceKind::Scheduler {
+        if matches!(self.kind, ServiceKind::Scheduler | ServiceKind::Job) {
             return InstanceRange {
                 min: 1,
                 max: 1,
@@ -145,12 +163,12 @@ impl Service {
 
     /// How many instances run on a platform without an autoscaler (compose, hosts):
     /// the fixed count, or the autoscaler's minimum but at least one; a scheduler
-    /// always runs exactly one.
+    /// always runs exactly one, and so does a job (one run at a time).
     ///
     /// Also read by checks on a blueprint that may have errors, so each half of a
     /// half-written range counts as written (`min` without `max` is `min`).
     pub fn fixed_instances(&self) -> u32 {
-        if self.kind == ServiceKind::Scheduler {
+        if matches!(self.kind, ServiceKind::Scheduler | ServiceKind::Job) {
             return 1;
         }
         match &self.scaling {
@@ -188,6 +206,9 @@ pub enum ServiceKind {
     Websocket,
     /// Serves static files behind the balancer.
     Static,
+    /// Runs once to completion (database migrations, cache warm-up) before the services
+    /// that name it in `after` start; takes no port, balancing, queue, scaling or health.
+    Job,
 }
 
 impl ServiceKind {
@@ -198,6 +219,7 @@ impl ServiceKind {
             ServiceKind::Scheduler => "scheduler",
             ServiceKind::Websocket => "websocket",
             ServiceKind::Static => "static",
+            ServiceKind::Job => "job",
         }
     }
 

@@ -96,6 +96,11 @@ pub const PGBOUNCER: &[Supported] = &[v(
     None,
 )];
 
+/// The image a pod waits for a job with (`kubectl wait`), on Kubernetes: the
+/// project's own kubectl image, pinned by digest (an image without a shell, that runs
+/// any user). Its minor need not match the cluster's: it only reads a Job's status.
+pub const KUBECTL_IMAGE: &str = "registry.k8s.io/kubectl:v1.31.2@sha256:d31de5468fb5c0943358671e3dcf8e4d8281108027efd1f211262d09aedd5519";
+
 /// Redis.
 pub const REDIS: &[Supported] = &[v("8.0", "redis:8.0", Trixie, "redis-server", None)];
 

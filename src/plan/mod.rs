@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 mod balancer;
 mod datastores;
 mod health;
+mod jobs;
 pub mod placement;
 mod platforms;
 mod services;
@@ -17,6 +18,7 @@ mod services;
 use balancer::balancer_plan;
 pub use balancer::{TlsPlan, TLS_DIR};
 pub use health::{Probe, Rollout, ServerHealth, Surge};
+pub use jobs::{JobPlan, JobWaitPlan, JOB_WAITER};
 pub use platforms::stop_grace_ms;
 use services::service_plan;
 
@@ -160,6 +162,15 @@ pub struct ServicePlan {
     pub stop_grace_ms: BTreeMap<Platform, u64>,
     /// How new instances replace old ones where a platform rolls them out.
     pub rollout: Rollout,
+    /// The jobs it waits for (`after`): each runs to completion before it starts.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub after: Vec<String>,
+    /// A job's settings (`kind: job`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobPlan>,
+    /// How its pods wait for those jobs on Kubernetes (when `after` names any).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wait: Option<JobWaitPlan>,
 }
 
 /// How one instance (or, on Kubernetes, the Service in front of them) is reached.
@@ -560,6 +571,8 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
             .map_err(&fail)?;
         datastores.insert(name.clone(), dp);
     }
+
+    jobs::resolve_jobs(&mut services, &datastores);
 
     let balancer = match &bp.balancer {
         None => None,

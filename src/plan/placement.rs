@@ -214,10 +214,12 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
                 peak_mem += mem * most;
             }
         };
+        // A job runs once, before what waits for it: it holds no steady capacity.
         for s in bp
             .services
             .values()
             .filter(|s| s.tier.as_deref() == Some(tier_name))
+            .filter(|s| s.kind != crate::model::ServiceKind::Job)
         {
             let n = u64::from(s.fixed_instances());
             add(

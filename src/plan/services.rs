@@ -78,6 +78,15 @@ pub(super) fn service_plan(
             .filter_map(|p| Some((*p, stop_grace_ms(*p, s.kind)?)))
             .collect(),
         rollout: super::health::service_rollout(s.kind),
+        after: s.after.clone(),
+        job: super::jobs::job_settings(s)?.map(|(retries, timeout_ms)| JobPlan {
+            retries,
+            timeout_ms,
+            // Set once every job's content is known (`jobs::resolve_jobs`).
+            hash: String::new(),
+            kubernetes_name: String::new(),
+        }),
+        wait: None,
     })
 }
 

@@ -100,7 +100,7 @@ pub fn machine_dir(machine: &str) -> String {
 /// The bundle's README: what runs on each machine, and the order to start them in.
 /// Nothing waits across machines (compose's `depends_on` is per machine), so the
 /// machines of datastores' primaries come first, then their replicas and poolers, then
-/// the services, then the balancer.
+/// the jobs, then the services, then the balancer.
 fn start_order(plan: &Plan) -> String {
     use crate::plan::NodeRole;
     // Each machine's earliest step, and what runs there.
@@ -119,16 +119,51 @@ fn start_order(plan: &Plan) -> String {
             put(&node.machine, step, format!("`{}`", node.id));
         }
     }
+    // Jobs run after the datastores and before the services (a step of their own
+    // when the phase has any).
+    let jobs: Vec<&crate::plan::ServicePlan> =
+        plan.services.values().filter(|s| s.job.is_some()).collect();
+    let after_jobs = u8::from(!jobs.is_empty());
     for s in plan.services.values() {
+        let (step, what) = if s.job.is_some() {
+            (3, format!("`{}` (job)", s.name))
+        } else {
+            (3 + after_jobs, format!("`{}`", s.name))
+        };
         for machine in s.machines.iter().collect::<BTreeSet<_>>() {
-            put(machine, 3, format!("`{}`", s.name));
+            put(machine, step, what.clone());
         }
     }
     if let Some(lb) = &plan.balancer {
         for node in lb.nodes.get(&Platform::Hosts).into_iter().flatten() {
-            put(&node.host, 4, "the balancer".to_string());
+            put(&node.host, 4 + after_jobs, "the balancer".to_string());
         }
     }
+    // A service that waits for a job on another machine, on a machine that starts no
+    // later than the job's (it also runs a datastore, or the job shares its step):
+    // the order cannot hold it back, so the README says what to do.
+    let step_of = |m: &String| on.get(m).map_or(0, |(step, _)| *step);
+    let mut early: Vec<String> = Vec::new();
+    for s in plan.services.values() {
+        for job in s.after.iter().filter_map(|j| plan.services.get(j)) {
+            for m in &s.machines {
+                for jm in job.machines.iter().filter(|jm| *jm != m) {
+                    if step_of(m) <= step_of(jm) {
+                        early.push(format!(
+                            "- `{}` on `{}/` waits for job `{}` on `{}/`, which this order does not start first: on `{}/`, start the datastores alone first (`docker compose up -d <datastore> …`), and the rest once the job succeeded.\n",
+                            s.name,
+                            machine_dir(m),
+                            job.name,
+                            machine_dir(jm),
+                            machine_dir(m)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    early.sort();
+    early.dedup();
     let mut rows: Vec<(u8, String, Vec<String>)> = on
         .into_iter()
         .map(|(machine, (step, what))| (step, machine, what))
@@ -151,6 +186,23 @@ fn start_order(plan: &Plan) -> String {
             machine_dir(&machine),
             what.join(", ")
         ));
+    }
+    if !jobs.is_empty() {
+        out.push_str("\nA job runs once to completion, after the datastores it uses on its machine are healthy and before the services that wait for it (`after`); a service on the job's machine waits for it by itself. Before the next machine, check that each job on this one succeeded: the command stops with an error when it did not (`docker compose logs <job>` tells why). Each `docker compose up` runs the job again, as compose does, so it must be safe to repeat (migrations are). After `docker compose up -d` on a job's machine:\n\n");
+        for s in jobs {
+            for machine in s.machines.iter().collect::<BTreeSet<_>>() {
+                let container = s.containers.first().map_or(s.name.as_str(), String::as_str);
+                out.push_str(&format!(
+                    "- `{}/`, job `{}`: `test \"$(docker wait \"$(docker compose ps -aq {container})\")\" = 0`\n",
+                    machine_dir(machine),
+                    s.name
+                ));
+            }
+        }
+        if !early.is_empty() {
+            out.push('\n');
+            out.extend(early);
+        }
     }
     out.push_str(&ports(plan));
     out

@@ -129,6 +129,19 @@ pub fn server_nodes(d: &DatastorePlan) -> u32 {
 pub fn capacity(plan: &Plan) -> PhaseCapacity {
     let mut services = Vec::new();
     for s in plan.services.values() {
+        // A job runs once, before what waits for it: no steady capacity.
+        if s.job.is_some() {
+            services.push(row(
+                &s.name,
+                s.kind.as_str().to_string(),
+                "0 (runs once to completion: no steady capacity)".to_string(),
+                0,
+                0,
+                &s.resources,
+                None,
+            ));
+            continue;
+        }
         let (min, max) = if s.scaling.autoscaled {
             (s.scaling.min, s.scaling.max)
         } else {

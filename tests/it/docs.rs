@@ -31,7 +31,7 @@ fn yaml_blocks(text: &str) -> Vec<String> {
 }
 
 /// What each recipe's phase renders and the base phase does not: (phase, file, text).
-const EXPECTED: [(&str, &str, &str); 10] = [
+const EXPECTED: [(&str, &str, &str); 11] = [
     (
         "read-replica",
         "compose/docker-compose.yml",
@@ -73,6 +73,11 @@ const EXPECTED: [(&str, &str, &str); 10] = [
         "login-and-uploads",
         "compose/nginx/nginx.conf",
         "limit_req_zone $binary_remote_addr zone=route2_limit:10m rate=10r/m;",
+    ),
+    (
+        "migrations",
+        "compose/docker-compose.yml",
+        "condition: service_completed_successfully",
     ),
 ];
 

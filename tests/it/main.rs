@@ -33,6 +33,7 @@ mod fmt_props;
 mod fuzz_regressions;
 mod hosts_readme;
 mod injection;
+mod jobs;
 mod kubernetes_expansion;
 mod kubernetes_manifests;
 mod kubernetes_pods;

@@ -40,10 +40,13 @@ fn rendered_images(text: &str, out: &mut BTreeSet<String>) {
     }
 }
 
+/// The servers' images, and the one tool image a bundle runs (kubectl, with which a
+/// pod waits for a job; pinned by digest, no server).
 fn supported_images() -> BTreeSet<String> {
     tierform::versions::ALL
         .iter()
         .flat_map(|(_, table)| table.iter().map(|s| s.image.to_string()))
+        .chain([tierform::versions::KUBECTL_IMAGE.to_string()])
         .collect()
 }
 

@@ -6,6 +6,7 @@
 
 mod balancer;
 mod datastores;
+mod jobs;
 mod names;
 mod resources;
 mod scaling;
@@ -34,7 +35,9 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
     c.tls(targets);
     for (name, service) in &bp.services {
         c.service(name, service);
+        c.job_fields(name, service);
     }
+    c.after();
     for (name, store) in &bp.datastores {
         c.datastore(name, store);
     }

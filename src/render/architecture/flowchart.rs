@@ -172,7 +172,10 @@ fn service_label(plan: &Plan, s: &ServicePlan) -> String {
     } else {
         s.instances.to_string()
     };
-    let mut text = format!("{} ×{}\n{}", s.name, count, s.kind.as_str());
+    let mut text = match &s.job {
+        Some(job) => format!("{}\njob: runs once\ncontent {}", s.name, job.hash),
+        None => format!("{} ×{}\n{}", s.name, count, s.kind.as_str()),
+    };
     if let Some(p) = s.port {
         text.push_str(&format!(" :{p}"));
     }
@@ -216,12 +219,13 @@ pub fn flowchart(plan: &Plan, marks: &BTreeMap<String, Marked>) -> String {
         .flat_map(|g| g.members.iter().map(move |s| (s.name.as_str(), g)))
         .collect();
     for s in plan.services.values() {
-        node(
-            &mut out,
-            id("svc", &s.name),
-            ("[", "]"),
-            service_label(plan, s),
-        );
+        // A job's box has the shape of a one-off step.
+        let shape = if s.job.is_some() {
+            ("[/", "/]")
+        } else {
+            ("[", "]")
+        };
+        node(&mut out, id("svc", &s.name), shape, service_label(plan, s));
         if let (Some(t), false) = (&s.tier, grouped.contains_key(s.name.as_str())) {
             placed.push((t.clone(), id("svc", &s.name)));
         }
@@ -304,6 +308,16 @@ pub fn flowchart(plan: &Plan, marks: &BTreeMap<String, Marked>) -> String {
                 "  lb -->|{}| {}\n",
                 label(&paths.join("\n")),
                 id("svc", pool)
+            ));
+        }
+    }
+    // What waits for a job: a dotted arrow from the job, "before".
+    for s in plan.services.values() {
+        for job in s.after.iter().filter(|j| plan.services.contains_key(*j)) {
+            out.push_str(&format!(
+                "  {} -. before .-> {}\n",
+                id("svc", job),
+                id("svc", &s.name)
             ));
         }
     }

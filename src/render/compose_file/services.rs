@@ -168,6 +168,25 @@ pub(in crate::render) fn balancer_container(
     (lb.engine.as_str().to_string(), Value::Object(c))
 }
 
+/// The jobs `s` waits for, as compose `depends_on` entries: each must exit 0 before
+/// `s` starts. On `hosts` (`machine` given), only the jobs on that machine.
+fn job_dependencies(plan: &Plan, s: &ServicePlan, machine: Option<&str>) -> Map<String, Value> {
+    let mut deps = Map::new();
+    for job in s.after.iter().filter_map(|j| plan.services.get(j)) {
+        let on = job.machines.first().map(String::as_str);
+        if machine.is_some() && on != machine {
+            continue;
+        }
+        for container in &job.containers {
+            deps.insert(
+                container.clone(),
+                json!({ "condition": "service_completed_successfully" }),
+            );
+        }
+    }
+    deps
+}
+
 /// The containers of one service: one per instance. `machine` limits them to the
 /// instances placed on that machine (`hosts`).
 pub(in crate::render) fn app_containers(
@@ -191,7 +210,13 @@ pub(in crate::render) fn app_containers(
             let command: Vec<String> = s.command.iter().map(|a| literal(a)).collect();
             c.insert("command".into(), json!(command));
         }
-        c.insert("restart".into(), json!("unless-stopped"));
+        // A job runs once to completion: compose never restarts it.
+        let restart = if s.job.is_some() {
+            "no"
+        } else {
+            "unless-stopped"
+        };
+        c.insert("restart".into(), json!(restart));
         let mut env = Map::new();
         for (k, v) in &s.env {
             env.insert(k.clone(), json!(literal(v)));
@@ -232,10 +257,11 @@ pub(in crate::render) fn app_containers(
                     let Some(store) = plan.datastores.get(u) else {
                         continue;
                     };
-                    for (dep, condition) in datastore_dependencies(store) {
+                    for (dep, condition) in datastore_dependencies(store, None) {
                         deps.insert(dep, json!({ "condition": condition }));
                     }
                 }
+                deps.extend(job_dependencies(plan, s, None));
                 if !deps.is_empty() {
                     c.insert("depends_on".into(), Value::Object(deps));
                 }
@@ -244,6 +270,22 @@ pub(in crate::render) fn app_containers(
                 if let (Some(e), Some(p)) = (endpoints.and_then(|e| e.get(i)), s.port) {
                     let host = crate::render::url_host(&e.host);
                     c.insert("ports".into(), json!([format!("{host}:{}:{p}", e.port)]));
+                }
+                // A job starts once the datastores it uses on its machine are up
+                // (those elsewhere started earlier in the bundle's start order).
+                let mut deps = Map::new();
+                if s.job.is_some() {
+                    for store in s.uses.iter().filter_map(|u| plan.datastores.get(u)) {
+                        for (dep, condition) in datastore_dependencies(store, machine) {
+                            deps.insert(dep, json!({ "condition": condition }));
+                        }
+                    }
+                }
+                // The jobs on the same machine; one on another machine ran before
+                // (the bundle's start order).
+                deps.extend(job_dependencies(plan, s, machine));
+                if !deps.is_empty() {
+                    c.insert("depends_on".into(), Value::Object(deps));
                 }
             }
         }

@@ -24,6 +24,7 @@ use super::balancer;
 use super::bundle::generated_header;
 
 mod datastores;
+mod jobs;
 mod network;
 mod readme;
 mod workloads;
@@ -63,6 +64,11 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
         let file = format!("{}.yaml", s.name);
         files.push((file.clone(), documents(plan, &service_docs(plan, s))?));
         resources.push(file);
+    }
+    let waiter = jobs::job_waiter_docs(plan);
+    if !waiter.is_empty() {
+        files.push(("job-waiter.yaml".into(), documents(plan, &waiter)?));
+        resources.push("job-waiter.yaml".into());
     }
     for store in plan.datastores.values() {
         let mut generated = Vec::new();

@@ -98,6 +98,26 @@ pub(super) fn readme(plan: &Plan) -> String {
             ns = plan.namespace,
         ));
     }
+    let jobs: Vec<&ServicePlan> = plan.services.values().filter(|s| s.job.is_some()).collect();
+    if !jobs.is_empty() {
+        out.push_str(&format!(
+            "\n## Jobs\n\nEach job is a Job named for its content (`kubectl -n {ns} get jobs`): a new image, command or setting is a new Job, which `kubectl apply -k .` starts, and the pods of the services that wait for it (`after`) stay in `Init` until it is complete (`kubectl wait` as the service account `{waiter}`, which may only read Jobs). A failed Job holds them there: see `kubectl -n {ns} logs job/<name>`, fix, render and apply again. Finished Jobs are kept, since a dependent's new pod asks for its Job whenever it starts; remove replaced ones with `kubectl apply -k . --prune -l app.kubernetes.io/part-of={bp}`, or by hand.\n\n",
+            ns = plan.namespace,
+            waiter = crate::plan::JOB_WAITER,
+            bp = plan.blueprint,
+        ));
+        for s in jobs {
+            if let Some(j) = &s.job {
+                out.push_str(&format!(
+                    "- `{}`: Job `{}`, {} retries, {} s at most\n",
+                    s.name,
+                    j.kubernetes_name,
+                    j.retries,
+                    j.timeout_ms.div_ceil(1000)
+                ));
+            }
+        }
+    }
     // What the autoscalers read: a KEDA ScaledObject for a queue, else an HPA.
     let autoscalers: Vec<_> = plan
         .services

@@ -4,9 +4,11 @@
 use super::*;
 use crate::plan::EnginePlan;
 
-pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
+/// The pod a service's instances run (a job's too): its container with the service's
+/// image, command, variables, resources and probes, locked down; and, when it waits for
+/// jobs (`after`), the init container that waits for them.
+fn pod_spec(plan: &Plan, s: &ServicePlan) -> Map<String, Value> {
     let name = &s.name;
-    let component = s.kind.as_str();
     let mut container = Map::new();
     container.insert("name".into(), json!(name));
     container.insert("image".into(), json!(s.image));
@@ -56,6 +58,9 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     }
     pod.insert("securityContext".into(), pod_security);
     pod.insert("automountServiceAccountToken".into(), json!(API_TOKEN));
+    if let Some(wait) = &s.wait {
+        super::jobs::wait_for_jobs(wait, &mut pod);
+    }
     if let Some(ms) = s.stop_grace_ms.get(&Platform::Kubernetes) {
         pod.insert("terminationGracePeriodSeconds".into(), json!(ms / 1000));
     }
@@ -71,6 +76,16 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
                 .collect(),
         ),
     );
+    pod
+}
+
+pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
+    let name = &s.name;
+    let component = s.kind.as_str();
+    let mut pod = pod_spec(plan, s);
+    if let Some(job) = &s.job {
+        return vec![super::jobs::job(plan, s, job, pod)];
+    }
     if s.scaling.spread {
         pod.insert(
             "topologySpreadConstraints".into(),

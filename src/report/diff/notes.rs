@@ -244,6 +244,30 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
             ));
         }
     }
+    // A job that is new or whose content changed runs before what waits for it.
+    for (name, b) in &to.services {
+        let Some(job) = &b.job else { continue };
+        let before = from.services.get(name).and_then(|a| a.job.as_ref());
+        if before.is_some_and(|a| a.hash == job.hash) {
+            continue;
+        }
+        let waiting: Vec<String> = to
+            .services
+            .values()
+            .filter(|s| s.after.contains(name))
+            .map(|s| format!("`{}`", s.name))
+            .collect();
+        notes.push(format!(
+            "Job `{name}` runs (content {}){}: it must succeed, and be safe to run again; on Kubernetes as the new Job `{}`.",
+            job.hash,
+            if waiting.is_empty() {
+                String::new()
+            } else {
+                format!(" before {} start", waiting.join(", "))
+            },
+            job.kubernetes_name
+        ));
+    }
     for (name, b) in &to.services {
         if b.kind == crate::model::ServiceKind::Scheduler {
             if let Some(a) = from.services.get(name) {

@@ -55,13 +55,29 @@ fn instances_json(s: &ServicePlan) -> Value {
 }
 
 fn service_json(s: &ServicePlan) -> Value {
-    json!({"kind": s.kind.as_str(), "instances": instances_json(s)})
+    match &s.job {
+        Some(_) => json!({"kind": s.kind.as_str(), "job": job_json(s)}),
+        None => json!({"kind": s.kind.as_str(), "instances": instances_json(s)}),
+    }
+}
+
+/// A job's content hash, retries and time limit.
+fn job_json(s: &ServicePlan) -> Value {
+    match &s.job {
+        Some(j) => json!({"hash": j.hash, "retries": j.retries, "timeout_ms": j.timeout_ms}),
+        None => Value::Null,
+    }
 }
 
 pub(super) fn services(s: &mut Summary) {
     let names: BTreeSet<&String> = s.from.services.keys().chain(s.to.services.keys()).collect();
     for name in names {
         match (s.from.services.get(name), s.to.services.get(name)) {
+            (None, Some(b)) if b.job.is_some() => {
+                let hash = b.job.as_ref().map_or("", |j| j.hash.as_str());
+                let text = format!("job, runs once to completion (content {hash})");
+                s.added(name, "service", text, service_json(b));
+            }
             (None, Some(b)) => {
                 let n = instances_text(b);
                 let text = format!(
@@ -88,8 +104,17 @@ fn service_fields(s: &mut Summary, name: &str, a: &ServicePlan, b: &ServicePlan)
     if a.command != b.command {
         s.field(name, "command", "command", command(a), command(b));
     }
-    let instances = |x: &ServicePlan| (instances_text(x), instances_json(x));
-    s.field(name, "instances", "instances", instances(a), instances(b));
+    // A job's content: another hash is another run (a new Job on Kubernetes).
+    if let (Some(ja), Some(jb)) = (&a.job, &b.job) {
+        if ja.hash != jb.hash {
+            let text = format!("content {} → {}: the job runs again", ja.hash, jb.hash);
+            s.changed(name, Mark::Changed, text, "job", (job_json(a), job_json(b)));
+        }
+    } else {
+        let instances = |x: &ServicePlan| (instances_text(x), instances_json(x));
+        s.field(name, "instances", "instances", instances(a), instances(b));
+    }
+    set_diff(s, name, "after", &a.after, &b.after);
     let (ta, tb) = (targets_text(a), targets_text(b));
     if ta != tb && b.scaling.autoscaled {
         let text = format!(

@@ -14,11 +14,22 @@ mod redis;
 /// A container with the named volume it uses, if any.
 type Container = (String, Value, Option<String>);
 
-/// What a service using `store` waits for on one Docker host.
+/// What a service using `store` waits for on one Docker host: the whole stack's
+/// (`machine` none), or one machine's nodes on `hosts`.
 pub(in crate::render) fn datastore_dependencies(
     store: &DatastorePlan,
+    machine: Option<&str>,
 ) -> Vec<(String, &'static str)> {
-    let nodes = store.nodes_on(Platform::Compose);
+    let platform = if machine.is_some() {
+        Platform::Hosts
+    } else {
+        Platform::Compose
+    };
+    let nodes: Vec<&DatastoreNode> = store
+        .nodes_on(platform)
+        .iter()
+        .filter(|n| machine.is_none_or(|m| n.machine == m))
+        .collect();
     let mut deps = Vec::new();
     // Through a pooler, a service needs the pooler and the primary it fronts; a
     // replica that is slow to copy must not hold the application back.
@@ -30,7 +41,7 @@ pub(in crate::render) fn datastore_dependencies(
             _ => deps.push((n.id.clone(), "service_healthy")),
         }
     }
-    if let Some(init) = &store.compose.cluster_init {
+    if let (Some(init), None) = (&store.compose.cluster_init, machine) {
         deps.push((init.clone(), "service_completed_successfully"));
     }
     deps
