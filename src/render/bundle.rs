@@ -57,6 +57,20 @@ pub fn generated_header(plan: &Plan) -> String {
     )
 }
 
+/// A bundle's `.gitignore`: the file of secrets its README has you fill in beside it
+/// (`.env`, or `secrets.env` for Kubernetes) never goes into git, wherever in the
+/// bundle it is (a pattern without a slash matches in every folder below).
+pub fn secrets_gitignore(plan: &Plan, secret_file: &str) -> String {
+    format!(
+        "# {}
+#
+# The secret values you fill in beside this bundle's examples stay out of git.
+{secret_file}
+",
+        generated_header(plan)
+    )
+}
+
 /// Renders the bundles of `plan` for `platforms` (those of the plan's own platforms
 /// that are listed) into `out`, under `<phase>/<platform>/`.
 pub fn render_plan(

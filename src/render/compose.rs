@@ -55,5 +55,9 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
         ".env.example".into(),
         env_example(plan, None, &interpolated(&doc)),
     ));
+    files.push((
+        ".gitignore".into(),
+        super::bundle::secrets_gitignore(plan, ".env"),
+    ));
     Ok(files)
 }

@@ -70,7 +70,13 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             }
         }
     }
-    let mut files = vec![("README.md".to_string(), start_order(plan))];
+    let mut files = vec![
+        ("README.md".to_string(), start_order(plan)),
+        (
+            ".gitignore".to_string(),
+            super::bundle::secrets_gitignore(plan, ".env"),
+        ),
+    ];
     for (machine, m) in machines {
         let dir = machine_dir(&machine);
         for (path, text) in m.files {

@@ -218,3 +218,35 @@ fn each_env_example_lists_exactly_what_its_compose_file_reads() {
     }
     assert!(seen >= 20, "{seen}");
 }
+
+/// Every bundle keeps the secret files its README has you fill in beside it (`.env`
+/// for compose and hosts, `secrets.env` for Kubernetes) out of git: `render --check`
+/// in CI means the output folder is committed, and those files hold real passwords.
+#[test]
+fn every_bundle_ignores_the_secret_files_filled_in_beside_it() {
+    let mut seen = 0;
+    for path in common::render_blueprints() {
+        let set = common::render_all(&path);
+        let bundles: std::collections::BTreeSet<String> = set
+            .iter()
+            .filter_map(|(p, _)| {
+                let parts: Vec<&str> = p.splitn(3, '/').collect();
+                (parts.len() == 3).then(|| format!("{}/{}", parts[0], parts[1]))
+            })
+            .collect();
+        for bundle in bundles {
+            seen += 1;
+            let ignore = set
+                .get(&format!("{bundle}/.gitignore"))
+                .unwrap_or_else(|| panic!("{}: {bundle} has no .gitignore", path.display()));
+            let patterns: Vec<&str> = ignore.lines().filter(|l| !l.starts_with('#')).collect();
+            let secret_file = if bundle.ends_with("/kubernetes") {
+                "secrets.env"
+            } else {
+                ".env"
+            };
+            assert_eq!(patterns, [secret_file], "{bundle}");
+        }
+    }
+    assert!(seen >= 30, "{seen}");
+}

@@ -65,7 +65,7 @@ pub(crate) fn bundle(lab: &Lab, versions: &[(&str, &str)]) -> BTreeMap<String, P
         let Some(rest) = path.strip_prefix("data/hosts/") else {
             continue;
         };
-        // The bundle's README.md is in no machine's folder.
+        // The bundle's README.md and .gitignore are in no machine's folder.
         let Some((machine, rel)) = rest.split_once('/') else {
             continue;
         };

@@ -357,7 +357,7 @@ fn postgres_15_on_debian12_a_primary_on_a_small_disk_keeps_running_while_its_rep
         let Some(rest) = path.strip_prefix("data/hosts/") else {
             continue;
         };
-        // The bundle's README.md is in no machine's folder.
+        // The bundle's README.md and .gitignore are in no machine's folder.
         let Some((machine, rel)) = rest.split_once('/') else {
             continue;
         };

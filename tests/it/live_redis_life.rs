@@ -134,7 +134,7 @@ fn a_cluster_grown_by_a_phase_takes_in_its_new_nodes(set: Option<ServerSet>, ver
             let Some(rest) = path.strip_prefix(&format!("{phase}/hosts/")) else {
                 continue;
             };
-            // The bundle's README.md is in no machine's folder.
+            // The bundle's README.md and .gitignore are in no machine's folder.
             let Some((machine, rel)) = rest.split_once('/') else {
                 continue;
             };

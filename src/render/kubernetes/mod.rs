@@ -104,6 +104,10 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
     ));
     files.push(("README.md".into(), readme(plan)));
     files.push(("secrets.env.example".into(), secrets_example(plan)));
+    files.push((
+        ".gitignore".into(),
+        super::bundle::secrets_gitignore(plan, "secrets.env"),
+    ));
     Ok(files)
 }
 
