@@ -122,6 +122,7 @@ fn a_broken_override_is_refused_by_the_real_checker() {
     let a = tierform(&nginx, &haproxy)
         .args([
             "render",
+            "-q",
             "--lint",
             "--phase",
             "single",
@@ -176,7 +177,8 @@ fn a_broken_override_is_refused_by_the_real_checker() {
 }
 
 /// A checker older than the line a config is for is not used: the config is listed
-/// as not checked with both versions, and that alone is no failure.
+/// as not checked with both versions, and the run fails (exit 1), even with
+/// `--quiet`: a green `--lint` checked every config.
 #[test]
 fn an_older_checker_is_not_a_judge() {
     let Some(old) = lab::require("nginx") else {
@@ -188,6 +190,7 @@ fn an_older_checker_is_not_a_judge() {
         .env("TIERFORM_NGINX", &old)
         .args([
             "render",
+            "-q",
             "--lint",
             "--phase",
             "single",
@@ -198,10 +201,14 @@ fn an_older_checker_is_not_a_judge() {
         .arg(out.path())
         .arg("blueprints/medhasakthi.yaml")
         .assert()
-        .code(0);
+        .code(1);
     let err = stderr(&a);
     assert!(
         err.contains("not checked: nginx 1.22") && err.contains("older than 1.30"),
+        "{err}"
+    );
+    assert!(
+        err.contains("lint: 0 passed, 0 refused, 1 not checked"),
         "{err}"
     );
     // --lint needs a folder.
