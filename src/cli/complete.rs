@@ -3,14 +3,11 @@
 //! $TIERFORM_BLUEPRINT, or ./blueprint.yaml) and template names from the embedded set.
 
 use std::ffi::{OsStr, OsString};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use clap_complete::engine::{
     ArgValueCompleter, CompletionCandidate, PathCompleter, ValueCompleter,
 };
-
-use crate::cli::input::{BLUEPRINT_ENV, DEFAULT_BLUEPRINT};
 
 /// The environment variable the shell sets when it asks for candidates.
 pub const COMPLETE_ENV: &str = "COMPLETE";
@@ -70,7 +67,8 @@ fn words() -> Vec<OsString> {
 }
 
 /// The blueprint the command line names: a word that is a YAML file (not the word being
-/// completed, the last), else $TIERFORM_BLUEPRINT, else ./blueprint.yaml.
+/// completed, the last), else what every command falls back to ($TIERFORM_BLUEPRINT,
+/// else ./blueprint.yaml).
 fn blueprint() -> Option<PathBuf> {
     let words = words();
     let typed = words
@@ -78,26 +76,22 @@ fn blueprint() -> Option<PathBuf> {
         .take(words.len().saturating_sub(1))
         .map(PathBuf::from)
         .find(|p| p.extension().is_some_and(|e| e == "yaml" || e == "yml") && p.is_file());
-    typed
-        .or_else(|| {
-            std::env::var_os(BLUEPRINT_ENV)
-                .filter(|p| !p.is_empty())
-                .map(PathBuf::from)
-        })
-        .or_else(|| Some(PathBuf::from(DEFAULT_BLUEPRINT)).filter(|p| p.is_file()))
+    // Never standard input: the shell's completion must not wait on it.
+    crate::cli::input::blueprint_path(typed)
+        .ok()
+        .filter(|p| p != Path::new("-"))
 }
 
 /// The phase names of a blueprint (with their descriptions), read as far as it loads:
 /// an invalid blueprint still completes its phases.
 fn phases(path: &Path) -> Vec<(String, Option<String>)> {
-    let mut text = String::new();
-    let limit = crate::source::yaml::MAX_INPUT_BYTES as u64;
-    if std::fs::File::open(path)
-        .and_then(|f| f.take(limit).read_to_string(&mut text))
-        .is_err()
-    {
+    // Held to the size limit as every command's input is.
+    let Some(text) = crate::cli::input::read_input(path)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+    else {
         return Vec::new();
-    }
+    };
     let Ok(node) = crate::source::yaml::load(&text) else {
         return Vec::new();
     };

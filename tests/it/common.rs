@@ -194,3 +194,20 @@ pub fn isolated_git(cmd: &mut std::process::Command) -> &mut std::process::Comma
         .env("GIT_COMMITTER_NAME", "tierform tests")
         .env("GIT_COMMITTER_EMAIL", "tests@tierform.invalid")
 }
+
+/// `docker-compose config --format json` of the `docker-compose.yml` (and `.env`) in
+/// `dir`, with the real Compose binary: the file as Compose resolves it.
+pub fn compose_config_json(compose: &std::path::Path, dir: &std::path::Path) -> serde_json::Value {
+    let out = std::process::Command::new(compose)
+        .current_dir(dir)
+        .args(["-f", "docker-compose.yml", "config", "--format", "json"])
+        .env_remove("COMPOSE_FILE")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

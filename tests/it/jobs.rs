@@ -3,7 +3,6 @@
 //! its content that dependents' pods wait for, the hosts bundle's start order.
 
 use std::collections::BTreeMap;
-use std::process::Command;
 
 use serde_json::Value;
 
@@ -64,18 +63,7 @@ fn compose_starts_dependents_after_their_jobs_complete() {
         })
         .collect();
     std::fs::write(tmp.path().join(".env"), filled).unwrap();
-    let out = Command::new(&compose)
-        .current_dir(tmp.path())
-        .args(["-f", "docker-compose.yml", "config", "--format", "json"])
-        .env_remove("COMPOSE_FILE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = common::compose_config_json(&compose, tmp.path());
     let services = &doc["services"];
     for job in ["migrate", "warm"] {
         assert_eq!(services[job]["restart"], "no", "{job}");

@@ -6,8 +6,6 @@
 
 use crate::common;
 
-use std::process::Command;
-
 use tierform::Severity;
 
 const BASE: &str = r#"
@@ -89,18 +87,7 @@ fn compose_fills_the_password_into_the_url_from_the_env_file() {
          OTHER_PASSWORD=o\nSECRET_KEY=k\nDB_SUPERUSER_PASSWORD=s\nDB_REPLICATION_PASSWORD=r\n",
     )
     .unwrap();
-    let out = Command::new(&compose)
-        .current_dir(tmp.path())
-        .args(["-f", "docker-compose.yml", "config", "--format", "json"])
-        .env_remove("COMPOSE_FILE")
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let config: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let config = common::compose_config_json(&compose, tmp.path());
     let env = &config["services"]["api"]["environment"];
     assert_eq!(env["DATABASE_URL"], "postgresql://shop:pw-db@db:5432/shop");
     assert_eq!(env["REDIS_URL"], "redis://:pw-cache@cache:6379/0");

@@ -3,9 +3,9 @@
 //! separator written between their first two entries. Flow style stays flow style, and
 //! a flow collection over several lines is left as written.
 
-use super::layout::anchors_in_order;
+use super::layout::{anchors_in_order, scalar_of};
 use super::order::Schema;
-use crate::source::yaml::outline::{Entry, Outline, Shape};
+use crate::source::yaml::outline::{Outline, Shape};
 
 /// `line` (number `number`, 1-based) with each flow mapping in `node` put in the
 /// schema's order; `None` when `node` is not a flow collection all on this line.
@@ -81,16 +81,6 @@ fn entry_end(chars: &[char], next: usize) -> usize {
         p -= 1;
     }
     p
-}
-
-fn scalar_of(entries: &[Entry], key: &str) -> Option<String> {
-    entries
-        .iter()
-        .find(|e| e.key == key)
-        .and_then(|e| match &e.value.shape {
-            Shape::Scalar { value, .. } => Some(value.clone()),
-            _ => None,
-        })
 }
 
 /// A flow collection's text, from its opening to its closing bracket, in order.

@@ -69,7 +69,7 @@ fn loose(line: &str, indent: usize) -> Line {
 
 /// The scalar value a mapping holds under `key`, to choose among a schema's
 /// alternatives (a datastore's `engine`).
-fn scalar_of(entries: &[Entry], key: &str) -> Option<String> {
+pub(super) fn scalar_of(entries: &[Entry], key: &str) -> Option<String> {
     entries
         .iter()
         .find(|e| e.key == key)
