@@ -133,7 +133,7 @@ pub fn phase_limits(doc: &Node) -> Vec<Diagnostic> {
     }
     if let Some(Kind::Map(tiers)) = doc.get("tiers").map(|t| &t.kind) {
         let mut all = 0;
-        for (tier, body) in tiers {
+        for (tier, body) in tiers.iter() {
             let n = entries(body.get("hosts"));
             all += n;
             if n > MAX_HOSTS_PER_TIER {
@@ -195,12 +195,12 @@ fn machines(doc: &Node, part: &Node) -> usize {
 fn routed_instances(doc: &Node, lb: &Node) -> usize {
     let mut routed = std::collections::BTreeSet::new();
     if let Some(Kind::Seq(routes)) = lb.get("routes").map(|r| &r.kind) {
-        for r in routes {
+        for r in routes.iter() {
             if let Some(Kind::Str(s)) = r.get("service").map(|n| &n.kind) {
                 routed.insert(s.as_str());
             }
             if let Some(Kind::Seq(split)) = r.get("split").map(|n| &n.kind) {
-                for w in split {
+                for w in split.iter() {
                     if let Some(Kind::Str(s)) = w.get("service").map(|n| &n.kind) {
                         routed.insert(s.as_str());
                     }
@@ -259,7 +259,7 @@ fn copies(doc: &Node, out: &mut Vec<Diagnostic>) {
     }
     for (key, what) in [("services", "service"), ("datastores", "datastore")] {
         if let Some(Kind::Map(items)) = doc.get(key).map(|n| &n.kind) {
-            for (name, body) in items {
+            for (name, body) in items.iter() {
                 parts.push((
                     Pointer::root().child(key).child(&name.name),
                     format!("{what} `{}`", name.name),

@@ -23,6 +23,9 @@ pub struct PhaseDoc {
     pub root: Node,
     /// Keys removed by a patch's `null`, so a finding about their absence points there.
     pub removed: Removed,
+    /// Whether no patch has changed anything yet: the document is the blueprint as
+    /// written, without its phase list.
+    pub as_written: bool,
 }
 
 /// Applies `patch` to `target` per RFC 7386 (the tests' entry to what phases use).
@@ -38,7 +41,7 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &Pointer, removed: &mut
     };
     if !matches!(target.kind, Kind::Map(_)) {
         *target = Node {
-            kind: Kind::Map(Vec::new()),
+            kind: Kind::Map(Default::default()),
             span: patch.span,
             origin: patch.origin.clone(),
         };
@@ -46,11 +49,30 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &Pointer, removed: &mut
     let Kind::Map(entries) = &mut target.kind else {
         unreachable!("target was made a mapping above")
     };
-    for (key, value) in patch_entries {
-        let existing = entries.iter().position(|(k, _)| k.name == key.name);
+    // The mapping is copied here only if another tree still shares it; its entries
+    // stay shared until the patch reaches into them.
+    let entries = std::sync::Arc::make_mut(entries);
+    // A patch of many keys (one per service, at 10,000 services) finds each through an
+    // index, not a scan of every entry: merging stays linear. Removed entries are
+    // dropped at the end, so the index stays true while the patch is applied.
+    let index: Option<std::collections::HashMap<String, usize>> =
+        (patch_entries.len() > 8).then(|| {
+            entries
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.name.clone(), i))
+                .collect()
+        });
+    let mut gone = vec![false; entries.len()];
+    for (key, value) in patch_entries.iter() {
+        let existing = match &index {
+            Some(index) => index.get(&key.name).copied(),
+            None => entries.iter().position(|(k, _)| k.name == key.name),
+        }
+        .filter(|&i| !gone.get(i).copied().unwrap_or(false));
         match (&value.kind, existing) {
             (Kind::Null, Some(i)) => {
-                entries.remove(i);
+                gone[i] = true;
                 removed.insert(
                     path.child(&key.name).into(),
                     (key.span, value.origin.to_string()),
@@ -78,6 +100,14 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &Pointer, removed: &mut
             }
         }
     }
+    if gone.contains(&true) {
+        let mut i = 0;
+        entries.retain(|_| {
+            let keep = !gone.get(i).copied().unwrap_or(false);
+            i += 1;
+            keep
+        });
+    }
 }
 
 /// Resolves every phase of a loaded blueprint. Findings about the phase list itself
@@ -86,39 +116,45 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &Pointer, removed: &mut
 pub fn resolve(root: &Node, findings: &mut Vec<Diagnostic>) -> Vec<PhaseDoc> {
     let mut out = Vec::new();
     resolve_each(root, findings, |doc| {
-        out.push(doc);
+        out.push(doc.clone());
         ControlFlow::Continue(())
     });
     out
 }
 
 /// [`resolve`], handing each phase to `each` as soon as it is resolved, so a caller
-/// that is done with a phase before the next holds one phase in memory, not all.
+/// that is done with a phase before the next holds one phase in memory, not all. The
+/// next phase is the same document patched in place: no phase is a copy.
 /// `each` may stop the walk: the phases after the one it breaks on are not resolved.
 pub fn resolve_each(
     root: &Node,
     findings: &mut Vec<Diagnostic>,
-    mut each: impl FnMut(PhaseDoc) -> ControlFlow<()>,
+    mut each: impl FnMut(&PhaseDoc) -> ControlFlow<()>,
 ) {
     let mut base = root.clone();
     if let Kind::Map(entries) = &mut base.kind {
-        entries.retain(|(k, _)| k.name != "phases");
+        std::sync::Arc::make_mut(entries).retain(|(k, _)| k.name != "phases");
     }
     let phases = match root.get("phases").map(|p| &p.kind) {
         Some(Kind::Seq(items)) if !items.is_empty() => items,
         _ => {
-            let _ = each(PhaseDoc {
+            let _ = each(&PhaseDoc {
                 name: DEFAULT_PHASE.into(),
                 root: base,
                 removed: Removed::new(),
+                as_written: true,
             });
             return;
         }
     };
-    let mut state = base;
-    let mut removed = Removed::new();
+    let mut doc = PhaseDoc {
+        name: String::new(),
+        root: base,
+        removed: Removed::new(),
+        as_written: true,
+    };
     for (i, phase) in phases.iter().take(MAX_PHASES).enumerate() {
-        let name = match phase.get("name").map(|n| &n.kind) {
+        doc.name = match phase.get("name").map(|n| &n.kind) {
             Some(Kind::Str(s)) => s.clone(),
             _ => format!("#{}", i + 1),
         };
@@ -126,9 +162,10 @@ pub fn resolve_each(
             if let Kind::Map(entries) = &patch.kind {
                 let mut allowed = patch.clone();
                 if let Kind::Map(keep) = &mut allowed.kind {
-                    keep.retain(|(k, _)| PATCHABLE.contains(&k.name.as_str()));
+                    std::sync::Arc::make_mut(keep)
+                        .retain(|(k, _)| PATCHABLE.contains(&k.name.as_str()));
                 }
-                for (key, _) in entries {
+                for (key, _) in entries.iter() {
                     if !PATCHABLE.contains(&key.name.as_str()) {
                         let known = PATCHABLE.map(String::from).to_vec();
                         let hint = did_you_mean(&key.name, &known)
@@ -152,16 +189,13 @@ pub fn resolve_each(
                         );
                     }
                 }
-                merge_patch_at(&mut state, &allowed, &Pointer::root(), &mut removed);
+                if matches!(&allowed.kind, Kind::Map(keep) if !keep.is_empty()) {
+                    doc.as_written = false;
+                }
+                merge_patch_at(&mut doc.root, &allowed, &Pointer::root(), &mut doc.removed);
             }
         }
-        if each(PhaseDoc {
-            name,
-            root: state.clone(),
-            removed: removed.clone(),
-        })
-        .is_break()
-        {
+        if each(&doc).is_break() {
             return;
         }
     }

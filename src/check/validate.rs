@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
+use serde::Deserialize;
+
 use crate::check::budget;
 use crate::check::diagnostic::{Code, Diagnostic, Severity};
 use crate::check::phase::{self, PhaseDoc};
@@ -176,18 +178,24 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
     }
     let mut spent = budget::Spent::default();
 
-    let root_json = root.to_json();
+    let mut root_json = root.to_json();
     let root_schema = schema::check(&root_json);
     let root_ok = root_schema.is_empty();
     for d in root_schema {
         add(d.locate(root), None, &mut collected);
     }
-    // The phase list as written (names, targets), when it has the right shape.
-    let phase_list: Vec<Phase> = root_json
-        .get("phases")
-        .cloned()
-        .and_then(|p| serde_json::from_value(p).ok())
-        .unwrap_or_default();
+    // The phase list as written (names, targets), when it has the right shape. What is
+    // left is the blueprint as written without its phases: the document of each phase
+    // no patch has changed yet, whose schema findings are the root's.
+    let phase_list: Vec<Phase> = match &mut root_json {
+        serde_json::Value::Object(map) => map.shift_remove("phases"),
+        _ => None,
+    }
+    .and_then(|p| serde_json::from_value(p).ok())
+    .unwrap_or_default();
+    // Kept while a phase may still be the blueprint as written, then dropped: a phase
+    // holds its own document's JSON, not the root's too.
+    let mut root_json = Some(root_json);
     if root_ok {
         for d in rules::check_phases(&phase_list) {
             add(d.locate(root), None, &mut collected);
@@ -199,7 +207,7 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
     let mut patch_findings = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut resolved = Vec::new();
-    phase::resolve_each(root, &mut patch_findings, |doc: PhaseDoc| {
+    phase::resolve_each(root, &mut patch_findings, |doc: &PhaseDoc| {
         let i = names.len();
         names.push(doc.name.clone());
         if let Some(d) = spent.add(&doc.root, i, &doc.name) {
@@ -217,14 +225,27 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
             }
             return ControlFlow::Continue(());
         }
-        let mut json = doc.root.to_json();
-        let findings = schema::check(&json);
+        // The blueprint as written was checked whole above; a phase no patch changed
+        // is that document, so its JSON and its (empty) findings are the root's.
+        if !doc.as_written {
+            root_json = None;
+        }
+        let reuse = doc.as_written && root_ok && root_json.is_some();
+        let mut own_json = None;
+        let findings = if reuse {
+            Vec::new()
+        } else {
+            let json = own_json.insert(doc.root.to_json());
+            schema::check(json)
+        };
         // Unknown fields alone do not stop the semantic checks: without them the
         // document is well-formed, and the user gets every finding in one run.
         let only_unknown = findings.iter().all(|d| d.code == Code::UnknownField);
-        for d in &findings {
-            if only_unknown {
-                remove_pointer(&mut json, &d.pointer);
+        if let Some(json) = own_json.as_mut() {
+            for d in &findings {
+                if only_unknown {
+                    remove_pointer(json, &d.pointer);
+                }
             }
         }
         let had_findings = !findings.is_empty();
@@ -238,7 +259,11 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
         if had_findings && !only_unknown {
             return ControlFlow::Continue(());
         }
-        let blueprint: Blueprint = match serde_json::from_value(json) {
+        // Either this phase's own JSON or, when it reuses the root's, that one.
+        let Some(json) = own_json.as_ref().or(root_json.as_ref()) else {
+            return ControlFlow::Continue(());
+        };
+        let blueprint: Blueprint = match Blueprint::deserialize(json) {
             Ok(b) => b,
             Err(e) => {
                 add(
@@ -267,7 +292,7 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
             );
         }
         resolved.push(ResolvedPhase {
-            name: doc.name,
+            name: doc.name.clone(),
             description: meta.and_then(|p| p.description.clone()),
             enter_when: meta.map(|p| p.enter_when.clone()).unwrap_or_default(),
             targets,

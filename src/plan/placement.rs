@@ -307,24 +307,39 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
 /// Each instance and datastore node becomes a compose service (`api-1`,
 /// `db-replica-1`, …); two must never get the same name.
 pub fn name_collisions(bp: &Blueprint) -> Vec<Diagnostic> {
-    let mut owners: BTreeMap<String, String> = BTreeMap::new();
-    let mut clashes = Vec::new();
-    let mut claim = |id: String, owner: String, ptr: Pointer| {
+    type Owner<'a> = (&'static str, &'a str);
+    // Each name's first owner, as (kind, name): the messages are written only for a clash.
+    fn claim<'a>(
+        owners: &mut BTreeMap<String, Owner<'a>>,
+        clashes: &mut Vec<(Pointer, String)>,
+        id: String,
+        owner: Owner<'a>,
+    ) {
         if let Some(first) = owners.get(&id) {
-            if first != &owner {
-                clashes.push((ptr, format!("`{id}` would name both {first} and {owner}")));
+            if *first != owner {
+                let (kind, name) = owner;
+                let section = if kind == "service" {
+                    "services"
+                } else {
+                    "datastores"
+                };
+                clashes.push((
+                    Pointer::build([section, name]),
+                    format!(
+                        "`{id}` would name both {} `{}` and {kind} `{name}`",
+                        first.0, first.1
+                    ),
+                ));
             }
         } else {
             owners.insert(id, owner);
         }
-    };
+    }
+    let mut owners = BTreeMap::new();
+    let mut clashes = Vec::new();
     for (name, s) in &bp.services {
         for id in instance_names(name, s.fixed_instances()) {
-            claim(
-                id,
-                format!("service `{name}`"),
-                Pointer::build(["services", name.as_str()]),
-            );
+            claim(&mut owners, &mut clashes, id, ("service", name));
         }
     }
     for (name, store) in &bp.datastores {
@@ -332,11 +347,7 @@ pub fn name_collisions(bp: &Blueprint) -> Vec<Diagnostic> {
             continue; // reported as `duplicate-name`
         }
         for (id, _, _) in datastore_nodes(name, store) {
-            claim(
-                id,
-                format!("datastore `{name}`"),
-                Pointer::build(["datastores", name.as_str()]),
-            );
+            claim(&mut owners, &mut clashes, id, ("datastore", name));
         }
     }
     clashes

@@ -25,14 +25,25 @@ impl Pointer {
 
     /// Appends one token (a name, or an index), escaping it.
     pub fn push(&mut self, token: impl fmt::Display) {
-        let token = token.to_string();
-        self.0.reserve(token.len() + 1);
+        use fmt::Write;
         self.0.push('/');
-        for c in token.chars() {
+        // Escaped as it is formatted: no copy of the token on the way.
+        let _ = write!(Escaping(&mut self.0), "{token}");
+    }
+
+    /// Appends `/` and one name, escaping it, to pointer text being built.
+    pub fn push_name(text: &mut String, name: &str) {
+        text.reserve(name.len() + 1);
+        text.push('/');
+        if !name.contains(['~', '/']) {
+            text.push_str(name);
+            return;
+        }
+        for c in name.chars() {
             match c {
-                '~' => self.0.push_str("~0"),
-                '/' => self.0.push_str("~1"),
-                c => self.0.push(c),
+                '~' => text.push_str("~0"),
+                '/' => text.push_str("~1"),
+                c => text.push(c),
             }
         }
     }
@@ -71,6 +82,26 @@ impl Pointer {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// Writes what is formatted into pointer text, escaping `~` and `/`.
+struct Escaping<'a>(&'a mut String);
+
+impl fmt::Write for Escaping<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        if s.contains(['~', '/']) {
+            for c in s.chars() {
+                match c {
+                    '~' => self.0.push_str("~0"),
+                    '/' => self.0.push_str("~1"),
+                    c => self.0.push(c),
+                }
+            }
+        } else {
+            self.0.push_str(s);
+        }
+        Ok(())
     }
 }
 

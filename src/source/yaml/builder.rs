@@ -2,6 +2,7 @@
 //! merge keys, and the loader's limits and refusals (duplicate and complex keys, tags).
 
 use std::collections::HashMap;
+use std::fmt::Write;
 use std::sync::Arc;
 
 use yaml_rust2::parser::Event;
@@ -13,11 +14,14 @@ use crate::source::pointer::Pointer;
 
 enum Frame {
     Seq {
+        /// This collection's own pointer, recorded when it opened.
+        origin: Arc<str>,
         items: Vec<Node>,
         span: Span,
         anchor: usize,
     },
     Map {
+        origin: Arc<str>,
         entries: Vec<(Key, Node)>,
         pending_key: Option<Key>,
         span: Span,
@@ -61,19 +65,31 @@ fn node_size(node: &Node) -> (usize, usize) {
 
 impl Builder {
     /// The pointer of the next child of the innermost open collection.
+    /// Built from the collection's own pointer, so each node costs one string.
     fn child_pointer(&self) -> Arc<str> {
-        let mut pointer = Pointer::root();
-        for frame in &self.stack {
-            match frame {
-                Frame::Seq { items, .. } => pointer.push(items.len()),
-                Frame::Map { pending_key, .. } => {
-                    if let Some(k) = pending_key {
-                        pointer.push(&k.name);
-                    }
-                }
+        match self.stack.last() {
+            None => Arc::from(""),
+            Some(Frame::Seq { origin, items, .. }) => {
+                let mut text = String::with_capacity(origin.len() + 8);
+                text.push_str(origin);
+                // An index needs no escaping.
+                let _ = write!(text, "/{}", items.len());
+                Arc::from(text)
             }
+            Some(Frame::Map {
+                origin,
+                pending_key,
+                ..
+            }) => match pending_key {
+                Some(k) => {
+                    let mut text = String::with_capacity(origin.len() + k.name.len() + 1);
+                    text.push_str(origin);
+                    Pointer::push_name(&mut text, &k.name);
+                    Arc::from(text)
+                }
+                None => origin.clone(),
+            },
         }
-        Arc::from(pointer.as_str())
     }
 
     pub(super) fn event(&mut self, event: Event, span: Span) -> Result<(), LoadError> {
@@ -172,14 +188,17 @@ impl Builder {
                 }
                 self.count(1, span)?;
                 // Record the pointer now, while the parent's key is still pending.
+                let origin = self.child_pointer();
                 let frame = if matches!(event, Event::SequenceStart(..)) {
                     Frame::Seq {
+                        origin,
                         items: Vec::new(),
                         span,
                         anchor,
                     }
                 } else {
                     Frame::Map {
+                        origin,
                         entries: Vec::new(),
                         pending_key: None,
                         span,
@@ -194,21 +213,22 @@ impl Builder {
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let frame = self.stack.pop().expect("parser balances collections");
-                let origin = self.child_pointer();
                 let (node, anchor) = match frame {
                     Frame::Seq {
+                        origin,
                         items,
                         span,
                         anchor,
                     } => (
                         Node {
-                            kind: Kind::Seq(items),
+                            kind: Kind::Seq(Arc::new(items)),
                             span,
                             origin,
                         },
                         anchor,
                     ),
                     Frame::Map {
+                        origin,
                         mut entries,
                         span,
                         anchor,
@@ -225,7 +245,7 @@ impl Builder {
                         let span = entries.first().map_or(span, |(k, _)| k.span.min(span));
                         (
                             Node {
-                                kind: Kind::Map(entries),
+                                kind: Kind::Map(Arc::new(entries)),
                                 span,
                                 origin,
                             },
@@ -306,7 +326,7 @@ impl Builder {
                     // mapping in a sequence) without overriding explicit keys.
                     let sources: Vec<Node> = match node.kind {
                         Kind::Map(_) => vec![node],
-                        Kind::Seq(items) => items,
+                        Kind::Seq(items) => Arc::unwrap_or_clone(items),
                         _ => {
                             return Err(LoadError::Syntax {
                                 message: "a merge key `<<` needs a mapping or a list of mappings"
@@ -318,7 +338,7 @@ impl Builder {
                     for source in sources {
                         match source.kind {
                             Kind::Map(src) => {
-                                for (k, v) in src {
+                                for (k, v) in Arc::unwrap_or_clone(src) {
                                     if !merged.iter().any(|(m, _)| m.name == k.name) {
                                         merged.push((k, v));
                                     }

@@ -66,6 +66,9 @@ pub struct Key {
     pub span: Span,
 }
 
+/// A node's value. Collections are shared: a copy of a tree (each phase's document
+/// starts as one) costs nothing until a patch changes it, and then only the path to
+/// what changed is copied (`Arc::make_mut`).
 #[derive(Debug, Clone)]
 pub enum Kind {
     Null,
@@ -73,8 +76,8 @@ pub enum Kind {
     Int(i64),
     Float(f64),
     Str(String),
-    Seq(Vec<Node>),
-    Map(Vec<(Key, Node)>),
+    Seq(Arc<Vec<Node>>),
+    Map(Arc<Vec<(Key, Node)>>),
 }
 
 impl Node {
@@ -149,7 +152,7 @@ impl Node {
             Kind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
             Kind::Map(entries) => {
                 let mut map = Map::with_capacity(entries.len());
-                for (k, v) in entries {
+                for (k, v) in entries.iter() {
                     map.insert(k.name.clone(), v.to_json());
                 }
                 Value::Object(map)
