@@ -28,13 +28,17 @@ enum Frame {
         anchor: usize,
         /// Entries brought in by `<<` merge keys; explicit keys win over them.
         merged: Vec<(Key, Node)>,
-        /// Line of each key seen so far, to find duplicates without a scan.
+        /// Where each key seen so far is, to find duplicates without a scan; kept
+        /// only once the mapping has [`INDEXED`] entries (a scan is cheaper below).
         lines: HashMap<String, Span>,
         /// Whether the pending key is a merge key: `<<` written plain (a quoted
         /// `"<<"` is a key like any other).
         merging: bool,
     },
 }
+
+/// Entries from which a mapping finds duplicate keys through an index.
+const INDEXED: usize = 16;
 
 #[derive(Default)]
 pub(super) struct Builder {
@@ -274,6 +278,7 @@ impl Builder {
 
     fn push_key(&mut self, key: Key, merge: bool) -> Result<(), LoadError> {
         if let Some(Frame::Map {
+            entries,
             pending_key,
             lines,
             merging,
@@ -282,13 +287,24 @@ impl Builder {
         {
             *merging = merge;
             if !merge {
-                if let Some(first) = lines.get(&key.name) {
+                if lines.is_empty() && entries.len() >= INDEXED {
+                    lines.extend(entries.iter().map(|(k, _)| (k.name.clone(), k.span)));
+                }
+                let seen = if lines.is_empty() {
+                    entries
+                        .iter()
+                        .find(|(k, _)| k.name == key.name)
+                        .map(|(k, _)| k.span)
+                } else {
+                    lines.get(&key.name).copied()
+                };
+                if let Some(first) = seen {
                     self.errors.push(LoadError::DuplicateKey {
                         key: key.name.clone(),
                         span: key.span,
                         first_line: first.line,
                     });
-                } else {
+                } else if !lines.is_empty() {
                     lines.insert(key.name.clone(), key.span);
                 }
             }
@@ -358,7 +374,11 @@ impl Builder {
                 }
                 Some(key) => {
                     // A duplicate was reported when its key was read; keep the first.
-                    let first = lines.get(&key.name) == Some(&key.span);
+                    let first = if lines.is_empty() {
+                        !entries.iter().any(|(k, _)| k.name == key.name)
+                    } else {
+                        lines.get(&key.name) == Some(&key.span)
+                    };
                     if first {
                         entries.push((key, node));
                     }
