@@ -116,7 +116,7 @@ impl Diagnostic {
         if self.line.is_some() {
             return self;
         }
-        let (node, depth) = root.walk(&self.pointer);
+        let (node, depth, origin) = root.walk_origin(&self.pointer);
         let pointer = Pointer::from(self.pointer.as_str());
         if depth == pointer.tokens().count() {
             // A key, or a whole mapping or list: show the key that holds it.
@@ -125,7 +125,7 @@ impl Diagnostic {
             } else {
                 node.span
             };
-            self.pointer = node.origin.to_string();
+            self.pointer = origin;
             return self.at(span);
         }
         if self.at_key {
@@ -143,7 +143,7 @@ impl Diagnostic {
         } else {
             node.span
         };
-        let mut located = Pointer::from(&*node.origin);
+        let mut located = Pointer::from(origin);
         for token in pointer.tokens().skip(depth) {
             located.push(&token);
         }

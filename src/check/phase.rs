@@ -5,6 +5,7 @@
 //! still knows its line in the file, whether it came from the base or from a patch.
 
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use crate::check::diagnostic::{Code, Diagnostic, Removed};
 use crate::check::suggest::{did_you_mean, did_you_mean_hint};
@@ -31,19 +32,36 @@ pub struct PhaseDoc {
 /// Applies `patch` to `target` per RFC 7386 (the tests' entry to what phases use).
 #[cfg(test)]
 pub fn merge_patch(target: &mut Node, patch: &Node) {
-    merge_patch_at(target, patch, &Pointer::root(), &mut Removed::new());
+    merge_patch_at(
+        target,
+        patch,
+        "/patch",
+        &Pointer::root(),
+        &mut Removed::new(),
+    );
 }
 
-fn merge_patch_at(target: &mut Node, patch: &Node, path: &Pointer, removed: &mut Removed) {
+/// Merges `patch`, written in the file at `from`, into `target`, which sits at `path` of
+/// the phase's document. What the patch brings in is marked with where it is written.
+fn merge_patch_at(
+    target: &mut Node,
+    patch: &Node,
+    from: &str,
+    path: &Pointer,
+    removed: &mut Removed,
+) {
     let Kind::Map(patch_entries) = &patch.kind else {
-        *target = patch.clone();
+        *target = Node {
+            origin: Some(Arc::from(from)),
+            ..patch.clone()
+        };
         return;
     };
     if !matches!(target.kind, Kind::Map(_)) {
         *target = Node {
             kind: Kind::Map(Default::default()),
             span: patch.span,
-            origin: patch.origin.clone(),
+            origin: Some(Arc::from(from)),
         };
     }
     let Kind::Map(entries) = &mut target.kind else {
@@ -51,7 +69,7 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &Pointer, removed: &mut
     };
     // The mapping is copied here only if another tree still shares it; its entries
     // stay shared until the patch reaches into them.
-    let entries = std::sync::Arc::make_mut(entries);
+    let entries = Arc::make_mut(entries);
     // A patch of many keys (one per service, at 10,000 services) finds each through an
     // index, not a scan of every entry: merging stays linear. Removed entries are
     // dropped at the end, so the index stays true while the patch is applied.
@@ -65,6 +83,14 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &Pointer, removed: &mut
         });
     let mut gone = vec![false; entries.len()];
     for (key, value) in patch_entries.iter() {
+        let written = match &value.origin {
+            Some(o) => o.to_string(),
+            None => {
+                let mut o = from.to_string();
+                Pointer::push_name(&mut o, &key.name);
+                o
+            }
+        };
         let existing = match &index {
             Some(index) => index.get(&key.name).copied(),
             None => entries.iter().position(|(k, _)| k.name == key.name),
@@ -73,10 +99,7 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &Pointer, removed: &mut
         match (&value.kind, existing) {
             (Kind::Null, Some(i)) => {
                 gone[i] = true;
-                removed.insert(
-                    path.child(&key.name).into(),
-                    (key.span, value.origin.to_string()),
-                );
+                removed.insert(path.child(&key.name).into(), (key.span, written));
             }
             (Kind::Null, None) => {}
             (_, Some(i)) => {
@@ -86,16 +109,16 @@ fn merge_patch_at(target: &mut Node, patch: &Node, path: &Pointer, removed: &mut
                     entries[i].0 = key.clone();
                 }
                 let child = path.child(&key.name);
-                merge_patch_at(&mut entries[i].1, value, &child, removed);
+                merge_patch_at(&mut entries[i].1, value, &written, &child, removed);
             }
             (_, None) => {
                 let mut fresh = Node {
                     kind: Kind::Null,
                     span: value.span,
-                    origin: value.origin.clone(),
+                    origin: None,
                 };
                 let child = path.child(&key.name);
-                merge_patch_at(&mut fresh, value, &child, removed);
+                merge_patch_at(&mut fresh, value, &written, &child, removed);
                 entries.push((key.clone(), fresh));
             }
         }
@@ -133,7 +156,7 @@ pub fn resolve_each(
 ) {
     let mut base = root.clone();
     if let Kind::Map(entries) = &mut base.kind {
-        std::sync::Arc::make_mut(entries).retain(|(k, _)| k.name != "phases");
+        Arc::make_mut(entries).retain(|(k, _)| k.name != "phases");
     }
     let phases = match root.get("phases").map(|p| &p.kind) {
         Some(Kind::Seq(items)) if !items.is_empty() => items,
@@ -159,11 +182,13 @@ pub fn resolve_each(
             _ => format!("#{}", i + 1),
         };
         if let Some(patch) = phase.get("patch") {
+            // Where the patch is written: its place in the phase list, or the anchor
+            // an alias copied it from.
+            let from = root.walk_origin(&format!("/phases/{i}/patch")).2;
             if let Kind::Map(entries) = &patch.kind {
                 let mut allowed = patch.clone();
                 if let Kind::Map(keep) = &mut allowed.kind {
-                    std::sync::Arc::make_mut(keep)
-                        .retain(|(k, _)| PATCHABLE.contains(&k.name.as_str()));
+                    Arc::make_mut(keep).retain(|(k, _)| PATCHABLE.contains(&k.name.as_str()));
                 }
                 for (key, _) in entries.iter() {
                     if !PATCHABLE.contains(&key.name.as_str()) {
@@ -176,7 +201,7 @@ pub fn resolve_each(
                         findings.push(
                             Diagnostic::error(
                                 Code::Unpatchable,
-                                Pointer::from(&*patch.origin).child(&key.name),
+                                Pointer::from(from.as_str()).child(&key.name),
                                 format!("a phase patch cannot change `{}`", key.name),
                             )
                             .expected(format!(
@@ -192,7 +217,13 @@ pub fn resolve_each(
                 if matches!(&allowed.kind, Kind::Map(keep) if !keep.is_empty()) {
                     doc.as_written = false;
                 }
-                merge_patch_at(&mut doc.root, &allowed, &Pointer::root(), &mut doc.removed);
+                merge_patch_at(
+                    &mut doc.root,
+                    &allowed,
+                    &from,
+                    &Pointer::root(),
+                    &mut doc.removed,
+                );
             }
         }
         if each(&doc).is_break() {
@@ -251,6 +282,13 @@ mod tests {
         let (two, _) = phases[1].root.lookup("/services/api/replicas");
         assert_eq!(one.span.line, 3);
         assert_eq!(two.span.line, 8);
-        assert_eq!(&*two.origin, "/phases/1/patch/services/api/replicas");
+        assert_eq!(
+            phases[1].root.walk_origin("/services/api/replicas").2,
+            "/phases/1/patch/services/api/replicas"
+        );
+        assert_eq!(
+            phases[0].root.walk_origin("/services/api/replicas").2,
+            "/services/api/replicas"
+        );
     }
 }

@@ -120,9 +120,7 @@ pub fn validate_bytes(bytes: &[u8], later: PhaseRules) -> Validated {
             }
         }
     };
-    let mut v = validate_str(text, later);
-    v.source = Some(text.to_string());
-    v
+    validate_str(text, later)
 }
 
 /// Validates the text of one blueprint file.

@@ -14,14 +14,11 @@ use crate::source::pointer::Pointer;
 
 enum Frame {
     Seq {
-        /// This collection's own pointer, recorded when it opened.
-        origin: Arc<str>,
         items: Vec<Node>,
         span: Span,
         anchor: usize,
     },
     Map {
-        origin: Arc<str>,
         entries: Vec<(Key, Node)>,
         pending_key: Option<Key>,
         span: Span,
@@ -69,31 +66,24 @@ fn node_size(node: &Node) -> (usize, usize) {
 
 impl Builder {
     /// The pointer of the next child of the innermost open collection.
-    /// Built from the collection's own pointer, so each node costs one string.
+    /// The pointer of the next child of the innermost open collection. Nodes do not
+    /// keep it (where a node sits is its pointer); it is written down only for what an
+    /// alias or a merge key copies elsewhere, so a finding there points at the original.
     fn child_pointer(&self) -> Arc<str> {
-        match self.stack.last() {
-            None => Arc::from(""),
-            Some(Frame::Seq { origin, items, .. }) => {
-                let mut text = String::with_capacity(origin.len() + 8);
-                text.push_str(origin);
-                // An index needs no escaping.
-                let _ = write!(text, "/{}", items.len());
-                Arc::from(text)
-            }
-            Some(Frame::Map {
-                origin,
-                pending_key,
-                ..
-            }) => match pending_key {
-                Some(k) => {
-                    let mut text = String::with_capacity(origin.len() + k.name.len() + 1);
-                    text.push_str(origin);
-                    Pointer::push_name(&mut text, &k.name);
-                    Arc::from(text)
+        let mut pointer = String::new();
+        for frame in &self.stack {
+            match frame {
+                Frame::Seq { items, .. } => {
+                    let _ = write!(pointer, "/{}", items.len());
                 }
-                None => origin.clone(),
-            },
+                Frame::Map { pending_key, .. } => {
+                    if let Some(k) = pending_key {
+                        Pointer::push_name(&mut pointer, &k.name);
+                    }
+                }
+            }
         }
+        Arc::from(pointer)
     }
 
     pub(super) fn event(&mut self, event: Event, span: Span) -> Result<(), LoadError> {
@@ -161,11 +151,15 @@ impl Builder {
                 let node = Node {
                     kind,
                     span,
-                    origin: self.child_pointer(),
+                    origin: None,
                 };
                 if anchor > 0 {
                     let bytes = node_size(&node).1;
-                    self.anchors.insert(anchor, (node.clone(), 1, bytes));
+                    let copy = Node {
+                        origin: Some(self.child_pointer()),
+                        ..node.clone()
+                    };
+                    self.anchors.insert(anchor, (copy, 1, bytes));
                 }
                 self.complete(node, span)
             }
@@ -191,18 +185,14 @@ impl Builder {
                     return Err(LoadError::TooDeep { span });
                 }
                 self.count(1, span)?;
-                // Record the pointer now, while the parent's key is still pending.
-                let origin = self.child_pointer();
                 let frame = if matches!(event, Event::SequenceStart(..)) {
                     Frame::Seq {
-                        origin,
                         items: Vec::new(),
                         span,
                         anchor,
                     }
                 } else {
                     Frame::Map {
-                        origin,
                         entries: Vec::new(),
                         pending_key: None,
                         span,
@@ -219,7 +209,6 @@ impl Builder {
                 let frame = self.stack.pop().expect("parser balances collections");
                 let (node, anchor) = match frame {
                     Frame::Seq {
-                        origin,
                         items,
                         span,
                         anchor,
@@ -227,12 +216,11 @@ impl Builder {
                         Node {
                             kind: Kind::Seq(Arc::new(items)),
                             span,
-                            origin,
+                            origin: None,
                         },
                         anchor,
                     ),
                     Frame::Map {
-                        origin,
                         mut entries,
                         span,
                         anchor,
@@ -251,7 +239,7 @@ impl Builder {
                             Node {
                                 kind: Kind::Map(Arc::new(entries)),
                                 span,
-                                origin,
+                                origin: None,
                             },
                             anchor,
                         )
@@ -259,7 +247,12 @@ impl Builder {
                 };
                 if anchor > 0 {
                     let (size, bytes) = node_size(&node);
-                    self.anchors.insert(anchor, (node.clone(), size, bytes));
+                    // The parent's key is still pending: this is the node's pointer.
+                    let copy = Node {
+                        origin: Some(self.child_pointer()),
+                        ..node.clone()
+                    };
+                    self.anchors.insert(anchor, (copy, size, bytes));
                 }
                 let span = node.span;
                 self.complete(node, span)
@@ -315,6 +308,11 @@ impl Builder {
 
     /// Places a finished node into its parent, or makes it a document.
     fn complete(&mut self, node: Node, span: Span) -> Result<(), LoadError> {
+        // Where a merge key's value is written (`.../<<`), for the entries it brings in.
+        let merge_at = match self.stack.last() {
+            Some(Frame::Map { merging: true, .. }) => Some(self.child_pointer()),
+            _ => None,
+        };
         match self.stack.last_mut() {
             None => {
                 self.documents.push(node);
@@ -340,9 +338,25 @@ impl Builder {
                 Some(_) if std::mem::take(merging) => {
                     // YAML merge key: bring in the entries of a mapping (or of each
                     // mapping in a sequence) without overriding explicit keys.
-                    let sources: Vec<Node> = match node.kind {
-                        Kind::Map(_) => vec![node],
-                        Kind::Seq(items) => Arc::unwrap_or_clone(items),
+                    let at = merge_at.unwrap_or_else(|| Arc::from(""));
+                    // Each source with where it is written: an alias's anchor, else
+                    // its place under the merge key.
+                    let sources: Vec<(Node, String)> = match node.kind {
+                        Kind::Map(_) => {
+                            let from = node.origin.as_deref().unwrap_or(&at).to_string();
+                            vec![(node, from)]
+                        }
+                        Kind::Seq(items) => Arc::unwrap_or_clone(items)
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, n)| {
+                                let from = match &n.origin {
+                                    Some(o) => o.to_string(),
+                                    None => format!("{at}/{i}"),
+                                };
+                                (n, from)
+                            })
+                            .collect(),
                         _ => {
                             return Err(LoadError::Syntax {
                                 message: "a merge key `<<` needs a mapping or a list of mappings"
@@ -351,11 +365,16 @@ impl Builder {
                             })
                         }
                     };
-                    for source in sources {
+                    for (source, from) in sources {
                         match source.kind {
                             Kind::Map(src) => {
-                                for (k, v) in Arc::unwrap_or_clone(src) {
+                                for (k, mut v) in Arc::unwrap_or_clone(src) {
                                     if !merged.iter().any(|(m, _)| m.name == k.name) {
+                                        if v.origin.is_none() {
+                                            let mut o = from.clone();
+                                            Pointer::push_name(&mut o, &k.name);
+                                            v.origin = Some(Arc::from(o));
+                                        }
                                         merged.push((k, v));
                                     }
                                 }

@@ -54,9 +54,13 @@ impl Span {
 pub struct Node {
     pub kind: Kind,
     pub span: Span,
-    /// Where this node sits in its source file (RFC 6901), kept through phase patches
-    /// so a finding always names the place the user has to edit.
-    pub origin: Arc<str>,
+    /// Where this node is written in its source file (RFC 6901), when that is not
+    /// where it sits: a copy made by an alias or a merge key, or a phase patch's value
+    /// merged into the blueprint. `None` for a node where the file wrote it, and for
+    /// what lies under a node with an origin (reached by the same keys from there).
+    /// [`Node::walk_origin`] gives any node's, so a finding always names the place the
+    /// user has to edit.
+    pub origin: Option<Arc<str>>,
 }
 
 /// A mapping key with its own position.
@@ -120,6 +124,33 @@ impl Node {
             }
         }
         (node, Pointer::split(pointer).count())
+    }
+
+    /// [`Node::walk`], also giving where the deepest node reached is written in the
+    /// file: the origin of the nearest node on the way that has one, followed by the
+    /// tokens after it.
+    pub fn walk_origin(&self, pointer: &str) -> (&Node, usize, String) {
+        let mut node = self;
+        let mut origin = self.origin.as_deref().unwrap_or("").to_string();
+        let mut followed = 0;
+        for token in Pointer::split(pointer) {
+            let next = match &node.kind {
+                Kind::Map(_) => node.get(&token),
+                Kind::Seq(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
+                _ => None,
+            };
+            let Some(n) = next else { break };
+            match &n.origin {
+                Some(o) => {
+                    origin.clear();
+                    origin.push_str(o);
+                }
+                None => Pointer::push_name(&mut origin, &token),
+            }
+            node = n;
+            followed += 1;
+        }
+        (node, followed, origin)
     }
 
     /// A short name for the node's type, as a user would say it.
@@ -336,7 +367,7 @@ mod tests {
         let (n, ok) = node.lookup("/top/a~1b/1/y");
         assert!(ok);
         assert_eq!(n.span, Span { line: 4, col: 10 });
-        assert_eq!(&*n.origin, "/top/a~1b/1/y");
+        assert_eq!(node.walk_origin("/top/a~1b/1/y").2, "/top/a~1b/1/y");
         let key = node.get("top").unwrap().key("a/b").unwrap();
         assert_eq!(key.span, Span { line: 2, col: 3 });
     }
