@@ -14,6 +14,8 @@
 # Then the peer ratio: the same release binary against Helm's engine and C++ jsonnet on
 # the peers' workload (../shared/perf-peers/compare.sh, hyperfine, fresh folder each
 # run) at PEERS services (default 1000; PEERS= skips it, PEERS_DIR moves it).
+# WORK, passed on to compare.sh, puts its scratch folder elsewhere: on this project's
+# machine, WORK=/dev/shm/tfperf (tmpfs), for the reason docs/performance.md gives.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES=${SIZES:-"10 100 1000 10000"}
