@@ -340,7 +340,9 @@ impl Builder {
                     // mapping in a sequence) without overriding explicit keys.
                     let at = merge_at.unwrap_or_else(|| Arc::from(""));
                     // Each source with where it is written: an alias's anchor, else
-                    // its place under the merge key.
+                    // its place under the merge key (a list's items: under the list,
+                    // which may itself be an alias's copy).
+                    let list_at = node.origin.clone().unwrap_or_else(|| at.clone());
                     let sources: Vec<(Node, String)> = match node.kind {
                         Kind::Map(_) => {
                             let from = node.origin.as_deref().unwrap_or(&at).to_string();
@@ -352,7 +354,7 @@ impl Builder {
                             .map(|(i, n)| {
                                 let from = match &n.origin {
                                     Some(o) => o.to_string(),
-                                    None => format!("{at}/{i}"),
+                                    None => format!("{list_at}/{i}"),
                                 };
                                 (n, from)
                             })
