@@ -268,6 +268,56 @@ mod tests {
         );
     }
 
+    /// RFC 7386 on JSON values: the reference the loaded-tree merge must agree with.
+    fn reference(target: serde_json::Value, patch: &serde_json::Value) -> serde_json::Value {
+        let serde_json::Value::Object(p) = patch else {
+            return patch.clone();
+        };
+        let mut t = match target {
+            serde_json::Value::Object(m) => m,
+            _ => serde_json::Map::new(),
+        };
+        for (k, v) in p {
+            if v.is_null() {
+                t.shift_remove(k);
+            } else {
+                let current = t.get(k).cloned().unwrap_or(serde_json::Value::Null);
+                t.insert(k.clone(), reference(current, v));
+            }
+        }
+        serde_json::Value::Object(t)
+    }
+
+    fn json_tree() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            (0..4i64).prop_map(|n| json!(n))
+        ];
+        leaf.prop_recursive(2, 64, 20, |inner| {
+            proptest::collection::vec(("k[0-9]{1,2}", inner), 0..20)
+                .prop_map(|entries| serde_json::Value::Object(entries.into_iter().collect()))
+        })
+    }
+
+    /// A mapping of up to 19 keys (a document, like a blueprint and its patches).
+    fn json_map() -> impl proptest::strategy::Strategy<Value = serde_json::Value> {
+        use proptest::prelude::*;
+        proptest::collection::vec(("k[0-9]{1,2}", json_tree()), 0..20)
+            .prop_map(|entries| serde_json::Value::Object(entries.into_iter().collect()))
+    }
+
+    proptest::proptest! {
+        /// Patches of any width (a scan below nine keys, an index above) merge as the
+        /// RFC says, keys kept in order, removed ones gone, new ones last.
+        #[test]
+        fn merging_agrees_with_rfc7386(target in json_map(), patch in json_map()) {
+            let expected = reference(target.clone(), &patch);
+            let got = apply(&target.to_string(), &patch.to_string());
+            proptest::prop_assert_eq!(got, expected);
+        }
+    }
+
     #[test]
     fn patched_values_keep_their_lines() {
         let root = load(
