@@ -33,19 +33,10 @@ impl Pointer {
 
     /// Appends `/` and one name, escaping it, to pointer text being built.
     pub fn push_name(text: &mut String, name: &str) {
+        use fmt::Write;
         text.reserve(name.len() + 1);
         text.push('/');
-        if !name.contains(['~', '/']) {
-            text.push_str(name);
-            return;
-        }
-        for c in name.chars() {
-            match c {
-                '~' => text.push_str("~0"),
-                '/' => text.push_str("~1"),
-                c => text.push(c),
-            }
-        }
+        let _ = Escaping(text).write_str(name);
     }
 
     /// This pointer with one more token (a name, or an index).

@@ -113,17 +113,21 @@ impl Node {
     pub fn walk(&self, pointer: &str) -> (&Node, usize) {
         let mut node = self;
         for (followed, token) in Pointer::split(pointer).enumerate() {
-            let next = match &node.kind {
-                Kind::Map(_) => node.get(&token),
-                Kind::Seq(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
-                _ => None,
-            };
-            match next {
+            match node.step(&token) {
                 Some(n) => node = n,
                 None => return (node, followed),
             }
         }
         (node, Pointer::split(pointer).count())
+    }
+
+    /// The child one (unescaped) pointer token names: a key, or a list index.
+    fn step(&self, token: &str) -> Option<&Node> {
+        match &self.kind {
+            Kind::Map(_) => self.get(token),
+            Kind::Seq(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
+            _ => None,
+        }
     }
 
     /// [`Node::walk`], also giving where the deepest node reached is written in the
@@ -134,12 +138,7 @@ impl Node {
         let mut origin = self.origin.as_deref().unwrap_or("").to_string();
         let mut followed = 0;
         for token in Pointer::split(pointer) {
-            let next = match &node.kind {
-                Kind::Map(_) => node.get(&token),
-                Kind::Seq(items) => token.parse::<usize>().ok().and_then(|i| items.get(i)),
-                _ => None,
-            };
-            let Some(n) = next else { break };
+            let Some(n) = node.step(&token) else { break };
             match &n.origin {
                 Some(o) => {
                     origin.clear();
