@@ -16,20 +16,23 @@ fn is_plain_safe(s: &str) -> bool {
     let Some(&first) = bytes.first() else {
         return false;
     };
-    if !(first.is_ascii_alphanumeric() || matches!(first, b'/' | b'.' | b'_')) {
-        return false;
-    }
     // Anything that starts like a number (digits, sexagesimal, octal, hex, floats,
     // dates and times) is quoted: cheaper than matching every resolver's rules.
-    if first.is_ascii_digit() || (first == b'.' && bytes.get(1).is_some_and(u8::is_ascii_digit)) {
+    if !(first.is_ascii_alphabetic() || first == b'/' || first == b'_' || first == b'.')
+        || (first == b'.' && bytes.get(1).is_some_and(u8::is_ascii_digit))
+    {
         return false;
     }
-    if !bytes.iter().all(|&b| {
-        b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-' | b':' | b'@' | b'+')
-    }) {
-        return false;
+    // One pass: every byte allowed, and no `::` (a colon that ends the word is
+    // checked after).
+    let mut colon = false;
+    for &b in bytes {
+        if !PLAIN[usize::from(b)] || (colon && b == b':') {
+            return false;
+        }
+        colon = b == b':';
     }
-    if bytes.ends_with(b":") || bytes.windows(2).any(|w| w == b"::") {
+    if colon {
         return false;
     }
     // YAML's words for booleans, null and the special floats, in any case.
@@ -42,6 +45,19 @@ fn is_plain_safe(s: &str) -> bool {
     let starts_inf = |p: &[u8]| bytes.len() >= p.len() && bytes[..p.len()].eq_ignore_ascii_case(p);
     !(starts_inf(b".inf") || starts_inf(b"-.inf"))
 }
+
+/// The bytes a plain word may hold: `A–Z a–z 0–9 _ . / - : @ +`.
+const PLAIN: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        t[b] = c.is_ascii_alphanumeric()
+            || matches!(c, b'_' | b'.' | b'/' | b'-' | b':' | b'@' | b'+');
+        b += 1;
+    }
+    t
+};
 
 /// `s` as a double-quoted YAML scalar. Every character outside YAML's printable set
 /// (C0 and C1 controls, DEL, U+FFFE, U+FFFF) is escaped, as are `"` and `\`, and the
@@ -288,7 +304,7 @@ mod tests {
 /// too, so no value can become a key, a comment or another document.
 #[cfg(test)]
 mod props {
-    use super::emit;
+    use super::{emit, is_plain_safe};
 
     use proptest::prelude::*;
     use serde_json::{Map, Value};
@@ -342,8 +358,86 @@ mod props {
         })
     }
 
+    #[test]
+    fn one_pass_word_test_agrees_on_the_awkward_words() {
+        for s in [
+            "",
+            "true",
+            "TRUE",
+            "y",
+            "N",
+            "~",
+            "no",
+            "Off",
+            ".inf",
+            "-.inf",
+            "-.Inf",
+            ".NaN",
+            ".5",
+            ".x",
+            "a::b",
+            "a:",
+            "a:b",
+            "a:b:",
+            "::",
+            "1a",
+            "_x",
+            "/x",
+            "@x",
+            "-x",
+            "+x",
+            "x@y+z",
+            "x y",
+            "x#y",
+            "é",
+            "a\u{e9}",
+            "infinity",
+            ".infinite",
+            "nulls",
+        ] {
+            assert_eq!(is_plain_safe(s), is_plain_safe_reference(s), "{s:?}");
+        }
+    }
+
+    /// The word test as first written (several passes), kept to hold the one-pass
+    /// version to the same answers.
+    fn is_plain_safe_reference(s: &str) -> bool {
+        let bytes = s.as_bytes();
+        let Some(&first) = bytes.first() else {
+            return false;
+        };
+        if !(first.is_ascii_alphanumeric() || matches!(first, b'/' | b'.' | b'_')) {
+            return false;
+        }
+        if first.is_ascii_digit() || (first == b'.' && bytes.get(1).is_some_and(u8::is_ascii_digit))
+        {
+            return false;
+        }
+        if !bytes.iter().all(|&b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'/' | b'-' | b':' | b'@' | b'+')
+        }) {
+            return false;
+        }
+        if bytes.ends_with(b":") || bytes.windows(2).any(|w| w == b"::") {
+            return false;
+        }
+        const WORDS: [&str; 12] = [
+            "true", "false", "null", "yes", "no", "on", "off", "y", "n", "~", ".inf", ".nan",
+        ];
+        if bytes.len() <= 5 && WORDS.iter().any(|w| s.eq_ignore_ascii_case(w)) {
+            return false;
+        }
+        let starts_inf =
+            |p: &[u8]| bytes.len() >= p.len() && bytes[..p.len()].eq_ignore_ascii_case(p);
+        !(starts_inf(b".inf") || starts_inf(b"-.inf"))
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        #[test]
+        fn one_pass_word_test_agrees_with_the_first(s in "[-a-zA-Z0-9_./:@+~ #\"\u{e9}]{0,8}") {
+            prop_assert_eq!(is_plain_safe(&s), is_plain_safe_reference(&s), "{:?}", s);
+        }
 
         #[test]
         fn every_value_reads_back_as_written(v in value()) {
