@@ -24,6 +24,7 @@ pub mod files;
 pub mod hosts;
 pub mod kubernetes;
 pub mod overrides;
+pub mod parallel;
 pub mod templates;
 pub mod yaml_emit;
 

@@ -46,6 +46,52 @@ fn rendering_is_deterministic() {
     }
 }
 
+/// A blueprint of many services is rendered on every core (a service's manifests
+/// each on whichever thread): each file must still hold its own service's objects,
+/// and the kustomization list them in the order of the names.
+#[test]
+fn many_services_each_render_into_their_own_file_in_order() {
+    let mut y = String::from("version: 1\nname: many\ntargets: [kubernetes]\nservices:\n");
+    // Written in an order other than the names' (which the output follows).
+    let names: Vec<String> = (0..150)
+        .map(|i| format!("svc-{:03}", (i * 37) % 150))
+        .collect();
+    for (i, name) in names.iter().enumerate() {
+        y.push_str(&format!(
+            "  {name}: {{ kind: http, image: \"demo/{name}:1\", port: {}, scaling: {{ replicas: {} }} }}\n",
+            8000 + i,
+            1 + i % 3
+        ));
+    }
+    let v = tierform::validate_str(&y);
+    assert_eq!(v.errors(), 0, "{:?}", v.diagnostics);
+    let templates = Templates::embedded().unwrap();
+    let (set, _) =
+        tierform::render(&v.phases, &tierform::Selection::default(), &templates).unwrap();
+    let mut sorted = names.clone();
+    sorted.sort();
+    for (i, name) in names.iter().enumerate() {
+        let text = set
+            .get(&format!("default/kubernetes/{name}.yaml"))
+            .unwrap_or_else(|| panic!("no file for {name}"));
+        assert!(
+            text.contains(&format!("kind: Deployment\nmetadata:\n  name: {name}\n")),
+            "{name}.yaml holds another service's Deployment:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("containerPort: {}\n", 8000 + i)),
+            "{name}"
+        );
+    }
+    let kustomization = set.get("default/kubernetes/kustomization.yaml").unwrap();
+    let listed: Vec<&str> = kustomization
+        .lines()
+        .filter_map(|l| l.strip_prefix("- svc-"))
+        .collect();
+    let want: Vec<String> = sorted.iter().map(|n| format!("{}.yaml", &n[4..])).collect();
+    assert_eq!(listed, want);
+}
+
 #[test]
 fn every_file_starts_with_the_generated_header() {
     for path in common::render_blueprints() {

@@ -22,6 +22,7 @@ use crate::render::templates::{TemplateError, Templates};
 
 use super::balancer;
 use super::bundle::generated_header;
+use super::parallel;
 
 mod datastores;
 mod jobs;
@@ -60,9 +61,12 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             "files": [balancer::file_name(lb.engine)],
         }));
     }
-    for s in plan.services.values() {
+    // A service's manifests depend on the plan alone: rendered on every core.
+    let services: Vec<_> = plan.services.values().collect();
+    let texts = parallel::map(&services, |s| documents(plan, &service_docs(plan, s)));
+    for (s, text) in services.iter().zip(texts) {
         let file = format!("{}.yaml", s.name);
-        files.push((file.clone(), documents(plan, &service_docs(plan, s))?));
+        files.push((file.clone(), text?));
         resources.push(file);
     }
     let waiter = jobs::job_waiter_docs(plan);
