@@ -11,6 +11,7 @@ use super::{
     compare_with, io_error, join, load_manifest, manifest_text, staged_path, write_atomic, Changes,
     Manifest, OutputError, OutputSet, Scope, MANIFEST,
 };
+use crate::render::parallel;
 
 pub(super) fn write(dir: &Path, set: &OutputSet, scope: &Scope) -> Result<Changes, OutputError> {
     let mut created: Vec<PathBuf> = Vec::new();
@@ -170,12 +171,15 @@ fn write_locked(
             return Err(e);
         }
 
-        // 3. Rename into place.
-        for (tmp, dest) in &staged {
-            if let Err(e) = std::fs::rename(tmp, dest) {
+        // 3. Rename into place (on every core; the first failure in order is told).
+        let renamed = parallel::map(&staged, |(tmp, dest)| {
+            std::fs::rename(tmp, dest).map_err(|e| {
                 let _ = std::fs::remove_file(tmp);
-                failure.get_or_insert(io_error(dest)(e));
-            }
+                io_error(dest)(e)
+            })
+        });
+        if let Some(e) = renamed.into_iter().find_map(Result::err) {
+            failure.get_or_insert(e);
         }
     }
     // 4. A stale file stays in the manifest until it is really gone, so a later render
@@ -205,7 +209,10 @@ fn write_locked(
     }
 }
 
-/// Writes each file of `rels` to its staged name, making each missing folder once.
+/// Writes each file of `rels` to its staged name, making each missing folder once
+/// first. The files are written on every core; `staged` lists, in `rels`' order, each
+/// one that was created (so an undo removes it) even when another failed, and the
+/// failure returned is the first in `rels`' order.
 fn stage(
     dir: &Path,
     set: &OutputSet,
@@ -215,9 +222,20 @@ fn stage(
     created: &mut Vec<PathBuf>,
     staged: &mut Vec<(PathBuf, PathBuf)>,
 ) -> Result<(), OutputError> {
+    // The folders first, in the files' order. A folder that cannot be made stops the
+    // files from there on; the files before it are still written, so the failure told
+    // is the first in file order, as when each file was written after its folder.
     let mut made: HashSet<String> = HashSet::new();
-    for rel in rels {
-        make_folders(dir, parent(rel), scan, &mut made, created)?;
+    let mut folder_failure = None;
+    let mut ready = rels.len();
+    for (i, rel) in rels.iter().enumerate() {
+        if let Err(e) = make_folders(dir, parent(rel), scan, &mut made, created) {
+            folder_failure = Some(e);
+            ready = i;
+            break;
+        }
+    }
+    let written = parallel::map(&rels[..ready], |rel| {
         let dest = join(dir, rel);
         let tmp = staged_path(&dest, me);
         let mut f = match std::fs::OpenOptions::new()
@@ -228,18 +246,31 @@ fn stage(
             Ok(f) => f,
             // Not staged by this run, nor by one the manifest records: not ours.
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                return Err(OutputError::Foreign {
-                    path: tmp.display().to_string(),
-                })
+                return (
+                    None,
+                    Err(OutputError::Foreign {
+                        path: tmp.display().to_string(),
+                    }),
+                )
             }
-            Err(e) => return Err(io_error(&tmp)(e)),
+            Err(e) => return (None, Err(io_error(&tmp)(e))),
         };
-        staged.push((tmp, dest));
-        let tmp = &staged[staged.len() - 1].0;
-        f.write_all(set.get(rel).unwrap_or_default().as_bytes())
-            .map_err(io_error(tmp))?;
+        let result = f
+            .write_all(set.get(rel).unwrap_or_default().as_bytes())
+            .map_err(io_error(&tmp));
+        (Some((tmp, dest)), result)
+    });
+    let mut failure = None;
+    for (file, result) in written {
+        staged.extend(file);
+        if let Err(e) = result {
+            failure.get_or_insert(e);
+        }
     }
-    Ok(())
+    match failure.or(folder_failure) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 /// Makes the folder `rel` and each missing parent, once per run.

@@ -177,3 +177,57 @@ fn a_write_that_fails_part_way_leaves_the_folder_as_it_was() {
     assert_same(&tree(&out), &before, "a folder with one phase");
     render(&out, &[]).success();
 }
+
+/// Two writes that fail: the render reports the one for the file that comes first, as
+/// it did when it wrote one file at a time (staging now makes every folder first, then
+/// writes the files on every core). Here `aa/ARCHITECTURE.md` cannot be staged (its
+/// folder is read-only) and `bb/compose` cannot be made: the first is told. A
+/// differential check of the two versions found the second told instead. The render
+/// runs as `nobody` when the tests run as root, whom no mode stops.
+#[test]
+fn of_two_failed_writes_the_first_in_file_order_is_told() {
+    use std::os::unix::fs::PermissionsExt;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let mode =
+        |p: &Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    mode(dir, 0o755);
+    // The binary and the blueprint where another user can reach them.
+    let bin = dir.join("tierform");
+    std::fs::copy(assert_cmd::cargo::cargo_bin!("tierform"), &bin).unwrap();
+    mode(&bin, 0o755);
+    let bp = dir.join("t.yaml");
+    std::fs::write(
+        &bp,
+        "version: 1\nname: shop\nservices:\n  api:\n    kind: http\n    image: shop/api:1\n    port: 8000\nphases:\n  - name: aa\n  - name: bb\n    patch:\n      services:\n        api: { image: shop/api:2 }\n",
+    )
+    .unwrap();
+    mode(&bp, 0o644);
+    let out = dir.join("out");
+    for d in ["out", "out/aa", "out/aa/compose", "out/bb"] {
+        std::fs::create_dir(dir.join(d)).unwrap();
+        mode(&dir.join(d), 0o777);
+    }
+    mode(&dir.join("out/aa"), 0o555);
+    mode(&dir.join("out/bb"), 0o555);
+    let as_root = rustix::process::geteuid().is_root();
+    let script = format!(
+        "{}'{}' --color never render '{}' -q -o '{}'",
+        if as_root {
+            "exec runuser -u nobody -- "
+        } else {
+            "exec "
+        },
+        bin.display(),
+        bp.display(),
+        out.display()
+    );
+    let a = bash(&script).code(2);
+    let told = stderr(&a);
+    mode(&dir.join("out/aa"), 0o755);
+    mode(&dir.join("out/bb"), 0o755);
+    assert!(
+        told.contains("out/aa/.ARCHITECTURE.md.tierform-") && told.contains("Permission denied"),
+        "{told}"
+    );
+}
