@@ -3,6 +3,7 @@
 pub mod budget;
 pub mod code;
 pub mod diagnostic;
+mod instance;
 pub mod phase;
 pub mod rules;
 pub mod schema;

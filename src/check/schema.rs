@@ -11,6 +11,7 @@ use serde_json::{json, Value};
 
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
+use crate::check::instance::Tree;
 use crate::check::suggest::{
     did_you_mean, did_you_mean_hint, suggest_name, unsupported_server_version,
 };
@@ -18,24 +19,38 @@ use crate::model;
 use crate::model::schema::blueprint_schema;
 use crate::model::units::{DURATION_PATTERN, QUANTITY_PATTERN};
 use crate::source::pointer::Pointer;
+use crate::source::yaml::Node;
 
 /// The schema `validate` checks a document against: the blueprint schema with phase
 /// patches left open (each phase's *resolved* blueprint is checked in full instead, so
 /// a mistake in a patch is reported once, at its line).
-fn validator() -> &'static (Validator, Value) {
-    static VALIDATOR: OnceLock<(Validator, Value)> = OnceLock::new();
+fn validator() -> &'static (Validator<Tree>, Value) {
+    static VALIDATOR: OnceLock<(Validator<Tree>, Value)> = OnceLock::new();
     VALIDATOR.get_or_init(|| {
-        let mut schema = blueprint_schema();
-        schema["$defs"]["BlueprintPatch"] = json!({ "type": "object" });
-        let validator = jsonschema::options()
+        let schema = document_schema();
+        let validator = jsonschema::options_for::<Tree>()
             .build(&schema)
             .expect("the generated schema compiles");
         (validator, schema)
     })
 }
 
-/// Checks a document against the schema; every finding, with a pointer into `instance`.
-pub fn check(instance: &Value) -> Vec<Diagnostic> {
+/// The schema a document is checked against (see [`validator`]).
+pub(super) fn document_schema() -> Value {
+    let mut schema = blueprint_schema();
+    schema["$defs"]["BlueprintPatch"] = json!({ "type": "object" });
+    schema
+}
+
+/// Builds the schema's validator now (once per process), so a caller can have it built
+/// on another thread while it loads the document.
+pub fn prepare() {
+    validator();
+}
+
+/// Checks a document, where it was loaded, against the schema; every finding, with a
+/// pointer into `instance`.
+pub fn check(instance: &Node) -> Vec<Diagnostic> {
     let (validator, schema) = validator();
     let mut out = Vec::new();
     for error in validator.iter_errors(instance) {
@@ -47,12 +62,13 @@ pub fn check(instance: &Value) -> Vec<Diagnostic> {
 fn translate(
     error: &ValidationError<'_>,
     schema: &Value,
-    instance: &Value,
+    instance: &Node,
     out: &mut Vec<Diagnostic>,
 ) {
     let pointer = error.instance_path().as_str().to_string();
     let schema_path = error.schema_path().as_str().to_string();
-    let found = instance.pointer(&pointer);
+    let found = value_at(instance, &pointer);
+    let found = found.as_ref();
     match error.kind() {
         ValidationErrorKind::AdditionalProperties { unexpected } => {
             let known = known_properties(schema, &schema_path);
@@ -259,7 +275,7 @@ fn one_of(
     found: Option<&Value>,
     context: &[Vec<ValidationError<'static>>],
     schema: &Value,
-    instance: &Value,
+    instance: &Node,
     out: &mut Vec<Diagnostic>,
 ) {
     let is_tag_error =
@@ -305,7 +321,7 @@ fn one_of(
     match tag_pointer {
         Some(p) => {
             let tags: Vec<String> = tags.into_iter().collect();
-            out.push(enum_diagnostic(&p, instance.pointer(&p), &tags));
+            out.push(enum_diagnostic(&p, value_at(instance, &p).as_ref(), &tags));
         }
         None => out.push(Diagnostic::error(
             Code::WrongShape,
@@ -313,6 +329,12 @@ fn one_of(
             "the value matches none of the accepted shapes",
         )),
     }
+}
+
+/// The value at `pointer` in the document, as JSON (for a finding's message).
+fn value_at(instance: &Node, pointer: &str) -> Option<Value> {
+    let (node, found) = instance.lookup(pointer);
+    found.then(|| node.to_json())
 }
 
 fn enum_diagnostic(pointer: &str, found: Option<&Value>, values: &[String]) -> Diagnostic {

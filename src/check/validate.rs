@@ -106,7 +106,7 @@ fn load_diagnostic(e: &LoadError) -> Diagnostic {
 /// library's `validate_bytes` passes here (the check stage never imports the plan).
 /// Without them a blueprint the plan cannot place would pass: every caller outside
 /// tests goes through `crate::validate_bytes`.
-pub type PhaseRules<'a> = &'a dyn Fn(&Blueprint, &[Platform]) -> Vec<Diagnostic>;
+pub type PhaseRules<'a> = &'a (dyn Fn(&Blueprint, &[Platform]) -> Vec<Diagnostic> + Sync);
 
 /// Validates the bytes of one blueprint file.
 pub fn validate_bytes(bytes: &[u8], later: PhaseRules) -> Validated {
@@ -125,7 +125,16 @@ pub fn validate_bytes(bytes: &[u8], later: PhaseRules) -> Validated {
 
 /// Validates the text of one blueprint file.
 pub fn validate_str(text: &str, later: PhaseRules) -> Validated {
-    let root = match yaml::load(text) {
+    // The schema's validator is built on a second thread while this one loads a long
+    // text (whoever needs it first waits for it, once). For a short one, the thread
+    // costs more than it saves.
+    let loaded = std::thread::scope(|scope| {
+        if text.len() >= 64 * 1024 {
+            scope.spawn(schema::prepare);
+        }
+        yaml::load(text)
+    });
+    let root = match loaded {
         Ok(root) => root,
         Err(errors) => {
             return Validated {
@@ -150,6 +159,31 @@ struct Collected {
     phases: BTreeSet<usize>,
 }
 
+/// A finding of one phase's checks, located, and the phase it is attributed to (`None`:
+/// it holds in every phase).
+type Found = (Diagnostic, Option<usize>);
+
+/// What one phase's checks found and, when they pass, the phase typed.
+#[derive(Default)]
+struct PhaseOutcome {
+    found: Vec<Found>,
+    resolved: Option<ResolvedPhase>,
+}
+
+/// The root's checks: its schema findings (located), whether it had none, and the
+/// outcome of each phase that is the blueprint as written, which reuses its JSON.
+struct RootOutcome {
+    findings: Vec<Diagnostic>,
+    ok: bool,
+    phases: Vec<(usize, PhaseOutcome)>,
+}
+
+/// The root document is converted and checked on a second thread while this one
+/// resolves the phases and checks each one a patch changed: the two share nothing but
+/// the loaded tree. The phases no patch changed (a prefix of the list) are sent to the
+/// root's thread, which checks them with its JSON and then drops it. Findings are
+/// gathered per phase and reported in the order one thread would find them, so the
+/// result is the same whatever runs first.
 fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
     let mut collected: Vec<Collected> = Vec::new();
     let add = |d: Diagnostic, phase: Option<usize>, collected: &mut Vec<Collected>| {
@@ -174,138 +208,89 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
         diagnostics.sort_by_key(|a| (a.line, a.column));
         return (diagnostics, Vec::new());
     }
-    let mut spent = budget::Spent::default();
+    // The phase list as written (names, targets), when it has the right shape.
+    let phase_list = phase_list(root);
+    let phase_list = &phase_list;
 
-    let mut root_json = root.to_json();
-    let root_schema = schema::check(&root_json);
-    let root_ok = root_schema.is_empty();
-    for d in root_schema {
-        add(d.locate(root), None, &mut collected);
-    }
-    // The phase list as written (names, targets), when it has the right shape. What is
-    // left is the blueprint as written without its phases: the document of each phase
-    // no patch has changed yet, whose schema findings are the root's.
-    let phase_list: Vec<Phase> = match &mut root_json {
-        serde_json::Value::Object(map) => map.shift_remove("phases"),
-        _ => None,
-    }
-    .and_then(|p| serde_json::from_value(p).ok())
-    .unwrap_or_default();
-    // Kept while a phase may still be the blueprint as written, then dropped: a phase
-    // holds its own document's JSON, not the root's too.
-    let mut root_json = Some(root_json);
-    if root_ok {
-        for d in rules::check_phases(&phase_list) {
-            add(d.locate(root), None, &mut collected);
-        }
-    }
-
-    // Each phase is checked as soon as it is resolved, and its tree dropped before the
-    // next is made.
     let mut patch_findings = Vec::new();
     let mut names: Vec<String> = Vec::new();
-    let mut resolved = Vec::new();
-    phase::resolve_each(root, &mut patch_findings, |doc: &PhaseDoc| {
-        let i = names.len();
-        names.push(doc.name.clone());
-        if let Some(d) = spent.add(&doc.root, i, &doc.name) {
-            add(d.locate(root), None, &mut collected);
-            return ControlFlow::Break(());
-        }
-        let over = budget::phase_limits(&doc.root);
-        if !over.is_empty() {
-            for d in over {
-                add(
-                    d.locate_in(&doc.root, &doc.removed),
-                    Some(i),
-                    &mut collected,
-                );
+    let mut outcomes: Vec<PhaseOutcome> = Vec::new();
+    let root_outcome = std::thread::scope(|scope| {
+        let (send, receive) = std::sync::mpsc::channel::<(usize, PhaseDoc)>();
+        let root_task = scope.spawn(move || {
+            let schema = schema::check(root);
+            let ok = schema.is_empty();
+            let findings = schema.into_iter().map(|d| d.locate(root)).collect();
+            // A phase no patch has changed yet is the blueprint as written (without
+            // its phase list), whose schema findings are the root's.
+            let phases = receive
+                .into_iter()
+                .map(|(i, doc)| (i, check_phase(i, &doc, root, ok, phase_list, later)))
+                .collect();
+            RootOutcome {
+                findings,
+                ok,
+                phases,
             }
-            return ControlFlow::Continue(());
-        }
-        // The blueprint as written was checked whole above; a phase no patch changed
-        // is that document, so its JSON and its (empty) findings are the root's.
-        if !doc.as_written {
-            root_json = None;
-        }
-        let reuse = doc.as_written && root_ok && root_json.is_some();
-        let mut own_json = None;
-        let findings = if reuse {
-            Vec::new()
-        } else {
-            let json = own_json.insert(doc.root.to_json());
-            schema::check(json)
-        };
-        // Unknown fields alone do not stop the semantic checks: without them the
-        // document is well-formed, and the user gets every finding in one run.
-        let only_unknown = findings.iter().all(|d| d.code == Code::UnknownField);
-        if let Some(json) = own_json.as_mut() {
-            for d in &findings {
-                if only_unknown {
-                    remove_pointer(json, &d.pointer);
+        });
+        // Open while a phase may still be the blueprint as written; closed at the
+        // first one a patch changed.
+        let mut to_root = Some(send);
+        let mut spent = budget::Spent::default();
+        phase::resolve_each(root, &mut patch_findings, |doc: &PhaseDoc| {
+            let i = names.len();
+            names.push(doc.name.clone());
+            outcomes.push(PhaseOutcome::default());
+            let outcome = &mut outcomes[i];
+            if let Some(d) = spent.add(&doc.root, i, &doc.name) {
+                outcome.found.push((d.locate(root), None));
+                return ControlFlow::Break(());
+            }
+            let over = budget::phase_limits(&doc.root);
+            if !over.is_empty() {
+                for d in over {
+                    outcome
+                        .found
+                        .push((d.locate_in(&doc.root, &doc.removed), Some(i)));
                 }
-            }
-        }
-        let had_findings = !findings.is_empty();
-        for d in findings {
-            add(
-                d.locate_in(&doc.root, &doc.removed),
-                Some(i),
-                &mut collected,
-            );
-        }
-        if had_findings && !only_unknown {
-            return ControlFlow::Continue(());
-        }
-        // Either this phase's own JSON or, when it reuses the root's, that one.
-        let Some(json) = own_json.as_ref().or(root_json.as_ref()) else {
-            return ControlFlow::Continue(());
-        };
-        let blueprint: Blueprint = match Blueprint::deserialize(json) {
-            Ok(b) => b,
-            Err(e) => {
-                add(
-                    Diagnostic::error(Code::Invalid, "", e.to_string())
-                        .locate_in(&doc.root, &doc.removed),
-                    Some(i),
-                    &mut collected,
-                );
                 return ControlFlow::Continue(());
             }
-        };
-        let meta = phase_list.get(i);
-        // The phase's own `targets`, else the blueprint's as patched so far (a patch
-        // may change them, for this phase and the ones after it).
-        let targets = meta
-            .and_then(|p| p.targets.clone())
-            .unwrap_or_else(|| blueprint.targets.clone());
-        for d in rules::check(&blueprint, &targets)
-            .into_iter()
-            .chain(later(&blueprint, &targets))
-        {
-            add(
-                d.locate_in(&doc.root, &doc.removed),
-                Some(i),
-                &mut collected,
-            );
-        }
-        resolved.push(ResolvedPhase {
-            name: doc.name.clone(),
-            description: meta.and_then(|p| p.description.clone()),
-            enter_when: meta.map(|p| p.enter_when.clone()).unwrap_or_default(),
-            targets,
-            blueprint,
-            name_at: root
-                .get("phases")
-                .and_then(|p| match &p.kind {
-                    yaml::Kind::Seq(items) => items.get(i),
-                    _ => None,
-                })
-                .and_then(|p| p.get("name"))
-                .map(|n| n.span),
+            if !doc.as_written {
+                to_root = None;
+            }
+            match &to_root {
+                Some(send) => {
+                    // The root's thread is alive until this sender is dropped.
+                    let _ = send.send((i, doc.clone()));
+                }
+                None => *outcome = check_phase(i, doc, root, false, phase_list, later),
+            }
+            ControlFlow::Continue(())
         });
-        ControlFlow::Continue(())
+        drop(to_root);
+        root_task
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e))
     });
+    for (i, outcome) in root_outcome.phases {
+        outcomes[i] = outcome;
+    }
+
+    for d in root_outcome.findings {
+        add(d, None, &mut collected);
+    }
+    if root_outcome.ok {
+        for d in rules::check_phases(phase_list) {
+            add(d.locate(root), None, &mut collected);
+        }
+    }
+    let mut resolved = Vec::new();
+    for outcome in outcomes {
+        for (d, phase) in outcome.found {
+            add(d, phase, &mut collected);
+        }
+        resolved.extend(outcome.resolved);
+    }
     for d in patch_findings {
         add(d, None, &mut collected);
     }
@@ -328,6 +313,121 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
     });
     let ok = !diagnostics.iter().any(|d| d.severity == Severity::Error);
     (diagnostics, if ok { resolved } else { Vec::new() })
+}
+
+/// The phase list as written (names, descriptions, targets; not the patches, which the
+/// phases' documents hold), or none when it does not have the right shape.
+fn phase_list(root: &Node) -> Vec<Phase> {
+    let Some(yaml::Kind::Seq(items)) = root.get("phases").map(|p| &p.kind) else {
+        return Vec::new();
+    };
+    let mut list = Vec::with_capacity(items.len());
+    for item in items.iter() {
+        let yaml::Kind::Map(entries) = &item.kind else {
+            return Vec::new();
+        };
+        let mut map = serde_json::Map::new();
+        for (k, v) in entries.iter() {
+            // A patch is any value (its own checks come with its phase's document).
+            let value = if k.name == "patch" {
+                serde_json::Value::Null
+            } else {
+                v.to_json()
+            };
+            map.insert(k.name.clone(), value);
+        }
+        match serde_json::from_value(serde_json::Value::Object(map)) {
+            Ok(phase) => list.push(phase),
+            Err(_) => return Vec::new(),
+        }
+    }
+    list
+}
+
+/// One phase's checks: the schema on its document (unless it is the blueprint as
+/// written and the root passed, `as_root_passed`), then the typed blueprint, read from
+/// the tree, and the semantic rules. Findings are located in the phase's document.
+fn check_phase(
+    i: usize,
+    doc: &PhaseDoc,
+    root: &Node,
+    as_root_passed: bool,
+    phase_list: &[Phase],
+    later: PhaseRules,
+) -> PhaseOutcome {
+    let mut outcome = PhaseOutcome::default();
+    let findings = if as_root_passed {
+        Vec::new()
+    } else {
+        schema::check(&doc.root)
+    };
+    // Unknown fields alone do not stop the semantic checks: without them the
+    // document is well-formed, and the user gets every finding in one run.
+    let only_unknown = findings.iter().all(|d| d.code == Code::UnknownField);
+    let typed = if findings.is_empty() {
+        Blueprint::deserialize(&doc.root)
+    } else if only_unknown {
+        // The document as JSON without its unknown fields.
+        let mut json = doc.root.to_json();
+        for d in &findings {
+            remove_pointer(&mut json, &d.pointer);
+        }
+        Blueprint::deserialize(&json)
+    } else {
+        Err(serde::de::Error::custom(
+            "not read: the schema found errors",
+        ))
+    };
+    let had_findings = !findings.is_empty();
+    for d in findings {
+        outcome
+            .found
+            .push((d.locate_in(&doc.root, &doc.removed), Some(i)));
+    }
+    if had_findings && !only_unknown {
+        return outcome;
+    }
+    let blueprint: Blueprint = match typed {
+        Ok(b) => b,
+        Err(e) => {
+            outcome.found.push((
+                Diagnostic::error(Code::Invalid, "", e.to_string())
+                    .locate_in(&doc.root, &doc.removed),
+                Some(i),
+            ));
+            return outcome;
+        }
+    };
+    let meta = phase_list.get(i);
+    // The phase's own `targets`, else the blueprint's as patched so far (a patch
+    // may change them, for this phase and the ones after it).
+    let targets = meta
+        .and_then(|p| p.targets.clone())
+        .unwrap_or_else(|| blueprint.targets.clone());
+    for d in rules::check(&blueprint, &targets)
+        .into_iter()
+        .chain(later(&blueprint, &targets))
+    {
+        outcome
+            .found
+            .push((d.locate_in(&doc.root, &doc.removed), Some(i)));
+    }
+    outcome.resolved = Some(ResolvedPhase {
+        name: doc.name.clone(),
+        description: meta.and_then(|p| p.description.clone()),
+        enter_when: meta.map(|p| p.enter_when.clone()).unwrap_or_default(),
+        targets,
+        blueprint,
+        name_at: root
+            .get("phases")
+            .and_then(|p| match &p.kind {
+                yaml::Kind::Seq(items) => items.get(i),
+                _ => None,
+            })
+            .and_then(|p| p.get("name"))
+            .map(|n| n.span),
+    });
+    outcome
 }
 
 /// Removes the member a pointer names from a JSON document.

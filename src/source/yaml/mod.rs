@@ -11,6 +11,7 @@
 //! (`yes`/`no`/`on`/`off` stay strings).
 
 mod builder;
+mod de;
 pub mod outline;
 mod scalar;
 

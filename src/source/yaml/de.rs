@@ -1,0 +1,299 @@
+//! Typed values straight from the loaded tree: a serde `Deserializer` over `&Node` that
+//! reads the tree as [`Node::to_json`] would convert it (the same numbers, the same
+//! strings for what JSON cannot hold), without building the JSON first. Its errors are
+//! `serde_json`'s, with the same messages a `serde_json::Value` gives.
+
+use serde::de::{
+    self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Unexpected,
+    VariantAccess, Visitor,
+};
+use serde::forward_to_deserialize_any;
+use serde_json::Error;
+
+use super::{Key, Kind, Node};
+
+/// What a node holds, as JSON has it (see [`Node::to_json`]).
+enum Scalar<'a> {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+    /// A float JSON cannot hold (infinite, not a number), which becomes text.
+    Text(String),
+    Seq(&'a [Node]),
+    Map(&'a [(Key, Node)]),
+}
+
+fn read(node: &Node) -> Scalar<'_> {
+    match &node.kind {
+        Kind::Null => Scalar::Null,
+        Kind::Bool(b) => Scalar::Bool(*b),
+        Kind::Int(i) => Scalar::Int(*i),
+        // `8000.0` is the whole number 8000, as `to_json` has it.
+        Kind::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Scalar::Int(*f as i64),
+        Kind::Float(f) if f.is_finite() => Scalar::Float(*f),
+        Kind::Float(f) => Scalar::Text(f.to_string()),
+        Kind::Str(s) => Scalar::Str(s),
+        Kind::Seq(items) => Scalar::Seq(items),
+        Kind::Map(entries) => Scalar::Map(entries),
+    }
+}
+
+/// How a node is named in a type error (as `serde_json::Value::unexpected` names it).
+fn unexpected(node: &Node) -> Unexpected<'_> {
+    match &node.kind {
+        Kind::Str(s) => Unexpected::Str(s),
+        // Infinite and not-a-number floats are text in JSON.
+        Kind::Float(f) if !f.is_finite() => Unexpected::Other("string"),
+        _ => match read(node) {
+            Scalar::Null => Unexpected::Unit,
+            Scalar::Bool(b) => Unexpected::Bool(b),
+            Scalar::Int(i) if i >= 0 => Unexpected::Unsigned(i as u64),
+            Scalar::Int(i) => Unexpected::Signed(i),
+            Scalar::Float(f) => Unexpected::Float(f),
+            Scalar::Seq(_) => Unexpected::Seq,
+            Scalar::Map(_) => Unexpected::Map,
+            Scalar::Str(_) | Scalar::Text(_) => Unexpected::Other("string"),
+        },
+    }
+}
+
+impl<'de> Deserializer<'de> for &'de Node {
+    type Error = Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match read(self) {
+            Scalar::Null => visitor.visit_unit(),
+            Scalar::Bool(b) => visitor.visit_bool(b),
+            // serde_json keeps a non-negative integer as unsigned.
+            Scalar::Int(i) if i >= 0 => visitor.visit_u64(i as u64),
+            Scalar::Int(i) => visitor.visit_i64(i),
+            Scalar::Float(f) => visitor.visit_f64(f),
+            Scalar::Str(s) => visitor.visit_borrowed_str(s),
+            Scalar::Text(s) => visitor.visit_string(s),
+            Scalar::Seq(items) => {
+                let mut seq = Seq {
+                    items: items.iter(),
+                };
+                let value = visitor.visit_seq(&mut seq)?;
+                match seq.items.len() {
+                    0 => Ok(value),
+                    _ => Err(de::Error::invalid_length(
+                        items.len(),
+                        &"fewer elements in array",
+                    )),
+                }
+            }
+            Scalar::Map(entries) => {
+                let mut map = Map {
+                    entries: entries.iter(),
+                    value: None,
+                };
+                let value = visitor.visit_map(&mut map)?;
+                match map.entries.len() {
+                    0 => Ok(value),
+                    _ => Err(de::Error::invalid_length(
+                        entries.len(),
+                        &"fewer elements in map",
+                    )),
+                }
+            }
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.kind {
+            Kind::Null => visitor.visit_none(),
+            _ => visitor.visit_some(self),
+        }
+    }
+
+    fn deserialize_unit<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        match self.kind {
+            Kind::Null => visitor.visit_unit(),
+            _ => Err(de::Error::invalid_type(unexpected(self), &visitor)),
+        }
+    }
+
+    fn deserialize_unit_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        self.deserialize_unit(visitor)
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        match &self.kind {
+            Kind::Str(s) => visitor.visit_enum(Enum {
+                variant: s,
+                value: None,
+            }),
+            Kind::Map(entries) => match entries.as_slice() {
+                [(key, value)] => visitor.visit_enum(Enum {
+                    variant: &key.name,
+                    value: Some(value),
+                }),
+                _ => Err(de::Error::invalid_value(
+                    Unexpected::Map,
+                    &"map with a single key",
+                )),
+            },
+            _ => Err(de::Error::invalid_type(unexpected(self), &"string or map")),
+        }
+    }
+
+    fn deserialize_ignored_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
+        visitor.visit_unit()
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf seq tuple tuple_struct map struct identifier
+    }
+}
+
+struct Seq<'de> {
+    items: std::slice::Iter<'de, Node>,
+}
+
+impl<'de> SeqAccess<'de> for Seq<'de> {
+    type Error = Error;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(
+        &mut self,
+        seed: T,
+    ) -> Result<Option<T::Value>, Error> {
+        self.items.next().map(|n| seed.deserialize(n)).transpose()
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.items.len())
+    }
+}
+
+struct Map<'de> {
+    entries: std::slice::Iter<'de, (Key, Node)>,
+    value: Option<&'de Node>,
+}
+
+impl<'de> MapAccess<'de> for Map<'de> {
+    type Error = Error;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
+        let Some((key, value)) = self.entries.next() else {
+            return Ok(None);
+        };
+        self.value = Some(value);
+        seed.deserialize(de::value::BorrowedStrDeserializer::<Error>::new(&key.name))
+            .map(Some)
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, Error> {
+        match self.value.take() {
+            Some(value) => seed.deserialize(value),
+            None => Err(de::Error::custom("value is missing")),
+        }
+    }
+
+    fn size_hint(&self) -> Option<usize> {
+        Some(self.entries.len())
+    }
+}
+
+/// An enum written as a mapping of one key: the variant, and its content.
+struct Enum<'de> {
+    variant: &'de str,
+    value: Option<&'de Node>,
+}
+
+impl<'de> EnumAccess<'de> for Enum<'de> {
+    type Error = Error;
+    type Variant = Variant<'de>;
+
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Variant<'de>), Error> {
+        let variant = seed.deserialize(de::value::BorrowedStrDeserializer::<Error>::new(
+            self.variant,
+        ))?;
+        Ok((variant, Variant { value: self.value }))
+    }
+}
+
+struct Variant<'de> {
+    value: Option<&'de Node>,
+}
+
+impl<'de> VariantAccess<'de> for Variant<'de> {
+    type Error = Error;
+
+    fn unit_variant(self) -> Result<(), Error> {
+        match self.value {
+            None => Ok(()),
+            Some(n) => serde::Deserialize::deserialize(n),
+        }
+    }
+
+    fn newtype_variant_seed<T: DeserializeSeed<'de>>(self, seed: T) -> Result<T::Value, Error> {
+        match self.value {
+            Some(n) => seed.deserialize(n),
+            None => Err(de::Error::invalid_type(
+                Unexpected::UnitVariant,
+                &"newtype variant",
+            )),
+        }
+    }
+
+    fn tuple_variant<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+        match self.value {
+            Some(
+                n @ Node {
+                    kind: Kind::Seq(_), ..
+                },
+            ) => n.deserialize_any(visitor),
+            Some(n) => Err(de::Error::invalid_type(unexpected(n), &"tuple variant")),
+            None => Err(de::Error::invalid_type(
+                Unexpected::UnitVariant,
+                &"tuple variant",
+            )),
+        }
+    }
+
+    fn struct_variant<V: Visitor<'de>>(
+        self,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Error> {
+        match self.value {
+            Some(
+                n @ Node {
+                    kind: Kind::Map(_), ..
+                },
+            ) => n.deserialize_any(visitor),
+            Some(n) => Err(de::Error::invalid_type(unexpected(n), &"struct variant")),
+            None => Err(de::Error::invalid_type(
+                Unexpected::UnitVariant,
+                &"struct variant",
+            )),
+        }
+    }
+}
