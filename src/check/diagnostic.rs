@@ -215,7 +215,11 @@ pub fn render_text_styled(
     diagnostics: &[Diagnostic],
     colour: bool,
 ) -> String {
-    let lines: Vec<&str> = source.map(|s| s.lines().collect()).unwrap_or_default();
+    // The source's lines are split only when a finding shows one.
+    let lines: Vec<&str> = match diagnostics {
+        [] => Vec::new(),
+        _ => source.map(|s| s.lines().collect()).unwrap_or_default(),
+    };
     let mut out = String::new();
     for d in diagnostics {
         let header = format!("{}[{}]", d.severity.as_str(), d.code);

@@ -344,16 +344,20 @@ impl Checker<'_> {
 }
 
 fn looks_secret(key: &str) -> bool {
-    let k = key.to_ascii_uppercase();
-    [
-        "PASSWORD",
-        "PASSWD",
-        "SECRET",
-        "TOKEN",
-        "API_KEY",
-        "PRIVATE_KEY",
-        "CREDENTIALS",
-    ]
-    .iter()
-    .any(|w| k.contains(w))
+    const WORDS: [&[u8]; 7] = [
+        b"PASSWORD",
+        b"PASSWD",
+        b"SECRET",
+        b"TOKEN",
+        b"API_KEY",
+        b"PRIVATE_KEY",
+        b"CREDENTIALS",
+    ];
+    // Each word anywhere in the key, in any case (one pass, no copy).
+    let key = key.as_bytes();
+    (0..key.len()).any(|i| {
+        WORDS
+            .iter()
+            .any(|w| key[i..].len() >= w.len() && key[i..i + w.len()].eq_ignore_ascii_case(w))
+    })
 }
