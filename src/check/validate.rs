@@ -171,17 +171,18 @@ struct PhaseOutcome {
 }
 
 /// The root's checks: its schema findings (located), whether it had none, and the
-/// outcome of each phase that is the blueprint as written, which reuses its JSON.
+/// outcome of each phase that is the blueprint as written, whose schema findings are
+/// the root's.
 struct RootOutcome {
     findings: Vec<Diagnostic>,
     ok: bool,
     phases: Vec<(usize, PhaseOutcome)>,
 }
 
-/// The root document is converted and checked on a second thread while this one
-/// resolves the phases and checks each one a patch changed: the two share nothing but
-/// the loaded tree. The phases no patch changed (a prefix of the list) are sent to the
-/// root's thread, which checks them with its JSON and then drops it. Findings are
+/// The root document is checked on a second thread while this one resolves the phases
+/// and checks each one a patch changed: the two share nothing but the loaded tree. The
+/// phases no patch changed (a prefix of the list) are sent to the root's thread, which
+/// checks them after the root, without checking the schema again. Findings are
 /// gathered per phase and reported in the order one thread would find them, so the
 /// result is the same whatever runs first.
 fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedPhase>) {
@@ -365,31 +366,26 @@ fn check_phase(
     // document is well-formed, and the user gets every finding in one run.
     let only_unknown = findings.iter().all(|d| d.code == Code::UnknownField);
     let typed = if findings.is_empty() {
-        Blueprint::deserialize(&doc.root)
+        Some(Blueprint::deserialize(&doc.root))
     } else if only_unknown {
-        // The document as JSON without its unknown fields.
+        // Read from a JSON copy of the document without its unknown fields.
         let mut json = doc.root.to_json();
         for d in &findings {
             remove_pointer(&mut json, &d.pointer);
         }
-        Blueprint::deserialize(&json)
+        Some(Blueprint::deserialize(&json))
     } else {
-        Err(serde::de::Error::custom(
-            "not read: the schema found errors",
-        ))
+        None
     };
-    let had_findings = !findings.is_empty();
     for d in findings {
         outcome
             .found
             .push((d.locate_in(&doc.root, &doc.removed), Some(i)));
     }
-    if had_findings && !only_unknown {
-        return outcome;
-    }
     let blueprint: Blueprint = match typed {
-        Ok(b) => b,
-        Err(e) => {
+        None => return outcome,
+        Some(Ok(b)) => b,
+        Some(Err(e)) => {
             outcome.found.push((
                 Diagnostic::error(Code::Invalid, "", e.to_string())
                     .locate_in(&doc.root, &doc.removed),
