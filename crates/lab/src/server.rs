@@ -14,14 +14,17 @@ use std::time::{Duration, Instant};
 use crate::scratch::{assert_visible_inside, run_in_root, scratch_dir, write_hosts};
 use crate::tools::{locate, tool_path};
 
-/// The shell script `Lab::start` runs inside `unshare --mount`: a private `/tmp` and
-/// `/etc/hosts`, then `exec` the server, so the PID is the server's own.
+/// The shell script `Lab::start` runs inside `unshare --mount`: a private `/tmp`,
+/// `/dev/shm` and `/etc/hosts`, then `exec` the server, so the PID is the server's own.
 /// After `root_prelude!` (a server from another root: its overlay and `$LAB_FILES`, the
 /// lab folder): its hosts file, `/tmp` and binds, then the server, as `$LAB_USER`.
 const START_SCRIPT: &str = concat!(
     root_prelude!(),
     r#""$LAB_MOUNT" --bind "$LAB_HOSTS" "$r/etc/hosts"
 "$LAB_MOUNT" --bind "$LAB_TMP" "$r/tmp"
+# A private /dev/shm, freed with this mount namespace: what a server killed by a test
+# leaves there (PostgreSQL's dynamic shared memory, libfaketime's clock) goes with it.
+"$LAB_MOUNT" -t tmpfs -o mode=1777 lab-shm "$r/dev/shm"
 # Extra binds: "SOURCE TARGET" pairs, one per line.
 if [ -n "${LAB_BINDS:-}" ]; then
   printf '%s\n' "$LAB_BINDS" | while read -r src dst; do
