@@ -9,7 +9,7 @@ use jsonschema::json::{self, Array, Json, JsonNumber, NodeIdentity, Object};
 use jsonschema::JsonType;
 use serde_json::Value;
 
-use crate::source::yaml::{Key, Kind, Node, Span};
+use crate::source::yaml::{JsonFloat, Key, Kind, Node, Span};
 
 /// The representation: nodes of the loaded tree.
 pub struct Tree;
@@ -60,10 +60,18 @@ pub enum Number {
 fn number(node: &Node) -> Option<Number> {
     match node.kind {
         Kind::Int(i) => Some(Number::Int(i)),
-        Kind::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Some(Number::Int(f as i64)),
-        Kind::Float(f) if f.is_finite() => Some(Number::Float(f)),
+        Kind::Float(f) => match JsonFloat::of(f) {
+            JsonFloat::Int(i) => Some(Number::Int(i)),
+            JsonFloat::Float(f) => Some(Number::Float(f)),
+            JsonFloat::Text => None,
+        },
         _ => None,
     }
+}
+
+/// An infinite or not-a-number float, which JSON holds as text.
+fn is_text_float(f: f64) -> bool {
+    JsonFloat::of(f) == JsonFloat::Text
 }
 
 impl JsonNumber for Number {
@@ -126,7 +134,7 @@ impl<'a> json::Node<'a, Tree> for &'a Node {
     fn as_string(&self) -> Option<Cow<'a, str>> {
         match &self.kind {
             Kind::Str(s) => Some(Cow::Borrowed(s)),
-            Kind::Float(f) if !f.is_finite() => Some(Cow::Owned(f.to_string())),
+            Kind::Float(f) if is_text_float(*f) => Some(Cow::Owned(f.to_string())),
             _ => None,
         }
     }
@@ -151,8 +159,9 @@ impl<'a> json::Node<'a, Tree> for &'a Node {
             Kind::Null => JsonType::Null,
             Kind::Bool(_) => JsonType::Boolean,
             Kind::Int(_) => JsonType::Number,
-            Kind::Float(f) if f.is_finite() => JsonType::Number,
-            Kind::Float(_) | Kind::Str(_) => JsonType::String,
+            Kind::Float(f) if is_text_float(*f) => JsonType::String,
+            Kind::Float(_) => JsonType::Number,
+            Kind::Str(_) => JsonType::String,
             Kind::Seq(_) => JsonType::Array,
             Kind::Map(_) => JsonType::Object,
         }

@@ -10,7 +10,7 @@ use serde::de::{
 use serde::forward_to_deserialize_any;
 use serde_json::Error;
 
-use super::{Key, Kind, Node};
+use super::{JsonFloat, Key, Kind, Node};
 
 /// What a node holds, as JSON has it (see [`Node::to_json`]).
 enum Scalar<'a> {
@@ -30,10 +30,11 @@ fn read(node: &Node) -> Scalar<'_> {
         Kind::Null => Scalar::Null,
         Kind::Bool(b) => Scalar::Bool(*b),
         Kind::Int(i) => Scalar::Int(*i),
-        // `8000.0` is the whole number 8000, as `to_json` has it.
-        Kind::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Scalar::Int(*f as i64),
-        Kind::Float(f) if f.is_finite() => Scalar::Float(*f),
-        Kind::Float(f) => Scalar::Text(f.to_string()),
+        Kind::Float(f) => match JsonFloat::of(*f) {
+            JsonFloat::Int(i) => Scalar::Int(i),
+            JsonFloat::Float(f) => Scalar::Float(f),
+            JsonFloat::Text => Scalar::Text(f.to_string()),
+        },
         Kind::Str(s) => Scalar::Str(s),
         Kind::Seq(items) => Scalar::Seq(items),
         Kind::Map(entries) => Scalar::Map(entries),
@@ -45,7 +46,7 @@ fn unexpected(node: &Node) -> Unexpected<'_> {
     match &node.kind {
         Kind::Str(s) => Unexpected::Str(s),
         // Infinite and not-a-number floats are text in JSON.
-        Kind::Float(f) if !f.is_finite() => Unexpected::Other("string"),
+        Kind::Float(f) if JsonFloat::of(*f) == JsonFloat::Text => Unexpected::Other("string"),
         _ => match read(node) {
             Scalar::Null => Unexpected::Unit,
             Scalar::Bool(b) => Unexpected::Bool(b),

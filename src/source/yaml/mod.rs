@@ -172,13 +172,11 @@ impl Node {
             Kind::Null => Value::Null,
             Kind::Bool(b) => Value::Bool(*b),
             Kind::Int(i) => Value::Number((*i).into()),
-            // `8000.0` is the whole number 8000, as JSON Schema counts it.
-            Kind::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => {
-                Value::Number((*f as i64).into())
-            }
-            Kind::Float(f) => Number::from_f64(*f)
-                .map(Value::Number)
-                .unwrap_or_else(|| Value::String(f.to_string())),
+            Kind::Float(f) => match JsonFloat::of(*f) {
+                JsonFloat::Int(i) => Value::Number(i.into()),
+                JsonFloat::Float(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
+                JsonFloat::Text => Value::String(f.to_string()),
+            },
             Kind::Str(s) => Value::String(s.clone()),
             Kind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
             Kind::Map(entries) => {
@@ -188,6 +186,31 @@ impl Node {
                 }
                 Value::Object(map)
             }
+        }
+    }
+}
+
+/// How JSON holds a YAML float, the one rule for every reader of the tree
+/// ([`Node::to_json`], the schema's instance, the typed deserializer).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum JsonFloat {
+    /// A whole number (`8000.0` is 8000, as JSON Schema counts it), below 9e15 so that
+    /// it converts exactly.
+    Int(i64),
+    /// Any other finite number.
+    Float(f64),
+    /// Infinity or not-a-number, which JSON cannot hold: its text (`inf`, `NaN`).
+    Text,
+}
+
+impl JsonFloat {
+    pub fn of(f: f64) -> JsonFloat {
+        if f.fract() == 0.0 && f.abs() < 9.0e15 {
+            JsonFloat::Int(f as i64)
+        } else if f.is_finite() {
+            JsonFloat::Float(f)
+        } else {
+            JsonFloat::Text
         }
     }
 }
