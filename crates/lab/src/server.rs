@@ -23,7 +23,7 @@ const START_SCRIPT: &str = concat!(
     r#""$LAB_MOUNT" --bind "$LAB_HOSTS" "$r/etc/hosts"
 "$LAB_MOUNT" --bind "$LAB_TMP" "$r/tmp"
 # A private /dev/shm, freed with this mount namespace: what a server killed by a test
-# leaves there (PostgreSQL's dynamic shared memory, libfaketime's clock) goes with it.
+# leaves there (PostgreSQL's dynamic shared memory segments) goes with it.
 "$LAB_MOUNT" -t tmpfs -o mode=1777 lab-shm "$r/dev/shm"
 # Extra binds: "SOURCE TARGET" pairs, one per line.
 if [ -n "${LAB_BINDS:-}" ]; then
