@@ -9,7 +9,7 @@ use jsonschema::json::{self, Array, Json, JsonNumber, NodeIdentity, Object};
 use jsonschema::JsonType;
 use serde_json::Value;
 
-use crate::source::yaml::{JsonFloat, Key, Kind, Node, Span};
+use crate::source::yaml::{self, Key, Kind, Node, Span};
 
 /// The representation: nodes of the loaded tree.
 pub struct Tree;
@@ -58,20 +58,11 @@ pub enum Number {
 
 /// The number a node is, as [`Node::to_json`] converts it.
 fn number(node: &Node) -> Option<Number> {
-    match node.kind {
-        Kind::Int(i) => Some(Number::Int(i)),
-        Kind::Float(f) => match JsonFloat::of(f) {
-            JsonFloat::Int(i) => Some(Number::Int(i)),
-            JsonFloat::Float(f) => Some(Number::Float(f)),
-            JsonFloat::Text => None,
-        },
+    match node.json() {
+        yaml::Json::Int(i) => Some(Number::Int(i)),
+        yaml::Json::Float(f) => Some(Number::Float(f)),
         _ => None,
     }
-}
-
-/// An infinite or not-a-number float, which JSON holds as text.
-fn is_text_float(f: f64) -> bool {
-    JsonFloat::of(f) == JsonFloat::Text
 }
 
 impl JsonNumber for Number {
@@ -132,9 +123,9 @@ impl<'a> json::Node<'a, Tree> for &'a Node {
     }
 
     fn as_string(&self) -> Option<Cow<'a, str>> {
-        match &self.kind {
-            Kind::Str(s) => Some(Cow::Borrowed(s)),
-            Kind::Float(f) if is_text_float(*f) => Some(Cow::Owned(f.to_string())),
+        match self.json() {
+            yaml::Json::Str(s) => Some(Cow::Borrowed(s)),
+            yaml::Json::Text(f) => Some(Cow::Owned(f.to_string())),
             _ => None,
         }
     }
@@ -155,15 +146,13 @@ impl<'a> json::Node<'a, Tree> for &'a Node {
     }
 
     fn json_type(&self) -> JsonType {
-        match &self.kind {
-            Kind::Null => JsonType::Null,
-            Kind::Bool(_) => JsonType::Boolean,
-            Kind::Int(_) => JsonType::Number,
-            Kind::Float(f) if is_text_float(*f) => JsonType::String,
-            Kind::Float(_) => JsonType::Number,
-            Kind::Str(_) => JsonType::String,
-            Kind::Seq(_) => JsonType::Array,
-            Kind::Map(_) => JsonType::Object,
+        match self.json() {
+            yaml::Json::Null => JsonType::Null,
+            yaml::Json::Bool(_) => JsonType::Boolean,
+            yaml::Json::Int(_) | yaml::Json::Float(_) => JsonType::Number,
+            yaml::Json::Str(_) | yaml::Json::Text(_) => JsonType::String,
+            yaml::Json::Seq(_) => JsonType::Array,
+            yaml::Json::Map(_) => JsonType::Object,
         }
     }
 

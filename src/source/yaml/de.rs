@@ -10,53 +10,20 @@ use serde::de::{
 use serde::forward_to_deserialize_any;
 use serde_json::Error;
 
-use super::{JsonFloat, Key, Kind, Node};
-
-/// What a node holds, as JSON has it (see [`Node::to_json`]).
-enum Scalar<'a> {
-    Null,
-    Bool(bool),
-    Int(i64),
-    Float(f64),
-    Str(&'a str),
-    /// A float JSON cannot hold (infinite, not a number), which becomes text.
-    Text(String),
-    Seq(&'a [Node]),
-    Map(&'a [(Key, Node)]),
-}
-
-fn read(node: &Node) -> Scalar<'_> {
-    match &node.kind {
-        Kind::Null => Scalar::Null,
-        Kind::Bool(b) => Scalar::Bool(*b),
-        Kind::Int(i) => Scalar::Int(*i),
-        Kind::Float(f) => match JsonFloat::of(*f) {
-            JsonFloat::Int(i) => Scalar::Int(i),
-            JsonFloat::Float(f) => Scalar::Float(f),
-            JsonFloat::Text => Scalar::Text(f.to_string()),
-        },
-        Kind::Str(s) => Scalar::Str(s),
-        Kind::Seq(items) => Scalar::Seq(items),
-        Kind::Map(entries) => Scalar::Map(entries),
-    }
-}
+use super::{Json, Key, Kind, Node};
 
 /// How a node is named in a type error (as `serde_json::Value::unexpected` names it).
 fn unexpected(node: &Node) -> Unexpected<'_> {
-    match &node.kind {
-        Kind::Str(s) => Unexpected::Str(s),
-        // Infinite and not-a-number floats are text in JSON.
-        Kind::Float(f) if JsonFloat::of(*f) == JsonFloat::Text => Unexpected::Other("string"),
-        _ => match read(node) {
-            Scalar::Null => Unexpected::Unit,
-            Scalar::Bool(b) => Unexpected::Bool(b),
-            Scalar::Int(i) if i >= 0 => Unexpected::Unsigned(i as u64),
-            Scalar::Int(i) => Unexpected::Signed(i),
-            Scalar::Float(f) => Unexpected::Float(f),
-            Scalar::Seq(_) => Unexpected::Seq,
-            Scalar::Map(_) => Unexpected::Map,
-            Scalar::Str(_) | Scalar::Text(_) => Unexpected::Other("string"),
-        },
+    match node.json() {
+        Json::Null => Unexpected::Unit,
+        Json::Bool(b) => Unexpected::Bool(b),
+        Json::Int(i) if i >= 0 => Unexpected::Unsigned(i as u64),
+        Json::Int(i) => Unexpected::Signed(i),
+        Json::Float(f) => Unexpected::Float(f),
+        Json::Str(s) => Unexpected::Str(s),
+        Json::Text(_) => Unexpected::Other("string"),
+        Json::Seq(_) => Unexpected::Seq,
+        Json::Map(_) => Unexpected::Map,
     }
 }
 
@@ -64,16 +31,16 @@ impl<'de> Deserializer<'de> for &'de Node {
     type Error = Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
-        match read(self) {
-            Scalar::Null => visitor.visit_unit(),
-            Scalar::Bool(b) => visitor.visit_bool(b),
+        match self.json() {
+            Json::Null => visitor.visit_unit(),
+            Json::Bool(b) => visitor.visit_bool(b),
             // serde_json keeps a non-negative integer as unsigned.
-            Scalar::Int(i) if i >= 0 => visitor.visit_u64(i as u64),
-            Scalar::Int(i) => visitor.visit_i64(i),
-            Scalar::Float(f) => visitor.visit_f64(f),
-            Scalar::Str(s) => visitor.visit_borrowed_str(s),
-            Scalar::Text(s) => visitor.visit_string(s),
-            Scalar::Seq(items) => {
+            Json::Int(i) if i >= 0 => visitor.visit_u64(i as u64),
+            Json::Int(i) => visitor.visit_i64(i),
+            Json::Float(f) => visitor.visit_f64(f),
+            Json::Str(s) => visitor.visit_borrowed_str(s),
+            Json::Text(f) => visitor.visit_string(f.to_string()),
+            Json::Seq(items) => {
                 let mut seq = Seq {
                     items: items.iter(),
                 };
@@ -86,7 +53,7 @@ impl<'de> Deserializer<'de> for &'de Node {
                     )),
                 }
             }
-            Scalar::Map(entries) => {
+            Json::Map(entries) => {
                 let mut map = Map {
                     entries: entries.iter(),
                     value: None,

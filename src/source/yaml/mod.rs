@@ -166,22 +166,38 @@ impl Node {
         }
     }
 
+    /// What this node is in JSON, without converting it: the one rule every reader of
+    /// the tree follows ([`Node::to_json`], the schema's instance, the typed
+    /// deserializer).
+    pub fn json(&self) -> Json<'_> {
+        match &self.kind {
+            Kind::Null => Json::Null,
+            Kind::Bool(b) => Json::Bool(*b),
+            Kind::Int(i) => Json::Int(*i),
+            // `8000.0` is the whole number 8000, as JSON Schema counts it; below 9e15
+            // it converts exactly.
+            Kind::Float(f) if f.fract() == 0.0 && f.abs() < 9.0e15 => Json::Int(*f as i64),
+            Kind::Float(f) if f.is_finite() => Json::Float(*f),
+            Kind::Float(f) => Json::Text(*f),
+            Kind::Str(s) => Json::Str(s),
+            Kind::Seq(items) => Json::Seq(items),
+            Kind::Map(entries) => Json::Map(entries),
+        }
+    }
+
     /// The JSON value of this node (mapping order kept).
     pub fn to_json(&self) -> Value {
-        match &self.kind {
-            Kind::Null => Value::Null,
-            Kind::Bool(b) => Value::Bool(*b),
-            Kind::Int(i) => Value::Number((*i).into()),
-            Kind::Float(f) => match JsonFloat::of(*f) {
-                JsonFloat::Int(i) => Value::Number(i.into()),
-                JsonFloat::Float(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
-                JsonFloat::Text => Value::String(f.to_string()),
-            },
-            Kind::Str(s) => Value::String(s.clone()),
-            Kind::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
-            Kind::Map(entries) => {
+        match self.json() {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(b),
+            Json::Int(i) => Value::Number(i.into()),
+            Json::Float(f) => Number::from_f64(f).map_or(Value::Null, Value::Number),
+            Json::Text(f) => Value::String(f.to_string()),
+            Json::Str(s) => Value::String(s.to_string()),
+            Json::Seq(items) => Value::Array(items.iter().map(Node::to_json).collect()),
+            Json::Map(entries) => {
                 let mut map = Map::with_capacity(entries.len());
-                for (k, v) in entries.iter() {
+                for (k, v) in entries {
                     map.insert(k.name.clone(), v.to_json());
                 }
                 Value::Object(map)
@@ -190,29 +206,21 @@ impl Node {
     }
 }
 
-/// How JSON holds a YAML float, the one rule for every reader of the tree
-/// ([`Node::to_json`], the schema's instance, the typed deserializer).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum JsonFloat {
-    /// A whole number (`8000.0` is 8000, as JSON Schema counts it), below 9e15 so that
-    /// it converts exactly.
+/// A node as JSON has it ([`Node::json`]).
+#[derive(Debug, Clone, Copy)]
+pub enum Json<'a> {
+    Null,
+    Bool(bool),
+    /// An integer, or a whole float below 9e15.
     Int(i64),
-    /// Any other finite number.
+    /// Any other finite float.
     Float(f64),
-    /// Infinity or not-a-number, which JSON cannot hold: its text (`inf`, `NaN`).
-    Text,
-}
-
-impl JsonFloat {
-    pub fn of(f: f64) -> JsonFloat {
-        if f.fract() == 0.0 && f.abs() < 9.0e15 {
-            JsonFloat::Int(f as i64)
-        } else if f.is_finite() {
-            JsonFloat::Float(f)
-        } else {
-            JsonFloat::Text
-        }
-    }
+    Str(&'a str),
+    /// Infinity or not-a-number, which JSON cannot hold: it is the float's text (`inf`,
+    /// `NaN`).
+    Text(f64),
+    Seq(&'a [Node]),
+    Map(&'a [(Key, Node)]),
 }
 
 /// Why a text could not be loaded. Every variant carries the position to blame.
