@@ -8,9 +8,13 @@ const MIN_PARALLEL: usize = 64;
 /// `f` of each item, in the items' order, on up to as many threads as the machine has
 /// cores (contiguous chunks, one per thread, the first on the calling thread).
 pub fn map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, usize::from)
-        .min(8);
+    // Asked once per process: the answer reads the cgroup's CPU quota from files.
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    let threads = *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .min(8)
+    });
     map_on(threads, items, f)
 }
 
