@@ -4,8 +4,8 @@
 //! `serde_json`'s, with the same messages a `serde_json::Value` gives.
 
 use serde::de::{
-    self, DeserializeSeed, Deserializer, EnumAccess, MapAccess, SeqAccess, Unexpected,
-    VariantAccess, Visitor,
+    self, DeserializeSeed, Deserializer, EnumAccess, IntoDeserializer, MapAccess, SeqAccess,
+    Unexpected, VariantAccess, Visitor,
 };
 use serde::forward_to_deserialize_any;
 use serde_json::Error;
@@ -106,12 +106,14 @@ impl<'de> Deserializer<'de> for &'de Node {
         _variants: &'static [&'static str],
         visitor: V,
     ) -> Result<V::Value, Error> {
-        match &self.kind {
-            Kind::Str(s) => visitor.visit_enum(Enum {
+        match self.json() {
+            Json::Str(s) => visitor.visit_enum(Enum {
                 variant: s,
                 value: None,
             }),
-            Kind::Map(entries) => match entries.as_slice() {
+            // An infinite or not-a-number float is its text, as a variant's name.
+            Json::Text(f) => visitor.visit_enum(f.to_string().into_deserializer()),
+            Json::Map(entries) => match entries {
                 [(key, value)] => visitor.visit_enum(Enum {
                     variant: &key.name,
                     value: Some(value),
