@@ -3,6 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::ops::ControlFlow;
+use std::sync::Arc;
 
 use serde::Deserialize;
 
@@ -123,13 +124,16 @@ pub fn validate_bytes(bytes: &[u8], later: PhaseRules) -> Validated {
     validate_str(text, later)
 }
 
+/// Texts from this length on have the schema's validator built beside their loading.
+const PREPARE_BESIDE_LOADING: usize = 64 * 1024;
+
 /// Validates the text of one blueprint file.
 pub fn validate_str(text: &str, later: PhaseRules) -> Validated {
     // The schema's validator is built on a second thread while this one loads a long
     // text (whoever needs it first waits for it, once). For a short one, the thread
     // costs more than it saves.
     let loaded = std::thread::scope(|scope| {
-        if text.len() >= 64 * 1024 {
+        if text.len() >= PREPARE_BESIDE_LOADING {
             scope.spawn(schema::prepare);
         }
         yaml::load(text)
@@ -247,7 +251,13 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
                 outcome.found.push((d.locate(root), None));
                 return ControlFlow::Break(());
             }
-            let over = budget::phase_limits(&doc.root);
+            // The blueprint as written passed these limits above (they read the
+            // services, datastores, tiers and balancer, never the phase list).
+            let over = if doc.as_written {
+                Vec::new()
+            } else {
+                budget::phase_limits(&doc.root)
+            };
             if !over.is_empty() {
                 for d in over {
                     outcome
@@ -324,20 +334,12 @@ fn phase_list(root: &Node) -> Vec<Phase> {
     };
     let mut list = Vec::with_capacity(items.len());
     for item in items.iter() {
-        let yaml::Kind::Map(entries) = &item.kind else {
-            return Vec::new();
-        };
-        let mut map = serde_json::Map::new();
-        for (k, v) in entries.iter() {
-            // A patch is any value (its own checks come with its phase's document).
-            let value = if k.name == "patch" {
-                serde_json::Value::Null
-            } else {
-                v.to_json()
-            };
-            map.insert(k.name.clone(), value);
+        // A patch is any value (its own checks come with its phase's document).
+        let mut item = item.clone();
+        if let yaml::Kind::Map(entries) = &mut item.kind {
+            Arc::make_mut(entries).retain(|(k, _)| k.name != "patch");
         }
-        match serde_json::from_value(serde_json::Value::Object(map)) {
+        match Phase::deserialize(&item) {
             Ok(phase) => list.push(phase),
             Err(_) => return Vec::new(),
         }
