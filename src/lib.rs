@@ -98,6 +98,14 @@ pub mod limits {
 }
 
 /// The balancer's config file, by engine, and where its TLS certificate is mounted.
+pub mod monitoring {
+    pub use crate::model::signal::{Signal, Unit};
+    pub use crate::plan::watch::{
+        AlertPlan, Move, Source, NEXT_PHASE_ALERT, OVER_PROVISIONED_ALERT, RATE_WINDOW,
+    };
+    pub use crate::render::monitoring::{prom_duration, RULES_FILE};
+}
+
 pub mod balancer {
     pub use crate::plan::{CLUSTER_DNS, TLS_DIR};
     pub use crate::render::balancer::file_name;

@@ -75,6 +75,9 @@ codes! {
     MinAboveMax = "min-above-max",
     MissingField = "missing-field",
     NameCollision = "name-collision",
+    /// A signal whose metric the phase that watches it does not have (no `metrics` on
+    /// the service, no replica to lag, not a Redis).
+    NoSignalSource = "no-signal-source",
     NoEffectOnKubernetes = "no-effect-on-kubernetes",
     NotABroker = "not-a-broker",
     /// `after` names a service that is not a job (it never completes).
@@ -109,6 +112,11 @@ codes! {
     Unplaced = "unplaced",
     /// The blueprint language's `version`.
     UnsupportedVersion = "unsupported-version",
+    /// A phase condition written as text: no metric measures it, nothing alerts on it.
+    Unmeasured = "unmeasured",
+    /// A condition no phase watches (`enter_when` of the first phase, `leave_when`
+    /// with no phase before it).
+    Unwatched = "unwatched",
     /// A server's `version` that tierform does not render (its tests do not boot it).
     UnsupportedServerVersion = "unsupported-server-version",
     UnusedSetting = "unused-setting",

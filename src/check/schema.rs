@@ -301,7 +301,15 @@ fn one_of(
         .iter()
         .filter(|branch| !branch.iter().any(is_tag_error))
         .collect();
-    if let Some(best) = candidates.iter().min_by_key(|b| b.len()) {
+    // A branch of another type than the value's is the wrong shape, not the nearest:
+    // a text condition that is not one line reads as the text branch's finding.
+    let wrong_type = |b: &Vec<ValidationError<'static>>| {
+        b.iter().any(|e| {
+            matches!(e.kind(), ValidationErrorKind::Type { .. })
+                && e.instance_path().as_str() == pointer
+        })
+    };
+    if let Some(best) = candidates.iter().min_by_key(|b| (wrong_type(b), b.len())) {
         for e in best.iter() {
             translate(e, schema, instance, out);
         }
@@ -416,6 +424,16 @@ fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) ->
             Code::InvalidName,
             "an SQL identifier: lowercase letters, digits and `_`, not starting with a digit",
             Some(format!("try `{}`", text.to_ascii_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"))),
+        ),
+        p if p == model::signal::METRIC_NAME_PATTERN => (
+            Code::InvalidName,
+            "a Prometheus metric name: letters, digits and `_`, not starting with a digit",
+            Some(format!("try `{}`", text.replace(|c: char| !c.is_ascii_alphanumeric(), "_").trim_start_matches(|c: char| c.is_ascii_digit()).trim_end_matches('_'))),
+        ),
+        p if p == model::signal::LABEL_NAME_PATTERN => (
+            Code::InvalidName,
+            "a Prometheus label name: letters, digits and `_`, not starting with a digit",
+            None,
         ),
         p if p == model::RATE_KEY_PATTERN => (
             Code::InvalidValue,

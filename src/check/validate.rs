@@ -11,8 +11,9 @@ use crate::check::budget;
 use crate::check::diagnostic::{Code, Diagnostic, Severity};
 use crate::check::phase::{self, PhaseDoc};
 use crate::check::rules;
+use crate::check::rules::signals::{self, Watch};
 use crate::check::schema;
-use crate::model::{Blueprint, Phase, Platform};
+use crate::model::{Blueprint, Condition, Phase, Platform};
 use crate::source::pointer::Pointer;
 use crate::source::yaml::{self, LoadError, Node, Span};
 
@@ -21,7 +22,14 @@ use crate::source::yaml::{self, LoadError, Node, Span};
 pub struct ResolvedPhase {
     pub name: String,
     pub description: Option<String>,
-    pub enter_when: Vec<String>,
+    /// Signals that it is time to enter this phase (watched in the phase before).
+    pub enter_when: Vec<Condition>,
+    /// Signals that this phase is more than the load needs (watched in it).
+    pub leave_when: Vec<Condition>,
+    /// The phase before this one, where `leave_when` points back to.
+    pub previous: Option<String>,
+    /// The next phase's name and its `enter_when`: what this phase watches for.
+    pub next: Option<(String, Vec<Condition>)>,
     /// The platforms this phase is rendered for.
     pub targets: Vec<Platform>,
     pub blueprint: Blueprint,
@@ -295,6 +303,49 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
             add(d.locate(root), None, &mut collected);
         }
     }
+    // The phases' conditions, each checked against the phase that watches it (once
+    // the phase list has passed the schema).
+    let listed = if root_outcome.ok {
+        phase_list.as_slice()
+    } else {
+        &[]
+    };
+    for (i, phase) in listed.iter().enumerate() {
+        let at = |list: &str| Pointer::root().child("phases").child(i).child(list);
+        let watcher = |j: usize| {
+            outcomes
+                .get(j)
+                .and_then(|o| o.resolved.as_ref())
+                .map(|r| (r.name.as_str(), &r.blueprint))
+        };
+        let lists = [
+            (
+                &phase.enter_when,
+                "enter_when",
+                Watch::Enter,
+                i.checked_sub(1),
+            ),
+            (
+                &phase.leave_when,
+                "leave_when",
+                Watch::Leave,
+                (i > 0).then_some(i),
+            ),
+        ];
+        for (conditions, list, watch, by) in lists {
+            // A watching phase with errors of its own is not checked against.
+            let watched_in = match by {
+                Some(j) => match watcher(j) {
+                    Some(w) => Some(w),
+                    None => continue,
+                },
+                None => None,
+            };
+            for d in signals::check_conditions(conditions, &at(list), watch, watched_in) {
+                add(d.locate(root), None, &mut collected);
+            }
+        }
+    }
     let mut resolved = Vec::new();
     for outcome in outcomes {
         for (d, phase) in outcome.found {
@@ -323,7 +374,20 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
         (a.line, a.column, a.severity, a.code).cmp(&(b.line, b.column, b.severity, b.code))
     });
     let ok = !diagnostics.iter().any(|d| d.severity == Severity::Error);
-    (diagnostics, if ok { resolved } else { Vec::new() })
+    if !ok {
+        return (diagnostics, Vec::new());
+    }
+    // Each phase knows its neighbours: it watches the next one's `enter_when` and
+    // points back to the one before.
+    let neighbours: Vec<(String, Vec<Condition>)> = resolved
+        .iter()
+        .map(|p: &ResolvedPhase| (p.name.clone(), p.enter_when.clone()))
+        .collect();
+    for (i, p) in resolved.iter_mut().enumerate() {
+        p.previous = i.checked_sub(1).map(|j| neighbours[j].0.clone());
+        p.next = neighbours.get(i + 1).cloned();
+    }
+    (diagnostics, resolved)
 }
 
 /// The phase list as written (names, descriptions, targets; not the patches, which the
@@ -414,6 +478,9 @@ fn check_phase(
         name: doc.name.clone(),
         description: meta.and_then(|p| p.description.clone()),
         enter_when: meta.map(|p| p.enter_when.clone()).unwrap_or_default(),
+        leave_when: meta.map(|p| p.leave_when.clone()).unwrap_or_default(),
+        previous: None,
+        next: None,
         targets,
         blueprint,
         name_at: root

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::balancer::Balancer;
 use super::datastore::Datastore;
 use super::service::Service;
+use super::signal::Condition;
 use super::tier::Tier;
-use super::{LINE_PATTERN, NAME_PATTERN, TEXT_PATTERN};
+use super::{NAME_PATTERN, TEXT_PATTERN};
 
 pub use super::limits::MAX_PHASES;
 use super::limits::{MAX_DATASTORES, MAX_SERVICES};
@@ -101,11 +102,18 @@ pub struct Phase {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = TEXT_PATTERN))]
     pub description: Option<String>,
-    /// Signals that it is time to enter this phase, as text for people: one line each,
-    /// without control characters, Unicode line separators or bidirectional overrides.
+    /// Signals that it is time to enter this phase, watched in the phase before it:
+    /// each a signal with a threshold (`{ signal: cpu, service: api, above: 70, for:
+    /// 5m }`), which becomes an alert in the previous phase's monitoring, or a line of
+    /// text for what no metric measures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(regex(pattern = LINE_PATTERN)), example = &["cpu > 70% for 5m", "memory > 80% for 5m"])]
-    pub enter_when: Vec<String>,
+    #[schemars(example = crate::model::signal::enter_example())]
+    pub enter_when: Vec<Condition>,
+    /// Signals that this phase is more than the load needs (`{ signal: cpu, service:
+    /// api, below: 30, for: 30m }`), watched in this phase: an alert that names the
+    /// phase before it. Text lines are for people, as in `enter_when`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leave_when: Vec<Condition>,
     /// Platforms rendered for this phase. Default: the blueprint's `targets`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]

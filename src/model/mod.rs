@@ -15,6 +15,7 @@ mod datastore;
 pub mod limits;
 pub mod schema;
 mod service;
+pub mod signal;
 mod tier;
 pub mod units;
 pub mod versions;
@@ -24,6 +25,7 @@ pub use balancer::*;
 pub use blueprint::*;
 pub use datastore::*;
 pub use service::*;
+pub use signal::{Condition, Metrics, Signal, SignalCondition, Threshold};
 pub use versions::BalancerVersion;
 
 /// Names of services, datastores, tiers, phases and the blueprint: a DNS-1035 label of

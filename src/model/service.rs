@@ -52,6 +52,11 @@ pub struct Service {
     /// How to tell the process is healthy.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
+    /// Where the service serves its own Prometheus metrics: they are scraped, and the
+    /// request signals (`request_rate`, the latencies, `error_rate`) read its
+    /// request-duration histogram.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<super::signal::Metrics>,
     /// CPU and memory requests and limits, per instance.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,

@@ -14,6 +14,7 @@ mod jobs;
 pub mod placement;
 mod platforms;
 mod services;
+pub mod watch;
 
 use balancer::balancer_plan;
 pub use balancer::{TlsPlan, TLS_DIR};
@@ -21,6 +22,7 @@ pub use health::{Probe, Rollout, ServerHealth, Surge};
 pub use jobs::{JobPlan, JobWaitPlan, JOB_WAITER};
 pub use platforms::stop_grace_ms;
 use services::service_plan;
+pub use watch::{AlertPlan, MetricsPlan, Move, WatchPlan};
 
 pub use datastores::{
     DatastoreNode, DatastorePlan, EnginePlan, EnvPart, EnvValue, EnvVar, NodeRole, PoolerObjects,
@@ -32,7 +34,8 @@ use serde::Serialize;
 use crate::check::validate::ResolvedPhase;
 use crate::model::units::Quantity;
 use crate::model::{
-    Algorithm, Balancer, BalancerEngine, Blueprint, Platform, Resources, Service, ServiceKind,
+    Algorithm, Balancer, BalancerEngine, Blueprint, Condition, Platform, Resources, Service,
+    ServiceKind,
 };
 
 /// The port nginx and HAProxy listen on inside a container: above 1024, so the
@@ -71,7 +74,9 @@ pub struct Plan {
     /// The phase's name.
     pub phase: String,
     pub description: Option<String>,
-    pub enter_when: Vec<String>,
+    pub enter_when: Vec<Condition>,
+    /// What the phase watches for: when to move on, and when it is more than needed.
+    pub watch: WatchPlan,
     /// The platforms this phase is rendered for, in a fixed order.
     pub platforms: Vec<Platform>,
     /// The Kubernetes namespace (the blueprint's name).
@@ -141,6 +146,9 @@ pub struct ServicePlan {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub urls: BTreeMap<String, String>,
     pub queue: Option<QueuePlan>,
+    /// Where its own Prometheus metrics are scraped, and its request histogram.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics: Option<MetricsPlan>,
     pub scaling: ScalingPlan,
     /// Instances on platforms without an autoscaler (compose, hosts): the fixed count,
     /// or the autoscaler's minimum (at least 1).
@@ -579,11 +587,27 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
         Some(lb) => Some(balancer_plan(lb, bp, &services, &platforms, &tiers).map_err(&fail)?),
     };
 
+    let watched: Vec<Platform> = platforms
+        .iter()
+        .copied()
+        .filter(|p| *p != Platform::Kubernetes)
+        .collect();
+    let watch = watch::watch_plan(
+        phase.next.as_ref(),
+        phase.previous.as_ref(),
+        &phase.leave_when,
+        &services,
+        &datastores,
+        &watched,
+    )
+    .map_err(&fail)?;
+
     Ok(Plan {
         blueprint: blueprint_name.to_string(),
         phase: phase.name.clone(),
         description: phase.description.clone(),
         enter_when: phase.enter_when.clone(),
+        watch,
         platforms,
         namespace: blueprint_name.to_string(),
         tiers,

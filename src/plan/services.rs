@@ -64,6 +64,10 @@ pub(super) fn service_plan(
         secrets: s.secrets.clone(),
         uses: s.uses.clone(),
         urls: s.urls.clone(),
+        metrics: s
+            .metrics
+            .as_ref()
+            .and_then(|m| super::watch::metrics_plan(m, port)),
         queue: s.queue.as_ref().map(|q| QueuePlan {
             broker: q.broker.clone(),
             name: q.name.clone(),

@@ -59,5 +59,8 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
         ".gitignore".into(),
         super::bundle::secrets_gitignore(plan, ".env"),
     ));
+    if let Some(text) = super::monitoring::rules(plan, Platform::Compose)? {
+        files.push((super::monitoring::RULES_FILE.to_string(), text));
+    }
     Ok(files)
 }

@@ -77,6 +77,9 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             super::bundle::secrets_gitignore(plan, ".env"),
         ),
     ];
+    if let Some(text) = super::monitoring::rules(plan, Platform::Hosts)? {
+        files.push((super::monitoring::RULES_FILE.to_string(), text));
+    }
     for (machine, m) in machines {
         let dir = machine_dir(&machine);
         for (path, text) in m.files {
@@ -211,6 +214,17 @@ fn start_order(plan: &Plan) -> String {
         }
     }
     out.push_str(&ports(plan));
+    if plan
+        .watch
+        .alerts
+        .iter()
+        .any(|a| a.exprs.contains_key(&Platform::Hosts))
+    {
+        out.push_str(&format!(
+            "\n`{}` (beside the machine folders, not a machine) holds the Prometheus alert rules that say when this phase has outgrown its shape or is more than the load needs: load it with `rule_files` in your Prometheus, and check it with `promtool check rules`.\n",
+            super::monitoring::RULES_FILE
+        ));
+    }
     out
 }
 

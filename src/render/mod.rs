@@ -23,6 +23,7 @@ pub mod datastores;
 pub mod files;
 pub mod hosts;
 pub mod kubernetes;
+pub mod monitoring;
 pub mod overrides;
 pub mod parallel;
 pub mod templates;
@@ -198,9 +199,6 @@ pub fn render_limited(
             };
             let around = architecture::Around {
                 previous: previous.as_ref(),
-                next: phases
-                    .get(index + 1)
-                    .map(|p| (p.name.as_str(), p.enter_when.as_slice())),
             };
             out.insert(
                 format!("{}/ARCHITECTURE.md", plan.phase),

@@ -5,6 +5,7 @@
 use serde::Serialize;
 
 use crate::model::units::{format_bytes, format_millicores};
+use crate::model::Condition;
 use crate::plan::{DatastorePlan, Plan, ResourcesPlan};
 use crate::report::diff::{instances_text, shape_text};
 
@@ -25,7 +26,13 @@ pub struct PhaseCapacity {
     /// a requests-per-second target is known.
     #[serde(rename = "throughput_ceiling_requests_per_second")]
     pub throughput_ceiling: Option<u64>,
+    /// The conditions for entering this phase (watched in the one before), as text.
     pub enter_when: Vec<String>,
+    /// The conditions for moving back to the phase before (watched in this one).
+    pub leave_when: Vec<String>,
+    /// The phase before, where `leave_when` points.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
 }
 
 /// A service or a datastore.
@@ -233,7 +240,28 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
         totals,
         monthly_cost,
         throughput_ceiling: (!ceilings.is_empty()).then(|| ceilings.iter().sum()),
-        enter_when: plan.enter_when.clone(),
+        enter_when: plan
+            .enter_when
+            .iter()
+            .map(|c| condition_line(c, plan.watch.previous.is_some()))
+            .collect(),
+        leave_when: plan
+            .watch
+            .leave_when
+            .iter()
+            .map(|c| condition_line(c, true))
+            .collect(),
+        previous: plan.watch.previous.clone(),
+    }
+}
+
+/// A condition as `plan` shows it: a signal is an alert where a phase watches it;
+/// text is for people.
+fn condition_line(c: &Condition, watched: bool) -> String {
+    match c {
+        Condition::Signal(s) if watched => format!("{s} (alert)"),
+        Condition::Signal(s) => format!("{s} (no phase before watches it)"),
+        Condition::Text(t) => format!("{t} (not measured)"),
     }
 }
 
@@ -418,6 +446,12 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
     if !c.enter_when.is_empty() {
         lines.push_str("\nMove to this phase when:\n");
         for w in &c.enter_when {
+            lines.push_str(&format!("- {w}\n"));
+        }
+    }
+    if let (Some(previous), false) = (&c.previous, c.leave_when.is_empty()) {
+        lines.push_str(&format!("\nMove back to {previous} when:\n"));
+        for w in &c.leave_when {
             lines.push_str(&format!("- {w}\n"));
         }
     }

@@ -280,12 +280,12 @@ fn the_picture_shows_balancers_autoscaling_and_the_signals_for_leaving() {
     // The signals for leaving a phase: the next phase's `enter_when`.
     assert!(
         one.contains(
-            "## Leaving this phase\n\nMove on to `two` when:\n- api p95 latency > 300ms\n- two workers are not enough\n"
+            "## Leaving this phase\n\nMove on to `two` when:\n- api p95 latency > 300ms (*not measured*)\n- two workers are not enough (*not measured*)\n"
         ),
         "{one}"
     );
     assert!(
-        two.contains("Move on to `three` when:\n- the API needs to autoscale\n"),
+        two.contains("Move on to `three` when:\n- the API needs to autoscale (*not measured*)\n"),
         "{two}"
     );
     assert!(

@@ -23,6 +23,31 @@ const KEPT: &[(&str, &str, &str)] = &[
         "max-over-capacity",
         "the seed's enterprise maxima (20 CPU) do not fit the horizontal machines the phase keeps (12 CPU); the seed-fidelity issue (22) settles the machines",
     ),
+    (
+        "aqi-monitor",
+        "unmeasured",
+        "the seed's conditions (concurrent users, routes that are the bottleneck, a scheduler that blocks requests) are judgements no metric measures; they stay text, and validation says so",
+    ),
+    (
+        "bet-intel",
+        "unmeasured",
+        "read query time (the seed's application histogram of database queries) and the backlog in seconds of processing are not in the signal vocabulary",
+    ),
+    (
+        "bet-intel",
+        "unwatched",
+        "the seed's first step has a trigger (200ms mean response time) but no step before it to watch; the seed-fidelity issue (22) adds the baseline phase",
+    ),
+    (
+        "fastapi-celery",
+        "unmeasured",
+        "concurrent users and 'database queries are the bottleneck' are judgements no metric measures",
+    ),
+    (
+        "medhasakthi",
+        "unmeasured",
+        "concurrent users, SLAs, geography and revenue are the seed's own reasons to grow; no metric measures them",
+    ),
 ];
 
 fn check_clean(name: &str, bytes: &[u8]) -> tierform::Validated {

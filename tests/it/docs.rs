@@ -31,7 +31,7 @@ fn yaml_blocks(text: &str) -> Vec<String> {
 }
 
 /// What each recipe's phase renders and the base phase does not: (phase, file, text).
-const EXPECTED: [(&str, &str, &str); 11] = [
+const EXPECTED: [(&str, &str, &str); 12] = [
     (
         "read-replica",
         "compose/docker-compose.yml",
@@ -79,6 +79,12 @@ const EXPECTED: [(&str, &str, &str); 11] = [
         "compose/docker-compose.yml",
         "condition: service_completed_successfully",
     ),
+    // Watched in the phase before: the alerts are in base's rules.
+    (
+        "bigger-api",
+        "../base/compose/monitoring/rules.yml",
+        "to_phase: bigger-api",
+    ),
 ];
 
 #[test]
@@ -108,14 +114,31 @@ fn every_recipe_validates_and_renders_what_it_says() {
         let shown = tierform::render_text(phase, v.source.as_deref(), &v.diagnostics);
         assert!(v.diagnostics.is_empty(), "{phase}: {shown}");
         let set = common::render_all(&path);
+        // `../base/…`: a file of the phase before, which the recipe changes.
+        let (key, before) = match file.strip_prefix("../") {
+            Some(f) => {
+                let alone = tmp.path().join("base.yaml");
+                std::fs::write(&alone, base).unwrap();
+                let before = common::render_all(&alone)
+                    .get(f)
+                    .unwrap_or_default()
+                    .to_string();
+                (f.to_string(), before)
+            }
+            None => (
+                format!("{phase}/{file}"),
+                set.get(&format!("base/{file}"))
+                    .unwrap_or_default()
+                    .to_string(),
+            ),
+        };
         let rendered = set
-            .get(&format!("{phase}/{file}"))
+            .get(&key)
             .unwrap_or_else(|| panic!("{phase} renders no {file}"));
         assert!(
             rendered.contains(expected),
-            "{phase}/{file} lacks {expected:?}:\n{rendered}"
+            "{key} lacks {expected:?}:\n{rendered}"
         );
-        let before = set.get(&format!("base/{file}")).unwrap_or_default();
         assert!(
             !before.contains(expected),
             "base/{file} already has {expected:?}"
@@ -187,10 +210,23 @@ fn workflow_steps_run() {
         );
     };
     // The app of the workflow passes with --deny-warnings: bet-intel without the seed's
-    // nginx max_fails (kept in the bundled one on purpose, with its warning).
+    // nginx max_fails and without the conditions nothing watches (text, or a signal of
+    // the first phase), all kept in the bundled one on purpose, with their warnings.
     let bundled = std::fs::read_to_string("blueprints/bet-intel.yaml").unwrap();
-    let base = bundled.replacen(", max_fails: 3, fail_timeout: 30s", "", 1);
+    let base: String = bundled
+        .replacen(", max_fails: 3, fail_timeout: 30s", "", 1)
+        .lines()
+        .filter(|l| {
+            let l = l.trim_start();
+            !(l.starts_with("enter_when: [") && (l.contains('"') || l.contains("mean_latency")))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
     assert_ne!(base, bundled);
+    assert_eq!(
+        tierform::validate_bytes(base.as_bytes()).diagnostics.len(),
+        0
+    );
     git(&repo, &["init", "-q", "-b", "main", "."]);
     render(&base);
     git(&repo, &["add", "-A"]);

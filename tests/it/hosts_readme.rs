@@ -33,11 +33,12 @@ fn every_machine_is_listed_once_in_a_start_order_that_works() {
                     "{name}: {folder} listed twice"
                 );
             }
-            // The folders the bundle has.
+            // The machine folders the bundle has: each with its compose file.
             let folders: std::collections::BTreeSet<String> = set
                 .iter()
                 .filter_map(|(p, _)| p.strip_prefix(&format!("{bundle}/hosts/")))
-                .filter_map(|p| p.split_once('/').map(|(m, _)| m.to_string()))
+                .filter_map(|p| p.strip_suffix("/docker-compose.yml"))
+                .map(str::to_string)
                 .collect();
             assert_eq!(
                 rows.keys()

@@ -49,6 +49,7 @@ mod live_postgres_life;
 mod live_rabbitmq;
 mod live_redis_life;
 mod live_tls;
+mod monitoring;
 mod output_safety;
 mod over_capacity;
 mod path_values;

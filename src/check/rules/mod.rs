@@ -12,6 +12,7 @@ mod resources;
 mod scaling;
 mod secrets;
 mod services;
+pub mod signals;
 mod tiers;
 mod tls;
 
@@ -36,6 +37,7 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
     for (name, service) in &bp.services {
         c.service(name, service);
         c.job_fields(name, service);
+        c.metrics(name, service);
     }
     c.after();
     for (name, store) in &bp.datastores {

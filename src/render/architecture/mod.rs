@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::model::Condition;
 use crate::plan::Plan;
 use crate::report::capacity;
 use crate::report::diff::{summarize, Change, Mark};
@@ -59,8 +60,6 @@ impl Marked {
 pub struct Around<'a> {
     /// The plan of the blueprint's phase before this one; none for the first.
     pub previous: Option<&'a Plan>,
-    /// The next phase's name and its `enter_when`; none for the last.
-    pub next: Option<(&'a str, &'a [String])>,
 }
 
 /// The field of a change that adds or removes its subject as a whole.
@@ -176,23 +175,55 @@ fn changed_section(plan: &Plan, previous: Option<&Plan>, changes: &[Change]) -> 
     out
 }
 
-/// The signals for leaving the phase: the next phase's `enter_when`.
-fn leaving_section(plan: &Plan, next: Option<(&str, &[String])>) -> String {
+/// The signals for leaving the phase: the next phase's `enter_when`, and this one's
+/// `leave_when` back to the phase before.
+fn leaving_section(plan: &Plan) -> String {
     let mut out = String::from("## Leaving this phase\n\n");
-    match next {
+    let w = &plan.watch;
+    match &w.next {
         None => out.push_str(&format!(
             "`{}` is the blueprint's last phase: there is none to move on to.\n\n",
             plan.phase
         )),
-        Some((name, [])) => out.push_str(&format!(
+        Some((name, c)) if c.is_empty() => out.push_str(&format!(
             "The next phase, `{name}`, gives no signal for moving on (its `enter_when` is empty).\n\n"
         )),
-        Some((name, signals)) => {
+        Some((name, conditions)) => {
             out.push_str(&format!("Move on to `{name}` when:\n"));
-            for s in signals {
-                out.push_str(&format!("- {s}\n"));
-            }
+            out.push_str(&condition_list(conditions));
             out.push('\n');
+        }
+    }
+    if let (Some(previous), false) = (&w.previous, w.leave_when.is_empty()) {
+        out.push_str(&format!("Move back to `{previous}` when:\n"));
+        out.push_str(&condition_list(&w.leave_when));
+        out.push('\n');
+    }
+    let bundles: Vec<&str> = plan
+        .platforms
+        .iter()
+        .filter(|p| w.alerts.iter().any(|a| a.exprs.contains_key(p)))
+        .map(|p| p.as_str())
+        .collect();
+    if !bundles.is_empty() {
+        out.push_str(&format!(
+            "Each signal above is an alert, `{}` or `{}`, in `monitoring/rules.yml` of this phase's {} bundle{}; a condition marked *not measured* is for people to judge.\n\n",
+            crate::plan::watch::NEXT_PHASE_ALERT,
+            crate::plan::watch::OVER_PROVISIONED_ALERT,
+            bundles.join(" and "),
+            if bundles.len() > 1 { "s" } else { "" },
+        ));
+    }
+    out
+}
+
+/// Conditions as a Markdown list: a signal in code, text marked as not measured.
+fn condition_list(conditions: &[Condition]) -> String {
+    let mut out = String::new();
+    for c in conditions {
+        match c {
+            Condition::Signal(s) => out.push_str(&format!("- `{s}`\n")),
+            Condition::Text(t) => out.push_str(&format!("- {t} (*not measured*)\n")),
         }
     }
     out
@@ -211,7 +242,7 @@ pub fn render(plan: &Plan, around: Around) -> String {
     out.push_str(&flowchart(plan, &marks));
     out.push_str("```\n\n");
     out.push_str(&changed_section(plan, around.previous, &changes));
-    out.push_str(&leaving_section(plan, around.next));
+    out.push_str(&leaving_section(plan));
     out.push_str(&capacity::markdown(
         &capacity::capacity(plan),
         "## Capacity of",

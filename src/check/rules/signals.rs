@@ -1,0 +1,411 @@
+//! Signals: each phase condition names something the phase that watches it can
+//! measure, with a threshold of the right kind; a service's own metrics endpoint has a
+//! port.
+
+use super::{service_ptr, Checker};
+use crate::check::code::Code;
+use crate::check::diagnostic::Diagnostic;
+use crate::model::signal::{Subject, Unit};
+use crate::model::units::DurationError;
+use crate::model::{Blueprint, Condition, Datastore, Service, Signal, SignalCondition, Threshold};
+use crate::source::pointer::Pointer;
+
+/// Which list a condition is in, and so which phase watches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Watch {
+    /// `enter_when`: watched in the phase before.
+    Enter,
+    /// `leave_when`: watched in the phase itself.
+    Leave,
+}
+
+impl Checker<'_> {
+    /// A service's `metrics`: a port to scrape.
+    pub(super) fn metrics(&mut self, name: &str, s: &Service) {
+        let Some(m) = &s.metrics else {
+            return;
+        };
+        if m.port.is_none() && s.port.is_none() {
+            self.push(
+                Diagnostic::error(
+                    Code::MissingField,
+                    service_ptr(name).child("metrics"),
+                    format!("service `{name}` has no `port`, so its metrics need one of their own"),
+                )
+                .hint(
+                    "add `port` under `metrics`: where the process serves its Prometheus metrics",
+                ),
+            );
+        }
+    }
+}
+
+/// Every finding about the conditions of one list, `at` its pointer. `watched_in` is
+/// the blueprint of the phase whose monitoring watches them, with its name, or `None`
+/// when no phase does (the first phase's `enter_when`, `leave_when` with no phase
+/// before).
+pub fn check_conditions(
+    conditions: &[Condition],
+    at: &Pointer,
+    watch: Watch,
+    watched_in: Option<(&str, &Blueprint)>,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (i, condition) in conditions.iter().enumerate() {
+        let ptr = at.child(i);
+        let signal = match condition {
+            Condition::Text(text) => {
+                out.push(
+                    Diagnostic::warning(
+                        Code::Unmeasured,
+                        ptr,
+                        format!("no metric measures `{text}`: it stays text for people, and no alert watches it"),
+                    )
+                    .hint("where a metric can tell, write the condition as a signal, e.g. `{ signal: p95_latency, service: api, above: 500ms, for: 5m }` (the signals: docs/blueprint.md)"),
+                );
+                continue;
+            }
+            Condition::Signal(s) => s,
+        };
+        let Some((phase, bp)) = watched_in else {
+            let what = match watch {
+                Watch::Enter => "the first phase has no phase before it to watch this signal",
+                Watch::Leave => "the first phase has no phase before it to move back to",
+            };
+            out.push(
+                Diagnostic::warning(
+                    Code::Unwatched,
+                    ptr,
+                    format!("{what}: no alert is rendered for it"),
+                )
+                .hint(match watch {
+                    Watch::Enter => {
+                        "move the condition to the next phase's `enter_when`, or remove it"
+                    }
+                    Watch::Leave => {
+                        "remove it: it would only say to scale down below the smallest phase"
+                    }
+                }),
+            );
+            continue;
+        };
+        check_signal(signal, &ptr, phase, bp, &mut out);
+    }
+    out
+}
+
+fn check_signal(
+    s: &SignalCondition,
+    ptr: &Pointer,
+    phase: &str,
+    bp: &Blueprint,
+    out: &mut Vec<Diagnostic>,
+) {
+    let name = s.signal.as_str();
+    // The subject: a service or a datastore, as the signal reads.
+    match (s.signal.subject(), &s.service, &s.datastore) {
+        (_, Some(_), Some(_)) => {
+            out.push(
+                Diagnostic::error(
+                    Code::ConflictingFields,
+                    ptr.clone(),
+                    format!("signal `{name}` names both a `service` and a `datastore`"),
+                )
+                .hint("a signal measures one thing: keep one of them"),
+            );
+        }
+        (Subject::Service, None, _)
+        | (Subject::Either, None, None)
+        | (Subject::Datastore, _, None) => {
+            let field = match s.signal.subject() {
+                Subject::Datastore => "`datastore`",
+                Subject::Service => "`service`",
+                Subject::Either => "`service` or `datastore`",
+            };
+            let wrong = match s.signal.subject() {
+                Subject::Datastore if s.service.is_some() => Some("service"),
+                Subject::Service if s.datastore.is_some() => Some("datastore"),
+                _ => None,
+            };
+            let mut d = Diagnostic::error(
+                Code::MissingField,
+                ptr.clone(),
+                match wrong {
+                    Some(w) => format!(
+                        "signal `{name}` measures a {}, not a {w}",
+                        if w == "service" {
+                            "datastore"
+                        } else {
+                            "service"
+                        }
+                    ),
+                    None => format!("signal `{name}` needs {field}: what it measures"),
+                },
+            );
+            d = d.hint(format!("name it with {field}"));
+            out.push(d);
+        }
+        (_, Some(service), None) => check_service_signal(s, service, ptr, phase, bp, out),
+        (_, None, Some(store)) => check_datastore_signal(s, store, ptr, phase, bp, out),
+    }
+    if matches!(s.signal, Signal::Cpu | Signal::Memory) {
+        check_resources(s, ptr, phase, bp, out);
+    }
+    check_threshold(s, ptr, out);
+    if let Some(d) = &s.for_ {
+        match d.checked_millis(false) {
+            Ok(_) => {}
+            Err(DurationError::TooLong) => out.push(
+                Diagnostic::error(
+                    Code::OutOfRange,
+                    ptr.child("for"),
+                    format!("`for: {d}` is longer than a week"),
+                )
+                .hint("an alert that waits a week is never seen: use hours"),
+            ),
+            Err(_) => out.push(Diagnostic::error(
+                Code::InvalidDuration,
+                ptr.child("for"),
+                format!("`{d}` is not a duration"),
+            )),
+        }
+    }
+}
+
+fn check_threshold(s: &SignalCondition, ptr: &Pointer, out: &mut Vec<Diagnostic>) {
+    let name = s.signal.as_str();
+    let (field, threshold) = match (&s.above, &s.below) {
+        (Some(_), Some(_)) => {
+            out.push(
+                Diagnostic::error(
+                    Code::ConflictingFields,
+                    ptr.clone(),
+                    format!("signal `{name}` has both `above` and `below`"),
+                )
+                .hint("give one threshold; a range is two conditions"),
+            );
+            return;
+        }
+        (None, None) => {
+            out.push(
+                Diagnostic::error(
+                    Code::MissingField,
+                    ptr.clone(),
+                    format!("signal `{name}` has no threshold"),
+                )
+                .hint("add `above: …` or `below: …`"),
+            );
+            return;
+        }
+        (Some(t), None) => ("above", t),
+        (None, Some(t)) => ("below", t),
+    };
+    let at = ptr.child(field);
+    match (s.signal.unit(), threshold) {
+        (Unit::Seconds, Threshold::Duration(d)) => {
+            if let Err(e) = d.checked_millis(true) {
+                out.push(Diagnostic::error(
+                    if e == DurationError::NotADuration {
+                        Code::InvalidDuration
+                    } else {
+                        Code::OutOfRange
+                    },
+                    at,
+                    match e {
+                        DurationError::NotADuration => format!("`{d}` is not a duration"),
+                        DurationError::Zero => format!("`{field}: {d}` is zero"),
+                        DurationError::TooLong => format!("`{field}: {d}` is longer than a week"),
+                    },
+                ));
+            }
+        }
+        (Unit::Seconds, Threshold::Number(n)) => out.push(
+            Diagnostic::error(
+                Code::WrongType,
+                at,
+                format!("signal `{name}` measures time: `{field}: {n}` needs a unit"),
+            )
+            .expected("a duration such as `200ms` or `2s`")
+            .hint(format!(
+                "write `{field}: {n}s` for seconds, `{field}: {n}ms` for milliseconds"
+            )),
+        ),
+        (unit, Threshold::Duration(d)) => out.push(
+            Diagnostic::error(
+                Code::WrongType,
+                at,
+                format!("signal `{name}` is not a time: `{field}: {d}` must be a number"),
+            )
+            .expected(match unit {
+                Unit::Percent => "a percentage, 0–100",
+                Unit::PerSecond => "requests per second",
+                _ => "a number of messages",
+            }),
+        ),
+        (Unit::Percent, Threshold::Number(n)) if *n > 100.0 => out.push(
+            Diagnostic::error(
+                Code::OutOfRange,
+                at,
+                format!("signal `{name}` is a percentage: {n} is over 100"),
+            )
+            .expected("0–100"),
+        ),
+        _ => {}
+    }
+}
+
+fn check_service_signal(
+    s: &SignalCondition,
+    service: &str,
+    ptr: &Pointer,
+    phase: &str,
+    bp: &Blueprint,
+    out: &mut Vec<Diagnostic>,
+) {
+    let name = s.signal.as_str();
+    let Some(svc) = bp.services.get(service) else {
+        out.push(missing(
+            ptr.child("service"),
+            "service",
+            service,
+            phase,
+            bp.services.keys(),
+        ));
+        return;
+    };
+    if s.signal.from_requests() && svc.metrics.is_none() {
+        out.push(
+            Diagnostic::error(
+                Code::NoSignalSource,
+                ptr.child("signal"),
+                format!("signal `{name}` reads service `{service}`'s request histogram, but in phase `{phase}` it declares no `metrics`"),
+            )
+            .hint(format!("add `metrics: {{ path: /metrics }}` to `{service}` (a request-duration histogram such as prometheus-fastapi-instrumentator's), or use `cpu`/`memory`")),
+        );
+    }
+    if s.signal == Signal::QueueDepth && svc.queue.is_none() {
+        out.push(
+            Diagnostic::error(
+                Code::NoSignalSource,
+                ptr.child("service"),
+                format!("signal `queue_depth` needs a queue, but in phase `{phase}` service `{service}` works none"),
+            )
+            .hint("name a service with `queue`, the worker whose backlog this is"),
+        );
+    }
+}
+
+fn check_datastore_signal(
+    s: &SignalCondition,
+    store: &str,
+    ptr: &Pointer,
+    phase: &str,
+    bp: &Blueprint,
+    out: &mut Vec<Diagnostic>,
+) {
+    let name = s.signal.as_str();
+    let Some(ds) = bp.datastores.get(store) else {
+        out.push(missing(
+            ptr.child("datastore"),
+            "datastore",
+            store,
+            phase,
+            bp.datastores.keys(),
+        ));
+        return;
+    };
+    let wants = match s.signal {
+        Signal::RedisMemory | Signal::CacheHitRate => Some("redis"),
+        Signal::DbConnections | Signal::ReplicationLag => Some("postgres"),
+        _ => None,
+    };
+    if let Some(engine) = wants {
+        if ds.engine() != engine {
+            out.push(
+                Diagnostic::error(
+                    Code::NoSignalSource,
+                    ptr.child("datastore"),
+                    format!(
+                        "signal `{name}` measures a {engine} datastore; `{store}` is {}",
+                        ds.engine()
+                    ),
+                )
+                .hint(format!("name a {engine} datastore")),
+            );
+            return;
+        }
+    }
+    if let (Signal::ReplicationLag, Datastore::Postgres(pg)) = (s.signal, ds) {
+        if pg.replicas == 0 {
+            out.push(
+                Diagnostic::error(
+                    Code::NoSignalSource,
+                    ptr.child("signal"),
+                    format!("signal `replication_lag` needs a replica, but in phase `{phase}` datastore `{store}` has none"),
+                )
+                .hint("watch it from a phase where `replicas` is 1 or more, or watch `db_connections`"),
+            );
+        }
+    }
+}
+
+fn missing<'a>(
+    ptr: Pointer,
+    what: &str,
+    name: &str,
+    phase: &str,
+    known: impl Iterator<Item = &'a String>,
+) -> Diagnostic {
+    let known: Vec<String> = known.cloned().collect();
+    Diagnostic::error(
+        Code::UnknownReference,
+        ptr,
+        format!("phase `{phase}`, which watches this signal, has no {what} `{name}`"),
+    )
+    .maybe_hint(
+        super::did_you_mean(name, &known)
+            .map(|s| super::did_you_mean_hint(&s))
+            .or_else(|| (!known.is_empty()).then(|| format!("its {what}s: {}", known.join(", ")))),
+    )
+}
+
+/// `cpu` and `memory` are percentages of what the subject may use: its limit, else
+/// its request.
+fn check_resources(
+    s: &SignalCondition,
+    ptr: &Pointer,
+    phase: &str,
+    bp: &Blueprint,
+    out: &mut Vec<Diagnostic>,
+) {
+    let (what, name, resources) = match (&s.service, &s.datastore) {
+        (Some(n), None) => match bp.services.get(n) {
+            Some(svc) => ("service", n, svc.resources.as_ref()),
+            None => return,
+        },
+        (None, Some(n)) => match bp.datastores.get(n) {
+            Some(ds) => ("datastore", n, ds.resources()),
+            None => return,
+        },
+        _ => return,
+    };
+    let given = resources.is_some_and(|r| match s.signal {
+        Signal::Cpu => r.cpu.is_some() || r.cpu_limit.is_some(),
+        _ => r.memory.is_some() || r.memory_limit.is_some(),
+    });
+    if !given {
+        let field = if s.signal == Signal::Cpu {
+            "cpu"
+        } else {
+            "memory"
+        };
+        out.push(
+            Diagnostic::error(
+                Code::NoSignalSource,
+                ptr.child("signal"),
+                format!("signal `{field}` is a percentage of what {what} `{name}` may use, but in phase `{phase}` it gives no {field} request or limit"),
+            )
+            .hint(format!("add `resources: {{ {field}: … }}` (or `{field}_limit`) to `{name}`")),
+        );
+    }
+}

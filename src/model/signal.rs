@@ -1,0 +1,374 @@
+//! Signals: the conditions that say when to move between phases, as data a monitoring
+//! system can watch (`enter_when`, `leave_when`), or as text for people where no
+//! metric measures them.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+
+use super::{LINE_PATTERN, NAME_PATTERN};
+use crate::model::units::Duration;
+
+/// The pattern of a Prometheus metric name a blueprint gives (a histogram's base name).
+pub const METRIC_NAME_PATTERN: &str = "^[a-zA-Z_][a-zA-Z0-9_]{0,127}$";
+/// The pattern of a Prometheus label name a blueprint gives.
+pub const LABEL_NAME_PATTERN: &str = "^[a-zA-Z_][a-zA-Z0-9_]{0,63}$";
+
+/// One condition of `enter_when` or `leave_when`: a signal with a threshold, which the
+/// rendered alerts watch, or a line of text for what no metric measures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Condition {
+    Signal(SignalCondition),
+    Text(String),
+}
+
+impl JsonSchema for Condition {
+    fn schema_name() -> Cow<'static, str> {
+        "Condition".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let signal = generator.subschema_for::<SignalCondition>();
+        json_schema!({
+            "description": "A signal with a threshold (`{ signal: p95_latency, service: api, above: 200ms, for: 5m }`), which the rendered alerts watch, or a line of text for people, for what no metric measures (validation warns that nothing watches it).",
+            "anyOf": [
+                signal,
+                {
+                    "type": "string",
+                    "pattern": LINE_PATTERN,
+                    "description": "A condition no metric measures, for people: one line, without control characters, Unicode line separators or bidirectional overrides."
+                }
+            ]
+        })
+    }
+}
+
+/// A measured condition: a signal of one service or datastore, compared with a
+/// threshold for a length of time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignalCondition {
+    /// What is measured. Percentages are 0–100; latencies and replication lag are
+    /// durations; `request_rate` is requests per second over all instances;
+    /// `queue_depth` is messages waiting.
+    pub signal: Signal,
+    /// The service measured (its containers' CPU or memory, its requests, its queue).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    pub service: Option<String>,
+    /// The datastore measured (its servers' CPU or memory, Redis memory and hit rate,
+    /// PostgreSQL connections and replication lag).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = NAME_PATTERN))]
+    pub datastore: Option<String>,
+    /// The condition holds while the signal is above this: a number (a percentage, a
+    /// rate or a count) or, for latencies and lag, a duration. Give `above` or `below`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub above: Option<Threshold>,
+    /// The condition holds while the signal is below this. Give `above` or `below`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub below: Option<Threshold>,
+    /// How long the condition must hold before the alert fires. Default: 5m.
+    #[serde(default, rename = "for", skip_serializing_if = "Option::is_none")]
+    pub for_: Option<Duration>,
+}
+
+/// A threshold: a number, or a duration for the signals that measure time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Threshold {
+    Number(f64),
+    Duration(Duration),
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Threshold::Number(n) => write!(f, "{n}"),
+            Threshold::Duration(d) => f.write_str(&d.0),
+        }
+    }
+}
+
+impl JsonSchema for Threshold {
+    fn schema_name() -> Cow<'static, str> {
+        "Threshold".into()
+    }
+    fn json_schema(generator: &mut SchemaGenerator) -> Schema {
+        let duration = generator.subschema_for::<Duration>();
+        json_schema!({
+            "description": "A number (a percentage 0–100, requests per second, or messages), or a duration for latencies and replication lag.",
+            "anyOf": [ { "type": "number", "minimum": 0 }, duration ]
+        })
+    }
+}
+
+/// The signals tierform knows how to measure, each from a real metric.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum Signal {
+    /// CPU use of a service's or datastore's containers, in percent of the CPU each may
+    /// use (its limit, else its request), averaged over its instances (cAdvisor).
+    Cpu,
+    /// Memory use (working set) of a service's or datastore's containers, in percent of
+    /// its memory limit, else its request, averaged over its instances (cAdvisor).
+    Memory,
+    /// Requests per second to a service, over all its instances (the service's own
+    /// request-duration histogram, `metrics`).
+    RequestRate,
+    /// A service's mean response time (its histogram's sum over its count).
+    MeanLatency,
+    /// A service's median response time (from its histogram's buckets).
+    P50Latency,
+    /// A service's 90th-percentile response time.
+    P90Latency,
+    /// A service's 95th-percentile response time.
+    P95Latency,
+    /// A service's 99th-percentile response time.
+    P99Latency,
+    /// A service's share of responses with a 5xx status, in percent.
+    ErrorRate,
+    /// Messages waiting in a worker service's queue (redis_exporter's key length for a
+    /// Redis broker, RabbitMQ's own metrics for RabbitMQ).
+    QueueDepth,
+    /// A Redis datastore's memory use, in percent of its `maxmemory`, on its fullest
+    /// node (redis_exporter).
+    RedisMemory,
+    /// A Redis datastore's cache hit rate, in percent of key lookups (redis_exporter).
+    CacheHitRate,
+    /// A PostgreSQL datastore's connections, in percent of `max_connections`, on its
+    /// busiest server (postgres_exporter).
+    DbConnections,
+    /// How far a PostgreSQL datastore's most lagging replica is behind its primary,
+    /// as a duration (postgres_exporter on the replicas).
+    ReplicationLag,
+}
+
+/// What a signal's threshold measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unit {
+    /// 0–100.
+    Percent,
+    /// A duration, compared in seconds.
+    Seconds,
+    /// Requests per second.
+    PerSecond,
+    /// A count of messages.
+    Count,
+}
+
+/// What a signal is measured on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    /// A service or a datastore.
+    Either,
+    Service,
+    Datastore,
+}
+
+impl Signal {
+    pub const ALL: [Signal; 14] = [
+        Signal::Cpu,
+        Signal::Memory,
+        Signal::RequestRate,
+        Signal::MeanLatency,
+        Signal::P50Latency,
+        Signal::P90Latency,
+        Signal::P95Latency,
+        Signal::P99Latency,
+        Signal::ErrorRate,
+        Signal::QueueDepth,
+        Signal::RedisMemory,
+        Signal::CacheHitRate,
+        Signal::DbConnections,
+        Signal::ReplicationLag,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Cpu => "cpu",
+            Signal::Memory => "memory",
+            Signal::RequestRate => "request_rate",
+            Signal::MeanLatency => "mean_latency",
+            Signal::P50Latency => "p50_latency",
+            Signal::P90Latency => "p90_latency",
+            Signal::P95Latency => "p95_latency",
+            Signal::P99Latency => "p99_latency",
+            Signal::ErrorRate => "error_rate",
+            Signal::QueueDepth => "queue_depth",
+            Signal::RedisMemory => "redis_memory",
+            Signal::CacheHitRate => "cache_hit_rate",
+            Signal::DbConnections => "db_connections",
+            Signal::ReplicationLag => "replication_lag",
+        }
+    }
+
+    pub fn unit(self) -> Unit {
+        match self {
+            Signal::Cpu
+            | Signal::Memory
+            | Signal::ErrorRate
+            | Signal::RedisMemory
+            | Signal::CacheHitRate
+            | Signal::DbConnections => Unit::Percent,
+            Signal::MeanLatency
+            | Signal::P50Latency
+            | Signal::P90Latency
+            | Signal::P95Latency
+            | Signal::P99Latency
+            | Signal::ReplicationLag => Unit::Seconds,
+            Signal::RequestRate => Unit::PerSecond,
+            Signal::QueueDepth => Unit::Count,
+        }
+    }
+
+    pub fn subject(self) -> Subject {
+        match self {
+            Signal::Cpu | Signal::Memory => Subject::Either,
+            Signal::RequestRate
+            | Signal::MeanLatency
+            | Signal::P50Latency
+            | Signal::P90Latency
+            | Signal::P95Latency
+            | Signal::P99Latency
+            | Signal::ErrorRate
+            | Signal::QueueDepth => Subject::Service,
+            Signal::RedisMemory
+            | Signal::CacheHitRate
+            | Signal::DbConnections
+            | Signal::ReplicationLag => Subject::Datastore,
+        }
+    }
+
+    /// The quantile of a percentile signal.
+    pub fn quantile(self) -> Option<&'static str> {
+        match self {
+            Signal::P50Latency => Some("0.5"),
+            Signal::P90Latency => Some("0.9"),
+            Signal::P95Latency => Some("0.95"),
+            Signal::P99Latency => Some("0.99"),
+            _ => None,
+        }
+    }
+
+    /// Whether the signal is read from the service's own request histogram.
+    pub fn from_requests(self) -> bool {
+        matches!(
+            self,
+            Signal::RequestRate
+                | Signal::MeanLatency
+                | Signal::P50Latency
+                | Signal::P90Latency
+                | Signal::P95Latency
+                | Signal::P99Latency
+                | Signal::ErrorRate
+        )
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Where a service's own metrics are scraped, and the request histogram the request
+/// signals read.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// The path the service serves Prometheus metrics on. Default: `/metrics`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = super::HEALTH_PATH_PATTERN), example = &"/metrics")]
+    pub path: Option<String>,
+    /// The port it serves them on. Default: the service's `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u32>,
+    /// The base name of its request-duration histogram, in seconds (the series
+    /// `NAME_bucket`, `NAME_sum` and `NAME_count`). Default:
+    /// `http_request_duration_seconds`, the name of prometheus-fastapi-instrumentator,
+    /// prometheus_flask_exporter and express-prom-bundle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = METRIC_NAME_PATTERN), example = &"http_request_duration_seconds")]
+    pub histogram: Option<String>,
+    /// The histogram's label that holds the response status (`500` or `5xx`: both
+    /// match `5..`). Default: `status`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = LABEL_NAME_PATTERN), example = &"status")]
+    pub status_label: Option<String>,
+}
+
+/// The schema's example of `enter_when`.
+pub fn enter_example() -> serde_json::Value {
+    serde_json::json!([
+        { "signal": "p95_latency", "service": "api", "above": "200ms", "for": "5m" },
+        "concurrent users > 500"
+    ])
+}
+
+/// The defaults of [`Metrics`].
+pub const DEFAULT_METRICS_PATH: &str = "/metrics";
+pub const DEFAULT_HISTOGRAM: &str = "http_request_duration_seconds";
+pub const DEFAULT_STATUS_LABEL: &str = "status";
+/// How long a signal's condition holds before its alert fires, when not given.
+pub const DEFAULT_FOR_MS: u64 = 5 * 60_000;
+
+impl SignalCondition {
+    /// The service or datastore measured.
+    pub fn subject_name(&self) -> Option<&str> {
+        self.service.as_deref().or(self.datastore.as_deref())
+    }
+
+    /// The threshold and whether the signal must be above it.
+    pub fn threshold(&self) -> Option<(bool, &Threshold)> {
+        match (&self.above, &self.below) {
+            (Some(t), None) => Some((true, t)),
+            (None, Some(t)) => Some((false, t)),
+            _ => None,
+        }
+    }
+
+    /// How long the condition must hold, in milliseconds.
+    pub fn for_ms(&self) -> u64 {
+        self.for_
+            .as_ref()
+            .and_then(|d| d.millis())
+            .unwrap_or(DEFAULT_FOR_MS)
+    }
+}
+
+/// `p95_latency of api > 200ms for 5m`, `cpu of api > 70% for 5m`.
+impl fmt::Display for SignalCondition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.signal)?;
+        if let Some(name) = self.subject_name() {
+            write!(f, " of {name}")?;
+        }
+        if let Some((above, t)) = self.threshold() {
+            let unit = match (self.signal.unit(), t) {
+                (Unit::Percent, Threshold::Number(_)) => "%",
+                (Unit::PerSecond, Threshold::Number(_)) => "/s",
+                _ => "",
+            };
+            write!(f, " {} {t}{unit}", if above { ">" } else { "<" })?;
+        }
+        match &self.for_ {
+            Some(d) => write!(f, " for {d}"),
+            None => f.write_str(" for 5m"),
+        }
+    }
+}
+
+impl fmt::Display for Condition {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Condition::Signal(s) => s.fmt(f),
+            Condition::Text(t) => f.write_str(t),
+        }
+    }
+}

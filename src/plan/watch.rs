@@ -1,0 +1,420 @@
+//! What a phase watches: the next phase's entry signals and its own leave signals,
+//! each resolved into an alert with its PromQL expression per platform.
+//!
+//! Every expression reads the series of one exporter or of the service's own metrics,
+//! selected by the scrape job named after the service or datastore (`job="api"`,
+//! `job="db"`); CPU and memory are cAdvisor's, selected by the compose service of each
+//! container.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{DatastorePlan, EnginePlan, ServicePlan};
+use crate::model::signal::{Unit, DEFAULT_HISTOGRAM, DEFAULT_STATUS_LABEL};
+use crate::model::{Condition, Platform, Signal, SignalCondition, Threshold};
+
+/// The name of the alert that says it is time for the next phase.
+pub const NEXT_PHASE_ALERT: &str = "TimeForNextPhase";
+/// The name of the alert that says the phase is more than the load needs.
+pub const OVER_PROVISIONED_ALERT: &str = "PhaseOverProvisioned";
+/// The window every rate is taken over.
+pub const RATE_WINDOW: &str = "5m";
+
+/// What a phase watches for.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WatchPlan {
+    /// The next phase and the conditions for entering it, as written.
+    pub next: Option<(String, Vec<Condition>)>,
+    /// The phase before, where the leave conditions point.
+    pub previous: Option<String>,
+    /// This phase's leave conditions, as written.
+    pub leave_when: Vec<Condition>,
+    /// One alert per measured condition: the next phase's, then the leave ones.
+    pub alerts: Vec<AlertPlan>,
+}
+
+/// Which way an alert says to move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Move {
+    /// To the next phase: the load has outgrown this one.
+    Up,
+    /// Back to the phase before: this one is more than the load needs.
+    Down,
+}
+
+/// One alert.
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertPlan {
+    /// The alert's name ([`NEXT_PHASE_ALERT`] or [`OVER_PROVISIONED_ALERT`]).
+    pub alert: &'static str,
+    pub direction: Move,
+    /// The phase it says to move to.
+    pub to_phase: String,
+    pub signal: Signal,
+    /// `service` or `datastore`, and its name.
+    pub subject: (&'static str, String),
+    pub above: bool,
+    /// The threshold in the expression's unit: percent, seconds, per second, messages.
+    pub threshold: f64,
+    /// How long it must hold, in milliseconds.
+    pub for_ms: u64,
+    /// The condition as written, for people (`p95_latency of api > 200ms for 5m`).
+    pub text: String,
+    /// The series it reads, per platform it is rendered for.
+    pub sources: BTreeMap<Platform, Source>,
+    /// The expression per platform it is rendered for.
+    pub exprs: BTreeMap<Platform, String>,
+}
+
+/// Resolves what the phase watches; `platforms` are those the phase renders that run
+/// a Prometheus from the plan (compose and hosts).
+pub fn watch_plan(
+    next: Option<&(String, Vec<Condition>)>,
+    previous: Option<&String>,
+    leave_when: &[Condition],
+    services: &BTreeMap<String, ServicePlan>,
+    datastores: &BTreeMap<String, DatastorePlan>,
+    platforms: &[Platform],
+) -> Result<WatchPlan, String> {
+    let mut alerts = Vec::new();
+    let lists = [
+        (next.map(|(n, c)| (n, c.as_slice())), Move::Up),
+        (previous.map(|p| (p, leave_when)), Move::Down),
+    ];
+    for (list, direction) in lists {
+        let Some((to, conditions)) = list else {
+            continue;
+        };
+        for c in conditions {
+            let Condition::Signal(s) = c else {
+                continue;
+            };
+            alerts.push(alert(s, direction, to, services, datastores, platforms)?);
+        }
+    }
+    Ok(WatchPlan {
+        next: next.cloned(),
+        previous: previous.cloned(),
+        leave_when: leave_when.to_vec(),
+        alerts,
+    })
+}
+
+fn alert(
+    s: &SignalCondition,
+    direction: Move,
+    to: &str,
+    services: &BTreeMap<String, ServicePlan>,
+    datastores: &BTreeMap<String, DatastorePlan>,
+    platforms: &[Platform],
+) -> Result<AlertPlan, String> {
+    let (above, t) = s
+        .threshold()
+        .ok_or_else(|| format!("signal `{}` has no single threshold", s.signal))?;
+    let threshold = match (s.signal.unit(), t) {
+        (Unit::Seconds, Threshold::Duration(d)) => {
+            d.millis()
+                .ok_or_else(|| format!("`{d}` is not a duration"))? as f64
+                / 1000.0
+        }
+        (_, Threshold::Number(n)) => *n,
+        (_, Threshold::Duration(d)) => return Err(format!("`{d}` is not a number")),
+    };
+    let subject = match (&s.service, &s.datastore) {
+        (Some(n), None) => ("service", n.clone()),
+        (None, Some(n)) => ("datastore", n.clone()),
+        _ => return Err(format!("signal `{}` names no single subject", s.signal)),
+    };
+    let mut sources = BTreeMap::new();
+    let mut exprs = BTreeMap::new();
+    for &platform in platforms {
+        let from = source(s.signal, &subject, platform, services, datastores)?;
+        let value = measure(s.signal, &from);
+        exprs.insert(
+            platform,
+            format!(
+                "{value} {} {}",
+                if above { ">" } else { "<" },
+                number(threshold)
+            ),
+        );
+        sources.insert(platform, from);
+    }
+    Ok(AlertPlan {
+        alert: match direction {
+            Move::Up => NEXT_PHASE_ALERT,
+            Move::Down => OVER_PROVISIONED_ALERT,
+        },
+        direction,
+        to_phase: to.to_string(),
+        signal: s.signal,
+        subject,
+        above,
+        threshold,
+        for_ms: s.for_ms(),
+        text: s.to_string(),
+        sources,
+        exprs,
+    })
+}
+
+/// A number as PromQL reads it (no exponent for the values a blueprint gives).
+fn number(n: f64) -> String {
+    format!("{n}")
+}
+
+/// The series a signal is read from on one platform.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Source {
+    /// cAdvisor's series of these containers (compose services), each allowed
+    /// `capacity`: CPU cores or memory bytes.
+    Containers {
+        containers: Vec<String>,
+        capacity: f64,
+    },
+    /// A service's request-duration histogram, scraped by the job named after it.
+    Histogram {
+        job: String,
+        histogram: String,
+        status_label: String,
+    },
+    /// redis_exporter's length of a list key (a Redis broker's queue).
+    RedisKey { job: String, key: String },
+    /// RabbitMQ's ready messages in a queue.
+    RabbitmqQueue { job: String, queue: String },
+    /// redis_exporter's series, scraped by the job named after the datastore.
+    Redis { job: String },
+    /// postgres_exporter's series, scraped by the job named after the datastore.
+    Postgres { job: String },
+}
+
+/// Where a signal is read on one platform.
+fn source(
+    signal: Signal,
+    (kind, name): &(&'static str, String),
+    platform: Platform,
+    services: &BTreeMap<String, ServicePlan>,
+    datastores: &BTreeMap<String, DatastorePlan>,
+) -> Result<Source, String> {
+    let service = || {
+        services
+            .get(name)
+            .ok_or_else(|| format!("no service `{name}` to measure"))
+    };
+    let datastore = || {
+        datastores
+            .get(name)
+            .ok_or_else(|| format!("no datastore `{name}` to measure"))
+    };
+    let job = name.clone();
+    Ok(match signal {
+        Signal::Cpu | Signal::Memory => {
+            let (containers, resources) = match *kind {
+                "service" => {
+                    let s = service()?;
+                    (s.containers.clone(), s.resources.clone())
+                }
+                _ => {
+                    let d = datastore()?;
+                    let nodes = d
+                        .nodes
+                        .get(&platform)
+                        .map(|n| n.iter().map(|n| n.id.clone()).collect())
+                        .unwrap_or_default();
+                    (nodes, d.resources.clone())
+                }
+            };
+            // A percentage of the limit, else of the request.
+            let capacity = if signal == Signal::Cpu {
+                let m = if resources.cpu_limit_millis > 0 {
+                    resources.cpu_limit_millis
+                } else {
+                    resources.cpu_millis
+                };
+                m as f64 / 1000.0
+            } else {
+                let b = if resources.memory_limit_bytes > 0 {
+                    resources.memory_limit_bytes
+                } else {
+                    resources.memory_bytes
+                };
+                b as f64
+            };
+            if capacity == 0.0 {
+                return Err(format!("{kind} `{name}` has no {signal} request or limit"));
+            }
+            Source::Containers {
+                containers,
+                capacity,
+            }
+        }
+        Signal::RequestRate
+        | Signal::MeanLatency
+        | Signal::P50Latency
+        | Signal::P90Latency
+        | Signal::P95Latency
+        | Signal::P99Latency
+        | Signal::ErrorRate => {
+            let m = service()?
+                .metrics
+                .as_ref()
+                .ok_or_else(|| format!("service `{name}` has no metrics"))?;
+            Source::Histogram {
+                job,
+                histogram: m.histogram.clone(),
+                status_label: m.status_label.clone(),
+            }
+        }
+        Signal::QueueDepth => {
+            let q = service()?
+                .queue
+                .as_ref()
+                .ok_or_else(|| format!("service `{name}` works no queue"))?;
+            let broker = datastores
+                .get(&q.broker)
+                .ok_or_else(|| format!("no broker `{}`", q.broker))?;
+            match &broker.engine {
+                EnginePlan::Rabbitmq(_) => Source::RabbitmqQueue {
+                    job: q.broker.clone(),
+                    queue: q.name.clone(),
+                },
+                _ => Source::RedisKey {
+                    job: q.broker.clone(),
+                    key: q.name.clone(),
+                },
+            }
+        }
+        Signal::RedisMemory | Signal::CacheHitRate => {
+            datastore()?;
+            Source::Redis { job }
+        }
+        Signal::DbConnections | Signal::ReplicationLag => {
+            datastore()?;
+            Source::Postgres { job }
+        }
+    })
+}
+
+/// The expression of a signal's value, read from `source`.
+fn measure(signal: Signal, source: &Source) -> String {
+    let w = RATE_WINDOW;
+    match (signal, source) {
+        (
+            Signal::Cpu,
+            Source::Containers {
+                containers,
+                capacity,
+            },
+        ) => format!(
+            "100 * avg(rate(container_cpu_usage_seconds_total{{{}}}[{w}])) / {}",
+            compose_services(containers),
+            number(*capacity)
+        ),
+        (
+            _,
+            Source::Containers {
+                containers,
+                capacity,
+            },
+        ) => format!(
+            "100 * avg(container_memory_working_set_bytes{{{}}}) / {}",
+            compose_services(containers),
+            number(*capacity)
+        ),
+        (
+            _,
+            Source::Histogram {
+                job,
+                histogram: h,
+                status_label,
+            },
+        ) => {
+            let job = format!("job=\"{job}\"");
+            match signal.quantile() {
+                Some(q) => format!(
+                    "histogram_quantile({q}, sum by (le) (rate({h}_bucket{{{job}}}[{w}])))"
+                ),
+                None => match signal {
+                    Signal::RequestRate => format!("sum(rate({h}_count{{{job}}}[{w}]))"),
+                    Signal::MeanLatency => format!(
+                        "sum(rate({h}_sum{{{job}}}[{w}])) / sum(rate({h}_count{{{job}}}[{w}]))"
+                    ),
+                    _ => format!(
+                        "100 * sum(rate({h}_count{{{job},{status_label}=~\"5..\"}}[{w}])) / sum(rate({h}_count{{{job}}}[{w}]))"
+                    ),
+                },
+            }
+        }
+        (_, Source::RedisKey { job, key }) => {
+            format!("sum(redis_key_size{{job=\"{job}\",key=\"{key}\"}})")
+        }
+        (_, Source::RabbitmqQueue { job, queue }) => format!(
+            "sum(rabbitmq_detailed_queue_messages_ready{{job=\"{job}\",queue=\"{queue}\"}})"
+        ),
+        (Signal::CacheHitRate, Source::Redis { job }) => {
+            let job = format!("job=\"{job}\"");
+            format!(
+                "100 * sum(rate(redis_keyspace_hits_total{{{job}}}[{w}])) / (sum(rate(redis_keyspace_hits_total{{{job}}}[{w}])) + sum(rate(redis_keyspace_misses_total{{{job}}}[{w}])))"
+            )
+        }
+        (_, Source::Redis { job }) => {
+            let job = format!("job=\"{job}\"");
+            // A node without `maxmemory` (0) has no share to count.
+            format!("max(100 * redis_memory_used_bytes{{{job}}} / (redis_memory_max_bytes{{{job}}} > 0))")
+        }
+        (Signal::ReplicationLag, Source::Postgres { job }) => {
+            format!("max(pg_replication_lag_seconds{{job=\"{job}\"}})")
+        }
+        (_, Source::Postgres { job }) => {
+            let job = format!("job=\"{job}\"");
+            format!(
+                "max(100 * sum by (instance) (pg_stat_database_numbackends{{{job}}}) / on (instance) max by (instance) (pg_settings_max_connections{{{job}}}))"
+            )
+        }
+    }
+}
+
+/// cAdvisor's selector of the containers of these compose services.
+fn compose_services(containers: &[String]) -> String {
+    format!(
+        "container_label_com_docker_compose_service=~\"{}\"",
+        containers.join("|")
+    )
+}
+
+/// The defaults of a service's metrics, resolved.
+#[derive(Debug, Clone, Serialize)]
+pub struct MetricsPlan {
+    pub path: String,
+    pub port: u16,
+    /// The request histogram's base name.
+    pub histogram: String,
+    /// Its status label.
+    pub status_label: String,
+}
+
+/// A service's metrics with every default applied.
+pub fn metrics_plan(m: &crate::model::Metrics, service_port: Option<u16>) -> Option<MetricsPlan> {
+    let port = m
+        .port
+        .and_then(|p| u16::try_from(p).ok())
+        .or(service_port)?;
+    Some(MetricsPlan {
+        path: m
+            .path
+            .clone()
+            .unwrap_or_else(|| crate::model::signal::DEFAULT_METRICS_PATH.to_string()),
+        port,
+        histogram: m
+            .histogram
+            .clone()
+            .unwrap_or_else(|| DEFAULT_HISTOGRAM.to_string()),
+        status_label: m
+            .status_label
+            .clone()
+            .unwrap_or_else(|| DEFAULT_STATUS_LABEL.to_string()),
+    })
+}
