@@ -62,6 +62,10 @@ pub const APP_UID: u32 = 10001;
 /// one (Kubernetes): 100m CPU and 128Mi memory.
 pub const DEFAULT_CPU_REQUEST_MILLIS: u64 = 100;
 pub const DEFAULT_MEMORY_REQUEST_BYTES: u64 = 128 * 1024 * 1024;
+/// The namespace of the Prometheus that scrapes a Kubernetes bundle's pods (the one
+/// kube-prometheus-stack and prometheus-operator's quick start create): the only
+/// namespace its NetworkPolicies let in to a metrics port.
+pub const MONITORING_NAMESPACE: &str = "monitoring";
 /// Instances of the balancer behind its one address, on a platform that runs copies
 /// of it (Kubernetes).
 pub const BALANCER_REPLICAS: u32 = 2;
@@ -149,6 +153,11 @@ pub struct ServicePlan {
     /// Where its own Prometheus metrics are scraped, and its request histogram.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics: Option<MetricsPlan>,
+    /// The port a Prometheus scrapes it on: its `metrics` port, else its port when an
+    /// autoscaler reads a per-pod metric (requests per second, connections) that a
+    /// Prometheus serves to the custom-metrics adapter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scrape_port: Option<u16>,
     pub scaling: ScalingPlan,
     /// Instances on platforms without an autoscaler (compose, hosts): the fixed count,
     /// or the autoscaler's minimum (at least 1).

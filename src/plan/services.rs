@@ -68,6 +68,7 @@ pub(super) fn service_plan(
             .metrics
             .as_ref()
             .and_then(|m| super::watch::metrics_plan(m, port)),
+        scrape_port: scrape_port(s, port, &scaling),
         queue: s.queue.as_ref().map(|q| QueuePlan {
             broker: q.broker.clone(),
             name: q.name.clone(),
@@ -92,6 +93,17 @@ pub(super) fn service_plan(
         }),
         wait: None,
     })
+}
+
+/// Where Prometheus scrapes the service: its own metrics port, else its port when an
+/// autoscaler reads a per-pod metric of it (requests per second, connections), which
+/// a Prometheus serves to the custom-metrics adapter.
+fn scrape_port(s: &Service, port: Option<u16>, scaling: &ScalingPlan) -> Option<u16> {
+    match &s.metrics {
+        Some(m) => m.port.and_then(|p| u16::try_from(p).ok()).or(port),
+        None if scaling.requests_per_second.is_some() || scaling.connections.is_some() => port,
+        None => None,
+    }
 }
 
 fn scaling_plan(s: &Service) -> Result<ScalingPlan, String> {

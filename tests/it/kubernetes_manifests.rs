@@ -426,3 +426,161 @@ fn the_readme_lists_every_secret_then_the_nodes_the_datastores_need() {
     }
     assert!(named >= 3, "only {named} PostgreSQL replica sets");
 }
+
+/// A pod that sends traffic: its namespace's name and its labels.
+struct Peer<'a> {
+    namespace: &'a str,
+    labels: &'a [(&'a str, &'a str)],
+}
+
+fn labels_match(selector: &Value, labels: &[(&str, &str)]) -> bool {
+    selector["matchLabels"]
+        .as_object()
+        .map(|m| {
+            m.iter().all(|(k, v)| {
+                labels
+                    .iter()
+                    .any(|(lk, lv)| lk == k && Some(*lv) == v.as_str())
+            })
+        })
+        .unwrap_or(true)
+}
+
+/// Whether the namespace's NetworkPolicies let `from` reach a pod labelled `to` (in
+/// namespace `ns`) on `port`, as the API's semantics say: a pod no policy selects is
+/// open; a selected pod takes what any selecting policy's ingress rule allows.
+fn ingress_allowed(
+    policies: &[Value],
+    ns: &str,
+    to: &[(&str, &str)],
+    from: &Peer,
+    port: u64,
+) -> bool {
+    let selecting: Vec<&Value> = policies
+        .iter()
+        .filter(|p| labels_match(&p["spec"]["podSelector"], to))
+        .collect();
+    if selecting.is_empty() {
+        return true;
+    }
+    selecting.iter().any(|p| {
+        p["spec"]["ingress"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|rule| {
+                let peer_ok = match rule["from"].as_array() {
+                    None => true,
+                    Some(peers) => peers.iter().any(|peer| {
+                        let ns_ok = match peer.get("namespaceSelector") {
+                            None => from.namespace == ns,
+                            Some(sel) => labels_match(
+                                sel,
+                                &[("kubernetes.io/metadata.name", from.namespace)],
+                            ),
+                        };
+                        let pod_ok = peer
+                            .get("podSelector")
+                            .is_none_or(|sel| labels_match(sel, from.labels));
+                        ns_ok && pod_ok
+                    }),
+                };
+                let port_ok = match rule["ports"].as_array() {
+                    None => true,
+                    Some(ports) => ports.iter().any(|p| p["port"].as_u64() == Some(port)),
+                };
+                peer_ok && port_ok
+            })
+    })
+}
+
+/// The Prometheus that serves an HPA its per-pod request rate (prometheus-adapter's)
+/// runs in the `monitoring` namespace: the namespace's default-deny must let it scrape
+/// the pods it reads, on the port their metrics are served on, and only those.
+#[test]
+fn a_monitoring_namespace_scrapes_what_the_request_rate_autoscalers_read() {
+    let mut checked = 0;
+    for (name, files) in bundles() {
+        let all: Vec<Value> = files
+            .iter()
+            .filter(|(f, _)| f.ends_with(".yaml"))
+            .flat_map(|(_, t)| docs(t))
+            .collect();
+        let policies: Vec<Value> = all
+            .iter()
+            .filter(|d| d["kind"] == "NetworkPolicy")
+            .cloned()
+            .collect();
+        let ns = all
+            .iter()
+            .find(|d| d["kind"] == "Namespace")
+            .and_then(|d| d["metadata"]["name"].as_str())
+            .unwrap_or_default()
+            .to_string();
+        let prometheus = Peer {
+            namespace: "monitoring",
+            labels: &[("app.kubernetes.io/name", "prometheus")],
+        };
+        let stranger = Peer {
+            namespace: "default",
+            labels: &[("app.kubernetes.io/name", "prometheus")],
+        };
+        // The Deployments an autoscaler reads a per-pod rate of, and those whose
+        // service serves its own metrics (fastapi-celery's API, on its port).
+        let mut targets: Vec<String> = all
+            .iter()
+            .filter(|d| d["kind"] == "HorizontalPodAutoscaler")
+            .filter(|hpa| {
+                hpa["spec"]["metrics"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m["pods"]["metric"]["name"] == "http_requests_per_second")
+            })
+            .map(|hpa| {
+                hpa["spec"]["scaleTargetRef"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        if name == "fastapi-celery.stage-3" {
+            targets.push("api".into());
+        }
+        for target in &targets {
+            let deployment = all
+                .iter()
+                .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == target.as_str())
+                .unwrap();
+            let pod_labels: Vec<(String, String)> = deployment["spec"]["template"]["metadata"]
+                ["labels"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect();
+            let to: Vec<(&str, &str)> = pod_labels
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str()))
+                .collect();
+            let container = &deployment["spec"]["template"]["spec"]["containers"][0];
+            let ports: Vec<u64> = container["ports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|p| p["containerPort"].as_u64())
+                .collect();
+            let metrics_port = *ports.last().expect("a port to scrape");
+            assert!(
+                ingress_allowed(&policies, &ns, &to, &prometheus, metrics_port),
+                "{name}: `{target}` serves metrics a Prometheus reads (its own, or the per-pod rate its autoscaler reads), but its NetworkPolicies keep the monitoring namespace from scraping port {metrics_port}"
+            );
+            assert!(
+                !ingress_allowed(&policies, &ns, &to, &stranger, metrics_port),
+                "{name}: `{target}`'s port {metrics_port} is open to any namespace"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "only {checked} scraped services checked");
+}

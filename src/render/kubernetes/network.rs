@@ -6,7 +6,8 @@ use crate::plan::EnginePlan;
 /// Ingress is denied to every pod of the namespace unless a policy below lets it in:
 /// anyone to the balancer, the balancer to the services it routes to, a datastore to
 /// the services that use it and to its own peers (cluster nodes, replicas, the pool,
-/// KEDA reading a queue).
+/// KEDA reading a queue), and the monitoring namespace to the ports services serve
+/// metrics on.
 pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
     let policy = |name: &str, spec: Value| {
         object! {
@@ -51,6 +52,23 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
                 ),
             ));
         }
+    }
+    // A Prometheus in the monitoring namespace scrapes the services that serve metrics
+    // (their own, or the per-pod rates an autoscaler reads through it).
+    for s in plan.services.values() {
+        let Some(port) = s.scrape_port else {
+            continue;
+        };
+        out.push(policy(
+            &format!("{}-metrics-from-monitoring", s.name),
+            ingress_to(
+                selector(plan, &s.name),
+                Value::from(vec![object! {
+                    "from" => vec![json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": crate::plan::MONITORING_NAMESPACE } } })],
+                    "ports" => json!([{ "protocol": "TCP", "port": port }]),
+                }]),
+            ),
+        ));
     }
     // Each datastore: from the services that declare they use it, and its own peers.
     let from = |names: &[String]| -> Vec<Value> {

@@ -149,6 +149,18 @@ pub(super) fn readme(plan: &Plan) -> String {
     if !custom.is_empty() {
         needs.push_str(&format!("- A custom-metrics adapter (e.g. prometheus-adapter) serving {} per pod: without it those HPA metrics fail, and an HPA with a failing metric never scales down.\n", custom.join(" and ")));
     }
+    let scraped: Vec<String> = plan
+        .services
+        .values()
+        .filter_map(|s| s.scrape_port.map(|p| format!("`{}` on port {p}", s.name)))
+        .collect();
+    if !scraped.is_empty() {
+        needs.push_str(&format!(
+            "- A Prometheus in the `{}` namespace to scrape {}: the NetworkPolicies let that namespace, and no other, in to those ports.\n",
+            crate::plan::MONITORING_NAMESPACE,
+            scraped.join(", ")
+        ));
+    }
     for d in plan.datastores.values() {
         if let (crate::plan::Spread::OwnNode, Some(pg)) = (d.kubernetes.spread, d.postgres()) {
             let pods = 1 + pg.replicas;

@@ -15,11 +15,16 @@ fn pod_spec(plan: &Plan, s: &ServicePlan) -> Map<String, Value> {
     if !s.command.is_empty() {
         container.insert("args".into(), json!(literal_all(&s.command)));
     }
-    if let Some(p) = s.port {
-        container.insert(
-            "ports".into(),
-            json!([{ "name": "http", "containerPort": p }]),
-        );
+    let mut ports: Vec<Value> = s
+        .port
+        .map(|p| json!({ "name": "http", "containerPort": p }))
+        .into_iter()
+        .collect();
+    if let Some(m) = s.scrape_port.filter(|m| Some(*m) != s.port) {
+        ports.push(json!({ "name": "metrics", "containerPort": m }));
+    }
+    if !ports.is_empty() {
+        container.insert("ports".into(), Value::Array(ports));
     }
     let env = env(plan, s);
     if !env.is_empty() {
