@@ -101,9 +101,10 @@ pub mod limits {
 pub mod monitoring {
     pub use crate::model::signal::{Signal, Unit};
     pub use crate::plan::watch::{
-        AlertPlan, Move, Source, NEXT_PHASE_ALERT, OVER_PROVISIONED_ALERT, RATE_WINDOW,
+        AlertPlan, MeasuredCondition, Move, Source, NEXT_PHASE_ALERT, OVER_PROVISIONED_ALERT,
+        RATE_WINDOW,
     };
-    pub use crate::render::monitoring::{prom_duration, RULES_FILE};
+    pub use crate::render::monitoring::{current_value, prom_duration, RULES_FILE};
 }
 
 pub mod balancer {

@@ -364,6 +364,20 @@ fn enum_diagnostic(pointer: &str, found: Option<&Value>, values: &[String]) -> D
 /// What each pattern of the schema means, in words, with a suggestion when one can
 /// be derived from the text.
 fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) -> Diagnostic {
+    // A signal's threshold: a number, or a duration for the signals that measure time.
+    if pattern == DURATION_PATTERN && (pointer.ends_with("/above") || pointer.ends_with("/below")) {
+        let number = text.trim_end_matches('%').trim();
+        return Diagnostic::error(
+            Code::InvalidValue,
+            pointer.to_string(),
+            format!("`{text}` is not a threshold"),
+        )
+        .expected("a number (a percentage 0–100, requests per second, messages) or, for latencies and replication lag, a duration such as `200ms`")
+        .maybe_hint(
+            (text.ends_with('%') && number.parse::<f64>().is_ok())
+                .then(|| format!("write a percentage as a number: `{number}`")),
+        );
+    }
     let (code, what, hint): (Code, &str, Option<String>) = match pattern {
         p if p == model::NAME_PATTERN => (
             Code::InvalidName,

@@ -28,6 +28,8 @@ pub struct ResolvedPhase {
     pub leave_when: Vec<Condition>,
     /// The phase before this one, where `leave_when` points back to.
     pub previous: Option<String>,
+    /// The platforms the phase before renders (where `enter_when` is watched).
+    pub previous_targets: Vec<Platform>,
     /// The next phase's name and its `enter_when`: what this phase watches for.
     pub next: Option<(String, Vec<Condition>)>,
     /// The platforms this phase is rendered for.
@@ -316,7 +318,7 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
             outcomes
                 .get(j)
                 .and_then(|o| o.resolved.as_ref())
-                .map(|r| (r.name.as_str(), &r.blueprint))
+                .map(|r| (r.name.as_str(), &r.blueprint, r.targets.as_slice()))
         };
         let lists = [
             (
@@ -334,14 +336,15 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
         ];
         for (conditions, list, watch, by) in lists {
             // A watching phase with errors of its own is not checked against.
-            let watched_in = match by {
+            let (watched_in, watched_by) = match by {
                 Some(j) => match watcher(j) {
-                    Some(w) => Some(w),
+                    Some((name, bp, targets)) => (Some((name, bp)), targets),
                     None => continue,
                 },
-                None => None,
+                None => (None, &[][..]),
             };
-            for d in signals::check_conditions(conditions, &at(list), watch, watched_in) {
+            for d in signals::check_conditions(conditions, &at(list), watch, watched_in, watched_by)
+            {
                 add(d.locate(root), None, &mut collected);
             }
         }
@@ -379,13 +382,18 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
     }
     // Each phase knows its neighbours: it watches the next one's `enter_when` and
     // points back to the one before.
-    let neighbours: Vec<(String, Vec<Condition>)> = resolved
+    let neighbours: Vec<(String, Vec<Condition>, Vec<Platform>)> = resolved
         .iter()
-        .map(|p: &ResolvedPhase| (p.name.clone(), p.enter_when.clone()))
+        .map(|p: &ResolvedPhase| (p.name.clone(), p.enter_when.clone(), p.targets.clone()))
         .collect();
     for (i, p) in resolved.iter_mut().enumerate() {
-        p.previous = i.checked_sub(1).map(|j| neighbours[j].0.clone());
-        p.next = neighbours.get(i + 1).cloned();
+        if let Some(j) = i.checked_sub(1) {
+            p.previous = Some(neighbours[j].0.clone());
+            p.previous_targets = neighbours[j].2.clone();
+        }
+        p.next = neighbours
+            .get(i + 1)
+            .map(|(name, enter, _)| (name.clone(), enter.clone()));
     }
     (diagnostics, resolved)
 }
@@ -480,6 +488,7 @@ fn check_phase(
         enter_when: meta.map(|p| p.enter_when.clone()).unwrap_or_default(),
         leave_when: meta.map(|p| p.leave_when.clone()).unwrap_or_default(),
         previous: None,
+        previous_targets: Vec::new(),
         next: None,
         targets,
         blueprint,

@@ -112,13 +112,13 @@ impl JsonSchema for Threshold {
 #[serde(rename_all = "snake_case")]
 pub enum Signal {
     /// CPU use of a service's or datastore's containers, in percent of the CPU each may
-    /// use (its limit, else its request), averaged over its instances (cAdvisor).
+    /// use (its limit, else its request), on its busiest instance (cAdvisor).
     Cpu,
     /// Memory use (working set) of a service's or datastore's containers, in percent of
-    /// its memory limit, else its request, averaged over its instances (cAdvisor).
+    /// its memory limit, else its request, on its fullest instance (cAdvisor).
     Memory,
-    /// Requests per second to a service, over all its instances (the service's own
-    /// request-duration histogram, `metrics`).
+    /// Requests per second to a service, over all its instances (the request counter
+    /// of the service's own `metrics`).
     RequestRate,
     /// A service's mean response time (its histogram's sum over its count).
     MeanLatency,
@@ -130,13 +130,15 @@ pub enum Signal {
     P95Latency,
     /// A service's 99th-percentile response time.
     P99Latency,
-    /// A service's share of responses with a 5xx status, in percent.
+    /// A service's share of responses with a 5xx status, in percent (the request
+    /// counter's status label).
     ErrorRate,
     /// Messages waiting in a worker service's queue (redis_exporter's key length for a
     /// Redis broker, RabbitMQ's own metrics for RabbitMQ).
     QueueDepth,
     /// A Redis datastore's memory use, in percent of its `maxmemory`, on its fullest
-    /// node (redis_exporter).
+    /// node (redis_exporter). For a broker: a cache fills to `maxmemory` by design and
+    /// evicts, so watch its `cache_hit_rate` instead.
     RedisMemory,
     /// A Redis datastore's cache hit rate, in percent of key lookups (redis_exporter).
     CacheHitRate,
@@ -144,7 +146,8 @@ pub enum Signal {
     /// busiest server (postgres_exporter).
     DbConnections,
     /// How far a PostgreSQL datastore's most lagging replica is behind its primary,
-    /// as a duration (postgres_exporter on the replicas).
+    /// as a duration (postgres_exporter on the replicas: the time since the last
+    /// replayed transaction while WAL is left to replay, 0 when none is).
     ReplicationLag,
 }
 
@@ -255,7 +258,20 @@ impl Signal {
         }
     }
 
-    /// Whether the signal is read from the service's own request histogram.
+    /// Whether the signal is a rate: an average over the rate window, whose first value
+    /// comes once two samples are in.
+    pub fn is_rate(self) -> bool {
+        !matches!(
+            self,
+            Signal::Memory
+                | Signal::QueueDepth
+                | Signal::RedisMemory
+                | Signal::DbConnections
+                | Signal::ReplicationLag
+        )
+    }
+
+    /// Whether the signal is read from the service's own request metrics.
     pub fn from_requests(self) -> bool {
         matches!(
             self,
@@ -276,8 +292,10 @@ impl fmt::Display for Signal {
     }
 }
 
-/// Where a service's own metrics are scraped, and the request histogram the request
-/// signals read.
+/// Where a service serves its own Prometheus metrics, and the series the request
+/// signals read: a request counter with a status label (rate, errors) and a
+/// request-duration histogram (latencies). The defaults are
+/// prometheus-fastapi-instrumentator's; give the names of another library.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Metrics {
@@ -289,18 +307,25 @@ pub struct Metrics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1, max = 65535))]
     pub port: Option<u32>,
-    /// The base name of its request-duration histogram, in seconds (the series
-    /// `NAME_bucket`, `NAME_sum` and `NAME_count`). Default:
-    /// `http_request_duration_seconds`, the name of prometheus-fastapi-instrumentator,
-    /// prometheus_flask_exporter and express-prom-bundle.
+    /// Its counter of requests, with the response status as a label: `request_rate`
+    /// and `error_rate` read it. Default: `http_requests_total`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = METRIC_NAME_PATTERN), example = &"http_request_duration_seconds")]
-    pub histogram: Option<String>,
-    /// The histogram's label that holds the response status (`500` or `5xx`: both
+    #[schemars(regex(pattern = METRIC_NAME_PATTERN), example = &"http_requests_total")]
+    pub requests: Option<String>,
+    /// The counter's label that holds the response status (`500` or `5xx`: both
     /// match `5..`). Default: `status`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = LABEL_NAME_PATTERN), example = &"status")]
     pub status_label: Option<String>,
+    /// The base name of its request-duration histogram, in seconds (the series
+    /// `NAME_bucket`, `NAME_sum` and `NAME_count`): the latencies read it. Default:
+    /// `http_request_duration_highr_seconds`, the instrumentator's histogram with
+    /// fine buckets (10ms to 60s). A percentile is only as fine as the buckets: one
+    /// above the largest finite bucket reads as that bucket, so keep thresholds
+    /// within them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = METRIC_NAME_PATTERN), example = &"http_request_duration_highr_seconds")]
+    pub histogram: Option<String>,
 }
 
 /// The schema's example of `enter_when`.
@@ -313,7 +338,8 @@ pub fn enter_example() -> serde_json::Value {
 
 /// The defaults of [`Metrics`].
 pub const DEFAULT_METRICS_PATH: &str = "/metrics";
-pub const DEFAULT_HISTOGRAM: &str = "http_request_duration_seconds";
+pub const DEFAULT_HISTOGRAM: &str = "http_request_duration_highr_seconds";
+pub const DEFAULT_REQUESTS: &str = "http_requests_total";
 pub const DEFAULT_STATUS_LABEL: &str = "status";
 /// How long a signal's condition holds before its alert fires, when not given.
 pub const DEFAULT_FOR_MS: u64 = 5 * 60_000;

@@ -604,6 +604,7 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
     let watch = watch::watch_plan(
         phase.next.as_ref(),
         phase.previous.as_ref(),
+        &phase.previous_targets,
         &phase.leave_when,
         &services,
         &datastores,

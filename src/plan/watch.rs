@@ -28,9 +28,13 @@ pub struct WatchPlan {
     pub next: Option<(String, Vec<Condition>)>,
     /// The phase before, where the leave conditions point.
     pub previous: Option<String>,
+    /// Whether the phase before renders alert rules (compose or hosts): where this
+    /// phase's `enter_when` is watched.
+    pub entry_watched: bool,
     /// This phase's leave conditions, as written.
     pub leave_when: Vec<Condition>,
-    /// One alert per measured condition: the next phase's, then the leave ones.
+    /// One alert per measured condition of the next phase, then one for this phase's
+    /// leave conditions together.
     pub alerts: Vec<AlertPlan>,
 }
 
@@ -44,14 +48,9 @@ pub enum Move {
     Down,
 }
 
-/// One alert.
+/// One measured condition, resolved.
 #[derive(Debug, Clone, Serialize)]
-pub struct AlertPlan {
-    /// The alert's name ([`NEXT_PHASE_ALERT`] or [`OVER_PROVISIONED_ALERT`]).
-    pub alert: &'static str,
-    pub direction: Move,
-    /// The phase it says to move to.
-    pub to_phase: String,
+pub struct MeasuredCondition {
     pub signal: Signal,
     /// `service` or `datastore`, and its name.
     pub subject: (&'static str, String),
@@ -64,7 +63,25 @@ pub struct AlertPlan {
     pub text: String,
     /// The series it reads, per platform it is rendered for.
     pub sources: BTreeMap<Platform, Source>,
-    /// The expression per platform it is rendered for.
+    /// Its comparison per platform it is rendered for.
+    pub exprs: BTreeMap<Platform, String>,
+}
+
+/// One alert: a condition of the next phase's `enter_when` (any one is reason to move
+/// on), or this phase's `leave_when` as a whole (all must hold to move back).
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertPlan {
+    /// The alert's name ([`NEXT_PHASE_ALERT`] or [`OVER_PROVISIONED_ALERT`]).
+    pub alert: &'static str,
+    pub direction: Move,
+    /// The phase it says to move to.
+    pub to_phase: String,
+    /// What must hold: one condition moving up, every leave condition moving down.
+    pub conditions: Vec<MeasuredCondition>,
+    /// How long they must hold together: the condition's `for`, or the longest of them.
+    pub for_ms: u64,
+    /// The expression per platform it is rendered for: the comparisons, joined by
+    /// `and on ()` when there are several.
     pub exprs: BTreeMap<Platform, String>,
 }
 
@@ -73,43 +90,82 @@ pub struct AlertPlan {
 pub fn watch_plan(
     next: Option<&(String, Vec<Condition>)>,
     previous: Option<&String>,
+    previous_targets: &[Platform],
     leave_when: &[Condition],
     services: &BTreeMap<String, ServicePlan>,
     datastores: &BTreeMap<String, DatastorePlan>,
     platforms: &[Platform],
 ) -> Result<WatchPlan, String> {
+    let measured = |conditions: &[Condition]| -> Result<Vec<MeasuredCondition>, String> {
+        conditions
+            .iter()
+            .filter_map(|c| match c {
+                Condition::Signal(s) => Some(s),
+                Condition::Text(_) => None,
+            })
+            .map(|s| measure_condition(s, services, datastores, platforms))
+            .collect()
+    };
     let mut alerts = Vec::new();
-    let lists = [
-        (next.map(|(n, c)| (n, c.as_slice())), Move::Up),
-        (previous.map(|p| (p, leave_when)), Move::Down),
-    ];
-    for (list, direction) in lists {
-        let Some((to, conditions)) = list else {
-            continue;
-        };
-        for c in conditions {
-            let Condition::Signal(s) = c else {
-                continue;
-            };
-            alerts.push(alert(s, direction, to, services, datastores, platforms)?);
+    if let Some((to, conditions)) = next {
+        for c in measured(conditions)? {
+            alerts.push(alert(Move::Up, to, vec![c], platforms));
+        }
+    }
+    if let Some(to) = previous {
+        let all = measured(leave_when)?;
+        if !all.is_empty() {
+            alerts.push(alert(Move::Down, to, all, platforms));
         }
     }
     Ok(WatchPlan {
         next: next.cloned(),
         previous: previous.cloned(),
+        entry_watched: previous_targets.iter().any(|p| *p != Platform::Kubernetes),
         leave_when: leave_when.to_vec(),
         alerts,
     })
 }
 
 fn alert(
-    s: &SignalCondition,
     direction: Move,
     to: &str,
+    conditions: Vec<MeasuredCondition>,
+    platforms: &[Platform],
+) -> AlertPlan {
+    let mut exprs = BTreeMap::new();
+    for p in platforms {
+        let parts: Vec<&String> = conditions.iter().filter_map(|c| c.exprs.get(p)).collect();
+        let expr = match parts.as_slice() {
+            [] => continue,
+            [one] => (*one).clone(),
+            many => many
+                .iter()
+                .map(|e| format!("({e})"))
+                .collect::<Vec<_>>()
+                .join(" and on () "),
+        };
+        exprs.insert(*p, expr);
+    }
+    AlertPlan {
+        alert: match direction {
+            Move::Up => NEXT_PHASE_ALERT,
+            Move::Down => OVER_PROVISIONED_ALERT,
+        },
+        direction,
+        to_phase: to.to_string(),
+        for_ms: conditions.iter().map(|c| c.for_ms).max().unwrap_or(0),
+        conditions,
+        exprs,
+    }
+}
+
+fn measure_condition(
+    s: &SignalCondition,
     services: &BTreeMap<String, ServicePlan>,
     datastores: &BTreeMap<String, DatastorePlan>,
     platforms: &[Platform],
-) -> Result<AlertPlan, String> {
+) -> Result<MeasuredCondition, String> {
     let (above, t) = s
         .threshold()
         .ok_or_else(|| format!("signal `{}` has no single threshold", s.signal))?;
@@ -142,13 +198,7 @@ fn alert(
         );
         sources.insert(platform, from);
     }
-    Ok(AlertPlan {
-        alert: match direction {
-            Move::Up => NEXT_PHASE_ALERT,
-            Move::Down => OVER_PROVISIONED_ALERT,
-        },
-        direction,
-        to_phase: to.to_string(),
+    Ok(MeasuredCondition {
         signal: s.signal,
         subject,
         above,
@@ -175,11 +225,13 @@ pub enum Source {
         containers: Vec<String>,
         capacity: f64,
     },
-    /// A service's request-duration histogram, scraped by the job named after it.
-    Histogram {
+    /// A service's own request counter and request-duration histogram, scraped by the
+    /// job named after it.
+    Requests {
         job: String,
-        histogram: String,
+        requests: String,
         status_label: String,
+        histogram: String,
     },
     /// redis_exporter's length of a list key (a Redis broker's queue).
     RedisKey { job: String, key: String },
@@ -262,10 +314,11 @@ fn source(
                 .metrics
                 .as_ref()
                 .ok_or_else(|| format!("service `{name}` has no metrics"))?;
-            Source::Histogram {
+            Source::Requests {
                 job,
-                histogram: m.histogram.clone(),
+                requests: m.requests.clone(),
                 status_label: m.status_label.clone(),
+                histogram: m.histogram.clone(),
             }
         }
         Signal::QueueDepth => {
@@ -302,6 +355,8 @@ fn source(
 fn measure(signal: Signal, source: &Source) -> String {
     let w = RATE_WINDOW;
     match (signal, source) {
+        // Each container's CPU (the sum of its per-CPU series, or its one total), then
+        // the busiest container: one hot instance is what saturates.
         (
             Signal::Cpu,
             Source::Containers {
@@ -309,7 +364,7 @@ fn measure(signal: Signal, source: &Source) -> String {
                 capacity,
             },
         ) => format!(
-            "100 * avg(rate(container_cpu_usage_seconds_total{{{}}}[{w}])) / {}",
+            "100 * max(sum by (name) (rate(container_cpu_usage_seconds_total{{{}}}[{w}]))) / {}",
             compose_services(containers),
             number(*capacity)
         ),
@@ -320,16 +375,17 @@ fn measure(signal: Signal, source: &Source) -> String {
                 capacity,
             },
         ) => format!(
-            "100 * avg(container_memory_working_set_bytes{{{}}}) / {}",
+            "100 * max(container_memory_working_set_bytes{{{}}}) / {}",
             compose_services(containers),
             number(*capacity)
         ),
         (
             _,
-            Source::Histogram {
+            Source::Requests {
                 job,
-                histogram: h,
+                requests,
                 status_label,
+                histogram: h,
             },
         ) => {
             let job = format!("job=\"{job}\"");
@@ -338,12 +394,13 @@ fn measure(signal: Signal, source: &Source) -> String {
                     "histogram_quantile({q}, sum by (le) (rate({h}_bucket{{{job}}}[{w}])))"
                 ),
                 None => match signal {
-                    Signal::RequestRate => format!("sum(rate({h}_count{{{job}}}[{w}]))"),
+                    Signal::RequestRate => format!("sum(rate({requests}{{{job}}}[{w}]))"),
                     Signal::MeanLatency => format!(
                         "sum(rate({h}_sum{{{job}}}[{w}])) / sum(rate({h}_count{{{job}}}[{w}]))"
                     ),
+                    // No 5xx series at all is no errors, not no value.
                     _ => format!(
-                        "100 * sum(rate({h}_count{{{job},{status_label}=~\"5..\"}}[{w}])) / sum(rate({h}_count{{{job}}}[{w}]))"
+                        "100 * (sum(rate({requests}{{{job},{status_label}=~\"5..\"}}[{w}])) or vector(0)) / sum(rate({requests}{{{job}}}[{w}]))"
                     ),
                 },
             }
@@ -390,31 +447,27 @@ fn compose_services(containers: &[String]) -> String {
 pub struct MetricsPlan {
     pub path: String,
     pub port: u16,
-    /// The request histogram's base name.
-    pub histogram: String,
+    /// The request counter.
+    pub requests: String,
     /// Its status label.
     pub status_label: String,
+    /// The request-duration histogram's base name.
+    pub histogram: String,
 }
 
 /// A service's metrics with every default applied.
 pub fn metrics_plan(m: &crate::model::Metrics, service_port: Option<u16>) -> Option<MetricsPlan> {
+    use crate::model::signal::{DEFAULT_METRICS_PATH, DEFAULT_REQUESTS};
     let port = m
         .port
         .and_then(|p| u16::try_from(p).ok())
         .or(service_port)?;
+    let or = |v: &Option<String>, d: &str| v.clone().unwrap_or_else(|| d.to_string());
     Some(MetricsPlan {
-        path: m
-            .path
-            .clone()
-            .unwrap_or_else(|| crate::model::signal::DEFAULT_METRICS_PATH.to_string()),
+        path: or(&m.path, DEFAULT_METRICS_PATH),
         port,
-        histogram: m
-            .histogram
-            .clone()
-            .unwrap_or_else(|| DEFAULT_HISTOGRAM.to_string()),
-        status_label: m
-            .status_label
-            .clone()
-            .unwrap_or_else(|| DEFAULT_STATUS_LABEL.to_string()),
+        requests: or(&m.requests, DEFAULT_REQUESTS),
+        status_label: or(&m.status_label, DEFAULT_STATUS_LABEL),
+        histogram: or(&m.histogram, DEFAULT_HISTOGRAM),
     })
 }

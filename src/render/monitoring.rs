@@ -6,7 +6,9 @@ use serde_json::{Map, Value};
 
 use super::bundle::generated_header;
 use super::templates::TemplateError;
+use crate::model::signal::Unit;
 use crate::model::Platform;
+use crate::plan::watch::MeasuredCondition;
 use crate::plan::{AlertPlan, Move, Plan};
 
 /// Where the rules file goes in a bundle.
@@ -44,7 +46,6 @@ pub fn rules(plan: &Plan, platform: Platform) -> Result<Option<String>, Template
 }
 
 fn rule(plan: &Plan, a: &AlertPlan, platform: Platform) -> Value {
-    let (kind, subject) = &a.subject;
     let mut labels = Map::new();
     labels.insert(
         "severity".into(),
@@ -56,38 +57,41 @@ fn rule(plan: &Plan, a: &AlertPlan, platform: Platform) -> Value {
     labels.insert("blueprint".into(), Value::from(plan.blueprint.clone()));
     labels.insert("phase".into(), Value::from(plan.phase.clone()));
     labels.insert("to_phase".into(), Value::from(a.to_phase.clone()));
-    labels.insert("signal".into(), Value::from(a.signal.as_str()));
-    labels.insert((*kind).into(), Value::from(subject.clone()));
-    let (summary, why) = match a.direction {
-        Move::Up => (
-            format!("Time for phase {}: {}", a.to_phase, a.text),
-            format!(
-                "{} of {kind} {subject} has been {} {} for {}, the signal the blueprint gives for entering phase {}.",
-                a.signal,
-                if a.above { "above" } else { "below" },
-                threshold_text(a),
-                prom_duration(a.for_ms),
-                a.to_phase
-            ),
-        ),
-        Move::Down => (
-            format!("Phase {} is more than the load needs: {}", plan.phase, a.text),
-            format!(
-                "{} of {kind} {subject} has been {} {} for {}, the signal the blueprint gives for moving back to phase {}.",
-                a.signal,
-                if a.above { "above" } else { "below" },
-                threshold_text(a),
-                prom_duration(a.for_ms),
-                a.to_phase
-            ),
-        ),
+    let diff = format!("tierform diff BLUEPRINT {} {}", plan.phase, a.to_phase);
+    let (summary, description) = match (a.direction, a.conditions.as_slice()) {
+        (Move::Up, [c]) => {
+            let (kind, subject) = &c.subject;
+            labels.insert("signal".into(), Value::from(c.signal.as_str()));
+            labels.insert((*kind).into(), Value::from(subject.clone()));
+            (
+                format!("Time for phase {}: {}", a.to_phase, c.text),
+                format!(
+                    "{} of {kind} {subject}{} has been {} for {}: the blueprint's signal for entering phase {}. Now: {}. See what changes with `{diff}`.",
+                    c.signal,
+                    averaged(c),
+                    comparison(c),
+                    prom_duration(a.for_ms),
+                    a.to_phase,
+                    current_value(c),
+                ),
+            )
+        }
+        (_, conditions) => {
+            let all: Vec<String> = conditions.iter().map(|c| c.text.clone()).collect();
+            (
+                format!(
+                    "Phase {} is more than the load needs: back to {}",
+                    plan.phase, a.to_phase
+                ),
+                format!(
+                    "Every condition the blueprint gives for moving back to phase {} has held for {}: {}. See what changes with `{diff}`.",
+                    a.to_phase,
+                    prom_duration(a.for_ms),
+                    all.join("; "),
+                ),
+            )
+        }
     };
-    let description = format!(
-        "{why} Now: {{{{ $value | printf \"%.3g\" }}}}{}. See what changes with `tierform diff BLUEPRINT {} {}`.",
-        value_unit(a),
-        plan.phase,
-        a.to_phase
-    );
     object! {
         "alert" => a.alert,
         "expr" => a.exprs[&platform].clone(),
@@ -96,30 +100,41 @@ fn rule(plan: &Plan, a: &AlertPlan, platform: Platform) -> Value {
         "annotations" => object! {
             "summary" => summary,
             "description" => description,
-            "tierform_diff" => format!("tierform diff BLUEPRINT {} {}", plan.phase, a.to_phase),
+            "runbook" => format!("{}/ARCHITECTURE.md, section \"Leaving this phase\"", plan.phase),
+            "tierform_diff" => diff,
         },
     }
 }
 
-/// The threshold as the expression compares it, with its unit.
-fn threshold_text(a: &AlertPlan) -> String {
-    use crate::model::signal::Unit;
-    match a.signal.unit() {
-        Unit::Percent => format!("{}%", a.threshold),
-        Unit::Seconds => format!("{}s", a.threshold),
-        Unit::PerSecond => format!("{} requests/s", a.threshold),
-        Unit::Count => format!("{} messages", a.threshold),
+/// A rate is an average over the rate window: said where it applies.
+fn averaged(c: &MeasuredCondition) -> String {
+    let rate = c.signal.is_rate();
+    if rate {
+        format!(" (over the last {})", crate::plan::watch::RATE_WINDOW)
+    } else {
+        String::new()
     }
 }
 
-/// The unit written after the alert's current value.
-fn value_unit(a: &AlertPlan) -> &'static str {
-    use crate::model::signal::Unit;
-    match a.signal.unit() {
-        Unit::Percent => "%",
-        Unit::Seconds => "s",
-        Unit::PerSecond => " requests/s",
-        Unit::Count => " messages",
+/// `above 70%`, `below 200ms`.
+fn comparison(c: &MeasuredCondition) -> String {
+    let t = c.threshold;
+    let value = match c.signal.unit() {
+        Unit::Percent => format!("{t}%"),
+        Unit::Seconds => format!("{t}s"),
+        Unit::PerSecond => format!("{t} requests/s"),
+        Unit::Count => format!("{t} messages"),
+    };
+    format!("{} {value}", if c.above { "above" } else { "below" })
+}
+
+/// The alert's current value, formatted by Prometheus's template functions.
+pub fn current_value(c: &MeasuredCondition) -> &'static str {
+    match c.signal.unit() {
+        Unit::Percent => "{{ $value | printf \"%.1f\" }}%",
+        Unit::Seconds => "{{ $value | humanizeDuration }}",
+        Unit::PerSecond => "{{ $value | printf \"%.1f\" }} requests/s",
+        Unit::Count => "{{ $value | printf \"%.0f\" }} messages",
     }
 }
 

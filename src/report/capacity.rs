@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::model::units::{format_bytes, format_millicores};
-use crate::model::Condition;
+use crate::model::{Condition, Platform};
 use crate::plan::{DatastorePlan, Plan, ResourcesPlan};
 use crate::report::diff::{instances_text, shape_text};
 
@@ -243,13 +243,13 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
         enter_when: plan
             .enter_when
             .iter()
-            .map(|c| condition_line(c, plan.watch.previous.is_some()))
+            .map(|c| condition_line(c, plan.watch.entry_watched))
             .collect(),
         leave_when: plan
             .watch
             .leave_when
             .iter()
-            .map(|c| condition_line(c, true))
+            .map(|c| condition_line(c, plan.platforms.iter().any(|p| *p != Platform::Kubernetes)))
             .collect(),
         previous: plan.watch.previous.clone(),
     }
@@ -260,7 +260,9 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
 fn condition_line(c: &Condition, watched: bool) -> String {
     match c {
         Condition::Signal(s) if watched => format!("{s} (alert)"),
-        Condition::Signal(s) => format!("{s} (no phase before watches it)"),
+        Condition::Signal(s) => {
+            format!("{s} (not watched: no rules rendered where it is measured)")
+        }
         Condition::Text(t) => format!("{t} (not measured)"),
     }
 }
@@ -450,7 +452,9 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
         }
     }
     if let (Some(previous), false) = (&c.previous, c.leave_when.is_empty()) {
-        lines.push_str(&format!("\nMove back to {previous} when:\n"));
+        lines.push_str(&format!(
+            "\nMove back to {previous} when all of these hold:\n"
+        ));
         for w in &c.leave_when {
             lines.push_str(&format!("- {w}\n"));
         }

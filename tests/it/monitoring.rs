@@ -1,16 +1,20 @@
-//! Prometheus judges the rendered alert rules: `promtool check rules` on every rules
-//! file, and `promtool test rules` on synthetic series built from what each exporter
-//! really emits (the names and labels of redis_exporter 1.69, postgres_exporter 0.17,
-//! cAdvisor and a Prometheus client histogram). For every alert of every bundled and
-//! fixture blueprint, series over its threshold make it fire once its `for` has passed,
-//! not before, and series on the quiet side of it fire nothing; every other alert of
-//! the file reads the same series and must do exactly what its own threshold says.
+//! Prometheus judges the rendered alert rules: `promtool check rules --lint-fatal` on
+//! every rules file, and `promtool test rules` on synthetic series shaped like what the
+//! exporters really emit: cAdvisor with per-CPU series on some containers and one
+//! total on others, one instance hotter than the rest; prometheus-fastapi-instrumentator's
+//! request counter (statuses grouped as `2xx`/`5xx`, no `5xx` series at all when nothing
+//! failed) and its fine-bucketed histogram; redis_exporter 1.69 and postgres_exporter
+//! 0.17 series on two nodes. For every alert of every bundled and fixture blueprint,
+//! series on the firing side make it fire once its `for` has passed and not before,
+//! and series on the quiet side fire nothing; every other alert of the file that reads
+//! the same series must do exactly what its own conditions say.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use tierform::monitoring::{AlertPlan, Signal, Source, Unit, RULES_FILE};
+use tierform::monitoring::{AlertPlan, MeasuredCondition, Move, Signal, Source, Unit, RULES_FILE};
 use tierform::{Platform, Selection};
 
 use crate::common;
@@ -19,11 +23,18 @@ use tierform_lab as lab;
 /// One minute, the series' step and the rules' evaluation interval.
 const STEP_MS: u64 = 60_000;
 
+/// The bucket bounds of prometheus-fastapi-instrumentator's
+/// `http_request_duration_highr_seconds` (its default `latency_highr_buckets`).
+const BUCKETS: [f64; 21] = [
+    0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0,
+    7.5, 10.0, 30.0, 60.0,
+];
+
 fn promtool() -> Option<std::path::PathBuf> {
     lab::require("promtool")
 }
 
-/// Every rendered rules file, with the plan alerts it holds, per blueprint.
+/// A rendered rules file, with the plan alerts it holds.
 struct RulesFile {
     /// `<blueprint stem>/<phase>/<platform>/monitoring/rules.yml`.
     name: String,
@@ -43,13 +54,16 @@ fn rules_files() -> Vec<RulesFile> {
         for plan in plans {
             for platform in [Platform::Compose, Platform::Hosts] {
                 let rel = format!("{}/{}/{RULES_FILE}", plan.phase, platform.as_str());
+                let alerts: Vec<AlertPlan> = plan
+                    .watch
+                    .alerts
+                    .iter()
+                    .filter(|a| a.exprs.contains_key(&platform))
+                    .cloned()
+                    .collect();
                 let Some(text) = set.get(&rel) else {
                     assert!(
-                        !plan
-                            .watch
-                            .alerts
-                            .iter()
-                            .any(|a| a.exprs.contains_key(&platform)),
+                        alerts.is_empty(),
                         "{stem}: {rel} is missing though the phase has alerts"
                     );
                     continue;
@@ -58,7 +72,7 @@ fn rules_files() -> Vec<RulesFile> {
                     name: format!("{stem}/{rel}"),
                     text: text.to_string(),
                     platform,
-                    alerts: plan.watch.alerts.clone(),
+                    alerts,
                 });
             }
         }
@@ -73,7 +87,7 @@ fn every_rules_file_passes_promtool_check_rules() {
     };
     let files = rules_files();
     assert!(
-        files.len() >= 4,
+        files.len() >= 8,
         "the bundled blueprints render rules files (found {})",
         files.len()
     );
@@ -82,7 +96,7 @@ fn every_rules_file_passes_promtool_check_rules() {
         let path = dir.path().join(format!("rules-{i}.yml"));
         std::fs::write(&path, &f.text).unwrap();
         let out = Command::new(&promtool)
-            .args(["check", "rules"])
+            .args(["check", "rules", "--lint=all", "--lint-fatal"])
             .arg(&path)
             .output()
             .unwrap();
@@ -97,16 +111,14 @@ fn every_rules_file_passes_promtool_check_rules() {
     }
 }
 
-/// What the synthetic series of one test say, per source: a value for the signal
-/// tested, and the neutral request mix of a histogram.
-#[derive(Debug, Clone, Copy)]
-struct Load {
-    signal: Signal,
-    value: f64,
+/// What the series of one source say.
+#[derive(Debug, Clone, Default)]
+struct State {
+    /// By signal: the value of the busiest instance (cpu, memory), or the value.
+    values: BTreeMap<Signal, f64>,
 }
 
-/// The request mix a histogram's series describe: requests per second, the latency of
-/// every request, and the share of 5xx responses.
+/// The request mix a service's series describe.
 #[derive(Debug, Clone, Copy)]
 struct Requests {
     rate: f64,
@@ -114,53 +126,37 @@ struct Requests {
     errors: f64,
 }
 
-/// The histogram's bucket bounds: half, once and twice each latency threshold of the
-/// file on that histogram.
-fn bounds(file: &RulesFile, source: &Source) -> Vec<f64> {
-    let mut b: Vec<f64> = Vec::new();
-    for a in &file.alerts {
-        if a.sources.get(&file.platform) == Some(source) && a.signal.unit() == Unit::Seconds {
-            b.extend([a.threshold / 2.0, a.threshold, a.threshold * 2.0]);
-        }
-    }
-    if b.is_empty() {
-        b = vec![0.1, 1.0];
-    }
-    b.sort_by(|x, y| x.partial_cmp(y).unwrap());
-    b.dedup();
-    b
-}
-
-fn requests(load: Load, bounds: &[f64]) -> Requests {
+/// The request mix of a state: the values it sets, else a neutral mix (1 request/s,
+/// 50ms, no errors). Every latency signal it sets is one latency, every request's.
+fn requests(state: &State) -> Requests {
     let mut r = Requests {
         rate: 1.0,
-        latency: bounds[0] / 2.0,
+        latency: 0.05,
         errors: 0.0,
     };
-    match load.signal {
-        Signal::RequestRate => r.rate = load.value,
-        Signal::ErrorRate => r.errors = load.value,
-        _ => r.latency = load.value,
+    for (signal, v) in &state.values {
+        match signal {
+            Signal::RequestRate => r.rate = *v,
+            Signal::ErrorRate => r.errors = *v,
+            _ => r.latency = *v,
+        }
     }
     r
 }
 
-/// A signal's value on the synthetic series, as the rendered expression must compute
+/// A condition's value on a source's series, as the rendered expression must compute
 /// it; `None` where the series do not feed it.
 fn predicted(
-    a: &AlertPlan,
+    c: &MeasuredCondition,
     platform: Platform,
-    tested: &Source,
-    load: Load,
-    bounds: &[f64],
+    states: &BTreeMap<String, (Source, State)>,
 ) -> Option<f64> {
-    if a.sources.get(&platform) != Some(tested) {
-        return None;
-    }
-    match tested {
-        Source::Histogram { .. } => {
-            let r = requests(load, bounds);
-            Some(match a.signal {
+    let source = &c.sources[&platform];
+    let (_, state) = states.get(&key(source))?;
+    match source {
+        Source::Requests { .. } => {
+            let r = requests(state);
+            Some(match c.signal {
                 Signal::RequestRate => r.rate,
                 Signal::ErrorRate => r.errors,
                 Signal::MeanLatency => r.latency,
@@ -171,11 +167,11 @@ fn predicted(
                         Signal::P95Latency => 0.95,
                         _ => 0.99,
                     };
-                    let hi = *bounds
+                    let hi = *BUCKETS
                         .iter()
                         .find(|b| **b >= r.latency)
-                        .expect("a bound above");
-                    let lo = bounds
+                        .expect("within the buckets");
+                    let lo = BUCKETS
                         .iter()
                         .rev()
                         .find(|b| **b < r.latency)
@@ -185,24 +181,15 @@ fn predicted(
                 }
             })
         }
-        // Each other source feeds one signal with its own series.
-        _ => (a.signal == load.signal).then_some(load.value),
+        _ => state.values.get(&c.signal).copied(),
     }
 }
 
-/// Whether the signal is a rate (its first value one step after the series start).
-fn is_rate(s: Signal) -> bool {
-    !matches!(
-        s,
-        Signal::Memory
-            | Signal::QueueDepth
-            | Signal::RedisMemory
-            | Signal::DbConnections
-            | Signal::ReplicationLag
-    )
+/// Sources are compared by what they read.
+fn key(source: &Source) -> String {
+    serde_json::to_string(source).unwrap()
 }
 
-/// promtool's series for a counter growing `per_second`, or a gauge at `value`.
 fn counter(per_second: f64, steps: u64) -> String {
     format!("0+{}x{steps}", per_second * 60.0)
 }
@@ -210,88 +197,154 @@ fn gauge(value: f64, steps: u64) -> String {
     format!("{value}+0x{steps}")
 }
 
-fn series(source: &Source, load: Load, bounds: &[f64], steps: u64) -> Vec<Value> {
-    let mut out = Vec::new();
+/// The series of one source in one state.
+fn series(source: &Source, state: &State, steps: u64, out: &mut Vec<Value>) {
     let mut push =
         |name: String, values: String| out.push(json!({ "series": name, "values": values }));
     match source {
-        Source::Containers { containers, capacity } => {
-            for c in containers {
-                let sel = format!("{{container_label_com_docker_compose_service=\"{c}\",cpu=\"total\"}}");
-                if load.signal == Signal::Cpu {
+        Source::Containers {
+            containers,
+            capacity,
+        } => {
+            for (i, c) in containers.iter().enumerate() {
+                // The first container is the busiest; the others run at half of it.
+                let share = if i == 0 { 1.0 } else { 0.5 };
+                let base = format!(
+                    "container_label_com_docker_compose_service=\"{c}\",name=\"app-{c}-1\""
+                );
+                if let Some(v) = state.values.get(&Signal::Cpu) {
+                    let cores = v / 100.0 * capacity * share;
+                    if i % 2 == 0 {
+                        // cAdvisor with per-CPU metrics: one series per CPU, no total.
+                        for cpu in ["cpu00", "cpu01"] {
+                            push(
+                                format!(
+                                    "container_cpu_usage_seconds_total{{{base},cpu=\"{cpu}\"}}"
+                                ),
+                                counter(cores / 2.0, steps),
+                            );
+                        }
+                    } else {
+                        push(
+                            format!("container_cpu_usage_seconds_total{{{base},cpu=\"total\"}}"),
+                            counter(cores, steps),
+                        );
+                    }
+                }
+                if let Some(v) = state.values.get(&Signal::Memory) {
                     push(
-                        format!("container_cpu_usage_seconds_total{sel}"),
-                        counter(load.value / 100.0 * capacity, steps),
-                    );
-                } else {
-                    push(
-                        format!("container_memory_working_set_bytes{sel}"),
-                        gauge(load.value / 100.0 * capacity, steps),
+                        format!("container_memory_working_set_bytes{{{base}}}"),
+                        gauge(v / 100.0 * capacity * share, steps),
                     );
                 }
             }
         }
-        Source::Histogram { job, histogram, status_label } => {
-            let r = requests(load, bounds);
-            for (status, share) in [("200", 1.0 - r.errors / 100.0), ("500", r.errors / 100.0)] {
-                let per_second = r.rate * share;
-                let labels = format!("job=\"{job}\",{status_label}=\"{status}\"");
-                push(format!("{histogram}_count{{{labels}}}"), counter(per_second, steps));
-                push(format!("{histogram}_sum{{{labels}}}"), counter(per_second * r.latency, steps));
-                for b in bounds.iter().map(|b| b.to_string()).chain(["+Inf".to_string()]) {
-                    let inside = b == "+Inf" || r.latency <= b.parse::<f64>().unwrap();
+        Source::Requests {
+            job,
+            requests: counter_name,
+            status_label,
+            histogram,
+        } => {
+            let r = requests(state);
+            for (status, share) in [("2xx", 1.0 - r.errors / 100.0), ("5xx", r.errors / 100.0)] {
+                // The instrumentator has no series for a status nothing answered with.
+                if share == 0.0 {
+                    continue;
+                }
+                for handler in ["/a", "/b"] {
                     push(
-                        format!("{histogram}_bucket{{{labels},le=\"{b}\"}}"),
-                        counter(if inside { per_second } else { 0.0 }, steps),
+                        format!("{counter_name}{{job=\"{job}\",handler=\"{handler}\",method=\"GET\",{status_label}=\"{status}\"}}"),
+                        counter(r.rate * share / 2.0, steps),
                     );
                 }
             }
+            let l = format!("job=\"{job}\",instance=\"{job}-1:8000\"");
+            push(format!("{histogram}_count{{{l}}}"), counter(r.rate, steps));
+            push(
+                format!("{histogram}_sum{{{l}}}"),
+                counter(r.rate * r.latency, steps),
+            );
+            for b in BUCKETS
+                .iter()
+                .map(|b| b.to_string())
+                .chain(["+Inf".to_string()])
+            {
+                let inside = b == "+Inf" || r.latency <= b.parse::<f64>().unwrap();
+                push(
+                    format!("{histogram}_bucket{{{l},le=\"{b}\"}}"),
+                    counter(if inside { r.rate } else { 0.0 }, steps),
+                );
+            }
         }
-        Source::RedisKey { job, key } => push(
-            format!("redis_key_size{{job=\"{job}\",instance=\"{job}-exporter:9121\",db=\"db0\",key=\"{key}\"}}"),
-            gauge(load.value, steps),
-        ),
-        Source::RabbitmqQueue { job, queue } => push(
-            format!("rabbitmq_detailed_queue_messages_ready{{job=\"{job}\",vhost=\"/\",queue=\"{queue}\"}}"),
-            gauge(load.value, steps),
-        ),
+        Source::RedisKey { job, key } => {
+            if let Some(v) = state.values.get(&Signal::QueueDepth) {
+                push(
+                    format!("redis_key_size{{job=\"{job}\",instance=\"{job}-exporter:9121\",db=\"db0\",key=\"{key}\"}}"),
+                    gauge(*v, steps),
+                );
+            }
+        }
+        Source::RabbitmqQueue { job, queue } => {
+            if let Some(v) = state.values.get(&Signal::QueueDepth) {
+                push(
+                    format!("rabbitmq_detailed_queue_messages_ready{{job=\"{job}\",vhost=\"/\",queue=\"{queue}\"}}"),
+                    gauge(*v, steps),
+                );
+            }
+        }
         Source::Redis { job } => {
-            for node in ["a:6379", "b:6379"] {
+            for (node, share) in [("a:6379", 1.0), ("b:6379", 0.5)] {
                 let l = format!("job=\"{job}\",instance=\"{node}\"");
-                if load.signal == Signal::RedisMemory {
-                    // The second node is half as full: the fullest one counts.
-                    let share = if node.starts_with('a') { 1.0 } else { 0.5 };
+                if let Some(v) = state.values.get(&Signal::RedisMemory) {
                     push(format!("redis_memory_max_bytes{{{l}}}"), gauge(1e9, steps));
-                    push(format!("redis_memory_used_bytes{{{l}}}"), gauge(load.value / 100.0 * 1e9 * share, steps));
-                } else {
-                    push(format!("redis_keyspace_hits_total{{{l}}}"), counter(load.value, steps));
-                    push(format!("redis_keyspace_misses_total{{{l}}}"), counter(100.0 - load.value, steps));
+                    push(
+                        format!("redis_memory_used_bytes{{{l}}}"),
+                        gauge(v / 100.0 * 1e9 * share, steps),
+                    );
+                }
+                if let Some(v) = state.values.get(&Signal::CacheHitRate) {
+                    push(
+                        format!("redis_keyspace_hits_total{{{l}}}"),
+                        counter(*v, steps),
+                    );
+                    push(
+                        format!("redis_keyspace_misses_total{{{l}}}"),
+                        counter(100.0 - v, steps),
+                    );
                 }
             }
         }
         Source::Postgres { job } => {
             for (node, share) in [("db:5432", 1.0), ("db-replica-1:5432", 0.5)] {
                 let l = format!("job=\"{job}\",instance=\"{node}\"");
-                if load.signal == Signal::ReplicationLag {
-                    push(format!("pg_replication_lag_seconds{{{l}}}"), gauge(load.value * share, steps));
-                } else {
-                    push(format!("pg_settings_max_connections{{{l},server=\"{node}\"}}"), gauge(200.0, steps));
+                if let Some(v) = state.values.get(&Signal::ReplicationLag) {
+                    push(
+                        format!("pg_replication_lag_seconds{{{l}}}"),
+                        gauge(v * share, steps),
+                    );
+                }
+                if let Some(v) = state.values.get(&Signal::DbConnections) {
+                    push(
+                        format!("pg_settings_max_connections{{{l},server=\"{node}\"}}"),
+                        gauge(200.0, steps),
+                    );
                     // Backends split over two databases: their sum counts.
                     for db in ["app", "postgres"] {
                         push(
-                            format!("pg_stat_database_numbackends{{{l},datid=\"1\",datname=\"{db}\"}}"),
-                            gauge(load.value * share, steps),
+                            format!(
+                                "pg_stat_database_numbackends{{{l},datid=\"1\",datname=\"{db}\"}}"
+                            ),
+                            gauge(v * share, steps),
                         );
                     }
                 }
             }
         }
     }
-    out
 }
 
-/// Go's `%.3g`, which the description's `{{ $value | printf "%.3g" }}` prints.
-fn g3(v: f64) -> String {
+/// Go's `%.Ng` for N significant digits.
+fn go_g(v: f64, digits: i32) -> String {
     if v == 0.0 {
         return "0".into();
     }
@@ -302,68 +355,141 @@ fn g3(v: f64) -> String {
             t
         }
     };
-    let sci = format!("{v:.2e}");
+    let sci = format!("{v:.*e}", (digits - 1) as usize);
     let (mantissa, exp) = sci.split_once('e').unwrap();
     let exp: i32 = exp.parse().unwrap();
-    if !(-4..3).contains(&exp) {
+    if exp < -4 || exp >= digits {
         let sign = if exp < 0 { '-' } else { '+' };
         format!("{}e{sign}{:02}", trim(mantissa.to_string()), exp.abs())
     } else {
-        trim(format!("{:.*}", (2 - exp) as usize, v))
+        trim(format!("{:.*}", (digits - 1 - exp) as usize, v))
     }
 }
 
-/// The value on the firing side of an alert's threshold, and on the quiet side.
-fn sides(a: &AlertPlan) -> (f64, f64) {
-    let t = a.threshold;
-    let (over, under) = (t * 1.5, t * 0.5);
-    let over = match a.signal.unit() {
-        Unit::Percent if over > 100.0 => (t + 100.0) / 2.0,
-        _ => over,
+/// Prometheus's `humanizeDuration` template function.
+fn humanize_duration(v: f64) -> String {
+    if v == 0.0 {
+        return "0s".into();
+    }
+    if v.abs() >= 1.0 {
+        let d = v as i64;
+        let (s, m, h, days) = (d % 60, (d / 60) % 60, (d / 3600) % 24, d / 86400);
+        if days != 0 {
+            return format!("{days}d {h}h {m}m {s}s");
+        }
+        if h != 0 {
+            return format!("{h}h {m}m {s}s");
+        }
+        if m != 0 {
+            return format!("{m}m {s}s");
+        }
+        return format!("{}s", go_g(v, 4));
+    }
+    let mut v = v;
+    let mut prefix = "";
+    for p in ["m", "u", "n", "p", "f", "a", "z", "y"] {
+        if v.abs() >= 1.0 {
+            break;
+        }
+        prefix = p;
+        v *= 1000.0;
+    }
+    format!("{}{prefix}s", go_g(v, 4))
+}
+
+/// The description's current value, as the rule's template prints it.
+fn shown(c: &MeasuredCondition, v: f64) -> (String, String) {
+    let template = tierform::monitoring::current_value(c).to_string();
+    let text = match c.signal.unit() {
+        Unit::Percent => format!("{v:.1}%"),
+        Unit::Seconds => humanize_duration(v),
+        Unit::PerSecond => format!("{v:.1} requests/s"),
+        Unit::Count => format!("{v:.0} messages"),
     };
-    if a.above {
+    (template, text)
+}
+
+/// The value on a condition's firing side, and on its quiet side. A percentile's
+/// values sit in buckets wholly past the threshold (its interpolated value passes it),
+/// or wholly short of it.
+fn sides(c: &MeasuredCondition) -> (f64, f64) {
+    let t = c.threshold;
+    let (over, under) = match c.signal.quantile() {
+        Some(_) => {
+            let b = BUCKETS
+                .iter()
+                .position(|b| *b >= t)
+                .expect("a bucket past the threshold");
+            let over = (BUCKETS[b] + BUCKETS[b + 1]) / 2.0;
+            let under = *BUCKETS
+                .iter()
+                .rev()
+                .find(|x| **x < t)
+                .expect("a bucket short of it")
+                / 2.0;
+            (over, under)
+        }
+        None => {
+            let over = t * 1.5;
+            let over = if c.signal.unit() == Unit::Percent && over > 100.0 {
+                (t + 100.0) / 2.0
+            } else {
+                over
+            };
+            (over, t * 0.5)
+        }
+    };
+    if c.above {
         (over, under)
+    } else if c.signal == Signal::ErrorRate {
+        // A healthy service: no 5xx series at all.
+        (0.0, over)
     } else {
         (under, over)
     }
 }
 
-/// The alerts expected at `eval_ms` for each alert name, with their labels and
-/// annotations from the rules file.
+/// The alerts expected at `eval_ms` under `states`, per alert name, with their labels
+/// and annotations from the rules file.
 fn expected(
     file: &RulesFile,
     rules: &[Value],
-    tested: &Source,
-    load: Load,
-    bounds: &[f64],
+    states: &BTreeMap<String, (Source, State)>,
     eval_ms: u64,
 ) -> Vec<Value> {
-    let mut by_name: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
-    for (a, rule) in file
-        .alerts
-        .iter()
-        .filter(|a| a.exprs.contains_key(&file.platform))
-        .zip(rules)
-    {
+    let mut by_name: BTreeMap<&str, Vec<Value>> = BTreeMap::new();
+    for (a, rule) in file.alerts.iter().zip(rules) {
         by_name.entry(a.alert).or_default();
-        let Some(v) = predicted(a, file.platform, tested, load, bounds) else {
-            continue;
-        };
-        let holds = if a.above {
-            v > a.threshold
-        } else {
-            v < a.threshold
-        };
-        let since = if is_rate(a.signal) { STEP_MS } else { 0 };
-        if !holds || eval_ms < since + a.for_ms {
+        let mut values = Vec::new();
+        let mut since = 0;
+        for c in &a.conditions {
+            let Some(v) = predicted(c, file.platform, states) else {
+                break;
+            };
+            if !(if c.above {
+                v > c.threshold
+            } else {
+                v < c.threshold
+            }) {
+                break;
+            }
+            if c.signal.is_rate() {
+                since = STEP_MS;
+            }
+            values.push(v);
+        }
+        if values.len() < a.conditions.len() || eval_ms < since + a.for_ms {
             continue;
         }
         let mut annotations = rule["annotations"].clone();
-        let d = annotations["description"]
-            .as_str()
-            .unwrap()
-            .replace("{{ $value | printf \"%.3g\" }}", &g3(v));
-        annotations["description"] = Value::from(d);
+        if let ([c], [v]) = (a.conditions.as_slice(), values.as_slice()) {
+            let (template, text) = shown(c, *v);
+            let d = annotations["description"]
+                .as_str()
+                .unwrap()
+                .replace(&template, &text);
+            annotations["description"] = Value::from(d);
+        }
         by_name
             .get_mut(a.alert)
             .unwrap()
@@ -371,82 +497,111 @@ fn expected(
     }
     by_name
         .into_iter()
-        .map(|(name, alerts)| json!({ "eval_time": tierform::monitoring::prom_duration(eval_ms), "alertname": name, "exp_alerts": alerts }))
+        .map(|(name, alerts)| {
+            json!({ "eval_time": tierform::monitoring::prom_duration(eval_ms), "alertname": name, "exp_alerts": alerts })
+        })
         .collect()
 }
 
+/// The states of the sources an alert reads, each condition at `values[i]`.
+fn states_of(
+    a: &AlertPlan,
+    platform: Platform,
+    values: &[f64],
+) -> BTreeMap<String, (Source, State)> {
+    let mut states: BTreeMap<String, (Source, State)> = BTreeMap::new();
+    for (c, v) in a.conditions.iter().zip(values) {
+        let source = c.sources[&platform].clone();
+        let entry = states
+            .entry(key(&source))
+            .or_insert((source, State::default()));
+        entry.1.values.insert(c.signal, *v);
+    }
+    states
+}
+
 #[test]
-fn each_alert_fires_past_its_threshold_after_its_for_and_never_on_the_quiet_side() {
+fn each_alert_fires_past_its_thresholds_after_its_for_and_never_on_the_quiet_side() {
     let Some(promtool) = promtool() else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut tests = 0;
+    let (mut cases_run, mut down_alerts) = (0, 0);
     for (i, file) in rules_files().iter().enumerate() {
         let rules_path = dir.path().join(format!("rules-{i}.yml"));
         std::fs::write(&rules_path, &file.text).unwrap();
         let doc = tierform::load_yaml(&file.text).unwrap().to_json();
         let rules: Vec<Value> = doc["groups"][0]["rules"].as_array().unwrap().clone();
-        let alerts: Vec<&AlertPlan> = file
-            .alerts
-            .iter()
-            .filter(|a| a.exprs.contains_key(&file.platform))
-            .collect();
         assert_eq!(
             rules.len(),
-            alerts.len(),
+            file.alerts.len(),
             "{}: one rule per alert",
             file.name
         );
-        let longest = alerts.iter().map(|a| a.for_ms).max().unwrap_or(0);
+        let longest = file.alerts.iter().map(|a| a.for_ms).max().unwrap_or(0);
         let after = longest + 10 * STEP_MS;
         let steps = after / STEP_MS + 5;
         let mut cases = Vec::new();
-        for a in &alerts {
-            let source = &a.sources[&file.platform];
-            let bounds = bounds(file, source);
-            let (fire, quiet) = sides(a);
-            for value in [fire, quiet] {
-                let load = Load {
-                    signal: a.signal,
-                    value,
+        for a in &file.alerts {
+            if a.direction == Move::Down {
+                down_alerts += 1;
+            }
+            let fire: Vec<f64> = a.conditions.iter().map(|c| sides(c).0).collect();
+            // Quiet: every condition fires but one (each in turn) on its quiet side.
+            let mut scenarios = vec![(fire.clone(), true)];
+            for k in 0..a.conditions.len() {
+                let mut quiet = fire.clone();
+                quiet[k] = sides(&a.conditions[k]).1;
+                scenarios.push((quiet, false));
+            }
+            for (values, fires) in scenarios {
+                let states = states_of(a, file.platform, &values);
+                let mut input = Vec::new();
+                for (source, state) in states.values() {
+                    series(source, state, steps, &mut input);
+                }
+                let mut checks = expected(file, &rules, &states, after);
+                // The firing case must expect this alert (or it proves nothing), the
+                // quiet one must not.
+                let me = |c: &Value| {
+                    c["alertname"] == a.alert
+                        && c["exp_alerts"].as_array().unwrap().iter().any(|e| {
+                            e["exp_labels"]["to_phase"] == a.to_phase.as_str()
+                                && (a.direction == Move::Down
+                                    || e["exp_labels"]["signal"] == a.conditions[0].signal.as_str())
+                        })
                 };
-                let mut checks = expected(file, &rules, source, load, &bounds, after);
+                let listed = checks.iter().any(me);
+                assert_eq!(
+                    listed, fires,
+                    "{}: `{}` to {} at {values:?}",
+                    file.name, a.alert, a.to_phase
+                );
                 // Before its `for` has passed, the alert is only pending.
-                let since = if is_rate(a.signal) { STEP_MS } else { 0 };
+                let since = if a.conditions.iter().any(|c| c.signal.is_rate()) {
+                    STEP_MS
+                } else {
+                    0
+                };
                 if a.for_ms >= 2 * STEP_MS {
-                    checks.extend(expected(
-                        file,
-                        &rules,
-                        source,
-                        load,
-                        &bounds,
-                        since + a.for_ms - STEP_MS,
-                    ));
+                    let before = expected(file, &rules, &states, since + a.for_ms - STEP_MS);
+                    assert!(
+                        !before.iter().any(me),
+                        "{}: `{}` fires before its `for`",
+                        file.name,
+                        a.alert
+                    );
+                    checks.extend(before);
                 }
                 cases.push(json!({
-                    "name": format!("{} at {value}", a.text),
+                    "name": format!("{} to {} at {values:?}", a.alert, a.to_phase),
                     "interval": "1m",
-                    "input_series": series(source, load, &bounds, steps),
+                    "input_series": input,
                     "alert_rule_test": checks,
                 }));
             }
         }
-        // The fire case must expect the tested alert itself (or the test proves nothing).
-        for (a, case) in alerts.iter().zip(cases.iter().step_by(2)) {
-            let listed = case["alert_rule_test"].as_array().unwrap().iter().any(|c| {
-                c["exp_alerts"].as_array().unwrap().iter().any(|e| {
-                    e["exp_labels"]["signal"] == a.signal.as_str()
-                        && e["exp_labels"]["to_phase"] == a.to_phase.as_str()
-                })
-            });
-            assert!(
-                listed,
-                "{}: the firing case of `{}` expects it to fire",
-                file.name, a.text
-            );
-        }
-        tests += cases.len();
+        cases_run += cases.len();
         let test = json!({
             "rule_files": [rules_path.file_name().unwrap().to_str().unwrap()],
             "evaluation_interval": "1m",
@@ -469,16 +624,18 @@ fn each_alert_fires_past_its_threshold_after_its_for_and_never_on_the_quiet_side
             file.text
         );
     }
-    eprintln!("promtool ran {tests} alert tests");
+    assert!(down_alerts >= 2, "only {down_alerts} leave alerts tested");
+    eprintln!("promtool ran {cases_run} alert cases");
 }
 
 #[test]
-fn go_printf_g3_reads_as_go_writes_it() {
-    assert_eq!(g3(105.00000000000001), "105");
-    assert_eq!(g3(0.39), "0.39");
-    assert_eq!(g3(1500.0), "1.5e+03");
-    assert_eq!(g3(0.0001), "0.0001");
-    assert_eq!(g3(0.00001), "1e-05");
-    assert_eq!(g3(45.0), "45");
-    assert_eq!(g3(2.5), "2.5");
+fn go_formats_read_as_go_writes_them() {
+    assert_eq!(go_g(105.00000000000001, 3), "105");
+    assert_eq!(go_g(0.39, 3), "0.39");
+    assert_eq!(go_g(1500.0, 3), "1.5e+03");
+    assert_eq!(go_g(0.00001, 3), "1e-05");
+    assert_eq!(humanize_duration(0.39), "390ms");
+    assert_eq!(humanize_duration(1.25), "1.25s");
+    assert_eq!(humanize_duration(45.0), "45s");
+    assert_eq!(humanize_duration(90.0), "1m 30s");
 }

@@ -7,8 +7,13 @@ use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::model::signal::{Subject, Unit};
 use crate::model::units::DurationError;
-use crate::model::{Blueprint, Condition, Datastore, Service, Signal, SignalCondition, Threshold};
+use crate::model::{
+    Blueprint, Condition, Datastore, Platform, Service, Signal, SignalCondition, Threshold,
+};
 use crate::source::pointer::Pointer;
+
+/// The largest number a threshold takes (a trillion requests per second or messages).
+const MAX_THRESHOLD: f64 = 1e12;
 
 /// Which list a condition is in, and so which phase watches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +54,7 @@ pub fn check_conditions(
     at: &Pointer,
     watch: Watch,
     watched_in: Option<(&str, &Blueprint)>,
+    watched_by: &[Platform],
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (i, condition) in conditions.iter().enumerate() {
@@ -89,7 +95,39 @@ pub fn check_conditions(
             );
             continue;
         };
+        let same = conditions[..i].iter().position(|c| match c {
+            Condition::Signal(o) => {
+                o.signal == signal.signal
+                    && o.subject_name() == signal.subject_name()
+                    && o.above.is_some() == signal.above.is_some()
+            }
+            Condition::Text(_) => false,
+        });
+        if let Some(j) = same {
+            out.push(
+                Diagnostic::error(
+                    Code::DuplicateItem,
+                    ptr.clone(),
+                    format!(
+                        "`{}` repeats condition {j} of this list: the same signal of the same {} in the same direction",
+                        signal.signal,
+                        if signal.service.is_some() { "service" } else { "datastore" }
+                    ),
+                )
+                .hint("keep the one with the threshold you mean; two alerts with the same labels are one rule twice"),
+            );
+        }
         check_signal(signal, &ptr, phase, bp, &mut out);
+        if watched_by.iter().all(|p| *p == Platform::Kubernetes) {
+            out.push(
+                Diagnostic::warning(
+                    Code::Unwatched,
+                    ptr,
+                    format!("phase `{phase}`, which watches this signal, renders only for kubernetes, where tierform renders no alert rules yet: no alert is rendered for it"),
+                )
+                .hint("render the watching phase for compose or hosts too, or load the condition into your cluster's Prometheus by hand"),
+            );
+        }
     }
     out
 }
@@ -250,6 +288,30 @@ fn check_threshold(s: &SignalCondition, ptr: &Pointer, out: &mut Vec<Diagnostic>
             )
             .expected("0–100"),
         ),
+        (Unit::Percent, Threshold::Number(n)) if *n >= 100.0 && field == "above" => out.push(
+            Diagnostic::error(
+                Code::OutOfRange,
+                at,
+                format!("signal `{name}` is a percentage: it is never above {n}, so the alert never fires"),
+            )
+            .expected("below 100"),
+        ),
+        (_, Threshold::Number(n)) if *n <= 0.0 && field == "below" => out.push(
+            Diagnostic::error(
+                Code::OutOfRange,
+                at,
+                format!("signal `{name}` is never below {n}, so the alert never fires"),
+            )
+            .expected("above 0"),
+        ),
+        (_, Threshold::Number(n)) if *n > MAX_THRESHOLD => out.push(
+            Diagnostic::error(
+                Code::OutOfRange,
+                at,
+                format!("`{field}: {n:e}` is beyond any value the signal reaches"),
+            )
+            .expected(format!("at most {MAX_THRESHOLD:e}")),
+        ),
         _ => {}
     }
 }
@@ -333,6 +395,18 @@ fn check_datastore_signal(
                 .hint(format!("name a {engine} datastore")),
             );
             return;
+        }
+    }
+    if let (Signal::RedisMemory, Datastore::Redis(r)) = (s.signal, ds) {
+        if r.role != Some(crate::model::RedisRole::Broker) {
+            out.push(
+                Diagnostic::warning(
+                    Code::NoSignalSource,
+                    ptr.child("signal"),
+                    format!("`{store}` is a cache: it fills to `maxmemory` by design and evicts the least recently used keys, so `redis_memory` stays near 100% once it is warm and the alert never settles"),
+                )
+                .hint("watch `cache_hit_rate` (below a threshold) for a cache; `redis_memory` suits a broker (`role: broker`), which must never fill"),
+            );
         }
     }
     if let (Signal::ReplicationLag, Datastore::Postgres(pg)) = (s.signal, ds) {

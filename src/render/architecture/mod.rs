@@ -195,7 +195,9 @@ fn leaving_section(plan: &Plan) -> String {
         }
     }
     if let (Some(previous), false) = (&w.previous, w.leave_when.is_empty()) {
-        out.push_str(&format!("Move back to `{previous}` when:\n"));
+        out.push_str(&format!(
+            "Move back to `{previous}` when all of these hold together:\n"
+        ));
         out.push_str(&condition_list(&w.leave_when));
         out.push('\n');
     }
