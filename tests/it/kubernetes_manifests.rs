@@ -11,8 +11,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
-/// KEDA's kinds are CRDs: kubernetes-validate has no schema for them.
-const CRD_KINDS: [&str; 2] = ["ScaledObject", "TriggerAuthentication"];
+/// KEDA's and prometheus-operator's kinds are CRDs: kubernetes-validate has no schema
+/// for them.
+const CRD_KINDS: [&str; 3] = ["ScaledObject", "TriggerAuthentication", "PrometheusRule"];
 
 pub(crate) fn bundles() -> Vec<(String, Vec<(String, String)>)> {
     let mut out = Vec::new();
@@ -299,6 +300,61 @@ fn keda_objects_match_kedas_schema() {
     assert!(
         stdout.contains("ScaledObject/") && stdout.contains("TriggerAuthentication/"),
         "{stdout}"
+    );
+}
+
+/// prometheus-operator objects (PrometheusRule, ServiceMonitor, PodMonitor) match the
+/// operator's CRD schemas (`.ci/prometheus-operator/check.mjs`, pinned
+/// @kubernetes-models/prometheus-operator, installed by `.ci/run`).
+#[test]
+fn prometheus_operator_objects_match_the_operators_schema() {
+    if !std::path::Path::new(
+        ".ci/prometheus-operator/node_modules/@kubernetes-models/prometheus-operator",
+    )
+    .is_dir()
+    {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the prometheus-operator checker is required in CI: .ci/run installs it \
+             (npm ci --prefix .ci/prometheus-operator)"
+        );
+        eprintln!(
+            "skipping: run `npm ci --prefix .ci/prometheus-operator --ignore-scripts` \
+             to install the prometheus-operator checker"
+        );
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let mut paths = Vec::new();
+    for (name, files) in bundles() {
+        for (rel, text) in files {
+            if text.contains("apiVersion: monitoring.coreos.com/v1") {
+                let dest = tmp.path().join(format!("{name}.{}", rel.replace('/', "_")));
+                std::fs::write(&dest, text).unwrap();
+                paths.push(dest);
+            }
+        }
+    }
+    if paths.is_empty() {
+        eprintln!("note: no bundle renders a prometheus-operator object yet; nothing to check");
+        return;
+    }
+    paths.sort();
+    let out = Command::new("node")
+        .arg(".ci/prometheus-operator/check.mjs")
+        .args(&paths)
+        .output()
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let checked = stdout.lines().filter(|l| l.ends_with(": ok")).count();
+    assert!(
+        checked >= 1,
+        "no prometheus-operator object checked:\n{stdout}"
     );
 }
 
