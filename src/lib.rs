@@ -104,7 +104,9 @@ pub mod monitoring {
         AlertPlan, MeasuredCondition, Move, Source, NEXT_PHASE_ALERT, OVER_PROVISIONED_ALERT,
         RATE_WINDOW,
     };
-    pub use crate::render::monitoring::{current_value, prom_duration, RULES_FILE};
+    pub use crate::render::monitoring::{
+        current_value, prom_duration, KUBERNETES_FILE, PROMETHEUS_RULE, RULES_FILE,
+    };
 }
 
 pub mod balancer {

@@ -28,8 +28,6 @@ pub struct ResolvedPhase {
     pub leave_when: Vec<Condition>,
     /// The phase before this one, where `leave_when` points back to.
     pub previous: Option<String>,
-    /// The platforms the phase before renders (where `enter_when` is watched).
-    pub previous_targets: Vec<Platform>,
     /// The next phase's name and its `enter_when`: what this phase watches for.
     pub next: Option<(String, Vec<Condition>)>,
     /// The platforms this phase is rendered for.
@@ -382,18 +380,13 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
     }
     // Each phase knows its neighbours: it watches the next one's `enter_when` and
     // points back to the one before.
-    let neighbours: Vec<(String, Vec<Condition>, Vec<Platform>)> = resolved
+    let neighbours: Vec<(String, Vec<Condition>)> = resolved
         .iter()
-        .map(|p: &ResolvedPhase| (p.name.clone(), p.enter_when.clone(), p.targets.clone()))
+        .map(|p: &ResolvedPhase| (p.name.clone(), p.enter_when.clone()))
         .collect();
     for (i, p) in resolved.iter_mut().enumerate() {
-        if let Some(j) = i.checked_sub(1) {
-            p.previous = Some(neighbours[j].0.clone());
-            p.previous_targets = neighbours[j].2.clone();
-        }
-        p.next = neighbours
-            .get(i + 1)
-            .map(|(name, enter, _)| (name.clone(), enter.clone()));
+        p.previous = i.checked_sub(1).map(|j| neighbours[j].0.clone());
+        p.next = neighbours.get(i + 1).cloned();
     }
     (diagnostics, resolved)
 }
@@ -488,7 +481,6 @@ fn check_phase(
         enter_when: meta.map(|p| p.enter_when.clone()).unwrap_or_default(),
         leave_when: meta.map(|p| p.leave_when.clone()).unwrap_or_default(),
         previous: None,
-        previous_targets: Vec::new(),
         next: None,
         targets,
         blueprint,

@@ -271,6 +271,21 @@ impl Signal {
         )
     }
 
+    /// Whether the signal is read from a datastore's exporter (redis_exporter,
+    /// postgres_exporter, RabbitMQ's metrics), which tierform renders on no platform
+    /// yet: on Kubernetes, where its NetworkPolicies would keep one out, such a signal
+    /// gets no alert.
+    pub fn from_exporter(self) -> bool {
+        matches!(
+            self,
+            Signal::QueueDepth
+                | Signal::RedisMemory
+                | Signal::CacheHitRate
+                | Signal::DbConnections
+                | Signal::ReplicationLag
+        )
+    }
+
     /// Whether the signal is read from the service's own request metrics.
     pub fn from_requests(self) -> bool {
         matches!(

@@ -596,19 +596,14 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
         Some(lb) => Some(balancer_plan(lb, bp, &services, &platforms, &tiers).map_err(&fail)?),
     };
 
-    let watched: Vec<Platform> = platforms
-        .iter()
-        .copied()
-        .filter(|p| *p != Platform::Kubernetes)
-        .collect();
     let watch = watch::watch_plan(
         phase.next.as_ref(),
         phase.previous.as_ref(),
-        &phase.previous_targets,
         &phase.leave_when,
         &services,
         &datastores,
-        &watched,
+        &platforms,
+        blueprint_name,
     )
     .map_err(&fail)?;
 

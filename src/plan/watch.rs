@@ -28,9 +28,6 @@ pub struct WatchPlan {
     pub next: Option<(String, Vec<Condition>)>,
     /// The phase before, where the leave conditions point.
     pub previous: Option<String>,
-    /// Whether the phase before renders alert rules (compose or hosts): where this
-    /// phase's `enter_when` is watched.
-    pub entry_watched: bool,
     /// This phase's leave conditions, as written.
     pub leave_when: Vec<Condition>,
     /// One alert per measured condition of the next phase, then one for this phase's
@@ -85,16 +82,16 @@ pub struct AlertPlan {
     pub exprs: BTreeMap<Platform, String>,
 }
 
-/// Resolves what the phase watches; `platforms` are those the phase renders that run
-/// a Prometheus from the plan (compose and hosts).
+/// Resolves what the phase watches, on each of its `platforms`; `namespace` is its
+/// Kubernetes namespace.
 pub fn watch_plan(
     next: Option<&(String, Vec<Condition>)>,
     previous: Option<&String>,
-    previous_targets: &[Platform],
     leave_when: &[Condition],
     services: &BTreeMap<String, ServicePlan>,
     datastores: &BTreeMap<String, DatastorePlan>,
     platforms: &[Platform],
+    namespace: &str,
 ) -> Result<WatchPlan, String> {
     let measured = |conditions: &[Condition]| -> Result<Vec<MeasuredCondition>, String> {
         conditions
@@ -103,7 +100,7 @@ pub fn watch_plan(
                 Condition::Signal(s) => Some(s),
                 Condition::Text(_) => None,
             })
-            .map(|s| measure_condition(s, services, datastores, platforms))
+            .map(|s| measure_condition(s, services, datastores, platforms, namespace))
             .collect()
     };
     let mut alerts = Vec::new();
@@ -121,7 +118,6 @@ pub fn watch_plan(
     Ok(WatchPlan {
         next: next.cloned(),
         previous: previous.cloned(),
-        entry_watched: previous_targets.iter().any(|p| *p != Platform::Kubernetes),
         leave_when: leave_when.to_vec(),
         alerts,
     })
@@ -136,6 +132,11 @@ fn alert(
     let mut exprs = BTreeMap::new();
     for p in platforms {
         let parts: Vec<&String> = conditions.iter().filter_map(|c| c.exprs.get(p)).collect();
+        // A condition with no expression on the platform leaves the whole alert out
+        // there: the others joined without it would say something else.
+        if parts.len() < conditions.len() {
+            continue;
+        }
         let expr = match parts.as_slice() {
             [] => continue,
             [one] => (*one).clone(),
@@ -165,6 +166,7 @@ fn measure_condition(
     services: &BTreeMap<String, ServicePlan>,
     datastores: &BTreeMap<String, DatastorePlan>,
     platforms: &[Platform],
+    namespace: &str,
 ) -> Result<MeasuredCondition, String> {
     let (above, t) = s
         .threshold()
@@ -186,7 +188,13 @@ fn measure_condition(
     let mut sources = BTreeMap::new();
     let mut exprs = BTreeMap::new();
     for &platform in platforms {
-        let from = source(s.signal, &subject, platform, services, datastores)?;
+        // No exporter on Kubernetes yet: no alert there (validation warns).
+        if platform == Platform::Kubernetes && s.signal.from_exporter() {
+            continue;
+        }
+        let from = source(
+            s.signal, &subject, platform, namespace, services, datastores,
+        )?;
         let value = measure(s.signal, &from);
         exprs.insert(
             platform,
@@ -215,7 +223,8 @@ fn number(n: f64) -> String {
     format!("{n}")
 }
 
-/// The series a signal is read from on one platform.
+/// The series a signal is read from on one platform. On Kubernetes every selector
+/// also names the bundle's namespace.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Source {
@@ -225,22 +234,55 @@ pub enum Source {
         containers: Vec<String>,
         capacity: f64,
     },
+    /// The kubelet's cAdvisor series of a container in the namespace's pods: a
+    /// service's (its container has its name), or a datastore's server in the pods of
+    /// these StatefulSets. Each allowed `capacity`.
+    Pods {
+        namespace: String,
+        container: String,
+        statefulsets: Vec<String>,
+        capacity: f64,
+    },
     /// A service's own request counter and request-duration histogram, scraped by the
     /// job named after it.
     Requests {
         job: String,
+        namespace: Option<String>,
         requests: String,
         status_label: String,
         histogram: String,
     },
     /// redis_exporter's length of a list key (a Redis broker's queue).
-    RedisKey { job: String, key: String },
+    RedisKey {
+        job: String,
+        namespace: Option<String>,
+        key: String,
+    },
     /// RabbitMQ's ready messages in a queue.
-    RabbitmqQueue { job: String, queue: String },
+    RabbitmqQueue {
+        job: String,
+        namespace: Option<String>,
+        queue: String,
+    },
     /// redis_exporter's series, scraped by the job named after the datastore.
-    Redis { job: String },
+    Redis {
+        job: String,
+        namespace: Option<String>,
+    },
     /// postgres_exporter's series, scraped by the job named after the datastore.
-    Postgres { job: String },
+    Postgres {
+        job: String,
+        namespace: Option<String>,
+    },
+}
+
+/// The matchers of a scrape job's series: `job="db"`, with the namespace on
+/// Kubernetes.
+fn job_matcher(job: &str, namespace: &Option<String>) -> String {
+    match namespace {
+        Some(ns) => format!("namespace=\"{ns}\",job=\"{job}\""),
+        None => format!("job=\"{job}\""),
+    }
 }
 
 /// Where a signal is read on one platform.
@@ -248,6 +290,7 @@ fn source(
     signal: Signal,
     (kind, name): &(&'static str, String),
     platform: Platform,
+    namespace: &str,
     services: &BTreeMap<String, ServicePlan>,
     datastores: &BTreeMap<String, DatastorePlan>,
 ) -> Result<Source, String> {
@@ -262,12 +305,21 @@ fn source(
             .ok_or_else(|| format!("no datastore `{name}` to measure"))
     };
     let job = name.clone();
+    let ns = (platform == Platform::Kubernetes).then(|| namespace.to_string());
     Ok(match signal {
         Signal::Cpu | Signal::Memory => {
-            let (containers, resources) = match *kind {
+            // Compose containers; on Kubernetes a container name and, for a datastore,
+            // its server's StatefulSets.
+            let (containers, pods, resources) = match *kind {
                 "service" => {
                     let s = service()?;
-                    (s.containers.clone(), s.resources.clone())
+                    let pods = (name.clone(), Vec::new());
+                    // On Kubernetes, of the requests and limits the manifests set.
+                    let r = match platform {
+                        Platform::Kubernetes => s.reserved.clone(),
+                        _ => s.resources.clone(),
+                    };
+                    (s.containers.clone(), pods, r)
                 }
                 _ => {
                     let d = datastore()?;
@@ -276,7 +328,16 @@ fn source(
                         .get(&platform)
                         .map(|n| n.iter().map(|n| n.id.clone()).collect())
                         .unwrap_or_default();
-                    (nodes, d.resources.clone())
+                    let k = &d.kubernetes;
+                    let mut sets = vec![k.workload.clone()];
+                    sets.extend(k.replicas.as_ref().map(|r| r.workload.clone()));
+                    // The server's container is named after its engine.
+                    let pods = (d.engine.name().to_string(), sets);
+                    let r = match platform {
+                        Platform::Kubernetes => d.server_resources.clone(),
+                        _ => d.resources.clone(),
+                    };
+                    (nodes, pods, r)
                 }
             };
             // A percentage of the limit, else of the request.
@@ -298,9 +359,17 @@ fn source(
             if capacity == 0.0 {
                 return Err(format!("{kind} `{name}` has no {signal} request or limit"));
             }
-            Source::Containers {
-                containers,
-                capacity,
+            match ns {
+                Some(namespace) => Source::Pods {
+                    namespace,
+                    container: pods.0,
+                    statefulsets: pods.1,
+                    capacity,
+                },
+                None => Source::Containers {
+                    containers,
+                    capacity,
+                },
             }
         }
         Signal::RequestRate
@@ -316,6 +385,7 @@ fn source(
                 .ok_or_else(|| format!("service `{name}` has no metrics"))?;
             Source::Requests {
                 job,
+                namespace: ns,
                 requests: m.requests.clone(),
                 status_label: m.status_label.clone(),
                 histogram: m.histogram.clone(),
@@ -332,21 +402,23 @@ fn source(
             match &broker.engine {
                 EnginePlan::Rabbitmq(_) => Source::RabbitmqQueue {
                     job: q.broker.clone(),
+                    namespace: ns,
                     queue: q.name.clone(),
                 },
                 _ => Source::RedisKey {
                     job: q.broker.clone(),
+                    namespace: ns,
                     key: q.name.clone(),
                 },
             }
         }
         Signal::RedisMemory | Signal::CacheHitRate => {
             datastore()?;
-            Source::Redis { job }
+            Source::Redis { job, namespace: ns }
         }
         Signal::DbConnections | Signal::ReplicationLag => {
             datastore()?;
-            Source::Postgres { job }
+            Source::Postgres { job, namespace: ns }
         }
     })
 }
@@ -356,39 +428,40 @@ fn measure(signal: Signal, source: &Source) -> String {
     let w = RATE_WINDOW;
     match (signal, source) {
         // Each container's CPU (the sum of its per-CPU series, or its one total), then
-        // the busiest container: one hot instance is what saturates.
-        (
-            Signal::Cpu,
-            Source::Containers {
-                containers,
-                capacity,
-            },
-        ) => format!(
-            "100 * max(sum by (name) (rate(container_cpu_usage_seconds_total{{{}}}[{w}]))) / {}",
-            compose_services(containers),
-            number(*capacity)
-        ),
+        // the busiest container: one hot instance is what saturates. Memory: the
+        // fullest container.
         (
             _,
             Source::Containers {
                 containers,
                 capacity,
             },
-        ) => format!(
-            "100 * max(container_memory_working_set_bytes{{{}}}) / {}",
-            compose_services(containers),
-            number(*capacity)
+        ) => usage(signal, &compose_services(containers), "name", *capacity),
+        (
+            _,
+            Source::Pods {
+                namespace,
+                container,
+                statefulsets,
+                capacity,
+            },
+        ) => usage(
+            signal,
+            &pod_containers(namespace, container, statefulsets),
+            "pod",
+            *capacity,
         ),
         (
             _,
             Source::Requests {
                 job,
+                namespace,
                 requests,
                 status_label,
                 histogram: h,
             },
         ) => {
-            let job = format!("job=\"{job}\"");
+            let job = job_matcher(job, namespace);
             match signal.quantile() {
                 Some(q) => format!(
                     "histogram_quantile({q}, sum by (le) (rate({h}_bucket{{{job}}}[{w}])))"
@@ -405,33 +478,75 @@ fn measure(signal: Signal, source: &Source) -> String {
                 },
             }
         }
-        (_, Source::RedisKey { job, key }) => {
-            format!("sum(redis_key_size{{job=\"{job}\",key=\"{key}\"}})")
-        }
-        (_, Source::RabbitmqQueue { job, queue }) => format!(
-            "sum(rabbitmq_detailed_queue_messages_ready{{job=\"{job}\",queue=\"{queue}\"}})"
+        (
+            _,
+            Source::RedisKey {
+                job,
+                namespace,
+                key,
+            },
+        ) => format!(
+            "sum(redis_key_size{{{},key=\"{key}\"}})",
+            job_matcher(job, namespace)
         ),
-        (Signal::CacheHitRate, Source::Redis { job }) => {
-            let job = format!("job=\"{job}\"");
+        (
+            _,
+            Source::RabbitmqQueue {
+                job,
+                namespace,
+                queue,
+            },
+        ) => format!(
+            "sum(rabbitmq_detailed_queue_messages_ready{{{},queue=\"{queue}\"}})",
+            job_matcher(job, namespace)
+        ),
+        (Signal::CacheHitRate, Source::Redis { job, namespace }) => {
+            let job = job_matcher(job, namespace);
             format!(
                 "100 * sum(rate(redis_keyspace_hits_total{{{job}}}[{w}])) / (sum(rate(redis_keyspace_hits_total{{{job}}}[{w}])) + sum(rate(redis_keyspace_misses_total{{{job}}}[{w}])))"
             )
         }
-        (_, Source::Redis { job }) => {
-            let job = format!("job=\"{job}\"");
+        (_, Source::Redis { job, namespace }) => {
+            let job = job_matcher(job, namespace);
             // A node without `maxmemory` (0) has no share to count.
             format!("max(100 * redis_memory_used_bytes{{{job}}} / (redis_memory_max_bytes{{{job}}} > 0))")
         }
-        (Signal::ReplicationLag, Source::Postgres { job }) => {
-            format!("max(pg_replication_lag_seconds{{job=\"{job}\"}})")
-        }
-        (_, Source::Postgres { job }) => {
-            let job = format!("job=\"{job}\"");
+        (Signal::ReplicationLag, Source::Postgres { job, namespace }) => format!(
+            "max(pg_replication_lag_seconds{{{}}})",
+            job_matcher(job, namespace)
+        ),
+        (_, Source::Postgres { job, namespace }) => {
+            let job = job_matcher(job, namespace);
             format!(
                 "max(100 * sum by (instance) (pg_stat_database_numbackends{{{job}}}) / on (instance) max by (instance) (pg_settings_max_connections{{{job}}}))"
             )
         }
     }
+}
+
+/// A container's CPU or memory in percent of `capacity`, on the busiest of those
+/// `selector` picks, each summed over its series `per` container (`name`, `pod`).
+fn usage(signal: Signal, selector: &str, per: &str, capacity: f64) -> String {
+    let w = RATE_WINDOW;
+    let capacity = number(capacity);
+    match signal {
+        Signal::Cpu => format!(
+            "100 * max(sum by ({per}) (rate(container_cpu_usage_seconds_total{{{selector}}}[{w}]))) / {capacity}"
+        ),
+        _ => format!("100 * max(container_memory_working_set_bytes{{{selector}}}) / {capacity}"),
+    }
+}
+
+/// The kubelet's selector of a container in the namespace's pods: by its name, and
+/// for a datastore's server by the pods of its StatefulSets (`db-0`, `db-replica-1`).
+fn pod_containers(namespace: &str, container: &str, statefulsets: &[String]) -> String {
+    // `image!=""`: the kubelet's own resource series (its /metrics/resource endpoint
+    // has the same names, without an image) are not counted twice.
+    let mut out = format!("namespace=\"{namespace}\",container=\"{container}\",image!=\"\"");
+    if !statefulsets.is_empty() {
+        out.push_str(&format!(",pod=~\"({})-[0-9]+\"", statefulsets.join("|")));
+    }
+    out
 }
 
 /// cAdvisor's selector of the containers of these compose services.

@@ -14,24 +14,36 @@ use crate::plan::{AlertPlan, Move, Plan};
 /// Where the rules file goes in a bundle.
 pub const RULES_FILE: &str = "monitoring/rules.yml";
 
-/// The rules file of `platform`'s bundle, when the phase watches anything.
-pub fn rules(plan: &Plan, platform: Platform) -> Result<Option<String>, TemplateError> {
-    let alerts: Vec<&AlertPlan> = plan
+/// The file of the Kubernetes bundle that holds its PrometheusRule.
+pub const KUBERNETES_FILE: &str = "monitoring.yaml";
+/// The PrometheusRule's name.
+pub const PROMETHEUS_RULE: &str = "phase-signals";
+
+/// The rule groups of `platform`'s bundle (Prometheus's rule file format), when the
+/// phase watches anything there.
+fn groups(plan: &Plan, platform: Platform) -> Option<Value> {
+    let rules: Vec<Value> = plan
         .watch
         .alerts
         .iter()
         .filter(|a| a.exprs.contains_key(&platform))
+        .map(|a| rule(plan, a, platform))
         .collect();
-    if alerts.is_empty() {
-        return Ok(None);
+    if rules.is_empty() {
+        return None;
     }
-    let rules: Vec<Value> = alerts.iter().map(|a| rule(plan, a, platform)).collect();
-    let doc = object! {
-        "groups" => vec![object! {
-            "name" => format!("tierform-{}-{}", plan.blueprint, plan.phase),
-            "rules" => rules,
-        }],
+    Some(Value::from(vec![object! {
+        "name" => format!("tierform-{}-{}", plan.blueprint, plan.phase),
+        "rules" => rules,
+    }]))
+}
+
+/// The rules file of `platform`'s bundle, when the phase watches anything.
+pub fn rules(plan: &Plan, platform: Platform) -> Result<Option<String>, TemplateError> {
+    let Some(groups) = groups(plan, platform) else {
+        return Ok(None);
     };
+    let doc = object! { "groups" => groups };
     let header = generated_header(plan);
     let about = format!(
         "When phase {} of {} has outgrown its shape or is more than the load needs. Load it with `rule_files` in prometheus.yml; check it with `promtool check rules`.",
@@ -45,15 +57,75 @@ pub fn rules(plan: &Plan, platform: Platform) -> Result<Option<String>, Template
         })
 }
 
+/// The Kubernetes bundle's PodMonitors (prometheus-operator): one per service a
+/// Prometheus scrapes (its own metrics, or the per-pod rate its autoscaler reads), on
+/// the port the NetworkPolicies open to the monitoring namespace. Its job label is the
+/// service's name (`jobLabel`), the `job` the alert rules select.
+pub fn pod_monitors(plan: &Plan) -> Vec<Value> {
+    plan.services
+        .values()
+        .filter_map(|s| {
+            let port = s.scrape_port?;
+            let path = s
+                .metrics
+                .as_ref()
+                .map_or(crate::model::signal::DEFAULT_METRICS_PATH, |m| {
+                    m.path.as_str()
+                });
+            Some(object! {
+                "apiVersion" => "monitoring.coreos.com/v1",
+                "kind" => "PodMonitor",
+                "metadata" => object! {
+                    "name" => s.name.clone(),
+                    "labels" => object! {
+                        "app.kubernetes.io/part-of" => plan.blueprint.clone(),
+                        "app.kubernetes.io/managed-by" => "tierform",
+                    },
+                },
+                "spec" => object! {
+                    "jobLabel" => "app.kubernetes.io/name",
+                    "selector" => object! { "matchLabels" => object! {
+                        "app.kubernetes.io/name" => s.name.clone(),
+                        "app.kubernetes.io/part-of" => plan.blueprint.clone(),
+                    } },
+                    "podMetricsEndpoints" => vec![object! {
+                        "port" => if Some(port) == s.port { "http" } else { "metrics" },
+                        "path" => path,
+                    }],
+                },
+            })
+        })
+        .collect()
+}
+
+/// The Kubernetes bundle's PrometheusRule (prometheus-operator), when the phase
+/// watches anything: the same rules, read by the operator's Prometheus.
+pub fn prometheus_rule(plan: &Plan) -> Option<Value> {
+    let groups = groups(plan, Platform::Kubernetes)?;
+    Some(object! {
+        "apiVersion" => "monitoring.coreos.com/v1",
+        "kind" => "PrometheusRule",
+        "metadata" => object! {
+            "name" => PROMETHEUS_RULE,
+            "labels" => object! {
+                "app.kubernetes.io/part-of" => plan.blueprint.clone(),
+                "app.kubernetes.io/managed-by" => "tierform",
+            },
+        },
+        "spec" => object! { "groups" => groups },
+    })
+}
+
 fn rule(plan: &Plan, a: &AlertPlan, platform: Platform) -> Value {
     let mut labels = Map::new();
-    labels.insert(
-        "severity".into(),
-        Value::from(match a.direction {
-            Move::Up => "warning",
-            Move::Down => "info",
-        }),
-    );
+    // Both directions are decisions for people, not pages; `info` would be muted by
+    // kube-prometheus-stack's InfoInhibitor.
+    labels.insert("severity".into(), Value::from("warning"));
+    // Aggregations drop the namespace: on Kubernetes it is set, so namespaced
+    // Alertmanager routes and inhibitions see it.
+    if platform == Platform::Kubernetes {
+        labels.insert("namespace".into(), Value::from(plan.namespace.clone()));
+    }
     labels.insert("blueprint".into(), Value::from(plan.blueprint.clone()));
     labels.insert("phase".into(), Value::from(plan.phase.clone()));
     labels.insert("to_phase".into(), Value::from(a.to_phase.clone()));

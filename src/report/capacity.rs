@@ -5,7 +5,7 @@
 use serde::Serialize;
 
 use crate::model::units::{format_bytes, format_millicores};
-use crate::model::{Condition, Platform};
+use crate::model::Condition;
 use crate::plan::{DatastorePlan, Plan, ResourcesPlan};
 use crate::report::diff::{instances_text, shape_text};
 
@@ -243,13 +243,13 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
         enter_when: plan
             .enter_when
             .iter()
-            .map(|c| condition_line(c, plan.watch.entry_watched))
+            .map(|c| condition_line(c, plan.watch.previous.is_some()))
             .collect(),
         leave_when: plan
             .watch
             .leave_when
             .iter()
-            .map(|c| condition_line(c, plan.platforms.iter().any(|p| *p != Platform::Kubernetes)))
+            .map(|c| condition_line(c, true))
             .collect(),
         previous: plan.watch.previous.clone(),
     }

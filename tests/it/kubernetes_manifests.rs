@@ -13,7 +13,12 @@ use serde_json::Value;
 
 /// KEDA's and prometheus-operator's kinds are CRDs: kubernetes-validate has no schema
 /// for them.
-const CRD_KINDS: [&str; 3] = ["ScaledObject", "TriggerAuthentication", "PrometheusRule"];
+const CRD_KINDS: [&str; 4] = [
+    "ScaledObject",
+    "TriggerAuthentication",
+    "PrometheusRule",
+    "PodMonitor",
+];
 
 pub(crate) fn bundles() -> Vec<(String, Vec<(String, String)>)> {
     let mut out = Vec::new();
@@ -335,10 +340,12 @@ fn prometheus_operator_objects_match_the_operators_schema() {
             }
         }
     }
-    if paths.is_empty() {
-        eprintln!("note: no bundle renders a prometheus-operator object yet; nothing to check");
-        return;
-    }
+    // The signals fixture's phases render a PrometheusRule on Kubernetes.
+    assert!(
+        paths.len() >= 2,
+        "only {} rendered files hold a prometheus-operator object",
+        paths.len()
+    );
     paths.sort();
     let out = Command::new("node")
         .arg(".ci/prometheus-operator/check.mjs")
@@ -483,6 +490,21 @@ fn the_readme_lists_every_secret_then_the_nodes_the_datastores_need() {
     assert!(named >= 3, "only {named} PostgreSQL replica sets");
 }
 
+/// Every manifest of a bundle, and its NetworkPolicies.
+fn manifests_and_policies(files: &[(String, String)]) -> (Vec<Value>, Vec<Value>) {
+    let all: Vec<Value> = files
+        .iter()
+        .filter(|(f, _)| f.ends_with(".yaml"))
+        .flat_map(|(_, t)| docs(t))
+        .collect();
+    let policies = all
+        .iter()
+        .filter(|d| d["kind"] == "NetworkPolicy")
+        .cloned()
+        .collect();
+    (all, policies)
+}
+
 /// A pod that sends traffic: its namespace's name and its labels.
 struct Peer<'a> {
     namespace: &'a str,
@@ -557,16 +579,7 @@ fn ingress_allowed(
 fn a_monitoring_namespace_scrapes_what_the_request_rate_autoscalers_read() {
     let mut checked = 0;
     for (name, files) in bundles() {
-        let all: Vec<Value> = files
-            .iter()
-            .filter(|(f, _)| f.ends_with(".yaml"))
-            .flat_map(|(_, t)| docs(t))
-            .collect();
-        let policies: Vec<Value> = all
-            .iter()
-            .filter(|d| d["kind"] == "NetworkPolicy")
-            .cloned()
-            .collect();
+        let (all, policies) = manifests_and_policies(&files);
         let ns = all
             .iter()
             .find(|d| d["kind"] == "Namespace")
@@ -580,6 +593,10 @@ fn a_monitoring_namespace_scrapes_what_the_request_rate_autoscalers_read() {
         let stranger = Peer {
             namespace: "default",
             labels: &[("app.kubernetes.io/name", "prometheus")],
+        };
+        let neighbour = Peer {
+            namespace: "monitoring",
+            labels: &[("app.kubernetes.io/name", "grafana")],
         };
         // The Deployments an autoscaler reads a per-pod rate of, and those whose
         // service serves its own metrics (fastapi-celery's API, on its port).
@@ -635,8 +652,83 @@ fn a_monitoring_namespace_scrapes_what_the_request_rate_autoscalers_read() {
                 !ingress_allowed(&policies, &ns, &to, &stranger, metrics_port),
                 "{name}: `{target}`'s port {metrics_port} is open to any namespace"
             );
+            assert!(
+                !ingress_allowed(&policies, &ns, &to, &neighbour, metrics_port),
+                "{name}: `{target}`'s port {metrics_port} is open to every pod of the monitoring namespace"
+            );
             checked += 1;
         }
     }
     assert!(checked >= 2, "only {checked} scraped services checked");
+}
+
+/// Each service a Prometheus scrapes has a PodMonitor that reaches it: its selector
+/// picks the service's pods, its port names one of their container ports (the one the
+/// NetworkPolicies open to the monitoring namespace), and its job label is the
+/// service's name, the `job` the alert rules select.
+#[test]
+fn pod_monitors_reach_the_pods_the_alerts_and_autoscalers_read() {
+    let mut checked = 0;
+    for (name, files) in bundles() {
+        let (all, policies) = manifests_and_policies(&files);
+        let opened: Vec<&Value> = policies
+            .iter()
+            .filter(|p| {
+                p["metadata"]["name"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("-metrics-from-monitoring")
+            })
+            .collect();
+        let monitors: Vec<&Value> = all.iter().filter(|d| d["kind"] == "PodMonitor").collect();
+        assert_eq!(
+            monitors.len(),
+            opened.len(),
+            "{name}: a PodMonitor per scraped service"
+        );
+        for m in monitors {
+            let service = m["metadata"]["name"].as_str().unwrap();
+            let deployment = all
+                .iter()
+                .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == service)
+                .unwrap_or_else(|| panic!("{name}: PodMonitor {service} has no Deployment"));
+            let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
+            let labels: Vec<(&str, &str)> = pod_labels
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
+                .collect();
+            assert!(
+                labels_match(&m["spec"]["selector"], &labels),
+                "{name}: {service}'s selector"
+            );
+            let job_label = m["spec"]["jobLabel"].as_str().unwrap();
+            assert_eq!(
+                pod_labels[job_label], service,
+                "{name}: {service}'s job label"
+            );
+            let endpoint = &m["spec"]["podMetricsEndpoints"][0];
+            let port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|p| p["name"] == endpoint["port"])
+                .and_then(|p| p["containerPort"].as_u64())
+                .unwrap_or_else(|| {
+                    panic!("{name}: {service}'s PodMonitor names no container port")
+                });
+            let prometheus = Peer {
+                namespace: "monitoring",
+                labels: &[("app.kubernetes.io/name", "prometheus")],
+            };
+            assert!(
+                ingress_allowed(&policies, "", &labels, &prometheus, port),
+                "{name}: {service}'s metrics port {port} is closed to the monitoring namespace"
+            );
+            assert!(endpoint["path"].as_str().unwrap().starts_with('/'));
+            checked += 1;
+        }
+    }
+    assert!(checked >= 3, "only {checked} PodMonitors checked");
 }

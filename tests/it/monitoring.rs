@@ -14,7 +14,9 @@ use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
-use tierform::monitoring::{AlertPlan, MeasuredCondition, Move, Signal, Source, Unit, RULES_FILE};
+use tierform::monitoring::{
+    AlertPlan, MeasuredCondition, Move, Signal, Source, Unit, KUBERNETES_FILE, RULES_FILE,
+};
 use tierform::{Platform, Selection};
 
 use crate::common;
@@ -52,8 +54,13 @@ fn rules_files() -> Vec<RulesFile> {
         let set = common::render_all(&path);
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         for plan in plans {
-            for platform in [Platform::Compose, Platform::Hosts] {
-                let rel = format!("{}/{}/{RULES_FILE}", plan.phase, platform.as_str());
+            for platform in Platform::ALL {
+                let rel = match platform {
+                    Platform::Kubernetes => {
+                        format!("{}/kubernetes/{KUBERNETES_FILE}", plan.phase)
+                    }
+                    _ => format!("{}/{}/{RULES_FILE}", plan.phase, platform.as_str()),
+                };
                 let alerts: Vec<AlertPlan> = plan
                     .watch
                     .alerts
@@ -68,9 +75,26 @@ fn rules_files() -> Vec<RulesFile> {
                     );
                     continue;
                 };
+                // The PrometheusRule's spec is a rules file.
+                let text = match platform {
+                    Platform::Kubernetes => {
+                        let docs: Vec<Value> = text
+                            .split("\n---\n")
+                            .map(|d| tierform::load_yaml(d).unwrap().to_json())
+                            .collect();
+                        // A bundle whose phase watches nothing has PodMonitors alone.
+                        let Some(rule) = docs.iter().find(|d| d["kind"] == "PrometheusRule") else {
+                            assert!(alerts.is_empty(), "{stem}: {rel} has no PrometheusRule");
+                            continue;
+                        };
+                        assert_eq!(rule["apiVersion"], "monitoring.coreos.com/v1");
+                        serde_json::to_string_pretty(&rule["spec"]).unwrap()
+                    }
+                    _ => text.to_string(),
+                };
                 out.push(RulesFile {
                     name: format!("{stem}/{rel}"),
-                    text: text.to_string(),
+                    text,
                     platform,
                     alerts,
                 });
@@ -239,12 +263,60 @@ fn series(source: &Source, state: &State, steps: u64, out: &mut Vec<Value>) {
                 }
             }
         }
+        Source::Pods {
+            namespace,
+            container,
+            statefulsets,
+            capacity,
+        } => {
+            let pods: Vec<String> = if statefulsets.is_empty() {
+                vec![
+                    format!("{container}-5d8f7c9b4-x2k9p"),
+                    format!("{container}-5d8f7c9b4-q7w3z"),
+                ]
+            } else {
+                statefulsets.iter().map(|s| format!("{s}-0")).collect()
+            };
+            for (i, pod) in pods.iter().enumerate() {
+                let share = if i == 0 { 1.0 } else { 0.5 };
+                let base =
+                    format!("namespace=\"{namespace}\",pod=\"{pod}\",container=\"{container}\"");
+                if let Some(v) = state.values.get(&Signal::Cpu) {
+                    let cores = v / 100.0 * capacity * share;
+                    push(
+                        format!("container_cpu_usage_seconds_total{{{base},image=\"app:1\",cpu=\"total\"}}"),
+                        counter(cores, steps),
+                    );
+                    // The kubelet's /metrics/resource series: same name, no image.
+                    push(
+                        format!("container_cpu_usage_seconds_total{{{base},metrics_path=\"/metrics/resource\"}}"),
+                        counter(cores, steps),
+                    );
+                }
+                if let Some(v) = state.values.get(&Signal::Memory) {
+                    push(
+                        format!("container_memory_working_set_bytes{{{base},image=\"app:1\"}}"),
+                        gauge(v / 100.0 * capacity * share, steps),
+                    );
+                }
+            }
+            // The pod's own cgroup series (no container label) must not count.
+            push(
+                format!(
+                    "container_memory_working_set_bytes{{namespace=\"{namespace}\",pod=\"{}\"}}",
+                    pods[0]
+                ),
+                gauge(1e15, steps),
+            );
+        }
         Source::Requests {
             job,
+            namespace,
             requests: counter_name,
             status_label,
             histogram,
         } => {
+            let job = &scoped(job, namespace);
             let r = requests(state);
             for (status, share) in [("2xx", 1.0 - r.errors / 100.0), ("5xx", r.errors / 100.0)] {
                 // The instrumentator has no series for a status nothing answered with.
@@ -253,12 +325,12 @@ fn series(source: &Source, state: &State, steps: u64, out: &mut Vec<Value>) {
                 }
                 for handler in ["/a", "/b"] {
                     push(
-                        format!("{counter_name}{{job=\"{job}\",handler=\"{handler}\",method=\"GET\",{status_label}=\"{status}\"}}"),
+                        format!("{counter_name}{{{job},handler=\"{handler}\",method=\"GET\",{status_label}=\"{status}\"}}"),
                         counter(r.rate * share / 2.0, steps),
                     );
                 }
             }
-            let l = format!("job=\"{job}\",instance=\"{job}-1:8000\"");
+            let l = format!("{job},instance=\"10.0.0.7:8000\"");
             push(format!("{histogram}_count{{{l}}}"), counter(r.rate, steps));
             push(
                 format!("{histogram}_sum{{{l}}}"),
@@ -276,25 +348,36 @@ fn series(source: &Source, state: &State, steps: u64, out: &mut Vec<Value>) {
                 );
             }
         }
-        Source::RedisKey { job, key } => {
+        Source::RedisKey {
+            job,
+            namespace,
+            key,
+        } => {
             if let Some(v) = state.values.get(&Signal::QueueDepth) {
                 push(
-                    format!("redis_key_size{{job=\"{job}\",instance=\"{job}-exporter:9121\",db=\"db0\",key=\"{key}\"}}"),
+                    format!(
+                        "redis_key_size{{{},instance=\"exporter:9121\",db=\"db0\",key=\"{key}\"}}",
+                        scoped(job, namespace)
+                    ),
                     gauge(*v, steps),
                 );
             }
         }
-        Source::RabbitmqQueue { job, queue } => {
+        Source::RabbitmqQueue {
+            job,
+            namespace,
+            queue,
+        } => {
             if let Some(v) = state.values.get(&Signal::QueueDepth) {
                 push(
-                    format!("rabbitmq_detailed_queue_messages_ready{{job=\"{job}\",vhost=\"/\",queue=\"{queue}\"}}"),
+                    format!("rabbitmq_detailed_queue_messages_ready{{{},vhost=\"/\",queue=\"{queue}\"}}", scoped(job, namespace)),
                     gauge(*v, steps),
                 );
             }
         }
-        Source::Redis { job } => {
+        Source::Redis { job, namespace } => {
             for (node, share) in [("a:6379", 1.0), ("b:6379", 0.5)] {
-                let l = format!("job=\"{job}\",instance=\"{node}\"");
+                let l = format!("{},instance=\"{node}\"", scoped(job, namespace));
                 if let Some(v) = state.values.get(&Signal::RedisMemory) {
                     push(format!("redis_memory_max_bytes{{{l}}}"), gauge(1e9, steps));
                     push(
@@ -314,9 +397,9 @@ fn series(source: &Source, state: &State, steps: u64, out: &mut Vec<Value>) {
                 }
             }
         }
-        Source::Postgres { job } => {
+        Source::Postgres { job, namespace } => {
             for (node, share) in [("db:5432", 1.0), ("db-replica-1:5432", 0.5)] {
-                let l = format!("job=\"{job}\",instance=\"{node}\"");
+                let l = format!("{},instance=\"{node}\"", scoped(job, namespace));
                 if let Some(v) = state.values.get(&Signal::ReplicationLag) {
                     push(
                         format!("pg_replication_lag_seconds{{{l}}}"),
@@ -340,6 +423,14 @@ fn series(source: &Source, state: &State, steps: u64, out: &mut Vec<Value>) {
                 }
             }
         }
+    }
+}
+
+/// A scrape job's labels: on Kubernetes with the namespace the operator adds.
+fn scoped(job: &str, namespace: &Option<String>) -> String {
+    match namespace {
+        Some(ns) => format!("job=\"{job}\",namespace=\"{ns}\""),
+        None => format!("job=\"{job}\""),
     }
 }
 

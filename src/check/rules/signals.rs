@@ -118,14 +118,14 @@ pub fn check_conditions(
             );
         }
         check_signal(signal, &ptr, phase, bp, &mut out);
-        if watched_by.iter().all(|p| *p == Platform::Kubernetes) {
+        if signal.signal.from_exporter() && watched_by.contains(&Platform::Kubernetes) {
             out.push(
                 Diagnostic::warning(
                     Code::Unwatched,
                     ptr,
-                    format!("phase `{phase}`, which watches this signal, renders only for kubernetes, where tierform renders no alert rules yet: no alert is rendered for it"),
+                    format!("`{}` is read from a datastore's exporter, which tierform does not render on Kubernetes yet: phase `{phase}`'s Kubernetes bundle gets no alert for it (its compose and hosts bundles do, from exporters you run)", signal.signal),
                 )
-                .hint("render the watching phase for compose or hosts too, or load the condition into your cluster's Prometheus by hand"),
+                .hint("watch `cpu` or `memory` of the datastore there, or run the exporter and load the rule into your cluster's Prometheus yourself"),
             );
         }
     }

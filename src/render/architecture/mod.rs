@@ -201,19 +201,25 @@ fn leaving_section(plan: &Plan) -> String {
         out.push_str(&condition_list(&w.leave_when));
         out.push('\n');
     }
-    let bundles: Vec<&str> = plan
+    let files: Vec<String> = plan
         .platforms
         .iter()
         .filter(|p| w.alerts.iter().any(|a| a.exprs.contains_key(p)))
-        .map(|p| p.as_str())
+        .map(|p| match p {
+            crate::model::Platform::Kubernetes => format!(
+                "`kubernetes/{}` (the PrometheusRule `{}`)",
+                crate::render::monitoring::KUBERNETES_FILE,
+                crate::render::monitoring::PROMETHEUS_RULE
+            ),
+            _ => format!("`{}/{}`", p.as_str(), crate::render::monitoring::RULES_FILE),
+        })
         .collect();
-    if !bundles.is_empty() {
+    if !files.is_empty() {
         out.push_str(&format!(
-            "Each signal above is an alert, `{}` or `{}`, in `monitoring/rules.yml` of this phase's {} bundle{}; a condition marked *not measured* is for people to judge.\n\n",
+            "Each signal above is an alert, `{}` or `{}`, in {}; a condition marked *not measured* is for people to judge.\n\n",
             crate::plan::watch::NEXT_PHASE_ALERT,
             crate::plan::watch::OVER_PROVISIONED_ALERT,
-            bundles.join(" and "),
-            if bundles.len() > 1 { "s" } else { "" },
+            files.join(" and "),
         ));
     }
     out

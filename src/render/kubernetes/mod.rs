@@ -91,6 +91,15 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
         documents(plan, &network_policies(plan))?,
     ));
     resources.push("network-policies.yaml".into());
+    let monitoring: Vec<Value> = super::monitoring::prometheus_rule(plan)
+        .into_iter()
+        .chain(super::monitoring::pod_monitors(plan))
+        .collect();
+    if !monitoring.is_empty() {
+        let file = super::monitoring::KUBERNETES_FILE;
+        files.push((file.into(), documents(plan, &monitoring)?));
+        resources.push(file.into());
+    }
     let mut k = Map::new();
     k.insert(
         "apiVersion".into(),

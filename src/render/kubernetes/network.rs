@@ -53,8 +53,9 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
             ));
         }
     }
-    // A Prometheus in the monitoring namespace scrapes the services that serve metrics
-    // (their own, or the per-pod rates an autoscaler reads through it).
+    // A Prometheus in the monitoring namespace (its pods labelled as the operator labels
+    // them) scrapes the services that serve metrics (their own, or the per-pod rates
+    // an autoscaler reads through it); nothing else there gets in.
     for s in plan.services.values() {
         let Some(port) = s.scrape_port else {
             continue;
@@ -64,7 +65,10 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
             ingress_to(
                 selector(plan, &s.name),
                 Value::from(vec![object! {
-                    "from" => vec![json!({ "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": crate::plan::MONITORING_NAMESPACE } } })],
+                    "from" => vec![json!({
+                        "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": crate::plan::MONITORING_NAMESPACE } },
+                        "podSelector": { "matchLabels": { "app.kubernetes.io/name": "prometheus" } },
+                    })],
                     "ports" => json!([{ "protocol": "TCP", "port": port }]),
                 }]),
             ),

@@ -74,6 +74,18 @@ pub(super) fn readme(plan: &Plan) -> String {
             tls.secret.as_deref().unwrap_or_default()
         ));
     }
+    if plan.services.values().any(|s| s.scrape_port.is_some())
+        || plan
+            .watch
+            .alerts
+            .iter()
+            .any(|a| a.exprs.contains_key(&Platform::Kubernetes))
+    {
+        steps.push(format!(
+            "Check that prometheus-operator's CRDs are installed (`kubectl get crd podmonitors.monitoring.coreos.com prometheusrules.monitoring.coreos.com`): without them `kubectl apply` refuses `{}`.",
+            crate::render::monitoring::KUBERNETES_FILE
+        ));
+    }
     steps.push(format!(
         "Apply the bundle: `kubectl apply -k .`, then watch it come up: `kubectl -n {ns} get pods -w`."
     ));
@@ -149,6 +161,18 @@ pub(super) fn readme(plan: &Plan) -> String {
     if !custom.is_empty() {
         needs.push_str(&format!("- A custom-metrics adapter (e.g. prometheus-adapter) serving {} per pod: without it those HPA metrics fail, and an HPA with a failing metric never scales down.\n", custom.join(" and ")));
     }
+    if plan
+        .watch
+        .alerts
+        .iter()
+        .any(|a| a.exprs.contains_key(&Platform::Kubernetes))
+    {
+        needs.push_str(&format!(
+            "- A Prometheus that selects the PrometheusRule `{}` in `{}`, the alerts that say when this phase has outgrown its shape or is more than the load needs (kube-prometheus-stack selects only rules labelled with its release, unless `ruleSelectorNilUsesHelmValues: false`), and that scrapes the kubelets' cAdvisor (kube-prometheus-stack does) for the CPU and memory signals.\n",
+            crate::render::monitoring::PROMETHEUS_RULE,
+            crate::render::monitoring::KUBERNETES_FILE
+        ));
+    }
     let scraped: Vec<String> = plan
         .services
         .values()
@@ -156,8 +180,9 @@ pub(super) fn readme(plan: &Plan) -> String {
         .collect();
     if !scraped.is_empty() {
         needs.push_str(&format!(
-            "- A Prometheus in the `{}` namespace to scrape {}: the NetworkPolicies let that namespace, and no other, in to those ports.\n",
+            "- A Prometheus in the `{}` namespace (its pods labelled `app.kubernetes.io/name: prometheus`, as prometheus-operator labels them) that takes the PodMonitors of `{}` (kube-prometheus-stack only takes those labelled with its release, unless `podMonitorSelectorNilUsesHelmValues: false`): they point it at {}, and the NetworkPolicies let those pods, and nothing else, in to those ports.\n",
             crate::plan::MONITORING_NAMESPACE,
+            crate::render::monitoring::KUBERNETES_FILE,
             scraped.join(", ")
         ));
     }
