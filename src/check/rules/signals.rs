@@ -48,7 +48,7 @@ impl Checker<'_> {
 /// Every finding about the conditions of one list, `at` its pointer. `watched_in` is
 /// the blueprint of the phase whose monitoring watches them, with its name, or `None`
 /// when no phase does (the first phase's `enter_when`, `leave_when` with no phase
-/// before).
+/// before); `watched_by` is the platforms that phase renders.
 pub fn check_conditions(
     conditions: &[Condition],
     at: &Pointer,
