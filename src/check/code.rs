@@ -115,7 +115,8 @@ codes! {
     /// A phase condition written as text: no metric measures it, nothing alerts on it.
     Unmeasured = "unmeasured",
     /// A condition no phase watches (`enter_when` of the first phase, `leave_when`
-    /// with no phase before it).
+    /// with no phase before it), or that a platform the watching phase renders gets no
+    /// alert for.
     Unwatched = "unwatched",
     /// A server's `version` that tierform does not render (its tests do not boot it).
     UnsupportedServerVersion = "unsupported-server-version",
