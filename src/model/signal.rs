@@ -174,23 +174,6 @@ pub enum Subject {
 }
 
 impl Signal {
-    pub const ALL: [Signal; 14] = [
-        Signal::Cpu,
-        Signal::Memory,
-        Signal::RequestRate,
-        Signal::MeanLatency,
-        Signal::P50Latency,
-        Signal::P90Latency,
-        Signal::P95Latency,
-        Signal::P99Latency,
-        Signal::ErrorRate,
-        Signal::QueueDepth,
-        Signal::RedisMemory,
-        Signal::CacheHitRate,
-        Signal::DbConnections,
-        Signal::ReplicationLag,
-    ];
-
     pub fn as_str(self) -> &'static str {
         match self {
             Signal::Cpu => "cpu",
@@ -400,7 +383,7 @@ impl fmt::Display for SignalCondition {
         }
         match &self.for_ {
             Some(d) => write!(f, " for {d}"),
-            None => f.write_str(" for 5m"),
+            None => write!(f, " for {}m", DEFAULT_FOR_MS / 60_000),
         }
     }
 }

@@ -342,19 +342,9 @@ fn source(
             };
             // A percentage of the limit, else of the request.
             let capacity = if signal == Signal::Cpu {
-                let m = if resources.cpu_limit_millis > 0 {
-                    resources.cpu_limit_millis
-                } else {
-                    resources.cpu_millis
-                };
-                m as f64 / 1000.0
+                resources.cpu_ceiling() as f64 / 1000.0
             } else {
-                let b = if resources.memory_limit_bytes > 0 {
-                    resources.memory_limit_bytes
-                } else {
-                    resources.memory_bytes
-                };
-                b as f64
+                resources.memory_ceiling() as f64
             };
             if capacity == 0.0 {
                 return Err(format!("{kind} `{name}` has no {signal} request or limit"));

@@ -262,23 +262,27 @@ fn every_bundle_builds_with_kubectl_kustomize() {
     }
 }
 
-#[test]
-fn keda_objects_match_kedas_schema() {
-    if !std::path::Path::new(".ci/keda/node_modules/@kubernetes-models/keda").is_dir() {
+/// Runs the npm checker `.ci/<checker>/check.mjs` (its pinned package
+/// `@kubernetes-models/<checker>`, installed by `.ci/run`) on every rendered file that
+/// holds an object of `api_version`, of which there must be `at_least`; its output.
+/// `None` (after a "skipping" line) outside CI when the checker is not installed.
+fn crd_checker(checker: &str, api_version: &str, at_least: usize) -> Option<String> {
+    let package = format!(".ci/{checker}/node_modules/@kubernetes-models/{checker}");
+    if !std::path::Path::new(&package).is_dir() {
         assert!(
             std::env::var_os("CI").is_none(),
-            "the KEDA checker is required in CI: .ci/run installs it (npm ci --prefix .ci/keda)"
+            "the {checker} checker is required in CI: .ci/run installs it (npm ci --prefix .ci/{checker})"
         );
         eprintln!(
-            "skipping: run `npm ci --prefix .ci/keda --ignore-scripts` to install the KEDA checker"
+            "skipping: run `npm ci --prefix .ci/{checker} --ignore-scripts` to install the {checker} checker"
         );
-        return;
+        return None;
     }
     let tmp = tempfile::tempdir().unwrap();
     let mut paths = Vec::new();
     for (name, files) in bundles() {
         for (rel, text) in files {
-            if text.contains("apiVersion: keda.sh/v1alpha1") {
+            if text.contains(&format!("apiVersion: {api_version}")) {
                 let dest = tmp.path().join(format!("{name}.{}", rel.replace('/', "_")));
                 std::fs::write(&dest, text).unwrap();
                 paths.push(dest);
@@ -286,13 +290,13 @@ fn keda_objects_match_kedas_schema() {
         }
     }
     assert!(
-        paths.len() >= 3,
-        "only {} files with KEDA objects",
+        paths.len() >= at_least,
+        "only {} rendered files hold a {api_version} object",
         paths.len()
     );
     paths.sort();
     let out = Command::new("node")
-        .arg(".ci/keda/check.mjs")
+        .arg(format!(".ci/{checker}/check.mjs"))
         .args(&paths)
         .output()
         .expect("node runs");
@@ -302,6 +306,14 @@ fn keda_objects_match_kedas_schema() {
         "{stdout}{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    Some(stdout)
+}
+
+#[test]
+fn keda_objects_match_kedas_schema() {
+    let Some(stdout) = crd_checker("keda", "keda.sh/v1alpha1", 3) else {
+        return;
+    };
     assert!(
         stdout.contains("ScaledObject/") && stdout.contains("TriggerAuthentication/"),
         "{stdout}"
@@ -310,54 +322,13 @@ fn keda_objects_match_kedas_schema() {
 
 /// prometheus-operator objects (PrometheusRule, ServiceMonitor, PodMonitor) match the
 /// operator's CRD schemas (`.ci/prometheus-operator/check.mjs`, pinned
-/// @kubernetes-models/prometheus-operator, installed by `.ci/run`).
+/// @kubernetes-models/prometheus-operator, installed by `.ci/run`). The signals
+/// fixture's phases render a PrometheusRule on Kubernetes.
 #[test]
 fn prometheus_operator_objects_match_the_operators_schema() {
-    if !std::path::Path::new(
-        ".ci/prometheus-operator/node_modules/@kubernetes-models/prometheus-operator",
-    )
-    .is_dir()
-    {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "the prometheus-operator checker is required in CI: .ci/run installs it \
-             (npm ci --prefix .ci/prometheus-operator)"
-        );
-        eprintln!(
-            "skipping: run `npm ci --prefix .ci/prometheus-operator --ignore-scripts` \
-             to install the prometheus-operator checker"
-        );
+    let Some(stdout) = crd_checker("prometheus-operator", "monitoring.coreos.com/v1", 2) else {
         return;
-    }
-    let tmp = tempfile::tempdir().unwrap();
-    let mut paths = Vec::new();
-    for (name, files) in bundles() {
-        for (rel, text) in files {
-            if text.contains("apiVersion: monitoring.coreos.com/v1") {
-                let dest = tmp.path().join(format!("{name}.{}", rel.replace('/', "_")));
-                std::fs::write(&dest, text).unwrap();
-                paths.push(dest);
-            }
-        }
-    }
-    // The signals fixture's phases render a PrometheusRule on Kubernetes.
-    assert!(
-        paths.len() >= 2,
-        "only {} rendered files hold a prometheus-operator object",
-        paths.len()
-    );
-    paths.sort();
-    let out = Command::new("node")
-        .arg(".ci/prometheus-operator/check.mjs")
-        .args(&paths)
-        .output()
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    };
     let checked = stdout.lines().filter(|l| l.ends_with(": ok")).count();
     assert!(
         checked >= 1,
