@@ -105,7 +105,7 @@ pub mod monitoring {
         RATE_WINDOW,
     };
     pub use crate::render::monitoring::{
-        current_value, prom_duration, KUBERNETES_FILE, PROMETHEUS_RULE, RULES_FILE,
+        current_value, prom_duration, CONFIG_FILE, KUBERNETES_FILE, PROMETHEUS_RULE, RULES_FILE,
     };
 }
 

@@ -101,6 +101,55 @@ pub const PGBOUNCER: &[Supported] = &[v(
 /// any user). Its minor need not match the cluster's: it only reads a Job's status.
 pub const KUBECTL_IMAGE: &str = "registry.k8s.io/kubectl:v1.31.2@sha256:d31de5468fb5c0943358671e3dcf8e4d8281108027efd1f211262d09aedd5519";
 
+/// A monitoring program tierform runs beside the stack: the version Debian 13 (trixie)
+/// packages, which the live monitoring test boots, and the upstream image of that
+/// release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MonitoringTool {
+    /// The release, as upstream tags it.
+    pub version: &'static str,
+    /// The image of that release.
+    pub image: &'static str,
+    /// The Debian 13 package that provides it.
+    pub package: &'static str,
+}
+
+/// Prometheus: trixie's 2.53 (an LTS line).
+pub const PROMETHEUS: MonitoringTool = MonitoringTool {
+    version: "2.53.3",
+    image: "prom/prometheus:v2.53.3",
+    package: "prometheus",
+};
+
+/// redis_exporter, one per Redis datastore, scraping each of its nodes (`/scrape`).
+pub const REDIS_EXPORTER: MonitoringTool = MonitoringTool {
+    version: "1.69.0",
+    image: "oliver006/redis_exporter:v1.69.0",
+    package: "prometheus-redis-exporter",
+};
+
+/// postgres_exporter, one per PostgreSQL server (primary and each replica).
+pub const POSTGRES_EXPORTER: MonitoringTool = MonitoringTool {
+    version: "0.17.1",
+    image: "quay.io/prometheuscommunity/postgres-exporter:v0.17.1",
+    package: "prometheus-postgres-exporter",
+};
+
+/// nginx-prometheus-exporter, reading nginx's `stub_status`.
+pub const NGINX_EXPORTER: MonitoringTool = MonitoringTool {
+    version: "1.4.1",
+    image: "nginx/nginx-prometheus-exporter:1.4.1",
+    package: "prometheus-nginx-exporter",
+};
+
+/// cAdvisor, the containers' CPU and memory on a Docker host (Debian does not package
+/// it).
+pub const CADVISOR: MonitoringTool = MonitoringTool {
+    version: "0.49.1",
+    image: "gcr.io/cadvisor/cadvisor:v0.49.1",
+    package: "",
+};
+
 /// Redis.
 pub const REDIS: &[Supported] = &[v("8.0", "redis:8.0", Trixie, "redis-server", None)];
 

@@ -13,6 +13,7 @@ mod health;
 mod jobs;
 pub mod placement;
 mod platforms;
+pub mod scrape;
 mod services;
 pub mod watch;
 
@@ -81,6 +82,9 @@ pub struct Plan {
     pub enter_when: Vec<Condition>,
     /// What the phase watches for: when to move on, and when it is more than needed.
     pub watch: WatchPlan,
+    /// What the Prometheus tierform runs beside the stack scrapes, per platform where
+    /// it runs one (compose).
+    pub scrape: BTreeMap<Platform, scrape::ScrapePlan>,
     /// The platforms this phase is rendered for, in a fixed order.
     pub platforms: Vec<Platform>,
     /// The Kubernetes namespace (the blueprint's name).
@@ -399,6 +403,10 @@ pub struct BalancerNode {
     /// `port`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_port: Option<u16>,
+    /// Where it serves its metrics (HAProxy) or `stub_status` (nginx) to the
+    /// Prometheus tierform runs beside it (compose), on no published port.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metrics_port: Option<u16>,
 }
 
 /// A request rate limit per client.
@@ -607,12 +615,21 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
     )
     .map_err(&fail)?;
 
+    let mut scrape = BTreeMap::new();
+    if platforms.contains(&Platform::Compose) {
+        scrape.insert(
+            Platform::Compose,
+            scrape::compose_scrape(&services, &datastores, balancer.as_ref()),
+        );
+    }
+
     Ok(Plan {
         blueprint: blueprint_name.to_string(),
         phase: phase.name.clone(),
         description: phase.description.clone(),
         enter_when: phase.enter_when.clone(),
         watch,
+        scrape,
         platforms,
         namespace: blueprint_name.to_string(),
         tiers,

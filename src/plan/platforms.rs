@@ -90,6 +90,7 @@ pub(super) fn balancer_nodes(
                     port: listen,
                     tls_port: tls_listen,
                     health_port: health_port(lb),
+                    metrics_port: None,
                 })
                 .collect()
         }
@@ -99,6 +100,8 @@ pub(super) fn balancer_nodes(
             port: CONTAINER_LISTEN_PORT,
             tls_port: tls_listen.map(|_| CONTAINER_TLS_PORT),
             health_port: health_port(lb),
+            metrics_port: (platform == Platform::Compose)
+                .then_some(super::scrape::BALANCER_METRICS_PORT),
         }],
     })
 }

@@ -12,7 +12,7 @@ use crate::render::templates::{TemplateError, Templates};
 
 use super::compose_file::{
     app_containers, balancer_container, compose_document, datastore_containers, emit, env_example,
-    interpolated, Layout,
+    interpolated, monitoring_containers, Layout,
 };
 use super::{balancer, datastores};
 
@@ -46,7 +46,17 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             volumes.extend(volume);
         }
     }
-    let doc = compose_document(services, volumes, true);
+    let scrape = plan.scrape.get(&Platform::Compose);
+    if let Some(scrape) = scrape {
+        let (containers, monitoring_volumes) = monitoring_containers(plan, scrape);
+        services.extend(containers);
+        volumes.extend(monitoring_volumes);
+    }
+    let mut doc = compose_document(services, volumes, true);
+    if scrape.is_some() {
+        // Prometheus and cAdvisor's own network: no application container joins it.
+        doc["networks"]["monitoring"] = serde_json::json!({ "driver": "bridge" });
+    }
     files.push((
         "docker-compose.yml".into(),
         emit(plan, &doc, "docker compose up -d")?,
@@ -61,6 +71,9 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
     ));
     if let Some(text) = super::monitoring::rules(plan, Platform::Compose)? {
         files.push((super::monitoring::RULES_FILE.to_string(), text));
+    }
+    if let Some(text) = super::monitoring::prometheus_config(plan, Platform::Compose)? {
+        files.push((super::monitoring::CONFIG_FILE.to_string(), text));
     }
     Ok(files)
 }

@@ -1,6 +1,8 @@
 //! Monitoring: the Prometheus rules that say when to move between phases, from the
 //! plan's alerts (`plan::watch`). One rules file per bundle that runs from a compose
-//! file (compose, hosts), `monitoring/rules.yml`, in Prometheus's rule file format.
+//! file (compose, hosts), `monitoring/rules.yml`, in Prometheus's rule file format;
+//! where tierform runs the Prometheus (compose), its `monitoring/prometheus.yml`, from
+//! the plan's scrape jobs (`plan::scrape`), and the health rules of what it scrapes.
 
 use serde_json::{Map, Value};
 
@@ -8,11 +10,15 @@ use super::bundle::generated_header;
 use super::templates::TemplateError;
 use crate::model::signal::Unit;
 use crate::model::Platform;
+use crate::plan::scrape::ScrapePlan;
 use crate::plan::watch::MeasuredCondition;
-use crate::plan::{AlertPlan, Move, Plan};
+use crate::plan::{AlertPlan, EnginePlan, Move, Plan};
 
 /// Where the rules file goes in a bundle.
 pub const RULES_FILE: &str = "monitoring/rules.yml";
+
+/// Where Prometheus's configuration goes in a bundle, beside the rules.
+pub const CONFIG_FILE: &str = "monitoring/prometheus.yml";
 
 /// The file of the Kubernetes bundle that holds its PrometheusRule.
 pub const KUBERNETES_FILE: &str = "monitoring.yaml";
@@ -29,13 +35,173 @@ fn groups(plan: &Plan, platform: Platform) -> Option<Value> {
         .filter(|a| a.exprs.contains_key(&platform))
         .map(|a| rule(plan, a, platform))
         .collect();
-    if rules.is_empty() {
-        return None;
+    let mut groups = Vec::new();
+    if !rules.is_empty() {
+        groups.push(object! {
+            "name" => format!("tierform-{}-{}", plan.blueprint, plan.phase),
+            "rules" => rules,
+        });
     }
-    Some(Value::from(vec![object! {
-        "name" => format!("tierform-{}-{}", plan.blueprint, plan.phase),
-        "rules" => rules,
-    }]))
+    if let Some(scrape) = plan.scrape.get(&platform) {
+        let health = health_rules(plan, scrape);
+        if !health.is_empty() {
+            groups.push(object! {
+                "name" => format!("tierform-{}-{}-health", plan.blueprint, plan.phase),
+                "rules" => health,
+            });
+        }
+    }
+    (!groups.is_empty()).then(|| Value::from(groups))
+}
+
+/// The alerts that something scraped is down or broken, whatever the phase: each page
+/// names what and where.
+fn health_rules(plan: &Plan, scrape: &ScrapePlan) -> Vec<Value> {
+    let labels = || {
+        object! {
+            "severity" => "critical",
+            "blueprint" => plan.blueprint.clone(),
+            "phase" => plan.phase.clone(),
+        }
+    };
+    let mut out = Vec::new();
+    // Every job: the exporter, or the service's own endpoint, does not answer.
+    let jobs: Vec<&str> = scrape.jobs.keys().map(String::as_str).collect();
+    out.push(object! {
+        "alert" => "ScrapeTargetDown",
+        "expr" => format!("up{{job=~\"{}\"}} == 0", jobs.join("|")),
+        "for" => "2m",
+        "labels" => labels(),
+        "annotations" => object! {
+            "summary" => "{{ $labels.job }} at {{ $labels.instance }} does not answer Prometheus",
+            "description" => "Prometheus has not been able to scrape {{ $labels.instance }} (job {{ $labels.job }}) for 2 minutes: the process, or the exporter in front of it, is down or unreachable.",
+        },
+    });
+    let redis: Vec<&str> = plan
+        .datastores
+        .values()
+        .filter(|d| matches!(d.engine, EnginePlan::Redis(_)))
+        .map(|d| d.name.as_str())
+        .collect();
+    if !redis.is_empty() {
+        let jobs = redis.join("|");
+        out.push(object! {
+            "alert" => "RedisDown",
+            "expr" => format!("redis_up{{job=~\"{jobs}\"}} == 0"),
+            "for" => "1m",
+            "labels" => labels(),
+            "annotations" => object! {
+                "summary" => "Redis {{ $labels.instance }} ({{ $labels.job }}) is down",
+                "description" => "redis_exporter cannot reach {{ $labels.instance }} of datastore {{ $labels.job }}, or its password is refused.",
+            },
+        });
+    }
+    let clusters: Vec<&str> = plan
+        .datastores
+        .values()
+        .filter(|d| matches!(&d.engine, EnginePlan::Redis(r) if r.cluster))
+        .map(|d| d.name.as_str())
+        .collect();
+    if !clusters.is_empty() {
+        out.push(object! {
+            "alert" => "RedisClusterFailing",
+            "expr" => format!("redis_cluster_state{{job=~\"{}\"}} == 0", clusters.join("|")),
+            "for" => "1m",
+            "labels" => labels(),
+            "annotations" => object! {
+                "summary" => "Redis Cluster {{ $labels.job }} is failing at {{ $labels.instance }}",
+                "description" => "{{ $labels.instance }} reports cluster_state:fail: some hash slots have no reachable master, and commands on them fail.",
+            },
+        });
+    }
+    let postgres: Vec<&str> = plan
+        .datastores
+        .values()
+        .filter(|d| matches!(d.engine, EnginePlan::Postgres(_)))
+        .map(|d| d.name.as_str())
+        .collect();
+    if !postgres.is_empty() {
+        out.push(object! {
+            "alert" => "PostgresDown",
+            "expr" => format!("pg_up{{job=~\"{}\"}} == 0", postgres.join("|")),
+            "for" => "1m",
+            "labels" => labels(),
+            "annotations" => object! {
+                "summary" => "PostgreSQL behind {{ $labels.instance }} ({{ $labels.job }}) is down",
+                "description" => "postgres_exporter at {{ $labels.instance }} cannot connect to its server, or the monitoring role's password is refused.",
+            },
+        });
+    }
+    out
+}
+
+/// Prometheus's configuration for `platform`, where tierform runs the Prometheus:
+/// every scrape job of the plan, and the rules file.
+pub fn prometheus_config(plan: &Plan, platform: Platform) -> Result<Option<String>, TemplateError> {
+    let Some(scrape) = plan.scrape.get(&platform) else {
+        return Ok(None);
+    };
+    let mut jobs = vec![object! {
+        "job_name" => "prometheus",
+        "static_configs" => vec![object! {
+            "targets" => vec![format!("localhost:{}", crate::plan::scrape::PROMETHEUS_PORT)],
+        }],
+    }];
+    for (name, job) in &scrape.jobs {
+        let mut j = Map::new();
+        j.insert("job_name".into(), Value::from(name.clone()));
+        j.insert("metrics_path".into(), Value::from(job.path.clone()));
+        if !job.params.is_empty() {
+            let mut params = Map::new();
+            for (k, v) in &job.params {
+                params.insert(k.clone(), Value::from(vec![v.clone()]));
+            }
+            j.insert("params".into(), Value::Object(params));
+        }
+        j.insert(
+            "static_configs".into(),
+            Value::from(vec![object! { "targets" => job.targets.clone() }]),
+        );
+        if let Some(via) = &job.via {
+            // Each target goes to the exporter as ?target=, and names the series.
+            j.insert(
+                "relabel_configs".into(),
+                Value::from(vec![
+                    object! { "source_labels" => vec!["__address__"], "target_label" => "__param_target" },
+                    object! { "source_labels" => vec!["__param_target"], "target_label" => "instance" },
+                    object! { "target_label" => "__address__", "replacement" => via.clone() },
+                ]),
+            );
+        }
+        jobs.push(Value::Object(j));
+    }
+    let mut doc = Map::new();
+    doc.insert(
+        "global".into(),
+        object! {
+            "scrape_interval" => crate::plan::scrape::INTERVAL,
+            "evaluation_interval" => crate::plan::scrape::INTERVAL,
+            "external_labels" => object! {
+                "blueprint" => plan.blueprint.clone(),
+                "phase" => plan.phase.clone(),
+            },
+        },
+    );
+    if groups(plan, platform).is_some() {
+        doc.insert("rule_files".into(), Value::from(vec!["rules.yml"]));
+    }
+    doc.insert("scrape_configs".into(), Value::from(jobs));
+    let header = generated_header(plan);
+    let about = format!(
+        "What Prometheus scrapes in phase {} of {}: each job is named after the service or datastore it reads, the `job` the rules select. Check it with `promtool check config`.",
+        plan.phase, plan.blueprint
+    );
+    crate::render::yaml_emit::emit_checked(&[&header, "", &about], &Value::Object(doc))
+        .map(Some)
+        .map_err(|e| TemplateError::Template {
+            name: CONFIG_FILE.into(),
+            message: e.to_string(),
+        })
 }
 
 /// The rules file of `platform`'s bundle, when the phase watches anything.
@@ -45,8 +211,13 @@ pub fn rules(plan: &Plan, platform: Platform) -> Result<Option<String>, Template
     };
     let doc = object! { "groups" => groups };
     let header = generated_header(plan);
+    let health = if plan.scrape.contains_key(&platform) {
+        ", and when what it runs is down"
+    } else {
+        ""
+    };
     let about = format!(
-        "When phase {} of {} has outgrown its shape or is more than the load needs. Load it with `rule_files` in prometheus.yml; check it with `promtool check rules`.",
+        "When phase {} of {} has outgrown its shape or is more than the load needs{health}. Load it with `rule_files` in prometheus.yml; check it with `promtool check rules`.",
         plan.phase, plan.blueprint
     );
     crate::render::yaml_emit::emit_checked(&[&header, "", &about], &doc)

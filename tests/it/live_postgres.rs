@@ -21,6 +21,7 @@ use lab::{Lab, ServerSet, StartOptions};
 pub(crate) const SUPERUSER_PASSWORD: &str = "super secret";
 pub(crate) const APP_PASSWORD: &str = "app's pass:word $1";
 pub(crate) const REPLICATION_PASSWORD: &str = "repl:pass\\word";
+pub(crate) const MONITOR_PASSWORD: &str = "mon'itor pass";
 
 /// A folder the set's postgres user owns.
 pub(crate) fn postgres_dir(set: &ServerSet, path: &Path, mode: u32) {
@@ -160,6 +161,7 @@ pub(crate) fn start_primary(
         .env("PGPASSWORD", SUPERUSER_PASSWORD)
         .env("APP_PASSWORD", APP_PASSWORD)
         .env("REPLICATION_PASSWORD", REPLICATION_PASSWORD)
+        .env("MONITOR_PASSWORD", MONITOR_PASSWORD)
         .output()
         .unwrap();
     ok(&init, "init-primary.sh");
@@ -226,7 +228,12 @@ fn primary_replica_and_pgbouncer(set: Option<ServerSet>, major: &str, bouncer: &
     for dir in [&primary_conf, &replica_conf, &pooler_conf] {
         for f in common::files_under(dir) {
             let text = std::fs::read_to_string(&f).unwrap();
-            for secret in [SUPERUSER_PASSWORD, APP_PASSWORD, REPLICATION_PASSWORD] {
+            for secret in [
+                SUPERUSER_PASSWORD,
+                APP_PASSWORD,
+                REPLICATION_PASSWORD,
+                MONITOR_PASSWORD,
+            ] {
                 assert!(!text.contains(secret));
             }
         }

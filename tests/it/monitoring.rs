@@ -9,13 +9,14 @@
 //! and series on the quiet side fire nothing; every other alert of the file that reads
 //! the same series must do exactly what its own conditions say.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
 
 use serde_json::{json, Value};
 use tierform::monitoring::{
-    AlertPlan, MeasuredCondition, Move, Signal, Source, Unit, KUBERNETES_FILE, RULES_FILE,
+    AlertPlan, MeasuredCondition, Move, Signal, Source, Unit, CONFIG_FILE, KUBERNETES_FILE,
+    RULES_FILE,
 };
 use tierform::{Platform, Selection};
 
@@ -133,6 +134,112 @@ fn every_rules_file_passes_promtool_check_rules() {
             f.text
         );
     }
+}
+
+/// The job names a rules file's expressions select (`job="db"`, `job=~"api|db"`).
+fn selected_jobs(rules: &str) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for (i, _) in rules.match_indices("job=") {
+        let rest = &rules[i + 4..];
+        let rest = rest.strip_prefix('~').unwrap_or(rest);
+        // In the YAML text the quotes are escaped: job=\"db\".
+        let rest = rest.trim_start_matches('\\').trim_start_matches('"');
+        let end = rest.find(['\\', '"']).unwrap();
+        out.extend(rest[..end].split('|').map(String::from));
+    }
+    out
+}
+
+/// Every compose bundle runs a Prometheus: its configuration passes `promtool check
+/// config` with the rules beside it, it scrapes every job the rules select (no alert
+/// reads a job nothing scrapes), and every address it scrapes is a container of the
+/// same compose file.
+#[test]
+fn every_compose_prometheus_config_passes_promtool_and_scrapes_what_the_rules_read() {
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    let mut checked = 0;
+    for path in common::render_blueprints() {
+        let v = tierform::validate_bytes(&std::fs::read(&path).unwrap());
+        let plans = tierform::plans(&v.phases, &Selection::default()).unwrap();
+        let set = common::render_all(&path);
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        for plan in plans
+            .iter()
+            .filter(|p| p.platforms.contains(&Platform::Compose))
+        {
+            let bundle = format!("{}/compose", plan.phase);
+            let config = set
+                .get(&format!("{bundle}/{CONFIG_FILE}"))
+                .unwrap_or_else(|| panic!("{stem}: {bundle} has no {CONFIG_FILE}"));
+            let rules = set
+                .get(&format!("{bundle}/{RULES_FILE}"))
+                .unwrap_or_else(|| panic!("{stem}: {bundle} has no {RULES_FILE}"));
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+            std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
+            let out = Command::new(&promtool)
+                .args(["check", "config", "--lint=all", "--lint-fatal"])
+                .arg(dir.path().join("prometheus.yml"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "promtool check config refused {stem}/{bundle}:\n{}{}\n{config}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+
+            let doc = tierform::load_yaml(config).unwrap().to_json();
+            let compose =
+                tierform::load_yaml(set.get(&format!("{bundle}/docker-compose.yml")).unwrap())
+                    .unwrap()
+                    .to_json();
+            let containers: BTreeSet<&str> = compose["services"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .map(String::as_str)
+                .collect();
+            let mut jobs = BTreeSet::new();
+            for job in doc["scrape_configs"].as_array().unwrap() {
+                let name = job["job_name"].as_str().unwrap();
+                assert!(
+                    jobs.insert(name.to_string()),
+                    "{stem}/{bundle}: job {name} twice"
+                );
+                let mut addresses: Vec<String> = job["static_configs"][0]["targets"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_string())
+                    .collect();
+                for relabel in job["relabel_configs"].as_array().into_iter().flatten() {
+                    if relabel["target_label"] == "__address__" {
+                        addresses.push(relabel["replacement"].as_str().unwrap().to_string());
+                    }
+                }
+                for a in addresses {
+                    let host = a.trim_start_matches("redis://");
+                    let host = host.rsplit_once(':').unwrap().0;
+                    assert!(
+                        host == "localhost" || containers.contains(host),
+                        "{stem}/{bundle}: job {name} scrapes {a}, which is no container of the compose file"
+                    );
+                }
+            }
+            for job in selected_jobs(rules) {
+                assert!(
+                    jobs.contains(&job),
+                    "{stem}/{bundle}: the rules select job {job}, which prometheus.yml does not scrape"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 10, "checked only {checked} compose bundles");
+    eprintln!("promtool checked {checked} Prometheus configurations");
 }
 
 /// What the series of one source say.
@@ -622,7 +729,14 @@ fn each_alert_fires_past_its_thresholds_after_its_for_and_never_on_the_quiet_sid
         let rules_path = dir.path().join(format!("rules-{i}.yml"));
         std::fs::write(&rules_path, &file.text).unwrap();
         let doc = tierform::load_yaml(&file.text).unwrap().to_json();
-        let rules: Vec<Value> = doc["groups"][0]["rules"].as_array().unwrap().clone();
+        // The phase's signals; the health group beside them is tested on its own.
+        let rules: Vec<Value> = doc["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|g| !g["name"].as_str().unwrap().ends_with("-health"))
+            .map(|g| g["rules"].as_array().unwrap().clone())
+            .unwrap_or_default();
         assert_eq!(
             rules.len(),
             file.alerts.len(),

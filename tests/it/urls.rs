@@ -84,7 +84,8 @@ fn compose_fills_the_password_into_the_url_from_the_env_file() {
     std::fs::write(
         tmp.path().join(".env"),
         "DB_PASSWORD=pw-db\nCACHE_PASSWORD=pw-cache\nEVENTS_PASSWORD=pw-events\n\
-         OTHER_PASSWORD=o\nSECRET_KEY=k\nDB_SUPERUSER_PASSWORD=s\nDB_REPLICATION_PASSWORD=r\n",
+         OTHER_PASSWORD=o\nSECRET_KEY=k\nDB_SUPERUSER_PASSWORD=s\nDB_REPLICATION_PASSWORD=r\n\
+         DB_MONITOR_PASSWORD=m\n",
     )
     .unwrap();
     let config = common::compose_config_json(&compose, tmp.path());

@@ -61,12 +61,19 @@ impl Checker<'_> {
                     );
                 }
                 let user = pg.user.as_deref().unwrap_or(&pg.database);
-                if ["postgres", "replicator", "pgbouncer"].contains(&user) {
+                if [
+                    "postgres",
+                    "replicator",
+                    "pgbouncer",
+                    crate::plan::scrape::POSTGRES_MONITOR_ROLE,
+                ]
+                .contains(&user)
+                {
                     self.push(
                         Diagnostic::error(
                             Code::ReservedName,
                             ptr.child(if pg.user.is_some() { "user" } else { "database" }),
-                            format!("`{user}` is a role tierform or PostgreSQL already creates (the superuser, the replication role, PgBouncer's console)"),
+                            format!("`{user}` is a role tierform or PostgreSQL already creates (the superuser, the replication role, PgBouncer's console, postgres_exporter's)"),
                         )
                         .hint("set `user:` to the application's own role name"),
                     );

@@ -57,6 +57,9 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
             c.pod_service_names(lb.engine);
         }
     }
+    if targets.contains(&Platform::Compose) {
+        c.monitoring_names();
+    }
     c.out
 }
 

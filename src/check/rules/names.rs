@@ -54,4 +54,37 @@ impl Checker<'_> {
             );
         }
     }
+
+    /// On compose, the monitoring containers and scrape jobs take names of their own:
+    /// `prometheus`, `cadvisor`, `balancer` (the balancer's job) and every
+    /// `NAME-exporter`. A service or datastore named so would be a second container or
+    /// job of that name.
+    pub(super) fn monitoring_names(&mut self) {
+        let names = self
+            .bp
+            .services
+            .keys()
+            .map(|n| (n, service_ptr(n)))
+            .chain(self.bp.datastores.keys().map(|n| (n, store_ptr(n))));
+        let mut found = Vec::new();
+        for (name, ptr) in names {
+            let taken = crate::plan::scrape::CONTAINERS.contains(&name.as_str())
+                || (name == "balancer" && self.bp.balancer.is_some())
+                || name.ends_with("-exporter");
+            if taken {
+                found.push(
+                    Diagnostic::error(
+                        Code::ReservedName,
+                        ptr,
+                        format!("on compose, `{name}` names a container or scrape job of the monitoring tierform runs beside the stack (Prometheus, cAdvisor, the balancer's job, each exporter `NAME-exporter`)"),
+                    )
+                    .at_key()
+                    .hint(format!("rename `{name}`")),
+                );
+            }
+        }
+        for d in found {
+            self.push(d);
+        }
+    }
 }

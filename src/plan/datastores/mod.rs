@@ -433,6 +433,7 @@ pub(in crate::plan) fn datastore_plan(
             pg.password_secret.clone(),
             pg.superuser_secret.clone(),
             pg.replication_secret.clone(),
+            pg.monitor_secret.clone(),
         ],
         EnginePlan::Redis(r) => vec![r.password_secret.clone()],
         EnginePlan::Rabbitmq(r) => vec![r.password_secret.clone()],

@@ -32,6 +32,9 @@ pub struct PostgresPlan {
     pub superuser_secret: String,
     pub replication_user: String,
     pub replication_secret: String,
+    /// The role postgres_exporter logs in as (`pg_monitor`), and its password's secret.
+    pub monitor_user: String,
+    pub monitor_secret: String,
     pub replicas: u32,
     pub synchronous: bool,
     pub max_connections: u32,
@@ -120,6 +123,8 @@ pub(super) fn plan(
         superuser_secret: format!("{prefix}_SUPERUSER_PASSWORD"),
         replication_user: "replicator".into(),
         replication_secret: format!("{prefix}_REPLICATION_PASSWORD"),
+        monitor_user: crate::plan::scrape::POSTGRES_MONITOR_ROLE.into(),
+        monitor_secret: format!("{prefix}_MONITOR_PASSWORD"),
         replicas: p.replicas,
         synchronous,
         max_connections: p.max_connections,

@@ -19,9 +19,11 @@ use crate::render::templates::TemplateError;
 use super::bundle::generated_header;
 use super::datastores;
 
+mod monitoring;
 mod services;
 mod stores;
 
+pub(super) use monitoring::monitoring_containers;
 use services::platform_of;
 pub(super) use services::{app_containers, balancer_container};
 pub(super) use stores::datastore_containers;
@@ -178,7 +180,7 @@ fn literal(text: &str) -> String {
 /// A variable's value as compose writes it: a secret as a `${NAME:?…}` reference.
 /// A composed value (a connection URL) is its text with each secret as that reference,
 /// which compose fills from the `.env`.
-fn env_value(value: &EnvValue) -> Value {
+pub(super) fn env_value(value: &EnvValue) -> Value {
     match value {
         EnvValue::Literal(text) => Value::String(text.clone()),
         EnvValue::Secret(name) => secret_ref(name),

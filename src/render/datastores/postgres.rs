@@ -25,12 +25,14 @@ pub fn server_command(mount: &str) -> Vec<String> {
 }
 
 /// The primary's passwords: the superuser's for the image's first start, the
-/// application's and the replication user's for `init-primary.sh`.
+/// application's, the replication user's and the monitoring role's for
+/// `init-primary.sh`.
 pub fn primary_env(pg: &PostgresPlan) -> Vec<EnvVar> {
     vec![
         EnvVar::secret("POSTGRES_PASSWORD", &pg.superuser_secret),
         EnvVar::secret("APP_PASSWORD", &pg.password_secret),
         EnvVar::secret("REPLICATION_PASSWORD", &pg.replication_secret),
+        EnvVar::secret("MONITOR_PASSWORD", &pg.monitor_secret),
     ]
 }
 

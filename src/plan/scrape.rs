@@ -1,0 +1,283 @@
+//! What a phase's Prometheus scrapes, per platform that runs one beside the stack
+//! (compose): one scrape job per service with metrics and per datastore, named after
+//! it (the `job` the alert rules of [`super::watch`] select), the exporters that turn
+//! each server's own statistics into metrics, and cAdvisor for the containers' CPU
+//! and memory.
+//!
+//! - Redis: one redis_exporter per datastore, which Prometheus asks for each node in
+//!   turn (`/scrape?target=…`), with the datastore's password and the queue keys its
+//!   workers read (`--check-single-keys`).
+//! - PostgreSQL: one postgres_exporter per server (the primary and each replica), as
+//!   the `postgres_exporter` role (`pg_monitor`), which `init-primary.sh` creates.
+//! - RabbitMQ: its own Prometheus plugin, on each node (the per-queue family).
+//! - The balancer: nginx's `stub_status`, read by nginx-prometheus-exporter; HAProxy's
+//!   built-in exporter. Both on [`BALANCER_METRICS_PORT`], which the platform does not
+//!   publish.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::{BalancerPlan, DatastorePlan, EnginePlan, EnvValue, PostgresPlan, ServicePlan};
+use crate::model::versions::{self, MonitoringTool};
+use crate::model::{BalancerEngine, Platform};
+
+/// Where the balancer serves its metrics (HAProxy) or its `stub_status` (nginx),
+/// inside its container.
+pub const BALANCER_METRICS_PORT: u16 = 8405;
+/// Prometheus's port.
+pub const PROMETHEUS_PORT: u16 = 9090;
+/// cAdvisor's port.
+pub const CADVISOR_PORT: u16 = 8080;
+/// redis_exporter's port.
+pub const REDIS_EXPORTER_PORT: u16 = 9121;
+/// postgres_exporter's port.
+pub const POSTGRES_EXPORTER_PORT: u16 = 9187;
+/// nginx-prometheus-exporter's port.
+pub const NGINX_EXPORTER_PORT: u16 = 9113;
+/// RabbitMQ's Prometheus plugin's port.
+pub const RABBITMQ_METRICS_PORT: u16 = 15692;
+/// The role postgres_exporter logs in as (a member of `pg_monitor`).
+pub const POSTGRES_MONITOR_ROLE: &str = "postgres_exporter";
+/// How long Prometheus keeps what it scraped.
+pub const RETENTION: &str = "15d";
+/// How often Prometheus scrapes and evaluates its rules.
+pub const INTERVAL: &str = "15s";
+
+/// The names the monitoring containers take in a compose file: no service or datastore
+/// may take one (see [`exporter_name`] for the exporters').
+pub const CONTAINERS: [&str; 2] = ["prometheus", "cadvisor"];
+
+/// What one platform's Prometheus scrapes, and the exporters it runs for that.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ScrapePlan {
+    /// By job name.
+    pub jobs: BTreeMap<String, ScrapeJob>,
+    /// By container name.
+    pub exporters: BTreeMap<String, ExporterPlan>,
+}
+
+/// One scrape job.
+#[derive(Debug, Clone, Serialize)]
+pub struct ScrapeJob {
+    pub path: String,
+    /// Query parameters of every scrape.
+    pub params: BTreeMap<String, String>,
+    /// The addresses scraped (`host:port`), or with `via`, the targets the exporter is
+    /// asked for.
+    pub targets: Vec<String>,
+    /// A multi-target exporter's address: each target is passed to it as `?target=`
+    /// and becomes the series' `instance`.
+    pub via: Option<String>,
+}
+
+/// What an exporter reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExporterKind {
+    Cadvisor,
+    Redis,
+    Postgres,
+    Nginx,
+}
+
+/// One exporter container.
+#[derive(Debug, Clone, Serialize)]
+pub struct ExporterPlan {
+    pub kind: ExporterKind,
+    pub image: String,
+    pub port: u16,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Its environment (passwords as secret references).
+    pub env: Vec<(String, EnvValue)>,
+    /// The datastore (or `balancer`) it reads, whose network it joins.
+    pub of: String,
+}
+
+/// The container name of the exporter of `of` (a datastore node, or the balancer).
+pub fn exporter_name(of: &str) -> String {
+    format!("{of}-exporter")
+}
+
+fn exporter(kind: ExporterKind, tool: MonitoringTool, port: u16, of: &str) -> ExporterPlan {
+    ExporterPlan {
+        kind,
+        image: tool.image.to_string(),
+        port,
+        args: Vec::new(),
+        env: Vec::new(),
+        of: of.to_string(),
+    }
+}
+
+fn job(path: &str, targets: Vec<String>) -> ScrapeJob {
+    ScrapeJob {
+        path: path.to_string(),
+        params: BTreeMap::new(),
+        targets,
+        via: None,
+    }
+}
+
+/// What the compose platform's Prometheus scrapes.
+pub fn compose_scrape(
+    services: &BTreeMap<String, ServicePlan>,
+    datastores: &BTreeMap<String, DatastorePlan>,
+    balancer: Option<&BalancerPlan>,
+) -> ScrapePlan {
+    let platform = Platform::Compose;
+    let mut plan = ScrapePlan::default();
+    let cadvisor = exporter(
+        ExporterKind::Cadvisor,
+        versions::CADVISOR,
+        CADVISOR_PORT,
+        "",
+    );
+    plan.jobs.insert(
+        "cadvisor".into(),
+        job("/metrics", vec![format!("cadvisor:{CADVISOR_PORT}")]),
+    );
+    plan.exporters.insert("cadvisor".into(), cadvisor);
+
+    for s in services.values() {
+        let Some(m) = &s.metrics else { continue };
+        let targets = s
+            .containers
+            .iter()
+            .map(|c| format!("{c}:{}", m.port))
+            .collect();
+        plan.jobs.insert(s.name.clone(), job(&m.path, targets));
+    }
+
+    for store in datastores.values() {
+        let nodes = store.nodes.get(&platform).cloned().unwrap_or_default();
+        match &store.engine {
+            EnginePlan::Redis(r) => {
+                let name = exporter_name(&store.name);
+                let mut e = exporter(
+                    ExporterKind::Redis,
+                    versions::REDIS_EXPORTER,
+                    REDIS_EXPORTER_PORT,
+                    &store.name,
+                );
+                // No node of its own: it scrapes the one Prometheus names.
+                e.args.push("--redis.addr=".into());
+                let keys: Vec<String> = services
+                    .values()
+                    .filter_map(|s| s.queue.as_ref())
+                    .filter(|q| q.broker == store.name)
+                    .map(|q| format!("db0={}", q.name))
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
+                    .collect();
+                if !keys.is_empty() {
+                    e.args
+                        .push(format!("--check-single-keys={}", keys.join(",")));
+                }
+                if r.cluster {
+                    e.args.push("--is-cluster".into());
+                }
+                e.env.push((
+                    "REDIS_PASSWORD".into(),
+                    EnvValue::Secret(r.password_secret.clone()),
+                ));
+                let mut j = job(
+                    "/scrape",
+                    nodes
+                        .iter()
+                        .map(|n| format!("redis://{}:{}", n.host, n.port))
+                        .collect(),
+                );
+                j.via = Some(format!("{name}:{REDIS_EXPORTER_PORT}"));
+                plan.jobs.insert(store.name.clone(), j);
+                plan.exporters.insert(name, e);
+            }
+            EnginePlan::Postgres(pg) => {
+                let mut targets = Vec::new();
+                for n in &nodes {
+                    let name = exporter_name(&n.id);
+                    let mut e = exporter(
+                        ExporterKind::Postgres,
+                        versions::POSTGRES_EXPORTER,
+                        POSTGRES_EXPORTER_PORT,
+                        &store.name,
+                    );
+                    e.env = postgres_env(pg, &n.host, n.port);
+                    targets.push(format!("{name}:{POSTGRES_EXPORTER_PORT}"));
+                    plan.exporters.insert(name, e);
+                }
+                plan.jobs
+                    .insert(store.name.clone(), job("/metrics", targets));
+            }
+            EnginePlan::Rabbitmq(_) => {
+                let mut j = job(
+                    "/metrics/detailed",
+                    nodes
+                        .iter()
+                        .map(|n| format!("{}:{RABBITMQ_METRICS_PORT}", n.host))
+                        .collect(),
+                );
+                // Per-queue ready and unacknowledged messages, without the rest of
+                // the detailed families.
+                j.params
+                    .insert("family".into(), "queue_coarse_metrics".into());
+                plan.jobs.insert(store.name.clone(), j);
+            }
+        }
+    }
+
+    if let Some(lb) = balancer {
+        // The balancer's container is named after its engine.
+        let container = lb.engine.as_str();
+        match lb.engine {
+            BalancerEngine::Nginx => {
+                let name = exporter_name(container);
+                let mut e = exporter(
+                    ExporterKind::Nginx,
+                    versions::NGINX_EXPORTER,
+                    NGINX_EXPORTER_PORT,
+                    "balancer",
+                );
+                e.args.push(format!(
+                    "--nginx.scrape-uri=http://{container}:{BALANCER_METRICS_PORT}/stub_status"
+                ));
+                plan.jobs.insert(
+                    "balancer".into(),
+                    job("/metrics", vec![format!("{name}:{NGINX_EXPORTER_PORT}")]),
+                );
+                plan.exporters.insert(name, e);
+            }
+            BalancerEngine::Haproxy => {
+                plan.jobs.insert(
+                    "balancer".into(),
+                    job(
+                        "/metrics",
+                        vec![format!("{container}:{BALANCER_METRICS_PORT}")],
+                    ),
+                );
+            }
+        }
+    }
+    plan
+}
+
+/// postgres_exporter's connection to one server, as the monitoring role: the address
+/// and user apart from the password, so that no URL has to hold it.
+fn postgres_env(pg: &PostgresPlan, host: &str, port: u16) -> Vec<(String, EnvValue)> {
+    vec![
+        (
+            "DATA_SOURCE_URI".into(),
+            // The servers speak plain TCP on the platform's private network.
+            EnvValue::Literal(format!("{host}:{port}/postgres?sslmode=disable")),
+        ),
+        (
+            "DATA_SOURCE_USER".into(),
+            EnvValue::Literal(pg.monitor_user.clone()),
+        ),
+        (
+            "DATA_SOURCE_PASS".into(),
+            EnvValue::Secret(pg.monitor_secret.clone()),
+        ),
+    ]
+}

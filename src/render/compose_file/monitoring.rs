@@ -1,0 +1,138 @@
+//! The monitoring containers of a compose file: Prometheus, which scrapes what the
+//! plan's scrape jobs name and evaluates the rules; cAdvisor, the containers' CPU and
+//! memory; and one exporter per server that has no metrics of its own.
+//!
+//! They sit on a `monitoring` network of their own (Prometheus and cAdvisor), and join
+//! the network of what they read: Prometheus the back network (services, datastore
+//! exporters) and the front one where a balancer runs (its metrics). Nothing is
+//! published but Prometheus's web page, on the Docker host's loopback address only.
+
+use serde_json::{json, Map, Value};
+
+use crate::model::versions;
+use crate::plan::scrape::{ExporterKind, ExporterPlan, ScrapePlan, PROMETHEUS_PORT, RETENTION};
+use crate::plan::Plan;
+
+use super::env_value;
+
+/// The volume Prometheus keeps its data in.
+const DATA_VOLUME: &str = "prometheus-data";
+
+fn hardened(c: &mut Map<String, Value>) {
+    c.insert("restart".into(), json!("unless-stopped"));
+    c.insert("read_only".into(), json!(true));
+    c.insert("cap_drop".into(), json!(["ALL"]));
+    c.insert("security_opt".into(), json!(["no-new-privileges:true"]));
+}
+
+fn limits(cpus: &str, memory: &str) -> Value {
+    json!({ "resources": { "limits": { "cpus": cpus, "memory": memory } } })
+}
+
+/// The monitoring containers, by name, and the volumes they need.
+pub(in crate::render) fn monitoring_containers(
+    plan: &Plan,
+    scrape: &ScrapePlan,
+) -> (Vec<(String, Value)>, Vec<String>) {
+    let mut out = Vec::new();
+    let front = plan.balancer.is_some();
+
+    let mut p = Map::new();
+    p.insert("image".into(), json!(versions::PROMETHEUS.image));
+    p.insert(
+        "command".into(),
+        json!([
+            "--config.file=/etc/prometheus/prometheus.yml",
+            "--storage.tsdb.path=/prometheus",
+            format!("--storage.tsdb.retention.time={RETENTION}"),
+            format!("--web.listen-address=:{PROMETHEUS_PORT}"),
+        ]),
+    );
+    hardened(&mut p);
+    p.insert(
+        "volumes".into(),
+        json!([
+            { "type": "bind", "source": "./monitoring", "target": "/etc/prometheus", "read_only": true },
+            { "type": "volume", "source": DATA_VOLUME, "target": "/prometheus" },
+        ]),
+    );
+    // Its web page and API, for an SSH tunnel: never on a public address.
+    p.insert(
+        "ports".into(),
+        json!([format!("127.0.0.1:{PROMETHEUS_PORT}:{PROMETHEUS_PORT}")]),
+    );
+    p.insert(
+        "healthcheck".into(),
+        json!({
+            "test": ["CMD", "wget", "-q", "-O", "/dev/null", format!("http://127.0.0.1:{PROMETHEUS_PORT}/-/ready")],
+            "interval": "10s", "timeout": "3s", "retries": 3, "start_period": "30s",
+        }),
+    );
+    p.insert("deploy".into(), limits("1", "1g"));
+    let mut networks = vec!["monitoring", "back"];
+    if front {
+        networks.push("front");
+    }
+    p.insert("networks".into(), json!(networks));
+    out.push(("prometheus".to_string(), Value::Object(p)));
+
+    for (name, e) in &scrape.exporters {
+        out.push((name.clone(), exporter(e)));
+    }
+    (out, vec![DATA_VOLUME.to_string()])
+}
+
+fn exporter(e: &ExporterPlan) -> Value {
+    let mut c = Map::new();
+    c.insert("image".into(), json!(e.image));
+    if !e.args.is_empty() {
+        c.insert("command".into(), json!(e.args));
+    }
+    if !e.env.is_empty() {
+        let mut env = Map::new();
+        for (k, v) in &e.env {
+            env.insert(k.clone(), env_value(v));
+        }
+        c.insert("environment".into(), Value::Object(env));
+    }
+    match e.kind {
+        ExporterKind::Cadvisor => {
+            // What cAdvisor's own documentation runs it with: the host's cgroups and
+            // Docker's state, read only.
+            c.insert("restart".into(), json!("unless-stopped"));
+            c.insert("privileged".into(), json!(true));
+            c.insert("devices".into(), json!(["/dev/kmsg"]));
+            c.insert(
+                "command".into(),
+                json!([
+                    "--docker_only=true",
+                    "--housekeeping_interval=15s",
+                    "--store_container_labels=true",
+                ]),
+            );
+            c.insert(
+                "volumes".into(),
+                json!([
+                    { "type": "bind", "source": "/", "target": "/rootfs", "read_only": true },
+                    { "type": "bind", "source": "/var/run", "target": "/var/run", "read_only": true },
+                    { "type": "bind", "source": "/sys", "target": "/sys", "read_only": true },
+                    { "type": "bind", "source": "/var/lib/docker", "target": "/var/lib/docker", "read_only": true },
+                    { "type": "bind", "source": "/dev/disk", "target": "/dev/disk", "read_only": true },
+                ]),
+            );
+            c.insert("deploy".into(), limits("0.5", "256m"));
+            c.insert("networks".into(), json!(["monitoring"]));
+        }
+        ExporterKind::Nginx => {
+            hardened(&mut c);
+            c.insert("deploy".into(), limits("0.25", "64m"));
+            c.insert("networks".into(), json!(["front"]));
+        }
+        ExporterKind::Redis | ExporterKind::Postgres => {
+            hardened(&mut c);
+            c.insert("deploy".into(), limits("0.25", "128m"));
+            c.insert("networks".into(), json!(["back"]));
+        }
+    }
+    Value::Object(c)
+}
