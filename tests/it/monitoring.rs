@@ -844,3 +844,120 @@ fn go_formats_read_as_go_writes_them() {
     assert_eq!(humanize_duration(45.0), "45s");
     assert_eq!(humanize_duration(90.0), "1m 30s");
 }
+
+/// The health rules of every compose bundle, under `promtool test rules`: for each
+/// job a rule watches, its series at 0 (down) fire the alert once the rule's `for` has
+/// passed, named with the job and instance, and not before; at 1 (up) they fire
+/// nothing.
+#[test]
+fn health_alerts_fire_for_what_is_down_after_their_for_and_never_for_what_is_up() {
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut cases_run = 0;
+    for path in common::render_blueprints() {
+        let set = common::render_all(&path);
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let rules_files: Vec<(String, String)> = set
+            .iter()
+            .filter(|(p, _)| p.ends_with(&format!("/compose/{RULES_FILE}")))
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect();
+        for (rel, text) in rules_files {
+            let doc = tierform::load_yaml(&text).unwrap().to_json();
+            let health = doc["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|g| g["name"].as_str().unwrap().ends_with("-health"))
+                .unwrap_or_else(|| panic!("{stem}/{rel} has no health group"))
+                .clone();
+            let rules_path = dir.path().join(format!("rules-{cases_run}.yml"));
+            std::fs::write(&rules_path, &text).unwrap();
+            let mut tests = Vec::new();
+            for rule in health["rules"].as_array().unwrap() {
+                let expr = rule["expr"].as_str().unwrap();
+                // `METRIC{job=~"a|b"} == 0`
+                let (metric, rest) = expr.split_once("{job=~\"").unwrap();
+                let jobs = rest.split_once('"').unwrap().0;
+                assert!(rest.ends_with("} == 0"), "{stem}/{rel}: {expr}");
+                let for_ms = duration_ms(rule["for"].as_str().unwrap());
+                for job in jobs.split('|') {
+                    let instance = format!("{job}-node:1");
+                    for (value, fires) in [(0, true), (1, false)] {
+                        let series = json!([{
+                            "series": format!("{metric}{{job=\"{job}\",instance=\"{instance}\"}}"),
+                            "values": format!("{value}x30"),
+                        }]);
+                        let mut labels = rule["labels"].clone();
+                        labels["job"] = Value::from(job);
+                        labels["instance"] = Value::from(instance.clone());
+                        let mut annotations = rule["annotations"].clone();
+                        for key in ["summary", "description"] {
+                            let t = annotations[key]
+                                .as_str()
+                                .unwrap()
+                                .replace("{{ $labels.job }}", job)
+                                .replace("{{ $labels.instance }}", &instance);
+                            annotations[key] = Value::from(t);
+                        }
+                        let alert = rule["alert"].as_str().unwrap();
+                        let at = |ms: u64, alerts: Vec<Value>| {
+                            json!({
+                                "eval_time": tierform::monitoring::prom_duration(ms),
+                                "alertname": alert,
+                                "exp_alerts": alerts,
+                            })
+                        };
+                        let after = for_ms + STEP_MS;
+                        let mut checks = vec![at(
+                            after,
+                            if fires {
+                                vec![
+                                    json!({ "exp_labels": labels, "exp_annotations": annotations }),
+                                ]
+                            } else {
+                                vec![]
+                            },
+                        )];
+                        // One step short of its `for`, it is only pending.
+                        checks.push(at(for_ms - STEP_MS, vec![]));
+                        tests.push(json!({
+                            "name": format!("{alert} for {job} at {value}"),
+                            "interval": "1m",
+                            "input_series": series,
+                            "alert_rule_test": checks,
+                        }));
+                        cases_run += 1;
+                    }
+                }
+            }
+            let test_path = dir.path().join(format!("test-{cases_run}.yml"));
+            let doc = json!({
+                "rule_files": [rules_path.to_str().unwrap()],
+                "evaluation_interval": "1m",
+                "tests": tests,
+            });
+            std::fs::write(&test_path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+            let out = Command::new(&promtool)
+                .args(["test", "rules"])
+                .arg(&test_path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "promtool test rules failed for {stem}/{rel}:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+        }
+    }
+    assert!(cases_run >= 40, "only {cases_run} health cases");
+    eprintln!("promtool ran {cases_run} health cases");
+}
+
+/// A Prometheus duration of whole minutes (`2m`), in milliseconds.
+fn duration_ms(text: &str) -> u64 {
+    text.strip_suffix('m').unwrap().parse::<u64>().unwrap() * STEP_MS
+}
