@@ -76,8 +76,9 @@ pub mod templates {
 /// The server versions tierform renders, and their images.
 pub mod versions {
     pub use crate::model::versions::{
-        select, Debian, Supported, HAPROXY, KUBECTL_IMAGE, NGINX, PGBOUNCER, POSTGRES, RABBITMQ,
-        REDIS,
+        select, Debian, MonitoringTool, Supported, CADVISOR, HAPROXY, KUBECTL_IMAGE, NGINX,
+        NGINX_EXPORTER, PGBOUNCER, POSTGRES, POSTGRES_EXPORTER, PROMETHEUS, RABBITMQ, REDIS,
+        REDIS_EXPORTER,
     };
 
     /// Every table of supported versions, named by server.

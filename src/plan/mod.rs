@@ -110,6 +110,20 @@ impl Plan {
                 }
             }
         }
+        // postgres_exporter 0.17 builds a connection string from DATA_SOURCE_PASS and
+        // breaks on a quote or backslash in it.
+        for e in self.scrape.values().flat_map(|s| s.exporters.values()) {
+            if let Some(EnvValue::Secret(secret)) = e
+                .env
+                .iter()
+                .find(|(k, _)| k == "DATA_SOURCE_PASS")
+                .map(|(_, v)| v)
+            {
+                out.entry(secret.clone())
+                    .or_default()
+                    .insert("postgres_exporter's DATA_SOURCE_PASS".into());
+            }
+        }
         out
     }
 }

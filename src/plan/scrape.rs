@@ -4,9 +4,9 @@
 //! each server's own statistics into metrics, and cAdvisor for the containers' CPU
 //! and memory.
 //!
-//! - Redis: one redis_exporter per datastore, which Prometheus asks for each node in
-//!   turn (`/scrape?target=…`), with the datastore's password and the queue keys its
-//!   workers read (`--check-single-keys`).
+//! - Redis: one redis_exporter per node, bound to it (never asked for another target,
+//!   which would get the password), with the queue keys the workers read
+//!   (`--check-single-keys`).
 //! - PostgreSQL: one postgres_exporter per server (the primary and each replica), as
 //!   the `postgres_exporter` role (`pg_monitor`), which `init-primary.sh` creates.
 //! - RabbitMQ: its own Prometheus plugin, on each node (the per-queue family).
@@ -18,7 +18,9 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{BalancerPlan, DatastorePlan, EnginePlan, EnvValue, PostgresPlan, ServicePlan};
+use super::{
+    BalancerPlan, DatastorePlan, EnginePlan, EnvValue, NodeRole, PostgresPlan, ServicePlan,
+};
 use crate::model::versions::{self, MonitoringTool};
 use crate::model::{BalancerEngine, Platform};
 
@@ -63,12 +65,8 @@ pub struct ScrapeJob {
     pub path: String,
     /// Query parameters of every scrape.
     pub params: BTreeMap<String, String>,
-    /// The addresses scraped (`host:port`), or with `via`, the targets the exporter is
-    /// asked for.
+    /// The addresses scraped (`host:port`).
     pub targets: Vec<String>,
-    /// A multi-target exporter's address: each target is passed to it as `?target=`
-    /// and becomes the series' `instance`.
-    pub via: Option<String>,
 }
 
 /// What an exporter reads.
@@ -116,7 +114,6 @@ fn job(path: &str, targets: Vec<String>) -> ScrapeJob {
         path: path.to_string(),
         params: BTreeMap::new(),
         targets,
-        via: None,
     }
 }
 
@@ -154,15 +151,8 @@ pub fn compose_scrape(
         let nodes = store.nodes.get(&platform).cloned().unwrap_or_default();
         match &store.engine {
             EnginePlan::Redis(r) => {
-                let name = exporter_name(&store.name);
-                let mut e = exporter(
-                    ExporterKind::Redis,
-                    versions::REDIS_EXPORTER,
-                    REDIS_EXPORTER_PORT,
-                    &store.name,
-                );
-                // No node of its own: it scrapes the one Prometheus names.
-                e.args.push("--redis.addr=".into());
+                // One exporter per node, each bound to its node: asked for another
+                // target (`/scrape?target=`), an exporter would send it the password.
                 let keys: Vec<String> = services
                     .values()
                     .filter_map(|s| s.queue.as_ref())
@@ -171,31 +161,38 @@ pub fn compose_scrape(
                     .collect::<std::collections::BTreeSet<_>>()
                     .into_iter()
                     .collect();
-                if !keys.is_empty() {
+                let mut targets = Vec::new();
+                for n in &nodes {
+                    let name = exporter_name(&n.id);
+                    let mut e = exporter(
+                        ExporterKind::Redis,
+                        versions::REDIS_EXPORTER,
+                        REDIS_EXPORTER_PORT,
+                        &store.name,
+                    );
                     e.args
-                        .push(format!("--check-single-keys={}", keys.join(",")));
+                        .push(format!("--redis.addr=redis://{}:{}", n.id, n.port));
+                    if !keys.is_empty() {
+                        e.args
+                            .push(format!("--check-single-keys={}", keys.join(",")));
+                    }
+                    e.env.push((
+                        "REDIS_PASSWORD".into(),
+                        EnvValue::Secret(r.password_secret.clone()),
+                    ));
+                    targets.push(format!("{name}:{REDIS_EXPORTER_PORT}"));
+                    plan.exporters.insert(name, e);
                 }
-                if r.cluster {
-                    e.args.push("--is-cluster".into());
-                }
-                e.env.push((
-                    "REDIS_PASSWORD".into(),
-                    EnvValue::Secret(r.password_secret.clone()),
-                ));
-                let mut j = job(
-                    "/scrape",
-                    nodes
-                        .iter()
-                        .map(|n| format!("redis://{}:{}", n.host, n.port))
-                        .collect(),
-                );
-                j.via = Some(format!("{name}:{REDIS_EXPORTER_PORT}"));
-                plan.jobs.insert(store.name.clone(), j);
-                plan.exporters.insert(name, e);
+                plan.jobs
+                    .insert(store.name.clone(), job("/metrics", targets));
             }
             EnginePlan::Postgres(pg) => {
                 let mut targets = Vec::new();
-                for n in &nodes {
+                // The servers, not PgBouncer: it has none of their statistics.
+                for n in nodes
+                    .iter()
+                    .filter(|n| matches!(n.role, NodeRole::Primary | NodeRole::Replica))
+                {
                     let name = exporter_name(&n.id);
                     let mut e = exporter(
                         ExporterKind::Postgres,
@@ -203,7 +200,7 @@ pub fn compose_scrape(
                         POSTGRES_EXPORTER_PORT,
                         &store.name,
                     );
-                    e.env = postgres_env(pg, &n.host, n.port);
+                    e.env = postgres_env(pg, &n.id, n.port);
                     targets.push(format!("{name}:{POSTGRES_EXPORTER_PORT}"));
                     plan.exporters.insert(name, e);
                 }

@@ -231,6 +231,9 @@ pub enum Source {
     /// cAdvisor's series of these containers (compose services), each allowed
     /// `capacity`: CPU cores or memory bytes.
     Containers {
+        /// The blueprint, which every container tierform renders carries as the label
+        /// [`BLUEPRINT_LABEL`]: cAdvisor sees every container of the host.
+        blueprint: String,
         containers: Vec<String>,
         capacity: f64,
     },
@@ -356,7 +359,9 @@ fn source(
                     statefulsets: pods.1,
                     capacity,
                 },
+                // The namespace is the blueprint's name.
                 None => Source::Containers {
+                    blueprint: namespace.to_string(),
                     containers,
                     capacity,
                 },
@@ -423,10 +428,16 @@ fn measure(signal: Signal, source: &Source) -> String {
         (
             _,
             Source::Containers {
+                blueprint,
                 containers,
                 capacity,
             },
-        ) => usage(signal, &compose_services(containers), "name", *capacity),
+        ) => usage(
+            signal,
+            &compose_services(blueprint, containers),
+            "name",
+            *capacity,
+        ),
         (
             _,
             Source::Pods {
@@ -475,10 +486,16 @@ fn measure(signal: Signal, source: &Source) -> String {
                 namespace,
                 key,
             },
-        ) => format!(
-            "sum(redis_key_size{{{},key=\"{key}\"}})",
-            job_matcher(job, namespace)
-        ),
+        ) => {
+            let job = job_matcher(job, namespace);
+            // Redis deletes a list once it is empty, and the exporter may then have no
+            // series for it: while Redis answers, that reads as 0 (a drained queue
+            // must satisfy `below`), and as nothing when it does not. In parentheses:
+            // the comparison that follows binds tighter than `or`.
+            format!(
+                "(sum(redis_key_size{{{job},key=\"{key}\"}}) or max(redis_up{{{job}}} == 1) * 0)"
+            )
+        }
         (
             _,
             Source::RabbitmqQueue {
@@ -539,10 +556,15 @@ fn pod_containers(namespace: &str, container: &str, statefulsets: &[String]) -> 
     out
 }
 
-/// cAdvisor's selector of the containers of these compose services.
-fn compose_services(containers: &[String]) -> String {
+/// The label every container of a compose file tierform renders carries, with the
+/// blueprint's name: cAdvisor exports it as `container_label_io_tierform_blueprint`.
+pub const BLUEPRINT_LABEL: &str = "io.tierform.blueprint";
+
+/// cAdvisor's selector of the containers of these compose services, of this blueprint
+/// (another stack on the same Docker host may have an `api` too).
+fn compose_services(blueprint: &str, containers: &[String]) -> String {
     format!(
-        "container_label_com_docker_compose_service=~\"{}\"",
+        "container_label_io_tierform_blueprint=\"{blueprint}\",container_label_com_docker_compose_service=~\"{}\"",
         containers.join("|")
     )
 }

@@ -52,7 +52,7 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
         services.extend(containers);
         volumes.extend(monitoring_volumes);
     }
-    let mut doc = compose_document(services, volumes, true);
+    let mut doc = compose_document(plan, services, volumes, true);
     if scrape.is_some() {
         // Prometheus and cAdvisor's own network: no application container joins it.
         doc["networks"]["monitoring"] = serde_json::json!({ "driver": "bridge" });

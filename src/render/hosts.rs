@@ -86,7 +86,7 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             files.push((format!("{dir}/{path}"), text));
         }
         if !m.services.is_empty() {
-            let doc = compose_document(m.services, m.volumes, false);
+            let doc = compose_document(plan, m.services, m.volumes, false);
             files.push((
                 format!("{dir}/docker-compose.yml"),
                 emit(plan, &doc, &format!("docker compose up -d  (on {machine})"))?,

@@ -9,7 +9,7 @@ use serde_json::{Map, Value};
 use super::bundle::generated_header;
 use super::templates::TemplateError;
 use crate::model::signal::Unit;
-use crate::model::Platform;
+use crate::model::{BalancerEngine, Platform};
 use crate::plan::scrape::ScrapePlan;
 use crate::plan::watch::MeasuredCondition;
 use crate::plan::{AlertPlan, EnginePlan, Move, Plan};
@@ -96,6 +96,29 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan) -> Vec<Value> {
             },
         });
     }
+    if let Some(lb) = &plan.balancer {
+        let (alert, expr, summary, description) = match lb.engine {
+            BalancerEngine::Nginx => (
+                "BalancerDown",
+                "nginx_up{job=~\"balancer\"} == 0",
+                "nginx behind {{ $labels.instance }} is down",
+                "nginx-prometheus-exporter at {{ $labels.instance }} cannot read nginx's stub_status: nginx is down, and with it every route.",
+            ),
+            BalancerEngine::Haproxy => (
+                "BalancerBackendDown",
+                "haproxy_backend_active_servers{job=~\"balancer\"} == 0",
+                "HAProxy backend {{ $labels.proxy }} has no server up",
+                "Every server of backend {{ $labels.proxy }} fails its health check: HAProxy answers its routes with 503.",
+            ),
+        };
+        out.push(object! {
+            "alert" => alert,
+            "expr" => expr,
+            "for" => "1m",
+            "labels" => labels(),
+            "annotations" => object! { "summary" => summary, "description" => description },
+        });
+    }
     let clusters: Vec<&str> = plan
         .datastores
         .values()
@@ -162,17 +185,6 @@ pub fn prometheus_config(plan: &Plan, platform: Platform) -> Result<Option<Strin
             "static_configs".into(),
             Value::from(vec![object! { "targets" => job.targets.clone() }]),
         );
-        if let Some(via) = &job.via {
-            // Each target goes to the exporter as ?target=, and names the series.
-            j.insert(
-                "relabel_configs".into(),
-                Value::from(vec![
-                    object! { "source_labels" => vec!["__address__"], "target_label" => "__param_target" },
-                    object! { "source_labels" => vec!["__param_target"], "target_label" => "instance" },
-                    object! { "target_label" => "__address__", "replacement" => via.clone() },
-                ]),
-            );
-        }
         jobs.push(Value::Object(j));
     }
     let mut doc = Map::new();

@@ -21,7 +21,9 @@ use lab::{Lab, ServerSet, StartOptions};
 pub(crate) const SUPERUSER_PASSWORD: &str = "super secret";
 pub(crate) const APP_PASSWORD: &str = "app's pass:word $1";
 pub(crate) const REPLICATION_PASSWORD: &str = "repl:pass\\word";
-pub(crate) const MONITOR_PASSWORD: &str = "mon'itor pass";
+/// URL-safe, as `.env.example` asks: postgres_exporter 0.17 cannot read a quote or a
+/// backslash in it.
+pub(crate) const MONITOR_PASSWORD: &str = "monitor-pass.1~";
 
 /// A folder the set's postgres user owns.
 pub(crate) fn postgres_dir(set: &ServerSet, path: &Path, mode: u32) {

@@ -44,6 +44,7 @@ mod lint;
 mod live;
 mod live_data;
 mod live_edge;
+mod live_monitoring;
 mod live_postgres;
 mod live_postgres_life;
 mod live_rabbitmq;

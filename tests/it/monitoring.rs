@@ -229,6 +229,27 @@ fn every_compose_prometheus_config_passes_promtool_and_scrapes_what_the_rules_re
                     );
                 }
             }
+            // Each exporter reads a server of its own engine (not PgBouncer in front).
+            for (name, c) in compose["services"].as_object().unwrap() {
+                let env = &c["environment"];
+                let command = c["command"].as_array().cloned().unwrap_or_default();
+                let target = if let Some(uri) = env["DATA_SOURCE_URI"].as_str() {
+                    Some((uri.split(':').next().unwrap().to_string(), "postgres:"))
+                } else {
+                    command
+                        .iter()
+                        .filter_map(|a| a.as_str()?.strip_prefix("--redis.addr=redis://"))
+                        .map(|a| (a.rsplit_once(':').unwrap().0.to_string(), "redis:"))
+                        .next()
+                };
+                if let Some((server, image)) = target {
+                    let got = compose["services"][&server]["image"].as_str().unwrap_or("");
+                    assert!(
+                        got.starts_with(image),
+                        "{stem}/{bundle}: {name} reads {server}, whose image is {got}, not {image}…"
+                    );
+                }
+            }
             for job in selected_jobs(rules) {
                 assert!(
                     jobs.contains(&job),
@@ -334,6 +355,7 @@ fn series(source: &Source, state: &State, steps: u64, out: &mut Vec<Value>) {
         |name: String, values: String| out.push(json!({ "series": name, "values": values }));
     match source {
         Source::Containers {
+            blueprint,
             containers,
             capacity,
         } => {
@@ -341,7 +363,7 @@ fn series(source: &Source, state: &State, steps: u64, out: &mut Vec<Value>) {
                 // The first container is the busiest; the others run at half of it.
                 let share = if i == 0 { 1.0 } else { 0.5 };
                 let base = format!(
-                    "container_label_com_docker_compose_service=\"{c}\",name=\"app-{c}-1\""
+                    "container_label_io_tierform_blueprint=\"{blueprint}\",container_label_com_docker_compose_service=\"{c}\",name=\"app-{c}-1\""
                 );
                 if let Some(v) = state.values.get(&Signal::Cpu) {
                     let cores = v / 100.0 * capacity * share;
@@ -884,23 +906,32 @@ fn health_alerts_fire_for_what_is_down_after_their_for_and_never_for_what_is_up(
                 assert!(rest.ends_with("} == 0"), "{stem}/{rel}: {expr}");
                 let for_ms = duration_ms(rule["for"].as_str().unwrap());
                 for job in jobs.split('|') {
-                    let instance = format!("{job}-node:1");
+                    // The series' labels: HAProxy's per backend (`proxy`) too.
+                    let mut own = vec![
+                        ("job", job.to_string()),
+                        ("instance", format!("{job}-node:1")),
+                    ];
+                    if metric.starts_with("haproxy_") {
+                        own.push(("proxy", "api".to_string()));
+                    }
+                    let selector: Vec<String> =
+                        own.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
                     for (value, fires) in [(0, true), (1, false)] {
                         let series = json!([{
-                            "series": format!("{metric}{{job=\"{job}\",instance=\"{instance}\"}}"),
+                            "series": format!("{metric}{{{}}}", selector.join(",")),
                             "values": format!("{value}x30"),
                         }]);
                         let mut labels = rule["labels"].clone();
-                        labels["job"] = Value::from(job);
-                        labels["instance"] = Value::from(instance.clone());
                         let mut annotations = rule["annotations"].clone();
-                        for key in ["summary", "description"] {
-                            let t = annotations[key]
-                                .as_str()
-                                .unwrap()
-                                .replace("{{ $labels.job }}", job)
-                                .replace("{{ $labels.instance }}", &instance);
-                            annotations[key] = Value::from(t);
+                        for (k, v) in &own {
+                            labels[*k] = Value::from(v.clone());
+                            for key in ["summary", "description"] {
+                                let t = annotations[key]
+                                    .as_str()
+                                    .unwrap()
+                                    .replace(&format!("{{{{ $labels.{k} }}}}"), v);
+                                annotations[key] = Value::from(t);
+                            }
                         }
                         let alert = rule["alert"].as_str().unwrap();
                         let at = |ms: u64, alerts: Vec<Value>| {

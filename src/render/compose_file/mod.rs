@@ -54,10 +54,21 @@ pub(super) fn emit(plan: &Plan, doc: &Value, run: &str) -> Result<String, Templa
 }
 
 pub(super) fn compose_document(
-    services: Map<String, Value>,
+    plan: &Plan,
+    mut services: Map<String, Value>,
     volumes: BTreeSet<String>,
     networks: bool,
 ) -> Value {
+    // Every container names its blueprint, which the CPU and memory rules select
+    // (cAdvisor sees every container of the Docker host).
+    for c in services.values_mut() {
+        if let Value::Object(c) = c {
+            c.insert(
+                "labels".into(),
+                json!({ crate::plan::watch::BLUEPRINT_LABEL: plan.blueprint }),
+            );
+        }
+    }
     let mut doc = Map::new();
     doc.insert("services".into(), Value::Object(services));
     if networks {
@@ -126,6 +137,21 @@ pub(super) fn env_example(plan: &Plan, machine: Option<&str>, reads: &BTreeSet<S
             if let Some(store) = plan.datastores.get(u) {
                 if let Some(secret) = app_secret(store) {
                     by_name.entry(secret).or_default().insert(s.name.clone());
+                }
+            }
+        }
+    }
+    // The exporters of the compose bundle's monitoring.
+    if machine.is_none() {
+        if let Some(scrape) = plan.scrape.get(&Platform::Compose) {
+            for (name, e) in &scrape.exporters {
+                for (_, v) in &e.env {
+                    if let EnvValue::Secret(secret) = v {
+                        by_name
+                            .entry(secret.clone())
+                            .or_default()
+                            .insert(name.clone());
+                    }
                 }
             }
         }

@@ -1,0 +1,460 @@
+//! Live: the monitoring of `tests/fixtures/render/lab-monitoring.yaml`'s compose bundle,
+//! booted from Debian 13's packages (the versions the images pin): its nginx (with the
+//! rendered `stub_status`), Redis and PostgreSQL from the rendered configs, and beside
+//! them the rendered exporters (each with its compose `command` and `environment`) and
+//! Prometheus 2.53 with the rendered `prometheus.yml` and `rules.yml`. Each container
+//! name resolves to a loopback address of the test's own network namespace, as compose's
+//! DNS would; cAdvisor alone is absent (Debian does not package it).
+//!
+//! Prometheus must scrape every other job, and the phase's `TimeForNextPhase` alert
+//! (queue depth above 100 for 30s) goes pending, then firing, once 150 jobs are pushed
+//! onto the worker's queue, and says which phase to move to.
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tierform_lab as lab;
+
+use lab::{Lab, ServerSet, StartOptions, StubBackend};
+
+use crate::common;
+use crate::live_data::{ok, wait_for, SERIAL};
+use crate::live_postgres::{start_primary, MONITOR_PASSWORD};
+
+const LAB: &str = "tests/fixtures/render/lab-monitoring.yaml";
+const JOBS_PASSWORD: &str = "jobs pass: \"quoted\" $1";
+
+/// The loopback address each compose container name resolves to.
+const ADDRESSES: [(&str, &str); 8] = [
+    ("nginx", "127.0.0.61"),
+    ("api", "127.0.0.62"),
+    ("jobs", "127.0.0.63"),
+    ("db", "127.0.0.64"),
+    ("jobs-exporter", "127.0.0.65"),
+    ("db-exporter", "127.0.0.66"),
+    ("nginx-exporter", "127.0.0.67"),
+    ("prometheus", "127.0.0.68"),
+];
+
+fn hosts() -> Vec<(String, IpAddr)> {
+    ADDRESSES
+        .iter()
+        .map(|(name, a)| (name.to_string(), a.parse().unwrap()))
+        .collect()
+}
+
+fn addr(name: &str, port: u16) -> SocketAddr {
+    let a = ADDRESSES.iter().find(|(n, _)| *n == name).unwrap().1;
+    format!("{a}:{port}").parse().unwrap()
+}
+
+/// The phase's compose bundle, written into the lab folder.
+fn bundle(lab: &Lab) -> (PathBuf, Value) {
+    let set = common::render_all(Path::new(LAB));
+    let dir = lab.dir().join("compose");
+    for (path, text) in set.iter() {
+        let Some(rel) = path.strip_prefix("small/compose/") else {
+            continue;
+        };
+        let dest = dir.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(&dest, text).unwrap();
+    }
+    let compose = tierform::load_yaml(set.get("small/compose/docker-compose.yml").unwrap())
+        .unwrap()
+        .to_json();
+    (dir, compose)
+}
+
+/// A container's `command` and `environment` as compose would give them, with each
+/// `${NAME:?…}` filled from `secrets`.
+fn container(
+    compose: &Value,
+    name: &str,
+    secrets: &BTreeMap<&str, &str>,
+) -> (Vec<String>, Vec<(String, String)>) {
+    let c = &compose["services"][name];
+    assert!(c.is_object(), "the compose file has no {name}");
+    let args = c["command"]
+        .as_array()
+        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+        .unwrap_or_default();
+    let mut env = Vec::new();
+    for (k, v) in c["environment"].as_object().into_iter().flatten() {
+        let v = v.as_str().unwrap();
+        let value = match v.strip_prefix("${") {
+            Some(rest) => {
+                let var = rest.split(":?").next().unwrap();
+                secrets
+                    .get(var)
+                    .unwrap_or_else(|| panic!("no secret {var} for {name}"))
+                    .to_string()
+            }
+            None => v.to_string(),
+        };
+        env.push((k.clone(), value));
+    }
+    (args, env)
+}
+
+fn prometheus_get(path: &str) -> Value {
+    let r = lab::http_get(addr("prometheus", 9090), path, &[]).expect("Prometheus answers");
+    assert_eq!(r.status, 200, "{path}: {}", r.body);
+    serde_json::from_str(&r.body).unwrap()
+}
+
+#[test]
+fn prometheus_2_53_on_debian13_scrapes_the_lab_and_fires_the_next_phase_alert() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(set) = ServerSet::trixie() else {
+        return;
+    };
+    let tools = [
+        "prometheus",
+        "prometheus-redis-exporter",
+        "prometheus-postgres-exporter",
+        "prometheus-nginx-exporter",
+        "nginx",
+        "redis-server",
+        "redis-cli",
+    ];
+    let mut bin = BTreeMap::new();
+    for tool in tools {
+        let Some(path) = set.require(tool) else {
+            return;
+        };
+        bin.insert(tool, path);
+    }
+    let Some(pg_bin) = set.postgres_bin() else {
+        return;
+    };
+    if !lab::private_network() {
+        return;
+    }
+    let mut lab = Lab::new();
+    let booted = ok(
+        &lab.command(set.root(), &[&bin["prometheus"], "--version"])
+            .output()
+            .unwrap(),
+        "prometheus --version",
+    );
+    eprintln!("{}: {}", set.name(), booted.lines().next().unwrap_or(""));
+    assert!(
+        booted.contains(tierform::versions::PROMETHEUS.version),
+        "{} boots {booted}, not the Prometheus the image pins",
+        set.name()
+    );
+    // The exporters are the releases the images pin.
+    for (tool, pinned) in [
+        (
+            "prometheus-redis-exporter",
+            tierform::versions::REDIS_EXPORTER,
+        ),
+        (
+            "prometheus-postgres-exporter",
+            tierform::versions::POSTGRES_EXPORTER,
+        ),
+        (
+            "prometheus-nginx-exporter",
+            tierform::versions::NGINX_EXPORTER,
+        ),
+    ] {
+        let out = lab
+            .command(set.root(), &[&bin[tool], "--version"])
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains(pinned.version),
+            "{tool} is not {} ({}):\n{text}",
+            pinned.version,
+            pinned.image
+        );
+    }
+    let (dir, compose) = bundle(&lab);
+    let secrets: BTreeMap<&str, &str> = [
+        ("JOBS_PASSWORD", JOBS_PASSWORD),
+        ("DB_MONITOR_PASSWORD", MONITOR_PASSWORD),
+    ]
+    .into();
+    let root = || set.root().map(Path::to_path_buf);
+
+    // The API behind nginx: a stub backend on the address `api` resolves to.
+    let _api = StubBackend::start(addr("api", 8000), "api");
+    // nginx from the rendered config.
+    let conf = dir.join("nginx/nginx.conf");
+    lab.start_with(
+        "nginx",
+        &[
+            &bin["nginx"],
+            "-g",
+            "daemon off;",
+            "-c",
+            conf.to_str().unwrap(),
+        ],
+        &hosts(),
+        StartOptions {
+            root: root(),
+            ..Default::default()
+        },
+    );
+    // Redis from the rendered config and start script.
+    let data = lab.dir().join("jobs-data");
+    std::fs::create_dir_all(&data).unwrap();
+    let start = dir.join("redis/jobs/start.sh");
+    let redis_conf = dir.join("redis/jobs/jobs.conf");
+    lab.start_with(
+        "jobs",
+        &[
+            "/bin/sh",
+            start.to_str().unwrap(),
+            redis_conf.to_str().unwrap(),
+        ],
+        &hosts(),
+        StartOptions {
+            env: vec![
+                ("REDIS_PASSWORD".into(), JOBS_PASSWORD.into()),
+                ("REDIS_DATA_DIR".into(), data.to_str().unwrap().into()),
+            ],
+            root: root(),
+            ..Default::default()
+        },
+    );
+    // PostgreSQL from the rendered config, hba and first-start script (which creates
+    // the monitoring role).
+    let pg_data = lab.dir().join("pgdata");
+    let (_pg, _run) = start_primary(&mut lab, &set, &pg_bin, &dir.join("postgres/db"), &pg_data);
+    for (name, port) in [("nginx", 8405), ("jobs", 6379)] {
+        assert!(
+            lab::wait_listening(addr(name, port), Duration::from_secs(15)),
+            "{name} never listened:\n{}",
+            lab.logs(name)
+        );
+    }
+
+    // The exporters, each with its rendered command and environment.
+    for (name, tool, port) in [
+        ("jobs-exporter", "prometheus-redis-exporter", 9121),
+        ("db-exporter", "prometheus-postgres-exporter", 9187),
+        ("nginx-exporter", "prometheus-nginx-exporter", 9113),
+    ] {
+        let (args, env) = container(&compose, name, &secrets);
+        let mut argv = vec![bin[tool].clone()];
+        argv.extend(args);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        lab.start_with(
+            name,
+            &argv,
+            &hosts(),
+            StartOptions {
+                env,
+                root: root(),
+                ..Default::default()
+            },
+        );
+        assert!(
+            lab::wait_listening(addr(name, port), Duration::from_secs(15)),
+            "{name} never listened:\n{}",
+            lab.logs(name)
+        );
+    }
+
+    // Prometheus with the rendered command, its config folder and a data folder where
+    // the compose file mounts them.
+    let (args, _) = container(&compose, "prometheus", &secrets);
+    let tsdb = lab.dir().join("prometheus-data");
+    std::fs::create_dir_all(&tsdb).unwrap();
+    let mut argv = vec![bin["prometheus"].clone()];
+    argv.extend(args);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    lab.start_with(
+        "prometheus",
+        &argv,
+        &hosts(),
+        StartOptions {
+            binds: vec![
+                (dir.join("monitoring"), "/etc/prometheus".into()),
+                (tsdb, "/prometheus".into()),
+            ],
+            root: root(),
+            ..Default::default()
+        },
+    );
+    assert!(
+        lab::wait_listening(addr("prometheus", 9090), Duration::from_secs(30)),
+        "Prometheus never listened:\n{}",
+        lab.logs("prometheus")
+    );
+
+    // Ready once its storage is open: what the compose healthcheck waits for.
+    wait_for("Prometheus to be ready", Duration::from_secs(30), || {
+        lab::http_get(addr("prometheus", 9090), "/-/ready", &[]).is_ok_and(|r| r.status == 200)
+    });
+
+    // Every job but cAdvisor's is scraped and up.
+    let mut health = BTreeMap::new();
+    wait_for(
+        "Prometheus to scrape every job",
+        Duration::from_secs(60),
+        || {
+            let targets = prometheus_get("/api/v1/targets");
+            health.clear();
+            for t in targets["data"]["activeTargets"].as_array().unwrap() {
+                let job = t["labels"]["job"].as_str().unwrap().to_string();
+                let up = t["health"] == "up";
+                health.insert(job, (up, t["lastError"].as_str().unwrap_or("").to_string()));
+            }
+            ["prometheus", "balancer", "jobs", "db"]
+                .iter()
+                .all(|j| health.get(*j).is_some_and(|h| h.0))
+        },
+    );
+    assert_eq!(
+        health.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["balancer", "cadvisor", "db", "jobs", "prometheus"],
+        "the jobs of the rendered prometheus.yml: {health:?}"
+    );
+    // Each exporter reads its server, not only itself.
+    let query = |q: &str| -> Vec<Value> {
+        let path = format!("/api/v1/query?query={}", urlencode(q));
+        prometheus_get(&path)["data"]["result"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    for (q, what) in [
+        (
+            "redis_up{job=\"jobs\"} == 1",
+            "redis_exporter reaches Redis",
+        ),
+        (
+            "pg_up{job=\"db\"} == 1",
+            "postgres_exporter logs in as the monitoring role",
+        ),
+        (
+            "nginx_up{job=\"balancer\"} == 1",
+            "the exporter reads nginx's stub_status",
+        ),
+        (
+            "pg_settings_max_connections{job=\"db\"}",
+            "postgres_exporter reads the settings the rule divides by",
+        ),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        while query(q).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: no {q}\n--- db-exporter\n{}\n--- jobs-exporter\n{}\n--- nginx-exporter\n{}\n--- db\n{}",
+                lab.logs("db-exporter"),
+                lab.logs("jobs-exporter"),
+                lab.logs("nginx-exporter"),
+                lab.logs("db"),
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+
+    // Nothing fires yet.
+    let alert = || -> Option<Value> {
+        prometheus_get("/api/v1/alerts")["data"]["alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["labels"]["alertname"] == "TimeForNextPhase")
+            .cloned()
+    };
+    assert!(
+        alert().is_none(),
+        "fires with an empty queue: {:?}",
+        alert()
+    );
+    // The queue's depth reads 0 while the list does not exist (Redis deletes an empty
+    // list): a drained queue is a value, not a gap.
+    let rules =
+        tierform::load_yaml(&std::fs::read_to_string(dir.join("monitoring/rules.yml")).unwrap())
+            .unwrap()
+            .to_json();
+    let expr = rules["groups"][0]["rules"][0]["expr"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (depth, threshold) = expr.rsplit_once(" > ").unwrap();
+    assert_eq!(threshold, "100", "{expr}");
+    let now = query(depth);
+    assert_eq!(now.len(), 1, "{depth}: {now:?}");
+    assert_eq!(now[0]["value"][1], "0", "{depth}: {now:?}");
+
+    // 150 jobs on the worker's queue: over the next phase's 100.
+    let mut argv = vec![
+        bin["redis-cli"].as_str(),
+        "-h",
+        "127.0.0.63",
+        "LPUSH",
+        "reports",
+    ];
+    let jobs: Vec<String> = (0..150).map(|i| format!("job-{i}")).collect();
+    argv.extend(jobs.iter().map(String::as_str));
+    ok(
+        &lab.command(set.root(), &argv)
+            .env("REDISCLI_AUTH", JOBS_PASSWORD)
+            .output()
+            .unwrap(),
+        "redis-cli LPUSH",
+    );
+    let pushed = Instant::now();
+    let mut pending_seen = false;
+    wait_for(
+        "TimeForNextPhase to go pending",
+        Duration::from_secs(60),
+        || {
+            let a = alert();
+            pending_seen |= a.as_ref().is_some_and(|a| a["state"] == "pending");
+            a.is_some()
+        },
+    );
+    let mut fired = None;
+    wait_for("TimeForNextPhase to fire", Duration::from_secs(90), || {
+        let a = alert();
+        pending_seen |= a.as_ref().is_some_and(|a| a["state"] == "pending");
+        fired = a.filter(|a| a["state"] == "firing");
+        fired.is_some()
+    });
+    let fired = fired.unwrap();
+    assert!(pending_seen, "the alert never was pending before firing");
+    // Firing no sooner than its `for` (30s) after the queue grew.
+    assert!(
+        pushed.elapsed() >= Duration::from_secs(30),
+        "fired {:?} after the push, before its for",
+        pushed.elapsed()
+    );
+    assert_eq!(fired["labels"]["to_phase"], "more-workers");
+    assert_eq!(fired["labels"]["signal"], "queue_depth");
+    let description = fired["annotations"]["description"].as_str().unwrap();
+    assert!(
+        description.contains("Now: 150 messages") && description.contains("tierform diff"),
+        "{description}"
+    );
+    eprintln!(
+        "TimeForNextPhase fired {:.0?} after 150 jobs were queued: {description}",
+        pushed.elapsed()
+    );
+}
+
+/// Percent-encodes a PromQL query for a URL.
+fn urlencode(q: &str) -> String {
+    q.bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
