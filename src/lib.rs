@@ -76,8 +76,8 @@ pub mod templates {
 /// The server versions tierform renders, and their images.
 pub mod versions {
     pub use crate::model::versions::{
-        select, Debian, MonitoringTool, Supported, CADVISOR, HAPROXY, KUBECTL_IMAGE, NGINX,
-        NGINX_EXPORTER, PGBOUNCER, POSTGRES, POSTGRES_EXPORTER, PROMETHEUS, RABBITMQ, REDIS,
+        select, Debian, MonitoringTool, Supported, ALERTMANAGER, CADVISOR, HAPROXY, KUBECTL_IMAGE,
+        NGINX, NGINX_EXPORTER, PGBOUNCER, POSTGRES, POSTGRES_EXPORTER, PROMETHEUS, RABBITMQ, REDIS,
         REDIS_EXPORTER,
     };
 
@@ -106,7 +106,8 @@ pub mod monitoring {
         RATE_WINDOW,
     };
     pub use crate::render::monitoring::{
-        current_value, prom_duration, CONFIG_FILE, KUBERNETES_FILE, PROMETHEUS_RULE, RULES_FILE,
+        current_value, prom_duration, ALERTMANAGER_FILE, CONFIG_FILE, KUBERNETES_FILE,
+        PROMETHEUS_RULE, RULES_FILE,
     };
 }
 

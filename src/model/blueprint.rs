@@ -53,6 +53,10 @@ pub struct Blueprint {
     #[serde(default)]
     #[schemars(extend("propertyNames" = { "pattern": NAME_PATTERN }, "maxProperties" = MAX_DATASTORES))]
     pub datastores: BTreeMap<String, Datastore>,
+    /// The monitoring tierform runs beside the stack (compose), and where its alerts
+    /// go.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<super::Monitoring>,
     /// The stages the application grows through, in order. Each phase patches the state
     /// the phase before it left. Without phases, the blueprint is one phase named `default`.
     #[serde(default)]

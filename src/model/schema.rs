@@ -9,7 +9,14 @@ use serde_json::{json, Map, Value};
 use crate::model::Blueprint;
 
 /// Top-level fields a phase patch may change.
-pub const PATCHABLE: [&str; 5] = ["targets", "tiers", "balancer", "services", "datastores"];
+pub const PATCHABLE: [&str; 6] = [
+    "targets",
+    "tiers",
+    "balancer",
+    "services",
+    "datastores",
+    "monitoring",
+];
 
 /// The blueprint JSON Schema (draft 2020-12), with the patch form of the blueprint for
 /// `phases[].patch`.

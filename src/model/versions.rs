@@ -121,6 +121,13 @@ pub const PROMETHEUS: MonitoringTool = MonitoringTool {
     package: "prometheus",
 };
 
+/// Alertmanager, which sends Prometheus's alerts to the blueprint's receivers.
+pub const ALERTMANAGER: MonitoringTool = MonitoringTool {
+    version: "0.28.1",
+    image: "prom/alertmanager:v0.28.1",
+    package: "prometheus-alertmanager",
+};
+
 /// redis_exporter, one per Redis datastore, scraping each of its nodes (`/scrape`).
 pub const REDIS_EXPORTER: MonitoringTool = MonitoringTool {
     version: "1.69.0",

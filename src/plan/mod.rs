@@ -633,7 +633,12 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
     if platforms.contains(&Platform::Compose) {
         scrape.insert(
             Platform::Compose,
-            scrape::compose_scrape(&services, &datastores, balancer.as_ref()),
+            scrape::compose_scrape(
+                &services,
+                &datastores,
+                balancer.as_ref(),
+                scrape::notify_plan(bp.monitoring.as_ref()),
+            ),
         );
     }
 

@@ -29,6 +29,8 @@ use crate::model::{BalancerEngine, Platform};
 pub const BALANCER_METRICS_PORT: u16 = 8405;
 /// Prometheus's port.
 pub const PROMETHEUS_PORT: u16 = 9090;
+/// Alertmanager's port.
+pub const ALERTMANAGER_PORT: u16 = 9093;
 /// cAdvisor's port.
 pub const CADVISOR_PORT: u16 = 8080;
 /// redis_exporter's port.
@@ -48,7 +50,7 @@ pub const INTERVAL: &str = "15s";
 
 /// The names the monitoring containers take in a compose file: no service or datastore
 /// may take one (see [`exporter_name`] for the exporters').
-pub const CONTAINERS: [&str; 2] = ["prometheus", "cadvisor"];
+pub const CONTAINERS: [&str; 3] = ["prometheus", "alertmanager", "cadvisor"];
 
 /// What one platform's Prometheus scrapes, and the exporters it runs for that.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -57,6 +59,54 @@ pub struct ScrapePlan {
     pub jobs: BTreeMap<String, ScrapeJob>,
     /// By container name.
     pub exporters: BTreeMap<String, ExporterPlan>,
+    /// Where an Alertmanager beside Prometheus sends the alerts; empty: none runs.
+    pub notify: Vec<NotifyPlan>,
+}
+
+/// One receiver of the alerts, its URL in a secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum NotifyPlan {
+    Webhook {
+        secret: String,
+    },
+    Slack {
+        secret: String,
+        channel: Option<String>,
+    },
+}
+
+impl NotifyPlan {
+    /// The secret holding its URL.
+    pub fn secret(&self) -> &str {
+        match self {
+            NotifyPlan::Webhook { secret } | NotifyPlan::Slack { secret, .. } => secret,
+        }
+    }
+
+    /// The file Alertmanager reads the URL from: the secret, mounted.
+    pub fn secret_file(&self) -> String {
+        format!("/run/secrets/{}", self.secret().to_ascii_lowercase())
+    }
+}
+
+/// The receivers of `monitoring.notify`, in order (validation made sure each names
+/// exactly one).
+pub fn notify_plan(m: Option<&crate::model::Monitoring>) -> Vec<NotifyPlan> {
+    let Some(m) = m else { return Vec::new() };
+    m.notify
+        .iter()
+        .filter_map(|n| match (&n.webhook, &n.slack) {
+            (Some(secret), None) => Some(NotifyPlan::Webhook {
+                secret: secret.clone(),
+            }),
+            (None, Some(secret)) => Some(NotifyPlan::Slack {
+                secret: secret.clone(),
+                channel: n.channel.clone(),
+            }),
+            _ => None,
+        })
+        .collect()
 }
 
 /// One scrape job.
@@ -122,9 +172,13 @@ pub fn compose_scrape(
     services: &BTreeMap<String, ServicePlan>,
     datastores: &BTreeMap<String, DatastorePlan>,
     balancer: Option<&BalancerPlan>,
+    notify: Vec<NotifyPlan>,
 ) -> ScrapePlan {
     let platform = Platform::Compose;
-    let mut plan = ScrapePlan::default();
+    let mut plan = ScrapePlan {
+        notify,
+        ..ScrapePlan::default()
+    };
     let cadvisor = exporter(
         ExporterKind::Cadvisor,
         versions::CADVISOR,

@@ -53,9 +53,20 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
         volumes.extend(monitoring_volumes);
     }
     let mut doc = compose_document(plan, services, volumes, true);
-    if scrape.is_some() {
-        // Prometheus and cAdvisor's own network: no application container joins it.
+    if let Some(scrape) = scrape {
+        // The monitoring's own network: no application container joins it.
         doc["networks"]["monitoring"] = serde_json::json!({ "driver": "bridge" });
+        // Each receiver's URL, from the .env, as a file only Alertmanager reads.
+        if !scrape.notify.is_empty() {
+            let mut secrets = Map::new();
+            for n in &scrape.notify {
+                secrets.insert(
+                    n.secret().to_ascii_lowercase(),
+                    serde_json::json!({ "environment": n.secret() }),
+                );
+            }
+            doc["secrets"] = serde_json::Value::Object(secrets);
+        }
     }
     files.push((
         "docker-compose.yml".into(),
@@ -74,6 +85,9 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
     }
     if let Some(text) = super::monitoring::prometheus_config(plan, Platform::Compose)? {
         files.push((super::monitoring::CONFIG_FILE.to_string(), text));
+    }
+    if let Some(text) = super::monitoring::alertmanager_config(plan, Platform::Compose)? {
+        files.push((super::monitoring::ALERTMANAGER_FILE.to_string(), text));
     }
     Ok(files)
 }

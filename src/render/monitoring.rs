@@ -10,7 +10,7 @@ use super::bundle::generated_header;
 use super::templates::TemplateError;
 use crate::model::signal::Unit;
 use crate::model::{BalancerEngine, Platform};
-use crate::plan::scrape::ScrapePlan;
+use crate::plan::scrape::{NotifyPlan, ScrapePlan};
 use crate::plan::watch::MeasuredCondition;
 use crate::plan::{AlertPlan, EnginePlan, Move, Plan};
 
@@ -19,6 +19,8 @@ pub const RULES_FILE: &str = "monitoring/rules.yml";
 
 /// Where Prometheus's configuration goes in a bundle, beside the rules.
 pub const CONFIG_FILE: &str = "monitoring/prometheus.yml";
+/// Where Alertmanager's configuration goes, where one runs.
+pub const ALERTMANAGER_FILE: &str = "monitoring/alertmanager.yml";
 
 /// The file of the Kubernetes bundle that holds its PrometheusRule.
 pub const KUBERNETES_FILE: &str = "monitoring.yaml";
@@ -202,6 +204,16 @@ pub fn prometheus_config(plan: &Plan, platform: Platform) -> Result<Option<Strin
     if groups(plan, platform).is_some() {
         doc.insert("rule_files".into(), Value::from(vec!["rules.yml"]));
     }
+    if !scrape.notify.is_empty() {
+        doc.insert(
+            "alerting".into(),
+            object! { "alertmanagers" => vec![object! {
+                "static_configs" => vec![object! {
+                    "targets" => vec![format!("alertmanager:{}", crate::plan::scrape::ALERTMANAGER_PORT)],
+                }],
+            }] },
+        );
+    }
     doc.insert("scrape_configs".into(), Value::from(jobs));
     let header = generated_header(plan);
     let about = format!(
@@ -359,6 +371,82 @@ fn rule(plan: &Plan, a: &AlertPlan, platform: Platform) -> Value {
             "tierform_diff" => diff,
         },
     }
+}
+
+/// Alertmanager's configuration for `platform`, where one runs: every alert to every
+/// receiver of `monitoring.notify`, grouped per alert and phase; while something of
+/// the phase is down (a `critical` health alert), its phase alerts wait.
+pub fn alertmanager_config(
+    plan: &Plan,
+    platform: Platform,
+) -> Result<Option<String>, TemplateError> {
+    let Some(scrape) = plan.scrape.get(&platform) else {
+        return Ok(None);
+    };
+    if scrape.notify.is_empty() {
+        return Ok(None);
+    }
+    let mut webhooks = Vec::new();
+    let mut slack = Vec::new();
+    for n in &scrape.notify {
+        match n {
+            NotifyPlan::Webhook { .. } => webhooks.push(object! {
+                "url_file" => n.secret_file(),
+                "send_resolved" => true,
+            }),
+            NotifyPlan::Slack { channel, .. } => {
+                let mut c = Map::new();
+                c.insert("api_url_file".into(), Value::from(n.secret_file()));
+                if let Some(channel) = channel {
+                    c.insert("channel".into(), Value::from(channel.clone()));
+                }
+                c.insert("send_resolved".into(), Value::from(true));
+                c.insert(
+                    "title".into(),
+                    Value::from("[{{ .Status | toUpper }}] {{ .CommonAnnotations.summary }}"),
+                );
+                c.insert(
+                    "text".into(),
+                    Value::from("{{ range .Alerts }}{{ .Annotations.description }}\n{{ end }}"),
+                );
+                slack.push(Value::Object(c));
+            }
+        }
+    }
+    let mut receiver = Map::new();
+    receiver.insert("name".into(), Value::from("notify"));
+    if !webhooks.is_empty() {
+        receiver.insert("webhook_configs".into(), Value::from(webhooks));
+    }
+    if !slack.is_empty() {
+        receiver.insert("slack_configs".into(), Value::from(slack));
+    }
+    let doc = object! {
+        "route" => object! {
+            "receiver" => "notify",
+            "group_by" => vec!["alertname", "blueprint", "phase"],
+            "group_wait" => "30s",
+            "group_interval" => "5m",
+            "repeat_interval" => "4h",
+        },
+        "receivers" => vec![Value::Object(receiver)],
+        "inhibit_rules" => vec![object! {
+            "source_matchers" => vec!["severity=\"critical\""],
+            "target_matchers" => vec!["severity=\"warning\""],
+            "equal" => vec!["blueprint", "phase"],
+        }],
+    };
+    let header = generated_header(plan);
+    let about = format!(
+        "Where the alerts of phase {} of {} go. The URLs are secrets, mounted as files under /run/secrets. Check it with `amtool check-config`.",
+        plan.phase, plan.blueprint
+    );
+    crate::render::yaml_emit::emit_checked(&[&header, "", &about], &doc)
+        .map(Some)
+        .map_err(|e| TemplateError::Template {
+            name: ALERTMANAGER_FILE.into(),
+            message: e.to_string(),
+        })
 }
 
 /// A rate is an average over the rate window: said where it applies.

@@ -31,7 +31,7 @@ fn yaml_blocks(text: &str) -> Vec<String> {
 }
 
 /// What each recipe's phase renders and the base phase does not: (phase, file, text).
-const EXPECTED: [(&str, &str, &str); 12] = [
+const EXPECTED: [(&str, &str, &str); 13] = [
     (
         "read-replica",
         "compose/docker-compose.yml",
@@ -84,6 +84,12 @@ const EXPECTED: [(&str, &str, &str); 12] = [
         "bigger-api",
         "../base/compose/monitoring/rules.yml",
         "to_phase: bigger-api",
+    ),
+    // The receivers, their URLs as the secret files compose mounts.
+    (
+        "paged",
+        "compose/monitoring/alertmanager.yml",
+        "api_url_file: /run/secrets/slack_webhook_url",
     ),
 ];
 

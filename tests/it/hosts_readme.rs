@@ -205,10 +205,19 @@ fn each_env_example_lists_exactly_what_its_compose_file_reads() {
             let compose = set
                 .get(&format!("{dir}docker-compose.yml"))
                 .unwrap_or_else(|| panic!("{name}: no docker-compose.yml beside it"));
-            let wanted: std::collections::BTreeSet<&str> = reads
+            let mut wanted: std::collections::BTreeSet<&str> = reads
                 .captures_iter(compose)
                 .map(|c| c.get(1).unwrap().as_str())
                 .collect();
+            // And the secrets compose mounts as files, from the environment.
+            let doc = tierform::load_yaml(compose).unwrap().to_json();
+            let from_env: Vec<String> = doc["secrets"]
+                .as_object()
+                .into_iter()
+                .flat_map(|m| m.values())
+                .filter_map(|s| s["environment"].as_str().map(String::from))
+                .collect();
+            wanted.extend(from_env.iter().map(String::as_str));
             let asked: std::collections::BTreeSet<&str> = text
                 .lines()
                 .filter(|l| !l.starts_with('#') && !l.is_empty())

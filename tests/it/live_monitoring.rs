@@ -8,11 +8,15 @@
 //!
 //! Prometheus must scrape every other job, and the phase's `TimeForNextPhase` alert
 //! (queue depth above 100 for 30s) goes pending, then firing, once 150 jobs are pushed
-//! onto the worker's queue, and says which phase to move to.
+//! onto the worker's queue, and says which phase to move to; Alertmanager 0.28, with
+//! the rendered configuration and the receivers' URLs as the secret files compose
+//! mounts, then POSTs it to the webhook and to the Slack receiver.
 
 use std::collections::BTreeMap;
-use std::net::{IpAddr, SocketAddr};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{IpAddr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -28,7 +32,7 @@ const LAB: &str = "tests/fixtures/render/lab-monitoring.yaml";
 const JOBS_PASSWORD: &str = "jobs pass: \"quoted\" $1";
 
 /// The loopback address each compose container name resolves to.
-const ADDRESSES: [(&str, &str); 8] = [
+const ADDRESSES: [(&str, &str); 10] = [
     ("nginx", "127.0.0.61"),
     ("api", "127.0.0.62"),
     ("jobs", "127.0.0.63"),
@@ -37,6 +41,9 @@ const ADDRESSES: [(&str, &str); 8] = [
     ("db-exporter", "127.0.0.66"),
     ("nginx-exporter", "127.0.0.67"),
     ("prometheus", "127.0.0.68"),
+    ("alertmanager", "127.0.0.69"),
+    // Where the receivers' URLs point: a webhook and a stand-in for Slack.
+    ("receiver", "127.0.0.70"),
 ];
 
 fn hosts() -> Vec<(String, IpAddr)> {
@@ -100,6 +107,65 @@ fn container(
     (args, env)
 }
 
+/// An HTTP server on a thread that answers every request 200 and keeps each one's
+/// path and body.
+struct Receiver {
+    got: Arc<Mutex<Vec<(String, String)>>>,
+}
+
+impl Receiver {
+    fn start(addr: SocketAddr) -> Receiver {
+        let listener = TcpListener::bind(addr).unwrap();
+        let got: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+        let keep = got.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let path = line.split(' ').nth(1).unwrap_or("").to_string();
+                let mut length = 0;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((k, v)) = header.split_once(':') {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let mut body = vec![0; length];
+                let _ = reader.read_exact(&mut body);
+                keep.lock()
+                    .unwrap()
+                    .push((path, String::from_utf8_lossy(&body).into_owned()));
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok",
+                );
+            }
+        });
+        Receiver { got }
+    }
+
+    /// The body of the first request to `path`.
+    fn body(&self, path: &str) -> Option<String> {
+        self.got
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(p, _)| p == path)
+            .map(|(_, b)| b.clone())
+    }
+}
+
 fn prometheus_get(path: &str) -> Value {
     let r = lab::http_get(addr("prometheus", 9090), path, &[]).expect("Prometheus answers");
     assert_eq!(r.status, 200, "{path}: {}", r.body);
@@ -107,13 +173,14 @@ fn prometheus_get(path: &str) -> Value {
 }
 
 #[test]
-fn prometheus_2_53_on_debian13_scrapes_the_lab_and_fires_the_next_phase_alert() {
+fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phase_alert() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let Some(set) = ServerSet::trixie() else {
         return;
     };
     let tools = [
         "prometheus",
+        "prometheus-alertmanager",
         "prometheus-redis-exporter",
         "prometheus-postgres-exporter",
         "prometheus-nginx-exporter",
@@ -147,7 +214,7 @@ fn prometheus_2_53_on_debian13_scrapes_the_lab_and_fires_the_next_phase_alert() 
         "{} boots {booted}, not the Prometheus the image pins",
         set.name()
     );
-    // The exporters are the releases the images pin.
+    // Alertmanager and the exporters are the releases the images pin.
     for (tool, pinned) in [
         (
             "prometheus-redis-exporter",
@@ -265,6 +332,54 @@ fn prometheus_2_53_on_debian13_scrapes_the_lab_and_fires_the_next_phase_alert() 
             lab.logs(name)
         );
     }
+
+    // Alertmanager with the rendered command, its configuration, and each receiver's
+    // URL as the file compose's `secrets` mounts under /run/secrets.
+    let receiver = Receiver::start(addr("receiver", 8099));
+    let secrets_dir = lab.dir().join("run-secrets");
+    std::fs::create_dir_all(&secrets_dir).unwrap();
+    for (file, path) in [
+        ("alert_webhook_url", "/alerts"),
+        ("slack_webhook_url", "/slack"),
+    ] {
+        std::fs::write(
+            secrets_dir.join(file),
+            format!("http://receiver:8099{path}\n"),
+        )
+        .unwrap();
+    }
+    let mounted: Vec<String> = compose["services"]["alertmanager"]["secrets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(mounted, ["alert_webhook_url", "slack_webhook_url"]);
+    let (args, _) = container(&compose, "alertmanager", &secrets);
+    let am_data = lab.dir().join("alertmanager-data");
+    std::fs::create_dir_all(&am_data).unwrap();
+    let mut argv = vec![bin["prometheus-alertmanager"].clone()];
+    argv.extend(args);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    lab.start_with(
+        "alertmanager",
+        &argv,
+        &hosts(),
+        StartOptions {
+            binds: vec![
+                (dir.join("monitoring"), "/etc/alertmanager".into()),
+                (secrets_dir, "/run/secrets".into()),
+                (am_data, "/alertmanager".into()),
+            ],
+            root: root(),
+            ..Default::default()
+        },
+    );
+    assert!(
+        lab::wait_listening(addr("alertmanager", 9093), Duration::from_secs(30)),
+        "Alertmanager never listened:\n{}",
+        lab.logs("alertmanager")
+    );
 
     // Prometheus with the rendered command, its config folder and a data folder where
     // the compose file mounts them.
@@ -443,6 +558,38 @@ fn prometheus_2_53_on_debian13_scrapes_the_lab_and_fires_the_next_phase_alert() 
     );
     eprintln!(
         "TimeForNextPhase fired {:.0?} after 150 jobs were queued: {description}",
+        pushed.elapsed()
+    );
+
+    // Alertmanager sends it on, after its group_wait (30s), to both receivers.
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while receiver.body("/alerts").is_none() || receiver.body("/slack").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the receivers got {:?}\n--- alertmanager\n{}",
+            receiver.got.lock().unwrap(),
+            lab.logs("alertmanager")
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let webhook: Value = serde_json::from_str(&receiver.body("/alerts").unwrap()).unwrap();
+    assert_eq!(webhook["status"], "firing", "{webhook}");
+    let sent = &webhook["alerts"][0];
+    assert_eq!(sent["labels"]["alertname"], "TimeForNextPhase", "{webhook}");
+    assert_eq!(sent["labels"]["to_phase"], "more-workers", "{webhook}");
+    assert_eq!(
+        sent["annotations"]["tierform_diff"],
+        "tierform diff BLUEPRINT small more-workers"
+    );
+    let slack: Value = serde_json::from_str(&receiver.body("/slack").unwrap()).unwrap();
+    assert_eq!(slack["channel"], "#ops", "{slack}");
+    let text = serde_json::to_string(&slack).unwrap();
+    assert!(
+        text.contains("Time for phase more-workers") && text.contains("Now: 150 messages"),
+        "{slack}"
+    );
+    eprintln!(
+        "Alertmanager posted it {:.0?} after the push, to the webhook and to Slack",
         pushed.elapsed()
     );
 }

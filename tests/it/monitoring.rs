@@ -992,3 +992,45 @@ fn health_alerts_fire_for_what_is_down_after_their_for_and_never_for_what_is_up(
 fn duration_ms(text: &str) -> u64 {
     text.strip_suffix('m').unwrap().parse::<u64>().unwrap() * STEP_MS
 }
+
+/// Every rendered Alertmanager configuration passes `amtool check-config` of the
+/// Alertmanager the image pins (Debian 13's 0.28), which reads the receivers' URL
+/// files (`url_file`, `api_url_file`) as that release does.
+#[test]
+fn every_alertmanager_config_passes_amtool() {
+    let Some(set) = lab::ServerSet::trixie() else {
+        return;
+    };
+    let Some(amtool) = set.require("amtool") else {
+        return;
+    };
+    let lab = lab::Lab::new();
+    let mut checked = 0;
+    for path in common::render_blueprints() {
+        let set_files = common::render_all(&path);
+        for (rel, text) in set_files.iter() {
+            if !rel.ends_with(tierform::monitoring::ALERTMANAGER_FILE) {
+                continue;
+            }
+            let file = lab.dir().join(format!("alertmanager-{checked}.yml"));
+            std::fs::write(&file, text).unwrap();
+            let out = lab
+                .command(
+                    set.root(),
+                    &[&amtool, "check-config", file.to_str().unwrap()],
+                )
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "amtool check-config refused {}/{rel}:\n{}{}\n{text}",
+                path.display(),
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked >= 2, "only {checked} Alertmanager configurations");
+    eprintln!("amtool checked {checked} Alertmanager configurations");
+}

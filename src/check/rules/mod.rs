@@ -7,6 +7,7 @@
 mod balancer;
 mod datastores;
 mod jobs;
+mod monitoring;
 mod names;
 mod resources;
 mod scaling;
@@ -31,6 +32,7 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
         out: Vec::new(),
     };
     c.names();
+    c.monitoring();
     c.tiers(targets);
     c.balancer();
     c.tls(targets);

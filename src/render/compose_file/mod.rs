@@ -116,6 +116,16 @@ pub(super) fn interpolated(doc: &Value) -> BTreeSet<String> {
     }
     let mut out = BTreeSet::new();
     walk(doc, &mut out);
+    // Top-level secrets read from the environment (`environment: NAME`).
+    for s in doc["secrets"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
+        if let Some(name) = s["environment"].as_str() {
+            out.insert(name.to_string());
+        }
+    }
     out
 }
 
@@ -141,9 +151,15 @@ pub(super) fn env_example(plan: &Plan, machine: Option<&str>, reads: &BTreeSet<S
             }
         }
     }
-    // The exporters of the compose bundle's monitoring.
+    // The exporters of the compose bundle's monitoring, and Alertmanager.
     if machine.is_none() {
         if let Some(scrape) = plan.scrape.get(&Platform::Compose) {
+            for n in &scrape.notify {
+                by_name
+                    .entry(n.secret().to_string())
+                    .or_default()
+                    .insert("alertmanager".into());
+            }
             for (name, e) in &scrape.exporters {
                 for (_, v) in &e.env {
                     if let EnvValue::Secret(secret) = v {

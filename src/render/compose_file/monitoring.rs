@@ -10,13 +10,17 @@
 use serde_json::{json, Map, Value};
 
 use crate::model::versions;
-use crate::plan::scrape::{ExporterKind, ExporterPlan, ScrapePlan, PROMETHEUS_PORT, RETENTION};
+use crate::plan::scrape::{
+    ExporterKind, ExporterPlan, ScrapePlan, ALERTMANAGER_PORT, PROMETHEUS_PORT, RETENTION,
+};
 use crate::plan::Plan;
 
 use super::env_value;
 
 /// The volume Prometheus keeps its data in.
 const DATA_VOLUME: &str = "prometheus-data";
+/// The volume Alertmanager keeps its silences and notification log in.
+const ALERTMANAGER_VOLUME: &str = "alertmanager-data";
 
 fn hardened(c: &mut Map<String, Value>) {
     c.insert("restart".into(), json!("unless-stopped"));
@@ -35,6 +39,7 @@ pub(in crate::render) fn monitoring_containers(
     scrape: &ScrapePlan,
 ) -> (Vec<(String, Value)>, Vec<String>) {
     let mut out = Vec::new();
+    let mut volumes = vec![DATA_VOLUME.to_string()];
     let front = plan.balancer.is_some();
 
     let mut p = Map::new();
@@ -76,10 +81,54 @@ pub(in crate::render) fn monitoring_containers(
     p.insert("networks".into(), json!(networks));
     out.push(("prometheus".to_string(), Value::Object(p)));
 
+    if !scrape.notify.is_empty() {
+        let mut a = Map::new();
+        a.insert("image".into(), json!(versions::ALERTMANAGER.image));
+        a.insert(
+            "command".into(),
+            json!([
+                "--config.file=/etc/alertmanager/alertmanager.yml",
+                "--storage.path=/alertmanager",
+                format!("--web.listen-address=:{ALERTMANAGER_PORT}"),
+                // One Alertmanager: no cluster to gossip with.
+                "--cluster.listen-address=",
+            ]),
+        );
+        hardened(&mut a);
+        a.insert(
+            "volumes".into(),
+            json!([
+                { "type": "bind", "source": "./monitoring/alertmanager.yml", "target": "/etc/alertmanager/alertmanager.yml", "read_only": true },
+                { "type": "volume", "source": ALERTMANAGER_VOLUME, "target": "/alertmanager" },
+            ]),
+        );
+        let secrets: Vec<String> = scrape
+            .notify
+            .iter()
+            .map(|n| n.secret().to_ascii_lowercase())
+            .collect();
+        a.insert("secrets".into(), json!(secrets));
+        a.insert(
+            "ports".into(),
+            json!([format!("127.0.0.1:{ALERTMANAGER_PORT}:{ALERTMANAGER_PORT}")]),
+        );
+        a.insert(
+            "healthcheck".into(),
+            json!({
+                "test": ["CMD", "wget", "-q", "-O", "/dev/null", format!("http://127.0.0.1:{ALERTMANAGER_PORT}/-/ready")],
+                "interval": "10s", "timeout": "3s", "retries": 3, "start_period": "30s",
+            }),
+        );
+        a.insert("deploy".into(), limits("0.25", "128m"));
+        a.insert("networks".into(), json!(["monitoring"]));
+        out.push(("alertmanager".to_string(), Value::Object(a)));
+        volumes.push(ALERTMANAGER_VOLUME.to_string());
+    }
+
     for (name, e) in &scrape.exporters {
         out.push((name.clone(), exporter(e)));
     }
-    (out, vec![DATA_VOLUME.to_string()])
+    (out, volumes)
 }
 
 fn exporter(e: &ExporterPlan) -> Value {

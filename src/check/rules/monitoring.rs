@@ -1,0 +1,68 @@
+//! The monitoring block: each receiver names one kind, its fields fit it, and no
+//! receiver is given twice.
+
+use super::Checker;
+use crate::check::code::Code;
+use crate::check::diagnostic::Diagnostic;
+use crate::source::pointer::Pointer;
+
+impl Checker<'_> {
+    pub(super) fn monitoring(&mut self) {
+        let Some(m) = &self.bp.monitoring else {
+            return;
+        };
+        let mut seen: Vec<&str> = Vec::new();
+        for (i, n) in m.notify.iter().enumerate() {
+            let ptr = Pointer::build(["monitoring", "notify"]).child(i);
+            let secret = match (&n.webhook, &n.slack) {
+                (Some(_), Some(_)) => {
+                    self.push(
+                        Diagnostic::error(
+                            Code::ConflictingFields,
+                            ptr.child("slack"),
+                            "a receiver is a webhook or a Slack channel, not both",
+                        )
+                        .hint("give each its own entry of `notify`"),
+                    );
+                    continue;
+                }
+                (None, None) => {
+                    self.push(
+                        Diagnostic::error(
+                            Code::MissingField,
+                            ptr,
+                            "a receiver needs `webhook` or `slack`: the secret holding its URL",
+                        )
+                        .hint("e.g. `{ webhook: ALERT_WEBHOOK_URL }` or `{ slack: SLACK_WEBHOOK_URL, channel: \"#ops\" }`"),
+                    );
+                    continue;
+                }
+                (Some(s), None) => {
+                    if n.channel.is_some() {
+                        self.push(
+                            Diagnostic::error(
+                                Code::ConflictingFields,
+                                ptr.child("channel"),
+                                "`channel` is for a Slack receiver; this one is a webhook",
+                            )
+                            .hint("remove `channel`, or make the receiver `slack:`"),
+                        );
+                    }
+                    (s, "webhook")
+                }
+                (None, Some(s)) => (s, "slack"),
+            };
+            if seen.contains(&secret.0.as_str()) {
+                self.push(
+                    Diagnostic::error(
+                        Code::DuplicateItem,
+                        ptr.child(secret.1),
+                        format!("`{}` is already the URL of another receiver: each alert would be sent there twice", secret.0),
+                    )
+                    .hint("remove one of the two"),
+                );
+            }
+            seen.push(secret.0);
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The monitoring tierform runs beside the stack, and where its alerts go.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::ENV_NAME_PATTERN;
+
+/// A Slack channel: `#name`, letters, digits, `-`, `_` and `.`.
+pub const SLACK_CHANNEL_PATTERN: &str = "^#[a-z0-9][a-z0-9._-]{0,79}$";
+
+/// The monitoring tierform runs beside the stack: on compose, a Prometheus with the
+/// exporters, its rules, and with `notify` an Alertmanager that sends the alerts on.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Monitoring {
+    /// Where Alertmanager sends every alert (the phase alerts and the health ones), each
+    /// a receiver. Without any, no Alertmanager runs: the alerts show on Prometheus's
+    /// `/alerts` page only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 10))]
+    pub notify: Vec<Notify>,
+}
+
+/// One receiver of the alerts: a webhook or a Slack channel, its URL in a secret (the
+/// URL of a Slack incoming webhook carries its token), never in the blueprint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+#[schemars(extend("minProperties" = 1))]
+pub struct Notify {
+    /// The secret (environment variable) holding the URL Alertmanager POSTs its
+    /// webhook payload to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = ENV_NAME_PATTERN), example = &"ALERT_WEBHOOK_URL")]
+    pub webhook: Option<String>,
+    /// The secret (environment variable) holding a Slack incoming webhook's URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = ENV_NAME_PATTERN), example = &"SLACK_WEBHOOK_URL")]
+    pub slack: Option<String>,
+    /// The Slack channel to post in (`slack` only). Default: the webhook's own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = SLACK_CHANNEL_PATTERN), example = &"#ops")]
+    pub channel: Option<String>,
+}
