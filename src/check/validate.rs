@@ -334,15 +334,14 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
         ];
         for (conditions, list, watch, by) in lists {
             // A watching phase with errors of its own is not checked against.
-            let (watched_in, watched_by) = match by {
+            let watched_in = match by {
                 Some(j) => match watcher(j) {
-                    Some((name, bp, targets)) => (Some((name, bp)), targets),
+                    Some((name, bp, _)) => Some((name, bp)),
                     None => continue,
                 },
-                None => (None, &[][..]),
+                None => None,
             };
-            for d in signals::check_conditions(conditions, &at(list), watch, watched_in, watched_by)
-            {
+            for d in signals::check_conditions(conditions, &at(list), watch, watched_in) {
                 add(d.locate(root), None, &mut collected);
             }
         }

@@ -5,6 +5,14 @@ use serde::{Deserialize, Serialize};
 
 use super::ENV_NAME_PATTERN;
 
+/// The role postgres_exporter logs in as (a member of `pg_monitor`): a user name the
+/// blueprint may not give its application.
+pub const POSTGRES_MONITOR_ROLE: &str = "postgres_exporter";
+
+/// The names the monitoring containers take in a compose file: no service or datastore
+/// may take one (nor `balancer`, the balancer's job, nor `NAME-exporter`).
+pub const MONITORING_CONTAINERS: [&str; 3] = ["prometheus", "alertmanager", "cadvisor"];
+
 /// A Slack channel: `#name`, letters, digits, `-`, `_` and `.`.
 pub const SLACK_CHANNEL_PATTERN: &str = "^#[a-z0-9][a-z0-9._-]{0,79}$";
 

@@ -157,6 +157,17 @@ pub const CADVISOR: MonitoringTool = MonitoringTool {
     package: "",
 };
 
+/// Every monitoring program tierform runs, for the tests that check each image is one
+/// the live monitoring test boots (cAdvisor, which Debian does not package, aside).
+pub const MONITORING: &[MonitoringTool] = &[
+    PROMETHEUS,
+    ALERTMANAGER,
+    REDIS_EXPORTER,
+    POSTGRES_EXPORTER,
+    NGINX_EXPORTER,
+    CADVISOR,
+];
+
 /// Redis.
 pub const REDIS: &[Supported] = &[v("8.0", "redis:8.0", Trixie, "redis-server", None)];
 

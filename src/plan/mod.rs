@@ -82,8 +82,8 @@ pub struct Plan {
     pub enter_when: Vec<Condition>,
     /// What the phase watches for: when to move on, and when it is more than needed.
     pub watch: WatchPlan,
-    /// What the Prometheus tierform runs beside the stack scrapes, per platform where
-    /// it runs one (compose).
+    /// What a Prometheus scrapes, per platform: the one tierform runs beside the stack
+    /// (compose), the monitoring namespace's through PodMonitors (Kubernetes).
     pub scrape: BTreeMap<Platform, scrape::ScrapePlan>,
     /// The platforms this phase is rendered for, in a fixed order.
     pub platforms: Vec<Platform>,
@@ -639,6 +639,13 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
                 balancer.as_ref(),
                 scrape::notify_plan(bp.monitoring.as_ref()),
             ),
+        );
+    }
+
+    if platforms.contains(&Platform::Kubernetes) {
+        scrape.insert(
+            Platform::Kubernetes,
+            scrape::kubernetes_scrape(&services, &datastores),
         );
     }
 

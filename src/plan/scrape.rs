@@ -41,18 +41,15 @@ pub const POSTGRES_EXPORTER_PORT: u16 = 9187;
 pub const NGINX_EXPORTER_PORT: u16 = 9113;
 /// RabbitMQ's Prometheus plugin's port.
 pub const RABBITMQ_METRICS_PORT: u16 = 15692;
-/// The role postgres_exporter logs in as (a member of `pg_monitor`).
-pub const POSTGRES_MONITOR_ROLE: &str = "postgres_exporter";
+pub use crate::model::POSTGRES_MONITOR_ROLE;
 /// How long Prometheus keeps what it scraped.
 pub const RETENTION: &str = "15d";
 /// How often Prometheus scrapes and evaluates its rules.
 pub const INTERVAL: &str = "15s";
 
-/// The names the monitoring containers take in a compose file: no service or datastore
-/// may take one (see [`exporter_name`] for the exporters').
-pub const CONTAINERS: [&str; 3] = ["prometheus", "alertmanager", "cadvisor"];
-
 /// What one platform's Prometheus scrapes, and the exporters it runs for that.
+/// On Kubernetes the jobs have no targets (PodMonitors find the pods) and the
+/// exporters are sidecars, by datastore.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ScrapePlan {
     /// By job name.
@@ -207,14 +204,7 @@ pub fn compose_scrape(
             EnginePlan::Redis(r) => {
                 // One exporter per node, each bound to its node: asked for another
                 // target (`/scrape?target=`), an exporter would send it the password.
-                let keys: Vec<String> = services
-                    .values()
-                    .filter_map(|s| s.queue.as_ref())
-                    .filter(|q| q.broker == store.name)
-                    .map(|q| format!("db0={}", q.name))
-                    .collect::<std::collections::BTreeSet<_>>()
-                    .into_iter()
-                    .collect();
+                let keys = queue_keys(services, &store.name);
                 let mut targets = Vec::new();
                 for n in &nodes {
                     let name = exporter_name(&n.id);
@@ -311,6 +301,82 @@ pub fn compose_scrape(
         }
     }
     plan
+}
+
+/// What the monitoring namespace's Prometheus scrapes on Kubernetes, through the
+/// bundle's PodMonitors: each datastore's pods, as the job named after the datastore.
+/// Redis and PostgreSQL pods each run their exporter as a sidecar (`exporters`, by
+/// datastore), bound to the server on the pod's loopback; RabbitMQ serves its own.
+/// The services' PodMonitors come from their `metrics`.
+pub fn kubernetes_scrape(
+    services: &BTreeMap<String, ServicePlan>,
+    datastores: &BTreeMap<String, DatastorePlan>,
+) -> ScrapePlan {
+    let mut plan = ScrapePlan::default();
+    for s in services.values() {
+        if let Some(m) = &s.metrics {
+            plan.jobs.insert(s.name.clone(), job(&m.path, Vec::new()));
+        }
+    }
+    for store in datastores.values() {
+        let port = store.kubernetes.port;
+        match &store.engine {
+            EnginePlan::Redis(r) => {
+                let mut e = exporter(
+                    ExporterKind::Redis,
+                    versions::REDIS_EXPORTER,
+                    REDIS_EXPORTER_PORT,
+                    &store.name,
+                );
+                e.args
+                    .push(format!("--redis.addr=redis://127.0.0.1:{port}"));
+                let keys = queue_keys(services, &store.name);
+                if !keys.is_empty() {
+                    e.args
+                        .push(format!("--check-single-keys={}", keys.join(",")));
+                }
+                e.env.push((
+                    "REDIS_PASSWORD".into(),
+                    EnvValue::Secret(r.password_secret.clone()),
+                ));
+                plan.jobs
+                    .insert(store.name.clone(), job("/metrics", Vec::new()));
+                plan.exporters.insert(store.name.clone(), e);
+            }
+            EnginePlan::Postgres(pg) => {
+                let mut e = exporter(
+                    ExporterKind::Postgres,
+                    versions::POSTGRES_EXPORTER,
+                    POSTGRES_EXPORTER_PORT,
+                    &store.name,
+                );
+                e.env = postgres_env(pg, "127.0.0.1", port);
+                plan.jobs
+                    .insert(store.name.clone(), job("/metrics", Vec::new()));
+                plan.exporters.insert(store.name.clone(), e);
+            }
+            EnginePlan::Rabbitmq(_) => {
+                let mut j = job("/metrics/detailed", Vec::new());
+                j.params
+                    .insert("family".into(), "queue_coarse_metrics".into());
+                plan.jobs.insert(store.name.clone(), j);
+            }
+        }
+    }
+    plan
+}
+
+/// The Redis keys of the queues workers read from `broker` (`db0=NAME`), for
+/// redis_exporter's `--check-single-keys`.
+fn queue_keys(services: &BTreeMap<String, ServicePlan>, broker: &str) -> Vec<String> {
+    services
+        .values()
+        .filter_map(|s| s.queue.as_ref())
+        .filter(|q| q.broker == broker)
+        .map(|q| format!("db0={}", q.name))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// postgres_exporter's connection to one server, as the monitoring role: the address

@@ -188,10 +188,6 @@ fn measure_condition(
     let mut sources = BTreeMap::new();
     let mut exprs = BTreeMap::new();
     for &platform in platforms {
-        // No exporter on Kubernetes yet: no alert there (validation warns).
-        if platform == Platform::Kubernetes && s.signal.from_exporter() {
-            continue;
-        }
         let from = source(
             s.signal, &subject, platform, namespace, services, datastores,
         )?;

@@ -45,7 +45,7 @@ fn groups(plan: &Plan, platform: Platform) -> Option<Value> {
         });
     }
     if let Some(scrape) = plan.scrape.get(&platform) {
-        let health = health_rules(plan, scrape);
+        let health = health_rules(plan, scrape, platform);
         if !health.is_empty() {
             groups.push(object! {
                 "name" => format!("tierform-{}-{}-health", plan.blueprint, plan.phase),
@@ -58,20 +58,38 @@ fn groups(plan: &Plan, platform: Platform) -> Option<Value> {
 
 /// The alerts that something scraped is down or broken, whatever the phase: each page
 /// names what and where.
-fn health_rules(plan: &Plan, scrape: &ScrapePlan) -> Vec<Value> {
+fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Value> {
+    let kubernetes = platform == Platform::Kubernetes;
     let labels = || {
-        object! {
-            "severity" => "critical",
-            "blueprint" => plan.blueprint.clone(),
-            "phase" => plan.phase.clone(),
+        let mut l = Map::new();
+        l.insert("severity".into(), Value::from("critical"));
+        // Kept through the expressions below, which do not aggregate; said again so
+        // that namespaced Alertmanager routes see it.
+        if kubernetes {
+            l.insert("namespace".into(), Value::from(plan.namespace.clone()));
         }
+        l.insert("blueprint".into(), Value::from(plan.blueprint.clone()));
+        l.insert("phase".into(), Value::from(plan.phase.clone()));
+        Value::Object(l)
+    };
+    // The jobs of this bundle: on Kubernetes, in its namespace.
+    let jobs_of = |jobs: &[&str]| {
+        let ns = if kubernetes {
+            format!("namespace=\"{}\",", plan.namespace)
+        } else {
+            String::new()
+        };
+        format!("{ns}job=~\"{}\"", jobs.join("|"))
     };
     let mut out = Vec::new();
     // Every job: the exporter, or the service's own endpoint, does not answer.
     let jobs: Vec<&str> = scrape.jobs.keys().map(String::as_str).collect();
+    if jobs.is_empty() {
+        return out;
+    }
     out.push(object! {
         "alert" => "ScrapeTargetDown",
-        "expr" => format!("up{{job=~\"{}\"}} == 0", jobs.join("|")),
+        "expr" => format!("up{{{}}} == 0", jobs_of(&jobs)),
         "for" => "2m",
         "labels" => labels(),
         "annotations" => object! {
@@ -86,10 +104,9 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan) -> Vec<Value> {
         .map(|d| d.name.as_str())
         .collect();
     if !redis.is_empty() {
-        let jobs = redis.join("|");
         out.push(object! {
             "alert" => "RedisDown",
-            "expr" => format!("redis_up{{job=~\"{jobs}\"}} == 0"),
+            "expr" => format!("redis_up{{{}}} == 0", jobs_of(&redis)),
             "for" => "1m",
             "labels" => labels(),
             "annotations" => object! {
@@ -98,7 +115,7 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan) -> Vec<Value> {
             },
         });
     }
-    if let Some(lb) = &plan.balancer {
+    if let (Some(lb), true) = (&plan.balancer, scrape.jobs.contains_key("balancer")) {
         let (alert, expr, summary, description) = match lb.engine {
             BalancerEngine::Nginx => (
                 "BalancerDown",
@@ -130,7 +147,7 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan) -> Vec<Value> {
     if !clusters.is_empty() {
         out.push(object! {
             "alert" => "RedisClusterFailing",
-            "expr" => format!("redis_cluster_state{{job=~\"{}\"}} == 0", clusters.join("|")),
+            "expr" => format!("redis_cluster_state{{{}}} == 0", jobs_of(&clusters)),
             "for" => "1m",
             "labels" => labels(),
             "annotations" => object! {
@@ -148,7 +165,7 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan) -> Vec<Value> {
     if !postgres.is_empty() {
         out.push(object! {
             "alert" => "PostgresDown",
-            "expr" => format!("pg_up{{job=~\"{}\"}} == 0", postgres.join("|")),
+            "expr" => format!("pg_up{{{}}} == 0", jobs_of(&postgres)),
             "for" => "1m",
             "labels" => labels(),
             "annotations" => object! {
@@ -287,6 +304,65 @@ pub fn pod_monitors(plan: &Plan) -> Vec<Value> {
                         "port" => if Some(port) == s.port { "http" } else { "metrics" },
                         "path" => path,
                     }],
+                },
+            })
+        })
+        .collect()
+}
+
+/// The Kubernetes bundle's PodMonitors of its datastores: one per datastore, over
+/// every pod of it (a PostgreSQL primary's and its replicas'), on the port named
+/// `metrics` (the exporter sidecar's, or RabbitMQ's own plugin), its series under the
+/// job named after the datastore, the `job` the rules select.
+pub fn datastore_pod_monitors(plan: &Plan) -> Vec<Value> {
+    let Some(scrape) = plan.scrape.get(&Platform::Kubernetes) else {
+        return Vec::new();
+    };
+    plan.datastores
+        .values()
+        .filter_map(|d| {
+            let job = scrape.jobs.get(&d.name)?;
+            let k8s = &d.kubernetes;
+            let mut sets = vec![k8s.workload.clone()];
+            sets.extend(k8s.replicas.as_ref().map(|r| r.workload.clone()));
+            let mut endpoint = Map::new();
+            endpoint.insert("port".into(), Value::from("metrics"));
+            endpoint.insert("path".into(), Value::from(job.path.clone()));
+            if !job.params.is_empty() {
+                let mut params = Map::new();
+                for (k, v) in &job.params {
+                    params.insert(k.clone(), Value::from(vec![v.clone()]));
+                }
+                endpoint.insert("params".into(), Value::Object(params));
+            }
+            endpoint.insert(
+                "relabelings".into(),
+                Value::from(vec![object! {
+                    "action" => "replace",
+                    "targetLabel" => "job",
+                    "replacement" => d.name.clone(),
+                }]),
+            );
+            Some(object! {
+                "apiVersion" => "monitoring.coreos.com/v1",
+                "kind" => "PodMonitor",
+                "metadata" => object! {
+                    "name" => d.name.clone(),
+                    "labels" => object! {
+                        "app.kubernetes.io/part-of" => plan.blueprint.clone(),
+                        "app.kubernetes.io/managed-by" => "tierform",
+                    },
+                },
+                "spec" => object! {
+                    "selector" => object! {
+                        "matchLabels" => object! { "app.kubernetes.io/part-of" => plan.blueprint.clone() },
+                        "matchExpressions" => vec![object! {
+                            "key" => "app.kubernetes.io/name",
+                            "operator" => "In",
+                            "values" => sets,
+                        }],
+                    },
+                    "podMetricsEndpoints" => vec![Value::Object(endpoint)],
                 },
             })
         })

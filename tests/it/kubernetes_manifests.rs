@@ -483,16 +483,34 @@ struct Peer<'a> {
 }
 
 fn labels_match(selector: &Value, labels: &[(&str, &str)]) -> bool {
-    selector["matchLabels"]
+    let value = |key: &str| labels.iter().find(|(k, _)| *k == key).map(|(_, v)| *v);
+    let by_label = selector["matchLabels"]
         .as_object()
-        .map(|m| {
-            m.iter().all(|(k, v)| {
-                labels
-                    .iter()
-                    .any(|(lk, lv)| lk == k && Some(*lv) == v.as_str())
-            })
-        })
-        .unwrap_or(true)
+        .map(|m| m.iter().all(|(k, v)| value(k) == v.as_str()))
+        .unwrap_or(true);
+    // `matchExpressions`: every one must hold (In, NotIn, Exists, DoesNotExist).
+    let by_expression = selector["matchExpressions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .all(|e| {
+            let got = value(e["key"].as_str().unwrap());
+            let listed = |v: &str| {
+                e["values"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|x| x.as_str() == Some(v))
+            };
+            match e["operator"].as_str().unwrap() {
+                "In" => got.is_some_and(listed),
+                "NotIn" => !got.is_some_and(listed),
+                "Exists" => got.is_some(),
+                "DoesNotExist" => got.is_none(),
+                other => panic!("unknown selector operator {other}"),
+            }
+        });
+    by_label && by_expression
 }
 
 /// Whether the namespace's NetworkPolicies let `from` reach a pod labelled `to` (in
@@ -633,73 +651,114 @@ fn a_monitoring_namespace_scrapes_what_the_request_rate_autoscalers_read() {
     assert!(checked >= 2, "only {checked} scraped services checked");
 }
 
-/// Each service a Prometheus scrapes has a PodMonitor that reaches it: its selector
-/// picks the service's pods, its port names one of their container ports (the one the
-/// NetworkPolicies open to the monitoring namespace), and its job label is the
-/// service's name, the `job` the alert rules select.
+/// Each service and datastore a Prometheus scrapes has a PodMonitor that reaches it:
+/// its selector picks the pods (a datastore's: its primary's and replicas'), its port
+/// names a container port of theirs (the one the NetworkPolicies open to the
+/// monitoring namespace), and the series' job is the service's or datastore's name,
+/// the `job` the alert rules select; every port opened to the monitoring namespace
+/// is one a PodMonitor scrapes.
 #[test]
 fn pod_monitors_reach_the_pods_the_alerts_and_autoscalers_read() {
-    let mut checked = 0;
+    let (mut checked, mut datastores) = (0, 0);
     for (name, files) in bundles() {
         let (all, policies) = manifests_and_policies(&files);
-        let opened: Vec<&Value> = policies
+        let workloads: Vec<&Value> = all
             .iter()
-            .filter(|p| {
-                p["metadata"]["name"]
-                    .as_str()
-                    .unwrap()
-                    .ends_with("-metrics-from-monitoring")
-            })
+            .filter(|d| d["kind"] == "Deployment" || d["kind"] == "StatefulSet")
             .collect();
-        let monitors: Vec<&Value> = all.iter().filter(|d| d["kind"] == "PodMonitor").collect();
-        assert_eq!(
-            monitors.len(),
-            opened.len(),
-            "{name}: a PodMonitor per scraped service"
-        );
-        for m in monitors {
-            let service = m["metadata"]["name"].as_str().unwrap();
-            let deployment = all
-                .iter()
-                .find(|d| d["kind"] == "Deployment" && d["metadata"]["name"] == service)
-                .unwrap_or_else(|| panic!("{name}: PodMonitor {service} has no Deployment"));
-            let pod_labels = &deployment["spec"]["template"]["metadata"]["labels"];
-            let labels: Vec<(&str, &str)> = pod_labels
+        let pod_labels = |w: &Value| -> Vec<(String, String)> {
+            w["spec"]["template"]["metadata"]["labels"]
                 .as_object()
                 .unwrap()
                 .iter()
-                .map(|(k, v)| (k.as_str(), v.as_str().unwrap()))
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect()
+        };
+        let prometheus = Peer {
+            namespace: "monitoring",
+            labels: &[("app.kubernetes.io/name", "prometheus")],
+        };
+        let mut scraped: Vec<String> = Vec::new();
+        for m in all.iter().filter(|d| d["kind"] == "PodMonitor") {
+            let monitor = m["metadata"]["name"].as_str().unwrap();
+            let endpoint = &m["spec"]["podMetricsEndpoints"][0];
+            assert!(endpoint["path"].as_str().unwrap().starts_with('/'));
+            let matched: Vec<&&Value> = workloads
+                .iter()
+                .filter(|w| {
+                    let labels = pod_labels(w);
+                    let labels: Vec<(&str, &str)> = labels
+                        .iter()
+                        .map(|(k, v)| (k.as_str(), v.as_str()))
+                        .collect();
+                    labels_match(&m["spec"]["selector"], &labels)
+                })
                 .collect();
             assert!(
-                labels_match(&m["spec"]["selector"], &labels),
-                "{name}: {service}'s selector"
+                !matched.is_empty(),
+                "{name}: PodMonitor {monitor} selects no pods"
             );
-            let job_label = m["spec"]["jobLabel"].as_str().unwrap();
-            assert_eq!(
-                pod_labels[job_label], service,
-                "{name}: {service}'s job label"
-            );
-            let endpoint = &m["spec"]["podMetricsEndpoints"][0];
-            let port = deployment["spec"]["template"]["spec"]["containers"][0]["ports"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|p| p["name"] == endpoint["port"])
-                .and_then(|p| p["containerPort"].as_u64())
-                .unwrap_or_else(|| {
-                    panic!("{name}: {service}'s PodMonitor names no container port")
-                });
-            let prometheus = Peer {
-                namespace: "monitoring",
-                labels: &[("app.kubernetes.io/name", "prometheus")],
-            };
-            assert!(
-                ingress_allowed(&policies, "", &labels, &prometheus, port),
-                "{name}: {service}'s metrics port {port} is closed to the monitoring namespace"
-            );
-            assert!(endpoint["path"].as_str().unwrap().starts_with('/'));
-            checked += 1;
+            for w in matched {
+                let workload = w["metadata"]["name"].as_str().unwrap();
+                let labels = pod_labels(w);
+                let labels: Vec<(&str, &str)> = labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                // The job: set by a relabeling, else the value of its job label.
+                let job = endpoint["relabelings"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|r| r["targetLabel"] == "job")
+                    .and_then(|r| r["replacement"].as_str())
+                    .map(String::from)
+                    .unwrap_or_else(|| {
+                        let key = m["spec"]["jobLabel"].as_str().unwrap();
+                        labels
+                            .iter()
+                            .find(|(k, _)| *k == key)
+                            .unwrap()
+                            .1
+                            .to_string()
+                    });
+                assert_eq!(job, monitor, "{name}: {workload}'s series' job");
+                let port = w["spec"]["template"]["spec"]["containers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|c| c["ports"].as_array().into_iter().flatten())
+                    .find(|p| p["name"] == endpoint["port"])
+                    .and_then(|p| p["containerPort"].as_u64())
+                    .unwrap_or_else(|| {
+                        panic!(
+                            "{name}: {monitor}'s PodMonitor names no container port of {workload}"
+                        )
+                    });
+                assert!(
+                    ingress_allowed(&policies, "", &labels, &prometheus, port),
+                    "{name}: {workload}'s metrics port {port} is closed to the monitoring namespace"
+                );
+                if w["kind"] == "StatefulSet" {
+                    datastores += 1;
+                }
+                scraped.push(workload.to_string());
+                checked += 1;
+            }
+        }
+        for p in &policies {
+            let policy = p["metadata"]["name"].as_str().unwrap();
+            if let Some(workload) = policy.strip_suffix("-metrics-from-monitoring") {
+                assert!(
+                    scraped.iter().any(|w| w == workload),
+                    "{name}: {policy} opens a port no PodMonitor scrapes"
+                );
+            }
         }
     }
-    assert!(checked >= 3, "only {checked} PodMonitors checked");
+    assert!(checked >= 3, "only {checked} scraped workloads checked");
+    assert!(
+        datastores >= 3,
+        "only {datastores} datastore workloads checked"
+    );
 }

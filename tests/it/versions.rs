@@ -40,14 +40,36 @@ fn rendered_images(text: &str, out: &mut BTreeSet<String>) {
     }
 }
 
-/// The servers' images, and the one tool image a bundle runs (kubectl, with which a
-/// pod waits for a job; pinned by digest, no server).
+/// The servers' images, the monitoring programs' (each the release Debian 13 packages,
+/// which the live monitoring test boots), and the one tool image a bundle runs
+/// (kubectl, with which a pod waits for a job; pinned by digest, no server).
 fn supported_images() -> BTreeSet<String> {
     tierform::versions::ALL
         .iter()
         .flat_map(|(_, table)| table.iter().map(|s| s.image.to_string()))
+        .chain(
+            tierform::versions::MONITORING
+                .iter()
+                .map(|t| t.image.to_string()),
+        )
         .chain([tierform::versions::KUBECTL_IMAGE.to_string()])
         .collect()
+}
+
+/// Each monitoring image is tagged with the release of the Debian package the live
+/// test boots (cAdvisor has none).
+#[test]
+fn monitoring_images_are_the_booted_releases() {
+    for t in tierform::versions::MONITORING {
+        let tag = t.image.rsplit_once(':').unwrap().1;
+        assert_eq!(tag.trim_start_matches('v'), t.version, "{}", t.image);
+        assert_eq!(
+            t.package.is_empty(),
+            t.image.contains("cadvisor"),
+            "{}",
+            t.image
+        );
+    }
 }
 
 #[test]

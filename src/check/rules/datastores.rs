@@ -65,7 +65,7 @@ impl Checker<'_> {
                     "postgres",
                     "replicator",
                     "pgbouncer",
-                    crate::plan::scrape::POSTGRES_MONITOR_ROLE,
+                    crate::model::POSTGRES_MONITOR_ROLE,
                 ]
                 .contains(&user)
                 {

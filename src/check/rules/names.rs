@@ -68,7 +68,7 @@ impl Checker<'_> {
             .chain(self.bp.datastores.keys().map(|n| (n, store_ptr(n))));
         let mut found = Vec::new();
         for (name, ptr) in names {
-            let taken = crate::plan::scrape::CONTAINERS.contains(&name.as_str())
+            let taken = crate::model::MONITORING_CONTAINERS.contains(&name.as_str())
                 || (name == "balancer" && self.bp.balancer.is_some())
                 || name.ends_with("-exporter");
             if taken {

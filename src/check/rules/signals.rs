@@ -7,9 +7,7 @@ use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::model::signal::{Subject, Unit};
 use crate::model::units::DurationError;
-use crate::model::{
-    Blueprint, Condition, Datastore, Platform, Service, Signal, SignalCondition, Threshold,
-};
+use crate::model::{Blueprint, Condition, Datastore, Service, Signal, SignalCondition, Threshold};
 use crate::source::pointer::Pointer;
 
 /// The largest number a threshold takes (a trillion requests per second or messages).
@@ -48,13 +46,12 @@ impl Checker<'_> {
 /// Every finding about the conditions of one list, `at` its pointer. `watched_in` is
 /// the blueprint of the phase whose monitoring watches them, with its name, or `None`
 /// when no phase does (the first phase's `enter_when`, `leave_when` with no phase
-/// before); `watched_by` is the platforms that phase renders.
+/// before).
 pub fn check_conditions(
     conditions: &[Condition],
     at: &Pointer,
     watch: Watch,
     watched_in: Option<(&str, &Blueprint)>,
-    watched_by: &[Platform],
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (i, condition) in conditions.iter().enumerate() {
@@ -118,16 +115,6 @@ pub fn check_conditions(
             );
         }
         check_signal(signal, &ptr, phase, bp, &mut out);
-        if signal.signal.from_exporter() && watched_by.contains(&Platform::Kubernetes) {
-            out.push(
-                Diagnostic::warning(
-                    Code::Unwatched,
-                    ptr,
-                    format!("`{}` is read from a datastore's exporter, which tierform does not render on Kubernetes yet: phase `{phase}`'s Kubernetes bundle gets no alert for it (its compose and hosts bundles do, from exporters you run)", signal.signal),
-                )
-                .hint("watch `cpu` or `memory` of the datastore there, or run the exporter and load the rule into your cluster's Prometheus yourself"),
-            );
-        }
     }
     out
 }

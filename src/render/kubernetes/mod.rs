@@ -94,6 +94,7 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
     let monitoring: Vec<Value> = super::monitoring::prometheus_rule(plan)
         .into_iter()
         .chain(super::monitoring::pod_monitors(plan))
+        .chain(super::monitoring::datastore_pod_monitors(plan))
         .collect();
     if !monitoring.is_empty() {
         let file = super::monitoring::KUBERNETES_FILE;

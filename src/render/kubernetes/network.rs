@@ -56,23 +56,47 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
     // A Prometheus in the monitoring namespace (its pods labelled as the operator labels
     // them) scrapes the services that serve metrics (their own, or the per-pod rates
     // an autoscaler reads through it); nothing else there gets in.
+    let from_prometheus = |pods: &str, port: u16| {
+        ingress_to(
+            selector(plan, pods),
+            Value::from(vec![object! {
+                "from" => vec![json!({
+                    "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": crate::plan::MONITORING_NAMESPACE } },
+                    "podSelector": { "matchLabels": { "app.kubernetes.io/name": "prometheus" } },
+                })],
+                "ports" => json!([{ "protocol": "TCP", "port": port }]),
+            }]),
+        )
+    };
     for s in plan.services.values() {
         let Some(port) = s.scrape_port else {
             continue;
         };
         out.push(policy(
             &format!("{}-metrics-from-monitoring", s.name),
-            ingress_to(
-                selector(plan, &s.name),
-                Value::from(vec![object! {
-                    "from" => vec![json!({
-                        "namespaceSelector": { "matchLabels": { "kubernetes.io/metadata.name": crate::plan::MONITORING_NAMESPACE } },
-                        "podSelector": { "matchLabels": { "app.kubernetes.io/name": "prometheus" } },
-                    })],
-                    "ports" => json!([{ "protocol": "TCP", "port": port }]),
-                }]),
-            ),
+            from_prometheus(&s.name, port),
         ));
+    }
+    // And each datastore's metrics port: its exporter sidecar's, RabbitMQ's plugin's.
+    if let Some(scrape) = plan.scrape.get(&crate::model::Platform::Kubernetes) {
+        for d in plan.datastores.values() {
+            if !scrape.jobs.contains_key(&d.name) {
+                continue;
+            }
+            let port = match scrape.exporters.get(&d.name) {
+                Some(e) => e.port,
+                None => crate::plan::scrape::RABBITMQ_METRICS_PORT,
+            };
+            let k8s = &d.kubernetes;
+            for set in
+                std::iter::once(&k8s.workload).chain(k8s.replicas.as_ref().map(|r| &r.workload))
+            {
+                out.push(policy(
+                    &format!("{set}-metrics-from-monitoring"),
+                    from_prometheus(set, port),
+                ));
+            }
+        }
     }
     // Each datastore: from the services that declare they use it, and its own peers.
     let from = |names: &[String]| -> Vec<Value> {

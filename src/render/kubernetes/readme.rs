@@ -161,23 +161,33 @@ pub(super) fn readme(plan: &Plan) -> String {
     if !custom.is_empty() {
         needs.push_str(&format!("- A custom-metrics adapter (e.g. prometheus-adapter) serving {} per pod: without it those HPA metrics fail, and an HPA with a failing metric never scales down.\n", custom.join(" and ")));
     }
-    if plan
-        .watch
-        .alerts
-        .iter()
-        .any(|a| a.exprs.contains_key(&Platform::Kubernetes))
-    {
+    if crate::render::monitoring::prometheus_rule(plan).is_some() {
         needs.push_str(&format!(
-            "- A Prometheus that selects the PrometheusRule `{}` in `{}`, the alerts that say when this phase has outgrown its shape or is more than the load needs (kube-prometheus-stack selects only rules labelled with its release, unless `ruleSelectorNilUsesHelmValues: false`), and that scrapes the kubelets' cAdvisor (kube-prometheus-stack does) for the CPU and memory signals.\n",
+            "- A Prometheus that selects the PrometheusRule `{}` in `{}`, the alerts that say when this phase has outgrown its shape or is more than the load needs, and when what it runs is down (kube-prometheus-stack selects only rules labelled with its release, unless `ruleSelectorNilUsesHelmValues: false`), and that scrapes the kubelets' cAdvisor (kube-prometheus-stack does) for the CPU and memory signals.\n",
             crate::render::monitoring::PROMETHEUS_RULE,
             crate::render::monitoring::KUBERNETES_FILE
         ));
     }
-    let scraped: Vec<String> = plan
+    let mut scraped: Vec<String> = plan
         .services
         .values()
         .filter_map(|s| s.scrape_port.map(|p| format!("`{}` on port {p}", s.name)))
         .collect();
+    if let Some(scrape) = plan.scrape.get(&Platform::Kubernetes) {
+        for d in plan.datastores.values() {
+            if !scrape.jobs.contains_key(&d.name) {
+                continue;
+            }
+            scraped.push(match scrape.exporters.get(&d.name) {
+                Some(e) => format!("`{}` (its exporter sidecar) on port {}", d.name, e.port),
+                None => format!(
+                    "`{}` on port {}",
+                    d.name,
+                    crate::plan::scrape::RABBITMQ_METRICS_PORT
+                ),
+            });
+        }
+    }
     if !scraped.is_empty() {
         needs.push_str(&format!(
             "- A Prometheus in the `{}` namespace (its pods labelled `app.kubernetes.io/name: prometheus`, as prometheus-operator labels them) that takes the PodMonitors of `{}` (kube-prometheus-stack only takes those labelled with its release, unless `podMonitorSelectorNilUsesHelmValues: false`): they point it at {}, and the NetworkPolicies let those pods, and nothing else, in to those ports.\n",

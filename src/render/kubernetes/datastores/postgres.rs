@@ -92,7 +92,9 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
                             "automountServiceAccountToken": k8s.api_token,
                             "securityContext": data_pod_security(store.uid),
                             "terminationGracePeriodSeconds": store.health(role).stop_grace_s,
-                            "containers": [container],
+                            "containers": std::iter::once(container)
+                                .chain(exporter_sidecar(plan, store))
+                                .collect::<Vec<_>>(),
                             "volumes": volumes(extra),
                         },
                     },

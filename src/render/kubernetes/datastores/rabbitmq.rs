@@ -18,7 +18,12 @@ pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
         "name": "rabbitmq",
         "image": store.image,
         "env": environment(plan, &server_env(r, mount)),
-        "ports": [{ "name": "amqp", "containerPort": port }, { "name": "management", "containerPort": management }],
+        // The Prometheus plugin's port, which the datastore's PodMonitor scrapes.
+        "ports": [
+            { "name": "amqp", "containerPort": port },
+            { "name": "management", "containerPort": management },
+            { "name": "metrics", "containerPort": crate::plan::scrape::RABBITMQ_METRICS_PORT },
+        ],
         "resources": ctx.resources,
         "readinessProbe": probe(ready.clone(), &health.readiness),
         "livenessProbe": probe(ready, &health.liveness),

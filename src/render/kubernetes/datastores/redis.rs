@@ -53,6 +53,9 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
             { "name": "tmp", "mountPath": "/tmp" },
         ],
     });
+    let containers: Vec<Value> = std::iter::once(container)
+        .chain(exporter_sidecar(plan, store))
+        .collect();
     let persistent = store.keeps_data;
     let mut volumes = vec![
         json!({ "name": "config", "configMap": { "name": config } }),
@@ -69,7 +72,7 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
         "selector": { "matchLabels": selector(plan, name) },
         "template": {
             "metadata": { "labels": labels(plan, name, "datastore") },
-            "spec": { "automountServiceAccountToken": k8s.api_token, "securityContext": data_pod_security(store.uid), "containers": [container], "volumes": volumes },
+            "spec": { "automountServiceAccountToken": k8s.api_token, "securityContext": data_pod_security(store.uid), "containers": containers, "volumes": volumes },
         },
     });
     if persistent {
