@@ -417,8 +417,9 @@ pub struct BalancerNode {
     /// `port`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_port: Option<u16>,
-    /// Where it serves its metrics (HAProxy) or `stub_status` (nginx) to the
-    /// Prometheus tierform runs beside it (compose), on no published port.
+    /// Where it serves its metrics (HAProxy) or `stub_status` (nginx, for its
+    /// exporter), on a port no Service or published port exposes (compose,
+    /// Kubernetes).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_port: Option<u16>,
 }
@@ -645,7 +646,7 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
     if platforms.contains(&Platform::Kubernetes) {
         scrape.insert(
             Platform::Kubernetes,
-            scrape::kubernetes_scrape(&services, &datastores),
+            scrape::kubernetes_scrape(&services, &datastores, balancer.as_ref()),
         );
     }
 

@@ -100,8 +100,7 @@ pub(super) fn balancer_nodes(
             port: CONTAINER_LISTEN_PORT,
             tls_port: tls_listen.map(|_| CONTAINER_TLS_PORT),
             health_port: health_port(lb),
-            metrics_port: (platform == Platform::Compose)
-                .then_some(super::scrape::BALANCER_METRICS_PORT),
+            metrics_port: Some(super::scrape::BALANCER_METRICS_PORT),
         }],
     })
 }

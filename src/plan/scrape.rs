@@ -304,15 +304,35 @@ pub fn compose_scrape(
 }
 
 /// What the monitoring namespace's Prometheus scrapes on Kubernetes, through the
-/// bundle's PodMonitors: each datastore's pods, as the job named after the datastore.
+/// bundle's PodMonitors: the balancer's pods (job `balancer`) and each datastore's,
+/// as the job named after the datastore.
 /// Redis and PostgreSQL pods each run their exporter as a sidecar (`exporters`, by
 /// datastore), bound to the server on the pod's loopback; RabbitMQ serves its own.
 /// The services' PodMonitors come from their `metrics`.
 pub fn kubernetes_scrape(
     services: &BTreeMap<String, ServicePlan>,
     datastores: &BTreeMap<String, DatastorePlan>,
+    balancer: Option<&BalancerPlan>,
 ) -> ScrapePlan {
     let mut plan = ScrapePlan::default();
+    // The balancer's pods: nginx's stub_status through an exporter sidecar (keyed
+    // `balancer`), HAProxy's own exporter.
+    if let Some(lb) = balancer {
+        if lb.engine == BalancerEngine::Nginx {
+            let mut e = exporter(
+                ExporterKind::Nginx,
+                versions::NGINX_EXPORTER,
+                NGINX_EXPORTER_PORT,
+                "balancer",
+            );
+            e.args.push(format!(
+                "--nginx.scrape-uri=http://127.0.0.1:{BALANCER_METRICS_PORT}/stub_status"
+            ));
+            plan.exporters.insert("balancer".into(), e);
+        }
+        plan.jobs
+            .insert("balancer".into(), job("/metrics", Vec::new()));
+    }
     for s in services.values() {
         if let Some(m) = &s.metrics {
             plan.jobs.insert(s.name.clone(), job(&m.path, Vec::new()));
@@ -386,7 +406,9 @@ fn postgres_env(pg: &PostgresPlan, host: &str, port: u16) -> Vec<(String, EnvVal
         (
             "DATA_SOURCE_URI".into(),
             // The servers speak plain TCP on the platform's private network.
-            EnvValue::Literal(format!("{host}:{port}/postgres?sslmode=disable")),
+            // The application's database: its tables' statistics are the ones that
+            // matter (the role may connect to it, as PUBLIC may).
+            EnvValue::Literal(format!("{host}:{port}/{}?sslmode=disable", pg.database)),
         ),
         (
             "DATA_SOURCE_USER".into(),

@@ -116,23 +116,23 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
         });
     }
     if let (Some(lb), true) = (&plan.balancer, scrape.jobs.contains_key("balancer")) {
-        let (alert, expr, summary, description) = match lb.engine {
+        let (alert, metric, summary, description) = match lb.engine {
             BalancerEngine::Nginx => (
                 "BalancerDown",
-                "nginx_up{job=~\"balancer\"} == 0",
+                "nginx_up",
                 "nginx behind {{ $labels.instance }} is down",
                 "nginx-prometheus-exporter at {{ $labels.instance }} cannot read nginx's stub_status: nginx is down, and with it every route.",
             ),
             BalancerEngine::Haproxy => (
                 "BalancerBackendDown",
-                "haproxy_backend_active_servers{job=~\"balancer\"} == 0",
+                "haproxy_backend_active_servers",
                 "HAProxy backend {{ $labels.proxy }} has no server up",
                 "Every server of backend {{ $labels.proxy }} fails its health check: HAProxy answers its routes with 503.",
             ),
         };
         out.push(object! {
             "alert" => alert,
-            "expr" => expr,
+            "expr" => format!("{metric}{{{}}} == 0", jobs_of(&["balancer"])),
             "for" => "1m",
             "labels" => labels(),
             "annotations" => object! { "summary" => summary, "description" => description },
@@ -156,6 +156,29 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
             },
         });
     }
+    // A replica's stream that stopped: its slot on the primary goes inactive (the
+    // replica's own lag reads 0 once it has replayed what it received).
+    let replicated: Vec<&str> = plan
+        .datastores
+        .values()
+        .filter(|d| d.postgres().is_some_and(|pg| pg.replicas > 0))
+        .map(|d| d.name.as_str())
+        .collect();
+    if !replicated.is_empty() {
+        out.push(object! {
+            "alert" => "PostgresReplicaNotStreaming",
+            "expr" => format!(
+                "pg_replication_slot_slot_is_active{{{},slot_type=\"physical\"}} == 0",
+                jobs_of(&replicated)
+            ),
+            "for" => "5m",
+            "labels" => labels(),
+            "annotations" => object! {
+                "summary" => "Replication slot {{ $labels.slot_name }} of {{ $labels.job }} has no replica streaming",
+                "description" => "No replica has streamed through slot {{ $labels.slot_name }} for 5 minutes: that replica serves ever older data and the primary keeps its WAL (up to max_slot_wal_keep_size).",
+            },
+        });
+    }
     let postgres: Vec<&str> = plan
         .datastores
         .values()
@@ -173,6 +196,24 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
                 "description" => "postgres_exporter at {{ $labels.instance }} cannot connect to its server, or the monitoring role's password is refused.",
             },
         });
+    }
+    // On Kubernetes a job can vanish (its PodMonitor not selected, its pods gone),
+    // which `up == 0` cannot see.
+    if kubernetes {
+        for job in &jobs {
+            let mut l = labels();
+            l["job"] = Value::from(*job);
+            out.push(object! {
+                "alert" => "ScrapeTargetMissing",
+                "expr" => format!("absent(up{{namespace=\"{}\",job=\"{job}\"}})", plan.namespace),
+                "for" => "10m",
+                "labels" => l,
+                "annotations" => object! {
+                    "summary" => format!("Prometheus scrapes nothing of {job}"),
+                    "description" => format!("No target of job {job} in namespace {} for 10 minutes: its PodMonitor is not selected by the Prometheus (kube-prometheus-stack wants its release label), or it has no pods.", plan.namespace),
+                },
+            });
+        }
     }
     out
 }
@@ -310,21 +351,31 @@ pub fn pod_monitors(plan: &Plan) -> Vec<Value> {
         .collect()
 }
 
-/// The Kubernetes bundle's PodMonitors of its datastores: one per datastore, over
-/// every pod of it (a PostgreSQL primary's and its replicas'), on the port named
-/// `metrics` (the exporter sidecar's, or RabbitMQ's own plugin), its series under the
-/// job named after the datastore, the `job` the rules select.
+/// The Kubernetes bundle's PodMonitors of its balancer and datastores: one per
+/// datastore, over every pod of it (a PostgreSQL primary's and its replicas'), on the
+/// port named `metrics` (an exporter sidecar's, or the server's own: HAProxy,
+/// RabbitMQ), its series under the job named after it (`balancer`, the datastore), the
+/// `job` the rules select.
 pub fn datastore_pod_monitors(plan: &Plan) -> Vec<Value> {
     let Some(scrape) = plan.scrape.get(&Platform::Kubernetes) else {
         return Vec::new();
     };
-    plan.datastores
-        .values()
-        .filter_map(|d| {
-            let job = scrape.jobs.get(&d.name)?;
-            let k8s = &d.kubernetes;
-            let mut sets = vec![k8s.workload.clone()];
-            sets.extend(k8s.replicas.as_ref().map(|r| r.workload.clone()));
+    // The balancer's pods first, as the job `balancer`.
+    let balancer = plan
+        .balancer
+        .as_ref()
+        .map(|_| ("balancer".to_string(), vec!["balancer".to_string()]));
+    let datastores = plan.datastores.values().map(|d| {
+        let k8s = &d.kubernetes;
+        let mut sets = vec![k8s.workload.clone()];
+        sets.extend(k8s.replicas.as_ref().map(|r| r.workload.clone()));
+        (d.name.clone(), sets)
+    });
+    balancer
+        .into_iter()
+        .chain(datastores)
+        .filter_map(|(name, sets)| {
+            let job = scrape.jobs.get(&name)?;
             let mut endpoint = Map::new();
             endpoint.insert("port".into(), Value::from("metrics"));
             endpoint.insert("path".into(), Value::from(job.path.clone()));
@@ -340,14 +391,14 @@ pub fn datastore_pod_monitors(plan: &Plan) -> Vec<Value> {
                 Value::from(vec![object! {
                     "action" => "replace",
                     "targetLabel" => "job",
-                    "replacement" => d.name.clone(),
+                    "replacement" => name.clone(),
                 }]),
             );
             Some(object! {
                 "apiVersion" => "monitoring.coreos.com/v1",
                 "kind" => "PodMonitor",
                 "metadata" => object! {
-                    "name" => d.name.clone(),
+                    "name" => name.clone(),
                     "labels" => object! {
                         "app.kubernetes.io/part-of" => plan.blueprint.clone(),
                         "app.kubernetes.io/managed-by" => "tierform",
@@ -450,8 +501,9 @@ fn rule(plan: &Plan, a: &AlertPlan, platform: Platform) -> Value {
 }
 
 /// Alertmanager's configuration for `platform`, where one runs: every alert to every
-/// receiver of `monitoring.notify`, grouped per alert and phase; while something of
-/// the phase is down (a `critical` health alert), its phase alerts wait.
+/// receiver of `monitoring.notify`, grouped per alert and phase. Nothing is inhibited:
+/// the phase alerts and the health ones share no label that says which target a phase
+/// alert reads, so any inhibition would mute too much.
 pub fn alertmanager_config(
     plan: &Plan,
     platform: Platform,
@@ -479,7 +531,8 @@ pub fn alertmanager_config(
                 c.insert("send_resolved".into(), Value::from(true));
                 c.insert(
                     "title".into(),
-                    Value::from("[{{ .Status | toUpper }}] {{ .CommonAnnotations.summary }}"),
+                    // A group's alerts share their name, not their summary.
+                    Value::from("[{{ .Status | toUpper }}] {{ .GroupLabels.alertname }} ({{ .Alerts.Firing | len }} firing)"),
                 );
                 c.insert(
                     "text".into(),
@@ -506,11 +559,6 @@ pub fn alertmanager_config(
             "repeat_interval" => "4h",
         },
         "receivers" => vec![Value::Object(receiver)],
-        "inhibit_rules" => vec![object! {
-            "source_matchers" => vec!["severity=\"critical\""],
-            "target_matchers" => vec!["severity=\"warning\""],
-            "equal" => vec!["blueprint", "phase"],
-        }],
     };
     let header = generated_header(plan);
     let about = format!(

@@ -585,7 +585,7 @@ fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phas
     assert_eq!(slack["channel"], "#ops", "{slack}");
     let text = serde_json::to_string(&slack).unwrap();
     assert!(
-        text.contains("Time for phase more-workers") && text.contains("Now: 150 messages"),
+        text.contains("[FIRING] TimeForNextPhase (1 firing)") && text.contains("Now: 150 messages"),
         "{slack}"
     );
     eprintln!(

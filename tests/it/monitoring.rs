@@ -229,6 +229,19 @@ fn every_compose_prometheus_config_passes_promtool_and_scrapes_what_the_rules_re
                     );
                 }
             }
+            // Compose copies a secret taken from the environment into its container,
+            // and refuses to for a read-only one (docker/compose secrets.go).
+            for (name, c) in compose["services"].as_object().unwrap() {
+                for secret in c["secrets"].as_array().into_iter().flatten() {
+                    let source = &compose["secrets"][secret.as_str().unwrap()];
+                    if source["environment"].is_string() {
+                        assert_ne!(
+                            c["read_only"], true,
+                            "{stem}/{bundle}: {name} is read-only, so compose cannot copy the secret {secret} into it"
+                        );
+                    }
+                }
+            }
             // Each exporter reads a server of its own engine (not PgBouncer in front).
             for (name, c) in compose["services"].as_object().unwrap() {
                 let env = &c["environment"];
@@ -900,10 +913,20 @@ fn health_alerts_fire_for_what_is_down_after_their_for_and_never_for_what_is_up(
             let mut tests = Vec::new();
             for rule in health["rules"].as_array().unwrap() {
                 let expr = rule["expr"].as_str().unwrap();
-                // `METRIC{job=~"a|b"} == 0`
-                let (metric, rest) = expr.split_once("{job=~\"").unwrap();
-                let jobs = rest.split_once('"').unwrap().0;
-                assert!(rest.ends_with("} == 0"), "{stem}/{rel}: {expr}");
+                // `METRIC{job=~"a|b",label="value"…} == 0`
+                let (metric, rest) = expr.split_once('{').unwrap();
+                let (matchers, tail) = rest.split_once('}').unwrap();
+                assert_eq!(tail, " == 0", "{stem}/{rel}: {expr}");
+                let mut jobs = "";
+                let mut fixed: Vec<(&str, String)> = Vec::new();
+                for m in matchers.split(',') {
+                    if let Some(j) = m.strip_prefix("job=~") {
+                        jobs = j.trim_matches('"');
+                    } else {
+                        let (k, v) = m.split_once('=').unwrap();
+                        fixed.push((k, v.trim_matches('"').to_string()));
+                    }
+                }
                 let for_ms = duration_ms(rule["for"].as_str().unwrap());
                 for job in jobs.split('|') {
                     // The series' labels: HAProxy's per backend (`proxy`) too.
@@ -914,6 +937,10 @@ fn health_alerts_fire_for_what_is_down_after_their_for_and_never_for_what_is_up(
                     if metric.starts_with("haproxy_") {
                         own.push(("proxy", "api".to_string()));
                     }
+                    if metric.starts_with("pg_replication_slot_") {
+                        own.push(("slot_name", format!("{job}_replica_1")));
+                    }
+                    own.extend(fixed.iter().cloned());
                     let selector: Vec<String> =
                         own.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
                     for (value, fires) in [(0, true), (1, false)] {

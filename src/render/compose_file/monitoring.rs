@@ -95,6 +95,9 @@ pub(in crate::render) fn monitoring_containers(
             ]),
         );
         hardened(&mut a);
+        // Compose copies a secret taken from the environment into the container, which
+        // it refuses for a read-only one (docker/compose, pkg/compose/secrets.go).
+        a.remove("read_only");
         a.insert(
             "volumes".into(),
             json!([

@@ -220,6 +220,55 @@ fn strategy(rollout: &crate::plan::Rollout) -> Value {
     }
 }
 
+/// An exporter sidecar (`plan::scrape`): it reads its server on the pod's loopback and
+/// serves on the port named `metrics`, which the pod's PodMonitor scrapes.
+fn exporter_sidecar(plan: &Plan, e: &crate::plan::scrape::ExporterPlan) -> Value {
+    let env: Vec<Value> = e
+        .env
+        .iter()
+        .map(|(name, value)| {
+            env_var(
+                plan,
+                &EnvVar {
+                    name: name.clone(),
+                    value: value.clone(),
+                },
+            )
+        })
+        .collect();
+    let listening = json!({ "tcpSocket": { "port": "metrics" } });
+    let timing = crate::plan::Probe {
+        period_s: 10,
+        timeout_s: Some(3),
+        failures: Some(3),
+    };
+    let mut c = Map::new();
+    c.insert("name".into(), json!("exporter"));
+    c.insert("image".into(), json!(e.image));
+    if !e.args.is_empty() {
+        c.insert("args".into(), json!(e.args));
+    }
+    if !env.is_empty() {
+        c.insert("env".into(), json!(env));
+    }
+    c.insert(
+        "ports".into(),
+        json!([{ "name": "metrics", "containerPort": e.port }]),
+    );
+    c.insert(
+        "resources".into(),
+        json!({
+            "requests": { "cpu": "10m", "memory": "32Mi" },
+            "limits": { "cpu": "100m", "memory": "64Mi" },
+        }),
+    );
+    // Liveness only: a pod is Ready when every container is, and an exporter that is
+    // down must not take its server out of the Service.
+    c.insert("livenessProbe".into(), probe(listening, &timing));
+    c.insert("securityContext".into(), secure_container());
+    Value::Object(c)
+}
+
 fn secure_container() -> Value {
     json!({
         "allowPrivilegeEscalation": false,

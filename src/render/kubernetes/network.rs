@@ -77,8 +77,19 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
             from_prometheus(&s.name, port),
         ));
     }
-    // And each datastore's metrics port: its exporter sidecar's, RabbitMQ's plugin's.
+    // And the balancer's and each datastore's metrics port: an exporter sidecar's,
+    // HAProxy's or RabbitMQ's own.
     if let Some(scrape) = plan.scrape.get(&crate::model::Platform::Kubernetes) {
+        if scrape.jobs.contains_key("balancer") {
+            let port = match scrape.exporters.get("balancer") {
+                Some(e) => e.port,
+                None => crate::plan::scrape::BALANCER_METRICS_PORT,
+            };
+            out.push(policy(
+                "balancer-metrics-from-monitoring",
+                from_prometheus("balancer", port),
+            ));
+        }
         for d in plan.datastores.values() {
             if !scrape.jobs.contains_key(&d.name) {
                 continue;

@@ -174,6 +174,15 @@ pub(super) fn readme(plan: &Plan) -> String {
         .filter_map(|s| s.scrape_port.map(|p| format!("`{}` on port {p}", s.name)))
         .collect();
     if let Some(scrape) = plan.scrape.get(&Platform::Kubernetes) {
+        if scrape.jobs.contains_key("balancer") {
+            scraped.push(match scrape.exporters.get("balancer") {
+                Some(e) => format!("`balancer` (its exporter sidecar) on port {}", e.port),
+                None => format!(
+                    "`balancer` on port {}",
+                    crate::plan::scrape::BALANCER_METRICS_PORT
+                ),
+            });
+        }
         for d in plan.datastores.values() {
             if !scrape.jobs.contains_key(&d.name) {
                 continue;

@@ -377,6 +377,19 @@ pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
         ports.push(json!({ "name": "health", "containerPort": port }));
         service_ports.push(json!({ "name": "health", "port": port, "targetPort": "health" }));
     }
+    // Its metrics: HAProxy's own, on a port the Service does not expose; nginx's
+    // stub_status, which an exporter sidecar reads on the pod's loopback.
+    let scrape = plan.scrape.get(&Platform::Kubernetes);
+    let sidecar = scrape
+        .and_then(|s| s.exporters.get(name))
+        .map(|e| exporter_sidecar(plan, e));
+    let metrics_port = lb
+        .nodes
+        .get(&Platform::Kubernetes)
+        .and_then(|n| n.first()?.metrics_port);
+    if let (BalancerEngine::Haproxy, Some(port)) = (lb.engine, metrics_port) {
+        ports.push(json!({ "name": "metrics", "containerPort": port }));
+    }
     let container = json!({
         "name": name,
         "image": lb.image,
@@ -402,7 +415,7 @@ pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
                         "automountServiceAccountToken": API_TOKEN,
                         "securityContext": pod_security,
                         "terminationGracePeriodSeconds": lb.health.stop_grace_s,
-                        "containers": [container],
+                        "containers": std::iter::once(container).chain(sidecar).collect::<Vec<_>>(),
                         "volumes": volumes,
                         "topologySpreadConstraints": spread_over_nodes(plan, name),
                     },

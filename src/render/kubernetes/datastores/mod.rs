@@ -46,55 +46,14 @@ fn data_pod_security(uid: u32) -> Value {
 }
 
 /// The exporter sidecar of a datastore's pods (`plan::scrape`), reading the server on
-/// the pod's loopback and serving on the port named `metrics`, which the datastore's
-/// PodMonitor scrapes; `None` when its engine serves its own metrics (RabbitMQ).
-fn exporter_sidecar(plan: &Plan, store: &DatastorePlan) -> Option<Value> {
+/// the pod's loopback; `None` when its engine serves its own metrics (RabbitMQ).
+fn datastore_exporter(plan: &Plan, store: &DatastorePlan) -> Option<Value> {
     let e = plan
         .scrape
         .get(&Platform::Kubernetes)?
         .exporters
         .get(&store.name)?;
-    let env: Vec<Value> = e
-        .env
-        .iter()
-        .map(|(name, value)| {
-            env_var(
-                plan,
-                &EnvVar {
-                    name: name.clone(),
-                    value: value.clone(),
-                },
-            )
-        })
-        .collect();
-    let listening = json!({ "tcpSocket": { "port": "metrics" } });
-    let timing = crate::plan::Probe {
-        period_s: 10,
-        timeout_s: Some(3),
-        failures: Some(3),
-    };
-    let mut c = Map::new();
-    c.insert("name".into(), json!("exporter"));
-    c.insert("image".into(), json!(e.image));
-    if !e.args.is_empty() {
-        c.insert("args".into(), json!(e.args));
-    }
-    c.insert("env".into(), json!(env));
-    c.insert(
-        "ports".into(),
-        json!([{ "name": "metrics", "containerPort": e.port }]),
-    );
-    c.insert(
-        "resources".into(),
-        json!({
-            "requests": { "cpu": "10m", "memory": "32Mi" },
-            "limits": { "cpu": "100m", "memory": "64Mi" },
-        }),
-    );
-    c.insert("readinessProbe".into(), probe(listening.clone(), &timing));
-    c.insert("livenessProbe".into(), probe(listening, &timing));
-    c.insert("securityContext".into(), secure_container());
-    Some(Value::Object(c))
+    Some(exporter_sidecar(plan, e))
 }
 
 /// What the documents of one datastore share.

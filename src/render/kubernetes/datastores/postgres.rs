@@ -93,7 +93,7 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
                             "securityContext": data_pod_security(store.uid),
                             "terminationGracePeriodSeconds": store.health(role).stop_grace_s,
                             "containers": std::iter::once(container)
-                                .chain(exporter_sidecar(plan, store))
+                                .chain(datastore_exporter(plan, store))
                                 .collect::<Vec<_>>(),
                             "volumes": volumes(extra),
                         },

@@ -54,7 +54,7 @@ pub(super) fn docs(ctx: &Ctx, r: &RedisPlan) -> (Vec<Value>, Vec<Value>) {
         ],
     });
     let containers: Vec<Value> = std::iter::once(container)
-        .chain(exporter_sidecar(plan, store))
+        .chain(datastore_exporter(plan, store))
         .collect();
     let persistent = store.keeps_data;
     let mut volumes = vec![
