@@ -11,7 +11,7 @@ pub const POSTGRES_MONITOR_ROLE: &str = "postgres_exporter";
 
 /// The names the monitoring containers take in a compose file: no service or datastore
 /// may take one (nor `balancer`, the balancer's job, nor `NAME-exporter`).
-pub const MONITORING_CONTAINERS: [&str; 3] = ["prometheus", "alertmanager", "cadvisor"];
+pub const MONITORING_CONTAINERS: [&str; 4] = ["prometheus", "alertmanager", "cadvisor", "grafana"];
 
 /// A Slack channel: `#name`, letters, digits, `-`, `_` and `.`.
 pub const SLACK_CHANNEL_PATTERN: &str = "^#[a-z0-9][a-z0-9._-]{0,79}$";

@@ -157,8 +157,16 @@ pub const CADVISOR: MonitoringTool = MonitoringTool {
     package: "",
 };
 
+/// Grafana, which shows each phase's dashboard (Debian does not package it).
+pub const GRAFANA: MonitoringTool = MonitoringTool {
+    version: "11.6.0",
+    image: "grafana/grafana-oss:11.6.0",
+    package: "",
+};
+
 /// Every monitoring program tierform runs, for the tests that check each image is one
-/// the live monitoring test boots (cAdvisor, which Debian does not package, aside).
+/// the live monitoring test boots (cAdvisor and Grafana, which Debian does not
+/// package, aside).
 pub const MONITORING: &[MonitoringTool] = &[
     PROMETHEUS,
     ALERTMANAGER,
@@ -166,6 +174,7 @@ pub const MONITORING: &[MonitoringTool] = &[
     POSTGRES_EXPORTER,
     NGINX_EXPORTER,
     CADVISOR,
+    GRAFANA,
 ];
 
 /// Redis.

@@ -31,6 +31,10 @@ pub const BALANCER_METRICS_PORT: u16 = 8405;
 pub const PROMETHEUS_PORT: u16 = 9090;
 /// Alertmanager's port.
 pub const ALERTMANAGER_PORT: u16 = 9093;
+/// Grafana's port.
+pub const GRAFANA_PORT: u16 = 3000;
+/// The secret holding Grafana's `admin` password.
+pub const GRAFANA_ADMIN_SECRET: &str = "GRAFANA_ADMIN_PASSWORD";
 /// cAdvisor's port.
 pub const CADVISOR_PORT: u16 = 8080;
 /// redis_exporter's port.

@@ -60,6 +60,8 @@ pub struct MeasuredCondition {
     pub text: String,
     /// The series it reads, per platform it is rendered for.
     pub sources: BTreeMap<Platform, Source>,
+    /// Its value per platform it is rendered for (what a dashboard draws).
+    pub measures: BTreeMap<Platform, String>,
     /// Its comparison per platform it is rendered for.
     pub exprs: BTreeMap<Platform, String>,
 }
@@ -186,6 +188,7 @@ fn measure_condition(
         _ => return Err(format!("signal `{}` names no single subject", s.signal)),
     };
     let mut sources = BTreeMap::new();
+    let mut measures = BTreeMap::new();
     let mut exprs = BTreeMap::new();
     for &platform in platforms {
         let from = source(
@@ -200,6 +203,7 @@ fn measure_condition(
                 number(threshold)
             ),
         );
+        measures.insert(platform, value);
         sources.insert(platform, from);
     }
     Ok(MeasuredCondition {
@@ -210,6 +214,7 @@ fn measure_condition(
         for_ms: s.for_ms(),
         text: s.to_string(),
         sources,
+        measures,
         exprs,
     })
 }

@@ -86,6 +86,7 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
     if let Some(text) = super::monitoring::prometheus_config(plan, Platform::Compose)? {
         files.push((super::monitoring::CONFIG_FILE.to_string(), text));
     }
+    files.extend(super::monitoring::grafana_files(plan)?);
     if let Some(text) = super::monitoring::alertmanager_config(plan, Platform::Compose)? {
         files.push((super::monitoring::ALERTMANAGER_FILE.to_string(), text));
     }

@@ -128,3 +128,13 @@ impl Scope {
         }
     }
 }
+
+/// Eight hex digits of FNV-1a: a stable, short name suffix for content.
+pub(crate) fn short_hash(text: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in text.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}

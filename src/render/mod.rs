@@ -19,6 +19,7 @@ pub mod balancer;
 pub mod bundle;
 pub mod compose;
 pub mod compose_file;
+pub mod dashboard;
 pub mod datastores;
 pub mod files;
 pub mod hosts;

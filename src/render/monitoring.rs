@@ -500,6 +500,94 @@ fn rule(plan: &Plan, a: &AlertPlan, platform: Platform) -> Value {
     }
 }
 
+/// Grafana's provisioning in a compose bundle: Prometheus as its data source, a
+/// dashboard provider over the bundle's dashboards folder, and the phase's dashboard.
+pub fn grafana_files(plan: &Plan) -> Result<Vec<(String, String)>, TemplateError> {
+    if !plan.scrape.contains_key(&Platform::Compose) {
+        return Ok(Vec::new());
+    }
+    let header = generated_header(plan);
+    let emit = |name: &str, about: &str, doc: &Value| {
+        crate::render::yaml_emit::emit_checked(&[&header, "", about], doc).map_err(|e| {
+            TemplateError::Template {
+                name: name.into(),
+                message: e.to_string(),
+            }
+        })
+    };
+    let datasources = object! {
+        "apiVersion" => 1,
+        "datasources" => vec![object! {
+            "name" => "Prometheus",
+            "type" => "prometheus",
+            "uid" => "prometheus",
+            "access" => "proxy",
+            "url" => format!("http://prometheus:{}", crate::plan::scrape::PROMETHEUS_PORT),
+            "isDefault" => true,
+            "editable" => false,
+        }],
+    };
+    let dashboards = object! {
+        "apiVersion" => 1,
+        "providers" => vec![object! {
+            "name" => "tierform",
+            "type" => "file",
+            "disableDeletion" => true,
+            "allowUiUpdates" => false,
+            "options" => object! { "path" => crate::render::compose_file::GRAFANA_DASHBOARDS },
+        }],
+    };
+    Ok(vec![
+        (
+            "monitoring/grafana/datasources.yml".into(),
+            emit(
+                "datasources.yml",
+                "Grafana's data source: the bundle's Prometheus.",
+                &datasources,
+            )?,
+        ),
+        (
+            "monitoring/grafana/dashboards.yml".into(),
+            emit(
+                "dashboards.yml",
+                "Grafana loads the dashboards of the folder beside this file, read-only.",
+                &dashboards,
+            )?,
+        ),
+        (
+            format!(
+                "{}/{}",
+                crate::render::dashboard::COMPOSE_DIR,
+                crate::render::dashboard::file_name(plan)
+            ),
+            crate::render::dashboard::json(plan, Platform::Compose),
+        ),
+    ])
+}
+
+/// The Kubernetes bundle's dashboard: a ConfigMap labelled for the Grafana sidecar
+/// (kube-prometheus-stack's loads every ConfigMap labelled `grafana_dashboard: "1"`).
+pub fn dashboard_config_map(plan: &Plan) -> Option<Value> {
+    if !plan.scrape.contains_key(&Platform::Kubernetes) {
+        return None;
+    }
+    Some(object! {
+        "apiVersion" => "v1",
+        "kind" => "ConfigMap",
+        "metadata" => object! {
+            "name" => "dashboard",
+            "labels" => object! {
+                crate::render::dashboard::SIDECAR_LABEL => "1",
+                "app.kubernetes.io/part-of" => plan.blueprint.clone(),
+                "app.kubernetes.io/managed-by" => "tierform",
+            },
+        },
+        "data" => object! {
+            crate::render::dashboard::file_name(plan) => crate::render::dashboard::json(plan, Platform::Kubernetes),
+        },
+    })
+}
+
 /// Alertmanager's configuration for `platform`, where one runs: every alert to every
 /// receiver of `monitoring.notify`, grouped per alert and phase. Nothing is inhibited:
 /// the phase alerts and the health ones share no label that says which target a phase

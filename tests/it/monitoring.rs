@@ -1061,3 +1061,105 @@ fn every_alertmanager_config_passes_amtool() {
     assert!(checked >= 2, "only {checked} Alertmanager configurations");
     eprintln!("amtool checked {checked} Alertmanager configurations");
 }
+
+/// Every rendered dashboard (compose's provisioned file, Kubernetes' ConfigMap) is
+/// type-checked by the TypeScript compiler against Grafana's published schema types
+/// (`@grafana/schema`, pinned in `.ci/grafana`): the dashboard as `Dashboard`, each
+/// time series panel's field config as `GraphFieldConfig` and its legend and tooltip
+/// options, with excess-property checks, enums read as their string values (what the
+/// JSON holds). A misspelt or misplaced field fails.
+#[test]
+fn every_dashboard_matches_grafanas_schema() {
+    let root = std::env::current_dir().unwrap().join(".ci/grafana");
+    let tsc = root.join("node_modules/.bin/tsc");
+    if !tsc.exists() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "the Grafana checker is required in CI: .ci/run installs it (npm ci --prefix .ci/grafana)"
+        );
+        eprintln!("skipping: .ci/grafana is not installed (npm ci --prefix .ci/grafana)");
+        return;
+    }
+    let mut dashboards: Vec<(String, Value)> = Vec::new();
+    for path in common::render_blueprints() {
+        let set = common::render_all(&path);
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        for (rel, text) in set.iter() {
+            if rel.contains("/monitoring/grafana/dashboards/") {
+                dashboards.push((format!("{stem}/{rel}"), serde_json::from_str(text).unwrap()));
+            }
+            if rel.ends_with(&format!("kubernetes/{KUBERNETES_FILE}")) {
+                for doc in text.split("\n---\n") {
+                    let doc = tierform::load_yaml(doc).unwrap().to_json();
+                    if doc["kind"] == "ConfigMap" {
+                        for (name, json) in doc["data"].as_object().unwrap() {
+                            dashboards.push((
+                                format!("{stem}/{rel}:{name}"),
+                                serde_json::from_str(json.as_str().unwrap()).unwrap(),
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        dashboards.len() >= 20,
+        "only {} dashboards",
+        dashboards.len()
+    );
+    let mut ts = String::from(
+        "import type { Dashboard, GraphFieldConfig, VizLegendOptions, VizTooltipOptions } from '@grafana/schema';\n\
+         // The JSON a dashboard file holds: each enum as its string values.\n\
+         type Json<T> = unknown extends T ? T : T extends string ? `${T}` : T extends number | boolean | null | undefined ? T : T extends ReadonlyArray<infer U> ? Json<U>[] : { [K in keyof T]: Json<T[K]> };\n",
+    );
+    for (i, (name, d)) in dashboards.iter().enumerate() {
+        ts.push_str(&format!(
+            "// {name}\nexport const d{i} = {d} satisfies Json<Dashboard>;\n"
+        ));
+        for (j, p) in d["panels"].as_array().unwrap().iter().enumerate() {
+            if p["type"] == "timeseries" {
+                let custom = &p["fieldConfig"]["defaults"]["custom"];
+                let legend = &p["options"]["legend"];
+                let tooltip = &p["options"]["tooltip"];
+                ts.push_str(&format!(
+                    "export const c{i}_{j} = {custom} satisfies Json<GraphFieldConfig>;\n\
+                     export const l{i}_{j} = {legend} satisfies Json<VizLegendOptions>;\n\
+                     export const t{i}_{j} = {tooltip} satisfies Json<VizTooltipOptions>;\n"
+                ));
+            }
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("dashboards.ts"), &ts).unwrap();
+    let schema = root.join("node_modules/@grafana/schema/dist/esm/index.d.mts");
+    let config = json!({
+        "compilerOptions": {
+            "strict": true,
+            "noEmit": true,
+            "target": "es2022",
+            "module": "esnext",
+            "moduleResolution": "bundler",
+            "skipLibCheck": true,
+            "paths": { "@grafana/schema": [schema] },
+        },
+        "files": ["dashboards.ts"],
+    });
+    std::fs::write(
+        dir.path().join("tsconfig.json"),
+        serde_json::to_string_pretty(&config).unwrap(),
+    )
+    .unwrap();
+    let out = Command::new(&tsc)
+        .arg("-p")
+        .arg(dir.path().join("tsconfig.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "tsc refused the dashboards:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    eprintln!("tsc checked {} dashboards", dashboards.len());
+}

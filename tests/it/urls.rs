@@ -85,7 +85,7 @@ fn compose_fills_the_password_into_the_url_from_the_env_file() {
         tmp.path().join(".env"),
         "DB_PASSWORD=pw-db\nCACHE_PASSWORD=pw-cache\nEVENTS_PASSWORD=pw-events\n\
          OTHER_PASSWORD=o\nSECRET_KEY=k\nDB_SUPERUSER_PASSWORD=s\nDB_REPLICATION_PASSWORD=r\n\
-         DB_MONITOR_PASSWORD=m\n",
+         DB_MONITOR_PASSWORD=m\nGRAFANA_ADMIN_PASSWORD=g\n",
     )
     .unwrap();
     let config = common::compose_config_json(&compose, tmp.path());

@@ -56,7 +56,7 @@ impl Checker<'_> {
     }
 
     /// On compose, the monitoring containers and scrape jobs take names of their own:
-    /// `prometheus`, `alertmanager`, `cadvisor`, `balancer` (the balancer's job) and every
+    /// `prometheus`, `alertmanager`, `grafana`, `cadvisor`, `balancer` (the balancer's job) and every
     /// `NAME-exporter`. A service or datastore named so would be a second container or
     /// job of that name.
     pub(super) fn monitoring_names(&mut self) {
@@ -76,7 +76,7 @@ impl Checker<'_> {
                     Diagnostic::error(
                         Code::ReservedName,
                         ptr,
-                        format!("on compose, `{name}` names a container or scrape job of the monitoring tierform runs beside the stack (Prometheus, Alertmanager, cAdvisor, the balancer's job, each exporter `NAME-exporter`)"),
+                        format!("on compose, `{name}` names a container or scrape job of the monitoring tierform runs beside the stack (Prometheus, Alertmanager, Grafana, cAdvisor, the balancer's job, each exporter `NAME-exporter`)"),
                     )
                     .at_key()
                     .hint(format!("rename `{name}`")),

@@ -24,6 +24,7 @@ mod services;
 mod stores;
 
 pub(super) use monitoring::monitoring_containers;
+pub use monitoring::GRAFANA_DASHBOARDS;
 use services::platform_of;
 pub(super) use services::{app_containers, balancer_container};
 pub(super) use stores::datastore_containers;
@@ -242,7 +243,7 @@ fn secret_ref(name: &str) -> Value {
     Value::String(secret_ref_text(name))
 }
 
-fn secret_ref_text(name: &str) -> String {
+pub(super) fn secret_ref_text(name: &str) -> String {
     format!("${{{name}:?{name} is not set: copy .env.example to .env and fill it in}}")
 }
 

@@ -11,7 +11,8 @@ use serde_json::{json, Map, Value};
 
 use crate::model::versions;
 use crate::plan::scrape::{
-    ExporterKind, ExporterPlan, ScrapePlan, ALERTMANAGER_PORT, PROMETHEUS_PORT, RETENTION,
+    ExporterKind, ExporterPlan, ScrapePlan, ALERTMANAGER_PORT, GRAFANA_ADMIN_SECRET, GRAFANA_PORT,
+    PROMETHEUS_PORT, RETENTION,
 };
 use crate::plan::Plan;
 
@@ -19,6 +20,10 @@ use super::env_value;
 
 /// The volume Prometheus keeps its data in.
 const DATA_VOLUME: &str = "prometheus-data";
+/// The volume Grafana keeps its own database in (users, preferences).
+const GRAFANA_VOLUME: &str = "grafana-data";
+/// Where Grafana's dashboard provider reads the phase's dashboard.
+pub const GRAFANA_DASHBOARDS: &str = "/etc/grafana/dashboards";
 /// The volume Alertmanager keeps its silences and notification log in.
 const ALERTMANAGER_VOLUME: &str = "alertmanager-data";
 
@@ -127,6 +132,48 @@ pub(in crate::render) fn monitoring_containers(
         out.push(("alertmanager".to_string(), Value::Object(a)));
         volumes.push(ALERTMANAGER_VOLUME.to_string());
     }
+
+    // Grafana, with Prometheus as its data source and the phase's dashboard, both
+    // provisioned read-only.
+    let mut g = Map::new();
+    g.insert("image".into(), json!(versions::GRAFANA.image));
+    g.insert("restart".into(), json!("unless-stopped"));
+    g.insert("cap_drop".into(), json!(["ALL"]));
+    g.insert("security_opt".into(), json!(["no-new-privileges:true"]));
+    g.insert(
+        "environment".into(),
+        json!({
+            "GF_SECURITY_ADMIN_PASSWORD": super::secret_ref_text(GRAFANA_ADMIN_SECRET),
+            "GF_AUTH_ANONYMOUS_ENABLED": "false",
+            "GF_USERS_ALLOW_SIGN_UP": "false",
+            "GF_ANALYTICS_REPORTING_ENABLED": "false",
+            "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+        }),
+    );
+    g.insert(
+        "volumes".into(),
+        json!([
+            { "type": "bind", "source": "./monitoring/grafana/datasources.yml", "target": "/etc/grafana/provisioning/datasources/tierform.yml", "read_only": true },
+            { "type": "bind", "source": "./monitoring/grafana/dashboards.yml", "target": "/etc/grafana/provisioning/dashboards/tierform.yml", "read_only": true },
+            { "type": "bind", "source": format!("./{}", crate::render::dashboard::COMPOSE_DIR), "target": GRAFANA_DASHBOARDS, "read_only": true },
+            { "type": "volume", "source": GRAFANA_VOLUME, "target": "/var/lib/grafana" },
+        ]),
+    );
+    g.insert(
+        "ports".into(),
+        json!([format!("127.0.0.1:{GRAFANA_PORT}:{GRAFANA_PORT}")]),
+    );
+    g.insert(
+        "healthcheck".into(),
+        json!({
+            "test": ["CMD", "wget", "-q", "-O", "/dev/null", format!("http://127.0.0.1:{GRAFANA_PORT}/api/health")],
+            "interval": "10s", "timeout": "3s", "retries": 3, "start_period": "30s",
+        }),
+    );
+    g.insert("deploy".into(), limits("0.5", "256m"));
+    g.insert("networks".into(), json!(["monitoring"]));
+    out.push(("grafana".to_string(), Value::Object(g)));
+    volumes.push(GRAFANA_VOLUME.to_string());
 
     for (name, e) in &scrape.exporters {
         out.push((name.clone(), exporter(e)));

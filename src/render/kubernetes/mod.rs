@@ -95,6 +95,7 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
         .into_iter()
         .chain(super::monitoring::pod_monitors(plan))
         .chain(super::monitoring::datastore_pod_monitors(plan))
+        .chain(super::monitoring::dashboard_config_map(plan))
         .collect();
     if !monitoring.is_empty() {
         let file = super::monitoring::KUBERNETES_FILE;

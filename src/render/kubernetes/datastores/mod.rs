@@ -164,12 +164,4 @@ fn keep_apart(plan: &Plan, store: &DatastorePlan, template: &mut Value) {
     }
 }
 
-/// Eight hex digits of FNV-1a: a stable, short name suffix for content.
-fn short_hash(text: &str) -> String {
-    let mut h: u32 = 0x811c_9dc5;
-    for b in text.bytes() {
-        h ^= u32::from(b);
-        h = h.wrapping_mul(0x0100_0193);
-    }
-    format!("{h:08x}")
-}
+use crate::render::files::short_hash;
