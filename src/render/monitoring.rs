@@ -214,6 +214,45 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
                 },
             });
         }
+        // The datastores' volumes (`data-<StatefulSet>-<ordinal>`), from the kubelet's
+        // volume statistics: nearly full, or filling up within four hours.
+        let sets: Vec<String> = plan
+            .datastores
+            .values()
+            .filter(|d| d.keeps_data)
+            .flat_map(|d| {
+                let k8s = &d.kubernetes;
+                std::iter::once(k8s.workload.clone())
+                    .chain(k8s.replicas.as_ref().map(|r| r.workload.clone()))
+            })
+            .collect();
+        if !sets.is_empty() {
+            let claims = format!(
+                "namespace=\"{}\",persistentvolumeclaim=~\"data-({})-[0-9]+\"",
+                plan.namespace,
+                sets.join("|")
+            );
+            out.push(object! {
+                "alert" => "VolumeAlmostFull",
+                "expr" => format!("100 * kubelet_volume_stats_available_bytes{{{claims}}} / kubelet_volume_stats_capacity_bytes{{{claims}}} < 10"),
+                "for" => "5m",
+                "labels" => labels(),
+                "annotations" => object! {
+                    "summary" => "Volume {{ $labels.persistentvolumeclaim }} has {{ $value | printf \"%.1f\" }}% left",
+                    "description" => "The datastore's volume {{ $labels.persistentvolumeclaim }} is more than 90% full: grow its `storage.size` in the blueprint (and the claim) before the server stops writing.",
+                },
+            });
+            out.push(object! {
+                "alert" => "VolumeFillingUp",
+                "expr" => format!("predict_linear(kubelet_volume_stats_available_bytes{{{claims}}}[6h], 4 * 3600) < 0 and 100 * kubelet_volume_stats_available_bytes{{{claims}}} / kubelet_volume_stats_capacity_bytes{{{claims}}} < 40"),
+                "for" => "1h",
+                "labels" => labels(),
+                "annotations" => object! {
+                    "summary" => "Volume {{ $labels.persistentvolumeclaim }} fills up within 4 hours",
+                    "description" => "At the rate of the last 6 hours the datastore's volume {{ $labels.persistentvolumeclaim }} is full within 4 hours.",
+                },
+            });
+        }
     }
     out
 }

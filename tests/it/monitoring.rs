@@ -1163,3 +1163,132 @@ fn every_dashboard_matches_grafanas_schema() {
     );
     eprintln!("tsc checked {} dashboards", dashboards.len());
 }
+
+/// On Kubernetes, VolumeAlmostFull fires for a datastore's claim (`data-<set>-<n>`)
+/// with under 10% left once its `for` has passed, and not at half full; every
+/// StatefulSet of the bundle that claims `data` is one the rule watches.
+#[test]
+fn volume_alerts_watch_every_datastore_claim() {
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut checked = 0;
+    for path in common::render_blueprints() {
+        let set = common::render_all(&path);
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        for (rel, text) in set.iter() {
+            if !rel.ends_with(&format!("kubernetes/{KUBERNETES_FILE}")) {
+                continue;
+            }
+            let bundle = rel.trim_end_matches(KUBERNETES_FILE);
+            // The StatefulSets that claim a `data` volume.
+            let mut claiming: Vec<String> = Vec::new();
+            for (file, manifest) in set.iter() {
+                if !file.starts_with(bundle) || !file.ends_with(".yaml") {
+                    continue;
+                }
+                for doc in manifest.split("\n---\n") {
+                    let Ok(doc) = tierform::load_yaml(doc) else {
+                        continue;
+                    };
+                    let doc = doc.to_json();
+                    let claims = doc["spec"]["volumeClaimTemplates"].as_array();
+                    if doc["kind"] == "StatefulSet"
+                        && claims.is_some_and(|c| c.iter().any(|t| t["metadata"]["name"] == "data"))
+                    {
+                        claiming.push(doc["metadata"]["name"].as_str().unwrap().to_string());
+                    }
+                }
+            }
+            let rule_doc = text
+                .split("\n---\n")
+                .map(|d| tierform::load_yaml(d).unwrap().to_json())
+                .find(|d| d["kind"] == "PrometheusRule");
+            let rule = rule_doc.as_ref().and_then(|d| {
+                d["spec"]["groups"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .flat_map(|g| g["rules"].as_array().unwrap().iter())
+                    .find(|r| r["alert"] == "VolumeAlmostFull")
+                    .cloned()
+            });
+            let Some(rule) = rule else {
+                assert!(
+                    claiming.is_empty(),
+                    "{stem}/{rel}: {claiming:?} claim volumes no rule watches"
+                );
+                continue;
+            };
+            let namespace = rule["labels"]["namespace"].as_str().unwrap().to_string();
+            let rules_path = dir.path().join(format!("volume-rules-{checked}.yml"));
+            std::fs::write(
+                &rules_path,
+                serde_json::to_string(&rule_doc.unwrap()["spec"]).unwrap(),
+            )
+            .unwrap();
+            let mut tests = Vec::new();
+            for set_name in &claiming {
+                let claim = format!("{set_name}-0");
+                let claim = format!("data-{claim}");
+                for (available, fires) in [(5e8, true), (5e9, false)] {
+                    let labels =
+                        format!("namespace=\"{namespace}\",persistentvolumeclaim=\"{claim}\"");
+                    let mut exp = rule["labels"].clone();
+                    exp["namespace"] = Value::from(namespace.clone());
+                    exp["persistentvolumeclaim"] = Value::from(claim.clone());
+                    let mut ann = rule["annotations"].clone();
+                    for key in ["summary", "description"] {
+                        let t = ann[key]
+                            .as_str()
+                            .unwrap()
+                            .replace("{{ $labels.persistentvolumeclaim }}", &claim)
+                            .replace("{{ $value | printf \"%.1f\" }}", "5.0");
+                        ann[key] = Value::from(t);
+                    }
+                    tests.push(json!({
+                        "name": format!("{claim} with {available} of 1e10 bytes free"),
+                        "interval": "1m",
+                        "input_series": [
+                            { "series": format!("kubelet_volume_stats_available_bytes{{{labels}}}"), "values": format!("{available}x20") },
+                            { "series": format!("kubelet_volume_stats_capacity_bytes{{{labels}}}"), "values": "1e10x20" },
+                        ],
+                        "alert_rule_test": [
+                            { "eval_time": "4m", "alertname": "VolumeAlmostFull", "exp_alerts": [] },
+                            { "eval_time": "10m", "alertname": "VolumeAlmostFull", "exp_alerts":
+                                if fires { json!([{ "exp_labels": exp, "exp_annotations": ann }]) } else { json!([]) } },
+                        ],
+                    }));
+                }
+            }
+            let test_path = dir.path().join(format!("volume-test-{checked}.yml"));
+            std::fs::write(
+                &test_path,
+                serde_json::to_string_pretty(&json!({
+                    "rule_files": [rules_path.to_str().unwrap()],
+                    "evaluation_interval": "1m",
+                    "tests": tests,
+                }))
+                .unwrap(),
+            )
+            .unwrap();
+            let out = Command::new(&promtool)
+                .args(["test", "rules"])
+                .arg(&test_path)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "promtool test rules failed for {stem}/{rel}:\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+            checked += 1;
+        }
+    }
+    assert!(
+        checked >= 4,
+        "only {checked} bundles' volume alerts checked"
+    );
+}
