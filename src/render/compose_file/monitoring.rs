@@ -1,11 +1,12 @@
 //! The monitoring containers of a compose file: Prometheus, which scrapes what the
-//! plan's scrape jobs name and evaluates the rules; cAdvisor, the containers' CPU and
-//! memory; and one exporter per server that has no metrics of its own.
+//! plan's scrape jobs name and evaluates the rules; Alertmanager, where the blueprint
+//! names receivers; Grafana with the phase's dashboard; cAdvisor, the containers' CPU
+//! and memory; and one exporter per server that has no metrics of its own.
 //!
-//! They sit on a `monitoring` network of their own (Prometheus and cAdvisor), and join
-//! the network of what they read: Prometheus the back network (services, datastore
-//! exporters) and the front one where a balancer runs (its metrics). Nothing is
-//! published but Prometheus's web page, on the Docker host's loopback address only.
+//! They sit on a `monitoring` network of their own, and join the network of what they
+//! read: Prometheus the back network (services, datastore exporters) and the front one
+//! where a balancer runs (its metrics). Nothing is published but the web pages of
+//! Prometheus, Alertmanager and Grafana, on the Docker host's loopback address only.
 
 use serde_json::{json, Map, Value};
 
