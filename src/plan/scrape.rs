@@ -1,8 +1,10 @@
-//! What a phase's Prometheus scrapes, per platform that runs one beside the stack
-//! (compose): one scrape job per service with metrics and per datastore, named after
-//! it (the `job` the alert rules of [`super::watch`] select), the exporters that turn
-//! each server's own statistics into metrics, and cAdvisor for the containers' CPU
-//! and memory.
+//! What a phase's Prometheus scrapes, per platform: the one tierform runs beside the
+//! stack on compose (with cAdvisor for the containers' CPU and memory, and the
+//! receivers Alertmanager sends the alerts to), and the monitoring namespace's on
+//! Kubernetes, through PodMonitors (exporters as sidecars, on the pod's loopback).
+//! One scrape job per service with metrics, per datastore and for the balancer, named
+//! after it (the `job` the alert rules of [`super::watch`] select), and the exporters
+//! that turn each server's own statistics into metrics.
 //!
 //! - Redis: one redis_exporter per node, bound to it (never asked for another target,
 //!   which would get the password), with the queue keys the workers read

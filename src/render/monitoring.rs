@@ -1,8 +1,10 @@
 //! Monitoring: the Prometheus rules that say when to move between phases, from the
-//! plan's alerts (`plan::watch`). One rules file per bundle that runs from a compose
-//! file (compose, hosts), `monitoring/rules.yml`, in Prometheus's rule file format;
-//! where tierform runs the Prometheus (compose), its `monitoring/prometheus.yml`, from
-//! the plan's scrape jobs (`plan::scrape`), and the health rules of what it scrapes.
+//! plan's alerts (`plan::watch`), and the health rules of what is scraped
+//! (`plan::scrape`). One rules file per bundle that runs from a compose file (compose,
+//! hosts), `monitoring/rules.yml`, in Prometheus's rule file format; where tierform
+//! runs the Prometheus (compose), its `monitoring/prometheus.yml`, Alertmanager's
+//! configuration and Grafana's provisioning; on Kubernetes the PrometheusRule, the
+//! PodMonitors and the dashboard's ConfigMap, in `monitoring.yaml`.
 
 use serde_json::{Map, Value};
 
