@@ -79,6 +79,9 @@ codes! {
     /// the service, no replica to lag, not a Redis).
     NoSignalSource = "no-signal-source",
     NoEffectOnKubernetes = "no-effect-on-kubernetes",
+    /// `monitoring.notify` on a phase that also renders platforms with no Alertmanager
+    /// (Kubernetes, hosts): their alerts reach none of its receivers.
+    NoReceiver = "no-receiver",
     NotABroker = "not-a-broker",
     /// `after` names a service that is not a job (it never completes).
     NotAJob = "not-a-job",

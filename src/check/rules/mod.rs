@@ -32,7 +32,7 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
         out: Vec::new(),
     };
     c.names();
-    c.monitoring();
+    c.monitoring(targets);
     c.tiers(targets);
     c.balancer();
     c.tls(targets);

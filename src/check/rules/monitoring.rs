@@ -4,13 +4,34 @@
 use super::Checker;
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
+use crate::model::Platform;
 use crate::source::pointer::Pointer;
 
 impl Checker<'_> {
-    pub(super) fn monitoring(&mut self) {
+    pub(super) fn monitoring(&mut self, targets: &[Platform]) {
         let Some(m) = &self.bp.monitoring else {
             return;
         };
+        // Only compose bundles run an Alertmanager.
+        let elsewhere: Vec<&str> = targets
+            .iter()
+            .filter(|p| **p != Platform::Compose)
+            .map(|p| p.as_str())
+            .collect();
+        if !m.notify.is_empty() && !elsewhere.is_empty() {
+            self.push(
+                Diagnostic::warning(
+                    Code::NoReceiver,
+                    Pointer::build(["monitoring", "notify"]),
+                    format!(
+                        "`notify` reaches the alerts of compose bundles only: the {} bundles run no Alertmanager, so their alerts reach none of these receivers",
+                        elsewhere.join(" and ")
+                    ),
+                )
+                .at_key()
+                .hint("route those alerts with your own Alertmanager (on Kubernetes, an AlertmanagerConfig for the PrometheusRule's alerts)"),
+            );
+        }
         let mut seen: Vec<&str> = Vec::new();
         for (i, n) in m.notify.iter().enumerate() {
             let ptr = Pointer::build(["monitoring", "notify"]).child(i);

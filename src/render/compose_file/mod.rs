@@ -161,6 +161,10 @@ pub(super) fn env_example(plan: &Plan, machine: Option<&str>, reads: &BTreeSet<S
                     .or_default()
                     .insert("alertmanager".into());
             }
+            by_name
+                .entry(crate::plan::scrape::GRAFANA_ADMIN_SECRET.to_string())
+                .or_default()
+                .insert("grafana".into());
             for (name, e) in &scrape.exporters {
                 for (_, v) in &e.env {
                     if let EnvValue::Secret(secret) = v {
