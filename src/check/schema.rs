@@ -387,7 +387,13 @@ fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) ->
         p if p == model::ENV_NAME_PATTERN => (
             Code::InvalidName,
             "an environment variable name: letters, digits and `_`, not starting with a digit",
-            Some(format!("try `{}`", text.to_ascii_uppercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"))),
+            // A secret's value where its name belongs: the value never enters a
+            // blueprint.
+            Some(if text.contains("://") || text.len() > 64 {
+                "this looks like the secret's value: give the name of the variable that holds it (e.g. `SLACK_WEBHOOK_URL`), and put the value in the `.env` or the Kubernetes Secret".to_string()
+            } else {
+                format!("try `{}`", text.to_ascii_uppercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"))
+            }),
         ),
         p if p == DURATION_PATTERN => (
             Code::InvalidDuration,
