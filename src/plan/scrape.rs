@@ -214,24 +214,9 @@ pub fn compose_scrape(
                 let mut targets = Vec::new();
                 for n in &nodes {
                     let name = exporter_name(&n.id);
-                    let mut e = exporter(
-                        ExporterKind::Redis,
-                        versions::REDIS_EXPORTER,
-                        REDIS_EXPORTER_PORT,
-                        &store.name,
-                    );
-                    e.args
-                        .push(format!("--redis.addr=redis://{}:{}", n.id, n.port));
-                    if !keys.is_empty() {
-                        e.args
-                            .push(format!("--check-single-keys={}", keys.join(",")));
-                    }
-                    e.env.push((
-                        "REDIS_PASSWORD".into(),
-                        EnvValue::Secret(r.password_secret.clone()),
-                    ));
                     targets.push(format!("{name}:{REDIS_EXPORTER_PORT}"));
-                    plan.exporters.insert(name, e);
+                    plan.exporters
+                        .insert(name, redis_exporter(&store.name, r, &n.id, n.port, &keys));
                 }
                 plan.jobs
                     .insert(store.name.clone(), job("/metrics", targets));
@@ -244,32 +229,19 @@ pub fn compose_scrape(
                     .filter(|n| matches!(n.role, NodeRole::Primary | NodeRole::Replica))
                 {
                     let name = exporter_name(&n.id);
-                    let mut e = exporter(
-                        ExporterKind::Postgres,
-                        versions::POSTGRES_EXPORTER,
-                        POSTGRES_EXPORTER_PORT,
-                        &store.name,
-                    );
-                    e.env = postgres_env(pg, &n.id, n.port);
                     targets.push(format!("{name}:{POSTGRES_EXPORTER_PORT}"));
-                    plan.exporters.insert(name, e);
+                    plan.exporters
+                        .insert(name, postgres_exporter(&store.name, pg, &n.id, n.port));
                 }
                 plan.jobs
                     .insert(store.name.clone(), job("/metrics", targets));
             }
             EnginePlan::Rabbitmq(_) => {
-                let mut j = job(
-                    "/metrics/detailed",
-                    nodes
-                        .iter()
-                        .map(|n| format!("{}:{RABBITMQ_METRICS_PORT}", n.host))
-                        .collect(),
-                );
-                // Per-queue ready and unacknowledged messages, without the rest of
-                // the detailed families.
-                j.params
-                    .insert("family".into(), "queue_coarse_metrics".into());
-                plan.jobs.insert(store.name.clone(), j);
+                let targets = nodes
+                    .iter()
+                    .map(|n| format!("{}:{RABBITMQ_METRICS_PORT}", n.host))
+                    .collect();
+                plan.jobs.insert(store.name.clone(), rabbitmq_job(targets));
             }
         }
     }
@@ -280,15 +252,7 @@ pub fn compose_scrape(
         match lb.engine {
             BalancerEngine::Nginx => {
                 let name = exporter_name(container);
-                let mut e = exporter(
-                    ExporterKind::Nginx,
-                    versions::NGINX_EXPORTER,
-                    NGINX_EXPORTER_PORT,
-                    "balancer",
-                );
-                e.args.push(format!(
-                    "--nginx.scrape-uri=http://{container}:{BALANCER_METRICS_PORT}/stub_status"
-                ));
+                let e = nginx_exporter(container);
                 plan.jobs.insert(
                     "balancer".into(),
                     job("/metrics", vec![format!("{name}:{NGINX_EXPORTER_PORT}")]),
@@ -325,16 +289,8 @@ pub fn kubernetes_scrape(
     // `balancer`), HAProxy's own exporter.
     if let Some(lb) = balancer {
         if lb.engine == BalancerEngine::Nginx {
-            let mut e = exporter(
-                ExporterKind::Nginx,
-                versions::NGINX_EXPORTER,
-                NGINX_EXPORTER_PORT,
-                "balancer",
-            );
-            e.args.push(format!(
-                "--nginx.scrape-uri=http://127.0.0.1:{BALANCER_METRICS_PORT}/stub_status"
-            ));
-            plan.exporters.insert("balancer".into(), e);
+            plan.exporters
+                .insert("balancer".into(), nginx_exporter("127.0.0.1"));
         }
         plan.jobs
             .insert("balancer".into(), job("/metrics", Vec::new()));
@@ -348,44 +304,25 @@ pub fn kubernetes_scrape(
         let port = store.kubernetes.port;
         match &store.engine {
             EnginePlan::Redis(r) => {
-                let mut e = exporter(
-                    ExporterKind::Redis,
-                    versions::REDIS_EXPORTER,
-                    REDIS_EXPORTER_PORT,
-                    &store.name,
-                );
-                e.args
-                    .push(format!("--redis.addr=redis://127.0.0.1:{port}"));
                 let keys = queue_keys(services, &store.name);
-                if !keys.is_empty() {
-                    e.args
-                        .push(format!("--check-single-keys={}", keys.join(",")));
-                }
-                e.env.push((
-                    "REDIS_PASSWORD".into(),
-                    EnvValue::Secret(r.password_secret.clone()),
-                ));
                 plan.jobs
                     .insert(store.name.clone(), job("/metrics", Vec::new()));
-                plan.exporters.insert(store.name.clone(), e);
+                plan.exporters.insert(
+                    store.name.clone(),
+                    redis_exporter(&store.name, r, "127.0.0.1", port, &keys),
+                );
             }
             EnginePlan::Postgres(pg) => {
-                let mut e = exporter(
-                    ExporterKind::Postgres,
-                    versions::POSTGRES_EXPORTER,
-                    POSTGRES_EXPORTER_PORT,
-                    &store.name,
-                );
-                e.env = postgres_env(pg, "127.0.0.1", port);
                 plan.jobs
                     .insert(store.name.clone(), job("/metrics", Vec::new()));
-                plan.exporters.insert(store.name.clone(), e);
+                plan.exporters.insert(
+                    store.name.clone(),
+                    postgres_exporter(&store.name, pg, "127.0.0.1", port),
+                );
             }
             EnginePlan::Rabbitmq(_) => {
-                let mut j = job("/metrics/detailed", Vec::new());
-                j.params
-                    .insert("family".into(), "queue_coarse_metrics".into());
-                plan.jobs.insert(store.name.clone(), j);
+                plan.jobs
+                    .insert(store.name.clone(), rabbitmq_job(Vec::new()));
             }
         }
     }
@@ -405,14 +342,47 @@ fn queue_keys(services: &BTreeMap<String, ServicePlan>, broker: &str) -> Vec<Str
         .collect()
 }
 
-/// postgres_exporter's connection to one server, as the monitoring role: the address
-/// and user apart from the password, so that no URL has to hold it.
-fn postgres_env(pg: &PostgresPlan, host: &str, port: u16) -> Vec<(String, EnvValue)> {
-    vec![
+/// A redis_exporter bound to the node at `host`:`port` of `store` (never asked for
+/// another target, which would get the password), with the queue keys to measure.
+fn redis_exporter(
+    store: &str,
+    r: &super::RedisPlan,
+    host: &str,
+    port: u16,
+    keys: &[String],
+) -> ExporterPlan {
+    let mut e = exporter(
+        ExporterKind::Redis,
+        versions::REDIS_EXPORTER,
+        REDIS_EXPORTER_PORT,
+        store,
+    );
+    e.args.push(format!("--redis.addr=redis://{host}:{port}"));
+    if !keys.is_empty() {
+        e.args
+            .push(format!("--check-single-keys={}", keys.join(",")));
+    }
+    e.env.push((
+        "REDIS_PASSWORD".into(),
+        EnvValue::Secret(r.password_secret.clone()),
+    ));
+    e
+}
+
+/// A postgres_exporter of the server at `host`:`port`, as the monitoring role: the
+/// address and user apart from the password, so that no URL has to hold it.
+fn postgres_exporter(store: &str, pg: &PostgresPlan, host: &str, port: u16) -> ExporterPlan {
+    let mut e = exporter(
+        ExporterKind::Postgres,
+        versions::POSTGRES_EXPORTER,
+        POSTGRES_EXPORTER_PORT,
+        store,
+    );
+    e.env = vec![
         (
             "DATA_SOURCE_URI".into(),
-            // The servers speak plain TCP on the platform's private network.
-            // The application's database: its tables' statistics are the ones that
+            // The servers speak plain TCP on the platform's private network. The
+            // application's database: its tables' statistics are the ones that
             // matter (the role may connect to it, as PUBLIC may).
             EnvValue::Literal(format!("{host}:{port}/{}?sslmode=disable", pg.database)),
         ),
@@ -424,5 +394,30 @@ fn postgres_env(pg: &PostgresPlan, host: &str, port: u16) -> Vec<(String, EnvVal
             "DATA_SOURCE_PASS".into(),
             EnvValue::Secret(pg.monitor_secret.clone()),
         ),
-    ]
+    ];
+    e
+}
+
+/// The nginx-prometheus-exporter of the balancer at `host`, reading its
+/// `stub_status`.
+fn nginx_exporter(host: &str) -> ExporterPlan {
+    let mut e = exporter(
+        ExporterKind::Nginx,
+        versions::NGINX_EXPORTER,
+        NGINX_EXPORTER_PORT,
+        "balancer",
+    );
+    e.args.push(format!(
+        "--nginx.scrape-uri=http://{host}:{BALANCER_METRICS_PORT}/stub_status"
+    ));
+    e
+}
+
+/// RabbitMQ's own plugin at `targets`: per-queue ready and unacknowledged messages,
+/// without the rest of the detailed families.
+fn rabbitmq_job(targets: Vec<String>) -> ScrapeJob {
+    let mut j = job("/metrics/detailed", targets);
+    j.params
+        .insert("family".into(), "queue_coarse_metrics".into());
+    j
 }
