@@ -37,6 +37,36 @@ fn promtool() -> Option<std::path::PathBuf> {
     lab::require("promtool")
 }
 
+/// Runs `promtool test rules` on `tests` (its unit test cases) against the rules file
+/// `rules`, from a test file written to `test_path`; fails naming `what`, and showing
+/// `context` after promtool's output.
+fn promtool_test_rules(
+    promtool: &Path,
+    test_path: &Path,
+    rules: &Path,
+    tests: &[Value],
+    what: &str,
+    context: &str,
+) {
+    let doc = json!({
+        "rule_files": [rules.to_str().unwrap()],
+        "evaluation_interval": "1m",
+        "tests": tests,
+    });
+    std::fs::write(test_path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let out = Command::new(promtool)
+        .args(["test", "rules"])
+        .arg(test_path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool test rules failed for {what}:\n{}{}{context}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+}
+
 /// A rendered rules file, with the plan alerts it holds.
 struct RulesFile {
     /// `<blueprint stem>/<phase>/<platform>/monitoring/rules.yml`.
@@ -842,26 +872,13 @@ fn each_alert_fires_past_its_thresholds_after_its_for_and_never_on_the_quiet_sid
             }
         }
         cases_run += cases.len();
-        let test = json!({
-            "rule_files": [rules_path.file_name().unwrap().to_str().unwrap()],
-            "evaluation_interval": "1m",
-            "tests": cases,
-        });
-        let test_path = dir.path().join(format!("test-{i}.yml"));
-        std::fs::write(&test_path, serde_json::to_string_pretty(&test).unwrap()).unwrap();
-        let out = Command::new(&promtool)
-            .current_dir(dir.path())
-            .args(["test", "rules"])
-            .arg(Path::new(test_path.file_name().unwrap()))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "promtool test rules failed for {}:\n{}{}\n--- rules\n{}",
-            file.name,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            file.text
+        promtool_test_rules(
+            &promtool,
+            &dir.path().join(format!("test-{i}.yml")),
+            &rules_path,
+            &cases,
+            &file.name,
+            &format!("\n--- rules\n{}", file.text),
         );
     }
     assert!(down_alerts >= 2, "only {down_alerts} leave alerts tested");
@@ -991,23 +1008,13 @@ fn health_alerts_fire_for_what_is_down_after_their_for_and_never_for_what_is_up(
                     }
                 }
             }
-            let test_path = dir.path().join(format!("test-{cases_run}.yml"));
-            let doc = json!({
-                "rule_files": [rules_path.to_str().unwrap()],
-                "evaluation_interval": "1m",
-                "tests": tests,
-            });
-            std::fs::write(&test_path, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
-            let out = Command::new(&promtool)
-                .args(["test", "rules"])
-                .arg(&test_path)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "promtool test rules failed for {stem}/{rel}:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr),
+            promtool_test_rules(
+                &promtool,
+                &dir.path().join(format!("test-{cases_run}.yml")),
+                &rules_path,
+                &tests,
+                &format!("{stem}/{rel}"),
+                "",
             );
         }
     }
@@ -1262,27 +1269,13 @@ fn volume_alerts_watch_every_datastore_claim() {
                     }));
                 }
             }
-            let test_path = dir.path().join(format!("volume-test-{checked}.yml"));
-            std::fs::write(
-                &test_path,
-                serde_json::to_string_pretty(&json!({
-                    "rule_files": [rules_path.to_str().unwrap()],
-                    "evaluation_interval": "1m",
-                    "tests": tests,
-                }))
-                .unwrap(),
-            )
-            .unwrap();
-            let out = Command::new(&promtool)
-                .args(["test", "rules"])
-                .arg(&test_path)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "promtool test rules failed for {stem}/{rel}:\n{}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr),
+            promtool_test_rules(
+                &promtool,
+                &dir.path().join(format!("volume-test-{checked}.yml")),
+                &rules_path,
+                &tests,
+                &format!("{stem}/{rel}"),
+                "",
             );
             checked += 1;
         }
