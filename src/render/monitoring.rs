@@ -99,12 +99,7 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
             "description" => "Prometheus has not been able to scrape {{ $labels.instance }} (job {{ $labels.job }}) for 2 minutes: the process, or the exporter in front of it, is down or unreachable.",
         },
     });
-    let redis: Vec<&str> = plan
-        .datastores
-        .values()
-        .filter(|d| matches!(d.engine, EnginePlan::Redis(_)))
-        .map(|d| d.name.as_str())
-        .collect();
+    let redis = datastores_where(plan, |d| matches!(d.engine, EnginePlan::Redis(_)));
     if !redis.is_empty() {
         out.push(object! {
             "alert" => "RedisDown",
@@ -140,12 +135,10 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
             "annotations" => object! { "summary" => summary, "description" => description },
         });
     }
-    let clusters: Vec<&str> = plan
-        .datastores
-        .values()
-        .filter(|d| matches!(&d.engine, EnginePlan::Redis(r) if r.cluster))
-        .map(|d| d.name.as_str())
-        .collect();
+    let clusters = datastores_where(
+        plan,
+        |d| matches!(&d.engine, EnginePlan::Redis(r) if r.cluster),
+    );
     if !clusters.is_empty() {
         out.push(object! {
             "alert" => "RedisClusterFailing",
@@ -160,12 +153,7 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
     }
     // A replica's stream that stopped: its slot on the primary goes inactive (the
     // replica's own lag reads 0 once it has replayed what it received).
-    let replicated: Vec<&str> = plan
-        .datastores
-        .values()
-        .filter(|d| d.postgres().is_some_and(|pg| pg.replicas > 0))
-        .map(|d| d.name.as_str())
-        .collect();
+    let replicated = datastores_where(plan, |d| d.postgres().is_some_and(|pg| pg.replicas > 0));
     if !replicated.is_empty() {
         out.push(object! {
             "alert" => "PostgresReplicaNotStreaming",
@@ -181,12 +169,7 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
             },
         });
     }
-    let postgres: Vec<&str> = plan
-        .datastores
-        .values()
-        .filter(|d| matches!(d.engine, EnginePlan::Postgres(_)))
-        .map(|d| d.name.as_str())
-        .collect();
+    let postgres = datastores_where(plan, |d| matches!(d.engine, EnginePlan::Postgres(_)));
     if !postgres.is_empty() {
         out.push(object! {
             "alert" => "PostgresDown",
@@ -257,6 +240,15 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
         }
     }
     out
+}
+
+/// The names of the plan's datastores that `keep` holds for, in name order.
+fn datastores_where(plan: &Plan, keep: impl Fn(&crate::plan::DatastorePlan) -> bool) -> Vec<&str> {
+    plan.datastores
+        .values()
+        .filter(|d| keep(d))
+        .map(|d| d.name.as_str())
+        .collect()
 }
 
 /// Prometheus's configuration for `platform`, where tierform runs the Prometheus:
