@@ -35,6 +35,21 @@ fn hardened(c: &mut Map<String, Value>) {
     c.insert("security_opt".into(), json!(["no-new-privileges:true"]));
 }
 
+/// The container's web page published on the Docker host's loopback address only
+/// (reach it through an SSH tunnel), never on a public one.
+fn loopback_port(port: u16) -> Value {
+    json!([format!("127.0.0.1:{port}:{port}")])
+}
+
+/// A health check that asks the container's own web server for `path` (busybox
+/// `wget` is in each of these images).
+fn web_check(port: u16, path: &str) -> Value {
+    json!({
+        "test": ["CMD", "wget", "-q", "-O", "/dev/null", format!("http://127.0.0.1:{port}{path}")],
+        "interval": "10s", "timeout": "3s", "retries": 3, "start_period": "30s",
+    })
+}
+
 fn limits(cpus: &str, memory: &str) -> Value {
     json!({ "resources": { "limits": { "cpus": cpus, "memory": memory } } })
 }
@@ -67,18 +82,8 @@ pub(in crate::render) fn monitoring_containers(
             { "type": "volume", "source": DATA_VOLUME, "target": "/prometheus" },
         ]),
     );
-    // Its web page and API, for an SSH tunnel: never on a public address.
-    p.insert(
-        "ports".into(),
-        json!([format!("127.0.0.1:{PROMETHEUS_PORT}:{PROMETHEUS_PORT}")]),
-    );
-    p.insert(
-        "healthcheck".into(),
-        json!({
-            "test": ["CMD", "wget", "-q", "-O", "/dev/null", format!("http://127.0.0.1:{PROMETHEUS_PORT}/-/ready")],
-            "interval": "10s", "timeout": "3s", "retries": 3, "start_period": "30s",
-        }),
-    );
+    p.insert("ports".into(), loopback_port(PROMETHEUS_PORT));
+    p.insert("healthcheck".into(), web_check(PROMETHEUS_PORT, "/-/ready"));
     p.insert("deploy".into(), limits("1", "1g"));
     let mut networks = vec!["monitoring", "back"];
     if front {
@@ -117,16 +122,10 @@ pub(in crate::render) fn monitoring_containers(
             .map(|n| n.secret().to_ascii_lowercase())
             .collect();
         a.insert("secrets".into(), json!(secrets));
-        a.insert(
-            "ports".into(),
-            json!([format!("127.0.0.1:{ALERTMANAGER_PORT}:{ALERTMANAGER_PORT}")]),
-        );
+        a.insert("ports".into(), loopback_port(ALERTMANAGER_PORT));
         a.insert(
             "healthcheck".into(),
-            json!({
-                "test": ["CMD", "wget", "-q", "-O", "/dev/null", format!("http://127.0.0.1:{ALERTMANAGER_PORT}/-/ready")],
-                "interval": "10s", "timeout": "3s", "retries": 3, "start_period": "30s",
-            }),
+            web_check(ALERTMANAGER_PORT, "/-/ready"),
         );
         a.insert("deploy".into(), limits("0.25", "128m"));
         a.insert("networks".into(), json!(["monitoring"]));
@@ -160,17 +159,8 @@ pub(in crate::render) fn monitoring_containers(
             { "type": "volume", "source": GRAFANA_VOLUME, "target": "/var/lib/grafana" },
         ]),
     );
-    g.insert(
-        "ports".into(),
-        json!([format!("127.0.0.1:{GRAFANA_PORT}:{GRAFANA_PORT}")]),
-    );
-    g.insert(
-        "healthcheck".into(),
-        json!({
-            "test": ["CMD", "wget", "-q", "-O", "/dev/null", format!("http://127.0.0.1:{GRAFANA_PORT}/api/health")],
-            "interval": "10s", "timeout": "3s", "retries": 3, "start_period": "30s",
-        }),
-    );
+    g.insert("ports".into(), loopback_port(GRAFANA_PORT));
+    g.insert("healthcheck".into(), web_check(GRAFANA_PORT, "/api/health"));
     g.insert("deploy".into(), limits("0.5", "256m"));
     g.insert("networks".into(), json!(["monitoring"]));
     out.push(("grafana".to_string(), Value::Object(g)));
