@@ -166,6 +166,49 @@ impl Receiver {
     }
 }
 
+/// What starting one of the compose file's containers from the set's packages needs.
+struct Started<'a> {
+    compose: &'a Value,
+    secrets: &'a BTreeMap<&'a str, &'a str>,
+    root: Option<PathBuf>,
+}
+
+impl Started<'_> {
+    /// Starts the container `name` as the set's `binary`, with its rendered command and
+    /// environment and `binds` where the compose file mounts them, at the address its
+    /// name resolves to; waits up to `seconds` until it listens on `port`.
+    fn start(
+        &self,
+        lab: &mut Lab,
+        name: &str,
+        binary: &str,
+        binds: Vec<(PathBuf, String)>,
+        port: u16,
+        seconds: u64,
+    ) {
+        let (args, env) = container(self.compose, name, self.secrets);
+        let mut argv = vec![binary.to_string()];
+        argv.extend(args);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        lab.start_with(
+            name,
+            &argv,
+            &hosts(),
+            StartOptions {
+                env,
+                binds,
+                root: self.root.clone(),
+                ..Default::default()
+            },
+        );
+        assert!(
+            lab::wait_listening(addr(name, port), Duration::from_secs(seconds)),
+            "{name} never listened:\n{}",
+            lab.logs(name)
+        );
+    }
+}
+
 fn prometheus_get(path: &str) -> Value {
     let r = lab::http_get(addr("prometheus", 9090), path, &[]).expect("Prometheus answers");
     assert_eq!(r.status, 200, "{path}: {}", r.body);
@@ -307,30 +350,17 @@ fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phas
     }
 
     // The exporters, each with its rendered command and environment.
+    let started = Started {
+        compose: &compose,
+        secrets: &secrets,
+        root: root(),
+    };
     for (name, tool, port) in [
         ("jobs-exporter", "prometheus-redis-exporter", 9121),
         ("db-exporter", "prometheus-postgres-exporter", 9187),
         ("nginx-exporter", "prometheus-nginx-exporter", 9113),
     ] {
-        let (args, env) = container(&compose, name, &secrets);
-        let mut argv = vec![bin[tool].clone()];
-        argv.extend(args);
-        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-        lab.start_with(
-            name,
-            &argv,
-            &hosts(),
-            StartOptions {
-                env,
-                root: root(),
-                ..Default::default()
-            },
-        );
-        assert!(
-            lab::wait_listening(addr(name, port), Duration::from_secs(15)),
-            "{name} never listened:\n{}",
-            lab.logs(name)
-        );
+        started.start(&mut lab, name, &bin[tool], Vec::new(), port, 15);
     }
 
     // Alertmanager with the rendered command, its configuration, and each receiver's
@@ -355,57 +385,35 @@ fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phas
         .map(|s| s.as_str().unwrap().to_string())
         .collect();
     assert_eq!(mounted, ["alert_webhook_url", "slack_webhook_url"]);
-    let (args, _) = container(&compose, "alertmanager", &secrets);
     let am_data = lab.dir().join("alertmanager-data");
     std::fs::create_dir_all(&am_data).unwrap();
-    let mut argv = vec![bin["prometheus-alertmanager"].clone()];
-    argv.extend(args);
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    lab.start_with(
+    started.start(
+        &mut lab,
         "alertmanager",
-        &argv,
-        &hosts(),
-        StartOptions {
-            binds: vec![
-                (dir.join("monitoring"), "/etc/alertmanager".into()),
-                (secrets_dir, "/run/secrets".into()),
-                (am_data, "/alertmanager".into()),
-            ],
-            root: root(),
-            ..Default::default()
-        },
-    );
-    assert!(
-        lab::wait_listening(addr("alertmanager", 9093), Duration::from_secs(30)),
-        "Alertmanager never listened:\n{}",
-        lab.logs("alertmanager")
+        &bin["prometheus-alertmanager"],
+        vec![
+            (dir.join("monitoring"), "/etc/alertmanager".into()),
+            (secrets_dir, "/run/secrets".into()),
+            (am_data, "/alertmanager".into()),
+        ],
+        9093,
+        30,
     );
 
     // Prometheus with the rendered command, its config folder and a data folder where
     // the compose file mounts them.
-    let (args, _) = container(&compose, "prometheus", &secrets);
     let tsdb = lab.dir().join("prometheus-data");
     std::fs::create_dir_all(&tsdb).unwrap();
-    let mut argv = vec![bin["prometheus"].clone()];
-    argv.extend(args);
-    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-    lab.start_with(
+    started.start(
+        &mut lab,
         "prometheus",
-        &argv,
-        &hosts(),
-        StartOptions {
-            binds: vec![
-                (dir.join("monitoring"), "/etc/prometheus".into()),
-                (tsdb, "/prometheus".into()),
-            ],
-            root: root(),
-            ..Default::default()
-        },
-    );
-    assert!(
-        lab::wait_listening(addr("prometheus", 9090), Duration::from_secs(30)),
-        "Prometheus never listened:\n{}",
-        lab.logs("prometheus")
+        &bin["prometheus"],
+        vec![
+            (dir.join("monitoring"), "/etc/prometheus".into()),
+            (tsdb, "/prometheus".into()),
+        ],
+        9090,
+        30,
     );
 
     // Ready once its storage is open: what the compose healthcheck waits for.
