@@ -142,8 +142,6 @@ pub struct ExporterPlan {
     pub args: Vec<String>,
     /// Its environment (passwords as secret references).
     pub env: Vec<(String, EnvValue)>,
-    /// The datastore (or `balancer`) it reads, whose network it joins.
-    pub of: String,
 }
 
 /// The container name of the exporter of `of` (a datastore node, or the balancer).
@@ -151,14 +149,13 @@ pub fn exporter_name(of: &str) -> String {
     format!("{of}-exporter")
 }
 
-fn exporter(kind: ExporterKind, tool: MonitoringTool, port: u16, of: &str) -> ExporterPlan {
+fn exporter(kind: ExporterKind, tool: MonitoringTool, port: u16) -> ExporterPlan {
     ExporterPlan {
         kind,
         image: tool.image.to_string(),
         port,
         args: Vec::new(),
         env: Vec::new(),
-        of: of.to_string(),
     }
 }
 
@@ -182,12 +179,7 @@ pub fn compose_scrape(
         notify,
         ..ScrapePlan::default()
     };
-    let cadvisor = exporter(
-        ExporterKind::Cadvisor,
-        versions::CADVISOR,
-        CADVISOR_PORT,
-        "",
-    );
+    let cadvisor = exporter(ExporterKind::Cadvisor, versions::CADVISOR, CADVISOR_PORT);
     plan.jobs.insert(
         "cadvisor".into(),
         job("/metrics", vec![format!("cadvisor:{CADVISOR_PORT}")]),
@@ -216,7 +208,7 @@ pub fn compose_scrape(
                     let name = exporter_name(&n.id);
                     targets.push(format!("{name}:{REDIS_EXPORTER_PORT}"));
                     plan.exporters
-                        .insert(name, redis_exporter(&store.name, r, &n.id, n.port, &keys));
+                        .insert(name, redis_exporter(r, &n.id, n.port, &keys));
                 }
                 plan.jobs
                     .insert(store.name.clone(), job("/metrics", targets));
@@ -231,7 +223,7 @@ pub fn compose_scrape(
                     let name = exporter_name(&n.id);
                     targets.push(format!("{name}:{POSTGRES_EXPORTER_PORT}"));
                     plan.exporters
-                        .insert(name, postgres_exporter(&store.name, pg, &n.id, n.port));
+                        .insert(name, postgres_exporter(pg, &n.id, n.port));
                 }
                 plan.jobs
                     .insert(store.name.clone(), job("/metrics", targets));
@@ -309,16 +301,14 @@ pub fn kubernetes_scrape(
                     .insert(store.name.clone(), job("/metrics", Vec::new()));
                 plan.exporters.insert(
                     store.name.clone(),
-                    redis_exporter(&store.name, r, "127.0.0.1", port, &keys),
+                    redis_exporter(r, "127.0.0.1", port, &keys),
                 );
             }
             EnginePlan::Postgres(pg) => {
                 plan.jobs
                     .insert(store.name.clone(), job("/metrics", Vec::new()));
-                plan.exporters.insert(
-                    store.name.clone(),
-                    postgres_exporter(&store.name, pg, "127.0.0.1", port),
-                );
+                plan.exporters
+                    .insert(store.name.clone(), postgres_exporter(pg, "127.0.0.1", port));
             }
             EnginePlan::Rabbitmq(_) => {
                 plan.jobs
@@ -342,20 +332,13 @@ fn queue_keys(services: &BTreeMap<String, ServicePlan>, broker: &str) -> Vec<Str
         .collect()
 }
 
-/// A redis_exporter bound to the node at `host`:`port` of `store` (never asked for
+/// A redis_exporter bound to the node at `host`:`port` (never asked for
 /// another target, which would get the password), with the queue keys to measure.
-fn redis_exporter(
-    store: &str,
-    r: &super::RedisPlan,
-    host: &str,
-    port: u16,
-    keys: &[String],
-) -> ExporterPlan {
+fn redis_exporter(r: &super::RedisPlan, host: &str, port: u16, keys: &[String]) -> ExporterPlan {
     let mut e = exporter(
         ExporterKind::Redis,
         versions::REDIS_EXPORTER,
         REDIS_EXPORTER_PORT,
-        store,
     );
     e.args.push(format!("--redis.addr=redis://{host}:{port}"));
     if !keys.is_empty() {
@@ -371,12 +354,11 @@ fn redis_exporter(
 
 /// A postgres_exporter of the server at `host`:`port`, as the monitoring role: the
 /// address and user apart from the password, so that no URL has to hold it.
-fn postgres_exporter(store: &str, pg: &PostgresPlan, host: &str, port: u16) -> ExporterPlan {
+fn postgres_exporter(pg: &PostgresPlan, host: &str, port: u16) -> ExporterPlan {
     let mut e = exporter(
         ExporterKind::Postgres,
         versions::POSTGRES_EXPORTER,
         POSTGRES_EXPORTER_PORT,
-        store,
     );
     e.env = vec![
         (
@@ -405,7 +387,6 @@ fn nginx_exporter(host: &str) -> ExporterPlan {
         ExporterKind::Nginx,
         versions::NGINX_EXPORTER,
         NGINX_EXPORTER_PORT,
-        "balancer",
     );
     e.args.push(format!(
         "--nginx.scrape-uri=http://{host}:{BALANCER_METRICS_PORT}/stub_status"

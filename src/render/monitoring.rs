@@ -389,7 +389,7 @@ pub fn pod_monitors(plan: &Plan) -> Vec<Value> {
 /// port named `metrics` (an exporter sidecar's, or the server's own: HAProxy,
 /// RabbitMQ), its series under the job named after it (`balancer`, the datastore), the
 /// `job` the rules select.
-pub fn datastore_pod_monitors(plan: &Plan) -> Vec<Value> {
+pub fn server_pod_monitors(plan: &Plan) -> Vec<Value> {
     let Some(scrape) = plan.scrape.get(&Platform::Kubernetes) else {
         return Vec::new();
     };

@@ -94,7 +94,7 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
     let monitoring: Vec<Value> = super::monitoring::prometheus_rule(plan)
         .into_iter()
         .chain(super::monitoring::pod_monitors(plan))
-        .chain(super::monitoring::datastore_pod_monitors(plan))
+        .chain(super::monitoring::server_pod_monitors(plan))
         .chain(super::monitoring::dashboard_config_map(plan))
         .collect();
     if !monitoring.is_empty() {
