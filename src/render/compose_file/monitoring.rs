@@ -28,9 +28,13 @@ pub const GRAFANA_DASHBOARDS: &str = "/etc/grafana/dashboards";
 /// The volume Alertmanager keeps its silences and notification log in.
 const ALERTMANAGER_VOLUME: &str = "alertmanager-data";
 
-fn hardened(c: &mut Map<String, Value>) {
+/// Restarted unless stopped, no capability, no privilege gained; a read-only root
+/// filesystem where the container writes only to its volumes.
+fn hardened(c: &mut Map<String, Value>, read_only: bool) {
     c.insert("restart".into(), json!("unless-stopped"));
-    c.insert("read_only".into(), json!(true));
+    if read_only {
+        c.insert("read_only".into(), json!(true));
+    }
     c.insert("cap_drop".into(), json!(["ALL"]));
     c.insert("security_opt".into(), json!(["no-new-privileges:true"]));
 }
@@ -74,7 +78,7 @@ pub(in crate::render) fn monitoring_containers(
             format!("--web.listen-address=:{PROMETHEUS_PORT}"),
         ]),
     );
-    hardened(&mut p);
+    hardened(&mut p, true);
     p.insert(
         "volumes".into(),
         json!([
@@ -105,10 +109,10 @@ pub(in crate::render) fn monitoring_containers(
                 "--cluster.listen-address=",
             ]),
         );
-        hardened(&mut a);
-        // Compose copies a secret taken from the environment into the container, which
-        // it refuses for a read-only one (docker/compose, pkg/compose/secrets.go).
-        a.remove("read_only");
+        // Not read-only: compose copies a secret taken from the environment into the
+        // container, which it refuses for a read-only one (docker/compose,
+        // pkg/compose/secrets.go).
+        hardened(&mut a, false);
         a.insert(
             "volumes".into(),
             json!([
@@ -137,9 +141,7 @@ pub(in crate::render) fn monitoring_containers(
     // provisioned read-only.
     let mut g = Map::new();
     g.insert("image".into(), json!(versions::GRAFANA.image));
-    g.insert("restart".into(), json!("unless-stopped"));
-    g.insert("cap_drop".into(), json!(["ALL"]));
-    g.insert("security_opt".into(), json!(["no-new-privileges:true"]));
+    hardened(&mut g, false);
     g.insert(
         "environment".into(),
         json!({
@@ -214,12 +216,12 @@ fn exporter(e: &ExporterPlan) -> Value {
             c.insert("networks".into(), json!(["monitoring"]));
         }
         ExporterKind::Nginx => {
-            hardened(&mut c);
+            hardened(&mut c, true);
             c.insert("deploy".into(), limits("0.25", "64m"));
             c.insert("networks".into(), json!(["front"]));
         }
         ExporterKind::Redis | ExporterKind::Postgres => {
-            hardened(&mut c);
+            hardened(&mut c, true);
             c.insert("deploy".into(), limits("0.25", "128m"));
             c.insert("networks".into(), json!(["back"]));
         }
