@@ -16,11 +16,18 @@ pub const MONITORING_CONTAINERS: [&str; 4] = ["prometheus", "alertmanager", "cad
 /// A Slack channel: `#name`, letters, digits, `-`, `_` and `.`.
 pub const SLACK_CHANNEL_PATTERN: &str = "^#[a-z0-9][a-z0-9._-]{0,79}$";
 
-/// The monitoring tierform runs beside the stack: on compose, a Prometheus with the
-/// exporters, its rules, and with `notify` an Alertmanager that sends the alerts on.
+/// The monitoring tierform runs beside the stack: on compose and hosts, a Prometheus
+/// with the exporters, its rules, Grafana, and with `notify` an Alertmanager that sends
+/// the alerts on.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Monitoring {
+    /// The tier whose first host runs Prometheus, Alertmanager and Grafana on the
+    /// `hosts` platform (every machine runs its own exporters). Default: the
+    /// balancer's first host, else the first machine of the phase in address order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"ops")]
+    pub tier: Option<String>,
     /// Where Alertmanager sends every alert (the phase alerts and the health ones), each
     /// a receiver. Without any, no Alertmanager runs: the alerts show on Prometheus's
     /// `/alerts` page only.

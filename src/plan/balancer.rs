@@ -24,6 +24,7 @@ pub(super) fn balancer_plan(
     services: &BTreeMap<String, ServicePlan>,
     platforms: &[Platform],
     tiers: &BTreeMap<String, TierPlan>,
+    monitoring: Option<&super::placement::HostsMonitoring>,
 ) -> Result<BalancerPlan, String> {
     let connect = ms(lb.timeouts.as_ref().and_then(|t| t.connect.as_ref()), 5_000)?;
     let send = ms(lb.timeouts.as_ref().and_then(|t| t.send.as_ref()), 60_000)?;
@@ -116,7 +117,7 @@ pub(super) fn balancer_plan(
     let mut nodes = BTreeMap::new();
     for platform in platforms {
         let tls_listen = tls.as_ref().map(|t| t.listen);
-        let list = platforms::balancer_nodes(*platform, lb, tiers, listen, tls_listen)?;
+        let list = platforms::balancer_nodes(*platform, lb, tiers, listen, tls_listen, monitoring)?;
         nodes.insert(*platform, list);
     }
 

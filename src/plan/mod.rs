@@ -419,9 +419,14 @@ pub struct BalancerNode {
     pub health_port: Option<u16>,
     /// Where it serves its metrics (HAProxy) or `stub_status` (nginx, for its
     /// exporter), on a port no Service or published port exposes (compose,
-    /// Kubernetes).
+    /// Kubernetes) or only the monitoring machine may reach (hosts).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub metrics_port: Option<u16>,
+    /// The address of `metrics_port`, or empty for every address of the container: on
+    /// hosts, nginx's `stub_status` on the loopback address (its exporter runs beside
+    /// it), HAProxy's metrics on the machine's (the monitoring machine scrapes them).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub metrics_address: String,
 }
 
 /// A request rate limit per client.
@@ -616,7 +621,17 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
 
     let balancer = match &bp.balancer {
         None => None,
-        Some(lb) => Some(balancer_plan(lb, bp, &services, &platforms, &tiers).map_err(&fail)?),
+        Some(lb) => Some(
+            balancer_plan(
+                lb,
+                bp,
+                &services,
+                &platforms,
+                &tiers,
+                layout.monitoring.as_ref(),
+            )
+            .map_err(&fail)?,
+        ),
     };
 
     let watch = watch::watch_plan(
@@ -639,6 +654,22 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
                 &datastores,
                 balancer.as_ref(),
                 scrape::notify_plan(bp.monitoring.as_ref()),
+            ),
+        );
+    }
+
+    if let (true, Some(m)) = (
+        platforms.contains(&Platform::Hosts),
+        layout.monitoring.as_ref(),
+    ) {
+        scrape.insert(
+            Platform::Hosts,
+            scrape::hosts_scrape(
+                &services,
+                &datastores,
+                balancer.as_ref(),
+                scrape::notify_plan(bp.monitoring.as_ref()),
+                m,
             ),
         );
     }

@@ -419,6 +419,69 @@ mod tests {
             .collect()
     }
 
+    /// The monitoring goes where the blueprint says (else on the balancer's first
+    /// host), and every port it takes is one nothing of the blueprint's listens on:
+    /// a service on 8080 moves cAdvisor to 8081 on its machine, two Redis nodes on one
+    /// machine get an exporter each, a worker's metrics are published per instance.
+    #[test]
+    fn monitoring_takes_free_ports_where_the_blueprint_places_it() {
+        let mut bp: Blueprint = serde_json::from_value(serde_json::json!({
+            "version": 1,
+            "name": "demo",
+            "targets": ["hosts"],
+            "tiers": {
+                "web": { "machine": { "cpu": 2, "memory": "4Gi" }, "hosts": ["10.0.1.10", "10.0.1.11"] },
+                "app": { "machine": { "cpu": 2, "memory": "4Gi" }, "hosts": ["10.0.1.20"] },
+                "ops": { "machine": { "cpu": 1, "memory": "2Gi" }, "hosts": ["10.0.1.30"] },
+            },
+            "balancer": { "engine": "haproxy", "tier": "web", "listen": 8405, "routes": [{ "path": "/", "service": "api" }] },
+            "services": {
+                "api": { "kind": "http", "tier": "app", "image": "demo:1.0", "port": 8080 },
+                "worker": { "kind": "worker", "tier": "app", "image": "demo:1.0",
+                            "metrics": { "port": 9121 }, "scaling": { "replicas": 2 } },
+            },
+            "datastores": {
+                "cache": { "engine": "redis", "version": "8.0", "tier": "app", "mode": "cluster",
+                           "cluster": { "masters": 3, "replicas_per_master": 0 } },
+            },
+        }))
+        .expect("a blueprint");
+        let layout = hosts_layout(&bp);
+        assert!(layout.conflicts.is_empty(), "{:?}", layout.conflicts);
+        let m = layout.monitoring.expect("monitoring");
+        assert_eq!(m.machine, "10.0.1.10", "the balancer's first host");
+        assert_eq!(m.cadvisor["10.0.1.20"], 8081, "api has 8080");
+        assert_eq!(m.cadvisor["10.0.1.10"], 8080);
+        // The balancer listens on 8405: its metrics take the next port.
+        assert_eq!(m.balancer["10.0.1.10"].0, 8406);
+        assert_eq!(m.balancer["10.0.1.11"].0, 8406);
+        // Three Redis nodes on one machine; the worker's metrics asked for 9121.
+        let redis: Vec<u16> = ["cache-1", "cache-2", "cache-3"]
+            .iter()
+            .map(|n| m.exporters[*n])
+            .collect();
+        assert_eq!(redis, [9121, 9122, 9123]);
+        assert_eq!(
+            m.service_metrics["worker"],
+            [
+                ("10.0.1.20".to_string(), 9124),
+                ("10.0.1.20".to_string(), 9125)
+            ]
+        );
+        assert!(
+            !m.service_metrics.contains_key("api"),
+            "scraped on its port"
+        );
+
+        bp.monitoring = Some(crate::model::Monitoring {
+            tier: Some("ops".into()),
+            ..Default::default()
+        });
+        let m = hosts_layout(&bp).monitoring.expect("monitoring");
+        assert_eq!(m.machine, "10.0.1.30", "monitoring.tier's first host");
+        assert_eq!(m.cadvisor.len(), 4, "every machine, the monitoring one too");
+    }
+
     #[test]
     fn findings_are_those_validation_reports() {
         let bp = crowded();
@@ -458,6 +521,31 @@ pub struct HostsLayout {
     pub unplaced: Vec<(Pointer, String)>,
     /// Two listeners on one port of a machine: (JSON pointer, message).
     pub conflicts: Vec<(Pointer, String)>,
+    /// Where the monitoring runs, when anything runs on a machine.
+    pub monitoring: Option<HostsMonitoring>,
+}
+
+/// The monitoring of the `hosts` platform: Prometheus, Alertmanager and Grafana on one
+/// machine (on its loopback address), and on every machine cAdvisor and the exporters
+/// of what runs there, each on the first port free from its usual one.
+#[derive(Debug, Clone, Default)]
+pub struct HostsMonitoring {
+    /// The machine that runs Prometheus, Alertmanager and Grafana.
+    pub machine: String,
+    pub prometheus: u16,
+    pub alertmanager: u16,
+    pub grafana: u16,
+    /// cAdvisor's port, per machine.
+    pub cadvisor: BTreeMap<String, u16>,
+    /// Per machine of the balancer: the port of its metrics (HAProxy) or
+    /// `stub_status` (nginx), and nginx's exporter's.
+    pub balancer: BTreeMap<String, (u16, u16)>,
+    /// The exporter's port of each Redis node and PostgreSQL server, by node id.
+    pub exporters: BTreeMap<String, u16>,
+    /// The services whose metrics are not on their balanced port (another port, or a
+    /// service the balancer does not reach): each instance's machine and the port
+    /// that publishes its metrics there.
+    pub service_metrics: BTreeMap<String, Vec<(String, u16)>>,
 }
 
 struct PortBook {
@@ -621,5 +709,124 @@ pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
         }
         layout.datastores.insert(name.clone(), placed);
     }
+    monitoring_layout(bp, &mut layout, &mut book);
     layout
+}
+
+/// Places the monitoring (see [`HostsMonitoring`]) after everything else, on ports
+/// nothing of the blueprint's takes.
+fn monitoring_layout(bp: &Blueprint, layout: &mut HostsLayout, book: &mut PortBook) {
+    use crate::plan::scrape::{
+        ALERTMANAGER_PORT, BALANCER_METRICS_PORT, CADVISOR_PORT, GRAFANA_PORT, NGINX_EXPORTER_PORT,
+        POSTGRES_EXPORTER_PORT, PROMETHEUS_PORT, REDIS_EXPORTER_PORT,
+    };
+    let mut conflicts = Vec::new();
+    let mut free = |book: &mut PortBook, host: &str, base: u16, owner: String| -> u16 {
+        match (u32::from(base)..=65_535).find(|&p| book.owner(host, p).is_none()) {
+            Some(p) => {
+                book.take(host, p, owner);
+                p as u16
+            }
+            None => {
+                conflicts.push((
+                    Pointer::build(["monitoring"]),
+                    format!("{owner} finds no free port on {host}"),
+                ));
+                base
+            }
+        }
+    };
+    let balancer_hosts: Vec<String> = bp
+        .balancer
+        .as_ref()
+        .and_then(|lb| lb.tier.as_deref())
+        .and_then(|t| bp.tiers.get(t))
+        .map(|t| t.hosts.clone())
+        .unwrap_or_default();
+    let mut machines: BTreeSet<String> = balancer_hosts.iter().cloned().collect();
+    machines.extend(layout.machines.values().flatten().cloned());
+    machines.extend(layout.datastores.values().flatten().map(|(h, _)| h.clone()));
+    let home = match bp.monitoring.as_ref().and_then(|m| m.tier.as_deref()) {
+        Some(tier) => match bp.tiers.get(tier).map(|t| t.hosts.first()) {
+            Some(Some(h)) => h.clone(),
+            // No such tier: reported as an unknown reference.
+            None => return,
+            Some(None) => {
+                layout.unplaced.push((
+                    Pointer::build(["monitoring", "tier"]),
+                    "the monitoring (Prometheus, Alertmanager, Grafana)".into(),
+                ));
+                return;
+            }
+        },
+        None => match balancer_hosts.first().or(machines.first()) {
+            Some(h) => h.clone(),
+            None => return,
+        },
+    };
+    machines.insert(home.clone());
+    let mut m = HostsMonitoring {
+        machine: home.clone(),
+        ..HostsMonitoring::default()
+    };
+    m.prometheus = free(book, &home, PROMETHEUS_PORT, "Prometheus".into());
+    m.alertmanager = free(book, &home, ALERTMANAGER_PORT, "Alertmanager".into());
+    m.grafana = free(book, &home, GRAFANA_PORT, "Grafana".into());
+    for host in &machines {
+        let port = free(book, host, CADVISOR_PORT, "cAdvisor".into());
+        m.cadvisor.insert(host.clone(), port);
+    }
+    for host in &balancer_hosts {
+        let metrics = free(
+            book,
+            host,
+            BALANCER_METRICS_PORT,
+            "the balancer's metrics".into(),
+        );
+        let exporter = free(
+            book,
+            host,
+            NGINX_EXPORTER_PORT,
+            "the balancer's exporter".into(),
+        );
+        m.balancer.insert(host.clone(), (metrics, exporter));
+    }
+    for (name, store) in &bp.datastores {
+        let Some(placed) = layout.datastores.get(name) else {
+            continue;
+        };
+        for ((id, role, _), (host, _)) in datastore_nodes(name, store).iter().zip(placed) {
+            let base = match (store, role) {
+                (Datastore::Redis(_), _) => REDIS_EXPORTER_PORT,
+                (Datastore::Postgres(_), NodeRole::Primary | NodeRole::Replica) => {
+                    POSTGRES_EXPORTER_PORT
+                }
+                _ => continue,
+            };
+            let port = free(book, host, base, format!("the exporter of `{id}`"));
+            m.exporters.insert(id.clone(), port);
+        }
+    }
+    for (name, s) in &bp.services {
+        let port = s.port.and_then(|p| u16::try_from(p).ok());
+        let Some(metrics) = s
+            .metrics
+            .as_ref()
+            .and_then(|mx| crate::plan::watch::metrics_plan(mx, port))
+        else {
+            continue;
+        };
+        // Scraped where the balancer reaches it.
+        if port == Some(metrics.port) && layout.services.contains_key(name) {
+            continue;
+        }
+        let mut placed = Vec::new();
+        for (i, host) in layout.machines.get(name).into_iter().flatten().enumerate() {
+            let owner = format!("the metrics of `{name}` (instance {})", i + 1);
+            placed.push((host.clone(), free(book, host, metrics.port, owner)));
+        }
+        m.service_metrics.insert(name.clone(), placed);
+    }
+    layout.conflicts.extend(conflicts);
+    layout.monitoring = Some(m);
 }

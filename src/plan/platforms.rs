@@ -67,6 +67,7 @@ pub(super) fn balancer_nodes(
     tiers: &BTreeMap<String, TierPlan>,
     listen: u16,
     tls_listen: Option<u16>,
+    monitoring: Option<&super::placement::HostsMonitoring>,
 ) -> Result<Vec<BalancerNode>, String> {
     Ok(match platform {
         Platform::Hosts => {
@@ -84,13 +85,25 @@ pub(super) fn balancer_nodes(
             }
             hosts
                 .into_iter()
-                .map(|h| BalancerNode {
-                    address: h.clone(),
-                    host: h,
-                    port: listen,
-                    tls_port: tls_listen,
-                    health_port: health_port(lb),
-                    metrics_port: None,
+                .map(|h| {
+                    let metrics_port = monitoring
+                        .and_then(|m| m.balancer.get(&h))
+                        .map(|(port, _)| *port);
+                    // nginx's stub_status for the exporter beside it; HAProxy's
+                    // metrics for the monitoring machine.
+                    let metrics_address = match lb.engine {
+                        crate::model::BalancerEngine::Nginx => super::scrape::local_address(&h),
+                        crate::model::BalancerEngine::Haproxy => h.clone(),
+                    };
+                    BalancerNode {
+                        address: h.clone(),
+                        host: h,
+                        port: listen,
+                        tls_port: tls_listen,
+                        health_port: health_port(lb),
+                        metrics_port,
+                        metrics_address,
+                    }
                 })
                 .collect()
         }
@@ -101,6 +114,7 @@ pub(super) fn balancer_nodes(
             tls_port: tls_listen.map(|_| CONTAINER_TLS_PORT),
             health_port: health_port(lb),
             metrics_port: Some(super::scrape::BALANCER_METRICS_PORT),
+            metrics_address: String::new(),
         }],
     })
 }

@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use super::placement::HostsMonitoring;
 use super::{
     BalancerPlan, DatastorePlan, EnginePlan, EnvValue, NodeRole, PostgresPlan, ServicePlan,
 };
@@ -64,6 +65,80 @@ pub struct ScrapePlan {
     pub exporters: BTreeMap<String, ExporterPlan>,
     /// Where an Alertmanager beside Prometheus sends the alerts; empty: none runs.
     pub notify: Vec<NotifyPlan>,
+    /// Where Prometheus, Alertmanager and Grafana run, where tierform runs them
+    /// (compose, hosts).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub home: Option<MonitoringHome>,
+    /// On hosts, the services' metrics ports published on their machines, by
+    /// container: (host port, port in the container).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub published: BTreeMap<String, (u16, u16)>,
+}
+
+/// Where Prometheus, Alertmanager and Grafana run, and how they reach each other.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MonitoringHome {
+    /// The machine (hosts), on whose loopback address the three listen, in its
+    /// network; `None`: the compose host, where they reach each other by name on the
+    /// monitoring network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
+    pub prometheus: u16,
+    pub alertmanager: u16,
+    pub grafana: u16,
+}
+
+impl MonitoringHome {
+    fn at(&self, name: &str, port: u16) -> String {
+        match &self.machine {
+            Some(m) => address(&local_address(m), port),
+            None => format!("{name}:{port}"),
+        }
+    }
+
+    /// The address the three listen on: the machine's loopback address (see
+    /// [`local_address`]); empty on compose, where they listen on every address of
+    /// their containers.
+    pub fn listen_address(&self) -> String {
+        self.machine
+            .as_deref()
+            .map(local_address)
+            .unwrap_or_default()
+    }
+
+    /// Where Prometheus scrapes itself.
+    pub fn prometheus_self(&self) -> String {
+        self.at("localhost", self.prometheus)
+    }
+
+    /// Where Grafana reaches Prometheus.
+    pub fn prometheus_address(&self) -> String {
+        self.at("prometheus", self.prometheus)
+    }
+
+    /// Where Prometheus reaches Alertmanager.
+    pub fn alertmanager_address(&self) -> String {
+        self.at("alertmanager", self.alertmanager)
+    }
+}
+
+/// The address on `machine` that only the machine itself reaches: 127.0.0.1, or the
+/// machine's own address when it is a loopback one (machines on one host's loopback
+/// addresses, as in a lab, would otherwise share 127.0.0.1).
+pub fn local_address(machine: &str) -> String {
+    match machine.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_loopback() => machine.to_string(),
+        _ => "127.0.0.1".to_string(),
+    }
+}
+
+/// `host:port`, an IPv6 address in brackets.
+pub fn address(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// One receiver of the alerts, its URL in a secret.
@@ -137,6 +212,10 @@ pub enum ExporterKind {
 pub struct ExporterPlan {
     pub kind: ExporterKind,
     pub image: String,
+    /// The machine it runs on (hosts), in the machine's network, listening on the
+    /// machine's address; `None`: in its container's network.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine: Option<String>,
     pub port: u16,
     /// Its arguments.
     pub args: Vec<String>,
@@ -153,6 +232,7 @@ fn exporter(kind: ExporterKind, tool: MonitoringTool, port: u16) -> ExporterPlan
     ExporterPlan {
         kind,
         image: tool.image.to_string(),
+        machine: None,
         port,
         args: Vec::new(),
         env: Vec::new(),
@@ -177,6 +257,12 @@ pub fn compose_scrape(
     let platform = Platform::Compose;
     let mut plan = ScrapePlan {
         notify,
+        home: Some(MonitoringHome {
+            machine: None,
+            prometheus: PROMETHEUS_PORT,
+            alertmanager: ALERTMANAGER_PORT,
+            grafana: GRAFANA_PORT,
+        }),
         ..ScrapePlan::default()
     };
     let cadvisor = exporter(ExporterKind::Cadvisor, versions::CADVISOR, CADVISOR_PORT);
@@ -244,7 +330,7 @@ pub fn compose_scrape(
         match lb.engine {
             BalancerEngine::Nginx => {
                 let name = exporter_name(container);
-                let e = nginx_exporter(container);
+                let e = nginx_exporter(&address(container, BALANCER_METRICS_PORT));
                 plan.jobs.insert(
                     "balancer".into(),
                     job("/metrics", vec![format!("{name}:{NGINX_EXPORTER_PORT}")]),
@@ -265,6 +351,132 @@ pub fn compose_scrape(
     plan
 }
 
+/// The key of an exporter of the hosts platform: its machine's folder, then its
+/// container's name (one cAdvisor per machine, say).
+pub fn hosts_exporter_key(machine: &str, container: &str) -> String {
+    format!("{machine}/{container}")
+}
+
+/// What the hosts platform's Prometheus scrapes, from the machine `m` places it on:
+/// every exporter runs on the machine of what it reads, in the machine's network and
+/// on its address, on the port [`HostsMonitoring`] gives it; the balancer's metrics
+/// and the services' on the machine's address too. Prometheus reaches them across the
+/// machines.
+pub fn hosts_scrape(
+    services: &BTreeMap<String, ServicePlan>,
+    datastores: &BTreeMap<String, DatastorePlan>,
+    balancer: Option<&BalancerPlan>,
+    notify: Vec<NotifyPlan>,
+    m: &HostsMonitoring,
+) -> ScrapePlan {
+    let platform = Platform::Hosts;
+    let mut plan = ScrapePlan {
+        notify,
+        home: Some(MonitoringHome {
+            machine: Some(m.machine.clone()),
+            prometheus: m.prometheus,
+            alertmanager: m.alertmanager,
+            grafana: m.grafana,
+        }),
+        ..ScrapePlan::default()
+    };
+    let put = |plan: &mut ScrapePlan, machine: &str, name: &str, mut e: ExporterPlan| {
+        e.machine = Some(machine.to_string());
+        plan.exporters.insert(hosts_exporter_key(machine, name), e);
+    };
+    let mut targets = Vec::new();
+    for (machine, port) in &m.cadvisor {
+        let mut e = exporter(ExporterKind::Cadvisor, versions::CADVISOR, *port);
+        e.machine = Some(machine.clone());
+        put(&mut plan, machine, "cadvisor", e);
+        targets.push(address(machine, *port));
+    }
+    plan.jobs
+        .insert("cadvisor".into(), job("/metrics", targets));
+
+    for s in services.values() {
+        let Some(mx) = &s.metrics else { continue };
+        let targets = match m.service_metrics.get(&s.name) {
+            Some(placed) => {
+                for ((_, port), container) in placed.iter().zip(&s.containers) {
+                    plan.published.insert(container.clone(), (*port, mx.port));
+                }
+                placed.iter().map(|(h, p)| address(h, *p)).collect()
+            }
+            None => s
+                .endpoints
+                .get(&platform)
+                .into_iter()
+                .flatten()
+                .map(|e| address(&e.node, e.port))
+                .collect(),
+        };
+        plan.jobs.insert(s.name.clone(), job(&mx.path, targets));
+    }
+
+    for store in datastores.values() {
+        let nodes = store.nodes.get(&platform).cloned().unwrap_or_default();
+        let mut targets = Vec::new();
+        match &store.engine {
+            EnginePlan::Redis(r) => {
+                let keys = queue_keys(services, &store.name);
+                for n in &nodes {
+                    let Some(port) = m.exporters.get(&n.id) else {
+                        continue;
+                    };
+                    let mut e = redis_exporter(r, &n.host, n.port, &keys);
+                    e.port = *port;
+                    put(&mut plan, &n.machine, &exporter_name(&n.id), e);
+                    targets.push(address(&n.machine, *port));
+                }
+                plan.jobs
+                    .insert(store.name.clone(), job("/metrics", targets));
+            }
+            EnginePlan::Postgres(pg) => {
+                for n in &nodes {
+                    let Some(port) = m.exporters.get(&n.id) else {
+                        continue;
+                    };
+                    let mut e = postgres_exporter(pg, &n.host, n.port);
+                    e.port = *port;
+                    put(&mut plan, &n.machine, &exporter_name(&n.id), e);
+                    targets.push(address(&n.machine, *port));
+                }
+                plan.jobs
+                    .insert(store.name.clone(), job("/metrics", targets));
+            }
+            EnginePlan::Rabbitmq(_) => {
+                let targets = nodes
+                    .iter()
+                    .map(|n| address(&n.machine, RABBITMQ_METRICS_PORT))
+                    .collect();
+                plan.jobs.insert(store.name.clone(), rabbitmq_job(targets));
+            }
+        }
+    }
+
+    if let Some(lb) = balancer {
+        let mut targets = Vec::new();
+        for node in lb.nodes.get(&platform).into_iter().flatten() {
+            let Some(&(metrics, exporter_port)) = m.balancer.get(&node.host) else {
+                continue;
+            };
+            match lb.engine {
+                BalancerEngine::Nginx => {
+                    let mut e = nginx_exporter(&address(&local_address(&node.host), metrics));
+                    e.port = exporter_port;
+                    put(&mut plan, &node.host, &exporter_name(lb.engine.as_str()), e);
+                    targets.push(address(&node.host, exporter_port));
+                }
+                BalancerEngine::Haproxy => targets.push(address(&node.host, metrics)),
+            }
+        }
+        plan.jobs
+            .insert("balancer".into(), job("/metrics", targets));
+    }
+    plan
+}
+
 /// What the monitoring namespace's Prometheus scrapes on Kubernetes, through the
 /// bundle's PodMonitors: the balancer's pods (job `balancer`) and each datastore's,
 /// as the job named after the datastore.
@@ -281,8 +493,10 @@ pub fn kubernetes_scrape(
     // `balancer`), HAProxy's own exporter.
     if let Some(lb) = balancer {
         if lb.engine == BalancerEngine::Nginx {
-            plan.exporters
-                .insert("balancer".into(), nginx_exporter("127.0.0.1"));
+            plan.exporters.insert(
+                "balancer".into(),
+                nginx_exporter(&address("127.0.0.1", BALANCER_METRICS_PORT)),
+            );
         }
         plan.jobs
             .insert("balancer".into(), job("/metrics", Vec::new()));
@@ -340,7 +554,8 @@ fn redis_exporter(r: &super::RedisPlan, host: &str, port: u16, keys: &[String]) 
         versions::REDIS_EXPORTER,
         REDIS_EXPORTER_PORT,
     );
-    e.args.push(format!("--redis.addr=redis://{host}:{port}"));
+    e.args
+        .push(format!("--redis.addr=redis://{}", address(host, port)));
     if !keys.is_empty() {
         e.args
             .push(format!("--check-single-keys={}", keys.join(",")));
@@ -366,7 +581,11 @@ fn postgres_exporter(pg: &PostgresPlan, host: &str, port: u16) -> ExporterPlan {
             // The servers speak plain TCP on the platform's private network. The
             // application's database: its tables' statistics are the ones that
             // matter (the role may connect to it, as PUBLIC may).
-            EnvValue::Literal(format!("{host}:{port}/{}?sslmode=disable", pg.database)),
+            EnvValue::Literal(format!(
+                "{}/{}?sslmode=disable",
+                address(host, port),
+                pg.database
+            )),
         ),
         (
             "DATA_SOURCE_USER".into(),
@@ -380,17 +599,16 @@ fn postgres_exporter(pg: &PostgresPlan, host: &str, port: u16) -> ExporterPlan {
     e
 }
 
-/// The nginx-prometheus-exporter of the balancer at `host`, reading its
-/// `stub_status`.
-fn nginx_exporter(host: &str) -> ExporterPlan {
+/// The nginx-prometheus-exporter of the balancer's `stub_status` at `at`
+/// (`host:port`).
+fn nginx_exporter(at: &str) -> ExporterPlan {
     let mut e = exporter(
         ExporterKind::Nginx,
         versions::NGINX_EXPORTER,
         NGINX_EXPORTER_PORT,
     );
-    e.args.push(format!(
-        "--nginx.scrape-uri=http://{host}:{BALANCER_METRICS_PORT}/stub_status"
-    ));
+    e.args
+        .push(format!("--nginx.scrape-uri=http://{at}/stub_status"));
     e
 }
 

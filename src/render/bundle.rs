@@ -93,6 +93,12 @@ pub fn render_plan(
     Ok(())
 }
 
+/// A machine's folder in a hosts bundle: its address or name (an IPv6 address with
+/// `_` for `:`, which some tools and file systems take for a separator).
+pub fn machine_dir(machine: &str) -> String {
+    machine.replace(':', "_")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

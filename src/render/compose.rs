@@ -48,7 +48,7 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
     }
     let scrape = plan.scrape.get(&Platform::Compose);
     if let Some(scrape) = scrape {
-        let (containers, monitoring_volumes) = monitoring_containers(plan, scrape);
+        let (containers, monitoring_volumes) = monitoring_containers(plan, scrape, None);
         services.extend(containers);
         volumes.extend(monitoring_volumes);
     }
@@ -58,14 +58,7 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
         doc["networks"]["monitoring"] = serde_json::json!({ "driver": "bridge" });
         // Each receiver's URL, from the .env, as a file only Alertmanager reads.
         if !scrape.notify.is_empty() {
-            let mut secrets = Map::new();
-            for n in &scrape.notify {
-                secrets.insert(
-                    n.secret().to_ascii_lowercase(),
-                    serde_json::json!({ "environment": n.secret() }),
-                );
-            }
-            doc["secrets"] = serde_json::Value::Object(secrets);
+            doc["secrets"] = super::compose_file::notify_secrets(&scrape.notify);
         }
     }
     files.push((
@@ -80,15 +73,6 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
         ".gitignore".into(),
         super::bundle::secrets_gitignore(plan, ".env"),
     ));
-    if let Some(text) = super::monitoring::rules(plan, Platform::Compose)? {
-        files.push((super::monitoring::RULES_FILE.to_string(), text));
-    }
-    if let Some(text) = super::monitoring::prometheus_config(plan, Platform::Compose)? {
-        files.push((super::monitoring::CONFIG_FILE.to_string(), text));
-    }
-    files.extend(super::monitoring::grafana_files(plan)?);
-    if let Some(text) = super::monitoring::alertmanager_config(plan, Platform::Compose)? {
-        files.push((super::monitoring::ALERTMANAGER_FILE.to_string(), text));
-    }
+    files.extend(super::monitoring::files(plan, Platform::Compose)?);
     Ok(files)
 }

@@ -10,9 +10,10 @@ use crate::model::Platform;
 use crate::plan::Plan;
 use crate::render::templates::{TemplateError, Templates};
 
+use super::bundle::machine_dir;
 use super::compose_file::{
     app_containers, balancer_container, compose_document, datastore_containers, emit, env_example,
-    interpolated, Layout,
+    interpolated, monitoring_containers, Layout,
 };
 use super::{balancer, datastores};
 
@@ -21,6 +22,8 @@ struct Machine {
     files: Vec<(String, String)>,
     services: Map<String, Value>,
     volumes: BTreeSet<String>,
+    /// The receivers whose URLs Alertmanager reads here.
+    secrets: Vec<crate::plan::scrape::NotifyPlan>,
 }
 
 /// The files of the hosts bundle, by path inside it (`<machine>/…`).
@@ -70,6 +73,29 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             }
         }
     }
+    let scrape = plan.scrape.get(&Platform::Hosts);
+    if let Some(scrape) = scrape {
+        // Every machine's cAdvisor and exporters; on the monitoring machine,
+        // Prometheus, Alertmanager and Grafana with their files.
+        let on: BTreeSet<String> = scrape
+            .exporters
+            .values()
+            .filter_map(|e| e.machine.clone())
+            .chain(scrape.home.as_ref().and_then(|h| h.machine.clone()))
+            .collect();
+        for machine in on {
+            let m = machines.entry(machine.clone()).or_default();
+            let (containers, volumes) = monitoring_containers(plan, scrape, Some(&machine));
+            m.services.extend(containers);
+            m.volumes.extend(volumes);
+        }
+        if let Some(home) = scrape.home.as_ref().and_then(|h| h.machine.as_ref()) {
+            let m = machines.entry(home.clone()).or_default();
+            m.files
+                .extend(super::monitoring::files(plan, Platform::Hosts)?);
+            m.secrets = scrape.notify.clone();
+        }
+    }
     let mut files = vec![
         ("README.md".to_string(), start_order(plan)),
         (
@@ -77,16 +103,17 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             super::bundle::secrets_gitignore(plan, ".env"),
         ),
     ];
-    if let Some(text) = super::monitoring::rules(plan, Platform::Hosts)? {
-        files.push((super::monitoring::RULES_FILE.to_string(), text));
-    }
     for (machine, m) in machines {
         let dir = machine_dir(&machine);
         for (path, text) in m.files {
             files.push((format!("{dir}/{path}"), text));
         }
         if !m.services.is_empty() {
-            let doc = compose_document(plan, m.services, m.volumes, false);
+            let mut doc = compose_document(plan, m.services, m.volumes, false);
+            // Each receiver's URL, from the .env, as a file only Alertmanager reads.
+            if !m.secrets.is_empty() {
+                doc["secrets"] = super::compose_file::notify_secrets(&m.secrets);
+            }
             files.push((
                 format!("{dir}/docker-compose.yml"),
                 emit(plan, &doc, &format!("docker compose up -d  (on {machine})"))?,
@@ -98,12 +125,6 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
         }
     }
     Ok(files)
-}
-
-/// A machine's folder: its address or name (an IPv6 address with `_` for `:`, which
-/// some tools and file systems take for a separator).
-pub fn machine_dir(machine: &str) -> String {
-    machine.replace(':', "_")
 }
 
 /// The bundle's README: what runs on each machine, and the order to start them in.
@@ -147,6 +168,19 @@ fn start_order(plan: &Plan) -> String {
         for node in lb.nodes.get(&Platform::Hosts).into_iter().flatten() {
             put(&node.host, 4 + after_jobs, "the balancer".to_string());
         }
+    }
+    // The monitoring last: it would only page about what has not started yet.
+    let home = plan
+        .scrape
+        .get(&Platform::Hosts)
+        .and_then(|s| s.home.as_ref())
+        .and_then(|h| h.machine.clone().map(|m| (m, h.clone())));
+    if let Some((machine, _)) = &home {
+        put(
+            machine,
+            4 + after_jobs,
+            "the monitoring (Prometheus, Grafana)".to_string(),
+        );
     }
     // A service that waits for a job on another machine, on a machine that starts no
     // later than the job's (it also runs a datastore, or the job shares its step):
@@ -213,18 +247,27 @@ fn start_order(plan: &Plan) -> String {
             out.extend(early);
         }
     }
-    out.push_str(&ports(plan));
-    if plan
-        .watch
-        .alerts
-        .iter()
-        .any(|a| a.exprs.contains_key(&Platform::Hosts))
-    {
+    if let Some((machine, h)) = &home {
+        let dir = machine_dir(machine);
+        let grafana = crate::plan::scrape::address(&h.listen_address(), h.grafana);
+        let alertmanager = if plan.scrape[&Platform::Hosts].notify.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", Alertmanager on {}, which sends the alerts to `monitoring.notify`",
+                h.alertmanager_address()
+            )
+        };
         out.push_str(&format!(
-            "\n`{}` (beside the machine folders, not a machine) holds the Prometheus alert rules that say when this phase has outgrown its shape or is more than the load needs: load it with `rule_files` in your Prometheus, and check it with `promtool check rules`.\n",
-            super::monitoring::RULES_FILE
+            "\n## Monitoring\n\nEvery machine runs cAdvisor (its containers' CPU and memory) and an exporter beside each Redis node, PostgreSQL server and nginx balancer, in the machine's network. `{dir}/` also runs Prometheus, which scrapes them all across the machines and evaluates `{dir}/{}` (when this phase has outgrown its shape, and when something is down), and Grafana with the phase's dashboard. They listen on that machine's loopback address only: Prometheus on {}, Grafana on {grafana}{alertmanager}. Reach them through an SSH tunnel, e.g. `ssh -L {}:{grafana} {machine}`, then http://localhost:{}/ (user `admin`, the password in `{}`).\n",
+            super::monitoring::RULES_FILE,
+            h.prometheus_address(),
+            h.grafana,
+            h.grafana,
+            crate::plan::scrape::GRAFANA_ADMIN_SECRET,
         ));
     }
+    out.push_str(&ports(plan));
     out
 }
 
@@ -248,6 +291,27 @@ fn ports(plan: &Plan) -> String {
             }
         }
     }
+    // machine -> port -> what the monitoring machine's Prometheus scrapes there.
+    let mut scraped: BTreeMap<String, Ports> = BTreeMap::new();
+    let scrape = plan.scrape.get(&Platform::Hosts);
+    for (name, job) in scrape.iter().flat_map(|s| &s.jobs) {
+        for target in &job.targets {
+            if let Some((host, port)) = target.rsplit_once(':') {
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                if let Ok(port) = port.parse::<u16>() {
+                    scraped
+                        .entry(host.to_string())
+                        .or_default()
+                        .entry(port)
+                        .or_default()
+                        .insert(format!("{name} metrics"));
+                }
+            }
+        }
+    }
+    let home = scrape
+        .and_then(|s| s.home.as_ref())
+        .and_then(|h| h.machine.clone());
     let mut front = 0;
     if let Some(lb) = &plan.balancer {
         for pool in lb.pools.values() {
@@ -284,12 +348,25 @@ fn ports(plan: &Plan) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     };
+    for machine in scraped.keys() {
+        open.entry(machine.clone()).or_default();
+    }
     let mut out = String::from(
-        "\n## Ports to open\n\nEach machine's firewall must let the other machines of the phase reach the first column's ports (nothing else needs them: keep them closed to the internet) and clients reach the second's. The datastores and the balancer use the machine's network, so its firewall covers them; the services' ports are published by Docker, whose rules come before ufw's and firewalld's: filter those in the `DOCKER-USER` chain.\n\n| machine | to the other machines | to clients |\n|---|---|---|\n",
+        "\n## Ports to open\n\nEach machine's firewall must let the other machines of the phase reach the first column's ports (nothing else needs them: keep them closed to the internet) and clients reach the second's. The datastores and the balancer use the machine's network, so its firewall covers them; the services' ports are published by Docker, whose rules come before ufw's and firewalld's: filter those in the `DOCKER-USER` chain.\n",
     );
+    match &home {
+        Some(home) => out.push_str(&format!(
+            "\nThe third column's ports serve metrics: only the monitoring machine, `{home}`, needs them (its own too, which Prometheus reaches on its address).\n\n| machine | to the other machines | to clients | to `{home}` (metrics) |\n|---|---|---|---|\n",
+        )),
+        None => out.push_str("\n| machine | to the other machines | to clients |\n|---|---|---|\n"),
+    }
     for (machine, (inner, outer)) in &open {
+        let metrics = match &home {
+            Some(_) => format!(" {} |", say(scraped.get(machine).unwrap_or(&Ports::new()))),
+            None => String::new(),
+        };
         out.push_str(&format!(
-            "| `{machine}` | {} | {} |\n",
+            "| `{machine}` | {} | {} |{metrics}\n",
             say(inner),
             say(outer)
         ));

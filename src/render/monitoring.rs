@@ -257,10 +257,13 @@ pub fn prometheus_config(plan: &Plan, platform: Platform) -> Result<Option<Strin
     let Some(scrape) = plan.scrape.get(&platform) else {
         return Ok(None);
     };
+    let Some(home) = &scrape.home else {
+        return Ok(None);
+    };
     let mut jobs = vec![object! {
         "job_name" => "prometheus",
         "static_configs" => vec![object! {
-            "targets" => vec![format!("localhost:{}", crate::plan::scrape::PROMETHEUS_PORT)],
+            "targets" => vec![home.prometheus_self()],
         }],
     }];
     for (name, job) in &scrape.jobs {
@@ -295,12 +298,12 @@ pub fn prometheus_config(plan: &Plan, platform: Platform) -> Result<Option<Strin
     if groups(plan, platform).is_some() {
         doc.insert("rule_files".into(), Value::from(vec!["rules.yml"]));
     }
-    if !scrape.notify.is_empty() {
+    if let (false, Some(home)) = (scrape.notify.is_empty(), &scrape.home) {
         doc.insert(
             "alerting".into(),
             object! { "alertmanagers" => vec![object! {
                 "static_configs" => vec![object! {
-                    "targets" => vec![format!("alertmanager:{}", crate::plan::scrape::ALERTMANAGER_PORT)],
+                    "targets" => vec![home.alertmanager_address()],
                 }],
             }] },
         );
@@ -533,12 +536,30 @@ fn rule(plan: &Plan, a: &AlertPlan, platform: Platform) -> Value {
     }
 }
 
-/// Grafana's provisioning in a compose bundle: Prometheus as its data source, a
-/// dashboard provider over the bundle's dashboards folder, and the phase's dashboard.
-pub fn grafana_files(plan: &Plan) -> Result<Vec<(String, String)>, TemplateError> {
-    if !plan.scrape.contains_key(&Platform::Compose) {
-        return Ok(Vec::new());
+/// The monitoring files of a bundle that runs its own Prometheus (compose, and the
+/// monitoring machine's folder on hosts), by path in it: the rules, Prometheus's
+/// configuration, Grafana's provisioning and dashboard, Alertmanager's configuration.
+pub fn files(plan: &Plan, platform: Platform) -> Result<Vec<(String, String)>, TemplateError> {
+    let mut files = Vec::new();
+    if let Some(text) = rules(plan, platform)? {
+        files.push((RULES_FILE.to_string(), text));
     }
+    if let Some(text) = prometheus_config(plan, platform)? {
+        files.push((CONFIG_FILE.to_string(), text));
+    }
+    files.extend(grafana_files(plan, platform)?);
+    if let Some(text) = alertmanager_config(plan, platform)? {
+        files.push((ALERTMANAGER_FILE.to_string(), text));
+    }
+    Ok(files)
+}
+
+/// Grafana's provisioning where tierform runs it: Prometheus as its data source, a
+/// dashboard provider over the bundle's dashboards folder, and the phase's dashboard.
+fn grafana_files(plan: &Plan, platform: Platform) -> Result<Vec<(String, String)>, TemplateError> {
+    let Some(home) = plan.scrape.get(&platform).and_then(|s| s.home.as_ref()) else {
+        return Ok(Vec::new());
+    };
     let header = generated_header(plan);
     let emit = |name: &str, about: &str, doc: &Value| {
         crate::render::yaml_emit::emit_checked(&[&header, "", about], doc).map_err(|e| {
@@ -555,7 +576,7 @@ pub fn grafana_files(plan: &Plan) -> Result<Vec<(String, String)>, TemplateError
             "type" => "prometheus",
             "uid" => "prometheus",
             "access" => "proxy",
-            "url" => format!("http://prometheus:{}", crate::plan::scrape::PROMETHEUS_PORT),
+            "url" => format!("http://{}", home.prometheus_address()),
             "isDefault" => true,
             "editable" => false,
         }],
@@ -593,7 +614,7 @@ pub fn grafana_files(plan: &Plan) -> Result<Vec<(String, String)>, TemplateError
                 crate::render::dashboard::COMPOSE_DIR,
                 crate::render::dashboard::file_name(plan)
             ),
-            crate::render::dashboard::json(plan, Platform::Compose),
+            crate::render::dashboard::json(plan, platform),
         ),
     ])
 }

@@ -31,7 +31,7 @@ fn yaml_blocks(text: &str) -> Vec<String> {
 }
 
 /// What each recipe's phase renders and the base phase does not: (phase, file, text).
-const EXPECTED: [(&str, &str, &str); 13] = [
+const EXPECTED: [(&str, &str, &str); 14] = [
     (
         "read-replica",
         "compose/docker-compose.yml",
@@ -90,6 +90,12 @@ const EXPECTED: [(&str, &str, &str); 13] = [
         "paged",
         "compose/monitoring/alertmanager.yml",
         "api_url_file: /run/secrets/slack_webhook_url",
+    ),
+    // The monitoring on the tier it names, scraping the other machines.
+    (
+        "watched",
+        "hosts/10.0.1.30/monitoring/prometheus.yml",
+        "- \"10.0.1.30:8080\"",
     ),
 ];
 

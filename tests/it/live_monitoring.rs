@@ -613,3 +613,320 @@ fn urlencode(q: &str) -> String {
         })
         .collect()
 }
+
+/// The same lab's hosts bundle on three loopback "machines": nginx and the API on
+/// 127.0.0.71, Redis and PostgreSQL on 127.0.0.72, the monitoring on 127.0.0.73 (the
+/// tier `monitoring.tier` names). Each machine's exporters run with its compose file's
+/// command and environment, in the machine's network; Prometheus and Alertmanager on
+/// the monitoring machine with theirs. Prometheus scrapes every exporter across the
+/// machines, on the addresses the README's ports table lists, and each exporter reads
+/// its server (postgres_exporter logging in as the monitoring role, which pg_hba.conf
+/// admits from the server's own machine).
+#[test]
+fn hosts_bundle_on_debian13_prometheus_scrapes_every_machines_exporters() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(set) = ServerSet::trixie() else {
+        return;
+    };
+    let mut bin = BTreeMap::new();
+    for tool in [
+        "prometheus",
+        "prometheus-alertmanager",
+        "prometheus-redis-exporter",
+        "prometheus-postgres-exporter",
+        "prometheus-nginx-exporter",
+        "nginx",
+        "redis-server",
+    ] {
+        let Some(path) = set.require(tool) else {
+            return;
+        };
+        bin.insert(tool, path);
+    }
+    let Some(pg_bin) = set.postgres_bin() else {
+        return;
+    };
+    if !lab::private_network() {
+        return;
+    }
+    let (web, data, ops) = ("127.0.0.71", "127.0.0.72", "127.0.0.73");
+    let mut lab = Lab::new();
+    let rendered = common::render_all(Path::new(LAB));
+    let dir = lab.dir().join("hosts");
+    for (path, text) in rendered.iter() {
+        let Some(rel) = path.strip_prefix("small/hosts/") else {
+            continue;
+        };
+        let dest = dir.join(rel);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(&dest, text).unwrap();
+    }
+    let compose_of = |machine: &str| {
+        tierform::load_yaml(
+            &std::fs::read_to_string(dir.join(machine).join("docker-compose.yml")).unwrap(),
+        )
+        .unwrap()
+        .to_json()
+    };
+    let secrets: BTreeMap<&str, &str> = [
+        ("JOBS_PASSWORD", JOBS_PASSWORD),
+        ("DB_MONITOR_PASSWORD", MONITOR_PASSWORD),
+    ]
+    .into();
+    let root = || set.root().map(Path::to_path_buf);
+
+    // The servers, from each machine's rendered configs.
+    let _api = StubBackend::start(format!("{web}:8000").parse().unwrap(), "api");
+    let conf = dir.join(web).join("nginx/nginx.conf");
+    lab.start_with(
+        "nginx",
+        &[
+            &bin["nginx"],
+            "-g",
+            "daemon off;",
+            "-c",
+            conf.to_str().unwrap(),
+        ],
+        &[],
+        StartOptions {
+            root: root(),
+            ..Default::default()
+        },
+    );
+    let redis_data = lab.dir().join("jobs-data");
+    std::fs::create_dir_all(&redis_data).unwrap();
+    let redis_dir = dir.join(data).join("redis/jobs");
+    lab.start_with(
+        "jobs",
+        &[
+            "/bin/sh",
+            redis_dir.join("start.sh").to_str().unwrap(),
+            redis_dir.join("jobs.conf").to_str().unwrap(),
+        ],
+        &[],
+        StartOptions {
+            env: vec![
+                ("REDIS_PASSWORD".into(), JOBS_PASSWORD.into()),
+                ("REDIS_DATA_DIR".into(), redis_data.to_str().unwrap().into()),
+            ],
+            root: root(),
+            ..Default::default()
+        },
+    );
+    let pg_data = lab.dir().join("pgdata");
+    let (_pg, _run) = start_primary(
+        &mut lab,
+        &set,
+        &pg_bin,
+        &dir.join(data).join("postgres/db"),
+        &pg_data,
+    );
+    for (name, at) in [
+        ("nginx", format!("{web}:80")),
+        ("jobs", format!("{data}:6379")),
+    ] {
+        assert!(
+            lab::wait_listening(at.parse().unwrap(), Duration::from_secs(15)),
+            "{name} never listened on {at}:\n{}",
+            lab.logs(name)
+        );
+    }
+
+    // Each container as its machine's compose file runs it; it listens where its
+    // `--web.listen-address` says.
+    let start =
+        |lab: &mut Lab, machine: &str, name: &str, tool: &str, binds: Vec<(PathBuf, String)>| {
+            let compose = compose_of(machine);
+            assert_eq!(compose["services"][name]["network_mode"], "host", "{name}");
+            let (args, env) = container(&compose, name, &secrets);
+            let listen: SocketAddr = args
+                .iter()
+                .find_map(|a| a.strip_prefix("--web.listen-address="))
+                .unwrap_or_else(|| panic!("{name} has no --web.listen-address: {args:?}"))
+                .parse()
+                .unwrap();
+            let mut argv = vec![bin[tool].clone()];
+            argv.extend(args);
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            lab.start_with(
+                name,
+                &argv,
+                &[],
+                StartOptions {
+                    env,
+                    binds,
+                    root: root(),
+                    ..Default::default()
+                },
+            );
+            assert!(
+                lab::wait_listening(listen, Duration::from_secs(30)),
+                "{name} never listened on {listen}:\n{}",
+                lab.logs(name)
+            );
+            listen
+        };
+    start(
+        &mut lab,
+        data,
+        "jobs-exporter",
+        "prometheus-redis-exporter",
+        Vec::new(),
+    );
+    start(
+        &mut lab,
+        data,
+        "db-exporter",
+        "prometheus-postgres-exporter",
+        Vec::new(),
+    );
+    start(
+        &mut lab,
+        web,
+        "nginx-exporter",
+        "prometheus-nginx-exporter",
+        Vec::new(),
+    );
+
+    let monitoring = dir.join(ops).join("monitoring");
+    let secrets_dir = lab.dir().join("run-secrets");
+    std::fs::create_dir_all(&secrets_dir).unwrap();
+    for file in ["alert_webhook_url", "slack_webhook_url"] {
+        std::fs::write(secrets_dir.join(file), "http://127.0.0.70:8099/\n").unwrap();
+    }
+    let am_data = lab.dir().join("alertmanager-data");
+    std::fs::create_dir_all(&am_data).unwrap();
+    let alertmanager = start(
+        &mut lab,
+        ops,
+        "alertmanager",
+        "prometheus-alertmanager",
+        vec![
+            (monitoring.clone(), "/etc/alertmanager".into()),
+            (secrets_dir, "/run/secrets".into()),
+            (am_data, "/alertmanager".into()),
+        ],
+    );
+    let tsdb = lab.dir().join("prometheus-data");
+    std::fs::create_dir_all(&tsdb).unwrap();
+    let prometheus = start(
+        &mut lab,
+        ops,
+        "prometheus",
+        "prometheus",
+        vec![
+            (monitoring, "/etc/prometheus".into()),
+            (tsdb, "/prometheus".into()),
+        ],
+    );
+    assert_eq!(
+        prometheus.ip().to_string(),
+        ops,
+        "Prometheus on the monitoring machine"
+    );
+    assert_eq!(alertmanager.ip().to_string(), ops);
+    let get = |path: &str| -> Value {
+        let r = lab::http_get(prometheus, path, &[]).expect("Prometheus answers");
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        serde_json::from_str(&r.body).unwrap()
+    };
+    wait_for("Prometheus to be ready", Duration::from_secs(30), || {
+        lab::http_get(prometheus, "/-/ready", &[]).is_ok_and(|r| r.status == 200)
+    });
+
+    // Every job but cAdvisor's is up, each target on its machine's address.
+    let mut health: BTreeMap<String, (bool, String)> = BTreeMap::new();
+    wait_for(
+        "Prometheus to scrape every machine",
+        Duration::from_secs(60),
+        || {
+            health.clear();
+            for t in get("/api/v1/targets")["data"]["activeTargets"]
+                .as_array()
+                .unwrap()
+            {
+                let job = t["labels"]["job"].as_str().unwrap();
+                let instance = t["labels"]["instance"].as_str().unwrap();
+                health.insert(
+                    format!("{job} {instance}"),
+                    (
+                        t["health"] == "up",
+                        t["lastError"].as_str().unwrap_or("").to_string(),
+                    ),
+                );
+            }
+            health
+                .iter()
+                .filter(|(k, _)| !k.starts_with("cadvisor "))
+                .all(|(_, (up, _))| *up)
+                && !health.is_empty()
+        },
+    );
+    let targets: Vec<&str> = health.keys().map(String::as_str).collect();
+    assert_eq!(
+        targets,
+        [
+            "balancer 127.0.0.71:9113",
+            "cadvisor 127.0.0.71:8080",
+            "cadvisor 127.0.0.72:8080",
+            "cadvisor 127.0.0.73:8080",
+            "db 127.0.0.72:9187",
+            "jobs 127.0.0.72:9121",
+            "prometheus 127.0.0.73:9090",
+        ],
+        "{health:?}"
+    );
+    let query = |q: &str| -> Vec<Value> {
+        get(&format!("/api/v1/query?query={}", urlencode(q)))["data"]["result"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    for (q, what) in [
+        (
+            "redis_up{job=\"jobs\"} == 1",
+            "redis_exporter reaches Redis on its machine",
+        ),
+        (
+            "pg_up{job=\"db\"} == 1",
+            "postgres_exporter logs in as the monitoring role",
+        ),
+        (
+            "nginx_up{job=\"balancer\"} == 1",
+            "the exporter reads nginx's stub_status",
+        ),
+    ] {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        while query(q).is_empty() {
+            assert!(
+                Instant::now() < deadline,
+                "{what}: no {q}\n--- db-exporter\n{}\n--- jobs-exporter\n{}\n--- nginx-exporter\n{}",
+                lab.logs("db-exporter"),
+                lab.logs("jobs-exporter"),
+                lab.logs("nginx-exporter"),
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+    // Prometheus found its Alertmanager on the monitoring machine's loopback address.
+    wait_for(
+        "Prometheus to find its Alertmanager",
+        Duration::from_secs(30),
+        || {
+            get("/api/v1/alertmanagers")["data"]["activeAlertmanagers"]
+                .as_array()
+                .is_some_and(|a| {
+                    a.iter().any(|m| {
+                        m["url"]
+                            .as_str()
+                            .unwrap_or("")
+                            .contains(&alertmanager.to_string())
+                    })
+                })
+        },
+    );
+    eprintln!(
+        "Prometheus on {ops} scrapes {} targets across the three machines",
+        targets.len()
+    );
+}

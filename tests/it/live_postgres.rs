@@ -129,7 +129,16 @@ pub(crate) fn start_primary(
             ..Default::default()
         },
     );
-    let primary: SocketAddr = "127.0.0.41:5432".parse().unwrap();
+    // Where the rendered config listens: one address (hosts), or every one, of which
+    // the lab's primaries use 127.0.0.41.
+    let config = std::fs::read_to_string(conf.join("postgresql.conf")).unwrap();
+    let address = config
+        .lines()
+        .find_map(|l| l.strip_prefix("listen_addresses = '"))
+        .map(|a| a.trim_end_matches('\''))
+        .filter(|a| *a != "*")
+        .unwrap_or("127.0.0.41");
+    let primary: SocketAddr = format!("{address}:5432").parse().unwrap();
     assert!(
         lab::wait_listening(primary, Duration::from_secs(30)),
         "{}",

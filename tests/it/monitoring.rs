@@ -90,6 +90,21 @@ fn rules_files() -> Vec<RulesFile> {
                     Platform::Kubernetes => {
                         format!("{}/kubernetes/{KUBERNETES_FILE}", plan.phase)
                     }
+                    // In the monitoring machine's folder.
+                    Platform::Hosts => {
+                        let prefix = format!("{}/hosts/", plan.phase);
+                        let found: Vec<&str> = set
+                            .iter()
+                            .map(|(p, _)| p)
+                            .filter(|p| {
+                                p.starts_with(&prefix) && p.ends_with(&format!("/{RULES_FILE}"))
+                            })
+                            .collect();
+                        assert!(found.len() <= 1, "{stem}: several rules files: {found:?}");
+                        found
+                            .first()
+                            .map_or(format!("{prefix}{RULES_FILE}"), |p| p.to_string())
+                    }
                     _ => format!("{}/{}/{RULES_FILE}", plan.phase, platform.as_str()),
                 };
                 let alerts: Vec<AlertPlan> = plan
@@ -304,6 +319,203 @@ fn every_compose_prometheus_config_passes_promtool_and_scrapes_what_the_rules_re
     }
     assert!(checked >= 10, "checked only {checked} compose bundles");
     eprintln!("promtool checked {checked} Prometheus configurations");
+}
+
+/// Every hosts bundle runs a Prometheus on one machine: its configuration passes
+/// `promtool check config` with the rules beside it, it scrapes every job the rules
+/// select, and every address it scrapes is one a container of that machine's compose
+/// file listens on (an exporter's `--web.listen-address`, cAdvisor's, a published
+/// port) or the balancer's own metrics (`bind` in haproxy.cfg). Each exporter reads a
+/// server on its own machine, and pg_hba.conf lets the monitoring role in from there.
+#[test]
+fn every_hosts_prometheus_config_passes_promtool_and_scrapes_what_listens() {
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    let mut checked = 0;
+    for path in common::render_blueprints() {
+        let set = common::render_all(&path);
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let configs: Vec<(String, String)> = set
+            .iter()
+            .filter(|(p, _)| p.contains("/hosts/") && p.ends_with(&format!("/{CONFIG_FILE}")))
+            .map(|(p, t)| (p.to_string(), t.to_string()))
+            .collect();
+        for (rel, config) in configs {
+            let (phase, rest) = rel.split_once("/hosts/").unwrap();
+            let home = rest.split('/').next().unwrap();
+            let bundle = format!("{phase}/hosts");
+            let rules = set
+                .get(&format!("{bundle}/{home}/{RULES_FILE}"))
+                .unwrap_or_else(|| panic!("{stem}: {bundle}/{home} has no {RULES_FILE}"));
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::write(dir.path().join("prometheus.yml"), &config).unwrap();
+            std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
+            let out = Command::new(&promtool)
+                .args(["check", "config", "--lint=all", "--lint-fatal"])
+                .arg(dir.path().join("prometheus.yml"))
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "promtool check config refused {stem}/{rel}:\n{}{}\n{config}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr),
+            );
+
+            // What listens where: every machine's compose file and balancer config.
+            let mut listening: BTreeSet<String> = BTreeSet::new();
+            for (p, text) in set.iter() {
+                let Some(machine) = p
+                    .strip_prefix(&format!("{bundle}/"))
+                    .and_then(|r| r.split_once('/'))
+                    .map(|(m, _)| m.replace('_', ":"))
+                else {
+                    continue;
+                };
+                if p.ends_with("/haproxy/haproxy.cfg") {
+                    let mut in_metrics = false;
+                    for line in text.lines() {
+                        if line.starts_with("frontend ") {
+                            in_metrics = line == "frontend metrics";
+                        }
+                        if let (true, Some(addr)) = (in_metrics, line.trim().strip_prefix("bind "))
+                        {
+                            listening.insert(addr.to_string());
+                        }
+                    }
+                }
+                // RabbitMQ's plugin: on its default port (15692), at `prometheus.tcp.ip`.
+                if p.ends_with("/rabbitmq.conf") {
+                    for line in text.lines() {
+                        if let Some(ip) = line.strip_prefix("prometheus.tcp.ip = ") {
+                            listening.insert(tierform_address(ip, "15692"));
+                        }
+                    }
+                }
+                if !p.ends_with("/docker-compose.yml") {
+                    continue;
+                }
+                let compose = tierform::load_yaml(text).unwrap().to_json();
+                for (name, c) in compose["services"].as_object().unwrap() {
+                    let args: Vec<&str> = c["command"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    let host_network = c["network_mode"] == "host";
+                    for a in &args {
+                        if let Some(addr) = a.strip_prefix("--web.listen-address=") {
+                            if !name.ends_with("-exporter") {
+                                // Prometheus and Alertmanager, on the loopback address.
+                                assert!(
+                                    addr.starts_with("127."),
+                                    "{stem}/{p}: {name} listens on {addr}"
+                                );
+                                continue;
+                            }
+                            assert!(host_network, "{stem}/{p}: {name} listens on {addr} outside the machine's network");
+                            assert!(
+                                addr.starts_with(&machine) || addr.starts_with(&format!("[{machine}]")),
+                                "{stem}/{p}: {name} listens on {addr}, not on its machine {machine}"
+                            );
+                            listening.insert(addr.to_string());
+                        }
+                    }
+                    let ip = args.iter().find_map(|a| a.strip_prefix("--listen_ip="));
+                    let port = args.iter().find_map(|a| a.strip_prefix("--port="));
+                    if let (Some(ip), Some(port)) = (ip, port) {
+                        assert!(
+                            host_network && ip == machine,
+                            "{stem}/{p}: cAdvisor on {ip}"
+                        );
+                        listening.insert(tierform_address(ip, port));
+                    }
+                    for published in c["ports"].as_array().into_iter().flatten() {
+                        let published = published.as_str().unwrap();
+                        let (outside, _) = published.rsplit_once(':').unwrap();
+                        listening.insert(outside.to_string());
+                    }
+                    // Each exporter reads a server on its own machine.
+                    let read = c["environment"]["DATA_SOURCE_URI"].as_str().or_else(|| {
+                        args.iter()
+                            .find_map(|a| a.strip_prefix("--redis.addr=redis://"))
+                    });
+                    if let (true, Some(read)) = (host_network, read) {
+                        let host = read.rsplit_once(':').unwrap().0.trim_matches(['[', ']']);
+                        assert_eq!(
+                            host, machine,
+                            "{stem}/{p}: {name} reads {read}, on another machine"
+                        );
+                    }
+                    if c["environment"]["DATA_SOURCE_URI"].is_string() {
+                        let store = name.strip_suffix("-exporter").unwrap();
+                        let hba = set
+                            .iter()
+                            .find(|(q, _)| {
+                                q.starts_with(&format!(
+                                    "{bundle}/{}/postgres/",
+                                    p.split('/').nth(2).unwrap()
+                                )) && q.ends_with("/pg_hba.conf")
+                            })
+                            .map(|(_, t)| t.to_string())
+                            .unwrap_or_else(|| {
+                                panic!("{stem}/{p}: {store} has no pg_hba.conf beside it")
+                            });
+                        let admits = hba.lines().any(|l| {
+                            let f: Vec<&str> = l.split_whitespace().collect();
+                            f.len() == 5
+                                && f[0] == "host"
+                                && (f[2] == "all" || f[2] == "postgres_exporter")
+                                && f[1] != "replication"
+                                && (f[3] == format!("{machine}/32")
+                                    || f[3] == format!("{machine}/128")
+                                    || (f[3] == "127.0.0.0/8" && machine.starts_with("127.")))
+                        });
+                        assert!(
+                            admits,
+                            "{stem}/{p}: pg_hba.conf does not let {name} in from {machine}:\n{hba}"
+                        );
+                    }
+                }
+            }
+
+            let doc = tierform::load_yaml(&config).unwrap().to_json();
+            let mut jobs = BTreeSet::new();
+            for job in doc["scrape_configs"].as_array().unwrap() {
+                let name = job["job_name"].as_str().unwrap();
+                jobs.insert(name.to_string());
+                for t in job["static_configs"][0]["targets"].as_array().unwrap() {
+                    let t = t.as_str().unwrap();
+                    if name == "prometheus" {
+                        continue;
+                    }
+                    assert!(
+                        listening.contains(t),
+                        "{stem}/{rel}: job {name} scrapes {t}, where nothing of the bundle listens ({listening:?})"
+                    );
+                }
+            }
+            for job in selected_jobs(rules) {
+                assert!(
+                    jobs.contains(&job),
+                    "{stem}/{rel}: the rules select job {job}, which prometheus.yml does not scrape"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 5, "checked only {checked} hosts bundles");
+    eprintln!("promtool checked {checked} hosts Prometheus configurations");
+}
+
+fn tierform_address(host: &str, port: &str) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 /// What the series of one source say.
@@ -913,7 +1125,7 @@ fn health_alerts_fire_for_what_is_down_after_their_for_and_never_for_what_is_up(
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         let rules_files: Vec<(String, String)> = set
             .iter()
-            .filter(|(p, _)| p.ends_with(&format!("/compose/{RULES_FILE}")))
+            .filter(|(p, _)| p.ends_with(&format!("/{RULES_FILE}")) && !p.contains("/kubernetes/"))
             .map(|(p, t)| (p.to_string(), t.to_string()))
             .collect();
         for (rel, text) in rules_files {

@@ -59,7 +59,10 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
             c.pod_service_names(lb.engine);
         }
     }
-    if targets.contains(&Platform::Compose) {
+    if targets
+        .iter()
+        .any(|p| matches!(p, Platform::Compose | Platform::Hosts))
+    {
         c.monitoring_names();
     }
     c.out

@@ -12,10 +12,11 @@ impl Checker<'_> {
         let Some(m) = &self.bp.monitoring else {
             return;
         };
-        // Only compose bundles run an Alertmanager.
+        self.tier_ref(Pointer::build(["monitoring", "tier"]), m.tier.as_ref());
+        // Only compose and hosts bundles run an Alertmanager.
         let elsewhere: Vec<&str> = targets
             .iter()
-            .filter(|p| **p != Platform::Compose)
+            .filter(|p| !matches!(p, Platform::Compose | Platform::Hosts))
             .map(|p| p.as_str())
             .collect();
         if !m.notify.is_empty() && !elsewhere.is_empty() {
@@ -24,7 +25,7 @@ impl Checker<'_> {
                     Code::NoReceiver,
                     Pointer::build(["monitoring", "notify"]),
                     format!(
-                        "`notify` reaches the alerts of compose bundles only: the {} bundles run no Alertmanager, so their alerts reach none of these receivers",
+                        "`notify` reaches the alerts of compose and hosts bundles only: the {} bundles run no Alertmanager, so their alerts reach none of these receivers",
                         elsewhere.join(" and ")
                     ),
                 )

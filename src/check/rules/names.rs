@@ -76,7 +76,7 @@ impl Checker<'_> {
                     Diagnostic::error(
                         Code::ReservedName,
                         ptr,
-                        format!("on compose, `{name}` names a container or scrape job of the monitoring tierform runs beside the stack (Prometheus, Alertmanager, Grafana, cAdvisor, the balancer's job, each exporter `NAME-exporter`)"),
+                        format!("on compose and hosts, `{name}` names a container or scrape job of the monitoring tierform runs beside the stack (Prometheus, Alertmanager, Grafana, cAdvisor, the balancer's job, each exporter `NAME-exporter`)"),
                     )
                     .at_key()
                     .hint(format!("rename `{name}`")),

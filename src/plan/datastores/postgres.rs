@@ -66,6 +66,9 @@ pub struct PostgresPlan {
 pub struct HbaPlan {
     pub app: Vec<String>,
     pub replication: Vec<String>,
+    /// Where postgres_exporter connects from as the monitoring role, where `app` does
+    /// not cover it (hosts: each server's own machine, where its exporter runs).
+    pub monitor: Vec<String>,
 }
 
 /// PgBouncer in front of PostgreSQL.
@@ -198,6 +201,7 @@ pub(super) fn hba(
             return HbaPlan {
                 app: vec!["samenet".into()],
                 replication: vec!["samenet".into()],
+                monitor: Vec::new(),
             }
         }
         // Pods come from any node's pod network: NetworkPolicies narrow who connects.
@@ -206,6 +210,7 @@ pub(super) fn hba(
             return HbaPlan {
                 app: any.clone(),
                 replication: any,
+                monitor: Vec::new(),
             };
         }
         Platform::Hosts => {}
@@ -234,9 +239,17 @@ pub(super) fn hba(
         .filter(|n| n.role == NodeRole::Replica)
         .map(|n| net(&n.machine))
         .collect();
+    // Each server's exporter, on its machine (the monitoring of the hosts platform).
+    let monitor: BTreeSet<String> = nodes
+        .iter()
+        .filter(|n| matches!(n.role, NodeRole::Primary | NodeRole::Replica))
+        .map(|n| net(&n.machine))
+        .filter(|n| !app.contains(n))
+        .collect();
     HbaPlan {
         app: app.into_iter().collect(),
         replication: replication.into_iter().collect(),
+        monitor: monitor.into_iter().collect(),
     }
 }
 

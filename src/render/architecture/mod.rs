@@ -211,6 +211,20 @@ fn leaving_section(plan: &Plan) -> String {
                 crate::render::monitoring::KUBERNETES_FILE,
                 crate::render::monitoring::PROMETHEUS_RULE
             ),
+            // In the monitoring machine's folder.
+            crate::model::Platform::Hosts => match plan
+                .scrape
+                .get(p)
+                .and_then(|s| s.home.as_ref())
+                .and_then(|h| h.machine.as_deref())
+            {
+                Some(m) => format!(
+                    "`hosts/{}/{}`",
+                    crate::render::bundle::machine_dir(m),
+                    crate::render::monitoring::RULES_FILE
+                ),
+                None => format!("`hosts/{}`", crate::render::monitoring::RULES_FILE),
+            },
             _ => format!("`{}/{}`", p.as_str(), crate::render::monitoring::RULES_FILE),
         })
         .collect();

@@ -92,6 +92,19 @@ pub(super) fn compose_document(
     Value::Object(doc)
 }
 
+/// The top-level `secrets` of a compose file that runs Alertmanager: each receiver's
+/// URL, from the `.env`, as a file only Alertmanager reads.
+pub(super) fn notify_secrets(notify: &[crate::plan::scrape::NotifyPlan]) -> Value {
+    let mut secrets = Map::new();
+    for n in notify {
+        secrets.insert(
+            n.secret().to_ascii_lowercase(),
+            json!({ "environment": n.secret() }),
+        );
+    }
+    Value::Object(secrets)
+}
+
 /// The variables a compose document takes from the `.env` (`${NAME:?…}`): the secrets
 /// its containers read.
 pub(super) fn interpolated(doc: &Value) -> BTreeSet<String> {
@@ -152,9 +165,18 @@ pub(super) fn env_example(plan: &Plan, machine: Option<&str>, reads: &BTreeSet<S
             }
         }
     }
-    // The exporters of the compose bundle's monitoring, and Alertmanager.
-    if machine.is_none() {
-        if let Some(scrape) = plan.scrape.get(&Platform::Compose) {
+    // The monitoring's exporters here, and Alertmanager and Grafana where they run.
+    let platform = if machine.is_some() {
+        Platform::Hosts
+    } else {
+        Platform::Compose
+    };
+    if let Some(scrape) = plan.scrape.get(&platform) {
+        if scrape
+            .home
+            .as_ref()
+            .is_some_and(|h| h.machine.as_deref() == machine)
+        {
             for n in &scrape.notify {
                 by_name
                     .entry(n.secret().to_string())
@@ -165,14 +187,18 @@ pub(super) fn env_example(plan: &Plan, machine: Option<&str>, reads: &BTreeSet<S
                 .entry(crate::plan::scrape::GRAFANA_ADMIN_SECRET.to_string())
                 .or_default()
                 .insert("grafana".into());
-            for (name, e) in &scrape.exporters {
-                for (_, v) in &e.env {
-                    if let EnvValue::Secret(secret) = v {
-                        by_name
-                            .entry(secret.clone())
-                            .or_default()
-                            .insert(name.clone());
-                    }
+        }
+        for (key, e) in &scrape.exporters {
+            if e.machine.as_deref() != machine {
+                continue;
+            }
+            let name = key.rsplit_once('/').map_or(key.as_str(), |(_, n)| n);
+            for (_, v) in &e.env {
+                if let EnvValue::Secret(secret) = v {
+                    by_name
+                        .entry(secret.clone())
+                        .or_default()
+                        .insert(name.to_string());
                 }
             }
         }

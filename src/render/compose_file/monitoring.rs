@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value};
 
 use crate::model::versions;
 use crate::plan::scrape::{
-    ExporterKind, ExporterPlan, ScrapePlan, ALERTMANAGER_PORT, GRAFANA_ADMIN_SECRET, GRAFANA_PORT,
-    PROMETHEUS_PORT, RETENTION,
+    address, ExporterKind, ExporterPlan, MonitoringHome, ScrapePlan, GRAFANA_ADMIN_SECRET,
+    RETENTION,
 };
 use crate::plan::Plan;
 
@@ -47,9 +47,9 @@ fn loopback_port(port: u16) -> Value {
 
 /// A health check that asks the container's own web server for `path` (busybox
 /// `wget` is in each of these images).
-fn web_check(port: u16, path: &str) -> Value {
+fn web_check(host: &str, port: u16, path: &str) -> Value {
     json!({
-        "test": ["CMD", "wget", "-q", "-O", "/dev/null", format!("http://127.0.0.1:{port}{path}")],
+        "test": ["CMD", "wget", "-q", "-O", "/dev/null", format!("http://{}{path}", address(host, port))],
         "interval": "10s", "timeout": "3s", "retries": 3, "start_period": "30s",
     })
 }
@@ -58,14 +58,71 @@ fn limits(cpus: &str, memory: &str) -> Value {
     json!({ "resources": { "limits": { "cpus": cpus, "memory": memory } } })
 }
 
-/// The monitoring containers, by name, and the volumes they need.
+/// The monitoring containers, by name, and the volumes they need: on compose
+/// (`machine` `None`) all of them; on hosts, those of `machine`: its cAdvisor and
+/// exporters, and Prometheus, Alertmanager and Grafana on the monitoring machine.
 pub(in crate::render) fn monitoring_containers(
     plan: &Plan,
     scrape: &ScrapePlan,
+    machine: Option<&str>,
 ) -> (Vec<(String, Value)>, Vec<String>) {
     let mut out = Vec::new();
+    let mut volumes = Vec::new();
+    let home = scrape.home.as_ref();
+    if home.is_some_and(|h| h.machine.as_deref() == machine) {
+        let home = home.expect("checked");
+        volumes = home_containers(plan, scrape, home, &mut out);
+    }
+    for (key, e) in &scrape.exporters {
+        if e.machine.as_deref() != machine {
+            continue;
+        }
+        // On hosts the key is `machine/container`.
+        let name = key.rsplit_once('/').map_or(key.as_str(), |(_, n)| n);
+        out.push((name.to_string(), exporter(e)));
+    }
+    (out, volumes)
+}
+
+/// Prometheus, Alertmanager (with receivers) and Grafana, into `out`; returns the
+/// volumes they keep their data in. On compose they reach each other by name on the
+/// monitoring network and publish their pages on the host's loopback address; on
+/// hosts they use the machine's network and listen on its loopback address only.
+fn home_containers(
+    plan: &Plan,
+    scrape: &ScrapePlan,
+    home: &MonitoringHome,
+    out: &mut Vec<(String, Value)>,
+) -> Vec<String> {
     let mut volumes = vec![DATA_VOLUME.to_string()];
     let front = plan.balancer.is_some();
+    let hosts = home.machine.is_some();
+    // Where each listens inside its container, and how it is reached from outside.
+    let publish = |c: &mut Map<String, Value>, port: u16| {
+        if !hosts {
+            c.insert("ports".into(), loopback_port(port));
+        }
+    };
+    let join = |c: &mut Map<String, Value>, networks: Value| {
+        if hosts {
+            c.insert("network_mode".into(), json!("host"));
+        } else {
+            c.insert("networks".into(), networks);
+        }
+    };
+    let local = home.listen_address();
+    let check_host = if hosts {
+        local.clone()
+    } else {
+        "127.0.0.1".to_string()
+    };
+    let listen = |port: u16| {
+        if hosts {
+            address(&local, port)
+        } else {
+            format!(":{port}")
+        }
+    };
 
     let mut p = Map::new();
     p.insert("image".into(), json!(versions::PROMETHEUS.image));
@@ -75,7 +132,7 @@ pub(in crate::render) fn monitoring_containers(
             "--config.file=/etc/prometheus/prometheus.yml",
             "--storage.tsdb.path=/prometheus",
             format!("--storage.tsdb.retention.time={RETENTION}"),
-            format!("--web.listen-address=:{PROMETHEUS_PORT}"),
+            format!("--web.listen-address={}", listen(home.prometheus)),
         ]),
     );
     hardened(&mut p, true);
@@ -86,14 +143,17 @@ pub(in crate::render) fn monitoring_containers(
             { "type": "volume", "source": DATA_VOLUME, "target": "/prometheus" },
         ]),
     );
-    p.insert("ports".into(), loopback_port(PROMETHEUS_PORT));
-    p.insert("healthcheck".into(), web_check(PROMETHEUS_PORT, "/-/ready"));
+    publish(&mut p, home.prometheus);
+    p.insert(
+        "healthcheck".into(),
+        web_check(&check_host, home.prometheus, "/-/ready"),
+    );
     p.insert("deploy".into(), limits("1", "1g"));
     let mut networks = vec!["monitoring", "back"];
     if front {
         networks.push("front");
     }
-    p.insert("networks".into(), json!(networks));
+    join(&mut p, json!(networks));
     out.push(("prometheus".to_string(), Value::Object(p)));
 
     if !scrape.notify.is_empty() {
@@ -104,7 +164,7 @@ pub(in crate::render) fn monitoring_containers(
             json!([
                 "--config.file=/etc/alertmanager/alertmanager.yml",
                 "--storage.path=/alertmanager",
-                format!("--web.listen-address=:{ALERTMANAGER_PORT}"),
+                format!("--web.listen-address={}", listen(home.alertmanager)),
                 // One Alertmanager: no cluster to gossip with.
                 "--cluster.listen-address=",
             ]),
@@ -126,13 +186,13 @@ pub(in crate::render) fn monitoring_containers(
             .map(|n| n.secret().to_ascii_lowercase())
             .collect();
         a.insert("secrets".into(), json!(secrets));
-        a.insert("ports".into(), loopback_port(ALERTMANAGER_PORT));
+        publish(&mut a, home.alertmanager);
         a.insert(
             "healthcheck".into(),
-            web_check(ALERTMANAGER_PORT, "/-/ready"),
+            web_check(&check_host, home.alertmanager, "/-/ready"),
         );
         a.insert("deploy".into(), limits("0.25", "128m"));
-        a.insert("networks".into(), json!(["monitoring"]));
+        join(&mut a, json!(["monitoring"]));
         out.push(("alertmanager".to_string(), Value::Object(a)));
         volumes.push(ALERTMANAGER_VOLUME.to_string());
     }
@@ -142,16 +202,18 @@ pub(in crate::render) fn monitoring_containers(
     let mut g = Map::new();
     g.insert("image".into(), json!(versions::GRAFANA.image));
     hardened(&mut g, false);
-    g.insert(
-        "environment".into(),
-        json!({
-            "GF_SECURITY_ADMIN_PASSWORD": super::secret_ref_text(GRAFANA_ADMIN_SECRET),
-            "GF_AUTH_ANONYMOUS_ENABLED": "false",
-            "GF_USERS_ALLOW_SIGN_UP": "false",
-            "GF_ANALYTICS_REPORTING_ENABLED": "false",
-            "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
-        }),
-    );
+    let mut env = json!({
+        "GF_SECURITY_ADMIN_PASSWORD": super::secret_ref_text(GRAFANA_ADMIN_SECRET),
+        "GF_AUTH_ANONYMOUS_ENABLED": "false",
+        "GF_USERS_ALLOW_SIGN_UP": "false",
+        "GF_ANALYTICS_REPORTING_ENABLED": "false",
+        "GF_ANALYTICS_CHECK_FOR_UPDATES": "false",
+    });
+    if hosts {
+        env["GF_SERVER_HTTP_ADDR"] = json!(local);
+        env["GF_SERVER_HTTP_PORT"] = json!(home.grafana.to_string());
+    }
+    g.insert("environment".into(), env);
     g.insert(
         "volumes".into(),
         json!([
@@ -161,17 +223,16 @@ pub(in crate::render) fn monitoring_containers(
             { "type": "volume", "source": GRAFANA_VOLUME, "target": "/var/lib/grafana" },
         ]),
     );
-    g.insert("ports".into(), loopback_port(GRAFANA_PORT));
-    g.insert("healthcheck".into(), web_check(GRAFANA_PORT, "/api/health"));
+    publish(&mut g, home.grafana);
+    g.insert(
+        "healthcheck".into(),
+        web_check(&check_host, home.grafana, "/api/health"),
+    );
     g.insert("deploy".into(), limits("0.5", "256m"));
-    g.insert("networks".into(), json!(["monitoring"]));
+    join(&mut g, json!(["monitoring"]));
     out.push(("grafana".to_string(), Value::Object(g)));
     volumes.push(GRAFANA_VOLUME.to_string());
-
-    for (name, e) in &scrape.exporters {
-        out.push((name.clone(), exporter(e)));
-    }
-    (out, volumes)
+    volumes
 }
 
 fn exporter(e: &ExporterPlan) -> Value {
@@ -187,6 +248,24 @@ fn exporter(e: &ExporterPlan) -> Value {
         }
         c.insert("environment".into(), Value::Object(env));
     }
+    // On hosts: the machine's network, listening on its address, for the monitoring
+    // machine's Prometheus.
+    let on_machine = e.machine.as_deref().map(|m| (m, address(m, e.port)));
+    if let Some((_, listen)) = &on_machine {
+        if e.kind != ExporterKind::Cadvisor {
+            let mut args = e.args.clone();
+            args.push(format!("--web.listen-address={listen}"));
+            c.insert("command".into(), json!(args));
+        }
+    }
+    let networks = |c: &mut Map<String, Value>, network: &str| match &on_machine {
+        Some(_) => {
+            c.insert("network_mode".into(), json!("host"));
+        }
+        None => {
+            c.insert("networks".into(), json!([network]));
+        }
+    };
     match e.kind {
         ExporterKind::Cadvisor => {
             // What cAdvisor's own documentation runs it with: the host's cgroups and
@@ -194,14 +273,16 @@ fn exporter(e: &ExporterPlan) -> Value {
             c.insert("restart".into(), json!("unless-stopped"));
             c.insert("privileged".into(), json!(true));
             c.insert("devices".into(), json!(["/dev/kmsg"]));
-            c.insert(
-                "command".into(),
-                json!([
-                    "--docker_only=true",
-                    "--housekeeping_interval=15s",
-                    "--store_container_labels=true",
-                ]),
-            );
+            let mut args = vec![
+                "--docker_only=true".to_string(),
+                "--housekeeping_interval=15s".to_string(),
+                "--store_container_labels=true".to_string(),
+            ];
+            if let Some((machine, _)) = on_machine {
+                args.push(format!("--listen_ip={machine}"));
+                args.push(format!("--port={}", e.port));
+            }
+            c.insert("command".into(), json!(args));
             c.insert(
                 "volumes".into(),
                 json!([
@@ -213,17 +294,17 @@ fn exporter(e: &ExporterPlan) -> Value {
                 ]),
             );
             c.insert("deploy".into(), limits("0.5", "256m"));
-            c.insert("networks".into(), json!(["monitoring"]));
+            networks(&mut c, "monitoring");
         }
         ExporterKind::Nginx => {
             hardened(&mut c, true);
             c.insert("deploy".into(), limits("0.25", "64m"));
-            c.insert("networks".into(), json!(["front"]));
+            networks(&mut c, "front");
         }
         ExporterKind::Redis | ExporterKind::Postgres => {
             hardened(&mut c, true);
             c.insert("deploy".into(), limits("0.25", "128m"));
-            c.insert("networks".into(), json!(["back"]));
+            networks(&mut c, "back");
         }
     }
     Value::Object(c)

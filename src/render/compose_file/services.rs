@@ -267,9 +267,23 @@ pub(in crate::render) fn app_containers(
                 }
             }
             Layout::Hosts => {
+                let mut ports = Vec::new();
                 if let (Some(e), Some(p)) = (endpoints.and_then(|e| e.get(i)), s.port) {
                     let host = crate::render::url_host(&e.host);
-                    c.insert("ports".into(), json!([format!("{host}:{}:{p}", e.port)]));
+                    ports.push(format!("{host}:{}:{p}", e.port));
+                }
+                // Its metrics, where they are not on its port, for the monitoring
+                // machine's Prometheus.
+                let published = plan
+                    .scrape
+                    .get(&Platform::Hosts)
+                    .and_then(|sc| sc.published.get(name));
+                if let (Some((outside, inside)), Some(m)) = (published, s.machines.get(i)) {
+                    let host = crate::render::url_host(m);
+                    ports.push(format!("{host}:{outside}:{inside}"));
+                }
+                if !ports.is_empty() {
+                    c.insert("ports".into(), json!(ports));
                 }
                 // A job starts once the datastores it uses on its machine are up
                 // (those elsewhere started earlier in the bundle's start order).

@@ -109,6 +109,7 @@ pub(super) fn render(
         let ctx = context! {
             pg => pg, listen => listen, port => port, memory => memory, cpus => pg.cpus,
             app_networks => hba.app, replication_networks => hba.replication,
+            monitor_networks => hba.monitor,
         };
         files.push(
             machine,
