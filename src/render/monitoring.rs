@@ -16,6 +16,12 @@ use crate::plan::scrape::{NotifyPlan, ScrapePlan};
 use crate::plan::watch::MeasuredCondition;
 use crate::plan::{AlertPlan, EnginePlan, Move, Plan};
 
+/// The HAProxy backend that answers the requests past a rate limit with 429.
+pub const RATE_LIMITED_BACKEND: &str = "rate_limited";
+/// The share of requests refused past a rate limit above which
+/// `TooManyRequestsRefused` fires.
+pub const REFUSED_RATIO: f64 = 0.05;
+
 /// Where the rules file goes in a bundle.
 pub const RULES_FILE: &str = "monitoring/rules.yml";
 
@@ -134,6 +140,28 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
             "labels" => labels(),
             "annotations" => object! { "summary" => summary, "description" => description },
         });
+        // HAProxy refuses the requests past a rate limit from a backend of their own
+        // (`rate_limited`), so its 4xx are the 429s. nginx's stub_status does not count
+        // them apart.
+        let limited = lb.rate_limit.is_some() || lb.routes.iter().any(|r| r.rate_limit.is_some());
+        if lb.engine == BalancerEngine::Haproxy && limited {
+            let mut l = labels();
+            l["severity"] = Value::from("warning");
+            let on = jobs_of(&["balancer"]);
+            out.push(object! {
+                "alert" => "TooManyRequestsRefused",
+                "expr" => format!(
+                    "sum by (job, instance) (rate(haproxy_backend_http_responses_total{{{on},proxy=\"{RATE_LIMITED_BACKEND}\",code=\"4xx\"}}[{w}])) / sum by (job, instance) (rate(haproxy_frontend_http_requests_total{{{on},proxy=\"http\"}}[{w}])) > {REFUSED_RATIO}",
+                    w = crate::plan::watch::RATE_WINDOW,
+                ),
+                "for" => "10m",
+                "labels" => l,
+                "annotations" => object! {
+                    "summary" => "HAProxy at {{ $labels.instance }} refuses {{ $value | humanizePercentage }} of its requests with 429",
+                    "description" => format!("More than {}% of the requests HAProxy at {{{{ $labels.instance }}}} received in the last 10 minutes were past a rate limit: a client over its limit (its address is in HAProxy's log, backend {RATE_LIMITED_BACKEND}), or limits too tight for the traffic (`balancer.rate_limit`, a route's `rate_limit`).", REFUSED_RATIO * 100.0),
+                },
+            });
+        }
     }
     let clusters = datastores_where(
         plan,

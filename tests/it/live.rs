@@ -373,6 +373,31 @@ fn the_rate_limit_answers_429(phase: &str, set: Option<ServerSet>, version: &str
     assert!(limited >= 40, "{statuses:?}");
     // The balancer's own health is never limited.
     assert_eq!(r.get("/health", &[]).status, 200);
+    // HAProxy's exporter counts each 429 as a 4xx of the backend `rate_limited`, the
+    // series its TooManyRequestsRefused alert reads, and every request at the front.
+    let (plan, _) = lab_plan(phase);
+    let lb = plan.balancer.as_ref().unwrap();
+    if lb.engine == BalancerEngine::Haproxy {
+        let node = &lb.nodes[&Platform::Hosts][0];
+        let at: SocketAddr = format!("{}:{}", node.metrics_address, node.metrics_port.unwrap())
+            .parse()
+            .unwrap();
+        let metrics = lab::http_get(at, "/metrics", &[]).expect("HAProxy's metrics");
+        assert_eq!(metrics.status, 200, "{}", metrics.body);
+        let value = |series: &str| -> f64 {
+            metrics
+                .body
+                .lines()
+                .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("no {series} in HAProxy's metrics"))
+        };
+        let refused = value(
+            "haproxy_backend_http_responses_total{proxy=\"rate_limited\",code=\"4xx\"}",
+        );
+        assert_eq!(refused, limited as f64, "{statuses:?}");
+        let requests = value("haproxy_frontend_http_requests_total{proxy=\"http\"}");
+        assert!(requests >= 61.0, "{requests} requests counted at the front");
+    }
 }
 
 #[test]

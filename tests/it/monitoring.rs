@@ -1109,6 +1109,113 @@ fn go_formats_read_as_go_writes_them() {
     assert_eq!(humanize_duration(90.0), "1m 30s");
 }
 
+/// HAProxy's 429 alert, under `promtool test rules`, in every compose and hosts bundle
+/// whose HAProxy limits rates: with 10% of its requests refused (its `rate_limited`
+/// backend's 4xx against its `http` frontend's requests) it fires once its 10 minutes
+/// have passed, saying so; pending before; with 1% refused, nothing. A bundle whose
+/// balancer limits no rate, or is nginx, has no such alert.
+#[test]
+fn haproxy_429_alert_fires_past_its_share_of_refused_requests() {
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut tested = 0;
+    for path in common::render_blueprints() {
+        let set = common::render_all(&path);
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        for (rel, text) in set.iter() {
+            if !rel.ends_with(&format!("/{RULES_FILE}")) || rel.contains("/kubernetes/") {
+                continue;
+            }
+            // The balancer config of the same bundle (compose, or any machine of hosts).
+            let bundle = if rel.contains("/hosts/") {
+                rel.split("/hosts/").next().unwrap().to_string() + "/hosts/"
+            } else {
+                rel.strip_suffix(RULES_FILE).unwrap().to_string()
+            };
+            let haproxy: Vec<&str> = set
+                .iter()
+                .filter(|(p, _)| p.starts_with(&bundle) && p.ends_with("haproxy/haproxy.cfg"))
+                .map(|(_, t)| t)
+                .collect();
+            let limits = haproxy.iter().any(|t| t.contains("\nbackend rate_limited\n"));
+            let doc = tierform::load_yaml(text).unwrap().to_json();
+            let rule = doc["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|g| g["rules"].as_array().unwrap())
+                .find(|r| r["alert"] == "TooManyRequestsRefused")
+                .cloned();
+            let Some(rule) = rule else {
+                assert!(!limits, "{stem}/{rel}: HAProxy limits rates, and no 429 alert");
+                continue;
+            };
+            assert!(limits, "{stem}/{rel}: a 429 alert without HAProxy's rate_limited backend");
+            let rules_path = dir.path().join(format!("rules-{tested}.yml"));
+            std::fs::write(&rules_path, text).unwrap();
+            let instance = "lb:8405";
+            let mut tests = Vec::new();
+            for (refused_per_min, fires) in [(60, true), (6, false)] {
+                let series = json!([
+                    {
+                        "series": format!("haproxy_frontend_http_requests_total{{job=\"balancer\",instance=\"{instance}\",proxy=\"http\"}}"),
+                        "values": "0+600x40",
+                    },
+                    {
+                        "series": format!("haproxy_backend_http_responses_total{{job=\"balancer\",instance=\"{instance}\",proxy=\"rate_limited\",code=\"4xx\"}}"),
+                        "values": format!("0+{refused_per_min}x40"),
+                    },
+                    // Another backend's 4xx (404s, say) are no 429s.
+                    {
+                        "series": format!("haproxy_backend_http_responses_total{{job=\"balancer\",instance=\"{instance}\",proxy=\"api\",code=\"4xx\"}}"),
+                        "values": "0+300x40",
+                    },
+                ]);
+                let mut labels = rule["labels"].clone();
+                labels["job"] = json!("balancer");
+                labels["instance"] = json!(instance);
+                let mut annotations = rule["annotations"].clone();
+                for key in ["summary", "description"] {
+                    let t = annotations[key]
+                        .as_str()
+                        .unwrap()
+                        .replace("{{ $labels.instance }}", instance)
+                        .replace("{{ $value | humanizePercentage }}", "10%");
+                    annotations[key] = json!(t);
+                }
+                let expected = if fires {
+                    vec![json!({ "exp_labels": labels, "exp_annotations": annotations })]
+                } else {
+                    vec![]
+                };
+                tests.push(json!({
+                    "name": format!("{refused_per_min} of 600 requests a minute refused"),
+                    "interval": "1m",
+                    "input_series": series,
+                    "alert_rule_test": [
+                        // 5 minutes of rate window, then 10 of `for`.
+                        { "eval_time": "30m", "alertname": "TooManyRequestsRefused", "exp_alerts": expected },
+                        { "eval_time": "9m", "alertname": "TooManyRequestsRefused", "exp_alerts": [] },
+                    ],
+                }));
+            }
+            promtool_test_rules(
+                &promtool,
+                &dir.path().join(format!("test-{tested}.yml")),
+                &rules_path,
+                &tests,
+                &format!("{stem}/{rel}"),
+                &format!("\n--- rules\n{text}"),
+            );
+            tested += 1;
+        }
+    }
+    assert!(tested >= 3, "only {tested} bundles with HAProxy rate limits");
+    eprintln!("promtool tested the 429 alert of {tested} bundles");
+}
+
 /// The health rules of every compose bundle, under `promtool test rules`: for each
 /// job a rule watches, its series at 0 (down) fire the alert once the rule's `for` has
 /// passed, named with the job and instance, and not before; at 1 (up) they fire
@@ -1141,6 +1248,10 @@ fn health_alerts_fire_for_what_is_down_after_their_for_and_never_for_what_is_up(
             std::fs::write(&rules_path, &text).unwrap();
             let mut tests = Vec::new();
             for rule in health["rules"].as_array().unwrap() {
+                // A ratio, tested on its own below.
+                if rule["alert"] == "TooManyRequestsRefused" {
+                    continue;
+                }
                 let expr = rule["expr"].as_str().unwrap();
                 // `METRIC{job=~"a|b",label="value"…} == 0`
                 let (metric, rest) = expr.split_once('{').unwrap();
