@@ -101,6 +101,7 @@ pub mod limits {
 /// The balancer's config file, by engine, and where its TLS certificate is mounted.
 pub mod monitoring {
     pub use crate::model::signal::{Signal, Unit};
+    pub use crate::plan::scrape::local_address;
     pub use crate::plan::watch::{
         AlertPlan, MeasuredCondition, Move, Source, NEXT_PHASE_ALERT, OVER_PROVISIONED_ALERT,
         RATE_WINDOW,

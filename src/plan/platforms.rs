@@ -93,7 +93,10 @@ pub(super) fn balancer_nodes(
                     // metrics for the monitoring machine.
                     let metrics_address = match lb.engine {
                         crate::model::BalancerEngine::Nginx => super::scrape::local_address(&h),
-                        crate::model::BalancerEngine::Haproxy => h.clone(),
+                        crate::model::BalancerEngine::Haproxy => match monitoring {
+                            Some(m) => super::scrape::metrics_address(&h, &m.machine),
+                            None => h.clone(),
+                        },
                     };
                     BalancerNode {
                         address: h.clone(),

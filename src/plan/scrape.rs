@@ -70,9 +70,9 @@ pub struct ScrapePlan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub home: Option<MonitoringHome>,
     /// On hosts, the services' metrics ports published on their machines, by
-    /// container: (host port, port in the container).
+    /// container: (address, port on it, port in the container).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub published: BTreeMap<String, (u16, u16)>,
+    pub published: BTreeMap<String, (String, u16, u16)>,
 }
 
 /// Where Prometheus, Alertmanager and Grafana run, and how they reach each other.
@@ -129,6 +129,18 @@ pub fn local_address(machine: &str) -> String {
     match machine.parse::<std::net::IpAddr>() {
         Ok(ip) if ip.is_loopback() => machine.to_string(),
         _ => "127.0.0.1".to_string(),
+    }
+}
+
+/// Where the metrics of what runs on `machine` are served on hosts: the machine's
+/// address, for the monitoring machine `home`'s Prometheus; on `home` itself its
+/// loopback address, so that nothing there serves metrics to the network (the
+/// balancer's machine, where the monitoring runs by default, faces the clients).
+pub fn metrics_address(machine: &str, home: &str) -> String {
+    if machine == home {
+        local_address(machine)
+    } else {
+        machine.to_string()
     }
 }
 
@@ -212,10 +224,14 @@ pub enum ExporterKind {
 pub struct ExporterPlan {
     pub kind: ExporterKind,
     pub image: String,
-    /// The machine it runs on (hosts), in the machine's network, listening on the
-    /// machine's address; `None`: in its container's network.
+    /// The machine it runs on (hosts), in the machine's network; `None`: in its
+    /// container's network.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub machine: Option<String>,
+    /// The address it listens on, in the machine's network (hosts): the machine's,
+    /// or its loopback one on the monitoring machine, where Prometheus runs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
     pub port: u16,
     /// Its arguments.
     pub args: Vec<String>,
@@ -233,6 +249,7 @@ fn exporter(kind: ExporterKind, tool: MonitoringTool, port: u16) -> ExporterPlan
         kind,
         image: tool.image.to_string(),
         machine: None,
+        listen: None,
         port,
         args: Vec::new(),
         env: Vec::new(),
@@ -348,7 +365,18 @@ pub fn compose_scrape(
             }
         }
     }
+    watch_alertmanager(&mut plan);
     plan
+}
+
+/// Where an Alertmanager runs, Prometheus scrapes it too: its failed notifications
+/// are the one thing that says alerts are not reaching anyone.
+fn watch_alertmanager(plan: &mut ScrapePlan) {
+    if let (false, Some(home)) = (plan.notify.is_empty(), &plan.home) {
+        let target = home.alertmanager_address();
+        plan.jobs
+            .insert("alertmanager".into(), job("/metrics", vec![target]));
+    }
 }
 
 /// The key of an exporter of the hosts platform: its machine's folder, then its
@@ -361,7 +389,7 @@ pub fn hosts_exporter_key(machine: &str, container: &str) -> String {
 /// every exporter runs on the machine of what it reads, in the machine's network and
 /// on its address, on the port [`HostsMonitoring`] gives it; the balancer's metrics
 /// and the services' on the machine's address too. Prometheus reaches them across the
-/// machines.
+/// machines; on its own machine, on the loopback address ([`metrics_address`]).
 pub fn hosts_scrape(
     services: &BTreeMap<String, ServicePlan>,
     datastores: &BTreeMap<String, DatastorePlan>,
@@ -380,16 +408,19 @@ pub fn hosts_scrape(
         }),
         ..ScrapePlan::default()
     };
+    let at = |machine: &str| metrics_address(machine, &m.machine);
+    // Places an exporter; returns the address Prometheus scrapes.
     let put = |plan: &mut ScrapePlan, machine: &str, name: &str, mut e: ExporterPlan| {
         e.machine = Some(machine.to_string());
+        e.listen = Some(at(machine));
+        let target = address(&at(machine), e.port);
         plan.exporters.insert(hosts_exporter_key(machine, name), e);
+        target
     };
     let mut targets = Vec::new();
     for (machine, port) in &m.cadvisor {
-        let mut e = exporter(ExporterKind::Cadvisor, versions::CADVISOR, *port);
-        e.machine = Some(machine.clone());
-        put(&mut plan, machine, "cadvisor", e);
-        targets.push(address(machine, *port));
+        let e = exporter(ExporterKind::Cadvisor, versions::CADVISOR, *port);
+        targets.push(put(&mut plan, machine, "cadvisor", e));
     }
     plan.jobs
         .insert("cadvisor".into(), job("/metrics", targets));
@@ -398,10 +429,13 @@ pub fn hosts_scrape(
         let Some(mx) = &s.metrics else { continue };
         let targets = match m.service_metrics.get(&s.name) {
             Some(placed) => {
-                for ((_, port), container) in placed.iter().zip(&s.containers) {
-                    plan.published.insert(container.clone(), (*port, mx.port));
+                let mut targets = Vec::new();
+                for ((host, port), container) in placed.iter().zip(&s.containers) {
+                    plan.published
+                        .insert(container.clone(), (at(host), *port, mx.port));
+                    targets.push(address(&at(host), *port));
                 }
-                placed.iter().map(|(h, p)| address(h, *p)).collect()
+                targets
             }
             None => s
                 .endpoints
@@ -426,8 +460,7 @@ pub fn hosts_scrape(
                     };
                     let mut e = redis_exporter(r, &n.host, n.port, &keys);
                     e.port = *port;
-                    put(&mut plan, &n.machine, &exporter_name(&n.id), e);
-                    targets.push(address(&n.machine, *port));
+                    targets.push(put(&mut plan, &n.machine, &exporter_name(&n.id), e));
                 }
                 plan.jobs
                     .insert(store.name.clone(), job("/metrics", targets));
@@ -439,8 +472,7 @@ pub fn hosts_scrape(
                     };
                     let mut e = postgres_exporter(pg, &n.host, n.port);
                     e.port = *port;
-                    put(&mut plan, &n.machine, &exporter_name(&n.id), e);
-                    targets.push(address(&n.machine, *port));
+                    targets.push(put(&mut plan, &n.machine, &exporter_name(&n.id), e));
                 }
                 plan.jobs
                     .insert(store.name.clone(), job("/metrics", targets));
@@ -465,15 +497,20 @@ pub fn hosts_scrape(
                 BalancerEngine::Nginx => {
                     let mut e = nginx_exporter(&address(&local_address(&node.host), metrics));
                     e.port = exporter_port;
-                    put(&mut plan, &node.host, &exporter_name(lb.engine.as_str()), e);
-                    targets.push(address(&node.host, exporter_port));
+                    targets.push(put(
+                        &mut plan,
+                        &node.host,
+                        &exporter_name(lb.engine.as_str()),
+                        e,
+                    ));
                 }
-                BalancerEngine::Haproxy => targets.push(address(&node.host, metrics)),
+                BalancerEngine::Haproxy => targets.push(address(&at(&node.host), metrics)),
             }
         }
         plan.jobs
             .insert("balancer".into(), job("/metrics", targets));
     }
+    watch_alertmanager(&mut plan);
     plan
 }
 

@@ -561,11 +561,14 @@ fn pod_containers(namespace: &str, container: &str, statefulsets: &[String]) -> 
 /// blueprint's name: cAdvisor exports it as `container_label_io_tierform_blueprint`.
 pub const BLUEPRINT_LABEL: &str = "io.tierform.blueprint";
 
+/// [`BLUEPRINT_LABEL`] as cAdvisor exports it.
+pub const BLUEPRINT_METRIC_LABEL: &str = "container_label_io_tierform_blueprint";
+
 /// cAdvisor's selector of the containers of these compose services, of this blueprint
 /// (another stack on the same Docker host may have an `api` too).
 fn compose_services(blueprint: &str, containers: &[String]) -> String {
     format!(
-        "container_label_io_tierform_blueprint=\"{blueprint}\",container_label_com_docker_compose_service=~\"{}\"",
+        "{BLUEPRINT_METRIC_LABEL}=\"{blueprint}\",container_label_com_docker_compose_service=~\"{}\"",
         containers.join("|")
     )
 }

@@ -259,7 +259,7 @@ fn start_order(plan: &Plan) -> String {
             )
         };
         out.push_str(&format!(
-            "\n## Monitoring\n\nEvery machine runs cAdvisor (its containers' CPU and memory) and an exporter beside each Redis node, PostgreSQL server and nginx balancer, in the machine's network. `{dir}/` also runs Prometheus, which scrapes them all across the machines and evaluates `{dir}/{}` (when this phase has outgrown its shape, and when something is down), and Grafana with the phase's dashboard. They listen on that machine's loopback address only: Prometheus on {}, Grafana on {grafana}{alertmanager}. Reach them through an SSH tunnel, e.g. `ssh -L {}:{grafana} {machine}`, then http://localhost:{}/ (user `admin`, the password in `{}`).\n",
+            "\n## Monitoring\n\nEvery machine runs cAdvisor (its containers' CPU and memory) and an exporter beside each Redis node, PostgreSQL server and nginx balancer, in the machine's network. `{dir}/` also runs Prometheus, which scrapes them all across the machines and evaluates `{dir}/{}` (when this phase has outgrown its shape, and when something is down), and Grafana with the phase's dashboard. They listen on that machine's loopback address only: Prometheus on {}, Grafana on {grafana}{alertmanager}. Reach them through an SSH tunnel, e.g. `ssh -L {}:{grafana} {machine}`, then http://localhost:{}/ (user `admin`, the password `{}` held when Grafana first started: change it in Grafana afterwards).\n",
             super::monitoring::RULES_FILE,
             h.prometheus_address(),
             h.grafana,
@@ -294,24 +294,40 @@ fn ports(plan: &Plan) -> String {
     // machine -> port -> what the monitoring machine's Prometheus scrapes there.
     let mut scraped: BTreeMap<String, Ports> = BTreeMap::new();
     let scrape = plan.scrape.get(&Platform::Hosts);
+    let home = scrape
+        .and_then(|s| s.home.as_ref())
+        .and_then(|h| h.machine.clone());
+    let home_local = home.as_deref().map(crate::plan::scrape::local_address);
+    // Docker publishes a service's metrics port: the DOCKER-USER chain filters it.
+    let published: BTreeSet<String> = scrape
+        .iter()
+        .flat_map(|s| s.published.values())
+        .map(|(host, port, _)| crate::plan::scrape::address(host, *port))
+        .collect();
     for (name, job) in scrape.iter().flat_map(|s| &s.jobs) {
         for target in &job.targets {
             if let Some((host, port)) = target.rsplit_once(':') {
                 let host = host.trim_start_matches('[').trim_end_matches(']');
+                // On the monitoring machine's loopback address: nothing to open.
+                if home_local.as_deref() == Some(host) && home.as_deref() != Some(host) {
+                    continue;
+                }
+                let what = if published.contains(target) {
+                    format!("{name} metrics, Docker-published")
+                } else {
+                    format!("{name} metrics")
+                };
                 if let Ok(port) = port.parse::<u16>() {
                     scraped
                         .entry(host.to_string())
                         .or_default()
                         .entry(port)
                         .or_default()
-                        .insert(format!("{name} metrics"));
+                        .insert(what);
                 }
             }
         }
     }
-    let home = scrape
-        .and_then(|s| s.home.as_ref())
-        .and_then(|h| h.machine.clone());
     let mut front = 0;
     if let Some(lb) = &plan.balancer {
         for pool in lb.pools.values() {
@@ -356,7 +372,7 @@ fn ports(plan: &Plan) -> String {
     );
     match &home {
         Some(home) => out.push_str(&format!(
-            "\nThe third column's ports serve metrics: only the monitoring machine, `{home}`, needs them (its own too, which Prometheus reaches on its address).\n\n| machine | to the other machines | to clients | to `{home}` (metrics) |\n|---|---|---|---|\n",
+            "\nThe third column's ports serve metrics to the monitoring machine, `{home}`: open them to it alone (no other machine needs them, unless the first column lists them too; those Docker publishes are filtered in `DOCKER-USER` as the services' are). The monitoring machine's own metrics stay on its loopback address.\n\n| machine | to the other machines | to clients | to `{home}` (metrics) |\n|---|---|---|---|\n",
         )),
         None => out.push_str("\n| machine | to the other machines | to clients |\n|---|---|---|\n"),
     }

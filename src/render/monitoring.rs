@@ -210,6 +210,47 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
             },
         });
     }
+    // Alertmanager cannot send the alerts on: a receiver's URL is wrong, or it
+    // refuses them. Shown on Prometheus's alerts page, and sent to the receivers that
+    // still work.
+    if scrape.jobs.contains_key("alertmanager") {
+        out.push(object! {
+            "alert" => "AlertmanagerNotificationsFailing",
+            "expr" => format!(
+                "rate(alertmanager_notifications_failed_total{{{}}}[{}]) > 0",
+                jobs_of(&["alertmanager"]),
+                crate::plan::watch::RATE_WINDOW
+            ),
+            "for" => "10m",
+            "labels" => labels(),
+            "annotations" => object! {
+                "summary" => "Alertmanager fails to send alerts to {{ $labels.integration }}",
+                "description" => "For 10 minutes Alertmanager's notifications to {{ $labels.integration }} have failed: the URL in its secret (monitoring.notify) is wrong, or the receiver refuses them. Alerts are not reaching you there.",
+            },
+        });
+    }
+    // cAdvisor answers but reports none of this blueprint's containers (Docker's
+    // containerd image store, which cAdvisor 0.49 cannot read, is one cause): the CPU
+    // and memory signals read nothing, and would never fire.
+    if scrape.jobs.contains_key("cadvisor") && !kubernetes {
+        let mut l = labels();
+        l["severity"] = Value::from("warning");
+        out.push(object! {
+            "alert" => "ContainerMetricsMissing",
+            "expr" => format!(
+                "up{{{}}} == 1 unless on (instance) container_last_seen{{{}=\"{}\"}}",
+                jobs_of(&["cadvisor"]),
+                crate::plan::watch::BLUEPRINT_METRIC_LABEL,
+                plan.blueprint
+            ),
+            "for" => "15m",
+            "labels" => l,
+            "annotations" => object! {
+                "summary" => "cAdvisor at {{ $labels.instance }} reports none of the containers",
+                "description" => format!("cAdvisor at {{{{ $labels.instance }}}} answers, but reports no container of {}, not even its own: the CPU and memory alerts of this machine read nothing. With Docker's containerd image store (the default of new Docker Engine 29 installs) cAdvisor cannot read the containers (google/cadvisor#3643): turn the store off in /etc/docker/daemon.json (\"features\": {{\"containerd-snapshotter\": false}}).", plan.blueprint),
+            },
+        });
+    }
     // On Kubernetes a job can vanish (its PodMonitor not selected, its pods gone),
     // which `up == 0` cannot see.
     if kubernetes {

@@ -86,7 +86,13 @@ pub fn balancer_configs(tls: bool, resolve_to: std::net::IpAddr) -> Vec<Balancer
                     let bundle = if node.host.is_empty() {
                         format!("{}/{}", plan.phase, platform.as_str())
                     } else {
-                        format!("{}/{}/{}", plan.phase, platform.as_str(), node.host)
+                        // A machine's folder: an IPv6 address with `_` for `:`.
+                        format!(
+                            "{}/{}/{}",
+                            plan.phase,
+                            platform.as_str(),
+                            node.host.replace(':', "_")
+                        )
                     };
                     let rel = format!("{bundle}/{}", tierform::balancer::file_name(lb.engine));
                     let text = set

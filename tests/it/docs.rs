@@ -95,7 +95,7 @@ const EXPECTED: [(&str, &str, &str); 14] = [
     (
         "watched",
         "hosts/10.0.1.30/monitoring/prometheus.yml",
-        "- \"10.0.1.30:8080\"",
+        "- \"10.0.1.11:8080\"",
     ),
 ];
 

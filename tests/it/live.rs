@@ -391,9 +391,8 @@ fn the_rate_limit_answers_429(phase: &str, set: Option<ServerSet>, version: &str
                 .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
                 .unwrap_or_else(|| panic!("no {series} in HAProxy's metrics"))
         };
-        let refused = value(
-            "haproxy_backend_http_responses_total{proxy=\"rate_limited\",code=\"4xx\"}",
-        );
+        let refused =
+            value("haproxy_backend_http_responses_total{proxy=\"rate_limited\",code=\"4xx\"}");
         assert_eq!(refused, limited as f64, "{statuses:?}");
         let requests = value("haproxy_frontend_http_requests_total{proxy=\"http\"}");
         assert!(requests >= 61.0, "{requests} requests counted at the front");

@@ -434,14 +434,21 @@ fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phas
                 let up = t["health"] == "up";
                 health.insert(job, (up, t["lastError"].as_str().unwrap_or("").to_string()));
             }
-            ["prometheus", "balancer", "jobs", "db"]
+            ["prometheus", "alertmanager", "balancer", "jobs", "db"]
                 .iter()
                 .all(|j| health.get(*j).is_some_and(|h| h.0))
         },
     );
     assert_eq!(
         health.keys().map(String::as_str).collect::<Vec<_>>(),
-        ["balancer", "cadvisor", "db", "jobs", "prometheus"],
+        [
+            "alertmanager",
+            "balancer",
+            "cadvisor",
+            "db",
+            "jobs",
+            "prometheus"
+        ],
         "the jobs of the rendered prometheus.yml: {health:?}"
     );
     // Each exporter reads its server, not only itself.
@@ -866,6 +873,7 @@ fn hosts_bundle_on_debian13_prometheus_scrapes_every_machines_exporters() {
     assert_eq!(
         targets,
         [
+            "alertmanager 127.0.0.73:9093",
             "balancer 127.0.0.71:9113",
             "cadvisor 127.0.0.71:8080",
             "cadvisor 127.0.0.72:8080",

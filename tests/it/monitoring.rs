@@ -405,6 +405,11 @@ fn every_hosts_prometheus_config_passes_promtool_and_scrapes_what_listens() {
                         .filter_map(Value::as_str)
                         .collect();
                     let host_network = c["network_mode"] == "host";
+                    let on = if machine == home.replace('_', ":") {
+                        tierform::monitoring::local_address(&machine)
+                    } else {
+                        machine.clone()
+                    };
                     for a in &args {
                         if let Some(addr) = a.strip_prefix("--web.listen-address=") {
                             if !name.ends_with("-exporter") {
@@ -413,12 +418,16 @@ fn every_hosts_prometheus_config_passes_promtool_and_scrapes_what_listens() {
                                     addr.starts_with("127."),
                                     "{stem}/{p}: {name} listens on {addr}"
                                 );
+                                listening.insert(addr.to_string());
                                 continue;
                             }
                             assert!(host_network, "{stem}/{p}: {name} listens on {addr} outside the machine's network");
+                            // Its machine's address; on the monitoring machine, its
+                            // loopback one.
                             assert!(
-                                addr.starts_with(&machine) || addr.starts_with(&format!("[{machine}]")),
-                                "{stem}/{p}: {name} listens on {addr}, not on its machine {machine}"
+                                addr.starts_with(&format!("{on}:"))
+                                    || addr.starts_with(&format!("[{on}]:")),
+                                "{stem}/{p}: {name} listens on {addr}, not on {on}"
                             );
                             listening.insert(addr.to_string());
                         }
@@ -426,9 +435,10 @@ fn every_hosts_prometheus_config_passes_promtool_and_scrapes_what_listens() {
                     let ip = args.iter().find_map(|a| a.strip_prefix("--listen_ip="));
                     let port = args.iter().find_map(|a| a.strip_prefix("--port="));
                     if let (Some(ip), Some(port)) = (ip, port) {
+                        let ip = ip.trim_start_matches('[').trim_end_matches(']');
                         assert!(
-                            host_network && ip == machine,
-                            "{stem}/{p}: cAdvisor on {ip}"
+                            host_network && ip == on,
+                            "{stem}/{p}: cAdvisor on {ip}, not {on}"
                         );
                         listening.insert(tierform_address(ip, port));
                     }
@@ -469,7 +479,8 @@ fn every_hosts_prometheus_config_passes_promtool_and_scrapes_what_listens() {
                                 && f[0] == "host"
                                 && (f[2] == "all" || f[2] == "postgres_exporter")
                                 && f[1] != "replication"
-                                && (f[3] == format!("{machine}/32")
+                                && (f[3] == "samehost"
+                                    || f[3] == format!("{machine}/32")
                                     || f[3] == format!("{machine}/128")
                                     || (f[3] == "127.0.0.0/8" && machine.starts_with("127.")))
                         });
@@ -1109,6 +1120,151 @@ fn go_formats_read_as_go_writes_them() {
     assert_eq!(humanize_duration(90.0), "1m 30s");
 }
 
+/// The monitoring watches itself, under `promtool test rules`, in every compose and
+/// hosts bundle: a cAdvisor that answers but reports none of the blueprint's
+/// containers (only another stack's, or none at all) fires ContainerMetricsMissing
+/// after 15 minutes, and one that reports them fires nothing; where Alertmanager runs,
+/// notifications failing for 10 minutes fire AlertmanagerNotificationsFailing, and
+/// none failing fires nothing.
+#[test]
+fn the_monitoring_alerts_when_it_cannot_see_or_cannot_send() {
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = 0;
+    let mut alertmanagers = 0;
+    for path in common::render_blueprints() {
+        let set = common::render_all(&path);
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        for (rel, text) in set.iter() {
+            if !rel.ends_with(&format!("/{RULES_FILE}")) || rel.contains("/kubernetes/") {
+                continue;
+            }
+            let doc = tierform::load_yaml(text).unwrap().to_json();
+            let rules: Vec<Value> = doc["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|g| g["rules"].as_array().unwrap().clone())
+                .collect();
+            let find = |name: &str| rules.iter().find(|r| r["alert"] == name).cloned();
+            let blueprint = doc["groups"][0]["rules"][0]["labels"]["blueprint"]
+                .as_str()
+                .unwrap()
+                .to_string();
+            let bundle_dir = rel.strip_suffix(RULES_FILE).unwrap();
+            let config =
+                tierform::load_yaml(set.get(&format!("{bundle_dir}{CONFIG_FILE}")).unwrap())
+                    .unwrap()
+                    .to_json();
+            let scraped = |job: &str| {
+                config["scrape_configs"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|j| j["job_name"] == job)
+            };
+            let expect = |rule: &Value, own: &[(&str, &str)]| {
+                let mut labels = rule["labels"].clone();
+                let mut annotations = rule["annotations"].clone();
+                for (k, v) in own {
+                    labels[*k] = json!(v);
+                    for key in ["summary", "description"] {
+                        let t = annotations[key]
+                            .as_str()
+                            .unwrap()
+                            .replace(&format!("{{{{ $labels.{k} }}}}"), v);
+                        annotations[key] = json!(t);
+                    }
+                }
+                json!({ "exp_labels": labels, "exp_annotations": annotations })
+            };
+            let mut tests = Vec::new();
+            let seen = find("ContainerMetricsMissing")
+                .unwrap_or_else(|| panic!("{stem}/{rel}: no ContainerMetricsMissing"));
+            let up =
+                json!({ "series": "up{job=\"cadvisor\",instance=\"m1:8080\"}", "values": "1x40" });
+            let own = |bp: &str| {
+                json!({
+                    "series": format!("container_last_seen{{job=\"cadvisor\",instance=\"m1:8080\",name=\"api-1\",container_label_io_tierform_blueprint=\"{bp}\"}}"),
+                    "values": "1x40",
+                })
+            };
+            let fired = expect(&seen, &[("job", "cadvisor"), ("instance", "m1:8080")]);
+            for (name, series, fires) in [
+                ("no container at all", vec![up.clone()], true),
+                (
+                    "another stack's only",
+                    vec![up.clone(), own("another")],
+                    true,
+                ),
+                ("the blueprint's", vec![up.clone(), own(&blueprint)], false),
+            ] {
+                let alerts = if fires { vec![fired.clone()] } else { vec![] };
+                tests.push(json!({
+                    "name": format!("cAdvisor reports {name}"),
+                    "interval": "1m",
+                    "input_series": series,
+                    "alert_rule_test": [
+                        { "eval_time": "16m", "alertname": "ContainerMetricsMissing", "exp_alerts": alerts },
+                        { "eval_time": "14m", "alertname": "ContainerMetricsMissing", "exp_alerts": [] },
+                    ],
+                }));
+            }
+            match find("AlertmanagerNotificationsFailing") {
+                None => assert!(
+                    !scraped("alertmanager"),
+                    "{stem}/{rel}: Alertmanager scraped, and no alert on its failures"
+                ),
+                Some(rule) => {
+                    assert!(scraped("alertmanager"), "{stem}/{rel}: no Alertmanager job");
+                    alertmanagers += 1;
+                    let fired = expect(
+                        &rule,
+                        &[
+                            ("job", "alertmanager"),
+                            ("instance", "am:9093"),
+                            ("integration", "slack"),
+                        ],
+                    );
+                    for (values, fires) in [("0+2x40", true), ("3x40", false)] {
+                        let alerts = if fires { vec![fired.clone()] } else { vec![] };
+                        tests.push(json!({
+                            "name": format!("notifications failed: {values}"),
+                            "interval": "1m",
+                            "input_series": [{
+                                "series": "alertmanager_notifications_failed_total{job=\"alertmanager\",instance=\"am:9093\",integration=\"slack\"}",
+                                "values": values,
+                            }],
+                            "alert_rule_test": [
+                                { "eval_time": "20m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": alerts },
+                                { "eval_time": "5m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": [] },
+                            ],
+                        }));
+                    }
+                }
+            }
+            let rules_path = dir.path().join(format!("rules-{files}.yml"));
+            std::fs::write(&rules_path, text).unwrap();
+            promtool_test_rules(
+                &promtool,
+                &dir.path().join(format!("test-{files}.yml")),
+                &rules_path,
+                &tests,
+                &format!("{stem}/{rel}"),
+                &format!("\n--- rules\n{text}"),
+            );
+            files += 1;
+        }
+    }
+    assert!(
+        files >= 20 && alertmanagers >= 2,
+        "{files} rules files, {alertmanagers} with Alertmanager"
+    );
+    eprintln!("promtool tested the self-watching alerts of {files} rules files ({alertmanagers} with Alertmanager)");
+}
+
 /// HAProxy's 429 alert, under `promtool test rules`, in every compose and hosts bundle
 /// whose HAProxy limits rates: with 10% of its requests refused (its `rate_limited`
 /// backend's 4xx against its `http` frontend's requests) it fires once its 10 minutes
@@ -1139,7 +1295,9 @@ fn haproxy_429_alert_fires_past_its_share_of_refused_requests() {
                 .filter(|(p, _)| p.starts_with(&bundle) && p.ends_with("haproxy/haproxy.cfg"))
                 .map(|(_, t)| t)
                 .collect();
-            let limits = haproxy.iter().any(|t| t.contains("\nbackend rate_limited\n"));
+            let limits = haproxy
+                .iter()
+                .any(|t| t.contains("\nbackend rate_limited\n"));
             let doc = tierform::load_yaml(text).unwrap().to_json();
             let rule = doc["groups"]
                 .as_array()
@@ -1149,10 +1307,16 @@ fn haproxy_429_alert_fires_past_its_share_of_refused_requests() {
                 .find(|r| r["alert"] == "TooManyRequestsRefused")
                 .cloned();
             let Some(rule) = rule else {
-                assert!(!limits, "{stem}/{rel}: HAProxy limits rates, and no 429 alert");
+                assert!(
+                    !limits,
+                    "{stem}/{rel}: HAProxy limits rates, and no 429 alert"
+                );
                 continue;
             };
-            assert!(limits, "{stem}/{rel}: a 429 alert without HAProxy's rate_limited backend");
+            assert!(
+                limits,
+                "{stem}/{rel}: a 429 alert without HAProxy's rate_limited backend"
+            );
             let rules_path = dir.path().join(format!("rules-{tested}.yml"));
             std::fs::write(&rules_path, text).unwrap();
             let instance = "lb:8405";
@@ -1212,7 +1376,10 @@ fn haproxy_429_alert_fires_past_its_share_of_refused_requests() {
             tested += 1;
         }
     }
-    assert!(tested >= 3, "only {tested} bundles with HAProxy rate limits");
+    assert!(
+        tested >= 3,
+        "only {tested} bundles with HAProxy rate limits"
+    );
     eprintln!("promtool tested the 429 alert of {tested} bundles");
 }
 
@@ -1248,8 +1415,15 @@ fn health_alerts_fire_for_what_is_down_after_their_for_and_never_for_what_is_up(
             std::fs::write(&rules_path, &text).unwrap();
             let mut tests = Vec::new();
             for rule in health["rules"].as_array().unwrap() {
-                // A ratio, tested on its own below.
-                if rule["alert"] == "TooManyRequestsRefused" {
+                // Tested on their own: a ratio, and the monitoring watching itself.
+                if [
+                    "TooManyRequestsRefused",
+                    "ContainerMetricsMissing",
+                    "AlertmanagerNotificationsFailing",
+                ]
+                .iter()
+                .any(|a| rule["alert"] == *a)
+                {
                     continue;
                 }
                 let expr = rule["expr"].as_str().unwrap();

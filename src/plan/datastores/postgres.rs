@@ -67,7 +67,7 @@ pub struct HbaPlan {
     pub app: Vec<String>,
     pub replication: Vec<String>,
     /// Where postgres_exporter connects from as the monitoring role, where `app` does
-    /// not cover it (hosts: each server's own machine, where its exporter runs).
+    /// not cover it (hosts: the server's own machine, where its exporter runs).
     pub monitor: Vec<String>,
 }
 
@@ -239,17 +239,13 @@ pub(super) fn hba(
         .filter(|n| n.role == NodeRole::Replica)
         .map(|n| net(&n.machine))
         .collect();
-    // Each server's exporter, on its machine (the monitoring of the hosts platform).
-    let monitor: BTreeSet<String> = nodes
-        .iter()
-        .filter(|n| matches!(n.role, NodeRole::Primary | NodeRole::Replica))
-        .map(|n| net(&n.machine))
-        .filter(|n| !app.contains(n))
-        .collect();
+    // Each server's exporter runs on its machine (the monitoring of the hosts
+    // platform): `samehost`, any of the server's own addresses, whatever the machine
+    // is called (a DNS name would need reverse DNS).
     HbaPlan {
         app: app.into_iter().collect(),
         replication: replication.into_iter().collect(),
-        monitor: monitor.into_iter().collect(),
+        monitor: vec!["samehost".into()],
     }
 }
 

@@ -116,6 +116,9 @@ fn home_containers(
     } else {
         "127.0.0.1".to_string()
     };
+    // Its page as the operator opens it: on the Docker host's (or the monitoring
+    // machine's) loopback address, through an SSH tunnel that keeps the port.
+    let external = |port: u16| format!("http://{}/", address(&check_host, port));
     let listen = |port: u16| {
         if hosts {
             address(&local, port)
@@ -133,6 +136,9 @@ fn home_containers(
             "--storage.tsdb.path=/prometheus",
             format!("--storage.tsdb.retention.time={RETENTION}"),
             format!("--web.listen-address={}", listen(home.prometheus)),
+            // The links of its alerts (Alertmanager's, Slack's) open through the SSH
+            // tunnel to where it listens.
+            format!("--web.external-url={}", external(home.prometheus)),
         ]),
     );
     hardened(&mut p, true);
@@ -165,6 +171,7 @@ fn home_containers(
                 "--config.file=/etc/alertmanager/alertmanager.yml",
                 "--storage.path=/alertmanager",
                 format!("--web.listen-address={}", listen(home.alertmanager)),
+                format!("--web.external-url={}", external(home.alertmanager)),
                 // One Alertmanager: no cluster to gossip with.
                 "--cluster.listen-address=",
             ]),
@@ -248,9 +255,9 @@ fn exporter(e: &ExporterPlan) -> Value {
         }
         c.insert("environment".into(), Value::Object(env));
     }
-    // On hosts: the machine's network, listening on its address, for the monitoring
-    // machine's Prometheus.
-    let on_machine = e.machine.as_deref().map(|m| (m, address(m, e.port)));
+    // On hosts: the machine's network, listening on its address (its loopback one on
+    // the monitoring machine), for the monitoring machine's Prometheus.
+    let on_machine = e.listen.as_deref().map(|at| (at, address(at, e.port)));
     if let Some((_, listen)) = &on_machine {
         if e.kind != ExporterKind::Cadvisor {
             let mut args = e.args.clone();
@@ -278,9 +285,13 @@ fn exporter(e: &ExporterPlan) -> Value {
                 "--housekeeping_interval=15s".to_string(),
                 "--store_container_labels=true".to_string(),
             ];
-            if let Some((machine, _)) = on_machine {
-                args.push(format!("--listen_ip={machine}"));
+            if let Some((at, _)) = &on_machine {
+                // cAdvisor joins `listen_ip:port` as it is: an IPv6 address in brackets.
+                args.push(format!("--listen_ip={}", crate::render::url_host(at)));
                 args.push(format!("--port={}", e.port));
+                // The image's own health check asks localhost:8080, where it does not
+                // listen here.
+                c.insert("healthcheck".into(), web_check(at, e.port, "/healthz"));
             }
             c.insert("command".into(), json!(args));
             c.insert(

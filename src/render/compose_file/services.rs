@@ -278,8 +278,8 @@ pub(in crate::render) fn app_containers(
                     .scrape
                     .get(&Platform::Hosts)
                     .and_then(|sc| sc.published.get(name));
-                if let (Some((outside, inside)), Some(m)) = (published, s.machines.get(i)) {
-                    let host = crate::render::url_host(m);
+                if let Some((host, outside, inside)) = published {
+                    let host = crate::render::url_host(host);
                     ports.push(format!("{host}:{outside}:{inside}"));
                 }
                 if !ports.is_empty() {
