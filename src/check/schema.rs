@@ -479,6 +479,16 @@ fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) ->
                 refused_char_hint(text, true)
             },
         ),
+        p if p == model::K8S_LABEL_KEY_PATTERN => (
+            Code::InvalidName,
+            "a Kubernetes label key: an optional DNS prefix and `/`, then up to 63 letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit",
+            None,
+        ),
+        p if p == model::K8S_LABEL_VALUE_PATTERN => (
+            Code::InvalidValue,
+            "a Kubernetes label value: up to 63 letters, digits, `-`, `_` and `.`, starting and ending with a letter or digit",
+            Some(format!("try `{}`", text.replace(|c: char| !c.is_ascii_alphanumeric() && c != '.' && c != '_', "-").trim_matches(['-', '.', '_']))),
+        ),
         _ => (Code::InvalidFormat, "text matching the pattern", None),
     };
     let subject = if is_key { "name" } else { "value" };

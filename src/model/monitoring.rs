@@ -1,5 +1,7 @@
 //! The monitoring tierform runs beside the stack, and where its alerts go.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -12,6 +14,15 @@ pub const POSTGRES_MONITOR_ROLE: &str = "postgres_exporter";
 /// The names the monitoring containers take in a compose file: no service or datastore
 /// may take one (nor `balancer`, the balancer's job, nor `NAME-exporter`).
 pub const MONITORING_CONTAINERS: [&str; 4] = ["prometheus", "alertmanager", "cadvisor", "grafana"];
+
+/// A Kubernetes label key: an optional DNS-subdomain prefix and `/`, then a name of up
+/// to 63 letters, digits, `-`, `_` and `.`, starting and ending alphanumeric.
+pub const K8S_LABEL_KEY_PATTERN: &str = r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$";
+/// A Kubernetes label value: empty, or up to 63 letters, digits, `-`, `_` and `.`,
+/// starting and ending alphanumeric.
+pub const K8S_LABEL_VALUE_PATTERN: &str = r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$";
+/// The labels tierform itself puts on every Kubernetes object.
+pub const OWN_LABELS: [&str; 2] = ["app.kubernetes.io/part-of", "app.kubernetes.io/managed-by"];
 
 /// A Slack channel: `#name`, letters, digits, `-`, `_` and `.`.
 pub const SLACK_CHANNEL_PATTERN: &str = "^#[a-z0-9][a-z0-9._-]{0,79}$";
@@ -28,6 +39,17 @@ pub struct Monitoring {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(example = &"ops")]
     pub tier: Option<String>,
+    /// Labels for the Kubernetes bundle's PodMonitors and PrometheusRule, so that the
+    /// cluster's Prometheus selects them: kube-prometheus-stack's selects only those
+    /// labelled `release: <its Helm release>`, unless told otherwise.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[schemars(
+        extend("propertyNames" = { "pattern": K8S_LABEL_KEY_PATTERN }),
+        extend("additionalProperties" = { "type": "string", "pattern": K8S_LABEL_VALUE_PATTERN }),
+        extend("maxProperties" = 16),
+        example = serde_json::json!({ "release": "kube-prometheus-stack" })
+    )]
+    pub labels: BTreeMap<String, String>,
     /// Where Alertmanager sends every alert (the phase alerts and the health ones), each
     /// a receiver. Without any, no Alertmanager runs: the alerts show on Prometheus's
     /// `/alerts` page only.

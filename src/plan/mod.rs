@@ -677,7 +677,15 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
     if platforms.contains(&Platform::Kubernetes) {
         scrape.insert(
             Platform::Kubernetes,
-            scrape::kubernetes_scrape(&services, &datastores, balancer.as_ref()),
+            scrape::kubernetes_scrape(
+                &services,
+                &datastores,
+                balancer.as_ref(),
+                bp.monitoring
+                    .as_ref()
+                    .map(|m| m.labels.clone())
+                    .unwrap_or_default(),
+            ),
         );
     }
 

@@ -69,6 +69,10 @@ pub struct ScrapePlan {
     /// (compose, hosts).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub home: Option<MonitoringHome>,
+    /// Labels for the objects a cluster's Prometheus selects (Kubernetes:
+    /// `monitoring.labels`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
     /// On hosts, the services' metrics ports published on their machines, by
     /// container: (address, port on it, port in the container).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
@@ -524,8 +528,12 @@ pub fn kubernetes_scrape(
     services: &BTreeMap<String, ServicePlan>,
     datastores: &BTreeMap<String, DatastorePlan>,
     balancer: Option<&BalancerPlan>,
+    labels: BTreeMap<String, String>,
 ) -> ScrapePlan {
-    let mut plan = ScrapePlan::default();
+    let mut plan = ScrapePlan {
+        labels,
+        ..ScrapePlan::default()
+    };
     // The balancer's pods: nginx's stub_status through an exporter sidecar (keyed
     // `balancer`), HAProxy's own exporter.
     if let Some(lb) = balancer {

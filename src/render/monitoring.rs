@@ -264,7 +264,7 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
                 "labels" => l,
                 "annotations" => object! {
                     "summary" => format!("Prometheus scrapes nothing of {job}"),
-                    "description" => format!("No target of job {job} in namespace {} for 10 minutes: its PodMonitor is not selected by the Prometheus (kube-prometheus-stack wants its release label), or it has no pods.", plan.namespace),
+                    "description" => format!("No target of job {job} in namespace {} for 10 minutes: its PodMonitor is not selected by the Prometheus (kube-prometheus-stack selects its Helm release's label: set it in `monitoring.labels`), or it has no pods.", plan.namespace),
                 },
             });
         }
@@ -415,6 +415,29 @@ pub fn rules(plan: &Plan, platform: Platform) -> Result<Option<String>, Template
         })
 }
 
+/// The labels of the objects the cluster's Prometheus selects (the PodMonitors, the
+/// PrometheusRule): tierform's own, then `monitoring.labels`.
+fn selected_labels(plan: &Plan) -> Value {
+    let mut l = Map::new();
+    l.insert(
+        "app.kubernetes.io/part-of".into(),
+        Value::from(plan.blueprint.clone()),
+    );
+    l.insert(
+        "app.kubernetes.io/managed-by".into(),
+        Value::from("tierform"),
+    );
+    for (k, v) in plan
+        .scrape
+        .get(&Platform::Kubernetes)
+        .into_iter()
+        .flat_map(|s| &s.labels)
+    {
+        l.insert(k.clone(), Value::from(v.clone()));
+    }
+    Value::Object(l)
+}
+
 /// The Kubernetes bundle's PodMonitors (prometheus-operator): one per service a
 /// Prometheus scrapes (its own metrics, or the per-pod rate its autoscaler reads), on
 /// the port the NetworkPolicies open to the monitoring namespace. Its job label is the
@@ -435,10 +458,7 @@ pub fn pod_monitors(plan: &Plan) -> Vec<Value> {
                 "kind" => "PodMonitor",
                 "metadata" => object! {
                     "name" => s.name.clone(),
-                    "labels" => object! {
-                        "app.kubernetes.io/part-of" => plan.blueprint.clone(),
-                        "app.kubernetes.io/managed-by" => "tierform",
-                    },
+                    "labels" => selected_labels(plan),
                 },
                 "spec" => object! {
                     "jobLabel" => "app.kubernetes.io/name",
@@ -504,10 +524,7 @@ pub fn server_pod_monitors(plan: &Plan) -> Vec<Value> {
                 "kind" => "PodMonitor",
                 "metadata" => object! {
                     "name" => name.clone(),
-                    "labels" => object! {
-                        "app.kubernetes.io/part-of" => plan.blueprint.clone(),
-                        "app.kubernetes.io/managed-by" => "tierform",
-                    },
+                    "labels" => selected_labels(plan),
                 },
                 "spec" => object! {
                     "selector" => object! {
@@ -534,10 +551,7 @@ pub fn prometheus_rule(plan: &Plan) -> Option<Value> {
         "kind" => "PrometheusRule",
         "metadata" => object! {
             "name" => PROMETHEUS_RULE,
-            "labels" => object! {
-                "app.kubernetes.io/part-of" => plan.blueprint.clone(),
-                "app.kubernetes.io/managed-by" => "tierform",
-            },
+            "labels" => selected_labels(plan),
         },
         "spec" => object! { "groups" => groups },
     })

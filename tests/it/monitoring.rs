@@ -1782,3 +1782,46 @@ fn volume_alerts_watch_every_datastore_claim() {
         "only {checked} bundles' volume alerts checked"
     );
 }
+
+/// The cluster's Prometheus selects what the blueprint labels for it
+/// (`monitoring.labels`, e.g. kube-prometheus-stack's `release`): every PodMonitor and
+/// the PrometheusRule of each Kubernetes bundle carry those labels, beside tierform's
+/// own.
+#[test]
+fn kubernetes_monitoring_objects_carry_the_blueprints_labels() {
+    let mut labelled = 0;
+    for path in common::render_blueprints() {
+        let v = tierform::validate_bytes(&std::fs::read(&path).unwrap());
+        let plans = tierform::plans(&v.phases, &Selection::default()).unwrap();
+        let set = common::render_all(&path);
+        for plan in plans
+            .iter()
+            .filter(|p| p.platforms.contains(&Platform::Kubernetes))
+        {
+            let wanted = &plan.scrape[&Platform::Kubernetes].labels;
+            let Some(text) = set.get(&format!("{}/kubernetes/{KUBERNETES_FILE}", plan.phase))
+            else {
+                continue;
+            };
+            for doc in text.split("\n---\n") {
+                let doc = tierform::load_yaml(doc).unwrap().to_json();
+                if doc["kind"] != "PodMonitor" && doc["kind"] != "PrometheusRule" {
+                    continue;
+                }
+                let labels = &doc["metadata"]["labels"];
+                assert_eq!(labels["app.kubernetes.io/managed-by"], "tierform", "{doc}");
+                for (k, v) in wanted {
+                    assert_eq!(
+                        labels[k],
+                        json!(v),
+                        "{}: {} lacks {k}: {v}",
+                        path.display(),
+                        doc["metadata"]["name"]
+                    );
+                    labelled += 1;
+                }
+            }
+        }
+    }
+    assert!(labelled >= 5, "only {labelled} labelled objects");
+}

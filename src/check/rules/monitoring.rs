@@ -13,6 +13,19 @@ impl Checker<'_> {
             return;
         };
         self.tier_ref(Pointer::build(["monitoring", "tier"]), m.tier.as_ref());
+        for key in m.labels.keys() {
+            if crate::model::OWN_LABELS.contains(&key.as_str()) {
+                self.push(
+                    Diagnostic::error(
+                        Code::ReservedName,
+                        Pointer::build(["monitoring", "labels", key.as_str()]),
+                        format!("tierform sets `{key}` on every object itself"),
+                    )
+                    .at_key()
+                    .hint("remove it: the PodMonitors and the PrometheusRule carry it already"),
+                );
+            }
+        }
         // Only compose and hosts bundles run an Alertmanager.
         let elsewhere: Vec<&str> = targets
             .iter()

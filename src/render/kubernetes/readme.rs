@@ -163,7 +163,7 @@ pub(super) fn readme(plan: &Plan) -> String {
     }
     if crate::render::monitoring::prometheus_rule(plan).is_some() {
         needs.push_str(&format!(
-            "- A Prometheus that selects the PrometheusRule `{}` in `{}`, the alerts that say when this phase has outgrown its shape or is more than the load needs, and when what it runs is down (kube-prometheus-stack selects only rules labelled with its release, unless `ruleSelectorNilUsesHelmValues: false`), and that scrapes the kubelets' cAdvisor (kube-prometheus-stack does) for the CPU and memory signals.\n",
+            "- A Prometheus that selects the PrometheusRule `{}` in `{}`, the alerts that say when this phase has outgrown its shape or is more than the load needs, and when what it runs is down (kube-prometheus-stack selects only rules labelled with its release: `monitoring.labels` labels the rule too), and that scrapes the kubelets' cAdvisor (kube-prometheus-stack does) for the CPU and memory signals.\n",
             crate::render::monitoring::PROMETHEUS_RULE,
             crate::render::monitoring::KUBERNETES_FILE
         ));
@@ -198,8 +198,21 @@ pub(super) fn readme(plan: &Plan) -> String {
         }
     }
     if !scraped.is_empty() {
+        // What the bundle's PodMonitors carry for the Prometheus to select them.
+        let labels: Vec<String> = plan
+            .scrape
+            .get(&Platform::Kubernetes)
+            .into_iter()
+            .flat_map(|s| &s.labels)
+            .map(|(k, v)| format!("`{k}: {v}`"))
+            .collect();
+        let selection = if labels.is_empty() {
+            "kube-prometheus-stack only takes those labelled with its release: set `monitoring.labels` in the blueprint, or `podMonitorSelectorNilUsesHelmValues: false`".to_string()
+        } else {
+            format!("labelled {} from `monitoring.labels`", labels.join(", "))
+        };
         needs.push_str(&format!(
-            "- A Prometheus in the `{}` namespace (its pods labelled `app.kubernetes.io/name: prometheus`, as prometheus-operator labels them) that takes the PodMonitors of `{}` (kube-prometheus-stack only takes those labelled with its release, unless `podMonitorSelectorNilUsesHelmValues: false`): they point it at {}, and the NetworkPolicies let those pods, and nothing else, in to those ports.\n",
+            "- A Prometheus in the `{}` namespace (its pods labelled `app.kubernetes.io/name: prometheus`, as prometheus-operator labels them) that takes the PodMonitors of `{}` ({selection}): they point it at {}, and the NetworkPolicies let those pods, and nothing else, in to those ports.\n",
             crate::plan::MONITORING_NAMESPACE,
             crate::render::monitoring::KUBERNETES_FILE,
             scraped.join(", ")
