@@ -315,6 +315,13 @@ pub struct Metrics {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = LABEL_NAME_PATTERN), example = &"status")]
     pub status_label: Option<String>,
+    /// The counter's (and the histogram's, where it has one) label that holds the
+    /// request's route: the requests to the service's health check and metrics paths
+    /// are left out of every signal (probes and scrapes are not load). Default:
+    /// `handler`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = LABEL_NAME_PATTERN), example = &"handler")]
+    pub path_label: Option<String>,
     /// The base name of its request-duration histogram, in seconds (the series
     /// `NAME_bucket`, `NAME_sum` and `NAME_count`): the latencies read it. Default:
     /// `http_request_duration_highr_seconds`, the instrumentator's histogram with
@@ -339,6 +346,7 @@ pub const DEFAULT_METRICS_PATH: &str = "/metrics";
 pub const DEFAULT_HISTOGRAM: &str = "http_request_duration_highr_seconds";
 pub const DEFAULT_REQUESTS: &str = "http_requests_total";
 pub const DEFAULT_STATUS_LABEL: &str = "status";
+pub const DEFAULT_PATH_LABEL: &str = "handler";
 /// How long a signal's condition holds before its alert fires, when not given.
 pub const DEFAULT_FOR_MS: u64 = 5 * 60_000;
 

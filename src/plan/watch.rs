@@ -254,6 +254,10 @@ pub enum Source {
         namespace: Option<String>,
         requests: String,
         status_label: String,
+        /// The label of the request's route, and the routes left out (the health
+        /// check's and the metrics' own).
+        path_label: String,
+        excluded: Vec<String>,
         histogram: String,
     },
     /// redis_exporter's length of a list key (a Redis broker's queue).
@@ -379,11 +383,27 @@ fn source(
                 .metrics
                 .as_ref()
                 .ok_or_else(|| format!("service `{name}` has no metrics"))?;
+            // Probes and scrapes are not load: the health check's path and the
+            // metrics' own, without a query.
+            let s = service()?;
+            let mut excluded: Vec<String> = s
+                .health
+                .as_ref()
+                .map(|h| h.path.clone())
+                .into_iter()
+                .chain([m.path.clone()])
+                .filter(|p| !p.is_empty())
+                .map(|p| p.split('?').next().unwrap_or_default().to_string())
+                .collect();
+            excluded.sort();
+            excluded.dedup();
             Source::Requests {
                 job,
                 namespace: ns,
                 requests: m.requests.clone(),
                 status_label: m.status_label.clone(),
+                path_label: m.path_label.clone(),
+                excluded,
                 histogram: m.histogram.clone(),
             }
         }
@@ -460,10 +480,16 @@ fn measure(signal: Signal, source: &Source) -> String {
                 namespace,
                 requests,
                 status_label,
+                path_label,
+                excluded,
                 histogram: h,
             },
         ) => {
-            let job = job_matcher(job, namespace);
+            let mut job = job_matcher(job, namespace);
+            // The paths validation admits hold no quote or backslash.
+            for path in excluded {
+                job.push_str(&format!(",{path_label}!=\"{path}\""));
+            }
             match signal.quantile() {
                 Some(q) => format!(
                     "histogram_quantile({q}, sum by (le) (rate({h}_bucket{{{job}}}[{w}])))"
@@ -582,6 +608,8 @@ pub struct MetricsPlan {
     pub requests: String,
     /// Its status label.
     pub status_label: String,
+    /// The label of the request's route.
+    pub path_label: String,
     /// The request-duration histogram's base name.
     pub histogram: String,
 }
@@ -599,6 +627,7 @@ pub fn metrics_plan(m: &crate::model::Metrics, service_port: Option<u16>) -> Opt
         port,
         requests: or(&m.requests, DEFAULT_REQUESTS),
         status_label: or(&m.status_label, DEFAULT_STATUS_LABEL),
+        path_label: or(&m.path_label, crate::model::signal::DEFAULT_PATH_LABEL),
         histogram: or(&m.histogram, DEFAULT_HISTOGRAM),
     })
 }

@@ -709,10 +709,37 @@ fn series(source: &Source, state: &State, steps: u64, out: &mut Vec<Value>) {
             namespace,
             requests: counter_name,
             status_label,
+            path_label,
+            excluded,
             histogram,
         } => {
             let job = &scoped(job, namespace);
             let r = requests(state);
+            // Probes and scrapes of the left-out paths: many, failing and slow, which
+            // would swamp every request signal if they were counted.
+            for path in excluded {
+                push(
+                    format!("{counter_name}{{{job},{path_label}=\"{path}\",method=\"GET\",{status_label}=\"5xx\"}}"),
+                    counter(1000.0, steps),
+                );
+                let l = format!("{job},instance=\"10.0.0.7:8000\",{path_label}=\"{path}\"");
+                push(format!("{histogram}_count{{{l}}}"), counter(1000.0, steps));
+                push(
+                    format!("{histogram}_sum{{{l}}}"),
+                    counter(1000.0 * 100.0, steps),
+                );
+                for b in BUCKETS
+                    .iter()
+                    .map(|b| b.to_string())
+                    .chain(["+Inf".to_string()])
+                {
+                    let inside = if b == "+Inf" { 1000.0 } else { 0.0 };
+                    push(
+                        format!("{histogram}_bucket{{{l},le=\"{b}\"}}"),
+                        counter(inside, steps),
+                    );
+                }
+            }
             for (status, share) in [("2xx", 1.0 - r.errors / 100.0), ("5xx", r.errors / 100.0)] {
                 // The instrumentator has no series for a status nothing answered with.
                 if share == 0.0 {
