@@ -77,8 +77,8 @@ pub mod templates {
 pub mod versions {
     pub use crate::model::versions::{
         select, Debian, MonitoringTool, Supported, ALERTMANAGER, CADVISOR, HAPROXY, KUBECTL_IMAGE,
-        MONITORING, NGINX, NGINX_EXPORTER, PGBOUNCER, POSTGRES, POSTGRES_EXPORTER, PROMETHEUS,
-        RABBITMQ, REDIS, REDIS_EXPORTER,
+        MONITORING, NGINX, NGINX_EXPORTER, NODE_EXPORTER, PGBOUNCER, POSTGRES, POSTGRES_EXPORTER,
+        PROMETHEUS, RABBITMQ, REDIS, REDIS_EXPORTER,
     };
 
     /// Every table of supported versions, named by server.

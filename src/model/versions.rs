@@ -149,6 +149,13 @@ pub const NGINX_EXPORTER: MonitoringTool = MonitoringTool {
     package: "prometheus-nginx-exporter",
 };
 
+/// node_exporter, the machine's filesystems (where Docker keeps the volumes).
+pub const NODE_EXPORTER: MonitoringTool = MonitoringTool {
+    version: "1.9.0",
+    image: "prom/node-exporter:v1.9.0",
+    package: "prometheus-node-exporter",
+};
+
 /// cAdvisor, the containers' CPU and memory on a Docker host (Debian does not package
 /// it).
 pub const CADVISOR: MonitoringTool = MonitoringTool {
@@ -173,6 +180,7 @@ pub const MONITORING: &[MonitoringTool] = &[
     REDIS_EXPORTER,
     POSTGRES_EXPORTER,
     NGINX_EXPORTER,
+    NODE_EXPORTER,
     CADVISOR,
     GRAFANA,
 ];

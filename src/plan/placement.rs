@@ -537,6 +537,8 @@ pub struct HostsMonitoring {
     pub grafana: u16,
     /// cAdvisor's port, per machine.
     pub cadvisor: BTreeMap<String, u16>,
+    /// node_exporter's port, per machine.
+    pub node: BTreeMap<String, u16>,
     /// Per machine of the balancer: the port of its metrics (HAProxy) or
     /// `stub_status` (nginx), and nginx's exporter's.
     pub balancer: BTreeMap<String, (u16, u16)>,
@@ -718,7 +720,7 @@ pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
 fn monitoring_layout(bp: &Blueprint, layout: &mut HostsLayout, book: &mut PortBook) {
     use crate::plan::scrape::{
         ALERTMANAGER_PORT, BALANCER_METRICS_PORT, CADVISOR_PORT, GRAFANA_PORT, NGINX_EXPORTER_PORT,
-        POSTGRES_EXPORTER_PORT, PROMETHEUS_PORT, REDIS_EXPORTER_PORT,
+        NODE_EXPORTER_PORT, POSTGRES_EXPORTER_PORT, PROMETHEUS_PORT, REDIS_EXPORTER_PORT,
     };
     let mut conflicts = Vec::new();
     let mut free = |book: &mut PortBook, host: &str, base: u16, owner: String| -> u16 {
@@ -775,6 +777,8 @@ fn monitoring_layout(bp: &Blueprint, layout: &mut HostsLayout, book: &mut PortBo
     for host in &machines {
         let port = free(book, host, CADVISOR_PORT, "cAdvisor".into());
         m.cadvisor.insert(host.clone(), port);
+        let port = free(book, host, NODE_EXPORTER_PORT, "node_exporter".into());
+        m.node.insert(host.clone(), port);
     }
     for host in &balancer_hosts {
         let metrics = free(

@@ -46,6 +46,11 @@ pub const REDIS_EXPORTER_PORT: u16 = 9121;
 pub const POSTGRES_EXPORTER_PORT: u16 = 9187;
 /// nginx-prometheus-exporter's port.
 pub const NGINX_EXPORTER_PORT: u16 = 9113;
+/// node_exporter's port.
+pub const NODE_EXPORTER_PORT: u16 = 9100;
+/// The scrape job of the machines' node_exporter (a name no service may take: it ends
+/// in `-exporter`).
+pub const NODE_JOB: &str = "node-exporter";
 /// RabbitMQ's Prometheus plugin's port.
 pub const RABBITMQ_METRICS_PORT: u16 = 15692;
 pub use crate::model::POSTGRES_MONITOR_ROLE;
@@ -218,6 +223,7 @@ pub struct ScrapeJob {
 #[serde(rename_all = "snake_case")]
 pub enum ExporterKind {
     Cadvisor,
+    Node,
     Redis,
     Postgres,
     Nginx,
@@ -292,6 +298,16 @@ pub fn compose_scrape(
         job("/metrics", vec![format!("cadvisor:{CADVISOR_PORT}")]),
     );
     plan.exporters.insert("cadvisor".into(), cadvisor);
+    let node = exporter(
+        ExporterKind::Node,
+        versions::NODE_EXPORTER,
+        NODE_EXPORTER_PORT,
+    );
+    plan.jobs.insert(
+        NODE_JOB.into(),
+        job("/metrics", vec![format!("{NODE_JOB}:{NODE_EXPORTER_PORT}")]),
+    );
+    plan.exporters.insert(NODE_JOB.into(), node);
 
     for s in services.values() {
         let Some(m) = &s.metrics else { continue };
@@ -428,6 +444,12 @@ pub fn hosts_scrape(
     }
     plan.jobs
         .insert("cadvisor".into(), job("/metrics", targets));
+    let mut targets = Vec::new();
+    for (machine, port) in &m.node {
+        let e = exporter(ExporterKind::Node, versions::NODE_EXPORTER, *port);
+        targets.push(put(&mut plan, machine, NODE_JOB, e));
+    }
+    plan.jobs.insert(NODE_JOB.into(), job("/metrics", targets));
 
     for s in services.values() {
         let Some(mx) = &s.metrics else { continue };

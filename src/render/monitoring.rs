@@ -210,6 +210,40 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
             },
         });
     }
+    // The machines' filesystems (node_exporter), where Docker keeps the datastores'
+    // volumes: nearly full, or filling up within four hours.
+    if scrape.jobs.contains_key(crate::plan::scrape::NODE_JOB) {
+        let fs = format!(
+            "{},fstype!~\"tmpfs|overlay|squashfs|nsfs|ramfs|fuse.lxcfs\"",
+            jobs_of(&[crate::plan::scrape::NODE_JOB])
+        );
+        let left = format!(
+            "100 * node_filesystem_avail_bytes{{{fs}}} / node_filesystem_size_bytes{{{fs}}}"
+        );
+        let writable = format!("node_filesystem_readonly{{{fs}}} == 0");
+        out.push(object! {
+            "alert" => "DiskAlmostFull",
+            "expr" => format!("{left} < 10 and {writable}"),
+            "for" => "5m",
+            "labels" => labels(),
+            "annotations" => object! {
+                "summary" => "{{ $labels.mountpoint }} on {{ $labels.instance }} has {{ $value | printf \"%.1f\" }}% left",
+                "description" => "The filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} is more than 90% full. Docker keeps the datastores' volumes under /var/lib/docker: when it fills, PostgreSQL, Redis and RabbitMQ stop writing. Free space or grow the disk.",
+            },
+        });
+        let mut l = labels();
+        l["severity"] = Value::from("warning");
+        out.push(object! {
+            "alert" => "DiskFillingUp",
+            "expr" => format!("predict_linear(node_filesystem_avail_bytes{{{fs}}}[6h], 4 * 3600) < 0 and {left} < 40 and {writable}"),
+            "for" => "1h",
+            "labels" => l,
+            "annotations" => object! {
+                "summary" => "{{ $labels.mountpoint }} on {{ $labels.instance }} fills up within 4 hours",
+                "description" => "At the rate of the last 6 hours the filesystem {{ $labels.mountpoint }} on {{ $labels.instance }} is full within 4 hours.",
+            },
+        });
+    }
     // Alertmanager cannot send the alerts on: a receiver's URL is wrong, or it
     // refuses them. Shown on Prometheus's alerts page, and sent to the receivers that
     // still work.

@@ -32,7 +32,7 @@ const LAB: &str = "tests/fixtures/render/lab-monitoring.yaml";
 const JOBS_PASSWORD: &str = "jobs pass: \"quoted\" $1";
 
 /// The loopback address each compose container name resolves to.
-const ADDRESSES: [(&str, &str); 10] = [
+const ADDRESSES: [(&str, &str); 11] = [
     ("nginx", "127.0.0.61"),
     ("api", "127.0.0.62"),
     ("jobs", "127.0.0.63"),
@@ -44,6 +44,7 @@ const ADDRESSES: [(&str, &str); 10] = [
     ("alertmanager", "127.0.0.69"),
     // Where the receivers' URLs point: a webhook and a stand-in for Slack.
     ("receiver", "127.0.0.70"),
+    ("node-exporter", "127.0.0.60"),
 ];
 
 fn hosts() -> Vec<(String, IpAddr)> {
@@ -227,6 +228,7 @@ fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phas
         "prometheus-redis-exporter",
         "prometheus-postgres-exporter",
         "prometheus-nginx-exporter",
+        "prometheus-node-exporter",
         "nginx",
         "redis-server",
         "redis-cli",
@@ -270,6 +272,10 @@ fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phas
         (
             "prometheus-nginx-exporter",
             tierform::versions::NGINX_EXPORTER,
+        ),
+        (
+            "prometheus-node-exporter",
+            tierform::versions::NODE_EXPORTER,
         ),
     ] {
         let out = lab
@@ -362,6 +368,15 @@ fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phas
     ] {
         started.start(&mut lab, name, &bin[tool], Vec::new(), port, 15);
     }
+    // node_exporter with the host's root where the compose file mounts it.
+    started.start(
+        &mut lab,
+        "node-exporter",
+        &bin["prometheus-node-exporter"],
+        vec![("/".into(), "/host".into())],
+        9100,
+        15,
+    );
 
     // Alertmanager with the rendered command, its configuration, and each receiver's
     // URL as the file compose's `secrets` mounts under /run/secrets.
@@ -434,9 +449,16 @@ fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phas
                 let up = t["health"] == "up";
                 health.insert(job, (up, t["lastError"].as_str().unwrap_or("").to_string()));
             }
-            ["prometheus", "alertmanager", "balancer", "jobs", "db"]
-                .iter()
-                .all(|j| health.get(*j).is_some_and(|h| h.0))
+            [
+                "prometheus",
+                "alertmanager",
+                "balancer",
+                "jobs",
+                "db",
+                "node-exporter",
+            ]
+            .iter()
+            .all(|j| health.get(*j).is_some_and(|h| h.0))
         },
     );
     assert_eq!(
@@ -447,6 +469,7 @@ fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phas
             "cadvisor",
             "db",
             "jobs",
+            "node-exporter",
             "prometheus"
         ],
         "the jobs of the rendered prometheus.yml: {health:?}"
@@ -475,6 +498,10 @@ fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phas
         (
             "pg_settings_max_connections{job=\"db\"}",
             "postgres_exporter reads the settings the rule divides by",
+        ),
+        (
+            "node_filesystem_avail_bytes{job=\"node-exporter\",mountpoint=\"/\"} > 0",
+            "node_exporter reads the host's root filesystem through /host",
         ),
     ] {
         let deadline = Instant::now() + Duration::from_secs(45);
@@ -642,6 +669,7 @@ fn hosts_bundle_on_debian13_prometheus_scrapes_every_machines_exporters() {
         "prometheus-redis-exporter",
         "prometheus-postgres-exporter",
         "prometheus-nginx-exporter",
+        "prometheus-node-exporter",
         "nginx",
         "redis-server",
     ] {
@@ -794,6 +822,37 @@ fn hosts_bundle_on_debian13_prometheus_scrapes_every_machines_exporters() {
         "prometheus-nginx-exporter",
         Vec::new(),
     );
+    // node_exporter on each machine, the host's root where the compose file mounts it.
+    for machine in [web, data, ops] {
+        let name = format!("node-exporter-{machine}");
+        let compose = compose_of(machine);
+        let (args, env) = container(&compose, "node-exporter", &secrets);
+        let listen: SocketAddr = args
+            .iter()
+            .find_map(|a| a.strip_prefix("--web.listen-address="))
+            .unwrap()
+            .parse()
+            .unwrap();
+        let mut argv = vec![bin["prometheus-node-exporter"].clone()];
+        argv.extend(args);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        lab.start_with(
+            &name,
+            &argv,
+            &[],
+            StartOptions {
+                env,
+                binds: vec![("/".into(), "/host".into())],
+                root: root(),
+                ..Default::default()
+            },
+        );
+        assert!(
+            lab::wait_listening(listen, Duration::from_secs(30)),
+            "{name} never listened on {listen}:\n{}",
+            lab.logs(&name)
+        );
+    }
 
     let monitoring = dir.join(ops).join("monitoring");
     let secrets_dir = lab.dir().join("run-secrets");
@@ -880,6 +939,9 @@ fn hosts_bundle_on_debian13_prometheus_scrapes_every_machines_exporters() {
             "cadvisor 127.0.0.73:8080",
             "db 127.0.0.72:9187",
             "jobs 127.0.0.72:9121",
+            "node-exporter 127.0.0.71:9100",
+            "node-exporter 127.0.0.72:9100",
+            "node-exporter 127.0.0.73:9100",
             "prometheus 127.0.0.73:9090",
         ],
         "{health:?}"
@@ -902,6 +964,10 @@ fn hosts_bundle_on_debian13_prometheus_scrapes_every_machines_exporters() {
         (
             "nginx_up{job=\"balancer\"} == 1",
             "the exporter reads nginx's stub_status",
+        ),
+        (
+            "count(node_filesystem_avail_bytes{job=\"node-exporter\",mountpoint=\"/\"}) == 3",
+            "node_exporter on each machine reads its root filesystem",
         ),
     ] {
         let deadline = Instant::now() + Duration::from_secs(45);

@@ -1292,6 +1292,128 @@ fn the_monitoring_alerts_when_it_cannot_see_or_cannot_send() {
     eprintln!("promtool tested the self-watching alerts of {files} rules files ({alertmanagers} with Alertmanager)");
 }
 
+/// The machines' disks, under `promtool test rules`, in every compose and hosts
+/// bundle (node_exporter's series, as on a Docker host): a writable filesystem with 5%
+/// left fires DiskAlmostFull after 5 minutes; one with half left, a read-only one or a
+/// tmpfs, nothing. One losing 6 GB an hour from 35% of 100 GB fires DiskFillingUp once
+/// the next 4 hours would empty it and an hour has passed; a steady one, nothing.
+#[test]
+fn disk_alerts_fire_for_a_full_or_filling_filesystem_and_nothing_else() {
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = 0;
+    for path in common::render_blueprints() {
+        let set = common::render_all(&path);
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        for (rel, text) in set.iter() {
+            if !rel.ends_with(&format!("/{RULES_FILE}")) || rel.contains("/kubernetes/") {
+                continue;
+            }
+            let doc = tierform::load_yaml(text).unwrap().to_json();
+            let rules: Vec<Value> = doc["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|g| g["rules"].as_array().unwrap().clone())
+                .collect();
+            let find = |name: &str| {
+                rules
+                    .iter()
+                    .find(|r| r["alert"] == name)
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{stem}/{rel}: no {name}"))
+            };
+            let (full, filling) = (find("DiskAlmostFull"), find("DiskFillingUp"));
+            let fs = |mountpoint: &str, fstype: &str| {
+                format!("job=\"node-exporter\",instance=\"m1:9100\",device=\"/dev/sda1\",fstype=\"{fstype}\",mountpoint=\"{mountpoint}\"")
+            };
+            let disk = |l: &str, avail: &str, readonly: u8| {
+                vec![
+                    json!({ "series": format!("node_filesystem_size_bytes{{{l}}}"), "values": "100e9x300" }),
+                    json!({ "series": format!("node_filesystem_avail_bytes{{{l}}}"), "values": avail }),
+                    json!({ "series": format!("node_filesystem_readonly{{{l}}}"), "values": format!("{readonly}x300") }),
+                ]
+            };
+            let expect = |rule: &Value, value: &str| {
+                let mut labels = rule["labels"].clone();
+                let mut annotations = rule["annotations"].clone();
+                for (k, v) in [
+                    ("job", "node-exporter"),
+                    ("instance", "m1:9100"),
+                    ("device", "/dev/sda1"),
+                    ("fstype", "ext4"),
+                    ("mountpoint", "/"),
+                ] {
+                    labels[k] = json!(v);
+                    for key in ["summary", "description"] {
+                        let t = annotations[key]
+                            .as_str()
+                            .unwrap()
+                            .replace(&format!("{{{{ $labels.{k} }}}}"), v)
+                            .replace("{{ $value | printf \"%.1f\" }}", value);
+                        annotations[key] = json!(t);
+                    }
+                }
+                json!({ "exp_labels": labels, "exp_annotations": annotations })
+            };
+            let case = |name: &str, series: Vec<Value>, checks: Vec<Value>| json!({ "name": name, "interval": "1m", "input_series": series, "alert_rule_test": checks });
+            let at = |t: &str, alert: &str, alerts: Vec<Value>| json!({ "eval_time": t, "alertname": alert, "exp_alerts": alerts });
+            let tests = vec![
+                case(
+                    "5% left",
+                    disk(&fs("/", "ext4"), "5e9x300", 0),
+                    vec![
+                        at("6m", "DiskAlmostFull", vec![expect(&full, "5.0")]),
+                        at("4m", "DiskAlmostFull", vec![]),
+                    ],
+                ),
+                case(
+                    "half left",
+                    disk(&fs("/", "ext4"), "50e9x300", 0),
+                    vec![at("30m", "DiskAlmostFull", vec![])],
+                ),
+                case(
+                    "read-only",
+                    disk(&fs("/", "ext4"), "5e9x300", 1),
+                    vec![at("30m", "DiskAlmostFull", vec![])],
+                ),
+                case(
+                    "a tmpfs",
+                    disk(&fs("/run", "tmpfs"), "1e9x300", 0),
+                    vec![at("30m", "DiskAlmostFull", vec![])],
+                ),
+                case(
+                    "6 GB an hour from 35 GB",
+                    disk(&fs("/", "ext4"), "35e9-1e8x300", 0),
+                    vec![
+                        at("4h", "DiskFillingUp", vec![expect(&filling, "")]),
+                        at("2h", "DiskFillingUp", vec![]),
+                    ],
+                ),
+                case(
+                    "steady",
+                    disk(&fs("/", "ext4"), "35e9x300", 0),
+                    vec![at("4h", "DiskFillingUp", vec![])],
+                ),
+            ];
+            let rules_path = dir.path().join(format!("rules-{files}.yml"));
+            std::fs::write(&rules_path, text).unwrap();
+            promtool_test_rules(
+                &promtool,
+                &dir.path().join(format!("test-{files}.yml")),
+                &rules_path,
+                &tests,
+                &format!("{stem}/{rel}"),
+                &format!("\n--- rules\n{text}"),
+            );
+            files += 1;
+        }
+    }
+    assert!(files >= 20, "only {files} rules files");
+}
+
 /// HAProxy's 429 alert, under `promtool test rules`, in every compose and hosts bundle
 /// whose HAProxy limits rates: with 10% of its requests refused (its `rate_limited`
 /// backend's 4xx against its `http` frontend's requests) it fires once its 10 minutes
@@ -1447,6 +1569,8 @@ fn health_alerts_fire_for_what_is_down_after_their_for_and_never_for_what_is_up(
                     "TooManyRequestsRefused",
                     "ContainerMetricsMissing",
                     "AlertmanagerNotificationsFailing",
+                    "DiskAlmostFull",
+                    "DiskFillingUp",
                 ]
                 .iter()
                 .any(|a| rule["alert"] == *a)

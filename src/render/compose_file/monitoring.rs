@@ -274,6 +274,32 @@ fn exporter(e: &ExporterPlan) -> Value {
         }
     };
     match e.kind {
+        ExporterKind::Node => {
+            // What node_exporter's own documentation runs it with: the host's process
+            // table and its root filesystem read-only under /host; only its filesystem
+            // collector, the free space the disk alerts read (the others read what
+            // nothing here uses, and 1.9.0's cpu collector panics where a kernel hides
+            // which CPUs are online).
+            hardened(&mut c, true);
+            let mut args = vec![
+                "--path.rootfs=/host".to_string(),
+                "--collector.disable-defaults".to_string(),
+                "--collector.filesystem".to_string(),
+            ];
+            if let Some((_, listen)) = &on_machine {
+                args.push(format!("--web.listen-address={listen}"));
+            }
+            c.insert("command".into(), json!(args));
+            c.insert("pid".into(), json!("host"));
+            c.insert(
+                "volumes".into(),
+                json!([
+                    { "type": "bind", "source": "/", "target": "/host", "read_only": true, "bind": { "propagation": "rslave" } },
+                ]),
+            );
+            c.insert("deploy".into(), limits("0.25", "64m"));
+            networks(&mut c, "monitoring");
+        }
         ExporterKind::Cadvisor => {
             // What cAdvisor's own documentation runs it with: the host's cgroups and
             // Docker's state, read only.
