@@ -216,36 +216,37 @@ fn prometheus_get(path: &str) -> Value {
     serde_json::from_str(&r.body).unwrap()
 }
 
+/// The programs of Debian 13's set the tests run.
+const TOOLS: [&str; 9] = [
+    "prometheus",
+    "prometheus-alertmanager",
+    "prometheus-redis-exporter",
+    "prometheus-postgres-exporter",
+    "prometheus-nginx-exporter",
+    "prometheus-node-exporter",
+    "nginx",
+    "redis-server",
+    "redis-cli",
+];
+
+/// Debian 13's server set with each of [`TOOLS`] and PostgreSQL's programs, where the
+/// lab can run them in a network of its own; `None` (outside CI) without them.
+fn debian13() -> Option<(ServerSet, BTreeMap<&'static str, String>, String)> {
+    let set = ServerSet::trixie()?;
+    let mut bin = BTreeMap::new();
+    for tool in TOOLS {
+        bin.insert(tool, set.require(tool)?);
+    }
+    let pg_bin = set.postgres_bin()?;
+    lab::private_network().then_some((set, bin, pg_bin))
+}
+
 #[test]
 fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phase_alert() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(set) = ServerSet::trixie() else {
+    let Some((set, bin, pg_bin)) = debian13() else {
         return;
     };
-    let tools = [
-        "prometheus",
-        "prometheus-alertmanager",
-        "prometheus-redis-exporter",
-        "prometheus-postgres-exporter",
-        "prometheus-nginx-exporter",
-        "prometheus-node-exporter",
-        "nginx",
-        "redis-server",
-        "redis-cli",
-    ];
-    let mut bin = BTreeMap::new();
-    for tool in tools {
-        let Some(path) = set.require(tool) else {
-            return;
-        };
-        bin.insert(tool, path);
-    }
-    let Some(pg_bin) = set.postgres_bin() else {
-        return;
-    };
-    if !lab::private_network() {
-        return;
-    }
     let mut lab = Lab::new();
     let booted = ok(
         &lab.command(set.root(), &[&bin["prometheus"], "--version"])
@@ -504,18 +505,13 @@ fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phas
             "node_exporter reads the host's root filesystem through /host",
         ),
     ] {
-        let deadline = Instant::now() + Duration::from_secs(45);
-        while query(q).is_empty() {
-            assert!(
-                Instant::now() < deadline,
-                "{what}: no {q}\n--- db-exporter\n{}\n--- jobs-exporter\n{}\n--- nginx-exporter\n{}\n--- db\n{}",
-                lab.logs("db-exporter"),
-                lab.logs("jobs-exporter"),
-                lab.logs("nginx-exporter"),
-                lab.logs("db"),
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        until_found(
+            &lab,
+            &query,
+            q,
+            what,
+            &["db-exporter", "jobs-exporter", "nginx-exporter", "db"],
+        );
     }
 
     // Nothing fires yet.
@@ -636,6 +632,22 @@ fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phas
     );
 }
 
+/// Waits up to 45 s until the PromQL query `q` has a result (`what` it proves);
+/// fails with the logs of the lab's processes `logs`.
+fn until_found(lab: &Lab, query: &dyn Fn(&str) -> Vec<Value>, q: &str, what: &str, logs: &[&str]) {
+    let deadline = Instant::now() + Duration::from_secs(45);
+    while query(q).is_empty() {
+        if Instant::now() >= deadline {
+            let logs: String = logs
+                .iter()
+                .map(|name| format!("\n--- {name}\n{}", lab.logs(name)))
+                .collect();
+            panic!("{what}: no {q}{logs}");
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// Percent-encodes a PromQL query for a URL.
 fn urlencode(q: &str) -> String {
     q.bytes()
@@ -659,31 +671,9 @@ fn urlencode(q: &str) -> String {
 #[test]
 fn hosts_bundle_on_debian13_prometheus_scrapes_every_machines_exporters() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
-    let Some(set) = ServerSet::trixie() else {
+    let Some((set, bin, pg_bin)) = debian13() else {
         return;
     };
-    let mut bin = BTreeMap::new();
-    for tool in [
-        "prometheus",
-        "prometheus-alertmanager",
-        "prometheus-redis-exporter",
-        "prometheus-postgres-exporter",
-        "prometheus-nginx-exporter",
-        "prometheus-node-exporter",
-        "nginx",
-        "redis-server",
-    ] {
-        let Some(path) = set.require(tool) else {
-            return;
-        };
-        bin.insert(tool, path);
-    }
-    let Some(pg_bin) = set.postgres_bin() else {
-        return;
-    };
-    if !lab::private_network() {
-        return;
-    }
     let (web, data, ops) = ("127.0.0.71", "127.0.0.72", "127.0.0.73");
     let mut lab = Lab::new();
     let rendered = common::render_all(Path::new(LAB));
@@ -767,82 +757,34 @@ fn hosts_bundle_on_debian13_prometheus_scrapes_every_machines_exporters() {
         );
     }
 
-    // Each container as its machine's compose file runs it; it listens where its
-    // `--web.listen-address` says.
-    let start =
-        |lab: &mut Lab, machine: &str, name: &str, tool: &str, binds: Vec<(PathBuf, String)>| {
-            let compose = compose_of(machine);
-            assert_eq!(compose["services"][name]["network_mode"], "host", "{name}");
-            let (args, env) = container(&compose, name, &secrets);
-            let listen: SocketAddr = args
-                .iter()
-                .find_map(|a| a.strip_prefix("--web.listen-address="))
-                .unwrap_or_else(|| panic!("{name} has no --web.listen-address: {args:?}"))
-                .parse()
-                .unwrap();
-            let mut argv = vec![bin[tool].clone()];
-            argv.extend(args);
-            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
-            lab.start_with(
-                name,
-                &argv,
-                &[],
-                StartOptions {
-                    env,
-                    binds,
-                    root: root(),
-                    ..Default::default()
-                },
-            );
-            assert!(
-                lab::wait_listening(listen, Duration::from_secs(30)),
-                "{name} never listened on {listen}:\n{}",
-                lab.logs(name)
-            );
-            listen
-        };
-    start(
-        &mut lab,
-        data,
-        "jobs-exporter",
-        "prometheus-redis-exporter",
-        Vec::new(),
-    );
-    start(
-        &mut lab,
-        data,
-        "db-exporter",
-        "prometheus-postgres-exporter",
-        Vec::new(),
-    );
-    start(
-        &mut lab,
-        web,
-        "nginx-exporter",
-        "prometheus-nginx-exporter",
-        Vec::new(),
-    );
-    // node_exporter on each machine, the host's root where the compose file mounts it.
-    for machine in [web, data, ops] {
-        let name = format!("node-exporter-{machine}");
+    // Each container as its machine's compose file runs it, as the lab's process
+    // `name`; it listens where its `--web.listen-address` says.
+    let start = |lab: &mut Lab,
+                 machine: &str,
+                 container_name: &str,
+                 name: &str,
+                 tool: &str,
+                 binds: Vec<(PathBuf, String)>| {
         let compose = compose_of(machine);
-        let (args, env) = container(&compose, "node-exporter", &secrets);
+        let c = container_name;
+        assert_eq!(compose["services"][c]["network_mode"], "host", "{c}");
+        let (args, env) = container(&compose, c, &secrets);
         let listen: SocketAddr = args
             .iter()
             .find_map(|a| a.strip_prefix("--web.listen-address="))
-            .unwrap()
+            .unwrap_or_else(|| panic!("{c} has no --web.listen-address: {args:?}"))
             .parse()
             .unwrap();
-        let mut argv = vec![bin["prometheus-node-exporter"].clone()];
+        let mut argv = vec![bin[tool].clone()];
         argv.extend(args);
         let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         lab.start_with(
-            &name,
+            name,
             &argv,
             &[],
             StartOptions {
                 env,
-                binds: vec![("/".into(), "/host".into())],
+                binds,
                 root: root(),
                 ..Default::default()
             },
@@ -850,7 +792,26 @@ fn hosts_bundle_on_debian13_prometheus_scrapes_every_machines_exporters() {
         assert!(
             lab::wait_listening(listen, Duration::from_secs(30)),
             "{name} never listened on {listen}:\n{}",
-            lab.logs(&name)
+            lab.logs(name)
+        );
+        listen
+    };
+    for (machine, name, tool) in [
+        (data, "jobs-exporter", "prometheus-redis-exporter"),
+        (data, "db-exporter", "prometheus-postgres-exporter"),
+        (web, "nginx-exporter", "prometheus-nginx-exporter"),
+    ] {
+        start(&mut lab, machine, name, name, tool, Vec::new());
+    }
+    // node_exporter on each machine, the host's root where the compose file mounts it.
+    for machine in [web, data, ops] {
+        start(
+            &mut lab,
+            machine,
+            "node-exporter",
+            &format!("node-exporter-{machine}"),
+            "prometheus-node-exporter",
+            vec![("/".into(), "/host".into())],
         );
     }
 
@@ -866,6 +827,7 @@ fn hosts_bundle_on_debian13_prometheus_scrapes_every_machines_exporters() {
         &mut lab,
         ops,
         "alertmanager",
+        "alertmanager",
         "prometheus-alertmanager",
         vec![
             (monitoring.clone(), "/etc/alertmanager".into()),
@@ -878,6 +840,7 @@ fn hosts_bundle_on_debian13_prometheus_scrapes_every_machines_exporters() {
     let prometheus = start(
         &mut lab,
         ops,
+        "prometheus",
         "prometheus",
         "prometheus",
         vec![
@@ -970,17 +933,13 @@ fn hosts_bundle_on_debian13_prometheus_scrapes_every_machines_exporters() {
             "node_exporter on each machine reads its root filesystem",
         ),
     ] {
-        let deadline = Instant::now() + Duration::from_secs(45);
-        while query(q).is_empty() {
-            assert!(
-                Instant::now() < deadline,
-                "{what}: no {q}\n--- db-exporter\n{}\n--- jobs-exporter\n{}\n--- nginx-exporter\n{}",
-                lab.logs("db-exporter"),
-                lab.logs("jobs-exporter"),
-                lab.logs("nginx-exporter"),
-            );
-            std::thread::sleep(Duration::from_millis(500));
-        }
+        until_found(
+            &lab,
+            &query,
+            q,
+            what,
+            &["db-exporter", "jobs-exporter", "nginx-exporter"],
+        );
     }
     // Prometheus found its Alertmanager on the monitoring machine's loopback address.
     wait_for(

@@ -195,6 +195,36 @@ fn selected_jobs(rules: &str) -> BTreeSet<String> {
     out
 }
 
+/// `promtool check config --lint-fatal` on `config` with `rules` beside it, as
+/// Prometheus reads them; fails naming `what`.
+fn check_config(promtool: &Path, config: &str, rules: &str, what: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
+    std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
+    let out = Command::new(promtool)
+        .args(["check", "config", "--lint=all", "--lint-fatal"])
+        .arg(dir.path().join("prometheus.yml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool check config refused {what}:\n{}{}\n{config}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+}
+
+/// Every job the rules select is one of the configuration's `jobs`: no alert reads
+/// a job nothing scrapes.
+fn scrapes_what_the_rules_read(rules: &str, jobs: &BTreeSet<String>, what: &str) {
+    for job in selected_jobs(rules) {
+        assert!(
+            jobs.contains(&job),
+            "{what}: the rules select job {job}, which prometheus.yml does not scrape"
+        );
+    }
+}
+
 /// Every compose bundle runs a Prometheus: its configuration passes `promtool check
 /// config` with the rules beside it, it scrapes every job the rules select (no alert
 /// reads a job nothing scrapes), and every address it scrapes is a container of the
@@ -221,20 +251,7 @@ fn every_compose_prometheus_config_passes_promtool_and_scrapes_what_the_rules_re
             let rules = set
                 .get(&format!("{bundle}/{RULES_FILE}"))
                 .unwrap_or_else(|| panic!("{stem}: {bundle} has no {RULES_FILE}"));
-            let dir = tempfile::tempdir().unwrap();
-            std::fs::write(dir.path().join("prometheus.yml"), config).unwrap();
-            std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
-            let out = Command::new(&promtool)
-                .args(["check", "config", "--lint=all", "--lint-fatal"])
-                .arg(dir.path().join("prometheus.yml"))
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "promtool check config refused {stem}/{bundle}:\n{}{}\n{config}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr),
-            );
+            check_config(&promtool, config, rules, &format!("{stem}/{bundle}"));
 
             let doc = tierform::load_yaml(config).unwrap().to_json();
             let compose =
@@ -308,12 +325,7 @@ fn every_compose_prometheus_config_passes_promtool_and_scrapes_what_the_rules_re
                     );
                 }
             }
-            for job in selected_jobs(rules) {
-                assert!(
-                    jobs.contains(&job),
-                    "{stem}/{bundle}: the rules select job {job}, which prometheus.yml does not scrape"
-                );
-            }
+            scrapes_what_the_rules_read(rules, &jobs, &format!("{stem}/{bundle}"));
             checked += 1;
         }
     }
@@ -348,20 +360,7 @@ fn every_hosts_prometheus_config_passes_promtool_and_scrapes_what_listens() {
             let rules = set
                 .get(&format!("{bundle}/{home}/{RULES_FILE}"))
                 .unwrap_or_else(|| panic!("{stem}: {bundle}/{home} has no {RULES_FILE}"));
-            let dir = tempfile::tempdir().unwrap();
-            std::fs::write(dir.path().join("prometheus.yml"), &config).unwrap();
-            std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
-            let out = Command::new(&promtool)
-                .args(["check", "config", "--lint=all", "--lint-fatal"])
-                .arg(dir.path().join("prometheus.yml"))
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "promtool check config refused {stem}/{rel}:\n{}{}\n{config}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr),
-            );
+            check_config(&promtool, &config, rules, &format!("{stem}/{rel}"));
 
             // What listens where: every machine's compose file and balancer config.
             let mut listening: BTreeSet<String> = BTreeSet::new();
@@ -508,12 +507,7 @@ fn every_hosts_prometheus_config_passes_promtool_and_scrapes_what_listens() {
                     );
                 }
             }
-            for job in selected_jobs(rules) {
-                assert!(
-                    jobs.contains(&job),
-                    "{stem}/{rel}: the rules select job {job}, which prometheus.yml does not scrape"
-                );
-            }
+            scrapes_what_the_rules_read(rules, &jobs, &format!("{stem}/{rel}"));
             checked += 1;
         }
     }
@@ -1147,6 +1141,98 @@ fn go_formats_read_as_go_writes_them() {
     assert_eq!(humanize_duration(90.0), "1m 30s");
 }
 
+/// One rules file of a compose or hosts bundle, and the render it belongs to.
+struct BundleRules<'a> {
+    /// `stem/path`, for messages.
+    name: String,
+    /// Its path in the render.
+    rel: String,
+    text: String,
+    rules: Vec<Value>,
+    /// The render of its blueprint.
+    set: &'a tierform::OutputSet,
+}
+
+impl BundleRules<'_> {
+    fn rule(&self, alert: &str) -> Option<Value> {
+        self.rules.iter().find(|r| r["alert"] == alert).cloned()
+    }
+
+    /// Runs `promtool test rules` with `tests` on this file, as the `i`-th.
+    fn test(&self, promtool: &Path, dir: &Path, i: usize, tests: &[Value]) {
+        let rules_path = dir.join(format!("rules-{i}.yml"));
+        std::fs::write(&rules_path, &self.text).unwrap();
+        promtool_test_rules(
+            promtool,
+            &dir.join(format!("test-{i}.yml")),
+            &rules_path,
+            tests,
+            &self.name,
+            &format!("\n--- rules\n{}", self.text),
+        );
+    }
+}
+
+/// Calls `f` with every rules file of the compose and hosts bundles of the bundled
+/// blueprints (Kubernetes' is a PrometheusRule, each selector in its namespace).
+fn each_compose_and_hosts_rules(mut f: impl FnMut(&BundleRules)) {
+    for path in common::render_blueprints() {
+        let set = common::render_all(&path);
+        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
+        for (rel, text) in set.iter() {
+            if !rel.ends_with(&format!("/{RULES_FILE}")) || rel.contains("/kubernetes/") {
+                continue;
+            }
+            let doc = tierform::load_yaml(text).unwrap().to_json();
+            let rules = doc["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .flat_map(|g| g["rules"].as_array().unwrap().clone())
+                .collect();
+            f(&BundleRules {
+                name: format!("{stem}/{rel}"),
+                rel: rel.to_string(),
+                text: text.to_string(),
+                rules,
+                set: &set,
+            });
+        }
+    }
+}
+
+/// The alert promtool expects `rule` to fire on series labelled `labels`: the rule's
+/// labels with those, its annotations with each `{{ $labels.NAME }}` filled in and
+/// the `{{ $value … }}` template `value.0` shown as `value.1`.
+fn fired(rule: &Value, labels: &[(&str, &str)], value: Option<(&str, &str)>) -> Value {
+    let mut l = rule["labels"].clone();
+    let mut annotations = rule["annotations"].clone();
+    for key in ["summary", "description"] {
+        let mut t = annotations[key].as_str().unwrap().to_string();
+        for (k, v) in labels {
+            t = t.replace(&format!("{{{{ $labels.{k} }}}}"), v);
+        }
+        if let Some((template, shown)) = value {
+            t = t.replace(template, shown);
+        }
+        annotations[key] = json!(t);
+    }
+    for (k, v) in labels {
+        l[*k] = json!(v);
+    }
+    json!({ "exp_labels": l, "exp_annotations": annotations })
+}
+
+/// A `promtool test rules` case: `series` at one-minute steps, and the alerts expected
+/// at each evaluation time.
+fn case(name: &str, series: Vec<Value>, checks: &[(&str, &str, Vec<Value>)]) -> Value {
+    let checks: Vec<Value> = checks
+        .iter()
+        .map(|(at, alert, alerts)| json!({ "eval_time": at, "alertname": alert, "exp_alerts": alerts }))
+        .collect();
+    json!({ "name": name, "interval": "1m", "input_series": series, "alert_rule_test": checks })
+}
+
 /// The monitoring watches itself, under `promtool test rules`, in every compose and
 /// hosts bundle: a cAdvisor that answers but reports none of the blueprint's
 /// containers (only another stack's, or none at all) fires ContainerMetricsMissing
@@ -1159,137 +1245,93 @@ fn the_monitoring_alerts_when_it_cannot_see_or_cannot_send() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let mut files = 0;
-    let mut alertmanagers = 0;
-    for path in common::render_blueprints() {
-        let set = common::render_all(&path);
-        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-        for (rel, text) in set.iter() {
-            if !rel.ends_with(&format!("/{RULES_FILE}")) || rel.contains("/kubernetes/") {
-                continue;
-            }
-            let doc = tierform::load_yaml(text).unwrap().to_json();
-            let rules: Vec<Value> = doc["groups"]
+    let (mut files, mut alertmanagers) = (0, 0);
+    each_compose_and_hosts_rules(|b| {
+        let name = &b.name;
+        let blueprint = b.rules[0]["labels"]["blueprint"].as_str().unwrap();
+        let bundle_dir = b.rel.strip_suffix(RULES_FILE).unwrap();
+        let config = tierform::load_yaml(b.set.get(&format!("{bundle_dir}{CONFIG_FILE}")).unwrap())
+            .unwrap()
+            .to_json();
+        let scraped = |job: &str| {
+            config["scrape_configs"]
                 .as_array()
                 .unwrap()
                 .iter()
-                .flat_map(|g| g["rules"].as_array().unwrap().clone())
-                .collect();
-            let find = |name: &str| rules.iter().find(|r| r["alert"] == name).cloned();
-            let blueprint = doc["groups"][0]["rules"][0]["labels"]["blueprint"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            let bundle_dir = rel.strip_suffix(RULES_FILE).unwrap();
-            let config =
-                tierform::load_yaml(set.get(&format!("{bundle_dir}{CONFIG_FILE}")).unwrap())
-                    .unwrap()
-                    .to_json();
-            let scraped = |job: &str| {
-                config["scrape_configs"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|j| j["job_name"] == job)
-            };
-            let expect = |rule: &Value, own: &[(&str, &str)]| {
-                let mut labels = rule["labels"].clone();
-                let mut annotations = rule["annotations"].clone();
-                for (k, v) in own {
-                    labels[*k] = json!(v);
-                    for key in ["summary", "description"] {
-                        let t = annotations[key]
-                            .as_str()
-                            .unwrap()
-                            .replace(&format!("{{{{ $labels.{k} }}}}"), v);
-                        annotations[key] = json!(t);
-                    }
-                }
-                json!({ "exp_labels": labels, "exp_annotations": annotations })
-            };
-            let mut tests = Vec::new();
-            let seen = find("ContainerMetricsMissing")
-                .unwrap_or_else(|| panic!("{stem}/{rel}: no ContainerMetricsMissing"));
-            let up =
-                json!({ "series": "up{job=\"cadvisor\",instance=\"m1:8080\"}", "values": "1x40" });
-            let own = |bp: &str| {
-                json!({
-                    "series": format!("container_last_seen{{job=\"cadvisor\",instance=\"m1:8080\",name=\"api-1\",container_label_io_tierform_blueprint=\"{bp}\"}}"),
-                    "values": "1x40",
-                })
-            };
-            let fired = expect(&seen, &[("job", "cadvisor"), ("instance", "m1:8080")]);
-            for (name, series, fires) in [
-                ("no container at all", vec![up.clone()], true),
-                (
-                    "another stack's only",
-                    vec![up.clone(), own("another")],
-                    true,
-                ),
-                ("the blueprint's", vec![up.clone(), own(&blueprint)], false),
-            ] {
-                let alerts = if fires { vec![fired.clone()] } else { vec![] };
-                tests.push(json!({
-                    "name": format!("cAdvisor reports {name}"),
-                    "interval": "1m",
-                    "input_series": series,
-                    "alert_rule_test": [
-                        { "eval_time": "16m", "alertname": "ContainerMetricsMissing", "exp_alerts": alerts },
-                        { "eval_time": "14m", "alertname": "ContainerMetricsMissing", "exp_alerts": [] },
-                    ],
-                }));
-            }
-            match find("AlertmanagerNotificationsFailing") {
-                None => assert!(
-                    !scraped("alertmanager"),
-                    "{stem}/{rel}: Alertmanager scraped, and no alert on its failures"
-                ),
-                Some(rule) => {
-                    assert!(scraped("alertmanager"), "{stem}/{rel}: no Alertmanager job");
-                    alertmanagers += 1;
-                    let fired = expect(
-                        &rule,
-                        &[
-                            ("job", "alertmanager"),
-                            ("instance", "am:9093"),
-                            ("integration", "slack"),
-                        ],
-                    );
-                    for (values, fires) in [("0+2x40", true), ("3x40", false)] {
-                        let alerts = if fires { vec![fired.clone()] } else { vec![] };
-                        tests.push(json!({
-                            "name": format!("notifications failed: {values}"),
-                            "interval": "1m",
-                            "input_series": [{
-                                "series": "alertmanager_notifications_failed_total{job=\"alertmanager\",instance=\"am:9093\",integration=\"slack\"}",
-                                "values": values,
-                            }],
-                            "alert_rule_test": [
-                                { "eval_time": "20m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": alerts },
-                                { "eval_time": "5m", "alertname": "AlertmanagerNotificationsFailing", "exp_alerts": [] },
-                            ],
-                        }));
-                    }
-                }
-            }
-            let rules_path = dir.path().join(format!("rules-{files}.yml"));
-            std::fs::write(&rules_path, text).unwrap();
-            promtool_test_rules(
-                &promtool,
-                &dir.path().join(format!("test-{files}.yml")),
-                &rules_path,
-                &tests,
-                &format!("{stem}/{rel}"),
-                &format!("\n--- rules\n{text}"),
-            );
-            files += 1;
+                .any(|j| j["job_name"] == job)
+        };
+        let seen = b
+            .rule("ContainerMetricsMissing")
+            .unwrap_or_else(|| panic!("{name}: no ContainerMetricsMissing"));
+        let up = json!({ "series": "up{job=\"cadvisor\",instance=\"m1:8080\"}", "values": "1x40" });
+        let own = |bp: &str| {
+            json!({
+                "series": format!("container_last_seen{{job=\"cadvisor\",instance=\"m1:8080\",name=\"api-1\",container_label_io_tierform_blueprint=\"{bp}\"}}"),
+                "values": "1x40",
+            })
+        };
+        let alert = fired(&seen, &[("job", "cadvisor"), ("instance", "m1:8080")], None);
+        let mut tests = Vec::new();
+        for (what, series, fires) in [
+            ("no container at all", vec![up.clone()], true),
+            (
+                "another stack's only",
+                vec![up.clone(), own("another")],
+                true,
+            ),
+            ("the blueprint's", vec![up.clone(), own(blueprint)], false),
+        ] {
+            let alerts = if fires { vec![alert.clone()] } else { vec![] };
+            tests.push(case(
+                &format!("cAdvisor reports {what}"),
+                series,
+                &[
+                    ("16m", "ContainerMetricsMissing", alerts),
+                    ("14m", "ContainerMetricsMissing", vec![]),
+                ],
+            ));
         }
-    }
+        match b.rule("AlertmanagerNotificationsFailing") {
+            None => assert!(
+                !scraped("alertmanager"),
+                "{name}: Alertmanager scraped, and no alert on its failures"
+            ),
+            Some(rule) => {
+                assert!(scraped("alertmanager"), "{name}: no Alertmanager job");
+                alertmanagers += 1;
+                let alert = fired(
+                    &rule,
+                    &[
+                        ("job", "alertmanager"),
+                        ("instance", "am:9093"),
+                        ("integration", "slack"),
+                    ],
+                    None,
+                );
+                for (values, fires) in [("0+2x40", true), ("3x40", false)] {
+                    let alerts = if fires { vec![alert.clone()] } else { vec![] };
+                    let series = json!({
+                        "series": "alertmanager_notifications_failed_total{job=\"alertmanager\",instance=\"am:9093\",integration=\"slack\"}",
+                        "values": values,
+                    });
+                    tests.push(case(
+                        &format!("notifications failed: {values}"),
+                        vec![series],
+                        &[
+                            ("20m", "AlertmanagerNotificationsFailing", alerts),
+                            ("5m", "AlertmanagerNotificationsFailing", vec![]),
+                        ],
+                    ));
+                }
+            }
+        }
+        b.test(&promtool, dir.path(), files, &tests);
+        files += 1;
+    });
     assert!(
         files >= 20 && alertmanagers >= 2,
         "{files} rules files, {alertmanagers} with Alertmanager"
     );
-    eprintln!("promtool tested the self-watching alerts of {files} rules files ({alertmanagers} with Alertmanager)");
 }
 
 /// The machines' disks, under `promtool test rules`, in every compose and hosts
@@ -1304,113 +1346,76 @@ fn disk_alerts_fire_for_a_full_or_filling_filesystem_and_nothing_else() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut files = 0;
-    for path in common::render_blueprints() {
-        let set = common::render_all(&path);
-        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-        for (rel, text) in set.iter() {
-            if !rel.ends_with(&format!("/{RULES_FILE}")) || rel.contains("/kubernetes/") {
-                continue;
-            }
-            let doc = tierform::load_yaml(text).unwrap().to_json();
-            let rules: Vec<Value> = doc["groups"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .flat_map(|g| g["rules"].as_array().unwrap().clone())
-                .collect();
-            let find = |name: &str| {
-                rules
-                    .iter()
-                    .find(|r| r["alert"] == name)
-                    .cloned()
-                    .unwrap_or_else(|| panic!("{stem}/{rel}: no {name}"))
-            };
-            let (full, filling) = (find("DiskAlmostFull"), find("DiskFillingUp"));
-            let fs = |mountpoint: &str, fstype: &str| {
-                format!("job=\"node-exporter\",instance=\"m1:9100\",device=\"/dev/sda1\",fstype=\"{fstype}\",mountpoint=\"{mountpoint}\"")
-            };
-            let disk = |l: &str, avail: &str, readonly: u8| {
-                vec![
-                    json!({ "series": format!("node_filesystem_size_bytes{{{l}}}"), "values": "100e9x300" }),
-                    json!({ "series": format!("node_filesystem_avail_bytes{{{l}}}"), "values": avail }),
-                    json!({ "series": format!("node_filesystem_readonly{{{l}}}"), "values": format!("{readonly}x300") }),
-                ]
-            };
-            let expect = |rule: &Value, value: &str| {
-                let mut labels = rule["labels"].clone();
-                let mut annotations = rule["annotations"].clone();
-                for (k, v) in [
-                    ("job", "node-exporter"),
-                    ("instance", "m1:9100"),
-                    ("device", "/dev/sda1"),
-                    ("fstype", "ext4"),
-                    ("mountpoint", "/"),
-                ] {
-                    labels[k] = json!(v);
-                    for key in ["summary", "description"] {
-                        let t = annotations[key]
-                            .as_str()
-                            .unwrap()
-                            .replace(&format!("{{{{ $labels.{k} }}}}"), v)
-                            .replace("{{ $value | printf \"%.1f\" }}", value);
-                        annotations[key] = json!(t);
-                    }
-                }
-                json!({ "exp_labels": labels, "exp_annotations": annotations })
-            };
-            let case = |name: &str, series: Vec<Value>, checks: Vec<Value>| json!({ "name": name, "interval": "1m", "input_series": series, "alert_rule_test": checks });
-            let at = |t: &str, alert: &str, alerts: Vec<Value>| json!({ "eval_time": t, "alertname": alert, "exp_alerts": alerts });
-            let tests = vec![
-                case(
-                    "5% left",
-                    disk(&fs("/", "ext4"), "5e9x300", 0),
-                    vec![
-                        at("6m", "DiskAlmostFull", vec![expect(&full, "5.0")]),
-                        at("4m", "DiskAlmostFull", vec![]),
-                    ],
-                ),
-                case(
-                    "half left",
-                    disk(&fs("/", "ext4"), "50e9x300", 0),
-                    vec![at("30m", "DiskAlmostFull", vec![])],
-                ),
-                case(
-                    "read-only",
-                    disk(&fs("/", "ext4"), "5e9x300", 1),
-                    vec![at("30m", "DiskAlmostFull", vec![])],
-                ),
-                case(
-                    "a tmpfs",
-                    disk(&fs("/run", "tmpfs"), "1e9x300", 0),
-                    vec![at("30m", "DiskAlmostFull", vec![])],
-                ),
-                case(
-                    "6 GB an hour from 35 GB",
-                    disk(&fs("/", "ext4"), "35e9-1e8x300", 0),
-                    vec![
-                        at("4h", "DiskFillingUp", vec![expect(&filling, "")]),
-                        at("2h", "DiskFillingUp", vec![]),
-                    ],
-                ),
-                case(
-                    "steady",
-                    disk(&fs("/", "ext4"), "35e9x300", 0),
-                    vec![at("4h", "DiskFillingUp", vec![])],
-                ),
-            ];
-            let rules_path = dir.path().join(format!("rules-{files}.yml"));
-            std::fs::write(&rules_path, text).unwrap();
-            promtool_test_rules(
-                &promtool,
-                &dir.path().join(format!("test-{files}.yml")),
-                &rules_path,
-                &tests,
-                &format!("{stem}/{rel}"),
-                &format!("\n--- rules\n{text}"),
-            );
-            files += 1;
-        }
-    }
+    let fs = |mountpoint: &str, fstype: &str| {
+        format!("job=\"node-exporter\",instance=\"m1:9100\",device=\"/dev/sda1\",fstype=\"{fstype}\",mountpoint=\"{mountpoint}\"")
+    };
+    let disk = |l: &str, avail: &str, readonly: u8| {
+        vec![
+            json!({ "series": format!("node_filesystem_size_bytes{{{l}}}"), "values": "100e9x300" }),
+            json!({ "series": format!("node_filesystem_avail_bytes{{{l}}}"), "values": avail }),
+            json!({ "series": format!("node_filesystem_readonly{{{l}}}"), "values": format!("{readonly}x300") }),
+        ]
+    };
+    let root = [
+        ("job", "node-exporter"),
+        ("instance", "m1:9100"),
+        ("device", "/dev/sda1"),
+        ("fstype", "ext4"),
+        ("mountpoint", "/"),
+    ];
+    each_compose_and_hosts_rules(|b| {
+        let rule = |alert: &str| {
+            b.rule(alert)
+                .unwrap_or_else(|| panic!("{}: no {alert}", b.name))
+        };
+        let full = fired(
+            &rule("DiskAlmostFull"),
+            &root,
+            Some(("{{ $value | printf \"%.1f\" }}", "5.0")),
+        );
+        let filling = fired(&rule("DiskFillingUp"), &root, None);
+        let quiet = |at: &'static str, alert: &'static str| (at, alert, vec![]);
+        let tests = vec![
+            case(
+                "5% left",
+                disk(&fs("/", "ext4"), "5e9x300", 0),
+                &[
+                    ("6m", "DiskAlmostFull", vec![full]),
+                    quiet("4m", "DiskAlmostFull"),
+                ],
+            ),
+            case(
+                "half left",
+                disk(&fs("/", "ext4"), "50e9x300", 0),
+                &[quiet("30m", "DiskAlmostFull")],
+            ),
+            case(
+                "read-only",
+                disk(&fs("/", "ext4"), "5e9x300", 1),
+                &[quiet("30m", "DiskAlmostFull")],
+            ),
+            case(
+                "a tmpfs",
+                disk(&fs("/run", "tmpfs"), "1e9x300", 0),
+                &[quiet("30m", "DiskAlmostFull")],
+            ),
+            case(
+                "6 GB an hour from 35 GB",
+                disk(&fs("/", "ext4"), "35e9-1e8x300", 0),
+                &[
+                    ("4h", "DiskFillingUp", vec![filling]),
+                    quiet("2h", "DiskFillingUp"),
+                ],
+            ),
+            case(
+                "steady",
+                disk(&fs("/", "ext4"), "35e9x300", 0),
+                &[quiet("4h", "DiskFillingUp")],
+            ),
+        ];
+        b.test(&promtool, dir.path(), files, &tests);
+        files += 1;
+    });
     assert!(files >= 20, "only {files} rules files");
 }
 
@@ -1426,110 +1431,71 @@ fn haproxy_429_alert_fires_past_its_share_of_refused_requests() {
     };
     let dir = tempfile::tempdir().unwrap();
     let mut tested = 0;
-    for path in common::render_blueprints() {
-        let set = common::render_all(&path);
-        let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-        for (rel, text) in set.iter() {
-            if !rel.ends_with(&format!("/{RULES_FILE}")) || rel.contains("/kubernetes/") {
-                continue;
-            }
-            // The balancer config of the same bundle (compose, or any machine of hosts).
-            let bundle = if rel.contains("/hosts/") {
-                rel.split("/hosts/").next().unwrap().to_string() + "/hosts/"
-            } else {
-                rel.strip_suffix(RULES_FILE).unwrap().to_string()
-            };
-            let haproxy: Vec<&str> = set
-                .iter()
-                .filter(|(p, _)| p.starts_with(&bundle) && p.ends_with("haproxy/haproxy.cfg"))
-                .map(|(_, t)| t)
-                .collect();
-            let limits = haproxy
-                .iter()
-                .any(|t| t.contains("\nbackend rate_limited\n"));
-            let doc = tierform::load_yaml(text).unwrap().to_json();
-            let rule = doc["groups"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .flat_map(|g| g["rules"].as_array().unwrap())
-                .find(|r| r["alert"] == "TooManyRequestsRefused")
-                .cloned();
-            let Some(rule) = rule else {
-                assert!(
-                    !limits,
-                    "{stem}/{rel}: HAProxy limits rates, and no 429 alert"
-                );
-                continue;
-            };
+    each_compose_and_hosts_rules(|b| {
+        // The balancer configs of the same bundle (compose, or every machine of hosts).
+        let bundle = match b.rel.split_once("/hosts/") {
+            Some((phase, _)) => format!("{phase}/hosts/"),
+            None => b.rel.strip_suffix(RULES_FILE).unwrap().to_string(),
+        };
+        let limits = b.set.iter().any(|(p, t)| {
+            p.starts_with(&bundle)
+                && p.ends_with("haproxy/haproxy.cfg")
+                && t.contains("\nbackend rate_limited\n")
+        });
+        let Some(rule) = b.rule("TooManyRequestsRefused") else {
             assert!(
-                limits,
-                "{stem}/{rel}: a 429 alert without HAProxy's rate_limited backend"
+                !limits,
+                "{}: HAProxy limits rates, and no 429 alert",
+                b.name
             );
-            let rules_path = dir.path().join(format!("rules-{tested}.yml"));
-            std::fs::write(&rules_path, text).unwrap();
-            let instance = "lb:8405";
-            let mut tests = Vec::new();
-            for (refused_per_min, fires) in [(60, true), (6, false)] {
-                let series = json!([
-                    {
-                        "series": format!("haproxy_frontend_http_requests_total{{job=\"balancer\",instance=\"{instance}\",proxy=\"http\"}}"),
-                        "values": "0+600x40",
-                    },
-                    {
-                        "series": format!("haproxy_backend_http_responses_total{{job=\"balancer\",instance=\"{instance}\",proxy=\"rate_limited\",code=\"4xx\"}}"),
-                        "values": format!("0+{refused_per_min}x40"),
-                    },
-                    // Another backend's 4xx (404s, say) are no 429s.
-                    {
-                        "series": format!("haproxy_backend_http_responses_total{{job=\"balancer\",instance=\"{instance}\",proxy=\"api\",code=\"4xx\"}}"),
-                        "values": "0+300x40",
-                    },
-                ]);
-                let mut labels = rule["labels"].clone();
-                labels["job"] = json!("balancer");
-                labels["instance"] = json!(instance);
-                let mut annotations = rule["annotations"].clone();
-                for key in ["summary", "description"] {
-                    let t = annotations[key]
-                        .as_str()
-                        .unwrap()
-                        .replace("{{ $labels.instance }}", instance)
-                        .replace("{{ $value | humanizePercentage }}", "10%");
-                    annotations[key] = json!(t);
-                }
-                let expected = if fires {
-                    vec![json!({ "exp_labels": labels, "exp_annotations": annotations })]
-                } else {
-                    vec![]
-                };
-                tests.push(json!({
-                    "name": format!("{refused_per_min} of 600 requests a minute refused"),
-                    "interval": "1m",
-                    "input_series": series,
-                    "alert_rule_test": [
-                        // 5 minutes of rate window, then 10 of `for`.
-                        { "eval_time": "30m", "alertname": "TooManyRequestsRefused", "exp_alerts": expected },
-                        { "eval_time": "9m", "alertname": "TooManyRequestsRefused", "exp_alerts": [] },
-                    ],
-                }));
-            }
-            promtool_test_rules(
-                &promtool,
-                &dir.path().join(format!("test-{tested}.yml")),
-                &rules_path,
-                &tests,
-                &format!("{stem}/{rel}"),
-                &format!("\n--- rules\n{text}"),
-            );
-            tested += 1;
+            return;
+        };
+        assert!(
+            limits,
+            "{}: a 429 alert without HAProxy's rate_limited backend",
+            b.name
+        );
+        let instance = "lb:8405";
+        let alert = fired(
+            &rule,
+            &[("job", "balancer"), ("instance", instance)],
+            Some(("{{ $value | humanizePercentage }}", "10%")),
+        );
+        let mut tests = Vec::new();
+        for (refused_per_min, fires) in [(60, true), (6, false)] {
+            let series = vec![
+                json!({
+                    "series": format!("haproxy_frontend_http_requests_total{{job=\"balancer\",instance=\"{instance}\",proxy=\"http\"}}"),
+                    "values": "0+600x40",
+                }),
+                json!({
+                    "series": format!("haproxy_backend_http_responses_total{{job=\"balancer\",instance=\"{instance}\",proxy=\"rate_limited\",code=\"4xx\"}}"),
+                    "values": format!("0+{refused_per_min}x40"),
+                }),
+                // Another backend's 4xx (404s, say) are no 429s.
+                json!({
+                    "series": format!("haproxy_backend_http_responses_total{{job=\"balancer\",instance=\"{instance}\",proxy=\"api\",code=\"4xx\"}}"),
+                    "values": "0+300x40",
+                }),
+            ];
+            let alerts = if fires { vec![alert.clone()] } else { vec![] };
+            tests.push(case(
+                &format!("{refused_per_min} of 600 requests a minute refused"),
+                series,
+                // 5 minutes of rate window, then 10 of `for`.
+                &[
+                    ("30m", "TooManyRequestsRefused", alerts),
+                    ("9m", "TooManyRequestsRefused", vec![]),
+                ],
+            ));
         }
-    }
+        b.test(&promtool, dir.path(), tested, &tests);
+        tested += 1;
+    });
     assert!(
         tested >= 3,
         "only {tested} bundles with HAProxy rate limits"
     );
-    eprintln!("promtool tested the 429 alert of {tested} bundles");
 }
 
 /// The health rules of every compose bundle, under `promtool test rules`: for each
@@ -1890,31 +1856,27 @@ fn volume_alerts_watch_every_datastore_claim() {
                 for (available, fires) in [(5e8, true), (5e9, false)] {
                     let labels =
                         format!("namespace=\"{namespace}\",persistentvolumeclaim=\"{claim}\"");
-                    let mut exp = rule["labels"].clone();
-                    exp["namespace"] = Value::from(namespace.clone());
-                    exp["persistentvolumeclaim"] = Value::from(claim.clone());
-                    let mut ann = rule["annotations"].clone();
-                    for key in ["summary", "description"] {
-                        let t = ann[key]
-                            .as_str()
-                            .unwrap()
-                            .replace("{{ $labels.persistentvolumeclaim }}", &claim)
-                            .replace("{{ $value | printf \"%.1f\" }}", "5.0");
-                        ann[key] = Value::from(t);
-                    }
-                    tests.push(json!({
-                        "name": format!("{claim} with {available} of 1e10 bytes free"),
-                        "interval": "1m",
-                        "input_series": [
-                            { "series": format!("kubelet_volume_stats_available_bytes{{{labels}}}"), "values": format!("{available}x20") },
-                            { "series": format!("kubelet_volume_stats_capacity_bytes{{{labels}}}"), "values": "1e10x20" },
+                    let alert = fired(
+                        &rule,
+                        &[
+                            ("namespace", namespace.as_str()),
+                            ("persistentvolumeclaim", claim.as_str()),
                         ],
-                        "alert_rule_test": [
-                            { "eval_time": "4m", "alertname": "VolumeAlmostFull", "exp_alerts": [] },
-                            { "eval_time": "10m", "alertname": "VolumeAlmostFull", "exp_alerts":
-                                if fires { json!([{ "exp_labels": exp, "exp_annotations": ann }]) } else { json!([]) } },
+                        Some(("{{ $value | printf \"%.1f\" }}", "5.0")),
+                    );
+                    let alerts = if fires { vec![alert] } else { vec![] };
+                    let series = vec![
+                        json!({ "series": format!("kubelet_volume_stats_available_bytes{{{labels}}}"), "values": format!("{available}x20") }),
+                        json!({ "series": format!("kubelet_volume_stats_capacity_bytes{{{labels}}}"), "values": "1e10x20" }),
+                    ];
+                    tests.push(case(
+                        &format!("{claim} with {available} of 1e10 bytes free"),
+                        series,
+                        &[
+                            ("4m", "VolumeAlmostFull", vec![]),
+                            ("10m", "VolumeAlmostFull", alerts),
                         ],
-                    }));
+                    ));
                 }
             }
             promtool_test_rules(
