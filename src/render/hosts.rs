@@ -259,7 +259,7 @@ fn start_order(plan: &Plan) -> String {
             )
         };
         out.push_str(&format!(
-            "\n## Monitoring\n\nEvery machine runs cAdvisor (its containers' CPU and memory) and an exporter beside each Redis node, PostgreSQL server and nginx balancer, in the machine's network. `{dir}/` also runs Prometheus, which scrapes them all across the machines and evaluates `{dir}/{}` (when this phase has outgrown its shape, and when something is down), and Grafana with the phase's dashboard. They listen on that machine's loopback address only: Prometheus on {}, Grafana on {grafana}{alertmanager}. Reach them through an SSH tunnel, e.g. `ssh -L {}:{grafana} {machine}`, then http://localhost:{}/ (user `admin`, the password `{}` held when Grafana first started: change it in Grafana afterwards).\n",
+            "\n## Monitoring\n\nEvery machine runs cAdvisor (its containers' CPU and memory), node_exporter (its disks) and an exporter beside each Redis node, PostgreSQL server and nginx balancer, in the machine's network. `{dir}/` also runs Prometheus, which scrapes them all across the machines and evaluates `{dir}/{}` (when this phase has outgrown its shape, and when something is down), and Grafana with the phase's dashboard. They listen on that machine's loopback address only: Prometheus on {}, Grafana on {grafana}{alertmanager}. Reach them through an SSH tunnel, e.g. `ssh -L {}:{grafana} {machine}`, then http://localhost:{}/ (user `admin`, the password `{}` held when Grafana first started: change it in Grafana afterwards).\n",
             super::monitoring::RULES_FILE,
             h.prometheus_address(),
             h.grafana,
