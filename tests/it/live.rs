@@ -1,8 +1,10 @@
 //! Live: the `hosts` bundle of `tests/fixtures/render/lab.yaml`, whose machines are
 //! loopback addresses, started for real — nginx, then HAProxy — in front of stub
 //! backends at the addresses the plan gives each instance. Checks that requests spread,
-//! survive a dead instance, stop at the rate limit with 429, stick by header, follow
-//! path prefixes, split 90/10, carry the forwarding headers and upgrade WebSockets.
+//! survive a dead instance, stop at the rate limit with 429 (which HAProxy's exporter
+//! counts, and Debian 13's Prometheus reads from the bundle's own prometheus.yml),
+//! stick by header, follow path prefixes, split 90/10, carry the forwarding headers and
+//! upgrade WebSockets.
 //! On each supported server set: Debian 12's nginx 1.22 and HAProxy 2.6 (the machine's),
 //! Debian 13's nginx 1.26 and HAProxy 3.0 (the trixie root), and nginx 1.30, the
 //! line tierform renders, from Debian testing (the forky root; see [`lab::ServerSet`]).
@@ -396,6 +398,91 @@ fn the_rate_limit_answers_429(phase: &str, set: Option<ServerSet>, version: &str
         assert_eq!(refused, limited as f64, "{statuses:?}");
         let requests = value("haproxy_frontend_http_requests_total{proxy=\"http\"}");
         assert!(requests >= 61.0, "{requests} requests counted at the front");
+        prometheus_reads_the_429s(phase, limited);
+    }
+}
+
+/// Debian 13's Prometheus, from the phase's hosts bundle (its command in the
+/// monitoring machine's compose file, its prometheus.yml and rules), scrapes the
+/// running HAProxy's metrics and reads `limited` refused requests: the series
+/// TooManyRequestsRefused reads. Skipped where Debian 13's set is not installed.
+fn prometheus_reads_the_429s(phase: &str, limited: usize) {
+    let Some(set) = ServerSet::trixie() else {
+        return;
+    };
+    let Some(binary) = set.require("prometheus") else {
+        return;
+    };
+    let rendered = common::render_all(std::path::Path::new(LAB));
+    let prefix = format!("{phase}/hosts/");
+    let config = rendered
+        .iter()
+        .map(|(p, _)| p.to_string())
+        .find(|p| p.starts_with(&prefix) && p.ends_with("/monitoring/prometheus.yml"))
+        .expect("the monitoring machine's prometheus.yml");
+    let home = config.strip_suffix("/monitoring/prometheus.yml").unwrap();
+    let mut lab = Lab::new();
+    let monitoring = lab.dir().join("monitoring");
+    std::fs::create_dir_all(&monitoring).unwrap();
+    for file in ["prometheus.yml", "rules.yml"] {
+        let text = rendered.get(&format!("{home}/monitoring/{file}")).unwrap();
+        std::fs::write(monitoring.join(file), text).unwrap();
+    }
+    let compose = tierform::load_yaml(rendered.get(&format!("{home}/docker-compose.yml")).unwrap())
+        .unwrap()
+        .to_json();
+    let (args, _) = crate::live_monitoring::container(&compose, "prometheus", &BTreeMap::new());
+    let listen: SocketAddr = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--web.listen-address="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let tsdb = lab.dir().join("tsdb");
+    std::fs::create_dir_all(&tsdb).unwrap();
+    let mut argv = vec![binary];
+    argv.extend(args);
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    lab.start_with(
+        "prometheus",
+        &argv,
+        &[],
+        StartOptions {
+            binds: vec![
+                (monitoring, "/etc/prometheus".into()),
+                (tsdb, "/prometheus".into()),
+            ],
+            root: set.root().map(std::path::Path::to_path_buf),
+            ..Default::default()
+        },
+    );
+    assert!(
+        lab::wait_listening(listen, Duration::from_secs(30)),
+        "Prometheus never listened on {listen}:\n{}",
+        lab.logs("prometheus")
+    );
+    let q = crate::live_monitoring::urlencode(
+        "haproxy_backend_http_responses_total{job=\"balancer\",proxy=\"rate_limited\",code=\"4xx\"}",
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = http_get(listen, &format!("/api/v1/query?query={q}"), &[])
+            .ok()
+            .and_then(|r| serde_json::from_str::<serde_json::Value>(&r.body).ok())
+            .and_then(|v| {
+                v["data"]["result"][0]["value"][1]
+                    .as_str()
+                    .map(String::from)
+            });
+        if got.as_deref() == Some(limited.to_string().as_str()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "Prometheus read {got:?}, not the {limited} refused requests:\n{}",
+            lab.logs("prometheus")
+        );
+        std::thread::sleep(Duration::from_millis(500));
     }
 }
 

@@ -79,7 +79,7 @@ fn bundle(lab: &Lab) -> (PathBuf, Value) {
 
 /// A container's `command` and `environment` as compose would give them, with each
 /// `${NAME:?…}` filled from `secrets`.
-fn container(
+pub(crate) fn container(
     compose: &Value,
     name: &str,
     secrets: &BTreeMap<&str, &str>,
@@ -649,7 +649,7 @@ fn until_found(lab: &Lab, query: &dyn Fn(&str) -> Vec<Value>, q: &str, what: &st
 }
 
 /// Percent-encodes a PromQL query for a URL.
-fn urlencode(q: &str) -> String {
+pub(crate) fn urlencode(q: &str) -> String {
     q.bytes()
         .map(|b| match b {
             b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'_' | b'.' | b'-' | b'~' => {
