@@ -317,8 +317,9 @@ pub struct Metrics {
     pub status_label: Option<String>,
     /// The counter's (and the histogram's, where it has one) label that holds the
     /// request's route: the requests to the service's health check and metrics paths
-    /// are left out of every signal (probes and scrapes are not load). Default:
-    /// `handler`.
+    /// are left out of the signals that read it (probes and scrapes are not load; the
+    /// instrumentator's default histogram has no such label: exclude them in the
+    /// application). Default: `handler`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = LABEL_NAME_PATTERN), example = &"handler")]
     pub path_label: Option<String>,

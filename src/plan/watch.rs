@@ -259,6 +259,10 @@ pub enum Source {
         path_label: String,
         excluded: Vec<String>,
         histogram: String,
+        /// Whether the histogram has the route label too (prometheus-fastapi-
+        /// instrumentator's fine one has no label at all: the application must leave
+        /// those paths out itself).
+        histogram_by_path: bool,
     },
     /// redis_exporter's length of a list key (a Redis broker's queue).
     RedisKey {
@@ -405,6 +409,7 @@ fn source(
                 path_label: m.path_label.clone(),
                 excluded,
                 histogram: m.histogram.clone(),
+                histogram_by_path: m.histogram != crate::model::signal::DEFAULT_HISTOGRAM,
             }
         }
         Signal::QueueDepth => {
@@ -483,21 +488,25 @@ fn measure(signal: Signal, source: &Source) -> String {
                 path_label,
                 excluded,
                 histogram: h,
+                histogram_by_path,
             },
         ) => {
-            let mut job = job_matcher(job, namespace);
+            let plain = job_matcher(job, namespace);
+            let mut job = plain.clone();
             // The paths validation admits hold no quote or backslash.
             for path in excluded {
                 job.push_str(&format!(",{path_label}!=\"{path}\""));
             }
+            // The histogram's selector: without the route label, no matcher on it.
+            let hjob = if *histogram_by_path { &job } else { &plain };
             match signal.quantile() {
                 Some(q) => format!(
-                    "histogram_quantile({q}, sum by (le) (rate({h}_bucket{{{job}}}[{w}])))"
+                    "histogram_quantile({q}, sum by (le) (rate({h}_bucket{{{hjob}}}[{w}])))"
                 ),
                 None => match signal {
                     Signal::RequestRate => format!("sum(rate({requests}{{{job}}}[{w}]))"),
                     Signal::MeanLatency => format!(
-                        "sum(rate({h}_sum{{{job}}}[{w}])) / sum(rate({h}_count{{{job}}}[{w}]))"
+                        "sum(rate({h}_sum{{{hjob}}}[{w}])) / sum(rate({h}_count{{{hjob}}}[{w}]))"
                     ),
                     // No 5xx series at all is no errors, not no value.
                     _ => format!(

@@ -133,9 +133,18 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
                 "Every server of backend {{ $labels.proxy }} fails its health check: HAProxy answers its routes with 503.",
             ),
         };
+        // HAProxy's exporter reports every backend, the server-less ones too (the
+        // rate limits' `rate_limited` and stick tables): only the pools have servers.
+        let only = match lb.engine {
+            BalancerEngine::Haproxy => format!(
+                ",proxy=~\"{}\"",
+                lb.pools.keys().cloned().collect::<Vec<_>>().join("|")
+            ),
+            BalancerEngine::Nginx => String::new(),
+        };
         out.push(object! {
             "alert" => alert,
-            "expr" => format!("{metric}{{{}}} == 0", jobs_of(&["balancer"])),
+            "expr" => format!("{metric}{{{}{only}}} == 0", jobs_of(&["balancer"])),
             "for" => "1m",
             "labels" => labels(),
             "annotations" => object! { "summary" => summary, "description" => description },
@@ -250,10 +259,12 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
     if scrape.jobs.contains_key("alertmanager") {
         out.push(object! {
             "alert" => "AlertmanagerNotificationsFailing",
+            // Alertmanager counts a failure once per flush of a group, every
+            // `group_interval` (5m) at most: a window of three of them never reads a
+            // broken receiver as a working one.
             "expr" => format!(
-                "rate(alertmanager_notifications_failed_total{{{}}}[{}]) > 0",
+                "sum by (job, instance, integration) (increase(alertmanager_notifications_failed_total{{{}}}[15m])) > 0",
                 jobs_of(&["alertmanager"]),
-                crate::plan::watch::RATE_WINDOW
             ),
             "for" => "10m",
             "labels" => labels(),
