@@ -216,6 +216,30 @@ fn prometheus_get(path: &str) -> Value {
     serde_json::from_str(&r.body).unwrap()
 }
 
+/// The `jobs` Redis from its rendered start script and config in `conf`, with the
+/// password and a data folder of the lab's, as its compose container runs.
+fn start_jobs(lab: &mut Lab, conf: &Path, hosts: &[(String, IpAddr)], root: Option<PathBuf>) {
+    let data = lab.dir().join("jobs-data");
+    std::fs::create_dir_all(&data).unwrap();
+    lab.start_with(
+        "jobs",
+        &[
+            "/bin/sh",
+            conf.join("start.sh").to_str().unwrap(),
+            conf.join("jobs.conf").to_str().unwrap(),
+        ],
+        hosts,
+        StartOptions {
+            env: vec![
+                ("REDIS_PASSWORD".into(), JOBS_PASSWORD.into()),
+                ("REDIS_DATA_DIR".into(), data.to_str().unwrap().into()),
+            ],
+            root,
+            ..Default::default()
+        },
+    );
+}
+
 /// The programs of Debian 13's set the tests run.
 const TOOLS: [&str; 9] = [
     "prometheus",
@@ -323,27 +347,7 @@ fn prometheus_and_alertmanager_on_debian13_scrape_the_lab_and_send_the_next_phas
         },
     );
     // Redis from the rendered config and start script.
-    let data = lab.dir().join("jobs-data");
-    std::fs::create_dir_all(&data).unwrap();
-    let start = dir.join("redis/jobs/start.sh");
-    let redis_conf = dir.join("redis/jobs/jobs.conf");
-    lab.start_with(
-        "jobs",
-        &[
-            "/bin/sh",
-            start.to_str().unwrap(),
-            redis_conf.to_str().unwrap(),
-        ],
-        &hosts(),
-        StartOptions {
-            env: vec![
-                ("REDIS_PASSWORD".into(), JOBS_PASSWORD.into()),
-                ("REDIS_DATA_DIR".into(), data.to_str().unwrap().into()),
-            ],
-            root: root(),
-            ..Default::default()
-        },
-    );
+    start_jobs(&mut lab, &dir.join("redis/jobs"), &hosts(), root());
     // PostgreSQL from the rendered config, hba and first-start script (which creates
     // the monitoring role).
     let pg_data = lab.dir().join("pgdata");
@@ -718,26 +722,7 @@ fn hosts_bundle_on_debian13_prometheus_scrapes_every_machines_exporters() {
             ..Default::default()
         },
     );
-    let redis_data = lab.dir().join("jobs-data");
-    std::fs::create_dir_all(&redis_data).unwrap();
-    let redis_dir = dir.join(data).join("redis/jobs");
-    lab.start_with(
-        "jobs",
-        &[
-            "/bin/sh",
-            redis_dir.join("start.sh").to_str().unwrap(),
-            redis_dir.join("jobs.conf").to_str().unwrap(),
-        ],
-        &[],
-        StartOptions {
-            env: vec![
-                ("REDIS_PASSWORD".into(), JOBS_PASSWORD.into()),
-                ("REDIS_DATA_DIR".into(), redis_data.to_str().unwrap().into()),
-            ],
-            root: root(),
-            ..Default::default()
-        },
-    );
+    start_jobs(&mut lab, &dir.join(data).join("redis/jobs"), &[], root());
     let pg_data = lab.dir().join("pgdata");
     let (_pg, _run) = start_primary(
         &mut lab,
