@@ -78,6 +78,14 @@ codes! {
     /// A signal whose metric the phase that watches it does not have (no `metrics` on
     /// the service, no replica to lag, not a Redis).
     NoSignalSource = "no-signal-source",
+    /// `resources.gpu` on a service whose tier's machines have no such GPUs.
+    NoGpuOnTier = "no-gpu-on-tier",
+    /// GPUs that compose and hosts cannot reserve by count (AMD's, Intel's): the
+    /// container sees every one on the machine.
+    GpuNotCounted = "gpu-not-counted",
+    /// A Kubernetes phase whose services and datastores sit on several tiers, some
+    /// without a node pool: on Kubernetes their pods land on any node.
+    TiersWithoutPools = "tiers-without-pools",
     NoEffectOnKubernetes = "no-effect-on-kubernetes",
     /// `monitoring.notify` on a phase that also renders platforms with no Alertmanager
     /// (Kubernetes, hosts): their alerts reach none of its receivers.

@@ -28,6 +28,7 @@ pub use datastore::*;
 pub use monitoring::*;
 pub use service::*;
 pub use signal::{Condition, Metrics, Signal, SignalCondition, Threshold};
+pub use tier::{Gpu, GpuVendor, Taint};
 pub use versions::BalancerVersion;
 
 /// Names of services, datastores, tiers, phases and the blueprint: a DNS-1035 label of

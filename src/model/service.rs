@@ -283,6 +283,10 @@ pub struct Resources {
     /// Memory the instance may not exceed (limit); past it the process is killed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_limit: Option<Quantity>,
+    /// GPUs each instance takes for itself, like `{ count: 1 }`: only on a tier whose
+    /// machines have that many of the vendor's. Services only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<super::Gpu>,
 }
 
 /// An environment variable's value: text, a number or a boolean (written as text).

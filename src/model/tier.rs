@@ -1,9 +1,11 @@
 //! Tiers: groups of identical machines that services and datastores are placed on.
 
+use std::collections::BTreeMap;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::HOST_PATTERN;
+use super::{HOST_PATTERN, K8S_LABEL_KEY_PATTERN, K8S_LABEL_VALUE_PATTERN};
 use crate::model::units::Quantity;
 
 /// A group of identical machines.
@@ -26,6 +28,142 @@ pub struct Tier {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 0, max = 10000000))]
     pub cost_per_month: Option<f64>,
+    /// The Kubernetes node pool the tier's machines are: the pods of what runs on the
+    /// tier are scheduled on its nodes only (a `nodeSelector` on its labels) and
+    /// tolerate its taints. Without one, a tier means nothing on Kubernetes: pods land
+    /// on any node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pool: Option<NodePool>,
+}
+
+/// A Kubernetes node pool (a GKE node pool, an EKS managed node group, an AKS agent
+/// pool, a Karpenter NodePool): how its nodes are told apart, and what keeps other
+/// pods off them.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NodePool {
+    /// Labels every node of the pool has, and other nodes lack, like
+    /// `cloud.google.com/gke-nodepool: gpu` or `eks.amazonaws.com/nodegroup: gpu`.
+    #[schemars(
+        extend("propertyNames" = { "pattern": K8S_LABEL_KEY_PATTERN }),
+        extend("additionalProperties" = { "type": "string", "pattern": K8S_LABEL_VALUE_PATTERN }),
+        extend("minProperties" = 1, "maxProperties" = 16)
+    )]
+    pub labels: BTreeMap<String, String>,
+    /// Taints on the pool's nodes, which the pods placed on the tier tolerate (and no
+    /// other pod does), like `{ key: nvidia.com/gpu, value: present, effect:
+    /// NoSchedule }`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 16))]
+    pub taints: Vec<Taint>,
+}
+
+/// A node taint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Taint {
+    /// The taint's key, a label key like `nvidia.com/gpu` or `dedicated`.
+    #[schemars(regex(pattern = K8S_LABEL_KEY_PATTERN))]
+    pub key: String,
+    /// Its value, if it has one: tolerated only with that value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = K8S_LABEL_VALUE_PATTERN))]
+    pub value: Option<String>,
+    /// What it does to pods that do not tolerate it.
+    pub effect: TaintEffect,
+}
+
+/// A taint's effect.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+pub enum TaintEffect {
+    /// No new pod is scheduled there unless it tolerates the taint.
+    NoSchedule,
+    /// The scheduler avoids the node for such pods, but may still use it.
+    PreferNoSchedule,
+    /// Such pods are not scheduled there, and those running are evicted.
+    NoExecute,
+}
+
+impl TaintEffect {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaintEffect::NoSchedule => "NoSchedule",
+            TaintEffect::PreferNoSchedule => "PreferNoSchedule",
+            TaintEffect::NoExecute => "NoExecute",
+        }
+    }
+}
+
+/// GPUs: on a machine, how many it has; on a service, how many each instance takes
+/// for itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Gpu {
+    /// How many GPUs.
+    #[schemars(range(min = 1, max = 16))]
+    pub count: u32,
+    /// Whose GPUs. Default: `nvidia`.
+    #[serde(default, skip_serializing_if = "GpuVendor::is_default")]
+    pub vendor: GpuVendor,
+}
+
+impl std::fmt::Display for Gpu {
+    /// `1 NVIDIA GPU`, `2 AMD GPUs`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = if self.count == 1 { "" } else { "s" };
+        write!(f, "{} {} GPU{s}", self.count, self.vendor.display())
+    }
+}
+
+/// A GPU maker, which names the device plugin's resource on Kubernetes.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum GpuVendor {
+    /// `nvidia.com/gpu` (NVIDIA's device plugin or GPU Operator); Docker's NVIDIA
+    /// Container Toolkit on compose and hosts.
+    #[default]
+    Nvidia,
+    /// `amd.com/gpu` (ROCm's device plugin); `/dev/kfd` and `/dev/dri` on compose and
+    /// hosts.
+    Amd,
+    /// `gpu.intel.com/i915` (Intel's device plugin); `/dev/dri` on compose and hosts.
+    Intel,
+}
+
+impl GpuVendor {
+    fn is_default(&self) -> bool {
+        *self == GpuVendor::Nvidia
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GpuVendor::Nvidia => "nvidia",
+            GpuVendor::Amd => "amd",
+            GpuVendor::Intel => "intel",
+        }
+    }
+
+    /// The extended resource its Kubernetes device plugin advertises.
+    pub fn kubernetes_resource(self) -> &'static str {
+        match self {
+            GpuVendor::Nvidia => "nvidia.com/gpu",
+            GpuVendor::Amd => "amd.com/gpu",
+            GpuVendor::Intel => "gpu.intel.com/i915",
+        }
+    }
+
+    /// As people name it: `NVIDIA`.
+    pub fn display(self) -> &'static str {
+        match self {
+            GpuVendor::Nvidia => "NVIDIA",
+            GpuVendor::Amd => "AMD",
+            GpuVendor::Intel => "Intel",
+        }
+    }
 }
 
 /// The size of one machine.
@@ -36,6 +174,9 @@ pub struct Machine {
     pub cpu: Quantity,
     /// Memory, like `16Gi`.
     pub memory: Quantity,
+    /// The GPUs each machine has, like `{ count: 1 }` (NVIDIA's by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<Gpu>,
 }
 
 impl Tier {

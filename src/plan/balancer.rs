@@ -141,6 +141,7 @@ pub(super) fn balancer_plan(
         memory_bytes: 128 * MI,
         cpu_limit_millis: 1000,
         memory_limit_bytes: 256 * MI,
+        gpu: None,
     };
     // Only Kubernetes sets the balancer's limits; `auto` would count the node's cores
     // and run that many workers in a one-CPU container.

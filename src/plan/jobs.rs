@@ -125,6 +125,7 @@ pub(super) fn resolve_jobs(
                 memory_bytes: 32 * 1024 * 1024,
                 cpu_limit_millis: 100,
                 memory_limit_bytes: 64 * 1024 * 1024,
+                gpu: None,
             },
             service_account: JOB_WAITER.to_string(),
         });

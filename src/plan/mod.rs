@@ -35,8 +35,8 @@ use serde::Serialize;
 use crate::check::validate::ResolvedPhase;
 use crate::model::units::Quantity;
 use crate::model::{
-    Algorithm, Balancer, BalancerEngine, Blueprint, Condition, Platform, Resources, Service,
-    ServiceKind,
+    Algorithm, Balancer, BalancerEngine, Blueprint, Condition, Gpu, Platform, Resources, Service,
+    ServiceKind, Taint,
 };
 
 /// The port nginx and HAProxy listen on inside a container: above 1024, so the
@@ -96,6 +96,12 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The node pool of a tier (that of a service, a datastore or the balancer), if it
+    /// names one that has a pool.
+    pub fn node_pool(&self, tier: Option<&str>) -> Option<&NodePoolPlan> {
+        self.tiers.get(tier?)?.pool.as_ref()
+    }
+
     /// Each datastore password that goes into a connection URL (`urls`) as it is, with
     /// the URL variables that hold it: the deployer must give it URL-safe (letters,
     /// digits, `-._~`), or the URL breaks.
@@ -146,6 +152,20 @@ pub struct TierPlan {
     /// Their addresses, when listed (the `hosts` platform needs them).
     pub hosts: Vec<String>,
     pub cost_per_month: Option<f64>,
+    /// The GPUs each machine has.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<Gpu>,
+    /// The Kubernetes node pool its machines are: where the pods placed on it go.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<NodePoolPlan>,
+}
+
+/// A Kubernetes node pool: the node labels a pod placed on it selects, and the taints
+/// it tolerates.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NodePoolPlan {
+    pub node_selector: BTreeMap<String, String>,
+    pub tolerations: Vec<Taint>,
 }
 
 /// A service with every default applied.
@@ -197,6 +217,12 @@ pub struct ServicePlan {
     pub stop_grace_ms: BTreeMap<Platform, u64>,
     /// How new instances replace old ones where a platform rolls them out.
     pub rollout: Rollout,
+    /// The GPUs each instance is given by index on its machine, per platform that
+    /// runs Docker (compose, hosts), where the NVIDIA Container Toolkit would give every
+    /// instance the machine's first GPUs: instances on one machine get different ones
+    /// while the machine has enough.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub gpu_devices: BTreeMap<Platform, Vec<Vec<u32>>>,
     /// The jobs it waits for (`after`): each runs to completion before it starts.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub after: Vec<String>,
@@ -260,6 +286,9 @@ pub struct ResourcesPlan {
     pub memory_bytes: u64,
     pub cpu_limit_millis: u64,
     pub memory_limit_bytes: u64,
+    /// GPUs the instance takes for itself (its request and its limit).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<Gpu>,
 }
 
 impl ResourcesPlan {
@@ -276,6 +305,7 @@ impl ResourcesPlan {
             memory_bytes: memory,
             cpu_limit_millis: or(self.cpu_limit_millis, cpu * 4).max(cpu),
             memory_limit_bytes: or(self.memory_limit_bytes, memory * 2).max(memory),
+            gpu: self.gpu,
         }
     }
 
@@ -588,6 +618,11 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
                 count: t.machines(),
                 hosts: t.hosts.clone(),
                 cost_per_month: t.cost_per_month,
+                gpu: t.machine.gpu,
+                pool: t.pool.as_ref().map(|p| NodePoolPlan {
+                    node_selector: p.labels.clone(),
+                    tolerations: p.taints.clone(),
+                }),
             },
         );
     }
@@ -618,6 +653,7 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
     }
 
     jobs::resolve_jobs(&mut services, &datastores);
+    placement::assign_gpus(&mut services, &tiers, &platforms);
 
     let balancer = match &bp.balancer {
         None => None,
@@ -734,6 +770,7 @@ fn resources_plan(r: Option<&Resources>) -> Result<ResourcesPlan, String> {
         memory_bytes: b(&r.memory)?.unwrap_or(0),
         cpu_limit_millis: m(&r.cpu_limit)?.unwrap_or(0),
         memory_limit_bytes: b(&r.memory_limit)?.unwrap_or(0),
+        gpu: r.gpu,
     })
 }
 
@@ -767,6 +804,7 @@ mod tests {
             memory_bytes: 512 * MI,
             cpu_limit_millis: 200,
             memory_limit_bytes: 0,
+            gpu: None,
         }
         .with_defaults();
         assert_eq!(

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::{Blueprint, Datastore, Platform};
+use crate::model::{Blueprint, Datastore, GpuVendor, Platform};
 use crate::plan::NodeRole;
 use crate::source::pointer::Pointer;
 
@@ -200,8 +200,21 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
         // What runs at its fewest instances, and at its autoscalers' maxima.
         let (mut want_cpu, mut want_mem) = (0u64, 0u64);
         let (mut peak_cpu, mut peak_mem) = (0u64, 0u64);
+        // GPUs are whole devices: an instance's are its own (a tier without GPUs is
+        // refused where a service asks for them).
+        let gpus = u64::from(tier.machine.gpu.map_or(0, |g| g.count));
+        let (mut want_gpu, mut peak_gpu) = (0u64, 0u64);
         let mut add = |r: Option<&Resources>, n: u64, most: u64| {
             if let Some(r) = r {
+                // What fits no machine (too many, another vendor's) is refused where
+                // the service asks for it.
+                let machine_gpu = tier.machine.gpu;
+                if let Some(g) = r.gpu.filter(|g| {
+                    machine_gpu.is_some_and(|m| m.vendor == g.vendor && m.count >= g.count)
+                }) {
+                    want_gpu += u64::from(g.count) * n;
+                    peak_gpu += u64::from(g.count) * most;
+                }
                 let cpu = r
                     .cpu
                     .as_ref()
@@ -241,7 +254,12 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
         }
         let over_cpu = want_cpu > cpu * machines;
         let over_mem = want_mem > memory * machines;
-        if over_cpu || over_mem {
+        let over_gpu = want_gpu > gpus * machines;
+        let gpu_text = |n: u64| {
+            let vendor = tier.machine.gpu.map_or("", |g| g.vendor.display());
+            format!("{n} {vendor} GPU{}", if n == 1 { "" } else { "s" })
+        };
+        if over_cpu || over_mem || over_gpu {
             let mut what = Vec::new();
             if over_cpu {
                 what.push(format!(
@@ -254,6 +272,13 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
                 let (want, have) = format_bytes_pair(want_mem, memory * machines);
                 what.push(format!("{want} memory requested of {have}"));
             }
+            if over_gpu {
+                what.push(format!(
+                    "{} requested of {}",
+                    gpu_text(want_gpu),
+                    gpu_text(gpus * machines)
+                ));
+            }
             out.push(
                 Diagnostic::warning(
                     Code::OverCapacity,
@@ -263,7 +288,10 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
                 .at_key()
                 .hint("give the tier more or bigger machines, or lower the requests (autoscaled services count at their `min`)"),
             );
-        } else if peak_cpu > cpu * machines || peak_mem > memory * machines {
+        } else if peak_cpu > cpu * machines
+            || peak_mem > memory * machines
+            || peak_gpu > gpus * machines
+        {
             let mut what = Vec::new();
             if peak_cpu > cpu * machines {
                 what.push(format!(
@@ -275,6 +303,13 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
             if peak_mem > memory * machines {
                 let (peak, have) = format_bytes_pair(peak_mem, memory * machines);
                 what.push(format!("{peak} memory of {have}"));
+            }
+            if peak_gpu > gpus * machines {
+                what.push(format!(
+                    "{} of {}",
+                    gpu_text(peak_gpu),
+                    gpu_text(gpus * machines)
+                ));
             }
             // At the `max` that reaches past the tier (in the patch of the phase that
             // sets it, where one does), else at the tier.
@@ -833,4 +868,50 @@ fn monitoring_layout(bp: &Blueprint, layout: &mut HostsLayout, book: &mut PortBo
     }
     layout.conflicts.extend(conflicts);
     layout.monitoring = Some(m);
+}
+
+/// Gives each instance of a service that takes NVIDIA GPUs its own on its machine, by
+/// index (the NVIDIA Container Toolkit would give every instance the first ones): on
+/// compose every instance shares the one Docker host, on hosts each machine counts
+/// its own. Past the machine's GPUs the indices start over, so instances share, which
+/// validation reports as the tier over its capacity.
+pub fn assign_gpus(
+    services: &mut BTreeMap<String, crate::plan::ServicePlan>,
+    tiers: &BTreeMap<String, crate::plan::TierPlan>,
+    platforms: &[Platform],
+) {
+    for platform in [Platform::Compose, Platform::Hosts] {
+        if !platforms.contains(&platform) {
+            continue;
+        }
+        // The next free index on each machine ("" for compose's one host).
+        let mut next: BTreeMap<String, u32> = BTreeMap::new();
+        for s in services.values_mut() {
+            let Some(gpu) = s.resources.gpu.filter(|g| g.vendor == GpuVendor::Nvidia) else {
+                continue;
+            };
+            let Some(has) = s
+                .tier
+                .as_ref()
+                .and_then(|t| tiers.get(t))
+                .and_then(|t| t.gpu)
+                .filter(|h| h.count > 0)
+            else {
+                continue;
+            };
+            let ids = (0..s.containers.len())
+                .map(|i| {
+                    let machine = match platform {
+                        Platform::Hosts => s.machines.get(i).cloned().unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    let first = next.entry(machine).or_insert(0);
+                    let ids = (0..gpu.count).map(|k| (*first + k) % has.count).collect();
+                    *first += gpu.count;
+                    ids
+                })
+                .collect();
+            s.gpu_devices.insert(platform, ids);
+        }
+    }
 }

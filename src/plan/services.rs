@@ -84,6 +84,7 @@ pub(super) fn service_plan(
             .collect(),
         rollout: super::health::service_rollout(s.kind),
         after: s.after.clone(),
+        gpu_devices: BTreeMap::new(),
         job: super::jobs::job_settings(s)?.map(|(retries, timeout_ms)| JobPlan {
             retries,
             timeout_ms,

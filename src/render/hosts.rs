@@ -267,8 +267,61 @@ fn start_order(plan: &Plan) -> String {
             crate::plan::scrape::GRAFANA_ADMIN_SECRET,
         ));
     }
+    out.push_str(&gpus(plan));
     out.push_str(&ports(plan));
     out
+}
+
+/// What a machine whose containers take GPUs needs installed, and which GPUs each
+/// instance is given.
+fn gpus(plan: &Plan) -> String {
+    let mut lines = Vec::new();
+    for s in plan.services.values() {
+        let Some(gpu) = s.resources.gpu else {
+            continue;
+        };
+        let ids = s.gpu_devices.get(&crate::model::Platform::Hosts);
+        for (i, (container, machine)) in s.containers.iter().zip(&s.machines).enumerate() {
+            let given = match ids.and_then(|ids| ids.get(i)) {
+                Some(ids) => format!(
+                    "GPU {} (`device_ids`)",
+                    ids.iter()
+                        .map(u32::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                None => format!(
+                    "every {} GPU of the machine (`devices`)",
+                    gpu.vendor.display()
+                ),
+            };
+            lines.push(format!(
+                "| `{}/` | `{container}` | {given} |",
+                super::bundle::machine_dir(machine)
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    let vendors: std::collections::BTreeSet<crate::model::GpuVendor> = plan
+        .services
+        .values()
+        .filter_map(|s| s.resources.gpu.map(|g| g.vendor))
+        .collect();
+    let needs: Vec<&str> = vendors
+        .iter()
+        .map(|v| match v {
+            crate::model::GpuVendor::Nvidia => "NVIDIA's driver and the NVIDIA Container Toolkit (`nvidia-ctk runtime configure --runtime=docker`, then restart Docker; `docker run --rm --gpus all ubuntu nvidia-smi` lists the GPUs)",
+            crate::model::GpuVendor::Amd => "AMD's ROCm kernel driver (`/dev/kfd` and `/dev/dri` present), the container's user in the groups that own them",
+            crate::model::GpuVendor::Intel => "Intel's GPU driver (`/dev/dri` present), the container's user in the group that owns it",
+        })
+        .collect();
+    format!(
+        "\n## GPUs\n\nThe machines below need {} before `docker compose up`. Each instance gets GPUs of its own where Docker can give them by index; past a machine's GPUs, instances share.\n\n| machine | container | given |\n|---|---|---|\n{}\n",
+        needs.join("; and "),
+        lines.join("\n")
+    )
 }
 
 /// The ports each machine must open: to the other machines (its datastore nodes, a

@@ -58,6 +58,9 @@ pub struct Row {
     /// requests_per_second target × the most instances.
     #[serde(rename = "throughput_requests_per_second")]
     pub throughput: Option<u64>,
+    /// The GPUs each instance takes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<crate::model::Gpu>,
 }
 
 fn zero_as_null<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> {
@@ -80,6 +83,28 @@ pub struct TierRow {
     pub memory: u64,
     pub cost_per_machine: Option<f64>,
     pub monthly_cost: Option<f64>,
+    /// Each machine's GPUs.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gpu: Option<crate::model::Gpu>,
+    /// Its Kubernetes node pool: the labels its pods select and the taints they
+    /// tolerate, as `key=value` and `key=value:Effect`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<PoolRow>,
+}
+
+/// A tier's node pool on Kubernetes.
+#[derive(Debug, Clone, Serialize)]
+pub struct PoolRow {
+    pub labels: Vec<String>,
+    pub taints: Vec<String>,
+    /// The nodes its pods need, by their requests packed first-fit on nodes of the
+    /// tier's size, at their fewest and their most instances (a node's reserve for
+    /// the system and its DaemonSets not counted); `None` where a pod is larger than a
+    /// node, or the phase is not rendered for Kubernetes.
+    pub nodes_needed_min: Option<u32>,
+    /// Whether the phase is rendered for Kubernetes, where the pool means something.
+    pub kubernetes: bool,
+    pub nodes_needed_max: Option<u32>,
 }
 
 /// Sums at the fewest and the most instances, in millicores and bytes.
@@ -97,6 +122,15 @@ pub struct Totals {
     pub memory_request_max: u64,
     #[serde(rename = "memory_limit_bytes_max")]
     pub memory_limit_max: u64,
+    /// GPUs taken, at the fewest and the most instances.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub gpus_min: u64,
+    #[serde(skip_serializing_if = "is_zero")]
+    pub gpus_max: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 fn row(
@@ -119,6 +153,7 @@ fn row(
         memory_request: r.memory_bytes,
         memory_limit: r.memory_limit_bytes,
         throughput,
+        gpu: r.gpu,
     }
 }
 
@@ -207,7 +242,11 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
         totals.memory_request_min += r.memory_request * min;
         totals.memory_request_max += r.memory_request * max;
         totals.memory_limit_max += r.memory_limit * max;
+        let gpus = u64::from(r.gpu.map_or(0, |g| g.count));
+        totals.gpus_min += gpus * min;
+        totals.gpus_max += gpus * max;
     }
+    let on_kubernetes = plan.platforms.contains(&crate::model::Platform::Kubernetes);
     let tiers: Vec<TierRow> = plan
         .tiers
         .iter()
@@ -218,6 +257,33 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
             memory: t.memory_bytes,
             cost_per_machine: t.cost_per_month,
             monthly_cost: t.cost_per_month.map(|c| c * f64::from(t.count)),
+            gpu: t.gpu,
+            pool: t.pool.as_ref().map(|p| {
+                let (min, max) = if on_kubernetes {
+                    let [min, max] = [false, true].map(|most| nodes_needed(plan, name, t, most));
+                    (min, max)
+                } else {
+                    (None, None)
+                };
+                PoolRow {
+                    labels: p
+                        .node_selector
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect(),
+                    taints: p
+                        .tolerations
+                        .iter()
+                        .map(|t| match &t.value {
+                            Some(v) => format!("{}={v}:{}", t.key, t.effect.as_str()),
+                            None => format!("{}:{}", t.key, t.effect.as_str()),
+                        })
+                        .collect(),
+                    nodes_needed_min: min,
+                    nodes_needed_max: max,
+                    kubernetes: on_kubernetes,
+                }
+            }),
         })
         .collect();
     let monthly_cost = if !tiers.is_empty() && tiers.iter().all(|t| t.monthly_cost.is_some()) {
@@ -253,6 +319,133 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
             .collect(),
         previous: plan.watch.previous.clone(),
     }
+}
+
+/// One pod a node pool runs: what it requests (millicores, bytes, GPUs) and the
+/// datastore whose pods must each be on a node of their own (its StatefulSet's
+/// anti-affinity), if any.
+type Pod<'a> = (u64, u64, u32, Option<&'a str>);
+
+/// The pods a tier's node pool runs on Kubernetes at the fewest or the most
+/// instances: its services' (jobs aside), its datastores' servers and poolers, the
+/// balancer's.
+fn pool_pods<'a>(plan: &'a Plan, tier: &str, most: bool) -> Vec<Pod<'a>> {
+    let on = |t: &Option<String>| t.as_deref() == Some(tier);
+    let pod = |r: &ResourcesPlan, apart: Option<&'a str>| {
+        (
+            r.cpu_millis,
+            r.memory_bytes,
+            r.gpu.map_or(0, |g| g.count),
+            apart,
+        )
+    };
+    let mut pods = Vec::new();
+    for s in plan
+        .services
+        .values()
+        .filter(|s| on(&s.tier) && s.job.is_none())
+    {
+        let n = match (s.scaling.autoscaled, most) {
+            (true, true) => s.scaling.max,
+            (true, false) => s.scaling.min,
+            (false, _) => s.instances,
+        };
+        pods.extend(std::iter::repeat_n(pod(&s.reserved, None), n as usize));
+    }
+    for d in plan.datastores.values().filter(|d| on(&d.tier)) {
+        let servers = d
+            .nodes
+            .get(&crate::model::Platform::Kubernetes)
+            .map_or(0, |n| {
+                n.iter()
+                    .filter(|n| n.role != crate::plan::NodeRole::Pooler)
+                    .count()
+            });
+        // A spread of skew 1 fits any number of nodes; anti-affinity needs one each.
+        let apart =
+            (d.kubernetes.spread == crate::plan::Spread::OwnNode).then_some(d.name.as_str());
+        pods.extend(std::iter::repeat_n(
+            pod(&d.server_resources, apart),
+            servers,
+        ));
+        if let crate::plan::EnginePlan::Postgres(pg) = &d.engine {
+            if let Some(pooler) = &pg.pooler {
+                pods.extend(std::iter::repeat_n(
+                    pod(&pooler.resources, None),
+                    pooler.kubernetes_replicas as usize,
+                ));
+            }
+        }
+    }
+    if let Some(lb) = plan.balancer.as_ref().filter(|lb| on(&lb.tier)) {
+        pods.extend(std::iter::repeat_n(
+            pod(&lb.resources, None),
+            lb.replicas as usize,
+        ));
+    }
+    pods
+}
+
+/// The nodes of a tier's size its pods need, packed first-fit from the largest (by
+/// GPUs, then CPU, then memory), a datastore's servers on nodes of their own; `None`
+/// when one is larger than a node.
+fn nodes_needed(plan: &Plan, tier: &str, t: &crate::plan::TierPlan, most: bool) -> Option<u32> {
+    let size = (t.cpu_millis, t.memory_bytes, t.gpu.map_or(0, |g| g.count));
+    let mut pods = pool_pods(plan, tier, most);
+    pods.sort_by_key(|p| std::cmp::Reverse((p.2, p.0, p.1)));
+    // Each node's free CPU, memory and GPUs, and the datastores it holds a server of.
+    type Node<'a> = ((u64, u64, u32), Vec<&'a str>);
+    let mut nodes: Vec<Node> = Vec::new();
+    for (cpu, mem, gpu, apart) in pods {
+        if cpu > size.0 || mem > size.1 || gpu > size.2 {
+            return None;
+        }
+        let fits = |(free, held): &&mut Node| {
+            free.0 >= cpu
+                && free.1 >= mem
+                && free.2 >= gpu
+                && apart.is_none_or(|a| !held.contains(&a))
+        };
+        let node = match nodes.iter_mut().find(|n| fits(n)) {
+            Some(n) => n,
+            None => {
+                nodes.push((size, Vec::new()));
+                nodes.last_mut().expect("just pushed")
+            }
+        };
+        node.0 = (node.0 .0 - cpu, node.0 .1 - mem, node.0 .2 - gpu);
+        node.1.extend(apart);
+    }
+    Some(nodes.len() as u32)
+}
+
+/// A tier's node pool cells: `a=b, c=d; gpu=x:NoSchedule`, and the nodes its pods
+/// need (`2–5`).
+fn pool_cells(pool: Option<&PoolRow>, machines: u32) -> [String; 2] {
+    let Some(p) = pool else {
+        return ["–".into(), "–".into()];
+    };
+    let mut selects = p.labels.join(", ");
+    if !p.taints.is_empty() {
+        selects.push_str(&format!("; {}", p.taints.join(", ")));
+    }
+    let needed = match (p.nodes_needed_min, p.nodes_needed_max) {
+        (Some(a), Some(b)) => {
+            let mut text = if a == b {
+                a.to_string()
+            } else {
+                format!("{a}–{b}")
+            };
+            if b > machines {
+                text.push_str(&format!(" (more than its {machines})"));
+            }
+            text
+        }
+        (Some(a), None) => format!("{a}–? (a pod at the most is larger than a node)"),
+        _ if !p.kubernetes => "– (not on Kubernetes in this phase)".into(),
+        (None, _) => "? (a pod is larger than a node)".into(),
+    };
+    [selects, needed]
 }
 
 /// A condition as `plan` shows it: a signal is an alert where a phase watches it;
@@ -349,7 +542,7 @@ enum Block {
     /// Whole lines, each ending in a newline.
     Lines(String),
     Table {
-        head: &'static [&'static str],
+        head: Vec<&'static str>,
         rows: Vec<Vec<String>>,
     },
 }
@@ -363,20 +556,29 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
     }
     lines.push_str(&format!("Platforms: {}.\n\n", c.platforms.join(", ")));
     out.push(Block::Lines(lines));
+    // GPUs get a column where something takes one.
+    let gpus = c.services.iter().any(|r| r.gpu.is_some());
+    let mut head = vec![
+        "service",
+        "kind",
+        "instances",
+        "cpu request / limit",
+        "memory request / limit",
+    ];
+    if gpus {
+        head.push("gpus each");
+    }
+    head.push("throughput ceiling");
     out.push(Block::Table {
-        head: &[
-            "service",
-            "kind",
-            "instances",
-            "cpu request / limit",
-            "memory request / limit",
-            "throughput ceiling",
-        ],
+        head,
         rows: c
             .services
             .iter()
             .map(|r| {
                 let mut cells = cells(r);
+                if gpus {
+                    cells.push(r.gpu.map_or("–".into(), |g| g.to_string()));
+                }
                 cells.push(r.throughput.map_or("–".into(), |t| format!("{t} req/s")));
                 cells
             })
@@ -385,7 +587,7 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
     if !c.datastores.is_empty() {
         out.push(Block::Lines("\n".into()));
         out.push(Block::Table {
-            head: &[
+            head: vec![
                 "datastore",
                 "engine",
                 "nodes",
@@ -402,6 +604,13 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
         range(cores(t.cpu_request_min), cores(t.cpu_request_max)),
         range(gib(t.memory_request_min), gib(t.memory_request_max)),
     );
+    if t.gpus_max > 0 {
+        lines.push_str(&format!(
+            ", {} GPU{}",
+            range(t.gpus_min.to_string(), t.gpus_max.to_string()),
+            if t.gpus_max == 1 { "" } else { "s" }
+        ));
+    }
     if t.cpu_limit_max > 0 || t.memory_limit_max > 0 {
         lines.push_str(&format!(
             " (limits up to {} CPU, {})",
@@ -415,19 +624,33 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
     }
     out.push(Block::Lines(lines));
     if !c.tiers.is_empty() {
+        // Node pools get their columns where a tier has one.
+        let pools = c.tiers.iter().any(|r| r.pool.is_some());
+        let mut head = vec!["tier", "machines", "each", "cost per machine", "per month"];
+        if pools {
+            head.extend(["node pool (labels; taints)", "nodes its pods need"]);
+        }
         out.push(Block::Table {
-            head: &["tier", "machines", "each", "cost per machine", "per month"],
+            head,
             rows: c
                 .tiers
                 .iter()
                 .map(|r| {
-                    vec![
+                    let mut each = format!("{} CPU, {}", cpu(r.cpu), mem(r.memory));
+                    if let Some(g) = r.gpu {
+                        each.push_str(&format!(", {g}"));
+                    }
+                    let mut row = vec![
                         r.name.clone(),
                         r.machines.to_string(),
-                        format!("{} CPU, {}", cpu(r.cpu), mem(r.memory)),
+                        each,
                         r.cost_per_machine.map_or("–".into(), money),
                         r.monthly_cost.map_or("–".into(), money),
-                    ]
+                    ];
+                    if pools {
+                        row.extend(pool_cells(r.pool.as_ref(), r.machines));
+                    }
+                    row
                 })
                 .collect(),
         });

@@ -350,7 +350,18 @@ fn docs_show_every_field_of_every_document() {
             ],
             vec![],
         ),
-        (vec!["plan", "--format", "json", bp], vec![]),
+        // medhasakthi takes no GPU: those fields are shown from another blueprint.
+        (
+            vec!["plan", "--format", "json", bp],
+            vec![
+                ".phases[].services[].gpu",
+                ".phases[].services[].gpu.count",
+                ".phases[].tiers[].gpu",
+                ".phases[].tiers[].gpu.count",
+                ".phases[].totals.gpus_max",
+                ".phases[].totals.gpus_min",
+            ],
+        ),
         (
             vec!["diff", "--format", "json", bp, "vertical", "horizontal"],
             vec![],

@@ -31,7 +31,7 @@ fn yaml_blocks(text: &str) -> Vec<String> {
 }
 
 /// What each recipe's phase renders and the base phase does not: (phase, file, text).
-const EXPECTED: [(&str, &str, &str); 14] = [
+const EXPECTED: [(&str, &str, &str); 15] = [
     (
         "read-replica",
         "compose/docker-compose.yml",
@@ -97,6 +97,8 @@ const EXPECTED: [(&str, &str, &str); 14] = [
         "hosts/10.0.1.30/monitoring/prometheus.yml",
         "- \"10.0.1.11:8080\"",
     ),
+    // The GPU worker on its pool, taking its GPU.
+    ("gpu-workers", "kubernetes/worker.yaml", "nvidia.com/gpu: 1"),
 ];
 
 #[test]

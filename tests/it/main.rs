@@ -51,6 +51,7 @@ mod live_rabbitmq;
 mod live_redis_life;
 mod live_tls;
 mod monitoring;
+mod node_pools;
 mod output_safety;
 mod over_capacity;
 mod path_values;

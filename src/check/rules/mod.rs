@@ -9,6 +9,7 @@ mod datastores;
 mod jobs;
 mod monitoring;
 mod names;
+mod pools;
 mod resources;
 mod scaling;
 mod secrets;
@@ -34,6 +35,8 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
     c.names();
     c.monitoring(targets);
     c.tiers(targets);
+    c.node_pools(targets);
+    c.gpus(targets);
     c.balancer();
     c.tls(targets);
     for (name, service) in &bp.services {

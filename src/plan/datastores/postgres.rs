@@ -177,6 +177,7 @@ pub(super) fn plan(
                 memory_bytes: 64 * MIB,
                 cpu_limit_millis: 500,
                 memory_limit_bytes: 128 * MIB,
+                gpu: None,
             },
             kubernetes_replicas: 2,
         }),

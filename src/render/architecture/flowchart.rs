@@ -270,6 +270,9 @@ pub fn flowchart(plan: &Plan, marks: &BTreeMap<String, Marked>) -> String {
             format_millicores(t.cpu_millis),
             format_bytes(t.memory_bytes)
         );
+        if let Some(g) = t.gpu {
+            text.push_str(&format!(", {g}"));
+        }
         if let Some(m) = marks.get(&tier_id) {
             text.push_str(&format!(" ({})", m.word()));
         }

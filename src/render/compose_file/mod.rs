@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::{json, Map, Value};
 
 use crate::model::units::format_millicores;
-use crate::model::Platform;
+use crate::model::{GpuVendor, Platform};
 use crate::plan::{
     DatastoreNode, DatastorePlan, EnvPart, EnvValue, Plan, ServicePlan, CONTAINER_LISTEN_PORT,
     CONTAINER_TLS_PORT,
@@ -304,7 +304,19 @@ fn memory(bytes: u64) -> String {
     }
 }
 
-fn resources(r: &crate::plan::ResourcesPlan) -> Option<Value> {
+/// The device files a container is given for another vendor's GPUs than NVIDIA's,
+/// which Docker cannot reserve by count: AMD's ROCm needs `/dev/kfd` and `/dev/dri`,
+/// Intel's `/dev/dri`. The container sees every such GPU on the machine.
+fn gpu_devices(r: &crate::plan::ResourcesPlan) -> Option<Value> {
+    match r.gpu?.vendor {
+        GpuVendor::Nvidia => None,
+        GpuVendor::Amd => Some(json!(["/dev/kfd:/dev/kfd", "/dev/dri:/dev/dri"])),
+        GpuVendor::Intel => Some(json!(["/dev/dri:/dev/dri"])),
+    }
+}
+
+/// A container's `deploy.resources`; `gpu_ids`: the NVIDIA GPUs it is given by index.
+fn resources(r: &crate::plan::ResourcesPlan, gpu_ids: Option<&[u32]>) -> Option<Value> {
     let mut limits = Map::new();
     let mut reservations = Map::new();
     if r.cpu_limit_millis > 0 {
@@ -318,6 +330,20 @@ fn resources(r: &crate::plan::ResourcesPlan) -> Option<Value> {
     }
     if r.memory_bytes > 0 {
         reservations.insert("memory".into(), json!(memory(r.memory_bytes)));
+    }
+    // NVIDIA's GPUs by count, through the NVIDIA Container Toolkit (Docker's
+    // `--gpus`); other vendors' are device files (see `gpu_devices`).
+    // By index where the plan gives the instance its own; a count takes the first.
+    if let Some(gpu) = r.gpu.filter(|g| g.vendor == GpuVendor::Nvidia) {
+        let device = match gpu_ids {
+            Some(ids) => json!({
+                "driver": "nvidia",
+                "device_ids": ids.iter().map(u32::to_string).collect::<Vec<_>>(),
+                "capabilities": ["gpu"],
+            }),
+            None => json!({ "driver": "nvidia", "count": gpu.count, "capabilities": ["gpu"] }),
+        };
+        reservations.insert("devices".into(), json!([device]));
     }
     if limits.is_empty() && reservations.is_empty() {
         return None;

@@ -231,8 +231,16 @@ pub(in crate::render) fn app_containers(
         if let Some(h) = healthcheck(s) {
             c.insert("healthcheck".into(), h);
         }
-        if let Some(r) = resources(&s.resources) {
+        let gpu_ids = s
+            .gpu_devices
+            .get(&platform)
+            .and_then(|ids| ids.get(i))
+            .map(Vec::as_slice);
+        if let Some(r) = resources(&s.resources, gpu_ids) {
             c.insert("deploy".into(), r);
+        }
+        if let Some(devices) = gpu_devices(&s.resources) {
+            c.insert("devices".into(), devices);
         }
         if let Some(ms) = s.stop_grace_ms.get(&platform) {
             c.insert("stop_grace_period".into(), json!(format!("{}s", ms / 1000)));

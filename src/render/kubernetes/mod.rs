@@ -180,10 +180,50 @@ fn quantity_memory(b: u64) -> String {
 
 /// Requests and limits as written: every one set, as the plan gives them.
 fn resource_requirements(r: &crate::plan::ResourcesPlan) -> Value {
-    json!({
+    let mut out = json!({
         "requests": { "cpu": quantity_cpu(r.cpu_millis), "memory": quantity_memory(r.memory_bytes) },
         "limits": { "cpu": quantity_cpu(r.cpu_limit_millis), "memory": quantity_memory(r.memory_limit_bytes) },
-    })
+    });
+    // A device plugin's resource is whole devices, never shared: its request is its
+    // limit, which Kubernetes takes for both.
+    if let Some(gpu) = r.gpu {
+        out["limits"][gpu.vendor.kubernetes_resource()] = json!(gpu.count);
+    }
+    out
+}
+
+/// Places a pod on a tier's node pool: a `nodeSelector` on the pool's labels, and a
+/// toleration of each of its taints (no toleration of anything else).
+fn on_node_pool(pool: Option<&crate::plan::NodePoolPlan>, pod: Option<&mut Map<String, Value>>) {
+    let (Some(pool), Some(pod)) = (pool, pod) else {
+        return;
+    };
+    pod.insert("nodeSelector".into(), json!(pool.node_selector));
+    if !pool.tolerations.is_empty() {
+        pod.insert(
+            "tolerations".into(),
+            Value::Array(
+                pool.tolerations
+                    .iter()
+                    .map(|t| {
+                        let mut out = Map::new();
+                        out.insert("key".into(), json!(t.key));
+                        match &t.value {
+                            Some(v) => {
+                                out.insert("operator".into(), json!("Equal"));
+                                out.insert("value".into(), json!(v));
+                            }
+                            None => {
+                                out.insert("operator".into(), json!("Exists"));
+                            }
+                        }
+                        out.insert("effect".into(), json!(t.effect.as_str()));
+                        Value::Object(out)
+                    })
+                    .collect(),
+            ),
+        );
+    }
 }
 
 /// A probe: `handler` (`{"exec": …}`, `{"tcpSocket": …}`, `{"httpGet": …}`) run on the

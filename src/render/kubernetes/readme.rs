@@ -224,8 +224,99 @@ pub(super) fn readme(plan: &Plan) -> String {
             needs.push_str(&format!("- At least {pods} schedulable nodes for `{}`: its primary and each replica run on a node of their own (a pod with no free node stays Pending).\n", d.name));
         }
     }
+    node_pools(plan, &mut needs);
     if !needs.is_empty() {
         out.push_str(&format!("\n## The cluster needs\n\n{needs}"));
     }
     out
+}
+
+/// The node pools the tiers name and the GPU device plugins the services need.
+fn node_pools(plan: &Plan, needs: &mut String) {
+    let capacity = crate::report::capacity::capacity(plan);
+    for row in &capacity.tiers {
+        let Some(pool) = &row.pool else {
+            continue;
+        };
+        let mut text = format!(
+            "- A node pool for tier `{}`: nodes labelled {}",
+            row.name,
+            pool.labels
+                .iter()
+                .map(|l| format!("`{l}`"))
+                .collect::<Vec<_>>()
+                .join(" and ")
+        );
+        if !pool.taints.is_empty() {
+            text.push_str(&format!(
+                ", tainted {} (only this tier's pods tolerate {})",
+                pool.taints
+                    .iter()
+                    .map(|t| format!("`{t}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and "),
+                if pool.taints.len() == 1 { "it" } else { "them" }
+            ));
+        }
+        let mut size = format!(
+            "{} CPU, {}",
+            crate::model::units::format_millicores(row.cpu),
+            crate::model::units::format_bytes(row.memory)
+        );
+        if let Some(g) = row.gpu {
+            size.push_str(&format!(", {g}"));
+        }
+        match (pool.nodes_needed_min, pool.nodes_needed_max) {
+            (Some(min), Some(max)) => {
+                let counted = if max > row.machines {
+                    format!(" (the blueprint counts {})", row.machines)
+                } else {
+                    String::new()
+                };
+                let reserve = "not counting each node's system reserve and DaemonSets";
+                text.push_str(&if min == max {
+                    format!(
+                        ". Its pods' requests fill {} of {size}, {reserve}: give the pool at least {min}{counted}.\n",
+                        nodes(min)
+                    )
+                } else {
+                    format!(
+                        ". Its pods' requests fill {} of {size} at their fewest and {max} at their most, {reserve}: let the cluster autoscaler run the pool from {min} to at least {max} nodes{counted}.\n",
+                        nodes(min)
+                    )
+                });
+            }
+            _ => text.push_str(&format!(
+                " of {size}: a pod of this tier asks for more than one such node has, so it stays Pending.\n"
+            )),
+        }
+        needs.push_str(&text);
+    }
+    let mut vendors: std::collections::BTreeMap<crate::model::GpuVendor, Vec<&str>> =
+        std::collections::BTreeMap::new();
+    for s in plan.services.values() {
+        if let Some(g) = s.resources.gpu {
+            vendors.entry(g.vendor).or_default().push(&s.name);
+        }
+    }
+    for (vendor, services) in vendors {
+        let plugin = match vendor {
+            crate::model::GpuVendor::Nvidia => "NVIDIA's device plugin (the NVIDIA GPU Operator, or the managed GPU node images of GKE, EKS and AKS)",
+            crate::model::GpuVendor::Amd => "AMD's ROCm device plugin (or the AMD GPU Operator)",
+            crate::model::GpuVendor::Intel => "Intel's GPU device plugin (or the Intel Device Plugins Operator)",
+        };
+        needs.push_str(&format!(
+            "- {plugin} on the GPU nodes, advertising `{}`: without it the pods of {} stay Pending.\n",
+            vendor.kubernetes_resource(),
+            services
+                .iter()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+}
+
+fn nodes(n: u32) -> String {
+    format!("{n} node{}", if n == 1 { "" } else { "s" })
 }

@@ -88,6 +88,7 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     let name = &s.name;
     let component = s.kind.as_str();
     let mut pod = pod_spec(plan, s);
+    on_node_pool(plan.node_pool(s.tier.as_deref()), Some(&mut pod));
     if let Some(job) = &s.job {
         return vec![super::jobs::job(plan, s, job, pod)];
     }
@@ -400,11 +401,10 @@ pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
         "securityContext": secure_container(),
         "volumeMounts": mounts,
     });
-    vec![
-        json!({
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": { "name": name, "labels": labels(plan, name, "balancer") },
+    let mut deployment = json!({
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": { "name": name, "labels": labels(plan, name, "balancer") },
             "spec": {
                 "replicas": lb.replicas,
                 "selector": { "matchLabels": selector(plan, name) },
@@ -417,11 +417,17 @@ pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
                         "terminationGracePeriodSeconds": lb.health.stop_grace_s,
                         "containers": std::iter::once(container).chain(sidecar).collect::<Vec<_>>(),
                         "volumes": volumes,
-                        "topologySpreadConstraints": spread_over_nodes(plan, name),
-                    },
+                    "topologySpreadConstraints": spread_over_nodes(plan, name),
                 },
             },
-        }),
+        },
+    });
+    on_node_pool(
+        plan.node_pool(lb.tier.as_deref()),
+        deployment["spec"]["template"]["spec"].as_object_mut(),
+    );
+    vec![
+        deployment,
         json!({
             "apiVersion": "v1",
             "kind": "Service",

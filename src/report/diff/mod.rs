@@ -238,13 +238,47 @@ fn platforms(s: &mut Summary) {
 
 /// A tier's machines, as JSON.
 fn tier_json(t: &TierPlan) -> Value {
-    json!({
+    let mut out = json!({
         "machines": t.count,
         "cpu_millicores": t.cpu_millis,
         "memory_bytes": t.memory_bytes,
         "hosts": t.hosts,
         "cost_per_machine": t.cost_per_month,
-    })
+    });
+    if let Some(g) = t.gpu {
+        out["gpu"] = json!(g);
+    }
+    if let Some(p) = &t.pool {
+        out["pool"] = json!(p);
+    }
+    out
+}
+
+/// GPUs as the diff shows them: `1 NVIDIA GPU`, or `none`.
+fn gpu(g: Option<crate::model::Gpu>) -> Both {
+    (g.map_or("none".into(), |g| g.to_string()), json!(g))
+}
+
+/// A node pool as the diff shows it: `pool=data; dedicated=data:NoSchedule`, or
+/// `none`.
+fn node_pool(p: Option<&crate::plan::NodePoolPlan>) -> Both {
+    let Some(p) = p else {
+        return ("none".into(), Value::Null);
+    };
+    let mut text = p
+        .node_selector
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    for (i, t) in p.tolerations.iter().enumerate() {
+        text.push_str(if i == 0 { "; " } else { ", " });
+        match &t.value {
+            Some(v) => text.push_str(&format!("{}={v}:{}", t.key, t.effect.as_str())),
+            None => text.push_str(&format!("{}:{}", t.key, t.effect.as_str())),
+        }
+    }
+    (text, json!(p))
 }
 
 fn tiers(s: &mut Summary) {
@@ -253,12 +287,18 @@ fn tiers(s: &mut Summary) {
         let subject = format!("tier {name}");
         match (s.from.tiers.get(name), s.to.tiers.get(name)) {
             (None, Some(t)) => {
-                let text = format!(
+                let mut text = format!(
                     "{} × {} CPU, {}",
                     t.count,
                     cpu(t.cpu_millis).0,
                     mem(t.memory_bytes).0
                 );
+                if let Some(g) = t.gpu {
+                    text.push_str(&format!(", {g}"));
+                }
+                if t.pool.is_some() {
+                    text.push_str(&format!(", node pool {}", node_pool(t.pool.as_ref()).0));
+                }
                 s.added(&subject, "tier", text, tier_json(t));
             }
             (Some(t), None) => s.removed(&subject, "tier", "removed", tier_json(t)),
@@ -276,6 +316,14 @@ fn tiers(s: &mut Summary) {
                 }
                 let hosts = |t: &TierPlan| (format!("[{}]", t.hosts.join(", ")), json!(t.hosts));
                 s.field(&subject, "hosts", "hosts", hosts(a), hosts(b));
+                s.field(&subject, "gpus per machine", "gpu", gpu(a.gpu), gpu(b.gpu));
+                s.field(
+                    &subject,
+                    "node pool",
+                    "pool",
+                    node_pool(a.pool.as_ref()),
+                    node_pool(b.pool.as_ref()),
+                );
                 if a.cost_per_month != b.cost_per_month {
                     let c =
                         |x: Option<f64>| (x.map_or("unknown".into(), |v| format!("{v}")), json!(x));

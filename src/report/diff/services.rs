@@ -225,4 +225,5 @@ pub(super) fn resource_fields(s: &mut Summary, name: &str, ra: &ResourcesPlan, r
     for (what, field, a, b) in fields {
         s.field(name, what, field, a, b);
     }
+    s.field(name, "gpus", "gpu", super::gpu(ra.gpu), super::gpu(rb.gpu));
 }

@@ -127,7 +127,7 @@ impl<'a> Ctx<'a> {
     /// Restart policy, resources and network of a server.
     fn common(&self, c: &mut Map<String, Value>) {
         c.insert("restart".into(), json!("unless-stopped"));
-        if let Some(r) = resources(&self.store.resources) {
+        if let Some(r) = resources(&self.store.resources, None) {
             c.insert("deploy".into(), r);
         }
         self.network(c);

@@ -122,6 +122,14 @@ pub(super) fn datastore_docs(
     for doc in docs.iter_mut().filter(|d| d["kind"] == "StatefulSet") {
         keep_apart(plan, store, &mut doc["spec"]["template"]);
     }
+    // Every pod of the datastore (its servers, its pooler, its init Job) runs on its
+    // tier's node pool.
+    for doc in &mut docs {
+        let pod = doc
+            .pointer_mut("/spec/template/spec")
+            .and_then(Value::as_object_mut);
+        on_node_pool(plan.node_pool(store.tier.as_deref()), pod);
+    }
     docs.extend(store.kubernetes.disruption_budgets.iter().map(|set| {
         json!({
             "apiVersion": "policy/v1",
