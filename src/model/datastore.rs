@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::service::Resources;
 use super::units::Quantity;
 use super::versions::{PostgresVersion, RabbitmqVersion, RedisVersion};
-use super::{NAME_PATTERN, SQL_IDENT_PATTERN, STORAGE_CLASS_PATTERN};
+use super::{HOST_PATTERN, NAME_PATTERN, SQL_IDENT_PATTERN, STORAGE_CLASS_PATTERN};
 
 /// A database, cache or message broker.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -27,6 +27,20 @@ impl Datastore {
             Datastore::Redis(_) => "redis",
             Datastore::Rabbitmq(_) => "rabbitmq",
         }
+    }
+
+    /// Where it is run for you, when it is not run here.
+    pub fn managed(&self) -> Option<&Managed> {
+        match self {
+            Datastore::Postgres(p) => p.managed.as_ref(),
+            Datastore::Redis(r) => r.managed.as_ref(),
+            Datastore::Rabbitmq(r) => r.managed.as_ref(),
+        }
+    }
+
+    /// Whether tierform runs its servers (not a managed service's).
+    pub fn runs_here(&self) -> bool {
+        self.managed().is_none()
     }
 
     pub fn tier(&self) -> Option<&str> {
@@ -57,6 +71,43 @@ impl Datastore {
     pub fn is_broker(&self) -> bool {
         matches!(self, Datastore::Redis(_) | Datastore::Rabbitmq(_))
     }
+}
+
+/// A datastore run elsewhere, by a provider (Amazon RDS, Cloud SQL, Supabase,
+/// ElastiCache, Memorystore, Amazon MQ, CloudAMQP): tierform renders no server for it
+/// and gives the services that use it the same variables, with its address.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Managed {
+    /// The address the provider gives: its endpoint's DNS name, or an IP address.
+    #[schemars(regex(pattern = HOST_PATTERN), example = &"shop.c8xk2.eu-west-1.rds.amazonaws.com")]
+    pub host: String,
+    /// Its port. Default: the engine's (5432, 6379, 5672).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 65535))]
+    pub port: Option<u32>,
+    /// PostgreSQL: a read-only endpoint (an RDS reader endpoint, a read replica's
+    /// address), given as `<NAME>_READ_HOST`. Default: `host`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = HOST_PATTERN))]
+    pub read_host: Option<String>,
+    /// Whether connections are encrypted (`sslmode=require`, `rediss://`,
+    /// `amqps://`), as providers expect. Default: true.
+    #[serde(default = "default_true")]
+    pub tls: bool,
+    /// RabbitMQ: the user the provider created. Default: `app`. (PostgreSQL's is
+    /// `user`; Redis's is its default user.)
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = SQL_IDENT_PATTERN))]
+    pub user: Option<String>,
+    /// What the provider charges per month, counted in `plan`'s monthly cost.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0, max = 10000000))]
+    pub cost_per_month: Option<f64>,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// The disk a datastore's servers keep their data on: one volume per server.
@@ -113,6 +164,10 @@ pub struct Postgres {
     /// A connection pooler in front of the primary (and replicas).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooler: Option<Pooler>,
+    /// Run by a provider, not here: its address. No server is rendered; the services
+    /// that use it get the same variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<Managed>,
 }
 
 fn default_max_connections() -> u32 {
@@ -216,6 +271,10 @@ pub struct Redis {
     #[serde(default = "default_maxmemory_percent")]
     #[schemars(range(min = 1, max = 100))]
     pub maxmemory_percent: u32,
+    /// Run by a provider, not here: its address. No server is rendered; the services
+    /// that use it get the same variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<Managed>,
 }
 
 fn default_maxmemory_percent() -> u32 {
@@ -277,6 +336,10 @@ pub struct Rabbitmq {
     /// The disk its queues are kept on. Default: 10Gi.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub storage: Option<Storage>,
+    /// Run by a provider, not here: its address. No server is rendered; the services
+    /// that use it get the same variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed: Option<Managed>,
 }
 
 /// The prefix of the connection variables a datastore gives the services that use it:

@@ -26,8 +26,8 @@ use services::service_plan;
 pub use watch::{AlertPlan, MetricsPlan, Move, WatchPlan};
 
 pub use datastores::{
-    DatastoreNode, DatastorePlan, EnginePlan, EnvPart, EnvValue, EnvVar, NodeRole, PoolerObjects,
-    PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan, Spread,
+    DatastoreNode, DatastorePlan, EnginePlan, EnvPart, EnvValue, EnvVar, ManagedPlan, NodeRole,
+    PoolerObjects, PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan, Spread,
 };
 
 use serde::Serialize;
@@ -92,6 +92,9 @@ pub struct Plan {
     pub tiers: BTreeMap<String, TierPlan>,
     pub services: BTreeMap<String, ServicePlan>,
     pub datastores: BTreeMap<String, DatastorePlan>,
+    /// The datastores a provider runs (`managed`): no server, only their address.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub managed: BTreeMap<String, ManagedPlan>,
     pub balancer: Option<BalancerPlan>,
 }
 
@@ -102,6 +105,34 @@ impl Plan {
         self.tiers.get(tier?)?.pool.as_ref()
     }
 
+    /// What a service that uses datastore `store` is given on `platform`: its
+    /// connection variables, whether tierform runs it or a provider does.
+    pub fn connection(&self, store: &str, platform: Platform) -> &[EnvVar] {
+        match (self.datastores.get(store), self.managed.get(store)) {
+            (Some(d), _) => d.connection.get(&platform).map_or(&[], Vec::as_slice),
+            (None, Some(m)) => &m.connection,
+            (None, None) => &[],
+        }
+    }
+
+    /// The connection URL of datastore `store` on `platform`, run here or by a provider.
+    pub fn url(&self, store: &str, platform: Platform) -> Option<&EnvValue> {
+        match (self.datastores.get(store), self.managed.get(store)) {
+            (Some(d), _) => d.url.get(&platform),
+            (None, Some(m)) => m.url.as_ref(),
+            (None, None) => None,
+        }
+    }
+
+    /// The password secret a service needs to use datastore `store`.
+    pub fn app_secret(&self, store: &str) -> Option<&str> {
+        match (self.datastores.get(store), self.managed.get(store)) {
+            (Some(d), _) => Some(d.engine.app_secret()),
+            (None, Some(m)) => m.secrets.first().map(String::as_str),
+            (None, None) => None,
+        }
+    }
+
     /// Each datastore password that goes into a connection URL (`urls`) as it is, with
     /// the URL variables that hold it: the deployer must give it URL-safe (letters,
     /// digits, `-._~`), or the URL breaks.
@@ -109,8 +140,8 @@ impl Plan {
         let mut out: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
         for s in self.services.values() {
             for (var, store) in &s.urls {
-                if let Some(store) = self.datastores.get(store) {
-                    out.entry(store.engine.app_secret().to_string())
+                if let Some(secret) = self.app_secret(store) {
+                    out.entry(secret.to_string())
                         .or_default()
                         .insert(var.clone());
                 }
@@ -646,7 +677,15 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
     }
 
     let mut datastores = BTreeMap::new();
+    let mut managed = BTreeMap::new();
     for (name, d) in &bp.datastores {
+        if let Some(m) = d.managed() {
+            managed.insert(
+                name.clone(),
+                datastores::managed::plan(name, d, m, bp).map_err(&fail)?,
+            );
+            continue;
+        }
         let dp = datastores::datastore_plan(name, d, bp, &platforms, &layout, &services)
             .map_err(&fail)?;
         datastores.insert(name.clone(), dp);
@@ -737,6 +776,7 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
         tiers,
         services,
         datastores,
+        managed,
         balancer,
     })
 }

@@ -244,7 +244,7 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
         for (name, d) in bp
             .datastores
             .iter()
-            .filter(|(_, d)| d.tier() == Some(tier_name))
+            .filter(|(_, d)| d.tier() == Some(tier_name) && d.runs_here())
         {
             let nodes = datastore_nodes(name, d)
                 .iter()
@@ -377,7 +377,7 @@ pub fn name_collisions(bp: &Blueprint) -> Vec<Diagnostic> {
             claim(&mut owners, &mut clashes, id, ("service", name));
         }
     }
-    for (name, store) in &bp.datastores {
+    for (name, store) in bp.datastores.iter().filter(|(_, d)| d.runs_here()) {
         if bp.services.contains_key(name) {
             continue; // reported as `duplicate-name`
         }
@@ -711,7 +711,8 @@ pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
         }
         layout.services.insert(name.clone(), placed);
     }
-    for (name, store) in &bp.datastores {
+    // A provider's datastore runs on no machine of the blueprint's.
+    for (name, store) in bp.datastores.iter().filter(|(_, d)| d.runs_here()) {
         let ptr = Pointer::build(["datastores", name.as_str()]);
         let Some(hosts) = hosts_of(store.tier()) else {
             layout.unplaced.push((ptr, format!("datastore `{name}`")));

@@ -58,6 +58,9 @@ pub struct Row {
     /// requests_per_second target × the most instances.
     #[serde(rename = "throughput_requests_per_second")]
     pub throughput: Option<u64>,
+    /// A managed datastore's monthly cost (the provider's), when the blueprint gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monthly_cost: Option<f64>,
     /// The GPUs each instance takes.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu: Option<crate::model::Gpu>,
@@ -154,6 +157,7 @@ fn row(
         memory_limit: r.memory_limit_bytes,
         throughput,
         gpu: r.gpu,
+        monthly_cost: None,
     }
 }
 
@@ -233,6 +237,21 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
             None,
         ));
     }
+    // A provider's datastore: no server here, its cost from the blueprint.
+    for m in plan.managed.values() {
+        let mut r = row(
+            &m.name,
+            format!("{}, managed at {}", m.engine, m.host),
+            "– (the provider's)".to_string(),
+            0,
+            0,
+            &ResourcesPlan::default(),
+            None,
+        );
+        r.monthly_cost = m.cost_per_month;
+        datastores.push(r);
+    }
+    datastores.sort_by(|a, b| a.name.cmp(&b.name));
     let mut totals = Totals::default();
     for r in services.iter().chain(&datastores) {
         let (min, max) = (u64::from(r.min_instances), u64::from(r.max_instances));
@@ -286,8 +305,14 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
             }),
         })
         .collect();
-    let monthly_cost = if !tiers.is_empty() && tiers.iter().all(|t| t.monthly_cost.is_some()) {
-        Some(tiers.iter().filter_map(|t| t.monthly_cost).sum())
+    // The machines' and the providers' costs, when every one is known.
+    let costs: Vec<Option<f64>> = tiers
+        .iter()
+        .map(|t| t.monthly_cost)
+        .chain(plan.managed.values().map(|m| m.cost_per_month))
+        .collect();
+    let monthly_cost = if !costs.is_empty() && costs.iter().all(Option::is_some) {
+        Some(costs.iter().flatten().sum())
     } else {
         None
     };
@@ -656,10 +681,33 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
         });
     }
     let mut lines = String::from("\n");
+    let providers: Vec<String> = c
+        .datastores
+        .iter()
+        .filter(|r| r.kind.contains(", managed at "))
+        .map(|r| {
+            format!(
+                "{} {}",
+                r.name,
+                r.monthly_cost.map_or("unknown".into(), money)
+            )
+        })
+        .collect();
+    let with = if providers.is_empty() {
+        String::new()
+    } else {
+        format!(" (with the providers': {})", providers.join(", "))
+    };
     match c.monthly_cost {
-        Some(m) => lines.push_str(&format!("Monthly cost: {}.\n", money(m))),
-        None if !c.tiers.is_empty() => {
-            lines.push_str("Monthly cost: unknown (a tier has no `cost_per_month`).\n")
+        Some(m) => lines.push_str(&format!("Monthly cost: {}{with}.\n", money(m))),
+        None if !c.tiers.is_empty() || !providers.is_empty() => {
+            let tier = c.tiers.iter().any(|t| t.monthly_cost.is_none());
+            let why = if tier {
+                "a tier has no `cost_per_month`"
+            } else {
+                "a managed datastore has no `cost_per_month`"
+            };
+            lines.push_str(&format!("Monthly cost: unknown ({why}){with}.\n"))
         }
         None => {}
     }

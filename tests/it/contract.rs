@@ -104,6 +104,14 @@ fn kubernetes_env(text: &str) -> Vec<BTreeMap<String, String>> {
         .collect()
 }
 
+/// A datastore of a plan's JSON, run here or by a provider (`managed`).
+fn store_of<'a>(plan: &'a Value, name: &str) -> &'a Value {
+    match &plan["datastores"][name] {
+        Value::Null => &plan["managed"][name],
+        d => d,
+    }
+}
+
 #[test]
 fn the_contract_page_lists_every_connection_variable_and_no_other() {
     let page = listed();
@@ -160,7 +168,7 @@ fn the_contract_page_lists_every_connection_variable_and_no_other() {
                 let urls = s["urls"].as_object().cloned().unwrap_or_default();
                 for (compose, env) in &containers {
                     for (var, store) in &urls {
-                        let d = &plan["datastores"][store.as_str().unwrap()];
+                        let d = store_of(&plan, store.as_str().unwrap());
                         let engine = d["engine"].as_str().unwrap().to_string();
                         let Some(form) = url_forms.get(&engine) else {
                             unlisted.push(format!(
@@ -174,8 +182,19 @@ fn the_contract_page_lists_every_connection_variable_and_no_other() {
                         }
                         // The page's form, with the container's own connection values.
                         let prefix = d["env_prefix"].as_str().unwrap();
+                        // A provider's datastore over TLS: the page's TLS forms.
+                        let form = if d["tls"] == true {
+                            match engine.as_str() {
+                                "postgres" => format!("{form}?sslmode=require"),
+                                _ => form
+                                    .replacen("redis://", "rediss://", 1)
+                                    .replacen("amqp://", "amqps://", 1),
+                            }
+                        } else {
+                            form.clone()
+                        };
                         let expected = placeholder
-                            .replace_all(form, |c: &regex::Captures| {
+                            .replace_all(&form, |c: &regex::Captures| {
                                 let v = env
                                     .get(&format!("{prefix}_{}", &c[1]))
                                     .cloned()
@@ -202,7 +221,7 @@ fn the_contract_page_lists_every_connection_variable_and_no_other() {
                         .as_array()
                         .unwrap()
                         .iter()
-                        .map(|u| &plan["datastores"][u.as_str().unwrap()])
+                        .map(|u| store_of(&plan, u.as_str().unwrap()))
                         .filter(|d| {
                             var.starts_with(&format!("{}_", d["env_prefix"].as_str().unwrap()))
                         })

@@ -31,7 +31,7 @@ fn yaml_blocks(text: &str) -> Vec<String> {
 }
 
 /// What each recipe's phase renders and the base phase does not: (phase, file, text).
-const EXPECTED: [(&str, &str, &str); 15] = [
+const EXPECTED: [(&str, &str, &str); 16] = [
     (
         "read-replica",
         "compose/docker-compose.yml",
@@ -99,6 +99,12 @@ const EXPECTED: [(&str, &str, &str); 15] = [
     ),
     // The GPU worker on its pool, taking its GPU.
     ("gpu-workers", "kubernetes/worker.yaml", "nvidia.com/gpu: 1"),
+    // The API reaches the provider's database, and no PostgreSQL is rendered.
+    (
+        "managed-db",
+        "compose/docker-compose.yml",
+        "DB_HOST: shop.c8xk2dq1.eu-west-1.rds.amazonaws.com",
+    ),
 ];
 
 #[test]

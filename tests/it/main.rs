@@ -50,6 +50,7 @@ mod live_postgres_life;
 mod live_rabbitmq;
 mod live_redis_life;
 mod live_tls;
+mod managed;
 mod monitoring;
 mod node_pools;
 mod output_safety;

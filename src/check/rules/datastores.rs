@@ -14,6 +14,10 @@ const MIN_POSTGRES_VOLUME_BYTES: u64 = 256 * 1024 * 1024;
 impl Checker<'_> {
     pub(super) fn datastore(&mut self, name: &str, store: &Datastore) {
         let ptr = store_ptr(name);
+        if store.managed().is_some() {
+            self.managed(name, store);
+            return;
+        }
         self.tier_ref(ptr.child("tier"), store.tier().map(str::to_string).as_ref());
         if let Some(r) = store.resources() {
             self.resources(&ptr.child("resources"), r);
@@ -169,6 +173,95 @@ impl Checker<'_> {
                 }
             }
             Datastore::Rabbitmq(_) => {}
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// A datastore a provider runs: what would shape its servers here shapes nothing,
+    /// and its address is the provider's.
+    fn managed(&mut self, name: &str, store: &Datastore) {
+        let ptr = store_ptr(name);
+        let Some(m) = store.managed() else {
+            return;
+        };
+        let mut unused: Vec<&str> = Vec::new();
+        if store.tier().is_some() {
+            unused.push("tier");
+        }
+        if store.resources().is_some() {
+            unused.push("resources");
+        }
+        if store.storage().is_some() {
+            unused.push("storage");
+        }
+        match store {
+            Datastore::Postgres(pg) => {
+                if pg.replicas > 0 {
+                    unused.push("replicas");
+                }
+                if pg.pooler.is_some() {
+                    unused.push("pooler");
+                }
+                if pg.replication != Replication::default() {
+                    unused.push("replication");
+                }
+            }
+            Datastore::Redis(r) => {
+                if r.mode == RedisMode::Cluster || r.cluster.is_some() {
+                    unused.push(if r.cluster.is_some() {
+                        "cluster"
+                    } else {
+                        "mode"
+                    });
+                }
+            }
+            Datastore::Rabbitmq(_) => {}
+        }
+        for field in unused {
+            self.push(
+                Diagnostic::warning(
+                    Code::UnusedSetting,
+                    ptr.child(field),
+                    format!("datastore `{name}` is managed (at {}): tierform runs no server for it, so its `{field}` shapes nothing", m.host),
+                )
+                .at_key()
+                .hint(format!("set its {field} with the provider, and remove it here")),
+            );
+        }
+        if m.read_host.is_some() && !matches!(store, Datastore::Postgres(_)) {
+            self.push(
+                Diagnostic::error(
+                    Code::UnusedSetting,
+                    ptr.child("managed").child("read_host"),
+                    format!(
+                        "only PostgreSQL has a read-only endpoint; `{name}` is {}",
+                        store.engine()
+                    ),
+                )
+                .at_key()
+                .hint("remove `read_host`"),
+            );
+        }
+        if m.user.is_some() && !matches!(store, Datastore::Rabbitmq(_)) {
+            let hint = match store {
+                Datastore::Postgres(_) => {
+                    "PostgreSQL's user is the datastore's `user`: set it there"
+                }
+                _ => "Redis is reached as its default user: remove `user`",
+            };
+            self.push(
+                Diagnostic::error(
+                    Code::UnusedSetting,
+                    ptr.child("managed").child("user"),
+                    format!(
+                        "`managed.user` is RabbitMQ's; `{name}` is {}",
+                        store.engine()
+                    ),
+                )
+                .at_key()
+                .hint(hint),
+            );
         }
     }
 }

@@ -249,7 +249,7 @@ impl Checker<'_> {
                             .hint(format!("set `role: broker` on `{}` (it then never evicts), or give the queue its own Redis", q.broker)),
                         );
                     }
-                    if r.mode == RedisMode::Cluster {
+                    if r.mode == RedisMode::Cluster && r.managed.is_none() {
                         self.push(
                             Diagnostic::warning(
                                 Code::ClusterBroker,

@@ -332,6 +332,21 @@ fn check_service_signal(
             .hint(format!("add `metrics: {{ path: /metrics }}` to `{service}` (a request-duration histogram such as prometheus-fastapi-instrumentator's), or use `cpu`/`memory`")),
         );
     }
+    let managed_broker = svc
+        .queue
+        .as_ref()
+        .and_then(|q| bp.datastores.get(&q.broker))
+        .and_then(|d| d.managed());
+    if let (Signal::QueueDepth, Some(m)) = (s.signal, managed_broker) {
+        out.push(
+            Diagnostic::error(
+                Code::NoSignalSource,
+                ptr.child("service"),
+                format!("service `{service}`'s queue is on a managed broker (at {}): no exporter of tierform's reads its length", m.host),
+            )
+            .hint("scale on the queue with `scaling.target.queue_depth` (KEDA reads the broker itself), or watch the provider's metrics"),
+        );
+    }
     if s.signal == Signal::QueueDepth && svc.queue.is_none() {
         out.push(
             Diagnostic::error(
@@ -363,6 +378,17 @@ fn check_datastore_signal(
         ));
         return;
     };
+    if let Some(m) = ds.managed() {
+        out.push(
+            Diagnostic::error(
+                Code::NoSignalSource,
+                ptr.child("datastore"),
+                format!("datastore `{store}` is managed (at {}): no exporter of tierform's reads it, so nothing measures `{name}`", m.host),
+            )
+            .hint("watch it with the provider's metrics (CloudWatch, Cloud Monitoring), or write the condition as text"),
+        );
+        return;
+    }
     let wants = match s.signal {
         Signal::RedisMemory | Signal::CacheHitRate => Some("redis"),
         Signal::DbConnections | Signal::ReplicationLag => Some("postgres"),

@@ -17,6 +17,7 @@ use crate::model::versions;
 use crate::model::{Blueprint, Datastore, Platform};
 
 mod kubernetes;
+pub(in crate::plan) mod managed;
 mod postgres;
 mod rabbitmq;
 mod redis;
@@ -24,6 +25,7 @@ mod url;
 
 use kubernetes::kubernetes_objects;
 pub use kubernetes::{KubernetesObjects, PoolerObjects, Spread};
+pub use managed::ManagedPlan;
 pub use postgres::{PoolerPlan, PostgresPlan};
 pub use rabbitmq::RabbitmqPlan;
 pub use redis::RedisPlan;

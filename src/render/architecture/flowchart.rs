@@ -58,8 +58,9 @@ impl Link {
 /// when it does not also use it.
 fn links<'a>(plan: &Plan, s: &'a ServicePlan) -> Vec<(&'a str, Link)> {
     let mut out = Vec::new();
+    let known = |n: &str| plan.datastores.contains_key(n) || plan.managed.contains_key(n);
     for u in &s.uses {
-        if !plan.datastores.contains_key(u) {
+        if !known(u) {
             continue;
         }
         let link = match &s.queue {
@@ -69,7 +70,7 @@ fn links<'a>(plan: &Plan, s: &'a ServicePlan) -> Vec<(&'a str, Link)> {
         out.push((u.as_str(), link));
     }
     if let Some(q) = &s.queue {
-        if !s.uses.contains(&q.broker) && plan.datastores.contains_key(&q.broker) {
+        if !s.uses.contains(&q.broker) && known(&q.broker) {
             out.push((q.broker.as_str(), Link::Queue(q.name.clone())));
         }
     }
@@ -240,6 +241,16 @@ pub fn flowchart(plan: &Plan, marks: &BTreeMap<String, Marked>) -> String {
         if let Some(t) = &d.tier {
             placed.push((t.clone(), id("ds", &d.name)));
         }
+    }
+    // A provider's datastore: outside every tier, with its address.
+    for m in plan.managed.values() {
+        let text = format!(
+            "{}
+{}, managed
+{}",
+            m.name, m.engine, m.host
+        );
+        node(&mut out, id("ds", &m.name), ("[(", ")]"), text);
     }
     let group_block = |out: &mut String, g: &Group, indent: &str| {
         let text = format!("{} {} services", g.members.len(), g.kind);

@@ -81,7 +81,9 @@ fn box_of(plan: &Plan, c: &Change) -> Option<String> {
     if c.field != "datastore" && plan.services.contains_key(&c.subject) {
         return Some(id("svc", &c.subject));
     }
-    if c.field != "service" && plan.datastores.contains_key(&c.subject) {
+    if c.field != "service"
+        && (plan.datastores.contains_key(&c.subject) || plan.managed.contains_key(&c.subject))
+    {
         return Some(id("ds", &c.subject));
     }
     None

@@ -158,10 +158,11 @@ pub(super) fn env_example(plan: &Plan, machine: Option<&str>, reads: &BTreeSet<S
                 .insert(s.name.clone());
         }
         for u in &s.uses {
-            if let Some(store) = plan.datastores.get(u) {
-                if let Some(secret) = app_secret(store) {
-                    by_name.entry(secret).or_default().insert(s.name.clone());
-                }
+            if let Some(secret) = plan.app_secret(u) {
+                by_name
+                    .entry(secret.to_string())
+                    .or_default()
+                    .insert(s.name.clone());
             }
         }
     }
@@ -275,11 +276,6 @@ fn secret_ref(name: &str) -> Value {
 
 pub(super) fn secret_ref_text(name: &str) -> String {
     format!("${{{name}:?{name} is not set: copy .env.example to .env and fill it in}}")
-}
-
-/// The password secret a service needs to use a datastore.
-fn app_secret(store: &DatastorePlan) -> Option<String> {
-    Some(store.engine.app_secret().to_string())
 }
 
 fn millicores(m: u64) -> String {

@@ -29,18 +29,14 @@ pub(in crate::render) fn connection_env(
     platform: Platform,
     env: &mut Map<String, Value>,
 ) {
-    for store in s.uses.iter().filter_map(|u| plan.datastores.get(u)) {
-        for var in store.connection.get(&platform).into_iter().flatten() {
+    for u in &s.uses {
+        for var in plan.connection(u, platform) {
             env.insert(var.name.clone(), env_value(&var.value));
         }
     }
     // The connection URLs it asks for, by its own names.
     for (name, store) in &s.urls {
-        if let Some(url) = plan
-            .datastores
-            .get(store)
-            .and_then(|d| d.url.get(&platform))
-        {
+        if let Some(url) = plan.url(store, platform) {
             env.insert(name.clone(), env_value(url));
         }
     }

@@ -416,24 +416,15 @@ fn env(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     // The datastores' connection settings, each variable once (a later datastore's
     // value wins, in the place of the first).
     let mut conn: Map<String, Value> = Map::new();
-    for store in s.uses.iter().filter_map(|u| plan.datastores.get(u)) {
-        for var in store
-            .connection
-            .get(&Platform::Kubernetes)
-            .into_iter()
-            .flatten()
-        {
+    for u in &s.uses {
+        for var in plan.connection(u, Platform::Kubernetes) {
             conn.insert(var.name.clone(), env_var(plan, var));
         }
     }
     out.extend(conn.into_values());
     // The connection URLs it asks for, after the passwords they refer to.
     for (name, store) in &s.urls {
-        let url = plan
-            .datastores
-            .get(store)
-            .and_then(|d| d.url.get(&Platform::Kubernetes));
-        if let Some(value) = url {
+        if let Some(value) = plan.url(store, Platform::Kubernetes) {
             let var = EnvVar {
                 name: name.clone(),
                 value: value.clone(),

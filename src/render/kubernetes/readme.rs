@@ -12,9 +12,21 @@ fn secret_keys(plan: &Plan) -> std::collections::BTreeMap<String, Vec<String>> {
         }
         // Of a datastore's secrets, a service reads only the application password.
         for u in &s.uses {
-            if let Some(k) = plan.datastores.get(u).and_then(|d| d.secrets.first()) {
-                keys.entry(k.clone()).or_default().push(s.name.clone());
+            if let Some(k) = plan.app_secret(u) {
+                keys.entry(k.to_string()).or_default().push(s.name.clone());
             }
+        }
+        // KEDA reads a managed RabbitMQ's queue over its management API too.
+        if let Some(m) = s
+            .queue
+            .as_ref()
+            .filter(|_| super::workloads::scales_on_queue(s))
+            .and_then(|q| plan.managed.get(&q.broker))
+            .filter(|m| m.engine == "rabbitmq")
+        {
+            keys.entry(format!("{}_MANAGEMENT_URL", m.env_prefix))
+                .or_default()
+                .push("KEDA (https://user:password@host/, the provider's management API)".into());
         }
     }
     for d in plan.datastores.values() {
@@ -225,6 +237,26 @@ pub(super) fn readme(plan: &Plan) -> String {
         }
     }
     node_pools(plan, &mut needs);
+    if !plan.managed.is_empty() {
+        let list: Vec<String> = plan
+            .managed
+            .values()
+            .map(|m| {
+                format!(
+                    "`{}` ({}) at {}:{}{}",
+                    m.name,
+                    m.engine,
+                    m.host,
+                    m.port,
+                    if m.tls { " over TLS" } else { "" }
+                )
+            })
+            .collect();
+        needs.push_str(&format!(
+            "- A route from the cluster's nodes to the datastores a provider runs, which this bundle renders no server for: {}. Let the nodes' addresses in at the provider (a security group, authorized networks); the NetworkPolicies here limit only what comes into the pods.\n",
+            list.join(", ")
+        ));
+    }
     if !needs.is_empty() {
         out.push_str(&format!("\n## The cluster needs\n\n{needs}"));
     }

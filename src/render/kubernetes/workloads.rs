@@ -243,38 +243,66 @@ pub(super) fn autoscaler(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
     let sc = &s.scaling;
     let target = json!({ "apiVersion": "apps/v1", "kind": "Deployment", "name": name });
     if let (true, Some(depth), Some(q)) = (scales_on_queue(s), sc.queue_depth, &s.queue) {
-        let Some(store) = plan.datastores.get(&q.broker) else {
-            return Vec::new();
-        };
-        let nodes = store
-            .nodes
-            .get(&Platform::Kubernetes)
-            .cloned()
-            .unwrap_or_default();
-        let Some(node) = nodes.first() else {
-            return Vec::new();
-        };
+        // The broker: run here (its first node) or by a provider (its address).
+        let (engine, address, password, prefix, tls) =
+            match (plan.datastores.get(&q.broker), plan.managed.get(&q.broker)) {
+                (Some(store), _) => {
+                    let Some(node) = store
+                        .nodes
+                        .get(&Platform::Kubernetes)
+                        .and_then(|n| n.first())
+                    else {
+                        return Vec::new();
+                    };
+                    let engine = match &store.engine {
+                        EnginePlan::Redis(_) => "redis",
+                        EnginePlan::Rabbitmq(_) => "rabbitmq",
+                        // Not a queue broker: validation refuses it as one.
+                        EnginePlan::Postgres(_) => return Vec::new(),
+                    };
+                    (
+                        engine,
+                        format!("{}:{}", node.host, node.port),
+                        store.engine.app_secret().to_string(),
+                        store.env_prefix.clone(),
+                        false,
+                    )
+                }
+                (None, Some(m)) => (
+                    m.engine,
+                    format!("{}:{}", m.host, m.port),
+                    m.secrets.first().cloned().unwrap_or_default(),
+                    m.env_prefix.clone(),
+                    m.tls,
+                ),
+                (None, None) => return Vec::new(),
+            };
         let auth = format!("{name}-queue");
-        let (trigger, auth_spec) = match &store.engine {
-            EnginePlan::Redis(redis) => (
-                json!({
-                    "type": "redis",
-                    "metadata": { "address": format!("{}:{}", node.host, node.port), "listName": q.name, "listLength": depth.to_string() },
-                    "authenticationRef": { "name": auth },
-                }),
-                json!({ "secretTargetRef": [{ "parameter": "password", "name": secret_name(plan), "key": redis.password_secret }] }),
-            ),
+        let (trigger, auth_spec) = match engine {
+            "redis" => {
+                let mut metadata = json!({ "address": address, "listName": q.name, "listLength": depth.to_string() });
+                if tls {
+                    metadata["enableTLS"] = json!("true");
+                }
+                (
+                    json!({
+                        "type": "redis",
+                        "metadata": metadata,
+                        "authenticationRef": { "name": auth },
+                    }),
+                    json!({ "secretTargetRef": [{ "parameter": "password", "name": secret_name(plan), "key": password }] }),
+                )
+            }
             // RabbitMQ over the management API, so messages in flight count too.
-            EnginePlan::Rabbitmq(_) => (
+            "rabbitmq" => (
                 json!({
                     "type": "rabbitmq",
                     "metadata": { "protocol": "http", "mode": "QueueLength", "value": depth.to_string(), "queueName": q.name },
                     "authenticationRef": { "name": auth },
                 }),
-                json!({ "secretTargetRef": [{ "parameter": "host", "name": secret_name(plan), "key": format!("{}_MANAGEMENT_URL", store.env_prefix) }] }),
+                json!({ "secretTargetRef": [{ "parameter": "host", "name": secret_name(plan), "key": format!("{prefix}_MANAGEMENT_URL") }] }),
             ),
-            // Not a queue broker: validation refuses it as one.
-            EnginePlan::Postgres(_) => return Vec::new(),
+            _ => return Vec::new(),
         };
         let mut spec = Map::new();
         spec.insert("scaleTargetRef".into(), json!({ "name": name }));

@@ -60,8 +60,15 @@ pub(super) fn datastores(s: &mut Summary) {
         .datastores
         .keys()
         .chain(s.to.datastores.keys())
+        .chain(s.from.managed.keys())
+        .chain(s.to.managed.keys())
         .collect();
     for name in names {
+        let (from_managed, to_managed) = (s.from.managed.get(name), s.to.managed.get(name));
+        if from_managed.is_some() || to_managed.is_some() {
+            managed(s, name, from_managed, to_managed);
+            continue;
+        }
         match (s.from.datastores.get(name), s.to.datastores.get(name)) {
             (None, Some(b)) => s.added(
                 name,
@@ -187,5 +194,43 @@ fn datastore_fields(s: &mut Summary, name: &str, a: &DatastorePlan, b: &Datastor
             mem(ra.maxmemory),
             mem(rb.maxmemory),
         );
+    }
+}
+
+/// A managed datastore as the diff shows it: `postgres at HOST:PORT`, and as JSON.
+fn managed_value(m: &crate::plan::ManagedPlan) -> (String, Value) {
+    (
+        format!("{} at {}:{}", m.engine, m.host, m.port),
+        json!({ "engine": m.engine, "host": m.host, "port": m.port, "read_host": m.read_host, "tls": m.tls, "cost_per_month": m.cost_per_month }),
+    )
+}
+
+/// A datastore a provider runs in one phase or both: added, removed, moved to or from
+/// a provider, or given another address.
+fn managed(
+    s: &mut Summary,
+    name: &str,
+    a: Option<&crate::plan::ManagedPlan>,
+    b: Option<&crate::plan::ManagedPlan>,
+) {
+    let here = |d: Option<&DatastorePlan>| {
+        d.map(|d| {
+            (
+                format!("run here ({} {}, {})", d.engine, d.version, shape_text(d)),
+                json!({"engine": d.engine.name(), "version": d.version, "shape": shape_json(d)}),
+            )
+        })
+    };
+    let from = a
+        .map(managed_value)
+        .or_else(|| here(s.from.datastores.get(name)));
+    let to = b
+        .map(managed_value)
+        .or_else(|| here(s.to.datastores.get(name)));
+    match (from, to) {
+        (None, Some((text, value))) => s.added(name, "datastore", text, value),
+        (Some((text, value)), None) => s.removed(name, "datastore", text, value),
+        (Some(x), Some(y)) => s.field(name, "datastore", "managed", x, y),
+        (None, None) => {}
     }
 }

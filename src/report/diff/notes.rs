@@ -90,7 +90,27 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
         ));
     }
     notes.extend(tls_notes(from, to));
+    for (name, m) in &from.managed {
+        if to.datastores.contains_key(name) {
+            notes.push(format!(
+                "`{name}` moves from the provider ({}) to a server of its own, which starts empty: copy the data over before the services restart on its address.",
+                m.host
+            ));
+        }
+    }
     for (name, a) in &from.datastores {
+        if let Some(m) = to.managed.get(name) {
+            let how = match m.engine {
+                "postgres" => "`pg_dump -Fc` and `pg_restore` in a quiet hour, or logical replication (a publication here, a subscription there) to cut over in seconds",
+                "redis" => "let a cache refill, or copy a broker's keys (`redis-cli --rdb` and the provider's import, or `MIGRATE`) with the workers stopped",
+                _ => "drain its queues (stop the publishers, let the consumers empty them)",
+            };
+            notes.push(format!(
+                "`{name}` moves to the provider at {}: its data does not move by itself ({how}); the services use the new address once they restart. Stop the old server only afterwards.",
+                m.host
+            ));
+            continue;
+        }
         let Some(b) = to.datastores.get(name) else {
             let queues: Vec<&str> = from
                 .services
