@@ -83,6 +83,9 @@ codes! {
     /// GPUs that compose and hosts cannot reserve by count (AMD's, Intel's): the
     /// container sees every one on the machine.
     GpuNotCounted = "gpu-not-counted",
+    /// More GPUs taken on a Docker machine (compose's one host, a hosts machine) than
+    /// it has: instances would share one.
+    GpuShared = "gpu-shared",
     /// A Kubernetes phase whose services and datastores sit on several tiers, some
     /// without a node pool: on Kubernetes their pods land on any node.
     TiersWithoutPools = "tiers-without-pools",

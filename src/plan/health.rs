@@ -147,11 +147,18 @@ pub enum Surge {
     Percent(u32),
 }
 
-/// A `kind` service's rollout: a scheduler never runs twice; anything else surges by a
+/// A `kind` service's rollout: a scheduler never runs twice; one that takes GPUs
+/// replaces one instance at a time without a surge (a surge pod would wait for a GPU
+/// that its old pods hold, and the rollout never ends); anything else surges by a
 /// quarter, never dropping below its count.
-pub fn service_rollout(kind: ServiceKind) -> Rollout {
+pub fn service_rollout(kind: ServiceKind, gpus: bool) -> Rollout {
     if kind == ServiceKind::Scheduler {
         Rollout::Recreate
+    } else if gpus {
+        Rollout::Rolling {
+            surge: Surge::Count(0),
+            max_unavailable: 1,
+        }
     } else {
         Rollout::Rolling {
             surge: Surge::Percent(25),

@@ -13,6 +13,7 @@ mod health;
 mod jobs;
 pub mod placement;
 mod platforms;
+pub mod pools;
 pub mod scrape;
 mod services;
 pub mod watch;

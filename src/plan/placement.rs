@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::{Blueprint, Datastore, GpuVendor, Platform};
+use crate::model::{Blueprint, Datastore, Platform};
 use crate::plan::NodeRole;
 use crate::source::pointer::Pointer;
 
@@ -104,7 +104,21 @@ pub fn datastore_nodes(
 /// Validation reports these; they are computed here, by the rules the plan follows.
 pub fn findings(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
     let mut out = name_collisions(bp);
-    out.extend(over_capacity(bp));
+    let sums = over_capacity_by_tier(bp);
+    // A pool's finding where the tier-wide sums do not already say as much: its pods
+    // Pending at their fewest beside a sum that only fails at the most, say.
+    let pools = super::pools::findings(bp, targets)
+        .into_iter()
+        .filter(|(tier, d)| {
+            !sums
+                .iter()
+                .any(|(t, s)| t == tier && (s.code == d.code || s.code == Code::OverCapacity))
+        })
+        .map(|(_, d)| d)
+        .collect::<Vec<_>>();
+    out.extend(sums.into_iter().map(|(_, d)| d));
+    out.extend(pools);
+    out.extend(gpus_shared(bp, targets));
     if crate::model::capabilities::any_has_machines(targets)
         && bp.tiers.values().any(|t| !t.hosts.is_empty())
     {
@@ -184,7 +198,9 @@ fn copies_on_one_machine(bp: &Blueprint, layout: &HostsLayout) -> Vec<Diagnostic
 /// What runs on a tier (at its fewest instances) must fit its machines: the sum of
 /// CPU and memory requests against the machines' size. Nodes of a datastore count
 /// once each (a PgBouncer's small footprint aside).
-pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
+///
+/// Each finding comes with the tier it is about.
+fn over_capacity_by_tier(bp: &Blueprint) -> Vec<(String, Diagnostic)> {
     use crate::model::units::{format_bytes_pair, format_millicores};
     use crate::model::Resources;
     let mut out = Vec::new();
@@ -279,7 +295,8 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
                     gpu_text(gpus * machines)
                 ));
             }
-            out.push(
+            out.push((
+                tier_name.clone(),
                 Diagnostic::warning(
                     Code::OverCapacity,
                     Pointer::build(["tiers", tier_name.as_str(), "machine"]),
@@ -287,7 +304,7 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
                 )
                 .at_key()
                 .hint("give the tier more or bigger machines, or lower the requests (autoscaled services count at their `min`)"),
-            );
+            ));
         } else if peak_cpu > cpu * machines
             || peak_mem > memory * machines
             || peak_gpu > gpus * machines
@@ -322,7 +339,8 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
                 })
                 .map(|(name, _)| Pointer::build(["services", name.as_str(), "scaling", "max"]))
                 .unwrap_or_else(|| Pointer::build(["tiers", tier_name.as_str(), "machine"]));
-            out.push(
+            out.push((
+                tier_name.clone(),
                 Diagnostic::warning(
                     Code::MaxOverCapacity,
                     at,
@@ -333,7 +351,94 @@ pub fn over_capacity(bp: &Blueprint) -> Vec<Diagnostic> {
                 )
                 .at_key()
                 .hint("give the tier more or bigger machines (or let a cluster autoscaler add them), or lower `max`"),
-            );
+            ));
+        }
+    }
+    out
+}
+
+/// On Docker (compose, hosts) each instance gets GPUs of its own only while its
+/// machine has enough: compose runs every instance on one Docker host (a machine of
+/// the GPU services' tier), hosts on the machines placement chose. Jobs count: they
+/// hold their GPUs while they run.
+pub fn gpus_shared(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
+    use crate::model::Gpu;
+    // Each service that takes GPUs its tier's machines have: (name, its GPUs, the
+    // machine's).
+    let takers: Vec<(&String, Gpu, Gpu)> = bp
+        .services
+        .iter()
+        .filter_map(|(name, s)| {
+            let want = s.resources.as_ref()?.gpu?;
+            let has = bp.tiers.get(s.tier.as_deref()?)?.machine.gpu?;
+            (has.vendor == want.vendor && has.count >= want.count).then_some((name, want, has))
+        })
+        .collect();
+    let mut out = Vec::new();
+    let mut report = |machine: String, on: Vec<(&String, u32)>, want: u32, has: Gpu| {
+        let names: Vec<String> = on
+            .iter()
+            .map(|(n, k)| {
+                if *k > 1 {
+                    format!("`{n}` ×{k}")
+                } else {
+                    format!("`{n}`")
+                }
+            })
+            .collect();
+        let first = on[0].0;
+        out.push(
+            Diagnostic::error(
+                Code::GpuShared,
+                Pointer::build(["services", first.as_str(), "resources", "gpu"]),
+                format!(
+                    "{machine}, {} take {want} {} GPUs of its {}: instances would share a GPU",
+                    names.join(", "),
+                    has.vendor.display(),
+                    has.count
+                ),
+            )
+            .at_key()
+            .hint("give the tier more GPUs per machine or more machines (`hosts`), or run fewer instances; on Kubernetes the device plugin hands out whole GPUs"),
+        );
+    };
+    if targets.contains(&Platform::Compose) {
+        let want: u32 = takers
+            .iter()
+            .map(|(n, g, _)| g.count * bp.services[*n].fixed_instances())
+            .sum();
+        if let Some(has) = takers.iter().map(|(_, _, h)| *h).max_by_key(|h| h.count) {
+            if want > has.count {
+                let on = takers
+                    .iter()
+                    .map(|(n, _, _)| (*n, bp.services[*n].fixed_instances()))
+                    .collect();
+                report("On compose's one Docker host".into(), on, want, has);
+            }
+        }
+    }
+    if crate::model::capabilities::any_has_machines(targets)
+        && bp.tiers.values().any(|t| !t.hosts.is_empty())
+    {
+        let layout = hosts_layout(bp);
+        // Per machine: the services on it with their instances there, the GPUs they
+        // take, and the machine's.
+        type OnMachine<'a> = (Vec<(&'a String, u32)>, u32, Gpu);
+        let mut per_machine: BTreeMap<&str, OnMachine> = BTreeMap::new();
+        for (name, want, has) in &takers {
+            for m in layout.machines.get(*name).into_iter().flatten() {
+                let entry = per_machine.entry(m).or_insert((Vec::new(), 0, *has));
+                match entry.0.iter_mut().find(|(n, _)| n == name) {
+                    Some((_, k)) => *k += 1,
+                    None => entry.0.push((name, 1)),
+                }
+                entry.1 += want.count;
+            }
+        }
+        for (machine, (on, want, has)) in per_machine {
+            if want > has.count {
+                report(format!("On machine {machine}"), on, want, has);
+            }
         }
     }
     out
@@ -665,20 +770,53 @@ pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
             }
         }
     }
+    // The GPUs taken on each machine so far: a service that takes GPUs starts on the
+    // machine with the most left, so GPU services spread over the GPU machines.
+    let mut gpus_taken: BTreeMap<String, u32> = BTreeMap::new();
     for (name, s) in &bp.services {
         let ptr = Pointer::build(["services", name.as_str()]);
-        let Some(hosts) = hosts_of(s.tier.as_deref()) else {
+        let Some(tier_hosts) = hosts_of(s.tier.as_deref()) else {
             layout.unplaced.push((ptr, format!("service `{name}`")));
             continue;
         };
+        let gpu = s.resources.as_ref().and_then(|r| r.gpu);
+        let machine_gpus = s
+            .tier
+            .as_deref()
+            .and_then(|t| bp.tiers.get(t))
+            .and_then(|t| t.machine.gpu)
+            .map_or(0, |g| g.count);
+        let rotated: Vec<String>;
+        let hosts: &Vec<String> = match gpu {
+            Some(_) => {
+                let free = |h: &String| {
+                    machine_gpus.saturating_sub(gpus_taken.get(h).copied().unwrap_or(0))
+                };
+                // The first machine with the most GPUs free.
+                let start = (0..tier_hosts.len())
+                    .rev()
+                    .max_by_key(|&i| free(&tier_hosts[i]))
+                    .unwrap_or(0);
+                rotated = tier_hosts[start..]
+                    .iter()
+                    .chain(&tier_hosts[..start])
+                    .cloned()
+                    .collect();
+                &rotated
+            }
+            None => tier_hosts,
+        };
         let every = vec![0u16; s.fixed_instances() as usize];
-        layout.machines.insert(
-            name.clone(),
-            spread(hosts.len(), &every)
-                .into_iter()
-                .map(|(h, _)| hosts[h].clone())
-                .collect(),
-        );
+        let machines: Vec<String> = spread(hosts.len(), &every)
+            .into_iter()
+            .map(|(h, _)| hosts[h].clone())
+            .collect();
+        if let Some(g) = gpu {
+            for m in &machines {
+                *gpus_taken.entry(m.clone()).or_insert(0) += g.count;
+            }
+        }
+        layout.machines.insert(name.clone(), machines);
         let (Some(port), true) = (s.port, s.kind.is_routable()) else {
             continue;
         };
@@ -871,8 +1009,9 @@ fn monitoring_layout(bp: &Blueprint, layout: &mut HostsLayout, book: &mut PortBo
     layout.monitoring = Some(m);
 }
 
-/// Gives each instance of a service that takes NVIDIA GPUs its own on its machine, by
-/// index (the NVIDIA Container Toolkit would give every instance the first ones): on
+/// Gives each instance of a service that takes GPUs its own on its machine, by index
+/// (the NVIDIA Container Toolkit would give every instance the first ones; AMD's and
+/// Intel's runtimes see every GPU unless told which): on
 /// compose every instance shares the one Docker host, on hosts each machine counts
 /// its own. Past the machine's GPUs the indices start over, so instances share, which
 /// validation reports as the tier over its capacity.
@@ -888,7 +1027,7 @@ pub fn assign_gpus(
         // The next free index on each machine ("" for compose's one host).
         let mut next: BTreeMap<String, u32> = BTreeMap::new();
         for s in services.values_mut() {
-            let Some(gpu) = s.resources.gpu.filter(|g| g.vendor == GpuVendor::Nvidia) else {
+            let Some(gpu) = s.resources.gpu else {
                 continue;
             };
             let Some(has) = s

@@ -82,7 +82,10 @@ pub(super) fn service_plan(
             .iter()
             .filter_map(|p| Some((*p, stop_grace_ms(*p, s.kind)?)))
             .collect(),
-        rollout: super::health::service_rollout(s.kind),
+        rollout: super::health::service_rollout(
+            s.kind,
+            s.resources.as_ref().is_some_and(|r| r.gpu.is_some()),
+        ),
         after: s.after.clone(),
         gpu_devices: BTreeMap::new(),
         job: super::jobs::job_settings(s)?.map(|(retries, timeout_ms)| JobPlan {

@@ -282,18 +282,26 @@ fn gpus(plan: &Plan) -> String {
         };
         let ids = s.gpu_devices.get(&crate::model::Platform::Hosts);
         for (i, (container, machine)) in s.containers.iter().zip(&s.machines).enumerate() {
+            let how = match gpu.vendor {
+                crate::model::GpuVendor::Nvidia => "`device_ids`".to_string(),
+                crate::model::GpuVendor::Amd => format!(
+                    "`ROCR_VISIBLE_DEVICES`, beside the device files of every {} GPU",
+                    gpu.vendor.display()
+                ),
+                crate::model::GpuVendor::Intel => format!(
+                    "`ZE_AFFINITY_MASK`, beside the device files of every {} GPU",
+                    gpu.vendor.display()
+                ),
+            };
             let given = match ids.and_then(|ids| ids.get(i)) {
                 Some(ids) => format!(
-                    "GPU {} (`device_ids`)",
+                    "GPU {} ({how})",
                     ids.iter()
                         .map(u32::to_string)
                         .collect::<Vec<_>>()
                         .join(", ")
                 ),
-                None => format!(
-                    "every {} GPU of the machine (`devices`)",
-                    gpu.vendor.display()
-                ),
+                None => format!("every {} GPU of the machine", gpu.vendor.display()),
             };
             lines.push(format!(
                 "| `{}/` | `{container}` | {given} |",
@@ -318,7 +326,7 @@ fn gpus(plan: &Plan) -> String {
         })
         .collect();
     format!(
-        "\n## GPUs\n\nThe machines below need {} before `docker compose up`. Each instance gets GPUs of its own where Docker can give them by index; past a machine's GPUs, instances share.\n\n| machine | container | given |\n|---|---|---|\n{}\n",
+        "\n## GPUs\n\nThe machines below need {} before `docker compose up`. Each instance gets GPUs of its own, by index (validation refuses a machine whose instances take more GPUs than it has).\n\n| machine | container | given |\n|---|---|---|\n{}\n",
         needs.join("; and "),
         lines.join("\n")
     )

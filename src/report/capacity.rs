@@ -279,7 +279,8 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
             gpu: t.gpu,
             pool: t.pool.as_ref().map(|p| {
                 let (min, max) = if on_kubernetes {
-                    let [min, max] = [false, true].map(|most| nodes_needed(plan, name, t, most));
+                    let [min, max] = [false, true]
+                        .map(|most| crate::plan::pools::nodes_needed(plan, name, t, most));
                     (min, max)
                 } else {
                     (None, None)
@@ -344,104 +345,6 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
             .collect(),
         previous: plan.watch.previous.clone(),
     }
-}
-
-/// One pod a node pool runs: what it requests (millicores, bytes, GPUs) and the
-/// datastore whose pods must each be on a node of their own (its StatefulSet's
-/// anti-affinity), if any.
-type Pod<'a> = (u64, u64, u32, Option<&'a str>);
-
-/// The pods a tier's node pool runs on Kubernetes at the fewest or the most
-/// instances: its services' (jobs aside), its datastores' servers and poolers, the
-/// balancer's.
-fn pool_pods<'a>(plan: &'a Plan, tier: &str, most: bool) -> Vec<Pod<'a>> {
-    let on = |t: &Option<String>| t.as_deref() == Some(tier);
-    let pod = |r: &ResourcesPlan, apart: Option<&'a str>| {
-        (
-            r.cpu_millis,
-            r.memory_bytes,
-            r.gpu.map_or(0, |g| g.count),
-            apart,
-        )
-    };
-    let mut pods = Vec::new();
-    for s in plan
-        .services
-        .values()
-        .filter(|s| on(&s.tier) && s.job.is_none())
-    {
-        let n = match (s.scaling.autoscaled, most) {
-            (true, true) => s.scaling.max,
-            (true, false) => s.scaling.min,
-            (false, _) => s.instances,
-        };
-        pods.extend(std::iter::repeat_n(pod(&s.reserved, None), n as usize));
-    }
-    for d in plan.datastores.values().filter(|d| on(&d.tier)) {
-        let servers = d
-            .nodes
-            .get(&crate::model::Platform::Kubernetes)
-            .map_or(0, |n| {
-                n.iter()
-                    .filter(|n| n.role != crate::plan::NodeRole::Pooler)
-                    .count()
-            });
-        // A spread of skew 1 fits any number of nodes; anti-affinity needs one each.
-        let apart =
-            (d.kubernetes.spread == crate::plan::Spread::OwnNode).then_some(d.name.as_str());
-        pods.extend(std::iter::repeat_n(
-            pod(&d.server_resources, apart),
-            servers,
-        ));
-        if let crate::plan::EnginePlan::Postgres(pg) = &d.engine {
-            if let Some(pooler) = &pg.pooler {
-                pods.extend(std::iter::repeat_n(
-                    pod(&pooler.resources, None),
-                    pooler.kubernetes_replicas as usize,
-                ));
-            }
-        }
-    }
-    if let Some(lb) = plan.balancer.as_ref().filter(|lb| on(&lb.tier)) {
-        pods.extend(std::iter::repeat_n(
-            pod(&lb.resources, None),
-            lb.replicas as usize,
-        ));
-    }
-    pods
-}
-
-/// The nodes of a tier's size its pods need, packed first-fit from the largest (by
-/// GPUs, then CPU, then memory), a datastore's servers on nodes of their own; `None`
-/// when one is larger than a node.
-fn nodes_needed(plan: &Plan, tier: &str, t: &crate::plan::TierPlan, most: bool) -> Option<u32> {
-    let size = (t.cpu_millis, t.memory_bytes, t.gpu.map_or(0, |g| g.count));
-    let mut pods = pool_pods(plan, tier, most);
-    pods.sort_by_key(|p| std::cmp::Reverse((p.2, p.0, p.1)));
-    // Each node's free CPU, memory and GPUs, and the datastores it holds a server of.
-    type Node<'a> = ((u64, u64, u32), Vec<&'a str>);
-    let mut nodes: Vec<Node> = Vec::new();
-    for (cpu, mem, gpu, apart) in pods {
-        if cpu > size.0 || mem > size.1 || gpu > size.2 {
-            return None;
-        }
-        let fits = |(free, held): &&mut Node| {
-            free.0 >= cpu
-                && free.1 >= mem
-                && free.2 >= gpu
-                && apart.is_none_or(|a| !held.contains(&a))
-        };
-        let node = match nodes.iter_mut().find(|n| fits(n)) {
-            Some(n) => n,
-            None => {
-                nodes.push((size, Vec::new()));
-                nodes.last_mut().expect("just pushed")
-            }
-        };
-        node.0 = (node.0 .0 - cpu, node.0 .1 - mem, node.0 .2 - gpu);
-        node.1.extend(apart);
-    }
-    Some(nodes.len() as u32)
 }
 
 /// A tier's node pool cells: `a=b, c=d; gpu=x:NoSchedule`, and the nodes its pods
@@ -681,6 +584,12 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
         });
     }
     let mut lines = String::from("\n");
+    if c.tiers
+        .iter()
+        .any(|t| t.pool.as_ref().is_some_and(|p| p.kubernetes))
+    {
+        lines.push_str("Nodes its pods need: their requests (defaults where unset, a job's at the most) packed first-fit on nodes of the tier's size, a PostgreSQL's servers on nodes of their own; each node's system reserve, DaemonSets and a rollout's extra pods are not counted.\n");
+    }
     let providers: Vec<String> = c
         .datastores
         .iter()

@@ -197,3 +197,90 @@ fn plan_counts_the_gpus_and_the_nodes_each_pool_needs() {
     assert_eq!(one_box["totals"]["gpus_max"], json!(2));
     assert_eq!(one_box["tiers"][0]["pool"], Value::Null);
 }
+
+#[test]
+fn gpu_rollouts_replace_without_a_surge_and_the_readme_asks_plugins_to_tolerate() {
+    let set = common::render_all(std::path::Path::new(FIXTURE));
+    for file in ["inference.yaml", "embedder.yaml"] {
+        let deployment = docs(set.get(&format!("cluster/kubernetes/{file}")).unwrap())
+            .into_iter()
+            .find(|d| d["kind"] == "Deployment")
+            .unwrap();
+        // A surge pod would wait for a GPU its old pods hold, and the rollout never end.
+        assert_eq!(
+            deployment["spec"]["strategy"],
+            json!({ "type": "RollingUpdate", "rollingUpdate": { "maxSurge": 0, "maxUnavailable": 1 } }),
+            "{file}"
+        );
+    }
+    let api = docs(set.get("cluster/kubernetes/api.yaml").unwrap())
+        .into_iter()
+        .find(|d| d["kind"] == "Deployment")
+        .unwrap();
+    assert_eq!(api["spec"]["strategy"]["rollingUpdate"]["maxSurge"], "25%");
+    let readme = set.get("cluster/kubernetes/README.md").unwrap();
+    assert!(
+        readme.contains("Its DaemonSet must tolerate `nvidia.com/gpu=present:NoSchedule`"),
+        "{readme}"
+    );
+    assert!(readme.contains("Its DaemonSet must tolerate `amd.com/gpu:NoSchedule`"));
+}
+
+/// A blueprint of two GPU services (and an AMD one) on a tier of machines, rendered.
+fn render_text(yaml: &str) -> tierform::OutputSet {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gpus.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    common::render_all(&path)
+}
+
+#[test]
+fn gpu_services_spread_over_the_gpu_machines_and_amd_instances_name_their_own() {
+    let set = render_text(
+        "version: 1
+name: gpus
+targets: [hosts]
+tiers:
+  gpu: { machine: { cpu: 16, memory: 64Gi, gpu: { count: 1 } }, hosts: [10.0.1.1, 10.0.1.2] }
+  mi: { machine: { cpu: 16, memory: 64Gi, gpu: { count: 2, vendor: amd } }, hosts: [10.0.2.1] }
+services:
+  a: { kind: worker, tier: gpu, image: demo:1, resources: { gpu: { count: 1 } } }
+  b: { kind: worker, tier: gpu, image: demo:1, resources: { gpu: { count: 1 } } }
+  embed:
+    kind: worker
+    tier: mi
+    image: demo:1
+    resources: { gpu: { count: 1, vendor: amd } }
+    scaling: { replicas: 2 }
+",
+    );
+    let compose = |machine: &str| {
+        tierform::load_yaml(
+            set.get(&format!("default/hosts/{machine}/docker-compose.yml"))
+                .unwrap(),
+        )
+        .unwrap()
+        .to_json()
+    };
+    // `a` on the first machine, `b` on the second: each has its one GPU to itself
+    // (both on the first, where each service's instances start, would share it).
+    let devices = |doc: &Value, c: &str| {
+        doc["services"][c]["deploy"]["resources"]["reservations"]["devices"][0]["device_ids"]
+            .clone()
+    };
+    assert_eq!(devices(&compose("10.0.1.1"), "a"), json!(["0"]));
+    assert_eq!(devices(&compose("10.0.1.2"), "b"), json!(["0"]));
+    assert_eq!(compose("10.0.1.1")["services"]["b"], Value::Null);
+    // AMD: the device files, and the runtime told which GPU is the instance's.
+    let mi = compose("10.0.2.1");
+    for (c, id) in [("embed-1", "0"), ("embed-2", "1")] {
+        assert_eq!(
+            mi["services"][c]["environment"]["ROCR_VISIBLE_DEVICES"], id,
+            "{c}"
+        );
+        assert_eq!(
+            mi["services"][c]["devices"],
+            json!(["/dev/kfd:/dev/kfd", "/dev/dri:/dev/dri"])
+        );
+    }
+}

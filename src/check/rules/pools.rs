@@ -130,22 +130,35 @@ impl Checker<'_> {
                 self.push(Diagnostic::error(Code::NoGpuOnTier, at, message).hint(fix));
                 continue;
             }
+            // An instance that takes every GPU of its machine sees none of another's.
+            let takes_all = s
+                .tier
+                .as_deref()
+                .and_then(|t| self.bp.tiers.get(t))
+                .and_then(|t| t.machine.gpu)
+                .is_some_and(|has| has.count <= gpu.count);
             if gpu.vendor != GpuVendor::Nvidia
+                && !takes_all
                 && targets
                     .iter()
                     .any(|p| matches!(p, Platform::Compose | Platform::Hosts))
             {
+                let var = if gpu.vendor == GpuVendor::Amd {
+                    "ROCR_VISIBLE_DEVICES"
+                } else {
+                    "ZE_AFFINITY_MASK"
+                };
                 self.push(
                     Diagnostic::warning(
                         Code::GpuNotCounted,
                         ptr.child("count"),
                         format!(
-                            "on compose and hosts, Docker cannot reserve {} GPUs by count: each instance of `{name}` is given the device files and sees every {} GPU on its machine",
+                            "on compose and hosts, Docker cannot reserve {} GPUs: each instance of `{name}` is given the device files of every {} GPU on its machine, and {var} naming its own, which the runtime honours but nothing enforces",
                             gpu.vendor.display(),
                             gpu.vendor.display()
                         ),
                     )
-                    .hint("pin each instance to its GPUs in the application (ROCR_VISIBLE_DEVICES for AMD, ZE_AFFINITY_MASK for Intel), or run it on Kubernetes, where the device plugin hands out whole GPUs"),
+                    .hint("keep the application from overriding the variable, or run it on Kubernetes, where the device plugin hands out whole GPUs"),
                 );
             }
         }

@@ -221,6 +221,22 @@ pub(in crate::render) fn app_containers(
             env.insert(secret.clone(), secret_ref(secret));
         }
         connection_env(plan, s, platform, &mut env);
+        // AMD's and Intel's GPUs come as device files that show every GPU: the
+        // runtime's variable names this instance's own.
+        if let (Some(gpu), Some(ids)) = (
+            s.resources.gpu,
+            s.gpu_devices.get(&platform).and_then(|ids| ids.get(i)),
+        ) {
+            let var = match gpu.vendor {
+                crate::model::GpuVendor::Nvidia => None,
+                crate::model::GpuVendor::Amd => Some("ROCR_VISIBLE_DEVICES"),
+                crate::model::GpuVendor::Intel => Some("ZE_AFFINITY_MASK"),
+            };
+            if let Some(var) = var {
+                let list: Vec<String> = ids.iter().map(u32::to_string).collect();
+                env.insert(var.into(), json!(list.join(",")));
+            }
+        }
         if !env.is_empty() {
             c.insert("environment".into(), Value::Object(env));
         }

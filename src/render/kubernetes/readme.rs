@@ -331,14 +331,45 @@ fn node_pools(plan: &Plan, needs: &mut String) {
             vendors.entry(g.vendor).or_default().push(&s.name);
         }
     }
+    // The taints of the pools each vendor's GPU services run on: the device plugin's
+    // DaemonSet must tolerate them to advertise the GPUs there.
+    let mut taints: std::collections::BTreeMap<crate::model::GpuVendor, Vec<String>> =
+        std::collections::BTreeMap::new();
+    for s in plan.services.values() {
+        let (Some(g), Some(pool)) = (s.resources.gpu, plan.node_pool(s.tier.as_deref())) else {
+            continue;
+        };
+        for t in &pool.tolerations {
+            let text = match &t.value {
+                Some(v) => format!("`{}={v}:{}`", t.key, t.effect.as_str()),
+                None => format!("`{}:{}`", t.key, t.effect.as_str()),
+            };
+            let list = taints.entry(g.vendor).or_default();
+            if !list.contains(&text) {
+                list.push(text);
+            }
+        }
+    }
     for (vendor, services) in vendors {
         let plugin = match vendor {
             crate::model::GpuVendor::Nvidia => "NVIDIA's device plugin (the NVIDIA GPU Operator, or the managed GPU node images of GKE, EKS and AKS)",
             crate::model::GpuVendor::Amd => "AMD's ROCm device plugin (or the AMD GPU Operator)",
             crate::model::GpuVendor::Intel => "Intel's GPU device plugin (or the Intel Device Plugins Operator)",
         };
+        let tolerate = match taints.get(&vendor) {
+            Some(t) => format!(
+                " Its DaemonSet must tolerate {} ({}a stock device-plugin manifest may not), and so must the node agents those nodes need (log shippers, node exporters).",
+                t.join(" and "),
+                if vendor == crate::model::GpuVendor::Nvidia {
+                    "the GPU Operator's tolerates `nvidia.com/gpu`; "
+                } else {
+                    ""
+                }
+            ),
+            None => String::new(),
+        };
         needs.push_str(&format!(
-            "- {plugin} on the GPU nodes, advertising `{}`: without it the pods of {} stay Pending.\n",
+            "- {plugin} on the GPU nodes, advertising `{}`: without it the pods of {} stay Pending.{tolerate}\n",
             vendor.kubernetes_resource(),
             services
                 .iter()
