@@ -284,3 +284,27 @@ services:
         );
     }
 }
+
+#[test]
+fn diff_says_to_create_a_pool_before_its_pods_select_it() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tierform"))
+        .args(["diff", "--format", "json", FIXTURE, "one-box", "cluster"])
+        .output()
+        .unwrap();
+    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let notes = d["notes"].to_string();
+    assert!(
+        notes.contains("The pods of tier `gpu` now select nodes labelled `cloud.google.com/gke-nodepool=gpu-l4`: create that node pool with its taints before applying"),
+        "{notes}"
+    );
+    let change = d["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["subject"] == "tier gpu")
+        .unwrap();
+    assert_eq!(
+        change["to"]["pool"]["node_selector"],
+        json!({ "cloud.google.com/gke-nodepool": "gpu-l4" })
+    );
+}

@@ -90,6 +90,41 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
         ));
     }
     notes.extend(tls_notes(from, to));
+    if to.platforms.contains(&crate::model::Platform::Kubernetes) {
+        for (name, t) in &to.tiers {
+            let Some(pool) = &t.pool else {
+                continue;
+            };
+            if from.tiers.get(name).and_then(|f| f.pool.as_ref()) == Some(pool) {
+                continue;
+            }
+            let labels: Vec<String> = pool
+                .node_selector
+                .iter()
+                .map(|(k, v)| format!("`{k}={v}`"))
+                .collect();
+            // A datastore already running on Kubernetes keeps its volumes where they are.
+            let moves_volumes = from.platforms.contains(&crate::model::Platform::Kubernetes)
+                && to
+                    .datastores
+                    .values()
+                    .any(|d| d.tier.as_deref() == Some(name.as_str()));
+            notes.push(format!(
+                "The pods of tier `{name}` now select nodes labelled {}: create that node pool{} before applying, or they stay Pending{}.",
+                labels.join(" and "),
+                if pool.tolerations.is_empty() {
+                    ""
+                } else {
+                    " with its taints"
+                },
+                if moves_volumes {
+                    "; a datastore's pod follows its volume, which stays in its zone: the pool needs nodes there"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
     for (name, m) in &from.managed {
         if to.datastores.contains_key(name) {
             notes.push(format!(
