@@ -91,10 +91,18 @@ pub struct Managed {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = HOST_PATTERN))]
     pub read_host: Option<String>,
-    /// Whether connections are encrypted (`sslmode=require`, `rediss://`,
-    /// `amqps://`), as providers expect. Default: true.
+    /// Whether connections are encrypted (`rediss://`, `amqps://`, PostgreSQL's
+    /// `sslmode`), as providers expect. Default: true.
     #[serde(default = "default_true")]
     pub tls: bool,
+    /// With `tls`: whether clients check the provider's certificate and name against
+    /// the CAs the system trusts (PostgreSQL `sslmode=verify-full` with
+    /// `sslrootcert=system`, libpq 16 or newer; Redis `ssl_cert_reqs=required`).
+    /// Providers whose certificates come from a CA of their own (Amazon RDS, Cloud
+    /// SQL) need that CA installed in the image, or `false`: encrypted, unchecked
+    /// (`sslmode=require`, `ssl_cert_reqs=none`). Default: true.
+    #[serde(default = "default_true")]
+    pub verify: bool,
     /// RabbitMQ: the user the provider created. Default: `app`. (PostgreSQL's is
     /// `user`; Redis's is its default user.)
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -268,8 +268,48 @@ fn start_order(plan: &Plan) -> String {
         ));
     }
     out.push_str(&gpus(plan));
+    out.push_str(&providers(plan));
     out.push_str(&ports(plan));
     out
+}
+
+/// The datastores a provider runs: which machines must reach them, where.
+fn providers(plan: &Plan) -> String {
+    let mut rows = Vec::new();
+    for m in plan.managed.values() {
+        let machines: std::collections::BTreeSet<String> = plan
+            .services
+            .values()
+            .filter(|s| {
+                s.uses.contains(&m.name) || s.queue.as_ref().is_some_and(|q| q.broker == m.name)
+            })
+            .flat_map(|s| {
+                s.machines
+                    .iter()
+                    .map(|x| format!("`{}/`", super::bundle::machine_dir(x)))
+            })
+            .collect();
+        rows.push(format!(
+            "| `{}` ({}) | {}:{} | {} | {} |",
+            m.name,
+            m.engine,
+            crate::render::url_host(&m.host),
+            m.port,
+            m.tls_text(),
+            if machines.is_empty() {
+                "–".to_string()
+            } else {
+                machines.into_iter().collect::<Vec<_>>().join(", ")
+            }
+        ));
+    }
+    if rows.is_empty() {
+        return String::new();
+    }
+    format!(
+        "\n## Datastores a provider runs\n\nNo server is rendered for these: let the machines that use them in at the provider (a security group, authorized networks), and make sure they can reach it.\n\n| datastore | address | connection | from |\n|---|---|---|---|\n{}\n",
+        rows.join("\n")
+    )
 }
 
 /// What a machine whose containers take GPUs needs installed, and which GPUs each

@@ -184,11 +184,18 @@ fn the_contract_page_lists_every_connection_variable_and_no_other() {
                         let prefix = d["env_prefix"].as_str().unwrap();
                         // A provider's datastore over TLS: the page's TLS forms.
                         let form = if d["tls"] == true {
-                            match engine.as_str() {
-                                "postgres" => format!("{form}?sslmode=require"),
-                                _ => form
-                                    .replacen("redis://", "rediss://", 1)
-                                    .replacen("amqp://", "amqps://", 1),
+                            let verify = d["verify"] == true;
+                            match (engine.as_str(), verify) {
+                                ("postgres", true) => {
+                                    format!("{form}?sslmode=verify-full&sslrootcert=system")
+                                }
+                                ("postgres", false) => format!("{form}?sslmode=require"),
+                                ("redis", v) => format!(
+                                    "{}?ssl_cert_reqs={}",
+                                    form.replacen("redis://", "rediss://", 1),
+                                    if v { "required" } else { "none" }
+                                ),
+                                _ => form.replacen("amqp://", "amqps://", 1),
                             }
                         } else {
                             form.clone()

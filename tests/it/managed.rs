@@ -78,6 +78,10 @@ fn services_reach_the_providers_over_tls_with_the_same_variables() {
     let url = |v: &Value| v.as_str().unwrap().to_string();
     assert!(url(&env["AMQP_URL"]).starts_with("amqps://storefront:${EVENTS_PASSWORD:?"));
     assert!(url(&env["CELERY_BROKER_URL"]).starts_with("rediss://:${JOBS_PASSWORD:?"));
+    // ElastiCache's certificate is from a public CA: checked (redis-py and Celery
+    // want the check said); RDS's is not (`verify: false`): encrypted, unchecked.
+    assert!(url(&env["CELERY_BROKER_URL"]).ends_with(":6379/0?ssl_cert_reqs=required"));
+    assert_eq!(env["DB_SSLMODE"], "require");
     let api = &compose["services"]["api"]["environment"];
     assert!(
         url(&api["DATABASE_URL"]).ends_with(&format!("@{RDS}:5432/storefront?sslmode=require")),
@@ -96,7 +100,7 @@ fn services_reach_the_providers_over_tls_with_the_same_variables() {
         .as_object()
         .unwrap()
         .keys()
-        .filter(|k| !k.ends_with("_TLS"))
+        .filter(|k| !k.ends_with("_TLS") && !k.ends_with("_SSLMODE"))
         .collect();
     keys0.sort();
     keys1.sort();
@@ -163,4 +167,44 @@ fn plan_and_diff_count_the_providers() {
     let notes = d["notes"].to_string();
     assert!(notes.contains("`db` moves to the provider at"), "{notes}");
     assert!(notes.contains("pg_dump"), "{notes}");
+}
+
+#[test]
+fn a_managed_redis_cluster_gives_cluster_clients_its_endpoint_and_hosts_machines_are_told() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.yaml");
+    std::fs::write(
+        &path,
+        "version: 1
+name: m
+targets: [hosts]
+tiers:
+  app: { machine: { cpu: 2, memory: 4Gi }, hosts: [10.0.0.11, 10.0.0.12] }
+services:
+  api: { kind: worker, tier: app, image: demo:1, uses: [rc], scaling: { replicas: 2 } }
+datastores:
+  rc:
+    engine: redis
+    mode: cluster
+    managed: { host: clustercfg.rc.x1y2.euw1.cache.amazonaws.com }
+",
+    )
+    .unwrap();
+    let set = common::render_all(&path);
+    let compose = tierform::load_yaml(
+        set.get("default/hosts/10.0.0.12/docker-compose.yml")
+            .unwrap(),
+    )
+    .unwrap()
+    .to_json();
+    let env = &compose["services"]["api-2"]["environment"];
+    assert_eq!(
+        env["RC_CLUSTER_NODES"],
+        "clustercfg.rc.x1y2.euw1.cache.amazonaws.com:6379"
+    );
+    let readme = set.get("default/hosts/README.md").unwrap();
+    assert!(
+        readme.contains("| `rc` (redis) | clustercfg.rc.x1y2.euw1.cache.amazonaws.com:6379 | over TLS, certificate checked | `10.0.0.11/`, `10.0.0.12/` |"),
+        "{readme}"
+    );
 }

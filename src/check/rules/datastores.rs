@@ -207,16 +207,21 @@ impl Checker<'_> {
                     unused.push("replication");
                 }
             }
+            // `mode: cluster` tells the clients; the cluster's shape is the provider's.
             Datastore::Redis(r) => {
-                if r.mode == RedisMode::Cluster || r.cluster.is_some() {
-                    unused.push(if r.cluster.is_some() {
-                        "cluster"
-                    } else {
-                        "mode"
-                    });
+                if r.cluster.is_some() {
+                    unused.push("cluster");
+                }
+                if r.maxmemory_percent != 80 {
+                    unused.push("maxmemory_percent");
                 }
             }
             Datastore::Rabbitmq(_) => {}
+        }
+        if let Datastore::Postgres(pg) = store {
+            if pg.max_connections != 100 {
+                unused.push("max_connections");
+            }
         }
         for field in unused {
             self.push(
@@ -227,6 +232,17 @@ impl Checker<'_> {
                 )
                 .at_key()
                 .hint(format!("set its {field} with the provider, and remove it here")),
+            );
+        }
+        // An address with a port would read `host:port:port` in every URL.
+        if m.host.contains(':') && m.host.parse::<std::net::Ipv6Addr>().is_err() {
+            self.push(
+                Diagnostic::error(
+                    Code::InvalidHost,
+                    ptr.child("managed").child("host"),
+                    format!("`{}` is not an address: a port goes in `port`", m.host),
+                )
+                .hint("write the host alone, and its port as `port:`"),
             );
         }
         if m.read_host.is_some() && !matches!(store, Datastore::Postgres(_)) {

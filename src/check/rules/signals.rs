@@ -470,9 +470,10 @@ fn check_resources(
             Some(svc) => ("service", n, svc.resources.as_ref()),
             None => return,
         },
+        // A managed datastore's signals are refused as such.
         (None, Some(n)) => match bp.datastores.get(n) {
-            Some(ds) => ("datastore", n, ds.resources()),
-            None => return,
+            Some(ds) if ds.runs_here() => ("datastore", n, ds.resources()),
+            _ => return,
         },
         _ => return,
     };

@@ -21,6 +21,11 @@ pub struct ManagedPlan {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub read_host: Option<String>,
     pub tls: bool,
+    /// With `tls`, whether clients check the provider's certificate.
+    pub verify: bool,
+    /// RabbitMQ's user, when the provider named it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     pub cost_per_month: Option<f64>,
     /// The prefix of its variables (`DB`).
     pub env_prefix: String,
@@ -30,6 +35,20 @@ pub struct ManagedPlan {
     pub url: Option<EnvValue>,
     /// The secrets the services need for it (its password).
     pub secrets: Vec<String>,
+}
+
+impl ManagedPlan {
+    /// How its connections are secured, as people read it: the certificate check is
+    /// said only where tierform sets it (PostgreSQL's `sslmode`, Redis's
+    /// `ssl_cert_reqs`); an AMQP client checks as it is configured.
+    pub fn tls_text(&self) -> &'static str {
+        match (self.tls, self.verify, self.engine) {
+            (false, _, _) => "without TLS",
+            (true, _, "rabbitmq") => "over TLS",
+            (true, true, _) => "over TLS, certificate checked",
+            (true, false, _) => "over TLS, certificate not checked",
+        }
+    }
 }
 
 /// The port an engine listens on unless told: AMQP over TLS has its own.
@@ -73,10 +92,9 @@ pub(in crate::plan) fn plan(
             (EnginePlan::Postgres(Box::new(pg)), vars, secrets)
         }
         Datastore::Redis(r) => {
-            let mut rp = redis::plan(name, r, &prefix, &none, bp);
-            // One endpoint: a provider's cluster mode answers on its configuration
-            // endpoint, which cluster clients follow.
-            rp.cluster = false;
+            // A provider's cluster mode answers on one configuration endpoint, which
+            // cluster clients start from (`<NAME>_CLUSTER_NODES`).
+            let rp = redis::plan(name, r, &prefix, &none, bp);
             let vars = redis::connection(&prefix, &rp, &[node(NodeRole::Node, &m.host)]);
             let secrets = vec![rp.password_secret.clone()];
             (EnginePlan::Redis(rp), vars, secrets)
@@ -94,7 +112,13 @@ pub(in crate::plan) fn plan(
     let mut url = url::url(&engine, &prefix, &connection);
     if m.tls {
         connection.push(EnvVar::literal(format!("{prefix}_TLS"), "true"));
-        url = url.map(|u| with_tls(u, &engine));
+        if matches!(engine, EnginePlan::Postgres(_)) {
+            connection.push(EnvVar::literal(
+                format!("{prefix}_SSLMODE"),
+                if m.verify { "verify-full" } else { "require" },
+            ));
+        }
+        url = url.map(|u| with_tls(u, &engine, m.verify));
     }
     Ok(ManagedPlan {
         name: name.to_string(),
@@ -103,6 +127,8 @@ pub(in crate::plan) fn plan(
         port,
         read_host: m.read_host.clone(),
         tls: m.tls,
+        verify: m.tls && m.verify,
+        user: m.user.clone(),
         cost_per_month: m.cost_per_month,
         env_prefix: prefix,
         connection,
@@ -111,8 +137,9 @@ pub(in crate::plan) fn plan(
     })
 }
 
-/// A URL that asks for TLS: `sslmode=require` for PostgreSQL, `rediss://`, `amqps://`.
-fn with_tls(url: EnvValue, engine: &EnginePlan) -> EnvValue {
+/// A URL that asks for TLS: PostgreSQL's `sslmode`, `rediss://` with the check of the
+/// certificate said (redis-py and Celery want it said), `amqps://`.
+fn with_tls(url: EnvValue, engine: &EnginePlan, verify: bool) -> EnvValue {
     let EnvValue::Composed(mut parts) = url else {
         return url;
     };
@@ -121,8 +148,16 @@ fn with_tls(url: EnvValue, engine: &EnginePlan) -> EnvValue {
             .replacen("redis://", "rediss://", 1)
             .replacen("amqp://", "amqps://", 1);
     }
-    if let (EnginePlan::Postgres(_), Some(EnvPart::Text(last))) = (engine, parts.last_mut()) {
-        last.push_str("?sslmode=require");
+    if let Some(EnvPart::Text(last)) = parts.last_mut() {
+        match (engine, verify) {
+            (EnginePlan::Postgres(_), true) => {
+                last.push_str("?sslmode=verify-full&sslrootcert=system")
+            }
+            (EnginePlan::Postgres(_), false) => last.push_str("?sslmode=require"),
+            (EnginePlan::Redis(_), true) => last.push_str("?ssl_cert_reqs=required"),
+            (EnginePlan::Redis(_), false) => last.push_str("?ssl_cert_reqs=none"),
+            (EnginePlan::Rabbitmq(_), _) => {}
+        }
     }
     EnvValue::Composed(parts)
 }

@@ -243,12 +243,12 @@ pub(super) fn readme(plan: &Plan) -> String {
             .values()
             .map(|m| {
                 format!(
-                    "`{}` ({}) at {}:{}{}",
+                    "`{}` ({}) at {}:{} {}",
                     m.name,
                     m.engine,
                     m.host,
                     m.port,
-                    if m.tls { " over TLS" } else { "" }
+                    m.tls_text()
                 )
             })
             .collect();

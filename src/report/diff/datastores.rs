@@ -199,9 +199,19 @@ fn datastore_fields(s: &mut Summary, name: &str, a: &DatastorePlan, b: &Datastor
 
 /// A managed datastore as the diff shows it: `postgres at HOST:PORT`, and as JSON.
 fn managed_value(m: &crate::plan::ManagedPlan) -> (String, Value) {
+    let mut text = format!("{} at {}:{} {}", m.engine, m.host, m.port, m.tls_text());
+    if let Some(r) = &m.read_host {
+        text.push_str(&format!(", reads at {r}"));
+    }
+    if let Some(u) = &m.user {
+        text.push_str(&format!(", user {u}"));
+    }
+    if let Some(c) = m.cost_per_month {
+        text.push_str(&format!(", {c} a month"));
+    }
     (
-        format!("{} at {}:{}", m.engine, m.host, m.port),
-        json!({ "engine": m.engine, "host": m.host, "port": m.port, "read_host": m.read_host, "tls": m.tls, "cost_per_month": m.cost_per_month }),
+        text,
+        json!({ "engine": m.engine, "host": m.host, "port": m.port, "read_host": m.read_host, "tls": m.tls, "verify": m.verify, "user": m.user, "cost_per_month": m.cost_per_month }),
     )
 }
 

@@ -80,6 +80,7 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
                     .values()
                     .flat_map(|d| d.secrets.iter().cloned()),
             )
+            .chain(p.managed.values().flat_map(|m| m.secrets.iter().cloned()))
             .collect()
     };
     let new_secrets: Vec<String> = secrets(to).difference(&secrets(from)).cloned().collect();
@@ -141,8 +142,13 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
                 _ => "drain its queues (stop the publishers, let the consumers empty them)",
             };
             notes.push(format!(
-                "`{name}` moves to the provider at {}: its data does not move by itself ({how}); the services use the new address once they restart. Stop the old server only afterwards.",
-                m.host
+                "`{name}` moves to the provider at {}: its data does not move by itself ({how}); `{}_PASSWORD` must now hold the provider's password{}, and the services use the new address once they restart. Stop the old server only afterwards.",
+                m.host,
+                m.env_prefix,
+                match m.engine {
+                    "postgres" => format!(" for the role `{}` created there", app_role(from, name)),
+                    _ => String::new(),
+                }
             ));
             continue;
         }
@@ -377,4 +383,13 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
         }
     }
     notes
+}
+
+/// The application role of PostgreSQL `name` in `plan` (the one the services log in
+/// as), for notes about moving it.
+fn app_role(plan: &Plan, name: &str) -> String {
+    plan.datastores
+        .get(name)
+        .and_then(|d| d.postgres())
+        .map_or_else(|| name.to_string(), |pg| pg.user.clone())
 }
