@@ -217,3 +217,32 @@ pub fn compose_config_json(compose: &std::path::Path, dir: &std::path::Path) -> 
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// The documents of a multi-document YAML file (a Kubernetes manifest), as JSON.
+pub fn yaml_docs(text: &str) -> Vec<serde_json::Value> {
+    text.split("\n---\n")
+        .map(|d| tierform::load_yaml(d).expect("parses").to_json())
+        .collect()
+}
+
+/// A blueprint given as text, validated (it must be valid) and rendered.
+pub fn render_text(yaml: &str) -> tierform::OutputSet {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blueprint.yaml");
+    std::fs::write(&path, yaml).unwrap();
+    render_all(&path)
+}
+
+/// What `tierform ARGS` prints as JSON on standard output, when it succeeds.
+pub fn tierform_json(args: &[&str]) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tierform"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() || out.status.code() == Some(1),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}

@@ -27,9 +27,7 @@ fn file<'a>(set: &'a tierform::OutputSet, path: &str) -> &'a str {
 }
 
 fn docs(text: &str) -> Vec<Value> {
-    text.split("\n---\n")
-        .map(|d| tierform::load_yaml(d).expect("parses").to_json())
-        .collect()
+    common::yaml_docs(text)
 }
 
 /// The Kubernetes Job's name of `job` in the bundle of `text`.

@@ -42,9 +42,7 @@ pub(crate) fn bundles() -> Vec<(String, Vec<(String, String)>)> {
 }
 
 fn docs(text: &str) -> Vec<Value> {
-    text.split("\n---\n")
-        .map(|d| tierform::load_yaml(d).expect("parses").to_json())
-        .collect()
+    common::yaml_docs(text)
 }
 
 #[test]

@@ -11,9 +11,7 @@ const FIXTURE: &str = "tests/fixtures/render/managed.yaml";
 const RDS: &str = "storefront.c8xk2dq1.eu-west-1.rds.amazonaws.com";
 
 fn docs(text: &str) -> Vec<Value> {
-    text.split("\n---\n")
-        .map(|d| tierform::load_yaml(d).expect("parses").to_json())
-        .collect()
+    common::yaml_docs(text)
 }
 
 #[test]
@@ -134,12 +132,7 @@ fn services_reach_the_providers_over_tls_with_the_same_variables() {
 
 #[test]
 fn plan_and_diff_count_the_providers() {
-    let plan = std::process::Command::new(env!("CARGO_BIN_EXE_tierform"))
-        .args(["plan", "--format", "json", FIXTURE])
-        .output()
-        .unwrap();
-    assert!(plan.status.success());
-    let report: Value = serde_json::from_slice(&plan.stdout).unwrap();
+    let report = common::tierform_json(&["plan", "--format", "json", FIXTURE]);
     let phase = &report["phases"][1];
     assert_eq!(phase["phase"], "managed");
     assert_eq!(phase["monthly_cost"], json!(575.0));
@@ -151,11 +144,7 @@ fn plan_and_diff_count_the_providers() {
         .unwrap();
     assert_eq!(db["monthly_cost"], json!(420.0));
     assert_eq!(db["max_instances"], json!(0));
-    let diff = std::process::Command::new(env!("CARGO_BIN_EXE_tierform"))
-        .args(["diff", "--format", "json", FIXTURE, "self-run", "managed"])
-        .output()
-        .unwrap();
-    let d: Value = serde_json::from_slice(&diff.stdout).unwrap();
+    let d = common::tierform_json(&["diff", "--format", "json", FIXTURE, "self-run", "managed"]);
     let change = d["changes"]
         .as_array()
         .unwrap()
@@ -171,10 +160,7 @@ fn plan_and_diff_count_the_providers() {
 
 #[test]
 fn a_managed_redis_cluster_gives_cluster_clients_its_endpoint_and_hosts_machines_are_told() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("m.yaml");
-    std::fs::write(
-        &path,
+    let set = common::render_text(
         "version: 1
 name: m
 targets: [hosts]
@@ -188,9 +174,7 @@ datastores:
     mode: cluster
     managed: { host: clustercfg.rc.x1y2.euw1.cache.amazonaws.com }
 ",
-    )
-    .unwrap();
-    let set = common::render_all(&path);
+    );
     let compose = tierform::load_yaml(
         set.get("default/hosts/10.0.0.12/docker-compose.yml")
             .unwrap(),

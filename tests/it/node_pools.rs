@@ -13,9 +13,7 @@ use crate::common;
 const FIXTURE: &str = "tests/fixtures/render/gpu-pools.yaml";
 
 fn docs(text: &str) -> Vec<Value> {
-    text.split("\n---\n")
-        .map(|d| tierform::load_yaml(d).expect("parses").to_json())
-        .collect()
+    common::yaml_docs(text)
 }
 
 /// What a pod on a tier with `pool` must carry: its nodeSelector and tolerations.
@@ -143,16 +141,7 @@ fn gpu_services_take_their_vendors_gpus_on_kubernetes_and_their_own_on_docker() 
 
 #[test]
 fn plan_counts_the_gpus_and_the_nodes_each_pool_needs() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tierform"))
-        .args(["plan", "--format", "json", FIXTURE])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = common::tierform_json(&["plan", "--format", "json", FIXTURE]);
     let phase = |name: &str| {
         report["phases"]
             .as_array()
@@ -226,17 +215,9 @@ fn gpu_rollouts_replace_without_a_surge_and_the_readme_asks_plugins_to_tolerate(
     assert!(readme.contains("Its DaemonSet must tolerate `amd.com/gpu:NoSchedule`"));
 }
 
-/// A blueprint of two GPU services (and an AMD one) on a tier of machines, rendered.
-fn render_text(yaml: &str) -> tierform::OutputSet {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("gpus.yaml");
-    std::fs::write(&path, yaml).unwrap();
-    common::render_all(&path)
-}
-
 #[test]
 fn gpu_services_spread_over_the_gpu_machines_and_amd_instances_name_their_own() {
-    let set = render_text(
+    let set = common::render_text(
         "version: 1
 name: gpus
 targets: [hosts]
@@ -287,11 +268,7 @@ services:
 
 #[test]
 fn diff_says_to_create_a_pool_before_its_pods_select_it() {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_tierform"))
-        .args(["diff", "--format", "json", FIXTURE, "one-box", "cluster"])
-        .output()
-        .unwrap();
-    let d: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let d = common::tierform_json(&["diff", "--format", "json", FIXTURE, "one-box", "cluster"]);
     let notes = d["notes"].to_string();
     assert!(
         notes.contains("The pods of tier `gpu` now select nodes labelled `cloud.google.com/gke-nodepool=gpu-l4`: create that node pool with its taints before applying"),
