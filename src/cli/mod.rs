@@ -68,6 +68,15 @@ pub fn main() -> ExitCode {
     let ui = Ui::new(&cli.global);
     match run(cli.command, &ui) {
         Ok(code) => ExitCode::from(code),
+        // The reader stopped early (`| head`): done, as `cat` is, whatever the command.
+        Err(e)
+            if e.chain().any(|c| {
+                c.downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::from(exit::OK)
+        }
         Err(e) => {
             let top = e.to_string();
             ui.error(&top);

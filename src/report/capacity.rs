@@ -539,12 +539,16 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
             if t.gpus_max == 1 { "" } else { "s" }
         ));
     }
-    if t.cpu_limit_max > 0 || t.memory_limit_max > 0 {
-        lines.push_str(&format!(
-            " (limits up to {} CPU, {})",
-            cores(t.cpu_limit_max),
-            gib(t.memory_limit_max)
-        ));
+    // Only what something sets: no `0 CPU` where no CPU limit is set.
+    let mut limits = Vec::new();
+    if t.cpu_limit_max > 0 {
+        limits.push(format!("{} CPU", cores(t.cpu_limit_max)));
+    }
+    if t.memory_limit_max > 0 {
+        limits.push(gib(t.memory_limit_max));
+    }
+    if !limits.is_empty() {
+        lines.push_str(&format!(" (limits up to {})", limits.join(", ")));
     }
     lines.push_str(", counting what sets them.\n");
     if !c.tiers.is_empty() {

@@ -254,3 +254,43 @@ fn an_over_committed_tier_is_a_warning() {
         .assert()
         .code(1);
 }
+
+/// A reader that stops early (`tierform diff … | head`) ends the command quietly, as
+/// it ends `cat`: exit 0, nothing on standard error (it said `error: Broken pipe`
+/// and exited 2).
+#[test]
+fn a_reader_that_stops_early_ends_the_command_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    for args in [
+        vec![
+            "diff",
+            "tests/fixtures/render/gpu-pools.yaml",
+            "one-box",
+            "cluster",
+        ],
+        vec!["plan", "blueprints/showcase.yaml"],
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tierform"))
+            .args(&args)
+            .env("NO_COLOR", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        // The reader is gone: the rest of the output meets a closed pipe.
+        let out = child.wait_with_output().unwrap();
+        assert!(!first.is_empty(), "{args:?}");
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "", "{args:?}");
+    }
+}

@@ -760,3 +760,45 @@ fn pod_monitors_reach_the_pods_the_alerts_and_autoscalers_read() {
         "only {datastores} datastore workloads checked"
     );
 }
+
+/// A worker that scales on its queue and on CPU and memory: the ScaledObject carries
+/// all three (KEDA's HPA takes the largest demand, as the docs promise); it had the
+/// queue alone, the CPU and memory targets dropped without a word.
+#[test]
+fn a_scaled_object_keeps_the_cpu_and_memory_targets_beside_the_queue() {
+    let set = common::render_text(
+        "version: 1
+name: q
+targets: [kubernetes]
+services:
+  worker:
+    kind: worker
+    image: demo:1
+    queue: { broker: jobs, name: work }
+    uses: [jobs]
+    resources: { cpu: 500m, memory: 512Mi }
+    scaling: { min: 1, max: 6, target: { queue_depth: 20, cpu: 80, memory: 75 } }
+datastores:
+  jobs: { engine: redis, role: broker }
+",
+    );
+    let docs = docs(set.get("default/kubernetes/worker.yaml").unwrap());
+    assert!(docs.iter().all(|d| d["kind"] != "HorizontalPodAutoscaler"));
+    let scaled = docs.iter().find(|d| d["kind"] == "ScaledObject").unwrap();
+    let kinds: Vec<&str> = scaled["spec"]["triggers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["redis", "cpu", "memory"]);
+    // They read the resource metrics API, as an HPA would.
+    assert!(set
+        .get("default/kubernetes/README.md")
+        .unwrap()
+        .contains("metrics-server (the resource metrics API"));
+    assert_eq!(
+        scaled["spec"]["triggers"][1],
+        serde_json::json!({ "type": "cpu", "metricType": "Utilization", "metadata": { "value": "80", "containerName": "worker" } })
+    );
+}

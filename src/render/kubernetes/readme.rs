@@ -153,11 +153,12 @@ pub(super) fn readme(plan: &Plan) -> String {
     if plan.balancer.is_some() {
         needs.push_str("- A LoadBalancer provider for the balancer's Service (type LoadBalancer): your cloud's, or MetalLB on bare metal. Without one its EXTERNAL-IP stays `<pending>` and nothing reaches the balancer from outside.\n");
     }
-    if hpas
+    // A ScaledObject's CPU and memory triggers read the same API as an HPA's.
+    if autoscalers
         .iter()
         .any(|s| s.scaling.cpu_percent.is_some() || s.scaling.memory_percent.is_some())
     {
-        needs.push_str("- metrics-server (the resource metrics API, `metrics.k8s.io`) for the HPAs that scale on CPU or memory: without it they report `<unknown>` and never scale. Most managed clusters run it; check with `kubectl top nodes`.\n");
+        needs.push_str("- metrics-server (the resource metrics API, `metrics.k8s.io`) for the autoscalers that scale on CPU or memory: without it they report `<unknown>` and never scale. Most managed clusters run it; check with `kubectl top nodes`.\n");
     }
     if autoscalers.iter().any(|s| scales_on_queue(s)) {
         needs

@@ -308,7 +308,19 @@ pub(super) fn autoscaler(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
         spec.insert("scaleTargetRef".into(), json!({ "name": name }));
         spec.insert("minReplicaCount".into(), json!(sc.min));
         spec.insert("maxReplicaCount".into(), json!(sc.max));
-        spec.insert("triggers".into(), Value::from(vec![trigger]));
+        // The other targets too: KEDA's HPA scales on whichever asks for the most,
+        // as an HPA of its own would (an HPA beside the ScaledObject would fight it).
+        let mut triggers = vec![trigger];
+        for (kind, target) in [("cpu", sc.cpu_percent), ("memory", sc.memory_percent)] {
+            if let Some(t) = target {
+                triggers.push(json!({
+                    "type": kind,
+                    "metricType": "Utilization",
+                    "metadata": { "value": t.to_string(), "containerName": name },
+                }));
+            }
+        }
+        spec.insert("triggers".into(), Value::from(triggers));
         if let Some(b) = behaviors(sc) {
             spec.insert(
                 "advanced".into(),
