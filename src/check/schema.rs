@@ -138,6 +138,11 @@ fn translate(
                 d = d.hint("the value is empty: give it one");
             } else if expected == ["a list"] {
                 d = d.hint("write a list, like `[a, b]` or one `- item` per line");
+            } else if pointer.ends_with("/gpu") && found.is_some_and(Value::is_number) {
+                d = d.hint(format!(
+                    "GPUs are a count and a vendor: `gpu: {{ count: {} }}` (NVIDIA's unless `vendor: amd` or `intel`)",
+                    found.map_or_else(String::new, scalar_text)
+                ));
             }
             out.push(d);
         }

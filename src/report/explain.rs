@@ -79,6 +79,44 @@ fn fields<'a>(root: &'a Value, schema: &'a Value) -> Vec<Field<'a>> {
     out
 }
 
+/// The paths below `schemas` (reached by `walked`) whose last field is `name`, a few
+/// levels deep, map entries and list items as `*`: where a field asked for by its
+/// name alone is. The blueprint's patch form, which repeats the whole blueprint, is
+/// not searched.
+fn paths_named(root: &Value, schemas: &[&Value], name: &str, walked: &[String]) -> Vec<String> {
+    const DEPTH: usize = 5;
+    let mut out: Vec<String> = Vec::new();
+    let mut frontier: Vec<(Vec<String>, &Value)> =
+        schemas.iter().map(|x| (walked.to_vec(), *x)).collect();
+    for _ in 0..DEPTH {
+        let mut next = Vec::new();
+        for (path, x) in frontier {
+            for (field, sub, _) in fields(root, x) {
+                if field == "phases" || field == "patch" {
+                    continue;
+                }
+                let mut p = path.clone();
+                p.push(field.to_string());
+                if field == name {
+                    let text = p.join(".");
+                    if !out.contains(&text) {
+                        out.push(text);
+                    }
+                }
+                next.push((p.clone(), sub));
+                // Through a map's values or a list's items.
+                for inner in step(root, sub, "*") {
+                    let mut q = p.clone();
+                    q.push("*".into());
+                    next.push((q, inner));
+                }
+            }
+        }
+        frontier = next;
+    }
+    out
+}
+
 /// One step down from `schema`: a field (of every branch that has it), a map entry or
 /// a list item.
 fn step<'a>(root: &'a Value, schema: &'a Value, name: &str) -> Vec<&'a Value> {
@@ -240,6 +278,19 @@ pub fn explanation(root: &Value, path: &str) -> Result<Explanation, ExplainError
                 format!("`{}`", walked.join("."))
             };
             let mut message = format!("no field `{s}` under {at}");
+            // A field deeper down, asked for by its name alone (`gpu`).
+            let elsewhere = paths_named(root, &schemas, &s, &walked);
+            if !elsewhere.is_empty() {
+                message.push_str(&format!(
+                    "; `{s}` is at {}",
+                    elsewhere
+                        .iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                return Err(ExplainError { message });
+            }
             if known.is_empty() {
                 message.push_str(&format!(
                     " ({} has no fields)",

@@ -165,3 +165,27 @@ fn explain_as_json() {
         .code(2)
         .stdout("");
 }
+
+/// A field asked for by its name alone (`explain gpu`) says where it is, instead of
+/// only listing the top level's fields (which do not have it).
+#[test]
+fn a_field_asked_for_by_its_name_alone_says_where_it_is() {
+    let err = |path: &str| {
+        let a = explain(path).code(2);
+        String::from_utf8_lossy(&a.get_output().stderr).into_owned()
+    };
+    let gpu = err("gpu");
+    assert!(
+        gpu.contains("`gpu` is at `tiers.*.machine.gpu`, `services.*.resources.gpu`"),
+        "{gpu}"
+    );
+    assert!(err("managed").contains("`managed` is at `datastores.*.managed`"));
+    // Below a field too: `services.*.queue_depth` is under the scaling's target.
+    let depth = err("services.*.queue_depth");
+    assert!(
+        depth.contains("`services.*.scaling.target.queue_depth`"),
+        "{depth}"
+    );
+    // A name nowhere in the schema still lists what is there.
+    assert!(err("nodepool").contains("its fields: version, name"));
+}
