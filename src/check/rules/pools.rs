@@ -35,15 +35,21 @@ impl Checker<'_> {
         if !targets.contains(&Platform::Kubernetes) {
             return;
         }
-        // The tiers something runs on: services (jobs run once, anywhere), datastores,
-        // the balancer.
+        // The tiers something runs on: services (jobs run once, anywhere), the
+        // datastores tierform runs, the balancer.
         let used: BTreeSet<&str> = self
             .bp
             .services
             .values()
             .filter(|s| s.kind != ServiceKind::Job)
             .filter_map(|s| s.tier.as_deref())
-            .chain(self.bp.datastores.values().filter_map(|d| d.tier()))
+            .chain(
+                self.bp
+                    .datastores
+                    .values()
+                    .filter(|d| d.runs_here())
+                    .filter_map(|d| d.tier()),
+            )
             .chain(self.bp.balancer.iter().filter_map(|b| b.tier.as_deref()))
             .filter(|t| self.bp.tiers.contains_key(*t))
             .collect();
