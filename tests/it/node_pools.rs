@@ -137,6 +137,18 @@ fn gpu_services_take_their_vendors_gpus_on_kubernetes_and_their_own_on_docker() 
             "{file}"
         );
     }
+    // The Docker host's needs, for compose too (which has no README of its own).
+    let architecture = set.get("one-box/ARCHITECTURE.md").unwrap();
+    assert!(
+        architecture.contains(
+            "## GPUs on the Docker hosts\n\n- NVIDIA's driver and the NVIDIA Container Toolkit"
+        ),
+        "{architecture}"
+    );
+    assert!(!set
+        .get("cluster/ARCHITECTURE.md")
+        .unwrap()
+        .contains("## GPUs on the Docker hosts"));
 }
 
 #[test]

@@ -253,6 +253,37 @@ fn condition_list(conditions: &[Condition]) -> String {
     out
 }
 
+/// What the Docker hosts need for the GPUs the services take (compose and hosts; the
+/// Kubernetes README says what the cluster needs).
+fn gpu_section(plan: &Plan) -> String {
+    use crate::model::{GpuVendor, Platform};
+    if !plan
+        .platforms
+        .iter()
+        .any(|p| matches!(p, Platform::Compose | Platform::Hosts))
+    {
+        return String::new();
+    }
+    let vendors: std::collections::BTreeSet<GpuVendor> = plan
+        .services
+        .values()
+        .filter_map(|s| s.resources.gpu.map(|g| g.vendor))
+        .collect();
+    if vendors.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("## GPUs on the Docker hosts\n\n");
+    for v in vendors {
+        out.push_str(match v {
+            GpuVendor::Nvidia => "- NVIDIA's driver and the NVIDIA Container Toolkit (`nvidia-ctk runtime configure --runtime=docker`, then restart Docker; `docker run --rm --gpus all ubuntu nvidia-smi` lists the GPUs): each instance is given its own GPUs by index (`device_ids`).\n",
+            GpuVendor::Amd => "- AMD's ROCm kernel driver (`/dev/kfd` and `/dev/dri`), the containers' user in the groups that own them: each instance gets the device files and `ROCR_VISIBLE_DEVICES` naming its own GPUs.\n",
+            GpuVendor::Intel => "- Intel's GPU driver (`/dev/dri`), the containers' user in the group that owns it: each instance gets the device files and `ZE_AFFINITY_MASK` naming its own GPUs.\n",
+        });
+    }
+    out.push('\n');
+    out
+}
+
 /// The whole ARCHITECTURE.md of a phase.
 pub fn render(plan: &Plan, around: Around) -> String {
     let changes = around
@@ -266,6 +297,7 @@ pub fn render(plan: &Plan, around: Around) -> String {
     out.push_str(&flowchart(plan, &marks));
     out.push_str("```\n\n");
     out.push_str(&changed_section(plan, around.previous, &changes));
+    out.push_str(&gpu_section(plan));
     out.push_str(&leaving_section(plan));
     out.push_str(&capacity::markdown(
         &capacity::capacity(plan),
