@@ -56,6 +56,12 @@ pub struct NodePool {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(length(max = 16))]
     pub taints: Vec<Taint>,
+    /// The most nodes a cluster autoscaler may grow the pool to; the tier's `count`
+    /// is then the fewest it keeps. `plan` costs the range, and validation checks the
+    /// autoscalers' maxima against it. Default: `count` (a fixed pool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 1000))]
+    pub max_nodes: Option<u32>,
 }
 
 /// A node taint.

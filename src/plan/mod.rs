@@ -198,6 +198,10 @@ pub struct TierPlan {
 pub struct NodePoolPlan {
     pub node_selector: BTreeMap<String, String>,
     pub tolerations: Vec<Taint>,
+    /// The most nodes a cluster autoscaler may run it at (the tier's `count` the
+    /// fewest), when more than `count`; `None`: a fixed pool.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_nodes: Option<u32>,
 }
 
 /// A service with every default applied.
@@ -654,6 +658,7 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
                 pool: t.pool.as_ref().map(|p| NodePoolPlan {
                     node_selector: p.labels.clone(),
                     tolerations: p.taints.clone(),
+                    max_nodes: p.max_nodes.filter(|m| *m > t.machines()),
                 }),
             },
         );

@@ -213,6 +213,13 @@ fn over_capacity_by_tier(bp: &Blueprint) -> Vec<(String, Diagnostic)> {
             tier.count
                 .unwrap_or_else(|| (tier.hosts.len() as u32).max(1)),
         );
+        // A node pool a cluster autoscaler grows holds the autoscalers' maxima on its
+        // most nodes.
+        let most_machines = tier
+            .pool
+            .as_ref()
+            .and_then(|p| p.max_nodes)
+            .map_or(machines, |m| u64::from(m).max(machines));
         // What runs at its fewest instances, and at its autoscalers' maxima.
         let (mut want_cpu, mut want_mem) = (0u64, 0u64);
         let (mut peak_cpu, mut peak_mem) = (0u64, 0u64);
@@ -305,27 +312,27 @@ fn over_capacity_by_tier(bp: &Blueprint) -> Vec<(String, Diagnostic)> {
                 .at_key()
                 .hint("give the tier more or bigger machines, or lower the requests (autoscaled services count at their `min`)"),
             ));
-        } else if peak_cpu > cpu * machines
-            || peak_mem > memory * machines
-            || peak_gpu > gpus * machines
+        } else if peak_cpu > cpu * most_machines
+            || peak_mem > memory * most_machines
+            || peak_gpu > gpus * most_machines
         {
             let mut what = Vec::new();
-            if peak_cpu > cpu * machines {
+            if peak_cpu > cpu * most_machines {
                 what.push(format!(
                     "{} CPU of {}",
                     format_millicores(peak_cpu),
-                    format_millicores(cpu * machines)
+                    format_millicores(cpu * most_machines)
                 ));
             }
-            if peak_mem > memory * machines {
-                let (peak, have) = format_bytes_pair(peak_mem, memory * machines);
+            if peak_mem > memory * most_machines {
+                let (peak, have) = format_bytes_pair(peak_mem, memory * most_machines);
                 what.push(format!("{peak} memory of {have}"));
             }
-            if peak_gpu > gpus * machines {
+            if peak_gpu > gpus * most_machines {
                 what.push(format!(
                     "{} of {}",
                     gpu_text(peak_gpu),
-                    gpu_text(gpus * machines)
+                    gpu_text(gpus * most_machines)
                 ));
             }
             // At the `max` that reaches past the tier (in the patch of the phase that

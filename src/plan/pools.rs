@@ -146,6 +146,7 @@ pub fn findings(
     let mut out = Vec::new();
     for (name, t) in plan.tiers.iter().filter(|(_, t)| t.pool.is_some()) {
         let [fewest, most] = [false, true].map(|m| nodes_needed(&plan, name, t, m));
+        let most_nodes = t.pool.as_ref().and_then(|p| p.max_nodes).unwrap_or(t.count);
         let at = Pointer::build(["tiers", name.as_str(), "count"]);
         let nodes = |n: u32| format!("{n} node{}", if n == 1 { "" } else { "s" });
         let finding = match (fewest, most) {
@@ -165,14 +166,29 @@ pub fn findings(
                 )
                 .hint(format!("count at least {n}, or give the tier bigger machines")),
             ),
-            (_, Some(n)) if n > t.count => Some(
-                Diagnostic::warning(
-                    Code::MaxOverCapacity,
-                    at,
-                    format!("tier `{name}`'s node pool has {} but its pods fill {} at their most (autoscalers at their maxima, jobs running): the rest wait for a node unless a cluster autoscaler adds one", nodes(t.count), nodes(n)),
+            (_, Some(n)) if n > most_nodes => {
+                let (has, at, hint) = if most_nodes > t.count {
+                    (
+                        format!("grows to {}", nodes(most_nodes)),
+                        Pointer::build(["tiers", name.as_str(), "pool", "max_nodes"]),
+                        format!("`max_nodes: {n}`"),
+                    )
+                } else {
+                    (
+                        format!("has {}", nodes(t.count)),
+                        at,
+                        format!("`pool: {{ max_nodes: {n} }}` for a cluster autoscaler to grow it to, or `count: {n}`"),
+                    )
+                };
+                Some(
+                    Diagnostic::warning(
+                        Code::MaxOverCapacity,
+                        at,
+                        format!("tier `{name}`'s node pool {has} but its pods fill {} at their most (autoscalers at their maxima, jobs running): the rest wait for a node that never comes", nodes(n)),
+                    )
+                    .hint(hint),
                 )
-                .hint(format!("count {n} (the pool's most), or let a cluster autoscaler grow it to {n}")),
-            ),
+            }
             _ => None,
         };
         out.extend(finding.map(|d| (name.clone(), d)));

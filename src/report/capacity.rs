@@ -22,6 +22,10 @@ pub struct PhaseCapacity {
     pub totals: Totals,
     /// Monthly cost of the machines, when every tier names its cost.
     pub monthly_cost: Option<f64>,
+    /// The same with every node pool a cluster autoscaler grows at its most nodes,
+    /// where one does.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monthly_cost_max: Option<f64>,
     /// Requests per second the routed services can take at their most instances, when
     /// a requests-per-second target is known.
     #[serde(rename = "throughput_ceiling_requests_per_second")]
@@ -86,6 +90,12 @@ pub struct TierRow {
     pub memory: u64,
     pub cost_per_machine: Option<f64>,
     pub monthly_cost: Option<f64>,
+    /// The most machines, where a cluster autoscaler grows the tier's node pool
+    /// (`pool.max_nodes`), and what they cost.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_machines: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monthly_cost_max: Option<f64>,
     /// Each machine's GPUs.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub gpu: Option<crate::model::Gpu>,
@@ -276,6 +286,17 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
             memory: t.memory_bytes,
             cost_per_machine: t.cost_per_month,
             monthly_cost: t.cost_per_month.map(|c| c * f64::from(t.count)),
+            max_machines: t
+                .pool
+                .as_ref()
+                .and_then(|p| p.max_nodes)
+                .filter(|_| on_kubernetes),
+            monthly_cost_max: t
+                .pool
+                .as_ref()
+                .and_then(|p| p.max_nodes)
+                .filter(|_| on_kubernetes)
+                .and_then(|m| t.cost_per_month.map(|c| c * f64::from(m))),
             gpu: t.gpu,
             pool: t.pool.as_ref().map(|p| {
                 let (min, max) = if on_kubernetes {
@@ -312,11 +333,20 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
         .map(|t| t.monthly_cost)
         .chain(plan.managed.values().map(|m| m.cost_per_month))
         .collect();
-    let monthly_cost = if !costs.is_empty() && costs.iter().all(Option::is_some) {
+    let monthly_cost: Option<f64> = if !costs.is_empty() && costs.iter().all(Option::is_some) {
         Some(costs.iter().flatten().sum())
     } else {
         None
     };
+    let monthly_cost_max = monthly_cost
+        .filter(|_| tiers.iter().any(|t| t.monthly_cost_max.is_some()))
+        .map(|fewest| {
+            fewest
+                + tiers
+                    .iter()
+                    .filter_map(|t| Some(t.monthly_cost_max? - t.monthly_cost?))
+                    .sum::<f64>()
+        });
     let ceilings: Vec<u64> = services.iter().filter_map(|r| r.throughput).collect();
     PhaseCapacity {
         phase: plan.phase.clone(),
@@ -331,6 +361,7 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
         tiers,
         totals,
         monthly_cost,
+        monthly_cost_max,
         throughput_ceiling: (!ceilings.is_empty()).then(|| ceilings.iter().sum()),
         enter_when: plan
             .enter_when
@@ -572,15 +603,27 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
                     if let Some(g) = r.gpu {
                         each.push_str(&format!(", {g}"));
                     }
+                    let machines = match r.max_machines {
+                        Some(m) => format!("{}–{m}", r.machines),
+                        None => r.machines.to_string(),
+                    };
+                    let monthly = match (r.monthly_cost, r.monthly_cost_max) {
+                        (Some(a), Some(b)) => format!("{}–{}", money(a), money(b)),
+                        (Some(a), None) => money(a),
+                        _ => "–".into(),
+                    };
                     let mut row = vec![
                         r.name.clone(),
-                        r.machines.to_string(),
+                        machines,
                         each,
                         r.cost_per_machine.map_or("–".into(), money),
-                        r.monthly_cost.map_or("–".into(), money),
+                        monthly,
                     ];
                     if pools {
-                        row.extend(pool_cells(r.pool.as_ref(), r.machines));
+                        row.extend(pool_cells(
+                            r.pool.as_ref(),
+                            r.max_machines.unwrap_or(r.machines),
+                        ));
                     }
                     row
                 })
@@ -612,7 +655,17 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
         format!(" (with the providers': {})", providers.join(", "))
     };
     match c.monthly_cost {
-        Some(m) => lines.push_str(&format!("Monthly cost: {}{with}.\n", money(m))),
+        Some(m) => lines.push_str(&format!(
+            "Monthly cost: {}{with}.\n",
+            match c.monthly_cost_max {
+                Some(most) => format!(
+                    "{}–{} (the node pools from their fewest to their most nodes)",
+                    money(m),
+                    money(most)
+                ),
+                None => money(m),
+            }
+        )),
         None if !c.tiers.is_empty() || !providers.is_empty() => {
             let tier = c.tiers.iter().any(|t| t.monthly_cost.is_none());
             let why = if tier {

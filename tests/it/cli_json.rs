@@ -350,7 +350,8 @@ fn docs_show_every_field_of_every_document() {
             ],
             vec![],
         ),
-        // medhasakthi takes no GPU: those fields are shown from another blueprint.
+        // medhasakthi takes no GPU and grows no node pool: those fields are shown
+        // from another blueprint.
         (
             vec!["plan", "--format", "json", bp],
             vec![
@@ -360,6 +361,9 @@ fn docs_show_every_field_of_every_document() {
                 ".phases[].tiers[].gpu.count",
                 ".phases[].totals.gpus_max",
                 ".phases[].totals.gpus_min",
+                ".phases[].monthly_cost_max",
+                ".phases[].tiers[].max_machines",
+                ".phases[].tiers[].monthly_cost_max",
             ],
         ),
         (

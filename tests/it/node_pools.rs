@@ -189,6 +189,23 @@ fn plan_counts_the_gpus_and_the_nodes_each_pool_needs() {
         gpu["pool"]["taints"],
         json!(["nvidia.com/gpu=present:NoSchedule"])
     );
+    // A pool a cluster autoscaler grows: one node, up to four, costed as a range.
+    assert_eq!(
+        (gpu["machines"].clone(), gpu["max_machines"].clone()),
+        (json!(1), json!(4))
+    );
+    assert_eq!(
+        (gpu["monthly_cost"].clone(), gpu["monthly_cost_max"].clone()),
+        (json!(1100.0), json!(4400.0))
+    );
+    assert_eq!(
+        (
+            cluster["monthly_cost"].clone(),
+            cluster["monthly_cost_max"].clone()
+        ),
+        (json!(3940.0), json!(7240.0))
+    );
+    assert_eq!(tier("data")["max_machines"], Value::Null);
     assert_eq!(tier("amd")["pool"]["nodes_needed_max"], json!(1));
     assert_eq!(tier("data")["pool"]["nodes_needed_min"], json!(2));
     assert_eq!(cluster["totals"]["gpus_min"], json!(3));

@@ -17,6 +17,20 @@ impl Checker<'_> {
             let Some(pool) = &tier.pool else {
                 continue;
             };
+            if let Some(max) = pool.max_nodes.filter(|m| *m < tier.machines()) {
+                self.push(
+                    Diagnostic::error(
+                        Code::MinAboveMax,
+                        Pointer::build(["tiers", name.as_str(), "pool", "max_nodes"]),
+                        format!(
+                            "tier `{name}`'s pool may grow to {max} node{}, fewer than the {} it keeps (`count`)",
+                            if max == 1 { "" } else { "s" },
+                            tier.machines()
+                        ),
+                    )
+                    .hint("`count` is the fewest nodes, `max_nodes` the most: raise `max_nodes`, or lower `count`"),
+                );
+            }
             let mut seen = BTreeSet::new();
             for (i, t) in pool.taints.iter().enumerate() {
                 if !seen.insert((t.key.as_str(), t.effect)) {

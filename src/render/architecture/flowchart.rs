@@ -275,9 +275,12 @@ pub fn flowchart(plan: &Plan, marks: &BTreeMap<String, Marked>) -> String {
             continue;
         }
         let tier_id = id("tier", name);
+        let count = match t.pool.as_ref().and_then(|p| p.max_nodes) {
+            Some(most) => format!("{}–{most}", t.count),
+            None => t.count.to_string(),
+        };
         let mut text = format!(
-            "tier {name}: {} × {} CPU, {}",
-            t.count,
+            "tier {name}: {count} × {} CPU, {}",
             format_millicores(t.cpu_millis),
             format_bytes(t.memory_bytes)
         );

@@ -301,23 +301,40 @@ fn node_pools(plan: &Plan, needs: &mut String) {
         }
         match (pool.nodes_needed_min, pool.nodes_needed_max) {
             (Some(min), Some(max)) => {
-                let counted = if max > row.machines {
-                    format!(" (the blueprint counts {})", row.machines)
-                } else {
-                    String::new()
-                };
                 let reserve = "not counting each node's system reserve and DaemonSets";
-                text.push_str(&if min == max {
-                    format!(
-                        ". Its pods' requests fill {} of {size}, {reserve}: give the pool at least {min}{counted}.\n",
-                        nodes(min)
-                    )
+                let fill = if min == max {
+                    format!("Its pods' requests fill {} of {size}, {reserve}", nodes(min))
                 } else {
                     format!(
-                        ". Its pods' requests fill {} of {size} at their fewest and {max} at their most, {reserve}: let the cluster autoscaler run the pool from {min} to at least {max} nodes{counted}.\n",
+                        "Its pods' requests fill {} of {size} at their fewest and {max} at their most, {reserve}",
                         nodes(min)
                     )
-                });
+                };
+                let advice = match row.max_machines {
+                    // The blueprint's range, for the pool's cluster autoscaler.
+                    Some(most) => format!(
+                        "run the pool's cluster autoscaler from {} to {most} nodes (`count` to `pool.max_nodes`){}",
+                        row.machines,
+                        if max > most { ", fewer than they need at their most" } else { "" }
+                    ),
+                    None if min == max => format!(
+                        "give the pool at least {min}{}",
+                        if max > row.machines {
+                            format!(" (the blueprint counts {})", row.machines)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    None => format!(
+                        "let a cluster autoscaler run the pool from {min} to at least {max} nodes{}",
+                        if max > row.machines {
+                            format!(" (the blueprint counts {}; `pool.max_nodes` gives the range)", row.machines)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                };
+                text.push_str(&format!(". {fill}: {advice}.\n"));
             }
             _ => text.push_str(&format!(
                 " of {size}: a pod of this tier asks for more than one such node has, so it stays Pending.\n"

@@ -278,6 +278,9 @@ fn node_pool(p: Option<&crate::plan::NodePoolPlan>) -> Both {
             None => text.push_str(&format!("{}:{}", t.key, t.effect.as_str())),
         }
     }
+    if let Some(m) = p.max_nodes {
+        text.push_str(&format!(", grown up to {m} nodes"));
+    }
     (text, json!(p))
 }
 
