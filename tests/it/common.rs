@@ -31,6 +31,15 @@ pub fn render_all(path: &std::path::Path) -> tierform::OutputSet {
     set
 }
 
+/// Validates a blueprint that must be valid: the plan of each of its phases, and
+/// every phase rendered for every platform.
+pub fn plans_and_render(path: &std::path::Path) -> (Vec<tierform::Plan>, tierform::OutputSet) {
+    let v = tierform::validate_bytes(&std::fs::read(path).unwrap());
+    assert_eq!(v.errors(), 0, "{} is invalid", path.display());
+    let plans = tierform::plans(&v.phases, &tierform::Selection::default()).unwrap();
+    (plans, render_all(path))
+}
+
 /// One rendered balancer config, as a real checker needs it.
 pub struct BalancerConfig {
     /// The blueprint's file stem.

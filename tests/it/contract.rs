@@ -128,9 +128,7 @@ fn the_contract_page_lists_every_connection_variable_and_no_other() {
     let mut unlisted = Vec::new();
     for path in common::render_blueprints() {
         let stem = path.file_stem().unwrap().to_string_lossy().to_string();
-        let v = tierform::validate_bytes(&std::fs::read(&path).unwrap());
-        let plans = tierform::plans(&v.phases, &tierform::Selection::default()).unwrap();
-        let set = common::render_all(&path);
+        let (plans, set) = common::plans_and_render(&path);
         for plan in &plans {
             let plan = serde_json::to_value(plan).unwrap();
             let phase = plan["phase"].as_str().unwrap();

@@ -82,9 +82,7 @@ fn every_machine_is_listed_once_in_a_start_order_that_works() {
 fn steps_are_dense_ports_are_listed_and_several_balancers_are_explained() {
     let mut seen = 0;
     for path in common::render_blueprints() {
-        let v = tierform::validate_bytes(&std::fs::read(&path).unwrap());
-        let plans = tierform::plans(&v.phases, &tierform::Selection::default()).unwrap();
-        let set = common::render_all(&path);
+        let (plans, set) = common::plans_and_render(&path);
         for plan in plans
             .iter()
             .filter(|p| p.platforms.contains(&tierform::Platform::Hosts))

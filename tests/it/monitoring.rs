@@ -18,7 +18,7 @@ use tierform::monitoring::{
     AlertPlan, MeasuredCondition, Move, Signal, Source, Unit, CONFIG_FILE, KUBERNETES_FILE,
     RULES_FILE,
 };
-use tierform::{Platform, Selection};
+use tierform::Platform;
 
 use crate::common;
 use tierform_lab as lab;
@@ -79,10 +79,7 @@ struct RulesFile {
 fn rules_files() -> Vec<RulesFile> {
     let mut out = Vec::new();
     for path in common::render_blueprints() {
-        let v = tierform::validate_bytes(&std::fs::read(&path).unwrap());
-        assert_eq!(v.errors(), 0, "{} is invalid", path.display());
-        let plans = tierform::plans(&v.phases, &Selection::default()).unwrap();
-        let set = common::render_all(&path);
+        let (plans, set) = common::plans_and_render(&path);
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         for plan in plans {
             for platform in Platform::ALL {
@@ -236,9 +233,7 @@ fn every_compose_prometheus_config_passes_promtool_and_scrapes_what_the_rules_re
     };
     let mut checked = 0;
     for path in common::render_blueprints() {
-        let v = tierform::validate_bytes(&std::fs::read(&path).unwrap());
-        let plans = tierform::plans(&v.phases, &Selection::default()).unwrap();
-        let set = common::render_all(&path);
+        let (plans, set) = common::plans_and_render(&path);
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
         for plan in plans
             .iter()
@@ -1927,9 +1922,7 @@ fn volume_alerts_watch_every_datastore_claim() {
 fn kubernetes_monitoring_objects_carry_the_blueprints_labels() {
     let mut labelled = 0;
     for path in common::render_blueprints() {
-        let v = tierform::validate_bytes(&std::fs::read(&path).unwrap());
-        let plans = tierform::plans(&v.phases, &Selection::default()).unwrap();
-        let set = common::render_all(&path);
+        let (plans, set) = common::plans_and_render(&path);
         for plan in plans
             .iter()
             .filter(|p| p.platforms.contains(&Platform::Kubernetes))

@@ -46,9 +46,7 @@ fn every_pod_runs_on_its_tiers_node_pool_and_tolerates_only_its_taints() {
     let mut pooled = 0;
     let mut checked = 0;
     for path in common::render_blueprints() {
-        let v = tierform::validate_bytes(&std::fs::read(&path).unwrap());
-        let plans = tierform::plans(&v.phases, &tierform::Selection::default()).unwrap();
-        let set = common::render_all(&path);
+        let (plans, set) = common::plans_and_render(&path);
         for plan in plans
             .iter()
             .filter(|p| p.platforms.contains(&tierform::Platform::Kubernetes))
