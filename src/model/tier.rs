@@ -92,6 +92,16 @@ pub enum TaintEffect {
     NoExecute,
 }
 
+impl std::fmt::Display for Taint {
+    /// As `kubectl taint` writes it: `key=value:Effect`, or `key:Effect`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.value {
+            Some(v) => write!(f, "{}={v}:{}", self.key, self.effect.as_str()),
+            None => write!(f, "{}:{}", self.key, self.effect.as_str()),
+        }
+    }
+}
+
 impl TaintEffect {
     pub fn as_str(self) -> &'static str {
         match self {
@@ -150,6 +160,17 @@ impl GpuVendor {
             GpuVendor::Nvidia => "nvidia",
             GpuVendor::Amd => "amd",
             GpuVendor::Intel => "intel",
+        }
+    }
+
+    /// The variable that tells its runtime which of the machine's GPUs a container
+    /// may use, where Docker gives it every one's device files (AMD's, Intel's);
+    /// NVIDIA's are given by index.
+    pub fn visible_devices_var(self) -> Option<&'static str> {
+        match self {
+            GpuVendor::Nvidia => None,
+            GpuVendor::Amd => Some("ROCR_VISIBLE_DEVICES"),
+            GpuVendor::Intel => Some("ZE_AFFINITY_MASK"),
         }
     }
 

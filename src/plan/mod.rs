@@ -36,8 +36,8 @@ use serde::Serialize;
 use crate::check::validate::ResolvedPhase;
 use crate::model::units::Quantity;
 use crate::model::{
-    Algorithm, Balancer, BalancerEngine, Blueprint, Condition, Gpu, Platform, Resources, Service,
-    ServiceKind, Taint,
+    Algorithm, Balancer, BalancerEngine, Blueprint, Condition, Gpu, GpuVendor, Platform, Resources,
+    Service, ServiceKind, Taint,
 };
 
 /// The port nginx and HAProxy listen on inside a container: above 1024, so the
@@ -104,6 +104,14 @@ impl Plan {
     /// names one that has a pool.
     pub fn node_pool(&self, tier: Option<&str>) -> Option<&NodePoolPlan> {
         self.tiers.get(tier?)?.pool.as_ref()
+    }
+
+    /// The vendors of the GPUs its services take.
+    pub fn gpu_vendors(&self) -> std::collections::BTreeSet<GpuVendor> {
+        self.services
+            .values()
+            .filter_map(|s| s.resources.gpu.map(|g| g.vendor))
+            .collect()
     }
 
     /// What a service that uses datastore `store` is given on `platform`: its
@@ -202,6 +210,26 @@ pub struct NodePoolPlan {
     /// fewest), when more than `count`; `None`: a fixed pool.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_nodes: Option<u32>,
+}
+
+impl NodePoolPlan {
+    /// Its labels as `key=value`, in order.
+    pub fn labels_text(&self) -> Vec<String> {
+        self.node_selector
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect()
+    }
+
+    /// Its labels and taints as people read them: `pool=data; dedicated=data:NoSchedule`.
+    pub fn text(&self) -> String {
+        let mut text = self.labels_text().join(", ");
+        if !self.tolerations.is_empty() {
+            let taints: Vec<String> = self.tolerations.iter().map(Taint::to_string).collect();
+            text.push_str(&format!("; {}", taints.join(", ")));
+        }
+        text
+    }
 }
 
 /// A service with every default applied.

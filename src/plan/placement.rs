@@ -209,10 +209,7 @@ fn over_capacity_by_tier(bp: &Blueprint) -> Vec<(String, Diagnostic)> {
         else {
             continue;
         };
-        let machines = u64::from(
-            tier.count
-                .unwrap_or_else(|| (tier.hosts.len() as u32).max(1)),
-        );
+        let machines = u64::from(tier.machines());
         // A node pool a cluster autoscaler grows holds the autoscalers' maxima on its
         // most nodes.
         let most_machines = tier

@@ -322,14 +322,10 @@ fn gpus(plan: &Plan) -> String {
         };
         let ids = s.gpu_devices.get(&crate::model::Platform::Hosts);
         for (i, (container, machine)) in s.containers.iter().zip(&s.machines).enumerate() {
-            let how = match gpu.vendor {
-                crate::model::GpuVendor::Nvidia => "`device_ids`".to_string(),
-                crate::model::GpuVendor::Amd => format!(
-                    "`ROCR_VISIBLE_DEVICES`, beside the device files of every {} GPU",
-                    gpu.vendor.display()
-                ),
-                crate::model::GpuVendor::Intel => format!(
-                    "`ZE_AFFINITY_MASK`, beside the device files of every {} GPU",
+            let how = match gpu.vendor.visible_devices_var() {
+                None => "`device_ids`".to_string(),
+                Some(var) => format!(
+                    "`{var}`, beside the device files of every {} GPU",
                     gpu.vendor.display()
                 ),
             };
@@ -352,18 +348,10 @@ fn gpus(plan: &Plan) -> String {
     if lines.is_empty() {
         return String::new();
     }
-    let vendors: std::collections::BTreeSet<crate::model::GpuVendor> = plan
-        .services
-        .values()
-        .filter_map(|s| s.resources.gpu.map(|g| g.vendor))
-        .collect();
-    let needs: Vec<&str> = vendors
-        .iter()
-        .map(|v| match v {
-            crate::model::GpuVendor::Nvidia => "NVIDIA's driver and the NVIDIA Container Toolkit (`nvidia-ctk runtime configure --runtime=docker`, then restart Docker; `docker run --rm --gpus all ubuntu nvidia-smi` lists the GPUs)",
-            crate::model::GpuVendor::Amd => "AMD's ROCm kernel driver (`/dev/kfd` and `/dev/dri` present), the container's user in the groups that own them",
-            crate::model::GpuVendor::Intel => "Intel's GPU driver (`/dev/dri` present), the container's user in the group that owns it",
-        })
+    let needs: Vec<&str> = plan
+        .gpu_vendors()
+        .into_iter()
+        .map(super::docker_gpu_needs)
         .collect();
     format!(
         "\n## GPUs\n\nThe machines below need {} before `docker compose up`. Each instance gets GPUs of its own, by index (validation refuses a machine whose instances take more GPUs than it has).\n\n| machine | container | given |\n|---|---|---|\n{}\n",

@@ -246,3 +246,13 @@ pub(crate) fn url_host(host: &str) -> String {
         host.to_string()
     }
 }
+
+/// What a Docker host (compose's, a hosts machine) needs installed for a vendor's GPUs,
+/// for the READMEs and ARCHITECTURE.md.
+pub(crate) fn docker_gpu_needs(vendor: crate::model::GpuVendor) -> &'static str {
+    match vendor {
+        crate::model::GpuVendor::Nvidia => "NVIDIA's driver and the NVIDIA Container Toolkit (`nvidia-ctk runtime configure --runtime=docker`, then restart Docker; `docker run --rm --gpus all ubuntu nvidia-smi` lists the GPUs)",
+        crate::model::GpuVendor::Amd => "AMD's ROCm kernel driver (`/dev/kfd` and `/dev/dri` present), the container's user in the groups that own them",
+        crate::model::GpuVendor::Intel => "Intel's GPU driver (`/dev/dri` present), the container's user in the group that owns it",
+    }
+}

@@ -279,52 +279,41 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
     let tiers: Vec<TierRow> = plan
         .tiers
         .iter()
-        .map(|(name, t)| TierRow {
-            name: name.clone(),
-            machines: t.count,
-            cpu: t.cpu_millis,
-            memory: t.memory_bytes,
-            cost_per_machine: t.cost_per_month,
-            monthly_cost: t.cost_per_month.map(|c| c * f64::from(t.count)),
-            max_machines: t
+        .map(|(name, t)| {
+            // The most nodes a cluster autoscaler grows the pool to, on Kubernetes.
+            let max_machines = t
                 .pool
                 .as_ref()
                 .and_then(|p| p.max_nodes)
-                .filter(|_| on_kubernetes),
-            monthly_cost_max: t
-                .pool
-                .as_ref()
-                .and_then(|p| p.max_nodes)
-                .filter(|_| on_kubernetes)
-                .and_then(|m| t.cost_per_month.map(|c| c * f64::from(m))),
-            gpu: t.gpu,
-            pool: t.pool.as_ref().map(|p| {
-                let (min, max) = if on_kubernetes {
-                    let [min, max] = [false, true]
-                        .map(|most| crate::plan::pools::nodes_needed(plan, name, t, most));
-                    (min, max)
-                } else {
-                    (None, None)
-                };
-                PoolRow {
-                    labels: p
-                        .node_selector
-                        .iter()
-                        .map(|(k, v)| format!("{k}={v}"))
-                        .collect(),
-                    taints: p
-                        .tolerations
-                        .iter()
-                        .map(|t| match &t.value {
-                            Some(v) => format!("{}={v}:{}", t.key, t.effect.as_str()),
-                            None => format!("{}:{}", t.key, t.effect.as_str()),
-                        })
-                        .collect(),
-                    nodes_needed_min: min,
-                    nodes_needed_max: max,
-                    kubernetes: on_kubernetes,
-                }
-            }),
+                .filter(|_| on_kubernetes);
+            TierRow {
+                name: name.clone(),
+                machines: t.count,
+                cpu: t.cpu_millis,
+                memory: t.memory_bytes,
+                cost_per_machine: t.cost_per_month,
+                monthly_cost: t.cost_per_month.map(|c| c * f64::from(t.count)),
+                max_machines,
+                monthly_cost_max: max_machines
+                    .and_then(|m| t.cost_per_month.map(|c| c * f64::from(m))),
+                gpu: t.gpu,
+                pool: t.pool.as_ref().map(|p| {
+                    let (min, max) = if on_kubernetes {
+                        let [min, max] = [false, true]
+                            .map(|most| crate::plan::pools::nodes_needed(plan, name, t, most));
+                        (min, max)
+                    } else {
+                        (None, None)
+                    };
+                    PoolRow {
+                        labels: p.labels_text(),
+                        taints: p.tolerations.iter().map(|t| t.to_string()).collect(),
+                        nodes_needed_min: min,
+                        nodes_needed_max: max,
+                        kubernetes: on_kubernetes,
+                    }
+                }),
+            }
         })
         .collect();
     // The machines' and the providers' costs, when every one is known.

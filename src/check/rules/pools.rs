@@ -157,17 +157,12 @@ impl Checker<'_> {
                 .and_then(|t| self.bp.tiers.get(t))
                 .and_then(|t| t.machine.gpu)
                 .is_some_and(|has| has.count <= gpu.count);
-            if gpu.vendor != GpuVendor::Nvidia
-                && !takes_all
-                && targets
-                    .iter()
-                    .any(|p| matches!(p, Platform::Compose | Platform::Hosts))
+            let on_docker = targets
+                .iter()
+                .any(|p| matches!(p, Platform::Compose | Platform::Hosts));
+            if let (Some(var), false, true) =
+                (gpu.vendor.visible_devices_var(), takes_all, on_docker)
             {
-                let var = if gpu.vendor == GpuVendor::Amd {
-                    "ROCR_VISIBLE_DEVICES"
-                } else {
-                    "ZE_AFFINITY_MASK"
-                };
                 self.push(
                     Diagnostic::warning(
                         Code::GpuNotCounted,

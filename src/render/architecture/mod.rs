@@ -256,7 +256,7 @@ fn condition_list(conditions: &[Condition]) -> String {
 /// What the Docker hosts need for the GPUs the services take (compose and hosts; the
 /// Kubernetes README says what the cluster needs).
 fn gpu_section(plan: &Plan) -> String {
-    use crate::model::{GpuVendor, Platform};
+    use crate::model::Platform;
     if !plan
         .platforms
         .iter()
@@ -264,21 +264,22 @@ fn gpu_section(plan: &Plan) -> String {
     {
         return String::new();
     }
-    let vendors: std::collections::BTreeSet<GpuVendor> = plan
-        .services
-        .values()
-        .filter_map(|s| s.resources.gpu.map(|g| g.vendor))
-        .collect();
+    let vendors = plan.gpu_vendors();
     if vendors.is_empty() {
         return String::new();
     }
     let mut out = String::from("## GPUs on the Docker hosts\n\n");
     for v in vendors {
-        out.push_str(match v {
-            GpuVendor::Nvidia => "- NVIDIA's driver and the NVIDIA Container Toolkit (`nvidia-ctk runtime configure --runtime=docker`, then restart Docker; `docker run --rm --gpus all ubuntu nvidia-smi` lists the GPUs): each instance is given its own GPUs by index (`device_ids`).\n",
-            GpuVendor::Amd => "- AMD's ROCm kernel driver (`/dev/kfd` and `/dev/dri`), the containers' user in the groups that own them: each instance gets the device files and `ROCR_VISIBLE_DEVICES` naming its own GPUs.\n",
-            GpuVendor::Intel => "- Intel's GPU driver (`/dev/dri`), the containers' user in the group that owns it: each instance gets the device files and `ZE_AFFINITY_MASK` naming its own GPUs.\n",
-        });
+        let given = match v.visible_devices_var() {
+            None => "each instance is given its own GPUs by index (`device_ids`)".to_string(),
+            Some(var) => {
+                format!("each instance gets the device files and `{var}` naming its own GPUs")
+            }
+        };
+        out.push_str(&format!(
+            "- {}: {given}.\n",
+            crate::render::docker_gpu_needs(v)
+        ));
     }
     out.push('\n');
     out

@@ -227,12 +227,7 @@ pub(in crate::render) fn app_containers(
             s.resources.gpu,
             s.gpu_devices.get(&platform).and_then(|ids| ids.get(i)),
         ) {
-            let var = match gpu.vendor {
-                crate::model::GpuVendor::Nvidia => None,
-                crate::model::GpuVendor::Amd => Some("ROCR_VISIBLE_DEVICES"),
-                crate::model::GpuVendor::Intel => Some("ZE_AFFINITY_MASK"),
-            };
-            if let Some(var) = var {
+            if let Some(var) = gpu.vendor.visible_devices_var() {
                 let list: Vec<String> = ids.iter().map(u32::to_string).collect();
                 env.insert(var.into(), json!(list.join(",")));
             }

@@ -358,10 +358,7 @@ fn node_pools(plan: &Plan, needs: &mut String) {
             continue;
         };
         for t in &pool.tolerations {
-            let text = match &t.value {
-                Some(v) => format!("`{}={v}:{}`", t.key, t.effect.as_str()),
-                None => format!("`{}:{}`", t.key, t.effect.as_str()),
-            };
+            let text = format!("`{t}`");
             let list = taints.entry(g.vendor).or_default();
             if !list.contains(&text) {
                 list.push(text);

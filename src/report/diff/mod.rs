@@ -265,19 +265,7 @@ fn node_pool(p: Option<&crate::plan::NodePoolPlan>) -> Both {
     let Some(p) = p else {
         return ("none".into(), Value::Null);
     };
-    let mut text = p
-        .node_selector
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ");
-    for (i, t) in p.tolerations.iter().enumerate() {
-        text.push_str(if i == 0 { "; " } else { ", " });
-        match &t.value {
-            Some(v) => text.push_str(&format!("{}={v}:{}", t.key, t.effect.as_str())),
-            None => text.push_str(&format!("{}:{}", t.key, t.effect.as_str())),
-        }
-    }
+    let mut text = p.text();
     if let Some(m) = p.max_nodes {
         text.push_str(&format!(", grown up to {m} nodes"));
     }
