@@ -90,6 +90,9 @@ codes! {
     /// without a node pool: on Kubernetes their pods land on any node.
     TiersWithoutPools = "tiers-without-pools",
     NoEffectOnKubernetes = "no-effect-on-kubernetes",
+    /// A setting a platform the phase renders cannot carry out (a backup folder on
+    /// Kubernetes).
+    NotOnPlatform = "not-on-platform",
     /// `monitoring.notify` on a phase that also renders platforms with no Alertmanager
     /// (Kubernetes, hosts): their alerts reach none of its receivers.
     NoReceiver = "no-receiver",

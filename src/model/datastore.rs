@@ -6,7 +6,10 @@ use serde::{Deserialize, Serialize};
 use super::service::Resources;
 use super::units::Quantity;
 use super::versions::{PostgresVersion, RabbitmqVersion, RedisVersion};
-use super::{HOST_PATTERN, NAME_PATTERN, SQL_IDENT_PATTERN, STORAGE_CLASS_PATTERN};
+use super::{
+    BUCKET_PATTERN, CRON_PATTERN, FILE_PATH_PATTERN, HOST_PATTERN, IMAGE_PATTERN, NAME_PATTERN,
+    REGION_PATTERN, SQL_IDENT_PATTERN, STORAGE_CLASS_PATTERN,
+};
 
 /// A database, cache or message broker.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -172,10 +175,101 @@ pub struct Postgres {
     /// A connection pooler in front of the primary (and replicas).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pooler: Option<Pooler>,
+    /// Continuous archiving of the write-ahead log and scheduled base backups, with
+    /// pgBackRest, and the way back: a restore procedure in the bundle's README.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backup: Option<Box<Backup>>,
     /// Run by a provider, not here: its address. No server is rendered; the services
     /// that use it get the same variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed: Option<Managed>,
+}
+
+/// Backups with pgBackRest: every write-ahead log segment is archived as the primary
+/// fills it (at the latest each minute), full and differential backups run on a
+/// schedule, and the oldest are expired. Give exactly one of `path` and `s3`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Backup {
+    /// A folder on the primary's machine the repository lives in (the same path
+    /// inside its container). It protects from mistakes, not from losing the
+    /// machine: mount another disk there, or use `s3`. Not on Kubernetes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = FILE_PATH_PATTERN), example = &"/var/lib/pgbackrest")]
+    pub path: Option<String>,
+    /// An S3-compatible bucket (AWS S3, MinIO, R2, …), encrypted by pgBackRest. Its
+    /// key, secret key and encryption passphrase are secrets:
+    /// `<NAME>_BACKUP_S3_KEY`, `<NAME>_BACKUP_S3_KEY_SECRET` and
+    /// `<NAME>_BACKUP_CIPHER_PASS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s3: Option<BackupS3>,
+    /// Full backups kept; older ones, the differentials on them and the write-ahead
+    /// log only they need are expired. Default: 2.
+    #[serde(default = "default_retention_full")]
+    #[schemars(range(min = 1, max = 100))]
+    pub retention_full: u32,
+    /// When full backups run: a cron schedule in UTC (minute hour day-of-month month
+    /// day-of-week). Default: `0 1 * * 0`, Sundays at 01:00.
+    #[serde(default = "default_full_schedule")]
+    #[schemars(regex(pattern = CRON_PATTERN), example = &"0 1 * * 0")]
+    pub full: String,
+    /// When differential backups (what changed since the last full) run. Default:
+    /// `0 1 * * 1-6`, the other days at 01:00.
+    #[serde(default = "default_differential_schedule")]
+    #[schemars(regex(pattern = CRON_PATTERN), example = &"0 1 * * 1-6")]
+    pub differential: String,
+    /// Kubernetes: the PostgreSQL image with pgBackRest in it, built from the
+    /// bundle's `images/<name>/Dockerfile` and pushed where the cluster pulls from.
+    /// Compose and hosts build it themselves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = IMAGE_PATTERN), example = &"registry.example.com/db-postgres:17-pgbackrest")]
+    pub image: Option<String>,
+}
+
+fn default_retention_full() -> u32 {
+    2
+}
+
+fn default_full_schedule() -> String {
+    "0 1 * * 0".into()
+}
+
+fn default_differential_schedule() -> String {
+    "0 1 * * 1-6".into()
+}
+
+/// An S3-compatible bucket for backups.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BackupS3 {
+    /// The bucket.
+    #[schemars(regex(pattern = BUCKET_PATTERN), example = &"acme-db-backups")]
+    pub bucket: String,
+    /// The S3 endpoint, without a scheme (HTTPS is used).
+    #[schemars(regex(pattern = HOST_PATTERN), example = &"s3.eu-west-1.amazonaws.com")]
+    pub endpoint: String,
+    /// The bucket's region.
+    #[schemars(regex(pattern = REGION_PATTERN), example = &"eu-west-1")]
+    pub region: String,
+    /// The folder in the bucket. Default: `/<blueprint>/<name>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = FILE_PATH_PATTERN))]
+    pub path: Option<String>,
+    /// `host` (`bucket.endpoint`, AWS) or `path` (`endpoint/bucket`, MinIO and most
+    /// others). Default: `host`.
+    #[serde(default)]
+    pub uri_style: UriStyle,
+}
+
+/// How an S3 bucket is addressed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum UriStyle {
+    /// `bucket.endpoint`.
+    #[default]
+    Host,
+    /// `endpoint/bucket`.
+    Path,
 }
 
 fn default_max_connections() -> u32 {

@@ -11,6 +11,7 @@
 mod balancer;
 mod blueprint;
 pub mod capabilities;
+pub mod cron;
 mod datastore;
 pub mod limits;
 mod monitoring;
@@ -52,6 +53,13 @@ pub const HOST_PATTERN: &str = "^[A-Za-z0-9:][A-Za-z0-9.:-]{0,252}$";
 /// A file on the machine (a TLS certificate or key): an absolute path of safe
 /// characters only, so no path can inject a directive or break out of a quoted value.
 pub const FILE_PATH_PATTERN: &str = "^/[A-Za-z0-9._+@/-]{0,250}[A-Za-z0-9._+@-]$";
+/// A cron schedule: five fields (minute, hour, day of month, month, day of week) of
+/// numbers, `*`, ranges, lists and steps; validation checks each field's range.
+pub const CRON_PATTERN: &str = "^[0-9*/,-]{1,40}( [0-9*/,-]{1,40}){4}$";
+/// An S3 bucket name.
+pub const BUCKET_PATTERN: &str = "^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$";
+/// A cloud region (`eu-west-1`, `auto`).
+pub const REGION_PATTERN: &str = "^[a-z0-9][a-z0-9-]{0,62}$";
 /// A Kubernetes Secret name: a DNS subdomain, like a StorageClass name.
 pub const SECRET_NAME_PATTERN: &str = STORAGE_CLASS_PATTERN;
 /// SQL identifiers (database and user names).

@@ -27,8 +27,9 @@ use services::service_plan;
 pub use watch::{AlertPlan, MetricsPlan, Move, WatchPlan};
 
 pub use datastores::{
-    DatastoreNode, DatastorePlan, EnginePlan, EnvPart, EnvValue, EnvVar, ManagedPlan, NodeRole,
-    PoolerObjects, PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan, Spread,
+    BackupPlan, BackupRepo, DatastoreNode, DatastorePlan, EnginePlan, EnvPart, EnvValue, EnvVar,
+    ManagedPlan, NodeRole, PoolerObjects, PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan,
+    Spread,
 };
 
 use serde::Serialize;

@@ -268,9 +268,36 @@ fn start_order(plan: &Plan) -> String {
         ));
     }
     out.push_str(&gpus(plan));
+    out.push_str(&backups(plan));
     out.push_str(&providers(plan));
     out.push_str(&ports(plan));
     out
+}
+
+/// Where each backed-up datastore's backup README is: on its primary's machine.
+fn backups(plan: &Plan) -> String {
+    let mut lines = Vec::new();
+    for store in plan.datastores.values() {
+        let Some(b) = store.backup() else { continue };
+        let primary = store
+            .nodes_on(Platform::Hosts)
+            .iter()
+            .find(|n| n.role == crate::plan::NodeRole::Primary);
+        if let Some(p) = primary {
+            lines.push(format!(
+                "- `{}` to {}: `{}/backup/{}/README.md` sets up its timers on `{}`, checks the archive and restores.",
+                store.name,
+                b.repo.text(),
+                p.machine,
+                store.name,
+                p.machine
+            ));
+        }
+    }
+    if lines.is_empty() {
+        return String::new();
+    }
+    format!("\n## Backups\n\n{}\n", lines.join("\n"))
 }
 
 /// The datastores a provider runs: which machines must reach them, where.

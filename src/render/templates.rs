@@ -34,12 +34,28 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/pgbouncer/start.sh.j2"),
     ),
     (
+        "postgres/Dockerfile.j2",
+        include_str!("../../templates/postgres/Dockerfile.j2"),
+    ),
+    (
+        "postgres/backup.service.j2",
+        include_str!("../../templates/postgres/backup.service.j2"),
+    ),
+    (
+        "postgres/backup.timer.j2",
+        include_str!("../../templates/postgres/backup.timer.j2"),
+    ),
+    (
         "postgres/init-primary.sh.j2",
         include_str!("../../templates/postgres/init-primary.sh.j2"),
     ),
     (
         "postgres/pg_hba.conf.j2",
         include_str!("../../templates/postgres/pg_hba.conf.j2"),
+    ),
+    (
+        "postgres/pgbackrest.conf.j2",
+        include_str!("../../templates/postgres/pgbackrest.conf.j2"),
     ),
     (
         "postgres/postgresql.conf.j2",

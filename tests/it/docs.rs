@@ -31,7 +31,7 @@ fn yaml_blocks(text: &str) -> Vec<String> {
 }
 
 /// What each recipe's phase renders and the base phase does not: (phase, file, text).
-const EXPECTED: [(&str, &str, &str); 16] = [
+const EXPECTED: [(&str, &str, &str); 17] = [
     (
         "read-replica",
         "compose/docker-compose.yml",
@@ -104,6 +104,12 @@ const EXPECTED: [(&str, &str, &str); 16] = [
         "managed-db",
         "compose/docker-compose.yml",
         "DB_HOST: shop.c8xk2dq1.eu-west-1.rds.amazonaws.com",
+    ),
+    // Every segment archived to the bucket, and the timers' full backups.
+    (
+        "backed-up",
+        "compose/postgres/db/postgresql.conf",
+        "archive_command = 'pgbackrest --config=/etc/tierform/postgres/pgbackrest.conf --stanza=db archive-push %p'",
     ),
 ];
 

@@ -313,7 +313,17 @@ fn every_compose_prometheus_config_passes_promtool_and_scrapes_what_the_rules_re
                         .next()
                 };
                 if let Some((server, image)) = target {
-                    let got = compose["services"][&server]["image"].as_str().unwrap_or("");
+                    let mut got = compose["services"][&server]["image"].as_str().unwrap_or("");
+                    // Built from the bundle's Dockerfile (PostgreSQL with pgBackRest).
+                    if let Some(context) = compose["services"][&server]["build"]["context"].as_str()
+                    {
+                        let file =
+                            format!("{bundle}/{}/Dockerfile", context.trim_start_matches("./"));
+                        got = set
+                            .get(&file)
+                            .and_then(|t| t.lines().find_map(|l| l.strip_prefix("FROM ")))
+                            .unwrap_or_else(|| panic!("{stem}: {file} has no FROM"));
+                    }
                     assert!(
                         got.starts_with(image),
                         "{stem}/{bundle}: {name} reads {server}, whose image is {got}, not {image}…"

@@ -216,6 +216,19 @@ impl Lab {
         command
     }
 
+    /// A one-shot command set up as [`Lab::start_with`] sets up a server with
+    /// `options` (its binds, user and root): a tool that must see the same paths as
+    /// the server it works on (`pgbackrest` on PostgreSQL's data folder).
+    pub fn command_with(&self, argv: &[&str], options: StartOptions) -> Command {
+        self.commands.set(self.commands.get() + 1);
+        let name = format!("command-{}", self.commands.get());
+        let mut command = self.launcher(&name, argv, &[], &options);
+        command
+            .envs(options.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null());
+        command
+    }
+
     /// `unshare` running [`START_SCRIPT`] for `argv`, with the files it needs (`name.tmp`,
     /// `name.hosts`, and for a root `name.root`) created in the lab folder.
     fn launcher(

@@ -3,8 +3,9 @@
 use super::{store_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
+use crate::model::cron::Cron;
 use crate::model::units::{format_bytes, Measure};
-use crate::model::{Datastore, RedisMode, Replication};
+use crate::model::{Datastore, Platform, RedisMode, Replication};
 
 /// The smallest volume a PostgreSQL server can run on: its write-ahead log between
 /// checkpoints, an eighth of the volume, must hold two 16 MB segments (the plan
@@ -206,6 +207,9 @@ impl Checker<'_> {
                 if pg.replication != Replication::default() {
                     unused.push("replication");
                 }
+                if pg.backup.is_some() {
+                    unused.push("backup");
+                }
             }
             // `mode: cluster` tells the clients; the cluster's shape is the provider's.
             Datastore::Redis(r) => {
@@ -277,6 +281,103 @@ impl Checker<'_> {
                 )
                 .at_key()
                 .hint(hint),
+            );
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// PostgreSQL's backups: one repository, schedules that mean one thing, and on
+    /// Kubernetes a bucket and an image to run.
+    pub(super) fn backup(&mut self, name: &str, store: &Datastore, targets: &[Platform]) {
+        let Datastore::Postgres(pg) = store else {
+            return;
+        };
+        let (Some(b), None) = (&pg.backup, &pg.managed) else {
+            return;
+        };
+        let ptr = store_ptr(name).child("backup");
+        match (&b.path, &b.s3) {
+            (Some(_), Some(_)) => self.push(
+                Diagnostic::error(
+                    Code::ConflictingFields,
+                    ptr.child("s3"),
+                    format!("`{name}`'s backups go to one repository: `path` and `s3` are both set"),
+                )
+                .at_key()
+                .hint("keep `s3` (off the machine) or `path`, and remove the other (`path: null` in a phase's patch)"),
+            ),
+            (None, None) => self.push(
+                Diagnostic::error(
+                    Code::MissingField,
+                    ptr.clone(),
+                    format!("`{name}`'s backups need a repository: `path` or `s3`"),
+                )
+                .at_key()
+                .expected("`path: /var/lib/pgbackrest` or `s3: { bucket, endpoint, region }`")
+                .hint("a folder on the primary's machine (`path`) or an S3-compatible bucket (`s3`)"),
+            ),
+            _ => {}
+        }
+        for field in ["full", "differential"] {
+            let text = if field == "full" {
+                &b.full
+            } else {
+                &b.differential
+            };
+            if let Err(e) = Cron::parse(text) {
+                self.push(
+                    Diagnostic::error(Code::InvalidValue, ptr.child(field), e)
+                        .expected("a cron schedule: minute hour day-of-month month day-of-week")
+                        .hint("like `0 1 * * 0` (Sundays at 01:00 UTC)"),
+                );
+            }
+        }
+        if let (Ok(full), Ok(diff)) = (Cron::parse(&b.full), Cron::parse(&b.differential)) {
+            if full == diff {
+                self.push(
+                    Diagnostic::warning(
+                        Code::InvalidValue,
+                        ptr.child("differential"),
+                        "the differential backups run exactly when the full ones do: each would find the full one running and fail",
+                    )
+                    .hint("run them on other days, like full `0 1 * * 0` and differential `0 1 * * 1-6`"),
+                );
+            }
+        }
+        if targets.contains(&Platform::Kubernetes) {
+            if b.path.is_some() {
+                self.push(
+                    Diagnostic::error(
+                        Code::NotOnPlatform,
+                        ptr.child("path"),
+                        format!("on Kubernetes `{name}`'s backups cannot go to a folder: a pod's folder is on whichever node it runs"),
+                    )
+                    .at_key()
+                    .hint("use `s3: { bucket, endpoint, region }` in this phase"),
+                );
+            }
+            if b.image.is_none() {
+                self.push(
+                    Diagnostic::error(
+                        Code::MissingField,
+                        ptr.clone(),
+                        format!("on Kubernetes `{name}`'s servers need an image with pgBackRest in it"),
+                    )
+                    .at_key()
+                    .expected("`image: registry.example.com/db-postgres:17-pgbackrest`")
+                    .hint(format!("build the bundle's `images/{name}/Dockerfile`, push it, and name it in `backup.image`")),
+                );
+            }
+        } else if b.image.is_some() {
+            self.push(
+                Diagnostic::warning(
+                    Code::UnusedSetting,
+                    ptr.child("image"),
+                    format!("compose and hosts build `{name}`'s image from the bundle's Dockerfile: `image` is read on Kubernetes only"),
+                )
+                .at_key()
+                .hint("remove it here, or keep it for the phases on Kubernetes"),
             );
         }
     }

@@ -47,6 +47,7 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
     c.after();
     for (name, store) in &bp.datastores {
         c.datastore(name, store);
+        c.backup(name, store, targets);
     }
     c.host_ports();
     c.nginx_max_fails();

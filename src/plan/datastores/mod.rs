@@ -16,6 +16,7 @@ use super::{resources_plan, ResourcesPlan, ServerHealth, ServicePlan};
 use crate::model::versions;
 use crate::model::{Blueprint, Datastore, Platform};
 
+pub mod backup;
 mod kubernetes;
 pub(in crate::plan) mod managed;
 mod postgres;
@@ -23,6 +24,7 @@ mod rabbitmq;
 mod redis;
 mod url;
 
+pub use backup::{BackupPlan, BackupRepo};
 use kubernetes::kubernetes_objects;
 pub use kubernetes::{KubernetesObjects, PoolerObjects, Spread};
 pub use managed::ManagedPlan;
@@ -154,6 +156,16 @@ pub enum EnvPart {
         var: String,
         key: String,
     },
+}
+
+impl DatastorePlan {
+    /// pgBackRest's backups of a PostgreSQL datastore that has them.
+    pub fn backup(&self) -> Option<&BackupPlan> {
+        match &self.engine {
+            EnginePlan::Postgres(pg) => pg.backup.as_ref(),
+            EnginePlan::Redis(_) | EnginePlan::Rabbitmq(_) => None,
+        }
+    }
 }
 
 impl EnvVar {
@@ -357,6 +369,19 @@ pub(in crate::plan) fn datastore_plan(
         )
     })?;
 
+    if let (EnginePlan::Postgres(pg), Datastore::Postgres(p)) = (&mut engine, store) {
+        if let Some(b) = &p.backup {
+            pg.backup = Some(backup::plan(
+                name,
+                b,
+                &bp.name,
+                supported.image,
+                supported.version,
+                &prefix,
+                pg.cpus,
+            )?);
+        }
+    }
     let kubernetes = kubernetes_objects(name, &engine);
     let nodes_layout = datastore_nodes(name, store);
     let mut nodes = BTreeMap::new();
@@ -431,12 +456,16 @@ pub(in crate::plan) fn datastore_plan(
         .filter_map(|(p, vars)| Some((*p, url::url(&engine, &prefix, vars)?)))
         .collect();
     let secrets = match &engine {
-        EnginePlan::Postgres(pg) => vec![
-            pg.password_secret.clone(),
-            pg.superuser_secret.clone(),
-            pg.replication_secret.clone(),
-            pg.monitor_secret.clone(),
-        ],
+        EnginePlan::Postgres(pg) => {
+            let mut secrets = vec![
+                pg.password_secret.clone(),
+                pg.superuser_secret.clone(),
+                pg.replication_secret.clone(),
+                pg.monitor_secret.clone(),
+            ];
+            secrets.extend(pg.backup.iter().flat_map(backup::secrets));
+            secrets
+        }
         EnginePlan::Redis(r) => vec![r.password_secret.clone()],
         EnginePlan::Rabbitmq(r) => vec![r.password_secret.clone()],
     };

@@ -56,6 +56,8 @@ pub struct PostgresPlan {
     /// least 256 MiB, in whole MiB. Parallel queries share memory there.
     pub shm_bytes: u64,
     pub pooler: Option<PoolerPlan>,
+    /// pgBackRest's archiving and backups, when the blueprint asks for them.
+    pub backup: Option<super::backup::BackupPlan>,
     /// The networks `pg_hba.conf` admits, per platform.
     pub hba: BTreeMap<Platform, HbaPlan>,
 }
@@ -181,6 +183,8 @@ pub(super) fn plan(
             },
             kubernetes_replicas: 2,
         }),
+        // Resolved with the server's version: see `datastore_plan`.
+        backup: None,
         // Known once the nodes are placed: see `hba`.
         hba: BTreeMap::new(),
     }

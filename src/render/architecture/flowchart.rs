@@ -237,6 +237,13 @@ pub fn flowchart(plan: &Plan, marks: &BTreeMap<String, Marked>) -> String {
         if n > 1 {
             text.push_str(&format!("\n{n} nodes"));
         }
+        if let Some(b) = d.backup() {
+            let to = match &b.repo {
+                crate::plan::BackupRepo::Local { path } => path.clone(),
+                crate::plan::BackupRepo::S3 { bucket, .. } => format!("s3://{bucket}"),
+            };
+            text.push_str(&format!("\nbackups: pgBackRest → {to}"));
+        }
         node(&mut out, id("ds", &d.name), ("[(", ")]"), text);
         if let Some(t) = &d.tier {
             placed.push((t.clone(), id("ds", &d.name)));

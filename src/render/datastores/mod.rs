@@ -27,6 +27,7 @@ use crate::render::templates::{TemplateError, Templates};
 
 use super::bundle::generated_header;
 
+pub(in crate::render) mod backup;
 pub(in crate::render) mod postgres;
 pub(in crate::render) mod rabbitmq;
 pub(in crate::render) mod redis;
@@ -60,6 +61,7 @@ pub const POOLER_MOUNT_DIR: &str = "/etc/tierform/pgbouncer";
 #[derive(Serialize)]
 struct Base<'a> {
     generated: String,
+    blueprint: &'a str,
     store: &'a DatastorePlan,
 }
 
@@ -71,6 +73,15 @@ struct Files<'a> {
 }
 
 impl Files<'_> {
+    /// `text` as it is, into `path` for `machine`.
+    fn push_text(&mut self, machine: &str, path: String, text: String) {
+        self.out.push(ConfigFile {
+            machine: machine.to_string(),
+            path,
+            text,
+        });
+    }
+
     /// Renders `template` with `ctx` (plus the base context) into `path` for `machine`.
     fn push(
         &mut self,
@@ -109,6 +120,7 @@ pub fn render(
         templates,
         base: minijinja::Value::from_serialize(&Base {
             generated: generated_header(plan),
+            blueprint: &plan.blueprint,
             store,
         }),
         out: Vec::new(),
@@ -116,7 +128,7 @@ pub fn render(
     let dir = bundle_dir(store);
     match &store.engine {
         EnginePlan::Postgres(pg) => {
-            postgres::render(&mut files, store, pg, platform, &machines, &dir)?
+            postgres::render(&mut files, plan, store, pg, platform, &machines, &dir)?
         }
         EnginePlan::Redis(r) => redis::render(&mut files, store, r, platform, &machines, &dir)?,
         EnginePlan::Rabbitmq(r) => rabbitmq::render(&mut files, nodes, r, &dir)?,

@@ -7,11 +7,15 @@ use minijinja::context;
 use super::{pooler_dir, Files, POOLER_MOUNT_DIR};
 use crate::model::Platform;
 use crate::plan::NodeRole;
-use crate::plan::{DatastoreNode, DatastorePlan, EnvVar, PostgresPlan};
+use crate::plan::{DatastoreNode, DatastorePlan, EnvVar, Plan, PostgresPlan};
 use crate::render::templates::TemplateError;
 
 /// The data directory of the official image.
 pub const DATA_DIR: &str = "/var/lib/postgresql/data";
+
+/// Where a replica keeps its data on compose and hosts (start-replica.sh's
+/// `PGDATA`), and every server on Kubernetes: a folder of the volume, not its root.
+pub const REPLICA_DATA_DIR: &str = "/var/lib/postgresql/data/pgdata";
 
 /// The primary's server command, reading the config files mounted at `mount`.
 pub fn server_command(mount: &str) -> Vec<String> {
@@ -76,6 +80,7 @@ pub fn ready_command(addr: &str, port: u16) -> Vec<String> {
 
 pub(super) fn render(
     files: &mut Files,
+    plan: &Plan,
     store: &DatastorePlan,
     pg: &PostgresPlan,
     platform: Platform,
@@ -106,11 +111,27 @@ pub(super) fn render(
             .iter()
             .find(|n| n.role == NodeRole::Primary)
             .map_or(crate::plan::placement::POSTGRES_PORT, |n| n.port);
+        // Archiving where the repository is reachable: every server for a bucket, the
+        // primary's machine for a folder on it.
+        let has_primary = here.iter().any(|n| n.role == NodeRole::Primary);
+        let backup = pg
+            .backup
+            .as_ref()
+            .filter(|b| has_primary || matches!(b.repo, crate::plan::BackupRepo::S3 { .. }));
         let ctx = context! {
             pg => pg, listen => listen, port => port, memory => memory, cpus => pg.cpus,
             app_networks => hba.app, replication_networks => hba.replication,
-            monitor_networks => hba.monitor,
+            monitor_networks => hba.monitor, backup => backup,
+            pg1_path => if platform == Platform::Kubernetes { REPLICA_DATA_DIR } else { DATA_DIR },
         };
+        if backup.is_some() {
+            files.push(
+                machine,
+                format!("{dir}/pgbackrest.conf"),
+                "postgres/pgbackrest.conf.j2",
+                ctx.clone(),
+            )?;
+        }
         files.push(
             machine,
             format!("{dir}/postgresql.conf"),
@@ -123,7 +144,22 @@ pub(super) fn render(
             "postgres/pg_hba.conf.j2",
             ctx.clone(),
         )?;
-        if here.iter().any(|n| n.role == NodeRole::Primary) {
+        if let Some(b) = &pg.backup {
+            // The image pgBackRest runs in: built here by compose, or on Kubernetes by
+            // the operator (README) and pushed.
+            files.push(
+                machine,
+                format!("images/{}/Dockerfile", store.name),
+                "postgres/Dockerfile.j2",
+                context! { backup => b },
+            )?;
+            if platform != Platform::Kubernetes {
+                if let Some(p) = here.iter().find(|n| n.role == NodeRole::Primary) {
+                    super::backup::render(files, plan, store, pg, b, platform, p)?;
+                }
+            }
+        }
+        if has_primary {
             files.push(
                 machine,
                 format!("{dir}/init-primary.sh"),

@@ -80,6 +80,13 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             generated.push((f.path.clone(), f.text.clone()));
             files.push((f.path, f.text));
         }
+        if let Some(restore) = datastores::restore_docs(plan, store, &generated) {
+            // Applied by hand when restoring (README), never with the bundle.
+            files.push((
+                datastores::backup::restore_file(store),
+                documents(plan, &restore)?,
+            ));
+        }
         let (docs, maps) = datastore_docs(plan, store, &generated);
         let file = format!("{}.yaml", store.name);
         files.push((file.clone(), documents(plan, &docs)?));

@@ -98,6 +98,16 @@ pub(super) fn readme(plan: &Plan) -> String {
             crate::render::monitoring::KUBERNETES_FILE
         ));
     }
+    for store in plan.datastores.values() {
+        if let Some(b) = store.backup() {
+            steps.push(format!(
+                "Build `{}`'s image with pgBackRest and push it where the cluster pulls from: `docker build -t {image} images/{} && docker push {image}`.",
+                store.name,
+                store.name,
+                image = b.kubernetes_image.as_deref().unwrap_or(&b.image),
+            ));
+        }
+    }
     steps.push(format!(
         "Apply the bundle: `kubectl apply -k .`, then watch it come up: `kubectl -n {ns} get pods -w`."
     ));
@@ -257,6 +267,11 @@ pub(super) fn readme(plan: &Plan) -> String {
             "- A route from the cluster's nodes to the datastores a provider runs, which this bundle renders no server for: {}. Let the nodes' addresses in at the provider (a security group, authorized networks); the NetworkPolicies here limit only what comes into the pods.\n",
             list.join(", ")
         ));
+    }
+    for store in plan.datastores.values() {
+        if let Some(b) = store.backup() {
+            out.push_str(&super::datastores::backup::readme(plan, store, b));
+        }
     }
     if !needs.is_empty() {
         out.push_str(&format!("\n## The cluster needs\n\n{needs}"));

@@ -174,6 +174,41 @@ fn datastore_fields(s: &mut Summary, name: &str, a: &DatastorePlan, b: &Datastor
             }
             (None, None) => {}
         }
+        match (&pa.backup, &pb.backup) {
+            (None, Some(x)) => s.added(name, "backups", backup_text(x), backup_json(x)),
+            (Some(x), None) => s.removed(name, "backups", backup_text(x), backup_json(x)),
+            (Some(x), Some(y)) => {
+                s.same(
+                    name,
+                    "backup repository",
+                    "backup_repository",
+                    x.repo.text(),
+                    y.repo.text(),
+                );
+                s.same(
+                    name,
+                    "full backups kept",
+                    "retention_full",
+                    x.retention_full,
+                    y.retention_full,
+                );
+                s.same(
+                    name,
+                    "full backups",
+                    "full_schedule",
+                    &x.full.cron,
+                    &y.full.cron,
+                );
+                s.same(
+                    name,
+                    "differential backups",
+                    "differential_schedule",
+                    &x.differential.cron,
+                    &y.differential.cron,
+                );
+            }
+            (None, None) => {}
+        }
     }
     if let (Some(ra), Some(rb)) = (a.redis(), b.redis()) {
         let (sa, sb) = (shape_text(a), shape_text(b));
@@ -243,4 +278,24 @@ fn managed(
         (Some(x), Some(y)) => s.field(name, "datastore", "managed", x, y),
         (None, None) => {}
     }
+}
+
+/// Backups as the diff shows them: `pgBackRest to REPO, full at CRON, 2 kept`.
+fn backup_text(b: &crate::plan::BackupPlan) -> String {
+    format!(
+        "pgBackRest backups to {} (full `{}`, differential `{}`, {} full kept)",
+        b.repo.text(),
+        b.full.cron,
+        b.differential.cron,
+        b.retention_full
+    )
+}
+
+fn backup_json(b: &crate::plan::BackupPlan) -> Value {
+    json!({
+        "repository": b.repo.text(),
+        "full": b.full.cron,
+        "differential": b.differential.cron,
+        "retention_full": b.retention_full,
+    })
 }

@@ -3,9 +3,10 @@
 
 use super::*;
 use crate::plan::NodeRole;
-use crate::plan::PostgresPlan;
+use crate::plan::{BackupRepo, PostgresPlan};
 use crate::render::datastores::postgres::{
     pooler_command, pooler_env, primary_env, ready_command, replica_env, server_command, DATA_DIR,
+    REPLICA_DATA_DIR,
 };
 use crate::render::datastores::POOLER_MOUNT_DIR;
 
@@ -33,11 +34,61 @@ fn watch_server(ctx: &Ctx, n: &DatastoreNode, c: &mut Map<String, Value>) {
     watch(c, json!(test), &ctx.store.health(n.role));
 }
 
+/// The server's image: the table's, or with backups the one built from the bundle's
+/// `images/<name>/Dockerfile` (pgBackRest in it), tagged.
+fn server_image(ctx: &Ctx, pg: &PostgresPlan, c: &mut Map<String, Value>) {
+    match &pg.backup {
+        None => {
+            c.insert("image".into(), json!(ctx.store.image));
+        }
+        Some(b) => {
+            c.insert("image".into(), json!(b.image));
+            c.insert(
+                "build".into(),
+                json!({ "context": format!("./images/{}", ctx.store.name) }),
+            );
+        }
+    }
+}
+
+/// What pgBackRest needs in a server's container that archives: the repository's
+/// folder (the same path inside), or the bucket's secrets. On `hosts`, a folder
+/// repository is on the primary's machine only, and only its servers archive.
+fn backup_access(
+    ctx: &Ctx,
+    pg: &PostgresPlan,
+    n: &DatastoreNode,
+    env: &mut Map<String, Value>,
+    volumes: &mut Vec<Value>,
+) -> bool {
+    let Some(b) = &pg.backup else { return false };
+    match &b.repo {
+        BackupRepo::Local { path } => {
+            let primary_here = ctx
+                .nodes
+                .iter()
+                .any(|p| p.role == NodeRole::Primary && p.machine == n.machine);
+            if primary_here {
+                volumes.push(json!({ "type": "bind", "source": path, "target": path }));
+            }
+            primary_here
+        }
+        BackupRepo::S3 { .. } => {
+            env.extend(environment(&b.env));
+            true
+        }
+    }
+}
+
 fn primary_container(ctx: &Ctx, pg: &PostgresPlan, n: &DatastoreNode) -> Container {
     let mount = &ctx.mount;
     let volume = ctx.store.compose_volume(&n.id).to_string();
     let mut c = Map::new();
-    c.insert("image".into(), json!(ctx.store.image));
+    server_image(ctx, pg, &mut c);
+    if let Some(b) = &pg.backup {
+        // The backup timers on the machine reach it by this name.
+        c.insert("container_name".into(), json!(b.container));
+    }
     let mut cmd = server_command(mount);
     if ctx.layout == Layout::Hosts {
         cmd.extend(["-c".to_string(), format!("port={}", n.port)]);
@@ -45,15 +96,14 @@ fn primary_container(ctx: &Ctx, pg: &PostgresPlan, n: &DatastoreNode) -> Contain
     c.insert("command".into(), json!(cmd));
     let mut env = environment(&primary_env(pg));
     env.insert("PGPORT".into(), json!(n.port.to_string()));
+    let mut volumes = vec![
+        ctx.files.clone(),
+        json!({ "type": "bind", "source": format!("./{}/init-primary.sh", datastores::bundle_dir(ctx.store)), "target": "/docker-entrypoint-initdb.d/10-tierform.sh", "read_only": true }),
+        json!({ "type": "volume", "source": volume, "target": DATA_DIR }),
+    ];
+    backup_access(ctx, pg, n, &mut env, &mut volumes);
     c.insert("environment".into(), Value::Object(env));
-    c.insert(
-        "volumes".into(),
-        json!([
-            ctx.files.clone(),
-            { "type": "bind", "source": format!("./{}/init-primary.sh", datastores::bundle_dir(ctx.store)), "target": "/docker-entrypoint-initdb.d/10-tierform.sh", "read_only": true },
-            { "type": "volume", "source": volume, "target": DATA_DIR },
-        ]),
-    );
+    c.insert("volumes".into(), Value::Array(volumes));
     c.insert("shm_size".into(), json!(memory(pg.shm_bytes)));
     watch_server(ctx, n, &mut c);
     ctx.common(&mut c);
@@ -68,20 +118,25 @@ fn replica_container(
 ) -> Container {
     let volume = ctx.store.compose_volume(&n.id).to_string();
     let mut c = Map::new();
-    c.insert("image".into(), json!(ctx.store.image));
+    server_image(ctx, pg, &mut c);
     c.insert("user".into(), json!(ctx.store.image_user));
     c.insert(
         "entrypoint".into(),
         json!(["sh", format!("{}/start-{}.sh", ctx.mount, n.id)]),
     );
-    c.insert(
-        "environment".into(),
-        Value::Object(environment(&replica_env(pg))),
-    );
-    c.insert(
-        "volumes".into(),
-        json!([ctx.files.clone(), { "type": "volume", "source": volume, "target": DATA_DIR }]),
-    );
+    let mut env = environment(&replica_env(pg));
+    let mut volumes = vec![
+        ctx.files.clone(),
+        json!({ "type": "volume", "source": volume, "target": DATA_DIR }),
+    ];
+    let archives = backup_access(ctx, pg, n, &mut env, &mut volumes);
+    if archives {
+        // A replica's data is in a folder of the volume (start-replica.sh): where
+        // pgBackRest finds it once the replica is promoted and archives.
+        env.insert("PGBACKREST_PG1_PATH".into(), json!(REPLICA_DATA_DIR));
+    }
+    c.insert("environment".into(), Value::Object(env));
+    c.insert("volumes".into(), Value::Array(volumes));
     c.insert("shm_size".into(), json!(memory(pg.shm_bytes)));
     c.insert("tmpfs".into(), json!(["/tmp"]));
     watch_server(ctx, n, &mut c);

@@ -7,6 +7,7 @@
 use super::*;
 use crate::plan::{DatastorePlan, EnginePlan, EnvVar, Spread};
 
+pub(super) mod backup;
 mod postgres;
 mod rabbitmq;
 mod redis;
@@ -173,3 +174,32 @@ fn keep_apart(plan: &Plan, store: &DatastorePlan, template: &mut Value) {
 }
 
 use crate::render::files::short_hash;
+
+/// The restore's documents of `store` (`restore/<name>.yaml`), when it is backed up;
+/// `files` as for [`datastore_docs`].
+pub(super) fn restore_docs(
+    plan: &Plan,
+    store: &DatastorePlan,
+    files: &[(String, String)],
+) -> Option<Vec<Value>> {
+    let EnginePlan::Postgres(pg) = &store.engine else {
+        return None;
+    };
+    let b = pg.backup.as_ref()?;
+    let dir = crate::render::datastores::bundle_dir(store);
+    let config = files
+        .iter()
+        .find(|(f, _)| *f == format!("{dir}/pgbackrest.conf"))
+        .map(|(_, t)| t)?;
+    let ctx = Ctx {
+        plan,
+        store,
+        config: store.kubernetes.config.clone(),
+        own: Vec::new(),
+        own_text: Vec::new(),
+        dir,
+        mount: crate::render::datastores::mount_dir(store),
+        resources: resource_requirements(&store.server_resources),
+    };
+    Some(backup::restore_docs(&ctx, b, config))
+}

@@ -58,10 +58,24 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
     );
     let mut primary_env = environment(plan, &primary_env(pg));
     primary_env.push(pgdata.clone());
+    // With backups, the image with pgBackRest, and the bucket's secrets.
+    let image = match &pg.backup {
+        Some(b) => b
+            .kubernetes_image
+            .clone()
+            .unwrap_or_else(|| b.image.clone()),
+        None => store.image.clone(),
+    };
+    let backup_env = pg
+        .backup
+        .as_ref()
+        .map(|b| environment(plan, &b.env))
+        .unwrap_or_default();
+    primary_env.extend(backup_env.iter().cloned());
     let (readiness, liveness, startup) = probes(NodeRole::Primary);
     let primary = json!({
         "name": "postgres",
-        "image": store.image,
+        "image": image,
         "args": server_command(mount),
         "env": primary_env,
         "ports": [{ "name": "postgres", "containerPort": port }],
@@ -117,10 +131,11 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
         env.push(pgdata);
         env.push(json!({ "name": "TIERFORM_CONF", "value": mount }));
         env.push(env_field("POD_NAME", "metadata.name"));
+        env.extend(backup_env.iter().cloned());
         let (readiness, liveness, startup) = probes(NodeRole::Replica);
         let replica = json!({
             "name": "postgres",
-            "image": store.image,
+            "image": image,
             "command": ["sh", format!("{mount}/start-replica.sh")],
             "env": env,
             "ports": [{ "name": "postgres", "containerPort": port }],
@@ -140,6 +155,9 @@ pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value
         ));
         docs.push(ctx.service(&replicas.read_service, set, port, false));
         docs.push(ctx.service(&replicas.headless, set, port, true));
+    }
+    if let Some(b) = &pg.backup {
+        docs.extend(super::backup::docs(ctx, b));
     }
     if let (Some(pooler), Some(objects)) = (&pg.pooler, &k8s.pooler) {
         let (doc, map) = pooler_docs(ctx, pg, pooler, objects, files);
