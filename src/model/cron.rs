@@ -54,6 +54,23 @@ impl Cron {
         Ok(Cron { fields })
     }
 
+    /// Whether the two schedules run at the same minute on some day.
+    pub fn may_coincide(&self, other: &Cron) -> bool {
+        let meet = |i: usize| match (&self.fields[i], &other.fields[i]) {
+            (Some(a), Some(b)) => !a.is_disjoint(b),
+            _ => true,
+        };
+        let days = match (
+            (&self.fields[2], &self.fields[4]),
+            (&other.fields[2], &other.fields[4]),
+        ) {
+            ((_, Some(a)), (_, Some(b))) => !a.is_disjoint(b),
+            ((Some(a), _), (Some(b), _)) => !a.is_disjoint(b),
+            _ => true,
+        };
+        meet(0) && meet(1) && meet(3) && days
+    }
+
     /// The same schedule as a systemd calendar event, in UTC:
     /// `Mon,Tue *-*-* 01:00:00 UTC`.
     pub fn on_calendar(&self) -> String {
@@ -147,6 +164,17 @@ mod tests {
         assert_eq!(cal("0 0-12/6 1,15 * *"), "*-*-01,15 00,06,12:00:00 UTC");
         assert_eq!(cal("0 3 * 1-3 0-7"), "*-01,02,03-* 03:00:00 UTC");
         assert_eq!(cal("5 4 * * 1,5"), "Mon,Fri *-*-* 04:05:00 UTC");
+    }
+
+    #[test]
+    fn schedules_that_share_a_minute_coincide() {
+        let c = |t: &str| Cron::parse(t).unwrap();
+        assert!(!c("0 1 * * 0").may_coincide(&c("0 1 * * 1-6")));
+        assert!(c("0 1 * * 0").may_coincide(&c("0 1 * * *")));
+        assert!(!c("0 1 * * 0").may_coincide(&c("30 1 * * *")));
+        assert!(!c("30 2 1,15 * *").may_coincide(&c("30 2 2-14,16-31 * *")));
+        assert!(c("30 2 1 * *").may_coincide(&c("30 2 * * 3")));
+        assert!(!c("0 1 * 1 *").may_coincide(&c("0 1 * 2 *")));
     }
 
     #[test]

@@ -432,7 +432,13 @@ pub struct Rabbitmq {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = NAME_PATTERN))]
     pub tier: Option<String>,
-    /// CPU and memory of the broker.
+    /// Brokers: one, or a cluster of three or more (one per machine of its tier)
+    /// whose queues are quorum queues, replicated over the brokers: losing one of
+    /// three loses no message. Default: 1.
+    #[serde(default = "default_rabbitmq_nodes")]
+    #[schemars(range(min = 1, max = 7))]
+    pub nodes: u32,
+    /// CPU and memory of each broker.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resources: Option<Resources>,
     /// The disk its queues are kept on. Default: 10Gi.
@@ -442,6 +448,10 @@ pub struct Rabbitmq {
     /// that use it get the same variables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub managed: Option<Managed>,
+}
+
+fn default_rabbitmq_nodes() -> u32 {
+    1
 }
 
 /// The prefix of the connection variables a datastore gives the services that use it:

@@ -52,6 +52,10 @@ pub const REDIS_BUS_OFFSET: u16 = 10_000;
 pub const RABBITMQ_PORT: u16 = 5672;
 /// RabbitMQ's management API (KEDA reads queue lengths there).
 pub const RABBITMQ_MANAGEMENT_PORT: u16 = 15672;
+/// Erlang's port mapper (epmd), which a RabbitMQ node's peers ask for its port.
+pub const RABBITMQ_EPMD_PORT: u16 = 4369;
+/// The port RabbitMQ's nodes (and its CLI tools) talk to a node on: AMQP's + 20000.
+pub const RABBITMQ_DIST_PORT: u16 = 25672;
 
 /// The nodes a datastore runs, in placement order, as (compose name, role, base port).
 pub fn datastore_nodes(
@@ -94,6 +98,9 @@ pub fn datastore_nodes(
             }
             _ => vec![(name.to_string(), NodeRole::Node, REDIS_PORT)],
         },
+        Datastore::Rabbitmq(r) if r.nodes > 1 => (1..=r.nodes)
+            .map(|i| (format!("{name}-{i}"), NodeRole::Node, RABBITMQ_PORT))
+            .collect(),
         Datastore::Rabbitmq(_) => vec![(name.to_string(), NodeRole::Node, RABBITMQ_PORT)],
     }
 }
@@ -158,6 +165,27 @@ pub fn hosts_placement(bp: &Blueprint) -> Vec<Diagnostic> {
 fn copies_on_one_machine(bp: &Blueprint, layout: &HostsLayout) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (name, store) in &bp.datastores {
+        // A RabbitMQ cluster's brokers each need a machine: they share Erlang's ports
+        // (epmd, distribution, management), and two on one lose the majority with it.
+        if let (Datastore::Rabbitmq(r), Some(placed)) = (store, layout.datastores.get(name)) {
+            let machines: std::collections::BTreeSet<&str> =
+                placed.iter().map(|(h, _)| h.as_str()).collect();
+            if r.nodes > 1 && machines.len() < placed.len() {
+                let tier = store.tier().unwrap_or_default();
+                out.push(
+                    Diagnostic::error(
+                        Code::ReplicasOnOneMachine,
+                        Pointer::build(["datastores", name.as_str(), "nodes"]),
+                        format!(
+                            "RabbitMQ `{name}`'s {} brokers need a machine each, and tier `{tier}` lists {}",
+                            r.nodes,
+                            machines.len()
+                        ),
+                    )
+                    .hint(format!("list {} hosts in tier `{tier}`, or lower `nodes`", r.nodes)),
+                );
+            }
+        }
         let Datastore::Postgres(pg) = store else {
             continue;
         };

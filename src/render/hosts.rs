@@ -285,12 +285,16 @@ fn backups(plan: &Plan) -> String {
             .find(|n| n.role == crate::plan::NodeRole::Primary);
         if let Some(p) = primary {
             lines.push(format!(
-                "- `{}` to {}: `{}/backup/{}/README.md` sets up its timers on `{}`, checks the archive and restores.",
+                "- `{}` to {}: follow `{}/backup/{}/README.md` on `{}` before its first `docker compose up` ({}, the timers); it checks the archive and restores.",
                 store.name,
                 b.repo.text(),
                 p.machine,
                 store.name,
-                p.machine
+                p.machine,
+                match b.repo {
+                    crate::plan::BackupRepo::Local { .. } => "the repository's folder",
+                    crate::plan::BackupRepo::S3 { .. } => "the bucket's secrets",
+                }
             ));
         }
     }
@@ -404,6 +408,19 @@ fn ports(plan: &Plan) -> String {
                     .entry(node.port + 10000)
                     .or_default()
                     .insert(format!("{} cluster bus", node.id));
+            }
+            // A RabbitMQ cluster's brokers reach each other through Erlang.
+            if store.rabbitmq().is_some_and(|r| r.nodes > 1) {
+                use crate::plan::placement::{RABBITMQ_DIST_PORT, RABBITMQ_EPMD_PORT};
+                for (port, what) in [
+                    (RABBITMQ_EPMD_PORT, "epmd"),
+                    (RABBITMQ_DIST_PORT, "distribution"),
+                ] {
+                    inner
+                        .entry(port)
+                        .or_default()
+                        .insert(format!("{} {what}", node.id));
+                }
             }
         }
     }

@@ -206,6 +206,24 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
             },
         });
     }
+    // A backed-up database whose archive_command keeps failing: nothing reaches the
+    // repository, and pg_wal grows until the disk is full.
+    let backed_up = datastores_where(plan, |d| d.backup().is_some());
+    if !backed_up.is_empty() {
+        out.push(object! {
+            "alert" => "PostgresArchiveFailing",
+            "expr" => format!(
+                "rate(pg_stat_archiver_failed_count{{{}}}[5m]) > 0",
+                jobs_of(&backed_up)
+            ),
+            "for" => "10m",
+            "labels" => labels(),
+            "annotations" => object! {
+                "summary" => "PostgreSQL behind {{ $labels.instance }} ({{ $labels.job }}) cannot archive its write-ahead log",
+                "description" => "archive_command (pgBackRest's archive-push) has failed for 10 minutes: nothing new reaches the backup repository, and the write-ahead log it keeps grows until the disk is full. `pgbackrest check` in the server's container says why (the repository's folder, the bucket's keys, its stanza).",
+            },
+        });
+    }
     let postgres = datastores_where(plan, |d| matches!(d.engine, EnginePlan::Postgres(_)));
     if !postgres.is_empty() {
         out.push(object! {

@@ -74,6 +74,10 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/rabbitmq/rabbitmq.conf.j2"),
     ),
     (
+        "rabbitmq/start.sh.j2",
+        include_str!("../../templates/rabbitmq/start.sh.j2"),
+    ),
+    (
         "redis/cluster-init.sh.j2",
         include_str!("../../templates/redis/cluster-init.sh.j2"),
     ),

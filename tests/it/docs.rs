@@ -31,7 +31,7 @@ fn yaml_blocks(text: &str) -> Vec<String> {
 }
 
 /// What each recipe's phase renders and the base phase does not: (phase, file, text).
-const EXPECTED: [(&str, &str, &str); 17] = [
+const EXPECTED: [(&str, &str, &str); 18] = [
     (
         "read-replica",
         "compose/docker-compose.yml",
@@ -110,6 +110,12 @@ const EXPECTED: [(&str, &str, &str); 17] = [
         "backed-up",
         "compose/postgres/db/postgresql.conf",
         "archive_command = 'pgbackrest --config=/etc/tierform/postgres/pgbackrest.conf --stanza=db archive-push %p'",
+    ),
+    // The workers' queue on three brokers, quorum queues by default.
+    (
+        "broker-cluster",
+        "compose/rabbitmq/queue/rabbitmq.conf",
+        "default_queue_type = quorum",
     ),
 ];
 

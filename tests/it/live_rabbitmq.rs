@@ -18,7 +18,7 @@ use lab::{Lab, ServerSet, StartOptions};
 
 use crate::live_data::wait_for;
 
-const PASSWORD: &str = "rabbit pass: with \"quotes\" and $";
+pub(crate) const PASSWORD: &str = "rabbit pass: with \"quotes\" and $";
 const QUEUE: &str = "mail";
 
 const BLUEPRINT: &str = r#"version: 1
@@ -72,7 +72,7 @@ fn method(class: u16, id: u16, args: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     payload
 }
 
-struct Amqp {
+pub(crate) struct Amqp {
     stream: TcpStream,
 }
 
@@ -137,7 +137,7 @@ impl Amqp {
     }
 
     /// Connects, logs in with PLAIN, opens `vhost` and channel 1.
-    fn connect(addr: SocketAddr, user: &str, password: &str, vhost: &str) -> Amqp {
+    pub(crate) fn connect(addr: SocketAddr, user: &str, password: &str, vhost: &str) -> Amqp {
         let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).unwrap();
         stream
             .set_read_timeout(Some(Duration::from_secs(15)))
@@ -178,7 +178,7 @@ impl Amqp {
     }
 
     /// Declares a durable queue, as the worker does; returns its message count.
-    fn declare_durable(&mut self, queue: &str) -> u32 {
+    pub(crate) fn declare_durable(&mut self, queue: &str) -> u32 {
         let declare = method(50, 10, |a| {
             a.extend(0u16.to_be_bytes());
             short_str(a, queue);
@@ -194,7 +194,7 @@ impl Amqp {
     }
 
     /// Publishes a persistent message to `queue` through the default exchange.
-    fn publish(&mut self, queue: &str, body: &[u8]) {
+    pub(crate) fn publish(&mut self, queue: &str, body: &[u8]) {
         let publish = method(60, 40, |a| {
             a.extend(0u16.to_be_bytes());
             short_str(a, "");
@@ -212,8 +212,41 @@ impl Amqp {
         self.send(FRAME_BODY, 1, body);
     }
 
+    /// Puts the channel in confirm mode: the broker acknowledges each publish once
+    /// it has it (a quorum queue: once a majority of its replicas has it).
+    pub(crate) fn confirm_select(&mut self) {
+        self.send(FRAME_METHOD, 1, &method(85, 10, |a| a.push(0)));
+        self.expect((85, 11), "Confirm.SelectOk");
+    }
+
+    /// Waits until the broker has acknowledged the first `n` publishes (Basic.Ack,
+    /// one by one or `multiple`); a Basic.Nack fails.
+    pub(crate) fn wait_confirms(&mut self, n: u64) {
+        // Confirms may come in any order: each tag, or every tag up to one.
+        let mut acked = vec![false; n as usize];
+        while acked.iter().any(|a| !a) {
+            let frame = self.read();
+            if frame.kind != FRAME_METHOD {
+                continue;
+            }
+            match frame.class_method() {
+                (60, 80) => {
+                    let p = &frame.payload;
+                    let tag = u64::from_be_bytes(p[4..12].try_into().unwrap()) as usize;
+                    let multiple = p[12] & 1 == 1;
+                    let from = if multiple { 1 } else { tag };
+                    for t in from..=tag.min(acked.len()) {
+                        acked[t - 1] = true;
+                    }
+                }
+                (60, 120) => panic!("the broker refused (nacked) a publish"),
+                other => panic!("unexpected method {other:?} while waiting for confirms"),
+            }
+        }
+    }
+
     /// Takes one message off `queue` (Basic.Get, auto-ack); its body.
-    fn get(&mut self, queue: &str) -> Vec<u8> {
+    pub(crate) fn get(&mut self, queue: &str) -> Vec<u8> {
         let get = method(60, 70, |a| {
             a.extend(0u16.to_be_bytes());
             short_str(a, queue);
@@ -233,7 +266,7 @@ impl Amqp {
         body
     }
 
-    fn close(mut self) {
+    pub(crate) fn close(mut self) {
         let close = method(10, 50, |a| {
             a.extend(200u16.to_be_bytes());
             short_str(a, "bye");
@@ -247,7 +280,7 @@ impl Amqp {
 // ---- the test -----------------------------------------------------------------------
 
 /// A value of the rendered compose file's service environment (`KEY: value`).
-fn compose_env(compose: &str, key: &str) -> String {
+pub(crate) fn compose_env(compose: &str, key: &str) -> String {
     compose
         .lines()
         .find_map(|l| l.trim().strip_prefix(&format!("{key}: ")))
@@ -257,7 +290,7 @@ fn compose_env(compose: &str, key: &str) -> String {
 }
 
 /// The queue depth the management API reports (what KEDA's rabbitmq trigger reads).
-fn queue_depth(api: SocketAddr, user: &str, vhost: &str, queue: &str) -> Option<u64> {
+pub(crate) fn queue_depth(api: SocketAddr, user: &str, vhost: &str, queue: &str) -> Option<u64> {
     let auth = format!(
         "Basic {}",
         lab::base64(format!("{user}:{PASSWORD}").as_bytes())

@@ -50,6 +50,7 @@ mod live_monitoring;
 mod live_postgres;
 mod live_postgres_life;
 mod live_rabbitmq;
+mod live_rabbitmq_cluster;
 mod live_redis_life;
 mod live_tls;
 mod managed;

@@ -1433,6 +1433,59 @@ fn disk_alerts_fire_for_a_full_or_filling_filesystem_and_nothing_else() {
     assert!(files >= 20, "only {files} rules files");
 }
 
+/// The archiving alert of a backed-up PostgreSQL, under `promtool test rules`, in
+/// every compose and hosts bundle that has one: an archiver failing every minute fires
+/// PostgresArchiveFailing once its 10 minutes have passed, not before; one that failed
+/// once long ago and archives since, nothing.
+#[test]
+fn archive_alert_fires_while_archiving_fails_and_not_after() {
+    let Some(promtool) = promtool() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let mut files = 0;
+    each_compose_and_hosts_rules(|b| {
+        let Some(rule) = b.rule("PostgresArchiveFailing") else {
+            return;
+        };
+        let expr = rule["expr"].as_str().unwrap();
+        let job = expr
+            .split("job=~\"")
+            .nth(1)
+            .and_then(|r| r.split(['|', '"']).next())
+            .unwrap_or_else(|| panic!("{}: no job in {expr}", b.name));
+        let labels = [("job", job), ("instance", "db-exporter:9187")];
+        let alert = fired(&rule, &labels, None);
+        let series = |values: &str| {
+            vec![json!({
+                "series": format!("pg_stat_archiver_failed_count{{job=\"{job}\",instance=\"db-exporter:9187\"}}"),
+                "values": values,
+            })]
+        };
+        let tests = vec![
+            case(
+                "failing every minute",
+                series("0+1x40"),
+                &[
+                    ("16m", "PostgresArchiveFailing", vec![alert]),
+                    ("8m", "PostgresArchiveFailing", vec![]),
+                ],
+            ),
+            case(
+                "failed once, archiving since",
+                series("0 1 1x38"),
+                &[("30m", "PostgresArchiveFailing", vec![])],
+            ),
+        ];
+        b.test(&promtool, dir.path(), files, &tests);
+        files += 1;
+    });
+    assert!(
+        files >= 2,
+        "only {files} rules files with the archiving alert"
+    );
+}
+
 /// HAProxy's 429 alert, under `promtool test rules`, in every compose and hosts bundle
 /// whose HAProxy limits rates: with 10% of its requests refused (its `rate_limited`
 /// backend's 4xx against its `http` frontend's requests) it fires once its 10 minutes
@@ -1561,6 +1614,7 @@ fn health_alerts_fire_for_what_is_down_after_their_for_and_never_for_what_is_up(
                     "AlertmanagerNotificationsFailing",
                     "DiskAlmostFull",
                     "DiskFillingUp",
+                    "PostgresArchiveFailing",
                 ]
                 .iter()
                 .any(|a| rule["alert"] == *a)

@@ -173,7 +173,32 @@ impl Checker<'_> {
                     );
                 }
             }
-            Datastore::Rabbitmq(_) => {}
+            Datastore::Rabbitmq(r) if r.nodes == 2 => self.push(
+                Diagnostic::error(
+                    Code::ClusterTooSmall,
+                    ptr.child("nodes"),
+                    "a RabbitMQ cluster of 2 brokers stops when either is lost (its quorum queues need both, and the survivor pauses as a minority): worse than one broker",
+                )
+                .hint("use `nodes: 3`, or `nodes: 1`"),
+            ),
+            Datastore::Rabbitmq(r) => {
+                if r.nodes > 1 && r.nodes % 2 == 0 {
+                    self.push(
+                        Diagnostic::warning(
+                            Code::ClusterTooSmall,
+                            ptr.child("nodes"),
+                            format!(
+                                "a RabbitMQ cluster of {} brokers needs {} of them up for its quorum queues: it survives {} lost, no more than {} brokers would",
+                                r.nodes,
+                                r.nodes / 2 + 1,
+                                r.nodes - (r.nodes / 2 + 1),
+                                r.nodes - 1
+                            ),
+                        )
+                        .hint(format!("use an odd number: `nodes: {}`", r.nodes + 1)),
+                    );
+                }
+            }
         }
     }
 }
@@ -220,7 +245,11 @@ impl Checker<'_> {
                     unused.push("maxmemory_percent");
                 }
             }
-            Datastore::Rabbitmq(_) => {}
+            Datastore::Rabbitmq(r) => {
+                if r.nodes != 1 {
+                    unused.push("nodes");
+                }
+            }
         }
         if let Datastore::Postgres(pg) = store {
             if pg.max_connections != 100 {
@@ -319,6 +348,33 @@ impl Checker<'_> {
             ),
             _ => {}
         }
+        // The repository must not be where a restore empties the data, or the
+        // read-only configuration.
+        if let Some(path) = &b.path {
+            let inside = |dir: &str| path == dir || path.starts_with(&format!("{dir}/"));
+            if path == "/" || inside("/var/lib/postgresql") || inside("/etc/tierform") {
+                self.push(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        ptr.child("path"),
+                        format!("`{path}` is inside the server's data or configuration: a restore empties the data folder first, and the configuration is read-only"),
+                    )
+                    .hint("use a folder of its own, like `/var/lib/pgbackrest`, ideally on another disk"),
+                );
+            }
+        }
+        if let Some(s3) = &b.s3 {
+            if s3.bucket.contains('.') && s3.uri_style == crate::model::UriStyle::Host {
+                self.push(
+                    Diagnostic::warning(
+                        Code::InvalidValue,
+                        ptr.child("s3").child("bucket"),
+                        format!("in host style the bucket `{}` is addressed as `{}.{}`, which the endpoint's wildcard certificate does not cover", s3.bucket, s3.bucket, s3.endpoint),
+                    )
+                    .hint("use `uri_style: path`, or a bucket name without dots"),
+                );
+            }
+        }
         for field in ["full", "differential"] {
             let text = if field == "full" {
                 &b.full
@@ -334,12 +390,12 @@ impl Checker<'_> {
             }
         }
         if let (Ok(full), Ok(diff)) = (Cron::parse(&b.full), Cron::parse(&b.differential)) {
-            if full == diff {
+            if full.may_coincide(&diff) {
                 self.push(
                     Diagnostic::warning(
                         Code::InvalidValue,
                         ptr.child("differential"),
-                        "the differential backups run exactly when the full ones do: each would find the full one running and fail",
+                        format!("the differential backups (`{}`) run at the same minute as the full ones (`{}`) on some days: that day's differential finds the full one running and fails", b.differential, b.full),
                     )
                     .hint("run them on other days, like full `0 1 * * 0` and differential `0 1 * * 1-6`"),
                 );

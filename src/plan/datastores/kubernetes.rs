@@ -147,9 +147,15 @@ pub(super) fn kubernetes_objects(name: &str, engine: &EnginePlan) -> KubernetesO
                 }
             }
         }
-        EnginePlan::Rabbitmq(_) => {
+        EnginePlan::Rabbitmq(r) => {
             objects.port = RABBITMQ_PORT;
             objects.management_port = Some(RABBITMQ_MANAGEMENT_PORT);
+            if r.nodes > 1 {
+                // A quorum queue keeps a copy on each broker: two on one node would
+                // lose the majority with it.
+                objects.disruption_budgets.push(name.to_string());
+                objects.spread = Spread::OwnNode;
+            }
         }
     }
     objects

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::{
     postgres, rabbitmq, redis, url, DatastoreNode, EnginePlan, EnvPart, EnvValue, EnvVar, NodeRole,
 };
-use crate::model::{Blueprint, Datastore, Managed};
+use crate::model::{Blueprint, Datastore, Managed, Platform};
 use crate::plan::ResourcesPlan;
 
 /// A managed datastore, resolved.
@@ -100,11 +100,17 @@ pub(in crate::plan) fn plan(
             (EnginePlan::Redis(rp), vars, secrets)
         }
         Datastore::Rabbitmq(_) => {
-            let mut rp = rabbitmq::plan(name, &prefix, &none, bp);
+            let mut rp = rabbitmq::plan(name, &prefix, &none, bp, 1);
             if let Some(user) = &m.user {
                 rp.user = user.clone();
             }
-            let vars = rabbitmq::connection(&prefix, &rp, &[node(NodeRole::Node, &m.host)]);
+            let vars = rabbitmq::connection(
+                &prefix,
+                &rp,
+                &[node(NodeRole::Node, &m.host)],
+                Platform::Hosts,
+                name,
+            );
             let secrets = vec![rp.password_secret.clone()];
             (EnginePlan::Rabbitmq(rp), vars, secrets)
         }

@@ -252,6 +252,13 @@ impl DatastorePlan {
         }
     }
 
+    pub fn rabbitmq(&self) -> Option<&RabbitmqPlan> {
+        match &self.engine {
+            EnginePlan::Rabbitmq(r) => Some(r),
+            _ => None,
+        }
+    }
+
     /// Its nodes on `platform`, in placement order (none when it is not rendered there).
     pub fn nodes_on(&self, platform: Platform) -> &[DatastoreNode] {
         self.nodes.get(&platform).map_or(&[], Vec::as_slice)
@@ -357,7 +364,7 @@ pub(in crate::plan) fn datastore_plan(
             versions::select(versions::REDIS, r.version.as_ref().map(|v| v.as_str())),
         ),
         Datastore::Rabbitmq(r) => (
-            EnginePlan::Rabbitmq(rabbitmq::plan(name, &prefix, &resources, bp)),
+            EnginePlan::Rabbitmq(rabbitmq::plan(name, &prefix, &resources, bp, r.nodes)),
             versions::select(versions::RABBITMQ, r.version.as_ref().map(|v| v.as_str())),
         ),
     };
@@ -438,7 +445,15 @@ pub(in crate::plan) fn datastore_plan(
                 .map(|(p, n)| (*p, postgres::hba(*p, name, services, n)))
                 .collect();
         }
-        EnginePlan::Redis(_) | EnginePlan::Rabbitmq(_) => {}
+        EnginePlan::Rabbitmq(r) => {
+            if r.nodes > 1 {
+                r.peers = nodes
+                    .iter()
+                    .map(|(p, n)| (*p, rabbitmq::peers(*p, n, &kubernetes, &bp.name)))
+                    .collect();
+            }
+        }
+        EnginePlan::Redis(_) => {}
     }
     let connection: BTreeMap<Platform, Vec<EnvVar>> = nodes
         .iter()
@@ -446,7 +461,7 @@ pub(in crate::plan) fn datastore_plan(
             let vars = match &engine {
                 EnginePlan::Postgres(pg) => postgres::connection(&prefix, pg, nodes),
                 EnginePlan::Redis(r) => redis::connection(&prefix, r, nodes),
-                EnginePlan::Rabbitmq(r) => rabbitmq::connection(&prefix, r, nodes),
+                EnginePlan::Rabbitmq(r) => rabbitmq::connection(&prefix, r, nodes, *platform, name),
             };
             (*platform, vars)
         })
@@ -467,7 +482,9 @@ pub(in crate::plan) fn datastore_plan(
             secrets
         }
         EnginePlan::Redis(r) => vec![r.password_secret.clone()],
-        EnginePlan::Rabbitmq(r) => vec![r.password_secret.clone()],
+        EnginePlan::Rabbitmq(r) => std::iter::once(r.password_secret.clone())
+            .chain(r.cookie_secret.clone())
+            .collect(),
     };
     let keeps_data = match &engine {
         EnginePlan::Postgres(_) | EnginePlan::Rabbitmq(_) => true,
@@ -531,7 +548,9 @@ fn kubernetes_host(
     match engine {
         EnginePlan::Postgres(_) => postgres::kubernetes_host(id, role, objects, ns),
         EnginePlan::Redis(r) => redis::kubernetes_host(id, r, objects, ns),
-        EnginePlan::Rabbitmq(_) => format!("{id}.{ns}.svc.cluster.local"),
+        // Every broker behind the one Service (a cluster's pods are `<name>-0`…, not
+        // its nodes' ids).
+        EnginePlan::Rabbitmq(_) => format!("{}.{ns}.svc.cluster.local", objects.workload),
     }
 }
 

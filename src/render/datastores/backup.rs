@@ -9,9 +9,7 @@ use minijinja::context;
 
 use super::Files;
 use crate::model::Platform;
-use crate::plan::{
-    BackupPlan, BackupRepo, DatastoreNode, DatastorePlan, NodeRole, Plan, PostgresPlan,
-};
+use crate::plan::{BackupPlan, BackupRepo, DatastoreNode, DatastorePlan, NodeRole, Plan};
 use crate::render::templates::TemplateError;
 
 /// The kinds of backup, as the README and the units name them, with pgBackRest's.
@@ -39,7 +37,6 @@ pub(super) fn render(
     files: &mut Files,
     plan: &Plan,
     store: &DatastorePlan,
-    pg: &PostgresPlan,
     b: &BackupPlan,
     platform: Platform,
     primary: &DatastoreNode,
@@ -56,6 +53,8 @@ pub(super) fn render(
         let ctx = context! {
             backup => b, kind => kind, unit => unit, schedule => schedule,
             command => backup_command(b, pg_kind),
+            stanza_create => command(b, "stanza-create"),
+            after => (kind != "full").then(|| format!("{}-full", b.unit)),
         };
         files.push(
             machine,
@@ -73,7 +72,7 @@ pub(super) fn render(
     files.push_text(
         machine,
         format!("{dir}/README.md"),
-        readme(plan, store, pg, b, platform, primary),
+        readme(plan, store, b, platform, primary),
     );
     Ok(())
 }
@@ -82,7 +81,6 @@ pub(super) fn render(
 fn readme(
     plan: &Plan,
     store: &DatastorePlan,
-    pg: &PostgresPlan,
     b: &BackupPlan,
     platform: Platform,
     primary: &DatastoreNode,
@@ -165,7 +163,7 @@ fn readme(
     }
     let _ = write!(
         out,
-        "2. `docker compose up -d` builds the image and starts the primary, which creates the repository's stanza on its first start.\n\n3. Install and start the timers{}:\n\n   ```sh\n   sudo cp backup/{name}/*.service backup/{name}/*.timer /etc/systemd/system/\n   sudo systemctl daemon-reload\n   sudo systemctl enable --now {}.timer {}.timer\n   ```\n\n4. Take the first full backup now, then check that archiving works (`check` archives a segment and waits for it) and see what the repository holds:\n\n   ```sh\n   sudo systemctl start {}.service\n   {}\n   {}\n   ```\n\n`systemctl list-timers 'tierform-*'` shows the next runs. A backup that fails leaves its service failed (`systemctl --failed`, `journalctl -u {}.service`).\n\n",
+        "2. `docker compose up -d` builds the image and starts the primary, which creates the repository's stanza on its first start. Should that fail (a folder it cannot write, a wrong key, another database's stanza), the primary still runs but archives nothing, and its write-ahead log grows until the disk is full: `check` below says why, and each backup run creates the stanza first or fails.\n\n3. Install and start the timers{}:\n\n   ```sh\n   sudo cp backup/{name}/*.service backup/{name}/*.timer /etc/systemd/system/\n   sudo systemctl daemon-reload\n   sudo systemctl enable --now {}.timer {}.timer\n   ```\n\n4. Take the first full backup now, then check that archiving works (`check` archives a segment and waits for it) and see what the repository holds:\n\n   ```sh\n   sudo systemctl start {}.service\n   {}\n   {}\n   ```\n\n`systemctl list-timers 'tierform-*'` shows the next runs. A backup that fails leaves its service failed (`systemctl --failed`, `journalctl -u {}.service`).\n\n",
         on(primary),
         units[0],
         units[1],
@@ -176,7 +174,9 @@ fn readme(
     );
     let _ = write!(
         out,
-        "## Restore\n\nThe latest backup and the archive after it bring back every transaction archived before the loss.\n\n1. Stop what writes to `{name}`{}, then the primary: `docker compose stop {}`.\n2. Empty its data volume and restore into it. To stop at a moment instead of the end of the archive, add `--type=time \"--target=2026-12-01 09:59:00+00\" --target-action=promote` before `restore`.\n\n   ```sh\n   docker compose run --rm --no-deps --user postgres --entrypoint sh {} -c 'find {} -mindepth 1 -delete && {}'\n   ```\n\n3. `docker compose up -d {}`: PostgreSQL replays the archive, then opens for writes on a new timeline.\n",
+        "## Restore\n\nThe latest backup and the archive after it bring back every transaction archived before the loss.\n\n1. Stop the timers (`sudo systemctl stop {}.timer {}.timer`), what writes to `{name}`{}, then the primary: `docker compose stop {}`.\n2. Empty its data volume and restore into it. To stop at a moment instead of the end of the archive, add `--type=time \"--target=2026-12-01 09:59:00+00\" --target-action=promote` before `restore`.\n\n   ```sh\n   docker compose run --rm --no-deps --user postgres --entrypoint sh {} -c 'find {} -mindepth 1 -delete && {}'\n   ```\n\n3. `docker compose up -d {}`: PostgreSQL replays the archive, then opens for writes on a new timeline.\n",
+        units[0],
+        units[1],
         if users.is_empty() {
             String::new()
         } else {
@@ -190,15 +190,9 @@ fn readme(
     );
     let mut step = 4;
     if !replicas.is_empty() {
-        let slots: Vec<String> = pg
-            .slots
-            .iter()
-            .map(|s| format!("SELECT pg_create_physical_replication_slot('{s}');"))
-            .collect();
         let _ = write!(
             out,
-            "{step}. The replicas copy the restored primary anew (replication slots are not in a backup). Create their slots:\n\n   ```sh\n   {}\n   ```\n\n   then, for each replica, on its machine: remove it and its volume, and start it again.\n\n   ```sh\n",
-            exec(&format!("psql -c \"{}\"", slots.join(" ")))
+            "{step}. The replicas copy the restored primary anew: for each, on its machine, remove it and its volume and start it again (it creates its replication slot, which no backup holds).\n\n   ```sh\n",
         );
         for r in &replicas {
             let volume = store.compose_volume(&r.id);
@@ -214,12 +208,18 @@ fn readme(
     }
     let _ = write!(
         out,
-        "{step}. Start the services again, and take a full backup of the new timeline: `sudo systemctl start {}.service`.\n\n",
-        units[0]
+        "{step}. Start the services again, take a full backup of the new timeline (`sudo systemctl start {}.service`) and start the timers again (`sudo systemctl start {}.timer {}.timer`).\n\n## After a failover\n\nThe timers run on this machine, against this container. When a replica is promoted in its place ({}), stop and disable the timers here, install them on the new primary's machine with its container's name, take a full backup there, and keep the old primary down: its archive and backups would go into the same repository.\n\n",
+        units[0],
+        units[0],
+        units[1],
+        match b.repo {
+            BackupRepo::Local { .. } => "it archives nothing: the repository is a folder on this machine",
+            BackupRepo::S3 { .. } => "it archives to the same bucket",
+        }
     );
     let _ = writeln!(
         out,
-        "A database rebuilt empty (a new volume without a restore) while the repository holds this one's backups stops on its first start at `stanza-create`, so that two databases never mix in one repository: move the repository's content away first, or give the phase another `backup` {}.",
+        "A database rebuilt empty (a new volume without a restore) while the repository holds this one's backups cannot create its stanza there, so that two databases never mix in one repository, and archives nothing: move the repository's content away first, or give the phase another `backup` {}.",
         match b.repo {
             BackupRepo::Local { .. } => "`path`",
             BackupRepo::S3 { .. } => "`s3.path`",

@@ -131,7 +131,7 @@ pub fn render(
             postgres::render(&mut files, plan, store, pg, platform, &machines, &dir)?
         }
         EnginePlan::Redis(r) => redis::render(&mut files, store, r, platform, &machines, &dir)?,
-        EnginePlan::Rabbitmq(r) => rabbitmq::render(&mut files, nodes, r, &dir)?,
+        EnginePlan::Rabbitmq(r) => rabbitmq::render(&mut files, nodes, r, platform, &dir)?,
     }
     Ok(files.out)
 }

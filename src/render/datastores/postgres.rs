@@ -155,7 +155,7 @@ pub(super) fn render(
             )?;
             if platform != Platform::Kubernetes {
                 if let Some(p) = here.iter().find(|n| n.role == NodeRole::Primary) {
-                    super::backup::render(files, plan, store, pg, b, platform, p)?;
+                    super::backup::render(files, plan, store, b, platform, p)?;
                 }
             }
         }

@@ -190,20 +190,32 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
                     ));
                 }
             }
-            EnginePlan::Rabbitmq(_) => {
+            EnginePlan::Rabbitmq(r) => {
                 let extra = if queued { vec![keda()] } else { vec![] };
+                let mut rules = allow(
+                    &users,
+                    &std::iter::once(k8s.port)
+                        .chain(k8s.management_port)
+                        .collect::<Vec<_>>(),
+                    extra,
+                );
+                if r.nodes > 1 {
+                    // The brokers among themselves: Erlang's port mapper and
+                    // distribution, and AMQP (a queue's leader on another node).
+                    use crate::plan::placement::{RABBITMQ_DIST_PORT, RABBITMQ_EPMD_PORT};
+                    let ports: Vec<Value> = [RABBITMQ_EPMD_PORT, RABBITMQ_DIST_PORT, k8s.port]
+                        .iter()
+                        .map(|p| json!({ "protocol": "TCP", "port": p }))
+                        .collect();
+                    let brokers =
+                        json!([{ "podSelector": { "matchLabels": selector(plan, name) } }]);
+                    if let Some(list) = rules.as_array_mut() {
+                        list.push(json!({ "from": brokers, "ports": ports }));
+                    }
+                }
                 out.push(policy(
                     &k8s.network_policy,
-                    ingress_to(
-                        selector(plan, name),
-                        allow(
-                            &users,
-                            &std::iter::once(k8s.port)
-                                .chain(k8s.management_port)
-                                .collect::<Vec<_>>(),
-                            extra,
-                        ),
-                    ),
+                    ingress_to(selector(plan, name), rules),
                 ));
             }
         }

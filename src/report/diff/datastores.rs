@@ -24,7 +24,7 @@ fn shape_json(d: &DatastorePlan) -> Value {
             "replicas_per_master": r.replicas_per_master,
         }),
         EnginePlan::Redis(_) => json!({"cluster": false}),
-        EnginePlan::Rabbitmq(_) => json!({"nodes": 1}),
+        EnginePlan::Rabbitmq(r) => json!({"nodes": r.nodes}),
     }
 }
 
@@ -208,6 +208,18 @@ fn datastore_fields(s: &mut Summary, name: &str, a: &DatastorePlan, b: &Datastor
                 );
             }
             (None, None) => {}
+        }
+    }
+    if let (EnginePlan::Rabbitmq(ra), EnginePlan::Rabbitmq(rb)) = (&a.engine, &b.engine) {
+        let (sa, sb) = (shape_text(a), shape_text(b));
+        if ra.nodes != rb.nodes {
+            s.changed(
+                name,
+                Mark::Changed,
+                format!("{sa} → {sb}"),
+                "shape",
+                (shape_json(a), shape_json(b)),
+            );
         }
     }
     if let (Some(ra), Some(rb)) = (a.redis(), b.redis()) {

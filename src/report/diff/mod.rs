@@ -205,6 +205,9 @@ pub fn shape_text(d: &DatastorePlan) -> String {
             if r.replicas_per_master == 1 { "" } else { "s" }
         ),
         EnginePlan::Redis(_) => "standalone".into(),
+        EnginePlan::Rabbitmq(r) if r.nodes > 1 => {
+            format!("cluster of {} brokers (quorum queues)", r.nodes)
+        }
         EnginePlan::Rabbitmq(_) => "single node".into(),
     }
 }

@@ -126,6 +126,17 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
             ));
         }
     }
+    for (name, a) in &from.datastores {
+        let (Some(old), Some(b)) = (a.backup(), to.datastores.get(name)) else {
+            continue;
+        };
+        if b.backup().is_none() {
+            notes.push(format!(
+                "`{name}` is no longer backed up: disable its timers on the primary's machine (`sudo systemctl disable --now {u}-full.timer {u}-differential.timer`) or delete its CronJobs and their account on Kubernetes (`kubectl delete cronjob {name}-backup-full {name}-backup-differential`, then the ServiceAccount, Role and RoleBinding `{name}-backup`: `kubectl apply -k` keeps what it no longer lists); the repository keeps its backups until you remove them.",
+                u = old.unit
+            ));
+        }
+    }
     for (name, b) in &to.datastores {
         let Some(new) = b.backup() else { continue };
         let old = from.datastores.get(name).and_then(|a| a.backup());
@@ -150,6 +161,35 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
             notes.push(format!(
                 "`{name}`'s repository holds PostgreSQL {}'s backups: after the upgrade run `pgbackrest --config={} --stanza={name} stanza-upgrade` in the primary, before its archive accepts {}'s segments, then a full backup.",
                 a.version, new.config, b.version
+            ));
+        }
+    }
+    for (name, b) in &to.datastores {
+        let (Some(a), crate::plan::EnginePlan::Rabbitmq(rb)) =
+            (from.datastores.get(name), &b.engine)
+        else {
+            continue;
+        };
+        let crate::plan::EnginePlan::Rabbitmq(ra) = &a.engine else {
+            continue;
+        };
+        if ra.nodes == 1 && rb.nodes > 1 {
+            let k8s =
+                |p: &crate::plan::Plan| p.platforms.contains(&crate::model::Platform::Kubernetes);
+            notes.push(format!(
+                "`{name}` becomes a cluster of {} brokers, which start empty and form from their peer list (set `{}` first: the same on every broker). Its queues move only as messages: before the new brokers start, drain each queue on the old broker (stop the publishers, let the workers empty it); the workers then declare them on the cluster, as quorum queues. Remove the old broker afterwards (`docker compose up -d --remove-orphans`). A Celery worker must know its queues are quorum queues (which refuse the global QoS it asks for by default): declare them with `x-queue-type: quorum` in its `task_queues`{}.",
+                rb.nodes,
+                rb.cookie_secret.as_deref().unwrap_or_default(),
+                if k8s(from) && k8s(to) {
+                    format!("; on Kubernetes, delete the broker's StatefulSet first without its pod and volume (`kubectl delete statefulset {name} --cascade=orphan`), since its pod management policy cannot change in place; the new one adopts and replaces them")
+                } else {
+                    String::new()
+                }
+            ));
+        } else if ra.nodes > 1 && rb.nodes != ra.nodes {
+            notes.push(format!(
+                "`{name}` goes from {} to {} brokers: a quorum queue keeps its members as they were; add or remove them with `rabbitmq-queues grow` / `shrink` once the brokers have joined or before they leave.",
+                ra.nodes, rb.nodes
             ));
         }
     }

@@ -69,7 +69,9 @@ fn backup_access(
                 .iter()
                 .any(|p| p.role == NodeRole::Primary && p.machine == n.machine);
             if primary_here {
-                volumes.push(json!({ "type": "bind", "source": path, "target": path }));
+                // A missing folder stops the start, rather than appear owned by root
+                // where the server's user cannot write (the README creates it).
+                volumes.push(json!({ "type": "bind", "source": path, "target": path, "bind": { "create_host_path": false } }));
             }
             primary_here
         }

@@ -237,6 +237,17 @@ pub(in crate::render::kubernetes) fn readme(
         .filter(|s| s.uses.contains(name) && s.job.is_none())
         .collect();
     out.push_str("### Restore\n\nThe latest backup and the archive after it bring back every transaction archived before the loss.\n\n```sh\n");
+    let suspend = |on: bool| {
+        KINDS
+            .iter()
+            .map(|(kind, _)| {
+                format!(
+                    "kubectl -n {ns} patch cronjob {name}-backup-{kind} -p '{{\"spec\":{{\"suspend\":{on}}}}}'\n"
+                )
+            })
+            .collect::<String>()
+    };
+    out.push_str(&suspend(true));
     for s in &writers {
         out.push_str(&format!(
             "kubectl -n {ns} scale deployment/{} --replicas=0\n",
@@ -251,21 +262,15 @@ pub(in crate::render::kubernetes) fn readme(
         ));
     }
     out.push_str(&format!(
-        "kubectl -n {ns} scale statefulset/{set} --replicas=0\nkubectl -n {ns} wait --for=delete pod/{pod} --timeout=300s\n# Empties the primary's volume and restores into it. To stop at a moment instead,\n# add --type=time \"--target=2026-12-01 09:59:00+00\" --target-action=promote to its command.\nkubectl -n {ns} apply -f {file}\nkubectl -n {ns} wait --for=condition=complete job/{name}-restore --timeout=24h\nkubectl -n {ns} logs job/{name}-restore\nkubectl -n {ns} delete -f {file}\n# Replays the archive, then opens for writes on a new timeline.\nkubectl -n {ns} scale statefulset/{set} --replicas=1\n",
+        "kubectl -n {ns} scale statefulset/{set} --replicas=0\nkubectl -n {ns} wait --for=delete pod/{pod} --timeout=300s\n# Empties the primary's volume and restores into it. To stop at a moment instead,\n# add --type=time \"--target=2026-12-01 09:59:00+00\" --target-action=promote to its command.\nkubectl -n {ns} apply -f {file}\n# Follows pgBackRest to its end; the Job must have succeeded.\nkubectl -n {ns} logs -f --pod-running-timeout=10m job/{name}-restore\ntest \"$(kubectl -n {ns} get job {name}-restore -o jsonpath='{{.status.succeeded}}')\" = 1\nkubectl -n {ns} delete -f {file}\n# Replays the archive, then opens for writes on a new timeline.\nkubectl -n {ns} scale statefulset/{set} --replicas=1\nkubectl -n {ns} wait --for=condition=ready pod/{pod} --timeout=3600s\n",
         file = restore_file(store),
     ));
     if let (Some(r), EnginePlan::Postgres(pg)) = (replicas, &store.engine) {
-        let slots: Vec<String> = pg
-            .slots
-            .iter()
-            .map(|s| format!("SELECT pg_create_physical_replication_slot('{s}');"))
-            .collect();
         let claims: Vec<String> = (0..pg.replicas)
             .map(|i| format!("data-{}-{i}", r.workload))
             .collect();
         out.push_str(&format!(
-            "# The replicas copy the restored primary anew: their slots (not in a backup), then empty volumes.\nkubectl -n {ns} exec {pod} -c postgres -- psql -c \"{}\"\nkubectl -n {ns} delete pvc {}\nkubectl -n {ns} scale statefulset/{} --replicas={}\n",
-            slots.join(" "),
+            "# The replicas copy the restored primary anew, from empty volumes (each creates its slot).\nkubectl -n {ns} delete pvc {}\nkubectl -n {ns} scale statefulset/{} --replicas={}\n",
             claims.join(" "),
             r.workload,
             pg.replicas,
@@ -278,7 +283,9 @@ pub(in crate::render::kubernetes) fn readme(
         ));
     }
     out.push_str(&format!(
-        "# A full backup of the new timeline.\nkubectl -n {ns} create job --from=cronjob/{name}-backup-full {name}-backup-restored\n```\n"
+        "# A full backup of the new timeline, and the schedules again.\nkubectl -n {ns} create job --from=cronjob/{name}-backup-full {name}-backup-restored\n"
     ));
+    out.push_str(&suspend(false));
+    out.push_str("```\n");
     out
 }

@@ -2,8 +2,11 @@
 //! management API KEDA reads) and a headless one.
 
 use super::*;
+use crate::plan::placement::RABBITMQ_DIST_PORT as DIST_PORT;
 use crate::plan::RabbitmqPlan;
-use crate::render::datastores::rabbitmq::{ready_command, server_env, DATA_DIR};
+use crate::render::datastores::rabbitmq::{
+    cluster_command, cluster_env, ready_command, server_env, DATA_DIR,
+};
 
 pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
     let (plan, store, mount, config) = (ctx.plan, ctx.store, &ctx.mount, &ctx.config);
@@ -14,10 +17,26 @@ pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
     // One node: every node's health is the same, the standalone's.
     let health = store.health(crate::plan::NodeRole::Node);
     let ready = json!({ "exec": { "command": ready_command() } });
-    let container = json!({
+    let mut env = environment(plan, &server_env(r, mount));
+    if r.nodes > 1 {
+        // Each pod's Erlang name is its stable name under the headless Service.
+        env.push(env_field("POD_NAME", "metadata.name"));
+        let name = format!(
+            "rabbit@$(POD_NAME).{}.{}.svc.cluster.local",
+            k8s.headless, plan.namespace
+        );
+        let first = store.nodes_on(Platform::Kubernetes).first().cloned();
+        if let Some(node) = first {
+            env.extend(environment(
+                plan,
+                &cluster_env(r, Platform::Kubernetes, &node, &name),
+            ));
+        }
+    }
+    let mut container = json!({
         "name": "rabbitmq",
         "image": store.image,
-        "env": environment(plan, &server_env(r, mount)),
+        "env": env,
         // The Prometheus plugin's port, which the datastore's PodMonitor scrapes.
         "ports": [
             { "name": "amqp", "containerPort": port },
@@ -34,13 +53,21 @@ pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
             { "name": "tmp", "mountPath": "/tmp" },
         ],
     });
+    if r.nodes > 1 {
+        container["command"] = json!(cluster_command(mount));
+        container["args"] = json!(["docker-entrypoint.sh", "rabbitmq-server"]);
+        container["ports"]
+            .as_array_mut()
+            .expect("ports")
+            .push(json!({ "name": "dist", "containerPort": DIST_PORT }));
+    }
     let mut docs = vec![json!({
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
         "metadata": { "name": name, "labels": labels(plan, name, "datastore") },
         "spec": {
             "serviceName": k8s.headless,
-            "replicas": 1,
+            "replicas": r.nodes,
             "selector": { "matchLabels": selector(plan, name) },
             "template": {
                 "metadata": { "labels": labels(plan, name, "datastore") },
@@ -61,5 +88,9 @@ pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
     let mut svc = ctx.service(name, name, port, false);
     svc["spec"]["ports"] = json!([{ "name": "amqp", "port": port, "targetPort": port }, { "name": "management", "port": management, "targetPort": management }]);
     docs.push(svc);
+    if r.nodes > 1 {
+        // The brokers start together and form the cluster from their list.
+        docs[0]["spec"]["podManagementPolicy"] = json!("Parallel");
+    }
     (docs, maps)
 }
