@@ -332,17 +332,34 @@ fn broker_logs(lab: &Lab) -> String {
     logs
 }
 
+/// The trixie root with its `rabbitmq-server` and `epmd`, where the lab can run them;
+/// `None` (the test skips) where it cannot.
+pub(crate) fn rabbitmq_set() -> Option<(ServerSet, String, String)> {
+    let set = ServerSet::trixie()?;
+    let (Some(server), Some(epmd)) = (set.require("rabbitmq-server"), set.require("epmd")) else {
+        return None;
+    };
+    lab::private_network().then_some((set, server, epmd))
+}
+
+/// `blueprint` rendered, and written into the lab folder's `bundle/`.
+pub(crate) fn bundle_in(lab: &Lab, blueprint: &str) -> tierform::OutputSet {
+    let path = lab.dir().join("blueprint.yaml");
+    std::fs::write(&path, blueprint).unwrap();
+    let rendered = crate::common::render_all(&path);
+    for (file, text) in rendered.iter() {
+        let dest = lab.dir().join("bundle").join(file);
+        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
+        std::fs::write(&dest, text).unwrap();
+    }
+    rendered
+}
+
 #[test]
 fn rabbitmq_4_0_on_debian13_boots_from_the_rendered_config_and_reports_queue_depth() {
-    let Some(set) = ServerSet::trixie() else {
+    let Some((set, server, epmd)) = rabbitmq_set() else {
         return;
     };
-    let (Some(server), Some(epmd)) = (set.require("rabbitmq-server"), set.require("epmd")) else {
-        return;
-    };
-    if !lab::private_network() {
-        return;
-    }
     let mut lab = Lab::new();
     let version = std::fs::read_dir(set.file("/usr/lib/rabbitmq/lib"))
         .into_iter()
@@ -355,14 +372,7 @@ fn rabbitmq_4_0_on_debian13_boots_from_the_rendered_config_and_reports_queue_dep
     assert!(version.starts_with("rabbitmq_server-4.0."), "{version}");
 
     // The rendered bundle, written into the lab folder.
-    let blueprint = lab.dir().join("blueprint.yaml");
-    std::fs::write(&blueprint, BLUEPRINT).unwrap();
-    let rendered = crate::common::render_all(&blueprint);
-    for (path, text) in rendered.iter() {
-        let dest = lab.dir().join("bundle").join(path);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::write(&dest, text).unwrap();
-    }
+    let rendered = bundle_in(&lab, BLUEPRINT);
     let machine = lab.dir().join("bundle/broker/hosts/127.0.0.71");
     let compose = std::fs::read_to_string(machine.join("docker-compose.yml")).unwrap();
     assert!(compose.contains("image: rabbitmq:4.0-"), "{compose}");

@@ -18,10 +18,10 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use lab::{Lab, ServerSet, StartOptions};
+use lab::{Lab, StartOptions};
 
 use crate::live_data::wait_for;
-use crate::live_rabbitmq::{compose_env, queue_depth, Amqp, PASSWORD};
+use crate::live_rabbitmq::{bundle_in, compose_env, queue_depth, rabbitmq_set, Amqp, PASSWORD};
 
 const COOKIE: &str = "lab-cluster-cookie-0123456789";
 const QUEUE: &str = "mail";
@@ -88,24 +88,11 @@ fn logs(lab: &Lab) -> String {
 
 #[test]
 fn rabbitmq_cluster_of_three_keeps_confirmed_messages_when_the_queues_leader_is_killed() {
-    let Some(set) = ServerSet::trixie() else {
+    let Some((set, server, epmd)) = rabbitmq_set() else {
         return;
     };
-    let (Some(server), Some(epmd)) = (set.require("rabbitmq-server"), set.require("epmd")) else {
-        return;
-    };
-    if !lab::private_network() {
-        return;
-    }
     let mut lab = Lab::new();
-    let blueprint = lab.dir().join("blueprint.yaml");
-    std::fs::write(&blueprint, BLUEPRINT).unwrap();
-    let rendered = crate::common::render_all(&blueprint);
-    for (path, text) in rendered.iter() {
-        let dest = lab.dir().join("bundle").join(path);
-        std::fs::create_dir_all(dest.parent().unwrap()).unwrap();
-        std::fs::write(&dest, text).unwrap();
-    }
+    let rendered = bundle_in(&lab, BLUEPRINT);
     let conf = rendered
         .get("cluster/hosts/127.0.0.81/rabbitmq/events/rabbitmq.conf")
         .unwrap();

@@ -210,29 +210,19 @@ fn datastore_fields(s: &mut Summary, name: &str, a: &DatastorePlan, b: &Datastor
             (None, None) => {}
         }
     }
-    if let (EnginePlan::Rabbitmq(ra), EnginePlan::Rabbitmq(rb)) = (&a.engine, &b.engine) {
-        let (sa, sb) = (shape_text(a), shape_text(b));
-        if ra.nodes != rb.nodes {
-            s.changed(
-                name,
-                Mark::Changed,
-                format!("{sa} → {sb}"),
-                "shape",
-                (shape_json(a), shape_json(b)),
-            );
-        }
+    // A Redis's or RabbitMQ's shape as a whole (PostgreSQL's parts are compared one by
+    // one above).
+    let (sa, sb) = (shape_text(a), shape_text(b));
+    if a.postgres().is_none() && a.engine.name() == b.engine.name() && sa != sb {
+        s.changed(
+            name,
+            Mark::Changed,
+            format!("{sa} → {sb}"),
+            "shape",
+            (shape_json(a), shape_json(b)),
+        );
     }
     if let (Some(ra), Some(rb)) = (a.redis(), b.redis()) {
-        let (sa, sb) = (shape_text(a), shape_text(b));
-        if sa != sb {
-            s.changed(
-                name,
-                Mark::Changed,
-                format!("{sa} → {sb}"),
-                "shape",
-                (shape_json(a), shape_json(b)),
-            );
-        }
         s.same(name, "role", "role", &ra.role, &rb.role);
         s.field(
             name,
