@@ -97,8 +97,20 @@ pub fn redis() -> ServerHealth {
 }
 
 /// A RabbitMQ node: its readiness command starts an Erlang VM, so each check is slow
-/// and rarer.
-pub fn rabbitmq() -> ServerHealth {
+/// and rarer. A cluster's broker may take its time to stop: it waits until its quorum
+/// queues keep a majority without it (see `RABBITMQ_QUORUM_WAIT_S`).
+pub fn rabbitmq(nodes: u32) -> ServerHealth {
+    ServerHealth {
+        stop_grace_s: (nodes > 1).then_some(RABBITMQ_QUORUM_WAIT_S + 60),
+        ..rabbitmq_node()
+    }
+}
+
+/// How long a cluster's broker, told to stop, waits for every quorum queue it serves to
+/// keep a majority without it (`rabbitmq-upgrade await_online_quorum_plus_one`).
+pub const RABBITMQ_QUORUM_WAIT_S: u32 = 600;
+
+fn rabbitmq_node() -> ServerHealth {
     ServerHealth {
         healthcheck: Some(Healthcheck {
             interval_s: 10,

@@ -20,7 +20,7 @@ pub mod watch;
 
 use balancer::balancer_plan;
 pub use balancer::{TlsPlan, TLS_DIR};
-pub use health::{Probe, Rollout, ServerHealth, Surge};
+pub use health::{Probe, Rollout, ServerHealth, Surge, RABBITMQ_QUORUM_WAIT_S};
 pub use jobs::{JobPlan, JobWaitPlan, JOB_WAITER};
 pub use platforms::stop_grace_ms;
 use services::service_plan;

@@ -502,7 +502,7 @@ pub(in crate::plan) fn datastore_plan(
             let health = match &engine {
                 EnginePlan::Postgres(_) => super::health::postgres(*role),
                 EnginePlan::Redis(_) => super::health::redis(),
-                EnginePlan::Rabbitmq(_) => super::health::rabbitmq(),
+                EnginePlan::Rabbitmq(r) => super::health::rabbitmq(r.nodes),
             };
             (*role, health)
         })

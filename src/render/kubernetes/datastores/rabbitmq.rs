@@ -54,6 +54,15 @@ pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
         ],
     });
     if r.nodes > 1 {
+        // Ready once it takes connections (a paused minority or a booting broker does
+        // not); told to stop, it first waits for its quorum queues to keep a majority
+        // without it, so a drain or a rolling restart takes one copy away at a time.
+        let listening = json!({ "exec": { "command": ["rabbitmq-diagnostics", "-q", "check_port_connectivity"] } });
+        container["readinessProbe"] = probe(listening, &health.readiness);
+        container["lifecycle"] = json!({ "preStop": { "exec": { "command": [
+            "rabbitmq-upgrade", "-q", "await_online_quorum_plus_one",
+            "-t", crate::plan::RABBITMQ_QUORUM_WAIT_S.to_string(),
+        ] } } });
         container["command"] = json!(cluster_command(mount));
         container["args"] = json!(["docker-entrypoint.sh", "rabbitmq-server"]);
         container["ports"]
@@ -91,6 +100,9 @@ pub(super) fn docs(ctx: &Ctx, r: &RabbitmqPlan) -> (Vec<Value>, Vec<Value>) {
     if r.nodes > 1 {
         // The brokers start together and form the cluster from their list.
         docs[0]["spec"]["podManagementPolicy"] = json!("Parallel");
+    }
+    if let Some(grace) = health.stop_grace_s {
+        docs[0]["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] = json!(grace);
     }
     (docs, maps)
 }
