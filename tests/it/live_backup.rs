@@ -141,18 +141,23 @@ impl Db<'_> {
         let options = self.options(&[("PATH", &path)]);
         let pid = lab.start_with(name, &argv, &[], options);
         let ready = format!("{}/pg_isready", self.bin);
-        wait_for(
-            "PostgreSQL to accept connections",
-            Duration::from_secs(60),
-            || {
-                lab.command(
-                    self.set.root(),
-                    &[&ready, "-q", "-h", "127.0.0.41", "-p", "5432"],
-                )
-                .status()
-                .is_ok_and(|s| s.success())
-            },
-        );
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !lab
+            .command(
+                self.set.root(),
+                &[&ready, "-q", "-h", "127.0.0.41", "-p", "5432"],
+            )
+            .status()
+            .is_ok_and(|s| s.success())
+        {
+            assert!(
+                std::time::Instant::now() < deadline && lab.is_running(pid),
+                "{name} does not accept connections (running: {}); its log:\n{}",
+                lab.is_running(pid),
+                lab.logs(name)
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
         pid
     }
 }
@@ -358,6 +363,18 @@ fn backup_destroy_restore(set: Option<ServerSet>, major: &str) {
     }
     std::fs::write(data.join("PG_VERSION"), "garbage\n").unwrap();
 
+    // The server restarts in a new container, whose socket folder is new: the killed
+    // one's lock file goes (its PID may still be a zombie's here, which PostgreSQL
+    // would take for a live server).
+    for entry in std::fs::read_dir(&run).unwrap() {
+        let path = entry.unwrap().path();
+        if path
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with(".s.PGSQL."))
+        {
+            std::fs::remove_file(&path).unwrap();
+        }
+    }
     // The README's restore, then a start: the archive is replayed and the server
     // opens for writes on a new timeline.
     let restore = readme_restore(readme);
