@@ -152,11 +152,12 @@ pub(super) fn plan(
         }
     };
     let config = format!("{CONFIG_DIR}/pgbackrest.conf");
-    let restore_command = matches!(repo, BackupRepo::S3 { .. })
-        .then(|| format!("pgbackrest --config={config} --stanza={name} archive-get %f \"%p\""));
+    let pgbackrest = |what: &str| command(&config, name, what);
+    let restore_command =
+        matches!(repo, BackupRepo::S3 { .. }).then(|| pgbackrest("archive-get %f \"%p\""));
     Ok(BackupPlan {
         stanza: name.to_string(),
-        archive_command: format!("pgbackrest --config={config} --stanza={name} archive-push %p"),
+        archive_command: pgbackrest("archive-push %p"),
         restore_command,
         archive_timeout_s: 60,
         config,
@@ -174,13 +175,54 @@ pub(super) fn plan(
     })
 }
 
-/// The secrets `plan` reads, by name.
-pub fn secrets(b: &BackupPlan) -> Vec<String> {
-    b.env
-        .iter()
-        .filter_map(|v| match &v.value {
-            super::EnvValue::Secret(s) => Some(s.clone()),
-            _ => None,
-        })
-        .collect()
+/// pgBackRest's command `what` on `stanza`, with its configuration `config`.
+fn command(config: &str, stanza: &str, what: &str) -> String {
+    format!("pgbackrest --config={config} --stanza={stanza} {what}")
+}
+
+/// A kind of backup: as the units, CronJobs and README name it, as pgBackRest's
+/// `--type` names it, and when it runs.
+pub struct BackupKind<'a> {
+    pub name: &'static str,
+    pub pgbackrest_type: &'static str,
+    pub schedule: &'a BackupSchedule,
+}
+
+impl BackupPlan {
+    /// pgBackRest's command `what` (`check`, `info`, `restore`, …) on this stanza.
+    pub fn command(&self, what: &str) -> String {
+        command(&self.config, &self.stanza, what)
+    }
+
+    /// The command of one kind of backup.
+    pub fn backup_command(&self, kind: &BackupKind) -> String {
+        self.command(&format!("--type={} backup", kind.pgbackrest_type))
+    }
+
+    /// The kinds of backup, full first.
+    pub fn kinds(&self) -> [BackupKind<'_>; 2] {
+        [
+            BackupKind {
+                name: "full",
+                pgbackrest_type: "full",
+                schedule: &self.full,
+            },
+            BackupKind {
+                name: "differential",
+                pgbackrest_type: "diff",
+                schedule: &self.differential,
+            },
+        ]
+    }
+
+    /// The secrets pgBackRest reads, by name.
+    pub fn secrets(&self) -> Vec<&str> {
+        self.env
+            .iter()
+            .filter_map(|v| match &v.value {
+                super::EnvValue::Secret(s) => Some(s.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
 }

@@ -478,7 +478,12 @@ pub(in crate::plan) fn datastore_plan(
                 pg.replication_secret.clone(),
                 pg.monitor_secret.clone(),
             ];
-            secrets.extend(pg.backup.iter().flat_map(backup::secrets));
+            secrets.extend(
+                pg.backup
+                    .iter()
+                    .flat_map(|b| b.secrets())
+                    .map(str::to_string),
+            );
             secrets
         }
         EnginePlan::Redis(r) => vec![r.password_secret.clone()],

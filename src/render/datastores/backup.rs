@@ -12,26 +12,6 @@ use crate::model::Platform;
 use crate::plan::{BackupPlan, BackupRepo, DatastoreNode, DatastorePlan, NodeRole, Plan};
 use crate::render::templates::TemplateError;
 
-/// The kinds of backup, as the README and the units name them, with pgBackRest's.
-const KINDS: [(&str, &str); 2] = [("full", "full"), ("differential", "diff")];
-
-/// pgBackRest's command for one kind of backup (`full`, `diff`), in the server's
-/// container.
-pub fn backup_command(b: &BackupPlan, kind: &str) -> String {
-    format!(
-        "pgbackrest --config={} --stanza={} --type={kind} backup",
-        b.config, b.stanza
-    )
-}
-
-/// pgBackRest's command `what` (`check`, `info`, `restore`).
-fn command(b: &BackupPlan, what: &str) -> String {
-    format!(
-        "pgbackrest --config={} --stanza={} {what}",
-        b.config, b.stanza
-    )
-}
-
 /// The units and README of `store`'s backups, on the primary's machine.
 pub(super) fn render(
     files: &mut Files,
@@ -43,18 +23,13 @@ pub(super) fn render(
 ) -> Result<(), TemplateError> {
     let machine = primary.machine.as_str();
     let dir = format!("backup/{}", store.name);
-    for (kind, pg_kind) in KINDS {
-        let schedule = if kind == "full" {
-            &b.full
-        } else {
-            &b.differential
-        };
-        let unit = format!("{}-{kind}", b.unit);
+    for kind in b.kinds() {
+        let unit = format!("{}-{}", b.unit, kind.name);
         let ctx = context! {
-            backup => b, kind => kind, unit => unit, schedule => schedule,
-            command => backup_command(b, pg_kind),
-            stanza_create => command(b, "stanza-create"),
-            after => (kind != "full").then(|| format!("{}-full", b.unit)),
+            backup => b, kind => kind.name, unit => unit, schedule => kind.schedule,
+            command => b.backup_command(&kind),
+            stanza_create => b.command("stanza-create"),
+            after => (kind.name != "full").then(|| format!("{}-full", b.unit)),
         };
         files.push(
             machine,
@@ -99,9 +74,10 @@ fn readme(
         }
     };
     let exec = |what: &str| format!("docker exec --user postgres {} {what}", b.container);
-    let units: Vec<String> = KINDS
+    let units: Vec<String> = b
+        .kinds()
         .iter()
-        .map(|(kind, _)| format!("{}-{kind}", b.unit))
+        .map(|kind| format!("{}-{}", b.unit, kind.name))
         .collect();
     let users: Vec<String> = plan
         .services
@@ -146,14 +122,7 @@ fn readme(
             );
         }
         BackupRepo::S3 { .. } => {
-            let secrets: Vec<String> = b
-                .env
-                .iter()
-                .filter_map(|v| match &v.value {
-                    crate::plan::EnvValue::Secret(s) => Some(format!("`{s}`")),
-                    _ => None,
-                })
-                .collect();
+            let secrets: Vec<String> = b.secrets().iter().map(|s| format!("`{s}`")).collect();
             let _ = write!(
                 out,
                 "1. In `.env`: {}: a key allowed to read, write and delete in the bucket's folder, and the passphrase every backup is encrypted with. Keep a copy of the passphrase away from these machines: without it no backup can be read.\n\n",
@@ -168,8 +137,8 @@ fn readme(
         units[0],
         units[1],
         units[0],
-        exec(&command(b, "check")),
-        exec(&command(b, "info")),
+        exec(&b.command("check")),
+        exec(&b.command("info")),
         units[0],
     );
     let _ = write!(
@@ -185,7 +154,7 @@ fn readme(
         primary.id,
         primary.id,
         crate::render::datastores::postgres::DATA_DIR,
-        command(b, "restore"),
+        b.command("restore"),
         primary.id,
     );
     let mut step = 4;

@@ -143,14 +143,14 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
         let repo_changes = old.is_some_and(|o| o.repo.text() != new.repo.text());
         if old.is_none() {
             notes.push(format!(
-                "`{name}` is backed up from now on: its servers run the image with pgBackRest (built from `images/{name}/Dockerfile`), which a restart of each brings in; the primary's first start creates the stanza only on a new volume, so on an existing one run `pgbackrest --config={} --stanza={name} stanza-create` in it once, then the first full backup (the README's backup section).",
-                new.config
+                "`{name}` is backed up from now on: its servers run the image with pgBackRest (built from `images/{name}/Dockerfile`), which a restart of each brings in; the primary's first start creates the stanza only on a new volume, so on an existing one run `{}` in it once, then the first full backup (the README's backup section).",
+                new.command("stanza-create")
             ));
         } else if repo_changes {
             notes.push(format!(
-                "`{name}`'s backups move to {}, which starts empty: create its stanza (`pgbackrest --config={} --stanza={name} stanza-create` in the primary) and take a full backup right away; the old repository keeps what it has until you remove it, and only it can restore to a moment before the move.",
+                "`{name}`'s backups move to {}, which starts empty: create its stanza (`{}` in the primary) and take a full backup right away; the old repository keeps what it has until you remove it, and only it can restore to a moment before the move.",
                 new.repo.text(),
-                new.config
+                new.command("stanza-create")
             ));
         }
         if let Some(a) = from
@@ -159,8 +159,8 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
             .filter(|a| a.version != b.version && old.is_some() && !repo_changes)
         {
             notes.push(format!(
-                "`{name}`'s repository holds PostgreSQL {}'s backups: after the upgrade run `pgbackrest --config={} --stanza={name} stanza-upgrade` in the primary, before its archive accepts {}'s segments, then a full backup.",
-                a.version, new.config, b.version
+                "`{name}`'s repository holds PostgreSQL {}'s backups: after the upgrade run `{}` in the primary, before its archive accepts {}'s segments, then a full backup.",
+                a.version, new.command("stanza-upgrade"), b.version
             ));
         }
     }

@@ -7,9 +7,6 @@ use super::*;
 use crate::plan::BackupPlan;
 use crate::render::datastores::postgres::REPLICA_DATA_DIR;
 
-/// The kinds of backup, as the CronJobs are named, with pgBackRest's.
-const KINDS: [(&str, &str); 2] = [("full", "full"), ("differential", "diff")];
-
 /// The primary's pod: the only pod of its StatefulSet.
 fn primary_pod(store: &DatastorePlan) -> String {
     format!("{}-0", store.kubernetes.workload)
@@ -56,24 +53,16 @@ pub(super) fn docs(ctx: &Ctx, b: &BackupPlan) -> Vec<Value> {
             "subjects": [{ "kind": "ServiceAccount", "name": sa, "namespace": plan.namespace }],
         }),
     ];
-    for (kind, pg_kind) in KINDS {
-        let schedule = if kind == "full" {
-            &b.full
-        } else {
-            &b.differential
-        };
-        let name = format!("{}-backup-{kind}", store.name);
+    for kind in b.kinds() {
+        let schedule = kind.schedule;
+        let name = format!("{}-backup-{}", store.name, kind.name);
         let mut args = vec![
             "exec".to_string(),
             pod.clone(),
             "--container=postgres".to_string(),
             "--".to_string(),
         ];
-        args.extend(
-            crate::render::datastores::backup::backup_command(b, pg_kind)
-                .split(' ')
-                .map(str::to_string),
-        );
+        args.extend(b.backup_command(&kind).split(' ').map(str::to_string));
         docs.push(json!({
             "apiVersion": "batch/v1",
             "kind": "CronJob",
@@ -146,8 +135,8 @@ pub(super) fn restore_docs(ctx: &Ctx, b: &BackupPlan, config_text: &str) -> Vec<
     let mut env = environment(plan, &b.env);
     env.push(json!({ "name": "PGBACKREST_CONFIG", "value": b.config }));
     let script = format!(
-        "mkdir -p {REPLICA_DATA_DIR} && chmod 700 {REPLICA_DATA_DIR} && find {REPLICA_DATA_DIR} -mindepth 1 -delete && pgbackrest --config={} --stanza={} restore",
-        b.config, b.stanza
+        "mkdir -p {REPLICA_DATA_DIR} && chmod 700 {REPLICA_DATA_DIR} && find {REPLICA_DATA_DIR} -mindepth 1 -delete && {}",
+        b.command("restore")
     );
     let mut pod = json!({
         "restartPolicy": "Never",
@@ -208,8 +197,8 @@ pub(in crate::render::kubernetes) fn readme(
     let set = &store.kubernetes.workload;
     let exec = |what: &str| {
         format!(
-            "kubectl -n {ns} exec {pod} -c postgres -- pgbackrest --config={} --stanza={} {what}",
-            b.config, b.stanza
+            "kubectl -n {ns} exec {pod} -c postgres -- {}",
+            b.command(what)
         )
     };
     let mut out = format!(
@@ -220,14 +209,7 @@ pub(in crate::render::kubernetes) fn readme(
         b.differential.cron,
         account(store),
         b.retention_full,
-        b.env
-            .iter()
-            .filter_map(|v| match &v.value {
-                crate::plan::EnvValue::Secret(s) => Some(s.as_str()),
-                _ => None,
-            })
-            .collect::<Vec<_>>()
-            .join("`, `"),
+        b.secrets().join("`, `"),
         exec("check"),
         exec("info"),
     );
@@ -238,11 +220,12 @@ pub(in crate::render::kubernetes) fn readme(
         .collect();
     out.push_str("### Restore\n\nThe latest backup and the archive after it bring back every transaction archived before the loss.\n\n```sh\n");
     let suspend = |on: bool| {
-        KINDS
+        b.kinds()
             .iter()
-            .map(|(kind, _)| {
+            .map(|kind| {
                 format!(
-                    "kubectl -n {ns} patch cronjob {name}-backup-{kind} -p '{{\"spec\":{{\"suspend\":{on}}}}}'\n"
+                    "kubectl -n {ns} patch cronjob {name}-backup-{} -p '{{\"spec\":{{\"suspend\":{on}}}}}'\n",
+                    kind.name
                 )
             })
             .collect::<String>()
