@@ -168,6 +168,12 @@ pub struct Postgres {
     /// Default: `async`.
     #[serde(default)]
     pub replication: Replication,
+    /// Who promotes a replica when the primary is lost: `manual` (an operator, by the
+    /// bundle README's steps) or `auto` (Patroni on every server, with a three-member
+    /// etcd holding the primary's lease: a replica is promoted within about 25 s, and a
+    /// router sends the clients to it). Needs a replica. Default: `manual`.
+    #[serde(default, skip_serializing_if = "Ha::is_manual")]
+    pub ha: Ha,
     /// Most client connections the server accepts. Default: 100.
     #[serde(default = "default_max_connections")]
     #[schemars(range(min = 10, max = 10000))]
@@ -285,6 +291,23 @@ pub enum Replication {
     Async,
     /// A commit waits until one replica has it.
     Sync,
+}
+
+/// Who promotes a replica when the primary is lost.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Ha {
+    /// An operator, by the bundle README's steps.
+    #[default]
+    Manual,
+    /// Patroni, with etcd holding the primary's lease.
+    Auto,
+}
+
+impl Ha {
+    pub fn is_manual(&self) -> bool {
+        *self == Ha::Manual
+    }
 }
 
 /// A PgBouncer connection pool.

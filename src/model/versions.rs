@@ -101,6 +101,10 @@ pub const PGBOUNCER: &[Supported] = &[v(
 /// any user). Its minor need not match the cluster's: it only reads a Job's status.
 pub const KUBECTL_IMAGE: &str = "registry.k8s.io/kubectl:v1.31.2@sha256:d31de5468fb5c0943358671e3dcf8e4d8281108027efd1f211262d09aedd5519";
 
+/// The image etcd is built on for Patroni (`ha: auto`): Debian 12, whose etcd-server
+/// (3.4, with Debian's security fixes) the live failover test boots.
+pub const ETCD_BASE_IMAGE: &str = "debian:bookworm-slim";
+
 /// A monitoring program tierform runs beside the stack: the version Debian 13 (trixie)
 /// packages, which the live monitoring test boots, and the upstream image of that
 /// release.

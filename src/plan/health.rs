@@ -51,10 +51,25 @@ const fn probe(period_s: u32, timeout_s: Option<u32>, failures: Option<u32>) -> 
     }
 }
 
-/// A PostgreSQL server (`Primary` or `Replica`) or its pooler. A replica's first start
+/// A PostgreSQL server (`Primary` or `Replica`), its pooler, or the router and etcd
+/// members of automatic failover. A replica's first start
 /// copies the primary (a base backup), so it gets twice the primary's patience.
 pub fn postgres(role: NodeRole) -> ServerHealth {
-    if role == NodeRole::Pooler {
+    if role == NodeRole::Etcd {
+        return ServerHealth {
+            healthcheck: Some(Healthcheck {
+                interval_s: 5,
+                timeout_s: 3,
+                retries: 10,
+                start_period_s: None,
+            }),
+            readiness: probe(5, None, None),
+            liveness: probe(10, None, Some(6)),
+            startup: None,
+            stop_grace_s: None,
+        };
+    }
+    if matches!(role, NodeRole::Pooler | NodeRole::Router) {
         return ServerHealth {
             healthcheck: None,
             readiness: probe(5, None, None),

@@ -26,10 +26,11 @@ pub use platforms::stop_grace_ms;
 use services::service_plan;
 pub use watch::{AlertPlan, MetricsPlan, Move, WatchPlan};
 
+pub use datastores::patroni::servers as patroni_servers;
 pub use datastores::{
     BackupPlan, BackupRepo, DatastoreNode, DatastorePlan, EnginePlan, EnvPart, EnvValue, EnvVar,
-    ManagedPlan, NodeRole, PoolerObjects, PoolerPlan, PostgresPlan, RabbitmqPlan, RedisPlan,
-    Spread,
+    ManagedPlan, NodeRole, PatroniPlan, PoolerObjects, PoolerPlan, PostgresPlan, RabbitmqPlan,
+    RedisPlan, Spread,
 };
 
 use serde::Serialize;

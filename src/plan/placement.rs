@@ -52,6 +52,17 @@ pub const REDIS_BUS_OFFSET: u16 = 10_000;
 pub const RABBITMQ_PORT: u16 = 5672;
 /// RabbitMQ's management API (KEDA reads queue lengths there).
 pub const RABBITMQ_MANAGEMENT_PORT: u16 = 15672;
+/// Patroni's REST API on each PostgreSQL server of `ha: auto`: the router asks it who
+/// the primary is, and `patronictl` drives a switchover through it.
+pub const PATRONI_API_PORT: u16 = 8008;
+/// etcd's client port (Patroni's); its peers talk one port above.
+pub const ETCD_CLIENT_PORT: u16 = 2379;
+/// The router's read-write port (to the primary); the read-only one (to the replicas)
+/// is one above.
+pub const ROUTER_PORT: u16 = 5000;
+/// etcd members of an `ha: auto` PostgreSQL: three, so the lease survives one loss.
+pub const ETCD_MEMBERS: u32 = 3;
+
 /// Erlang's port mapper (epmd), which a RabbitMQ node's peers ask for its port.
 pub const RABBITMQ_EPMD_PORT: u16 = 4369;
 /// The port RabbitMQ's nodes (and its CLI tools) talk to a node on: AMQP's + 20000.
@@ -79,6 +90,12 @@ pub fn datastore_nodes(
                     NodeRole::Pooler,
                     PGBOUNCER_PORT,
                 ));
+            }
+            if p.ha == crate::model::Ha::Auto {
+                nodes.push((format!("{name}-router"), NodeRole::Router, ROUTER_PORT));
+                for i in 1..=ETCD_MEMBERS {
+                    nodes.push((format!("{name}-etcd-{i}"), NodeRole::Etcd, ETCD_CLIENT_PORT));
+                }
             }
             nodes
         }
@@ -192,6 +209,35 @@ fn copies_on_one_machine(bp: &Blueprint, layout: &HostsLayout) -> Vec<Diagnostic
         let Some(placed) = layout.datastores.get(name) else {
             continue;
         };
+        if pg.ha == crate::model::Ha::Auto && pg.replicas > 0 {
+            // Patroni's servers and etcd's members each need a machine of their own:
+            // two on one are lost together, and etcd keeps its lease only with a
+            // majority of three.
+            let servers: Vec<&str> = datastore_nodes(name, store)
+                .iter()
+                .zip(placed)
+                .filter(|((_, r, _), _)| matches!(r, NodeRole::Primary | NodeRole::Replica))
+                .map(|(_, (h, _))| h.as_str())
+                .collect();
+            let machines: BTreeSet<&str> = placed.iter().map(|(h, _)| h.as_str()).collect();
+            let distinct: BTreeSet<&str> = servers.iter().copied().collect();
+            let need = servers.len().max(ETCD_MEMBERS as usize);
+            if machines.len() < need || distinct.len() < servers.len() {
+                let tier = store.tier().unwrap_or_default();
+                out.push(
+                    Diagnostic::error(
+                        Code::ReplicasOnOneMachine,
+                        Pointer::build(["datastores", name.as_str(), "ha"]),
+                        format!(
+                            "`{name}`'s automatic failover needs {need} machines (a server each, and etcd's three members), and tier `{tier}` lists {}",
+                            machines.len()
+                        ),
+                    )
+                    .hint(format!("list {need} hosts in tier `{tier}`")),
+                );
+                continue;
+            }
+        }
         let nodes = datastore_nodes(name, store);
         let machine_of = |role: NodeRole| {
             nodes
@@ -296,7 +342,7 @@ fn over_capacity_by_tier(bp: &Blueprint) -> Vec<(String, Diagnostic)> {
         {
             let nodes = datastore_nodes(name, d)
                 .iter()
-                .filter(|(_, role, _)| *role != NodeRole::Pooler)
+                .filter(|(_, role, _)| role.is_server())
                 .count();
             add(d.resources(), nodes as u64, nodes as u64);
         }
@@ -689,6 +735,8 @@ pub struct HostsLayout {
     pub machines: BTreeMap<String, Vec<String>>,
     /// Per datastore: each node's machine and port, in [`datastore_nodes`] order.
     pub datastores: BTreeMap<String, Vec<(String, u16)>>,
+    /// The port of Patroni's REST API, per PostgreSQL server of `ha: auto`, by node id.
+    pub patroni_api: BTreeMap<String, u16>,
     /// What could not be placed: (JSON pointer, what it is).
     pub unplaced: Vec<(Pointer, String)>,
     /// Two listeners on one port of a machine: (JSON pointer, message).
@@ -891,12 +939,41 @@ pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
         let bus = matches!(store, Datastore::Redis(r) if r.mode == RedisMode::Cluster);
         let nodes = datastore_nodes(name, store);
         let bases: Vec<u16> = nodes.iter().map(|(_, _, p)| *p).collect();
-        let mut placed = Vec::new();
-        for ((id, _, base), (h, _)) in nodes.iter().zip(spread(hosts.len(), &bases)) {
-            let host = &hosts[h];
+        let patroni = matches!(store, Datastore::Postgres(p) if p.ha == crate::model::Ha::Auto);
+        // The tier's machines, each once: etcd's members go to the first three.
+        let mut distinct: Vec<&String> = Vec::new();
+        for h in hosts {
+            if !distinct.contains(&h) {
+                distinct.push(h);
+            }
+        }
+        let mut placed: Vec<(String, u16)> = Vec::new();
+        let mut etcd = 0;
+        for ((id, role, base), (h, _)) in nodes.iter().zip(spread(hosts.len(), &bases)) {
+            let host = match role {
+                NodeRole::Etcd => {
+                    etcd += 1;
+                    distinct[(etcd - 1) % distinct.len()]
+                }
+                // The pooler, off the first primary's machine where the tier has
+                // another: the last machine.
+                NodeRole::Pooler if patroni => distinct[distinct.len() - 1],
+                // Beside the pooler it serves (losing that machine loses both anyway),
+                // never on a server's machine by turn.
+                NodeRole::Router => nodes
+                    .iter()
+                    .zip(&placed)
+                    .find(|((_, r, _), _)| *r == NodeRole::Pooler)
+                    .map_or(&hosts[h], |(_, (m, _))| m),
+                _ => &hosts[h],
+            };
+            let host = &host.clone();
+            // etcd's peer port and the router's read-only port, one above.
+            let pair = matches!(role, NodeRole::Etcd | NodeRole::Router);
             let free = (u32::from(*base)..=55_535).find(|&p| {
                 book.owner(host, p).is_none()
                     && (!bus || book.owner(host, p + u32::from(REDIS_BUS_OFFSET)).is_none())
+                    && (!pair || book.owner(host, p + 1).is_none())
             });
             match free {
                 Some(p) => {
@@ -908,11 +985,28 @@ pub fn hosts_layout(bp: &Blueprint) -> HostsLayout {
                             format!("the cluster bus of `{id}`"),
                         );
                     }
+                    if pair {
+                        book.take(host, p + 1, format!("datastore node `{id}`"));
+                    }
                     placed.push((host.clone(), p as u16));
                 }
                 None => layout
                     .conflicts
                     .push((ptr.clone(), format!("`{id}` finds no free port on {host}"))),
+            }
+            if patroni && matches!(role, NodeRole::Primary | NodeRole::Replica) {
+                let api =
+                    (u32::from(PATRONI_API_PORT)..=55_535).find(|&p| book.owner(host, p).is_none());
+                match api {
+                    Some(p) => {
+                        book.take(host, p, format!("Patroni's API of `{id}`"));
+                        layout.patroni_api.insert(id.clone(), p as u16);
+                    }
+                    None => layout.conflicts.push((
+                        ptr.clone(),
+                        format!("Patroni's API of `{id}` finds no free port on {host}"),
+                    )),
+                }
             }
         }
         layout.datastores.insert(name.clone(), placed);

@@ -50,11 +50,7 @@ pub fn pool_pods<'a>(plan: &'a Plan, tier: &str, most: bool) -> Vec<Pod<'a>> {
         let servers = d
             .nodes
             .get(&crate::model::Platform::Kubernetes)
-            .map_or(0, |n| {
-                n.iter()
-                    .filter(|n| n.role != crate::plan::NodeRole::Pooler)
-                    .count()
-            });
+            .map_or(0, |n| n.iter().filter(|n| n.role.is_server()).count());
         // A spread of skew 1 fits any number of nodes; anti-affinity needs one each.
         let apart =
             (d.kubernetes.spread == crate::plan::Spread::OwnNode).then_some(d.name.as_str());

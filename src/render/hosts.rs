@@ -143,8 +143,9 @@ fn start_order(plan: &Plan) -> String {
     for store in plan.datastores.values() {
         for node in store.nodes.get(&Platform::Hosts).into_iter().flatten() {
             let step = match node.role {
-                NodeRole::Primary | NodeRole::Master | NodeRole::Node => 1,
-                NodeRole::Replica | NodeRole::Pooler => 2,
+                // etcd's members wait for each other, and Patroni for etcd.
+                NodeRole::Primary | NodeRole::Master | NodeRole::Node | NodeRole::Etcd => 1,
+                NodeRole::Replica | NodeRole::Pooler | NodeRole::Router => 2,
             };
             put(&node.machine, step, format!("`{}`", node.id));
         }
@@ -408,6 +409,31 @@ fn ports(plan: &Plan) -> String {
                     .entry(node.port + 10000)
                     .or_default()
                     .insert(format!("{} cluster bus", node.id));
+            }
+            // etcd's peers, the router's read-only port, Patroni's REST API (the
+            // router's checks, the servers' leader race, patronictl).
+            match node.role {
+                crate::plan::NodeRole::Etcd => {
+                    inner
+                        .entry(node.port + 1)
+                        .or_default()
+                        .insert(format!("{} peers", node.id));
+                }
+                crate::plan::NodeRole::Router => {
+                    inner
+                        .entry(node.port + 1)
+                        .or_default()
+                        .insert(format!("{} reads", node.id));
+                }
+                crate::plan::NodeRole::Primary | crate::plan::NodeRole::Replica => {
+                    if let Some(pat) = store.postgres().and_then(|pg| pg.patroni.as_ref()) {
+                        inner
+                            .entry(pat.api_port(Platform::Hosts, &node.id))
+                            .or_default()
+                            .insert(format!("{} Patroni API", node.id));
+                    }
+                }
+                _ => {}
             }
             // A RabbitMQ cluster's brokers reach each other through Erlang.
             if store.rabbitmq().is_some_and(|r| r.nodes > 1) {

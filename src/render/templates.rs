@@ -26,6 +26,22 @@ pub const EMBEDDED: &[(&str, &str)] = &[
         include_str!("../../templates/nginx/nginx.conf.j2"),
     ),
     (
+        "patroni/etcd.Dockerfile.j2",
+        include_str!("../../templates/patroni/etcd.Dockerfile.j2"),
+    ),
+    (
+        "patroni/etcd.yml.j2",
+        include_str!("../../templates/patroni/etcd.yml.j2"),
+    ),
+    (
+        "patroni/patroni.yml.j2",
+        include_str!("../../templates/patroni/patroni.yml.j2"),
+    ),
+    (
+        "patroni/router.cfg.j2",
+        include_str!("../../templates/patroni/router.cfg.j2"),
+    ),
+    (
         "pgbouncer/pgbouncer.ini.j2",
         include_str!("../../templates/pgbouncer/pgbouncer.ini.j2"),
     ),
@@ -414,6 +430,13 @@ fn host_port(host: &Value, port: Value) -> Result<String, Error> {
     Ok(format!("{}:{p}", super::url_host(&h)))
 }
 
+/// A YAML double-quoted scalar (a JSON string, which YAML reads the same way): no
+/// value can end the scalar or start another key.
+fn yaml_str(value: &Value) -> Result<String, Error> {
+    let s = value_text(value);
+    serde_json::to_string(&s).map_err(|e| unsafe_value("yaml_str", &s, &e.to_string()))
+}
+
 /// A PostgreSQL single-quoted string: `'` doubled; control characters refused.
 fn pg_quote(value: &Value) -> Result<String, Error> {
     let s = value_text(value);
@@ -474,6 +497,7 @@ fn register_filters(env: &mut Environment<'static>) {
     env.add_filter("duration", |v: Value| duration(&v));
     env.add_filter("percent", |v: Value| percent(&v));
     env.add_filter("host_port", host_port);
+    env.add_filter("yaml_str", |v: Value| yaml_str(&v));
 }
 
 #[cfg(test)]

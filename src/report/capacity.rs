@@ -171,13 +171,11 @@ fn row(
     }
 }
 
-/// How many servers a datastore runs (its poolers aside): a Redis cluster's masters and
+/// How many servers a datastore runs (its poolers, router and etcd aside): a Redis cluster's masters and
 /// replicas, PostgreSQL's primary and replicas.
 pub fn server_nodes(d: &DatastorePlan) -> u32 {
     d.nodes.values().next().map_or(1, |n| {
-        n.iter()
-            .filter(|n| n.role != crate::plan::NodeRole::Pooler)
-            .count() as u32
+        n.iter().filter(|n| n.role.is_server()).count() as u32
     })
 }
 

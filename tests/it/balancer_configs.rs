@@ -89,3 +89,70 @@ services:
     assert!(v.errors() > 0);
     assert!(v.phases.is_empty());
 }
+
+/// The routers of automatic failover (`ha: auto`): `haproxy -dW -c` on every rendered
+/// `router.cfg`, its bind addresses present and its servers' names resolving.
+#[test]
+fn every_failover_router_passes_haproxy_check() {
+    let Some(haproxy) = lab::require("haproxy") else {
+        return;
+    };
+    if !lab::require_isolation() {
+        return;
+    }
+    let scratch = lab::scratch_dir();
+    let mut checked = 0;
+    let mut failures = Vec::new();
+    for path in common::render_blueprints() {
+        for (rel, text) in common::render_all(&path).iter() {
+            if !rel.ends_with("/router.cfg") {
+                continue;
+            }
+            let words = |line: &str| {
+                line.split_whitespace()
+                    .map(str::to_string)
+                    .collect::<Vec<_>>()
+            };
+            let mut addresses = Vec::new();
+            let mut names = Vec::new();
+            for line in text.lines().map(str::trim) {
+                let w = words(line);
+                let host = match w.first().map(String::as_str) {
+                    Some("bind") => w[1].rsplit_once(':').map(|(h, _)| h.to_string()),
+                    Some("server") => w[2].rsplit_once(':').map(|(h, _)| h.to_string()),
+                    _ => None,
+                };
+                match host.as_deref().map(|h| h.parse::<std::net::IpAddr>()) {
+                    Some(Ok(ip)) if w[0] == "bind" => addresses.push(ip),
+                    Some(Err(_)) if !host.as_deref().unwrap().is_empty() => {
+                        names.push((host.unwrap(), NAMES_RESOLVE_TO.parse().unwrap()))
+                    }
+                    _ => {}
+                }
+            }
+            let file = scratch.path().join(format!("router-{checked}.cfg"));
+            std::fs::write(&file, text).unwrap();
+            let out = lab::check_isolated(
+                &[
+                    haproxy.to_str().unwrap(),
+                    "-dW",
+                    "-c",
+                    "-f",
+                    file.to_str().unwrap(),
+                ],
+                &addresses,
+                &names,
+            );
+            if !out.status.success() {
+                failures.push(format!(
+                    "{rel}:\n{}{}",
+                    String::from_utf8_lossy(&out.stdout),
+                    String::from_utf8_lossy(&out.stderr)
+                ));
+            }
+            checked += 1;
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(checked >= 2, "only {checked} routers were checked");
+}

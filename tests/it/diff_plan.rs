@@ -275,3 +275,49 @@ fn diff_names_the_trusted_proxies_and_the_proxy_protocol() {
         (&json!(false), &json!(true))
     );
 }
+
+#[test]
+fn moving_to_automatic_failover_and_back_gets_notes_on_how() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string("tests/fixtures/render/lab-failover.yaml").unwrap();
+    let manual = text.replacen("    ha: auto\n", "", 1).replacen(
+        "phases:\n",
+        "phases:\n  - name: manual\n    description: Replicas failed over by hand.\n    targets: [hosts]\n  - name: auto\n    patch:\n      datastores:\n        db:\n          ha: auto\n",
+        1,
+    );
+    let path = dir.path().join("blueprint.yaml");
+    std::fs::write(&path, manual).unwrap();
+    let diff = |from: &str, to: &str| {
+        let out = tierform()
+            .args([
+                "diff",
+                path.to_str().unwrap(),
+                from,
+                to,
+                "--format",
+                "summary",
+            ])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let on = diff("manual", "auto");
+    assert!(
+        on.contains("failover manual → auto")
+            && on.contains("Patroni cannot adopt the running servers' data")
+            && on.contains("DB_PATRONI_API_PASSWORD")
+            && on.contains("`db-router`"),
+        "{on}"
+    );
+    let off = diff("auto", "manual");
+    assert!(
+        off.contains("failover auto → manual") && off.contains("`patronictl pause`"),
+        "{off}"
+    );
+}

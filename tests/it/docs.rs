@@ -31,7 +31,7 @@ fn yaml_blocks(text: &str) -> Vec<String> {
 }
 
 /// What each recipe's phase renders and the base phase does not: (phase, file, text).
-const EXPECTED: [(&str, &str, &str); 18] = [
+const EXPECTED: [(&str, &str, &str); 19] = [
     (
         "read-replica",
         "compose/docker-compose.yml",
@@ -116,6 +116,12 @@ const EXPECTED: [(&str, &str, &str); 18] = [
         "broker-cluster",
         "compose/rabbitmq/queue/rabbitmq.conf",
         "default_queue_type = quorum",
+    ),
+    // Patroni runs the servers, and promotes only the synchronous standby.
+    (
+        "failover",
+        "compose/postgres/db/patroni-db.yml",
+        "synchronous_mode: true",
     ),
 ];
 

@@ -46,6 +46,7 @@ mod live;
 mod live_backup;
 mod live_data;
 mod live_edge;
+mod live_failover;
 mod live_monitoring;
 mod live_postgres;
 mod live_postgres_life;

@@ -52,7 +52,10 @@ fn supported_images() -> BTreeSet<String> {
                 .iter()
                 .map(|t| t.image.to_string()),
         )
-        .chain([tierform::versions::KUBECTL_IMAGE.to_string()])
+        .chain([
+            tierform::versions::KUBECTL_IMAGE.to_string(),
+            tierform::versions::ETCD_BASE_IMAGE.to_string(),
+        ])
         .collect()
 }
 

@@ -235,6 +235,9 @@ impl Checker<'_> {
                 if pg.backup.is_some() {
                     unused.push("backup");
                 }
+                if pg.ha != crate::model::Ha::Manual {
+                    unused.push("ha");
+                }
             }
             // `mode: cluster` tells the clients; the cluster's shape is the provider's.
             Datastore::Redis(r) => {
@@ -316,6 +319,47 @@ impl Checker<'_> {
 }
 
 impl Checker<'_> {
+    /// Automatic failover: a replica to promote, and platforms it is rendered for.
+    pub(super) fn failover(&mut self, name: &str, store: &Datastore, targets: &[Platform]) {
+        let Datastore::Postgres(pg) = store else {
+            return;
+        };
+        if pg.ha != crate::model::Ha::Auto || pg.managed.is_some() {
+            return;
+        }
+        let ptr = store_ptr(name).child("ha");
+        if pg.replicas == 0 {
+            self.push(
+                Diagnostic::error(
+                    Code::TooFew,
+                    ptr.clone(),
+                    format!("`{name}` has no replica for Patroni to promote"),
+                )
+                .hint("add `replicas: 1` (or 2, with `replication: sync`)"),
+            );
+        }
+        if pg.backup.is_some() {
+            self.push(
+                Diagnostic::error(
+                    Code::ConflictingFields,
+                    ptr.clone(),
+                    format!("`{name}`'s backups follow a fixed primary: tierform does not yet render them under Patroni, whose primary moves"),
+                )
+                .hint("keep `backup` with `ha: manual` for now, or drop `backup` in the phases with `ha: auto`"),
+            );
+        }
+        if targets.contains(&Platform::Kubernetes) {
+            self.push(
+                Diagnostic::error(
+                    Code::NotOnPlatform,
+                    ptr,
+                    format!("`{name}`'s automatic failover is rendered for hosts and compose: not yet for Kubernetes"),
+                )
+                .hint("use `ha: manual` in the Kubernetes phases (a patch), or render this phase for hosts or compose"),
+            );
+        }
+    }
+
     /// PostgreSQL's backups: one repository, schedules that mean one thing, and on
     /// Kubernetes a bucket and an image to run.
     pub(super) fn backup(&mut self, name: &str, store: &Datastore, targets: &[Platform]) {

@@ -48,6 +48,7 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
     for (name, store) in &bp.datastores {
         c.datastore(name, store);
         c.backup(name, store, targets);
+        c.failover(name, store, targets);
     }
     c.host_ports();
     c.nginx_max_fails();

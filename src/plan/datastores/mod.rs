@@ -19,6 +19,7 @@ use crate::model::{Blueprint, Datastore, Platform};
 pub mod backup;
 mod kubernetes;
 pub(in crate::plan) mod managed;
+pub mod patroni;
 mod postgres;
 mod rabbitmq;
 mod redis;
@@ -28,6 +29,7 @@ pub use backup::{BackupPlan, BackupRepo};
 use kubernetes::kubernetes_objects;
 pub use kubernetes::{KubernetesObjects, PoolerObjects, Spread};
 pub use managed::ManagedPlan;
+pub use patroni::PatroniPlan;
 pub use postgres::{PoolerPlan, PostgresPlan};
 pub use rabbitmq::RabbitmqPlan;
 pub use redis::RedisPlan;
@@ -292,9 +294,23 @@ pub enum NodeRole {
     Master,
     /// The one server of a standalone Redis or a RabbitMQ.
     Node,
+    /// HAProxy in front of an `ha: auto` PostgreSQL: to whichever server Patroni says
+    /// is the primary, and to the replicas.
+    Router,
+    /// A member of the etcd that holds an `ha: auto` PostgreSQL's leader lease.
+    Etcd,
 }
 
 impl NodeRole {
+    /// Whether it is one of the datastore's servers, sized by its `resources`: not a
+    /// pooler, router or etcd member, whose footprints are small and their own.
+    pub fn is_server(self) -> bool {
+        matches!(
+            self,
+            NodeRole::Primary | NodeRole::Replica | NodeRole::Master | NodeRole::Node
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             NodeRole::Primary => "primary",
@@ -302,6 +318,8 @@ impl NodeRole {
             NodeRole::Pooler => "pooler",
             NodeRole::Master => "master",
             NodeRole::Node => "node",
+            NodeRole::Router => "router",
+            NodeRole::Etcd => "etcd",
         }
     }
 }
@@ -440,6 +458,19 @@ pub(in crate::plan) fn datastore_plan(
     // What depends on where the nodes are.
     match &mut engine {
         EnginePlan::Postgres(pg) => {
+            if let Datastore::Postgres(p) = store {
+                if p.ha == crate::model::Ha::Auto {
+                    pg.patroni = Some(patroni::plan(
+                        name,
+                        &bp.name,
+                        pg.synchronous,
+                        supported,
+                        &prefix,
+                        &nodes,
+                        &layout.patroni_api,
+                    ));
+                }
+            }
             pg.hba = nodes
                 .iter()
                 .map(|(p, n)| (*p, postgres::hba(*p, name, services, n)))
@@ -478,6 +509,7 @@ pub(in crate::plan) fn datastore_plan(
                 pg.replication_secret.clone(),
                 pg.monitor_secret.clone(),
             ];
+            secrets.extend(pg.patroni.iter().map(|p| p.api_secret.clone()));
             secrets.extend(
                 pg.backup
                     .iter()

@@ -60,6 +60,8 @@ pub struct PostgresPlan {
     pub backup: Option<super::backup::BackupPlan>,
     /// The networks `pg_hba.conf` admits, per platform.
     pub hba: BTreeMap<Platform, HbaPlan>,
+    /// Patroni's automatic failover (`ha: auto`).
+    pub patroni: Option<super::patroni::PatroniPlan>,
 }
 
 /// The networks `pg_hba.conf` admits: the application's (services and the pooler) and
@@ -71,6 +73,10 @@ pub struct HbaPlan {
     /// Where postgres_exporter connects from as the monitoring role, where `app` does
     /// not cover it (hosts: the server's own machine, where its exporter runs).
     pub monitor: Vec<String>,
+    /// With automatic failover on `hosts`: the servers' machines, where pg_rewind
+    /// connects from as the superuser when a former primary rejoins.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rewind: Vec<String>,
 }
 
 /// PgBouncer in front of PostgreSQL.
@@ -187,6 +193,8 @@ pub(super) fn plan(
         backup: None,
         // Known once the nodes are placed: see `hba`.
         hba: BTreeMap::new(),
+        // Resolved with the nodes: see `datastore_plan`.
+        patroni: None,
     }
 }
 
@@ -207,6 +215,7 @@ pub(super) fn hba(
                 app: vec!["samenet".into()],
                 replication: vec!["samenet".into()],
                 monitor: Vec::new(),
+                rewind: Vec::new(),
             }
         }
         // Pods come from any node's pod network: NetworkPolicies narrow who connects.
@@ -216,6 +225,7 @@ pub(super) fn hba(
                 app: any.clone(),
                 replication: any,
                 monitor: Vec::new(),
+                rewind: Vec::new(),
             };
         }
         Platform::Hosts => {}
@@ -236,14 +246,29 @@ pub(super) fn hba(
             }
         }
     }
-    for n in nodes.iter().filter(|n| n.role == NodeRole::Pooler) {
+    // The pooler, and the router that passes clients (or the pooler) on.
+    for n in nodes
+        .iter()
+        .filter(|n| matches!(n.role, NodeRole::Pooler | NodeRole::Router))
+    {
         app.insert(net(&n.machine));
     }
+    // With automatic failover any server may be the primary: each streams from, and
+    // rewinds against, any other.
+    let patroni = nodes.iter().any(|n| n.role == NodeRole::Router);
+    let copies = |n: &&DatastoreNode| {
+        n.role == NodeRole::Replica || (patroni && n.role == NodeRole::Primary)
+    };
     let replication: BTreeSet<String> = nodes
         .iter()
-        .filter(|n| n.role == NodeRole::Replica)
+        .filter(copies)
         .map(|n| net(&n.machine))
         .collect();
+    let rewind = if patroni {
+        replication.iter().cloned().collect()
+    } else {
+        Vec::new()
+    };
     // Each server's exporter runs on its machine (the monitoring of the hosts
     // platform): `samehost`, any of the server's own addresses, whatever the machine
     // is called (a DNS name would need reverse DNS).
@@ -251,6 +276,7 @@ pub(super) fn hba(
         app: app.into_iter().collect(),
         replication: replication.into_iter().collect(),
         monitor: vec!["samehost".into()],
+        rewind,
     }
 }
 
@@ -264,6 +290,20 @@ pub(super) fn connection(prefix: &str, pg: &PostgresPlan, nodes: &[DatastoreNode
         .filter(|n| n.role == NodeRole::Replica)
         .collect();
     let pooler = super::first_of(nodes, NodeRole::Pooler);
+    // With automatic failover and no pooler, the router: writes on its port, reads on
+    // the next one.
+    if let (Some(router), None) = (super::first_of(nodes, NodeRole::Router), pooler) {
+        return vec![
+            EnvVar::literal(format!("{prefix}_HOST"), &router.host),
+            EnvVar::literal(format!("{prefix}_PORT"), router.port),
+            EnvVar::literal(format!("{prefix}_NAME"), &pg.database),
+            EnvVar::literal(format!("{prefix}_USER"), &pg.user),
+            EnvVar::secret(format!("{prefix}_PASSWORD"), &pg.password_secret),
+            EnvVar::literal(format!("{prefix}_READ_HOST"), &router.host),
+            EnvVar::literal(format!("{prefix}_READ_PORT"), router.port + 1),
+            EnvVar::literal(format!("{prefix}_READ_NAME"), &pg.database),
+        ];
+    }
     let (write, read, read_db) = match (pooler, super::first_of(nodes, NodeRole::Primary)) {
         (Some(pool), _) if !replicas.is_empty() => (
             pool,

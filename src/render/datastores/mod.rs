@@ -28,6 +28,7 @@ use crate::render::templates::{TemplateError, Templates};
 use super::bundle::generated_header;
 
 pub(in crate::render) mod backup;
+mod patroni;
 pub(in crate::render) mod postgres;
 pub(in crate::render) mod rabbitmq;
 pub(in crate::render) mod redis;

@@ -98,10 +98,29 @@ pub(super) fn render(
     };
     let memory = crate::model::units::format_bytes(pg.memory_bytes);
     let hba = pg.hba.get(&platform).cloned().unwrap_or_default();
+    let pg1_path = if platform == Platform::Kubernetes {
+        REPLICA_DATA_DIR
+    } else {
+        DATA_DIR
+    };
     for &machine in machines {
+        if let Some(pat) = &pg.patroni {
+            super::patroni::render(
+                files,
+                store,
+                pg,
+                pat,
+                platform,
+                machine,
+                dir,
+                &super::mount_dir(store),
+                REPLICA_DATA_DIR,
+            )?;
+        }
         let here: Vec<&DatastoreNode> = nodes
             .iter()
-            .filter(|n| n.machine == machine && n.role != NodeRole::Pooler)
+            .filter(|n| n.machine == machine)
+            .filter(|n| matches!(n.role, NodeRole::Primary | NodeRole::Replica))
             .collect();
         if here.is_empty() {
             continue;
@@ -113,7 +132,8 @@ pub(super) fn render(
             .map_or(crate::plan::placement::POSTGRES_PORT, |n| n.port);
         // Archiving where the repository is reachable: every server for a bucket, the
         // primary's machine for a folder on it.
-        let has_primary = here.iter().any(|n| n.role == NodeRole::Primary);
+        // Under Patroni any server may bootstrap the cluster (and runs init-primary.sh).
+        let has_primary = pg.patroni.is_some() || here.iter().any(|n| n.role == NodeRole::Primary);
         let backup = pg
             .backup
             .as_ref()
@@ -121,8 +141,8 @@ pub(super) fn render(
         let ctx = context! {
             pg => pg, listen => listen, port => port, memory => memory, cpus => pg.cpus,
             app_networks => hba.app, replication_networks => hba.replication,
-            monitor_networks => hba.monitor, backup => backup,
-            pg1_path => if platform == Platform::Kubernetes { REPLICA_DATA_DIR } else { DATA_DIR },
+            monitor_networks => hba.monitor, rewind_networks => hba.rewind, backup => backup,
+            pg1_path => pg1_path,
         };
         if backup.is_some() {
             files.push(
@@ -146,13 +166,15 @@ pub(super) fn render(
         )?;
         if let Some(b) = &pg.backup {
             // The image pgBackRest runs in: built here by compose, or on Kubernetes by
-            // the operator (README) and pushed.
-            files.push(
-                machine,
-                format!("images/{}/Dockerfile", store.name),
-                "postgres/Dockerfile.j2",
-                context! { backup => b },
-            )?;
+            // the operator (README) and pushed (with Patroni's, that image's).
+            if pg.patroni.is_none() {
+                files.push(
+                    machine,
+                    format!("images/{}/Dockerfile", store.name),
+                    "postgres/Dockerfile.j2",
+                    context! { backup => b, patroni => () },
+                )?;
+            }
             if platform != Platform::Kubernetes {
                 if let Some(p) = here.iter().find(|n| n.role == NodeRole::Primary) {
                     super::backup::render(files, plan, store, b, platform, p)?;
@@ -168,7 +190,8 @@ pub(super) fn render(
             )?;
         }
         for (i, node) in replicas.iter().enumerate() {
-            if node.machine != machine {
+            // Patroni copies and starts its replicas itself.
+            if node.machine != machine || pg.patroni.is_some() {
                 continue;
             }
             // Kubernetes: one script for the replica StatefulSet (it picks its slot
@@ -199,6 +222,19 @@ pub(super) fn render(
             distinct.push(r);
         }
     }
+    // Under Patroni, PgBouncer reaches the primary and the replicas through the router.
+    let routed: Vec<DatastoreNode>;
+    let (primary, distinct) = match nodes.iter().find(|n| n.role == NodeRole::Router) {
+        Some(router) => {
+            let read = DatastoreNode {
+                port: router.port + 1,
+                ..router.clone()
+            };
+            routed = vec![router.clone(), read];
+            (&routed[0], vec![&routed[1]])
+        }
+        None => (primary, distinct),
+    };
     if let (Some(pooler), Some(pool)) = (pooler, &pg.pooler) {
         let ctx = context! {
             pg => pg, pooler => pool, primary => primary, replicas => distinct,

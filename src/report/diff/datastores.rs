@@ -114,6 +114,14 @@ fn datastore_fields(s: &mut Summary, name: &str, a: &DatastorePlan, b: &Datastor
                 (json!(pa.replicas), json!(pb.replicas)),
             );
         }
+        let ha = |pg: &crate::plan::PostgresPlan| {
+            if pg.patroni.is_some() {
+                "auto"
+            } else {
+                "manual"
+            }
+        };
+        s.same(name, "failover", "ha", ha(pa), ha(pb));
         let sync = |x: bool| if x { "sync" } else { "async" };
         s.same(
             name,

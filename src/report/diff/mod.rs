@@ -196,6 +196,9 @@ pub fn shape_text(d: &DatastorePlan) -> String {
             if pg.pooler.is_some() {
                 s.push_str(" + pgbouncer");
             }
+            if pg.patroni.is_some() {
+                s.push_str(" + Patroni failover (etcd ×3, router)");
+            }
             s
         }
         EnginePlan::Redis(r) if r.cluster => format!(

@@ -126,6 +126,22 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
             ));
         }
     }
+    for (name, b) in &to.datastores {
+        let patroni =
+            |d: &crate::plan::DatastorePlan| d.postgres().is_some_and(|pg| pg.patroni.is_some());
+        let Some(a) = from.datastores.get(name) else {
+            continue;
+        };
+        match (patroni(a), patroni(b)) {
+            (false, true) if a.postgres().is_some() => notes.push(format!(
+                "`{name}` moves from replication you fail over by hand to Patroni's automatic failover: Patroni cannot adopt the running servers' data as they are. Start etcd's three members first, then take a final dump (or a base backup) of the primary, stop the old servers, and start Patroni on an empty volume on the primary's machine: it initialises the cluster (init-primary.sh), restore the dump into it, then start the other servers' Patroni, which copy it. Clients now reach the primary through `{name}-router`: writes stop from the old primary's stop until the restore ends."
+            )),
+            (true, false) => notes.push(format!(
+                "`{name}` leaves Patroni: fail over by hand from now on. Stop every server's Patroni with the cluster paused (`patronictl pause`), note which server is the primary (`patronictl list`), and start the rendered primary on that server's data; the others are copied again as replicas. Remove etcd's members and `{name}-router` once nothing connects through them."
+            )),
+            _ => {}
+        }
+    }
     for (name, a) in &from.datastores {
         let (Some(old), Some(b)) = (a.backup(), to.datastores.get(name)) else {
             continue;

@@ -33,10 +33,14 @@ pub(in crate::render) fn datastore_dependencies(
     let mut deps = Vec::new();
     // Through a pooler, a service needs the pooler and the primary it fronts; a
     // replica that is slow to copy must not hold the application back.
-    let pooled = nodes.iter().any(|n| n.role == NodeRole::Pooler);
+    let pooled = nodes
+        .iter()
+        .any(|n| matches!(n.role, NodeRole::Pooler | NodeRole::Router));
     for n in nodes {
         match n.role {
-            NodeRole::Pooler => deps.push((n.id.clone(), "service_started")),
+            NodeRole::Pooler | NodeRole::Router => deps.push((n.id.clone(), "service_started")),
+            // Patroni's, not the services'.
+            NodeRole::Etcd => {}
             NodeRole::Replica if pooled => {}
             _ => deps.push((n.id.clone(), "service_healthy")),
         }

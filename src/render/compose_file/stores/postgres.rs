@@ -14,12 +14,24 @@ pub(super) fn containers(ctx: &Ctx, pg: &PostgresPlan) -> Vec<Container> {
     let primary = ctx.nodes.iter().find(|n| n.role == NodeRole::Primary);
     let mut out = Vec::new();
     for n in ctx.nodes_here() {
-        let container = match n.role {
-            NodeRole::Primary => primary_container(ctx, pg, n),
-            NodeRole::Replica => replica_container(ctx, pg, n, primary),
-            NodeRole::Pooler | NodeRole::Master | NodeRole::Node => match &pg.pooler {
-                Some(pool) => pooler_container(ctx, pg, pool, n),
-                None => continue,
+        let container = match (n.role, &pg.patroni) {
+            (NodeRole::Primary | NodeRole::Replica, Some(pat)) => {
+                patroni_container(ctx, pg, pat, n)
+            }
+            (NodeRole::Router, Some(pat)) => router_container(ctx, pat, n),
+            (NodeRole::Etcd, Some(pat)) => etcd_container(ctx, pat, n),
+            (NodeRole::Router | NodeRole::Etcd, None) => continue,
+            _ => match n.role {
+                NodeRole::Primary => primary_container(ctx, pg, n),
+                NodeRole::Replica => replica_container(ctx, pg, n, primary),
+                NodeRole::Pooler
+                | NodeRole::Master
+                | NodeRole::Node
+                | NodeRole::Router
+                | NodeRole::Etcd => match &pg.pooler {
+                    Some(pool) => pooler_container(ctx, pg, pool, n),
+                    None => continue,
+                },
             },
         };
         out.push(container);
@@ -175,8 +187,14 @@ fn pooler_container(
     c.insert("tmpfs".into(), json!(["/tmp"]));
     if ctx.layout == Layout::Single {
         let mut deps = Map::new();
-        for other in ctx.nodes.iter().filter(|o| o.role != NodeRole::Pooler) {
-            deps.insert(other.id.clone(), json!({ "condition": "service_healthy" }));
+        for other in ctx.nodes {
+            let condition = match other.role {
+                NodeRole::Primary | NodeRole::Replica => "service_healthy",
+                // Under Patroni, the router it reaches the servers through.
+                NodeRole::Router => "service_started",
+                _ => continue,
+            };
+            deps.insert(other.id.clone(), json!({ "condition": condition }));
         }
         c.insert("depends_on".into(), Value::Object(deps));
     }
@@ -186,5 +204,112 @@ fn pooler_container(
         let r = &pool.resources;
         *d = json!({ "resources": { "limits": { "cpus": millicores(r.cpu_limit_millis), "memory": memory(r.memory_limit_bytes) } } });
     }
+    (n.id.clone(), Value::Object(c), None)
+}
+
+/// A server under Patroni: the image with Patroni in it, built from the bundle's
+/// Dockerfile, runs Patroni on the node's `patroni-<id>.yml` as the postgres user;
+/// Patroni starts PostgreSQL (initialising, copying or following as etcd says).
+fn patroni_container(
+    ctx: &Ctx,
+    pg: &PostgresPlan,
+    pat: &crate::plan::PatroniPlan,
+    n: &DatastoreNode,
+) -> Container {
+    let volume = ctx.store.compose_volume(&n.id).to_string();
+    let mut c = Map::new();
+    c.insert("image".into(), json!(pat.image));
+    c.insert(
+        "build".into(),
+        json!({ "context": format!("./images/{}", ctx.store.name) }),
+    );
+    c.insert("user".into(), json!(ctx.store.image_user));
+    c.insert(
+        "entrypoint".into(),
+        json!(["patroni", format!("{}/patroni-{}.yml", ctx.mount, n.id)]),
+    );
+    c.insert(
+        "environment".into(),
+        Value::Object(environment(&pat.env(pg))),
+    );
+    c.insert(
+        "volumes".into(),
+        json!([
+            ctx.files.clone(),
+            { "type": "volume", "source": volume, "target": DATA_DIR },
+        ]),
+    );
+    c.insert("shm_size".into(), json!(memory(pg.shm_bytes)));
+    c.insert("tmpfs".into(), json!(["/tmp"]));
+    watch_server(ctx, n, &mut c);
+    if ctx.layout == Layout::Single {
+        let mut deps = Map::new();
+        for e in ctx.nodes.iter().filter(|e| e.role == NodeRole::Etcd) {
+            deps.insert(e.id.clone(), json!({ "condition": "service_healthy" }));
+        }
+        c.insert("depends_on".into(), Value::Object(deps));
+    }
+    ctx.common(&mut c);
+    (n.id.clone(), Value::Object(c), Some(volume))
+}
+
+/// An etcd member, from the image built from the bundle's `images/<name>-etcd`.
+fn etcd_container(ctx: &Ctx, pat: &crate::plan::PatroniPlan, n: &DatastoreNode) -> Container {
+    let volume = ctx.store.compose_volume(&n.id).to_string();
+    let mut c = Map::new();
+    c.insert("image".into(), json!(pat.etcd_image));
+    c.insert(
+        "build".into(),
+        json!({ "context": format!("./images/{}-etcd", ctx.store.name) }),
+    );
+    c.insert(
+        "command".into(),
+        json!([
+            "etcd",
+            "--config-file",
+            format!("{}/etcd-{}.yml", ctx.mount, n.id)
+        ]),
+    );
+    c.insert(
+        "volumes".into(),
+        json!([
+            ctx.files.clone(),
+            { "type": "volume", "source": volume, "target": "/var/lib/etcd" },
+        ]),
+    );
+    c.insert("read_only".into(), json!(true));
+    let endpoint = format!(
+        "--endpoints=http://{}:{}",
+        crate::render::url_host(&ctx.addr(n)),
+        n.port
+    );
+    watch(
+        &mut c,
+        json!(["CMD", "etcdctl", endpoint, "endpoint", "health"]),
+        &ctx.store.health(n.role),
+    );
+    c.insert("restart".into(), json!("unless-stopped"));
+    ctx.network(&mut c);
+    (n.id.clone(), Value::Object(c), Some(volume))
+}
+
+/// The router: HAProxy on the bundle's `router.cfg`.
+fn router_container(ctx: &Ctx, pat: &crate::plan::PatroniPlan, n: &DatastoreNode) -> Container {
+    let mut c = Map::new();
+    c.insert("image".into(), json!(pat.router_image));
+    c.insert(
+        "command".into(),
+        json!([
+            "haproxy",
+            "-W",
+            "-db",
+            "-f",
+            format!("{}/router.cfg", ctx.mount)
+        ]),
+    );
+    c.insert("volumes".into(), json!([ctx.files.clone()]));
+    c.insert("read_only".into(), json!(true));
+    c.insert("restart".into(), json!("unless-stopped"));
+    ctx.network(&mut c);
     (n.id.clone(), Value::Object(c), None)
 }
