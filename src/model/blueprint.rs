@@ -57,6 +57,10 @@ pub struct Blueprint {
     /// go.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monitoring: Option<super::Monitoring>,
+    /// A second region that keeps a streaming copy of the PostgreSQL datastores and
+    /// serves nothing until it is promoted (`hosts` platform).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub standby: Option<super::Standby>,
     /// The stages the application grows through, in order. Each phase patches the state
     /// the phase before it left. Without phases, the blueprint is one phase named `default`.
     #[serde(default)]

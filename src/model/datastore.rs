@@ -174,6 +174,12 @@ pub struct Postgres {
     /// router sends the clients to it). Needs a replica. Default: `manual`.
     #[serde(default, skip_serializing_if = "Ha::is_manual")]
     pub ha: Ha,
+    /// The servers' image on Kubernetes with `ha: auto`: PostgreSQL with Patroni,
+    /// built from the bundle's `images/<name>/Dockerfile` and pushed (compose and
+    /// hosts build it themselves). Read on Kubernetes only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = IMAGE_PATTERN), example = &"registry.example.com/shop-db:17-patroni")]
+    pub image: Option<String>,
     /// Most client connections the server accepts. Default: 100.
     #[serde(default = "default_max_connections")]
     #[schemars(range(min = 10, max = 10000))]

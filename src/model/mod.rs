@@ -18,6 +18,7 @@ mod monitoring;
 pub mod schema;
 mod service;
 pub mod signal;
+mod standby;
 mod tier;
 pub mod units;
 pub mod versions;
@@ -29,6 +30,7 @@ pub use datastore::*;
 pub use monitoring::*;
 pub use service::*;
 pub use signal::{Condition, Metrics, Signal, SignalCondition, Threshold};
+pub use standby::Standby;
 pub use tier::{Gpu, GpuVendor, Taint};
 pub use versions::BalancerVersion;
 

@@ -9,13 +9,14 @@ use serde_json::{json, Map, Value};
 use crate::model::Blueprint;
 
 /// Top-level fields a phase patch may change.
-pub const PATCHABLE: [&str; 6] = [
+pub const PATCHABLE: [&str; 7] = [
     "targets",
     "tiers",
     "balancer",
     "services",
     "datastores",
     "monitoring",
+    "standby",
 ];
 
 /// The blueprint JSON Schema (draft 2020-12), with the patch form of the blueprint for

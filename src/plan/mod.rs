@@ -16,6 +16,7 @@ mod platforms;
 pub mod pools;
 pub mod scrape;
 mod services;
+pub mod standby;
 pub mod watch;
 
 use balancer::balancer_plan;
@@ -29,8 +30,8 @@ pub use watch::{AlertPlan, MetricsPlan, Move, WatchPlan};
 pub use datastores::patroni::servers as patroni_servers;
 pub use datastores::{
     BackupPlan, BackupRepo, DatastoreNode, DatastorePlan, EnginePlan, EnvPart, EnvValue, EnvVar,
-    ManagedPlan, NodeRole, PatroniPlan, PoolerObjects, PoolerPlan, PostgresPlan, RabbitmqPlan,
-    RedisPlan, Spread,
+    ManagedPlan, NodeRole, PatroniObjects, PatroniPlan, PoolerObjects, PoolerPlan, PostgresPlan,
+    RabbitmqPlan, RedisPlan, Spread, StandbyLink,
 };
 
 use serde::Serialize;
@@ -99,6 +100,13 @@ pub struct Plan {
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub managed: BTreeMap<String, ManagedPlan>,
     pub balancer: Option<BalancerPlan>,
+    /// The standby region (`standby`, rendered on `hosts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby: Option<Box<standby::StandbyPlan>>,
+    /// In a standby region's own plan, the region's name: its PostgreSQL servers
+    /// stream from the phase's, and everything else waits for promotion.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby_region: Option<standby::StandbyRegion>,
 }
 
 impl Plan {
@@ -800,7 +808,7 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
         );
     }
 
-    Ok(Plan {
+    let mut plan = Plan {
         blueprint: blueprint_name.to_string(),
         phase: phase.name.clone(),
         description: phase.description.clone(),
@@ -814,7 +822,14 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
         datastores,
         managed,
         balancer,
-    })
+        standby: None,
+        standby_region: None,
+    };
+    if let (Some(standby), true) = (&bp.standby, plan.platforms.contains(&Platform::Hosts)) {
+        let region = standby::link(blueprint_name, phase, standby, &mut plan)?;
+        plan.standby = Some(Box::new(region));
+    }
+    Ok(plan)
 }
 
 fn quantity_millis(q: &Quantity) -> Result<u64, String> {

@@ -96,6 +96,30 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             m.secrets = scrape.notify.clone();
         }
     }
+    // A standby region runs its PostgreSQL servers only: the rest waits, in the
+    // compose profile `promoted`, for the region to take over.
+    if plan.standby_region.is_some() {
+        let servers: BTreeSet<&str> = plan
+            .datastores
+            .values()
+            .filter(|d| d.postgres().is_some())
+            .flat_map(|d| d.nodes_on(Platform::Hosts))
+            .filter(|n| {
+                matches!(
+                    n.role,
+                    crate::plan::NodeRole::Primary | crate::plan::NodeRole::Replica
+                )
+            })
+            .map(|n| n.id.as_str())
+            .collect();
+        for m in machines.values_mut() {
+            for (name, svc) in &mut m.services {
+                if !servers.contains(name.as_str()) {
+                    svc["profiles"] = serde_json::json!([PROMOTED_PROFILE]);
+                }
+            }
+        }
+    }
     let mut files = vec![
         ("README.md".to_string(), start_order(plan)),
         (
@@ -116,7 +140,10 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             }
             files.push((
                 format!("{dir}/docker-compose.yml"),
-                emit(plan, &doc, &format!("docker compose up -d  (on {machine})"))?,
+                emit(plan, &doc, &match plan.standby_region {
+                    None => format!("docker compose up -d  (on {machine})"),
+                    Some(_) => format!("docker compose up -d  (on {machine}: PostgreSQL only, until the region is promoted; then `docker compose --profile {PROMOTED_PROFILE} up -d`)"),
+                })?,
             ));
             files.push((
                 format!("{dir}/.env.example"),
@@ -124,8 +151,16 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             ));
         }
     }
+    if let Some(standby) = &plan.standby {
+        for (path, text) in render(&standby.plan, templates)? {
+            files.push((format!("{}/{path}", standby.dir), text));
+        }
+    }
     Ok(files)
 }
+
+/// The compose profile of what a standby region starts only once promoted.
+pub const PROMOTED_PROFILE: &str = "promoted";
 
 /// The bundle's README: what runs on each machine, and the order to start them in.
 /// Nothing waits across machines (compose's `depends_on` is per machine), so the
@@ -218,11 +253,30 @@ fn start_order(plan: &Plan) -> String {
     for row in &mut rows {
         row.0 = kinds.iter().position(|k| *k == row.0).expect("a kind") as u8 + 1;
     }
-    let mut out = format!(
-        "<!-- {} -->\n\n# {}: phase `{}` on its machines\n\nOne folder per machine. On each machine: copy its folder there, `cp .env.example .env` and fill in every value (the same secret values on every machine), then `docker compose up -d`.\n\nStart the machines in this order. Services reach datastores on other machines by address and nothing waits across machines, so a datastore's primary comes before its replicas and pooler, the datastores before the services, and the services before the balancer. A machine that runs several of these starts at its earliest step: what it runs that needs another machine (a service whose database or pooler starts later) exits until that answers, and Docker restarts it (`restart: unless-stopped`), so the order shortens the wait rather than being required.\n\n| step | machine | runs |\n|---|---|---|\n",
-        super::bundle::generated_header(plan),
-        plan.blueprint,
-        plan.phase
+    let (mut out, up) = match &plan.standby_region {
+        None => (
+            format!(
+                "<!-- {} -->\n\n# {}: phase `{}` on its machines\n\nOne folder per machine. On each machine: copy its folder there, `cp .env.example .env` and fill in every value (the same secret values on every machine), then `docker compose up -d`.\n\n",
+                super::bundle::generated_header(plan),
+                plan.blueprint,
+                plan.phase
+            ),
+            "docker compose up -d",
+        ),
+        Some(region) => (
+            format!(
+                "<!-- {} -->\n\n# {}: phase `{}`, standby region `{}`\n\n{}## Once promoted: the start order\n\nOn each machine: `docker compose --profile {PROMOTED_PROFILE} up -d`. ",
+                super::bundle::generated_header(plan),
+                plan.blueprint,
+                plan.phase,
+                region.name,
+                standby_intro(plan),
+            ),
+            "docker compose --profile promoted up -d",
+        ),
+    };
+    out.push_str(
+        "Start the machines in this order. Services reach datastores on other machines by address and nothing waits across machines, so a datastore's primary comes before its replicas and pooler, the datastores before the services, and the services before the balancer. A machine that runs several of these starts at its earliest step: what it runs that needs another machine (a service whose database or pooler starts later) exits until that answers, and Docker restarts it (`restart: unless-stopped`), so the order shortens the wait rather than being required.\n\n| step | machine | runs |\n|---|---|---|\n"
     );
     for (step, machine, what) in rows {
         out.push_str(&format!(
@@ -232,7 +286,9 @@ fn start_order(plan: &Plan) -> String {
         ));
     }
     if !jobs.is_empty() {
-        out.push_str("\nA job runs once to completion, after the datastores it uses on its machine are healthy and before the services that wait for it (`after`); a service on the job's machine waits for it by itself. Before the next machine, check that each job on this one succeeded: the command stops with an error when it did not (`docker compose logs <job>` tells why). Each `docker compose up` runs the job again, as compose does, so it must be safe to repeat (migrations are). After `docker compose up -d` on a job's machine:\n\n");
+        out.push_str("\nA job runs once to completion, after the datastores it uses on its machine are healthy and before the services that wait for it (`after`); a service on the job's machine waits for it by itself. Before the next machine, check that each job on this one succeeded: the command stops with an error when it did not (`docker compose logs <job>` tells why). Each `docker compose up` runs the job again, as compose does, so it must be safe to repeat (migrations are). After `");
+        out.push_str(up);
+        out.push_str("` on a job's machine:\n\n");
         for s in jobs {
             for machine in s.machines.iter().collect::<BTreeSet<_>>() {
                 let container = s.containers.first().map_or(s.name.as_str(), String::as_str);
@@ -270,8 +326,207 @@ fn start_order(plan: &Plan) -> String {
     }
     out.push_str(&gpus(plan));
     out.push_str(&backups(plan));
+    out.push_str(&failover(plan));
+    out.push_str(&standby_section(plan));
     out.push_str(&providers(plan));
     out.push_str(&ports(plan));
+    out
+}
+
+/// The standby region's own README, before its start order: what runs now, how the
+/// stream is watched, how the region takes over (planned or not), and what it cannot
+/// do yet.
+fn standby_intro(plan: &Plan) -> String {
+    use crate::plan::NodeRole;
+    let mut rows = Vec::new();
+    let mut checks = Vec::new();
+    let mut promote = Vec::new();
+    let mut lag = Vec::new();
+    let mut slots = Vec::new();
+    for store in plan.datastores.values() {
+        let Some(link) = store.postgres().and_then(|pg| pg.upstream.as_ref()) else {
+            continue;
+        };
+        let nodes = store.nodes_on(Platform::Hosts);
+        let Some(leader) = nodes.iter().find(|n| n.role == NodeRole::Primary) else {
+            continue;
+        };
+        let upstream = crate::plan::scrape::address(&link.upstream_host, link.upstream_port);
+        let dir = machine_dir(&leader.machine);
+        rows.push((
+            1,
+            dir.clone(),
+            format!(
+                "`{}`, streaming from the phase's `{}` at {upstream} (slot `{}`)",
+                leader.id, store.name, link.slot
+            ),
+        ));
+        for r in nodes.iter().filter(|n| n.role == NodeRole::Replica) {
+            rows.push((
+                2,
+                machine_dir(&r.machine),
+                format!("`{}`, streaming from `{}` on `{dir}/`", r.id, leader.id),
+            ));
+        }
+        let exec = format!("docker compose exec {} psql -U postgres -Atc", leader.id);
+        checks.push(format!(
+            "- `{}`: on `{dir}/`, `{exec} 'SELECT status, sender_host FROM pg_stat_wal_receiver'` answers `streaming|{}` (the superuser's password); on the phase's primary, `SELECT state, replay_lag FROM pg_stat_replication WHERE application_name = '{}'` shows how far behind this region is.\n",
+            store.name, link.upstream_host, link.application_name
+        ));
+        lag.push(format!(
+            "on `{dir}/`, `{exec} 'SELECT pg_last_wal_receive_lsn(), pg_last_wal_replay_lsn(), pg_last_xact_replay_timestamp()'`"
+        ));
+        promote.push(format!(
+            "on `{dir}/`, `{exec} 'SELECT pg_promote()'` answers `t`"
+        ));
+        slots.push(format!(
+            "`SELECT pg_drop_replication_slot('{}')` on the phase's primary ({})",
+            link.slot, link.upstream_host
+        ));
+    }
+    rows.sort();
+    let mut out = format!(
+        "This region keeps a streaming copy of the phase's PostgreSQL and serves nothing until it is promoted. On each machine `docker compose up -d` starts the PostgreSQL servers alone; the services, the balancer, the other datastores and the monitoring are in the compose profile `{PROMOTED_PROFILE}`, which promotion starts.\n\n## Now: the copies\n\nOn each machine: copy its folder there, `cp .env.example .env` and fill in every value (the same secret values as the phase's machines: the copies log in to the phase's primary as its replication user), then `docker compose up -d`, in this order. On the machines with no server, fill in `.env` all the same and fetch the images (`docker compose --profile {PROMOTED_PROFILE} pull`): when the phase's region is lost, its secrets and registry may be lost with it.\n\n| step | machine | runs |\n|---|---|---|\n"
+    );
+    for (step, dir, what) in &rows {
+        out.push_str(&format!("| {step} | `{dir}/` | {what} |\n"));
+    }
+    out.push_str("\nThe phase's primary admits each copy's machine for replication (its `pg_hba.conf`); its firewall must let it in on the server's port across the regions, over a private link or a VPN: tierform does not encrypt the stream. Each copy streams from the primary's address, which its start script holds (`primary_host`): after a failover inside the phase's region, set the new primary's there, empty the copy's volume and start it again, which copies the new primary over a slot of its own.\n\n");
+    out.extend(checks);
+    out.push_str(&format!(
+        "- The phase's primary keeps the WAL a copy has not received, in its slot, up to `max_slot_wal_keep_size`; its alert `PostgresReplicaNotStreaming` fires when the slot is idle for 5 minutes. Nothing else in this region is watched until it is promoted. A copy away longer loses its slot and is copied again: {}, then `docker compose down`, delete its volume (`docker volume rm`) and `docker compose up -d`. Never empty a promoted server's volume: its start script would copy the old region again.\n",
+        slots.join("; ")
+    ));
+    let mut others: Vec<String> = Vec::new();
+    for store in plan.datastores.values() {
+        match &store.engine {
+            crate::plan::EnginePlan::Postgres(_) => {}
+            crate::plan::EnginePlan::Redis(r) if r.role == "broker" => others.push(format!(
+                "Redis `{}` (a broker) starts empty: the tasks queued in the lost region are lost with it; reconcile what they were for",
+                store.name
+            )),
+            crate::plan::EnginePlan::Redis(_) => others.push(format!(
+                "Redis `{}` starts empty (a cache: it refills)",
+                store.name
+            )),
+            crate::plan::EnginePlan::Rabbitmq(_) => others.push(format!(
+                "RabbitMQ `{}` starts empty: the messages queued in the lost region are lost with it; reconcile what they were for",
+                store.name
+            )),
+        }
+    }
+    for m in plan.managed.values() {
+        others.push(format!(
+            "`{}` runs at its provider: promote the provider's replica in this region and give its address in the blueprint",
+            m.name
+        ));
+    }
+    let clients = plan
+        .balancer
+        .as_ref()
+        .map(|lb| {
+            lb.nodes
+                .get(&Platform::Hosts)
+                .into_iter()
+                .flatten()
+                .map(|n| format!("`{}`", n.host))
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
+        .filter(|b| !b.is_empty())
+        .map_or("this region's services".to_string(), |b| {
+            format!("this region's balancer ({b})")
+        });
+    let dns = match plan.standby_region.as_ref().and_then(|r| r.dns.as_ref()) {
+        Some(n) => format!("`{n}`"),
+        None => "the application's DNS name".to_string(),
+    };
+    out.push_str(&format!(
+        "\n## Promotion: when the phase's region is lost\n\nThe stream is asynchronous: what the lost primary committed in its last moments, and had not sent yet, is lost with it.\n\n1. Fence the old region, for good: nothing there may take a write again, even after a reboot. On each machine that answers, `docker compose down` (a container only stopped comes back with Docker after a reboot); at the provider, close the old region's database and client ports (security groups, firewall) or detach its disks. Two primaries that both took writes cannot be merged.\n2. Note what is lost: {}. The last replayed transaction's time is where this region's data ends.\n3. Promote PostgreSQL: {}. The region's replicas follow their server by themselves.\n4. Start the rest, machine by machine in the order below: `docker compose --profile {PROMOTED_PROFILE} up -d`.\n",
+        lag.join("; "),
+        promote.join("; ")
+    ));
+    let mut step = 5;
+    if !others.is_empty() {
+        out.push_str(&format!("{step}. {}.\n", others.join("; ")));
+        step += 1;
+    }
+    out.push_str(&format!(
+        "{step}. Move the clients, only once step 1 is done: point {dns} at {clients}. Keep its TTL low (60 s) ahead of time, or let the DNS provider's health-checked failover routing move it (it does so once the old region stops answering).\n{}. This region is the application from then on: its promoted servers start as primaries (promotion ended their recovery). The old region comes back only as a new copy of this one, its volumes emptied. tierform does not yet render a region swapped back after a promotion: copy this region's primary by hand (`pg_basebackup`) to protect it again.\n\n**A planned move** (a region's maintenance) loses nothing: stop the services and the balancer in the phase's region, wait until on its primary `SELECT pg_current_wal_lsn()` equals, here, `pg_last_wal_replay_lsn()`, fence the old region (step 1), then go on from step 3.\n\n",
+        step + 1
+    ));
+    out
+}
+
+/// The phase's side of the standby region: where its bundle is, and the stream each
+/// PostgreSQL primary here feeds.
+fn standby_section(plan: &Plan) -> String {
+    let Some(standby) = &plan.standby else {
+        return String::new();
+    };
+    let mut lines = Vec::new();
+    for store in plan.datastores.values() {
+        let Some(link) = store.postgres().and_then(|pg| pg.standby.as_ref()) else {
+            continue;
+        };
+        lines.push(format!(
+            "- `{}` streams to the standby's copy on `{}` (replication slot `{}`, `application_name` `{}`), which its `pg_hba.conf` admits; open its port to that machine across the regions, over a private link or a VPN (tierform does not encrypt the stream).\n",
+            store.name, link.machine, link.slot, link.application_name
+        ));
+    }
+    format!(
+        "\n## Standby region `{}`\n\n`{}/` is a second copy of this phase on other machines, which keeps a streaming copy of the PostgreSQL datastores and serves nothing until promoted: its README has its start order and the promotion procedure.\n\n{}",
+        standby.name,
+        standby.dir,
+        lines.concat()
+    )
+}
+
+/// How each PostgreSQL under Patroni (`ha: auto`) is watched and looked after: the
+/// cluster's state, a switchover, a lost etcd member, a machine that changes address.
+fn failover(plan: &Plan) -> String {
+    use crate::plan::NodeRole;
+    let mut out = String::new();
+    for store in plan.datastores.values() {
+        let Some(pat) = store.postgres().and_then(|pg| pg.patroni.as_ref()) else {
+            continue;
+        };
+        let nodes = store.nodes_on(Platform::Hosts);
+        let Some(first) = crate::plan::patroni_servers(nodes).next() else {
+            continue;
+        };
+        let etcd: Vec<&crate::plan::DatastoreNode> =
+            nodes.iter().filter(|n| n.role == NodeRole::Etcd).collect();
+        let endpoints = etcd
+            .iter()
+            .map(|e| format!("http://{}", crate::plan::scrape::address(&e.host, e.port)))
+            .collect::<Vec<_>>()
+            .join(",");
+        let router = nodes
+            .iter()
+            .find(|n| n.role == NodeRole::Router)
+            .map(|r| format!("`{}` on `{}/`", r.id, machine_dir(&r.machine)))
+            .unwrap_or_default();
+        let exec = format!(
+            "docker compose exec {} patronictl -c /etc/tierform/postgres/patroni-{}.yml",
+            first.id, first.id
+        );
+        out.push_str(&format!(
+            "\n## `{name}`: automatic failover (Patroni)\n\nPatroni runs each server of `{name}` and holds the primary's lease in etcd ({members} members: {list}); when the primary stops renewing it, its lease runs out within {ttl} s and the most advanced replica{sync} takes over. Clients reach the primary through the router, {router}, which asks each server's Patroni. The machines need each other's etcd (client and peer) and Patroni API ports open (below).\n\n- The cluster, on `{dir}/`: `{exec} list`.\n- Move the primary on purpose (before a machine's maintenance): `{exec} switchover --candidate <server> --force`; `{exec} pause` keeps Patroni from acting while you work on the servers, `resume` gives it back.\n- A former primary rejoins as a replica by itself (pg_rewind); one whose data cannot be rewound: `{exec} reinit {name} <server>`.\n- etcd keeps its lease with two of three members. A member's machine lost for good: on a living member `etcdctl --endpoints={endpoints} member remove <id>` (`member list` shows the ids), then `member add <name> --peer-urls=http://<address>:<peer port>`, and start the new member with an empty data folder and `initial-cluster-state: existing` in its file.\n- A machine that changes address: etcd keeps its members' peer addresses itself (`etcdctl member update <id> --peer-urls=…`); render the bundle again for the Patroni files, the router's and `pg_hba.conf`, and restart the router last.\n",
+            name = store.name,
+            members = etcd.len(),
+            list = etcd
+                .iter()
+                .map(|e| format!("`{}` on `{}/`", e.id, machine_dir(&e.machine)))
+                .collect::<Vec<_>>()
+                .join(", "),
+            ttl = pat.ttl_s,
+            sync = if pat.synchronous_mode { " (the synchronous standby: no acknowledged commit is lost)" } else { "" },
+            dir = machine_dir(&first.machine),
+        ));
+    }
     out
 }
 

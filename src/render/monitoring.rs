@@ -190,7 +190,10 @@ fn health_rules(plan: &Plan, scrape: &ScrapePlan, platform: Platform) -> Vec<Val
     }
     // A replica's stream that stopped: its slot on the primary goes inactive (the
     // replica's own lag reads 0 once it has replayed what it received).
-    let replicated = datastores_where(plan, |d| d.postgres().is_some_and(|pg| pg.replicas > 0));
+    let replicated = datastores_where(plan, |d| {
+        d.postgres()
+            .is_some_and(|pg| pg.replicas > 0 || pg.standby.is_some())
+    });
     if !replicated.is_empty() {
         out.push(object! {
             "alert" => "PostgresReplicaNotStreaming",

@@ -82,6 +82,9 @@ fn zero_as_null<S: serde::Serializer>(v: &u64, s: S) -> Result<S::Ok, S::Error> 
 #[derive(Debug, Clone, Serialize)]
 pub struct TierRow {
     pub name: String,
+    /// The standby region whose copy of the tier this is (`standby`), else absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub machines: u32,
     /// Each machine's, in millicores and bytes.
     #[serde(rename = "cpu_millicores")]
@@ -286,6 +289,7 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
                 .filter(|_| on_kubernetes);
             TierRow {
                 name: name.clone(),
+                region: None,
                 machines: t.count,
                 cpu: t.cpu_millis,
                 memory: t.memory_bytes,
@@ -314,6 +318,30 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
             }
         })
         .collect();
+    // A standby region's machines: each tier that lists its hosts, again.
+    let mut tiers = tiers;
+    if let Some(region) = &plan.standby {
+        for (name, t) in region
+            .plan
+            .tiers
+            .iter()
+            .filter(|(_, t)| !t.hosts.is_empty())
+        {
+            tiers.push(TierRow {
+                name: name.clone(),
+                region: Some(region.name.clone()),
+                machines: t.count,
+                cpu: t.cpu_millis,
+                memory: t.memory_bytes,
+                cost_per_machine: t.cost_per_month,
+                monthly_cost: t.cost_per_month.map(|c| c * f64::from(t.count)),
+                max_machines: None,
+                monthly_cost_max: None,
+                gpu: t.gpu,
+                pool: None,
+            });
+        }
+    }
     // The machines' and the providers' costs, when every one is known.
     let costs: Vec<Option<f64>> = tiers
         .iter()
@@ -599,8 +627,12 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
                         (Some(a), None) => money(a),
                         _ => "–".into(),
                     };
+                    let name = match &r.region {
+                        Some(region) => format!("{} (standby {region})", r.name),
+                        None => r.name.clone(),
+                    };
                     let mut row = vec![
-                        r.name.clone(),
+                        name,
                         machines,
                         each,
                         r.cost_per_machine.map_or("–".into(), money),

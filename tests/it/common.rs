@@ -255,3 +255,15 @@ pub fn tierform_json(args: &[&str]) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).unwrap()
 }
+
+/// The hosts bundle a rendered path is in, and the path inside it: `<phase>/hosts/`,
+/// or a standby region's own bundle inside it, `<phase>/hosts/standby-<name>/`.
+pub fn hosts_bundle(path: &str) -> Option<(String, &str)> {
+    let (phase, rest) = path.split_once("/hosts/")?;
+    match rest.split_once('/') {
+        Some((first, inner)) if first.starts_with("standby-") => {
+            Some((format!("{phase}/hosts/{first}/"), inner))
+        }
+        _ => Some((format!("{phase}/hosts/"), rest)),
+    }
+}

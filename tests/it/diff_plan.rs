@@ -193,23 +193,32 @@ fn a_throughput_ceiling_is_the_target_times_the_most_instances() {
     assert_eq!(k8s["throughput_ceiling_requests_per_second"], 2000);
 }
 
+/// `tierform diff PATH FROM TO --format summary` of two phases that differ (exit 1).
+fn diff_summary(path: &std::path::Path, from: &str, to: &str) -> String {
+    let out = tierform()
+        .args([
+            "diff",
+            path.to_str().unwrap(),
+            from,
+            to,
+            "--format",
+            "summary",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
 #[test]
 fn a_redis_cluster_that_grows_or_shrinks_gets_notes_on_what_its_cluster_init_does() {
-    let diff = |from: &str, to: &str| {
-        let out = tierform()
-            .args([
-                "diff",
-                "tests/fixtures/render/lab-redis-scale.yaml",
-                from,
-                to,
-                "--format",
-                "summary",
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(1));
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let path = std::path::Path::new("tests/fixtures/render/lab-redis-scale.yaml");
+    let diff = |from: &str, to: &str| diff_summary(path, from, to);
     let grows = diff("small", "grown");
     assert!(
         grows.contains("`cache` grows from 3 masters and 0 replicas to 4 and 4")
@@ -287,30 +296,11 @@ fn moving_to_automatic_failover_and_back_gets_notes_on_how() {
     );
     let path = dir.path().join("blueprint.yaml");
     std::fs::write(&path, manual).unwrap();
-    let diff = |from: &str, to: &str| {
-        let out = tierform()
-            .args([
-                "diff",
-                path.to_str().unwrap(),
-                from,
-                to,
-                "--format",
-                "summary",
-            ])
-            .output()
-            .unwrap();
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    };
+    let diff = |from: &str, to: &str| diff_summary(&path, from, to);
     let on = diff("manual", "auto");
     assert!(
         on.contains("failover manual → auto")
-            && on.contains("Patroni cannot adopt the running servers' data")
+            && on.contains("takes over the primary's data rather than copy it")
             && on.contains("DB_PATRONI_API_PASSWORD")
             && on.contains("`db-router`"),
         "{on}"
@@ -318,6 +308,24 @@ fn moving_to_automatic_failover_and_back_gets_notes_on_how() {
     let off = diff("auto", "manual");
     assert!(
         off.contains("failover auto → manual") && off.contains("`patronictl pause`"),
+        "{off}"
+    );
+}
+
+#[test]
+fn a_standby_region_that_comes_and_goes_gets_notes_on_the_stream_and_its_slot() {
+    let path = std::path::Path::new("tests/fixtures/render/lab-standby.yaml");
+    let diff = |from: &str, to: &str| diff_summary(path, from, to);
+    let on = diff("one-region", "two-regions");
+    assert!(
+        on.contains("`db` streams to the standby region `west`")
+            && on.contains("on `127.0.0.82` to `127.0.0.92`")
+            && on.contains("the replicas first, then the primary"),
+        "{on}"
+    );
+    let off = diff("two-regions", "one-region");
+    assert!(
+        off.contains("pg_drop_replication_slot('db_standby')"),
         "{off}"
     );
 }

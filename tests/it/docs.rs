@@ -31,7 +31,7 @@ fn yaml_blocks(text: &str) -> Vec<String> {
 }
 
 /// What each recipe's phase renders and the base phase does not: (phase, file, text).
-const EXPECTED: [(&str, &str, &str); 19] = [
+const EXPECTED: [(&str, &str, &str); 20] = [
     (
         "read-replica",
         "compose/docker-compose.yml",
@@ -122,6 +122,12 @@ const EXPECTED: [(&str, &str, &str); 19] = [
         "failover",
         "compose/postgres/db/patroni-db.yml",
         "synchronous_mode: true",
+    ),
+    // The standby region's server copies the phase's primary, across the regions.
+    (
+        "standby-region",
+        "hosts/standby-west/10.8.2.11/postgres/db/start-db.sh",
+        "primary_host=10.0.2.11",
     ),
 ];
 

@@ -34,6 +34,8 @@ fn every_machine_is_listed_once_in_a_start_order_that_works() {
             let folders: std::collections::BTreeSet<String> = set
                 .iter()
                 .filter_map(|(p, _)| p.strip_prefix(&format!("{bundle}/hosts/")))
+                // A standby region's machines are in its own bundle and README.
+                .filter(|p| !p.starts_with("standby-"))
                 .filter_map(|p| p.strip_suffix("/docker-compose.yml"))
                 .map(str::to_string)
                 .collect();

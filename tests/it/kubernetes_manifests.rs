@@ -354,11 +354,80 @@ fn datastores_have_disruption_budgets_and_keep_off_each_others_nodes() {
         {
             let n = owner["metadata"]["name"].as_str().unwrap();
             let pod = &owner["spec"]["template"]["spec"];
-            // Only a pod that waits for jobs asks the API (for Jobs, nothing else).
+            // Only a pod that waits for jobs asks the API (for Jobs, nothing else), and
+            // Patroni's servers (their own cluster's Endpoints and pods).
             let waits = pod["initContainers"]
                 .as_array()
                 .is_some_and(|c| c.iter().any(|c| c["name"] == "wait-for-jobs"));
+            let patroni = pod["serviceAccountName"]
+                .as_str()
+                .filter(|a| a.ends_with("-patroni"));
             assert_eq!(pod["automountServiceAccountToken"], waits, "{name}: {n}");
+            if let Some(account) = patroni {
+                // Patroni's token: a projected volume, mounted in the server's
+                // container alone (not the exporter's, not the pooler's).
+                let token = pod["volumes"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|v| {
+                        v["projected"]["sources"]
+                            .as_array()
+                            .is_some_and(|s| s.iter().any(|s| s["serviceAccountToken"].is_object()))
+                    })
+                    .unwrap_or_else(|| panic!("{name}: {n}: no projected token"));
+                let mounted: Vec<&str> = pod["containers"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .filter(|c| {
+                        c["volumeMounts"]
+                            .as_array()
+                            .is_some_and(|m| m.iter().any(|m| m["name"] == token["name"]))
+                    })
+                    .filter_map(|c| c["name"].as_str())
+                    .collect();
+                assert_eq!(mounted, ["postgres"], "{name}: {n}");
+                let role = kinds("Role")
+                    .find(|r| r["metadata"]["name"] == account)
+                    .unwrap_or_else(|| panic!("{name}: no Role {account}"));
+                for rule in role["rules"].as_array().unwrap() {
+                    let verbs: Vec<&str> = rule["verbs"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect();
+                    assert!(!verbs.contains(&"*"), "{name}: {account}: {rule}");
+                    // What changes or deletes an Endpoints names it: the cluster's own.
+                    if rule["resources"] == serde_json::json!(["endpoints"])
+                        && verbs
+                            .iter()
+                            .any(|v| ["update", "patch", "delete"].contains(v))
+                    {
+                        assert_eq!(
+                            rule["resourceNames"],
+                            serde_json::json!([
+                                n,
+                                format!("{n}-config"),
+                                format!("{n}-sync"),
+                                format!("{n}-failover")
+                            ]),
+                            "{name}: {account}"
+                        );
+                    }
+                    // What changes a pod names it: the cluster's own servers.
+                    if rule["resources"] == serde_json::json!(["pods"])
+                        && verbs
+                            .iter()
+                            .any(|v| ["update", "patch", "delete"].contains(v))
+                    {
+                        let replicas = owner["spec"]["replicas"].as_u64().unwrap();
+                        let pods: Vec<String> = (0..replicas).map(|i| format!("{n}-{i}")).collect();
+                        assert_eq!(rule["resourceNames"], serde_json::json!(pods), "{name}");
+                    }
+                }
+            }
         }
         for set in kinds("StatefulSet") {
             let n = set["metadata"]["name"].as_str().unwrap();

@@ -25,7 +25,7 @@ pub(crate) static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The lab blueprint with each named datastore's `version` replaced, so the bundle
 /// renders the version the test boots.
-fn with_versions(text: &str, versions: &[(&str, &str)]) -> String {
+pub(crate) fn with_versions(text: &str, versions: &[(&str, &str)]) -> String {
     let mut out = String::new();
     let mut in_datastores = false;
     let mut store = "";
@@ -48,7 +48,7 @@ fn with_versions(text: &str, versions: &[(&str, &str)]) -> String {
             }
         }
     }
-    assert_eq!(replaced, versions.len(), "not every version found in {LAB}");
+    assert_eq!(replaced, versions.len(), "not every version found");
     out
 }
 

@@ -200,11 +200,33 @@ fn patroni_on_debian12_promotes_a_replica_within_30_s_and_keeps_every_acknowledg
         lab.assert_loopback_only(*pid);
     }
 
-    // Patroni on each machine, with the rendered compose file's environment.
+    // Patroni on each machine, with the rendered compose file's environment: the same
+    // variables, each secret given its value here.
     let compose = &files["127.0.0.51"]["docker-compose.yml"];
     assert!(
         compose.contains("PATRONI_RESTAPI_USERNAME: patroni\n"),
         "{compose}"
+    );
+    let given = [
+        "PATRONI_SUPERUSER_PASSWORD",
+        "PATRONI_REWIND_PASSWORD",
+        "PATRONI_REPLICATION_PASSWORD",
+        "PATRONI_RESTAPI_USERNAME",
+        "PATRONI_RESTAPI_PASSWORD",
+        "APP_PASSWORD",
+        "MONITOR_PASSWORD",
+    ];
+    let service = &compose[compose.find("\n  db:\n").expect("service db")..];
+    let block = &service[..service.find("\n    volumes:").expect("db's volumes")];
+    let rendered: Vec<&str> = block
+        .lines()
+        .skip_while(|l| l.trim() != "environment:")
+        .skip(1)
+        .filter_map(|l| l.trim().split_once(':').map(|(k, _)| k))
+        .collect();
+    assert_eq!(
+        rendered, given,
+        "db's environment in the rendered compose file"
     );
     // `name`: the server's name in the lab (its log); a restart gets a new one, and a
     // fresh socket folder, as a new container would.
@@ -227,6 +249,7 @@ fn patroni_on_debian12_promotes_a_replica_within_30_s_and_keeps_every_acknowledg
                 env: [
                     ("PATH", path.as_str()),
                     ("PATRONI_SUPERUSER_PASSWORD", SUPERUSER_PASSWORD),
+                    ("PATRONI_REWIND_PASSWORD", SUPERUSER_PASSWORD),
                     ("PATRONI_REPLICATION_PASSWORD", REPLICATION_PASSWORD),
                     ("PATRONI_RESTAPI_USERNAME", "patroni"),
                     ("PATRONI_RESTAPI_PASSWORD", API_PASSWORD),

@@ -81,20 +81,35 @@ fn rules_files() -> Vec<RulesFile> {
     for path in common::render_blueprints() {
         let (plans, set) = common::plans_and_render(&path);
         let stem = path.file_stem().unwrap().to_string_lossy().into_owned();
-        for plan in plans {
+        // A standby region's plan, whose bundle is in the hosts bundle: its own rules.
+        let plans: Vec<(tierform::Plan, String)> = plans
+            .into_iter()
+            .flat_map(|p| {
+                let region = p
+                    .standby
+                    .as_ref()
+                    .map(|r| (r.plan.clone(), format!("{}/hosts/{}/", p.phase, r.dir)));
+                let own = format!("{}/hosts/", p.phase);
+                std::iter::once((p, own)).chain(region)
+            })
+            .collect();
+        for (plan, prefix) in plans {
             for platform in Platform::ALL {
+                if !plan.platforms.contains(&platform) {
+                    continue;
+                }
                 let rel = match platform {
                     Platform::Kubernetes => {
                         format!("{}/kubernetes/{KUBERNETES_FILE}", plan.phase)
                     }
                     // In the monitoring machine's folder.
                     Platform::Hosts => {
-                        let prefix = format!("{}/hosts/", plan.phase);
                         let found: Vec<&str> = set
                             .iter()
                             .map(|(p, _)| p)
                             .filter(|p| {
-                                p.starts_with(&prefix) && p.ends_with(&format!("/{RULES_FILE}"))
+                                common::hosts_bundle(p).is_some_and(|(b, _)| b == prefix)
+                                    && p.ends_with(&format!("/{RULES_FILE}"))
                             })
                             .collect();
                         assert!(found.len() <= 1, "{stem}: several rules files: {found:?}");
@@ -359,9 +374,9 @@ fn every_hosts_prometheus_config_passes_promtool_and_scrapes_what_listens() {
             .map(|(p, t)| (p.to_string(), t.to_string()))
             .collect();
         for (rel, config) in configs {
-            let (phase, rest) = rel.split_once("/hosts/").unwrap();
+            let (bundle, rest) = common::hosts_bundle(&rel).unwrap();
+            let bundle = bundle.trim_end_matches('/').to_string();
             let home = rest.split('/').next().unwrap();
-            let bundle = format!("{phase}/hosts");
             let rules = set
                 .get(&format!("{bundle}/{home}/{RULES_FILE}"))
                 .unwrap_or_else(|| panic!("{stem}: {bundle}/{home} has no {RULES_FILE}"));
@@ -370,13 +385,15 @@ fn every_hosts_prometheus_config_passes_promtool_and_scrapes_what_listens() {
             // What listens where: every machine's compose file and balancer config.
             let mut listening: BTreeSet<String> = BTreeSet::new();
             for (p, text) in set.iter() {
-                let Some(machine) = p
-                    .strip_prefix(&format!("{bundle}/"))
-                    .and_then(|r| r.split_once('/'))
-                    .map(|(m, _)| m.replace('_', ":"))
+                let Some(machine) = common::hosts_bundle(p)
+                    .filter(|(b, _)| b.trim_end_matches('/') == bundle)
+                    .and_then(|(_, r)| r.split_once('/'))
+                    .map(|(m, _)| m.to_string())
                 else {
                     continue;
                 };
+                let machine_dir = machine.clone();
+                let machine = machine.replace('_', ":");
                 if p.ends_with("/haproxy/haproxy.cfg") {
                     let mut in_metrics = false;
                     for line in text.lines() {
@@ -468,10 +485,8 @@ fn every_hosts_prometheus_config_passes_promtool_and_scrapes_what_listens() {
                         let hba = set
                             .iter()
                             .find(|(q, _)| {
-                                q.starts_with(&format!(
-                                    "{bundle}/{}/postgres/",
-                                    p.split('/').nth(2).unwrap()
-                                )) && q.ends_with("/pg_hba.conf")
+                                q.starts_with(&format!("{bundle}/{}/postgres/", machine_dir))
+                                    && q.ends_with("/pg_hba.conf")
                             })
                             .map(|(_, t)| t.to_string())
                             .unwrap_or_else(|| {

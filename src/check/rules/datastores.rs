@@ -238,6 +238,9 @@ impl Checker<'_> {
                 if pg.ha != crate::model::Ha::Manual {
                     unused.push("ha");
                 }
+                if pg.image.is_some() {
+                    unused.push("image");
+                }
             }
             // `mode: cluster` tells the clients; the cluster's shape is the provider's.
             Datastore::Redis(r) => {
@@ -324,7 +327,22 @@ impl Checker<'_> {
         let Datastore::Postgres(pg) = store else {
             return;
         };
-        if pg.ha != crate::model::Ha::Auto || pg.managed.is_some() {
+        if pg.managed.is_some() {
+            return;
+        }
+        let kubernetes = targets.contains(&Platform::Kubernetes);
+        if pg.image.is_some() && (pg.ha != crate::model::Ha::Auto || !kubernetes) {
+            self.push(
+                Diagnostic::warning(
+                    Code::UnusedSetting,
+                    store_ptr(name).child("image"),
+                    format!("`{name}`'s `image` is the Patroni image Kubernetes runs with `ha: auto`: this phase {}", if kubernetes { "does not fail over automatically" } else { "builds it from the bundle's Dockerfile (compose, hosts)" }),
+                )
+                .at_key()
+                .hint("remove it here, or keep it for the Kubernetes phases with `ha: auto`"),
+            );
+        }
+        if pg.ha != crate::model::Ha::Auto {
             return;
         }
         let ptr = store_ptr(name).child("ha");
@@ -348,14 +366,15 @@ impl Checker<'_> {
                 .hint("keep `backup` with `ha: manual` for now, or drop `backup` in the phases with `ha: auto`"),
             );
         }
-        if targets.contains(&Platform::Kubernetes) {
+        if kubernetes && pg.image.is_none() {
             self.push(
                 Diagnostic::error(
-                    Code::NotOnPlatform,
+                    Code::MissingField,
                     ptr,
-                    format!("`{name}`'s automatic failover is rendered for hosts and compose: not yet for Kubernetes"),
+                    format!("on Kubernetes `{name}`'s servers need an image with Patroni in it"),
                 )
-                .hint("use `ha: manual` in the Kubernetes phases (a patch), or render this phase for hosts or compose"),
+                .expected("`image: registry.example.com/shop-db:17-patroni` beside `ha`")
+                .hint(format!("build the bundle's `images/{name}/Dockerfile`, push it, and name it in `image`")),
             );
         }
     }

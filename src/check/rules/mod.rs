@@ -15,6 +15,7 @@ mod scaling;
 mod secrets;
 mod services;
 pub mod signals;
+mod standby;
 mod tiers;
 mod tls;
 
@@ -35,6 +36,7 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
     c.names();
     c.monitoring(targets);
     c.tiers(targets);
+    c.standby(targets);
     c.node_pools(targets);
     c.gpus(targets);
     c.balancer();

@@ -43,31 +43,9 @@ impl Checker<'_> {
             let mut seen = BTreeSet::new();
             for (i, host) in tier.hosts.iter().enumerate() {
                 let hptr = ptr.child("hosts").child(i);
-                if !is_host(host) {
-                    self.push(
-                        Diagnostic::error(
-                            Code::InvalidHost,
-                            hptr.clone(),
-                            format!("`{host}` is neither an IP address nor a DNS name"),
-                        )
-                        .expected("an address like `10.0.1.11` or a name like `app-1.internal`"),
-                    );
-                } else if is_link_local_v6(host) {
-                    self.push(
-                        Diagnostic::error(
-                            Code::InvalidHost,
-                            hptr.clone(),
-                            format!("`{host}` is an IPv6 link-local address (fe80::/10), which names a machine only together with a network interface: nginx and HAProxy cannot listen on it as written, nor other machines reach it"),
-                        )
-                        .hint("give the machine's global or unique local address (`fd00::/8`), or its DNS name"),
-                    );
-                }
+                self.host(host, &hptr);
                 // The same machine however it is spelt: `FD00::1` is `fd00:0::1`.
-                let canonical = host
-                    .parse::<IpAddr>()
-                    .map(|ip| ip.to_string())
-                    .unwrap_or_else(|_| host.to_ascii_lowercase());
-                if !seen.insert(canonical) {
+                if !seen.insert(canonical_host(host)) {
                     self.push(Diagnostic::error(
                         Code::DuplicateItem,
                         hptr,
@@ -89,6 +67,38 @@ impl Checker<'_> {
             );
         }
     }
+}
+
+impl Checker<'_> {
+    /// A machine's address: an IP address (not IPv6 link-local) or a DNS name.
+    pub(super) fn host(&mut self, host: &str, hptr: &Pointer) {
+        if !is_host(host) {
+            self.push(
+                Diagnostic::error(
+                    Code::InvalidHost,
+                    hptr.clone(),
+                    format!("`{host}` is neither an IP address nor a DNS name"),
+                )
+                .expected("an address like `10.0.1.11` or a name like `app-1.internal`"),
+            );
+        } else if is_link_local_v6(host) {
+            self.push(
+                Diagnostic::error(
+                    Code::InvalidHost,
+                    hptr.clone(),
+                    format!("`{host}` is an IPv6 link-local address (fe80::/10), which names a machine only together with a network interface: nginx and HAProxy cannot listen on it as written, nor other machines reach it"),
+                )
+                .hint("give the machine's global or unique local address (`fd00::/8`), or its DNS name"),
+            );
+        }
+    }
+}
+
+/// The same machine however it is spelt: `FD00::1` is `fd00:0::1`.
+pub(super) fn canonical_host(host: &str) -> String {
+    host.parse::<IpAddr>()
+        .map(|ip| ip.to_string())
+        .unwrap_or_else(|_| host.to_ascii_lowercase())
 }
 
 /// An address in fe80::/10, meaningful only with a zone (`fe80::1%eth0`).

@@ -1,6 +1,8 @@
 //! A datastore's objects on Kubernetes: their names, ports, and how its pods are kept
 //! apart and kept up (disruption budgets, spreading over nodes, no API token).
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
 use super::EnginePlan;
@@ -30,6 +32,8 @@ pub struct KubernetesObjects {
     pub replicas: Option<ReplicaObjects>,
     /// PgBouncer.
     pub pooler: Option<PoolerObjects>,
+    /// Patroni's (`ha: auto`): every server in `workload`'s StatefulSet.
+    pub patroni: Option<PatroniObjects>,
     /// The Job that forms a Redis Cluster (its name before the content hash).
     pub cluster_init: Option<String>,
     /// What that Job's container requests and may use.
@@ -78,6 +82,34 @@ pub struct ReplicaObjects {
     pub network_policy: String,
 }
 
+/// Patroni's objects: the servers are one StatefulSet (`workload`); Patroni keeps the
+/// Endpoints of `workload`'s Service (which has no selector) on the primary's pod, and
+/// labels each pod with its role, which the read-only Service selects.
+#[derive(Debug, Clone, Serialize)]
+pub struct PatroniObjects {
+    /// The service account Patroni reads and writes its cluster's objects as, and its
+    /// Role and RoleBinding.
+    pub account: String,
+    /// The Service over the running replicas (pods labelled `role: replica`).
+    pub read_service: String,
+    /// The Endpoints (and Service) Patroni keeps its cluster's state in.
+    pub config_endpoints: String,
+    /// Every Endpoints Patroni writes: the leader's (the read-write Service's), the
+    /// state's, the synchronous standby's and a requested switchover's.
+    pub endpoints: Vec<String>,
+    /// The label a pod of this cluster carries with the cluster's name (Patroni's
+    /// `scope_label`).
+    pub scope_label: String,
+    /// The label Patroni sets to a pod's role (`role_label`).
+    pub role_label: String,
+    /// The StatefulSet's pods, by name: the only pods Patroni may change (each its own
+    /// labels and annotations).
+    pub pods: Vec<String>,
+    /// The labels of the objects Patroni creates (its Endpoints and Services): the
+    /// cluster's pods' own name labels, which its Role and NetworkPolicies match.
+    pub labels: BTreeMap<String, String>,
+}
+
 /// PgBouncer's Deployment (and its Service, of the same name), ConfigMap and port.
 #[derive(Debug, Clone, Serialize)]
 pub struct PoolerObjects {
@@ -89,7 +121,12 @@ pub struct PoolerObjects {
 }
 
 /// The objects of datastore `name` on Kubernetes.
-pub(super) fn kubernetes_objects(name: &str, engine: &EnginePlan) -> KubernetesObjects {
+pub(super) fn kubernetes_objects(
+    name: &str,
+    blueprint: &str,
+    engine: &EnginePlan,
+    patroni: bool,
+) -> KubernetesObjects {
     use crate::plan::placement::{
         PGBOUNCER_PORT, POSTGRES_PORT, RABBITMQ_MANAGEMENT_PORT, RABBITMQ_PORT, REDIS_BUS_OFFSET,
         REDIS_PORT,
@@ -104,6 +141,7 @@ pub(super) fn kubernetes_objects(name: &str, engine: &EnginePlan) -> KubernetesO
         init_config: None,
         replicas: None,
         pooler: None,
+        patroni: None,
         cluster_init: None,
         job_resources: ResourcesPlan::default().with_defaults(),
         network_policy: policy_name(name),
@@ -120,10 +158,38 @@ pub(super) fn kubernetes_objects(name: &str, engine: &EnginePlan) -> KubernetesO
             if pg.replicas > 0 {
                 objects.spread = Spread::OwnNode;
             }
-            if pg.replicas >= 2 {
+            if pg.replicas >= 2 && !patroni {
                 objects.disruption_budgets.push(format!("{name}-replica"));
             }
-            objects.replicas = (pg.replicas > 0).then(|| ReplicaObjects {
+            if patroni {
+                // One StatefulSet of every server: Patroni decides which is primary.
+                objects.init_config = None;
+                // `<name>-config` is Patroni's (its state's Endpoints and Service):
+                // the files' ConfigMap takes another name, which kustomize's
+                // references to the ConfigMap never confuse with it.
+                objects.config = format!("{name}-files");
+                objects.disruption_budgets.push(name.to_string());
+                objects.patroni = Some(PatroniObjects {
+                    account: format!("{name}-patroni"),
+                    read_service: format!("{name}-ro"),
+                    config_endpoints: format!("{name}-config"),
+                    endpoints: ["", "-config", "-sync", "-failover"]
+                        .iter()
+                        .map(|suffix| format!("{name}{suffix}"))
+                        .collect(),
+                    pods: (0..=pg.replicas).map(|i| format!("{name}-{i}")).collect(),
+                    scope_label: "cluster-name".into(),
+                    role_label: "role".into(),
+                    labels: BTreeMap::from([
+                        ("app.kubernetes.io/name".to_string(), name.to_string()),
+                        (
+                            "app.kubernetes.io/part-of".to_string(),
+                            blueprint.to_string(),
+                        ),
+                    ]),
+                });
+            }
+            objects.replicas = (pg.replicas > 0 && !patroni).then(|| ReplicaObjects {
                 headless: format!("{set}-headless"),
                 read_service: format!("{name}-ro"),
                 network_policy: policy_name(&set),

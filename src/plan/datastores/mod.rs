@@ -20,17 +20,17 @@ pub mod backup;
 mod kubernetes;
 pub(in crate::plan) mod managed;
 pub mod patroni;
-mod postgres;
+pub(crate) mod postgres;
 mod rabbitmq;
 mod redis;
 mod url;
 
 pub use backup::{BackupPlan, BackupRepo};
 use kubernetes::kubernetes_objects;
-pub use kubernetes::{KubernetesObjects, PoolerObjects, Spread};
+pub use kubernetes::{KubernetesObjects, PatroniObjects, PoolerObjects, Spread};
 pub use managed::ManagedPlan;
 pub use patroni::PatroniPlan;
-pub use postgres::{PoolerPlan, PostgresPlan};
+pub use postgres::{PoolerPlan, PostgresPlan, StandbyLink};
 pub use rabbitmq::RabbitmqPlan;
 pub use redis::RedisPlan;
 
@@ -407,7 +407,8 @@ pub(in crate::plan) fn datastore_plan(
             )?);
         }
     }
-    let kubernetes = kubernetes_objects(name, &engine);
+    let patroni = matches!(store, Datastore::Postgres(p) if p.ha == crate::model::Ha::Auto);
+    let kubernetes = kubernetes_objects(name, &bp.name, &engine, patroni);
     let nodes_layout = datastore_nodes(name, store);
     let mut nodes = BTreeMap::new();
     for platform in platforms {
@@ -441,8 +442,11 @@ pub(in crate::plan) fn datastore_plan(
                     })
                     .collect()
             }
+            // Patroni keeps its state in Kubernetes' own objects, and its Services
+            // follow the primary: no etcd, no router.
             Platform::Kubernetes => nodes_layout
                 .iter()
+                .filter(|(_, role, _)| !matches!(role, NodeRole::Router | NodeRole::Etcd))
                 .map(|(id, role, port)| DatastoreNode {
                     id: id.clone(),
                     role: *role,
@@ -469,6 +473,9 @@ pub(in crate::plan) fn datastore_plan(
                         &nodes,
                         &layout.patroni_api,
                     ));
+                    if let Some(pat) = &mut pg.patroni {
+                        pat.kubernetes_image = p.image.clone();
+                    }
                 }
             }
             pg.hba = nodes

@@ -45,6 +45,9 @@ pub struct PatroniPlan {
     pub image: String,
     /// The PostgreSQL image it is built from.
     pub base_image: String,
+    /// The image Kubernetes runs: the blueprint's `image`, built and pushed by the
+    /// operator (validation requires it on Kubernetes).
+    pub kubernetes_image: Option<String>,
     /// etcd's image, built from the bundle's `images/<name>-etcd/Dockerfile`.
     pub etcd_image: String,
     /// The router's image.
@@ -121,6 +124,7 @@ pub(super) fn plan(
         api_secret: format!("{prefix}_PATRONI_API_PASSWORD"),
         image: format!("{blueprint}/{name}-postgres:{}-patroni", supported.version),
         base_image: supported.image.to_string(),
+        kubernetes_image: None,
         etcd_image: format!("{blueprint}/{name}-etcd:3.4"),
         router_image: crate::model::versions::HAPROXY[0].image.to_string(),
         bin_dir: format!("/usr/lib/postgresql/{}/bin", supported.version),
@@ -152,13 +156,17 @@ impl PatroniPlan {
             .unwrap_or(PATRONI_API_PORT)
     }
 
-    /// What every server's Patroni reads from its environment: the superuser's and
-    /// replication role's passwords for its own connections and the bootstrap, the
+    /// What every server's Patroni reads from its environment: the superuser's (also
+    /// pg_rewind's) and replication role's passwords for its own connections and the
+    /// bootstrap, the
     /// REST API's, and the application's and monitoring role's for the bootstrap
     /// script.
     pub fn env(&self, pg: &super::PostgresPlan) -> Vec<EnvVar> {
         vec![
             EnvVar::secret("PATRONI_SUPERUSER_PASSWORD", &pg.superuser_secret),
+            // pg_rewind's account is the superuser: without its password a former
+            // primary could not rejoin.
+            EnvVar::secret("PATRONI_REWIND_PASSWORD", &pg.superuser_secret),
             EnvVar::secret("PATRONI_REPLICATION_PASSWORD", &pg.replication_secret),
             EnvVar::literal("PATRONI_RESTAPI_USERNAME", &self.api_user),
             EnvVar::secret("PATRONI_RESTAPI_PASSWORD", &self.api_secret),

@@ -62,6 +62,31 @@ pub struct PostgresPlan {
     pub hba: BTreeMap<Platform, HbaPlan>,
     /// Patroni's automatic failover (`ha: auto`).
     pub patroni: Option<super::patroni::PatroniPlan>,
+    /// In the phase's plan, the stream to the standby region's server (`standby`, on
+    /// `hosts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub standby: Option<StandbyLink>,
+    /// In a standby region's plan, the stream from the phase's primary: the region's
+    /// primary is a standby of it until promoted.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream: Option<StandbyLink>,
+}
+
+/// PostgreSQL streaming from the phase's primary to a standby region's server (its
+/// "standby leader"), whose own replicas stream from it in turn.
+#[derive(Debug, Clone, Serialize)]
+pub struct StandbyLink {
+    /// The standby region's name.
+    pub region: String,
+    /// The phase's primary, where the standby leader streams from.
+    pub upstream_host: String,
+    pub upstream_port: u16,
+    /// The standby leader's machine, which the primary's `pg_hba.conf` admits.
+    pub machine: String,
+    /// Its replication slot on the primary (`db_standby`) and the name it streams
+    /// under (`db-standby`).
+    pub slot: String,
+    pub application_name: String,
 }
 
 /// The networks `pg_hba.conf` admits: the application's (services and the pooler) and
@@ -195,6 +220,9 @@ pub(super) fn plan(
         hba: BTreeMap::new(),
         // Resolved with the nodes: see `datastore_plan`.
         patroni: None,
+        // Resolved with the standby region's plan: see `plan::standby`.
+        standby: None,
+        upstream: None,
     }
 }
 
@@ -230,14 +258,6 @@ pub(super) fn hba(
         }
         Platform::Hosts => {}
     }
-    let net = |host: &str| match host.parse::<IpAddr>() {
-        // Loopback "machines" are one machine: its clients connect from any 127/8
-        // address (usually 127.0.0.1), so the narrowest network is the loopback one.
-        Ok(IpAddr::V4(ip)) if ip.is_loopback() => "127.0.0.0/8".to_string(),
-        Ok(IpAddr::V4(ip)) => format!("{ip}/32"),
-        Ok(IpAddr::V6(ip)) => format!("{ip}/128"),
-        Err(_) => host.to_string(),
-    };
     let mut app = BTreeSet::new();
     for s in services.values() {
         if s.uses.iter().any(|u| u == name) {
@@ -277,6 +297,19 @@ pub(super) fn hba(
         replication: replication.into_iter().collect(),
         monitor: vec!["samehost".into()],
         rewind,
+    }
+}
+
+/// The narrowest network `pg_hba.conf` admits a machine by: its address as /32 or
+/// /128, its name as it is.
+pub(crate) fn net(host: &str) -> String {
+    match host.parse::<IpAddr>() {
+        // Loopback "machines" are one machine: its clients connect from any 127/8
+        // address (usually 127.0.0.1), so the narrowest network is the loopback one.
+        Ok(IpAddr::V4(ip)) if ip.is_loopback() => "127.0.0.0/8".to_string(),
+        Ok(IpAddr::V4(ip)) => format!("{ip}/32"),
+        Ok(IpAddr::V6(ip)) => format!("{ip}/128"),
+        Err(_) => host.to_string(),
     }
 }
 
@@ -353,8 +386,9 @@ pub(super) fn kubernetes_host(
     objects: &super::KubernetesObjects,
     ns: &str,
 ) -> String {
-    let svc = match (role, &objects.replicas) {
-        (NodeRole::Replica, Some(r)) => r.read_service.as_str(),
+    let svc = match (role, &objects.replicas, &objects.patroni) {
+        (NodeRole::Replica, Some(r), _) => r.read_service.as_str(),
+        (NodeRole::Replica, _, Some(p)) => p.read_service.as_str(),
         _ => id,
     };
     format!("{svc}.{ns}.svc.cluster.local")

@@ -132,3 +132,53 @@ fn a_redis_cluster_lists_every_node_and_keeps_its_data() {
     assert_eq!(cache.image, "redis:8.0");
     assert_eq!(cache.engine.to_string(), "redis");
 }
+
+/// A standby region: the phase's primary admits the region's server for replication
+/// (its machine alone, with routable addresses), both sides have two more WAL senders
+/// than the phase's replicas need, and the region's server streams from the primary.
+#[test]
+fn a_standby_region_streams_from_the_primary_through_its_own_slot() {
+    let yaml = BLUEPRINT.replace(
+        "targets: [compose, hosts, kubernetes]",
+        "targets: [hosts]",
+    ) + "standby:\n  name: west\n  hosts: { app: [10.1.0.1], data: [10.1.0.2, 10.1.0.3, 10.1.0.4] }\n";
+    let plan = plan_of(&yaml);
+    let pg = plan.datastores["db"].postgres().unwrap();
+    let region = plan.standby.as_ref().expect("a standby region");
+    assert_eq!(region.dir, "standby-west");
+    let theirs = region.plan.datastores["db"].postgres().unwrap();
+    let link = pg
+        .standby
+        .as_ref()
+        .expect("the primary's side of the stream");
+    assert_eq!(
+        (
+            link.upstream_host.as_str(),
+            link.machine.as_str(),
+            link.slot.as_str()
+        ),
+        ("10.0.0.2", "10.1.0.2", "db_standby")
+    );
+    assert_eq!(theirs.upstream.as_ref().map(|l| &l.slot), Some(&link.slot));
+    assert!(pg.upstream.is_none() && theirs.standby.is_none());
+    assert_eq!((pg.max_wal_senders, theirs.max_wal_senders), (6, 6));
+    assert_eq!(
+        pg.hba[&Platform::Hosts].replication,
+        ["10.0.0.3/32", "10.0.0.4/32", "10.1.0.2/32"]
+    );
+    // The region's own replicas stream from its server, admitted there.
+    assert_eq!(
+        theirs.hba[&Platform::Hosts].replication,
+        ["10.1.0.3/32", "10.1.0.4/32"]
+    );
+    let leader = region.plan.datastores["db"]
+        .nodes_on(Platform::Hosts)
+        .iter()
+        .find(|n| n.role == NodeRole::Primary)
+        .unwrap();
+    assert_eq!(leader.machine, "10.1.0.2");
+    assert_eq!(
+        region.plan.standby_region.as_ref().map(|r| r.name.as_str()),
+        Some("west")
+    );
+}

@@ -387,6 +387,29 @@ pub fn flowchart(plan: &Plan, marks: &BTreeMap<String, Marked>) -> String {
             }
         }
     }
+    // A standby region: its machines, and the stream each PostgreSQL feeds it.
+    if let Some(region) = &plan.standby {
+        let machines: u32 = region
+            .plan
+            .tiers
+            .values()
+            .filter(|t| !t.hosts.is_empty())
+            .map(|t| t.count)
+            .sum();
+        let sid = id("standby", &region.name);
+        out.push_str(&format!(
+            "  {sid}[{}]\n",
+            label(&format!(
+                "standby region {}\n{machines} machines, hosts/{}/\nserves nothing until promoted",
+                region.name, region.dir
+            ))
+        ));
+        for (name, d) in &plan.datastores {
+            if d.postgres().is_some_and(|pg| pg.standby.is_some()) {
+                out.push_str(&format!("  {} -. streams .-> {sid}\n", id("ds", name)));
+            }
+        }
+    }
     // Styles for what changed from the phase before, on the boxes that are drawn.
     let mut by_class: BTreeMap<(String, &str), Vec<&str>> = BTreeMap::new();
     for (id, m) in marks {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::Files;
 use crate::model::Platform;
 use crate::plan::patroni_servers as servers;
-use crate::plan::{DatastoreNode, DatastorePlan, NodeRole, PatroniPlan, PostgresPlan};
+use crate::plan::{DatastoreNode, DatastorePlan, NodeRole, PatroniPlan, Plan, PostgresPlan};
 use crate::render::templates::TemplateError;
 use crate::render::url_host;
 
@@ -40,6 +40,7 @@ struct Checked<'a> {
 #[allow(clippy::too_many_arguments)]
 pub(super) fn render(
     files: &mut Files,
+    plan: &Plan,
     store: &DatastorePlan,
     pg: &PostgresPlan,
     pat: &PatroniPlan,
@@ -50,6 +51,9 @@ pub(super) fn render(
     data_dir: &str,
 ) -> Result<(), TemplateError> {
     let nodes = store.nodes_on(platform);
+    if platform == Platform::Kubernetes {
+        return kubernetes(files, plan, store, pg, pat, dir, mount, data_dir);
+    }
     let etcd: Vec<&DatastoreNode> = nodes.iter().filter(|n| n.role == NodeRole::Etcd).collect();
     let etcd_clients: Vec<String> = etcd.iter().map(|e| address(&e.host, e.port)).collect();
     let initial_cluster = etcd
@@ -67,7 +71,7 @@ pub(super) fn render(
             "patroni/patroni.yml.j2",
             context! {
                 pg => pg, pat => pat, node => node, mount => mount, data_dir => data_dir,
-                etcd => etcd_clients,
+                etcd => etcd_clients, kubernetes => (),
                 api_listen => listen(node, api_port, "0.0.0.0"),
                 api_address => address(&node.host, api_port),
                 pg_listen => listen(node, node.port, "*"),
@@ -135,5 +139,55 @@ pub(super) fn render(
             },
         )?;
     }
+    Ok(())
+}
+
+/// On Kubernetes one `patroni.yml` for the StatefulSet's pods (each pod's name and
+/// address come from its environment), with Kubernetes as Patroni's store.
+#[allow(clippy::too_many_arguments)]
+fn kubernetes(
+    files: &mut Files,
+    plan: &Plan,
+    store: &DatastorePlan,
+    pg: &PostgresPlan,
+    pat: &PatroniPlan,
+    dir: &str,
+    mount: &str,
+    data_dir: &str,
+) -> Result<(), TemplateError> {
+    let (Some(node), Some(objects)) = (
+        servers(store.nodes_on(Platform::Kubernetes)).next(),
+        &store.kubernetes.patroni,
+    ) else {
+        return Ok(());
+    };
+    let api_port = pat.api_port(Platform::Kubernetes, &node.id);
+    files.push(
+        "",
+        format!("{dir}/patroni.yml"),
+        "patroni/patroni.yml.j2",
+        context! {
+            pg => pg, pat => pat, node => node, mount => mount, data_dir => data_dir,
+            etcd => Vec::<String>::new(),
+            api_listen => listen(node, api_port, "0.0.0.0"),
+            api_address => "",
+            pg_listen => listen(node, node.port, "*"),
+            pg_address => "",
+            kubernetes => context! {
+                namespace => plan.namespace,
+                labels => objects.labels,
+                scope_label => objects.scope_label,
+                role_label => objects.role_label,
+                leader => store.kubernetes.workload,
+                config_endpoints => objects.config_endpoints,
+            },
+        },
+    )?;
+    files.push(
+        "",
+        format!("images/{}/Dockerfile", store.name),
+        "postgres/Dockerfile.j2",
+        context! { patroni => pat, backup => pg.backup },
+    )?;
     Ok(())
 }

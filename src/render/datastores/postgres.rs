@@ -107,6 +107,7 @@ pub(super) fn render(
         if let Some(pat) = &pg.patroni {
             super::patroni::render(
                 files,
+                plan,
                 store,
                 pg,
                 pat,
@@ -143,6 +144,7 @@ pub(super) fn render(
             app_networks => hba.app, replication_networks => hba.replication,
             monitor_networks => hba.monitor, rewind_networks => hba.rewind, backup => backup,
             pg1_path => pg1_path,
+            region_leader => pg.upstream.is_some() && here.iter().any(|n| n.role == NodeRole::Primary),
         };
         if backup.is_some() {
             files.push(
@@ -181,13 +183,39 @@ pub(super) fn render(
                 }
             }
         }
-        if has_primary {
-            files.push(
-                machine,
-                format!("{dir}/init-primary.sh"),
-                "postgres/init-primary.sh.j2",
-                ctx,
-            )?;
+        match (
+            &pg.upstream,
+            here.iter().find(|n| n.role == NodeRole::Primary),
+        ) {
+            // A standby region's primary: a copy of the phase's, streaming from it
+            // across the regions until promoted (its roles come with the copy).
+            (Some(link), Some(leader)) if platform == Platform::Hosts => {
+                let upstream = DatastoreNode {
+                    id: store.name.clone(),
+                    role: NodeRole::Primary,
+                    host: link.upstream_host.clone(),
+                    port: link.upstream_port,
+                    machine: String::new(),
+                };
+                files.push(
+                    machine,
+                    format!("{dir}/start-{}.sh", leader.id),
+                    "postgres/start-replica.sh.j2",
+                    context! {
+                        pg => pg, node => leader, primary => upstream, slot => &link.slot,
+                        link => link,
+                    },
+                )?;
+            }
+            _ if has_primary => {
+                files.push(
+                    machine,
+                    format!("{dir}/init-primary.sh"),
+                    "postgres/init-primary.sh.j2",
+                    ctx,
+                )?;
+            }
+            _ => {}
         }
         for (i, node) in replicas.iter().enumerate() {
             // Patroni copies and starts its replicas itself.

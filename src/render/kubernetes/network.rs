@@ -166,12 +166,23 @@ pub(super) fn network_policies(plan: &Plan) -> Vec<Value> {
                 let mut to_primary = users.clone();
                 to_primary.extend(pooler.map(|p| p.workload.clone()));
                 to_primary.extend(replicas.map(|r| r.workload.clone()));
+                let mut rules = allow(&to_primary, &[k8s.port], vec![]);
+                if k8s.patroni.is_some() {
+                    // Patroni's servers among themselves: streaming and rewinding, and
+                    // each other's REST API (the leader race, switchovers).
+                    let api = crate::plan::placement::PATRONI_API_PORT;
+                    let servers =
+                        json!([{ "podSelector": { "matchLabels": selector(plan, name) } }]);
+                    if let Some(list) = rules.as_array_mut() {
+                        list.push(json!({ "from": servers, "ports": [
+                            { "protocol": "TCP", "port": k8s.port },
+                            { "protocol": "TCP", "port": api },
+                        ] }));
+                    }
+                }
                 out.push(policy(
                     &k8s.network_policy,
-                    ingress_to(
-                        selector(plan, name),
-                        allow(&to_primary, &[k8s.port], vec![]),
-                    ),
+                    ingress_to(selector(plan, name), rules),
                 ));
                 if let Some(replicas) = replicas {
                     let mut readers = users.clone();

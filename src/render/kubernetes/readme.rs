@@ -99,6 +99,14 @@ pub(super) fn readme(plan: &Plan) -> String {
         ));
     }
     for store in plan.datastores.values() {
+        if let Some(pat) = store.postgres().and_then(|pg| pg.patroni.as_ref()) {
+            steps.push(format!(
+                "Build `{}`'s image with Patroni and push it where the cluster pulls from: `docker build -t {image} images/{} && docker push {image}`.",
+                store.name,
+                store.name,
+                image = pat.kubernetes_image.as_deref().unwrap_or(&pat.image),
+            ));
+        }
         if let Some(b) = store.backup() {
             steps.push(format!(
                 "Build `{}`'s image with pgBackRest and push it where the cluster pulls from: `docker build -t {image} images/{} && docker push {image}`.",
@@ -272,6 +280,25 @@ pub(super) fn readme(plan: &Plan) -> String {
         if let Some(b) = store.backup() {
             out.push_str(&super::datastores::backup::readme(plan, store, b));
         }
+        if let (Some(pat), Some(objects)) = (
+            store.postgres().and_then(|pg| pg.patroni.as_ref()),
+            &store.kubernetes.patroni,
+        ) {
+            let name = &store.kubernetes.workload;
+            out.push_str(&format!(
+                "\n## `{name}`: automatic failover (Patroni)\n\nEvery server of `{name}` runs Patroni (StatefulSet `{name}`, {} pods), which keeps the primary's lease in the Endpoints of Service `{name}`: that Service has no selector, and always leads to the primary. `{read}` selects the pods Patroni labels `{role}=replica`. When the primary's pod or node is lost, its lease runs out within {ttl} s and the most advanced replica{sync} is promoted.\n\n- The cluster: `kubectl -n {ns} exec {name}-0 -c postgres -- patronictl -c /etc/tierform/postgres/patroni.yml list`.\n- Move the primary on purpose (before draining its node): `… patronictl -c /etc/tierform/postgres/patroni.yml switchover --candidate <pod> --force`.\n- Patroni's account `{account}` may change only its Endpoints ({endpoints}) and its own pods ({pods}), and create Endpoints and Services; its token is mounted in the `postgres` container alone.\n- Starting the cluster anew: deleting the StatefulSet leaves Patroni's Endpoints, the Service `{config}` (Patroni's state) and each pod's data claim behind. Delete them too (`kubectl -n {ns} delete endpoints,service -l cluster-name={name}`, then `kubectl -n {ns} delete pvc -l app.kubernetes.io/name={name}`: this destroys the data), then apply the bundle again.\n- While the Kubernetes API does not answer, the primary keeps its role as long as every other server still answers it over Patroni's REST API (`failsafe_mode`): an upgrade of the control plane does not stop writes.\n",
+                pat_pods(store),
+                read = objects.read_service,
+                role = objects.role_label,
+                ttl = pat.ttl_s,
+                sync = if pat.synchronous_mode { " (the synchronous standby: no acknowledged commit is lost)" } else { "" },
+                ns = plan.namespace,
+                account = objects.account,
+                config = objects.config_endpoints,
+                endpoints = objects.endpoints.iter().map(|e| format!("`{e}`")).collect::<Vec<_>>().join(", "),
+                pods = objects.pods.iter().map(|p| format!("`{p}`")).collect::<Vec<_>>().join(", "),
+            ));
+        }
     }
     if !needs.is_empty() {
         out.push_str(&format!("\n## The cluster needs\n\n{needs}"));
@@ -412,4 +439,9 @@ fn node_pools(plan: &Plan, needs: &mut String) {
 
 fn nodes(n: u32) -> String {
     format!("{n} node{}", if n == 1 { "" } else { "s" })
+}
+
+/// The servers of a PostgreSQL datastore under Patroni: its primary and replicas.
+fn pat_pods(store: &crate::plan::DatastorePlan) -> u32 {
+    store.postgres().map_or(0, |pg| pg.replicas + 1)
 }

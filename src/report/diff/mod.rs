@@ -6,7 +6,7 @@
 //! docs/json.md), the field that changed and its values before and after: numbers in
 //! the unit the field's name says (`cpu_request_millicores`), null where there was none.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -197,7 +197,13 @@ pub fn shape_text(d: &DatastorePlan) -> String {
                 s.push_str(" + pgbouncer");
             }
             if pg.patroni.is_some() {
-                s.push_str(" + Patroni failover (etcd ×3, router)");
+                // On Kubernetes Patroni keeps its state in the cluster's own objects;
+                // elsewhere in etcd, reached through a router.
+                if d.nodes.keys().any(|p| *p != Platform::Kubernetes) {
+                    s.push_str(" + Patroni failover (etcd ×3, router)");
+                } else {
+                    s.push_str(" + Patroni failover");
+                }
             }
             s
         }
@@ -228,7 +234,44 @@ pub fn summarize(from: &Plan, to: &Plan) -> Vec<Change> {
     balancer::balancer(&mut s);
     services::services(&mut s);
     datastores::datastores(&mut s);
+    standby(&mut s);
     s.out
+}
+
+/// A standby region: its name and machines, as JSON and as the line says them.
+fn standby_json(p: &Plan) -> Option<(String, Value)> {
+    let r = p.standby.as_ref()?;
+    let hosts: BTreeMap<&String, &Vec<String>> = r
+        .plan
+        .tiers
+        .iter()
+        .filter(|(_, t)| !t.hosts.is_empty())
+        .map(|(n, t)| (n, &t.hosts))
+        .collect();
+    let machines: usize = hosts.values().map(|h| h.len()).sum();
+    Some((
+        format!(
+            "`{}`, {machines} machine{}",
+            r.name,
+            if machines == 1 { "" } else { "s" }
+        ),
+        json!({ "name": r.name, "hosts": hosts }),
+    ))
+}
+
+fn standby(s: &mut Summary) {
+    match (standby_json(s.from), standby_json(s.to)) {
+        (None, Some((text, v))) => s.added("standby region", "standby", text, v),
+        (Some((text, v)), None) => s.removed("standby region", "standby", text, v),
+        (Some((a, va)), Some((b, vb))) if va != vb => s.changed(
+            "standby region",
+            Mark::Changed,
+            format!("{a} → {b}"),
+            "standby",
+            (va, vb),
+        ),
+        _ => {}
+    }
 }
 
 fn platforms(s: &mut Summary) {

@@ -1,7 +1,7 @@
 //! The operational notes of a phase change: what applying the files does not do by
 //! itself (data to copy, secrets to create, an order to follow).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::capabilities::any_has_machines;
 use crate::model::Platform;
@@ -134,10 +134,10 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
         };
         match (patroni(a), patroni(b)) {
             (false, true) if a.postgres().is_some() => notes.push(format!(
-                "`{name}` moves from replication you fail over by hand to Patroni's automatic failover: Patroni cannot adopt the running servers' data as they are. Start etcd's three members first, then take a final dump (or a base backup) of the primary, stop the old servers, and start Patroni on an empty volume on the primary's machine: it initialises the cluster (init-primary.sh), restore the dump into it, then start the other servers' Patroni, which copy it. Clients now reach the primary through `{name}-router`: writes stop from the old primary's stop until the restore ends."
+                "`{name}` moves under Patroni's automatic failover, which takes over the primary's data rather than copy it (Patroni's \"convert a standalone to a Patroni cluster\"): stop the old primary cleanly, move its data into `pgdata/` of its volume on machines and compose (on Kubernetes it is there already), start etcd's members (machines, compose), then Patroni on the primary's server first: it adopts the data and leads; the other servers start empty and copy it (on Kubernetes delete the replicas' StatefulSet `{name}-replica` and its claims). Clients reach the primary through `{name}-router` (machines, compose) or the Service `{name}`, which Patroni points at it (Kubernetes): writes stop from the old primary's stop until Patroni leads."
             )),
             (true, false) => notes.push(format!(
-                "`{name}` leaves Patroni: fail over by hand from now on. Stop every server's Patroni with the cluster paused (`patronictl pause`), note which server is the primary (`patronictl list`), and start the rendered primary on that server's data; the others are copied again as replicas. Remove etcd's members and `{name}-router` once nothing connects through them."
+                "`{name}` leaves Patroni: fail over by hand from now on. Pause the cluster (`patronictl pause`), note which server is the primary (`patronictl list`), stop every server, and start the rendered primary on that server's data (on machines and compose, moved from `pgdata/` to its volume's root); the others are copied again as replicas. Remove etcd's members and `{name}-router`, or on Kubernetes Patroni's Endpoints (`kubectl delete endpoints,service -l cluster-name={name}`), once nothing uses them."
             )),
             _ => {}
         }
@@ -464,6 +464,66 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
                 notes.push("The balancer changes: bring the new one up beside the old, check its `/health`, then move DNS or the virtual IP, and only then stop the old one.".into());
             }
         }
+    }
+    // Last: a standby region copies what the steps above put in place.
+    notes.extend(standby_notes(from, to));
+    notes
+}
+
+/// A standby region that appears, goes, or moves: what to open, start and clean up.
+fn standby_notes(from: &Plan, to: &Plan) -> Vec<String> {
+    let links = |p: &Plan| -> BTreeMap<String, crate::plan::StandbyLink> {
+        p.datastores
+            .iter()
+            .filter_map(|(n, d)| Some((n.clone(), d.postgres()?.standby.clone()?)))
+            .collect()
+    };
+    let (before, after) = (links(from), links(to));
+    // Whether `name`'s primary runs on the same machine in both phases (hosts): a
+    // server that runs on, rather than one that starts empty.
+    let primary = |p: &Plan, name: &str| {
+        p.datastores.get(name).and_then(|d| {
+            d.nodes_on(Platform::Hosts)
+                .iter()
+                .find(|n| n.role == crate::plan::NodeRole::Primary)
+                .map(|n| n.machine.clone())
+        })
+    };
+    let same_primary =
+        |name: &str| primary(from, name).is_some() && primary(from, name) == primary(to, name);
+    let mut notes = Vec::new();
+    for (name, link) in &after {
+        let old = before.get(name);
+        if old.is_some_and(|o| {
+            o.region == link.region
+                && o.machine == link.machine
+                && o.upstream_host == link.upstream_host
+        }) {
+            continue;
+        }
+        notes.push(format!(
+            "`{name}` streams to the standby region `{}`: {}open its port ({}) on `{}` to `{}` across the regions, then start the region from `hosts/standby-{}/` (its README: PostgreSQL alone, until promoted). The server there copies `{name}` whole on its first start{}.",
+            link.region,
+            match (old, same_primary(name)) {
+                (Some(_), _) => String::new(),
+                (None, true) => "its servers take two more WAL senders, which needs a restart (the replicas first, then the primary: a replica needs at least its primary's); ".to_string(),
+                (None, false) => format!("once `{name}` holds its data and its replicas stream, "),
+            },
+            link.upstream_port,
+            link.upstream_host,
+            link.machine,
+            link.region,
+            if old.is_some() { "; the former standby's copy is not reused: stop it, and drop its slot if it had another name" } else { "" },
+        ));
+    }
+    for (name, link) in &before {
+        if after.get(name).is_some_and(|a| a.slot == link.slot) {
+            continue;
+        }
+        notes.push(format!(
+            "`{name}` no longer streams to the standby region `{}`: stop the servers there, then drop its slot on the primary (`SELECT pg_drop_replication_slot('{}')`), or the primary keeps WAL for it (up to `max_slot_wal_keep_size`) and `PostgresReplicaNotStreaming` keeps firing.",
+            link.region, link.slot
+        ));
     }
     notes
 }

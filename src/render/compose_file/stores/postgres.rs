@@ -22,6 +22,9 @@ pub(super) fn containers(ctx: &Ctx, pg: &PostgresPlan) -> Vec<Container> {
             (NodeRole::Etcd, Some(pat)) => etcd_container(ctx, pat, n),
             (NodeRole::Router | NodeRole::Etcd, None) => continue,
             _ => match n.role {
+                // A standby region's primary streams from the phase's until promoted:
+                // started like a replica, by its script.
+                NodeRole::Primary if pg.upstream.is_some() => replica_container(ctx, pg, n, None),
                 NodeRole::Primary => primary_container(ctx, pg, n),
                 NodeRole::Replica => replica_container(ctx, pg, n, primary),
                 NodeRole::Pooler

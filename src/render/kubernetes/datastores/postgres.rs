@@ -3,13 +3,22 @@
 //! read-only one, and PgBouncer as a Deployment.
 
 use super::*;
-use crate::plan::{NodeRole, PoolerObjects, PoolerPlan, PostgresPlan};
+use crate::plan::{NodeRole, PatroniObjects, PatroniPlan, PoolerObjects, PoolerPlan, PostgresPlan};
 use crate::render::datastores::postgres::{
     pooler_command, pooler_env, primary_env, ready_command, replica_env, server_command, DATA_DIR,
 };
 use crate::render::datastores::POOLER_MOUNT_DIR;
 
 pub(super) fn docs(ctx: &Ctx, pg: &PostgresPlan, files: &[String]) -> (Vec<Value>, Vec<Value>) {
+    if let (Some(pat), Some(objects)) = (&pg.patroni, &ctx.store.kubernetes.patroni) {
+        let (mut docs, mut maps) = patroni_docs(ctx, pg, pat, objects);
+        if let (Some(pooler), Some(pool)) = (&pg.pooler, &ctx.store.kubernetes.pooler) {
+            let (doc, map) = pooler_docs(ctx, pg, pooler, pool, files);
+            maps.push(map);
+            docs.extend(doc);
+        }
+        return (docs, maps);
+    }
     let (plan, store, mount, dir) = (ctx.plan, ctx.store, &ctx.mount, &ctx.dir);
     let k8s = &store.kubernetes;
     let name = &k8s.workload;
@@ -224,4 +233,171 @@ fn pooler_docs(
         vec![deployment, ctx.service(pool, pool, objects.port, false)],
         map,
     )
+}
+
+/// Under Patroni (`ha: auto`): every server in one StatefulSet, running Patroni on
+/// `patroni.yml` with Kubernetes as its store; the read-write Service has no selector
+/// (Patroni keeps its Endpoints on the primary's pod), the read-only one selects the
+/// pods Patroni labels replicas; Patroni's account may change only its cluster's
+/// Endpoints and pods' labels (and create the Service that keeps its state).
+fn patroni_docs(
+    ctx: &Ctx,
+    pg: &PostgresPlan,
+    pat: &PatroniPlan,
+    objects: &PatroniObjects,
+) -> (Vec<Value>, Vec<Value>) {
+    let (plan, store, mount) = (ctx.plan, ctx.store, &ctx.mount);
+    let k8s = &store.kubernetes;
+    let name = &k8s.workload;
+    let port = k8s.port;
+    let api = pat.api_port(crate::model::Platform::Kubernetes, name);
+    let maps = vec![json!({ "name": ctx.config, "files": ctx.own })];
+    let meta = |n: &str| metadata(plan, n, "datastore");
+    let mut env = vec![
+        env_field("POD_IP", "status.podIP"),
+        env_field("PATRONI_NAME", "metadata.name"),
+        json!({ "name": "PATRONI_KUBERNETES_POD_IP", "value": "$(POD_IP)" }),
+        json!({ "name": "PATRONI_POSTGRESQL_CONNECT_ADDRESS", "value": format!("$(POD_IP):{port}") }),
+        json!({ "name": "PATRONI_RESTAPI_CONNECT_ADDRESS", "value": format!("$(POD_IP):{api}") }),
+    ];
+    env.extend(environment(plan, &pat.env(pg)));
+    let http = |path: &str| json!({ "httpGet": { "path": path, "port": api } });
+    let h = store.health(NodeRole::Primary);
+    let mut pod_labels = labels(plan, name, "datastore");
+    pod_labels[&objects.scope_label] = json!(pat.scope);
+    let container = json!({
+        "name": "postgres",
+        "image": pat.kubernetes_image.clone().unwrap_or_else(|| pat.image.clone()),
+        "command": ["patroni", format!("{mount}/patroni.yml")],
+        "env": env,
+        "ports": [
+            { "name": "postgres", "containerPort": port },
+            { "name": "patroni", "containerPort": api },
+        ],
+        "resources": ctx.resources,
+        // Ready: PostgreSQL runs (a replica streams or catches up); alive: Patroni's
+        // loop turns. A first start (a replica's copy) may take the startup probe's
+        // patience.
+        "readinessProbe": probe(http("/readiness"), &h.readiness),
+        "livenessProbe": probe(http("/liveness"), &h.liveness),
+        "startupProbe": store.health(NodeRole::Replica).startup.map(|s| probe(http("/liveness"), &s)),
+        "securityContext": secure_container(),
+        "volumeMounts": [
+            { "name": "config", "mountPath": mount, "readOnly": true },
+            { "name": "data", "mountPath": DATA_DIR },
+            { "name": "tmp", "mountPath": "/tmp" },
+            { "name": "run", "mountPath": "/var/run/postgresql" },
+            { "name": "shm", "mountPath": "/dev/shm" },
+            // Patroni's token, where in-cluster clients read it: in this container only.
+            { "name": "api-token", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true },
+        ],
+    });
+    let mut security = data_pod_security(store.uid);
+    // Patroni, not the image's entrypoint, starts PostgreSQL, and never makes the data
+    // folder 0700 again: the kubelet must not give the volume's files to the group at
+    // each mount (PostgreSQL refuses a data folder the group may enter).
+    security["fsGroupChangePolicy"] = json!("OnRootMismatch");
+    let statefulset = json!({
+        "apiVersion": "apps/v1",
+        "kind": "StatefulSet",
+        "metadata": meta(name),
+        "spec": {
+            "serviceName": k8s.headless,
+            "replicas": pg.replicas + 1,
+            // Patroni orders its servers itself: a replica that is not ready (copying,
+            // rewinding) must not keep the StatefulSet from replacing another pod.
+            "podManagementPolicy": "Parallel",
+            "selector": { "matchLabels": selector(plan, name) },
+            "template": {
+                "metadata": { "labels": pod_labels },
+                "spec": {
+                    "serviceAccountName": objects.account,
+                    // Patroni reads and writes its cluster's objects: its token is
+                    // mounted in its container alone, not in the exporter's.
+                    "automountServiceAccountToken": false,
+                    "securityContext": security,
+                    "terminationGracePeriodSeconds": h.stop_grace_s,
+                    "containers": std::iter::once(container)
+                        .chain(datastore_exporter(plan, store))
+                        .collect::<Vec<_>>(),
+                    "volumes": [
+                        { "name": "config", "configMap": { "name": ctx.config } },
+                        { "name": "tmp", "emptyDir": { "medium": "Memory" } },
+                        { "name": "run", "emptyDir": {} },
+                        { "name": "shm", "emptyDir": { "medium": "Memory", "sizeLimit": quantity_memory(pg.shm_bytes) } },
+                        { "name": "api-token", "projected": { "sources": [
+                            { "serviceAccountToken": { "path": "token", "expirationSeconds": 3607 } },
+                            { "configMap": { "name": "kube-root-ca.crt", "items": [{ "key": "ca.crt", "path": "ca.crt" }] } },
+                            { "downwardAPI": { "items": [{ "path": "namespace", "fieldRef": { "fieldPath": "metadata.namespace" } }] } },
+                        ] } },
+                    ],
+                },
+            },
+            "volumeClaimTemplates": [claim("data", store)],
+        },
+    });
+    let account = &objects.account;
+    let cluster = |resources: &[&str], names: Option<Vec<&str>>, verbs: &[&str]| {
+        let mut rule = json!({ "apiGroups": [""], "resources": resources, "verbs": verbs });
+        if let Some(names) = names {
+            rule["resourceNames"] = json!(names);
+        }
+        rule
+    };
+    let read_selector = {
+        let mut s = selector(plan, name);
+        s[&objects.role_label] = json!("replica");
+        s
+    };
+    let docs = vec![
+        json!({
+            "apiVersion": "v1",
+            "kind": "ServiceAccount",
+            "metadata": meta(account),
+            "automountServiceAccountToken": false,
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta(account),
+            "rules": [
+                // The leader's lease and the cluster's state: its own Endpoints.
+                cluster(&["endpoints"], Some(objects.endpoints.iter().map(String::as_str).collect()), &["get", "patch", "update"]),
+                // Creating (and finding) them names no object yet.
+                cluster(&["endpoints"], None, &["create", "list", "watch"]),
+                // Each server's state and role label on its own pod, and no other's.
+                cluster(&["pods"], Some(objects.pods.iter().map(String::as_str).collect()), &["get", "patch", "update"]),
+                // The members: the pods with the cluster's labels.
+                cluster(&["pods"], None, &["list", "watch"]),
+                // The Service that keeps the state's Endpoints from being cleaned up.
+                cluster(&["services"], None, &["create"]),
+            ],
+        }),
+        json!({
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta(account),
+            "roleRef": { "apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": account },
+            "subjects": [{ "kind": "ServiceAccount", "name": account, "namespace": plan.namespace }],
+        }),
+        statefulset,
+        // No selector: Patroni points its Endpoints at the primary.
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta(name),
+            "spec": { "ports": [{ "name": "postgres", "port": port, "targetPort": port }] },
+        }),
+        json!({
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": meta(&objects.read_service),
+            "spec": {
+                "selector": read_selector,
+                "ports": [{ "name": "postgres", "port": port, "targetPort": port }],
+            },
+        }),
+        ctx.service(&k8s.headless, name, port, true),
+    ];
+    (docs, maps)
 }
