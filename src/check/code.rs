@@ -59,6 +59,10 @@ codes! {
     DuplicateRoute = "duplicate-route",
     EnvConflict = "env-conflict",
     HostsWithoutHosts = "hosts-without-hosts",
+    /// Tiers that list their hosts in a phase that renders no `hosts` bundle.
+    HostsNotRendered = "hosts-not-rendered",
+    /// A queue consumed in the phase before that nothing consumes in this one.
+    QueueWithoutConsumer = "queue-without-consumer",
     Invalid = "invalid",
     InvalidDuration = "invalid-duration",
     InvalidFormat = "invalid-format",

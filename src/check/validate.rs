@@ -345,10 +345,29 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
                 add(d.locate(root), None, &mut collected);
             }
         }
+        // A queue the phase before consumed, on a broker this phase keeps, that no
+        // service of this phase consumes.
+        if let (Some((before, was, _)), Some((_, now, _))) =
+            (i.checked_sub(1).and_then(watcher), watcher(i))
+        {
+            for d in rules::stranded_queues(before, was, now, &at("name")) {
+                add(d.locate(root), None, &mut collected);
+            }
+        }
     }
+    // Tiers' hosts that no phase renders a bundle for: a phase without one is fine
+    // when another phase places the same machines.
+    let hosts_rendered = outcomes.iter().any(|o| {
+        o.resolved
+            .as_ref()
+            .is_some_and(|r| crate::model::capabilities::any_has_machines(&r.targets))
+    });
     let mut resolved = Vec::new();
     for outcome in outcomes {
         for (d, phase) in outcome.found {
+            if hosts_rendered && d.code == Code::HostsNotRendered {
+                continue;
+            }
             add(d, phase, &mut collected);
         }
         resolved.extend(outcome.resolved);

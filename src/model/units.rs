@@ -315,6 +315,19 @@ pub fn format_bytes_pair(a: u64, b: u64) -> (String, String) {
     (say(a), say(b))
 }
 
+/// Milliseconds as the shortest exact duration with a unit.
+pub fn format_duration(ms: u64) -> String {
+    if ms == 0 {
+        return "0s".into();
+    }
+    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
+        if ms % size == 0 {
+            return format!("{}{unit}", ms / size);
+        }
+    }
+    format!("{ms}ms")
+}
+
 /// Formats millicores as Kubernetes does: `500m`, `2`.
 pub fn format_millicores(m: u64) -> String {
     if m % 1000 == 0 {

@@ -398,18 +398,7 @@ fn duration(value: &Value) -> Result<String, Error> {
     Ok(format_duration(ms))
 }
 
-/// Milliseconds as the shortest exact duration with a unit.
-pub fn format_duration(ms: u64) -> String {
-    if ms == 0 {
-        return "0s".into();
-    }
-    for (unit, size) in [("h", 3_600_000), ("m", 60_000), ("s", 1_000)] {
-        if ms % size == 0 {
-            return format!("{}{unit}", ms / size);
-        }
-    }
-    format!("{ms}ms")
-}
+pub use crate::model::units::format_duration;
 
 /// Hundredths of a percent as nginx `split_clients` writes a share: `9000` → `90.00%`.
 fn percent(value: &Value) -> Result<String, Error> {

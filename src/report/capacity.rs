@@ -594,7 +594,24 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
         limits.push(gib(t.memory_limit_max));
     }
     if !limits.is_empty() {
-        lines.push_str(&format!(" (limits up to {})", limits.join(", ")));
+        // What sets no limit at all is bounded by nothing: name it, rather than give
+        // a total of limits that reads as the phase's ceiling.
+        let unbounded: Vec<&str> = c
+            .services
+            .iter()
+            .chain(&c.datastores)
+            .filter(|r| r.cpu_limit == 0 && r.memory_limit == 0)
+            .map(|r| r.name.as_str())
+            .collect();
+        match unbounded.as_slice() {
+            [] => lines.push_str(&format!(" (limits up to {})", limits.join(", "))),
+            names => lines.push_str(&format!(
+                " (limits up to {} where set; {} set{} none)",
+                limits.join(", "),
+                and_list(names),
+                if names.len() == 1 { "s" } else { "" }
+            )),
+        }
     }
     lines.push_str(", counting what sets them.\n");
     if !c.tiers.is_empty() {
@@ -767,4 +784,13 @@ pub fn text(c: &PhaseCapacity, heading: &str) -> String {
         }
     }
     out
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(names: &[&str]) -> String {
+    match names {
+        [] => String::new(),
+        [one] => (*one).to_string(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
+    }
 }

@@ -44,6 +44,16 @@ const KEPT: &[(&str, &str, &str)] = &[
         "concurrent users and 'database queries are the bottleneck' are judgements no metric measures",
     ),
     (
+        "bet-intel",
+        "queue-without-consumer",
+        "the seed's dedicated pools consume ev_calculation, data_refresh and notifications, its task routes send nothing to the default `celery` queue any more: what is left in it at the move must be drained first, which is what the warning says",
+    ),
+    (
+        "fastapi-celery",
+        "queue-without-consumer",
+        "the seed specialises the workers into `-Q email` and `-Q processing`: the default `celery` queue of the stage before must be drained at the move, which is what the warning says",
+    ),
+    (
         "medhasakthi",
         "unmeasured",
         "concurrent users, SLAs, geography and revenue are the seed's own reasons to grow; no metric measures them",

@@ -329,3 +329,63 @@ fn a_standby_region_that_comes_and_goes_gets_notes_on_the_stream_and_its_slot() 
         "{off}"
     );
 }
+
+/// How fast the autoscaler may move is part of what a phase changes: a scale-up or
+/// scale-down policy that changes is in the summary, as text and as JSON.
+#[test]
+fn diff_summarizes_a_change_in_how_fast_the_autoscaler_moves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("blueprint.yaml");
+    std::fs::write(
+        &path,
+        "version: 1
+name: t
+targets: [kubernetes]
+services:
+  api:
+    kind: http
+    image: t/api:1
+    port: 8000
+    resources: { cpu: 500m, memory: 256Mi }
+    scaling: { min: 2, max: 10, target: { cpu: 70 } }
+phases:
+  - name: default-speed
+  - name: careful
+    patch:
+      services:
+        api:
+          scaling:
+            scale_up: { stabilization: 30s, pods: 2, period: 1m }
+            scale_down: { stabilization: 10m, percent: 10, period: 5m }
+",
+    )
+    .unwrap();
+    let text = diff_summary(&path, "default-speed", "careful");
+    assert!(
+        text.contains("scale-up default → after 30s, up to 2 pods per 1m")
+            && text.contains("scale-down default → after 10m, up to 10% per 5m"),
+        "{text}"
+    );
+}
+
+/// The totals of `plan` never give limits below the requests as if they bounded the
+/// phase: what sets no limit is named (fastapi-celery's stage-2 requests 10.5Gi, and
+/// its Redis and PostgreSQL set no limit).
+#[test]
+fn plan_totals_name_what_sets_no_limit() {
+    let out = tierform()
+        .args(["plan", "blueprints/fastapi-celery.yaml", "--color", "never"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let stage2 = text
+        .split("== Phase ")
+        .find(|p| p.starts_with("stage-2"))
+        .unwrap();
+    assert!(
+        stage2.contains(
+            "Total requests: 8 CPU, 10.5Gi memory (limits up to 8 CPU, 8Gi where set; broker, cache and db set none)"
+        ),
+        "{stage2}"
+    );
+}

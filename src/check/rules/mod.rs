@@ -75,6 +75,51 @@ pub fn check(bp: &Blueprint, targets: &[Platform]) -> Vec<Diagnostic> {
     c.out
 }
 
+/// The queues phase `before`'s blueprint `was` consumed, on a broker that `now` keeps,
+/// that no service of `now` consumes: what is in them, or still sent to them, waits
+/// for a consumer that never comes. Warned at the phase's name (`at`).
+pub fn stranded_queues(
+    before: &str,
+    was: &Blueprint,
+    now: &Blueprint,
+    at: &Pointer,
+) -> Vec<Diagnostic> {
+    let consumed = |bp: &Blueprint| -> std::collections::BTreeSet<(String, String)> {
+        bp.services
+            .values()
+            .filter_map(|s| s.queue.as_ref())
+            .map(|q| (q.broker.clone(), q.name.clone()))
+            .collect()
+    };
+    let now_consumed = consumed(now);
+    consumed(was)
+        .into_iter()
+        .filter(|(broker, _)| now.datastores.contains_key(broker))
+        .filter(|q| !now_consumed.contains(q))
+        .map(|(broker, name)| {
+            let consumers: Vec<&str> = was
+                .services
+                .iter()
+                .filter(|(_, s)| {
+                    s.queue
+                        .as_ref()
+                        .is_some_and(|q| q.broker == broker && q.name == name)
+                })
+                .map(|(n, _)| n.as_str())
+                .collect();
+            Diagnostic::warning(
+                Code::QueueWithoutConsumer,
+                at.clone(),
+                format!(
+                    "queue `{name}` on `{broker}` has no consumer in this phase (`{}` consumed it in `{before}`): the tasks in it when this phase starts, or still sent to it, wait forever",
+                    consumers.join("`, `")
+                ),
+            )
+            .hint(format!("drain `{name}` before the move (let the old consumers finish), and make sure nothing sends to it; or give a service of this phase `queue: {{ broker: {broker}, name: {name} }}`"))
+        })
+        .collect()
+}
+
 /// Findings about the phase list as a whole.
 pub fn check_phases(phases: &[Phase]) -> Vec<Diagnostic> {
     let mut out = Vec::new();

@@ -54,6 +54,34 @@ impl Checker<'_> {
                 }
             }
         }
+        // Machines listed for nothing: no bundle places anything on them, yet `plan`
+        // would count and cost them.
+        if !crate::model::capabilities::any_has_machines(targets) {
+            if let Some((name, _)) = self.bp.tiers.iter().find(|(_, t)| !t.hosts.is_empty()) {
+                let listing: Vec<&str> = self
+                    .bp
+                    .tiers
+                    .iter()
+                    .filter(|(_, t)| !t.hosts.is_empty())
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                self.push(
+                    Diagnostic::warning(
+                        Code::HostsNotRendered,
+                        Pointer::build(["tiers", name.as_str(), "hosts"]),
+                        format!(
+                            "tier{} {} list{} hosts, but no phase renders a `hosts` bundle (this one renders {}): nothing is placed on those machines, though `plan` counts them",
+                            if listing.len() == 1 { "" } else { "s" },
+                            listing.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", "),
+                            if listing.len() == 1 { "s its" } else { " their" },
+                            targets.iter().map(|t| format!("`{}`", t.as_str())).collect::<Vec<_>>().join(" and "),
+                        ),
+                    )
+                    .at_key()
+                    .hint("add `hosts` to this phase's `targets` (one bundle per machine), or drop the tiers' `hosts` here"),
+                );
+            }
+        }
         if crate::model::capabilities::any_has_machines(targets)
             && self.bp.tiers.values().all(|t| t.hosts.is_empty())
         {

@@ -6,7 +6,47 @@ use std::collections::BTreeSet;
 use serde_json::{json, Value};
 
 use super::{cpu, instances_text, mem, opt, Both, Mark, Summary};
-use crate::plan::{ResourcesPlan, ServicePlan};
+use crate::model::units::format_duration;
+use crate::plan::{BehaviorPlan, ResourcesPlan, ServicePlan};
+
+/// How fast an autoscaler may move in one direction: `after 30s, up to 2 pods per
+/// 1m`, `disabled`, or `default` (the platform's).
+fn behavior_text(b: Option<&BehaviorPlan>) -> String {
+    let Some(b) = b else {
+        return "default".into();
+    };
+    if b.select == "disabled" {
+        return "disabled".into();
+    }
+    let mut parts = Vec::new();
+    if let Some(ms) = b.stabilization_ms {
+        parts.push(format!("after {}", format_duration(ms)));
+    }
+    let mut rate = Vec::new();
+    if let Some(p) = b.pods {
+        rate.push(format!("{p} pod{}", if p == 1 { "" } else { "s" }));
+    }
+    if let Some(p) = b.percent {
+        rate.push(format!("{p}%"));
+    }
+    if !rate.is_empty() {
+        let which = match (rate.len(), b.select.as_str()) {
+            (1, _) => "",
+            (_, "min") => " (the fewer)",
+            _ => " (the more)",
+        };
+        parts.push(format!(
+            "up to {} per {}{which}",
+            rate.join(" or "),
+            format_duration(b.period_ms)
+        ));
+    }
+    if parts.is_empty() {
+        "default".into()
+    } else {
+        parts.join(", ")
+    }
+}
 
 /// What the autoscaler of `s` watches: `cpu 70%, 100 req/s`, empty for none.
 pub fn targets_text(s: &ServicePlan) -> String {
@@ -139,6 +179,24 @@ fn service_fields(s: &mut Summary, name: &str, a: &ServicePlan, b: &ServicePlan)
         );
     } else if a.scaling.autoscaled && !b.scaling.autoscaled {
         s.removed(name, "autoscaling", "autoscaling", targets_json(a));
+    }
+    // How fast the autoscaler may add and remove instances.
+    let policy = |p: &Option<BehaviorPlan>| (behavior_text(p.as_ref()), json!(p));
+    for (what, field, pa, pb) in [
+        (
+            "scale-up",
+            "scale_up",
+            &a.scaling.scale_up,
+            &b.scaling.scale_up,
+        ),
+        (
+            "scale-down",
+            "scale_down",
+            &a.scaling.scale_down,
+            &b.scaling.scale_down,
+        ),
+    ] {
+        s.field(name, what, field, policy(pa), policy(pb));
     }
     resource_fields(s, name, &a.resources, &b.resources);
     s.field(name, "tier", "tier", opt(&a.tier), opt(&b.tier));
