@@ -7,7 +7,7 @@ use super::{resolve, Plan, PlanError};
 use crate::check::validate::ResolvedPhase;
 use crate::model::{Platform, Standby};
 use crate::plan::datastores::postgres::net;
-use crate::plan::{EnginePlan, NodeRole, StandbyLink};
+use crate::plan::{EnginePlan, StandbyLink};
 
 /// A standby region's plan.
 #[derive(Debug, Clone, Serialize)]
@@ -54,17 +54,11 @@ pub(super) fn link(
         dns: standby.dns.clone(),
     });
     for (name, store) in &mut plan.datastores {
-        let primary = store
-            .nodes_on(Platform::Hosts)
-            .iter()
-            .find(|n| n.role == NodeRole::Primary)
-            .cloned();
-        let leader = region.datastores.get(name).and_then(|d| {
-            d.nodes_on(Platform::Hosts)
-                .iter()
-                .find(|n| n.role == NodeRole::Primary)
-                .cloned()
-        });
+        let primary = store.primary_on(Platform::Hosts).cloned();
+        let leader = region
+            .datastores
+            .get(name)
+            .and_then(|d| d.primary_on(Platform::Hosts).cloned());
         let (EnginePlan::Postgres(pg), Some(primary), Some(leader)) =
             (&mut store.engine, primary, leader)
         else {

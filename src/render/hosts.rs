@@ -348,7 +348,7 @@ fn standby_intro(plan: &Plan) -> String {
             continue;
         };
         let nodes = store.nodes_on(Platform::Hosts);
-        let Some(leader) = nodes.iter().find(|n| n.role == NodeRole::Primary) else {
+        let Some(leader) = store.primary_on(Platform::Hosts) else {
             continue;
         };
         let upstream = crate::plan::scrape::address(&link.upstream_host, link.upstream_port);
@@ -535,11 +535,7 @@ fn backups(plan: &Plan) -> String {
     let mut lines = Vec::new();
     for store in plan.datastores.values() {
         let Some(b) = store.backup() else { continue };
-        let primary = store
-            .nodes_on(Platform::Hosts)
-            .iter()
-            .find(|n| n.role == crate::plan::NodeRole::Primary);
-        if let Some(p) = primary {
+        if let Some(p) = store.primary_on(Platform::Hosts) {
             lines.push(format!(
                 "- `{}` to {}: follow `{}/backup/{}/README.md` on `{}` before its first `docker compose up` ({}, the timers); it checks the archive and restores.",
                 store.name,

@@ -266,6 +266,11 @@ impl DatastorePlan {
         self.nodes.get(&platform).map_or(&[], Vec::as_slice)
     }
 
+    /// Its PostgreSQL primary on `platform`, if it has one there.
+    pub fn primary_on(&self, platform: Platform) -> Option<&DatastoreNode> {
+        first_of(self.nodes_on(platform), NodeRole::Primary)
+    }
+
     /// How its `role` servers are watched and stopped.
     pub fn health(&self, role: NodeRole) -> ServerHealth {
         self.health

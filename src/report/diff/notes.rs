@@ -482,12 +482,9 @@ fn standby_notes(from: &Plan, to: &Plan) -> Vec<String> {
     // Whether `name`'s primary runs on the same machine in both phases (hosts): a
     // server that runs on, rather than one that starts empty.
     let primary = |p: &Plan, name: &str| {
-        p.datastores.get(name).and_then(|d| {
-            d.nodes_on(Platform::Hosts)
-                .iter()
-                .find(|n| n.role == crate::plan::NodeRole::Primary)
-                .map(|n| n.machine.clone())
-        })
+        p.datastores
+            .get(name)
+            .and_then(|d| d.primary_on(Platform::Hosts).map(|n| n.machine.clone()))
     };
     let same_primary =
         |name: &str| primary(from, name).is_some() && primary(from, name) == primary(to, name);
