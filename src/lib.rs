@@ -76,9 +76,9 @@ pub mod templates {
 /// The server versions tierform renders, and their images.
 pub mod versions {
     pub use crate::model::versions::{
-        select, Debian, MonitoringTool, Supported, ALERTMANAGER, CADVISOR, ETCD_BASE_IMAGE,
-        HAPROXY, KUBECTL_IMAGE, MONITORING, NGINX, NGINX_EXPORTER, NODE_EXPORTER, PGBOUNCER,
-        POSTGRES, POSTGRES_EXPORTER, PROMETHEUS, RABBITMQ, REDIS, REDIS_EXPORTER,
+        select, Debian, MonitoringTool, Supported, ALERTMANAGER, CADVISOR, DATADOG_AGENT,
+        ETCD_BASE_IMAGE, HAPROXY, KUBECTL_IMAGE, MONITORING, NGINX, NGINX_EXPORTER, NODE_EXPORTER,
+        PGBOUNCER, POSTGRES, POSTGRES_EXPORTER, PROMETHEUS, RABBITMQ, REDIS, REDIS_EXPORTER,
     };
 
     /// Every table of supported versions, named by server.

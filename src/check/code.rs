@@ -123,6 +123,9 @@ codes! {
     SecretValue = "secret-value",
     ShadowedRoute = "shadowed-route",
     StorageTooSmall = "storage-too-small",
+    /// On `hosts`, the `storage` of the datastore servers placed on one machine adds
+    /// up to more than its tier's `disk`.
+    StorageOverDisk = "storage-over-disk",
     SyncWithoutReplica = "sync-without-replica",
     TimeoutExceedsInterval = "timeout-exceeds-interval",
     TooFew = "too-few",

@@ -13,7 +13,7 @@ use crate::check::phase::{self, PhaseDoc};
 use crate::check::rules;
 use crate::check::rules::signals::{self, Watch};
 use crate::check::schema;
-use crate::model::{Blueprint, Condition, Phase, Platform};
+use crate::model::{Blueprint, Condition, Phase, Platform, SignalCondition};
 use crate::source::pointer::Pointer;
 use crate::source::yaml::{self, LoadError, Node, Span};
 
@@ -26,6 +26,8 @@ pub struct ResolvedPhase {
     pub enter_when: Vec<Condition>,
     /// Signals that this phase is more than the load needs (watched in it).
     pub leave_when: Vec<Condition>,
+    /// What this phase should hold to (watched in it).
+    pub objectives: Vec<SignalCondition>,
     /// The phase before this one, where `leave_when` points back to.
     pub previous: Option<String>,
     /// The next phase's name and its `enter_when`: what this phase watches for.
@@ -318,6 +320,12 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
                 .and_then(|o| o.resolved.as_ref())
                 .map(|r| (r.name.as_str(), &r.blueprint, r.targets.as_slice()))
         };
+        let objectives: Vec<Condition> = phase
+            .objectives
+            .iter()
+            .cloned()
+            .map(Condition::Signal)
+            .collect();
         let lists = [
             (
                 &phase.enter_when,
@@ -331,6 +339,7 @@ fn check_root(root: &Node, later: PhaseRules) -> (Vec<Diagnostic>, Vec<ResolvedP
                 Watch::Leave,
                 (i > 0).then_some(i),
             ),
+            (&objectives, "objectives", Watch::Objective, Some(i)),
         ];
         for (conditions, list, watch, by) in lists {
             // A watching phase with errors of its own is not checked against.
@@ -498,6 +507,7 @@ fn check_phase(
         description: meta.and_then(|p| p.description.clone()),
         enter_when: meta.map(|p| p.enter_when.clone()).unwrap_or_default(),
         leave_when: meta.map(|p| p.leave_when.clone()).unwrap_or_default(),
+        objectives: meta.map(|p| p.objectives.clone()).unwrap_or_default(),
         previous: None,
         next: None,
         targets,

@@ -12,9 +12,13 @@ use crate::model::units::Duration;
 /// Most attempts for one request over a pool's instances.
 pub const MAX_TRIES: u32 = 3;
 
-/// Where the balancer answers `/health` over plain HTTP when `proxy_protocol` is on (its
-/// main listeners then expect a PROXY header first), on every platform.
+/// Where the balancer answers its own health (`health_path`) over plain HTTP when
+/// `proxy_protocol` is on (its main listeners then expect a PROXY header first), on
+/// every platform.
 pub const PROXY_HEALTH_PORT: u16 = 8081;
+
+/// Where the balancer answers its own health when the blueprint gives no `health_path`.
+pub const DEFAULT_HEALTH_PATH: &str = "/health";
 
 /// The load balancer in front of the HTTP and WebSocket services.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -34,6 +38,15 @@ pub struct Balancer {
     #[serde(default = "default_listen")]
     #[schemars(range(min = 1, max = 65535))]
     pub listen: u32,
+    /// The path at which the balancer answers for its own health (200, unlogged), for
+    /// whatever watches it: compose's healthcheck, the Kubernetes probes of its pods, a
+    /// load balancer or monitor in front. That exact path never reaches a route (a route
+    /// with that path gets a warning; an error when `health_path` is given): to pass
+    /// `/health` through to a service (`{ path: /health, service: api }`), move the
+    /// balancer's own elsewhere, e.g. `/lb-health`. Default: `/health`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = ROUTE_PATTERN), example = &"/lb-health")]
+    pub health_path: Option<String>,
     /// HTTPS at the balancer: it terminates TLS with a certificate you provide and
     /// answers plain HTTP on `listen` with a redirect to HTTPS. Default: none (plain
     /// HTTP only).
@@ -59,8 +72,8 @@ pub struct Balancer {
     /// address; their `X-Forwarded-*` headers then count for nothing, like anyone's. A
     /// connection from another address is its own client (nginx needs a PROXY header on
     /// every connection, and believes none from there; HAProxy takes it without one). The
-    /// balancer's `/health` moves to a plain HTTP listener of its own on port 8081, for
-    /// probes and health checks that do not speak the protocol. Needs
+    /// balancer's own health (`health_path`) moves to a plain HTTP listener of its own on
+    /// port 8081, for probes and health checks that do not speak the protocol. Needs
     /// `trusted_proxies`. Default: false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub proxy_protocol: bool,
@@ -79,6 +92,14 @@ pub struct Balancer {
 
 fn default_listen() -> u32 {
     80
+}
+
+impl Balancer {
+    /// Where the balancer answers its own health: `health_path`, or
+    /// [`DEFAULT_HEALTH_PATH`].
+    pub fn health_path_or_default(&self) -> &str {
+        self.health_path.as_deref().unwrap_or(DEFAULT_HEALTH_PATH)
+    }
 }
 
 /// A proxy tierform can configure.
@@ -246,8 +267,9 @@ pub struct Tls {
     #[schemars(range(min = 1, max = 65535))]
     pub listen: u32,
     /// Whether plain HTTP on `balancer.listen` answers every request with a 308
-    /// redirect to the same URL over HTTPS (the balancer's own `/health` still answers
-    /// on plain HTTP). `false` serves the routes on both ports. Default: true.
+    /// redirect to the same URL over HTTPS (the balancer's own health, `health_path`,
+    /// still answers on plain HTTP). `false` serves the routes on both ports. Default:
+    /// true.
     #[serde(default = "default_true")]
     pub redirect_http: bool,
     /// The Strict-Transport-Security header on HTTPS answers: browsers then use HTTPS

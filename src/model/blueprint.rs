@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::balancer::Balancer;
 use super::datastore::Datastore;
 use super::service::Service;
-use super::signal::Condition;
+use super::signal::{Condition, SignalCondition};
 use super::tier::Tier;
 use super::{NAME_PATTERN, TEXT_PATTERN};
 
@@ -122,6 +122,15 @@ pub struct Phase {
     /// phase before it. Text lines are for people, as in `enter_when`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub leave_when: Vec<Condition>,
+    /// What this phase should hold to, watched in it: each a signal and the side of a
+    /// threshold it should stay on (`{ signal: p95_latency, service: api, below:
+    /// 200ms }`: the 95th percentile under 200ms; `{ signal: error_rate, service: api,
+    /// below: 0.1 }`: under 0.1 % errors). One past its threshold for its `for`
+    /// (default 5m) is an alert, `ObjectiveMissed`, for people to look into: not a
+    /// reason to change phase, which is what `enter_when` says.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(length(max = 32), example = crate::model::signal::objectives_example())]
+    pub objectives: Vec<SignalCondition>,
     /// Platforms rendered for this phase. Default: the blueprint's `targets`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1))]

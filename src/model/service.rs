@@ -268,7 +268,7 @@ pub struct Health {
 }
 
 /// CPU and memory for one instance.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
     /// CPU reserved (request), like `200m` or `1`.
@@ -354,6 +354,91 @@ pub struct Balance {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = STICKY_PATTERN), example = &"header:X-Device-Id")]
     pub sticky: Option<String>,
+    /// What makes the balancer try a GET, HEAD or OPTIONS request again on the next
+    /// instance (up to 3 in all): a failed connection (`error`), a timeout
+    /// (`timeout`), an answer that is not HTTP (`invalid_header`), or the answer's
+    /// status (`http_500`, `http_502`, `http_503`, `http_504`, `http_429`). A POST or
+    /// PATCH is tried again only if it was never sent, and other methods never. A
+    /// service that answers 503 or 429 to shed load gets each such request up to 3
+    /// times. nginx counts a listed status as a failed attempt toward `max_fails`, and
+    /// retries a route split between services on what they all list. HAProxy reads
+    /// `error` as `conn-failure`, `timeout` as `response-timeout` and `invalid_header`
+    /// as `junk-response`, always with `empty-response` (a connection closed without an
+    /// answer); 3.0 retries on a 429, 2.6 cannot. Default: `[error, timeout]` (HAProxy's
+    /// own: a failed connection, or one closed without an answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 1, max = 8), example = &["error", "timeout", "http_502", "http_503"])]
+    pub retry_on: Option<Vec<RetryOn>>,
+}
+
+/// A failure after which the balancer tries a request again on the next instance, as
+/// nginx's `proxy_next_upstream` names it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
+pub enum RetryOn {
+    /// The connection could not be made, or broke before the answer's header came.
+    #[serde(rename = "error")]
+    Error,
+    /// Connecting, sending the request, or waiting for the answer's header took longer
+    /// than the balancer's timeouts.
+    #[serde(rename = "timeout")]
+    Timeout,
+    /// The answer was empty or not valid HTTP.
+    #[serde(rename = "invalid_header")]
+    InvalidHeader,
+    /// The answer was 500 Internal Server Error.
+    #[serde(rename = "http_500")]
+    Http500,
+    /// The answer was 502 Bad Gateway.
+    #[serde(rename = "http_502")]
+    Http502,
+    /// The answer was 503 Service Unavailable.
+    #[serde(rename = "http_503")]
+    Http503,
+    /// The answer was 504 Gateway Timeout.
+    #[serde(rename = "http_504")]
+    Http504,
+    /// The answer was 429 Too Many Requests (HAProxy 3.0, not 2.6).
+    #[serde(rename = "http_429")]
+    Http429,
+}
+
+impl RetryOn {
+    /// What the balancer retries on when a service gives no `retry_on`.
+    pub const DEFAULT: &'static [RetryOn] = &[RetryOn::Error, RetryOn::Timeout];
+
+    /// Its name in a blueprint, which is also nginx's (`proxy_next_upstream`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryOn::Error => "error",
+            RetryOn::Timeout => "timeout",
+            RetryOn::InvalidHeader => "invalid_header",
+            RetryOn::Http500 => "http_500",
+            RetryOn::Http502 => "http_502",
+            RetryOn::Http503 => "http_503",
+            RetryOn::Http504 => "http_504",
+            RetryOn::Http429 => "http_429",
+        }
+    }
+
+    /// Whether HAProxy `version` can retry on it: 2.6's `retry-on` knows no 429.
+    pub fn on_haproxy(self, version: &str) -> bool {
+        self != RetryOn::Http429 || version != "2.6"
+    }
+}
+
+impl Balance {
+    /// What the balancer retries on for this service, in [`RetryOn`]'s order, each once:
+    /// its `retry_on`, or [`RetryOn::DEFAULT`].
+    pub fn retry_on_or_default(balance: Option<&Balance>) -> Vec<RetryOn> {
+        let mut list = balance
+            .and_then(|b| b.retry_on.clone())
+            .unwrap_or_else(|| RetryOn::DEFAULT.to_vec());
+        list.sort();
+        list.dedup();
+        list
+    }
 }
 
 /// A load-balancing algorithm.

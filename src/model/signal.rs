@@ -342,6 +342,53 @@ pub fn enter_example() -> serde_json::Value {
     ])
 }
 
+/// An example of a phase's `objectives`.
+pub fn objectives_example() -> serde_json::Value {
+    serde_json::json!([
+        { "signal": "p95_latency", "service": "api", "below": "200ms" },
+        { "signal": "error_rate", "service": "api", "below": 0.1, "for": "10m" }
+    ])
+}
+
+impl SignalCondition {
+    /// The condition that holds while this one, read as an objective, is missed: the
+    /// same signal past the other side of its threshold.
+    pub fn missed(&self) -> SignalCondition {
+        SignalCondition {
+            above: self.below.clone(),
+            below: self.above.clone(),
+            ..self.clone()
+        }
+    }
+
+    /// This condition read as an objective, with how long it may be missed before it
+    /// alerts: `p95_latency of api < 200ms (an alert after 5m past it)`.
+    pub fn objective_line(&self) -> String {
+        let after = match &self.for_ {
+            Some(d) => d.to_string(),
+            None => format!("{}m", DEFAULT_FOR_MS / 60_000),
+        };
+        format!("{} (an alert after {after} past it)", self.objective_text())
+    }
+
+    /// This condition read as an objective, for people: `p95_latency of api < 200ms`.
+    pub fn objective_text(&self) -> String {
+        let mut text = format!("{}", self.signal);
+        if let Some(name) = self.subject_name() {
+            text.push_str(&format!(" of {name}"));
+        }
+        if let Some((above, t)) = self.threshold() {
+            let unit = match (self.signal.unit(), t) {
+                (Unit::Percent, Threshold::Number(_)) => "%",
+                (Unit::PerSecond, Threshold::Number(_)) => "/s",
+                _ => "",
+            };
+            text.push_str(&format!(" {} {t}{unit}", if above { ">" } else { "<" }));
+        }
+        text
+    }
+}
+
 /// The defaults of [`Metrics`].
 pub const DEFAULT_METRICS_PATH: &str = "/metrics";
 pub const DEFAULT_HISTOGRAM: &str = "http_request_duration_highr_seconds";

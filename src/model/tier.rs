@@ -201,6 +201,14 @@ pub struct Machine {
     pub cpu: Quantity,
     /// Memory, like `16Gi`.
     pub memory: Quantity,
+    /// The disk each machine has, like `200Gi`: from `1G` to `1024Ti`. `plan`,
+    /// ARCHITECTURE.md and the Kubernetes README state it with the machine's size, and
+    /// on `hosts` validation warns where the `storage` of the datastore servers placed
+    /// on one machine adds up to more (their data, in Docker volumes, lives on this
+    /// disk, beside the system, the images and the logs). Its kind (SSD or not) is the
+    /// provider's: nothing rendered depends on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<Quantity>,
     /// The GPUs each machine has, like `{ count: 1 }` (NVIDIA's by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<Gpu>,

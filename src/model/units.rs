@@ -164,6 +164,8 @@ impl JsonSchema for Quantity {
 pub enum Measure {
     Cpu,
     Memory,
+    /// A machine's disk: at least 1 GiB.
+    Disk,
 }
 
 /// Why a quantity is not usable as the measure asked for.
@@ -217,6 +219,19 @@ impl Quantity {
         Ok(bytes)
     }
 
+    /// A machine's disk in bytes: from 1 GB (less is almost always a forgotten or
+    /// mistaken suffix: no system and its images fit) to 1 PiB.
+    pub fn disk_bytes(&self) -> Result<u64, QuantityError> {
+        let bytes = self.size_bytes()?;
+        if bytes < 1_000_000_000 {
+            return Err(QuantityError {
+                message: format!("`{}` is less than 1 GB of disk", self.0),
+                hint: Some("a disk needs a suffix: `100Gi`, `1Ti`".into()),
+            });
+        }
+        Ok(bytes)
+    }
+
     /// A size in bytes, any from 0 to 1 PiB (a request body: `64Ki`, `10Mi`).
     pub fn size_bytes(&self) -> Result<u64, QuantityError> {
         let (number, suffix) = split_quantity(&self.0).ok_or_else(|| not_a_quantity(&self.0))?;
@@ -255,6 +270,7 @@ impl Quantity {
         match measure {
             Measure::Cpu => self.millicores(),
             Measure::Memory => self.bytes(),
+            Measure::Disk => self.disk_bytes(),
         }
     }
 }
@@ -291,6 +307,24 @@ pub fn format_bytes(bytes: u64) -> String {
     } else {
         bytes.to_string()
     }
+}
+
+/// Formats a disk's size the way its blueprint likely wrote it: `200Gi`, `2Ti`, or
+/// with a decimal suffix where that is exact (`250G`, `1T`), else in GiB to a tenth.
+pub fn format_disk(bytes: u64) -> String {
+    const GI: u64 = 1 << 30;
+    for (size, unit) in [
+        (1u64 << 40, "Ti"),
+        (GI, "Gi"),
+        (1_000_000_000_000, "T"),
+        (1_000_000_000, "G"),
+    ] {
+        if bytes % size == 0 {
+            return format!("{}{unit}", bytes / size);
+        }
+    }
+    let tenths = (u128::from(bytes) * 10).div_ceil(u128::from(GI));
+    format!("{}.{}Gi", tenths / 10, tenths % 10)
 }
 
 /// Two sizes compared with each other, said in one unit (the larger's, `Gi` or `Mi`)
@@ -386,5 +420,26 @@ mod tests {
         assert_eq!(format_bytes(4 * 1024 * 1024 * 1024), "4Gi");
         assert_eq!(format_bytes(1536 * 1024 * 1024), "1536Mi");
         assert_eq!(format_millicores(1500), "1500m");
+    }
+
+    #[test]
+    fn disk() {
+        assert_eq!(format_disk(200 << 30), "200Gi");
+        assert_eq!(format_disk(2 << 40), "2Ti");
+        assert_eq!(format_disk(250_000_000_000), "250G");
+        assert_eq!(format_disk(1_000_000_000_000), "1T");
+        assert_eq!(format_disk(1_500_000_000), "1.4Gi");
+        assert_eq!(Quantity("200Gi".into()).disk_bytes(), Ok(200 << 30));
+        assert_eq!(Quantity("1G".into()).disk_bytes(), Ok(1_000_000_000));
+        assert_eq!(Quantity("2Ti".into()).disk_bytes(), Ok(2 << 40));
+        assert!(
+            Quantity("200".into()).disk_bytes().is_err(),
+            "a forgotten suffix"
+        );
+        assert!(Quantity("512Mi".into()).disk_bytes().is_err());
+        assert!(
+            Quantity("2048Ti".into()).disk_bytes().is_err(),
+            "over 1 PiB"
+        );
     }
 }

@@ -175,6 +175,15 @@ pub const GRAFANA: MonitoringTool = MonitoringTool {
     package: "",
 };
 
+/// The Datadog Agent, which receives the services' traces on compose and hosts
+/// (`monitoring.apm` with `vendor: datadog`), pinned to a release (Debian does not
+/// package it).
+pub const DATADOG_AGENT: MonitoringTool = MonitoringTool {
+    version: "7.84.6",
+    image: "gcr.io/datadoghq/agent:7.84.6",
+    package: "",
+};
+
 /// Every monitoring program tierform runs, for the tests that check each image is one
 /// the live monitoring test boots (cAdvisor and Grafana, which Debian does not
 /// package, aside).
@@ -187,6 +196,7 @@ pub const MONITORING: &[MonitoringTool] = &[
     NODE_EXPORTER,
     CADVISOR,
     GRAFANA,
+    DATADOG_AGENT,
 ];
 
 /// Redis.

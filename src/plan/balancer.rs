@@ -93,7 +93,24 @@ pub(super) fn balancer_plan(
             tries.insert(*platform, most);
             next_upstream_timeout_ms.insert(*platform, connect * u64::from(most));
         }
+        // nginx's one list for the route: what every pool behind it retries on.
+        let route_pools: Vec<&PoolPlan> =
+            backends.iter().filter_map(|b| pools.get(&b.pool)).collect();
+        let retry_on = match route_pools.split_first() {
+            Some((first, rest)) => first
+                .retry_on
+                .iter()
+                .copied()
+                .filter(|on| rest.iter().all(|p| p.retry_on.contains(on)))
+                .collect(),
+            None => RetryOn::DEFAULT.to_vec(),
+        };
         let route_body = body_bytes(route.max_body_size.as_ref())?;
+        // A route to its services' own health check (a monitor polling it through the
+        // balancer): that exact path is not logged. Never `/`, a site's home page.
+        let quiet = route.path != "/"
+            && !route_pools.is_empty()
+            && route_pools.iter().all(|p| p.health_path == route.path);
         routes.push(RoutePlan {
             path: route.path.clone(),
             id: String::new(),
@@ -104,6 +121,8 @@ pub(super) fn balancer_plan(
             next_upstream_timeout_ms,
             rate_limit: route.rate_limit.as_ref().map(RateLimitPlan::new),
             max_body_bytes: route_body.filter(|b| *b != max_body_bytes),
+            retry_on,
+            quiet,
         });
     }
     // Longest prefix first; equal lengths by path, so the order is total.
@@ -162,6 +181,7 @@ pub(super) fn balancer_plan(
         replicas: BALANCER_REPLICAS,
         tier: lb.tier.clone(),
         listen,
+        health_path: lb.health_path_or_default().to_string(),
         rate_limit: lb.rate_limit.as_ref().map(RateLimitPlan::new),
         max_body_bytes,
         trusted_proxies: lb.trusted_proxies.clone(),
@@ -228,6 +248,13 @@ fn pool_plan(
             .map_or(0, |list| list.iter().map(|e| e.pods.max(1)).sum());
         tries.insert(*platform, addresses.clamp(1, MAX_TRIES));
     }
+    let retry_on = crate::model::Balance::retry_on_or_default(balance);
+    let haproxy_retry_on = match engine {
+        BalancerEngine::Haproxy if balance.is_some_and(|b| b.retry_on.is_some()) => {
+            Some(haproxy_retry_on(&retry_on))
+        }
+        _ => None,
+    };
     Ok(PoolPlan {
         service: s.name.clone(),
         kind: s.kind,
@@ -245,9 +272,46 @@ fn pool_plan(
         health_fall: health.map_or(3, |h| h.failure_threshold),
         health_rise: health.map_or(2, |h| h.success_threshold),
         tries,
+        retry_on,
+        haproxy_retry_on,
         servers,
         pod_service,
     })
+}
+
+/// HAProxy's `retry-on` keywords for what a pool retries on, in the order HAProxy's
+/// manual lists them. `empty-response` (a connection closed without an answer) is
+/// always there, as in the `defaults` section: nginx's `error` covers it.
+fn haproxy_retry_on(retry_on: &[RetryOn]) -> Vec<&'static str> {
+    let keyword = |on: RetryOn| match on {
+        RetryOn::Error => "conn-failure",
+        RetryOn::Timeout => "response-timeout",
+        RetryOn::InvalidHeader => "junk-response",
+        RetryOn::Http500 => "500",
+        RetryOn::Http502 => "502",
+        RetryOn::Http503 => "503",
+        RetryOn::Http504 => "504",
+        RetryOn::Http429 => "429",
+    };
+    let mut out = Vec::new();
+    if retry_on.contains(&RetryOn::Error) {
+        out.push(keyword(RetryOn::Error));
+    }
+    out.push("empty-response");
+    for on in [
+        RetryOn::InvalidHeader,
+        RetryOn::Timeout,
+        RetryOn::Http429,
+        RetryOn::Http500,
+        RetryOn::Http502,
+        RetryOn::Http503,
+        RetryOn::Http504,
+    ] {
+        if retry_on.contains(&on) {
+            out.push(keyword(on));
+        }
+    }
+    out
 }
 
 /// Where the certificate and key are inside the balancer's container (mounted there

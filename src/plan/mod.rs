@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 
+pub mod apm;
 mod balancer;
 mod datastores;
 mod health;
@@ -40,7 +41,7 @@ use crate::check::validate::ResolvedPhase;
 use crate::model::units::Quantity;
 use crate::model::{
     Algorithm, Balancer, BalancerEngine, Blueprint, Condition, Gpu, GpuVendor, Platform, Resources,
-    Service, ServiceKind, Taint,
+    RetryOn, Service, ServiceKind, Taint,
 };
 
 /// The port nginx and HAProxy listen on inside a container: above 1024, so the
@@ -107,6 +108,10 @@ pub struct Plan {
     /// stream from the phase's, and everything else waits for promotion.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub standby_region: Option<standby::StandbyRegion>,
+    /// A vendor's APM (`monitoring.apm`): the traced services' variables, the Datadog
+    /// Agent of compose and hosts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub apm: Option<apm::ApmPlan>,
 }
 
 impl Plan {
@@ -197,6 +202,9 @@ pub fn url_safe_note(vars: &std::collections::BTreeSet<String>) -> String {
 pub struct TierPlan {
     pub cpu_millis: u64,
     pub memory_bytes: u64,
+    /// Each machine's disk, where the blueprint states it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub disk_bytes: Option<u64>,
     /// How many machines.
     pub count: u32,
     /// Their addresses, when listed (the `hosts` platform needs them).
@@ -354,7 +362,7 @@ pub struct HealthPlan {
 }
 
 /// Requests and limits, in millicores and bytes; 0 means not set.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ResourcesPlan {
     pub cpu_millis: u64,
     pub memory_bytes: u64,
@@ -462,6 +470,9 @@ pub struct BalancerPlan {
     pub tier: Option<String>,
     /// The port clients connect to.
     pub listen: u16,
+    /// Where the balancer answers its own health, exactly (`balancer.health_path`):
+    /// every check of the balancer asks it, and no route gets that path.
+    pub health_path: String,
     pub rate_limit: Option<RateLimitPlan>,
     /// The largest request body, in bytes (a route may have its own).
     pub max_body_bytes: u64,
@@ -498,8 +509,8 @@ pub struct BalancerPlan {
 }
 
 impl BalancerPlan {
-    /// The plain port of the balancer's own `/health` on `platform`, where its
-    /// listeners expect the PROXY protocol.
+    /// The plain port of the balancer's own health (`health_path`) on `platform`, where
+    /// its listeners expect the PROXY protocol.
     pub fn health_port(&self, platform: Platform) -> Option<u16> {
         self.nodes.get(&platform)?.first()?.health_port
     }
@@ -516,9 +527,9 @@ pub struct BalancerNode {
     /// The HTTPS port to bind (`balancer.tls`), on the same address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_port: Option<u16>,
-    /// The plain HTTP port of the balancer's own `/health` when its listeners expect
-    /// the PROXY protocol ([`crate::model::PROXY_HEALTH_PORT`]); else `/health` is on
-    /// `port`.
+    /// The plain HTTP port of the balancer's own health (`health_path`) when its
+    /// listeners expect the PROXY protocol ([`crate::model::PROXY_HEALTH_PORT`]); else
+    /// it is on `port`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub health_port: Option<u16>,
     /// Where it serves its metrics (HAProxy) or `stub_status` (nginx, for its
@@ -608,6 +619,14 @@ pub struct RoutePlan {
     pub rate_limit: Option<RateLimitPlan>,
     /// The route's own largest body, when it differs from the balancer's.
     pub max_body_bytes: Option<u64>,
+    /// What nginx retries a request on (`proxy_next_upstream`), whichever pool takes
+    /// it: what every pool behind the route retries on, in [`RetryOn`]'s order; empty:
+    /// nothing.
+    pub retry_on: Vec<RetryOn>,
+    /// The route to its services' own health check (its path, never `/`, is the
+    /// `health.path` of every service behind it, as a monitor polls it through the
+    /// balancer): requests for exactly that path are not logged.
+    pub quiet: bool,
 }
 
 /// A pool and its share of a route's traffic.
@@ -644,6 +663,13 @@ pub struct PoolPlan {
     /// Attempts per request (the first included) over different instances, per
     /// platform: one per instance the platform addresses, 1 to [`MAX_TRIES`].
     pub tries: BTreeMap<Platform, u32>,
+    /// What a request is tried again on, in [`RetryOn`]'s order: the service's
+    /// `retry_on`, or [`RetryOn::DEFAULT`].
+    pub retry_on: Vec<RetryOn>,
+    /// HAProxy: the backend's own `retry-on` keywords, in HAProxy's order, from the
+    /// service's `retry_on` and always with `empty-response`; none: the service gives no
+    /// `retry_on` and the `defaults` section's hold (or the engine is nginx).
+    pub haproxy_retry_on: Option<Vec<&'static str>>,
     pub servers: BTreeMap<Platform, Vec<Endpoint>>,
     /// Kubernetes: the headless Service (no virtual IP, the service's selector) whose
     /// DNS name lists every ready pod, so the balancer spreads, hashes and counts
@@ -689,6 +715,16 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
             TierPlan {
                 cpu_millis: quantity_millis(&t.machine.cpu).map_err(&fail)?,
                 memory_bytes: quantity_bytes(&t.machine.memory).map_err(&fail)?,
+                disk_bytes: t
+                    .machine
+                    .disk
+                    .as_ref()
+                    .map(|q| {
+                        q.disk_bytes()
+                            .map_err(|e| format!("`{}`: {}", q.0, e.message))
+                    })
+                    .transpose()
+                    .map_err(&fail)?,
                 count: t.machines(),
                 hosts: t.hosts.clone(),
                 cost_per_month: t.cost_per_month,
@@ -754,9 +790,11 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
     };
 
     let watch = watch::watch_plan(
+        &phase.name,
         phase.next.as_ref(),
         phase.previous.as_ref(),
         &phase.leave_when,
+        &phase.objectives,
         &services,
         &datastores,
         &platforms,
@@ -764,6 +802,14 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
     )
     .map_err(&fail)?;
 
+    // Prometheus's budget, where the blueprint gives one.
+    let budget = bp
+        .monitoring
+        .as_ref()
+        .and_then(|m| m.resources.as_ref())
+        .map(|r| resources_plan(Some(r)))
+        .transpose()
+        .map_err(&fail)?;
     let mut scrape = BTreeMap::new();
     if platforms.contains(&Platform::Compose) {
         scrape.insert(
@@ -773,6 +819,7 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
                 &datastores,
                 balancer.as_ref(),
                 scrape::notify_plan(bp.monitoring.as_ref()),
+                budget.as_ref(),
             ),
         );
     }
@@ -788,6 +835,7 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
                 &datastores,
                 balancer.as_ref(),
                 scrape::notify_plan(bp.monitoring.as_ref()),
+                budget.as_ref(),
                 m,
             ),
         );
@@ -808,6 +856,11 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
         );
     }
 
+    let apm = bp
+        .monitoring
+        .as_ref()
+        .and_then(|m| m.apm.as_ref())
+        .map(|a| apm::apm_plan(a, blueprint_name, &phase.name, &services, &platforms));
     let mut plan = Plan {
         blueprint: blueprint_name.to_string(),
         phase: phase.name.clone(),
@@ -824,6 +877,7 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
         balancer,
         standby: None,
         standby_region: None,
+        apm,
     };
     if let (Some(standby), true) = (&bp.standby, plan.platforms.contains(&Platform::Hosts)) {
         let region = standby::link(blueprint_name, phase, standby, &mut plan)?;

@@ -174,6 +174,85 @@ pub fn hosts_placement(bp: &Blueprint) -> Vec<Diagnostic> {
         );
     }
     out.extend(copies_on_one_machine(bp, &layout));
+    out.extend(storage_over_disk(bp, &layout));
+    out
+}
+
+/// The volumes of the datastore servers placed on a machine (each its datastore's
+/// `storage.size`, where it states one) must fit the machine's `disk`, where its tier
+/// states one: Docker keeps them on that disk. Warned once per tier, at its `disk`,
+/// naming each machine that is short.
+fn storage_over_disk(bp: &Blueprint, layout: &HostsLayout) -> Vec<Diagnostic> {
+    use crate::model::units::format_bytes_pair;
+    // Per machine, per datastore: its servers there, the size of each one's volume and
+    // that size as the blueprint writes it.
+    type Volumes<'a> = BTreeMap<&'a str, (u64, u64, &'a str)>;
+    let mut on: BTreeMap<&str, Volumes> = BTreeMap::new();
+    for (name, store) in &bp.datastores {
+        let Some((size, written)) = store
+            .storage()
+            .and_then(|s| Some((s.size.bytes().ok()?, s.size.0.as_str())))
+        else {
+            continue;
+        };
+        let Some(placed) = layout.datastores.get(name) else {
+            continue;
+        };
+        for ((_, role, _), (host, _)) in datastore_nodes(name, store).iter().zip(placed) {
+            if role.is_server() {
+                let entry = on
+                    .entry(host.as_str())
+                    .or_default()
+                    .entry(name.as_str())
+                    .or_insert((0, size, written));
+                entry.0 += 1;
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (tier_name, tier) in &bp.tiers {
+        let Some(disk) = tier.machine.disk.as_ref().and_then(|d| d.disk_bytes().ok()) else {
+            continue;
+        };
+        let mut short = Vec::new();
+        for host in &tier.hosts {
+            let Some(stores) = on.get(host.as_str()) else {
+                continue;
+            };
+            let total: u64 = stores.values().map(|(n, size, _)| n * size).sum();
+            if total <= disk {
+                continue;
+            }
+            let each: Vec<String> = stores
+                .iter()
+                .map(|(name, (n, _, written))| match n {
+                    1 => format!("`{name}` {written}"),
+                    n => format!("`{name}` {n} × {written}"),
+                })
+                .collect();
+            let (total, disk) = format_bytes_pair(total, disk);
+            short.push(format!(
+                "{host} holds {total} of its {disk} ({})",
+                each.join(", ")
+            ));
+        }
+        if short.is_empty() {
+            continue;
+        }
+        out.push(
+            Diagnostic::warning(
+                Code::StorageOverDisk,
+                Pointer::build(["tiers", tier_name.as_str(), "machine", "disk"]),
+                format!(
+                    "the datastores' volumes on tier `{tier_name}`'s machines outgrow their disks (`{}` each): {}",
+                    tier.machine.disk.as_ref().map_or("", |d| d.0.as_str()),
+                    short.join("; ")
+                ),
+            )
+            .at_key()
+            .hint("give the tier a larger `disk` or more machines, or lower the datastores' `storage.size` (the system, the images and the logs need room on the disk too)"),
+        );
+    }
     out
 }
 
@@ -698,6 +777,43 @@ mod tests {
         let m = hosts_layout(&bp).monitoring.expect("monitoring");
         assert_eq!(m.machine, "10.0.1.30", "monitoring.tier's first host");
         assert_eq!(m.cadvisor.len(), 4, "every machine, the monitoring one too");
+    }
+
+    /// The volumes of every server a machine holds count against its disk, each
+    /// datastore's as often as it has servers there; machines within their disk, and
+    /// datastores that state no `storage`, are not named.
+    #[test]
+    fn volumes_on_a_machine_count_against_its_disk() {
+        let bp: Blueprint = serde_json::from_value(serde_json::json!({
+            "version": 1,
+            "name": "demo",
+            "targets": ["hosts"],
+            "tiers": {
+                "data": { "machine": { "cpu": 4, "memory": "16Gi", "disk": "50Gi" },
+                          "hosts": ["10.0.1.21", "10.0.1.22"] },
+            },
+            "services": {},
+            "datastores": {
+                "cache": { "engine": "redis", "version": "8.0", "tier": "data", "mode": "cluster",
+                           "cluster": { "masters": 3, "replicas_per_master": 1 },
+                           "storage": { "size": "20Gi" } },
+                "db": { "engine": "postgres", "version": "17", "database": "demo", "tier": "data" },
+            },
+        }))
+        .expect("a blueprint");
+        let found = storage_over_disk(&bp, &hosts_layout(&bp));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].code, Code::StorageOverDisk);
+        assert_eq!(found[0].pointer.as_str(), "/tiers/data/machine/disk");
+        assert_eq!(
+            found[0].message,
+            "the datastores' volumes on tier `data`'s machines outgrow their disks (`50Gi` each): 10.0.1.21 holds 60Gi of its 50Gi (`cache` 3 × 20Gi); 10.0.1.22 holds 60Gi of its 50Gi (`cache` 3 × 20Gi)"
+        );
+        // Within the disk: nothing.
+        let mut roomy = bp.clone();
+        roomy.tiers.get_mut("data").unwrap().machine.disk =
+            Some(crate::model::Quantity("60Gi".into()));
+        assert!(storage_over_disk(&roomy, &hosts_layout(&roomy)).is_empty());
     }
 
     #[test]

@@ -129,6 +129,7 @@ pub fn findings(
         description: None,
         enter_when: Vec::new(),
         leave_when: Vec::new(),
+        objectives: Vec::new(),
         previous: None,
         next: None,
         targets: targets.to_vec(),

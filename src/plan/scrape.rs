@@ -22,7 +22,8 @@ use serde::Serialize;
 
 use super::placement::HostsMonitoring;
 use super::{
-    BalancerPlan, DatastorePlan, EnginePlan, EnvValue, NodeRole, PostgresPlan, ServicePlan,
+    BalancerPlan, DatastorePlan, EnginePlan, EnvValue, NodeRole, PostgresPlan, ResourcesPlan,
+    ServicePlan,
 };
 use crate::model::versions::{self, MonitoringTool};
 use crate::model::{BalancerEngine, Platform};
@@ -95,6 +96,44 @@ pub struct MonitoringHome {
     pub prometheus: u16,
     pub alertmanager: u16,
     pub grafana: u16,
+    /// Prometheus's container's requests and limits ([`prometheus_resources`]).
+    pub prometheus_resources: ResourcesPlan,
+    /// Whether the blueprint budgets Prometheus (`monitoring.resources`): `plan`
+    /// counts it in the phase's requests then.
+    pub budgeted: bool,
+}
+
+/// Prometheus's limits where the blueprint gives it no budget: 1 CPU and 1 GiB, no
+/// reservation.
+pub const PROMETHEUS_LIMITS: ResourcesPlan = ResourcesPlan {
+    cpu_millis: 0,
+    memory_bytes: 0,
+    cpu_limit_millis: 1000,
+    memory_limit_bytes: 1 << 30,
+    gpu: None,
+};
+
+/// Prometheus's requests and limits from its budget (`monitoring.resources`, 0 where
+/// not set): each request as given, each limit as given, else its request (a budget
+/// is what it may use), else [`PROMETHEUS_LIMITS`]'s.
+pub fn prometheus_resources(budget: Option<&ResourcesPlan>) -> ResourcesPlan {
+    let Some(budget) = budget else {
+        return PROMETHEUS_LIMITS;
+    };
+    let or = |v: u64, default: u64| if v > 0 { v } else { default };
+    ResourcesPlan {
+        cpu_millis: budget.cpu_millis,
+        memory_bytes: budget.memory_bytes,
+        cpu_limit_millis: or(
+            budget.cpu_limit_millis,
+            or(budget.cpu_millis, PROMETHEUS_LIMITS.cpu_limit_millis),
+        ),
+        memory_limit_bytes: or(
+            budget.memory_limit_bytes,
+            or(budget.memory_bytes, PROMETHEUS_LIMITS.memory_limit_bytes),
+        ),
+        gpu: None,
+    }
 }
 
 impl MonitoringHome {
@@ -280,6 +319,7 @@ pub fn compose_scrape(
     datastores: &BTreeMap<String, DatastorePlan>,
     balancer: Option<&BalancerPlan>,
     notify: Vec<NotifyPlan>,
+    budget: Option<&ResourcesPlan>,
 ) -> ScrapePlan {
     let platform = Platform::Compose;
     let mut plan = ScrapePlan {
@@ -289,6 +329,8 @@ pub fn compose_scrape(
             prometheus: PROMETHEUS_PORT,
             alertmanager: ALERTMANAGER_PORT,
             grafana: GRAFANA_PORT,
+            prometheus_resources: prometheus_resources(budget),
+            budgeted: budget.is_some(),
         }),
         ..ScrapePlan::default()
     };
@@ -415,6 +457,7 @@ pub fn hosts_scrape(
     datastores: &BTreeMap<String, DatastorePlan>,
     balancer: Option<&BalancerPlan>,
     notify: Vec<NotifyPlan>,
+    budget: Option<&ResourcesPlan>,
     m: &HostsMonitoring,
 ) -> ScrapePlan {
     let platform = Platform::Hosts;
@@ -425,6 +468,8 @@ pub fn hosts_scrape(
             prometheus: m.prometheus,
             alertmanager: m.alertmanager,
             grafana: m.grafana,
+            prometheus_resources: prometheus_resources(budget),
+            budgeted: budget.is_some(),
         }),
         ..ScrapePlan::default()
     };
@@ -686,4 +731,46 @@ fn rabbitmq_job(targets: Vec<String>) -> ScrapeJob {
     j.params
         .insert("family".into(), "queue_coarse_metrics".into());
     j
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Without a budget, Prometheus keeps its fixed limits; with one, each limit not
+    /// given is its request, and a measure the budget leaves out keeps its default.
+    #[test]
+    fn prometheus_budget_fills_its_limits() {
+        assert_eq!(prometheus_resources(None), PROMETHEUS_LIMITS);
+        let half = ResourcesPlan {
+            cpu_millis: 500,
+            memory_bytes: 512 << 20,
+            ..ResourcesPlan::default()
+        };
+        let r = prometheus_resources(Some(&half));
+        assert_eq!(
+            (
+                r.cpu_millis,
+                r.cpu_limit_millis,
+                r.memory_bytes,
+                r.memory_limit_bytes
+            ),
+            (500, 500, 512 << 20, 512 << 20)
+        );
+        let memory_only = ResourcesPlan {
+            memory_bytes: 1 << 30,
+            memory_limit_bytes: 2 << 30,
+            ..ResourcesPlan::default()
+        };
+        let r = prometheus_resources(Some(&memory_only));
+        assert_eq!(
+            (
+                r.cpu_millis,
+                r.cpu_limit_millis,
+                r.memory_bytes,
+                r.memory_limit_bytes
+            ),
+            (0, 1000, 1 << 30, 2 << 30)
+        );
+    }
 }

@@ -1,5 +1,5 @@
-//! What a phase watches: the next phase's entry signals and its own leave signals,
-//! each resolved into an alert with its PromQL expression per platform.
+//! What a phase watches: the next phase's entry signals, its own leave signals and its
+//! objectives, each resolved into an alert with its PromQL expression per platform.
 //!
 //! Every expression reads the series of one exporter or of the service's own metrics,
 //! selected by the scrape job named after the service or datastore (`job="api"`,
@@ -18,6 +18,8 @@ use crate::model::{Condition, Platform, Signal, SignalCondition, Threshold};
 pub const NEXT_PHASE_ALERT: &str = "TimeForNextPhase";
 /// The name of the alert that says the phase is more than the load needs.
 pub const OVER_PROVISIONED_ALERT: &str = "PhaseOverProvisioned";
+/// The name of the alert that says the phase misses one of its objectives.
+pub const OBJECTIVE_ALERT: &str = "ObjectiveMissed";
 /// The window every rate is taken over.
 pub const RATE_WINDOW: &str = "5m";
 
@@ -30,8 +32,10 @@ pub struct WatchPlan {
     pub previous: Option<String>,
     /// This phase's leave conditions, as written.
     pub leave_when: Vec<Condition>,
+    /// This phase's objectives, as written.
+    pub objectives: Vec<SignalCondition>,
     /// One alert per measured condition of the next phase, then one for this phase's
-    /// leave conditions together.
+    /// leave conditions together, then one per objective.
     pub alerts: Vec<AlertPlan>,
 }
 
@@ -43,6 +47,8 @@ pub enum Move {
     Up,
     /// Back to the phase before: this one is more than the load needs.
     Down,
+    /// Nowhere: the phase misses one of its objectives, for people to look into.
+    Hold,
 }
 
 /// One measured condition, resolved.
@@ -70,10 +76,11 @@ pub struct MeasuredCondition {
 /// on), or this phase's `leave_when` as a whole (all must hold to move back).
 #[derive(Debug, Clone, Serialize)]
 pub struct AlertPlan {
-    /// The alert's name ([`NEXT_PHASE_ALERT`] or [`OVER_PROVISIONED_ALERT`]).
+    /// The alert's name ([`NEXT_PHASE_ALERT`], [`OVER_PROVISIONED_ALERT`] or
+    /// [`OBJECTIVE_ALERT`]).
     pub alert: &'static str,
     pub direction: Move,
-    /// The phase it says to move to.
+    /// The phase it says to move to (the phase itself for an objective).
     pub to_phase: String,
     /// What must hold: one condition moving up, every leave condition moving down.
     pub conditions: Vec<MeasuredCondition>,
@@ -86,10 +93,13 @@ pub struct AlertPlan {
 
 /// Resolves what the phase watches, on each of its `platforms`; `namespace` is its
 /// Kubernetes namespace.
+#[allow(clippy::too_many_arguments)]
 pub fn watch_plan(
+    phase: &str,
     next: Option<&(String, Vec<Condition>)>,
     previous: Option<&String>,
     leave_when: &[Condition],
+    objectives: &[SignalCondition],
     services: &BTreeMap<String, ServicePlan>,
     datastores: &BTreeMap<String, DatastorePlan>,
     platforms: &[Platform],
@@ -117,10 +127,17 @@ pub fn watch_plan(
             alerts.push(alert(Move::Down, to, all, platforms));
         }
     }
+    for o in objectives {
+        // Measured as the condition under which it is missed, told as written.
+        let mut c = measure_condition(&o.missed(), services, datastores, platforms, namespace)?;
+        c.text = o.objective_text();
+        alerts.push(alert(Move::Hold, phase, vec![c], platforms));
+    }
     Ok(WatchPlan {
         next: next.cloned(),
         previous: previous.cloned(),
         leave_when: leave_when.to_vec(),
+        objectives: objectives.to_vec(),
         alerts,
     })
 }
@@ -154,6 +171,7 @@ fn alert(
         alert: match direction {
             Move::Up => NEXT_PHASE_ALERT,
             Move::Down => OVER_PROVISIONED_ALERT,
+            Move::Hold => OBJECTIVE_ALERT,
         },
         direction,
         to_phase: to.to_string(),

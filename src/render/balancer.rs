@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use crate::model::{BalancerEngine, Platform};
+use crate::model::{BalancerEngine, Platform, RetryOn};
 use crate::plan::{
     BalancerNode, BalancerPlan, Endpoint, Plan, RateLimitPlan, Sticky, TlsPlan, STATS_PORT,
 };
@@ -40,6 +40,8 @@ struct View<'a> {
     public_port: u16,
     /// nginx workers or HAProxy threads; none: one per core (`auto`).
     workers: Option<u32>,
+    /// Where the balancer answers its own health.
+    health_path: &'a str,
     rate_limit: Option<&'a RateLimitPlan>,
     /// The largest request body: nginx's notation (`10m`), and bytes for HAProxy.
     max_body: String,
@@ -98,6 +100,12 @@ struct RouteView<'a> {
     /// The route's own largest body: nginx's notation, and bytes for HAProxy.
     max_body: Option<String>,
     max_body_bytes: Option<u64>,
+    /// nginx: what `proxy_next_upstream` retries on, as it spells them (`off`: nothing).
+    next_upstream: String,
+    /// nginx: the comment above it, one line each, saying what is retried.
+    next_upstream_comment: Vec<String>,
+    /// The route to its services' health check: its exact path is not logged.
+    quiet: bool,
 }
 
 #[derive(Serialize)]
@@ -164,9 +172,51 @@ struct PoolView<'a> {
     health_fall: u32,
     health_rise: u32,
     tries: u32,
+    /// HAProxy: the backend's own `retry-on` keywords; none: the defaults'.
+    retry_on: Option<&'a [&'static str]>,
     servers: &'a [Endpoint],
     /// The instances its servers stand for (a name resolved per pod counts each pod).
     addresses: u32,
+}
+
+/// The comment above nginx's `proxy_next_upstream`, in lines of at most 77 characters:
+/// what a route retries, on which methods.
+fn next_upstream_comment(retry_on: &[RetryOn]) -> Vec<String> {
+    let text = if retry_on == RetryOn::DEFAULT {
+        "GET, HEAD, OPTIONS on the next instance when the connection failed or broke \
+         without an answer; POST and PATCH only when it could not be made (nginx never \
+         replays them once sent). An answer, 5xx included, is passed on."
+            .to_string()
+    } else if retry_on.is_empty() {
+        "Never tried again: the services of the split retry on nothing in common.".to_string()
+    } else {
+        let answers = if retry_on.iter().any(|on| {
+            !matches!(
+                on,
+                RetryOn::Error | RetryOn::Timeout | RetryOn::InvalidHeader
+            )
+        }) {
+            "Any other answer, or the last instance's, is passed on."
+        } else {
+            "An answer, 5xx included, is passed on."
+        };
+        format!(
+            "GET, HEAD, OPTIONS on the next instance on each condition below (`retry_on`); \
+             POST and PATCH only when they were never sent (nginx never replays them once \
+             sent). {answers}"
+        )
+    };
+    let mut lines: Vec<String> = Vec::new();
+    for word in text.split(' ') {
+        match lines.last_mut() {
+            Some(line) if line.len() + 1 + word.len() <= 77 => {
+                line.push(' ');
+                line.push_str(word);
+            }
+            _ => lines.push(word.to_string()),
+        }
+    }
+    lines
 }
 
 /// A size as nginx writes it: `10m`, `512k`, or bytes.
@@ -210,6 +260,7 @@ pub fn render(
                 health_fall: p.health_fall,
                 health_rise: p.health_rise,
                 tries: p.tries[&platform],
+                retry_on: p.haproxy_retry_on.as_deref(),
                 servers,
                 addresses: servers.iter().map(Endpoint::addresses).sum(),
             }
@@ -244,6 +295,17 @@ pub fn render(
                 rate_limit: r.rate_limit.as_ref(),
                 max_body: r.max_body_bytes.map(nginx_size),
                 max_body_bytes: r.max_body_bytes,
+                next_upstream: if r.retry_on.is_empty() {
+                    "off".to_string()
+                } else {
+                    r.retry_on
+                        .iter()
+                        .map(|on| on.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                },
+                next_upstream_comment: next_upstream_comment(&r.retry_on),
+                quiet: r.quiet,
             }
         })
         .collect();
@@ -255,6 +317,7 @@ pub fn render(
         node,
         public_port: lb.listen,
         workers: lb.workers.get(&platform).copied(),
+        health_path: &lb.health_path,
         rate_limit: lb.rate_limit.as_ref(),
         max_body: nginx_size(lb.max_body_bytes),
         max_body_bytes: lb.max_body_bytes,

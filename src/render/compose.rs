@@ -11,8 +11,8 @@ use crate::plan::Plan;
 use crate::render::templates::{TemplateError, Templates};
 
 use super::compose_file::{
-    app_containers, balancer_container, compose_document, datastore_containers, emit, env_example,
-    interpolated, monitoring_containers, Layout,
+    app_containers, balancer_container, compose_document, datadog_agent, datastore_containers,
+    emit, env_example, interpolated, monitoring_containers, Layout,
 };
 use super::{balancer, datastores};
 
@@ -46,6 +46,9 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             volumes.extend(volume);
         }
     }
+    if let Some((name, c)) = datadog_agent(plan, None) {
+        services.insert(name, c);
+    }
     let scrape = plan.scrape.get(&Platform::Compose);
     if let Some(scrape) = scrape {
         let (containers, monitoring_volumes) = monitoring_containers(plan, scrape, None);
@@ -74,5 +77,20 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
         super::bundle::secrets_gitignore(plan, ".env"),
     ));
     files.extend(super::monitoring::files(plan, Platform::Compose)?);
+    // APM in the bundle's README (beside the balancer's certificate, where it has one).
+    if let Some(section) = super::apm::section(plan, Platform::Compose) {
+        match files.iter_mut().find(|(path, _)| path == "README.md") {
+            Some((_, text)) => text.push_str(&section),
+            None => files.push((
+                "README.md".to_string(),
+                format!(
+                    "<!-- {} -->\n\n# {}: phase `{}` on compose\n{section}",
+                    super::bundle::generated_header(plan),
+                    plan.blueprint,
+                    plan.phase
+                ),
+            )),
+        }
+    }
     Ok(files)
 }

@@ -63,13 +63,15 @@ pub fn dashboard(plan: &Plan, platform: Platform) -> Value {
             let Some(expr) = c.measures.get(&platform) else {
                 continue;
             };
-            // The zone the condition is about is red (time to move on) or blue (more
-            // than the load needs), the other side green.
+            // The zone the condition is about is red (time to move on), blue (more than
+            // the load needs) or orange (an objective missed), the other side green.
             let (below, beyond) = match (a.direction, c.above) {
                 (Move::Up, true) => ("green", "red"),
                 (Move::Up, false) => ("red", "green"),
                 (Move::Down, true) => ("green", "blue"),
                 (Move::Down, false) => ("blue", "green"),
+                (Move::Hold, true) => ("green", "orange"),
+                (Move::Hold, false) => ("orange", "green"),
             };
             let description = match a.direction {
                 Move::Up => format!("Past the line for its `for`: time for phase {}.", a.to_phase),
@@ -77,6 +79,9 @@ pub fn dashboard(plan: &Plan, platform: Platform) -> Value {
                     "With the other leave conditions, past the line for its `for`: phase {} is enough.",
                     a.to_phase
                 ),
+                Move::Hold => {
+                    "Past the line for its `for`: the phase misses this objective.".to_string()
+                }
             };
             let mut steps = Vec::new();
             steps.push(object! { "color" => below, "value" => Value::Null });

@@ -12,8 +12,8 @@ use crate::render::templates::{TemplateError, Templates};
 
 use super::bundle::machine_dir;
 use super::compose_file::{
-    app_containers, balancer_container, compose_document, datastore_containers, emit, env_example,
-    interpolated, monitoring_containers, Layout,
+    app_containers, balancer_container, compose_document, datadog_agent, datastore_containers,
+    emit, env_example, interpolated, monitoring_containers, Layout,
 };
 use super::{balancer, datastores};
 
@@ -70,6 +70,18 @@ pub fn render(plan: &Plan, templates: &Templates) -> Result<Vec<(String, String)
             for (name, svc, volume) in datastore_containers(store, Layout::Hosts, Some(&machine)) {
                 m.services.insert(name, svc);
                 m.volumes.extend(volume);
+            }
+        }
+    }
+    // The Datadog Agent beside the traced services, on each of their machines.
+    if let Some(agent) = plan.apm.as_ref().and_then(|a| a.agent.as_ref()) {
+        for machine in &agent.machines {
+            if let Some((name, c)) = datadog_agent(plan, Some(machine)) {
+                machines
+                    .entry(machine.clone())
+                    .or_default()
+                    .services
+                    .insert(name, c);
             }
         }
     }
@@ -200,6 +212,12 @@ fn start_order(plan: &Plan) -> String {
             put(machine, step, what.clone());
         }
     }
+    // The Datadog Agent with the services it takes traces from.
+    if let Some(agent) = plan.apm.as_ref().and_then(|a| a.agent.as_ref()) {
+        for machine in &agent.machines {
+            put(machine, 3 + after_jobs, format!("`{}`", agent.container));
+        }
+    }
     if let Some(lb) = &plan.balancer {
         for node in lb.nodes.get(&Platform::Hosts).into_iter().flatten() {
             put(&node.host, 4 + after_jobs, "the balancer".to_string());
@@ -324,6 +342,7 @@ fn start_order(plan: &Plan) -> String {
             crate::plan::scrape::GRAFANA_ADMIN_SECRET,
         ));
     }
+    out.push_str(&super::apm::section(plan, Platform::Hosts).unwrap_or_default());
     out.push_str(&gpus(plan));
     out.push_str(&backups(plan));
     out.push_str(&failover(plan));

@@ -14,6 +14,7 @@ macro_rules! object {
     }};
 }
 
+pub mod apm;
 pub mod architecture;
 pub mod balancer;
 pub mod bundle;

@@ -469,8 +469,13 @@ pub fn rules(plan: &Plan, platform: Platform) -> Result<Option<String>, Template
     } else {
         ""
     };
+    let objectives = if plan.watch.objectives.is_empty() {
+        ""
+    } else {
+        ", when it misses an objective"
+    };
     let about = format!(
-        "When phase {} of {} has outgrown its shape or is more than the load needs{health}. Load it with `rule_files` in prometheus.yml; check it with `promtool check rules`.",
+        "When phase {} of {} has outgrown its shape or is more than the load needs{objectives}{health}. Load it with `rule_files` in prometheus.yml; check it with `promtool check rules`.",
         plan.phase, plan.blueprint
     );
     crate::render::yaml_emit::emit_checked(&[&header, "", &about], &doc)
@@ -635,9 +640,29 @@ fn rule(plan: &Plan, a: &AlertPlan, platform: Platform) -> Value {
     }
     labels.insert("blueprint".into(), Value::from(plan.blueprint.clone()));
     labels.insert("phase".into(), Value::from(plan.phase.clone()));
-    labels.insert("to_phase".into(), Value::from(a.to_phase.clone()));
+    if a.direction != Move::Hold {
+        labels.insert("to_phase".into(), Value::from(a.to_phase.clone()));
+    }
     let diff = format!("tierform diff BLUEPRINT {} {}", plan.phase, a.to_phase);
     let (summary, description) = match (a.direction, a.conditions.as_slice()) {
+        (Move::Hold, [c]) => {
+            let (kind, subject) = &c.subject;
+            labels.insert("signal".into(), Value::from(c.signal.as_str()));
+            labels.insert((*kind).into(), Value::from(subject.clone()));
+            (
+                format!("Objective missed in phase {}: {}", plan.phase, c.text),
+                format!(
+                    "{} of {kind} {subject}{} has been {} for {}, missing the objective the blueprint gives phase {}: {}. Now: {}. Look into it: an objective is what the phase should hold to, not a signal to change phase.",
+                    c.signal,
+                    averaged(c),
+                    comparison(c),
+                    prom_duration(a.for_ms),
+                    plan.phase,
+                    c.text,
+                    current_value(c),
+                ),
+            )
+        }
         (Move::Up, [c]) => {
             let (kind, subject) = &c.subject;
             labels.insert("signal".into(), Value::from(c.signal.as_str()));
@@ -671,17 +696,25 @@ fn rule(plan: &Plan, a: &AlertPlan, platform: Platform) -> Value {
             )
         }
     };
-    object! {
-        "alert" => a.alert,
-        "expr" => a.exprs[&platform].clone(),
-        "for" => prom_duration(a.for_ms),
-        "labels" => Value::Object(labels),
-        "annotations" => object! {
+    let annotations = match a.direction {
+        Move::Hold => object! {
+            "summary" => summary,
+            "description" => description,
+            "runbook" => format!("{}/ARCHITECTURE.md, section \"Objectives\"", plan.phase),
+        },
+        Move::Up | Move::Down => object! {
             "summary" => summary,
             "description" => description,
             "runbook" => format!("{}/ARCHITECTURE.md, section \"Leaving this phase\"", plan.phase),
             "tierform_diff" => diff,
         },
+    };
+    object! {
+        "alert" => a.alert,
+        "expr" => a.exprs[&platform].clone(),
+        "for" => prom_duration(a.for_ms),
+        "labels" => Value::Object(labels),
+        "annotations" => annotations,
     }
 }
 

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::model::units::{format_bytes, format_millicores};
+use crate::model::units::{format_bytes, format_disk, format_millicores};
 use crate::model::Condition;
 use crate::plan::{DatastorePlan, Plan, ResourcesPlan};
 use crate::report::diff::{instances_text, shape_text};
@@ -17,8 +17,13 @@ pub struct PhaseCapacity {
     pub platforms: Vec<String>,
     pub services: Vec<Row>,
     pub datastores: Vec<Row>,
+    /// Prometheus, where `monitoring.resources` budgets it and the phase runs it
+    /// (compose, hosts); counted in `totals`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitoring: Option<Row>,
     pub tiers: Vec<TierRow>,
-    /// Totals over services and datastores, at their fewest instances.
+    /// Totals over services, datastores and a budgeted Prometheus, at their fewest
+    /// instances.
     pub totals: Totals,
     /// Monthly cost of the machines, when every tier names its cost.
     pub monthly_cost: Option<f64>,
@@ -37,6 +42,9 @@ pub struct PhaseCapacity {
     /// The phase before, where `leave_when` points.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
+    /// What this phase should hold to (each an alert when missed), as text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub objectives: Vec<String>,
 }
 
 /// A service or a datastore.
@@ -91,6 +99,9 @@ pub struct TierRow {
     pub cpu: u64,
     #[serde(rename = "memory_bytes")]
     pub memory: u64,
+    /// Each machine's disk, where the blueprint states it.
+    #[serde(rename = "disk_bytes", skip_serializing_if = "Option::is_none")]
+    pub disk: Option<u64>,
     pub cost_per_machine: Option<f64>,
     pub monthly_cost: Option<f64>,
     /// The most machines, where a cluster autoscaler grows the tier's node pool
@@ -214,7 +225,7 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
         let (instances, max) = if s.scaling.autoscaled && !autoscales {
             (
                 format!(
-                    "{} (autoscales {} on kubernetes)",
+                    "{} (no autoscaler here; {} on kubernetes)",
                     s.instances,
                     instances_text(s)
                 ),
@@ -263,8 +274,27 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
         datastores.push(r);
     }
     datastores.sort_by(|a, b| a.name.cmp(&b.name));
+    // One Prometheus for the phase (each bundle, compose or hosts, runs its own copy of
+    // the phase), where the blueprint budgets it.
+    let homes: Vec<(crate::model::Platform, &crate::plan::scrape::MonitoringHome)> = plan
+        .scrape
+        .iter()
+        .filter_map(|(p, s)| Some((*p, s.home.as_ref().filter(|h| h.budgeted)?)))
+        .collect();
+    let monitoring = homes.first().map(|(_, home)| {
+        let on: Vec<&str> = homes.iter().map(|(p, _)| p.as_str()).collect();
+        row(
+            "prometheus",
+            format!("monitoring, on {}", and_list(&on)),
+            "1".to_string(),
+            1,
+            1,
+            &home.prometheus_resources,
+            None,
+        )
+    });
     let mut totals = Totals::default();
-    for r in services.iter().chain(&datastores) {
+    for r in services.iter().chain(&datastores).chain(&monitoring) {
         let (min, max) = (u64::from(r.min_instances), u64::from(r.max_instances));
         totals.cpu_request_min += r.cpu_request * min;
         totals.cpu_request_max += r.cpu_request * max;
@@ -293,6 +323,7 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
                 machines: t.count,
                 cpu: t.cpu_millis,
                 memory: t.memory_bytes,
+                disk: t.disk_bytes,
                 cost_per_machine: t.cost_per_month,
                 monthly_cost: t.cost_per_month.map(|c| c * f64::from(t.count)),
                 max_machines,
@@ -333,6 +364,7 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
                 machines: t.count,
                 cpu: t.cpu_millis,
                 memory: t.memory_bytes,
+                disk: t.disk_bytes,
                 cost_per_machine: t.cost_per_month,
                 monthly_cost: t.cost_per_month.map(|c| c * f64::from(t.count)),
                 max_machines: None,
@@ -373,6 +405,7 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
             .collect(),
         services,
         datastores,
+        monitoring,
         tiers,
         totals,
         monthly_cost,
@@ -390,6 +423,12 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
             .map(|c| condition_line(c, true))
             .collect(),
         previous: plan.watch.previous.clone(),
+        objectives: plan
+            .watch
+            .objectives
+            .iter()
+            .map(|o| o.objective_line())
+            .collect(),
     }
 }
 
@@ -571,6 +610,19 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
             rows: c.datastores.iter().map(cells).collect(),
         });
     }
+    if let Some(m) = &c.monitoring {
+        out.push(Block::Lines("\n".into()));
+        out.push(Block::Table {
+            head: vec![
+                "monitoring",
+                "kind",
+                "instances",
+                "cpu request / limit",
+                "memory request / limit",
+            ],
+            rows: vec![cells(m)],
+        });
+    }
     let t = &c.totals;
     let range = |a: String, b: String| if a == b { a } else { format!("{a}–{b}") };
     let mut lines = format!(
@@ -600,7 +652,10 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
             .services
             .iter()
             .chain(&c.datastores)
-            .filter(|r| r.cpu_limit == 0 && r.memory_limit == 0)
+            .chain(&c.monitoring)
+            // A datastore a provider runs (no instances here) takes nothing of the
+            // phase's machines.
+            .filter(|r| r.max_instances > 0 && r.cpu_limit == 0 && r.memory_limit == 0)
             .map(|r| r.name.as_str())
             .collect();
         match unbounded.as_slice() {
@@ -632,6 +687,9 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
                 .iter()
                 .map(|r| {
                     let mut each = format!("{} CPU, {}", cpu(r.cpu), mem(r.memory));
+                    if let Some(d) = r.disk {
+                        each.push_str(&format!(", {} disk", format_disk(d)));
+                    }
                     if let Some(g) = r.gpu {
                         each.push_str(&format!(", {g}"));
                     }
@@ -730,6 +788,12 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
         ));
         for w in &c.leave_when {
             lines.push_str(&format!("- {w}\n"));
+        }
+    }
+    if !c.objectives.is_empty() {
+        lines.push_str("\nObjectives (an alert when one is missed):\n");
+        for o in &c.objectives {
+            lines.push_str(&format!("- {o}\n"));
         }
     }
     out.push(Block::Lines(lines));

@@ -118,3 +118,245 @@ fn workers_fit_the_cpu_limit_on_kubernetes() {
     }
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+/// `balance.retry_on`: nginx retries a split route on what all its services list (one
+/// location serves them all), HAProxy each backend on its own service's list, with
+/// `empty-response` always; a service without it keeps the defaults, and requests
+/// sent once stay sent once.
+#[test]
+fn retry_on_is_per_route_on_nginx_and_per_backend_on_haproxy() {
+    let bp = r#"
+version: 1
+name: retries
+targets: [compose]
+balancer:
+  engine: nginx
+  routes:
+    - path: /
+      split: [{ service: api, weight: 9 }, { service: next, weight: 1 }]
+    - { path: /files/, service: files }
+services:
+  api:
+    kind: http
+    image: demo/api:1
+    port: 8000
+    balance: { retry_on: [http_503, error, timeout, http_502] }
+  next:
+    kind: http
+    image: demo/api:2
+    port: 8001
+    balance: { retry_on: [error, timeout, http_503] }
+  files: { kind: http, image: demo/files:1, port: 8002 }
+phases:
+  - name: nginx
+  - name: haproxy
+    patch: { balancer: { engine: haproxy } }
+"#;
+    let v = tierform::validate_str(bp);
+    assert_eq!(v.errors(), 0, "{:?}", v.diagnostics);
+    let templates = tierform::Templates::embedded().unwrap();
+    let (set, _) = tierform::render(&v.phases, &Selection::default(), &templates).unwrap();
+    let nginx = set.get("nginx/compose/nginx/nginx.conf").unwrap();
+    let location = |path: &str| {
+        // The last: the metrics server has a `location /` of its own.
+        let start = nginx.rfind(&format!("location {path} {{")).unwrap();
+        nginx[start..start + nginx[start..].find("\n        }").unwrap()].to_string()
+    };
+    let next_upstream = |text: &str| -> Vec<String> {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("proxy_next_upstream "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        next_upstream(&location("/")),
+        ["proxy_next_upstream error timeout http_503;"]
+    );
+    assert_eq!(
+        next_upstream(&location("/files/")),
+        ["proxy_next_upstream error timeout;"]
+    );
+    assert_eq!(
+        next_upstream(&location("@route1_once")),
+        ["proxy_next_upstream off;"]
+    );
+    let haproxy = set.get("haproxy/compose/haproxy/haproxy.cfg").unwrap();
+    let retry_on = |backend: &str| -> Vec<String> {
+        let start = haproxy.find(&format!("\nbackend {backend}\n")).unwrap() + 1;
+        let end = haproxy[start..]
+            .find("\n\n")
+            .map_or(haproxy.len(), |e| start + e);
+        haproxy[start..end]
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("retry-on "))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(
+        retry_on("api"),
+        ["retry-on conn-failure empty-response response-timeout 502 503"]
+    );
+    assert_eq!(
+        retry_on("next"),
+        ["retry-on conn-failure empty-response response-timeout 503"]
+    );
+    assert!(retry_on("files").is_empty());
+    assert!(haproxy.contains("\n    retry-on conn-failure empty-response\n"));
+}
+
+/// `balancer.health_path` moves the balancer's own health (a team's nginx passed
+/// `/health` through to its API): the route `/health` then reaches the API, and that
+/// exact path is not logged; everything that checks the balancer asks the new path (its
+/// compose healthcheck, its Kubernetes probes, the plain listener beside the PROXY
+/// protocol, the exception to the HTTPS redirect). Without it the balancer answers
+/// `/health` itself, and a route to it is shadowed, with a hint that names the field.
+#[test]
+fn health_path_moves_the_balancers_own_and_health_reaches_the_api() {
+    let path = std::path::Path::new("tests/fixtures/render/health-pass-through.yaml");
+    let v = tierform::validate_bytes(&std::fs::read(path).unwrap());
+    assert!(
+        !v.diagnostics.iter().any(|d| d.code == "shadowed-route"),
+        "{:?}",
+        v.diagnostics
+    );
+    let (plans, set) = common::plans_and_render(path);
+    for plan in &plans {
+        let lb = plan.balancer.as_ref().unwrap();
+        assert_eq!(lb.health_path, "/lb-health", "{}", plan.phase);
+        let route = lb.routes.iter().find(|r| r.path == "/health").unwrap();
+        assert_eq!(route.backends.len(), 1);
+        assert_eq!(route.backends[0].pool, "api");
+        // Only the route to the API's own health check is quiet, not `/` (the web
+        // service's health path, and its home page).
+        let quiet: Vec<&str> = lb
+            .routes
+            .iter()
+            .filter(|r| r.quiet)
+            .map(|r| r.path.as_str())
+            .collect();
+        assert_eq!(quiet, ["/health"], "{}", plan.phase);
+    }
+    let file = |name: &str| {
+        set.get(name)
+            .unwrap_or_else(|| panic!("{name} not rendered"))
+            .to_string()
+    };
+
+    for platform in ["compose", "hosts/127.0.0.20", "kubernetes"] {
+        let nginx = file(&format!("nginx/{platform}/nginx/nginx.conf"));
+        assert!(
+            nginx.contains("\n        location = /lb-health {\n"),
+            "{nginx}"
+        );
+        assert!(!nginx.contains("location = /health"), "{nginx}");
+        let start = nginx.find("\n        location /health {\n").unwrap();
+        let block = &nginx[start..start + nginx[start..].find("\n        }").unwrap()];
+        assert!(block.contains("proxy_pass http://api;"), "{block}");
+        assert!(
+            nginx.contains(
+                "    map $uri $loggable {\n        /health 0;\n        default 1;\n    }\n    access_log /dev/stdout upstream_timing if=$loggable;\n"
+            ),
+            "{nginx}"
+        );
+
+        let haproxy = file(&format!("haproxy/{platform}/haproxy/haproxy.cfg"));
+        assert!(
+            haproxy.contains("\n    monitor-uri /lb-health\n"),
+            "{haproxy}"
+        );
+        assert!(!haproxy.contains("monitor-uri /health"), "{haproxy}");
+        let acl = haproxy
+            .lines()
+            .find_map(|l| l.trim().strip_suffix(" var(txn.route_path) -m beg /health"))
+            .and_then(|l| l.strip_prefix("acl "))
+            .expect("an acl for the route /health")
+            .to_string();
+        assert!(
+            haproxy.contains(&format!("\n    use_backend api if {acl}\n")),
+            "{haproxy}"
+        );
+        assert!(
+            haproxy.contains(
+                "\n    http-request set-log-level silent if { var(txn.route_path) -m str /health }\n"
+            ),
+            "{haproxy}"
+        );
+    }
+
+    // With TLS and the PROXY protocol: the plain listener and the main one answer
+    // `/lb-health`, which plain HTTP gets without the redirect.
+    let nginx = file("nginx-tls/compose/nginx/nginx.conf");
+    assert_eq!(
+        nginx.matches("location = /lb-health {").count(),
+        2,
+        "{nginx}"
+    );
+    assert!(
+        nginx.contains("\n        \"http:/lb-health\" 0;\n"),
+        "{nginx}"
+    );
+    let haproxy = file("haproxy-tls/compose/haproxy/haproxy.cfg");
+    assert_eq!(haproxy.matches("monitor-uri /lb-health\n").count(), 2);
+    assert!(haproxy.contains(" || { path /lb-health }\n"), "{haproxy}");
+
+    // Everything that checks the balancer asks `/lb-health`.
+    for (name, url) in [
+        (
+            "nginx/compose/docker-compose.yml",
+            "http://127.0.0.1:8080/lb-health",
+        ),
+        (
+            "haproxy/compose/docker-compose.yml",
+            "http://127.0.0.1:8080/lb-health",
+        ),
+        (
+            "nginx-tls/compose/docker-compose.yml",
+            "http://127.0.0.1:8081/lb-health",
+        ),
+        (
+            "nginx/hosts/127.0.0.20/docker-compose.yml",
+            "http://127.0.0.20:8080/lb-health",
+        ),
+    ] {
+        let text = file(name);
+        assert!(text.contains(&format!("- {url}\n")), "{name}:\n{text}");
+    }
+    for phase in ["nginx", "haproxy-tls"] {
+        let k8s = file(&format!("{phase}/kubernetes/balancer.yaml"));
+        assert_eq!(k8s.matches("path: /lb-health\n").count(), 2, "{k8s}");
+        assert!(!k8s.contains("path: /health\n"), "{k8s}");
+    }
+
+    // Without `health_path`: the balancer answers `/health` itself, the route is
+    // shadowed, and the warning names the way out.
+    let text = std::fs::read_to_string(path).unwrap();
+    let default = text.replace("  health_path: /lb-health\n", "");
+    assert_ne!(default, text);
+    let v = tierform::validate_str(&default);
+    assert_eq!(v.errors(), 0, "{:?}", v.diagnostics);
+    let shadowed: Vec<_> = v
+        .diagnostics
+        .iter()
+        .filter(|d| d.code == "shadowed-route")
+        .collect();
+    assert_eq!(shadowed.len(), 1, "{:?}", v.diagnostics);
+    assert!(
+        shadowed[0]
+            .hint
+            .as_deref()
+            .is_some_and(|h| h.contains("`balancer.health_path`")),
+        "{:?}",
+        shadowed[0]
+    );
+    let templates = tierform::Templates::embedded().unwrap();
+    let (set, _) = tierform::render(&v.phases, &Selection::default(), &templates).unwrap();
+    let nginx = set.get("nginx/compose/nginx/nginx.conf").unwrap();
+    assert!(
+        nginx.contains("\n        location = /health {\n"),
+        "{nginx}"
+    );
+    let haproxy = set.get("haproxy/compose/haproxy/haproxy.cfg").unwrap();
+    assert!(haproxy.contains("\n    monitor-uri /health\n"), "{haproxy}");
+}

@@ -15,16 +15,6 @@ const KEPT: &[(&str, &str, &str)] = &[
     ),
     (
         "aqi-monitor",
-        "max-over-capacity",
-        "the seed's autoscaling maxima need more CPU than the machines the blueprint gives the tiers; the seed-fidelity issue (22) settles the machines",
-    ),
-    (
-        "medhasakthi",
-        "max-over-capacity",
-        "the seed's enterprise maxima (20 CPU) do not fit the horizontal machines the phase keeps (12 CPU); the seed-fidelity issue (22) settles the machines",
-    ),
-    (
-        "aqi-monitor",
         "unmeasured",
         "the seed's conditions (concurrent users, routes that are the bottleneck, a scheduler that blocks requests) are judgements no metric measures; they stay text, and validation says so",
     ),
@@ -32,11 +22,6 @@ const KEPT: &[(&str, &str, &str)] = &[
         "bet-intel",
         "unmeasured",
         "read query time (the seed's application histogram of database queries) and the backlog in seconds of processing are not in the signal vocabulary",
-    ),
-    (
-        "bet-intel",
-        "unwatched",
-        "the seed's first step has a trigger (200ms mean response time) but no step before it to watch; the seed-fidelity issue (22) adds the baseline phase",
     ),
     (
         "fastapi-celery",
@@ -49,14 +34,24 @@ const KEPT: &[(&str, &str, &str)] = &[
         "the seed's dedicated pools consume ev_calculation, data_refresh and notifications, its task routes send nothing to the default `celery` queue any more: what is left in it at the move must be drained first, which is what the warning says",
     ),
     (
-        "fastapi-celery",
-        "queue-without-consumer",
-        "the seed specialises the workers into `-Q email` and `-Q processing`: the default `celery` queue of the stage before must be drained at the move, which is what the warning says",
-    ),
-    (
         "medhasakthi",
         "unmeasured",
         "concurrent users, SLAs, geography and revenue are the seed's own reasons to grow; no metric measures them",
+    ),
+    (
+        "fastapi-celery",
+        "cluster-without-replicas",
+        "the seed's Redis Cluster has three nodes; three masters without replicas is what it says, and losing one loses its share of the cache, which the warning says",
+    ),
+    (
+        "bet-intel",
+        "cluster-without-replicas",
+        "the seed's Redis Cluster is three nodes (redis-node-1 to 3); without replicas no node can fail over, which the warning says against the seed's own hope of automatic failover",
+    ),
+    (
+        "medhasakthi",
+        "replicas-on-one-machine",
+        "the seed's horizontal phase has one database server for the primary and its replica; the warning says what losing it loses",
     ),
 ];
 

@@ -153,6 +153,9 @@ fn the_contract_page_lists_every_connection_variable_and_no_other() {
                             .iter()
                             .map(|x| x.as_str().unwrap().to_string()),
                     )
+                    // A vendor's APM variables (`monitoring.apm`): the tracer's, not a
+                    // datastore's connection.
+                    .chain(apm_names(&plan["apm"]["services"][name.as_str()]))
                     .collect();
                 let mut containers = Vec::new();
                 for (rel, text) in &files {
@@ -271,4 +274,19 @@ fn the_contract_page_lists_every_connection_variable_and_no_other() {
             );
         }
     }
+}
+
+/// The variable names in a traced service's APM plan (every `name` in it, per platform).
+fn apm_names(traced: &serde_json::Value) -> Vec<String> {
+    let mut names = Vec::new();
+    if let Some(env) = traced["env"].as_object() {
+        for vars in env.values() {
+            for v in vars.as_array().into_iter().flatten() {
+                if let Some(n) = v["name"].as_str() {
+                    names.push(n.to_string());
+                }
+            }
+        }
+    }
+    names
 }

@@ -93,7 +93,7 @@ fn bash_completes_phase_and_template_names() {
             "tierform render blueprints/medhasakthi.yaml --phase ",
             ""
         )),
-        ["single", "vertical", "horizontal", "enterprise"]
+        ["local", "single", "vertical", "horizontal", "enterprise"]
     );
     assert_eq!(
         lines(bash_complete(

@@ -125,7 +125,7 @@ fn a_broken_override_is_refused_by_the_real_checker() {
             "-q",
             "--lint",
             "--phase",
-            "single",
+            "vertical",
             "--platform",
             "compose",
             "--templates",
@@ -138,14 +138,14 @@ fn a_broken_override_is_refused_by_the_real_checker() {
         .code(1);
     let err = stderr(&a);
     assert!(
-        err.contains("single/compose/nginx/nginx.conf refused"),
+        err.contains("vertical/compose/nginx/nginx.conf refused"),
         "{err}"
     );
     assert!(
         err.contains("unknown directive \"bogus_directive\""),
         "{err}"
     );
-    assert!(out.join("single/compose/nginx/nginx.conf").is_file());
+    assert!(out.join("vertical/compose/nginx/nginx.conf").is_file());
     // As JSON: the same verdict as data.
     let a = tierform(&nginx, &haproxy)
         .args([
@@ -154,7 +154,7 @@ fn a_broken_override_is_refused_by_the_real_checker() {
             "--format",
             "json",
             "--phase",
-            "single",
+            "vertical",
             "--platform",
             "compose",
             "--templates",
@@ -168,7 +168,7 @@ fn a_broken_override_is_refused_by_the_real_checker() {
     let doc: serde_json::Value = serde_json::from_slice(&a.get_output().stdout).unwrap();
     assert_eq!(
         doc["lint"]["refused"][0]["file"],
-        "single/compose/nginx/nginx.conf"
+        "vertical/compose/nginx/nginx.conf"
     );
     assert!(doc["lint"]["refused"][0]["output"]
         .as_str()
@@ -193,7 +193,7 @@ fn an_older_checker_is_not_a_judge() {
             "-q",
             "--lint",
             "--phase",
-            "single",
+            "vertical",
             "--platform",
             "compose",
             "-o",

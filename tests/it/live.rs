@@ -26,6 +26,9 @@ use tierform::{BalancerEngine, Platform};
 
 const LAB: &str = "tests/fixtures/render/lab.yaml";
 
+/// The loopback blueprint whose balancer passes `/health` through to its API.
+const HEALTH_PASS_THROUGH: &str = "tests/fixtures/render/health-pass-through.yaml";
+
 /// The live tests share the lab's addresses (127.0.0.20–24) and HAProxy's stats port:
 /// one at a time.
 pub(crate) static SERIAL: Mutex<()> = Mutex::new(());
@@ -120,7 +123,13 @@ impl Running {
 }
 
 fn lab_plan(phase: &str) -> (Plan, String) {
-    let path = std::path::Path::new(LAB);
+    plan_of(LAB, phase)
+}
+
+/// The plan of `phase` of the loopback blueprint `blueprint` on `hosts`, and its first
+/// balancer node's config.
+fn plan_of(blueprint: &str, phase: &str) -> (Plan, String) {
+    let path = std::path::Path::new(blueprint);
     let set = common::render_all(path);
     let v = tierform::validate_bytes(&std::fs::read(path).unwrap());
     let plan = plans(
@@ -171,8 +180,20 @@ pub(crate) fn start_with_env(
     prepare: impl FnOnce(&std::path::Path, &str) -> String,
     env: Vec<(String, String)>,
 ) -> Option<Running> {
+    start_from(LAB, phase, set, version, prepare, env)
+}
+
+/// [`start_with_env`] for `phase` of another loopback blueprint than the lab's.
+fn start_from(
+    blueprint: &str,
+    phase: &str,
+    set: Option<ServerSet>,
+    version: &str,
+    prepare: impl FnOnce(&std::path::Path, &str) -> String,
+    env: Vec<(String, String)>,
+) -> Option<Running> {
     let set = set?;
-    let (plan, config) = lab_plan(phase);
+    let (plan, config) = plan_of(blueprint, phase);
     let lb = plan.balancer.as_ref().unwrap();
     let tool = match lb.engine {
         BalancerEngine::Nginx => "nginx",
@@ -402,6 +423,64 @@ fn the_rate_limit_answers_429(phase: &str, set: Option<ServerSet>, version: &str
     }
 }
 
+/// A team's nginx passed `/health` through to its API. With the balancer's own health
+/// moved (`health_path: /lb-health`, in [`HEALTH_PASS_THROUGH`]), GET /health reaches
+/// an API instance, and GET /lb-health is answered by the balancer itself, touching no
+/// backend; the balancer logs neither, but logs the requests around them.
+fn health_passes_through(phase: &str, set: Option<ServerSet>, version: &str) {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(r) = start_from(
+        HEALTH_PASS_THROUGH,
+        phase,
+        set,
+        version,
+        |_, config| config.to_string(),
+        Vec::new(),
+    ) else {
+        return;
+    };
+    let before: usize = r.stubs.values().map(StubBackend::health_hits).sum();
+    let resp = r.get("/api/before", &[]);
+    assert_eq!(resp.status, 200, "{phase}\n{}", r.logs());
+
+    let health = r.get("/health", &[]);
+    assert_eq!(health.status, 200, "{phase}: GET /health\n{}", r.logs());
+    let backend = health.header("X-Backend").unwrap_or_default();
+    assert!(
+        backend.starts_with("api-"),
+        "{phase}: GET /health reached {backend:?}, not an API instance\n{}",
+        r.logs()
+    );
+    assert_eq!(health.header("X-Path"), Some("/health"), "{phase}");
+    assert_eq!(health.body, "ok", "{phase}");
+    let after: usize = r.stubs.values().map(StubBackend::health_hits).sum();
+    assert!(after > before, "{phase}: no backend saw /health");
+
+    let own = r.get("/lb-health", &[]);
+    assert_eq!(own.status, 200, "{phase}: GET /lb-health\n{}", r.logs());
+    assert_eq!(
+        own.header("X-Backend"),
+        None,
+        "{phase}: GET /lb-health reached a backend: {:?}",
+        own.body
+    );
+
+    // The requests before and after are logged, the two health checks not.
+    r.get("/api/after", &[]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !r.logs().contains("GET /api/after ") && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let logs = r.logs();
+    assert!(
+        logs.contains("GET /api/before ") && logs.contains("GET /api/after "),
+        "{phase}: the balancer logs no request:\n{logs}"
+    );
+    for quiet in ["GET /health ", "GET /lb-health "] {
+        assert!(!logs.contains(quiet), "{phase}: `{quiet}` logged:\n{logs}");
+    }
+}
+
 /// Debian 13's Prometheus, from the phase's hosts bundle (its command in the
 /// monitoring machine's compose file, its prometheus.yml and rules), scrapes the
 /// running HAProxy's metrics and reads `limited` refused requests: the series
@@ -534,4 +613,29 @@ fn haproxy_2_6_on_debian12_rate_limit() {
 #[test]
 fn haproxy_3_0_on_debian13_rate_limit() {
     the_rate_limit_answers_429("haproxy-limited", ServerSet::trixie(), "3.0");
+}
+
+#[test]
+fn nginx_1_22_on_debian12_passes_health_through() {
+    health_passes_through("nginx", Some(ServerSet::host()), "1.22");
+}
+
+#[test]
+fn nginx_1_26_on_debian13_passes_health_through() {
+    health_passes_through("nginx", ServerSet::trixie(), "1.26");
+}
+
+#[test]
+fn nginx_1_30_on_debian_testing_passes_health_through() {
+    health_passes_through("nginx", ServerSet::forky(), "1.30");
+}
+
+#[test]
+fn haproxy_2_6_on_debian12_passes_health_through() {
+    health_passes_through("haproxy", Some(ServerSet::host()), "2.6");
+}
+
+#[test]
+fn haproxy_3_0_on_debian13_passes_health_through() {
+    health_passes_through("haproxy", ServerSet::trixie(), "3.0");
 }

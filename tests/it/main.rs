@@ -69,6 +69,7 @@ mod render_cli;
 mod render_props;
 mod schema;
 mod secret_values;
+mod seeds;
 mod template_limits;
 mod tls;
 mod urls;

@@ -1059,7 +1059,7 @@ fn each_alert_fires_past_its_thresholds_after_its_for_and_never_on_the_quiet_sid
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (mut cases_run, mut down_alerts) = (0, 0);
+    let (mut cases_run, mut down_alerts, mut objectives) = (0, 0, 0);
     for (i, file) in rules_files().iter().enumerate() {
         let rules_path = dir.path().join(format!("rules-{i}.yml"));
         std::fs::write(&rules_path, &file.text).unwrap();
@@ -1083,8 +1083,10 @@ fn each_alert_fires_past_its_thresholds_after_its_for_and_never_on_the_quiet_sid
         let steps = after / STEP_MS + 5;
         let mut cases = Vec::new();
         for a in &file.alerts {
-            if a.direction == Move::Down {
-                down_alerts += 1;
+            match a.direction {
+                Move::Down => down_alerts += 1,
+                Move::Hold => objectives += 1,
+                Move::Up => {}
             }
             let fire: Vec<f64> = a.conditions.iter().map(|c| sides(c).0).collect();
             // Quiet: every condition fires but one (each in turn) on its quiet side.
@@ -1106,9 +1108,22 @@ fn each_alert_fires_past_its_thresholds_after_its_for_and_never_on_the_quiet_sid
                 let me = |c: &Value| {
                     c["alertname"] == a.alert
                         && c["exp_alerts"].as_array().unwrap().iter().any(|e| {
-                            e["exp_labels"]["to_phase"] == a.to_phase.as_str()
-                                && (a.direction == Move::Down
-                                    || e["exp_labels"]["signal"] == a.conditions[0].signal.as_str())
+                            let l = &e["exp_labels"];
+                            match a.direction {
+                                // An objective's alert names no phase to move to, but
+                                // what it measures.
+                                Move::Hold => {
+                                    let (kind, subject) = &a.conditions[0].subject;
+                                    l.get("to_phase").is_none()
+                                        && l["signal"] == a.conditions[0].signal.as_str()
+                                        && l[*kind] == subject.as_str()
+                                }
+                                Move::Down => l["to_phase"] == a.to_phase.as_str(),
+                                Move::Up => {
+                                    l["to_phase"] == a.to_phase.as_str()
+                                        && l["signal"] == a.conditions[0].signal.as_str()
+                                }
+                            }
                         })
                 };
                 let listed = checks.iter().any(me);
@@ -1152,6 +1167,7 @@ fn each_alert_fires_past_its_thresholds_after_its_for_and_never_on_the_quiet_sid
         );
     }
     assert!(down_alerts >= 2, "only {down_alerts} leave alerts tested");
+    assert!(objectives >= 4, "only {objectives} objective alerts tested");
     eprintln!("promtool ran {cases_run} alert cases");
 }
 

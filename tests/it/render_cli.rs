@@ -81,19 +81,19 @@ fn check_of_a_missing_folder_is_stale() {
 fn foreign_files_are_never_touched_and_stale_files_are_removed() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
-    std::fs::create_dir_all(out.join("single")).unwrap();
+    std::fs::create_dir_all(out.join("vertical")).unwrap();
     std::fs::write(out.join("NOTES.md"), "mine").unwrap();
-    std::fs::write(out.join("single/keep.txt"), "mine too").unwrap();
+    std::fs::write(out.join("vertical/keep.txt"), "mine too").unwrap();
     render(&out, &[]).success();
 
     // A file tierform wrote that it no longer renders is removed: pretend an old
     // render wrote one more file by listing it in the manifest.
-    let stale = out.join("single/compose/haproxy/haproxy.cfg");
+    let stale = out.join("vertical/compose/haproxy/haproxy.cfg");
     std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
     std::fs::write(&stale, "# old\n").unwrap();
     let manifest = out.join(".tierform-manifest");
     let mut m = std::fs::read_to_string(&manifest).unwrap();
-    m.push_str("single/compose/haproxy/haproxy.cfg\n");
+    m.push_str("vertical/compose/haproxy/haproxy.cfg\n");
     std::fs::write(&manifest, m).unwrap();
 
     let assert = render(&out, &["--check"]).code(1);
@@ -102,7 +102,7 @@ fn foreign_files_are_never_touched_and_stale_files_are_removed() {
     render(&out, &[]).success();
     assert!(!stale.exists());
     assert!(
-        !out.join("single/compose/haproxy").exists(),
+        !out.join("vertical/compose/haproxy").exists(),
         "empty folders go too"
     );
     assert_eq!(
@@ -110,7 +110,7 @@ fn foreign_files_are_never_touched_and_stale_files_are_removed() {
         "mine"
     );
     assert_eq!(
-        std::fs::read_to_string(out.join("single/keep.txt")).unwrap(),
+        std::fs::read_to_string(out.join("vertical/keep.txt")).unwrap(),
         "mine too"
     );
     let m = std::fs::read_to_string(&manifest).unwrap();
@@ -171,13 +171,13 @@ fn phase_and_platform_selection_own_only_their_part() {
         .join("horizontal/hosts/10.0.1.10/nginx/nginx.conf")
         .is_file());
     assert!(!out.join("horizontal/compose").exists());
-    assert!(!out.join("single").exists());
+    assert!(!out.join("vertical").exists());
     // Rendering another phase keeps this one.
-    render(&out, &["--phase", "single"]).success();
+    render(&out, &["--phase", "vertical"]).success();
     assert!(out
         .join("horizontal/hosts/10.0.1.10/nginx/nginx.conf")
         .is_file());
-    assert!(out.join("single/compose/nginx/nginx.conf").is_file());
+    assert!(out.join("vertical/compose/nginx/nginx.conf").is_file());
     // The whole render owns everything and is then current.
     render(&out, &[]).success();
     render(&out, &["--check"]).code(0);
@@ -190,7 +190,7 @@ fn unknown_phase_and_unrendered_platform_are_errors() {
     let a = render(&out, &["--phase", "horizontl"]).code(2);
     let stderr = String::from_utf8_lossy(&a.get_output().stderr).to_string();
     assert!(stderr.contains("did you mean `horizontal`"), "{stderr}");
-    let a = render(&out, &["--phase", "single", "--platform", "kubernetes"]).code(2);
+    let a = render(&out, &["--phase", "vertical", "--platform", "kubernetes"]).code(2);
     let stderr = String::from_utf8_lossy(&a.get_output().stderr).to_string();
     assert!(
         stderr.contains("no selected phase is rendered for kubernetes"),
@@ -224,7 +224,7 @@ fn a_symlink_inside_the_output_folder_is_not_followed() {
     let elsewhere = tmp.path().join("elsewhere");
     std::fs::create_dir_all(&out).unwrap();
     std::fs::create_dir_all(&elsewhere).unwrap();
-    std::os::unix::fs::symlink(&elsewhere, out.join("single")).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, out.join("vertical")).unwrap();
     let a = render(&out, &[]).code(2);
     let stderr = String::from_utf8_lossy(&a.get_output().stderr).to_string();
     assert!(stderr.contains("symbolic link"), "{stderr}");
@@ -270,7 +270,7 @@ fn templates_list_eject_and_override() {
     .unwrap();
     let out = tmp.path().join("out");
     render(&out, &["--templates", dir.to_str().unwrap()]).success();
-    let conf = std::fs::read_to_string(out.join("single/compose/nginx/nginx.conf")).unwrap();
+    let conf = std::fs::read_to_string(out.join("vertical/compose/nginx/nginx.conf")).unwrap();
     assert!(conf.contains("worker_connections 1024;"));
 
     for bad in [
@@ -294,7 +294,7 @@ fn the_output_folder_may_be_a_link_but_not_a_file() {
     let link = tmp.path().join("out");
     std::os::unix::fs::symlink(&real, &link).unwrap();
     render(&link, &[]).success();
-    assert!(real.join("single/compose/nginx/nginx.conf").is_file());
+    assert!(real.join("vertical/compose/nginx/nginx.conf").is_file());
 
     let file = tmp.path().join("afile");
     std::fs::write(&file, "x").unwrap();
@@ -310,15 +310,15 @@ fn a_stale_file_that_cannot_be_removed_stays_in_the_manifest() {
     render(&out, &[]).success();
     // An old render wrote this file; a non-empty folder now stands at its path, so
     // removing it fails (as a read-only folder would, for a user other than root).
-    let stale = out.join("single/compose/haproxy/haproxy.cfg");
+    let stale = out.join("vertical/compose/haproxy/haproxy.cfg");
     std::fs::create_dir_all(stale.join("blocker")).unwrap();
     let manifest = out.join(".tierform-manifest");
     let mut m = std::fs::read_to_string(&manifest).unwrap();
-    m.push_str("single/compose/haproxy/haproxy.cfg\n");
+    m.push_str("vertical/compose/haproxy/haproxy.cfg\n");
     std::fs::write(&manifest, m).unwrap();
     render(&out, &[]).code(2);
     let m = std::fs::read_to_string(&manifest).unwrap();
-    assert!(m.contains("single/compose/haproxy/haproxy.cfg"), "{m}");
+    assert!(m.contains("vertical/compose/haproxy/haproxy.cfg"), "{m}");
     std::fs::remove_dir_all(&stale).unwrap();
     std::fs::write(&stale, "# old\n").unwrap();
     render(&out, &[]).success();

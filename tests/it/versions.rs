@@ -60,7 +60,7 @@ fn supported_images() -> BTreeSet<String> {
 }
 
 /// Each monitoring image is tagged with the release of the Debian package the live
-/// test boots (cAdvisor and Grafana have none).
+/// test boots (cAdvisor, Grafana and the Datadog Agent have none).
 #[test]
 fn monitoring_images_are_the_booted_releases() {
     for t in tierform::versions::MONITORING {
@@ -68,7 +68,9 @@ fn monitoring_images_are_the_booted_releases() {
         assert_eq!(tag.trim_start_matches('v'), t.version, "{}", t.image);
         assert_eq!(
             t.package.is_empty(),
-            t.image.contains("cadvisor") || t.image.contains("grafana"),
+            t.image.contains("cadvisor")
+                || t.image.contains("grafana")
+                || t.image.contains("datadoghq/agent"),
             "{}",
             t.image
         );

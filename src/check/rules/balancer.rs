@@ -7,7 +7,7 @@ use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
 use crate::check::suggest::unsupported_server_version;
 use crate::model::versions;
-use crate::model::{Algorithm, Balance, BalancerEngine};
+use crate::model::{Algorithm, Balance, BalancerEngine, RetryOn};
 use crate::source::pointer::Pointer;
 
 /// `address/prefix`, with a prefix its family allows.
@@ -146,6 +146,9 @@ impl Checker<'_> {
                 );
             }
         }
+        if let Some(path) = &lb.health_path {
+            self.health_path(lb, path);
+        }
         if lb.proxy_protocol {
             self.proxy_protocol(lb);
         }
@@ -195,14 +198,20 @@ impl Checker<'_> {
                     )),
                 );
             }
-            if route.path == "/health" {
+            // The balancer answers its own health path itself: the default one shadows a
+            // route with a warning; a `health_path` given onto a route is an error
+            // (`Checker::health_path`).
+            if lb.health_path.is_none() && route.path == crate::model::DEFAULT_HEALTH_PATH {
                 self.push(
                     Diagnostic::warning(
                         Code::ShadowedRoute,
                         ptr.child("path"),
-                        "the balancer answers `/health` itself, so this route never gets that exact path",
+                        format!(
+                            "the balancer answers `{}` itself, so this route never gets that exact path",
+                            route.path
+                        ),
                     )
-                    .hint("route the service's health under another prefix, e.g. `/api/health`; `/health/...` still reaches it"),
+                    .hint("set `balancer.health_path` (e.g. `/lb-health`) to move the balancer's own and pass this path through to the service; `/health/...` reaches it already"),
                 );
             }
             if route.path.contains("..") || route.path.contains("//") {
@@ -254,6 +263,9 @@ impl Checker<'_> {
                     ));
                 }
             }
+            if lb.engine == BalancerEngine::Nginx && !route.split.is_empty() {
+                self.nginx_split_retries(&ptr, route);
+            }
             if !route.split.is_empty() && route.split.iter().all(|w| w.weight == 0) {
                 self.push(
                     Diagnostic::error(
@@ -264,6 +276,36 @@ impl Checker<'_> {
                     .hint("give at least one service a positive weight"),
                 );
             }
+        }
+    }
+
+    /// The balancer's own health path: a normalized path that no route has (the
+    /// balancer would answer it and the route never get it). Its metrics and
+    /// `stub_status` are served on listeners of their own, never on this path's.
+    fn health_path(&mut self, lb: &crate::model::Balancer, path: &str) {
+        let ptr = Pointer::build(["balancer", "health_path"]);
+        if path.contains("..") || path.contains("//") {
+            self.push(
+                Diagnostic::error(
+                    Code::InvalidPath,
+                    ptr.clone(),
+                    format!("path `{path}` contains `..` or `//`"),
+                )
+                .expected("a normalized path like `/lb-health`"),
+            );
+        }
+        if let Some(i) = lb.routes.iter().position(|r| r.path == path) {
+            self.push(
+                Diagnostic::error(
+                    Code::ShadowedRoute,
+                    ptr,
+                    format!(
+                        "`{path}` is the path of route {}: the balancer would answer it itself, and the route would never get it",
+                        i + 1
+                    ),
+                )
+                .hint("pick a path no route has, e.g. `/lb-health`"),
+            );
         }
     }
 
@@ -294,7 +336,10 @@ impl Checker<'_> {
                     Diagnostic::error(
                         Code::PortConflict,
                         field,
-                        format!("port {health} is where the balancer answers /health without the PROXY protocol"),
+                        format!(
+                            "port {health} is where the balancer answers {} without the PROXY protocol",
+                            lb.health_path_or_default()
+                        ),
                     )
                     .hint("pick another port: with `proxy_protocol`, 8081 serves the balancer's own health"),
                 );
@@ -382,6 +427,10 @@ impl Checker<'_> {
         if let Some(d) = &b.fail_timeout {
             self.duration(&ptr.child("fail_timeout"), d, true);
         }
+        self.retry_on(
+            &ptr.child("retry_on"),
+            b.retry_on.as_deref().unwrap_or_default(),
+        );
         let sticky = b.sticky.as_deref().unwrap_or("none");
         match (b.algorithm, sticky) {
             (Some(Algorithm::Hash), "none") => self.push(
@@ -412,6 +461,116 @@ impl Checker<'_> {
                 ),
             _ => {}
         }
+    }
+
+    /// Each condition of `retry_on` once, and one the balancer's engine can retry on.
+    fn retry_on(&mut self, ptr: &Pointer, list: &[RetryOn]) {
+        let mut seen = BTreeSet::new();
+        for (i, on) in list.iter().enumerate() {
+            if !seen.insert(on) {
+                self.push(Diagnostic::error(
+                    Code::DuplicateItem,
+                    ptr.child(i),
+                    format!("`{}` is listed twice in `retry_on`", on.as_str()),
+                ));
+            }
+        }
+        let Some(lb) = &self.bp.balancer else { return };
+        if lb.engine != BalancerEngine::Haproxy {
+            return;
+        }
+        let Some(version) =
+            versions::select(versions::HAPROXY, lb.version.as_ref().map(|v| v.as_str()))
+        else {
+            return;
+        };
+        for (i, on) in list.iter().enumerate() {
+            if !on.on_haproxy(version.version) {
+                self.push(
+                    Diagnostic::error(
+                        Code::InvalidValue,
+                        ptr.child(i),
+                        format!(
+                            "HAProxy {} cannot retry on `{}`: its `retry-on` has no such status",
+                            version.version,
+                            on.as_str()
+                        ),
+                    )
+                    .hint("HAProxy 3.0 can: remove the balancer's `version` (3.0 is the default), or drop it from the list"),
+                );
+            }
+        }
+    }
+
+    /// nginx retries a route's requests on one list of conditions, whichever service of
+    /// a split takes them: those every service of the split retries on. Said for each
+    /// split whose services list different ones.
+    fn nginx_split_retries(&mut self, ptr: &Pointer, route: &crate::model::Route) {
+        let services: Vec<&str> = route
+            .split
+            .iter()
+            .filter(|w| w.weight > 0)
+            .map(|w| w.service.as_str())
+            .collect();
+        let lists: Vec<(&str, Vec<RetryOn>)> = services
+            .iter()
+            .filter_map(|name| {
+                let s = self.bp.services.get(*name)?;
+                Some((*name, Balance::retry_on_or_default(s.balance.as_ref())))
+            })
+            .collect();
+        let Some((_, first)) = lists.first() else {
+            return;
+        };
+        let shared: Vec<RetryOn> = first
+            .iter()
+            .copied()
+            .filter(|on| lists.iter().all(|(_, l)| l.contains(on)))
+            .collect();
+        let mut count = 0;
+        let lost: Vec<String> = lists
+            .iter()
+            .filter_map(|(name, l)| {
+                let own: Vec<String> = l
+                    .iter()
+                    .filter(|on| !shared.contains(on))
+                    .map(|on| format!("`{}`", on.as_str()))
+                    .collect();
+                count += own.len();
+                let (last, rest) = own.split_last()?;
+                Some(if rest.is_empty() {
+                    format!("`{name}`'s {last}")
+                } else {
+                    format!("`{name}`'s {} and {last}", rest.join(", "))
+                })
+            })
+            .collect();
+        if lost.is_empty() {
+            return;
+        }
+        let kept = if shared.is_empty() {
+            "nothing".to_string()
+        } else {
+            shared
+                .iter()
+                .map(|on| format!("`{}`", on.as_str()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        self.push(
+            Diagnostic::warning(
+                Code::UnusedSetting,
+                ptr.child("split"),
+                format!(
+                    "behind nginx, route `{}` retries on what every service of its split lists ({kept}): {} {} no effect here",
+                    route.path,
+                    lost.join("; "),
+                    if count == 1 { "has" } else { "have" }
+                ),
+            )
+            .at_key()
+            .hint("give the services of the split the same `balance.retry_on`, or use `engine: haproxy`, which retries per service"),
+        );
     }
 
     /// On Kubernetes nginx reaches each service through its Service's one virtual IP,

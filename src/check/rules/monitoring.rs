@@ -1,5 +1,6 @@
-//! The monitoring block: each receiver names one kind, its fields fit it, and no
-//! receiver is given twice.
+//! The monitoring block: Prometheus's budget is sizes, each receiver names one kind,
+//! its fields fit it, and no receiver is given twice; APM's fields fit its vendor, and
+//! no traced service sets a variable APM gives it.
 
 use super::Checker;
 use crate::check::code::Code;
@@ -13,6 +14,21 @@ impl Checker<'_> {
             return;
         };
         self.tier_ref(Pointer::build(["monitoring", "tier"]), m.tier.as_ref());
+        if let Some(r) = &m.resources {
+            let ptr = Pointer::build(["monitoring", "resources"]);
+            self.resources(&ptr, r);
+            if r.gpu.is_some() {
+                self.push(
+                    Diagnostic::error(
+                        Code::UnusedSetting,
+                        ptr.child("gpu"),
+                        "Prometheus takes no GPU",
+                    )
+                    .at_key()
+                    .hint("remove `gpu`; GPUs are for the services that compute on them"),
+                );
+            }
+        }
         for key in m.labels.keys() {
             if crate::model::OWN_LABELS.contains(&key.as_str()) {
                 self.push(
@@ -25,6 +41,9 @@ impl Checker<'_> {
                     .hint("remove it: the PodMonitors and the PrometheusRule carry it already"),
                 );
             }
+        }
+        if let Some(apm) = &m.apm {
+            self.apm(apm);
         }
         // Only compose and hosts bundles run an Alertmanager.
         let elsewhere: Vec<&str> = targets
@@ -98,6 +117,68 @@ impl Checker<'_> {
                 );
             }
             seen.push(secret.0);
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// `monitoring.apm`: `site` is Datadog's; no traced service sets one of the
+    /// variables tierform gives it (its own value would be silently replaced).
+    fn apm(&mut self, apm: &crate::model::Apm) {
+        use crate::model::ApmVendor;
+        let ptr = Pointer::build(["monitoring", "apm"]);
+        if apm.vendor == ApmVendor::Newrelic && apm.site.is_some() {
+            self.push(
+                Diagnostic::error(
+                    Code::ConflictingFields,
+                    ptr.child("site"),
+                    "`site` is a Datadog site; New Relic's agent finds its region from the license key",
+                )
+                .at_key()
+                .hint("remove `site`"),
+            );
+        }
+        let vars = apm.vendor.service_variables();
+        for (name, s) in &self.bp.services {
+            if !crate::model::traced(s.kind) {
+                continue;
+            }
+            let own = s
+                .env
+                .keys()
+                .map(|k| (k, "env"))
+                .chain(s.urls.keys().map(|k| (k, "urls")))
+                .chain(s.secrets.iter().map(|k| (k, "secrets")));
+            let mut found = Vec::new();
+            for (key, field) in own {
+                if !vars.contains(&key.as_str()) {
+                    continue;
+                }
+                let at = if field == "secrets" {
+                    let i = s.secrets.iter().position(|x| x == key).unwrap_or(0);
+                    super::service_ptr(name).child(field).child(i)
+                } else {
+                    super::service_ptr(name).child(field).child(key.as_str())
+                };
+                found.push(
+                    Diagnostic::error(
+                        Code::EnvConflict,
+                        at,
+                        format!(
+                            "`{key}` is one of the variables `monitoring.apm` gives `{name}` for {}",
+                            apm.vendor.title()
+                        ),
+                    )
+                    .at_key()
+                    .hint(format!(
+                        "remove it from `{field}`: tierform sets {}",
+                        vars.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+                    )),
+                );
+            }
+            for d in found {
+                self.push(d);
+            }
         }
     }
 }

@@ -66,8 +66,26 @@ impl Checker<'_> {
             .keys()
             .map(|n| (n, service_ptr(n)))
             .chain(self.bp.datastores.keys().map(|n| (n, store_ptr(n))));
+        let datadog = self
+            .bp
+            .monitoring
+            .as_ref()
+            .and_then(|m| m.apm.as_ref())
+            .is_some_and(|a| a.vendor == crate::model::ApmVendor::Datadog);
         let mut found = Vec::new();
         for (name, ptr) in names {
+            if datadog && name == crate::model::DATADOG_AGENT_CONTAINER {
+                found.push(
+                    Diagnostic::error(
+                        Code::ReservedName,
+                        ptr.clone(),
+                        format!("on compose and hosts, `{name}` is the container of the Datadog Agent that `monitoring.apm` runs on each Docker host"),
+                    )
+                    .at_key()
+                    .hint(format!("rename `{name}`, or remove it: tierform runs the Agent")),
+                );
+                continue;
+            }
             let taken = crate::model::MONITORING_CONTAINERS.contains(&name.as_str())
                 || (name == "balancer" && self.bp.balancer.is_some())
                 || name.ends_with("-exporter");

@@ -20,6 +20,8 @@ pub enum Watch {
     Enter,
     /// `leave_when`: watched in the phase itself.
     Leave,
+    /// `objectives`: watched in the phase itself.
+    Objective,
 }
 
 impl Checker<'_> {
@@ -73,7 +75,9 @@ pub fn check_conditions(
         let Some((phase, bp)) = watched_in else {
             let what = match watch {
                 Watch::Enter => "the first phase has no phase before it to watch this signal",
-                Watch::Leave => "the first phase has no phase before it to move back to",
+                Watch::Leave | Watch::Objective => {
+                    "the first phase has no phase before it to move back to"
+                }
             };
             out.push(
                 Diagnostic::warning(
@@ -85,7 +89,7 @@ pub fn check_conditions(
                     Watch::Enter => {
                         "move the condition to the next phase's `enter_when`, or remove it"
                     }
-                    Watch::Leave => {
+                    Watch::Leave | Watch::Objective => {
                         "remove it: it would only say to scale down below the smallest phase"
                     }
                 }),

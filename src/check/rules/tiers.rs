@@ -24,6 +24,9 @@ impl Checker<'_> {
                 &tier.machine.memory,
                 Measure::Memory,
             );
+            if let Some(disk) = &tier.machine.disk {
+                self.quantity(&ptr.child("machine").child("disk"), disk, Measure::Disk);
+            }
             if let (Some(count), false) = (tier.count, tier.hosts.is_empty()) {
                 if count as usize != tier.hosts.len() {
                     self.push(

@@ -144,6 +144,9 @@ pub enum EnvValue {
     /// Text around the values of secrets (a connection URL with its password): each
     /// platform writes a reference where a secret goes, never its value.
     Composed(Vec<EnvPart>),
+    /// A field of the pod, through Kubernetes's downward API (`status.hostIP`): only
+    /// in a variable of the Kubernetes platform, which alone has one.
+    Field(String),
 }
 
 /// A piece of a [`EnvValue::Composed`] value.

@@ -23,6 +23,7 @@ fn vars(store: &DatastorePlan, platform: Platform) -> Vec<(String, String)> {
                 EnvValue::Literal(text) => text.clone(),
                 EnvValue::Secret(name) => format!("secret {name}"),
                 EnvValue::Composed(parts) => format!("{parts:?}"),
+                EnvValue::Field(path) => format!("field {path}"),
             };
             (v.name.clone(), value)
         })

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::model::units::{format_bytes, format_millicores};
+use crate::model::units::{format_bytes, format_disk, format_millicores};
 use crate::model::BalancerEngine;
 use crate::plan::{Plan, ServicePlan};
 use crate::report::capacity::server_nodes;
@@ -291,6 +291,9 @@ pub fn flowchart(plan: &Plan, marks: &BTreeMap<String, Marked>) -> String {
             format_millicores(t.cpu_millis),
             format_bytes(t.memory_bytes)
         );
+        if let Some(d) = t.disk_bytes {
+            text.push_str(&format!(", {} disk", format_disk(d)));
+        }
         if let Some(g) = t.gpu {
             text.push_str(&format!(", {g}"));
         }

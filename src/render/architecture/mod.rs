@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 
 use crate::model::Condition;
+use crate::plan::watch::{AlertPlan, Move};
 use crate::plan::Plan;
 use crate::report::capacity;
 use crate::report::diff::{summarize, Change, Mark};
@@ -203,10 +204,46 @@ fn leaving_section(plan: &Plan) -> String {
         out.push_str(&condition_list(&w.leave_when));
         out.push('\n');
     }
-    let files: Vec<String> = plan
-        .platforms
+    let files = alert_files(plan, |a| a.direction != Move::Hold);
+    if !files.is_empty() {
+        out.push_str(&format!(
+            "Each signal above is an alert, `{}` or `{}`, in {}; a condition marked *not measured* is for people to judge.\n\n",
+            crate::plan::watch::NEXT_PHASE_ALERT,
+            crate::plan::watch::OVER_PROVISIONED_ALERT,
+            files.join(" and "),
+        ));
+    }
+    out
+}
+
+/// The phase's objectives: what it should hold to, each an alert when missed.
+fn objectives_section(plan: &Plan) -> String {
+    let w = &plan.watch;
+    if w.objectives.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("## Objectives\n\nThis phase should hold to:\n");
+    for o in &w.objectives {
+        out.push_str(&format!("- `{}`\n", o.objective_line()));
+    }
+    out.push('\n');
+    let files = alert_files(plan, |a| a.direction == Move::Hold);
+    if !files.is_empty() {
+        out.push_str(&format!(
+            "Each is an alert, `{}`, in {}, while it is missed: for people to look into (a slow query, a cold cache, a bad release), not a signal to change phase, which is what the next phase's `enter_when` says.\n\n",
+            crate::plan::watch::OBJECTIVE_ALERT,
+            files.join(" and "),
+        ));
+    }
+    out
+}
+
+/// Where the alerts that `which` picks are rendered, one entry per platform.
+fn alert_files(plan: &Plan, which: impl Fn(&AlertPlan) -> bool) -> Vec<String> {
+    let w = &plan.watch;
+    plan.platforms
         .iter()
-        .filter(|p| w.alerts.iter().any(|a| a.exprs.contains_key(p)))
+        .filter(|p| w.alerts.iter().any(|a| which(a) && a.exprs.contains_key(p)))
         .map(|p| match p {
             crate::model::Platform::Kubernetes => format!(
                 "`kubernetes/{}` (the PrometheusRule `{}`)",
@@ -229,16 +266,7 @@ fn leaving_section(plan: &Plan) -> String {
             },
             _ => format!("`{}/{}`", p.as_str(), crate::render::monitoring::RULES_FILE),
         })
-        .collect();
-    if !files.is_empty() {
-        out.push_str(&format!(
-            "Each signal above is an alert, `{}` or `{}`, in {}; a condition marked *not measured* is for people to judge.\n\n",
-            crate::plan::watch::NEXT_PHASE_ALERT,
-            crate::plan::watch::OVER_PROVISIONED_ALERT,
-            files.join(" and "),
-        ));
-    }
-    out
+        .collect()
 }
 
 /// Conditions as a Markdown list: a signal in code, text marked as not measured.
@@ -300,6 +328,7 @@ pub fn render(plan: &Plan, around: Around) -> String {
     out.push_str(&changed_section(plan, around.previous, &changes));
     out.push_str(&gpu_section(plan));
     out.push_str(&leaving_section(plan));
+    out.push_str(&objectives_section(plan));
     out.push_str(&capacity::markdown(
         &capacity::capacity(plan),
         "## Capacity of",

@@ -23,8 +23,8 @@ mod monitoring;
 mod services;
 mod stores;
 
-pub(super) use monitoring::monitoring_containers;
 pub use monitoring::GRAFANA_DASHBOARDS;
+pub(super) use monitoring::{datadog_agent, monitoring_containers};
 use services::platform_of;
 pub(super) use services::{app_containers, balancer_container};
 pub(super) use stores::datastore_containers;
@@ -204,6 +204,23 @@ pub(super) fn env_example(plan: &Plan, machine: Option<&str>, reads: &BTreeSet<S
             }
         }
     }
+    // The APM key: the Datadog Agent's here, or each traced service's (New Relic).
+    if let Some(apm) = &plan.apm {
+        let users = by_name.entry(apm.key.clone()).or_default();
+        match apm.agent_on(machine) {
+            Some(agent) => {
+                users.insert(agent.container.clone());
+            }
+            None => {
+                for s in plan.services.values() {
+                    let here = machine.is_none_or(|m| s.machines.iter().any(|x| x == m));
+                    if here && !apm.env(&s.name, platform).is_empty() {
+                        users.insert(s.name.clone());
+                    }
+                }
+            }
+        }
+    }
     for store in plan.datastores.values() {
         let runs_here = machine.is_none_or(|m| {
             store
@@ -267,6 +284,8 @@ pub(super) fn env_value(value: &EnvValue) -> Value {
                 })
                 .collect(),
         ),
+        // The plan gives a pod's field only to the Kubernetes platform's variables.
+        EnvValue::Field(path) => unreachable!("`{path}` is a field of a Kubernetes pod"),
     }
 }
 

@@ -154,7 +154,9 @@ fn home_containers(
         "healthcheck".into(),
         web_check(&check_host, home.prometheus, "/-/ready"),
     );
-    p.insert("deploy".into(), limits("1", "1g"));
+    if let Some(deploy) = super::resources(&home.prometheus_resources, None) {
+        p.insert("deploy".into(), deploy);
+    }
     let mut networks = vec!["monitoring", "back"];
     if front {
         networks.push("front");
@@ -240,6 +242,45 @@ fn home_containers(
     out.push(("grafana".to_string(), Value::Object(g)));
     volumes.push(GRAFANA_VOLUME.to_string());
     volumes
+}
+
+/// The Datadog Agent (`monitoring.apm`, Datadog) of the compose file, or of `machine`'s
+/// on hosts, as Datadog's Docker documentation runs it: the Docker socket, the host's
+/// `/proc` and cgroups read-only, the host's PID and cgroup namespaces, APM on and open
+/// to the other containers. The services reach it by name on their network; its trace
+/// port is published nowhere.
+pub(in crate::render) fn datadog_agent(
+    plan: &Plan,
+    machine: Option<&str>,
+) -> Option<(String, Value)> {
+    let agent = plan.apm.as_ref()?.agent_on(machine)?;
+    let mut c = Map::new();
+    c.insert("image".into(), json!(agent.image));
+    c.insert("restart".into(), json!("unless-stopped"));
+    let mut env = Map::new();
+    for var in &agent.env {
+        env.insert(var.name.clone(), env_value(&var.value));
+    }
+    c.insert("environment".into(), Value::Object(env));
+    c.insert("pid".into(), json!("host"));
+    c.insert("cgroup".into(), json!("host"));
+    c.insert(
+        "volumes".into(),
+        json!([
+            { "type": "bind", "source": "/var/run/docker.sock", "target": "/var/run/docker.sock", "read_only": true },
+            { "type": "bind", "source": "/proc", "target": "/host/proc", "read_only": true },
+            { "type": "bind", "source": "/sys/fs/cgroup", "target": "/host/sys/fs/cgroup", "read_only": true },
+        ]),
+    );
+    if let Some(deploy) = super::resources(&agent.resources, None) {
+        c.insert("deploy".into(), deploy);
+    }
+    // On compose, the networks the services are on (on hosts, each machine's compose
+    // project has one network, the default, which the services are on too).
+    if machine.is_none() {
+        c.insert("networks".into(), json!(["front", "back"]));
+    }
+    Some((agent.container.clone(), Value::Object(c)))
 }
 
 fn exporter(e: &ExporterPlan) -> Value {

@@ -108,7 +108,7 @@ pub(in crate::render) fn balancer_container(
         }
     }
     c.insert("volumes".into(), Value::Array(volumes));
-    // The balancer's own /health (busybox wget is in both alpine images).
+    // The balancer's own health (busybox wget is in both alpine images).
     let node = lb.nodes.get(&platform_of(layout)).and_then(|nodes| {
         nodes
             .iter()
@@ -125,7 +125,7 @@ pub(in crate::render) fn balancer_container(
     c.insert(
         "healthcheck".into(),
         json!({
-            "test": ["CMD", "wget", "-q", "-O", "/dev/null", format!("http://{addr}:{port}/health")],
+            "test": ["CMD", "wget", "-q", "-O", "/dev/null", format!("http://{addr}:{port}{}", lb.health_path)],
             "interval": "10s", "timeout": "3s", "retries": 3,
         }),
     );
@@ -135,8 +135,8 @@ pub(in crate::render) fn balancer_container(
             if let Some(tls) = &lb.tls {
                 ports.push(format!("{}:{}", tls.listen, CONTAINER_TLS_PORT));
             }
-            // The plain /health beside PROXY protocol listeners, for the load balancer
-            // in front to check.
+            // The plain health listener beside PROXY protocol listeners, for the load
+            // balancer in front to check.
             if let Some(port) = lb.health_port(Platform::Compose) {
                 ports.push(format!("{port}:{port}"));
             }
@@ -221,6 +221,10 @@ pub(in crate::render) fn app_containers(
             env.insert(secret.clone(), secret_ref(secret));
         }
         connection_env(plan, s, platform, &mut env);
+        // The vendor's APM variables (`monitoring.apm`).
+        for var in plan.apm.iter().flat_map(|a| a.env(&s.name, platform)) {
+            env.insert(var.name.clone(), env_value(&var.value));
+        }
         // AMD's and Intel's GPUs come as device files that show every GPU: the
         // runtime's variable names this instance's own.
         if let (Some(gpu), Some(ids)) = (

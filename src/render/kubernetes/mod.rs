@@ -404,6 +404,9 @@ fn env_var(plan: &Plan, var: &EnvVar) -> Value {
                 .collect();
             json!({ "name": var.name, "value": value })
         }
+        EnvValue::Field(path) => {
+            json!({ "name": var.name, "valueFrom": { "fieldRef": { "fieldPath": path } } })
+        }
     }
 }
 
@@ -438,6 +441,14 @@ fn env(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
             };
             out.push(env_var(plan, &var));
         }
+    }
+    // The vendor's APM variables (`monitoring.apm`).
+    for var in plan
+        .apm
+        .iter()
+        .flat_map(|a| a.env(&s.name, Platform::Kubernetes))
+    {
+        out.push(env_var(plan, var));
     }
     out
 }

@@ -29,6 +29,19 @@ fn secret_keys(plan: &Plan) -> std::collections::BTreeMap<String, Vec<String>> {
                 .push("KEDA (https://user:password@host/, the provider's management API)".into());
         }
     }
+    // The APM key: New Relic's agent in each traced service reads it; Datadog's Agent,
+    // from a Secret of its own made from the same file (the README's step).
+    if let Some(apm) = plan.apm.as_ref().filter(|a| !a.services.is_empty()) {
+        let users = keys.entry(apm.key.clone()).or_default();
+        match apm.vendor {
+            crate::model::ApmVendor::Newrelic => users.extend(apm.services.keys().cloned()),
+            crate::model::ApmVendor::Datadog => users.push(format!(
+                "the Datadog Agent (its own Secret `{}` in `{}`, made from this key: see the steps)",
+                crate::plan::apm::DATADOG_HELM_SECRET,
+                crate::plan::apm::DATADOG_HELM_NAMESPACE
+            )),
+        }
+    }
     for d in plan.datastores.values() {
         for k in &d.secrets {
             keys.entry(k.clone()).or_default().push(d.name.clone());
@@ -116,6 +129,7 @@ pub(super) fn readme(plan: &Plan) -> String {
             ));
         }
     }
+    steps.extend(crate::render::apm::kubernetes_step(plan));
     steps.push(format!(
         "Apply the bundle: `kubectl apply -k .`, then watch it come up: `kubectl -n {ns} get pods -w`."
     ));
@@ -140,6 +154,7 @@ pub(super) fn readme(plan: &Plan) -> String {
             ns = plan.namespace,
         ));
     }
+    out.push_str(&crate::render::apm::section(plan, Platform::Kubernetes).unwrap_or_default());
     let jobs: Vec<&ServicePlan> = plan.services.values().filter(|s| s.job.is_some()).collect();
     if !jobs.is_empty() {
         out.push_str(&format!(
@@ -338,6 +353,9 @@ fn node_pools(plan: &Plan, needs: &mut String) {
             crate::model::units::format_millicores(row.cpu),
             crate::model::units::format_bytes(row.memory)
         );
+        if let Some(d) = row.disk {
+            size.push_str(&format!(", {} disk", crate::model::units::format_disk(d)));
+        }
         if let Some(g) = row.gpu {
             size.push_str(&format!(", {g}"));
         }

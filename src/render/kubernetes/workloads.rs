@@ -107,10 +107,20 @@ pub(super) fn service_docs(plan: &Plan, s: &ServicePlan) -> Vec<Value> {
         object! { "matchLabels" => selector(plan, name) },
     );
     spec.insert("strategy".into(), strategy(&s.rollout));
+    // Datadog's unified service tagging on the pods (`monitoring.apm`).
+    let mut pod_labels = labels(plan, name, component);
+    if let (Some(t), Value::Object(l)) = (
+        plan.apm.as_ref().and_then(|a| a.services.get(name)),
+        &mut pod_labels,
+    ) {
+        for (k, v) in &t.labels {
+            l.insert(k.clone(), json!(v));
+        }
+    }
     spec.insert(
         "template".into(),
         object! {
-            "metadata" => object! { "labels" => labels(plan, name, component) },
+            "metadata" => object! { "labels" => pod_labels },
             "spec" => pod,
         },
     );
@@ -383,10 +393,10 @@ pub(super) fn balancer_docs(plan: &Plan) -> Vec<Value> {
     pod_security["runAsUser"] = json!(user);
     pod_security["runAsGroup"] = json!(user);
     let mut ports = vec![json!({ "name": "http", "containerPort": CONTAINER_LISTEN_PORT })];
-    // Behind the PROXY protocol, /health has a plain listener of its own (published
-    // too, for the load balancer's own health checks).
+    // Behind the PROXY protocol, its own health has a plain listener of its own
+    // (published too, for the load balancer's own health checks).
     let health_port = lb.health_port(Platform::Kubernetes);
-    let health = json!({ "httpGet": { "path": "/health",
+    let health = json!({ "httpGet": { "path": lb.health_path,
         "port": if health_port.is_some() { "health" } else { "http" } } });
     let mut mounts = vec![
         json!({ "name": "config", "mountPath": mount, "subPath": file, "readOnly": true }),

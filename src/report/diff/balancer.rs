@@ -118,6 +118,13 @@ pub(super) fn balancer(s: &mut Summary) {
                 b.engine.as_str(),
             );
             s.same(subject, "port", "port", a.listen, b.listen);
+            s.same(
+                subject,
+                "health path",
+                "health_path",
+                a.health_path.as_str(),
+                b.health_path.as_str(),
+            );
             s.field(subject, "tier", "tier", opt(&a.tier), opt(&b.tier));
             s.field(subject, "HTTPS", "https", https(&a.tls), https(&b.tls));
             let ra: BTreeMap<&str, &RoutePlan> =

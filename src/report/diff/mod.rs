@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::model::units::{format_bytes, format_millicores};
+use crate::model::units::{format_bytes, format_disk, format_millicores};
 use crate::model::Platform;
 use crate::plan::{DatastorePlan, EnginePlan, Plan, ServicePlan, TierPlan};
 
@@ -294,6 +294,9 @@ fn tier_json(t: &TierPlan) -> Value {
         "hosts": t.hosts,
         "cost_per_machine": t.cost_per_month,
     });
+    if let Some(d) = t.disk_bytes {
+        out["disk_bytes"] = json!(d);
+    }
     if let Some(g) = t.gpu {
         out["gpu"] = json!(g);
     }
@@ -333,6 +336,9 @@ fn tiers(s: &mut Summary) {
                     cpu(t.cpu_millis).0,
                     mem(t.memory_bytes).0
                 );
+                if let Some(d) = t.disk_bytes {
+                    text.push_str(&format!(", {} disk", format_disk(d)));
+                }
                 if let Some(g) = t.gpu {
                     text.push_str(&format!(", {g}"));
                 }
@@ -344,12 +350,18 @@ fn tiers(s: &mut Summary) {
             (Some(t), None) => s.removed(&subject, "tier", "removed", tier_json(t)),
             (Some(a), Some(b)) => {
                 s.same(&subject, "machines", "machines", a.count, b.count);
-                if (a.cpu_millis, a.memory_bytes) != (b.cpu_millis, b.memory_bytes) {
+                if (a.cpu_millis, a.memory_bytes, a.disk_bytes)
+                    != (b.cpu_millis, b.memory_bytes, b.disk_bytes)
+                {
                     let machine = |t: &TierPlan| {
-                        let text =
+                        let mut text =
                             format!("{} CPU, {}", cpu(t.cpu_millis).0, mem(t.memory_bytes).0);
-                        let value =
+                        let mut value =
                             json!({"cpu_millicores": t.cpu_millis, "memory_bytes": t.memory_bytes});
+                        if let Some(d) = t.disk_bytes {
+                            text.push_str(&format!(", {} disk", format_disk(d)));
+                            value["disk_bytes"] = json!(d);
+                        }
                         (text, value)
                     };
                     s.field(&subject, "machine", "machine", machine(a), machine(b));

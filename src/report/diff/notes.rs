@@ -461,8 +461,14 @@ pub fn notes(from: &Plan, to: &Plan) -> Vec<String> {
             if any_has_machines(&to.platforms) && a.listen == b.listen && a.tier == b.tier {
                 notes.push("The balancer changes on the same machines and port: the new one cannot start beside the old. Stop the old and start the new in one step (a short outage), or bring the new one up on other machines and move DNS or the virtual IP.".into());
             } else {
-                notes.push("The balancer changes: bring the new one up beside the old, check its `/health`, then move DNS or the virtual IP, and only then stop the old one.".into());
+                notes.push(format!("The balancer changes: bring the new one up beside the old, check its `{}`, then move DNS or the virtual IP, and only then stop the old one.", b.health_path));
             }
+        }
+        if a.health_path != b.health_path {
+            notes.push(format!(
+                "The balancer answers its own health at `{}`, no longer at `{}`: point whatever checks it from outside (a cloud load balancer's health check, an uptime monitor) at the new path; `{}` is routed like any other path.",
+                b.health_path, a.health_path, a.health_path
+            ));
         }
     }
     // Last: a standby region copies what the steps above put in place.
