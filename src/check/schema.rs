@@ -405,6 +405,15 @@ fn pattern_diagnostic(pointer: &str, text: &str, pattern: &str, is_key: bool) ->
             "a duration: a number and a unit (ms, s, m, h, d), like `30s` or `5m`",
             duration_hint(text),
         ),
+        p if p == crate::model::units::BANDWIDTH_PATTERN => (
+            Code::InvalidValue,
+            "a bandwidth in whole megabits or gigabits per second, like `500Mbps` or `1Gbps`",
+            Some(match text.strip_suffix("GB").or_else(|| text.strip_suffix("Gbps")) {
+                Some(n) if n.contains('.') => "write a fraction of a gigabit in megabits: `2500Mbps`".to_string(),
+                Some(n) => format!("bits, not bytes: `{n}Gbps`"),
+                None => "like `1Gbps` or `500Mbps`".to_string(),
+            }),
+        ),
         p if p == QUANTITY_PATTERN => (
             Code::InvalidQuantity,
             "a quantity: CPU like `500m` or `2`, memory like `256Mi` or `4Gi`",

@@ -114,6 +114,14 @@ pub struct Service {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(regex(pattern = NAME_PATTERN)), example = &["migrate"])]
     pub after: Vec<String>,
+    /// How an instance stops: the time it gets to finish its work after the stop
+    /// signal, and for a service behind the balancer the time it keeps serving while
+    /// it is taken out of the balancer first. Without it a worker or scheduler gets
+    /// 60 s on compose and hosts and 300 s on Kubernetes, any other service Docker's
+    /// default 10 s and Kubernetes' 30 s, with no draining.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = serde_json::json!({ "grace": "30s", "drain": "5s" }))]
+    pub shutdown: Option<Shutdown>,
     /// Only for `kind: job`: how many times a failed run is retried before the job
     /// counts as failed (Kubernetes `backoffLimit`). Default: 2.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -265,6 +273,34 @@ pub struct Health {
     /// Time after start during which failures do not count. Default: `0s`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub start_period: Option<Duration>,
+}
+
+/// The shortest `shutdown.grace`, in milliseconds.
+pub const SHUTDOWN_GRACE_MIN_MS: u64 = 1_000;
+/// The longest `shutdown.grace`, in milliseconds.
+pub const SHUTDOWN_GRACE_MAX_MS: u64 = 3_600_000;
+
+/// How a stopping instance ends (`shutdown`). Both are counted in whole seconds,
+/// rounded up.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Shutdown {
+    /// The time the process gets after the stop signal (SIGTERM) to finish what it is
+    /// doing before it is killed, from `1s` to `1h`: compose's and hosts'
+    /// `stop_grace_period`; on Kubernetes `terminationGracePeriodSeconds` is `grace`
+    /// plus `drain`.
+    #[schemars(example = &"30s")]
+    pub grace: Duration,
+    /// Only for services behind the balancer (`http`, `websocket`, `static`): the time
+    /// a stopping instance keeps serving before it gets the stop signal, while it is
+    /// taken out of the balancer, from `0s` to `grace`. On Kubernetes a `preStop` hook
+    /// sleeps this long while the endpoint is removed from the Service. Compose and
+    /// hosts have no such step: Docker signals the container at once, and the
+    /// balancer stops sending it requests when its health check fails (HAProxy) or
+    /// its connections are refused (nginx tries the next instance). Default: `0s`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(example = &"5s")]
+    pub drain: Option<Duration>,
 }
 
 /// CPU and memory for one instance.

@@ -50,8 +50,8 @@ impl JsonSchema for Condition {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignalCondition {
-    /// What is measured. Percentages are 0–100; latencies and replication lag are
-    /// durations; `request_rate` is requests per second over all instances;
+    /// What is measured. Percentages are 0–100; latencies (`query_latency` too) and
+    /// replication lag are durations; `request_rate` is requests per second over all instances;
     /// `queue_depth` is messages waiting.
     pub signal: Signal,
     /// The service measured (its containers' CPU or memory, its requests, its queue).
@@ -59,7 +59,7 @@ pub struct SignalCondition {
     #[schemars(regex(pattern = NAME_PATTERN))]
     pub service: Option<String>,
     /// The datastore measured (its servers' CPU or memory, Redis memory and hit rate,
-    /// PostgreSQL connections and replication lag).
+    /// PostgreSQL connections, replication lag and query latency).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(regex(pattern = NAME_PATTERN))]
     pub datastore: Option<String>,
@@ -149,6 +149,14 @@ pub enum Signal {
     /// as a duration (postgres_exporter on the replicas: the time since the last
     /// replayed transaction while WAL is left to replay, 0 when none is).
     ReplicationLag,
+    /// A PostgreSQL datastore's mean statement execution time, as a duration: the
+    /// application's statements in its database (pg_stat_statements, through
+    /// postgres_exporter's `stat_statements` collector), on every server, weighted by
+    /// calls, so reads on the replicas count where they serve some. Watching it loads
+    /// `pg_stat_statements` on the servers and creates the extension; the exporter
+    /// reports the 100 statements with the most time, so the mean leans to the
+    /// heaviest.
+    QueryLatency,
 }
 
 /// What a signal's threshold measures.
@@ -190,6 +198,7 @@ impl Signal {
             Signal::CacheHitRate => "cache_hit_rate",
             Signal::DbConnections => "db_connections",
             Signal::ReplicationLag => "replication_lag",
+            Signal::QueryLatency => "query_latency",
         }
     }
 
@@ -206,7 +215,8 @@ impl Signal {
             | Signal::P90Latency
             | Signal::P95Latency
             | Signal::P99Latency
-            | Signal::ReplicationLag => Unit::Seconds,
+            | Signal::ReplicationLag
+            | Signal::QueryLatency => Unit::Seconds,
             Signal::RequestRate => Unit::PerSecond,
             Signal::QueueDepth => Unit::Count,
         }
@@ -226,7 +236,8 @@ impl Signal {
             Signal::RedisMemory
             | Signal::CacheHitRate
             | Signal::DbConnections
-            | Signal::ReplicationLag => Subject::Datastore,
+            | Signal::ReplicationLag
+            | Signal::QueryLatency => Subject::Datastore,
         }
     }
 
@@ -266,6 +277,7 @@ impl Signal {
                 | Signal::CacheHitRate
                 | Signal::DbConnections
                 | Signal::ReplicationLag
+                | Signal::QueryLatency
         )
     }
 

@@ -209,6 +209,12 @@ pub struct Machine {
     /// provider's: nothing rendered depends on it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disk: Option<Quantity>,
+    /// Each machine's network bandwidth, like `1Gbps` or `500Mbps` (from `10Mbps`):
+    /// `plan`, ARCHITECTURE.md and the Kubernetes README state it with the machine's
+    /// size, for choosing the provider's machine type. Nothing rendered depends on it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = crate::model::units::BANDWIDTH_PATTERN), example = &"1Gbps")]
+    pub network: Option<String>,
     /// The GPUs each machine has, like `{ count: 1 }` (NVIDIA's by default).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gpu: Option<Gpu>,

@@ -309,6 +309,28 @@ pub fn format_bytes(bytes: u64) -> String {
     }
 }
 
+/// A machine's network bandwidth: 10 to 99999 megabits or 1 to 999 gigabits per second.
+pub const BANDWIDTH_PATTERN: &str = "^([1-9][0-9]{1,4}Mbps|[1-9][0-9]{0,2}Gbps)$";
+
+/// A bandwidth as [`BANDWIDTH_PATTERN`] writes it, in bits per second.
+pub fn bandwidth_bps(text: &str) -> Option<u64> {
+    let (n, unit) = match text.strip_suffix("Gbps") {
+        Some(n) => (n, 1_000_000_000),
+        None => (text.strip_suffix("Mbps")?, 1_000_000),
+    };
+    n.parse::<u64>().ok()?.checked_mul(unit)
+}
+
+/// Bits per second as people write a link's speed: `1Gbps`, `500Mbps`, `2.5Gbps`.
+pub fn format_bandwidth(bps: u64) -> String {
+    if bps >= 1_000_000_000 {
+        let g = bps as f64 / 1e9;
+        format!("{}Gbps", (g * 10.0).round() / 10.0)
+    } else {
+        format!("{}Mbps", bps / 1_000_000)
+    }
+}
+
 /// Formats a disk's size the way its blueprint likely wrote it: `200Gi`, `2Ti`, or
 /// with a decimal suffix where that is exact (`250G`, `1T`), else in GiB to a tenth.
 pub fn format_disk(bytes: u64) -> String {
@@ -420,6 +442,24 @@ mod tests {
         assert_eq!(format_bytes(4 * 1024 * 1024 * 1024), "4Gi");
         assert_eq!(format_bytes(1536 * 1024 * 1024), "1536Mi");
         assert_eq!(format_millicores(1500), "1500m");
+    }
+
+    #[test]
+    fn bandwidth() {
+        assert_eq!(bandwidth_bps("1Gbps"), Some(1_000_000_000));
+        assert_eq!(bandwidth_bps("500Mbps"), Some(500_000_000));
+        assert_eq!(bandwidth_bps("2500Mbps"), Some(2_500_000_000));
+        assert_eq!(bandwidth_bps("1GB"), None);
+        assert_eq!(format_bandwidth(1_000_000_000), "1Gbps");
+        assert_eq!(format_bandwidth(2_500_000_000), "2.5Gbps");
+        assert_eq!(format_bandwidth(500_000_000), "500Mbps");
+        let re = regex::Regex::new(BANDWIDTH_PATTERN).unwrap();
+        for ok in ["10Mbps", "1Gbps", "400Gbps", "99999Mbps"] {
+            assert!(re.is_match(ok), "{ok}");
+        }
+        for bad in ["0Gbps", "5Mbps", "1gbps", "1 Gbps", "1.5Gbps", "1000Gbps"] {
+            assert!(!re.is_match(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -205,6 +205,10 @@ pub struct TierPlan {
     /// Each machine's disk, where the blueprint states it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub disk_bytes: Option<u64>,
+    /// Each machine's network bandwidth in bits per second, where the blueprint
+    /// states it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network_bps: Option<u64>,
     /// How many machines.
     pub count: u32,
     /// Their addresses, when listed (the `hosts` platform needs them).
@@ -297,6 +301,10 @@ pub struct ServicePlan {
     /// The time a stopping instance gets before it is killed, per platform where
     /// tierform sets one ([`stop_grace_ms`]).
     pub stop_grace_ms: BTreeMap<Platform, u64>,
+    /// What `shutdown` asks for, resolved (`None`: the platforms' defaults, no drain).
+    /// Its grace is already in [`ServicePlan::stop_grace_ms`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shutdown: Option<ShutdownPlan>,
     /// How new instances replace old ones where a platform rolls them out.
     pub rollout: Rollout,
     /// The GPUs each instance is given by index on its machine, per platform that
@@ -314,6 +322,20 @@ pub struct ServicePlan {
     /// How its pods wait for those jobs on Kubernetes (when `after` names any).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wait: Option<JobWaitPlan>,
+}
+
+/// A service's `shutdown`, in whole seconds (rounded up).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShutdownPlan {
+    /// The time the process gets after the stop signal.
+    pub grace_s: u64,
+    /// The time it keeps serving first, while it is taken out of the balancer (0 for
+    /// a service no balancer sends traffic).
+    pub drain_s: u64,
+    /// How long the Kubernetes `preStop` hook sleeps before the stop signal, while the
+    /// pod's endpoint is removed from its Service: the drain, when there is one.
+    /// Compose and hosts have no such step (see `Shutdown::drain`).
+    pub pre_stop_sleep_s: Option<u64>,
 }
 
 /// How one instance (or, on Kubernetes, the Service in front of them) is reached.
@@ -725,6 +747,16 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
                     })
                     .transpose()
                     .map_err(&fail)?,
+                network_bps: t
+                    .machine
+                    .network
+                    .as_deref()
+                    .map(|n| {
+                        crate::model::units::bandwidth_bps(n)
+                            .ok_or_else(|| format!("`{n}` is not a bandwidth"))
+                    })
+                    .transpose()
+                    .map_err(&fail)?,
                 count: t.machines(),
                 hosts: t.hosts.clone(),
                 cost_per_month: t.cost_per_month,
@@ -801,6 +833,7 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
         blueprint_name,
     )
     .map_err(&fail)?;
+    watch_statements(&watch, &mut datastores);
 
     // Prometheus's budget, where the blueprint gives one.
     let budget = bp
@@ -884,6 +917,23 @@ pub fn resolve(blueprint_name: &str, phase: &ResolvedPhase) -> Result<Plan, Plan
         plan.standby = Some(Box::new(region));
     }
     Ok(plan)
+}
+
+/// The PostgreSQL datastores whose `query_latency` an alert of the phase reads: their
+/// servers load pg_stat_statements and their exporters read it. Nothing changes for
+/// the others (the module costs a little on every statement).
+fn watch_statements(watch: &watch::WatchPlan, datastores: &mut BTreeMap<String, DatastorePlan>) {
+    let watched =
+        watch.alerts.iter().flat_map(|a| &a.conditions).filter(|c| {
+            c.signal == crate::model::Signal::QueryLatency && c.subject.0 == "datastore"
+        });
+    for c in watched {
+        if let Some(EnginePlan::Postgres(pg)) =
+            datastores.get_mut(&c.subject.1).map(|d| &mut d.engine)
+        {
+            pg.stat_statements = true;
+        }
+    }
 }
 
 fn quantity_millis(q: &Quantity) -> Result<u64, String> {

@@ -10,7 +10,8 @@
 //!   which would get the password), with the queue keys the workers read
 //!   (`--check-single-keys`).
 //! - PostgreSQL: one postgres_exporter per server (the primary and each replica), as
-//!   the `postgres_exporter` role (`pg_monitor`), which `init-primary.sh` creates.
+//!   the `postgres_exporter` role (`pg_monitor`), which `init-primary.sh` creates;
+//!   with its `stat_statements` collector where the phase watches `query_latency`.
 //! - RabbitMQ: its own Prometheus plugin, on each node (the per-queue family).
 //! - The balancer: nginx's `stub_status`, read by nginx-prometheus-exporter; HAProxy's
 //!   built-in exporter. Both on [`BALANCER_METRICS_PORT`], which the platform does not
@@ -708,6 +709,11 @@ fn postgres_exporter(pg: &PostgresPlan, host: &str, port: u16) -> ExporterPlan {
             EnvValue::Secret(pg.monitor_secret.clone()),
         ),
     ];
+    // pg_stat_statements, where the phase watches `query_latency` (off by default:
+    // a series per statement).
+    if pg.stat_statements {
+        e.args.push("--collector.stat_statements".into());
+    }
     e
 }
 

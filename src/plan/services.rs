@@ -33,6 +33,7 @@ pub(super) fn service_plan(
         }
     };
     let scaling = scaling_plan(s)?;
+    let shutdown = shutdown_plan(s)?;
     let resources = resources_plan(s.resources.as_ref())?;
     let instances = s.fixed_instances();
     let port = s.port.map(port).transpose()?;
@@ -80,8 +81,15 @@ pub(super) fn service_plan(
         containers: placement::instance_names(name, instances),
         stop_grace_ms: platforms
             .iter()
-            .filter_map(|p| Some((*p, stop_grace_ms(*p, s.kind)?)))
+            .filter_map(|p| {
+                let grace = match &shutdown {
+                    Some(sd) => Some(sd.stop_grace_s(*p) * 1000),
+                    None => stop_grace_ms(*p, s.kind),
+                };
+                Some((*p, grace?))
+            })
             .collect(),
+        shutdown,
         rollout: super::health::service_rollout(
             s.kind,
             s.resources.as_ref().is_some_and(|r| r.gpu.is_some()),
@@ -97,6 +105,37 @@ pub(super) fn service_plan(
         }),
         wait: None,
     })
+}
+
+/// `shutdown` in whole seconds, rounded up; the drain only where a balancer sends
+/// traffic (a checked blueprint has none elsewhere).
+fn shutdown_plan(s: &Service) -> Result<Option<ShutdownPlan>, String> {
+    let Some(sd) = &s.shutdown else {
+        return Ok(None);
+    };
+    let grace_s = ms(Some(&sd.grace), 0)?.div_ceil(1000);
+    let drain_s = if s.kind.is_routable() {
+        ms(sd.drain.as_ref(), 0)?.div_ceil(1000)
+    } else {
+        0
+    };
+    Ok(Some(ShutdownPlan {
+        grace_s,
+        drain_s,
+        pre_stop_sleep_s: (drain_s > 0).then_some(drain_s),
+    }))
+}
+
+impl ShutdownPlan {
+    /// The time from the platform's stop to the kill: the grace, and on Kubernetes the
+    /// drain before it too (the `preStop` hook's sleep counts in
+    /// `terminationGracePeriodSeconds`).
+    pub fn stop_grace_s(&self, platform: Platform) -> u64 {
+        match platform {
+            Platform::Kubernetes => self.grace_s + self.drain_s,
+            Platform::Compose | Platform::Hosts => self.grace_s,
+        }
+    }
 }
 
 /// Where Prometheus scrapes the service: its own metrics port, else its port when an
@@ -152,4 +191,44 @@ fn scaling_plan(s: &Service) -> Result<ScalingPlan, String> {
         scale_up: behavior(&sc.scale_up)?,
         scale_down: behavior(&sc.scale_down)?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn service(kind: &str, shutdown: &str) -> Service {
+        serde_json::from_str(&format!(
+            r#"{{"kind": "{kind}", "image": "demo:1", "port": 8000, "shutdown": {shutdown}}}"#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn shutdown_is_whole_seconds_with_the_drain_only_where_traffic_comes() {
+        let api = shutdown_plan(&service("http", r#"{"grace": "30s", "drain": "4500ms"}"#))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            api,
+            ShutdownPlan {
+                grace_s: 30,
+                drain_s: 5,
+                pre_stop_sleep_s: Some(5)
+            }
+        );
+        assert_eq!(api.stop_grace_s(Platform::Kubernetes), 35);
+        assert_eq!(api.stop_grace_s(Platform::Compose), 30);
+        assert_eq!(api.stop_grace_s(Platform::Hosts), 30);
+        let worker = shutdown_plan(&service("worker", r#"{"grace": "2m"}"#))
+            .unwrap()
+            .unwrap();
+        assert_eq!((worker.grace_s, worker.drain_s), (120, 0));
+        assert_eq!(worker.pre_stop_sleep_s, None);
+        assert_eq!(worker.stop_grace_s(Platform::Kubernetes), 120);
+        let none = shutdown_plan(&service("http", r#"{"grace": "10s", "drain": "0s"}"#))
+            .unwrap()
+            .unwrap();
+        assert_eq!(none.pre_stop_sleep_s, None);
+    }
 }

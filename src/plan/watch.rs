@@ -304,6 +304,16 @@ pub enum Source {
         job: String,
         namespace: Option<String>,
     },
+    /// postgres_exporter's `stat_statements` series (pg_stat_statements), scraped by
+    /// the job named after the datastore: the statements run in the application's
+    /// `database`, but for the monitoring role's own (`monitor_user`: the exporter's
+    /// queries are not load).
+    PgStatements {
+        job: String,
+        namespace: Option<String>,
+        database: String,
+        monitor_user: String,
+    },
 }
 
 /// The matchers of a scrape job's series: `job="db"`, with the namespace on
@@ -459,6 +469,15 @@ fn source(
             datastore()?;
             Source::Postgres { job, namespace: ns }
         }
+        Signal::QueryLatency => match &datastore()?.engine {
+            EnginePlan::Postgres(pg) => Source::PgStatements {
+                job,
+                namespace: ns,
+                database: pg.database.clone(),
+                monitor_user: pg.monitor_user.clone(),
+            },
+            _ => return Err(format!("datastore `{name}` is not PostgreSQL")),
+        },
     })
 }
 
@@ -576,6 +595,26 @@ fn measure(signal: Signal, source: &Source) -> String {
             "max(pg_replication_lag_seconds{{{}}})",
             job_matcher(job, namespace)
         ),
+        // Every server's statements together (the primary's, and the replicas' where
+        // they serve reads), weighted by calls: the mean time of a statement.
+        (
+            _,
+            Source::PgStatements {
+                job,
+                namespace,
+                database,
+                monitor_user,
+            },
+        ) => {
+            // Database and role names validation admits hold no quote or backslash.
+            let s = format!(
+                "{},datname=\"{database}\",user!=\"{monitor_user}\"",
+                job_matcher(job, namespace)
+            );
+            format!(
+                "sum(rate(pg_stat_statements_seconds_total{{{s}}}[{w}])) / sum(rate(pg_stat_statements_calls_total{{{s}}}[{w}]))"
+            )
+        }
         (_, Source::Postgres { job, namespace }) => {
             let job = job_matcher(job, namespace);
             format!(

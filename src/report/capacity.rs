@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::model::units::{format_bytes, format_disk, format_millicores};
+use crate::model::units::{format_bandwidth, format_bytes, format_disk, format_millicores};
 use crate::model::Condition;
 use crate::plan::{DatastorePlan, Plan, ResourcesPlan};
 use crate::report::diff::{instances_text, shape_text};
@@ -102,6 +102,12 @@ pub struct TierRow {
     /// Each machine's disk, where the blueprint states it.
     #[serde(rename = "disk_bytes", skip_serializing_if = "Option::is_none")]
     pub disk: Option<u64>,
+    /// Each machine's network bandwidth, where the blueprint states it.
+    #[serde(
+        rename = "network_bits_per_second",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub network: Option<u64>,
     pub cost_per_machine: Option<f64>,
     pub monthly_cost: Option<f64>,
     /// The most machines, where a cluster autoscaler grows the tier's node pool
@@ -324,6 +330,7 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
                 cpu: t.cpu_millis,
                 memory: t.memory_bytes,
                 disk: t.disk_bytes,
+                network: t.network_bps,
                 cost_per_machine: t.cost_per_month,
                 monthly_cost: t.cost_per_month.map(|c| c * f64::from(t.count)),
                 max_machines,
@@ -365,6 +372,7 @@ pub fn capacity(plan: &Plan) -> PhaseCapacity {
                 cpu: t.cpu_millis,
                 memory: t.memory_bytes,
                 disk: t.disk_bytes,
+                network: t.network_bps,
                 cost_per_machine: t.cost_per_month,
                 monthly_cost: t.cost_per_month.map(|c| c * f64::from(t.count)),
                 max_machines: None,
@@ -689,6 +697,9 @@ fn blocks(c: &PhaseCapacity, heading: &str) -> Vec<Block> {
                     let mut each = format!("{} CPU, {}", cpu(r.cpu), mem(r.memory));
                     if let Some(d) = r.disk {
                         each.push_str(&format!(", {} disk", format_disk(d)));
+                    }
+                    if let Some(n) = r.network {
+                        each.push_str(&format!(", {} network", format_bandwidth(n)));
                     }
                     if let Some(g) = r.gpu {
                         each.push_str(&format!(", {g}"));

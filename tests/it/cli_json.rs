@@ -194,6 +194,10 @@ fn plan_and_diff_json_give_the_disk_and_the_monitoring_budget() {
     let phases = doc["phases"].as_array().unwrap();
     assert_eq!(phases[0]["tiers"][0]["disk_bytes"], json!(200u64 << 30));
     assert_eq!(
+        phases[0]["tiers"][0]["network_bits_per_second"],
+        json!(10_000_000_000u64)
+    );
+    assert_eq!(
         phases[1]["tiers"][0]["disk_bytes"],
         json!(250_000_000_000u64)
     );
@@ -208,7 +212,7 @@ fn plan_and_diff_json_give_the_disk_and_the_monitoring_budget() {
         .unwrap_or_else(|| panic!("no machine change in {doc}"));
     assert_eq!(
         machine["text"],
-        "machine 4 CPU, 16Gi, 200Gi disk → 4 CPU, 16Gi, 250G disk"
+        "machine 4 CPU, 16Gi, 200Gi disk, 10Gbps network → 4 CPU, 16Gi, 250G disk, 10Gbps network"
     );
     assert_eq!(machine["from"]["disk_bytes"], json!(200u64 << 30));
     assert_eq!(machine["to"]["disk_bytes"], json!(250_000_000_000u64));

@@ -4,7 +4,8 @@
 //! total on others, one instance hotter than the rest; prometheus-fastapi-instrumentator's
 //! request counter (statuses grouped as `2xx`/`5xx`, no `5xx` series at all when nothing
 //! failed) and its fine-bucketed histogram; redis_exporter 1.69 and postgres_exporter
-//! 0.17 series on two nodes. For every alert of every bundled and fixture blueprint,
+//! 0.17 series on two nodes (its `stat_statements` collector's per statement, with the
+//! exporter's own statements beside the application's). For every alert of every bundled and fixture blueprint,
 //! series on the firing side make it fire once its `for` has passed and not before,
 //! and series on the quiet side fire nothing; every other alert of the file that reads
 //! the same series must do exactly what its own conditions say.
@@ -860,6 +861,45 @@ fn series(source: &Source, state: &State, steps: u64, out: &mut Vec<Value>) {
                                 "pg_stat_database_numbackends{{{l},datid=\"1\",datname=\"{db}\"}}"
                             ),
                             gauge(v * share, steps),
+                        );
+                    }
+                }
+            }
+        }
+        Source::PgStatements {
+            job,
+            namespace,
+            database,
+            monitor_user,
+        } => {
+            let Some(v) = state.values.get(&Signal::QueryLatency) else {
+                return;
+            };
+            // The application's statements on two servers, each split over two
+            // statements: the primary's 3 calls/s at 2/3 of the mean, the replica's
+            // 1 call/s at twice it, so only a mean weighted by calls is the value.
+            // Beside them, many slow ones the signal leaves out: the exporter's own,
+            // and another database's.
+            for (node, calls, mean) in [
+                ("db:5432", 3.0, v * 2.0 / 3.0),
+                ("db-replica-1:5432", 1.0, v * 2.0),
+            ] {
+                let l = format!("{},instance=\"{node}\"", scoped(job, namespace));
+                for (user, db, calls, mean) in [
+                    ("app", database.as_str(), calls, mean),
+                    (monitor_user.as_str(), database.as_str(), 1000.0, 10.0),
+                    ("app", "postgres", 1000.0, 10.0),
+                ] {
+                    for queryid in ["-4182921234", "771"] {
+                        let l =
+                            format!("{l},user=\"{user}\",datname=\"{db}\",queryid=\"{queryid}\"");
+                        push(
+                            format!("pg_stat_statements_calls_total{{{l}}}"),
+                            counter(calls / 2.0, steps),
+                        );
+                        push(
+                            format!("pg_stat_statements_seconds_total{{{l}}}"),
+                            counter(calls / 2.0 * mean, steps),
                         );
                     }
                 }

@@ -6,7 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{service_ptr, Checker};
 use crate::check::code::Code;
 use crate::check::diagnostic::Diagnostic;
-use crate::model::{Datastore, Duration, RedisMode, RedisRole, Service, ServiceKind};
+use crate::model::{
+    Datastore, Duration, RedisMode, RedisRole, Service, ServiceKind, Shutdown,
+    SHUTDOWN_GRACE_MAX_MS, SHUTDOWN_GRACE_MIN_MS,
+};
 
 impl Checker<'_> {
     /// `urls`: each names a datastore the service uses, by a variable of its own.
@@ -34,6 +37,58 @@ impl Checker<'_> {
                     .hint(format!(
                         "add `{store}` to `uses` (its password comes with it)"
                     )),
+                );
+            }
+        }
+    }
+
+    /// `shutdown`: a grace from 1 s to 1 h, a drain no longer than it, and a drain only
+    /// where a balancer sends traffic.
+    fn shutdown(&mut self, name: &str, s: &Service, sd: &Shutdown) {
+        let ptr = service_ptr(name).child("shutdown");
+        self.duration(&ptr.child("grace"), &sd.grace, true);
+        let grace = sd.grace.checked_millis(true).ok();
+        if let Some(ms) = grace {
+            if !(SHUTDOWN_GRACE_MIN_MS..=SHUTDOWN_GRACE_MAX_MS).contains(&ms) {
+                self.push(
+                    Diagnostic::error(
+                        Code::OutOfRange,
+                        ptr.child("grace"),
+                        format!("a shutdown grace of `{}` is out of range", sd.grace),
+                    )
+                    .expected("from `1s` to `1h`"),
+                );
+            }
+        }
+        let Some(drain) = &sd.drain else { return };
+        self.duration(&ptr.child("drain"), drain, false);
+        if !s.kind.is_routable() {
+            self.push(
+                Diagnostic::error(
+                    Code::NotRoutable,
+                    ptr.child("drain"),
+                    format!(
+                        "a {} service takes no traffic from the balancer: it has nothing to drain",
+                        s.kind.as_str()
+                    ),
+                )
+                .at_key()
+                .hint("remove `drain`: `grace` alone gives the process its time to finish"),
+            );
+            return;
+        }
+        if let (Some(g), Ok(d)) = (grace, drain.checked_millis(false)) {
+            if d > g {
+                self.push(
+                    Diagnostic::error(
+                        Code::OutOfRange,
+                        ptr.child("drain"),
+                        format!(
+                            "the drain (`{drain}`) is longer than the grace (`{}`)",
+                            sd.grace
+                        ),
+                    )
+                    .expected(format!("from `0s` to the grace, `{}`", sd.grace)),
                 );
             }
         }
@@ -128,6 +183,9 @@ impl Checker<'_> {
         }
         if let Some(r) = &s.resources {
             self.resources(&ptr.child("resources"), r);
+        }
+        if let Some(sd) = &s.shutdown {
+            self.shutdown(name, s, sd);
         }
         // Environment and secrets.
         let mut secrets = BTreeSet::new();

@@ -395,7 +395,7 @@ fn check_datastore_signal(
     }
     let wants = match s.signal {
         Signal::RedisMemory | Signal::CacheHitRate => Some("redis"),
-        Signal::DbConnections | Signal::ReplicationLag => Some("postgres"),
+        Signal::DbConnections | Signal::ReplicationLag | Signal::QueryLatency => Some("postgres"),
         _ => None,
     };
     if let Some(engine) = wants {

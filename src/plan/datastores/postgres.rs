@@ -70,6 +70,12 @@ pub struct PostgresPlan {
     /// primary is a standby of it until promoted.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream: Option<StandbyLink>,
+    /// Whether the phase watches the datastore's `query_latency`: its servers load
+    /// `pg_stat_statements` (`shared_preload_libraries`), `init-primary.sh` creates
+    /// the extension in the application's database, and each postgres_exporter runs
+    /// its `stat_statements` collector. Set once the phase's alerts are resolved.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stat_statements: bool,
 }
 
 /// PostgreSQL streaming from the phase's primary to a standby region's server (its
@@ -223,6 +229,8 @@ pub(super) fn plan(
         // Resolved with the standby region's plan: see `plan::standby`.
         standby: None,
         upstream: None,
+        // Known once the phase's alerts are: see `plan::watch_statements`.
+        stat_statements: false,
     }
 }
 

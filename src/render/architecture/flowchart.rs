@@ -294,6 +294,12 @@ pub fn flowchart(plan: &Plan, marks: &BTreeMap<String, Marked>) -> String {
         if let Some(d) = t.disk_bytes {
             text.push_str(&format!(", {} disk", format_disk(d)));
         }
+        if let Some(n) = t.network_bps {
+            text.push_str(&format!(
+                ", {} network",
+                crate::model::units::format_bandwidth(n)
+            ));
+        }
         if let Some(g) = t.gpu {
             text.push_str(&format!(", {g}"));
         }

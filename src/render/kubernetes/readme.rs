@@ -356,6 +356,12 @@ fn node_pools(plan: &Plan, needs: &mut String) {
         if let Some(d) = row.disk {
             size.push_str(&format!(", {} disk", crate::model::units::format_disk(d)));
         }
+        if let Some(n) = row.network {
+            size.push_str(&format!(
+                ", {} network",
+                crate::model::units::format_bandwidth(n)
+            ));
+        }
         if let Some(g) = row.gpu {
             size.push_str(&format!(", {g}"));
         }

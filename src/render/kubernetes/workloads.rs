@@ -32,6 +32,14 @@ fn pod_spec(plan: &Plan, s: &ServicePlan) -> Map<String, Value> {
     }
     container.insert("resources".into(), resource_requirements(&s.reserved));
     probes(s, &mut container);
+    // The drain: the kubelet's own sleep (no binary in the image) while the endpoint
+    // leaves the Service, before the stop signal.
+    if let Some(sleep) = s.shutdown.as_ref().and_then(|d| d.pre_stop_sleep_s) {
+        container.insert(
+            "lifecycle".into(),
+            json!({ "preStop": { "sleep": { "seconds": sleep } } }),
+        );
+    }
     container.insert("securityContext".into(), secure_container());
     // A static site is usually nginx, which writes its cache and pid there.
     let writable: Vec<&str> = if s.kind == ServiceKind::Static {

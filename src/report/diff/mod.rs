@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::model::units::{format_bytes, format_disk, format_millicores};
+use crate::model::units::{format_bandwidth, format_bytes, format_disk, format_millicores};
 use crate::model::Platform;
 use crate::plan::{DatastorePlan, EnginePlan, Plan, ServicePlan, TierPlan};
 
@@ -297,6 +297,9 @@ fn tier_json(t: &TierPlan) -> Value {
     if let Some(d) = t.disk_bytes {
         out["disk_bytes"] = json!(d);
     }
+    if let Some(n) = t.network_bps {
+        out["network_bits_per_second"] = json!(n);
+    }
     if let Some(g) = t.gpu {
         out["gpu"] = json!(g);
     }
@@ -339,6 +342,9 @@ fn tiers(s: &mut Summary) {
                 if let Some(d) = t.disk_bytes {
                     text.push_str(&format!(", {} disk", format_disk(d)));
                 }
+                if let Some(n) = t.network_bps {
+                    text.push_str(&format!(", {} network", format_bandwidth(n)));
+                }
                 if let Some(g) = t.gpu {
                     text.push_str(&format!(", {g}"));
                 }
@@ -350,8 +356,8 @@ fn tiers(s: &mut Summary) {
             (Some(t), None) => s.removed(&subject, "tier", "removed", tier_json(t)),
             (Some(a), Some(b)) => {
                 s.same(&subject, "machines", "machines", a.count, b.count);
-                if (a.cpu_millis, a.memory_bytes, a.disk_bytes)
-                    != (b.cpu_millis, b.memory_bytes, b.disk_bytes)
+                if (a.cpu_millis, a.memory_bytes, a.disk_bytes, a.network_bps)
+                    != (b.cpu_millis, b.memory_bytes, b.disk_bytes, b.network_bps)
                 {
                     let machine = |t: &TierPlan| {
                         let mut text =
@@ -361,6 +367,10 @@ fn tiers(s: &mut Summary) {
                         if let Some(d) = t.disk_bytes {
                             text.push_str(&format!(", {} disk", format_disk(d)));
                             value["disk_bytes"] = json!(d);
+                        }
+                        if let Some(n) = t.network_bps {
+                            text.push_str(&format!(", {} network", format_bandwidth(n)));
+                            value["network_bits_per_second"] = json!(n);
                         }
                         (text, value)
                     };

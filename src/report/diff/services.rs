@@ -213,6 +213,16 @@ fn service_fields(s: &mut Summary, name: &str, a: &ServicePlan, b: &ServicePlan)
         }
     };
     s.field(name, "health", "health", health(a), health(b));
+    let shutdown = |x: &ServicePlan| -> Both {
+        match &x.shutdown {
+            None => ("default".into(), Value::Null),
+            Some(d) => (
+                format!("grace {}s, drain {}s", d.grace_s, d.drain_s),
+                json!({"grace_s": d.grace_s, "drain_s": d.drain_s}),
+            ),
+        }
+    };
+    s.field(name, "shutdown", "shutdown", shutdown(a), shutdown(b));
     for (k, v) in &b.env {
         match a.env.get(k) {
             None => s.added(name, "env", format!("env {k}"), json!({ k: v })),
