@@ -376,14 +376,15 @@ impl SignalCondition {
     /// This condition read as an objective, with how long it may be missed before it
     /// alerts: `p95_latency of api < 200ms (an alert after 5m past it)`.
     pub fn objective_line(&self) -> String {
-        let after = match &self.for_ {
-            Some(d) => d.to_string(),
-            None => format!("{}m", DEFAULT_FOR_MS / 60_000),
-        };
-        format!("{} (an alert after {after} past it)", self.objective_text())
+        format!(
+            "{} (an alert after {} past it)",
+            self.objective_text(),
+            self.for_text()
+        )
     }
 
-    /// This condition read as an objective, for people: `p95_latency of api < 200ms`.
+    /// The signal, its subject and its threshold, for people: `p95_latency of api <
+    /// 200ms` (an objective as written; `Display` adds the `for`).
     pub fn objective_text(&self) -> String {
         let mut text = format!("{}", self.signal);
         if let Some(name) = self.subject_name() {
@@ -398,6 +399,14 @@ impl SignalCondition {
             text.push_str(&format!(" {} {t}{unit}", if above { ">" } else { "<" }));
         }
         text
+    }
+
+    /// How long it must hold, as written or the default: `5m`.
+    fn for_text(&self) -> String {
+        match &self.for_ {
+            Some(d) => d.to_string(),
+            None => format!("{}m", DEFAULT_FOR_MS / 60_000),
+        }
     }
 }
 
@@ -437,22 +446,7 @@ impl SignalCondition {
 /// `p95_latency of api > 200ms for 5m`, `cpu of api > 70% for 5m`.
 impl fmt::Display for SignalCondition {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.signal)?;
-        if let Some(name) = self.subject_name() {
-            write!(f, " of {name}")?;
-        }
-        if let Some((above, t)) = self.threshold() {
-            let unit = match (self.signal.unit(), t) {
-                (Unit::Percent, Threshold::Number(_)) => "%",
-                (Unit::PerSecond, Threshold::Number(_)) => "/s",
-                _ => "",
-            };
-            write!(f, " {} {t}{unit}", if above { ">" } else { "<" })?;
-        }
-        match &self.for_ {
-            Some(d) => write!(f, " for {d}"),
-            None => write!(f, " for {}m", DEFAULT_FOR_MS / 60_000),
-        }
+        write!(f, "{} for {}", self.objective_text(), self.for_text())
     }
 }
 

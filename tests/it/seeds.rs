@@ -263,38 +263,34 @@ fn markdown(seeds: &[Seed]) -> String {
                 ));
             }
         }
-        let out: Vec<_> = s
-            .rows
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| match &r.status {
-                Status::Out(why) => Some((i, &r.need, why)),
-                _ => None,
-            })
-            .collect();
-        if !out.is_empty() {
-            md.push_str("\nOut of reach:\n\n| # | Requirement | Why |\n|---|---|---|\n");
-            for (i, need, why) in out {
-                md.push_str(&format!("| {} | {} | {} |\n", i + 1, cell(need), cell(why)));
-            }
-        }
-        let na: Vec<_> = s
-            .rows
-            .iter()
-            .enumerate()
-            .filter_map(|(i, r)| match &r.status {
-                Status::NotApplicable(why) => Some((i, &r.need, why)),
-                _ => None,
-            })
-            .collect();
-        if !na.is_empty() {
-            md.push_str("\nNot counted:\n\n| # | Requirement | Why |\n|---|---|---|\n");
-            for (i, need, why) in na {
-                md.push_str(&format!("| {} | {} | {} |\n", i + 1, cell(need), cell(why)));
-            }
-        }
+        reasons(&mut md, "Out of reach", s, |r| match &r.status {
+            Status::Out(why) => Some(why),
+            _ => None,
+        });
+        reasons(&mut md, "Not counted", s, |r| match &r.status {
+            Status::NotApplicable(why) => Some(why),
+            _ => None,
+        });
     }
     md
+}
+
+/// The table of the rows `why` picks, each with its reason, under `title`.
+fn reasons(md: &mut String, title: &str, s: &Seed, why: impl Fn(&Row) -> Option<&String>) {
+    let rows: Vec<_> = s
+        .rows
+        .iter()
+        .enumerate()
+        .filter_map(|(i, r)| why(r).map(|w| (i, &r.need, w)))
+        .collect();
+    if !rows.is_empty() {
+        md.push_str(&format!(
+            "\n{title}:\n\n| # | Requirement | Why |\n|---|---|---|\n"
+        ));
+        for (i, need, why) in rows {
+            md.push_str(&format!("| {} | {} | {} |\n", i + 1, cell(need), cell(why)));
+        }
+    }
 }
 
 #[test]
